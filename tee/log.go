@@ -23,9 +23,3 @@ func NewLogger(component string, level zapcore.Level) *zap.Logger {
 	}
 	return l.With(zap.String("component", component))
 }
-
-// Component returns a child of l that tags its lines with component,
-// replacing none of l's fields.
-func Component(l *zap.Logger, component string) *zap.Logger {
-	return l.With(zap.String("component", component))
-}
