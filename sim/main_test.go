@@ -1,0 +1,102 @@
+package sim
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/taproc"
+)
+
+// childEnv switches the test binary into a TA child. Its value names the
+// behaviour only (never a secret); the record still arrives on fd 3.
+const childEnv = "FPEMU_SIM_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(runChild(mode))
+	}
+	os.Exit(m.Run())
+}
+
+// Trivial child behaviours, for testing supervision without real TAs.
+const (
+	modeServe    = "serve"    // read record, listen on the socket, ready, exit 0 on SIGTERM
+	modeCrash    = "crash"    // write to stderr and exit 3 before ready
+	modeHang     = "hang"     // read the record, never become ready
+	modeBadReady = "badready" // write a wrong readiness line
+	modeStubborn = "stubborn" // like serve, but ignore SIGTERM
+)
+
+// fakeRecord is what the fake provisioner hands each role.
+func fakeRecord(role tee.Role) []byte { return []byte("record-for-" + string(role)) }
+
+func runChild(mode string) int {
+	role := tee.Role(os.Getenv(childEnv + "_ROLE"))
+	dir := os.Getenv(childEnv + "_DIR")
+	if mode == modeCrash {
+		fmt.Fprintln(os.Stderr, "boom: cannot open store")
+		return 3
+	}
+	in, err := taproc.Inherit()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	rec, err := in.ReadRecord()
+	if err != nil || string(rec) != string(fakeRecord(role)) {
+		fmt.Fprintf(os.Stderr, "bad record %q: %v\n", rec, err)
+		return 4
+	}
+	switch mode {
+	case modeHang:
+		time.Sleep(time.Hour)
+		return 1
+	case modeBadReady:
+		f := os.NewFile(taproc.ReadyFD, "ready")
+		fmt.Fprintln(f, "NOPE")
+		time.Sleep(time.Hour)
+		return 1
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	if mode == modeStubborn {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	sock := taproc.SocketPath(dir, role)
+	_ = os.Remove(sock)
+	ln, err := listenUnix(sock)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 5
+	}
+	if err := in.SignalReady(); err != nil {
+		return 6
+	}
+	<-sigs
+	ln.Close()
+	return 0
+}
+
+// childCommand runs the test binary as a trivial child with the given
+// behaviour per role (default modeServe).
+func childCommand(dir string, modes map[tee.Role]string) func(tee.Role) *exec.Cmd {
+	return func(role tee.Role) *exec.Cmd {
+		mode := modes[role]
+		if mode == "" {
+			mode = modeServe
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		// GORACE: a -race child otherwise sleeps 1 s in exit.
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
+		return cmd
+	}
+}
+
+func listenUnix(path string) (net.Listener, error) { return net.Listen("unix", path) }
