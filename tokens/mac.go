@@ -118,8 +118,7 @@ func (m *MAC) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(m.String())) }
 // Sum returns the MAC of t's first MACedSize bytes (t.MAC is ignored).
 func (m *MAC) Sum(t *Token) [MACSize]byte {
 	s := m.pool.Get().(*macState)
-	a := t.Array()
-	copy(s.in[:], a[:MACedSize])
+	t.putWithoutMAC(&s.in)
 	var out [MACSize]byte
 	m.sumInto(s, &out)
 	m.pool.Put(s)
@@ -143,8 +142,7 @@ func (m *MAC) Sign(t *Token) {
 // (memcmp_s) and KMR verify_device_hmac require.
 func (m *MAC) Check(t *Token) error {
 	s := m.pool.Get().(*macState)
-	a := t.Array()
-	copy(s.in[:], a[:MACedSize])
+	t.putWithoutMAC(&s.in)
 	var want [MACSize]byte
 	m.sumInto(s, &want)
 	m.pool.Put(s)

@@ -32,46 +32,6 @@ const (
 	offMAC             = 37
 )
 
-// AuthenticatorType is hw_authenticator_type_t (AIDL HardwareAuthenticatorType):
-// a bitmask of the authenticators that produced a token, or that a key
-// accepts. On the wire it is a big-endian uint32.
-type AuthenticatorType uint32
-
-// The AOSP authenticator types (hw_auth_token.h; AIDL HardwareAuthenticatorType).
-const (
-	AuthNone        AuthenticatorType = 0          // HW_AUTH_NONE
-	AuthPassword    AuthenticatorType = 1 << 0     // HW_AUTH_PASSWORD
-	AuthFingerprint AuthenticatorType = 1 << 1     // HW_AUTH_FINGERPRINT
-	AuthAny         AuthenticatorType = 0xFFFFFFFF // HW_AUTH_ANY
-)
-
-// String returns the AOSP name of t: "NONE", "PASSWORD", "FINGERPRINT",
-// "ANY", or the set bits joined with "|", unnamed bits in hex
-// (e.g. "PASSWORD|FINGERPRINT", "FINGERPRINT|0x4").
-func (t AuthenticatorType) String() string {
-	switch t {
-	case AuthNone:
-		return "NONE"
-	case AuthAny:
-		return "ANY"
-	case AuthPassword:
-		return "PASSWORD"
-	case AuthFingerprint:
-		return "FINGERPRINT"
-	}
-	var parts []string
-	if t&AuthPassword != 0 {
-		parts = append(parts, "PASSWORD")
-	}
-	if t&AuthFingerprint != 0 {
-		parts = append(parts, "FINGERPRINT")
-	}
-	if rest := t &^ (AuthPassword | AuthFingerprint); rest != 0 {
-		parts = append(parts, "0x"+strconv.FormatUint(uint64(rest), 16))
-	}
-	return strings.Join(parts, "|")
-}
-
 // Token is a decoded hw_auth_token_t. The integer fields hold the values
 // (not the wire bytes): byte order is handled by Parse and Marshal.
 type Token struct {
@@ -172,13 +132,17 @@ func (t *Token) AppendWithoutMAC(dst []byte) []byte {
 }
 
 func (t *Token) put(b *[Size]byte) {
+	t.putWithoutMAC((*[MACedSize]byte)(b[:MACedSize]))
+	copy(b[offMAC:], t.MAC[:])
+}
+
+func (t *Token) putWithoutMAC(b *[MACedSize]byte) {
 	b[offVersion] = t.Version
 	binary.LittleEndian.PutUint64(b[offChallenge:], t.Challenge)
 	binary.LittleEndian.PutUint64(b[offUserID:], t.UserID)
 	binary.LittleEndian.PutUint64(b[offAuthenticatorID:], t.AuthenticatorID)
 	binary.BigEndian.PutUint32(b[offAuthType:], uint32(t.AuthenticatorType))
 	binary.BigEndian.PutUint64(b[offTimestamp:], t.Timestamp)
-	copy(b[offMAC:], t.MAC[:])
 }
 
 // MarshalBinary implements encoding.BinaryMarshaler; it never fails.
