@@ -113,20 +113,20 @@ func (t Token) MarshalWithoutMAC() []byte {
 }
 
 // Array returns the wire form of t as a fixed-size array (no allocation).
-func (t *Token) Array() [Size]byte {
+func (t Token) Array() [Size]byte {
 	var b [Size]byte
 	t.put(&b)
 	return b
 }
 
 // Append appends the 69-byte wire form of t to dst.
-func (t *Token) Append(dst []byte) []byte {
+func (t Token) Append(dst []byte) []byte {
 	a := t.Array()
 	return append(dst, a[:]...)
 }
 
 // AppendWithoutMAC appends the MACedSize bytes covered by the MAC to dst.
-func (t *Token) AppendWithoutMAC(dst []byte) []byte {
+func (t Token) AppendWithoutMAC(dst []byte) []byte {
 	a := t.Array()
 	return append(dst, a[:MACedSize]...)
 }
