@@ -15,7 +15,8 @@ var (
 	// ErrTrailingBytes: bytes remain after the last field.
 	ErrTrailingBytes = errors.New("wire: trailing bytes")
 	// ErrFrameLength: the length prefix is below the header size, above
-	// MaxFrameLen, or disagrees with the bytes supplied.
+	// MaxFrameLen, or disagrees with the bytes supplied; or, encoding, the
+	// frame or one memref would exceed MaxFrameLen.
 	ErrFrameLength = errors.New("wire: bad frame length")
 	// ErrVersion: the version byte is not Version.
 	ErrVersion = errors.New("wire: unsupported version")
@@ -26,8 +27,7 @@ var (
 	// ErrUnknownParamType: a parameter type byte is not one of the seven
 	// TEEC types fpemu carries (registered shared memory is rejected too).
 	ErrUnknownParamType = errors.New("wire: unknown parameter type")
-	// ErrMemrefSize: an INOUT memref's data is longer than its capacity, or
-	// a memref is longer than a frame can carry.
+	// ErrMemrefSize: an INOUT memref's data is longer than its capacity.
 	ErrMemrefSize = errors.New("wire: bad memref size")
 	// ErrOrigin: a response's return origin is not a TEEC_ORIGIN_* value.
 	ErrOrigin = errors.New("wire: bad return origin")

@@ -138,7 +138,7 @@ func TestAppendFrameRejects(t *testing.T) {
 			{Type: tee.ParamMemrefInout, Data: []byte("abcd"), Size: 3},
 		}}, ErrMemrefSize},
 		{"frame above max", Frame{Op: OpInvoke, Params: tee.Params{tee.MemrefIn(big)}}, ErrFrameLength},
-		{"memref above max", Frame{Op: OpInvoke, Params: tee.Params{tee.MemrefIn(append(big, 0))}}, ErrMemrefSize},
+		{"memref above max", Frame{Op: OpInvoke, Params: tee.Params{tee.MemrefIn(append(big, 0))}}, ErrFrameLength},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

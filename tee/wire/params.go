@@ -111,12 +111,12 @@ func paramsLen(p *tee.Params, l Layout) (int, error) {
 			n += 4
 		case formSizeData:
 			if len(p[i].Data) > MaxFrameLen {
-				return 0, formatErr(ErrMemrefSize, -1, "param %d: %d bytes exceed a frame", i, len(p[i].Data))
+				return 0, formatErr(ErrFrameLength, -1, "param %d: %d bytes exceed a frame", i, len(p[i].Data))
 			}
 			n += 4 + len(p[i].Data)
 		case formCapData:
 			if len(p[i].Data) > MaxFrameLen {
-				return 0, formatErr(ErrMemrefSize, -1, "param %d: %d bytes exceed a frame", i, len(p[i].Data))
+				return 0, formatErr(ErrFrameLength, -1, "param %d: %d bytes exceed a frame", i, len(p[i].Data))
 			}
 			if uint64(len(p[i].Data)) > uint64(p[i].Size) {
 				return 0, formatErr(ErrMemrefSize, -1, "param %d: inout length %d exceeds capacity %d", i, len(p[i].Data), p[i].Size)

@@ -1,0 +1,341 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/wire"
+)
+
+// conn is the host side of one client connection.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	log *zap.Logger
+
+	ctx    context.Context // cancelled when the client goes away
+	cancel context.CancelFunc
+
+	wmu      sync.Mutex // serialises response writes
+	stopping atomic.Bool
+	inflight sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[uint32]*session
+	reserved int // open sessions plus OPEN_SESSIONs running
+	nextID   uint32
+}
+
+type session struct {
+	id   uint32
+	ts   TASession
+	busy bool // a command or close is running
+	dead bool // the TA panicked in this session
+}
+
+func newConn(s *Server, nc net.Conn, id uint64) *conn {
+	ctx, cancel := context.WithCancel(s.baseCtx)
+	return &conn{
+		srv:      s,
+		nc:       nc,
+		log:      s.log.With(zap.Uint64("conn", id)),
+		ctx:      ctx,
+		cancel:   cancel,
+		sessions: map[uint32]*session{},
+	}
+}
+
+// stopReading makes the read loop return at its next read (graceful
+// shutdown): requests already read still run and are answered.
+func (c *conn) stopReading() {
+	c.stopping.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// serve is the per-connection goroutine: read frames, dispatch, and on exit
+// wait for running commands, close sessions and the connection.
+func (c *conn) serve() {
+	defer c.srv.untrack(c)
+	defer c.teardown()
+	defer func() {
+		// Last resort: nothing in the loop should panic, but a panic here
+		// must cost one connection, not the TA process.
+		if r := recover(); r != nil {
+			c.log.Error("panic in connection loop", zap.String("panic", fmt.Sprintf("%T", r)), zap.ByteString("stack", debug.Stack()))
+		}
+	}()
+	c.log.Debug("connection accepted")
+	fr := newFrameReader(c.nc)
+	for {
+		b, err := fr.next()
+		if err != nil {
+			c.logReadEnd(err)
+			return
+		}
+		c.dispatch(b)
+	}
+}
+
+func (c *conn) logReadEnd(err error) {
+	var fe *wire.FormatError
+	switch {
+	case errors.As(err, &fe):
+		c.log.Warn("unframeable request, closing connection", zap.String("reason", fe.Error()))
+	case c.stopping.Load():
+		c.log.Debug("connection draining for shutdown")
+	case errors.Is(err, io.EOF):
+		c.log.Debug("connection closed by client")
+	default:
+		c.log.Info("connection lost", zap.Error(err))
+	}
+}
+
+func (c *conn) teardown() {
+	if !c.stopping.Load() {
+		// The client is gone: running commands may abort.
+		c.cancel()
+	}
+	c.inflight.Wait()
+	c.mu.Lock()
+	sessions := c.sessions
+	c.sessions = map[uint32]*session{}
+	c.mu.Unlock()
+	for _, s := range sessions {
+		c.closeTASession(s)
+		c.log.Info("session closed", zap.Uint32("session", s.id), zap.String("why", "connection closed"))
+	}
+	c.cancel()
+	c.nc.Close()
+}
+
+// dispatch handles one request frame. It never blocks on the TA: commands
+// run in their own goroutines so that sessions proceed concurrently.
+func (c *conn) dispatch(b []byte) {
+	f, err := wire.DecodeFrame(b)
+	if err != nil {
+		id, _ := wire.RequestID(b) // the reader checked the length prefix
+		c.log.Warn("malformed request", zap.Uint32("request_id", id), zap.String("reason", err.Error()))
+		c.reply(&wire.Frame{RequestID: id}, tee.ResultBadFormat, tee.OriginTEE)
+		return
+	}
+	switch f.Op {
+	case wire.OpOpenSession:
+		c.openSession(&f)
+	case wire.OpInvoke:
+		c.invoke(&f)
+	case wire.OpCloseSession:
+		c.closeSession(&f)
+	default:
+		c.log.Warn("malformed request", zap.Uint32("request_id", f.RequestID), zap.String("reason", "response op sent to the host"))
+		c.reply(&wire.Frame{RequestID: f.RequestID}, tee.ResultBadFormat, tee.OriginTEE)
+	}
+}
+
+// reply sends a host-generated response without parameters.
+func (c *conn) reply(req *wire.Frame, code tee.Result, origin tee.Origin) {
+	c.send(&wire.Frame{Op: wire.OpResponse, RequestID: req.RequestID, Session: req.Session, Result: code, Origin: origin})
+}
+
+// send writes a response. A write failure means the client is gone: close
+// the connection so the read loop ends.
+func (c *conn) send(resp *wire.Frame) {
+	err := writeFrame(&c.wmu, c.nc, resp)
+	var fe *wire.FormatError
+	if errors.As(err, &fe) {
+		// Only size can make a host response unencodable.
+		c.log.Warn("response too large", zap.Uint32("request_id", resp.RequestID), zap.String("reason", fe.Error()))
+		err = writeFrame(&c.wmu, c.nc, &wire.Frame{
+			Op: wire.OpResponse, RequestID: resp.RequestID, Session: resp.Session,
+			Result: tee.ResultExcessData, Origin: tee.OriginTEE,
+		})
+	}
+	if err != nil {
+		c.log.Debug("response not delivered", zap.Uint32("request_id", resp.RequestID), zap.Error(err))
+		c.nc.Close()
+	}
+}
+
+func (c *conn) logCommand(op wire.Op, req *wire.Frame, session uint32, start time.Time, resp *wire.Frame) {
+	if ce := c.log.Check(zapcore.InfoLevel, "command"); ce != nil {
+		ce.Write(
+			zap.Stringer("op", op),
+			zap.Uint32("request_id", req.RequestID),
+			zap.Uint32("session", session),
+			zap.Uint32("cmd", req.Command),
+			zap.Duration("duration", time.Since(start)),
+			zap.Stringer("result", resp.Result),
+			zap.Stringer("origin", resp.Origin),
+		)
+	}
+}
+
+func (c *conn) openSession(f *wire.Frame) {
+	start := time.Now()
+	var code tee.Result
+	switch {
+	case f.UUID != c.srv.uuid:
+		code = tee.ResultItemNotFound // no such TA here (GPD_SPE_007 TEEC_OpenSession)
+	case f.Login != wire.LoginPublic:
+		code = tee.ResultNotSupported // a socket cannot vouch for any other identity
+	}
+	if code == tee.Success {
+		c.mu.Lock()
+		if c.reserved >= c.srv.maxSessions {
+			code = tee.ResultOutOfMemory
+		} else {
+			c.reserved++
+			c.inflight.Add(1)
+		}
+		c.mu.Unlock()
+	}
+	if code != tee.Success {
+		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Result: code, Origin: tee.OriginTEE}
+		c.logCommand(wire.OpOpenSession, f, 0, start, resp)
+		c.send(resp)
+		return
+	}
+	go c.runOpen(f, start)
+}
+
+func (c *conn) runOpen(f *wire.Frame, start time.Time) {
+	defer c.inflight.Done()
+	in := snapshot(&f.Params)
+	var ts TASession
+	err := c.callTA(func() error {
+		var err error
+		ts, err = c.srv.ta.OpenSession(c.ctx, &f.Params)
+		return err
+	})
+	if err == nil && ts == nil {
+		err = errors.New("TA returned neither a session nor an error")
+	}
+	resp := c.response(f, err, &in)
+	c.mu.Lock()
+	if resp.Result == tee.Success {
+		s := &session{id: c.allocID(), ts: ts}
+		c.sessions[s.id] = s
+		resp.Session = s.id
+	} else {
+		c.reserved--
+	}
+	c.mu.Unlock()
+	if resp.Result != tee.Success && ts != nil {
+		c.closeTASession(&session{ts: ts})
+	}
+	c.logCommand(wire.OpOpenSession, f, resp.Session, start, resp)
+	c.send(resp)
+}
+
+// allocID returns an unused non-zero session id; c.mu must be held.
+func (c *conn) allocID() uint32 {
+	for {
+		c.nextID++
+		if _, used := c.sessions[c.nextID]; c.nextID != 0 && !used {
+			return c.nextID
+		}
+	}
+}
+
+func (c *conn) invoke(f *wire.Frame) {
+	start := time.Now()
+	c.mu.Lock()
+	s := c.sessions[f.Session]
+	var code tee.Result
+	switch {
+	case s == nil:
+		code = tee.ResultBadParameters // unknown session, as OP-TEE answers
+	case s.busy:
+		code = tee.ResultBusy // one command at a time per session
+	case s.dead:
+		code = tee.ResultTargetDead
+	default:
+		s.busy = true
+		c.inflight.Add(1)
+	}
+	c.mu.Unlock()
+	if code != tee.Success {
+		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Session: f.Session, Result: code, Origin: tee.OriginTEE}
+		c.logCommand(wire.OpInvoke, f, f.Session, start, resp)
+		c.send(resp)
+		return
+	}
+	go c.runInvoke(s, f, start)
+}
+
+func (c *conn) runInvoke(s *session, f *wire.Frame, start time.Time) {
+	defer c.inflight.Done()
+	in := snapshot(&f.Params)
+	err := c.callTA(func() error { return s.ts.Invoke(c.ctx, f.Command, &f.Params) })
+	resp := c.response(f, err, &in)
+	resp.Session = s.id
+	c.mu.Lock()
+	s.busy = false
+	if errors.Is(err, errPanicked) {
+		s.dead = true
+	}
+	c.mu.Unlock()
+	c.logCommand(wire.OpInvoke, f, s.id, start, resp)
+	c.send(resp)
+}
+
+func (c *conn) closeSession(f *wire.Frame) {
+	start := time.Now()
+	c.mu.Lock()
+	s := c.sessions[f.Session]
+	var code tee.Result
+	switch {
+	case s == nil:
+		code = tee.ResultBadParameters
+	case s.busy:
+		code = tee.ResultBusy
+	default:
+		delete(c.sessions, f.Session)
+		c.reserved--
+		c.inflight.Add(1)
+	}
+	c.mu.Unlock()
+	if code != tee.Success {
+		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Session: f.Session, Result: code, Origin: tee.OriginTEE}
+		c.logCommand(wire.OpCloseSession, f, f.Session, start, resp)
+		c.send(resp)
+		return
+	}
+	go func() {
+		defer c.inflight.Done()
+		c.closeTASession(s)
+		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Session: f.Session, Result: tee.Success, Origin: tee.OriginTEE}
+		c.logCommand(wire.OpCloseSession, f, f.Session, start, resp)
+		c.send(resp)
+	}()
+}
+
+// closeTASession calls TASession.Close, containing a panic.
+func (c *conn) closeTASession(s *session) {
+	_ = c.callTA(func() error { s.ts.Close(); return nil })
+}
+
+// errPanicked marks a TA entry point that panicked.
+var errPanicked = errors.New("TA panicked")
+
+// callTA runs a TA entry point, turning a panic into errPanicked (logged
+// with its type and stack, never its value, which may hold secrets).
+func (c *conn) callTA(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("TA panic", zap.String("panic", fmt.Sprintf("%T", r)), zap.ByteString("stack", debug.Stack()))
+			err = errPanicked
+		}
+	}()
+	return fn()
+}

@@ -1,0 +1,189 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/wire"
+)
+
+// Session is an open session on a TA (a TEEC_Session). Its methods are safe
+// for concurrent use; commands on one session run one at a time, in the
+// order they acquire it (docs/protocol.md §1.6).
+type Session struct {
+	c  *Client
+	id uint32
+	// sem is held by the caller with a request in flight on the session,
+	// or, after that caller gave up (context), until the late response
+	// arrives: the host accepts one command at a time per session.
+	sem    chan struct{}
+	closed bool // guarded by sem
+}
+
+var _ Invoker = (*Session)(nil)
+
+// ID returns the host-assigned session id.
+func (s *Session) ID() uint32 { return s.id }
+
+// OpenSession opens a session on the TA uuid (TEEC_OpenSession with
+// TEEC_LOGIN_PUBLIC). params may be nil; the TA's outputs are written back.
+// A non-success result is returned as an error carrying a *tee.Error (for
+// example TEEC_ERROR_ITEM_NOT_FOUND, origin TEE, when the socket serves a
+// different TA).
+func (c *Client) OpenSession(ctx context.Context, uuid tee.UUID, params *tee.Params) (*Session, error) {
+	if params == nil {
+		params = new(tee.Params)
+	}
+	req := wire.Frame{Op: wire.OpOpenSession, UUID: uuid, Login: wire.LoginPublic, Params: *params}
+	resp, _, err := c.roundTrip(ctx, &req, c.closeOrphan)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Result == tee.Success && resp.Session == 0 {
+		return nil, newCallError(tee.ResultBadFormat, tee.OriginComms, fmt.Errorf("%w: session id 0", ErrProtocol))
+	}
+	if err := applyResponse(params, &req.Params, &resp); err != nil {
+		if resp.Result == tee.Success {
+			c.closeOrphan(&resp)
+		}
+		return nil, err
+	}
+	return &Session{c: c, id: resp.Session, sem: make(chan struct{}, 1)}, nil
+}
+
+// closeOrphan closes, in the background, a session the host opened but the
+// caller will never use (it gave up waiting, or the answer was unusable).
+func (c *Client) closeOrphan(resp *wire.Frame) {
+	if resp == nil || resp.Result != tee.Success || resp.Session == 0 {
+		return
+	}
+	id := resp.Session
+	go func() {
+		req := wire.Frame{Op: wire.OpCloseSession, Session: id}
+		_, _, _ = c.roundTrip(context.Background(), &req, nil)
+	}()
+}
+
+// acquire takes the session for one request.
+func (s *Session) acquire(ctx context.Context) error {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return newCallError(tee.ResultCancel, tee.OriginAPI, ctx.Err())
+	case <-s.c.done:
+		return s.c.Err()
+	}
+	if s.closed {
+		s.release()
+		return newCallError(tee.ResultBadState, tee.OriginAPI, ErrSessionClosed)
+	}
+	return nil
+}
+
+func (s *Session) release() { <-s.sem }
+
+func (s *Session) releaseLate(*wire.Frame) { s.release() }
+
+// Invoke runs command cmd on the session (TEEC_InvokeCommand); see Invoker.
+// On TEEC_ERROR_SHORT_BUFFER the Size of each output memref is set to the
+// size the TA needs. If ctx ends first Invoke returns an error matching
+// context.Canceled or context.DeadlineExceeded (TEEC_ERROR_CANCEL, origin
+// API); the command may still complete in the TA, and the session's next
+// command waits for it. If the connection is lost the error matches
+// tee.ErrTargetDead.
+func (s *Session) Invoke(ctx context.Context, cmd uint32, params *tee.Params) error {
+	if params == nil {
+		params = new(tee.Params)
+	}
+	if err := s.acquire(ctx); err != nil {
+		return err
+	}
+	req := wire.Frame{Op: wire.OpInvoke, Session: s.id, Command: cmd, Params: *params}
+	resp, abandoned, err := s.c.roundTrip(ctx, &req, s.releaseLate)
+	if !abandoned {
+		s.release()
+	}
+	if err != nil {
+		return err
+	}
+	if resp.Session != s.id {
+		return newCallError(tee.ResultBadFormat, tee.OriginComms, fmt.Errorf("%w: response for session %d on session %d", ErrProtocol, resp.Session, s.id))
+	}
+	return applyResponse(params, &req.Params, &resp)
+}
+
+// Close closes the session (TEEC_CloseSession). It waits for a command in
+// flight on the session. The session is unusable afterwards even if Close
+// fails; closing a closed session returns nil.
+func (s *Session) Close(ctx context.Context) error {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return newCallError(tee.ResultCancel, tee.OriginAPI, ctx.Err())
+	case <-s.c.done:
+		return s.c.Err()
+	}
+	if s.closed {
+		s.release()
+		return nil
+	}
+	s.closed = true
+	req := wire.Frame{Op: wire.OpCloseSession, Session: s.id}
+	resp, abandoned, err := s.c.roundTrip(ctx, &req, s.releaseLate)
+	if !abandoned {
+		s.release()
+	}
+	if err != nil {
+		return err
+	}
+	if resp.Result != tee.Success {
+		return &tee.Error{Code: resp.Result, Origin: resp.Origin}
+	}
+	return nil
+}
+
+// applyResponse writes the outputs of resp into params (the caller's view;
+// sent is what was sent) and returns the call's result as an error. A
+// response that breaks the protocol's parameter rules (docs/protocol.md
+// §1.5) changes nothing and is reported as TEEC_ERROR_BAD_FORMAT from
+// COMMS.
+func applyResponse(params, sent *tee.Params, resp *wire.Frame) error {
+	var result error
+	if resp.Result != tee.Success {
+		result = &tee.Error{Code: resp.Result, Origin: resp.Origin}
+	}
+	rt := resp.Params.Types()
+	if rt == ([4]tee.ParamType{}) && resp.Result != tee.Success {
+		return result // the host answered without running the TA
+	}
+	if rt != sent.Types() {
+		return newCallError(tee.ResultBadFormat, tee.OriginComms, fmt.Errorf("%w: response parameter types %v, sent %v", ErrProtocol, rt, sent.Types()))
+	}
+	if resp.Result == tee.Success {
+		for i := range sent {
+			t := sent[i].Type
+			if t.IsMemref() && t.IsOutput() && resp.Params[i].Size > sent[i].Size {
+				return newCallError(tee.ResultBadFormat, tee.OriginComms, fmt.Errorf("%w: param %d: %d bytes returned for capacity %d", ErrProtocol, i, resp.Params[i].Size, sent[i].Size))
+			}
+		}
+	}
+	for i := range params {
+		t := sent[i].Type
+		if !t.IsOutput() {
+			continue
+		}
+		r := &resp.Params[i]
+		if t.IsValue() {
+			params[i].A, params[i].B = r.A, r.B
+			continue
+		}
+		switch resp.Result {
+		case tee.Success:
+			params[i].Data, params[i].Size = r.Data, r.Size
+		case tee.ResultShortBuffer:
+			params[i].Size = r.Size
+		}
+	}
+	return result
+}
