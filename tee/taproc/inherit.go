@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fpemu/fpemu/tee/boot"
 )
 
 // The descriptors the launcher (package sim) hands every TA process. They
@@ -17,7 +19,7 @@ const (
 	// RecordFD is the read end of a pipe carrying the TA's provisioning
 	// record (tee/boot), followed by EOF. The TA reads it once and closes
 	// it.
-	RecordFD = 3
+	RecordFD = boot.InheritedFD
 	// ReadyFD is the write end of the readiness pipe. The TA writes
 	// ReadyLine and a newline once its socket accepts connections, then
 	// closes it. An EOF before that tells the launcher the TA died.

@@ -1,0 +1,239 @@
+package taproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/boot"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/rpc"
+)
+
+// Env is everything a role's Factory gets to build its TA. Secrets in it
+// (Record's keys) must not be logged; the types involved print
+// "[redacted]".
+type Env struct {
+	// Role and UUID name the TA (from the provisioning record).
+	Role tee.Role
+	UUID tee.UUID
+	// Record is the decoded provisioning record: storage key, pairwise
+	// envelope keys of the TA's routes, BootID, clock origin. It is wiped
+	// when the process exits; a TA that keeps a key copies it.
+	Record *boot.Record
+	// Dir is the device directory.
+	Dir string
+	// DBPath is where the TA keeps its sealed SQLite store, in its data
+	// directory (DataDir), which exists.
+	DBPath string
+	// CounterPath is where the TA keeps its rollback counter (RPMB
+	// stand-in), in RPMBDir, outside DataDir; the directory exists.
+	CounterPath string
+	// Clock is the device boot clock (CLOCK_BOOTTIME minus the boot
+	// origin), shared by every process of the device.
+	Clock *boot.Clock
+	// Log carries component=<role>.
+	Log *zap.Logger
+	// Sealer seals envelopes on the routes the TA sends on (it holds no
+	// key when the TA sends on none).
+	Sealer *envelope.Sealer
+}
+
+// NewOpener returns an envelope Opener for the routes the TA receives on,
+// with the given replay guard (which should persist its marks in the TA's
+// store, so a restart does not reopen old envelopes).
+func (e *Env) NewOpener(guard envelope.ReplayGuard) (*envelope.Opener, error) {
+	return envelope.NewOpener(e.UUID, e.Record.Keys, guard)
+}
+
+// Factory builds a role's TA from its Env. If the returned TA implements
+// io.Closer, Run closes it after the server has shut down (e.g. to close
+// its store).
+type Factory func(env *Env) (rpc.TA, error)
+
+// Options configure Run.
+type Options struct {
+	// Role is the TA to run; the provisioning record must be for it.
+	Role tee.Role
+	// Dir is the device directory.
+	Dir string
+	// Factory builds the TA. Required.
+	Factory Factory
+	// LogLevel of the TA's logger (zap's default, info, when zero).
+	LogLevel zapcore.Level
+	// ShutdownTimeout bounds the graceful rpc shutdown after SIGTERM;
+	// default 5 s, after which running commands are cancelled.
+	ShutdownTimeout time.Duration
+}
+
+// ErrWrongRole means the provisioning record on fd 3 is for another TA.
+var ErrWrongRole = errors.New("taproc: provisioning record is for another TA")
+
+// ErrSocketInUse means another live process already serves the role's
+// socket.
+var ErrSocketInUse = errors.New("taproc: socket already served by a live TA")
+
+// Run is the whole life of a TA process (see the package doc). It returns
+// nil after a graceful shutdown on SIGTERM/SIGINT or when ctx ends, an
+// error wrapping ErrNotLaunched when the process has no inherited
+// descriptors, and any other start or serve failure otherwise. The
+// readiness pipe is closed unsignalled on failure, so the launcher sees the
+// start fail.
+func Run(ctx context.Context, opt Options) error {
+	in, err := Inherit()
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if opt.Factory == nil {
+		return errors.New("taproc: no factory for role " + string(opt.Role))
+	}
+	if opt.ShutdownTimeout <= 0 {
+		opt.ShutdownTimeout = 5 * time.Second
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	raw, err := in.ReadRecord()
+	if err != nil {
+		return err
+	}
+	rec, err := boot.Parse(raw)
+	clear(raw)
+	if err != nil {
+		return fmt.Errorf("taproc: %w", err)
+	}
+	defer rec.Wipe()
+	if rec.Role != opt.Role {
+		return fmt.Errorf("%w: record for %s, process for %s", ErrWrongRole, rec.Role, opt.Role)
+	}
+
+	log := tee.NewLogger(string(opt.Role), opt.LogLevel).With(
+		zap.Int("pid", os.Getpid()), zap.Stringer("boot_id", rec.BootID))
+	defer func() { _ = log.Sync() }()
+
+	env, err := newEnv(opt.Dir, &rec, log)
+	if err != nil {
+		return err
+	}
+	ta, err := opt.Factory(env)
+	if err != nil {
+		log.Error("TA construction failed", zap.Error(err))
+		return fmt.Errorf("taproc: build %s TA: %w", opt.Role, err)
+	}
+	if c, ok := ta.(io.Closer); ok {
+		defer func() {
+			if err := c.Close(); err != nil {
+				log.Error("closing TA", zap.Error(err))
+			}
+		}()
+	}
+
+	sock := SocketPath(opt.Dir, opt.Role)
+	ln, err := listen(sock)
+	if err != nil {
+		log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
+		return err
+	}
+	defer func() { _ = os.Remove(sock) }()
+
+	srv := rpc.NewServer(rec.UUID, ta, log)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	if err := in.SignalReady(); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	log.Info("TA ready", zap.String("socket", sock))
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping", zap.String("reason", "signal or context"))
+	case err := <-served:
+		log.Error("server stopped", zap.Error(err))
+		_ = srv.Shutdown(context.Background())
+		return fmt.Errorf("taproc: serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), opt.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("forced shutdown", zap.Error(err))
+	}
+	<-served
+	log.Info("TA stopped")
+	return nil
+}
+
+// newEnv prepares the directories and the per-TA dependencies.
+func newEnv(dir string, rec *boot.Record, log *zap.Logger) (*Env, error) {
+	data, rpmb := DataDir(dir, rec.Role), RPMBDir(dir, rec.Role)
+	for _, d := range []string{data, rpmb} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("taproc: %w", err)
+		}
+	}
+	clock := rec.Clock()
+	sealer, err := envelope.NewSealer(rec.UUID, rec.Keys, clock)
+	if err != nil {
+		return nil, fmt.Errorf("taproc: envelope sealer: %w", err)
+	}
+	return &Env{
+		Role:        rec.Role,
+		UUID:        rec.UUID,
+		Record:      rec,
+		Dir:         dir,
+		DBPath:      filepath.Join(data, string(rec.Role)+".db"),
+		CounterPath: filepath.Join(rpmb, "counter"),
+		Clock:       clock,
+		Log:         log,
+		Sealer:      sealer,
+	}, nil
+}
+
+// listen binds the role's Unix socket with mode 0600 inside a 0700
+// directory. A socket file left by a dead TA is removed first; one that a
+// live process still accepts on is ErrSocketInUse (never steal a socket).
+// Anything else at that path is left alone and reported.
+func listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("taproc: socket dir: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("taproc: %s exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%w: %s", ErrSocketInUse, path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("taproc: remove stale socket: %w", err)
+		}
+	}
+	// The umask makes bind create the socket 0600 (no window with wider
+	// permissions); Chmod states it explicitly. A TA process is single
+	// threaded at this point as far as file creation goes.
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("taproc: listen: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("taproc: chmod socket: %w", err)
+	}
+	return ln, nil
+}
