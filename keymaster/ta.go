@@ -1,0 +1,267 @@
+package keymaster
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/boot"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tokens"
+)
+
+// Config holds the explicit dependencies of a Keymaster TA. The process
+// runner (tee/taproc) builds it from the provisioning record.
+type Config struct {
+	// Self is the TA's UUID (tee.UUIDKeymaster on an fpemu device).
+	Self tee.UUID
+	// StorageKey is the TA storage key; the key-blob key is derived from it.
+	StorageKey boot.StorageKey
+	// Sealer seals envelopes from Self; it carries the auth-token key to
+	// the TAs the manifest routes Keymaster to.
+	Sealer *envelope.Sealer
+	// Clock is the device boot clock HAT timestamps are stamped with.
+	Clock tee.Clock
+	// Logger receives structured logs (never secrets); nil means no logs.
+	Logger *zap.Logger
+	// MaxOperations caps concurrent operations; 0 means
+	// DefaultMaxOperations.
+	MaxOperations int
+	// MACAlgorithm is the HAT MAC; the zero value is AOSP's HMAC-SHA256.
+	MACAlgorithm tokens.MACAlgorithm
+}
+
+// ErrConfig is matched by NewTA errors for an unusable Config.
+var ErrConfig = errors.New("keymaster: bad configuration")
+
+// TA is the Keymaster trusted application. It is safe for concurrent use
+// by many sessions.
+type TA struct {
+	self    tee.UUID
+	blobs   *blobSealer
+	enf     Enforcer
+	ops     *opTable
+	sealer  *envelope.Sealer
+	log     *zap.Logger
+	authKey [tokens.KeySize]byte // per-boot auth-token key; never logged, never returned in clear
+	nextSID atomic.Uint64        // session ids
+}
+
+// NewTA builds a Keymaster TA. It draws the per-boot auth-token key, 32
+// bytes from crypto/rand (Trusty AUTH_TOKEN_KEY_LEN; on Trusty it is the
+// ISharedSecret HMAC key, agreed once per boot), so every TA instance —
+// every boot — has a fresh key.
+func NewTA(cfg Config) (*TA, error) {
+	if cfg.Self.IsZero() {
+		return nil, fmt.Errorf("%w: no TA UUID", ErrConfig)
+	}
+	if cfg.Sealer == nil || cfg.Sealer.Self() != cfg.Self {
+		return nil, fmt.Errorf("%w: envelope sealer missing or not for %s", ErrConfig, cfg.Self)
+	}
+	if cfg.Clock == nil {
+		return nil, fmt.Errorf("%w: no boot clock", ErrConfig)
+	}
+	if cfg.StorageKey == (boot.StorageKey{}) {
+		return nil, fmt.Errorf("%w: zero storage key", ErrConfig)
+	}
+	blobs, err := newBlobSealer(cfg.StorageKey[:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	ta := &TA{
+		self:   cfg.Self,
+		blobs:  blobs,
+		ops:    newOpTable(cfg.MaxOperations),
+		sealer: cfg.Sealer,
+		log:    log,
+	}
+	if _, err := rand.Read(ta.authKey[:]); err != nil {
+		return nil, fmt.Errorf("keymaster: auth-token key: %w", err)
+	}
+	mac, err := tokens.NewMAC(cfg.MACAlgorithm, ta.authKey[:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	ta.enf = Enforcer{Clock: cfg.Clock, MAC: mac}
+	log.Info("keymaster TA ready",
+		zap.Stringer("uuid", cfg.Self),
+		zap.Int("max_operations", ta.ops.max),
+		zap.Stringer("hat_mac", cfg.MACAlgorithm))
+	return ta, nil
+}
+
+// getAuthTokenKey returns the auth-token key sealed (envelope type
+// MsgAuthTokenKey, payload the raw 32-byte key as in Trusty's
+// KM_GET_AUTH_TOKEN_KEY response) for recipient. Only recipients the
+// manifest routes Keymaster to get it (Trusty restricts the secure port by
+// UUID, keymaster_check_target_access_policy); any other recipient is
+// TEEC_ERROR_ACCESS_DENIED.
+func (ta *TA) getAuthTokenKey(recipient tee.UUID) ([]byte, error) {
+	if err := ta.checkRecipient(recipient); err != nil {
+		return nil, err
+	}
+	env, err := ta.sealer.Seal(recipient, envelope.MsgAuthTokenKey, ta.authKey[:])
+	if err != nil {
+		if errors.Is(err, envelope.ErrNoRoute) || errors.Is(err, envelope.ErrBadType) {
+			return nil, tee.Errorf(tee.ResultAccessDenied, tee.OriginTrustedApp, "%v", err)
+		}
+		return nil, tee.Errorf(tee.ResultGeneric, tee.OriginTrustedApp, "seal auth-token key: %v", err)
+	}
+	ta.log.Info("auth-token key sealed", zap.Stringer("recipient", recipient), zap.Int("envelope_len", len(env)))
+	return env, nil
+}
+
+// checkRecipient refuses (TEEC_ERROR_ACCESS_DENIED) a recipient the
+// manifest does not route Keymaster to.
+func (ta *TA) checkRecipient(recipient tee.UUID) error {
+	if !tee.RouteAllowed(ta.self, recipient) {
+		return tee.Errorf(tee.ResultAccessDenied, tee.OriginTrustedApp,
+			"no manifest route from keymaster to %s", recipient)
+	}
+	return nil
+}
+
+// generateKey validates and canonicalises a key-parameter list, generates
+// the key and returns its sealed blob and public key. Malformed parameters
+// are INVALID_ARGUMENT (an invalid tag type INVALID_TAG); unsupported ones
+// as checkKeyParams says.
+func (ta *TA) generateKey(rawParams []byte) (blob, pub []byte, err error) {
+	params, err := ParseParams(rawParams)
+	if err != nil {
+		return nil, nil, &Error{Code: ErrorInvalidArgument, Err: err}
+	}
+	spec, err := checkKeyParams(params)
+	if err != nil {
+		return nil, nil, err
+	}
+	canon, err := params.Marshal()
+	if err != nil {
+		return nil, nil, &Error{Code: ErrorInvalidArgument, Err: err}
+	}
+	scalar, err := generateScalar(spec.curve)
+	if err != nil {
+		return nil, nil, kmErr(ErrorUnknownError, "generate key: %v", err)
+	}
+	defer clear(scalar)
+	s, err := newSigner(spec.curve, scalar)
+	if err != nil {
+		return nil, nil, kmErr(ErrorUnknownError, "load key: %v", err)
+	}
+	blob, err = ta.blobs.seal(canon, scalar)
+	if err != nil {
+		return nil, nil, kmErr(ErrorUnknownError, "seal key: %v", err)
+	}
+	pol := PolicyOf(params)
+	ta.log.Info("key generated",
+		zap.Uint32("ec_curve", uint32(spec.curve)),
+		zap.Int("secure_ids", len(pol.SecureIDs)),
+		zap.Bool("no_auth_required", pol.NoAuthRequired),
+		zap.Bool("auth_timeout", pol.HasTimeout))
+	return blob, s.pub, nil
+}
+
+// begin opens blob, checks the purpose and the key's authentication policy
+// (Enforcer.AuthorizeBegin) and starts a signing operation. It returns the
+// operation handle, which is also the challenge a per-operation HAT must
+// carry (BeginResult.challenge).
+func (ta *TA) begin(owner uint64, blob []byte, purpose Purpose, hat []byte) (uint64, error) {
+	params, scalar, err := ta.blobs.open(blob)
+	if err != nil {
+		return 0, &Error{Code: ErrorInvalidKeyBlob, Err: err}
+	}
+	defer clear(scalar)
+	spec, err := checkKeyParams(params)
+	if err != nil {
+		return 0, &Error{Code: ErrorInvalidKeyBlob, Err: err}
+	}
+	// KeyMint begin: asymmetric public-key operations (VERIFY, ENCRYPT)
+	// are UNSUPPORTED_PURPOSE; a purpose the key lacks is
+	// INCOMPATIBLE_PURPOSE (Tag.aidl PURPOSE).
+	if purpose != PurposeSign {
+		return 0, kmErr(ErrorUnsupportedPurpose, "purpose %d: the TA only signs", purpose)
+	}
+	if !slices.Contains(params.Ints(TagPurpose), uint64(PurposeSign)) {
+		return 0, kmErr(ErrorIncompatiblePurpose, "key lacks PURPOSE SIGN")
+	}
+	auth, err := ta.enf.AuthorizeBegin(PolicyOf(params), hat)
+	if err != nil {
+		ta.log.Info("begin refused", zap.Error(err))
+		return 0, err
+	}
+	s, err := newSigner(spec.curve, scalar)
+	if err != nil {
+		return 0, &Error{Code: ErrorInvalidKeyBlob, Err: err}
+	}
+	op := &operation{owner: owner, auth: auth, signer: s}
+	h, err := ta.ops.add(op)
+	if err != nil {
+		return 0, err
+	}
+	return h, nil
+}
+
+// authorizeOp fetches operation h of owner and checks the HAT for an
+// update or finish; an authentication failure destroys the operation
+// (KMR: "any error destroys the operation"). On success the operation is
+// returned locked.
+func (ta *TA) authorizeOp(owner, h uint64, hat []byte) (*operation, error) {
+	op, err := ta.ops.get(h, owner)
+	if err != nil {
+		return nil, err
+	}
+	if err := ta.enf.AuthorizeUpdateOrFinish(op.auth, h, hat); err != nil {
+		ta.ops.end(op)
+		ta.log.Info("operation refused and destroyed", zap.Error(err))
+		return nil, err
+	}
+	return op, nil
+}
+
+// update absorbs input into operation h.
+func (ta *TA) update(owner, h uint64, input, hat []byte) error {
+	op, err := ta.authorizeOp(owner, h, hat)
+	if err != nil {
+		return err
+	}
+	op.signer.Write(input)
+	op.mu.Unlock()
+	return nil
+}
+
+// finish absorbs input, signs and ends operation h.
+func (ta *TA) finish(owner, h uint64, input, hat []byte) ([]byte, error) {
+	op, err := ta.authorizeOp(owner, h, hat)
+	if err != nil {
+		return nil, err
+	}
+	defer ta.ops.end(op)
+	op.signer.Write(input)
+	sig, err := op.signer.Sign()
+	if err != nil {
+		return nil, kmErr(ErrorUnknownError, "sign: %v", err)
+	}
+	return sig, nil
+}
+
+// abort ends operation h.
+func (ta *TA) abort(owner, h uint64) error {
+	op, err := ta.ops.get(h, owner)
+	if err != nil {
+		return err
+	}
+	ta.ops.end(op)
+	return nil
+}
+
+// Operations returns the number of live operations (for tests and
+// metrics).
+func (ta *TA) Operations() int { return ta.ops.len() }
