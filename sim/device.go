@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/boot"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
 
@@ -100,9 +102,9 @@ type provisioner interface {
 	record(role tee.Role) ([]byte, error)
 }
 
-// relayer performs the REE side of key distribution after role has
-// (re)started, e.g. Keymaster's auth-token key to Gatekeeper.
-type relayer func(ctx context.Context, d *Device, role tee.Role) error
+// relayer performs the REE side of key distribution: it carries
+// Keymaster's auth-token key, sealed, to each of the recipients.
+type relayer func(ctx context.Context, d *Device, recipients []tee.Role) error
 
 // Device is a booted emulated device: one OS process per TA, supervised by
 // the launcher. Its methods are safe for concurrent use.
@@ -111,6 +113,7 @@ type Device struct {
 	log   *zap.Logger
 	prov  provisioner
 	relay relayer
+	boot  *boot.Device // nil in supervision tests with a fake provisioner
 
 	ctx    context.Context // canceled by Shutdown
 	cancel context.CancelFunc
@@ -165,11 +168,9 @@ func newDevice(ctx context.Context, cfg Config, prov provisioner, relay relayer)
 		d.supervisors.Add(1)
 		go d.supervise(p)
 	}
-	if relay != nil {
-		for _, role := range cfg.Roles {
-			if err := relay(ctx, d, role); err != nil {
-				return abort(fmt.Errorf("sim: boot relay for %s: %w", role, err))
-			}
+	if to := d.relayTargets(tee.RoleKeymaster); relay != nil && len(to) > 0 {
+		if err := relay(ctx, d, to); err != nil {
+			return abort(fmt.Errorf("sim: boot key relay: %w", err))
 		}
 	}
 	d.log.Info("device booted", zap.String("dir", cfg.Dir), zap.Int("tas", len(cfg.Roles)))
@@ -273,12 +274,33 @@ func (d *Device) supervise(p *proc) {
 	d.supervisors.Add(1)
 	d.mu.Unlock()
 	go d.supervise(np)
-	d.emit(Event{Kind: EventRestarted, Role: p.role, PID: np.pid})
-	if d.relay != nil {
-		if err := d.relay(d.ctx, d, p.role); err != nil && d.ctx.Err() == nil {
-			d.emit(Event{Kind: EventRelayFailed, Role: p.role, Err: err})
+	if to := d.relayTargets(p.role); d.relay != nil && len(to) > 0 {
+		if err := d.relay(d.ctx, d, to); err != nil && d.ctx.Err() == nil {
+			d.emit(Event{Kind: EventRelayFailed, Role: p.role, PID: np.pid, Err: err})
 		}
 	}
+	d.emit(Event{Kind: EventRestarted, Role: p.role, PID: np.pid})
+}
+
+// relayTargets returns the TAs that need Keymaster's auth-token key after
+// role (re)started: all of the device's recipients on a manifest route
+// from Keymaster when role is Keymaster (a restarted Keymaster draws a new
+// per-boot key), role itself when it is such a recipient, none otherwise.
+func (d *Device) relayTargets(role tee.Role) []tee.Role {
+	if !slices.Contains(d.cfg.Roles, tee.RoleKeymaster) {
+		return nil
+	}
+	var out []tee.Role
+	for _, r := range d.cfg.Roles {
+		u, _ := tee.UUIDOf(r)
+		if !tee.RouteAllowed(tee.UUIDKeymaster, u) {
+			continue
+		}
+		if role == tee.RoleKeymaster || role == r {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // emit logs e and offers it on the events channel without blocking.

@@ -16,7 +16,9 @@ const (
 	// kill -9, OOM…). Status and Stderr say how.
 	EventExited EventKind = iota + 1
 	// EventRestarted: the launcher restarted a dead TA with a fresh
-	// provisioning record of the same boot; PID is the new process.
+	// provisioning record of the same boot; PID is the new process. It is
+	// sent once the TA serves and the key relay it needs has been done
+	// (or has failed: EventRelayFailed comes first then).
 	EventRestarted
 	// EventRestartFailed: the restart policy allowed a restart but it
 	// failed (Err says why); the role stays down.

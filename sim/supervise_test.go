@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -182,7 +183,7 @@ func TestBootFailureStopsStartedTAs(t *testing.T) {
 		want  error
 	}{
 		{"later TA crashes", map[tee.Role]string{tee.RoleGatekeeper: modeCrash}, nil, ErrExitedBeforeReady},
-		{"relay fails", nil, func(context.Context, *Device, tee.Role) error { return errRelay }, errRelay},
+		{"relay fails", nil, func(context.Context, *Device, []tee.Role) error { return errRelay }, errRelay},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -239,22 +240,59 @@ func TestCrashReportedAndRestarted(t *testing.T) {
 }
 
 func TestRestartRedoesRelay(t *testing.T) {
-	relayed := make(chan tee.Role, 8)
-	d, err := bootTrivial(t, nil, func(c *Config) { c.Restart = RestartPolicy{MaxRestarts: 1} },
-		func(_ context.Context, _ *Device, r tee.Role) error { relayed <- r; return nil })
+	relayed := make(chan []tee.Role, 8)
+	d, err := bootTrivial(t, nil, func(c *Config) {
+		c.Roles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint}
+		c.Restart = RestartPolicy{MaxRestarts: 3}
+	}, func(_ context.Context, _ *Device, to []tee.Role) error { relayed <- to; return nil })
 	require.NoError(t, err)
-	assert.Equal(t, tee.RoleKeymaster, <-relayed)
-	assert.Equal(t, tee.RoleGatekeeper, <-relayed)
+	all := []tee.Role{tee.RoleGatekeeper, tee.RoleFingerprint}
+	assert.Equal(t, all, <-relayed, "boot relays to every recipient of a Keymaster route")
+
+	tests := []struct {
+		kill tee.Role
+		want []tee.Role
+	}{
+		{tee.RoleGatekeeper, []tee.Role{tee.RoleGatekeeper}},
+		{tee.RoleKeymaster, all}, // a new Keymaster has a new auth-token key
+		{tee.RoleFingerprint, []tee.Role{tee.RoleFingerprint}},
+	}
+	for _, tc := range tests {
+		pid, err := d.PID(tc.kill)
+		require.NoError(t, err)
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+		assert.Equal(t, tc.kill, nextEvent(t, d, EventRestarted).Role)
+		select {
+		case to := <-relayed:
+			assert.Equal(t, tc.want, to, "after %s restarted", tc.kill)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no relay after %s restarted", tc.kill)
+		}
+	}
+}
+
+func TestRelayFailureAfterRestartIsReported(t *testing.T) {
+	fail := false
+	var mu sync.Mutex
+	d, err := bootTrivial(t, nil, func(c *Config) { c.Restart = RestartPolicy{MaxRestarts: 1} },
+		func(context.Context, *Device, []tee.Role) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if fail {
+				return errRelay
+			}
+			return nil
+		})
+	require.NoError(t, err)
+	mu.Lock()
+	fail = true
+	mu.Unlock()
 	pid, err := d.PID(tee.RoleGatekeeper)
 	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-	nextEvent(t, d, EventRestarted)
-	select {
-	case r := <-relayed:
-		assert.Equal(t, tee.RoleGatekeeper, r)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no relay after restart")
-	}
+	e := nextEvent(t, d, EventRelayFailed)
+	assert.Equal(t, tee.RoleGatekeeper, e.Role)
+	assert.ErrorIs(t, e.Err, errRelay)
 }
 
 func TestShutdownKillsStubbornTA(t *testing.T) {
