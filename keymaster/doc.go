@@ -18,6 +18,7 @@
 //   - enforce.go: the user-authentication policy of a key and its checks at
 //     begin and at update/finish, against a tee.Clock and a tokens.MAC.
 //   - operation.go: the table of live operations.
+//   - keycache.go: keys loaded from blobs the TA has authenticated.
 //   - ta.go, commands.go: the TA (rpc.TA) and its command dispatch.
 //   - client.go: go-tpm style request types executed over rpc.Invoker.
 //

@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/sm3"
 )
 
 // KeySizeBits is the only key size of the supported curves.
@@ -127,53 +128,70 @@ func uncompressed(x, y *big.Int) []byte {
 	return b
 }
 
-// signer is one signing operation: the message is absorbed with Write,
-// Sign produces the ASN.1 DER signature once.
-type signer struct {
-	h    hash.Hash
-	sign func(digest []byte) ([]byte, error)
-	pub  []byte
+// privateKey is a loaded signing key: parsed once, used by many
+// operations.
+type privateKey struct {
+	curve ECCurve
+	p256  *ecdsa.PrivateKey
+	sm2   *sm2.PrivateKey
+	za    []byte // SM2: Z_A for the default user ID
+	pub   []byte // uncompressed public point
 }
 
-// newSigner loads a private scalar for curve. For P-256 the message is
-// hashed with SHA-256 and signed with ECDSA (FIPS 186-4, ASN.1 DER
-// Ecdsa-Sig-Value). For SM2 the digest is SM3(Z_A || M) with the default
-// user ID "1234567812345678" (GM/T 0009-2012 §10 / GM/T 0009-2023 §8.1)
-// and the signature is SM2 (GB/T 32918.2-2016), DER SEQUENCE{r, s}
-// (GM/T 0009).
-func newSigner(curve ECCurve, scalar []byte) (*signer, error) {
+// loadKey parses a private scalar for curve and precomputes what every
+// signature needs (the public key, and for SM2 Z_A).
+func loadKey(curve ECCurve, scalar []byte) (*privateKey, error) {
 	switch curve {
 	case CurveP256:
 		k, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), scalar)
 		if err != nil {
 			return nil, err
 		}
-		return &signer{
-			h:    sha256.New(),
-			sign: func(d []byte) ([]byte, error) { return ecdsa.SignASN1(rand.Reader, k, d) },
-			pub:  uncompressed(k.X, k.Y),
-		}, nil
+		return &privateKey{curve: curve, p256: k, pub: uncompressed(k.X, k.Y)}, nil
 	case CurveSM2:
 		k, err := sm2.NewPrivateKey(scalar)
 		if err != nil {
 			return nil, err
 		}
-		h, err := sm2.NewHash(&k.PublicKey)
+		za, err := sm2.CalculateZA(&k.PublicKey, nil) // default uid (GM/T 0009)
 		if err != nil {
 			return nil, err
 		}
-		return &signer{
-			h:    h,
-			sign: func(d []byte) ([]byte, error) { return sm2.SignASN1(rand.Reader, k, d, nil) },
-			pub:  uncompressed(k.X, k.Y),
-		}, nil
+		return &privateKey{curve: curve, sm2: k, za: za, pub: uncompressed(k.X, k.Y)}, nil
 	}
 	return nil, kmErr(ErrorUnsupportedECCurve, "curve %d", curve)
 }
 
+// signer is one signing operation: the message is absorbed with Write,
+// Sign produces the ASN.1 DER signature once.
+type signer struct {
+	key *privateKey
+	h   hash.Hash
+}
+
+// newSigner starts a signature with k. For P-256 the message is hashed
+// with SHA-256 and signed with ECDSA (FIPS 186-4, ASN.1 DER
+// Ecdsa-Sig-Value). For SM2 the digest is SM3(Z_A || M) with the default
+// user ID "1234567812345678" (GB/T 32918.2-2016 §6.1; GM/T 0009-2012 §10)
+// and the signature is SM2 (GB/T 32918.2), DER SEQUENCE{r, s} (GM/T 0009).
+func (k *privateKey) newSigner() *signer {
+	if k.curve == CurveSM2 {
+		h := sm3.New()
+		h.Write(k.za)
+		return &signer{key: k, h: h}
+	}
+	return &signer{key: k, h: sha256.New()}
+}
+
 func (s *signer) Write(p []byte) { s.h.Write(p) }
 
-func (s *signer) Sign() ([]byte, error) { return s.sign(s.h.Sum(nil)) }
+func (s *signer) Sign() ([]byte, error) {
+	d := s.h.Sum(nil)
+	if s.key.curve == CurveSM2 {
+		return sm2.SignASN1(rand.Reader, s.key.sm2, d, nil)
+	}
+	return ecdsa.SignASN1(rand.Reader, s.key.p256, d)
+}
 
 // ErrBadSignature is returned by VerifySignature for a signature that does
 // not verify, and (wrapped) for an unusable public key or curve.

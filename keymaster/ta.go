@@ -2,6 +2,7 @@ package keymaster
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -46,6 +47,7 @@ type TA struct {
 	blobs   *blobSealer
 	enf     Enforcer
 	ops     *opTable
+	keys    *keyCache
 	sealer  *envelope.Sealer
 	log     *zap.Logger
 	authKey [tokens.KeySize]byte // per-boot auth-token key; never logged, never returned in clear
@@ -81,6 +83,7 @@ func NewTA(cfg Config) (*TA, error) {
 		self:   cfg.Self,
 		blobs:  blobs,
 		ops:    newOpTable(cfg.MaxOperations),
+		keys:   newKeyCache(),
 		sealer: cfg.Sealer,
 		log:    log,
 	}
@@ -152,7 +155,7 @@ func (ta *TA) generateKey(rawParams []byte) (blob, pub []byte, err error) {
 		return nil, nil, kmErr(ErrorUnknownError, "generate key: %v", err)
 	}
 	defer clear(scalar)
-	s, err := newSigner(spec.curve, scalar)
+	key, err := loadKey(spec.curve, scalar)
 	if err != nil {
 		return nil, nil, kmErr(ErrorUnknownError, "load key: %v", err)
 	}
@@ -160,13 +163,14 @@ func (ta *TA) generateKey(rawParams []byte) (blob, pub []byte, err error) {
 	if err != nil {
 		return nil, nil, kmErr(ErrorUnknownError, "seal key: %v", err)
 	}
+	ta.keys.put(sha256.Sum256(blob), &loadedKey{params: params, spec: spec, key: key})
 	pol := PolicyOf(params)
 	ta.log.Info("key generated",
 		zap.Uint32("ec_curve", uint32(spec.curve)),
 		zap.Int("secure_ids", len(pol.SecureIDs)),
 		zap.Bool("no_auth_required", pol.NoAuthRequired),
 		zap.Bool("auth_timeout", pol.HasTimeout))
-	return blob, s.pub, nil
+	return blob, key.pub, nil
 }
 
 // begin opens blob, checks the purpose and the key's authentication policy
@@ -174,14 +178,9 @@ func (ta *TA) generateKey(rawParams []byte) (blob, pub []byte, err error) {
 // operation handle, which is also the challenge a per-operation HAT must
 // carry (BeginResult.challenge).
 func (ta *TA) begin(owner uint64, blob []byte, purpose Purpose, hat []byte) (uint64, error) {
-	params, scalar, err := ta.blobs.open(blob)
+	k, err := ta.loadBlob(blob)
 	if err != nil {
-		return 0, &Error{Code: ErrorInvalidKeyBlob, Err: err}
-	}
-	defer clear(scalar)
-	spec, err := checkKeyParams(params)
-	if err != nil {
-		return 0, &Error{Code: ErrorInvalidKeyBlob, Err: err}
+		return 0, err
 	}
 	// KeyMint begin: asymmetric public-key operations (VERIFY, ENCRYPT)
 	// are UNSUPPORTED_PURPOSE; a purpose the key lacks is
@@ -189,19 +188,15 @@ func (ta *TA) begin(owner uint64, blob []byte, purpose Purpose, hat []byte) (uin
 	if purpose != PurposeSign {
 		return 0, kmErr(ErrorUnsupportedPurpose, "purpose %d: the TA only signs", purpose)
 	}
-	if !slices.Contains(params.Ints(TagPurpose), uint64(PurposeSign)) {
+	if !slices.Contains(k.params.Ints(TagPurpose), uint64(PurposeSign)) {
 		return 0, kmErr(ErrorIncompatiblePurpose, "key lacks PURPOSE SIGN")
 	}
-	auth, err := ta.enf.AuthorizeBegin(PolicyOf(params), hat)
+	auth, err := ta.enf.AuthorizeBegin(PolicyOf(k.params), hat)
 	if err != nil {
 		ta.log.Info("begin refused", zap.Error(err))
 		return 0, err
 	}
-	s, err := newSigner(spec.curve, scalar)
-	if err != nil {
-		return 0, &Error{Code: ErrorInvalidKeyBlob, Err: err}
-	}
-	op := &operation{owner: owner, auth: auth, signer: s}
+	op := &operation{owner: owner, auth: auth, signer: k.key.newSigner()}
 	h, err := ta.ops.add(op)
 	if err != nil {
 		return 0, err

@@ -425,3 +425,24 @@ func TestCommandParamTypes(t *testing.T) {
 	_, err := newFixture(t).ta.OpenSession(ctx, &tee.Params{tee.Value(1, 2)})
 	require.ErrorIs(t, err, tee.ErrBadParameters)
 }
+
+func TestKeyCache(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	inv := f.session()
+	var blobs [][]byte
+	for range keyCacheSize + 6 {
+		k, err := GenerateKey{Params: p256Params(NoAuthRequiredParam())}.Execute(ctx, inv)
+		require.NoError(t, err)
+		blobs = append(blobs, k.Blob)
+	}
+	assert.Len(t, f.ta.keys.m, keyCacheSize)
+	assert.Len(t, f.ta.keys.order, keyCacheSize)
+	// An evicted key is reloaded from its blob; a cached one is used as is.
+	for _, b := range [][]byte{blobs[0], blobs[len(blobs)-1]} {
+		h, err := Begin{Blob: b, Purpose: PurposeSign}.Execute(ctx, inv)
+		require.NoError(t, err)
+		require.NoError(t, Abort{Handle: h}.Execute(ctx, inv))
+	}
+	assert.Len(t, f.ta.keys.m, keyCacheSize)
+}
