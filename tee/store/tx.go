@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"go.uber.org/zap"
+)
+
+// Tx is one transaction: a write transaction inside Store.Tx or a
+// migration step, a read-only snapshot inside Store.View. Its methods run
+// under the context passed to Tx/View. A Tx must not be used after the
+// function it was passed to returns.
+type Tx struct {
+	tx       *sql.Tx
+	ctx      context.Context
+	s        *Store
+	readOnly bool
+}
+
+// Exec executes a statement (or, without args, a script) in the
+// transaction.
+func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(t.ctx, query, args...)
+}
+
+// Query runs a query in the transaction.
+func (t *Tx) Query(query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(t.ctx, query, args...)
+}
+
+// QueryRow runs a query expected to return at most one row.
+func (t *Tx) QueryRow(query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(t.ctx, query, args...)
+}
+
+// Context returns the transaction's context.
+func (t *Tx) Context() context.Context { return t.ctx }
+
+// ReadOnly reports whether this is a View snapshot.
+func (t *Tx) ReadOnly() bool { return t.readOnly }
+
+// Seal seals plaintext for the row (table, identity); see Sealer.Seal.
+func (t *Tx) Seal(table string, identity, plaintext []byte) ([]byte, error) {
+	return t.s.sealer.Seal(table, identity, plaintext)
+}
+
+// Unseal opens a value sealed for the row (table, identity); see
+// Sealer.Unseal.
+func (t *Tx) Unseal(table string, identity, sealed []byte) ([]byte, error) {
+	return t.s.sealer.Unseal(table, identity, sealed)
+}
+
+// internalExec runs a statement of the store's own on store_meta.
+func (t *Tx) internalExec(query string, args ...any) error {
+	t.s.internal.Store(true)
+	defer t.s.internal.Store(false)
+	_, err := t.tx.ExecContext(t.ctx, query, args...)
+	return err
+}
+
+// Tx runs fn in one write transaction: the unit of a state change
+// (DESIGN.md rule 5). The transaction is committed atomically if fn returns
+// nil and rolled back if fn returns an error, panics (the panic then
+// continues) or calls runtime.Goexit; a process killed at any instant
+// leaves either the old or the new state.
+//
+// Before fn runs, if another connection has committed to the file since
+// the last check (PRAGMA data_version), the whole database is verified
+// against the committed state record, so a write never builds on state
+// changed outside the store (ErrTampered). Before commit
+// the generation is incremented and the state record (generation + digest
+// of the whole database) is re-sealed in the same transaction; after commit
+// the monotonic counter, if configured, is advanced to the new generation.
+// If only that last step fails the change is committed and the error wraps
+// ErrCounterLag.
+//
+// Write transactions are serialised. fn must not call Tx or View of the
+// same Store (it would deadlock on the writer).
+func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	if fn == nil {
+		return invalidf("nil transaction function")
+	}
+	if ctx == nil {
+		return invalidf("nil context")
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return s.writeLocked(ctx, fn)
+}
+
+// writeLocked is Tx with s.wmu held (Open uses it for initialisation and
+// migrations).
+func (s *Store) writeLocked(ctx context.Context, fn func(tx *Tx) error) error {
+	// BEGIN IMMEDIATE (_txlock=immediate). The transaction is not bound to
+	// ctx: database/sql would discard the pinned writer connection when a
+	// bound context is cancelled. ctx governs each statement instead, and
+	// a cancelled ctx rolls the transaction back before commit.
+	sqlTx, err := s.wc.BeginTx(context.Background(), nil)
+	if err != nil {
+		return dbErr("begin", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = sqlTx.Rollback() // error, panic or Goexit: leave the old state
+		}
+	}()
+	// Full verification (a scan of the whole database) only when another
+	// connection has committed since the last check; the store's own
+	// commits cannot have tampered with it.
+	var dv int64
+	if err := sqlTx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&dv); err != nil {
+		return dbErr("data_version", err)
+	}
+	if dv != s.dataVer {
+		if err := s.verifyLocked(ctx, sqlTx); err != nil {
+			s.log.Error("database modified outside the store", zap.Error(err))
+			return err
+		}
+		s.dataVer = dv
+	}
+	if err := fn(&Tx{tx: sqlTx, ctx: ctx, s: s}); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	next := stateRecord{gen: s.gen + 1}
+	if next.gen == 0 {
+		return fmt.Errorf("%w: generation counter exhausted", ErrUnsupported)
+	}
+	if next.digest, err = stateDigest(ctx, sqlTx, s.digKey); err != nil {
+		return dbErr("digest", err)
+	}
+	sealed, err := s.sealer.Seal(metaTable, stateIdentity, next.marshal())
+	if err != nil {
+		return err
+	}
+	w := &Tx{tx: sqlTx, ctx: ctx, s: s}
+	if err := w.internalExec(`INSERT INTO `+metaTable+`(key, value) VALUES (?, ?)
+		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, stateKey, sealed); err != nil {
+		return dbErr("write state record", err)
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return dbErr("commit", err)
+	}
+	committed = true
+	s.gen, s.digest = next.gen, next.digest
+
+	if s.counter != nil {
+		if err := s.counter.Increment(next.gen); err != nil {
+			s.log.Error("monotonic counter not advanced", zap.Uint64("generation", next.gen), zap.Error(err))
+			return fmt.Errorf("%w: generation %d: %w", ErrCounterLag, next.gen, err)
+		}
+	}
+	return nil
+}
+
+// View runs fn in a read-only snapshot of the last committed state. Views
+// run concurrently with each other and with a write. Statements that would
+// write fail (the connection is query_only). The snapshot is not
+// re-verified against the state digest (that costs a full scan); values
+// that must not be trusted unverified are sealed, and Verify checks the
+// whole database on demand.
+func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
+	if fn == nil {
+		return invalidf("nil transaction function")
+	}
+	if ctx == nil {
+		return invalidf("nil context")
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	sqlTx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return dbErr("begin", err)
+	}
+	defer sqlTx.Rollback() //nolint:errcheck // read-only
+	return fn(&Tx{tx: sqlTx, ctx: ctx, s: s, readOnly: true})
+}
