@@ -1,0 +1,257 @@
+package gatekeeper
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/store"
+)
+
+// Tables of the Gatekeeper TA's sealed store. Every value column is sealed
+// (tee/store SM4-GCM) with the row's identity as associated data, so a row
+// copied onto another user, SID or route does not open.
+const (
+	tableUsers    = "gk_users"
+	tableFailures = "gk_failure_records"
+	tableMarks    = "gk_replay_marks"
+)
+
+// Schema returns the migrations of the Gatekeeper TA's database:
+//
+//	gk_users(uid INTEGER PRIMARY KEY, handle BLOB)
+//	    the password handle currently enrolled for an Android user id;
+//	    sealed, identity Str("uid") ‖ U32(uid)
+//	gk_failure_records(sid INTEGER PRIMARY KEY, record BLOB)
+//	    failure_record_t of a secure user ID (sid stored as the int64 with
+//	    the same bits); sealed, identity Str("sid") ‖ U64(sid)
+//	gk_replay_marks(sender, recipient, boot_id, mark)
+//	    the envelope replay high-water mark of a route in one boot; the mark
+//	    (u64 big-endian) sealed, identity Str("route") ‖ TA(sender) ‖
+//	    TA(recipient) ‖ Raw(boot_id)
+//
+// A caller that opens the store itself (Config.Store) must open it with
+// this schema.
+func Schema() store.Schema {
+	return store.Schema{
+		store.SQL("gatekeeper v1: users, failure records, replay marks", `
+CREATE TABLE gk_users (
+	uid    INTEGER PRIMARY KEY NOT NULL CHECK (uid >= 0 AND uid <= 4294967295),
+	handle BLOB NOT NULL
+);
+CREATE TABLE gk_failure_records (
+	sid    INTEGER PRIMARY KEY NOT NULL,
+	record BLOB NOT NULL
+);
+CREATE TABLE gk_replay_marks (
+	sender    BLOB NOT NULL,
+	recipient BLOB NOT NULL,
+	boot_id   BLOB NOT NULL,
+	mark      BLOB NOT NULL,
+	PRIMARY KEY (sender, recipient)
+) WITHOUT ROWID;
+`),
+	}
+}
+
+// ErrCorruptRecord reports a sealed row that opened but does not hold what
+// its identity says (e.g. a failure record naming another SID) — the
+// "secure storage corrupt" case of TrustyGateKeeper::GetSecureFailureRecord.
+var ErrCorruptRecord = errors.New("gatekeeper: stored record inconsistent with its row")
+
+func userIdentity(uid uint32) []byte { return store.Identity(store.Str("uid"), store.U32(uid)) }
+func sidIdentity(sid uint64) []byte  { return store.Identity(store.Str("sid"), store.U64(sid)) }
+
+// loadUser returns the enrolled handle of uid, or ok=false.
+func loadUser(tx *store.Tx, uid uint32) (h PasswordHandle, raw []byte, ok bool, err error) {
+	var sealed []byte
+	err = tx.QueryRow(`SELECT handle FROM gk_users WHERE uid = ?`, int64(uid)).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return PasswordHandle{}, nil, false, nil
+	}
+	if err != nil {
+		return PasswordHandle{}, nil, false, fmt.Errorf("gatekeeper: load user %d: %w", uid, err)
+	}
+	raw, err = tx.Unseal(tableUsers, userIdentity(uid), sealed)
+	if err != nil {
+		return PasswordHandle{}, nil, false, fmt.Errorf("gatekeeper: user %d: %w", uid, err)
+	}
+	h, err = ParseHandle(raw)
+	if err != nil {
+		return PasswordHandle{}, nil, false, fmt.Errorf("%w: user %d: %w", ErrCorruptRecord, uid, err)
+	}
+	return h, raw, true, nil
+}
+
+// isEnrolled reports whether handle is exactly the handle enrolled for uid
+// (constant-time comparison) and returns its parsed form.
+func isEnrolled(tx *store.Tx, uid uint32, handle []byte) (PasswordHandle, bool, error) {
+	h, raw, ok, err := loadUser(tx, uid)
+	if err != nil || !ok {
+		return PasswordHandle{}, false, err
+	}
+	if len(handle) != len(raw) || subtle.ConstantTimeCompare(handle, raw) != 1 {
+		return PasswordHandle{}, false, nil
+	}
+	return h, true, nil
+}
+
+func putUser(tx *store.Tx, uid uint32, h *PasswordHandle) error {
+	sealed, err := tx.Seal(tableUsers, userIdentity(uid), h.Marshal())
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`INSERT INTO gk_users(uid, handle) VALUES (?, ?)
+		ON CONFLICT(uid) DO UPDATE SET handle = excluded.handle`, int64(uid), sealed)
+	if err != nil {
+		return fmt.Errorf("gatekeeper: store user %d: %w", uid, err)
+	}
+	return nil
+}
+
+// loadRecord is GetFailureRecord: the stored record of sid, or a zero record
+// for sid if none is stored.
+func loadRecord(tx *store.Tx, sid uint64) (FailureRecord, error) {
+	var sealed []byte
+	err := tx.QueryRow(`SELECT record FROM gk_failure_records WHERE sid = ?`, int64(sid)).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return FailureRecord{SecureUserID: sid}, nil
+	}
+	if err != nil {
+		return FailureRecord{}, fmt.Errorf("gatekeeper: load failure record: %w", err)
+	}
+	b, err := tx.Unseal(tableFailures, sidIdentity(sid), sealed)
+	if err != nil {
+		return FailureRecord{}, fmt.Errorf("gatekeeper: failure record: %w", err)
+	}
+	r, err := ParseFailureRecord(b)
+	if err != nil {
+		return FailureRecord{}, fmt.Errorf("%w: %w", ErrCorruptRecord, err)
+	}
+	if r.SecureUserID != sid {
+		return FailureRecord{}, fmt.Errorf("%w: failure record names another secure user id", ErrCorruptRecord)
+	}
+	return r, nil
+}
+
+// putRecord is WriteFailureRecord.
+func putRecord(tx *store.Tx, r FailureRecord) error {
+	sealed, err := tx.Seal(tableFailures, sidIdentity(r.SecureUserID), r.Marshal())
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`INSERT INTO gk_failure_records(sid, record) VALUES (?, ?)
+		ON CONFLICT(sid) DO UPDATE SET record = excluded.record`, int64(r.SecureUserID), sealed)
+	if err != nil {
+		return fmt.Errorf("gatekeeper: store failure record: %w", err)
+	}
+	return nil
+}
+
+// clearRecord is ClearFailureRecord: the record of sid goes back to zero
+// (the row is removed; loadRecord then returns the zero record).
+func clearRecord(tx *store.Tx, sid uint64) error {
+	if _, err := tx.Exec(`DELETE FROM gk_failure_records WHERE sid = ?`, int64(sid)); err != nil {
+		return fmt.Errorf("gatekeeper: clear failure record: %w", err)
+	}
+	return nil
+}
+
+// deleteUser removes uid and its SID's failure record; ok=false if uid was
+// not enrolled.
+func deleteUser(tx *store.Tx, uid uint32) (bool, error) {
+	h, _, ok, err := loadUser(tx, uid)
+	if err != nil || !ok {
+		return false, err
+	}
+	if _, err := tx.Exec(`DELETE FROM gk_users WHERE uid = ?`, int64(uid)); err != nil {
+		return false, fmt.Errorf("gatekeeper: delete user %d: %w", uid, err)
+	}
+	return true, clearRecord(tx, h.UserID)
+}
+
+// deleteAllUsers removes every user and failure record.
+func deleteAllUsers(tx *store.Tx) error {
+	if _, err := tx.Exec(`DELETE FROM gk_users; DELETE FROM gk_failure_records;`); err != nil {
+		return fmt.Errorf("gatekeeper: delete all users: %w", err)
+	}
+	return nil
+}
+
+// markStore is an envelope.MarkStore over the gk_replay_marks table, scoped
+// to one boot: a row written in another boot reads as mark 0 (pairwise keys
+// and sender sequence numbers restart at every boot).
+type markStore struct {
+	st     *store.Store
+	bootID []byte
+}
+
+// NewMarkStore returns an envelope.MarkStore that keeps the replay
+// high-water marks of the boot bootID in st, which must have been opened
+// with Schema. NewTA uses it; it is exported for a caller that builds its
+// own envelope.Opener (Config.Opener) over the Gatekeeper store.
+func NewMarkStore(st *store.Store, bootID []byte) (envelope.MarkStore, error) {
+	if st == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrConfig)
+	}
+	if len(bootID) == 0 || len(bootID) > 64 {
+		return nil, fmt.Errorf("%w: boot id must be 1..64 bytes", ErrConfig)
+	}
+	return &markStore{st: st, bootID: bytes.Clone(bootID)}, nil
+}
+
+func (m *markStore) identity(r tee.Route) []byte {
+	return store.Identity(store.Str("route"), store.TA(r.From), store.TA(r.To), store.Raw(m.bootID))
+}
+
+// LoadMark implements envelope.MarkStore.
+func (m *markStore) LoadMark(r tee.Route) (uint64, error) {
+	var mark uint64
+	err := m.st.View(context.Background(), func(tx *store.Tx) error {
+		var boot, sealed []byte
+		err := tx.QueryRow(`SELECT boot_id, mark FROM gk_replay_marks WHERE sender = ? AND recipient = ?`,
+			r.From[:], r.To[:]).Scan(&boot, &sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(boot, m.bootID) {
+			return nil // a mark of an earlier boot
+		}
+		b, err := tx.Unseal(tableMarks, m.identity(r), sealed)
+		if err != nil {
+			return err
+		}
+		if len(b) != 8 {
+			return fmt.Errorf("%w: replay mark of %d bytes", ErrCorruptRecord, len(b))
+		}
+		mark = binary.BigEndian.Uint64(b)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("gatekeeper: load replay mark: %w", err)
+	}
+	return mark, nil
+}
+
+// StoreMark implements envelope.MarkStore.
+func (m *markStore) StoreMark(r tee.Route, seq uint64) error {
+	return m.st.Tx(context.Background(), func(tx *store.Tx) error {
+		sealed, err := tx.Seal(tableMarks, m.identity(r), binary.BigEndian.AppendUint64(nil, seq))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(`INSERT INTO gk_replay_marks(sender, recipient, boot_id, mark) VALUES (?, ?, ?, ?)
+			ON CONFLICT(sender, recipient) DO UPDATE SET boot_id = excluded.boot_id, mark = excluded.mark`,
+			r.From[:], r.To[:], m.bootID, sealed)
+		return err
+	})
+}

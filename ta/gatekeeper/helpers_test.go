@@ -1,0 +1,143 @@
+package gatekeeper
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tokens"
+)
+
+// device is one emulated device boot for tests: a storage key, the
+// pairwise envelope keys, Keymaster's sealer and per-boot auth-token key,
+// and a database path that survives TA restarts.
+type device struct {
+	dir        string
+	storageKey []byte
+	keys       envelope.Keyring
+	bootID     []byte
+	clock      *tee.FakeClock
+	km         *envelope.Sealer
+	hatKey     []byte
+}
+
+func newDevice(t testing.TB) *device {
+	t.Helper()
+	d := &device{
+		dir:        t.TempDir(),
+		storageKey: randBytes(t, 32),
+		keys:       make(envelope.Keyring),
+		bootID:     randBytes(t, 16),
+		clock:      tee.NewFakeClock(1_000_000),
+		hatKey:     randBytes(t, tokens.KeySize),
+	}
+	for _, r := range tee.Routes {
+		var k envelope.Key
+		copy(k[:], randBytes(t, envelope.KeySize))
+		d.keys[r] = k
+	}
+	var err error
+	d.km, err = envelope.NewSealer(tee.UUIDKeymaster, d.keys.For(tee.UUIDKeymaster), nil)
+	require.NoError(t, err)
+	return d
+}
+
+func randBytes(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return b
+}
+
+func (d *device) config() Config {
+	return Config{
+		Self:       tee.UUIDGatekeeper,
+		StorageKey: d.storageKey,
+		DBPath:     filepath.Join(d.dir, "gatekeeper.db"),
+		Keys:       d.keys.For(tee.UUIDGatekeeper),
+		BootID:     d.bootID,
+		Clock:      d.clock,
+	}
+}
+
+// open starts the TA on the device's database (a TA (re)start).
+func (d *device) open(t testing.TB) *TA {
+	t.Helper()
+	ta, err := NewTA(d.config())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ta.Close() })
+	return ta
+}
+
+// keyEnvelope is Keymaster's answer to GET_AUTH_TOKEN_KEY(gatekeeper).
+func (d *device) keyEnvelope(t testing.TB) []byte {
+	t.Helper()
+	env, err := d.km.Seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, d.hatKey)
+	require.NoError(t, err)
+	return env
+}
+
+// ready opens the TA and delivers the auth-token key.
+func (d *device) ready(t testing.TB) *TA {
+	t.Helper()
+	ta := d.open(t)
+	require.NoError(t, ta.SetAuthTokenKey(d.keyEnvelope(t)))
+	return ta
+}
+
+func (d *device) verifier(t testing.TB) tokens.Verifier {
+	t.Helper()
+	mac, err := tokens.NewMAC(tokens.HMACSHA256, d.hatKey)
+	require.NoError(t, err)
+	return tokens.NewVerifier(mac)
+}
+
+// record reads the failure record of sid straight from the store.
+func record(t testing.TB, ta *TA, sid uint64) FailureRecord {
+	t.Helper()
+	var r FailureRecord
+	require.NoError(t, ta.st.View(context.Background(), func(tx *store.Tx) error {
+		var err error
+		r, err = loadRecord(tx, sid)
+		return err
+	}))
+	return r
+}
+
+func enroll(t testing.TB, ta *TA, uid uint32, pw []byte) EnrollResponse {
+	t.Helper()
+	rsp, err := ta.Enroll(context.Background(), uid, EnrollPayload{DesiredPassword: pw})
+	require.NoError(t, err)
+	require.Equal(t, StatusOK, rsp.Status)
+	return rsp
+}
+
+func verify(t testing.TB, ta *TA, uid uint32, challenge uint64, handle, pw []byte) VerifyResponse {
+	t.Helper()
+	rsp, err := ta.Verify(context.Background(), uid, challenge, VerifyPayload{Handle: handle, Password: pw})
+	require.NoError(t, err)
+	return rsp
+}
+
+// eraseFailureRecords edits the database file behind the store's back, as
+// an attacker with access to the REE file system would.
+func eraseFailureRecords(t testing.TB, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", path)
+	require.NoError(t, err)
+	defer db.Close()
+	res, err := db.Exec(`DELETE FROM gk_failure_records`)
+	require.NoError(t, err)
+	n, err := res.RowsAffected()
+	require.NoError(t, err)
+	require.NotZero(t, n)
+}
