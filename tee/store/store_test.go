@@ -259,3 +259,28 @@ func TestBusyTimeoutOption(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, appendEntry(context.Background(), s, 1))
 }
+
+// TestStateRecordLayout reads the state record as docs/protocol.md §6.5
+// describes it.
+func TestStateRecordLayout(t *testing.T) {
+	p := dbPath(t)
+	s, err := Open(p, testKey(), ledgerSchema)
+	require.NoError(t, err)
+	require.NoError(t, appendEntry(context.Background(), s, 1))
+	require.NoError(t, s.Close())
+
+	var blob []byte
+	require.NoError(t, rawDB(t, p).QueryRow(`SELECT value FROM store_meta WHERE key = 'state'`).Scan(&blob))
+	sealer := newTestSealer(t, testKey())
+	pt, err := sealer.Unseal("store_meta", []byte{0x01, 0, 0, 0, 5, 's', 't', 'a', 't', 'e'}, blob)
+	require.NoError(t, err)
+	require.Len(t, pt, 41)
+	require.Equal(t, byte(0x01), pt[0])
+	require.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 4}, pt[1:9], "init + 2 migrations + 1 write")
+
+	var format, version int
+	require.NoError(t, rawDB(t, p).QueryRow(`SELECT value FROM store_meta WHERE key = 'format'`).Scan(&format))
+	require.NoError(t, rawDB(t, p).QueryRow(`SELECT value FROM store_meta WHERE key = 'schema_version'`).Scan(&version))
+	require.Equal(t, 1, format)
+	require.Equal(t, 2, version)
+}
