@@ -19,7 +19,7 @@ import (
 func RunAuthTests(t *testing.T, env Env) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	mac, err := AuthTokenMAC(ctx, env.Invoker, env.Gatekeeper)
+	mac, err := AuthTokenMACFor(ctx, env.Invoker, env.Gatekeeper, env.MAC)
 	require.NoError(t, err)
 	a := &authTest{env: env, mac: mac, ctx: ctx}
 	for _, curve := range []keymaster.ECCurve{keymaster.CurveSM2, keymaster.CurveP256} {

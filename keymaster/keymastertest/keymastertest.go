@@ -52,12 +52,20 @@ type Env struct {
 	// Advance, if set, moves the TA's clock forward (a tee.FakeClock). When
 	// nil, expiry is tested with back-dated tokens instead of sleeping.
 	Advance func(time.Duration)
+	// MAC is the TA's HAT MAC algorithm (zero value: HMAC-SHA256).
+	MAC tokens.MACAlgorithm
 }
 
 // AuthTokenMAC fetches the auth-token key for the gatekeeper through
 // GET_AUTH_TOKEN_KEY, opens the envelope as the gatekeeper TA would, and
-// returns a MAC keyed with it (HMAC-SHA256).
+// returns an HMAC-SHA256 MAC keyed with it (AOSP's HAT MAC).
 func AuthTokenMAC(ctx context.Context, inv rpc.Invoker, gatekeeper *envelope.Opener) (*tokens.MAC, error) {
+	return AuthTokenMACFor(ctx, inv, gatekeeper, tokens.HMACSHA256)
+}
+
+// AuthTokenMACFor is AuthTokenMAC for a TA configured with another HAT MAC
+// algorithm.
+func AuthTokenMACFor(ctx context.Context, inv rpc.Invoker, gatekeeper *envelope.Opener, alg tokens.MACAlgorithm) (*tokens.MAC, error) {
 	env, err := keymaster.GetAuthTokenKey{Recipient: gatekeeper.Self()}.Execute(ctx, inv)
 	if err != nil {
 		return nil, err
@@ -70,7 +78,7 @@ func AuthTokenMAC(ctx context.Context, inv rpc.Invoker, gatekeeper *envelope.Ope
 		return nil, fmt.Errorf("keymastertest: envelope from %s of type %s", msg.From, msg.Type)
 	}
 	defer clear(msg.Payload)
-	return tokens.NewMAC(tokens.HMACSHA256, msg.Payload)
+	return tokens.NewMAC(alg, msg.Payload)
 }
 
 // HAT describes a token to mint.
