@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -32,7 +36,27 @@ const (
 	modeHang     = "hang"     // read the record, never become ready
 	modeBadReady = "badready" // write a wrong readiness line
 	modeStubborn = "stubborn" // like serve, but ignore SIGTERM
+	modeTA       = "ta"       // the real TA of the role: what `fpemu ta <role>` runs
 )
+
+// runTA runs role's real TA process, as `fpemu ta <role> --dir dir` does.
+func runTA(role tee.Role, dir string) int {
+	if err := RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if errors.Is(err, taproc.ErrNotLaunched) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// taCommand runs the test binary as the real TA of each role.
+func taCommand(dir string) func(tee.Role) *exec.Cmd {
+	return childCommand(dir, map[tee.Role]string{
+		tee.RoleKeymaster: modeTA, tee.RoleGatekeeper: modeTA, tee.RoleFingerprint: modeTA, tee.RolePayment: modeTA,
+	})
+}
 
 // fakeRecord is what the fake provisioner hands each role.
 func fakeRecord(role tee.Role) []byte { return []byte("record-for-" + string(role)) }
@@ -40,6 +64,9 @@ func fakeRecord(role tee.Role) []byte { return []byte("record-for-" + string(rol
 func runChild(mode string) int {
 	role := tee.Role(os.Getenv(childEnv + "_ROLE"))
 	dir := os.Getenv(childEnv + "_DIR")
+	if mode == modeTA {
+		return runTA(role, dir)
+	}
 	if mode == modeCrash {
 		fmt.Fprintln(os.Stderr, "boom: cannot open store")
 		return 3

@@ -1,0 +1,82 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/ta/gatekeeper"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tokens"
+)
+
+// Factory returns the taproc factory that builds role's TA from its
+// provisioning, or an error for a role fpemu cannot run yet. It is the
+// wiring `fpemu ta <role>` (cmd/fpemu) and the test binaries share.
+func Factory(role tee.Role) (taproc.Factory, error) {
+	switch role {
+	case tee.RoleKeymaster:
+		return newKeymaster, nil
+	case tee.RoleGatekeeper:
+		return newGatekeeper, nil
+	}
+	return nil, fmt.Errorf("sim: no TA implementation for role %q", string(role))
+}
+
+// RunnableRoles are the roles Factory knows, in boot order.
+var RunnableRoles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper}
+
+// newKeymaster builds the Keymaster TA: its storage key (key-blob
+// sealing), its envelope Sealer (auth-token key distribution) and the
+// boot clock (HAT freshness). Its auth-token key is drawn per process.
+func newKeymaster(env *taproc.Env) (rpc.TA, error) {
+	return keymaster.NewTA(keymaster.Config{
+		Self:         env.UUID,
+		StorageKey:   env.Record.StorageKey,
+		Sealer:       env.Sealer,
+		Clock:        env.Clock,
+		Logger:       env.Log,
+		MACAlgorithm: tokens.HMACSHA256,
+	})
+}
+
+// newGatekeeper builds the Gatekeeper TA over its sealed store in the data
+// directory, with its rollback counter outside it (RPMB stand-in) and its
+// envelope Opener keyed from the record; replay marks persist in the
+// store, scoped to the BootID, so a restart cannot be fed an old
+// envelope.
+func newGatekeeper(env *taproc.Env) (rpc.TA, error) {
+	sk := append([]byte(nil), env.Record.StorageKey[:]...)
+	ctr, err := store.OpenFileCounter(env.CounterPath, sk)
+	if err != nil {
+		return nil, err
+	}
+	return gatekeeper.NewTA(gatekeeper.Config{
+		Self:         env.UUID,
+		StorageKey:   sk,
+		DBPath:       env.DBPath,
+		StoreOptions: []store.Option{store.WithCounter(ctr)},
+		Keys:         env.Record.Keys,
+		BootID:       env.Record.BootID[:],
+		MACAlgorithm: tokens.HMACSHA256,
+		Clock:        env.Clock,
+		Logger:       env.Log,
+	})
+}
+
+// RunTA runs the TA process of role in device directory dir: the body of
+// `fpemu ta <role> --dir dir` (taproc.Run with Factory(role)). It fails
+// with an error wrapping taproc.ErrNotLaunched when the process was not
+// started by the launcher.
+func RunTA(ctx context.Context, role tee.Role, dir string, level zapcore.Level) error {
+	f, err := Factory(role)
+	if err != nil {
+		return err
+	}
+	return taproc.Run(ctx, taproc.Options{Role: role, Dir: dir, Factory: f, LogLevel: level})
+}
