@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/taproc"
+)
+
+func init() { subcommands = append(subcommands, newTACmd) }
+
+func newTACmd() *cobra.Command {
+	var children []*cobra.Command
+	for _, role := range sim.RunnableRoles {
+		children = append(children, newTARoleCmd(role))
+	}
+	return newGroup("ta",
+		"Run one trusted application process (started by the device launcher)",
+		`Run the process of one trusted application (TA) of an emulated device.
+
+These are the entrypoints the launcher (package sim) starts, one process per
+TA. The launcher hands each its provisioning record — identity, storage key,
+pairwise envelope keys, boot clock origin — on an inherited pipe (fd 3) and
+waits for a readiness line on another (fd 4); secrets never appear in argv,
+the environment or a file. Started by hand, without those descriptors, a TA
+refuses to run (exit 2).
+
+The TA listens on DIR/sock/<role>.sock (mode 0600) and speaks the CA→TA
+protocol of docs/protocol.md; SIGTERM or SIGINT stops it gracefully (exit 0).
+Logs are JSON lines on stderr with component=<role>.`,
+		children...)
+}
+
+func newTARoleCmd(role tee.Role) *cobra.Command {
+	var dir, level string
+	c := &cobra.Command{
+		Use:   string(role) + " --dir DEVICE_DIR",
+		Short: fmt.Sprintf("Run the %s TA process", role),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lvl, err := zapcore.ParseLevel(level)
+			if err != nil {
+				return usageErrorf("--log-level: %v", err)
+			}
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return usageErrorf("--dir: %v", err)
+			}
+			err = sim.RunTA(cmd.Context(), role, abs, lvl)
+			if errors.Is(err, taproc.ErrNotLaunched) {
+				return usageError(err)
+			}
+			return err
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "device directory (holds sock/, data/, rpmb/)")
+	c.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	_ = c.MarkFlagRequired("dir")
+	return c
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/ta/gatekeeper"
+	"github.com/fpemu/fpemu/tee"
+)
+
+// asFpemu makes the test binary behave as the fpemu binary, so that TA
+// processes can be started as `fpemu ta <role> --dir DIR` without a build.
+const asFpemu = "FPEMU_CMD_TEST_AS_FPEMU"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asFpemu) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// fpemuCmd returns the test binary running as `fpemu args...`.
+func fpemuCmd(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asFpemu+"=1", "GORACE=atexit_sleep_ms=0")
+	cmd.WaitDelay = time.Second
+	return cmd
+}
+
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "fpc")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
+// TestTAByHand: a TA started without the launcher's descriptors fails at
+// once with a clear message and exit 2; bad invocations are usage errors.
+func TestTAByHand(t *testing.T) {
+	dir := shortTempDir(t)
+	tests := []struct {
+		name       string
+		args       []string
+		wantStderr string
+	}{
+		{"keymaster without fd 3", []string{"ta", "keymaster", "--dir", dir}, "not started by the fpemu launcher"},
+		{"gatekeeper without fd 3", []string{"ta", "gatekeeper", "--dir", dir}, "not started by the fpemu launcher"},
+		{"missing --dir", []string{"ta", "keymaster"}, `required flag(s) "dir" not set`},
+		{"unknown role", []string{"ta", "nfc"}, "unknown command"},
+		{"bad log level", []string{"ta", "keymaster", "--dir", dir, "--log-level", "loud"}, "--log-level"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := fpemuCmd(ctx, tc.args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			// exec.Cmd passes only fds 0–2 (and ExtraFiles): fd 3 is closed.
+			err := cmd.Run()
+			require.NoError(t, ctx.Err(), "must not hang")
+			var ee *exec.ExitError
+			require.True(t, errors.As(err, &ee), "err %v", err)
+			assert.Equal(t, exitUsage, ee.ExitCode(), stderr.String())
+			assert.Contains(t, stderr.String(), tc.wantStderr)
+		})
+	}
+	assert.NoDirExists(t, dir+"/sock", "a refused TA creates nothing")
+}
+
+// TestTAUnderLauncher boots a device whose TAs are `fpemu ta <role> --dir
+// DIR` processes and drives both through the launcher's relay.
+func TestTAUnderLauncher(t *testing.T) {
+	dir := shortTempDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d, err := sim.Boot(ctx, sim.Config{
+		Dir: dir,
+		Command: func(r tee.Role) *exec.Cmd {
+			c := sim.TACommand(os.Args[0], dir)(r)
+			c.Env = append(os.Environ(), asFpemu+"=1", "GORACE=atexit_sleep_ms=0")
+			return c
+		},
+		Log: zap.NewNop(),
+	})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, d.Shutdown(ctx)) }()
+
+	gk, err := d.OpenSession(ctx, tee.RoleGatekeeper)
+	require.NoError(t, err)
+	defer gk.Close()
+	enr, err := gatekeeper.Enroll{UID: 1, DesiredPassword: []byte("pw")}.Execute(ctx, gk)
+	require.NoError(t, err)
+	ver, err := gatekeeper.Verify{UID: 1, Handle: enr.Handle, Password: []byte("pw")}.Execute(ctx, gk)
+	require.NoError(t, err)
+	require.Equal(t, gatekeeper.StatusOK, ver.Status, "the relayed auth-token key is installed")
+
+	km, err := d.OpenSession(ctx, tee.RoleKeymaster)
+	require.NoError(t, err)
+	defer km.Close()
+	_, err = keymaster.GetAuthTokenKey{Recipient: tee.UUIDKeymaster}.Execute(ctx, km)
+	assert.ErrorIs(t, err, tee.ErrAccessDenied)
+}
