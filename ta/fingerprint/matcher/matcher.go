@@ -1,0 +1,60 @@
+package matcher
+
+import (
+	"encoding"
+	"errors"
+)
+
+// Template is an enrolled reference in a matcher's own format. The TA never
+// looks inside: it stores MarshalBinary's bytes sealed and hands them back to
+// the same matcher's ParseTemplate.
+type Template interface {
+	encoding.BinaryMarshaler
+}
+
+// Matcher is what a vendor implements to plug their comparison algorithm
+// into the fingerprint TA. Implementations must be safe for concurrent use
+// and deterministic: the same inputs give the same template bytes and the
+// same score.
+type Matcher interface {
+	// Name identifies the algorithm (and its template format) in logs
+	// and benchmark reports.
+	Name() string
+	// Enroll merges the samples of one finger into a template. It fails
+	// with an error matching ErrEnroll if the samples cannot be merged
+	// (too few minutiae, or samples that do not overlap one another).
+	Enroll(samples []Sample) (Template, error)
+	// Match compares a probe with a template and returns a similarity
+	// score: higher is more similar; the probe is accepted when the score
+	// reaches Threshold. A template not made by this matcher yields
+	// ErrForeignTemplate.
+	Match(t Template, probe Sample) (float64, error)
+	// Threshold is the operating point: the lowest accepted score.
+	Threshold() float64
+	// ParseTemplate decodes MarshalBinary's bytes, strictly.
+	ParseTemplate(b []byte) (Template, error)
+}
+
+// Errors shared by matchers.
+var (
+	// ErrEnroll is matched by every enrollment failure.
+	ErrEnroll = errors.New("matcher: enrollment failed")
+	// ErrForeignTemplate is returned by Match for a template of another
+	// matcher.
+	ErrForeignTemplate = errors.New("matcher: template of another matcher")
+)
+
+// Decision is the outcome of Verify.
+type Decision struct {
+	Score    float64
+	Accepted bool
+}
+
+// Verify matches probe against t with m and applies m's threshold.
+func Verify(m Matcher, t Template, probe Sample) (Decision, error) {
+	s, err := m.Match(t, probe)
+	if err != nil {
+		return Decision{}, err
+	}
+	return Decision{Score: s, Accepted: s >= m.Threshold()}, nil
+}
