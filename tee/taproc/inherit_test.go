@@ -21,7 +21,11 @@ import (
 const childEnv = "FPEMU_TAPROC_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(childEnv); mode != "" {
+	switch mode := os.Getenv(childEnv); mode {
+	case "":
+	case "run", "run-factory-fails":
+		os.Exit(runEchoChild(mode))
+	default:
 		os.Exit(runInheritChild(mode))
 	}
 	os.Exit(m.Run())
