@@ -37,7 +37,26 @@ const (
 	modeBadReady = "badready" // write a wrong readiness line
 	modeStubborn = "stubborn" // like serve, but ignore SIGTERM
 	modeTA       = "ta"       // the real TA of the role: what `fpemu ta <role>` runs
+	modeLauncher = "launcher" // a launcher process: boot trivial TAs, print their pids, wait
 )
+
+// runLauncher boots a device of trivial TAs in dir, prints "pids A B" on
+// stdout and waits to be killed.
+func runLauncher(dir string) int {
+	d, err := newDevice(context.Background(), Config{Dir: dir, Command: childCommand(dir, nil)}, fakeProvisioner{}, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Print("pids")
+	for _, r := range d.Roles() {
+		pid, _ := d.PID(r)
+		fmt.Printf(" %d", pid)
+	}
+	fmt.Println()
+	time.Sleep(time.Hour)
+	return 0
+}
 
 // runTA runs role's real TA process, as `fpemu ta <role> --dir dir` does.
 func runTA(role tee.Role, dir string) int {
@@ -64,8 +83,11 @@ func fakeRecord(role tee.Role) []byte { return []byte("record-for-" + string(rol
 func runChild(mode string) int {
 	role := tee.Role(os.Getenv(childEnv + "_ROLE"))
 	dir := os.Getenv(childEnv + "_DIR")
-	if mode == modeTA {
+	switch mode {
+	case modeTA:
 		return runTA(role, dir)
+	case modeLauncher:
+		return runLauncher(dir)
 	}
 	if mode == modeCrash {
 		fmt.Fprintln(os.Stderr, "boom: cannot open store")

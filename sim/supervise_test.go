@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -350,5 +352,53 @@ func TestConfigErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.Nil(t, d)
 		})
+	}
+}
+
+// TestTAsDieWithTheLauncher: when the launcher process itself is killed
+// (SIGKILL, no cleanup possible), Pdeathsig takes its TAs down with it.
+func TestTAsDieWithTheLauncher(t *testing.T) {
+	dir := shortDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	launcher := childCommand(dir, map[tee.Role]string{"": modeLauncher})("")
+	out, err := launcher.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, launcher.Start())
+	defer func() { _ = launcher.Process.Kill(); _ = launcher.Wait() }()
+
+	lineCh := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		lineCh <- line
+	}()
+	var line string
+	select {
+	case line = <-lineCh:
+	case <-ctx.Done():
+		t.Fatal("launcher did not boot")
+	}
+	fields := strings.Fields(line)
+	require.Len(t, fields, 3, "launcher said %q", line)
+	var tas []int
+	for _, f := range fields[1:] {
+		pid, err := strconv.Atoi(f)
+		require.NoError(t, err)
+		require.True(t, alive(pid))
+		tas = append(tas, pid)
+	}
+	defer func() {
+		for _, pid := range tas {
+			if alive(pid) { // only if the test failed: leave nothing behind
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}()
+
+	require.NoError(t, launcher.Process.Kill())
+	_ = launcher.Wait()
+	for _, pid := range tas {
+		assert.Eventually(t, func() bool { return !alive(pid) }, 10*time.Second, 20*time.Millisecond,
+			"TA pid %d outlived its launcher", pid)
 	}
 }
