@@ -12,8 +12,8 @@ const Version uint8 = 1
 const (
 	// AuthResultSize is the exact length of an encoded AuthResult:
 	// version(1) result(4) user_id(8) authenticator_id(8) group_id(4)
-	// finger_id(4) transaction_id(8) timestamp_ms(8).
-	AuthResultSize = 1 + 4 + 8 + 8 + 4 + 4 + 8 + 8
+	// finger_id(4) sensor_version(4) transaction_id(8) timestamp_ms(8).
+	AuthResultSize = 1 + 4 + 8 + 8 + 4 + 4 + 4 + 8 + 8
 	// FingerListHeaderSize is the length of an encoded FingerList with no
 	// fingers: version(1) group_id(4) authenticator_id(8) timestamp_ms(8)
 	// count(4).
@@ -50,6 +50,10 @@ type AuthResult struct {
 	// FingerID is the matched finger; 0 on failure (HIDL 2.1
 	// onAuthenticated(fid 0) semantics) and never 0 on success.
 	FingerID uint32
+	// SensorVersion identifies the sensor and matcher that produced the
+	// result (vendor-defined; the payment TA copies it into its signed
+	// statement, as SOTER and IFAA report device and sensor versions).
+	SensorVersion uint32
 	// TransactionID is the operation_id of the authenticate call — the
 	// challenge of the HAT and, for payments, the server's challenge.
 	TransactionID uint64
@@ -84,6 +88,7 @@ func (r AuthResult) Marshal() ([]byte, error) {
 	b = binary.BigEndian.AppendUint64(b, r.AuthenticatorID)
 	b = binary.BigEndian.AppendUint32(b, r.GroupID)
 	b = binary.BigEndian.AppendUint32(b, r.FingerID)
+	b = binary.BigEndian.AppendUint32(b, r.SensorVersion)
 	b = binary.BigEndian.AppendUint64(b, r.TransactionID)
 	b = binary.BigEndian.AppendUint64(b, r.TimestampMs)
 	return b, nil
@@ -105,8 +110,9 @@ func ParseAuthResult(b []byte) (AuthResult, error) {
 		AuthenticatorID: binary.BigEndian.Uint64(b[13:21]),
 		GroupID:         binary.BigEndian.Uint32(b[21:25]),
 		FingerID:        binary.BigEndian.Uint32(b[25:29]),
-		TransactionID:   binary.BigEndian.Uint64(b[29:37]),
-		TimestampMs:     binary.BigEndian.Uint64(b[37:45]),
+		SensorVersion:   binary.BigEndian.Uint32(b[29:33]),
+		TransactionID:   binary.BigEndian.Uint64(b[33:41]),
+		TimestampMs:     binary.BigEndian.Uint64(b[41:49]),
 	}
 	if err := r.check(); err != nil {
 		return AuthResult{}, err

@@ -11,10 +11,10 @@ import (
 var (
 	goldenAuth = AuthResult{
 		Result: ResultSuccess, UserID: 0x1122334455667788, AuthenticatorID: 0x0102030405060708,
-		GroupID: 0, FingerID: 3, TransactionID: 0xa1a2a3a4a5a6a7a8, TimestampMs: 123456,
+		GroupID: 0, FingerID: 3, SensorVersion: 0x00010002, TransactionID: 0xa1a2a3a4a5a6a7a8, TimestampMs: 123456,
 	}
 	goldenAuthFail = AuthResult{
-		Result: 1, AuthenticatorID: 0x0102030405060708, GroupID: 10,
+		Result: 1, AuthenticatorID: 0x0102030405060708, GroupID: 10, SensorVersion: 0x00010002,
 		TransactionID: 0xa1a2a3a4a5a6a7a8, TimestampMs: 123457,
 	}
 	goldenList = FingerList{GroupID: 0, AuthenticatorID: 0x0102030405060708, FingerIDs: []uint32{1, 2, 7}, TimestampMs: 123456}

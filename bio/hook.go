@@ -43,6 +43,8 @@ type Match struct {
 	AuthenticatorID uint64
 	// GroupID is the group authenticated against.
 	GroupID uint32
+	// SensorVersion identifies the sensor and matcher (vendor-defined).
+	SensorVersion uint32
 }
 
 // Discard is a Hook that drops every message: for a fingerprint TA built
@@ -114,6 +116,7 @@ func (s *Sender) SetAuthResult(result uint32, fingerID uint32, operationID uint6
 		AuthenticatorID: m.AuthenticatorID,
 		GroupID:         m.GroupID,
 		FingerID:        fingerID,
+		SensorVersion:   m.SensorVersion,
 		TransactionID:   operationID,
 		TimestampMs:     s.clock.NowMs(),
 	}

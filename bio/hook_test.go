@@ -17,7 +17,7 @@ func TestSenderAuthResult(t *testing.T) {
 	clock := tee.NewFakeClock(777)
 	s := newSender(t, clock)
 	o := newPaymentOpener(t)
-	m := Match{UserID: 0x5151, AuthenticatorID: 0xA1D, GroupID: 4}
+	m := Match{UserID: 0x5151, AuthenticatorID: 0xA1D, GroupID: 4, SensorVersion: 7}
 	require.NoError(t, s.SetAuthResult(ResultSuccess, 2, 0xC0FFEE, m))
 	clock.Set(900)
 	require.NoError(t, s.SetAuthResult(1, 2, 0xBEEF, Match{AuthenticatorID: 0xA1D, GroupID: 4}))
@@ -27,7 +27,7 @@ func TestSenderAuthResult(t *testing.T) {
 	assert.Zero(t, s.Pending())
 
 	want := []AuthResult{
-		{Result: 0, UserID: 0x5151, AuthenticatorID: 0xA1D, GroupID: 4, FingerID: 2, TransactionID: 0xC0FFEE, TimestampMs: 777},
+		{Result: 0, UserID: 0x5151, AuthenticatorID: 0xA1D, GroupID: 4, FingerID: 2, SensorVersion: 7, TransactionID: 0xC0FFEE, TimestampMs: 777},
 		{Result: 1, AuthenticatorID: 0xA1D, GroupID: 4, FingerID: 0, TransactionID: 0xBEEF, TimestampMs: 900},
 	}
 	for i, e := range envs {
