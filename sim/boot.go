@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 
 	"go.uber.org/zap"
@@ -31,11 +30,13 @@ import (
 // every process already started is stopped and the error is returned
 // (*StartError for a TA that failed to come up).
 func Boot(ctx context.Context, cfg Config) (*Device, error) {
-	if cfg.Dir == "" {
-		return nil, fmt.Errorf("sim: Config.Dir is required")
+	// Validate and create the directory before secure boot writes the
+	// fused key into it.
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("sim: device dir: %w", err)
+	if err := prepareDir(cfg.Dir, cfg.Roles); err != nil {
+		return nil, err
 	}
 	bd, err := boot.Boot(cfg.Dir)
 	if err != nil {
@@ -45,7 +46,6 @@ func Boot(ctx context.Context, cfg Config) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.boot = bd
 	d.log.Info("secure boot done", zap.Stringer("boot_id", bd.ID()), zap.String("dir", cfg.Dir))
 	return d, nil
 }

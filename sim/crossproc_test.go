@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -355,4 +356,28 @@ func TestTACrashAtStartupIsReported(t *testing.T) {
 	require.Len(t, started, 2)
 	assert.False(t, alive(started[0].Process.Pid), "Keymaster stopped after the failed boot")
 	assert.NoFileExists(t, taproc.SocketPath(dir, tee.RoleKeymaster))
+}
+
+// TestBootRefusesBadConfigBeforeSecureBoot: an unusable configuration is
+// refused before the fused key is created.
+func TestBootRefusesBadConfigBeforeSecureBoot(t *testing.T) {
+	base := shortDir(t)
+	long := filepath.Join(base, strings.Repeat("d", 100))
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"socket path too long", Config{Dir: long, Command: taCommand(long)}},
+		{"unknown role", Config{Dir: base, Command: taCommand(base), Roles: []tee.Role{"nfc"}}},
+		{"no command", Config{Dir: base}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Log = zap.NewNop()
+			d, err := Boot(testCtx(t), tc.cfg)
+			require.Error(t, err)
+			assert.Nil(t, d)
+			assert.NoFileExists(t, filepath.Join(tc.cfg.Dir, "fused.key"))
+		})
+	}
 }

@@ -129,8 +129,9 @@ type Device struct {
 	events      chan Event
 }
 
-// newDevice starts the TA processes of cfg with records from prov, then
-// runs relay for each. On failure every started process is stopped.
+// newDevice starts the TA processes of cfg, in order, with records from
+// prov, then runs the boot key relay. On failure every started process is
+// stopped.
 func newDevice(ctx context.Context, cfg Config, prov provisioner, relay relayer) (*Device, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -150,6 +151,9 @@ func newDevice(ctx context.Context, cfg Config, prov provisioner, relay relayer)
 		restarts: make(map[tee.Role]int),
 		stopped:  make(chan struct{}),
 		events:   make(chan Event, 64),
+	}
+	if bp, ok := prov.(bootProvisioner); ok {
+		d.boot = bp.dev
 	}
 	abort := func(err error) (*Device, error) {
 		sctx, c := context.WithTimeout(context.Background(), cfg.StopGrace+5*time.Second)
@@ -177,17 +181,19 @@ func newDevice(ctx context.Context, cfg Config, prov provisioner, relay relayer)
 	return d, nil
 }
 
-// prepareDir creates the device directory tree and removes stale sockets.
+// prepareDir checks that every socket path fits sockaddr_un, then creates
+// the device directory and its sock/ directory (0700). Stale sockets are
+// the TAs' business (taproc removes a dead TA's socket before binding).
 func prepareDir(dir string, roles []tee.Role) error {
-	for _, sub := range []string{dir, filepath.Join(dir, taproc.SockDirName)} {
-		if err := os.MkdirAll(sub, 0o700); err != nil {
-			return fmt.Errorf("sim: device dir: %w", err)
-		}
-	}
 	for _, r := range roles {
 		p := taproc.SocketPath(dir, r)
 		if len(p) > maxSocketPath {
 			return fmt.Errorf("sim: socket path %q longer than %d bytes; use a shorter device dir", p, maxSocketPath)
+		}
+	}
+	for _, sub := range []string{dir, filepath.Join(dir, taproc.SockDirName)} {
+		if err := os.MkdirAll(sub, 0o700); err != nil {
+			return fmt.Errorf("sim: device dir: %w", err)
 		}
 	}
 	return nil
