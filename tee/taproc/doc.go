@@ -12,8 +12,8 @@
 //     and the boot clock origin never touch argv, env, a file or a log;
 //  3. builds the boot clock, a zap logger with component=<role>, the
 //     envelope Sealer/Opener of its routes and the paths of its sealed
-//     store, and hands them to the role's Factory, registered by the
-//     caller (cmd/fpemu), so this package imports no TA;
+//     store, and hands them to the role's Factory, supplied by the caller
+//     (sim.Factory, which `fpemu ta` uses), so this package imports no TA;
 //  4. listens on DIR/sock/<role>.sock (mode 0600, a stale socket removed
 //     first), writes ReadyLine on the readiness pipe and serves the CA→TA
 //     protocol (tee/rpc) until SIGTERM or SIGINT;
