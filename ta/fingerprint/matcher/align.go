@@ -8,7 +8,7 @@ import (
 
 // Global consolidation parameters.
 const (
-	maxSeeds     = 12   // best local pairs tried as alignment seeds
+	maxSeeds     = 8    // best local pairs tried as alignment seeds
 	minSeedSim   = 2    // a seed's neighbourhoods must share this many neighbours
 	pairDist     = 14.0 // px, paired minutiae are at most this far apart ...
 	pairDistRel  = 0.04 // ... plus this fraction of their distance to the seed (distortion)
@@ -256,6 +256,9 @@ func align(p, t *prepared, sc *scratch, eval func(*result), keepPairs bool) (bes
 				cur.kinds++
 			}
 			cur.weight += pairWeight(c.d2, angleDiff(NormAngle(p.m[c.i].Angle+r.theta), t.m[c.j].Angle), same)
+		}
+		if ok && scoreBound(cur.weight, cur.pairs) <= best.score {
+			continue // cannot beat the best whatever the overlap
 		}
 		eval(&cur)
 		if ok && cur.score <= best.score {

@@ -51,8 +51,9 @@ func (g *grid) cell(x, y float64) int {
 // that the square of half-side tol around (x, y) touches; it is empty
 // (r0 > r1 or c0 > c1) when the square misses the grid.
 func (g *grid) span(x, y, tol float64) (r0, r1, c0, c1 int) {
-	fx0, fx1 := (x-tol-g.x0)/gridCell, (x+tol-g.x0)/gridCell
-	fy0, fy1 := (y-tol-g.y0)/gridCell, (y+tol-g.y0)/gridCell
+	const inv = 1 / gridCell
+	fx0, fx1 := (x-tol-g.x0)*inv, (x+tol-g.x0)*inv
+	fy0, fy1 := (y-tol-g.y0)*inv, (y+tol-g.y0)*inv
 	if !(fx1 >= 0 && fy1 >= 0 && fx0 < float64(g.cols) && fy0 < float64(g.rows)) { // also NaN
 		return 1, 0, 1, 0
 	}

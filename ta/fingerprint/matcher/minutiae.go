@@ -119,6 +119,12 @@ func overlap(p, t *prepared, r rigid, windows []placedWindow, w, h int) (inP, in
 	return inP, inT
 }
 
+// scoreBound is the highest score a weight can reach, with the smallest
+// overlap score allows.
+func scoreBound(weight float64, pairs int) float64 {
+	return score(weight, pairs, 0, 0)
+}
+
 func score(weight float64, pairs, inP, inT int) float64 {
 	a, b := max(inP, minOverlap, pairs), max(inT, minOverlap, pairs)
 	return 100 * weight * weight / float64(a*b)
