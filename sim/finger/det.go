@@ -124,6 +124,7 @@ func WriteDET(w io.Writer, r *EvalResult, width, height int) error {
 	op := fmt.Sprintf("THRESHOLD %g: FAR %d/%d, FRR %d/%d (%.2f%%)", r.Threshold,
 		r.FalseAccepts, r.ImpostorComparisons, r.FalseRejects, r.GenuineComparisons, 100*frr)
 	drawText(img, pl.x0+10, pl.y0+10, op, 1, colPoint)
+	drawText(img, pl.x0+10, pl.y0+22, "RATES OF 0 ARE DRAWN ON THE AXES", 1, colText)
 
 	// titles
 	title := strings.ToUpper(fmt.Sprintf("DET %s: %d fingers, seed %d", r.Matcher, r.Fingers, r.Seed))
