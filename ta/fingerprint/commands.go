@@ -1,0 +1,150 @@
+package fingerprint
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+)
+
+// Command identifiers of the fingerprint TA (docs/protocol.md, "Fingerprint
+// TA commands and sensor control"). Commands 1–9 are the methods of HIDL
+// IBiometricsFingerprint@2.1 in declaration order (setNotify, method 0,
+// has no TA counterpart: callbacks are NEXT_EVENT); 0x100… are fpemu's.
+const (
+	CmdPreEnroll          uint32 = 1      // preEnroll
+	CmdEnroll             uint32 = 2      // enroll(hat, gid, timeoutSec)
+	CmdPostEnroll         uint32 = 3      // postEnroll
+	CmdGetAuthenticatorID uint32 = 4      // getAuthenticatorId
+	CmdCancel             uint32 = 5      // cancel
+	CmdEnumerate          uint32 = 6      // enumerate
+	CmdRemove             uint32 = 7      // remove(gid, fid)
+	CmdSetActiveGroup     uint32 = 8      // setActiveGroup(gid, storePath)
+	CmdAuthenticate       uint32 = 9      // authenticate(operationId, gid)
+	CmdNextEvent          uint32 = 0x100  // fpemu: wait for the next callback
+	CmdResetLockout       uint32 = 0x101  // fpemu: AIDL ISession.resetLockout(hat)
+	CmdFetchOutbox        uint32 = 0x102  // fpemu: next bio envelope for the payment TA
+	CmdSetAuthTokenKey    uint32 = 0x1000 // fpemu: Keymaster's auth-token key (envelope)
+)
+
+// Parameter layouts (docs/protocol.md). 64-bit values travel in one VALUE
+// parameter, a = low 32 bits, b = high 32 bits (as the Gatekeeper TA's);
+// statuses as the two's-complement uint32 of the int32.
+//
+//	PRE_ENROLL           p0 VALUE_OUTPUT   a,b = challenge
+//	ENROLL               p0 VALUE_INPUT    a = gid, b = timeout_sec
+//	                     p1 MEMREF_INPUT   hw_auth_token_t (any size; checked as a HAT)
+//	                     p2 VALUE_OUTPUT   a = RequestStatus
+//	POST_ENROLL          p0 VALUE_OUTPUT   a = RequestStatus
+//	GET_AUTHENTICATOR_ID p0 VALUE_OUTPUT   a,b = authenticator id
+//	CANCEL               p0 VALUE_OUTPUT   a = RequestStatus
+//	ENUMERATE            p0 VALUE_OUTPUT   a = RequestStatus
+//	REMOVE               p0 VALUE_INPUT    a = gid, b = fid (0: all of gid)
+//	                     p1 VALUE_OUTPUT   a = RequestStatus
+//	SET_ACTIVE_GROUP     p0 VALUE_INPUT    a = gid
+//	                     p1 MEMREF_INPUT   store path (bytes, no NUL)
+//	                     p2 VALUE_OUTPUT   a = RequestStatus
+//	AUTHENTICATE         p0 VALUE_INPUT    a,b = operation id
+//	                     p1 VALUE_INPUT    a = gid
+//	                     p2 VALUE_OUTPUT   a = RequestStatus
+//	NEXT_EVENT           p0 VALUE_INOUT    in a = wait ms; out a = msg type, b = events still queued
+//	                     p1 VALUE_OUTPUT   per msg type (see Event)
+//	                     p2 VALUE_OUTPUT   a = remaining, b = detail
+//	                     p3 MEMREF_OUTPUT  HAT of AUTHENTICATED (capacity ≥ 69)
+//	RESET_LOCKOUT        p0 VALUE_INPUT    a = gid
+//	                     p1 MEMREF_INPUT   hw_auth_token_t (PASSWORD)
+//	                     p2 VALUE_OUTPUT   a = Error (0 = cleared), b = Reason
+//	FETCH_OUTBOX         p0 MEMREF_OUTPUT  batch of envelopes, oldest first (bio.SplitBatch)
+//	                     p1 VALUE_OUTPUT   a = envelopes still queued
+//	SET_AUTH_TOKEN_KEY   p0 MEMREF_INPUT   envelope from Keymaster
+var (
+	typesValueOut  = []tee.ParamType{tee.ParamValueOutput}
+	typesEnroll    = []tee.ParamType{tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamValueOutput}
+	typesRemove    = []tee.ParamType{tee.ParamValueInput, tee.ParamValueOutput}
+	typesSetGroup  = []tee.ParamType{tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamValueOutput}
+	typesAuth      = []tee.ParamType{tee.ParamValueInput, tee.ParamValueInput, tee.ParamValueOutput}
+	typesNextEvent = []tee.ParamType{tee.ParamValueInout, tee.ParamValueOutput, tee.ParamValueOutput, tee.ParamMemrefOutput}
+	typesReset     = []tee.ParamType{tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamValueOutput}
+	typesOutbox    = []tee.ParamType{tee.ParamMemrefOutput, tee.ParamValueOutput}
+	typesSetKey    = []tee.ParamType{tee.ParamMemrefInput}
+)
+
+// Limits and defaults of the TA.
+const (
+	// MaxTemplatesPerGroup is the per-group enrollment limit: framework
+	// config_fingerprintMaxTemplatesPerUser = 5, the AIDL virtual HAL's
+	// max_enrollments = 5. The next ENROLL ends with ERROR_NO_SPACE.
+	MaxTemplatesPerGroup = 5
+	// DefaultEnrollSamples is how many good samples one enrollment merges
+	// (samples_remaining counts down from it).
+	DefaultEnrollSamples = 5
+	// DefaultChallengeTimeout bounds the life of a PRE_ENROLL challenge: the
+	// framework keeps the credential for biometric enrollment
+	// GK_PW_HANDLE_STORE_DURATION_MS = 10 minutes.
+	DefaultChallengeTimeout = 10 * time.Minute
+	// DefaultHATMaxAge is how old a PASSWORD HAT may be at ENROLL and
+	// RESET_LOCKOUT ("relatively recent, minutes not hours": AIDL
+	// ISession.resetLockout; the framework's 10-minute credential window).
+	DefaultHATMaxAge = 10 * time.Minute
+	// DefaultEnrollTimeout is used when ENROLL's timeout_sec is 0 (the
+	// framework's Fingerprint21.ENROLL_TIMEOUT_SEC = 60).
+	DefaultEnrollTimeout = 60 * time.Second
+	// MaxEventWait bounds NEXT_EVENT's wait; longer waits are cut to it.
+	MaxEventWait = 30 * time.Second
+	// MaxPathLen is PATH_MAX: SET_ACTIVE_GROUP paths must be shorter (the
+	// 2.1 default wrapper checks 0 < len < PATH_MAX).
+	MaxPathLen = 4096
+	// OutboxCapacity is a FETCH_OUTBOX capacity that always takes the whole
+	// outbox: bio.MaxPending envelopes of the largest bio message (a full
+	// finger list), 7360 bytes.
+	OutboxCapacity = bio.MaxPending * (envelope.Overhead + bio.MaxFingerListSize)
+	// MaxQueuedEvents bounds the event queue; beyond it the oldest event
+	// is dropped (the REE is not pumping NEXT_EVENT).
+	MaxQueuedEvents = 256
+)
+
+// Lockout policy: the HIDL framework's LockoutFrameworkImpl
+// (MAX_FAILED_ATTEMPTS_LOCKOUT_TIMED, MAX_FAILED_ATTEMPTS_LOCKOUT_PERMANENT,
+// FAIL_LOCKOUT_TIMEOUT_MS), enforced in the TA.
+const (
+	LockoutTimedAttempts     = 5
+	LockoutPermanentAttempts = 20
+	LockoutTimedDuration     = 30 * time.Second
+)
+
+// Reason is fpemu's detail of an ERROR event or a RESET_LOCKOUT refusal:
+// which check failed. AOSP reports these all as ERROR_UNABLE_TO_PROCESS
+// (AIDL ISession.enroll/resetLockout) or ERROR_HW_UNAVAILABLE; the reason
+// travels beside the error (NEXT_EVENT p2.b) for diagnostics.
+type Reason uint32
+
+// Reasons, in the order ENROLL checks a HAT.
+const (
+	ReasonNone              Reason = 0
+	ReasonNoAuthTokenKey    Reason = 1 // Keymaster's key has not arrived (ERROR_HW_UNAVAILABLE)
+	ReasonHATMalformed      Reason = 2 // not a 69-byte hw_auth_token_t
+	ReasonHATVersion        Reason = 3 // version != 0
+	ReasonHATMAC            Reason = 4 // HMAC does not verify
+	ReasonHATChallenge      Reason = 5 // no outstanding PRE_ENROLL challenge, expired, or another
+	ReasonHATAuthType       Reason = 6 // authenticator_type lacks PASSWORD
+	ReasonHATStale          Reason = 7 // timestamp too old, or in the future
+	ReasonEnrollMerge       Reason = 8 // the samples could not be merged into a template
+	ReasonInternal          Reason = 9 // storage failure (details in the TA log)
+	ReasonSensor            Reason = 10 // the error was injected or reported by the sensor
+	reasonCount                    = 11
+)
+
+var reasonNames = [...]string{
+	"none", "no auth-token key", "HAT malformed", "HAT version", "HAT MAC",
+	"HAT challenge", "HAT authenticator type", "HAT stale", "enroll merge", "internal", "sensor",
+}
+
+// String names the reason.
+func (r Reason) String() string {
+	if r < reasonCount {
+		return reasonNames[r]
+	}
+	return "reason(" + strconv.FormatUint(uint64(r), 10) + ")"
+}
