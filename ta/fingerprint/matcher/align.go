@@ -15,7 +15,7 @@ const (
 	pairDistMax  = 22.0 // px, cap of the above
 	refineDist   = 12.0 // px, pairing distance after the least-squares refinement
 	pairAngle    = 0.45 // rad, paired minutiae directions differ at most this much
-	refineRounds = 2
+	refineRounds = 1
 	weightDist   = 14.0 // px, distance at which a pair's weight reaches 0
 	kindMismatch = 0.7  // weight factor for an ending paired with a bifurcation
 )
