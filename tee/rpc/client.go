@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
@@ -23,13 +25,22 @@ type Invoker interface {
 }
 
 // Client is the CA side of one connection to a TA host (a TEEC_Context
-// bound to one TA socket). It is safe for concurrent use: a reader
-// goroutine matches responses to requests by request id, so sessions on one
-// Client run concurrently.
+// bound to one TA socket). It is safe for concurrent use, and sessions on
+// one Client run concurrently.
+//
+// There is no dedicated reader goroutine: a caller waiting for a response
+// takes the reading role if no one holds it and reads, delivering other
+// callers' responses (matched by request id) until its own arrives, then
+// hands the role on. An uncontended call therefore costs one write and one
+// read with no goroutine switch. A call abandoned on context cancellation
+// is handed to a goroutine that waits for its late response, so the
+// stream is always drained.
 type Client struct {
-	nc   net.Conn
-	wmu  sync.Mutex
-	done chan struct{} // closed when the reader has exited
+	nc     net.Conn
+	wmu    sync.Mutex
+	rtoken chan struct{} // holding it (a send) grants the reading role
+	fr     *frameReader  // used only by the holder of rtoken
+	dead   chan struct{} // closed when the connection becomes unusable
 
 	mu      sync.Mutex
 	pending map[uint32]*call
@@ -37,14 +48,10 @@ type Client struct {
 	err     error // set once the connection is unusable; returned by every later call
 }
 
-// call is one outstanding request.
+// call is one outstanding request. Its reply is delivered exactly once on
+// ch, by the reader that reads it or by fail.
 type call struct {
-	ch chan reply // buffered: the reader never blocks on delivery
-	// abandoned is set (under Client.mu, while the call is pending) when
-	// the caller stopped waiting; the reader then runs onAbandon instead of
-	// delivering.
-	abandoned bool
-	onAbandon func(resp *wire.Frame)
+	ch chan reply // buffered: delivery never blocks
 }
 
 type reply struct {
@@ -68,23 +75,22 @@ func Dial(ctx context.Context, socketPath string) (*Client, error) {
 }
 
 // NewClient runs the client protocol over an established connection, which
-// the Client then owns.
+// the Client then owns. The connection must support read deadlines (they
+// interrupt a reader whose context ends).
 func NewClient(nc net.Conn) *Client {
-	c := &Client{nc: nc, done: make(chan struct{}), pending: map[uint32]*call{}}
-	go c.readLoop()
-	return c
+	return &Client{
+		nc:      nc,
+		rtoken:  make(chan struct{}, 1),
+		fr:      newFrameReader(nc),
+		dead:    make(chan struct{}),
+		pending: map[uint32]*call{},
+	}
 }
 
 // Close closes the connection, which closes every session on it host-side.
 // Calls still pending fail with an error wrapping ErrClientClosed.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.err == nil {
-		c.err = newCallError(tee.ResultBadState, tee.OriginAPI, ErrClientClosed)
-	}
-	c.mu.Unlock()
-	c.nc.Close()
-	<-c.done
+	c.fail(newCallError(tee.ResultBadState, tee.OriginAPI, ErrClientClosed))
 	return nil
 }
 
@@ -96,51 +102,13 @@ func (c *Client) Err() error {
 	return c.err
 }
 
-func (c *Client) readLoop() {
-	defer close(c.done)
-	fr := newFrameReader(c.nc)
-	for {
-		b, err := fr.next()
-		if err != nil {
-			var fe *wire.FormatError
-			if errors.As(err, &fe) {
-				err = fmt.Errorf("%w: %w", ErrProtocol, err)
-			}
-			c.fail(targetDead(err))
-			return
-		}
-		f, err := wire.DecodeFrame(b)
-		if err == nil && f.Op != wire.OpResponse {
-			err = fmt.Errorf("host sent %v", f.Op)
-		}
-		if err != nil {
-			c.fail(targetDead(fmt.Errorf("%w: %w", ErrProtocol, err)))
-			return
-		}
-		c.mu.Lock()
-		cl, ok := c.pending[f.RequestID]
-		delete(c.pending, f.RequestID)
-		c.mu.Unlock()
-		if !ok {
-			c.fail(targetDead(fmt.Errorf("%w: response to unknown request %d", ErrProtocol, f.RequestID)))
-			return
-		}
-		if cl.abandoned {
-			if cl.onAbandon != nil {
-				cl.onAbandon(&f)
-			}
-			continue
-		}
-		cl.ch <- reply{f: f}
-	}
-}
-
 // fail makes the connection unusable: the first error sticks, the socket is
-// closed and every pending call is failed (or, if abandoned, cleaned up).
+// closed and every pending call gets the error.
 func (c *Client) fail(err error) {
 	c.mu.Lock()
 	if c.err == nil {
 		c.err = err
+		close(c.dead)
 	}
 	err = c.err
 	pending := c.pending
@@ -148,20 +116,14 @@ func (c *Client) fail(err error) {
 	c.mu.Unlock()
 	c.nc.Close()
 	for _, cl := range pending {
-		if cl.abandoned {
-			if cl.onAbandon != nil {
-				cl.onAbandon(nil)
-			}
-			continue
-		}
 		cl.ch <- reply{err: err}
 	}
 }
 
 // roundTrip sends req (its RequestID is assigned here) and waits for the
-// response. abandoned reports that ctx ended first and the call was left to
-// onAbandon, which the reader runs with the late response, or nil if the
-// connection dies first.
+// response. If ctx ends first it returns abandoned = true and a goroutine
+// keeps waiting for the late response, then calls onAbandon with it (nil if
+// the connection died first).
 func (c *Client) roundTrip(ctx context.Context, req *wire.Frame, onAbandon func(*wire.Frame)) (resp wire.Frame, abandoned bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return resp, false, newCallError(tee.ResultCancel, tee.OriginAPI, err)
@@ -175,7 +137,7 @@ func (c *Client) roundTrip(ctx context.Context, req *wire.Frame, onAbandon func(
 		}
 		return resp, false, newCallError(code, tee.OriginAPI, err)
 	}
-	cl := &call{ch: make(chan reply, 1), onAbandon: onAbandon}
+	cl := &call{ch: make(chan reply, 1)}
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
@@ -191,21 +153,104 @@ func (c *Client) roundTrip(ctx context.Context, req *wire.Frame, onAbandon func(
 		c.fail(targetDead(err))
 	}
 
-	select {
-	case r := <-cl.ch:
-		return r.f, false, r.err
-	case <-ctx.Done():
-		c.mu.Lock()
-		if _, ok := c.pending[req.RequestID]; ok {
-			cl.abandoned = true
-			c.mu.Unlock()
-			return resp, true, newCallError(tee.ResultCancel, tee.OriginAPI, ctx.Err())
-		}
-		c.mu.Unlock()
-		// Delivered concurrently with the cancellation: use it.
-		r := <-cl.ch
+	r, interrupted := c.await(ctx, cl)
+	if !interrupted {
 		return r.f, false, r.err
 	}
+	go func() {
+		r, _ := c.await(context.Background(), cl)
+		if onAbandon == nil {
+			return
+		}
+		if r.err != nil {
+			onAbandon(nil)
+			return
+		}
+		onAbandon(&r.f)
+	}()
+	return resp, true, newCallError(tee.ResultCancel, tee.OriginAPI, ctx.Err())
+}
+
+// await waits for cl's reply, reading the connection itself whenever no
+// other caller does. It reports interrupted if ctx ended first.
+func (c *Client) await(ctx context.Context, cl *call) (r reply, interrupted bool) {
+	for {
+		select {
+		case r := <-cl.ch:
+			return r, false
+		case <-ctx.Done():
+			return r, true
+		case c.rtoken <- struct{}{}:
+			interrupted := c.readUntil(ctx, cl)
+			<-c.rtoken
+			if interrupted {
+				return r, true
+			}
+		}
+	}
+}
+
+// aLongTimeAgo is a read deadline in the past: it interrupts a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// readUntil holds the reading role: it reads and delivers responses until
+// cl's reply is delivered or the connection fails, or reports interrupted
+// when ctx ends first (the frame reader is resumable, so the next reader
+// continues the stream intact).
+func (c *Client) readUntil(ctx context.Context, cl *call) (interrupted bool) {
+	if ctx.Done() != nil {
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			c.nc.SetReadDeadline(aLongTimeAgo)
+			close(fired)
+		})
+		defer func() {
+			if !stop() {
+				<-fired
+				c.nc.SetReadDeadline(time.Time{})
+			}
+		}()
+	}
+	for len(cl.ch) == 0 {
+		b, err := c.fr.next()
+		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+				return true
+			}
+			var fe *wire.FormatError
+			if errors.As(err, &fe) {
+				err = fmt.Errorf("%w: %w", ErrProtocol, err)
+			}
+			c.fail(targetDead(err))
+			return false
+		}
+		if err := c.deliver(b); err != nil {
+			c.fail(targetDead(err))
+			return false
+		}
+	}
+	return false
+}
+
+// deliver hands a response frame to the call waiting for it. Anything but
+// a well-formed response to a pending request breaks the protocol.
+func (c *Client) deliver(b []byte) error {
+	f, err := wire.DecodeFrame(b)
+	if err == nil && f.Op != wire.OpResponse {
+		err = fmt.Errorf("host sent %v", f.Op)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	c.mu.Lock()
+	cl, ok := c.pending[f.RequestID]
+	delete(c.pending, f.RequestID)
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: response to unknown request %d", ErrProtocol, f.RequestID)
+	}
+	cl.ch <- reply{f: f}
+	return nil
 }
 
 // allocID returns a request id not in use; c.mu must be held.

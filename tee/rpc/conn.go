@@ -30,6 +30,9 @@ type conn struct {
 	wmu      sync.Mutex // serialises response writes
 	stopping atomic.Bool
 	inflight sync.WaitGroup
+	fr       *frameReader // used only by the goroutine holding the reading role
+	reading  atomic.Pointer[readerTurn]
+	tearOnce sync.Once
 
 	mu       sync.Mutex
 	sessions map[uint32]*session
@@ -49,6 +52,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	return &conn{
 		srv:      s,
 		nc:       nc,
+		fr:       newFrameReader(nc),
 		log:      s.log.With(zap.Uint64("conn", id)),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -63,27 +67,55 @@ func (c *conn) stopReading() {
 	c.nc.SetReadDeadline(time.Now())
 }
 
-// serve is the per-connection goroutine: read frames, dispatch, and on exit
-// wait for running commands, close sessions and the connection.
+// serve starts serving the connection.
 func (c *conn) serve() {
-	defer c.srv.untrack(c)
-	defer c.teardown()
-	defer func() {
-		// Last resort: nothing in the loop should panic, but a panic here
-		// must cost one connection, not the TA process.
-		if r := recover(); r != nil {
-			c.log.Error("panic in connection loop", zap.String("panic", fmt.Sprintf("%T", r)), zap.ByteString("stack", debug.Stack()))
-		}
-	}()
 	c.log.Debug("connection accepted")
-	fr := newFrameReader(c.nc)
-	for {
-		b, err := fr.next()
-		if err != nil {
-			c.logReadEnd(err)
+	c.readLoop()
+}
+
+// readLoop runs while this goroutine holds the connection's reading role:
+// read a frame, answer it or run its command inline, repeat. Running
+// commands inline means a typical command's response goes out with no
+// goroutine handoff; a command that runs long loses the reading role to a
+// new goroutine (see watchdog), so the connection's other sessions keep
+// running concurrently. The goroutine whose read fails tears the
+// connection down.
+func (c *conn) readLoop() {
+	rt := &readerTurn{}
+	c.reading.Store(rt)
+	inTask := false
+	defer func() {
+		r := recover()
+		if r == nil {
 			return
 		}
-		c.dispatch(b)
+		// Last resort: nothing here should panic (TA entry points have
+		// their own recover), but a bug must cost one connection, not
+		// the TA process.
+		c.log.Error("panic in connection loop", zap.String("panic", fmt.Sprintf("%T", r)), zap.ByteString("stack", debug.Stack()))
+		c.nc.Close()
+		if !inTask || rt.state.CompareAndSwap(turnBusy, turnIdle) {
+			c.teardown() // this goroutine still held the reading role
+		}
+	}()
+	for {
+		b, err := c.fr.next()
+		if err != nil {
+			c.logReadEnd(err)
+			c.teardown()
+			return
+		}
+		task := c.dispatch(b)
+		if task == nil {
+			continue
+		}
+		c.srv.wd.taskStarted(rt)
+		inTask = true
+		task()
+		inTask = false
+		if !rt.state.CompareAndSwap(turnBusy, turnIdle) {
+			return // the watchdog handed the reading role on
+		}
 	}
 }
 
@@ -101,7 +133,14 @@ func (c *conn) logReadEnd(err error) {
 	}
 }
 
+// teardown runs once, in the goroutine whose read failed: wait for running
+// commands, close the sessions and the connection.
 func (c *conn) teardown() {
+	c.tearOnce.Do(c.doTeardown)
+}
+
+func (c *conn) doTeardown() {
+	defer c.srv.untrack(c)
 	if !c.stopping.Load() {
 		// The client is gone: running commands may abort.
 		c.cancel()
@@ -119,27 +158,30 @@ func (c *conn) teardown() {
 	c.nc.Close()
 }
 
-// dispatch handles one request frame. It never blocks on the TA: commands
-// run in their own goroutines so that sessions proceed concurrently.
-func (c *conn) dispatch(b []byte) {
+// dispatch handles one request frame. Requests the host answers itself
+// (malformed, unknown or busy session, …) are answered at once; for the
+// others it returns the task that calls the TA and answers, which the
+// caller runs (see handoffAfter). inflight counts a returned task from here
+// until its response is sent.
+func (c *conn) dispatch(b []byte) func() {
 	f, err := wire.DecodeFrame(b)
 	if err != nil {
 		id, _ := wire.RequestID(b) // the reader checked the length prefix
 		c.log.Warn("malformed request", zap.Uint32("request_id", id), zap.String("reason", err.Error()))
 		c.reply(&wire.Frame{RequestID: id}, tee.ResultBadFormat, tee.OriginTEE)
-		return
+		return nil
 	}
 	switch f.Op {
 	case wire.OpOpenSession:
-		c.openSession(&f)
+		return c.openSession(&f)
 	case wire.OpInvoke:
-		c.invoke(&f)
+		return c.invoke(&f)
 	case wire.OpCloseSession:
-		c.closeSession(&f)
-	default:
-		c.log.Warn("malformed request", zap.Uint32("request_id", f.RequestID), zap.String("reason", "response op sent to the host"))
-		c.reply(&wire.Frame{RequestID: f.RequestID}, tee.ResultBadFormat, tee.OriginTEE)
+		return c.closeSession(&f)
 	}
+	c.log.Warn("malformed request", zap.Uint32("request_id", f.RequestID), zap.String("reason", "response op sent to the host"))
+	c.reply(&wire.Frame{RequestID: f.RequestID}, tee.ResultBadFormat, tee.OriginTEE)
+	return nil
 }
 
 // reply sends a host-generated response without parameters.
@@ -180,7 +222,7 @@ func (c *conn) logCommand(op wire.Op, req *wire.Frame, session uint32, start tim
 	}
 }
 
-func (c *conn) openSession(f *wire.Frame) {
+func (c *conn) openSession(f *wire.Frame) func() {
 	start := time.Now()
 	var code tee.Result
 	switch {
@@ -203,9 +245,9 @@ func (c *conn) openSession(f *wire.Frame) {
 		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Result: code, Origin: tee.OriginTEE}
 		c.logCommand(wire.OpOpenSession, f, 0, start, resp)
 		c.send(resp)
-		return
+		return nil
 	}
-	go c.runOpen(f, start)
+	return func() { c.runOpen(f, start) }
 }
 
 func (c *conn) runOpen(f *wire.Frame, start time.Time) {
@@ -247,7 +289,7 @@ func (c *conn) allocID() uint32 {
 	}
 }
 
-func (c *conn) invoke(f *wire.Frame) {
+func (c *conn) invoke(f *wire.Frame) func() {
 	start := time.Now()
 	c.mu.Lock()
 	s := c.sessions[f.Session]
@@ -268,9 +310,9 @@ func (c *conn) invoke(f *wire.Frame) {
 		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Session: f.Session, Result: code, Origin: tee.OriginTEE}
 		c.logCommand(wire.OpInvoke, f, f.Session, start, resp)
 		c.send(resp)
-		return
+		return nil
 	}
-	go c.runInvoke(s, f, start)
+	return func() { c.runInvoke(s, f, start) }
 }
 
 func (c *conn) runInvoke(s *session, f *wire.Frame, start time.Time) {
@@ -289,7 +331,7 @@ func (c *conn) runInvoke(s *session, f *wire.Frame, start time.Time) {
 	c.send(resp)
 }
 
-func (c *conn) closeSession(f *wire.Frame) {
+func (c *conn) closeSession(f *wire.Frame) func() {
 	start := time.Now()
 	c.mu.Lock()
 	s := c.sessions[f.Session]
@@ -309,15 +351,15 @@ func (c *conn) closeSession(f *wire.Frame) {
 		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Session: f.Session, Result: code, Origin: tee.OriginTEE}
 		c.logCommand(wire.OpCloseSession, f, f.Session, start, resp)
 		c.send(resp)
-		return
+		return nil
 	}
-	go func() {
+	return func() {
 		defer c.inflight.Done()
 		c.closeTASession(s)
 		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Session: f.Session, Result: tee.Success, Origin: tee.OriginTEE}
 		c.logCommand(wire.OpCloseSession, f, f.Session, start, resp)
 		c.send(resp)
-	}()
+	}
 }
 
 // closeTASession calls TASession.Close, containing a panic.

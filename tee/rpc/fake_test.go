@@ -30,7 +30,7 @@ const (
 	cmdChangeType uint32 = 8  // changes p0's type
 	cmdShortSelf  uint32 = 9  // p0 MEMREF_OUTPUT: TA reports short buffer itself, needing 99
 	cmdValueAux   uint32 = 10 // p0 VALUE_OUTPUT {42, 7} with TEEC_ERROR_BUSY
-	cmdMarker     uint32 = 11 // creates the marker file, then blocks until ctx ends
+	cmdMarker     uint32 = 11 // creates the marker file, then sleeps p0 VALUE_INPUT {ms} or, without p0, blocks until ctx ends
 	cmdSleep      uint32 = 12 // p0 VALUE_INPUT {ms}: sleeps ms, honouring ctx
 	cmdEchoSet    uint32 = 13 // p0 MEMREF_INOUT: SetOutput of a copy (the TA path with an output copy)
 )
@@ -154,6 +154,10 @@ func (s *fakeSession) Invoke(ctx context.Context, cmd uint32, p *tee.Params) err
 	case cmdMarker:
 		if err := os.WriteFile(filepath.Join(s.ta.markerDir, "marker"), nil, 0o600); err != nil {
 			return err
+		}
+		if p[0].Type == tee.ParamValueInput {
+			time.Sleep(time.Duration(p[0].A) * time.Millisecond)
+			return nil
 		}
 		<-ctx.Done()
 		return ctx.Err()

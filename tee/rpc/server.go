@@ -80,6 +80,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	nextConn  uint64
 	connWG    sync.WaitGroup
+	wd        *watchdog
 }
 
 // NewServer returns a host for ta answering OPEN_SESSION on uuid. log
@@ -100,6 +101,7 @@ func NewServer(uuid tee.UUID, ta TA, log *zap.Logger, opts ...Option) *Server {
 		listeners:   map[net.Listener]struct{}{},
 		conns:       map[*conn]struct{}{},
 	}
+	s.wd = newWatchdog(s)
 	for _, o := range opts {
 		o(s)
 	}
@@ -171,6 +173,7 @@ func (s *Server) track(nc net.Conn) *conn {
 	return c
 }
 
+// untrack forgets a connection after its teardown.
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)

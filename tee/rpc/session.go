@@ -71,7 +71,7 @@ func (s *Session) acquire(ctx context.Context) error {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
 		return newCallError(tee.ResultCancel, tee.OriginAPI, ctx.Err())
-	case <-s.c.done:
+	case <-s.c.dead:
 		return s.c.Err()
 	}
 	if s.closed {
@@ -121,7 +121,7 @@ func (s *Session) Close(ctx context.Context) error {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
 		return newCallError(tee.ResultCancel, tee.OriginAPI, ctx.Err())
-	case <-s.c.done:
+	case <-s.c.dead:
 		return s.c.Err()
 	}
 	if s.closed {

@@ -1,0 +1,274 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fpemu/fpemu/tee"
+)
+
+// The cross-process tests re-execute the test binary as a child process
+// that serves the fake TA (and a raw echo listener for the benchmarks).
+// The variables carry no secret: a flag and a temporary directory.
+const (
+	envChild = "FPEMU_RPC_TEST_CHILD"
+	envDir   = "FPEMU_RPC_TEST_DIR"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChild) == "1" {
+		os.Exit(childMain())
+	}
+	os.Exit(m.Run())
+}
+
+// childMain is the child process: serve the fake TA on DIR/ta.sock and a
+// raw echo on DIR/echo.sock, print READY, and shut down gracefully on
+// SIGTERM or when stdin closes (the parent is gone).
+func childMain() int {
+	dir := os.Getenv(envDir)
+	log := tee.NewLogger("rpc-test-child", zapcore.WarnLevel)
+	ta := newFakeTA()
+	ta.markerDir = dir
+	srv := NewServer(testUUID, ta, log)
+	ln, err := net.Listen("unix", filepath.Join(dir, "ta.sock"))
+	if err != nil {
+		log.Error("listen", zap.Error(err))
+		return 2
+	}
+	eln, err := net.Listen("unix", filepath.Join(dir, "echo.sock"))
+	if err != nil {
+		log.Error("listen", zap.Error(err))
+		return 2
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	go rawEcho(eln)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	parentGone := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(parentGone)
+	}()
+	os.Stdout.WriteString("READY\n")
+
+	select {
+	case <-sig:
+	case <-parentGone:
+	}
+	eln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return 1
+	}
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		return 1
+	}
+	return 0
+}
+
+// rawEcho is the benchmark baseline: bytes in, the same bytes out, no
+// framing.
+func rawEcho(ln net.Listener) {
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer nc.Close()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := nc.Read(buf)
+				if err != nil {
+					return
+				}
+				if _, err := nc.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// child is a running child process serving the fake TA.
+type child struct {
+	cmd    *exec.Cmd
+	dir    string
+	stdin  io.WriteCloser
+	exited chan error // receives cmd.Wait's result once
+}
+
+func (c *child) taPath() string   { return filepath.Join(c.dir, "ta.sock") }
+func (c *child) echoPath() string { return filepath.Join(c.dir, "echo.sock") }
+
+// startChild starts the child and waits until it serves. Cleanup kills it
+// by pid if it still runs, reaps it and removes its directory.
+func startChild(tb testing.TB) *child {
+	tb.Helper()
+	dir := shortTempDir(tb)
+	exe, err := os.Executable()
+	require.NoError(tb, err)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"=1", envDir+"="+dir)
+	if _, set := os.LookupEnv("GORACE"); !set {
+		// Under -race the runtime sleeps 1 s at exit by default.
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(tb, err)
+	outR, outW, err := os.Pipe()
+	require.NoError(tb, err)
+	cmd.Stdout = outW
+	require.NoError(tb, cmd.Start())
+	outW.Close()
+
+	c := &child{cmd: cmd, dir: dir, stdin: stdin, exited: make(chan error, 1)}
+	go func() { c.exited <- cmd.Wait() }()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill() // by pid; harmless if it already exited
+		select {
+		case <-c.exited:
+		case <-time.After(10 * time.Second):
+			tb.Errorf("child %d not reaped", cmd.Process.Pid)
+		}
+		outR.Close()
+	})
+
+	ready := make(chan bool, 1)
+	go func() {
+		line, err := bufio.NewReader(outR).ReadString('\n')
+		ready <- err == nil && line == "READY\n"
+	}()
+	select {
+	case ok := <-ready:
+		require.True(tb, ok, "child did not report READY")
+	case err := <-c.exited:
+		tb.Fatalf("child exited before READY: %v", err)
+	case <-time.After(20 * time.Second):
+		tb.Fatal("child not ready after 20s")
+	}
+	return c
+}
+
+// waitExit waits for the child to exit and returns its Wait error.
+func (c *child) waitExit(tb testing.TB) error {
+	tb.Helper()
+	select {
+	case err := <-c.exited:
+		c.exited <- err // keep it for Cleanup
+		return err
+	case <-time.After(10 * time.Second):
+		tb.Fatal("child did not exit")
+		return nil
+	}
+}
+
+func TestCrossProcessRoundTrip(t *testing.T) {
+	ch := startChild(t)
+	ctx := testCtx(t)
+	c, err := Dial(ctx, ch.taPath())
+	require.NoError(t, err)
+	defer c.Close()
+	s, err := c.OpenSession(ctx, testUUID, nil)
+	require.NoError(t, err)
+
+	p := tee.Params{tee.MemrefIn([]byte("process")), tee.MemrefOut(32), tee.Value(9, 10), tee.ValueOut()}
+	require.NoError(t, s.Invoke(ctx, cmdTransform, &p))
+	assert.Equal(t, []byte("ssecorp"), p[1].Data)
+	assert.Equal(t, uint32(10), p[3].A)
+
+	p = tee.Params{tee.Value(300, 0), tee.MemrefOut(100)}
+	require.ErrorIs(t, s.Invoke(ctx, cmdProduce, &p), tee.ErrShortBuffer)
+	require.Equal(t, uint32(300), p[1].Size)
+	require.NoError(t, s.Invoke(ctx, cmdProduce, &p))
+	require.Len(t, p[1].Data, 300)
+	require.NoError(t, s.Close(ctx))
+}
+
+// TestCrossProcessTargetDead kills the TA process (SIGKILL by pid) while a
+// command is in flight: the pending call and every later one fail promptly
+// with TEEC_ERROR_TARGET_DEAD from COMMS, never hang.
+func TestCrossProcessTargetDead(t *testing.T) {
+	ch := startChild(t)
+	ctx := testCtx(t)
+	c, err := Dial(ctx, ch.taPath())
+	require.NoError(t, err)
+	defer c.Close()
+	s, err := c.OpenSession(ctx, testUUID, nil)
+	require.NoError(t, err)
+	idle, err := c.OpenSession(ctx, testUUID, nil)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() { done <- s.Invoke(ctx, cmdMarker, nil) }()
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(ch.dir, "marker"))
+		return err == nil
+	}, 10*time.Second, time.Millisecond, "command in flight in the child")
+
+	require.NoError(t, syscall.Kill(ch.cmd.Process.Pid, syscall.SIGKILL))
+	select {
+	case err := <-done:
+		te := teeErr(t, err)
+		assert.Equal(t, tee.ResultTargetDead, te.Code)
+		assert.Equal(t, tee.OriginComms, te.Origin)
+	case <-time.After(5 * time.Second):
+		t.Fatal("in-flight call hangs after the TA process died")
+	}
+	werr := ch.waitExit(t)
+	var ee *exec.ExitError
+	require.ErrorAs(t, werr, &ee, "child reaped")
+
+	require.ErrorIs(t, idle.Invoke(ctx, cmdEcho, nil), tee.ErrTargetDead)
+	_, err = c.OpenSession(ctx, testUUID, nil)
+	require.ErrorIs(t, err, tee.ErrTargetDead)
+	_, err = Dial(ctx, ch.taPath())
+	require.ErrorIs(t, err, tee.ErrTargetDead, "stale socket, nobody listening")
+}
+
+// TestCrossProcessGracefulShutdown sends SIGTERM while a command runs: the
+// command completes and is answered, the child exits 0 and removes its
+// socket.
+func TestCrossProcessGracefulShutdown(t *testing.T) {
+	ch := startChild(t)
+	ctx := testCtx(t)
+	c, err := Dial(ctx, ch.taPath())
+	require.NoError(t, err)
+	defer c.Close()
+	s, err := c.OpenSession(ctx, testUUID, nil)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() { done <- s.Invoke(ctx, cmdMarker, &tee.Params{tee.Value(300, 0)}) }()
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(ch.dir, "marker"))
+		return err == nil
+	}, 10*time.Second, time.Millisecond)
+
+	require.NoError(t, ch.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, <-done, "in-flight command finished and answered")
+	require.NoError(t, ch.waitExit(t), "clean exit status")
+	_, err = os.Stat(ch.taPath())
+	require.True(t, os.IsNotExist(err), "socket removed")
+	require.ErrorIs(t, s.Invoke(ctx, cmdEcho, nil), tee.ErrTargetDead)
+}
