@@ -15,8 +15,10 @@
 //     store, and hands them to the role's Factory, supplied by the caller
 //     (sim.Factory, which `fpemu ta` uses), so this package imports no TA;
 //  4. listens on DIR/sock/<role>.sock (mode 0600, a stale socket removed
-//     first), writes ReadyLine on the readiness pipe and serves the CA→TA
-//     protocol (tee/rpc) until SIGTERM or SIGINT;
+//     first) — and on DIR/sock/<name>.sock for each extra Endpoint of a TA
+//     that is an Endpointer (the fingerprint TA's sensor control) —, writes
+//     ReadyLine on the readiness pipe and serves the CA→TA protocol
+//     (tee/rpc) until SIGTERM or SIGINT;
 //  5. then shuts the server down gracefully, closes the TA (its store),
 //     removes the socket and exits 0.
 package taproc

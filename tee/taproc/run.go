@@ -57,6 +57,24 @@ func (e *Env) NewOpener(guard envelope.ReplayGuard) (*envelope.Opener, error) {
 	return envelope.NewOpener(e.UUID, e.Record.Keys, guard)
 }
 
+// Endpoint is an extra CA→TA listener a TA process serves beside its
+// role's socket, on DIR/sock/<Name>.sock (mode 0600): a second TA
+// interface of the same process under its own UUID, such as the
+// fingerprint TA's sensor-control endpoint.
+type Endpoint struct {
+	// Name is the socket file's stem: letters, digits, '-' and '_'.
+	Name string
+	UUID tee.UUID
+	TA   rpc.TA
+}
+
+// Endpointer is implemented by a TA that serves extra endpoints. Run
+// listens on them before signalling readiness and shuts them down with the
+// TA's own server.
+type Endpointer interface {
+	Endpoints() []Endpoint
+}
+
 // Factory builds a role's TA from its Env. If the returned TA implements
 // io.Closer, Run closes it after the server has shut down (e.g. to close
 // its store).
@@ -151,6 +169,12 @@ func Run(ctx context.Context, opt Options) error {
 	srv := rpc.NewServer(rec.UUID, ta, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	extra, err := serveEndpoints(opt.Dir, ta, log, served)
+	defer stopEndpoints(extra)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
 
 	if err := in.SignalReady(); err != nil {
 		_ = srv.Shutdown(context.Background())
@@ -172,6 +196,7 @@ func Run(ctx context.Context, opt Options) error {
 		log.Warn("forced shutdown", zap.Error(err))
 	}
 	<-served
+	shutdownEndpoints(sctx, extra, log)
 	log.Info("TA stopped")
 	return nil
 }
@@ -236,4 +261,75 @@ func listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("taproc: chmod socket: %w", err)
 	}
 	return ln, nil
+}
+
+// endpoint is one extra listener being served.
+type endpoint struct {
+	srv  *rpc.Server
+	sock string
+}
+
+// serveEndpoints listens on and serves ta's extra endpoints, if any. A
+// failed Serve is reported on served, like the main server's.
+func serveEndpoints(dir string, ta rpc.TA, log *zap.Logger, served chan<- error) ([]endpoint, error) {
+	ep, ok := ta.(Endpointer)
+	if !ok {
+		return nil, nil
+	}
+	var out []endpoint
+	for _, e := range ep.Endpoints() {
+		if !validEndpointName(e.Name) || e.TA == nil {
+			return out, fmt.Errorf("taproc: bad endpoint %q", e.Name)
+		}
+		sock := filepath.Join(dir, SockDirName, e.Name+".sock")
+		ln, err := listen(sock)
+		if err != nil {
+			log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
+			return out, err
+		}
+		srv := rpc.NewServer(e.UUID, e.TA, log.With(zap.String("endpoint", e.Name)))
+		out = append(out, endpoint{srv: srv, sock: sock})
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, rpc.ErrServerClosed) {
+				select {
+				case served <- err:
+				default:
+				}
+			}
+		}()
+		log.Info("endpoint ready", zap.String("endpoint", e.Name), zap.String("socket", sock))
+	}
+	return out, nil
+}
+
+func validEndpointName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// shutdownEndpoints stops the extra servers gracefully within ctx.
+func shutdownEndpoints(ctx context.Context, eps []endpoint, log *zap.Logger) {
+	for _, e := range eps {
+		if err := e.srv.Shutdown(ctx); err != nil {
+			log.Warn("endpoint forced shutdown", zap.String("socket", e.sock), zap.Error(err))
+		}
+	}
+}
+
+// stopEndpoints makes sure every extra server is stopped and its socket
+// removed when Run returns.
+func stopEndpoints(eps []endpoint) {
+	for _, e := range eps {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = e.srv.Shutdown(ctx)
+		cancel()
+		_ = os.Remove(e.sock)
+	}
 }
