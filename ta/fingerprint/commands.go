@@ -122,18 +122,18 @@ type Reason uint32
 
 // Reasons, in the order ENROLL checks a HAT.
 const (
-	ReasonNone              Reason = 0
-	ReasonNoAuthTokenKey    Reason = 1 // Keymaster's key has not arrived (ERROR_HW_UNAVAILABLE)
-	ReasonHATMalformed      Reason = 2 // not a 69-byte hw_auth_token_t
-	ReasonHATVersion        Reason = 3 // version != 0
-	ReasonHATMAC            Reason = 4 // HMAC does not verify
-	ReasonHATChallenge      Reason = 5 // no outstanding PRE_ENROLL challenge, expired, or another
-	ReasonHATAuthType       Reason = 6 // authenticator_type lacks PASSWORD
-	ReasonHATStale          Reason = 7 // timestamp too old, or in the future
-	ReasonEnrollMerge       Reason = 8 // the samples could not be merged into a template
-	ReasonInternal          Reason = 9 // storage failure (details in the TA log)
-	ReasonSensor            Reason = 10 // the error was injected or reported by the sensor
-	reasonCount                    = 11
+	ReasonNone           Reason = 0
+	ReasonNoAuthTokenKey Reason = 1  // Keymaster's key has not arrived (ERROR_HW_UNAVAILABLE)
+	ReasonHATMalformed   Reason = 2  // not a 69-byte hw_auth_token_t
+	ReasonHATVersion     Reason = 3  // version != 0
+	ReasonHATMAC         Reason = 4  // HMAC does not verify
+	ReasonHATChallenge   Reason = 5  // no outstanding PRE_ENROLL challenge, expired, or another
+	ReasonHATAuthType    Reason = 6  // authenticator_type lacks PASSWORD
+	ReasonHATStale       Reason = 7  // timestamp too old, or in the future
+	ReasonEnrollMerge    Reason = 8  // the samples could not be merged into a template
+	ReasonInternal       Reason = 9  // storage failure (details in the TA log)
+	ReasonSensor         Reason = 10 // the error was injected or reported by the sensor
+	reasonCount                 = 11
 )
 
 var reasonNames = [...]string{

@@ -1,0 +1,265 @@
+package fingerprint
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tokens"
+)
+
+// bioResultRejected is the bio result code of a rejected finger (any
+// non-zero value is a failure to the payment TA; docs/protocol.md §8.1).
+const bioResultRejected uint32 = 1
+
+// candidate is one template of the group being authenticated against.
+type candidate struct {
+	fid  uint32
+	sid  uint64
+	tmpl matcher.Template
+}
+
+// Authenticate is authenticate(operation_id, gid). It answers SYS_EBUSY
+// while another operation runs and SYS_OK otherwise; the outcome is events
+// (docs/protocol.md §9.6).
+func (t *TA) Authenticate(operationID uint64, gid uint32) RequestStatus {
+	op, ctx, st := t.begin(opAuthenticate)
+	if st != SysOK {
+		return st
+	}
+	end := func(ev Event) RequestStatus {
+		t.log.Info("authenticate refused", zap.Uint32("gid", gid), zap.Stringer("event", ev))
+		t.finish(op, &ev)
+		return SysOK
+	}
+	if t.currentMAC() == nil {
+		return end(errorEvent(ErrorHWUnavailable, 0, uint32(ReasonNoAuthTokenKey)))
+	}
+	mode, left, err := t.lockoutMode(ctx, gid)
+	if err != nil {
+		t.log.Error("authenticate: lockout state", zap.Error(err))
+		return end(errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal)))
+	}
+	switch mode {
+	case LockoutPermanent:
+		return end(errorEvent(ErrorLockoutPermanent, 0, 0))
+	case LockoutTimed:
+		return end(errorEvent(ErrorLockout, 0, uint32(left)))
+	}
+	cands, authID, err := t.candidates(ctx, gid)
+	if err != nil {
+		t.log.Error("authenticate: templates", zap.Uint32("gid", gid), zap.Error(err))
+		return end(errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal)))
+	}
+	t.log.Info("authenticate started", zap.Uint32("gid", gid), zap.Int("templates", len(cands)))
+	t.run(op, ctx, func(ctx context.Context) *Event { return t.authenticate(ctx, operationID, gid, authID, cands) })
+	return SysOK
+}
+
+// lockoutMode reads gid's lockout as seen in this boot, persisting the
+// re-armed deadline if the state comes from another boot.
+func (t *TA) lockoutMode(ctx context.Context, gid uint32) (LockoutMode, uint64, error) {
+	now := t.clock.NowMs()
+	var l Lockout
+	err := t.st.Tx(ctx, func(tx *store.Tx) error {
+		stored, err := loadLockout(tx, gid)
+		if err != nil {
+			return err
+		}
+		var moved bool
+		l, moved = stored.InBoot(now, t.bootID)
+		if !moved || stored.Failed == 0 {
+			return errNoWrite
+		}
+		return putLockout(tx, gid, l)
+	})
+	if err != nil && !errors.Is(err, errNoWrite) {
+		return LockoutNone, 0, err
+	}
+	mode, left := l.Mode(now)
+	return mode, left, nil
+}
+
+// errNoWrite rolls back a transaction that decided nothing must change.
+var errNoWrite = errors.New("fingerprint: no state change")
+
+// candidates loads and parses gid's templates (those of another matcher are
+// skipped) and the group's authenticator id.
+func (t *TA) candidates(ctx context.Context, gid uint32) ([]candidate, uint64, error) {
+	var recs []enrolled
+	var authID uint64
+	err := t.st.View(ctx, func(tx *store.Tx) error {
+		var err error
+		if recs, err = loadTemplates(tx, gid); err != nil {
+			return err
+		}
+		authID, err = loadAuthenticatorID(tx, gid)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]candidate, 0, len(recs))
+	for _, r := range recs {
+		if r.Record.Matcher != t.matcher.Name() {
+			t.log.Warn("template of another matcher skipped", zap.Uint32("gid", gid), zap.Uint32("fid", r.FID))
+			continue
+		}
+		tmpl, err := t.matcher.ParseTemplate(r.Record.Template)
+		if err != nil {
+			return nil, 0, errors.Join(ErrCorrupt, err)
+		}
+		out = append(out, candidate{fid: r.FID, sid: r.Record.SID, tmpl: tmpl})
+	}
+	return out, authID, nil
+}
+
+// authenticate is the body of an authentication: capture, match, and on a
+// match mint the HAT and end; on a rejection count the failure and go on
+// unless that locked the group out.
+func (t *TA) authenticate(ctx context.Context, opID uint64, gid uint32, authID uint64, cands []candidate) *Event {
+	for {
+		s, end := t.capture(ctx, ctx)
+		if end != nil || ctx.Err() != nil {
+			return end
+		}
+		if s == nil {
+			continue
+		}
+		best, score := t.bestMatch(cands, *s)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if best != nil {
+			return t.accept(opID, gid, authID, best, score)
+		}
+		if ev := t.reject(opID, gid, authID, score); ev != nil {
+			return ev
+		}
+	}
+}
+
+// bestMatch returns the template with the highest score at or above the
+// matcher's threshold, or nil, and the best score seen.
+func (t *TA) bestMatch(cands []candidate, probe matcher.Sample) (*candidate, float64) {
+	var best *candidate
+	bestScore := -1.0
+	for i := range cands {
+		score, err := t.matcher.Match(cands[i].tmpl, probe)
+		if err != nil {
+			t.log.Warn("match failed", zap.Uint32("fid", cands[i].fid), zap.Error(err))
+			continue
+		}
+		if score > bestScore {
+			bestScore = score
+			if score >= t.matcher.Threshold() {
+				best = &cands[i]
+			} else {
+				best = nil
+			}
+		}
+	}
+	return best, bestScore
+}
+
+// accept mints the FINGERPRINT HAT {challenge = operation_id, user_id = the
+// SID bound at enrollment, authenticator_id, timestamp = now} (the seed's
+// "operation_id problem": challenge element, then HMAC), resets the
+// lockout counter and reports the match to the bio hook.
+func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate, score float64) *Event {
+	mac := t.currentMAC()
+	if mac == nil {
+		ev := errorEvent(ErrorHWUnavailable, 0, uint32(ReasonNoAuthTokenKey))
+		return &ev
+	}
+	if err := t.st.Tx(context.Background(), func(tx *store.Tx) error {
+		return putLockout(tx, gid, Lockout{})
+	}); err != nil {
+		// The match stands; a counter that failed to clear only locks
+		// out early later (as Gatekeeper treats its failure record).
+		t.log.Error("authenticate: lockout not reset", zap.Uint32("gid", gid), zap.Error(err))
+	}
+	tok := tokens.Token{
+		Version:           tokens.Version,
+		Challenge:         opID,
+		UserID:            c.sid,
+		AuthenticatorID:   authID,
+		AuthenticatorType: tokens.AuthFingerprint,
+		Timestamp:         t.clock.NowMs(),
+	}
+	mac.Sign(&tok)
+	m := bio.Match{UserID: c.sid, AuthenticatorID: authID, GroupID: gid, SensorVersion: t.sensorVer}
+	if err := t.hook.SetAuthResult(bio.ResultSuccess, c.fid, opID, m); err != nil {
+		t.log.Error("bio: auth result not reported", zap.Error(err))
+	}
+	t.log.Info("authenticated", zap.Uint32("gid", gid), zap.Uint32("fid", c.fid), zap.Float64("score", score))
+	ev := fingerEvent(MsgAuthenticated, c.fid, gid, 0)
+	ev.HAT = tok.Marshal()
+	return &ev
+}
+
+// reject records a failed attempt (persisted before the event is queued),
+// reports AUTHENTICATED(0) with no HAT (HIDL 2.1) and a failure to the bio
+// hook, and returns the lockout error that ends the operation, if the
+// failure locked the group out (LockoutFrameworkImpl).
+func (t *TA) reject(opID uint64, gid uint32, authID uint64, score float64) *Event {
+	now := t.clock.NowMs()
+	var l Lockout
+	err := t.st.Tx(context.Background(), func(tx *store.Tx) error {
+		stored, err := loadLockout(tx, gid)
+		if err != nil {
+			return err
+		}
+		l, _ = stored.InBoot(now, t.bootID)
+		l = l.Fail(now, t.bootID)
+		return putLockout(tx, gid, l)
+	})
+	if err != nil {
+		// An attempt that cannot be counted must not be allowed to repeat.
+		t.log.Error("authenticate: failure not recorded", zap.Uint32("gid", gid), zap.Error(err))
+		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal))
+		return &ev
+	}
+	m := bio.Match{AuthenticatorID: authID, GroupID: gid, SensorVersion: t.sensorVer}
+	if err := t.hook.SetAuthResult(bioResultRejected, 0, opID, m); err != nil {
+		t.log.Error("bio: auth result not reported", zap.Error(err))
+	}
+	t.push(fingerEvent(MsgAuthenticated, 0, gid, 0))
+	mode, left := l.Mode(now)
+	t.log.Info("rejected", zap.Uint32("gid", gid), zap.Float64("score", score),
+		zap.Uint32("failed", l.Failed), zap.Stringer("lockout", mode))
+	switch mode {
+	case LockoutPermanent:
+		ev := errorEvent(ErrorLockoutPermanent, 0, 0)
+		return &ev
+	case LockoutTimed:
+		ev := errorEvent(ErrorLockout, 0, uint32(left))
+		return &ev
+	}
+	return nil
+}
+
+// ResetLockout clears gid's lockout and failure count given a fresh,
+// authentic PASSWORD HAT (AIDL ISession.resetLockout: authenticity and
+// recency; the HIDL framework's FingerprintResetLockoutClient →
+// resetFailedAttemptsForUser(clearAttemptCounter = true)).
+func (t *TA) ResetLockout(ctx context.Context, gid uint32, hat []byte) (Error, Reason) {
+	if _, err := t.checkPasswordHAT(hat, false); err != nil {
+		var he *HATError
+		if errors.As(err, &he) {
+			t.log.Info("reset_lockout refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
+			return he.Code, he.Reason
+		}
+		return ErrorUnableToProcess, ReasonInternal
+	}
+	if err := t.st.Tx(ctx, func(tx *store.Tx) error { return putLockout(tx, gid, Lockout{}) }); err != nil {
+		t.log.Error("reset_lockout: store", zap.Error(err))
+		return ErrorUnableToProcess, ReasonInternal
+	}
+	t.log.Info("lockout reset", zap.Uint32("gid", gid))
+	return ErrorNoError, ReasonNone
+}

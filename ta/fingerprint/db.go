@@ -1,0 +1,319 @@
+package fingerprint
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/store"
+)
+
+// Tables of the fingerprint TA's sealed store. Every value column is sealed
+// (tee/store SM4-GCM) with the row's identity as associated data, so a
+// template, an authenticator id or a lockout state copied onto another
+// group or finger does not open.
+const (
+	tableTemplates = "fp_templates"
+	tableGroups    = "fp_groups"
+	tableLockout   = "fp_lockout"
+	tableMarks     = "fp_replay_marks"
+)
+
+// Schema returns the migrations of the fingerprint TA's database:
+//
+//	fp_templates(gid, fid, record)  one enrolled finger: the sealed
+//	    template record (SID ‖ matcher name ‖ template); identity
+//	    Str("group") ‖ U32(gid) ‖ Str("finger") ‖ U32(fid)
+//	fp_groups(gid, state)           the group's sealed authenticator id,
+//	    present while the group has templates; identity Str("group") ‖ U32(gid)
+//	fp_lockout(gid, state)          the group's sealed lockout state (failed
+//	    attempts, timed-lockout deadline, its boot); identity Str("group") ‖ U32(gid)
+//	fp_replay_marks(sender, recipient, boot_id, mark)  the envelope replay
+//	    high-water mark of a route in one boot; identity Str("route") ‖
+//	    TA(sender) ‖ TA(recipient) ‖ Raw(boot_id)
+//
+// A caller that opens the store itself (Config.Store) must use this schema.
+func Schema() store.Schema {
+	return store.Schema{
+		store.SQL("fingerprint v1: templates, groups, lockout, replay marks", `
+CREATE TABLE fp_templates (
+	gid    INTEGER NOT NULL CHECK (gid >= 0 AND gid <= 4294967295),
+	fid    INTEGER NOT NULL CHECK (fid >= 1 AND fid <= 4294967295),
+	record BLOB NOT NULL,
+	PRIMARY KEY (gid, fid)
+) WITHOUT ROWID;
+CREATE TABLE fp_groups (
+	gid   INTEGER PRIMARY KEY NOT NULL CHECK (gid >= 0 AND gid <= 4294967295),
+	state BLOB NOT NULL
+);
+CREATE TABLE fp_lockout (
+	gid   INTEGER PRIMARY KEY NOT NULL CHECK (gid >= 0 AND gid <= 4294967295),
+	state BLOB NOT NULL
+);
+CREATE TABLE fp_replay_marks (
+	sender    BLOB NOT NULL,
+	recipient BLOB NOT NULL,
+	boot_id   BLOB NOT NULL,
+	mark      BLOB NOT NULL,
+	PRIMARY KEY (sender, recipient)
+) WITHOUT ROWID;
+`),
+	}
+}
+
+// ErrCorrupt reports a sealed row that opened but is not what its row says.
+var ErrCorrupt = errors.New("fingerprint: stored state inconsistent")
+
+func templateIdentity(gid, fid uint32) []byte {
+	return store.Identity(store.Str("group"), store.U32(gid), store.Str("finger"), store.U32(fid))
+}
+
+func groupIdentity(gid uint32) []byte { return store.Identity(store.Str("group"), store.U32(gid)) }
+
+// enrolled is one template as loaded from the store.
+type enrolled struct {
+	FID    uint32
+	Record templateRecord
+}
+
+// listFingers returns the finger ids of gid, ascending.
+func listFingers(tx *store.Tx, gid uint32) ([]uint32, error) {
+	rows, err := tx.Query(`SELECT fid FROM fp_templates WHERE gid = ? ORDER BY fid`, int64(gid))
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint: list fingers: %w", err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var fid int64
+		if err := rows.Scan(&fid); err != nil {
+			return nil, err
+		}
+		out = append(out, uint32(fid))
+	}
+	return out, rows.Err()
+}
+
+// listGroups returns every group with templates, ascending.
+func listGroups(tx *store.Tx) ([]uint32, error) {
+	rows, err := tx.Query(`SELECT DISTINCT gid FROM fp_templates ORDER BY gid`)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint: list groups: %w", err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var gid int64
+		if err := rows.Scan(&gid); err != nil {
+			return nil, err
+		}
+		out = append(out, uint32(gid))
+	}
+	return out, rows.Err()
+}
+
+// loadTemplates returns gid's templates, ascending by finger id. A row that
+// does not open or parse fails the whole load (never a partial group).
+func loadTemplates(tx *store.Tx, gid uint32) ([]enrolled, error) {
+	rows, err := tx.Query(`SELECT fid, record FROM fp_templates WHERE gid = ? ORDER BY fid`, int64(gid))
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint: load templates: %w", err)
+	}
+	defer rows.Close()
+	var out []enrolled
+	for rows.Next() {
+		var fid int64
+		var sealed []byte
+		if err := rows.Scan(&fid, &sealed); err != nil {
+			return nil, err
+		}
+		b, err := tx.Unseal(tableTemplates, templateIdentity(gid, uint32(fid)), sealed)
+		if err != nil {
+			return nil, fmt.Errorf("fingerprint: template %d/%d: %w", gid, fid, err)
+		}
+		r, err := parseTemplateRecord(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: template %d/%d: %w", ErrCorrupt, gid, fid, err)
+		}
+		out = append(out, enrolled{FID: uint32(fid), Record: r})
+	}
+	return out, rows.Err()
+}
+
+func putTemplate(tx *store.Tx, gid, fid uint32, r templateRecord) error {
+	b, err := r.marshal()
+	if err != nil {
+		return err
+	}
+	sealed, err := tx.Seal(tableTemplates, templateIdentity(gid, fid), b)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO fp_templates(gid, fid, record) VALUES (?, ?, ?)`, int64(gid), int64(fid), sealed); err != nil {
+		return fmt.Errorf("fingerprint: store template: %w", err)
+	}
+	return nil
+}
+
+func deleteTemplates(tx *store.Tx, gid uint32, fids []uint32) error {
+	for _, fid := range fids {
+		if _, err := tx.Exec(`DELETE FROM fp_templates WHERE gid = ? AND fid = ?`, int64(gid), int64(fid)); err != nil {
+			return fmt.Errorf("fingerprint: delete template: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadAuthenticatorID returns gid's authenticator id, 0 when the group has
+// no row (no templates).
+func loadAuthenticatorID(tx *store.Tx, gid uint32) (uint64, error) {
+	var sealed []byte
+	err := tx.QueryRow(`SELECT state FROM fp_groups WHERE gid = ?`, int64(gid)).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("fingerprint: load group: %w", err)
+	}
+	b, err := tx.Unseal(tableGroups, groupIdentity(gid), sealed)
+	if err != nil {
+		return 0, fmt.Errorf("fingerprint: group %d: %w", gid, err)
+	}
+	r, err := parseGroupRecord(b)
+	if err != nil {
+		return 0, fmt.Errorf("%w: group %d: %w", ErrCorrupt, gid, err)
+	}
+	return r.AuthenticatorID, nil
+}
+
+// putAuthenticatorID stores gid's id; 0 deletes the row.
+func putAuthenticatorID(tx *store.Tx, gid uint32, id uint64) error {
+	if id == 0 {
+		_, err := tx.Exec(`DELETE FROM fp_groups WHERE gid = ?`, int64(gid))
+		return err
+	}
+	sealed, err := tx.Seal(tableGroups, groupIdentity(gid), groupRecord{AuthenticatorID: id}.marshal())
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`INSERT INTO fp_groups(gid, state) VALUES (?, ?)
+		ON CONFLICT(gid) DO UPDATE SET state = excluded.state`, int64(gid), sealed)
+	return err
+}
+
+// loadLockout returns gid's stored lockout state (the zero state if none).
+func loadLockout(tx *store.Tx, gid uint32) (Lockout, error) {
+	var sealed []byte
+	err := tx.QueryRow(`SELECT state FROM fp_lockout WHERE gid = ?`, int64(gid)).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Lockout{}, nil
+	}
+	if err != nil {
+		return Lockout{}, fmt.Errorf("fingerprint: load lockout: %w", err)
+	}
+	b, err := tx.Unseal(tableLockout, groupIdentity(gid), sealed)
+	if err != nil {
+		return Lockout{}, fmt.Errorf("fingerprint: lockout %d: %w", gid, err)
+	}
+	l, err := parseLockout(b)
+	if err != nil {
+		return Lockout{}, fmt.Errorf("%w: lockout %d: %w", ErrCorrupt, gid, err)
+	}
+	return l, nil
+}
+
+// putLockout stores gid's state; a zero count deletes the row.
+func putLockout(tx *store.Tx, gid uint32, l Lockout) error {
+	if l.Failed == 0 {
+		_, err := tx.Exec(`DELETE FROM fp_lockout WHERE gid = ?`, int64(gid))
+		return err
+	}
+	b, err := l.marshal()
+	if err != nil {
+		return err
+	}
+	sealed, err := tx.Seal(tableLockout, groupIdentity(gid), b)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`INSERT INTO fp_lockout(gid, state) VALUES (?, ?)
+		ON CONFLICT(gid) DO UPDATE SET state = excluded.state`, int64(gid), sealed)
+	return err
+}
+
+// markStore is an envelope.MarkStore over fp_replay_marks, scoped to one
+// boot: a mark written in another boot reads as 0.
+type markStore struct {
+	st     *store.Store
+	bootID []byte
+}
+
+// NewMarkStore returns an envelope.MarkStore keeping the replay marks of
+// boot bootID in st, which must have been opened with Schema. NewTA uses
+// it; it is exported for a caller that builds its own envelope.Opener
+// (Config.Opener) over the fingerprint store.
+func NewMarkStore(st *store.Store, bootID []byte) (envelope.MarkStore, error) {
+	if st == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrConfig)
+	}
+	if len(bootID) == 0 || len(bootID) > maxBootIDLen {
+		return nil, fmt.Errorf("%w: boot id must be 1..%d bytes", ErrConfig, maxBootIDLen)
+	}
+	return &markStore{st: st, bootID: slices.Clone(bootID)}, nil
+}
+
+func (m *markStore) identity(r tee.Route) []byte {
+	return store.Identity(store.Str("route"), store.TA(r.From), store.TA(r.To), store.Raw(m.bootID))
+}
+
+// LoadMark implements envelope.MarkStore.
+func (m *markStore) LoadMark(r tee.Route) (uint64, error) {
+	var mark uint64
+	err := m.st.View(context.Background(), func(tx *store.Tx) error {
+		var boot, sealed []byte
+		err := tx.QueryRow(`SELECT boot_id, mark FROM fp_replay_marks WHERE sender = ? AND recipient = ?`,
+			r.From[:], r.To[:]).Scan(&boot, &sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(boot, m.bootID) {
+			return nil // a mark of an earlier boot
+		}
+		b, err := tx.Unseal(tableMarks, m.identity(r), sealed)
+		if err != nil {
+			return err
+		}
+		if len(b) != 8 {
+			return fmt.Errorf("%w: replay mark of %d bytes", ErrCorrupt, len(b))
+		}
+		mark = binary.BigEndian.Uint64(b)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fingerprint: load replay mark: %w", err)
+	}
+	return mark, nil
+}
+
+// StoreMark implements envelope.MarkStore.
+func (m *markStore) StoreMark(r tee.Route, seq uint64) error {
+	return m.st.Tx(context.Background(), func(tx *store.Tx) error {
+		sealed, err := tx.Seal(tableMarks, m.identity(r), binary.BigEndian.AppendUint64(nil, seq))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(`INSERT INTO fp_replay_marks(sender, recipient, boot_id, mark) VALUES (?, ?, ?, ?)
+			ON CONFLICT(sender, recipient) DO UPDATE SET boot_id = excluded.boot_id, mark = excluded.mark`,
+			r.From[:], r.To[:], m.bootID, sealed)
+		return err
+	})
+}

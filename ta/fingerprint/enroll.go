@@ -1,0 +1,212 @@
+package fingerprint
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
+	"github.com/fpemu/fpemu/tee/store"
+)
+
+// errNoSpace aborts the enrollment transaction of a full group.
+var errNoSpace = errors.New("fingerprint: group full")
+
+// Enroll is enroll(hat, gid, timeout_sec). It answers SYS_EBUSY while
+// another operation runs and SYS_OK otherwise; everything else is events
+// (docs/protocol.md §9.5). A refused HAT or a full group end the operation
+// at once with one ERROR event and nothing stored.
+func (t *TA) Enroll(hat []byte, gid, timeoutSec uint32) RequestStatus {
+	op, ctx, st := t.begin(opEnroll)
+	if st != SysOK {
+		return st
+	}
+	tok, err := t.checkPasswordHAT(hat, true)
+	if err != nil {
+		var he *HATError
+		if !errors.As(err, &he) {
+			he = &HATError{Code: ErrorUnableToProcess, Reason: ReasonInternal, Err: err}
+		}
+		t.log.Info("enroll: HAT refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
+		ev := he.event()
+		t.finish(op, &ev)
+		return SysOK
+	}
+	var n int
+	err = t.st.View(ctx, func(tx *store.Tx) error {
+		fids, err := listFingers(tx, gid)
+		n = len(fids)
+		return err
+	})
+	switch {
+	case err != nil:
+		t.log.Error("enroll: list fingers", zap.Error(err))
+		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal))
+		t.finish(op, &ev)
+		return SysOK
+	case n >= MaxTemplatesPerGroup:
+		t.log.Info("enroll: group full", zap.Uint32("gid", gid), zap.Int("templates", n))
+		ev := errorEvent(ErrorNoSpace, 0, 0)
+		t.finish(op, &ev)
+		return SysOK
+	}
+	timeout := time.Duration(timeoutSec) * time.Second
+	if timeoutSec == 0 {
+		timeout = DefaultEnrollTimeout
+	}
+	sid := tok.UserID
+	t.log.Info("enroll started", zap.Uint32("gid", gid), zap.Duration("timeout", timeout))
+	t.run(op, ctx, func(ctx context.Context) *Event { return t.enroll(ctx, gid, sid, timeout) })
+	return SysOK
+}
+
+// usable reports whether a captured sample has enough features to use; a
+// sample below matcher.MinTemplateMinutiae is ACQUIRED_INSUFFICIENT.
+func usable(s sensor.Item) bool { return len(s.Sample.Minutiae) >= matcher.MinTemplateMinutiae }
+
+// capture reads the sensor once and turns what it got into events: nil
+// sample with a non-nil end event when the operation must end, nil/nil
+// when the capture produced only an acquisition message.
+func (t *TA) capture(ctx, opCtx context.Context) (*matcher.Sample, *Event) {
+	it, err := t.sensor.Capture(ctx)
+	if err != nil {
+		if opCtx.Err() != nil {
+			return nil, nil // CANCEL: it queues ERROR_CANCELED
+		}
+		ev := errorEvent(ErrorTimeout, 0, 0) // the enrollment deadline
+		return nil, &ev
+	}
+	switch it.Kind {
+	case sensor.KindAcquired:
+		t.push(acquiredEvent(AcquiredInfo(it.Code), it.Vendor))
+		return nil, nil
+	case sensor.KindNoFinger:
+		ev := errorEvent(ErrorTimeout, 0, uint32(ReasonSensor))
+		return nil, &ev
+	case sensor.KindFault:
+		ev := errorEvent(Error(it.Code), it.Vendor, uint32(ReasonSensor))
+		return nil, &ev
+	case sensor.KindSample:
+		if !usable(it) {
+			t.push(acquiredEvent(AcquiredInsufficient, 0))
+			return nil, nil
+		}
+		t.push(acquiredEvent(AcquiredGood, 0))
+		return &it.Sample, nil
+	}
+	ev := errorEvent(ErrorHWUnavailable, 0, uint32(ReasonSensor))
+	return nil, &ev
+}
+
+// enroll is the body of an enrollment: capture EnrollSamples good samples
+// (progress counts down), merge them, commit template, SID binding and a
+// new authenticator id in one transaction, report the finger list.
+func (t *TA) enroll(opCtx context.Context, gid uint32, sid uint64, timeout time.Duration) *Event {
+	ctx, cancel := context.WithTimeout(opCtx, timeout)
+	defer cancel()
+	fid, err := t.newFingerID(opCtx, gid)
+	if err != nil {
+		t.log.Error("enroll: finger id", zap.Error(err))
+		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal))
+		return &ev
+	}
+	samples := make([]matcher.Sample, 0, t.enrollSamples)
+	for len(samples) < t.enrollSamples {
+		s, end := t.capture(ctx, opCtx)
+		if end != nil || (s == nil && opCtx.Err() != nil) {
+			return end
+		}
+		if s == nil {
+			continue
+		}
+		samples = append(samples, *s)
+		if remaining := t.enrollSamples - len(samples); remaining > 0 {
+			t.push(fingerEvent(MsgTemplateEnrolling, fid, gid, uint32(remaining)))
+		}
+	}
+	tmpl, err := t.matcher.Enroll(samples)
+	var b []byte
+	if err == nil {
+		b, err = tmpl.MarshalBinary()
+	}
+	if err != nil {
+		t.log.Info("enroll: samples not merged", zap.Uint32("gid", gid), zap.Error(err))
+		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonEnrollMerge))
+		return &ev
+	}
+	if opCtx.Err() != nil {
+		return nil // cancelled before the commit: nothing stored
+	}
+	rec := templateRecord{SID: sid, Matcher: t.matcher.Name(), Template: b}
+	var authID uint64
+	err = t.st.Tx(context.Background(), func(tx *store.Tx) error {
+		fids, err := listFingers(tx, gid)
+		if err != nil {
+			return err
+		}
+		if len(fids) >= MaxTemplatesPerGroup {
+			return errNoSpace
+		}
+		if slices.Contains(fids, fid) {
+			return fmt.Errorf("%w: finger id taken", ErrCorrupt)
+		}
+		if err := putTemplate(tx, gid, fid, rec); err != nil {
+			return err
+		}
+		old, err := loadAuthenticatorID(tx, gid)
+		if err != nil {
+			return err
+		}
+		// A new random non-zero id on every enrollment (HIDL: "must change
+		// whenever a new fingerprint is enrolled"; AIDL: random).
+		for authID == 0 || authID == old {
+			if authID, err = randomNonZero(); err != nil {
+				return err
+			}
+		}
+		return putAuthenticatorID(tx, gid, authID)
+	})
+	switch {
+	case errors.Is(err, errNoSpace):
+		ev := errorEvent(ErrorNoSpace, 0, 0)
+		return &ev
+	case err != nil:
+		t.log.Error("enroll: commit", zap.Uint32("gid", gid), zap.Error(err))
+		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal))
+		return &ev
+	}
+	t.log.Info("enrolled", zap.Uint32("gid", gid), zap.Uint32("fid", fid), zap.Int("template_bytes", len(b)))
+	t.pushFingerList(context.Background(), gid)
+	ev := fingerEvent(MsgTemplateEnrolling, fid, gid, 0)
+	return &ev
+}
+
+// newFingerID draws a random finger id in 1..2³¹−1 (the framework keeps
+// finger ids in a Java int) not used in gid.
+func (t *TA) newFingerID(ctx context.Context, gid uint32) (uint32, error) {
+	var fids []uint32
+	if err := t.st.View(ctx, func(tx *store.Tx) error {
+		var err error
+		fids, err = listFingers(tx, gid)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	for {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("fingerprint: random: %w", err)
+		}
+		fid := binary.BigEndian.Uint32(b[:]) & 0x7FFFFFFF
+		if fid != 0 && !slices.Contains(fids, fid) {
+			return fid, nil
+		}
+	}
+}
