@@ -1,0 +1,186 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/rpc"
+)
+
+// ErrResponse: the TA answered TEEC_SUCCESS with outputs that break
+// docs/protocol.md §8 (a certificate or statement that does not parse).
+var ErrResponse = errors.New("payment: malformed response")
+
+// The request types below model the payment TA's commands the way go-tpm
+// models TPM commands: fill a value, call Execute with any rpc.Invoker (an
+// rpc session, an in-process TA, a vendor's TA behind the same protocol).
+// Errors from the TA match the sentinels of this package with errors.Is
+// (ErrKeyInvalidated, ErrNotAuthorized, ...), and *tee.Error otherwise.
+
+// Deliver relays one envelope from the fingerprint TA (bio auth result or
+// finger list).
+type Deliver struct {
+	Envelope []byte
+}
+
+// Execute runs DELIVER.
+func (c Deliver) Execute(ctx context.Context, inv rpc.Invoker) (Delivery, error) {
+	p := tee.Params{tee.MemrefIn(c.Envelope), tee.ValueOut()}
+	if err := inv.Invoke(ctx, CmdDeliver, &p); err != nil {
+		return Delivery{}, err
+	}
+	return Delivery{Type: envelope.MsgType(p[1].A), Invalidated: int(p[1].B)}, nil
+}
+
+// DeliverAll relays a batch of envelopes (bio.SplitBatch) in order,
+// stopping at the first error.
+func DeliverAll(ctx context.Context, inv rpc.Invoker, envs [][]byte) error {
+	for i, e := range envs {
+		if _, err := (Deliver{Envelope: e}).Execute(ctx, inv); err != nil {
+			return fmt.Errorf("envelope %d of %d: %w", i+1, len(envs), err)
+		}
+	}
+	return nil
+}
+
+// SetAuthTokenKey relays Keymaster's sealed auth-token key.
+type SetAuthTokenKey struct {
+	Envelope []byte
+}
+
+// Execute runs SET_AUTH_TOKEN_KEY.
+func (c SetAuthTokenKey) Execute(ctx context.Context, inv rpc.Invoker) error {
+	p := tee.Params{tee.MemrefIn(c.Envelope)}
+	return inv.Invoke(ctx, CmdSetAuthTokenKey, &p)
+}
+
+func signedOut(p *tee.Param, what string) ([]byte, error) {
+	if _, err := proof.ParseSigned(p.Data); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrResponse, what, err)
+	}
+	return p.Data, nil
+}
+
+// GetDeviceCert returns the signed device attestation certificate.
+type GetDeviceCert struct{}
+
+// Execute runs GET_DEVICE_CERT.
+func (GetDeviceCert) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, error) {
+	p := tee.Params{tee.MemrefOut(OutputCapacity)}
+	if err := inv.Invoke(ctx, CmdGetDeviceCert, &p); err != nil {
+		return nil, err
+	}
+	return signedOut(&p[0], "device certificate")
+}
+
+// CreateAppKey creates (or replaces) the app key of AppID and returns its
+// signed certificate.
+type CreateAppKey struct {
+	AppID string
+}
+
+// Execute runs CREATE_APP_KEY.
+func (c CreateAppKey) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, error) {
+	ref, err := KeyRef{AppID: c.AppID}.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	p := tee.Params{tee.MemrefIn(ref), tee.MemrefOut(OutputCapacity)}
+	if err := inv.Invoke(ctx, CmdCreateAppKey, &p); err != nil {
+		return nil, err
+	}
+	return signedOut(&p[1], "app certificate")
+}
+
+// CreateSceneKey creates (or replaces) the scene key of Ref, bound to the
+// current finger list of GroupID, and returns its signed certificate.
+type CreateSceneKey struct {
+	Ref     KeyRef
+	GroupID uint32
+}
+
+// Execute runs CREATE_SCENE_KEY.
+func (c CreateSceneKey) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, error) {
+	ref, err := c.Ref.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	p := tee.Params{tee.MemrefIn(ref), tee.Value(c.GroupID, 0), tee.MemrefOut(OutputCapacity)}
+	if err := inv.Invoke(ctx, CmdCreateSceneKey, &p); err != nil {
+		return nil, err
+	}
+	return signedOut(&p[2], "scene certificate")
+}
+
+// GetCert returns the signed certificate of an app key (Ref.Scene empty)
+// or scene key.
+type GetCert struct {
+	Ref KeyRef
+}
+
+// Execute runs GET_CERT.
+func (c GetCert) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, error) {
+	ref, err := c.Ref.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	p := tee.Params{tee.MemrefIn(ref), tee.MemrefOut(OutputCapacity)}
+	if err := inv.Invoke(ctx, CmdGetCert, &p); err != nil {
+		return nil, err
+	}
+	return signedOut(&p[1], "certificate")
+}
+
+// SignPayment signs Payload for Challenge with the scene key of Ref; the
+// TA needs a fresh fingerprint match whose operation id was Challenge.
+type SignPayment struct {
+	Ref       KeyRef
+	Challenge uint64
+	Payload   []byte
+}
+
+// Execute runs SIGN_PAYMENT and returns the signed statement
+// (proof.VerifyPayment checks it).
+func (c SignPayment) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, error) {
+	ref, err := c.Ref.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	p := tee.Params{
+		tee.MemrefIn(ref),
+		tee.Value(uint32(c.Challenge), uint32(c.Challenge>>32)),
+		tee.MemrefIn(c.Payload),
+		tee.MemrefOut(OutputCapacity),
+	}
+	if err := inv.Invoke(ctx, CmdSignPayment, &p); err != nil {
+		return nil, err
+	}
+	out, err := signedOut(&p[3], "statement")
+	if err != nil {
+		return nil, err
+	}
+	s, _ := proof.ParseSigned(out)
+	if _, err := proof.ParseStatement(s.Body); err != nil {
+		return nil, fmt.Errorf("%w: statement: %w", ErrResponse, err)
+	}
+	return out, nil
+}
+
+// DeleteKey deletes a scene key, or an app key with all its scene keys.
+type DeleteKey struct {
+	Ref KeyRef
+}
+
+// Execute runs DELETE_KEY.
+func (c DeleteKey) Execute(ctx context.Context, inv rpc.Invoker) error {
+	ref, err := c.Ref.Marshal()
+	if err != nil {
+		return err
+	}
+	p := tee.Params{tee.MemrefIn(ref)}
+	return inv.Invoke(ctx, CmdDeleteKey, &p)
+}

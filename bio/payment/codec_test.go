@@ -1,0 +1,83 @@
+package payment
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/tee"
+)
+
+func TestKeyRefCodec(t *testing.T) {
+	for _, r := range []KeyRef{
+		{AppID: "a"},
+		{AppID: testApp, Scene: testScene},
+		{AppID: strings.Repeat("a", proof.MaxAppIDLen), Scene: strings.Repeat("s", proof.MaxSceneLen)},
+	} {
+		b, err := r.Marshal()
+		require.NoError(t, err)
+		require.Len(t, b, 4+len(r.AppID)+len(r.Scene))
+		got, err := ParseKeyRef(b)
+		require.NoError(t, err)
+		assert.Equal(t, r, got)
+	}
+	good, err := sceneRef.Marshal()
+	require.NoError(t, err)
+	assert.Equal(t, []byte("\x00\x12com.example.wallet\x00\x03pay"), good, "docs/protocol.md §8 example")
+	for _, b := range [][]byte{
+		nil, {0}, {0, 0, 0, 0}, // app id length 0
+		{0, 1, 'a'}, {0, 1, 'a', 0}, // truncated scene length
+		{0, 1, 'a', 0, 1}, {0, 1, 'a', 0, 0, 'x'}, // scene truncated / trailing
+		{0, 0x81}, {0, 1, 'a', 0, 0x41}, // over the bounds
+		append(good, 0),
+	} {
+		r, err := ParseKeyRef(b)
+		require.ErrorIs(t, err, ErrBadRequest, "%x", b)
+		require.ErrorIs(t, err, tee.ErrBadParameters)
+		assert.Equal(t, KeyRef{}, r)
+	}
+	for _, r := range []KeyRef{{}, {AppID: strings.Repeat("a", proof.MaxAppIDLen+1)}, {AppID: "a", Scene: strings.Repeat("s", proof.MaxSceneLen+1)}} {
+		_, err := r.Marshal()
+		require.ErrorIs(t, err, ErrBadRequest)
+	}
+}
+
+func sampleRecord(t testing.TB) keyRecord {
+	t.Helper()
+	d := newDevice(t)
+	ta := d.open(t)
+	r := keyRecord{kind: proof.KindScene, invalidated: true, cert: ta.DeviceCert(), fingers: []uint32{1, 2}}
+	for i := range r.scalar {
+		r.scalar[i] = byte(i + 1)
+	}
+	return r
+}
+
+func TestKeyRecordCodec(t *testing.T) {
+	r := sampleRecord(t)
+	b, err := r.marshal()
+	require.NoError(t, err)
+	got, err := parseKeyRecord(b)
+	require.NoError(t, err)
+	assert.Equal(t, r, got)
+
+	mod := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), b...)) }
+	for name, bad := range map[string][]byte{
+		"nil":          nil,
+		"version":      mod(func(b []byte) []byte { b[0] = 9; return b }),
+		"kind":         mod(func(b []byte) []byte { b[1] = 4; return b }),
+		"flag":         mod(func(b []byte) []byte { b[2] = 2; return b }),
+		"truncated":    b[:len(b)-1],
+		"trailing":     append(append([]byte(nil), b...), 0),
+		"cert len 0":   mod(func(b []byte) []byte { b[35], b[36] = 0, 0; return b }),
+		"app w/ flag":  mod(func(b []byte) []byte { b[1] = byte(proof.KindApp); return b }),
+		"cert framing": mod(func(b []byte) []byte { b[37] ^= 0xFF; return b }),
+	} {
+		got, err := parseKeyRecord(bad)
+		require.ErrorIs(t, err, ErrCorruptRecord, name)
+		assert.Equal(t, keyRecord{}, got, name)
+	}
+}

@@ -1,0 +1,319 @@
+package payment
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/store"
+)
+
+// Sealed-value table labels (the "table" of the associated data).
+const (
+	tableKeys    = "pay_keys"
+	tableFingers = "pay_finger_lists"
+	tableCounter = "pay_counter"
+	tableMarks   = "pay_replay_marks"
+)
+
+// Schema returns the store schema of the payment TA's database:
+//
+//	pay_keys(kind, app_id, scene, record)
+//	    the keys of the hierarchy; record is a sealed keyRecord, identity
+//	    Str("key") ‖ U32(kind) ‖ Str(app_id) ‖ Str(scene)
+//	pay_finger_lists(gid, list)
+//	    the latest finger list of a group; list is the sealed bio.FingerList
+//	    bytes, identity Str("gid") ‖ U32(gid)
+//	pay_counter(id = 1, value)
+//	    the statement counter, sealed u64 big-endian, identity Str("counter")
+//	pay_replay_marks(sender, recipient, boot_id, mark)
+//	    envelope replay high-water marks of the current boot; mark sealed,
+//	    identity Str("route") ‖ TA(sender) ‖ TA(recipient) ‖ Raw(boot_id)
+func Schema() store.Schema {
+	return store.Schema{
+		store.SQL("payment v1: keys, finger lists, counter, replay marks", `
+CREATE TABLE pay_keys (
+	kind   INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),
+	app_id BLOB NOT NULL,
+	scene  BLOB NOT NULL,
+	record BLOB NOT NULL,
+	PRIMARY KEY (kind, app_id, scene)
+) WITHOUT ROWID;
+CREATE TABLE pay_finger_lists (
+	gid  INTEGER PRIMARY KEY NOT NULL CHECK (gid >= 0 AND gid <= 4294967295),
+	list BLOB NOT NULL
+);
+CREATE TABLE pay_counter (
+	id    INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+	value BLOB NOT NULL
+);
+CREATE TABLE pay_replay_marks (
+	sender    BLOB NOT NULL,
+	recipient BLOB NOT NULL,
+	boot_id   BLOB NOT NULL,
+	mark      BLOB NOT NULL,
+	PRIMARY KEY (sender, recipient)
+) WITHOUT ROWID;
+`),
+	}
+}
+
+func keyIdentity(kind proof.Kind, ref KeyRef) []byte {
+	return store.Identity(store.Str("key"), store.U32(uint32(kind)), store.Str(ref.AppID), store.Str(ref.Scene))
+}
+
+var counterIdentity = store.Identity(store.Str("counter"))
+
+// loadKey returns the record of kind/ref, or ok=false.
+func loadKey(tx *store.Tx, kind proof.Kind, ref KeyRef) (keyRecord, bool, error) {
+	var sealed []byte
+	err := tx.QueryRow(`SELECT record FROM pay_keys WHERE kind = ? AND app_id = ? AND scene = ?`,
+		int64(kind), []byte(ref.AppID), []byte(ref.Scene)).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return keyRecord{}, false, nil
+	}
+	if err != nil {
+		return keyRecord{}, false, fmt.Errorf("payment: load %s key %s: %w", kind, ref, err)
+	}
+	b, err := tx.Unseal(tableKeys, keyIdentity(kind, ref), sealed)
+	if err != nil {
+		return keyRecord{}, false, fmt.Errorf("payment: %s key %s: %w", kind, ref, err)
+	}
+	defer clear(b)
+	r, err := parseKeyRecord(b)
+	if err != nil {
+		return keyRecord{}, false, err
+	}
+	if r.kind != kind {
+		return keyRecord{}, false, fmt.Errorf("%w: %s row holds a %s key", ErrCorruptRecord, kind, r.kind)
+	}
+	return r, true, nil
+}
+
+func putKey(tx *store.Tx, ref KeyRef, r *keyRecord) error {
+	b, err := r.marshal()
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	sealed, err := tx.Seal(tableKeys, keyIdentity(r.kind, ref), b)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`INSERT INTO pay_keys(kind, app_id, scene, record) VALUES (?, ?, ?, ?)
+		ON CONFLICT(kind, app_id, scene) DO UPDATE SET record = excluded.record`,
+		int64(r.kind), []byte(ref.AppID), []byte(ref.Scene), sealed)
+	if err != nil {
+		return fmt.Errorf("payment: store %s key %s: %w", r.kind, ref, err)
+	}
+	return nil
+}
+
+// deleteApp removes the app key of app and all its scene keys; ok=false if
+// there was no app key.
+func deleteApp(tx *store.Tx, app string) (bool, error) {
+	res, err := tx.Exec(`DELETE FROM pay_keys WHERE kind = ? AND app_id = ?`, int64(proof.KindApp), []byte(app))
+	if err != nil {
+		return false, fmt.Errorf("payment: delete app key: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if _, err := tx.Exec(`DELETE FROM pay_keys WHERE kind = ? AND app_id = ?`, int64(proof.KindScene), []byte(app)); err != nil {
+		return false, fmt.Errorf("payment: delete scene keys: %w", err)
+	}
+	return n > 0, nil
+}
+
+func deleteScene(tx *store.Tx, ref KeyRef) (bool, error) {
+	res, err := tx.Exec(`DELETE FROM pay_keys WHERE kind = ? AND app_id = ? AND scene = ?`,
+		int64(proof.KindScene), []byte(ref.AppID), []byte(ref.Scene))
+	if err != nil {
+		return false, fmt.Errorf("payment: delete scene key: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// sceneRefs lists every scene key.
+func sceneRefs(tx *store.Tx) ([]KeyRef, error) {
+	rows, err := tx.Query(`SELECT app_id, scene FROM pay_keys WHERE kind = ?`, int64(proof.KindScene))
+	if err != nil {
+		return nil, fmt.Errorf("payment: list scene keys: %w", err)
+	}
+	defer rows.Close()
+	var out []KeyRef
+	for rows.Next() {
+		var app, scene []byte
+		if err := rows.Scan(&app, &scene); err != nil {
+			return nil, fmt.Errorf("payment: list scene keys: %w", err)
+		}
+		out = append(out, KeyRef{AppID: string(app), Scene: string(scene)})
+	}
+	return out, rows.Err()
+}
+
+func fingerIdentity(gid uint32) []byte { return store.Identity(store.Str("gid"), store.U32(gid)) }
+
+// loadFingerList returns the latest finger list of gid, or ok=false.
+func loadFingerList(tx *store.Tx, gid uint32) (bio.FingerList, bool, error) {
+	var sealed []byte
+	err := tx.QueryRow(`SELECT list FROM pay_finger_lists WHERE gid = ?`, int64(gid)).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return bio.FingerList{}, false, nil
+	}
+	if err != nil {
+		return bio.FingerList{}, false, fmt.Errorf("payment: load finger list: %w", err)
+	}
+	b, err := tx.Unseal(tableFingers, fingerIdentity(gid), sealed)
+	if err != nil {
+		return bio.FingerList{}, false, fmt.Errorf("payment: finger list of group %d: %w", gid, err)
+	}
+	l, err := bio.ParseFingerList(b)
+	if err != nil || l.GroupID != gid {
+		return bio.FingerList{}, false, fmt.Errorf("%w: finger list of group %d", ErrCorruptRecord, gid)
+	}
+	return l, true, nil
+}
+
+func putFingerList(tx *store.Tx, l bio.FingerList) error {
+	b, err := l.Marshal()
+	if err != nil {
+		return err
+	}
+	sealed, err := tx.Seal(tableFingers, fingerIdentity(l.GroupID), b)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`INSERT INTO pay_finger_lists(gid, list) VALUES (?, ?)
+		ON CONFLICT(gid) DO UPDATE SET list = excluded.list`, int64(l.GroupID), sealed)
+	if err != nil {
+		return fmt.Errorf("payment: store finger list: %w", err)
+	}
+	return nil
+}
+
+// nextCounter increments the persisted counter and returns the new value
+// (1 for the first call on a fresh store). It is part of the caller's
+// transaction, so the value is used only if the transaction commits.
+func nextCounter(tx *store.Tx) (uint64, error) {
+	var sealed []byte
+	var cur uint64
+	err := tx.QueryRow(`SELECT value FROM pay_counter WHERE id = 1`).Scan(&sealed)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return 0, fmt.Errorf("payment: load counter: %w", err)
+	default:
+		b, err := tx.Unseal(tableCounter, counterIdentity, sealed)
+		if err != nil {
+			return 0, fmt.Errorf("payment: counter: %w", err)
+		}
+		if len(b) != 8 {
+			return 0, fmt.Errorf("%w: counter of %d bytes", ErrCorruptRecord, len(b))
+		}
+		cur = binary.BigEndian.Uint64(b)
+	}
+	if cur == ^uint64(0) {
+		return 0, fmt.Errorf("%w: counter exhausted", ErrCorruptRecord)
+	}
+	next := cur + 1
+	sealed, err = tx.Seal(tableCounter, counterIdentity, binary.BigEndian.AppendUint64(nil, next))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(`INSERT INTO pay_counter(id, value) VALUES (1, ?)
+		ON CONFLICT(id) DO UPDATE SET value = excluded.value`, sealed); err != nil {
+		return 0, fmt.Errorf("payment: store counter: %w", err)
+	}
+	return next, nil
+}
+
+func markIdentity(r tee.Route, bootID []byte) []byte {
+	return store.Identity(store.Str("route"), store.TA(r.From), store.TA(r.To), store.Raw(bootID))
+}
+
+// loadMark returns the replay mark of r in boot bootID (0 if none, or if
+// the stored row is from another boot).
+func loadMark(tx *store.Tx, r tee.Route, bootID []byte) (uint64, error) {
+	var boot, sealed []byte
+	err := tx.QueryRow(`SELECT boot_id, mark FROM pay_replay_marks WHERE sender = ? AND recipient = ?`,
+		r.From[:], r.To[:]).Scan(&boot, &sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("payment: load replay mark: %w", err)
+	}
+	if !bytes.Equal(boot, bootID) {
+		return 0, nil // a mark of an earlier boot
+	}
+	b, err := tx.Unseal(tableMarks, markIdentity(r, bootID), sealed)
+	if err != nil {
+		return 0, fmt.Errorf("payment: replay mark: %w", err)
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("%w: replay mark of %d bytes", ErrCorruptRecord, len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+func putMark(tx *store.Tx, r tee.Route, bootID []byte, seq uint64) error {
+	sealed, err := tx.Seal(tableMarks, markIdentity(r, bootID), binary.BigEndian.AppendUint64(nil, seq))
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`INSERT INTO pay_replay_marks(sender, recipient, boot_id, mark) VALUES (?, ?, ?, ?)
+		ON CONFLICT(sender, recipient) DO UPDATE SET boot_id = excluded.boot_id, mark = excluded.mark`,
+		r.From[:], r.To[:], bootID, sealed)
+	if err != nil {
+		return fmt.Errorf("payment: store replay mark: %w", err)
+	}
+	return nil
+}
+
+// stagedGuard is the envelope.ReplayGuard of the payment TA. Accept only
+// checks the sequence number against the stored mark and stages it; the
+// caller writes the mark in the same transaction as the effect of the
+// message (commitMark), so a crash between the two cannot lose a finger
+// list while burning its sequence number. Callers serialise Open + commit
+// (TA.deliverMu).
+type stagedGuard struct {
+	ta     *TA
+	staged *stagedMark
+}
+
+type stagedMark struct {
+	route tee.Route
+	seq   uint64
+}
+
+// Accept implements envelope.ReplayGuard.
+func (g *stagedGuard) Accept(route tee.Route, seq uint64) error {
+	var mark uint64
+	err := g.ta.st.View(context.Background(), func(tx *store.Tx) error {
+		var err error
+		mark, err = loadMark(tx, route, g.ta.bootID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if seq <= mark {
+		return fmt.Errorf("%w: %s sequence %d, already accepted up to %d", envelope.ErrReplay, route, seq, mark)
+	}
+	g.staged = &stagedMark{route: route, seq: seq}
+	return nil
+}
+
+// take returns and clears the staged mark.
+func (g *stagedGuard) take() *stagedMark {
+	m := g.staged
+	g.staged = nil
+	return m
+}

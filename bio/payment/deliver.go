@@ -1,0 +1,232 @@
+package payment
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tokens"
+)
+
+// Delivery says what DELIVER did with an envelope.
+type Delivery struct {
+	// Type is the message type delivered.
+	Type envelope.MsgType
+	// Invalidated is the number of scene keys a finger list invalidated.
+	Invalidated int
+}
+
+// open parses env, checks that it comes from want (before any
+// cryptography, so an envelope of another route never touches that
+// route's replay mark), opens it and returns the message with the staged
+// replay mark. The caller holds deliverMu and commits the mark.
+func (t *TA) open(env []byte, want tee.UUID) (envelope.Message, *stagedMark, error) {
+	e, err := envelope.Parse(env)
+	if err != nil {
+		return envelope.Message{}, nil, err
+	}
+	if e.To == t.self && e.From != want {
+		return envelope.Message{}, nil, fmt.Errorf("%w: %s envelope from %s", ErrWrongRoute, e.Type, tee.Route{From: e.From, To: e.To})
+	}
+	t.guard.take()
+	m, err := t.opener.Open(env)
+	if err != nil {
+		t.guard.take()
+		return envelope.Message{}, nil, err
+	}
+	return m, t.guard.take(), nil
+}
+
+// Deliver accepts one envelope from the fingerprint TA, relayed by the
+// REE: a bio auth result or a finger list (docs/protocol.md §8). It
+// refuses envelopes of any other route (ErrWrongRoute), and forged,
+// replayed or reordered ones (envelope errors). The replay mark is
+// committed in the same transaction as the message's effect.
+//
+//   - A successful auth result is held, in memory, for AuthResultTTL after
+//     its match, keyed by its transaction id; one already older is refused
+//     with ErrAuthExpired (its envelope is still consumed). A failed
+//     result is consumed and ignored.
+//   - A finger list replaces the group's list and invalidates, durably,
+//     every scene key of the group bound to a different list.
+func (t *TA) Deliver(ctx context.Context, env []byte) (Delivery, error) {
+	t.deliverMu.Lock()
+	defer t.deliverMu.Unlock()
+	m, mark, err := t.open(env, tee.UUIDFingerprint)
+	if err != nil {
+		return Delivery{}, err
+	}
+	defer clear(m.Payload)
+	d := Delivery{Type: m.Type}
+	switch m.Type {
+	case envelope.MsgBioAuthResult:
+		r, perr := bio.ParseAuthResult(m.Payload)
+		if err := t.tx(ctx, func(tx *store.Tx) error { return putMark(tx, mark.route, t.bootID, mark.seq) }); err != nil {
+			return Delivery{}, err
+		}
+		if perr != nil {
+			return Delivery{}, fmt.Errorf("%w: %w", ErrBadMessage, perr)
+		}
+		return d, t.holdAuthResult(r, m.Seq)
+	case envelope.MsgFingerList:
+		l, perr := bio.ParseFingerList(m.Payload)
+		if perr != nil {
+			if err := t.tx(ctx, func(tx *store.Tx) error { return putMark(tx, mark.route, t.bootID, mark.seq) }); err != nil {
+				return Delivery{}, err
+			}
+			return Delivery{}, fmt.Errorf("%w: %w", ErrBadMessage, perr)
+		}
+		var invalidated []KeyRef
+		err := t.tx(ctx, func(tx *store.Tx) error {
+			invalidated = nil
+			if err := putMark(tx, mark.route, t.bootID, mark.seq); err != nil {
+				return err
+			}
+			if err := putFingerList(tx, l); err != nil {
+				return err
+			}
+			invalidated, err = invalidateScenes(tx, l)
+			return err
+		})
+		if err != nil {
+			return Delivery{}, err
+		}
+		d.Invalidated = len(invalidated)
+		t.log.Info("finger list delivered", zap.Uint32("gid", l.GroupID), zap.Int("fingers", len(l.FingerIDs)),
+			zap.Int("keys_invalidated", len(invalidated)), zap.Uint64("envelope_seq", m.Seq))
+		for _, r := range invalidated {
+			t.log.Info("scene key invalidated", zap.String("app_id", r.AppID), zap.String("scene", r.Scene), zap.Uint32("gid", l.GroupID))
+		}
+		return d, nil
+	}
+	// Unreachable: the opener only accepts the fingerprint route's types.
+	return Delivery{}, fmt.Errorf("%w: %s", ErrWrongRoute, m.Type)
+}
+
+// holdAuthResult keeps a successful, unexpired auth result for SIGN_PAYMENT.
+func (t *TA) holdAuthResult(r bio.AuthResult, seq uint64) error {
+	if !r.Success() {
+		t.log.Info("failed auth result delivered", zap.Uint32("result", r.Result), zap.Uint32("gid", r.GroupID), zap.Uint64("envelope_seq", seq))
+		return nil
+	}
+	now := t.clock.NowMs()
+	if t.expired(r, now) {
+		t.log.Info("auth result expired on delivery", zap.Uint32("gid", r.GroupID), zap.Uint64("age_ms", now-r.TimestampMs))
+		return fmt.Errorf("%w: delivered %d ms after the match", ErrAuthExpired, now-r.TimestampMs)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, p := range t.pending {
+		if t.expired(p, now) {
+			delete(t.pending, id)
+		}
+	}
+	if _, ok := t.pending[r.TransactionID]; !ok && len(t.pending) >= MaxPendingAuth {
+		oldest, first := uint64(0), true
+		for id, p := range t.pending {
+			if first || p.TimestampMs < t.pending[oldest].TimestampMs {
+				oldest, first = id, false
+			}
+		}
+		delete(t.pending, oldest)
+	}
+	t.pending[r.TransactionID] = r
+	t.log.Info("auth result held", zap.Uint32("gid", r.GroupID), zap.Uint32("finger_id", r.FingerID), zap.Uint64("envelope_seq", seq))
+	return nil
+}
+
+// expired reports whether r is past its TTL at boot time now. A timestamp
+// ahead of now (impossible on one device clock) counts as age 0.
+func (t *TA) expired(r bio.AuthResult, now uint64) bool {
+	return now > r.TimestampMs && now-r.TimestampMs > t.ttlMs
+}
+
+// invalidateScenes marks every valid scene key of l's group whose binding
+// differs from l's as invalidated, and returns them.
+func invalidateScenes(tx *store.Tx, l bio.FingerList) ([]KeyRef, error) {
+	refs, err := sceneRefs(tx)
+	if err != nil {
+		return nil, err
+	}
+	binding := proof.FingerBinding(l.GroupID, l.AuthenticatorID, l.FingerIDs)
+	var out []KeyRef
+	for _, ref := range refs {
+		rec, ok, err := loadKey(tx, proof.KindScene, ref)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || rec.invalidated {
+			continue
+		}
+		c, err := certBody(rec.cert)
+		if err != nil {
+			return nil, err
+		}
+		if c.GroupID != l.GroupID || c.FingerBinding == binding {
+			continue
+		}
+		rec.invalidated = true
+		err = putKey(tx, ref, &rec)
+		clear(rec.scalar[:])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ref)
+	}
+	slices.SortFunc(out, func(a, b KeyRef) int {
+		return cmp.Or(cmp.Compare(a.AppID, b.AppID), cmp.Compare(a.Scene, b.Scene))
+	})
+	return out, nil
+}
+
+// certBody parses a stored signed certificate (integrity comes from the
+// sealed row).
+func certBody(signed []byte) (proof.Cert, error) {
+	s, err := proof.ParseSigned(signed)
+	if err != nil {
+		return proof.Cert{}, fmt.Errorf("%w: certificate: %w", ErrCorruptRecord, err)
+	}
+	c, err := proof.ParseCert(s.Body)
+	if err != nil {
+		return proof.Cert{}, fmt.Errorf("%w: certificate: %w", ErrCorruptRecord, err)
+	}
+	return c, nil
+}
+
+// SetAuthTokenKey accepts Keymaster's auth-token key envelope (the
+// launcher relays it to every Keymaster recipient at boot). The payment
+// TA holds the key for HAT checks; only an authentic, fresh
+// envelope of type AUTH_TOKEN_KEY from Keymaster with a 32-byte payload is
+// accepted.
+func (t *TA) SetAuthTokenKey(ctx context.Context, env []byte) error {
+	t.deliverMu.Lock()
+	defer t.deliverMu.Unlock()
+	m, mark, err := t.open(env, tee.UUIDKeymaster)
+	if err != nil {
+		return err
+	}
+	defer clear(m.Payload)
+	if err := t.tx(ctx, func(tx *store.Tx) error { return putMark(tx, mark.route, t.bootID, mark.seq) }); err != nil {
+		return err
+	}
+	if m.Type != envelope.MsgAuthTokenKey || len(m.Payload) != tokens.KeySize {
+		return fmt.Errorf("%w: %s of %d bytes", ErrBadMessage, m.Type, len(m.Payload))
+	}
+	mac, err := tokens.NewMAC(tokens.HMACSHA256, m.Payload)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadMessage, err)
+	}
+	t.mu.Lock()
+	t.hatKey = mac
+	t.mu.Unlock()
+	t.log.Info("auth-token key installed", zap.Uint64("envelope_seq", m.Seq))
+	return nil
+}

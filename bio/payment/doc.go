@@ -1,0 +1,32 @@
+// Package payment is fpemu's payment TA (`fpemu ta payment`): the
+// consumer of the fingerprint TA's bio hook, in the spirit of WeChat's
+// SOTER and Alipay's IFAA TAs (reference/payment.md).
+//
+// It takes the fingerprint TA's sealed reports through DELIVER — auth
+// results ({result, SID, finger id, transaction id = authenticate
+// operation_id, ...}) and finger lists — only from the fingerprint →
+// payment route, with replay marks persisted in its store. Each successful
+// auth result is single-use and expires (AuthResultTTL, default 30 s of
+// boot clock).
+//
+// It keeps a SOTER-like key hierarchy in its sealed SQLite store: a device
+// attestation key created at first boot; per-app keys certified by it;
+// per-scene payment keys certified by the app key and bound at creation to
+// the group's finger list (proof.FingerBinding). A new finger list for the
+// group (an enrollment or a removal) invalidates those keys, and signing
+// then fails with ErrKeyInvalidated: the app must re-register.
+//
+// SIGN_PAYMENT(scene key, challenge, payload) signs a proof.Statement only
+// with a fresh successful auth result whose transaction id equals the
+// challenge, consuming it, and stamps it with a persisted, strictly
+// increasing counter. The statement verifies offline (proof.VerifyPayment)
+// and with OpenSSL's SM2 tooling.
+//
+// Layers, one concern each:
+//
+//   - keyref.go, record.go: pure codecs (key reference, sealed key record);
+//   - db.go: the store schema, sealed rows, counter and replay marks;
+//   - ta.go, deliver.go, keys.go, sign.go: the TA;
+//   - session.go: the commands behind tee/rpc (docs/protocol.md §8);
+//   - client.go: the go-tpm style client over any rpc.Invoker.
+package payment

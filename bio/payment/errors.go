@@ -1,0 +1,58 @@
+package payment
+
+import (
+	"errors"
+
+	"github.com/fpemu/fpemu/tee"
+)
+
+// TA-defined TEEC result codes (GP TEE Client API §4.4.2 leaves
+// 0x00000001..0xFFFEFFFF to TAs). Over the wire they are the result of the
+// INVOKE; in the Go client the sentinels below match them with errors.Is.
+const (
+	// ResultNotAuthorized: no fresh successful auth result whose
+	// transaction id equals the challenge ("no authorisation, no
+	// signature").
+	ResultNotAuthorized tee.Result = 0x50410001
+	// ResultAuthExpired: the auth result for the challenge is older than
+	// AuthResultTTL.
+	ResultAuthExpired tee.Result = 0x50410002
+	// ResultKeyInvalidated: the scene key was bound to a finger list that
+	// has changed since (a finger enrolled or removed). The app must
+	// create a new scene key and register it with its server again.
+	ResultKeyInvalidated tee.Result = 0x50410003
+	// ResultNoFingers: no finger list is known for the group, or it is
+	// empty, so a scene key cannot be bound.
+	ResultNoFingers tee.Result = 0x50410004
+)
+
+func taError(code tee.Result, detail string) *tee.Error {
+	return &tee.Error{Code: code, Origin: tee.OriginTrustedApp, Detail: detail}
+}
+
+// Sentinels. They are *tee.Error values, so errors.Is matches them by code
+// both in process and on the client side of the socket.
+var (
+	ErrNotAuthorized  = taError(ResultNotAuthorized, "payment: no fresh fingerprint authorisation for this challenge")
+	ErrAuthExpired    = taError(ResultAuthExpired, "payment: fingerprint authorisation expired")
+	ErrKeyInvalidated = taError(ResultKeyInvalidated, "payment: key invalidated by a finger enrollment or removal; re-register")
+	ErrNoFingers      = taError(ResultNoFingers, "payment: no enrolled fingers known for the group")
+	// ErrNoKey: the referenced app or scene key does not exist.
+	ErrNoKey = taError(tee.ResultItemNotFound, "payment: no such key")
+	// ErrWrongRoute: DELIVER was given an envelope that does not come from
+	// the fingerprint TA, or SET_AUTH_TOKEN_KEY one that does not come
+	// from Keymaster.
+	ErrWrongRoute = taError(tee.ResultAccessDenied, "payment: envelope from the wrong TA")
+	// ErrBadMessage: an authentic envelope whose payload is not a
+	// well-formed message of its type.
+	ErrBadMessage = taError(tee.ResultBadFormat, "payment: malformed message in envelope")
+	// ErrBadRequest: a malformed key reference or an over-long payload.
+	ErrBadRequest = taError(tee.ResultBadParameters, "payment: malformed request")
+)
+
+// ErrConfig reports an unusable Config.
+var ErrConfig = errors.New("payment: bad configuration")
+
+// ErrCorruptRecord: a sealed row opened but does not hold what its
+// identity says.
+var ErrCorruptRecord = errors.New("payment: stored record inconsistent with its row")

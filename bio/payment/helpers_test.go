@@ -1,0 +1,175 @@
+package payment
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/store"
+)
+
+const (
+	testApp   = "com.example.wallet"
+	testScene = "pay"
+)
+
+var sceneRef = KeyRef{AppID: testApp, Scene: testScene}
+
+// device is one emulated boot for tests: storage key, envelope keys, boot
+// id, fake clock, the fingerprint TA's bio hook (a real bio.Sender) and
+// Keymaster's sealer, and a database path that survives TA restarts.
+type device struct {
+	dir        string
+	storageKey []byte
+	keys       envelope.Keyring
+	bootID     []byte
+	clock      *tee.FakeClock
+	fp         *bio.Sender
+	fpSealer   *envelope.Sealer
+	km         *envelope.Sealer
+	counter    *store.MemCounter
+}
+
+func randBytes(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return b
+}
+
+func newDevice(t testing.TB) *device {
+	t.Helper()
+	d := &device{
+		dir:        t.TempDir(),
+		storageKey: randBytes(t, 32),
+		keys:       make(envelope.Keyring),
+		bootID:     randBytes(t, 16),
+		clock:      tee.NewFakeClock(1_000_000),
+		counter:    store.NewMemCounter(0),
+	}
+	for _, r := range tee.Routes {
+		var k envelope.Key
+		copy(k[:], randBytes(t, envelope.KeySize))
+		d.keys[r] = k
+	}
+	var err error
+	d.fpSealer, err = envelope.NewSealer(tee.UUIDFingerprint, d.keys.For(tee.UUIDFingerprint), nil)
+	require.NoError(t, err)
+	d.fp, err = bio.NewSender(d.fpSealer, d.clock)
+	require.NoError(t, err)
+	d.km, err = envelope.NewSealer(tee.UUIDKeymaster, d.keys.For(tee.UUIDKeymaster), nil)
+	require.NoError(t, err)
+	return d
+}
+
+func (d *device) config() Config {
+	return Config{
+		Self:         tee.UUIDPayment,
+		StorageKey:   d.storageKey,
+		DBPath:       filepath.Join(d.dir, "payment.db"),
+		StoreOptions: []store.Option{store.WithCounter(d.counter)},
+		Keys:         d.keys.For(tee.UUIDPayment),
+		BootID:       d.bootID,
+		Clock:        d.clock,
+	}
+}
+
+// open starts the TA on the device's database (a TA (re)start).
+func (d *device) open(t testing.TB) *TA {
+	t.Helper()
+	ta, err := NewTA(d.config())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ta.Close() })
+	return ta
+}
+
+// drain returns the one envelope the fingerprint hook has pending.
+func (d *device) drain(t testing.TB) []byte {
+	t.Helper()
+	envs := d.fp.Drain(0)
+	require.Len(t, envs, 1)
+	return envs[0]
+}
+
+// fingerList is the fingerprint TA reporting its enrolled set of gid.
+func (d *device) fingerList(t testing.TB, gid uint32, authID uint64, fids ...uint32) []byte {
+	t.Helper()
+	require.NoError(t, d.fp.SetFingerList(gid, authID, fids))
+	return d.drain(t)
+}
+
+// match is the fingerprint TA reporting a match of fid in gid for
+// operation id op (bio_set_auth_result).
+func (d *device) match(t testing.TB, gid uint32, authID uint64, fid uint32, op uint64) []byte {
+	t.Helper()
+	require.NoError(t, d.fp.SetAuthResult(bio.ResultSuccess, fid, op,
+		bio.Match{UserID: 0x5ec0de, AuthenticatorID: authID, GroupID: gid, SensorVersion: 0x00010002}))
+	return d.drain(t)
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// serve runs ta behind a real tee/rpc host on a Unix socket and returns a
+// session on it.
+func serve(t *testing.T, ta *TA) *rpc.Session {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "pay.sock")
+	ln, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	srv := rpc.NewServer(tee.UUIDPayment, ta, nil)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	c, err := rpc.Dial(testCtx(t), sock)
+	require.NoError(t, err)
+	s, err := c.OpenSession(testCtx(t), tee.UUIDPayment, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	return s
+}
+
+// deliver relays env over inv and requires success.
+func deliver(t testing.TB, inv rpc.Invoker, env []byte) Delivery {
+	t.Helper()
+	d, err := Deliver{Envelope: env}.Execute(testCtx(t), inv)
+	require.NoError(t, err)
+	return d
+}
+
+// registered sets up group 0 with fingers 1, 2 (authenticator id 0xA1),
+// an app key and a scene key, and returns the verified chain's scene
+// certificate.
+func registered(t *testing.T, d *device, inv rpc.Invoker) proof.Cert {
+	t.Helper()
+	ctx := testCtx(t)
+	deliver(t, inv, d.fingerList(t, 0, 0xA1, 1, 2))
+	dev, err := GetDeviceCert{}.Execute(ctx, inv)
+	require.NoError(t, err)
+	app, err := CreateAppKey{AppID: testApp}.Execute(ctx, inv)
+	require.NoError(t, err)
+	scene, err := CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(ctx, inv)
+	require.NoError(t, err)
+	_, _, sc, err := proof.VerifyChain(dev, app, scene)
+	require.NoError(t, err)
+	return sc
+}

@@ -1,0 +1,192 @@
+package payment
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+
+	"github.com/emmansun/gmsm/sm2"
+	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/tee/store"
+)
+
+// newKey draws an SM2 key and certifies it with issuer: it returns the
+// record to store (scalar and signed certificate).
+func newKey(c proof.Cert, issuer *keyRecord) (keyRecord, error) {
+	priv, err := sm2.GenerateKey(rand.Reader)
+	if err != nil {
+		return keyRecord{}, fmt.Errorf("payment: generate key: %w", err)
+	}
+	c.PublicKey = proof.PublicKeyOf(&priv.PublicKey)
+	body, err := c.Marshal()
+	if err != nil {
+		return keyRecord{}, err
+	}
+	ik, err := privateKey(issuer)
+	if err != nil {
+		return keyRecord{}, err
+	}
+	signed, err := proof.Sign(ik, body)
+	if err != nil {
+		return keyRecord{}, err
+	}
+	rec := keyRecord{kind: c.Kind, cert: signed}
+	priv.D.FillBytes(rec.scalar[:])
+	return rec, nil
+}
+
+// CreateAppKey creates the app key of app (SOTER's ASK), certified by the
+// device attestation key, and returns its signed certificate. An existing
+// app key of app is replaced, and its scene keys are deleted (they chain
+// to the old key).
+func (t *TA) CreateAppKey(ctx context.Context, app string) ([]byte, error) {
+	ref := KeyRef{AppID: app}
+	if err := ref.check(); err != nil {
+		return nil, err
+	}
+	var cert []byte
+	var replaced bool
+	err := t.tx(ctx, func(tx *store.Tx) error {
+		dev, ok, err := loadKey(tx, proof.KindDevice, deviceRef)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: device key missing", ErrCorruptRecord)
+		}
+		defer clear(dev.scalar[:])
+		if replaced, err = deleteApp(tx, app); err != nil {
+			return err
+		}
+		serial, err := nextCounter(tx)
+		if err != nil {
+			return err
+		}
+		rec, err := newKey(proof.Cert{Kind: proof.KindApp, DeviceID: t.devID, Serial: serial, AppID: app}, &dev)
+		if err != nil {
+			return err
+		}
+		defer clear(rec.scalar[:])
+		cert = rec.cert
+		return putKey(tx, ref, &rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.log.Info("app key created", zap.String("app_id", app), zap.Bool("replaced", replaced))
+	return cert, nil
+}
+
+// CreateSceneKey creates the payment key of ref (SOTER's AuthKey) for
+// fingerprint group gid, certified by the app key of ref.AppID and bound
+// to the group's current finger list, and returns its signed certificate.
+// It needs the app key (ErrNoKey) and a non-empty finger list for gid
+// (ErrNoFingers). An existing key of ref is replaced.
+func (t *TA) CreateSceneKey(ctx context.Context, ref KeyRef, gid uint32) ([]byte, error) {
+	if err := ref.check(); err != nil {
+		return nil, err
+	}
+	if ref.IsApp() {
+		return nil, fmt.Errorf("%w: scene key without a scene", ErrBadRequest)
+	}
+	var cert []byte
+	var fingers int
+	err := t.tx(ctx, func(tx *store.Tx) error {
+		app, ok, err := loadKey(tx, proof.KindApp, KeyRef{AppID: ref.AppID})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: no app key for %q", ErrNoKey, ref.AppID)
+		}
+		defer clear(app.scalar[:])
+		l, ok, err := loadFingerList(tx, gid)
+		if err != nil {
+			return err
+		}
+		if !ok || len(l.FingerIDs) == 0 {
+			return fmt.Errorf("%w: group %d", ErrNoFingers, gid)
+		}
+		serial, err := nextCounter(tx)
+		if err != nil {
+			return err
+		}
+		rec, err := newKey(proof.Cert{
+			Kind: proof.KindScene, DeviceID: t.devID, Serial: serial,
+			GroupID: gid, AuthenticatorID: l.AuthenticatorID,
+			FingerBinding: proof.FingerBinding(gid, l.AuthenticatorID, l.FingerIDs),
+			AppID:         ref.AppID, Scene: ref.Scene,
+		}, &app)
+		if err != nil {
+			return err
+		}
+		defer clear(rec.scalar[:])
+		rec.fingers = l.FingerIDs
+		cert, fingers = rec.cert, len(l.FingerIDs)
+		return putKey(tx, ref, &rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.log.Info("scene key created", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene),
+		zap.Uint32("gid", gid), zap.Int("fingers", fingers))
+	return cert, nil
+}
+
+// Cert returns the signed certificate of the app key (ref.Scene empty) or
+// scene key of ref; ErrNoKey if there is none. An invalidated scene key's
+// certificate is still returned; signing with it fails.
+func (t *TA) Cert(ctx context.Context, ref KeyRef) ([]byte, error) {
+	if err := ref.check(); err != nil {
+		return nil, err
+	}
+	kind := proof.KindScene
+	if ref.IsApp() {
+		kind = proof.KindApp
+	}
+	var cert []byte
+	err := t.st.View(ctx, func(tx *store.Tx) error {
+		rec, ok, err := loadKey(tx, kind, ref)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrNoKey, ref)
+		}
+		clear(rec.scalar[:])
+		cert = rec.cert
+		return nil
+	})
+	return cert, err
+}
+
+// DeleteKey deletes the scene key of ref, or, with ref.Scene empty, the
+// app key and all its scene keys. ErrNoKey if there was none.
+func (t *TA) DeleteKey(ctx context.Context, ref KeyRef) error {
+	if err := ref.check(); err != nil {
+		return err
+	}
+	var existed bool
+	err := t.tx(ctx, func(tx *store.Tx) error {
+		var err error
+		if ref.IsApp() {
+			existed, err = deleteApp(tx, ref.AppID)
+		} else {
+			existed, err = deleteScene(tx, ref)
+		}
+		if err == nil && !existed {
+			err = errNoWrite
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !existed {
+		return fmt.Errorf("%w: %s", ErrNoKey, ref)
+	}
+	t.log.Info("key deleted", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene))
+	return nil
+}

@@ -1,0 +1,102 @@
+package payment
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+)
+
+// keyRecord is the plaintext of a sealed pay_keys row: a key of the
+// hierarchy with its certificate. Layout (version 1, big-endian):
+//
+//	u8 version 1 ‖ u8 kind ‖ u8 invalidated (0|1) ‖ scalar[32]
+//	‖ u16 len(cert) ‖ cert (proof signed object)
+//	‖ u8 count ‖ u32 finger_id[count]   (scene keys: the bound list; else 0)
+type keyRecord struct {
+	kind        proof.Kind
+	invalidated bool
+	scalar      [32]byte
+	cert        []byte   // signed certificate
+	fingers     []uint32 // scene keys: the bound finger ids
+}
+
+const recordVersion = 1
+
+func (r *keyRecord) marshal() ([]byte, error) {
+	if len(r.cert) == 0 || len(r.cert) > proof.MaxSignedSize {
+		return nil, fmt.Errorf("%w: key record certificate of %d bytes", ErrCorruptRecord, len(r.cert))
+	}
+	if len(r.fingers) > bio.MaxFingers {
+		return nil, fmt.Errorf("%w: key record with %d fingers", ErrCorruptRecord, len(r.fingers))
+	}
+	b := make([]byte, 0, 3+32+2+len(r.cert)+1+4*len(r.fingers))
+	var inv byte
+	if r.invalidated {
+		inv = 1
+	}
+	b = append(b, recordVersion, byte(r.kind), inv)
+	b = append(b, r.scalar[:]...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(r.cert)))
+	b = append(b, r.cert...)
+	b = append(b, byte(len(r.fingers)))
+	for _, f := range r.fingers {
+		b = binary.BigEndian.AppendUint32(b, f)
+	}
+	return b, nil
+}
+
+// parseKeyRecord decodes a key record strictly; errors wrap
+// ErrCorruptRecord. The certificate is only framed-checked here.
+func parseKeyRecord(b []byte) (keyRecord, error) {
+	bad := func(why string) (keyRecord, error) {
+		return keyRecord{}, fmt.Errorf("%w: key record: %s", ErrCorruptRecord, why)
+	}
+	if len(b) < 3+32+2 {
+		return bad("truncated")
+	}
+	if b[0] != recordVersion {
+		return bad(fmt.Sprintf("version %d", b[0]))
+	}
+	r := keyRecord{kind: proof.Kind(b[1])}
+	switch r.kind {
+	case proof.KindDevice, proof.KindApp, proof.KindScene:
+	default:
+		return bad(fmt.Sprintf("kind %d", b[1]))
+	}
+	switch b[2] {
+	case 0:
+	case 1:
+		r.invalidated = true
+	default:
+		return bad("invalidated flag")
+	}
+	copy(r.scalar[:], b[3:35])
+	n := int(binary.BigEndian.Uint16(b[35:37]))
+	rest := b[37:]
+	if n == 0 || n > proof.MaxSignedSize || len(rest) < n+1 {
+		return bad("certificate length")
+	}
+	r.cert = slices.Clone(rest[:n])
+	if _, err := proof.ParseSigned(r.cert); err != nil {
+		return bad("certificate framing")
+	}
+	rest = rest[n:]
+	count := int(rest[0])
+	rest = rest[1:]
+	if count > bio.MaxFingers || len(rest) != 4*count {
+		return bad("finger list length")
+	}
+	if count > 0 {
+		r.fingers = make([]uint32, count)
+		for i := range r.fingers {
+			r.fingers[i] = binary.BigEndian.Uint32(rest[4*i:])
+		}
+	}
+	if r.kind != proof.KindScene && (count != 0 || r.invalidated) {
+		return bad("finger list or invalidation on a non-scene key")
+	}
+	return r, nil
+}

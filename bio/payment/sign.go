@@ -1,0 +1,171 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/tee/store"
+)
+
+// errInvalidatedNow carries a key invalidation decided inside a signing
+// transaction out of it, after the invalidation was committed.
+var errInvalidatedNow = errors.New("payment: key invalidated during signing")
+
+// SignPayment signs a payment statement with the scene key of ref (SOTER's
+// "no authorisation, no signature"). In order, it requires:
+//
+//  1. the scene key exists (ErrNoKey) and is not invalidated
+//     (ErrKeyInvalidated);
+//  2. a held, successful auth result whose transaction id equals
+//     challenge (ErrNotAuthorized) and that has not expired
+//     (ErrAuthExpired; an expired result is dropped);
+//  3. the result is for the key's group (ErrNotAuthorized) and matches
+//     the key's binding: same authenticator id and a finger of the bound
+//     list. A mismatch means the enrolled set changed even though no
+//     finger list said so (the REE withheld it): the key is invalidated
+//     durably (ErrKeyInvalidated).
+//
+// Then, in one transaction, the persisted counter is incremented and the
+// statement {device, counter, challenge, SM3(payload), finger id, group,
+// TA and sensor versions, app, scene} is signed. The auth result is
+// consumed by a successful signature only; after any failure it stays
+// usable until it expires.
+func (t *TA) SignPayment(ctx context.Context, ref KeyRef, challenge uint64, payload []byte) ([]byte, error) {
+	if err := ref.check(); err != nil {
+		return nil, err
+	}
+	if ref.IsApp() {
+		return nil, fmt.Errorf("%w: signing needs a scene key", ErrBadRequest)
+	}
+	if len(payload) > MaxPayload {
+		return nil, fmt.Errorf("%w: payload of %d bytes, max %d", ErrBadRequest, len(payload), MaxPayload)
+	}
+	hash := proof.PayloadHash(payload)
+	var out []byte
+	var st proof.Statement
+	var used bio.AuthResult
+	taken := false
+	err := t.st.Tx(ctx, func(tx *store.Tx) error {
+		rec, ok, err := loadKey(tx, proof.KindScene, ref)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrNoKey, ref)
+		}
+		defer clear(rec.scalar[:])
+		if rec.invalidated {
+			return fmt.Errorf("%w: %s", ErrKeyInvalidated, ref)
+		}
+		cert, err := certBody(rec.cert)
+		if err != nil {
+			return err
+		}
+		// Write transactions are serialised, so taking the result here
+		// cannot race with another signature; it is restored below if the
+		// transaction does not commit.
+		r, err := t.takeAuthResult(challenge)
+		if err != nil {
+			return err
+		}
+		used, taken = r, true
+		if r.GroupID != cert.GroupID {
+			return fmt.Errorf("%w: authorised by group %d, key of group %d", ErrNotAuthorized, r.GroupID, cert.GroupID)
+		}
+		if r.AuthenticatorID != cert.AuthenticatorID || !slices.Contains(rec.fingers, r.FingerID) {
+			return errInvalidatedNow
+		}
+		counter, err := nextCounter(tx)
+		if err != nil {
+			return err
+		}
+		st = proof.Statement{
+			DeviceID: t.devID, Counter: counter, Challenge: challenge, PayloadHash: hash,
+			FingerID: r.FingerID, GroupID: r.GroupID, TAVersion: TAVersion, SensorVersion: r.SensorVersion,
+			AppID: ref.AppID, Scene: ref.Scene,
+		}
+		body, err := st.Marshal()
+		if err != nil {
+			return err
+		}
+		priv, err := privateKey(&rec)
+		if err != nil {
+			return err
+		}
+		out, err = proof.Sign(priv, body)
+		return err
+	})
+	if errors.Is(err, errInvalidatedNow) {
+		// The signing transaction rolled back; the invalidation is its own
+		// committed change.
+		t.restoreAuthResult(used)
+		if ierr := t.invalidate(ctx, ref); ierr != nil {
+			return nil, ierr
+		}
+		t.log.Warn("scene key invalidated at signing: auth result does not match its finger binding",
+			zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene), zap.Uint32("gid", used.GroupID))
+		return nil, fmt.Errorf("%w: %s: the enrolled fingers changed", ErrKeyInvalidated, ref)
+	}
+	if err != nil && !errors.Is(err, store.ErrCounterLag) {
+		if taken {
+			t.restoreAuthResult(used)
+		}
+		t.log.Info("payment refused", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene), zap.Error(err))
+		return nil, err
+	}
+	if err != nil {
+		t.log.Error("rollback counter lags the store", zap.Error(err))
+	}
+	t.log.Info("payment signed", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene),
+		zap.Uint32("gid", st.GroupID), zap.Uint32("finger_id", st.FingerID), zap.Uint64("counter", st.Counter))
+	return out, nil
+}
+
+// takeAuthResult removes and returns the held auth result for challenge.
+func (t *TA) takeAuthResult(challenge uint64) (bio.AuthResult, error) {
+	now := t.clock.NowMs()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, ok := t.pending[challenge]
+	if !ok {
+		return bio.AuthResult{}, fmt.Errorf("%w", ErrNotAuthorized)
+	}
+	delete(t.pending, challenge)
+	if t.expired(r, now) {
+		return bio.AuthResult{}, fmt.Errorf("%w: %d ms after the match", ErrAuthExpired, now-r.TimestampMs)
+	}
+	return r, nil
+}
+
+// restoreAuthResult puts back an auth result taken by a signature that did
+// not commit, unless a newer one for the same transaction arrived.
+func (t *TA) restoreAuthResult(r bio.AuthResult) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.pending[r.TransactionID]; !ok {
+		t.pending[r.TransactionID] = r
+	}
+}
+
+// invalidate marks the scene key of ref invalidated in its own
+// transaction.
+func (t *TA) invalidate(ctx context.Context, ref KeyRef) error {
+	return t.tx(ctx, func(tx *store.Tx) error {
+		rec, ok, err := loadKey(tx, proof.KindScene, ref)
+		if err != nil || !ok || rec.invalidated {
+			if err == nil {
+				err = errNoWrite
+			}
+			return err
+		}
+		defer clear(rec.scalar[:])
+		rec.invalidated = true
+		return putKey(tx, ref, &rec)
+	})
+}

@@ -1,0 +1,437 @@
+package payment
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/bio/payment/proof/prooftest"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tokens"
+)
+
+var payload = []byte(`{"order":"A-1001","amount":"12.34","currency":"CNY"}`)
+
+// sign runs SIGN_PAYMENT for the test scene key.
+func sign(t testing.TB, inv rpc.Invoker, challenge uint64) ([]byte, error) {
+	t.Helper()
+	return SignPayment{Ref: sceneRef, Challenge: challenge, Payload: payload}.Execute(testCtx(t), inv)
+}
+
+func TestHappyPath(t *testing.T) {
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	scene := registered(t, d, s)
+	assert.Equal(t, uint32(0), scene.GroupID)
+	assert.Equal(t, uint64(0xA1), scene.AuthenticatorID)
+	assert.Equal(t, proof.FingerBinding(0, 0xA1, []uint32{1, 2}), scene.FingerBinding)
+
+	var last uint64
+	for i, op := range []uint64{0xC0FFEE01, 0xC0FFEE02} {
+		got := deliver(t, s, d.match(t, 0, 0xA1, 2, op))
+		assert.Equal(t, envelope.MsgBioAuthResult, got.Type)
+		signed, err := sign(t, s, op)
+		require.NoError(t, err)
+		st, err := proof.VerifyPayment(signed, scene, op, payload)
+		require.NoError(t, err, "payment %d", i)
+		assert.Equal(t, uint32(2), st.FingerID)
+		assert.Equal(t, TAVersion, st.TAVersion)
+		assert.Equal(t, uint32(0x00010002), st.SensorVersion)
+		assert.Equal(t, scene.DeviceID, st.DeviceID)
+		assert.Greater(t, st.Counter, last, "counter strictly increasing")
+		last = st.Counter
+	}
+}
+
+// TestOpenSSLVerifiesStatement runs the command of docs/protocol.md on a
+// statement and certificates produced by the TA.
+func TestOpenSSLVerifiesStatement(t *testing.T) {
+	prooftest.OpenSSL(t)
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	scene := registered(t, d, s)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, 77))
+	signed, err := sign(t, s, 77)
+	require.NoError(t, err)
+	out, ok := prooftest.Verify(t, signed, scene.PublicKey)
+	require.True(t, ok, out)
+	assert.Contains(t, out, "Verified OK")
+
+	appCert, err := GetCert{Ref: KeyRef{AppID: testApp}}.Execute(testCtx(t), s)
+	require.NoError(t, err)
+	sceneCert, err := GetCert{Ref: sceneRef}.Execute(testCtx(t), s)
+	require.NoError(t, err)
+	app, err := certBody(appCert)
+	require.NoError(t, err)
+	out, ok = prooftest.Verify(t, sceneCert, app.PublicKey)
+	require.True(t, ok, "scene certificate under the app key: %s", out)
+
+	tampered := append([]byte(nil), signed...)
+	tampered[4+40] ^= 1 // a byte of the payload hash
+	out, ok = prooftest.Verify(t, tampered, scene.PublicKey)
+	assert.False(t, ok, "OpenSSL must refuse a tampered statement: %s", out)
+}
+
+func TestWrongRouteRejected(t *testing.T) {
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	ctx := testCtx(t)
+	kmToPay, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, randBytes(t, tokens.KeySize))
+	require.NoError(t, err)
+	kmToGK, err := d.km.Seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, randBytes(t, tokens.KeySize))
+	require.NoError(t, err)
+	// The fingerprint route sealed with another boot's key.
+	other := newDevice(t)
+	otherBoot := other.match(t, 0, 0xA1, 1, 5)
+	good := d.match(t, 0, 0xA1, 1, 5)
+	flipped := append([]byte(nil), good...)
+	flipped[len(flipped)-1] ^= 1
+
+	cases := []struct {
+		name string
+		env  []byte
+		want error
+	}{
+		{"keymaster envelope to DELIVER", kmToPay, ErrWrongRoute},
+		{"envelope for the gatekeeper", kmToGK, tee.ErrAccessDenied},
+		{"fingerprint route, other boot's key", otherBoot, tee.ErrSecurity},
+		{"tag flipped", flipped, tee.ErrSecurity},
+		{"not an envelope", []byte("hello"), tee.ErrBadFormat},
+		{"empty", nil, tee.ErrBadFormat},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Deliver{Envelope: c.env}.Execute(ctx, s)
+			require.ErrorIs(t, err, c.want)
+		})
+	}
+	// None of the rejects burnt the route's mark: the genuine envelope
+	// still opens, and the keymaster envelope is still good for
+	// SET_AUTH_TOKEN_KEY.
+	deliver(t, s, good)
+	require.NoError(t, SetAuthTokenKey{Envelope: kmToPay}.Execute(ctx, s))
+	_, err = Deliver{Envelope: good}.Execute(ctx, s)
+	require.ErrorIs(t, err, tee.ErrSecurity)
+	// A fingerprint envelope is not an auth-token key.
+	err = SetAuthTokenKey{Envelope: d.fingerList(t, 0, 1, 1)}.Execute(ctx, s)
+	require.ErrorIs(t, err, ErrWrongRoute)
+}
+
+func TestReplayRejected(t *testing.T) {
+	d := newDevice(t)
+	ta := d.open(t)
+	s := serve(t, ta)
+	registered(t, d, s)
+	ctx := testCtx(t)
+	e1 := d.match(t, 0, 0xA1, 1, 100)
+	e2 := d.match(t, 0, 0xA1, 1, 200)
+	deliver(t, s, e2)
+	_, err := Deliver{Envelope: e2}.Execute(ctx, s)
+	require.ErrorIs(t, err, tee.ErrSecurity, "replay")
+	_, err = Deliver{Envelope: e1}.Execute(ctx, s)
+	require.ErrorIs(t, err, tee.ErrSecurity, "reordered: older than the mark")
+	_, err = sign(t, s, 100)
+	require.ErrorIs(t, err, ErrNotAuthorized, "the rejected envelope's result was not held")
+
+	// Marks survive a restart of the TA within the boot.
+	require.NoError(t, ta.Close())
+	s2 := serve(t, d.open(t))
+	_, err = Deliver{Envelope: e2}.Execute(ctx, s2)
+	require.ErrorIs(t, err, tee.ErrSecurity, "replay after restart")
+	_, err = sign(t, s2, 200)
+	require.ErrorIs(t, err, ErrNotAuthorized, "auth results do not survive a restart")
+}
+
+func TestSingleUse(t *testing.T) {
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	registered(t, d, s)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, 42))
+	_, err := sign(t, s, 42)
+	require.NoError(t, err)
+	_, err = sign(t, s, 42)
+	require.ErrorIs(t, err, ErrNotAuthorized)
+	// Another scene of the same app cannot reuse it either.
+	_, err = CreateSceneKey{Ref: KeyRef{AppID: testApp, Scene: "transfer"}, GroupID: 0}.Execute(testCtx(t), s)
+	require.NoError(t, err)
+	_, err = SignPayment{Ref: KeyRef{AppID: testApp, Scene: "transfer"}, Challenge: 42, Payload: payload}.Execute(testCtx(t), s)
+	require.ErrorIs(t, err, ErrNotAuthorized)
+}
+
+func TestExpiry(t *testing.T) {
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	registered(t, d, s)
+
+	deliver(t, s, d.match(t, 0, 0xA1, 1, 1))
+	d.clock.Advance(DefaultAuthResultTTL)
+	_, err := sign(t, s, 1)
+	require.NoError(t, err, "usable for exactly the TTL")
+
+	deliver(t, s, d.match(t, 0, 0xA1, 1, 2))
+	d.clock.Advance(DefaultAuthResultTTL + time.Millisecond)
+	_, err = sign(t, s, 2)
+	require.ErrorIs(t, err, ErrAuthExpired)
+	assert.False(t, errors.Is(err, ErrNotAuthorized))
+	_, err = sign(t, s, 2)
+	require.ErrorIs(t, err, ErrNotAuthorized, "an expired result is dropped")
+
+	late := d.match(t, 0, 0xA1, 1, 3)
+	d.clock.Advance(DefaultAuthResultTTL + time.Second)
+	_, err = Deliver{Envelope: late}.Execute(testCtx(t), s)
+	require.ErrorIs(t, err, ErrAuthExpired, "delivered too late")
+}
+
+func TestWrongChallenge(t *testing.T) {
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	scene := registered(t, d, s)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, 0xAAAA))
+	_, err := sign(t, s, 0xBBBB)
+	require.ErrorIs(t, err, ErrNotAuthorized)
+	signed, err := sign(t, s, 0xAAAA)
+	require.NoError(t, err, "the right challenge still works")
+	_, err = proof.VerifyPayment(signed, scene, 0xBBBB, payload)
+	require.ErrorIs(t, err, proof.ErrChallenge, "a server expecting another challenge refuses it")
+}
+
+func TestFailedAndForeignResults(t *testing.T) {
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	registered(t, d, s)
+	require.NoError(t, d.fp.SetAuthResult(1, 0, 9, bio.Match{GroupID: 0, AuthenticatorID: 0xA1}))
+	deliver(t, s, d.drain(t))
+	_, err := sign(t, s, 9)
+	require.ErrorIs(t, err, ErrNotAuthorized, "a rejected finger authorises nothing")
+
+	deliver(t, s, d.match(t, 7, 0xB7, 1, 10))
+	_, err = sign(t, s, 10)
+	require.ErrorIs(t, err, ErrNotAuthorized, "a match in another group")
+}
+
+func TestKeyInvalidation(t *testing.T) {
+	cases := []struct {
+		name    string
+		authID  uint64
+		fingers []uint32
+	}{
+		{"enroll a finger", 0xA2, []uint32{1, 2, 3}},
+		{"remove a finger", 0xA1, []uint32{1}},
+		{"remove all", 0xA1, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := newDevice(t)
+			ta := d.open(t)
+			s := serve(t, ta)
+			registered(t, d, s)
+			// A scene key of another group is not touched.
+			deliver(t, s, d.fingerList(t, 5, 0x55, 4))
+			other := KeyRef{AppID: testApp, Scene: "group5"}
+			_, err := CreateSceneKey{Ref: other, GroupID: 5}.Execute(testCtx(t), s)
+			require.NoError(t, err)
+
+			got := deliver(t, s, d.fingerList(t, 0, c.authID, c.fingers...))
+			assert.Equal(t, 1, got.Invalidated)
+			deliver(t, s, d.match(t, 0, c.authID, 1, 50))
+			_, err = sign(t, s, 50)
+			require.ErrorIs(t, err, ErrKeyInvalidated)
+			var te *tee.Error
+			require.ErrorAs(t, err, &te)
+			assert.Equal(t, ResultKeyInvalidated, te.Code, "a distinct result code")
+			assert.False(t, errors.Is(err, ErrNotAuthorized))
+
+			deliver(t, s, d.match(t, 5, 0x55, 4, 51))
+			_, err = SignPayment{Ref: other, Challenge: 51, Payload: payload}.Execute(testCtx(t), s)
+			require.NoError(t, err, "group 5's key is still valid")
+
+			// Invalidation is durable.
+			require.NoError(t, ta.Close())
+			s2 := serve(t, d.open(t))
+			deliver(t, s2, d.match(t, 0, c.authID, 1, 52))
+			_, err = sign(t, s2, 52)
+			require.ErrorIs(t, err, ErrKeyInvalidated)
+
+			// Re-registering binds to the new list.
+			_, err = CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(testCtx(t), s2)
+			if len(c.fingers) == 0 {
+				require.ErrorIs(t, err, ErrNoFingers)
+				return
+			}
+			require.NoError(t, err)
+			_, err = sign(t, s2, 52)
+			require.NoError(t, err, "the auth result survived the failed attempt")
+		})
+	}
+}
+
+// TestSameListKeepsKeys: the fingerprint TA re-sends its list at every
+// start; an unchanged list must not invalidate anything.
+func TestSameListKeepsKeys(t *testing.T) {
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	registered(t, d, s)
+	got := deliver(t, s, d.fingerList(t, 0, 0xA1, 2, 1))
+	assert.Zero(t, got.Invalidated)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, 60))
+	_, err := sign(t, s, 60)
+	require.NoError(t, err)
+}
+
+// TestWithheldFingerList: the REE drops the finger list of a new
+// enrollment; the auth result's authenticator id or finger id still
+// reveals the change and the key is invalidated.
+func TestWithheldFingerList(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		authID uint64
+		fid    uint32
+	}{
+		{"new authenticator id", 0xA2, 1},
+		{"finger not bound", 0xA1, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := newDevice(t)
+			s := serve(t, d.open(t))
+			registered(t, d, s)
+			deliver(t, s, d.match(t, 0, c.authID, c.fid, 70))
+			_, err := sign(t, s, 70)
+			require.ErrorIs(t, err, ErrKeyInvalidated)
+			deliver(t, s, d.match(t, 0, 0xA1, 1, 71))
+			_, err = sign(t, s, 71)
+			require.ErrorIs(t, err, ErrKeyInvalidated, "durably invalidated")
+		})
+	}
+}
+
+func TestCounterPersistsAcrossRestart(t *testing.T) {
+	d := newDevice(t)
+	ta := d.open(t)
+	devCert := ta.DeviceCert()
+	s := serve(t, ta)
+	scene := registered(t, d, s)
+	var last uint64
+	for round := range 3 {
+		op := uint64(1000 + round)
+		deliver(t, s, d.match(t, 0, 0xA1, 1, op))
+		signed, err := sign(t, s, op)
+		require.NoError(t, err)
+		st, err := proof.VerifyPayment(signed, scene, op, payload)
+		require.NoError(t, err)
+		assert.Greater(t, st.Counter, last, "round %d", round)
+		last = st.Counter
+
+		require.NoError(t, ta.Close())
+		ta = d.open(t)
+		assert.True(t, bytes.Equal(devCert, ta.DeviceCert()), "the device key survives restarts")
+		s = serve(t, ta)
+	}
+}
+
+func TestShortBufferConsumesNothing(t *testing.T) {
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	registered(t, d, s)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, 80))
+	ref, err := sceneRef.Marshal()
+	require.NoError(t, err)
+	p := tee.Params{tee.MemrefIn(ref), tee.Value(80, 0), tee.MemrefIn(payload), tee.MemrefOut(16)}
+	err = s.Invoke(testCtx(t), CmdSignPayment, &p)
+	require.ErrorIs(t, err, tee.ErrShortBuffer)
+	assert.Equal(t, uint32(OutputCapacity), p[3].Size)
+	_, err = sign(t, s, 80)
+	require.NoError(t, err, "the auth result was not consumed")
+}
+
+func TestBadRequests(t *testing.T) {
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	registered(t, d, s)
+	ctx := testCtx(t)
+	_, err := SignPayment{Ref: KeyRef{AppID: testApp, Scene: "nope"}, Challenge: 1}.Execute(ctx, s)
+	require.ErrorIs(t, err, ErrNoKey)
+	require.ErrorIs(t, err, tee.ErrItemNotFound)
+	_, err = SignPayment{Ref: KeyRef{AppID: testApp}, Challenge: 1}.Execute(ctx, s)
+	require.ErrorIs(t, err, tee.ErrBadParameters, "an app key does not sign payments")
+	_, err = SignPayment{Ref: sceneRef, Challenge: 1, Payload: make([]byte, MaxPayload+1)}.Execute(ctx, s)
+	require.ErrorIs(t, err, tee.ErrBadParameters)
+	_, err = CreateSceneKey{Ref: KeyRef{AppID: "com.unknown", Scene: "x"}}.Execute(ctx, s)
+	require.ErrorIs(t, err, ErrNoKey)
+	_, err = CreateSceneKey{Ref: KeyRef{AppID: testApp, Scene: "x"}, GroupID: 9}.Execute(ctx, s)
+	require.ErrorIs(t, err, ErrNoFingers)
+
+	p := tee.Params{tee.MemrefIn([]byte{0, 1}), tee.MemrefOut(OutputCapacity)}
+	require.ErrorIs(t, s.Invoke(ctx, CmdGetCert, &p), tee.ErrBadParameters, "malformed key reference")
+	p = tee.Params{tee.MemrefOut(OutputCapacity)}
+	require.ErrorIs(t, s.Invoke(ctx, CmdSignPayment, &p), tee.ErrBadParameters, "wrong parameter types")
+	require.ErrorIs(t, s.Invoke(ctx, 0x77, &tee.Params{}), tee.ErrNotSupported)
+}
+
+func TestKeyLifecycle(t *testing.T) {
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	registered(t, d, s)
+	ctx := testCtx(t)
+	before, err := GetCert{Ref: sceneRef}.Execute(ctx, s)
+	require.NoError(t, err)
+
+	// Replacing the app key deletes its scene keys (they chain to it).
+	_, err = CreateAppKey{AppID: testApp}.Execute(ctx, s)
+	require.NoError(t, err)
+	_, err = GetCert{Ref: sceneRef}.Execute(ctx, s)
+	require.ErrorIs(t, err, ErrNoKey)
+	after, err := CreateSceneKey{Ref: sceneRef}.Execute(ctx, s)
+	require.NoError(t, err)
+	assert.NotEqual(t, before, after)
+
+	require.NoError(t, DeleteKey{Ref: sceneRef}.Execute(ctx, s))
+	require.ErrorIs(t, DeleteKey{Ref: sceneRef}.Execute(ctx, s), ErrNoKey)
+	require.NoError(t, DeleteKey{Ref: KeyRef{AppID: testApp}}.Execute(ctx, s))
+	_, err = GetCert{Ref: KeyRef{AppID: testApp}}.Execute(ctx, s)
+	require.ErrorIs(t, err, ErrNoKey)
+}
+
+func TestAuthTokenKey(t *testing.T) {
+	d := newDevice(t)
+	ta := d.open(t)
+	s := serve(t, ta)
+	assert.False(t, ta.HasAuthTokenKey())
+	env, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, randBytes(t, tokens.KeySize))
+	require.NoError(t, err)
+	require.NoError(t, SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), s))
+	assert.True(t, ta.HasAuthTokenKey())
+	require.ErrorIs(t, SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), s), tee.ErrSecurity, "replay")
+	short, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, []byte{1, 2, 3})
+	require.NoError(t, err)
+	require.ErrorIs(t, SetAuthTokenKey{Envelope: short}.Execute(testCtx(t), s), tee.ErrBadFormat)
+}
+
+func TestNewTARefuses(t *testing.T) {
+	d := newDevice(t)
+	for _, c := range []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{"wrong self", func(c *Config) { c.Self = tee.UUIDGatekeeper }},
+		{"nil clock", func(c *Config) { c.Clock = nil }},
+		{"no store", func(c *Config) { c.DBPath = "" }},
+		{"no boot id", func(c *Config) { c.BootID = nil }},
+		{"negative ttl", func(c *Config) { c.AuthResultTTL = -1 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := d.config()
+			c.mod(&cfg)
+			ta, err := NewTA(cfg)
+			require.ErrorIs(t, err, ErrConfig)
+			assert.Nil(t, ta)
+		})
+	}
+}
