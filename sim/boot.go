@@ -7,7 +7,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/boot"
@@ -139,6 +141,14 @@ func relayTo(ctx context.Context, d *Device, km rpc.Invoker, r tee.Role) error {
 	case tee.RoleGatekeeper:
 		deliver = func(ctx context.Context, inv rpc.Invoker, env []byte) error {
 			return gatekeeper.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
+		}
+	case tee.RoleFingerprint:
+		deliver = func(ctx context.Context, inv rpc.Invoker, env []byte) error {
+			return fingerprint.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
+		}
+	case tee.RolePayment:
+		deliver = func(ctx context.Context, inv rpc.Invoker, env []byte) error {
+			return payment.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
 		}
 	default:
 		return fmt.Errorf("sim: no auth-token key relay for %s yet", r)

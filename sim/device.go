@@ -187,6 +187,9 @@ func newDevice(ctx context.Context, cfg Config, prov provisioner, relay relayer)
 func prepareDir(dir string, roles []tee.Role) error {
 	for _, r := range roles {
 		p := taproc.SocketPath(dir, r)
+		if r == tee.RoleFingerprint {
+			p = SensorSocketPath(dir) // the longer of its two sockets
+		}
 		if len(p) > maxSocketPath {
 			return fmt.Errorf("sim: socket path %q longer than %d bytes; use a shorter device dir", p, maxSocketPath)
 		}
@@ -417,6 +420,9 @@ func (d *Device) Shutdown(ctx context.Context) error {
 		if err := os.Remove(d.SocketPath(r)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("sim: remove socket: %w", err))
 		}
+	}
+	if err := d.removeSensorSocket(); err != nil {
+		errs = append(errs, err)
 	}
 	_ = os.Remove(filepath.Join(d.cfg.Dir, taproc.SockDirName)) // only if empty
 	close(d.events)

@@ -6,7 +6,10 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -24,12 +27,16 @@ func Factory(role tee.Role) (taproc.Factory, error) {
 		return newKeymaster, nil
 	case tee.RoleGatekeeper:
 		return newGatekeeper, nil
+	case tee.RolePayment:
+		return newPayment, nil
+	case tee.RoleFingerprint:
+		return newFingerprint, nil
 	}
 	return nil, fmt.Errorf("sim: no TA implementation for role %q", string(role))
 }
 
 // RunnableRoles are the roles Factory knows, in boot order.
-var RunnableRoles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper}
+var RunnableRoles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint, tee.RolePayment}
 
 // newKeymaster builds the Keymaster TA: its storage key (key-blob
 // sealing), its envelope Sealer (auth-token key distribution) and the
@@ -64,6 +71,57 @@ func newGatekeeper(env *taproc.Env) (rpc.TA, error) {
 		Keys:         env.Record.Keys,
 		BootID:       env.Record.BootID[:],
 		MACAlgorithm: tokens.HMACSHA256,
+		Clock:        env.Clock,
+		Logger:       env.Log,
+	})
+}
+
+// newFingerprint builds the fingerprint TA like the Gatekeeper (sealed
+// store, rollback counter, persisted replay marks), with a fresh virtual
+// sensor — served on its own control socket through taproc.Endpointer —
+// and a bio.Sender that seals auth results and finger lists for the
+// payment TA into the outbox FETCH_OUTBOX drains.
+func newFingerprint(env *taproc.Env) (rpc.TA, error) {
+	sk := append([]byte(nil), env.Record.StorageKey[:]...)
+	ctr, err := store.OpenFileCounter(env.CounterPath, sk)
+	if err != nil {
+		return nil, err
+	}
+	hook, err := bio.NewSender(env.Sealer, env.Clock)
+	if err != nil {
+		return nil, err
+	}
+	return fingerprint.NewTA(fingerprint.Config{
+		Self:         env.UUID,
+		StorageKey:   sk,
+		DBPath:       env.DBPath,
+		StoreOptions: []store.Option{store.WithCounter(ctr)},
+		Keys:         env.Record.Keys,
+		BootID:       env.Record.BootID[:],
+		MACAlgorithm: tokens.HMACSHA256,
+		Clock:        env.Clock,
+		Logger:       env.Log,
+		Hook:         hook,
+	})
+}
+
+// newPayment builds the payment TA like the Gatekeeper: sealed store in
+// the data directory with its rollback counter outside it, envelope keys
+// from the record, replay marks persisted per BootID. Its device
+// attestation key is created in the store at first boot.
+func newPayment(env *taproc.Env) (rpc.TA, error) {
+	sk := append([]byte(nil), env.Record.StorageKey[:]...)
+	ctr, err := store.OpenFileCounter(env.CounterPath, sk)
+	if err != nil {
+		return nil, err
+	}
+	return payment.NewTA(payment.Config{
+		Self:         env.UUID,
+		StorageKey:   sk,
+		DBPath:       env.DBPath,
+		StoreOptions: []store.Option{store.WithCounter(ctr)},
+		Keys:         env.Record.Keys,
+		BootID:       env.Record.BootID[:],
 		Clock:        env.Clock,
 		Logger:       env.Log,
 	})

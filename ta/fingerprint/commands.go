@@ -78,8 +78,9 @@ const (
 	// max_enrollments = 5. The next ENROLL ends with ERROR_NO_SPACE.
 	MaxTemplatesPerGroup = 5
 	// DefaultEnrollSamples is how many good samples one enrollment merges
-	// (samples_remaining counts down from it).
-	DefaultEnrollSamples = 5
+	// (samples_remaining counts down from it): the touches sim/finger's
+	// matcher evaluation enrolls with, so its FAR/FRR apply.
+	DefaultEnrollSamples = 8
 	// DefaultChallengeTimeout bounds the life of a PRE_ENROLL challenge: the
 	// framework keeps the credential for biometric enrollment
 	// GK_PW_HANDLE_STORE_DURATION_MS = 10 minutes.

@@ -305,8 +305,8 @@ func impress(f []matcher.Minutia, cx, cy, rot float64, noise uint64) matcher.Sam
 
 func enrollSamples(f []matcher.Minutia, noise uint64) []matcher.Sample {
 	var ss []matcher.Sample
-	for k, off := range [][2]float64{{0, 0}, {40, 0}, {-40, 0}, {0, 40}, {0, -40}} {
-		ss = append(ss, impress(f, off[0], off[1], 0.05*float64(k-2), noise*16+uint64(k)))
+	for k, off := range [][2]float64{{0, 0}, {40, 0}, {-40, 0}, {0, 40}, {0, -40}, {30, 30}, {-30, -30}, {5, -5}} {
+		ss = append(ss, impress(f, off[0], off[1], 0.03*float64(k-3), noise*16+uint64(k)))
 	}
 	return ss
 }
