@@ -35,8 +35,12 @@ const (
 	cmdEchoSet    uint32 = 13 // p0 MEMREF_INOUT: SetOutput of a copy (the TA path with an output copy)
 )
 
-// openDenyMagic in an OPEN_SESSION VALUE_INPUT makes the fake refuse.
-const openDenyMagic = 0xDEAD
+// openDenyMagic in an OPEN_SESSION VALUE_INPUT {a} makes the fake refuse;
+// openSlowMagic makes it take b milliseconds.
+const (
+	openDenyMagic = 0xDEAD
+	openSlowMagic = 0x510
+)
 
 // secret is a marker that must never reach a log line or an error text
 // the client sees.
@@ -75,6 +79,9 @@ func (ta *fakeTA) gateChan() chan struct{} {
 func (ta *fakeTA) OpenSession(_ context.Context, p *tee.Params) (TASession, error) {
 	if p[0].Type == tee.ParamValueInput && p[0].A == openDenyMagic {
 		return nil, tee.Errorf(tee.ResultAccessDenied, tee.OriginTrustedApp, "denied")
+	}
+	if p[0].Type == tee.ParamValueInput && p[0].A == openSlowMagic {
+		time.Sleep(time.Duration(p[0].B) * time.Millisecond)
 	}
 	if p[1].Type == tee.ParamValueOutput {
 		p.SetValue(1, 0x5E55, 0)
