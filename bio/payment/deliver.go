@@ -118,6 +118,11 @@ func (t *TA) holdAuthResult(r bio.AuthResult, seq uint64) error {
 		return nil
 	}
 	now := t.clock.NowMs()
+	if r.TimestampMs > now+MaxClockSkewMs {
+		// One boot clock serves the whole device: a match cannot be later
+		// than its delivery. Such a result would outlive its TTL.
+		return fmt.Errorf("%w: auth result timestamp %d ms ahead of the boot clock", ErrBadMessage, r.TimestampMs-now)
+	}
 	if t.expired(r, now) {
 		t.log.Info("auth result expired on delivery", zap.Uint32("gid", r.GroupID), zap.Uint64("age_ms", now-r.TimestampMs))
 		return fmt.Errorf("%w: delivered %d ms after the match", ErrAuthExpired, now-r.TimestampMs)
@@ -144,7 +149,8 @@ func (t *TA) holdAuthResult(r bio.AuthResult, seq uint64) error {
 }
 
 // expired reports whether r is past its TTL at boot time now. A timestamp
-// ahead of now (impossible on one device clock) counts as age 0.
+// slightly ahead of now (at most MaxClockSkewMs, checked on delivery)
+// counts as age 0.
 func (t *TA) expired(r bio.AuthResult, now uint64) bool {
 	return now > r.TimestampMs && now-r.TimestampMs > t.ttlMs
 }

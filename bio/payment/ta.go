@@ -34,6 +34,11 @@ const (
 	MaxPendingAuth = 16
 	// MaxPayload bounds a SIGN_PAYMENT payload (it is hashed, not stored).
 	MaxPayload = 64 << 10
+	// MaxClockSkewMs is how far an auth result's timestamp may be ahead of
+	// the payment TA's boot clock. Both TAs read the same device clock,
+	// so a match is never later than its delivery; the margin only absorbs
+	// rounding.
+	MaxClockSkewMs = 1000
 )
 
 // Config holds the explicit dependencies of the payment TA.

@@ -184,6 +184,12 @@ func TestExpiry(t *testing.T) {
 	_, err = sign(t, s, 2)
 	require.ErrorIs(t, err, ErrNotAuthorized, "an expired result is dropped")
 
+	future := d.match(t, 0, 0xA1, 1, 4)
+	d.clock.Set(d.clock.NowMs() - MaxClockSkewMs - 1) // the payment TA's clock behind the match
+	_, err = Deliver{Envelope: future}.Execute(testCtx(t), s)
+	require.ErrorIs(t, err, tee.ErrBadFormat, "a match from the future")
+	d.clock.Advance(time.Hour)
+
 	late := d.match(t, 0, 0xA1, 1, 3)
 	d.clock.Advance(DefaultAuthResultTTL + time.Second)
 	_, err = Deliver{Envelope: late}.Execute(testCtx(t), s)
