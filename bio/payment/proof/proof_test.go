@@ -80,3 +80,14 @@ func TestVectorsOpenSSL(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, st.PayloadHash[:], prooftest.SM3(t, v.Payload))
 }
+
+// TestProtocolDocShowsTheScript: the OpenSSL recipe the tests run is the
+// one docs/protocol.md §8.8 shows, byte for byte, and the sizes it quotes
+// are the package's.
+func TestProtocolDocShowsTheScript(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/protocol.md")
+	require.NoError(t, err)
+	assert.Contains(t, string(doc), "```sh\n"+prooftest.Script+"\n```")
+	assert.Contains(t, string(doc), "capacity ≥ **409**")
+	assert.Equal(t, 409, proof.MaxSignedSize)
+}
