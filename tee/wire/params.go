@@ -209,8 +209,8 @@ func (d *decoder) bytes(n uint32, what string) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	out := make([]byte, n)
-	copy(out, d.b[d.off:])
+	// append to nil copies without first zeroing the new memory.
+	out := append([]byte(nil), d.b[d.off:d.off+int(n)]...)
 	d.off += int(n)
 	return out, nil
 }
