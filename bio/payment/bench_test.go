@@ -1,0 +1,91 @@
+package payment
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+)
+
+// benchTA is a registered TA (group 0, fingers 1 and 2, app and scene
+// keys) called in process, without a transport.
+func benchTA(b *testing.B) (*device, *TA) {
+	b.Helper()
+	d := newDevice(b)
+	ta := d.open(b)
+	ctx := context.Background()
+	_, err := ta.Deliver(ctx, d.fingerList(b, 0, 0xA1, 1, 2))
+	require.NoError(b, err)
+	_, err = ta.CreateAppKey(ctx, testApp)
+	require.NoError(b, err)
+	_, err = ta.CreateSceneKey(ctx, sceneRef, 0)
+	require.NoError(b, err)
+	return d, ta
+}
+
+// BenchmarkDeliverAuthResult: DELIVER of one auth result envelope (parse,
+// SM4-GCM open, replay check, mark committed in a store transaction).
+func BenchmarkDeliverAuthResult(b *testing.B) {
+	d, ta := benchTA(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		env := d.match(b, 0, 0xA1, 1, uint64(i+1))
+		b.StartTimer()
+		if _, err := ta.Deliver(ctx, env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSignPayment: SIGN_PAYMENT once an auth result is held (key
+// load and unseal, counter transaction, SM3, SM2 signature).
+func BenchmarkSignPayment(b *testing.B) {
+	d, ta := benchTA(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		op := uint64(i + 1)
+		if _, err := ta.Deliver(ctx, d.match(b, 0, 0xA1, 1, op)); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := ta.SignPayment(ctx, sceneRef, op, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAuthorisedPayment: the payment TA's whole share of one
+// fingerprint payment — seal by the bio hook, DELIVER, SIGN_PAYMENT —
+// and the server's offline check (proof.VerifyPayment).
+func BenchmarkAuthorisedPayment(b *testing.B) {
+	d, ta := benchTA(b)
+	ctx := context.Background()
+	cert, err := ta.Cert(ctx, sceneRef)
+	require.NoError(b, err)
+	scene, err := certBody(cert)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		op := uint64(i + 1)
+		if err := d.fp.SetAuthResult(bio.ResultSuccess, 1, op, bio.Match{AuthenticatorID: 0xA1}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ta.Deliver(ctx, d.fp.Drain(0)[0]); err != nil {
+			b.Fatal(err)
+		}
+		signed, err := ta.SignPayment(ctx, sceneRef, op, payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := proof.VerifyPayment(signed, scene, op, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
