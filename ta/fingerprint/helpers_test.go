@@ -73,9 +73,16 @@ func randBytes(t testing.TB, n int) []byte {
 	return b
 }
 
+// nanoClock drives envelope sequence numbers from the fake boot clock, as
+// boot.Clock does on a device: a restarted sender continues above the
+// numbers it issued once the clock has moved on.
+type nanoClock struct{ c *tee.FakeClock }
+
+func (n nanoClock) NowNs() uint64 { return n.c.NowMs() * 1_000_000 }
+
 func (d *device) config(t testing.TB, s *sensor.Sensor) Config {
 	t.Helper()
-	sealer, err := envelope.NewSealer(tee.UUIDFingerprint, d.keys.For(tee.UUIDFingerprint), nil)
+	sealer, err := envelope.NewSealer(tee.UUIDFingerprint, d.keys.For(tee.UUIDFingerprint), nanoClock{d.clock})
 	require.NoError(t, err)
 	hook, err := bio.NewSender(sealer, d.clock)
 	require.NoError(t, err)
@@ -261,7 +268,7 @@ func templates(t testing.TB, ta *TA, gid uint32) []enrolled {
 func testFinger(seed uint64) []matcher.Minutia {
 	r := mrand.New(mrand.NewPCG(seed, 42))
 	var ms []matcher.Minutia
-	for len(ms) < 45 {
+	for len(ms) < 90 {
 		x, y := r.Float64()*320-160, r.Float64()*420-210
 		ok := true
 		for _, m := range ms {

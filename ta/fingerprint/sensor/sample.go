@@ -23,8 +23,8 @@ import (
 //	           2 bifurcation), quality uint8 (0..100)
 //
 // The encoding is canonical: ParseSample(b) re-encodes to b. MarshalSample
-// rounds coordinates and angles down to the grid, so an encoded sample
-// always stays inside its window.
+// rounds coordinates down to the ¼ px grid, so an encoded sample always
+// stays inside its window, and angles to the nearest step (2π wraps to 0).
 const (
 	sampleMagic      = "FPSA"
 	sampleVersion    = 1
@@ -53,7 +53,7 @@ func MarshalSample(s matcher.Sample) ([]byte, error) {
 	binary.BigEndian.PutUint16(b[6:], uint16(s.Width))
 	binary.BigEndian.PutUint16(b[8:], uint16(s.Height))
 	for _, m := range s.Minutiae {
-		a := uint32(math.Floor(m.Angle*angleUnits/(2*math.Pi))) % angleUnits
+		a := uint32(math.Round(m.Angle*angleUnits/(2*math.Pi))) % angleUnits
 		b = binary.BigEndian.AppendUint16(b, uint16(math.Floor(m.X*coordScale)))
 		b = binary.BigEndian.AppendUint16(b, uint16(math.Floor(m.Y*coordScale)))
 		b = binary.BigEndian.AppendUint16(b, uint16(a))

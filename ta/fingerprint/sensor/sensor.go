@@ -127,7 +127,7 @@ func (it Item) Validate() error {
 // Status is a snapshot of the sensor.
 type Status struct {
 	Queued   int    // scripted items waiting
-	Waiting  int    // captures blocked for want of an item
+	Waiting  int    // captures blocked on an empty queue (the TA waits for a finger)
 	Captures uint64 // captures completed since the TA started
 	Latency  time.Duration
 	Fault    *Item // the sticky fault, if any
@@ -253,9 +253,13 @@ func (s *Sensor) WaitForCapture(ctx context.Context, n int) error {
 // read).
 func (s *Sensor) Capture(ctx context.Context) (Item, error) {
 	s.mu.Lock()
-	s.waiting++
-	s.signal()
+	blocked := false // counted in s.waiting: blocked on an empty queue
 	for s.fault == nil && len(s.queue) == 0 {
+		if !blocked {
+			blocked = true
+			s.waiting++
+			s.signal()
+		}
 		ch := s.changed
 		s.mu.Unlock()
 		select {
@@ -269,7 +273,9 @@ func (s *Sensor) Capture(ctx context.Context) (Item, error) {
 		}
 		s.mu.Lock()
 	}
-	s.waiting--
+	if blocked {
+		s.waiting--
+	}
 	var it Item
 	fromQueue := s.fault == nil
 	if fromQueue {
