@@ -49,7 +49,8 @@ func sampleRecord(t testing.TB) keyRecord {
 	t.Helper()
 	d := newDevice(t)
 	ta := d.open(t)
-	r := keyRecord{kind: proof.KindScene, invalidated: true, cert: ta.DeviceCert(), fingers: []uint32{1, 2}}
+	r := keyRecord{kind: proof.KindScene, invalidated: true, cert: ta.DeviceCert(), fingers: []uint32{1, 2},
+		bootID: []byte("boot-1"), createdMs: 123456}
 	for i := range r.scalar {
 		r.scalar[i] = byte(i + 1)
 	}
@@ -75,6 +76,8 @@ func TestKeyRecordCodec(t *testing.T) {
 		"cert len 0":   mod(func(b []byte) []byte { b[35], b[36] = 0, 0; return b }),
 		"app w/ flag":  mod(func(b []byte) []byte { b[1] = byte(proof.KindApp); return b }),
 		"cert framing": mod(func(b []byte) []byte { b[37] ^= 0xFF; return b }),
+		"boot id 0":    mod(func(b []byte) []byte { b[len(b)-8-6-1] = 0; return b }),
+		"no time":      b[:len(b)-8],
 	} {
 		got, err := parseKeyRecord(bad)
 		require.ErrorIs(t, err, ErrCorruptRecord, name)

@@ -37,6 +37,12 @@ func newKey(c proof.Cert, issuer *keyRecord) (keyRecord, error) {
 	return rec, nil
 }
 
+// stamp records the boot and boot time of a key's creation.
+func (t *TA) stamp(r *keyRecord) {
+	r.bootID = t.bootID
+	r.createdMs = t.clock.NowMs()
+}
+
 // CreateAppKey creates the app key of app (SOTER's ASK), certified by the
 // device attestation key, and returns its signed certificate. An existing
 // app key of app is replaced, and its scene keys are deleted (they chain
@@ -69,6 +75,7 @@ func (t *TA) CreateAppKey(ctx context.Context, app string) ([]byte, error) {
 			return err
 		}
 		defer clear(rec.scalar[:])
+		t.stamp(&rec)
 		cert = rec.cert
 		return putKey(tx, ref, &rec)
 	})
@@ -124,6 +131,7 @@ func (t *TA) CreateSceneKey(ctx context.Context, ref KeyRef, gid uint32) ([]byte
 		}
 		defer clear(rec.scalar[:])
 		rec.fingers = l.FingerIDs
+		t.stamp(&rec)
 		cert, fingers = rec.cert, len(l.FingerIDs)
 		return putKey(tx, ref, &rec)
 	})

@@ -15,12 +15,15 @@ import (
 //	u8 version 1 ‖ u8 kind ‖ u8 invalidated (0|1) ‖ scalar[32]
 //	‖ u16 len(cert) ‖ cert (proof signed object)
 //	‖ u8 count ‖ u32 finger_id[count]   (scene keys: the bound list; else 0)
+//	‖ u8 len(boot_id) ‖ boot_id ‖ u64 created_ms   (boot and boot clock of creation)
 type keyRecord struct {
 	kind        proof.Kind
 	invalidated bool
 	scalar      [32]byte
 	cert        []byte   // signed certificate
 	fingers     []uint32 // scene keys: the bound finger ids
+	bootID      []byte   // the boot the key was created in (1..64 bytes)
+	createdMs   uint64   // boot clock at creation
 }
 
 const recordVersion = 1
@@ -32,7 +35,10 @@ func (r *keyRecord) marshal() ([]byte, error) {
 	if len(r.fingers) > bio.MaxFingers {
 		return nil, fmt.Errorf("%w: key record with %d fingers", ErrCorruptRecord, len(r.fingers))
 	}
-	b := make([]byte, 0, 3+32+2+len(r.cert)+1+4*len(r.fingers))
+	if len(r.bootID) == 0 || len(r.bootID) > maxBootID {
+		return nil, fmt.Errorf("%w: key record boot id of %d bytes", ErrCorruptRecord, len(r.bootID))
+	}
+	b := make([]byte, 0, 3+32+2+len(r.cert)+1+4*len(r.fingers)+1+len(r.bootID)+8)
 	var inv byte
 	if r.invalidated {
 		inv = 1
@@ -45,8 +51,13 @@ func (r *keyRecord) marshal() ([]byte, error) {
 	for _, f := range r.fingers {
 		b = binary.BigEndian.AppendUint32(b, f)
 	}
-	return b, nil
+	b = append(b, byte(len(r.bootID)))
+	b = append(b, r.bootID...)
+	return binary.BigEndian.AppendUint64(b, r.createdMs), nil
 }
+
+// maxBootID bounds a boot id (Config.BootID).
+const maxBootID = 64
 
 // parseKeyRecord decodes a key record strictly; errors wrap
 // ErrCorruptRecord. The certificate is only framed-checked here.
@@ -86,7 +97,7 @@ func parseKeyRecord(b []byte) (keyRecord, error) {
 	rest = rest[n:]
 	count := int(rest[0])
 	rest = rest[1:]
-	if count > bio.MaxFingers || len(rest) != 4*count {
+	if count > bio.MaxFingers || len(rest) < 4*count+1 {
 		return bad("finger list length")
 	}
 	if count > 0 {
@@ -95,6 +106,14 @@ func parseKeyRecord(b []byte) (keyRecord, error) {
 			r.fingers[i] = binary.BigEndian.Uint32(rest[4*i:])
 		}
 	}
+	rest = rest[4*count:]
+	n = int(rest[0])
+	rest = rest[1:]
+	if n == 0 || n > maxBootID || len(rest) != n+8 {
+		return bad("boot id or creation time")
+	}
+	r.bootID = slices.Clone(rest[:n])
+	r.createdMs = binary.BigEndian.Uint64(rest[n:])
 	if r.kind != proof.KindScene && (count != 0 || r.invalidated) {
 		return bad("finger list or invalidation on a non-scene key")
 	}

@@ -1,6 +1,7 @@
 package payment
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,9 +28,11 @@ var errInvalidatedNow = errors.New("payment: key invalidated during signing")
 //     (ErrAuthExpired; an expired result is dropped);
 //  3. the result is for the key's group (ErrNotAuthorized) and matches
 //     the key's binding: same authenticator id and a finger of the bound
-//     list. A mismatch means the enrolled set changed even though no
-//     finger list said so (the REE withheld it): the key is invalidated
-//     durably (ErrKeyInvalidated).
+//     list. A mismatch with a match newer than the key means the enrolled
+//     set changed even though no finger list said so (the REE withheld
+//     it): the key is invalidated durably (ErrKeyInvalidated). A match
+//     older than the key (created in this boot after it) only authorises
+//     nothing (ErrNotAuthorized).
 //
 // Then, in one transaction, the persisted counter is incremented and the
 // statement {device, counter, challenge, SM3(payload), finger id, group,
@@ -79,6 +82,11 @@ func (t *TA) SignPayment(ctx context.Context, ref KeyRef, challenge uint64, payl
 			return fmt.Errorf("%w: authorised by group %d, key of group %d", ErrNotAuthorized, r.GroupID, cert.GroupID)
 		}
 		if r.AuthenticatorID != cert.AuthenticatorID || !slices.Contains(rec.fingers, r.FingerID) {
+			if bytes.Equal(rec.bootID, t.bootID) && r.TimestampMs < rec.createdMs {
+				// The match predates the key: the key is newer than the
+				// enrollment state the result saw, not stale.
+				return fmt.Errorf("%w: the match predates the key", ErrNotAuthorized)
+			}
 			return errInvalidatedNow
 		}
 		counter, err := nextCounter(tx)

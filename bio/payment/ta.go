@@ -178,6 +178,7 @@ func (t *TA) initDevice(ctx context.Context) error {
 			}
 			rec = keyRecord{kind: proof.KindDevice, cert: signed}
 			priv.D.FillBytes(rec.scalar[:])
+			t.stamp(&rec)
 			defer clear(rec.scalar[:])
 			if err := putKey(tx, deviceRef, &rec); err != nil {
 				return err

@@ -441,3 +441,25 @@ func TestNewTARefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleMatchDoesNotKillNewKey: a match taken before a re-registration
+// carries the old authenticator id; it must not sign, but it must not
+// invalidate the fresh key either.
+func TestStaleMatchDoesNotKillNewKey(t *testing.T) {
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	registered(t, d, s)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, 90))
+	d.clock.Advance(time.Second)
+	got := deliver(t, s, d.fingerList(t, 0, 0xA2, 1, 2, 3))
+	require.Equal(t, 1, got.Invalidated)
+	d.clock.Advance(time.Second)
+	_, err := CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(testCtx(t), s)
+	require.NoError(t, err)
+
+	_, err = sign(t, s, 90)
+	require.ErrorIs(t, err, ErrNotAuthorized, "the match predates the key")
+	deliver(t, s, d.match(t, 0, 0xA2, 3, 91))
+	_, err = sign(t, s, 91)
+	require.NoError(t, err, "the new key is intact")
+}
