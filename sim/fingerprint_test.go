@@ -13,6 +13,7 @@ import (
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fingerprinttest"
 	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
@@ -162,4 +163,15 @@ func TestFingerprintHATUnlocksKeymasterKey(t *testing.T) {
 	require.NoError(t, shutdown(t, d))
 	_, err = os.Stat(d.SensorSocketPath())
 	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// TestFingerprintVTSAcrossProcesses runs the fingerprint VTS port against
+// the fingerprint TA process, its key relayed from the Keymaster process.
+func TestFingerprintVTSAcrossProcesses(t *testing.T) {
+	d := bootDevice(t, func(c *Config) { c.Roles = []tee.Role{tee.RoleKeymaster, tee.RoleFingerprint} })
+	fingerprinttest.Run(t, fingerprinttest.Target{
+		Commands: session(t, d, tee.RoleFingerprint),
+		Events:   session(t, d, tee.RoleFingerprint),
+		StoreDir: t.TempDir(),
+	})
 }

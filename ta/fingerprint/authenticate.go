@@ -1,8 +1,11 @@
 package fingerprint
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -65,20 +68,27 @@ func (t *TA) Authenticate(operationID uint64, gid uint32) RequestStatus {
 func (t *TA) lockoutMode(ctx context.Context, gid uint32) (LockoutMode, uint64, error) {
 	now := t.clock.NowMs()
 	var l Lockout
-	err := t.st.Tx(ctx, func(tx *store.Tx) error {
-		stored, err := loadLockout(tx, gid)
-		if err != nil {
-			return err
-		}
-		var moved bool
-		l, moved = stored.InBoot(now, t.bootID)
-		if !moved || stored.Failed == 0 {
-			return errNoWrite
-		}
-		return putLockout(tx, gid, l)
+	err := t.st.View(ctx, func(tx *store.Tx) error {
+		var err error
+		l, err = loadLockout(tx, gid)
+		return err
 	})
-	if err != nil && !errors.Is(err, errNoWrite) {
+	if err != nil {
 		return LockoutNone, 0, err
+	}
+	if l.Failed != 0 && !bytes.Equal(l.BootID, t.bootID) {
+		// A state of another boot: re-arm it on this boot's clock, once.
+		err = t.st.Tx(ctx, func(tx *store.Tx) error {
+			stored, err := loadLockout(tx, gid)
+			if err != nil {
+				return err
+			}
+			l, _ = stored.InBoot(now, t.bootID)
+			return putLockout(tx, gid, l)
+		})
+		if err != nil {
+			return LockoutNone, 0, err
+		}
 	}
 	mode, left := l.Mode(now)
 	return mode, left, nil
@@ -109,7 +119,7 @@ func (t *TA) candidates(ctx context.Context, gid uint32) ([]candidate, uint64, e
 			t.log.Warn("template of another matcher skipped", zap.Uint32("gid", gid), zap.Uint32("fid", r.FID))
 			continue
 		}
-		tmpl, err := t.matcher.ParseTemplate(r.Record.Template)
+		tmpl, err := t.templates.parse(t.matcher, r.Record.Template)
 		if err != nil {
 			return nil, 0, errors.Join(ErrCorrupt, err)
 		}
@@ -177,8 +187,15 @@ func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate, score 
 		return &ev
 	}
 	if err := t.st.Tx(context.Background(), func(tx *store.Tx) error {
+		l, err := loadLockout(tx, gid)
+		if err != nil {
+			return err
+		}
+		if l.Failed == 0 {
+			return errNoWrite // nothing to clear: no commit
+		}
 		return putLockout(tx, gid, Lockout{})
-	}); err != nil {
+	}); err != nil && !errors.Is(err, errNoWrite) {
 		// The match stands; a counter that failed to clear only locks
 		// out early later (as Gatekeeper treats its failure record).
 		t.log.Error("authenticate: lockout not reset", zap.Uint32("gid", gid), zap.Error(err))
@@ -262,4 +279,37 @@ func (t *TA) ResetLockout(ctx context.Context, gid uint32, hat []byte) (Error, R
 	}
 	t.log.Info("lockout reset", zap.Uint32("gid", gid))
 	return ErrorNoError, ReasonNone
+}
+
+// templateCache keeps parsed templates (a matcher prepares its index when
+// parsing, which costs more than a comparison) by the SHA-256 of their
+// bytes, so an unchanged enrolled set is parsed once, not per
+// AUTHENTICATE. Keyed by content, it can never serve a stale template.
+type templateCache struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]matcher.Template
+}
+
+// maxCachedTemplates bounds the cache (it is emptied when full).
+const maxCachedTemplates = 64
+
+func (c *templateCache) parse(m matcher.Matcher, b []byte) (matcher.Template, error) {
+	key := sha256.Sum256(append([]byte(m.Name()+"\x00"), b...))
+	c.mu.Lock()
+	t, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	t, err := m.ParseTemplate(b)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedTemplates {
+		c.m = make(map[[sha256.Size]byte]matcher.Template)
+	}
+	c.m[key] = t
+	c.mu.Unlock()
+	return t, nil
 }

@@ -121,6 +121,7 @@ type TA struct {
 	hook      bio.Hook
 	outbox    Outbox
 	sensorVer uint32
+	templates templateCache
 
 	enrollSamples int
 	challengeTTL  uint64 // ms
