@@ -1,0 +1,178 @@
+package hal_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fpemu/fpemu/hal"
+	"github.com/fpemu/fpemu/hal/halclient"
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/taproc"
+)
+
+// childEnv turns the test binary into a device process: "ta" runs the TA
+// of childEnv_ROLE (what `fpemu ta <role>` runs), "hal" the HAL process
+// (what `fpemu hal` runs). It names the behaviour only, never a secret.
+const childEnv = "FPEMU_HAL_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(childEnv) {
+	case "ta":
+		os.Exit(runTA())
+	case "hal":
+		os.Exit(runHAL())
+	}
+	os.Exit(m.Run())
+}
+
+func runTA() int {
+	role, dir := tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR")
+	if err := sim.RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if errors.Is(err, taproc.ErrNotLaunched) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func runHAL() int {
+	opt := hal.Options{Dir: os.Getenv(childEnv + "_DIR"), LogLevel: zapcore.DebugLevel}
+	if os.Getenv(childEnv+"_READY") == "1" {
+		opt.Ready = os.NewFile(sim.HALReadyFD, "ready")
+	}
+	if err := hal.Run(context.Background(), opt); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func childCmd(mode, dir string, role tee.Role) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// GORACE: a -race child otherwise sleeps 1 s in exit.
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
+	return cmd
+}
+
+// lockedBuffer collects the children's stderr (JSON logs).
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// device is a booted device with its HAL process and a client on it.
+type device struct {
+	dir    string
+	d      *sim.Device
+	hal    *sim.HAL
+	client *halclient.Client
+	logs   *lockedBuffer
+	pids   []int
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func shortDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "fph")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// bootDevice boots keymaster, gatekeeper and the fingerprint TA as
+// processes, starts the HAL process and dials it. Cleanup stops the HAL
+// and the TAs by pid and checks that no process and no socket is left.
+func bootDevice(t *testing.T, restart sim.RestartPolicy) *device {
+	t.Helper()
+	dir := shortDir(t)
+	logs := &lockedBuffer{}
+	d, err := sim.Boot(testCtx(t), sim.Config{
+		Dir:     dir,
+		Roles:   []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint},
+		Command: func(r tee.Role) *exec.Cmd { return childCmd("ta", dir, r) },
+		Stderr:  logs,
+		Restart: restart,
+		Log:     zap.NewNop(),
+	})
+	require.NoError(t, err)
+	dev := &device{dir: dir, d: d, logs: logs}
+	for _, r := range d.Roles() {
+		pid, err := d.PID(r)
+		require.NoError(t, err)
+		dev.pids = append(dev.pids, pid)
+	}
+	t.Cleanup(func() { dev.shutdown(t) })
+	cmd := childCmd("hal", dir, "")
+	cmd.Env = append(cmd.Env, childEnv+"_READY=1")
+	h, err := sim.StartHAL(testCtx(t), d, cmd)
+	require.NoError(t, err)
+	dev.hal = h
+	dev.pids = append(dev.pids, h.PID())
+	c, err := halclient.Dial(testCtx(t), h.SocketPath())
+	require.NoError(t, err)
+	dev.client = c
+	return dev
+}
+
+func (dev *device) shutdown(t *testing.T) {
+	if dev.client != nil {
+		dev.client.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if dev.hal != nil {
+		if err := dev.hal.Stop(ctx); err != nil {
+			t.Logf("HAL stop: %v\nHAL stderr: %s", err, dev.hal.Stderr())
+		}
+	}
+	_ = dev.d.Shutdown(ctx)
+	for _, pid := range dev.pids {
+		assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "pid %d still exists", pid)
+	}
+	entries, _ := os.ReadDir(dev.dir + "/sock")
+	assert.Empty(t, entries, "sockets left behind")
+}
+
+// count returns how many log lines of component mention msg.
+func count(logs, component, msg string) int {
+	n := 0
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, `"component":"`+component+`"`) && strings.Contains(l, msg) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,52 @@
+package hal
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/taproc"
+)
+
+// SocketName is the file name of the HAL's north-API socket in a device's
+// sock/ directory.
+const SocketName = "hal.sock"
+
+// SocketPath is the HAL's north-API socket in device directory dir:
+// DIR/sock/hal.sock, beside the TA sockets.
+func SocketPath(dir string) string { return filepath.Join(dir, taproc.SockDirName, SocketName) }
+
+// DeviceConfig wires a HAL to the TAs of device directory dir (docs/protocol.md
+// §7.1): the fingerprint TA at sock/fingerprint.sock, Keymaster at
+// sock/keymaster.sock for the auth-token key relay, and — once package
+// bio/payment provides its DELIVER client — the payment TA at
+// sock/payment.sock. Logging and timing fields are left at their
+// defaults.
+func DeviceConfig(dir string) Config {
+	return Config{
+		ConnectTA: func(ctx context.Context) (TA, error) {
+			return DialTA(ctx, taproc.SocketPath(dir, tee.RoleFingerprint))
+		},
+		AuthTokenKey: func(ctx context.Context) ([]byte, error) {
+			return authTokenKey(ctx, taproc.SocketPath(dir, tee.RoleKeymaster))
+		},
+		Payment: paymentRelay(dir),
+	}
+}
+
+// authTokenKey asks the Keymaster at socketPath for its auth-token key
+// sealed to the fingerprint TA. The HAL only carries the envelope.
+func authTokenKey(ctx context.Context, socketPath string) ([]byte, error) {
+	c, err := rpc.Dial(ctx, socketPath)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	s, err := c.OpenSession(ctx, tee.UUIDKeymaster, nil)
+	if err != nil {
+		return nil, err
+	}
+	return keymaster.GetAuthTokenKey{Recipient: tee.UUIDFingerprint}.Execute(ctx, s)
+}

@@ -1,0 +1,242 @@
+package hal
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/tee"
+)
+
+// fakeTA is an in-memory fingerprint TA with the command semantics of
+// docs/protocol.md: ENROLL/AUTHENTICATE start an operation (SYS_EBUSY while
+// one runs), CANCEL always queues one ERROR_CANCELED, events come out of
+// NEXT_EVENT in order. The test drives operations to their end with emit.
+type fakeTA struct {
+	mu        sync.Mutex
+	events    []fingerprint.Event
+	wake      chan struct{}
+	op        string // "", "enroll", "authenticate"
+	dead      bool
+	deadCh    chan struct{}
+	key       []byte
+	outbox    [][]byte
+	calls     []string
+	challenge uint64
+	authID    uint64
+	busyAll   bool // every start answers SYS_EBUSY (a TA that never lets go)
+}
+
+func newFakeTA() *fakeTA {
+	return &fakeTA{wake: make(chan struct{}, 1), deadCh: make(chan struct{}), challenge: 6, authID: 0x1234}
+}
+
+func (f *fakeTA) record(c string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, c)
+	if f.dead {
+		return tee.Errorf(tee.ResultTargetDead, tee.OriginComms, "fake TA dead")
+	}
+	return nil
+}
+
+func (f *fakeTA) queue(es ...fingerprint.Event) {
+	f.mu.Lock()
+	f.events = append(f.events, es...)
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// finish ends the running operation with e (as the TA would).
+func (f *fakeTA) finish(e fingerprint.Event) {
+	f.mu.Lock()
+	f.op = ""
+	f.mu.Unlock()
+	f.queue(e)
+}
+
+func (f *fakeTA) kill() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.dead {
+		f.dead = true
+		close(f.deadCh)
+	}
+}
+
+func (f *fakeTA) callList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeTA) start(op string) (hidl.RequestStatus, error) {
+	if err := f.record(op); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.op != "" || f.busyAll {
+		return hidl.SysEBUSY, nil
+	}
+	f.op = op
+	return hidl.SysOK, nil
+}
+
+func (f *fakeTA) PreEnroll(context.Context) (uint64, error) {
+	if err := f.record("preEnroll"); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.challenge++
+	return f.challenge, nil
+}
+
+func (f *fakeTA) Enroll(_ context.Context, hat []byte, gid, _ uint32) (hidl.RequestStatus, error) {
+	st, err := f.start("enroll")
+	if err != nil || st != hidl.SysOK {
+		return st, err
+	}
+	if hat[len(hat)-1] != 'x' { // the fake's notion of a valid HAT
+
+		f.finish(fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorUnableToProcess, Detail: uint32(fingerprint.ReasonHATMAC)})
+	}
+	return st, nil
+}
+
+func (f *fakeTA) PostEnroll(context.Context) (hidl.RequestStatus, error) {
+	return hidl.SysOK, f.record("postEnroll")
+}
+
+func (f *fakeTA) GetAuthenticatorID(context.Context) (uint64, error) {
+	return f.authID, f.record("getAuthenticatorId")
+}
+
+func (f *fakeTA) Cancel(context.Context) (hidl.RequestStatus, error) {
+	if err := f.record("cancel"); err != nil {
+		return 0, err
+	}
+	f.finish(fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorCanceled})
+	return hidl.SysOK, nil
+}
+
+func (f *fakeTA) Enumerate(context.Context) (hidl.RequestStatus, error) {
+	st, err := f.start("enumerate")
+	if err != nil || st != hidl.SysOK {
+		return st, err
+	}
+	f.finish(fingerprint.Event{Type: fingerprint.MsgTemplateEnumerating, GroupID: 99})
+	return st, nil
+}
+
+func (f *fakeTA) Remove(_ context.Context, gid, fid uint32) (hidl.RequestStatus, error) {
+	st, err := f.start("remove")
+	if err != nil || st != hidl.SysOK {
+		return st, err
+	}
+	f.finish(fingerprint.Event{Type: fingerprint.MsgTemplateRemoved, GroupID: gid, FingerID: fid})
+	return st, nil
+}
+
+func (f *fakeTA) SetActiveGroup(_ context.Context, _ uint32, path string) (hidl.RequestStatus, error) {
+	if path == "/" { // as the real TA (docs/protocol.md §9.9): a root HAL passes access("/")
+		return hidl.SysEINVAL, f.record("setActiveGroup")
+	}
+	return hidl.SysOK, f.record("setActiveGroup")
+}
+
+func (f *fakeTA) Authenticate(context.Context, uint64, uint32) (hidl.RequestStatus, error) {
+	return f.start("authenticate")
+}
+
+func (f *fakeTA) NextEvent(ctx context.Context, wait time.Duration) (fingerprint.Event, error) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		f.mu.Lock()
+		if f.dead {
+			f.mu.Unlock()
+			return fingerprint.Event{}, tee.Errorf(tee.ResultTargetDead, tee.OriginComms, "fake TA dead")
+		}
+		if len(f.events) > 0 {
+			e := f.events[0]
+			f.events = f.events[1:]
+			f.mu.Unlock()
+			return e, nil
+		}
+		f.mu.Unlock()
+		select {
+		case <-f.wake:
+		case <-f.deadCh:
+		case <-t.C:
+			return fingerprint.Event{Type: fingerprint.MsgNone}, nil
+		case <-ctx.Done():
+			return fingerprint.Event{}, tee.Errorf(tee.ResultCancel, tee.OriginAPI, "%v", ctx.Err())
+		}
+	}
+}
+
+func (f *fakeTA) FetchOutbox(context.Context) ([][]byte, uint32, error) {
+	if err := f.record("fetchOutbox"); err != nil {
+		return nil, 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.outbox
+	f.outbox = nil
+	return out, 0, nil
+}
+
+func (f *fakeTA) SetAuthTokenKey(_ context.Context, env []byte) error {
+	if err := f.record("setAuthTokenKey"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.key = append([]byte(nil), env...)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeTA) Close() error { return nil }
+
+// fakeRelay records what the HAL relays to the payment TA.
+type fakeRelay struct {
+	mu        sync.Mutex
+	delivered [][]byte
+	down      bool
+	refuse    bool
+}
+
+func (r *fakeRelay) open(context.Context) (BioRelay, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.down {
+		return nil, ErrNoPaymentTA
+	}
+	return r, nil
+}
+
+func (r *fakeRelay) Deliver(_ context.Context, env []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.refuse {
+		return tee.Errorf(tee.ResultSecurity, tee.OriginTrustedApp, "replay")
+	}
+	r.delivered = append(r.delivered, env)
+	return nil
+}
+
+func (r *fakeRelay) Close() error { return nil }
+
+func (r *fakeRelay) got() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([][]byte(nil), r.delivered...)
+}

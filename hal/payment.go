@@ -1,0 +1,49 @@
+package hal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/taproc"
+)
+
+// paymentRelay returns the Config.Payment of device directory dir: a
+// session on the payment TA at sock/payment.sock, or ErrNoPaymentTA when
+// nothing serves that socket (no payment TA on this device, or it is
+// down) — the envelopes then wait in the fingerprint TA's bounded outbox
+// (docs/protocol.md §8.3).
+func paymentRelay(dir string) func(ctx context.Context) (BioRelay, error) {
+	sock := taproc.SocketPath(dir, tee.RolePayment)
+	return func(ctx context.Context) (BioRelay, error) {
+		c, err := rpc.Dial(ctx, sock)
+		if err != nil {
+			if errors.Is(err, tee.ErrTargetDead) {
+				return nil, fmt.Errorf("%w: %w", ErrNoPaymentTA, err)
+			}
+			return nil, err
+		}
+		s, err := c.OpenSession(ctx, tee.UUIDPayment, nil)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return &paymentSession{client: c, session: s}, nil
+	}
+}
+
+// paymentSession delivers envelopes with the payment TA's DELIVER command.
+type paymentSession struct {
+	client  *rpc.Client
+	session *rpc.Session
+}
+
+func (p *paymentSession) Deliver(ctx context.Context, env []byte) error {
+	_, err := payment.Deliver{Envelope: env}.Execute(ctx, p.session)
+	return err
+}
+
+func (p *paymentSession) Close() error { return p.client.Close() }

@@ -1,0 +1,155 @@
+package hal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fpemu/fpemu/tee"
+)
+
+// ReadyLine is what the HAL process writes on its readiness descriptor
+// once its socket accepts connections (the same line a TA writes,
+// docs/protocol.md §7.3).
+const ReadyLine = "READY"
+
+// ErrSocketInUse means another live process serves the HAL socket.
+var ErrSocketInUse = errors.New("hal: socket already served by a live HAL")
+
+// Options configure Run.
+type Options struct {
+	// Dir is the device directory: the HAL dials the TAs' sockets there
+	// and listens on SocketPath(Dir).
+	Dir string
+	// LogLevel of the HAL's JSON log on stderr (component "hal").
+	LogLevel zapcore.Level
+	// Ready, if set, is written ReadyLine + "\n" and closed once the socket
+	// accepts connections (the launcher's readiness pipe).
+	Ready *os.File
+	// Config overrides DeviceConfig(Dir) (tests); ConnectTA, AuthTokenKey
+	// and Payment are taken from it when ConnectTA is set.
+	Config *Config
+	// ShutdownTimeout bounds the graceful stop. Default 5 s.
+	ShutdownTimeout time.Duration
+}
+
+// Run is the whole life of the HAL process (`fpemu hal --dir DIR`): open
+// the HAL on the device's TAs (relaying Keymaster's key), listen on
+// DIR/sock/hal.sock (mode 0600; a stale socket is replaced, a live one is
+// ErrSocketInUse), signal readiness, serve the north API until SIGTERM,
+// SIGINT or ctx ends, then stop gracefully, close the TA connection and
+// remove the socket. It returns nil after a graceful stop.
+func Run(ctx context.Context, opt Options) error {
+	if opt.Dir == "" {
+		return errors.New("hal: Options.Dir is required")
+	}
+	if opt.ShutdownTimeout <= 0 {
+		opt.ShutdownTimeout = 5 * time.Second
+	}
+	if opt.Ready != nil {
+		defer opt.Ready.Close() // unsignalled on failure: the launcher sees EOF
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	log := tee.NewLogger("hal", opt.LogLevel).With(zap.Int("pid", os.Getpid()))
+	defer func() { _ = log.Sync() }()
+
+	cfg := DeviceConfig(opt.Dir)
+	if opt.Config != nil && opt.Config.ConnectTA != nil {
+		cfg = *opt.Config
+	}
+	cfg.Log = log
+	octx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+	h, err := Open(octx, cfg)
+	cancel()
+	if err != nil {
+		log.Error("open failed", zap.Error(err))
+		return err
+	}
+	defer h.Close()
+
+	sock := SocketPath(opt.Dir)
+	ln, err := listen(sock)
+	if err != nil {
+		log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
+		return err
+	}
+	defer func() { _ = os.Remove(sock) }()
+
+	srv := NewGRPCServer(h)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	log.Info("HAL ready", zap.String("socket", sock), zap.Uint64("device_id", h.DeviceID()))
+	if opt.Ready != nil {
+		_ = opt.Ready.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := opt.Ready.WriteString(ReadyLine + "\n"); err != nil {
+			srv.Stop()
+			return fmt.Errorf("hal: signal readiness: %w", err)
+		}
+		opt.Ready.Close()
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping", zap.String("reason", "signal or context"))
+	case err := <-served:
+		log.Error("server stopped", zap.Error(err))
+		return fmt.Errorf("hal: serve: %w", err)
+	}
+	// Streams (SetNotify) never end by themselves: closing the HAL ends
+	// them, then GracefulStop waits for unary calls in flight.
+	_ = h.Close()
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(opt.ShutdownTimeout):
+		log.Warn("forced shutdown")
+		srv.Stop()
+		<-done
+	}
+	log.Info("HAL stopped")
+	return nil
+}
+
+// listen binds the HAL socket with mode 0600 in a 0700 directory, the way
+// a TA binds its own (docs/protocol.md §7.2 step 4): a socket nobody
+// accepts on is removed first; a live one or a non-socket is an error.
+func listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("hal: socket dir: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("hal: %s exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%w: %s", ErrSocketInUse, path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("hal: remove stale socket: %w", err)
+		}
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("hal: listen: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("hal: chmod socket: %w", err)
+	}
+	return ln, nil
+}
