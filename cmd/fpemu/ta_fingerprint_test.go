@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/tee"
+)
+
+// TestFingerprintTAEntry: `fpemu ta fingerprint` refuses to run by hand
+// (exit 2) and, started by the launcher, serves the TA on
+// sock/fingerprint.sock — holding the relayed auth-token key — and the
+// sensor control on sock/fingerprint-sensor.sock.
+func TestFingerprintTAEntry(t *testing.T) {
+	dir := shortTempDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	cmd := fpemuCmd(ctx, "ta", "fingerprint", "--dir", dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	var ee *exec.ExitError
+	require.True(t, errors.As(cmd.Run(), &ee))
+	assert.Equal(t, exitUsage, ee.ExitCode(), stderr.String())
+	assert.Contains(t, stderr.String(), "not started by the fpemu launcher")
+
+	d, err := sim.Boot(ctx, sim.Config{
+		Dir:   dir,
+		Roles: []tee.Role{tee.RoleKeymaster, tee.RoleFingerprint},
+		Command: func(r tee.Role) *exec.Cmd {
+			c := sim.TACommand(os.Args[0], dir)(r)
+			c.Env = append(os.Environ(), asFpemu+"=1", "GORACE=atexit_sleep_ms=0")
+			return c
+		},
+		Log: zap.NewNop(),
+	})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, d.Shutdown(ctx)) }()
+
+	fp, err := d.OpenSession(ctx, tee.RoleFingerprint)
+	require.NoError(t, err)
+	defer fp.Close()
+	st, err := fingerprint.SetActiveGroup{GID: 0, Path: t.TempDir()}.Execute(ctx, fp)
+	require.NoError(t, err)
+	require.Equal(t, fingerprint.SysOK, st)
+	// An all-zero HAT is refused as a HAT (not for a missing key): the
+	// launcher relayed Keymaster's key.
+	_, err = fingerprint.PreEnroll{}.Execute(ctx, fp)
+	require.NoError(t, err)
+	st, err = fingerprint.Enroll{HAT: make([]byte, 69), GID: 0}.Execute(ctx, fp)
+	require.NoError(t, err)
+	require.Equal(t, fingerprint.SysOK, st)
+	e, _, err := fingerprint.NextEvent{Wait: 10 * time.Second}.Execute(ctx, fp)
+	require.NoError(t, err)
+	assert.Equal(t, fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorUnableToProcess,
+		Detail: uint32(fingerprint.ReasonHATMAC)}, e)
+
+	sen, err := d.OpenSensor(ctx)
+	require.NoError(t, err)
+	defer sen.Close()
+	require.NoError(t, sen.NoFinger(ctx))
+	s, err := sen.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, s.Queued)
+}

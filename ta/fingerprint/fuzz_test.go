@@ -1,0 +1,74 @@
+package fingerprint
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/tee"
+)
+
+// FuzzSessionInvoke drives the command dispatcher with arbitrary command
+// ids, parameter types, values and bytes: every call must end with
+// TEEC_SUCCESS or a TEEC result (never a panic), leave the parameter types
+// alone (rpc.TASession contract), and leave the TA usable.
+func FuzzSessionInvoke(f *testing.F) {
+	d := newDevice(f)
+	ta := d.open(f)
+	require.NoError(f, ta.SetAuthTokenKey(context.Background(), d.keyEnvelope(f)))
+	s, err := ta.OpenSession(context.Background(), &tee.Params{})
+	require.NoError(f, err)
+	f.Cleanup(s.Close)
+
+	hat := d.passwordHAT(1, 2)
+	f.Add(CmdEnroll, []byte{1, 5, 2, 0}, uint32(1), uint32(3), hat)
+	f.Add(CmdSetActiveGroup, []byte{1, 5, 2, 0}, uint32(1), uint32(0), []byte(f.TempDir()))
+	f.Add(CmdNextEvent, []byte{3, 2, 2, 6}, uint32(0), uint32(0), []byte(nil))
+	f.Add(CmdResetLockout, []byte{1, 5, 2, 0}, uint32(1), uint32(0), hat)
+	f.Add(CmdFetchOutbox, []byte{6, 2, 0, 0}, uint32(0), uint32(0), []byte(nil))
+	f.Add(CmdSetAuthTokenKey, []byte{5, 0, 0, 0}, uint32(0), uint32(0), d.keyEnvelope(f))
+	f.Add(CmdAuthenticate, []byte{1, 1, 2, 0}, uint32(7), uint32(9), []byte(nil))
+	f.Add(CmdRemove, []byte{1, 2, 0, 0}, uint32(1), uint32(0), []byte(nil))
+	f.Add(uint32(0xFFFF), []byte{0, 0, 0, 0}, uint32(0), uint32(0), []byte(nil))
+	kinds := []tee.ParamType{tee.ParamNone, tee.ParamValueInput, tee.ParamValueOutput, tee.ParamValueInout,
+		tee.ParamMemrefInput, tee.ParamMemrefOutput, tee.ParamMemrefInout}
+	f.Fuzz(func(t *testing.T, cmd uint32, types []byte, a, b uint32, data []byte) {
+		var p tee.Params
+		for i := range 4 {
+			var k tee.ParamType
+			if i < len(types) {
+				k = kinds[int(types[i])%len(kinds)]
+			}
+			p[i] = tee.Param{Type: k, A: a, B: b}
+			if k.IsMemref() {
+				p[i].Data, p[i].Size = data, uint32(len(data))
+				if k == tee.ParamMemrefOutput {
+					p[i].Data, p[i].Size = nil, b%(2*hatSize)
+				}
+			}
+		}
+		if cmd == CmdNextEvent {
+			p[0].A %= 2 // do not block the fuzzer
+		}
+		types4 := p.Types()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := s.Invoke(ctx, cmd, &p)
+		require.Equal(t, types4, p.Types(), "the TA never changes parameter types")
+		if err != nil {
+			require.NotEqual(t, tee.Success, tee.ResultOf(err))
+		}
+		if ta.Busy() {
+			ta.Cancel()
+		}
+		for {
+			if e, _ := ta.NextEvent(ctx, 0); e.Type == MsgNone {
+				break
+			}
+		}
+		_, err = ta.PreEnroll()
+		require.NoError(t, err, "the TA stays usable")
+	})
+}
