@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sys/unix"
+
+	"github.com/fpemu/fpemu/hal"
+)
+
+func init() { subcommands = append(subcommands, newHALCmd) }
+
+func newHALCmd() *cobra.Command {
+	var dir, level string
+	var readyFD int
+	c := &cobra.Command{
+		Use:   "hal --dir DEVICE_DIR",
+		Short: "Run the REE fingerprint HAL process (IBiometricsFingerprint@2.1 over gRPC)",
+		Long: `Run the REE fingerprint HAL of an emulated device: the process that is
+android.hardware.biometrics.fingerprint@2.1-service on a phone.
+
+The HAL is an REE process: it gets no provisioning record and holds no secret.
+On start it dials the device's TAs (DEVICE_DIR/sock/<role>.sock), asks Keymaster
+for its auth-token key sealed to the fingerprint TA and relays the envelope,
+unopened, to the fingerprint TA. It then serves the IBiometricsFingerprint@2.1
+north API as gRPC on DEVICE_DIR/sock/hal.sock (mode 0600; see docs/protocol.md,
+"HAL north API (gRPC)"), pumps the TA's events into client callbacks with AOSP's
+codes, and relays the TA's sealed bio reports to the payment TA when one runs.
+
+SIGTERM or SIGINT stops it gracefully (exit 0). Logs are JSON lines on stderr
+with component=hal. The launcher (fpemu device up) passes --ready-fd 4 and waits
+for a READY line there; started by hand, the HAL needs the TAs already running.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lvl, err := zapcore.ParseLevel(level)
+			if err != nil {
+				return usageErrorf("--log-level: %v", err)
+			}
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return usageErrorf("--dir: %v", err)
+			}
+			opt := hal.Options{Dir: abs, LogLevel: lvl}
+			if readyFD > 0 {
+				f, err := readyFile(readyFD)
+				if err != nil {
+					return usageError(err)
+				}
+				opt.Ready = f
+			}
+			return hal.Run(cmd.Context(), opt)
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "device directory (holds sock/)")
+	c.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	c.Flags().IntVar(&readyFD, "ready-fd", 0, "inherited pipe to write READY on once serving (set by the launcher)")
+	_ = c.MarkFlagRequired("dir")
+	return c
+}
+
+// readyFile returns fd as a writable pipe, or an error if it is not one.
+func readyFile(fd int) (*os.File, error) {
+	if fd <= 2 {
+		return nil, errors.New("--ready-fd: must be an inherited descriptor above 2")
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("--ready-fd %d: %w", fd, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return nil, fmt.Errorf("--ready-fd %d: not a pipe", fd)
+	}
+	return os.NewFile(uintptr(fd), "ready"), nil
+}
