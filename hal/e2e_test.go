@@ -21,6 +21,7 @@ import (
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -189,6 +190,22 @@ func TestEnrollAuthenticateRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, hidl.OnRemoved{DeviceID: cbs.DeviceID, FingerID: done.FingerID, GroupID: gid}, r)
 	assert.Zero(t, must(c.GetAuthenticatorID(ctx))(t))
+
+	// No payment TA runs on this device: the HAL fetched nothing, so the
+	// bio reports (finger lists and the auth result) wait in the TA's
+	// outbox, oldest first, for a relay.
+	fp := dev.session(t, tee.RoleFingerprint)
+	envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, fp)
+	require.NoError(t, err)
+	var types []envelope.MsgType
+	for _, e := range envs {
+		h, err := envelope.Parse(e)
+		require.NoError(t, err)
+		assert.Equal(t, tee.UUIDPayment, h.To)
+		types = append(types, h.Type)
+	}
+	assert.Contains(t, types, envelope.MsgBioAuthResult)
+	assert.Contains(t, types, envelope.MsgFingerList)
 }
 
 // must checks a (value, error) call: must(c.Cancel(ctx))(t)(t).

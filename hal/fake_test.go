@@ -27,6 +27,10 @@ type fakeTA struct {
 	challenge uint64
 	authID    uint64
 	busyAll   bool // every start answers SYS_EBUSY (a TA that never lets go)
+	// Deliberate defects, for showing that the VTS port catches them.
+	noIdleCancel bool // CANCEL from idle queues no ERROR_CANCELED
+	zeroChallenge bool // PRE_ENROLL answers 0
+	acceptAnyHAT  bool // ENROLL never fails on a bad HAT
 }
 
 func newFakeTA() *fakeTA {
@@ -95,6 +99,9 @@ func (f *fakeTA) PreEnroll(context.Context) (uint64, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.zeroChallenge {
+		return 0, nil
+	}
 	f.challenge++
 	return f.challenge, nil
 }
@@ -104,7 +111,10 @@ func (f *fakeTA) Enroll(_ context.Context, hat []byte, gid, _ uint32) (hidl.Requ
 	if err != nil || st != hidl.SysOK {
 		return st, err
 	}
-	if hat[len(hat)-1] != 'x' { // the fake's notion of a valid HAT
+	f.mu.Lock()
+	anyHAT := f.acceptAnyHAT
+	f.mu.Unlock()
+	if hat[len(hat)-1] != 'x' && !anyHAT { // the fake's notion of a valid HAT
 
 		f.finish(fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorUnableToProcess, Detail: uint32(fingerprint.ReasonHATMAC)})
 	}
@@ -122,6 +132,12 @@ func (f *fakeTA) GetAuthenticatorID(context.Context) (uint64, error) {
 func (f *fakeTA) Cancel(context.Context) (hidl.RequestStatus, error) {
 	if err := f.record("cancel"); err != nil {
 		return 0, err
+	}
+	f.mu.Lock()
+	idle, skip := f.op == "", f.noIdleCancel
+	f.mu.Unlock()
+	if idle && skip {
+		return hidl.SysOK, nil
 	}
 	f.finish(fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorCanceled})
 	return hidl.SysOK, nil

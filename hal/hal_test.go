@@ -23,7 +23,7 @@ import (
 const testWait = 3 * time.Second // VTS kTimeout
 
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	ta     *fakeTA
 	relay  *fakeRelay
 	hal    *HAL
@@ -37,7 +37,7 @@ type rig struct {
 
 // newRig opens a HAL over a fake TA and serves it over gRPC on a Unix
 // socket, with a client dialled to it.
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	r := &rig{t: t, ta: newFakeTA(), relay: &fakeRelay{}}
 	core, logs := observer.New(zap.DebugLevel)
@@ -82,7 +82,7 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	t.Cleanup(cancel)
 	return ctx
@@ -412,5 +412,58 @@ func TestVTSOnFake(t *testing.T) {
 		t.Run(tc.Name, func(t *testing.T) {
 			require.NoError(t, vts.RunCase(ctxT(t), r.client, env, tc))
 		})
+	}
+}
+
+// TestVTSCatchesDefects: the VTS port fails the case a defect breaks (and
+// only with ErrFailed, not a transport error).
+func TestVTSCatchesDefects(t *testing.T) {
+	cases := map[string]vts.Case{}
+	for _, tc := range vts.Cases() {
+		cases[tc.Name] = tc
+	}
+	tests := []struct {
+		defect string
+		set    func(f *fakeTA)
+		fails  []string
+	}{
+		{"no CANCELED from idle", func(f *fakeTA) { f.noIdleCancel = true }, []string{"CancelTest", "CancelRemoveTest", "CancelRemoveAllTest"}},
+		{"zero challenge", func(f *fakeTA) { f.zeroChallenge = true }, []string{"PreEnrollTest"}},
+		{"accepts any HAT", func(f *fakeTA) { f.acceptAnyHAT = true }, []string{"EnrollInvalidHatTest", "EnrollNullTest"}},
+		{"authenticator id 0", func(f *fakeTA) { f.authID = 0 }, []string{"GetAuthenticatorIdTest"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.defect, func(t *testing.T) {
+			r := newRig(t)
+			r.ta.mu.Lock()
+			tt.set(r.ta)
+			r.ta.mu.Unlock()
+			env := vts.Env{StorePath: t.TempDir(), Timeout: 200 * time.Millisecond}
+			for _, name := range tt.fails {
+				err := vts.RunCase(ctxT(t), r.client, env, cases[name])
+				assert.ErrorIs(t, err, vts.ErrFailed, name)
+				_, _ = r.client.Cancel(ctxT(t)) // end whatever the defect left running
+			}
+		})
+	}
+}
+
+// BenchmarkCancelRoundTrip measures one cancel() over gRPC until its
+// onError(CANCELED) callback arrives on the stream (fake TA).
+func BenchmarkCancelRoundTrip(b *testing.B) {
+	r := newRig(b)
+	cbs, err := r.client.SetNotify(context.Background())
+	require.NoError(b, err)
+	defer cbs.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if st, err := r.client.Cancel(ctx); err != nil || st != hidl.SysOK {
+			b.Fatal(st, err)
+		}
+		if _, err := cbs.Next(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
