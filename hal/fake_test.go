@@ -28,7 +28,7 @@ type fakeTA struct {
 	authID    uint64
 	busyAll   bool // every start answers SYS_EBUSY (a TA that never lets go)
 	// Deliberate defects, for showing that the VTS port catches them.
-	noIdleCancel bool // CANCEL from idle queues no ERROR_CANCELED
+	noIdleCancel  bool // CANCEL from idle queues no ERROR_CANCELED
 	zeroChallenge bool // PRE_ENROLL answers 0
 	acceptAnyHAT  bool // ENROLL never fails on a bad HAT
 }
