@@ -1,0 +1,139 @@
+package conform
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// JUnit XML, the de-facto schema CI systems read (Jenkins, GitLab, GitHub
+// actions): <testsuites> holding one <testsuite> per Suite, one
+// <testcase> per case, with a <failure> or <skipped> child. Times are
+// seconds.
+type (
+	// JUnitSuites is the document element.
+	JUnitSuites struct {
+		XMLName  xml.Name     `xml:"testsuites"`
+		Name     string       `xml:"name,attr"`
+		Tests    int          `xml:"tests,attr"`
+		Failures int          `xml:"failures,attr"`
+		Skipped  int          `xml:"skipped,attr"`
+		Errors   int          `xml:"errors,attr"`
+		Time     string       `xml:"time,attr"`
+		Suites   []JUnitSuite `xml:"testsuite"`
+	}
+	// JUnitSuite is one <testsuite>.
+	JUnitSuite struct {
+		Name       string          `xml:"name,attr"`
+		Tests      int             `xml:"tests,attr"`
+		Failures   int             `xml:"failures,attr"`
+		Skipped    int             `xml:"skipped,attr"`
+		Errors     int             `xml:"errors,attr"`
+		Time       string          `xml:"time,attr"`
+		Timestamp  string          `xml:"timestamp,attr,omitempty"`
+		Properties []JUnitProperty `xml:"properties>property,omitempty"`
+		Cases      []JUnitCase     `xml:"testcase"`
+	}
+	// JUnitProperty is one <property>.
+	JUnitProperty struct {
+		Name  string `xml:"name,attr"`
+		Value string `xml:"value,attr"`
+	}
+	// JUnitCase is one <testcase>.
+	JUnitCase struct {
+		Name      string        `xml:"name,attr"`
+		Classname string        `xml:"classname,attr"`
+		Time      string        `xml:"time,attr"`
+		Failure   *JUnitMessage `xml:"failure"`
+		Skipped   *JUnitMessage `xml:"skipped"`
+	}
+	// JUnitMessage is a <failure> or <skipped> element: the first line of
+	// the reason as message, the whole reason as text.
+	JUnitMessage struct {
+		Message string `xml:"message,attr"`
+		Type    string `xml:"type,attr,omitempty"`
+		Text    string `xml:",chardata"`
+	}
+)
+
+func junitTime(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+// JUnit returns the report as a JUnit document.
+func (r *Report) JUnit() JUnitSuites {
+	doc := JUnitSuites{Name: "fpemu conform", Time: junitTime(r.Duration)}
+	var props []JUnitProperty
+	for _, p := range [][2]string{{"hal", r.Target.HAL}, {"gatekeeper", r.Target.Gatekeeper}, {"sensor", r.Target.Sensor}} {
+		if p[1] != "" {
+			props = append(props, JUnitProperty{Name: p[0], Value: p[1]})
+		}
+	}
+	props = append(props, JUnitProperty{Name: "self_booted", Value: fmt.Sprint(r.SelfBooted)})
+	index := map[Suite]int{}
+	for _, c := range r.Results {
+		i, ok := index[c.Suite]
+		if !ok {
+			i = len(doc.Suites)
+			index[c.Suite] = i
+			ts := ""
+			if !r.Start.IsZero() {
+				ts = r.Start.UTC().Format("2006-01-02T15:04:05")
+			}
+			doc.Suites = append(doc.Suites, JUnitSuite{Name: string(c.Suite), Timestamp: ts, Properties: props})
+		}
+		s := &doc.Suites[i]
+		jc := JUnitCase{Name: c.Name, Classname: "fpemu.conform." + string(c.Suite), Time: junitTime(c.Duration)}
+		msg := &JUnitMessage{Message: firstLine(c.Reason), Text: c.Reason}
+		switch c.Status {
+		case Fail:
+			msg.Type = "AssertionFailure"
+			jc.Failure = msg
+			s.Failures++
+			doc.Failures++
+		case Skip:
+			jc.Skipped = msg
+			s.Skipped++
+			doc.Skipped++
+		}
+		s.Tests++
+		doc.Tests++
+		s.Cases = append(s.Cases, jc)
+	}
+	for i := range doc.Suites {
+		var d time.Duration
+		for _, c := range r.Results {
+			if string(c.Suite) == doc.Suites[i].Name {
+				d += c.Duration
+			}
+		}
+		doc.Suites[i].Time = junitTime(d)
+	}
+	return doc
+}
+
+// WriteJUnit writes the report as JUnit XML. Text that XML 1.0 cannot
+// carry (control characters, invalid UTF-8) is replaced by U+FFFD, so
+// the document is always well formed.
+func (r *Report) WriteJUnit(w io.Writer) error {
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(r.JUnit()); err != nil {
+		return fmt.Errorf("conform: junit: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("conform: junit: %w", err)
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

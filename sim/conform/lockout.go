@@ -1,0 +1,129 @@
+package conform
+
+import (
+	"time"
+
+	"github.com/fpemu/fpemu/hal/hidl"
+)
+
+// Lockout policy of the HIDL framework (LockoutFrameworkImpl,
+// reference/aosp.md §7), which fpemu's TA enforces per group and conform
+// requires of the device.
+const (
+	// LockoutAttempts is MAX_FAILED_ATTEMPTS_LOCKOUT_TIMED: the 5th
+	// consecutive rejection starts a timed lockout.
+	LockoutAttempts = 5
+	// LockoutDuration is FAIL_LOCKOUT_TIMEOUT_MS.
+	LockoutDuration = 30 * time.Second
+	// lockoutMargin keeps the expiry checks clear of the boundary: the
+	// device starts its 30 s before conform sees ERROR_LOCKOUT, by the
+	// callback's delivery time.
+	lockoutMargin = 2 * time.Second
+)
+
+// lockOut enrolls fingerA in gid, authenticates it once (a match clears
+// any failure count an earlier run left), then authenticates with an
+// impostor on the sensor: exactly LockoutAttempts rejections
+// (onAuthenticated with fingerId 0) must be followed by
+// onError(ERROR_LOCKOUT), which ends the authentication. It returns when
+// that error arrived.
+func (t *T) lockOut(gid uint32) time.Time {
+	t.notify()
+	t.fresh(gid)
+	t.enroll(gid, fingerA)
+	t.authenticate(gid, randomID(), probeTouches(fingerA))
+
+	fd := t.feed(probeTouches(impostor))
+	defer t.stop(fd)
+	op := randomID()
+	st, err := t.hal.Authenticate(t.ctx, op, gid)
+	t.started(st, err)
+	t.must(st, err, "authenticate(%#x, %d)", op, gid)
+	rejections := 0
+	t.await("onError(ERROR_LOCKOUT)", func(cb hidl.Callback) verdict {
+		switch c := cb.(type) {
+		case hidl.OnAcquired:
+			return more
+		case hidl.OnAuthenticated:
+			if !c.Rejected() {
+				t.Fatalf("the impostor authenticated: %v", c)
+			}
+			rejections++
+			if rejections > LockoutAttempts {
+				t.Fatalf("%d consecutive rejections and no ERROR_LOCKOUT (the %dth must lock out for %v)", rejections, LockoutAttempts, LockoutDuration)
+			}
+			return more
+		case hidl.OnError:
+			if c.Error != hidl.ErrorLockout {
+				t.Fatalf("after %d rejection(s): %v, want ERROR_LOCKOUT after the %dth", rejections, c, LockoutAttempts)
+			}
+			if rejections != LockoutAttempts {
+				t.Fatalf("%v after %d rejection(s), want it after the %dth", c, rejections, LockoutAttempts)
+			}
+			return done
+		}
+		t.Fatalf("authentication with an impostor: unexpected %v", cb)
+		return more
+	})
+	return time.Now()
+}
+
+// lockedOut requires an authentication attempt during the lockout window
+// to be refused while the genuine finger is on the sensor: authenticate()
+// answers an error status, or SYS_OK then onError(ERROR_LOCKOUT) within
+// 3 s — never onAuthenticated.
+func (t *T) lockedOut(gid uint32, when string) {
+	fd := t.feed(probeTouches(fingerA))
+	defer t.stop(fd)
+	op := randomID()
+	st, err := t.hal.Authenticate(t.ctx, op, gid)
+	t.started(st, err)
+	if err != nil {
+		t.Fatalf("authenticate(%#x, %d) %s: %v", op, gid, when, err)
+	}
+	if st != hidl.SysOK {
+		return // refused at once
+	}
+	t.await("onError(ERROR_LOCKOUT) "+when, func(cb hidl.Callback) verdict {
+		switch c := cb.(type) {
+		case hidl.OnAcquired:
+			return more
+		case hidl.OnAuthenticated:
+			t.Fatalf("authentication went ahead %s: %v", when, c)
+		case hidl.OnError:
+			if c.Error != hidl.ErrorLockout {
+				t.Fatalf("authenticate %s: %v, want ERROR_LOCKOUT", when, c)
+			}
+			return done
+		}
+		t.Fatalf("authenticate %s: unexpected %v", when, cb)
+		return more
+	})
+}
+
+// lockoutTest: the 5th rejection locks out; an attempt right after is
+// refused.
+func lockoutTest(t *T) {
+	t.lockOut(gidLockout)
+	t.lockedOut(gidLockout, "right after ERROR_LOCKOUT")
+}
+
+// lockoutExpiryTest: the window lasts 30 s, then the owner gets in.
+func lockoutExpiryTest(t *T) {
+	at := t.lockOut(gidLockoutExpiry)
+	t.sleepUntil(at.Add(LockoutDuration - lockoutMargin))
+	t.lockedOut(gidLockoutExpiry, "28 s after ERROR_LOCKOUT")
+	t.sleepUntil(at.Add(LockoutDuration + time.Second))
+	t.authenticate(gidLockoutExpiry, randomID(), probeTouches(fingerA))
+}
+
+// sleepUntil waits until deadline or the case's end.
+func (t *T) sleepUntil(deadline time.Time) {
+	tm := time.NewTimer(time.Until(deadline))
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-t.ctx.Done():
+		t.Fatalf("waiting: %v", t.ctx.Err())
+	}
+}

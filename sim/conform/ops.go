@@ -1,0 +1,247 @@
+package conform
+
+import (
+	"context"
+	"slices"
+
+	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/sim/finger"
+	"github.com/fpemu/fpemu/tokens"
+)
+
+// EnrollTimeoutSec is the timeoutSec fpemu's own cases pass to enroll: the
+// framework's Fingerprint21.ENROLL_TIMEOUT_SEC (reference/aosp.md §7), so
+// that a HAL that wrongly starts an enrollment is caught enrolling, not
+// timing out.
+const EnrollTimeoutSec = 60
+
+// useGroup makes gid the active group (setActiveGroup(gid, store path)).
+func (t *T) useGroup(gid uint32) {
+	st, err := t.hal.SetActiveGroup(t.ctx, gid, t.r.store)
+	t.must(st, err, "setActiveGroup(%d, %q)", gid, t.r.store)
+}
+
+// fresh makes gid the active group and removes its templates, and does so
+// again when the case ends, so that every case starts and leaves the group
+// empty.
+func (t *T) fresh(gid uint32) {
+	t.useGroup(gid)
+	t.removeAll(gid)
+	t.Cleanup(func(ctx context.Context) error {
+		return t.r.removeAll(ctx, gid)
+	})
+}
+
+// removeAll is remove(gid, 0): SYS_OK, then onRemoved until remaining 0
+// with no onError.
+func (t *T) removeAll(gid uint32) {
+	t.listen()
+	st, err := t.hal.Remove(t.ctx, gid, 0)
+	t.started(st, err)
+	t.must(st, err, "remove(%d, 0)", gid)
+	t.await("onRemoved(remaining 0)", func(cb hidl.Callback) verdict {
+		switch c := cb.(type) {
+		case hidl.OnRemoved:
+			if c.GroupID != gid {
+				t.Fatalf("%v, want groupId %d", c, gid)
+			}
+			if c.Remaining == 0 {
+				return done
+			}
+		case hidl.OnError:
+			t.Fatalf("remove(%d, 0): %v", gid, c)
+		}
+		return more
+	})
+}
+
+// remove is remove(gid, fid) of one template.
+func (t *T) remove(gid, fid uint32) {
+	t.listen()
+	st, err := t.hal.Remove(t.ctx, gid, fid)
+	t.started(st, err)
+	t.must(st, err, "remove(%d, %d)", gid, fid)
+	t.await("onRemoved(remaining 0)", func(cb hidl.Callback) verdict {
+		switch c := cb.(type) {
+		case hidl.OnRemoved:
+			if c.GroupID != gid || c.FingerID != fid {
+				t.Fatalf("%v, want fingerId %d groupId %d", c, fid, gid)
+			}
+			if c.Remaining == 0 {
+				return done
+			}
+		case hidl.OnError:
+			t.Fatalf("remove(%d, %d): %v", gid, fid, c)
+		}
+		return more
+	})
+}
+
+// enumerate lists the active group's templates (enumerate(); fingerId 0
+// with remaining 0 means none), which must be group gid.
+func (t *T) enumerate(gid uint32) []uint32 {
+	t.listen()
+	st, err := t.hal.Enumerate(t.ctx)
+	t.started(st, err)
+	t.must(st, err, "enumerate()")
+	var fids []uint32
+	t.await("onEnumerate(remaining 0)", func(cb hidl.Callback) verdict {
+		switch c := cb.(type) {
+		case hidl.OnEnumerate:
+			if c.GroupID != gid {
+				t.Fatalf("%v, want groupId %d", c, gid)
+			}
+			if c.FingerID != 0 {
+				fids = append(fids, c.FingerID)
+			}
+			if c.Remaining == 0 {
+				return done
+			}
+		case hidl.OnError:
+			t.Fatalf("enumerate(): %v", c)
+		}
+		return more
+	})
+	slices.Sort(fids)
+	return fids
+}
+
+// authenticatorID is getAuthenticatorId() of the active group.
+func (t *T) authenticatorID() uint64 {
+	id, err := t.hal.GetAuthenticatorID(t.ctx)
+	if err != nil {
+		t.Fatalf("getAuthenticatorId(): %v", err)
+	}
+	return id
+}
+
+// preEnroll is preEnroll(), which must not be 0; postEnroll runs when the
+// case ends.
+func (t *T) preEnroll() uint64 {
+	c, err := t.hal.PreEnroll(t.ctx)
+	if err != nil {
+		t.Fatalf("preEnroll(): %v", err)
+	}
+	if c == 0 {
+		t.Fatalf("preEnroll() returned 0")
+	}
+	t.Cleanup(func(ctx context.Context) error {
+		_, err := t.hal.PostEnroll(ctx)
+		return err
+	})
+	return c
+}
+
+// passwordHAT asks the device's Gatekeeper for a PASSWORD HAT for
+// challenge.
+func (t *T) passwordHAT(challenge uint64) tokens.Token {
+	tok, err := t.r.cred.HAT(t.ctx, challenge)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return tok
+}
+
+// enrolled is the outcome of a successful enrollment.
+type enrolled struct {
+	fid uint32
+	hat []byte // the enroll HAT used
+}
+
+// enroll is the framework's enrollment of f into gid: preEnroll, a
+// PASSWORD HAT for the challenge from Gatekeeper, enroll(hat, gid, 60)
+// with f presented whenever the sensor waits, onEnrollResult counting
+// down to remaining 0, postEnroll. Every deviation fails the case.
+func (t *T) enroll(gid uint32, f *finger.Finger) enrolled {
+	c := t.preEnroll()
+	hat := t.passwordHAT(c).Marshal()
+	fid := t.enrollWith(gid, f, hat)
+	st, err := t.hal.PostEnroll(t.ctx)
+	t.must(st, err, "postEnroll()")
+	return enrolled{fid: fid, hat: hat}
+}
+
+// enrollWith runs enroll(hat, gid, 60) to completion with f on the
+// sensor and returns the new finger id: SYS_OK, then onAcquired and
+// onEnrollResult(fid, gid, remaining) with remaining strictly decreasing
+// to 0, fid the same non-zero id throughout, and no other callback.
+func (t *T) enrollWith(gid uint32, f *finger.Finger, hat []byte) uint32 {
+	t.listen()
+	fd := t.feed(enrollTouches(f))
+	defer t.stop(fd)
+	st, err := t.hal.Enroll(t.ctx, hat, gid, EnrollTimeoutSec)
+	t.started(st, err)
+	t.must(st, err, "enroll(hat, %d, %d)", gid, EnrollTimeoutSec)
+	var fid uint32
+	last := ^uint32(0)
+	t.await("onEnrollResult(remaining 0)", func(cb hidl.Callback) verdict {
+		switch c := cb.(type) {
+		case hidl.OnAcquired:
+			return more
+		case hidl.OnEnrollResult:
+			switch {
+			case c.GroupID != gid:
+				t.Fatalf("%v, want groupId %d", c, gid)
+			case c.FingerID == 0:
+				t.Fatalf("%v: fingerId 0", c)
+			case fid != 0 && c.FingerID != fid:
+				t.Fatalf("%v: fingerId changed from %d during one enrollment", c, fid)
+			case c.Remaining >= last:
+				t.Fatalf("%v: remaining did not decrease (was %d)", c, last)
+			}
+			fid, last = c.FingerID, c.Remaining
+			if c.Remaining == 0 {
+				return done
+			}
+			return more
+		}
+		t.Fatalf("enrollment of group %d: unexpected %v", gid, cb)
+		return more
+	})
+	return fid
+}
+
+// authResult is the end of an authentication.
+type authResult struct {
+	match      hidl.OnAuthenticated // FingerID != 0
+	rejections int
+}
+
+// authenticate runs authenticate(op, gid) with touches presented whenever
+// the sensor waits, until a match (onAuthenticated with fingerId != 0);
+// rejections (fingerId 0, empty token, the authentication goes on) are
+// counted. Any onError fails the case.
+func (t *T) authenticate(gid uint32, op uint64, next touch) authResult {
+	t.listen()
+	fd := t.feed(next)
+	defer t.stop(fd)
+	st, err := t.hal.Authenticate(t.ctx, op, gid)
+	t.started(st, err)
+	t.must(st, err, "authenticate(%#x, %d)", op, gid)
+	var res authResult
+	t.await("onAuthenticated(fingerId != 0)", func(cb hidl.Callback) verdict {
+		switch c := cb.(type) {
+		case hidl.OnAcquired:
+			return more
+		case hidl.OnAuthenticated:
+			if c.GroupID != gid {
+				t.Fatalf("%v, want groupId %d", c, gid)
+			}
+			if c.Rejected() {
+				if len(c.Token) != 0 {
+					t.Errorf("%v: a rejection carries no token (HIDL 2.1 default wrapper)", c)
+				}
+				res.rejections++
+				if res.rejections > 5 {
+					t.Fatalf("genuine finger rejected %d times", res.rejections)
+				}
+				return more
+			}
+			res.match = c
+			return done
+		}
+		t.Fatalf("authentication of group %d: unexpected %v", gid, cb)
+		return more
+	})
+	return res
+}
