@@ -1,0 +1,75 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fpemu/fpemu/hal"
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/taproc"
+)
+
+// childEnv switches the test binary into a device process: the value is
+// "ta", "hal", or a broken variant ("hal-norelay", "crash"); never a
+// secret (a TA's record still arrives on fd 3).
+const childEnv = "FPEMU_DEMO_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(runChild(mode, tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR")))
+	}
+	os.Exit(m.Run())
+}
+
+// runChild is what `fpemu ta <role> --dir dir` or `fpemu hal --dir dir
+// --ready-fd 4` runs.
+func runChild(mode string, role tee.Role, dir string) int {
+	var err error
+	switch mode {
+	case "ta":
+		err = sim.RunTA(context.Background(), role, dir, zapcore.InfoLevel)
+	case "hal", "hal-norelay":
+		cfg := hal.DeviceConfig(dir)
+		if mode == "hal-norelay" {
+			cfg.Payment = nil // a HAL that never relays the bio reports
+		}
+		err = hal.Run(context.Background(), hal.Options{Dir: dir, LogLevel: zapcore.InfoLevel, Ready: os.NewFile(sim.HALReadyFD, "ready"), Config: &cfg})
+	case "crash":
+		fmt.Fprintln(os.Stderr, "boom: cannot open store")
+		return 3
+	default:
+		err = fmt.Errorf("unknown child mode %q", mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if errors.Is(err, taproc.ErrNotLaunched) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func childCmd(mode string, role tee.Role, dir string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// GORACE: a -race child otherwise sleeps 1 s in exit.
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
+	return cmd
+}
+
+// testConfig runs the device's processes as children of the test binary.
+func testConfig() Config {
+	return Config{
+		TACommand: func(dir string) func(tee.Role) *exec.Cmd {
+			return func(role tee.Role) *exec.Cmd { return childCmd("ta", role, dir) }
+		},
+		HALCommand: func(dir string) *exec.Cmd { return childCmd("hal", "", dir) },
+	}
+}

@@ -1,0 +1,295 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/sim/finger"
+	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/tokens"
+)
+
+// The user of the demo device: Android user 0, whose fingerprint group is
+// 0 (the framework passes the user id as the group id).
+const (
+	uid uint32 = 0
+	gid uint32 = 0
+)
+
+// enrollTimeoutSec is the enroll timeout passed to the HAL (the
+// framework's ENROLL_TIMEOUT_SEC is 60).
+const enrollTimeoutSec = 60
+
+// maxTouchesPerEnroll bounds the touches one enrollment may take before
+// the demo gives up (8 good samples are needed).
+const maxTouchesPerEnroll = 3 * fingerprint.DefaultEnrollSamples
+
+// errUnexpected marks a callback the step did not expect.
+var errUnexpected = errors.New("unexpected callback")
+
+// enrolled is what an enrollment showed.
+type enrolled struct {
+	fid       uint32
+	remaining []uint32 // onEnrollResult remaining counts, in order
+	acquired  int      // onAcquired callbacks
+	touches   int      // samples presented
+}
+
+// enrollFinger runs enroll(hat, gid) through the HAL and plays the user:
+// one touch of f on the sensor for every sample the TA asks for (after
+// each onEnrollResult with samples remaining, and again after an
+// onAcquired that did not count), until onEnrollResult(remaining = 0).
+// Touches are never queued ahead, so no sample is left on the sensor for
+// the next operation.
+func (r *runner) enrollFinger(ctx context.Context, f *finger.Finger, hat []byte) (enrolled, error) {
+	places, _ := finger.Touches(f, fingerprint.DefaultEnrollSamples, 0)
+	var res enrolled
+	touch := func() error {
+		if res.touches >= maxTouchesPerEnroll {
+			return fmt.Errorf("enrollment still incomplete after %d touches", res.touches)
+		}
+		p := finger.Nominal
+		p.Noise = uint64(res.touches)
+		if res.touches < len(places) {
+			p = places[res.touches]
+		}
+		res.touches++
+		return r.sen.Touch(ctx, f, p)
+	}
+	if err := touch(); err != nil {
+		return res, err
+	}
+	st, err := r.hc.Enroll(ctx, hat, gid, enrollTimeoutSec)
+	if err != nil {
+		return res, err
+	}
+	if st != hidl.SysOK {
+		return res, fmt.Errorf("enroll: %v, want SYS_OK", st)
+	}
+	for {
+		cb, err := r.cbs.Next(ctx)
+		if err != nil {
+			return res, fmt.Errorf("waiting for enroll callbacks: %w", err)
+		}
+		switch c := cb.(type) {
+		case hidl.OnAcquired:
+			res.acquired++
+			if c.AcquiredInfo != hidl.AcquiredGood {
+				if err := touch(); err != nil {
+					return res, err
+				}
+			}
+		case hidl.OnEnrollResult:
+			res.remaining = append(res.remaining, c.Remaining)
+			if c.FingerID == 0 || c.GroupID != gid {
+				return res, fmt.Errorf("%w: %v", errUnexpected, c)
+			}
+			if c.Remaining == 0 {
+				res.fid = c.FingerID
+				return res, nil
+			}
+			if err := touch(); err != nil {
+				return res, err
+			}
+		case hidl.OnError:
+			return res, fmt.Errorf("enroll ended with %v", c)
+		default:
+			return res, fmt.Errorf("%w during enroll: %v", errUnexpected, cb)
+		}
+	}
+}
+
+// genuinePlacement is an everyday, well-placed touch: near the centre,
+// slightly rotated, deterministic in noise.
+func genuinePlacement(noise uint64) finger.Placement {
+	rng := rand.New(rand.NewPCG(noise, 0x746f756368)) // "touch"
+	p := finger.Nominal
+	p.DX = rng.NormFloat64() * 5
+	p.DY = rng.NormFloat64() * 5
+	p.Rotation = rng.NormFloat64() * 4
+	p.Quality = 0.9
+	p.Noise = noise
+	return p
+}
+
+// authenticated is what an authentication showed.
+type authenticated struct {
+	fid        uint32
+	hat        []byte
+	rejections int // onAuthenticated(fid 0) before the match
+	acquired   int
+	at         time.Time // when onAuthenticated(fid ≠ 0) arrived
+	callDur    time.Duration
+}
+
+// maxGenuineRetries bounds the touches of a genuine authentication.
+const maxGenuineRetries = 3
+
+// authenticate runs authenticate(op, gid) through the HAL with a genuine
+// touch of f and waits for onAuthenticated with a finger id (another touch
+// follows a rejection, at most maxGenuineRetries).
+func (r *runner) authenticate(ctx context.Context, op uint64, f *finger.Finger, noise uint64) (authenticated, error) {
+	var res authenticated
+	if err := r.sen.Touch(ctx, f, genuinePlacement(noise)); err != nil {
+		return res, err
+	}
+	t0 := time.Now()
+	st, err := r.hc.Authenticate(ctx, op, gid)
+	res.callDur = time.Since(t0)
+	if err != nil {
+		return res, err
+	}
+	if st != hidl.SysOK {
+		return res, fmt.Errorf("authenticate: %v, want SYS_OK", st)
+	}
+	for {
+		cb, err := r.cbs.Next(ctx)
+		if err != nil {
+			return res, fmt.Errorf("waiting for authenticate callbacks: %w", err)
+		}
+		switch c := cb.(type) {
+		case hidl.OnAcquired:
+			res.acquired++
+		case hidl.OnAuthenticated:
+			if c.Rejected() {
+				res.rejections++
+				if res.rejections > maxGenuineRetries {
+					return res, fmt.Errorf("genuine finger rejected %d times", res.rejections)
+				}
+				if err := r.sen.Touch(ctx, f, genuinePlacement(noise+uint64(res.rejections)<<32)); err != nil {
+					return res, err
+				}
+				continue
+			}
+			res.at = time.Now()
+			res.fid, res.hat = c.FingerID, c.Token
+			if c.GroupID != gid {
+				return res, fmt.Errorf("%w: %v for group %d", errUnexpected, c, gid)
+			}
+			return res, nil
+		case hidl.OnError:
+			return res, fmt.Errorf("authenticate ended with %v", c)
+		default:
+			return res, fmt.Errorf("%w during authenticate: %v", errUnexpected, cb)
+		}
+	}
+}
+
+// rejected is what an impostor's authentication showed.
+type rejected struct {
+	rejections int
+	acquired   int
+	end        hidl.OnError // the error that ended it (zero if none)
+}
+
+// impostorUntil runs authenticate(op, gid) with touches of the impostor
+// finger: after each rejection (onAuthenticated with fid 0 and no token)
+// another touch, until stop says enough or an onError ends it. A match is
+// an error. When stop ends it, the authentication is still running.
+func (r *runner) impostorUntil(ctx context.Context, op uint64, impostor *finger.Finger, stop func(rejections int) bool) (rejected, error) {
+	var res rejected
+	noise := uint64(0x1a4057e4)
+	if err := r.sen.Touch(ctx, impostor, genuinePlacement(noise)); err != nil {
+		return res, err
+	}
+	st, err := r.hc.Authenticate(ctx, op, gid)
+	if err != nil {
+		return res, err
+	}
+	if st != hidl.SysOK {
+		return res, fmt.Errorf("authenticate: %v, want SYS_OK", st)
+	}
+	for {
+		cb, err := r.cbs.Next(ctx)
+		if err != nil {
+			return res, fmt.Errorf("waiting for authenticate callbacks: %w", err)
+		}
+		switch c := cb.(type) {
+		case hidl.OnAcquired:
+			res.acquired++
+		case hidl.OnAuthenticated:
+			if !c.Rejected() {
+				return res, fmt.Errorf("impostor accepted as finger %d", c.FingerID)
+			}
+			if len(c.Token) != 0 {
+				return res, fmt.Errorf("rejection carries a %d-byte token (HIDL 2.1: empty)", len(c.Token))
+			}
+			res.rejections++
+			if stop(res.rejections) {
+				return res, nil
+			}
+			// A rejection does not end the authentication (legacy HAL):
+			// the impostor tries again, unless this failure locked the
+			// sensor out, which an onError says next.
+			if res.rejections%fingerprint.LockoutTimedAttempts != 0 {
+				if err := r.sen.Touch(ctx, impostor, genuinePlacement(noise+uint64(res.rejections))); err != nil {
+					return res, err
+				}
+			}
+		case hidl.OnError:
+			res.end = c
+			return res, nil
+		default:
+			return res, fmt.Errorf("%w during authenticate: %v", errUnexpected, cb)
+		}
+	}
+}
+
+// cancel runs cancel() and waits for its onError(ERROR_CANCELED).
+func (r *runner) cancel(ctx context.Context) error {
+	st, err := r.hc.Cancel(ctx)
+	if err != nil {
+		return err
+	}
+	if st != hidl.SysOK {
+		return fmt.Errorf("cancel: %v, want SYS_OK", st)
+	}
+	cb, err := r.cbs.Next(ctx)
+	if err != nil {
+		return err
+	}
+	if e, ok := cb.(hidl.OnError); !ok || e.Error != hidl.ErrorCanceled {
+		return fmt.Errorf("%w after cancel: %v, want onError(ERROR_CANCELED)", errUnexpected, cb)
+	}
+	return nil
+}
+
+// sensorIdle checks that no sample is left queued on the sensor.
+func (r *runner) sensorIdle(ctx context.Context) error {
+	st, err := r.sen.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Queued != 0 {
+		return fmt.Errorf("%d samples left on the sensor", st.Queued)
+	}
+	return nil
+}
+
+// checkHAT checks what the REE can check of a fingerprint HAT (it has no
+// MAC key; Keymaster and the TAs check the MAC): 69 bytes, version 0,
+// challenge = the operation id, FINGERPRINT, user_id = the SID bound at
+// enrollment, authenticator_id = getAuthenticatorId().
+func checkHAT(hat []byte, op, sid, authID uint64) (tokens.Token, error) {
+	t, err := tokens.Parse(hat)
+	if err != nil {
+		return t, err
+	}
+	switch {
+	case t.Version != 0:
+		return t, fmt.Errorf("HAT version %d, want 0", t.Version)
+	case t.Challenge != op:
+		return t, fmt.Errorf("HAT challenge %#x, want operation id %#x", t.Challenge, op)
+	case t.AuthenticatorType != tokens.AuthFingerprint:
+		return t, fmt.Errorf("HAT authenticator type %v, want FINGERPRINT", t.AuthenticatorType)
+	case t.UserID != sid:
+		return t, fmt.Errorf("HAT user_id %#x, want the PIN's SID %#x", t.UserID, sid)
+	case t.AuthenticatorID != authID:
+		return t, fmt.Errorf("HAT authenticator_id %#x, want %#x", t.AuthenticatorID, authID)
+	}
+	return t, nil
+}

@@ -1,0 +1,208 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/tee"
+)
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// shortTempDir returns a fresh directory with a path short enough for the
+// device's Unix sockets (t.TempDir paths can exceed sun_path).
+func shortTempDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "fpd")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// TestScenario runs the whole demo on a device of real child processes and
+// checks that every step behaved as expected, that the trace reads as
+// documented, and that the device left nothing behind.
+func TestScenario(t *testing.T) {
+	cfg := testConfig()
+	var logs bytes.Buffer
+	var seen []Step
+	cfg.OnStep = func(s Step) { seen = append(seen, s) }
+	cfg.Logs = &syncBuffer{b: &logs}
+	rep, err := Run(testCtx(t), cfg)
+	for _, s := range rep.Steps {
+		t.Logf("%2d %-52s ok=%v %8.2f ms %s err=%v", s.N, s.Name, s.OK, s.Millis(), s.Details, s.Err)
+	}
+	require.NoError(t, err, "logs:\n%s", tailOf(logs.String(), 8000))
+	require.True(t, rep.OK())
+	require.Len(t, rep.Steps, len(scenario))
+	assert.Equal(t, rep.Steps, seen, "OnStep sees every step as it ends")
+	for i, s := range rep.Steps {
+		assert.Equal(t, i+1, s.N)
+		assert.Equal(t, scenario[i].name, s.Name)
+		assert.Positive(t, s.Elapsed, s.Name)
+	}
+
+	// What a reader of the trace is promised.
+	byName := func(prefix string) Step {
+		for _, s := range rep.Steps {
+			if strings.HasPrefix(s.Name, prefix) {
+				return s
+			}
+		}
+		t.Fatalf("no step %q", prefix)
+		return Step{}
+	}
+	rem, _ := byName("enroll finger 1").Details.Get("onEnrollResult_remaining")
+	assert.Equal(t, []uint32{7, 6, 5, 4, 3, 2, 1, 0}, rem)
+	v, _ := byName("payment key invalidated").Details.Get("sign_payment")
+	assert.Contains(t, v, "KEY_INVALIDATED")
+	v, _ = byName("lockout").Details.Get("rejections")
+	assert.Equal(t, 5, v)
+	v, _ = byName("Keystore").Details.Get("other_op_hat")
+	assert.Equal(t, "KEY_USER_NOT_AUTHENTICATED", v)
+
+	// Nothing left: processes, sockets, directory.
+	require.Len(t, rep.PIDs, 5)
+	for role, pid := range rep.PIDs {
+		assert.False(t, alive(pid), "%s pid %d", role, pid)
+	}
+	assert.False(t, rep.Kept)
+	_, err = os.Stat(rep.Dir)
+	assert.ErrorIs(t, err, os.ErrNotExist, "device directory removed")
+}
+
+// TestKeepDir: with Keep the device directory stays, with the stores, but
+// without sockets; a non-empty directory is refused before anything starts.
+func TestKeepDir(t *testing.T) {
+	dir := filepath.Join(shortTempDir(t), "dev")
+	cfg := testConfig()
+	cfg.Dir, cfg.Keep = dir, true
+	rep, err := Run(testCtx(t), cfg)
+	require.NoError(t, err)
+	assert.True(t, rep.Kept)
+	assert.Equal(t, dir, rep.Dir)
+	assert.FileExists(t, filepath.Join(dir, "fused.key"))
+	for _, p := range []string{"data/fingerprint", "data/payment", "rpmb/payment"} {
+		assert.DirExists(t, filepath.Join(dir, p))
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "sock"))
+	assert.Empty(t, ents, "no socket left")
+
+	_, err = Run(testCtx(t), cfg)
+	require.ErrorIs(t, err, ErrDirNotEmpty)
+}
+
+// TestInterrupted: cancelling the context mid-run (what SIGINT does in
+// `fpemu demo`) fails the step in progress and still stops every process.
+func TestInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cfg := testConfig()
+	cfg.OnStep = func(s Step) {
+		if strings.HasPrefix(s.Name, "enroll finger 1") {
+			cancel()
+		}
+	}
+	rep, err := Run(ctx, cfg)
+	require.ErrorIs(t, err, context.Canceled)
+	require.False(t, rep.OK())
+	last := rep.Steps[len(rep.Steps)-1]
+	assert.False(t, last.OK)
+	assert.ErrorContains(t, last.Err, "interrupted")
+	require.NotEmpty(t, rep.PIDs)
+	for role, pid := range rep.PIDs {
+		assert.False(t, alive(pid), "%s pid %d", role, pid)
+	}
+	_, err = os.Stat(rep.Dir)
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writers of the
+// children's stderr.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func tailOf(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// TestFailuresAreReported: a device that misbehaves fails the run at the
+// step that notices, with an error saying why, and still leaves no process
+// or directory behind.
+func TestFailuresAreReported(t *testing.T) {
+	tests := []struct {
+		name     string
+		mutate   func(*Config)
+		failStep string
+		errText  string
+	}{
+		{
+			"a TA that cannot start",
+			func(c *Config) {
+				ta := c.TACommand
+				c.TACommand = func(dir string) func(tee.Role) *exec.Cmd {
+					return func(role tee.Role) *exec.Cmd {
+						if role == tee.RoleFingerprint {
+							return childCmd("crash", role, dir)
+						}
+						return ta(dir)(role)
+					}
+				}
+			},
+			"boot TAs", "boom: cannot open store",
+		},
+		{
+			"a HAL that never relays the bio reports",
+			func(c *Config) {
+				c.HALCommand = func(dir string) *exec.Cmd { return childCmd("hal-norelay", "", dir) }
+			},
+			"payment app registers", "is the HAL relaying bio envelopes?",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			tc.mutate(&cfg)
+			r, err := newRunner(cfg)
+			require.NoError(t, err)
+			r.wait = 300 * time.Millisecond
+			rep, err := r.run(testCtx(t))
+			var se *StepError
+			require.ErrorAs(t, err, &se)
+			assert.True(t, strings.HasPrefix(se.Name, tc.failStep), se.Name)
+			assert.ErrorContains(t, err, tc.errText)
+			require.False(t, rep.OK())
+			last := rep.Steps[len(rep.Steps)-1]
+			assert.False(t, last.OK)
+			assert.Equal(t, se.N, last.N)
+			for role, pid := range rep.PIDs {
+				assert.False(t, alive(pid), "%s pid %d", role, pid)
+			}
+			_, err = os.Stat(rep.Dir)
+			assert.ErrorIs(t, err, os.ErrNotExist)
+		})
+	}
+}

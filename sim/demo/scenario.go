@@ -1,0 +1,521 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/sim/finger"
+	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/gatekeeper"
+	"github.com/fpemu/fpemu/tokens"
+)
+
+// The synthetic fingers of the demo (sim/finger seeds). The enrolled ones
+// and the impostor were checked to match and to be rejected, respectively,
+// with the touches the demo makes; the fingers are deterministic in their
+// seed.
+var (
+	fingerSeeds  = []uint64{0xF1A6E5, 0x5EC0D, 0x7A1D}
+	impostorSeed = uint64(0xBAD5EED)
+)
+
+// pin is the demo user's lock-screen PIN. It goes only to Gatekeeper; it
+// is never printed or logged.
+var pin = []byte("1234")
+
+// state is what the steps learn and hand on.
+type state struct {
+	sid       uint64 // the PIN's secure user id (Gatekeeper)
+	pinHandle []byte
+
+	enrollChallenge uint64
+	enrollHAT       []byte
+	fingers         []*finger.Finger // enrolled, in order
+	fids            []uint32
+	authID          uint64 // the group's authenticator id
+	reg             registered
+
+	order       order // the payment of the main path
+	lastCounter uint64
+	staleScene  proof.Cert // the scene certificate a new finger invalidated
+}
+
+// order is one payment: the server's challenge and payload, the
+// authentication for it and the payment TA's answer.
+type order struct {
+	challenge uint64
+	payload   []byte
+	auth      authenticated
+	sign      signed
+}
+
+// scenario is the demo, in order. Each step depends on those before it.
+var scenario = []struct {
+	name string
+	run  stepFunc
+}{
+	{"boot TAs: keymaster, gatekeeper, fingerprint, payment", bootTAs},
+	{"start the HAL (IBiometricsFingerprint@2.1 over gRPC)", startHAL},
+	{"PIN enroll (Gatekeeper ENROLL)", pinEnroll},
+	{"PIN verify (Gatekeeper VERIFY)", pinVerify},
+	{"preEnroll: enroll challenge (HAL)", preEnroll},
+	{"password HAT for the challenge (Gatekeeper)", passwordHAT},
+	{"enroll finger 1 (HAL enroll, sensor samples)", enrollNth(0, false)},
+	{"enroll finger 2, postEnroll, authenticator id", enrollNth(1, true)},
+	{"payment app registers app key + scene key", registerPayment},
+	{"payment server issues a challenge", issueChallenge},
+	{"authenticate(operation_id = challenge) (HAL)", authenticateOrder},
+	{"HAT checked: structure, challenge = operation_id", checkOrderHAT},
+	{"bio result relayed to the payment TA (HAL)", relayBioResult},
+	{"SIGN_PAYMENT(challenge, order) (payment TA)", signOrder},
+	{"statement verified offline (certified key)", verifyOrder},
+	{"Keystore: per-op SM2 key, FINISH with the HAT", keystorePath},
+	{"impostor finger rejected", impostorRejected},
+	{"enroll finger 3: authenticator id changes", enrollNewFinger},
+	{"payment key invalidated: re-register error", paymentKeyInvalidated},
+	{"re-register; the new finger pays, verified", reRegister},
+	{"lockout after five failures (onError LOCKOUT)", lockout},
+	{"stop HAL and TAs: no process or socket left", stopDevice},
+}
+
+func pinEnroll(r *runner, ctx context.Context, rec *record) error {
+	rsp, err := gatekeeper.Enroll{UID: uid, DesiredPassword: pin}.Execute(ctx, r.gk)
+	if err != nil {
+		return err
+	}
+	if rsp.Status != gatekeeper.StatusOK {
+		return fmt.Errorf("enroll: %v", rsp.Status)
+	}
+	r.sid, r.pinHandle = rsp.SecureUserID, rsp.Handle
+	rec.Add("uid", uid)
+	rec.Add("sid", Hex64(r.sid))
+	rec.Add("handle_bytes", len(rsp.Handle))
+	return nil
+}
+
+// gatekeeperHAT verifies the PIN with challenge and returns the PASSWORD
+// HAT Gatekeeper mints for it.
+func (r *runner) gatekeeperHAT(ctx context.Context, challenge uint64) (tokens.Token, error) {
+	rsp, err := gatekeeper.Verify{UID: uid, Challenge: challenge, Handle: r.pinHandle, Password: pin}.Execute(ctx, r.gk)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	if rsp.Status != gatekeeper.StatusOK {
+		return tokens.Token{}, fmt.Errorf("verify: %v", rsp.Status)
+	}
+	t := rsp.Token
+	switch {
+	case t.AuthenticatorType != tokens.AuthPassword:
+		return t, fmt.Errorf("token type %v, want PASSWORD", t.AuthenticatorType)
+	case t.UserID != r.sid:
+		return t, fmt.Errorf("token user_id %#x, want SID %#x", t.UserID, r.sid)
+	case t.Challenge != challenge:
+		return t, fmt.Errorf("token challenge %#x, want %#x", t.Challenge, challenge)
+	}
+	return t, nil
+}
+
+func pinVerify(r *runner, ctx context.Context, rec *record) error {
+	t, err := r.gatekeeperHAT(ctx, 0)
+	if err != nil {
+		return err
+	}
+	rec.Add("status", "OK")
+	rec.Add("hat", "PASSWORD")
+	rec.Add("user_id", Hex64(t.UserID))
+	return nil
+}
+
+func preEnroll(r *runner, ctx context.Context, rec *record) error {
+	c, err := r.hc.PreEnroll(ctx)
+	if err != nil {
+		return err
+	}
+	if c == 0 {
+		return errors.New("preEnroll returned 0 (failure)")
+	}
+	r.enrollChallenge = c
+	rec.Add("challenge", Hex64(c))
+	return nil
+}
+
+func passwordHAT(r *runner, ctx context.Context, rec *record) error {
+	t, err := r.gatekeeperHAT(ctx, r.enrollChallenge)
+	if err != nil {
+		return err
+	}
+	r.enrollHAT = t.Marshal()
+	rec.Add("challenge", Hex64(t.Challenge))
+	rec.Add("user_id", Hex64(t.UserID))
+	rec.Add("type", "PASSWORD")
+	rec.Add("timestamp_ms", t.Timestamp)
+	return nil
+}
+
+// enrollNth enrolls fingerSeeds[i] with the password HAT of the enroll
+// challenge (one challenge serves the whole enrollment session, as in
+// Settings); last ends the session with postEnroll.
+func enrollNth(i int, last bool) stepFunc {
+	return func(r *runner, ctx context.Context, rec *record) error {
+		f := finger.New(fingerSeeds[i])
+		before, err := r.hc.GetAuthenticatorID(ctx)
+		if err != nil {
+			return err
+		}
+		res, err := r.enrollFinger(ctx, f, r.enrollHAT)
+		if err != nil {
+			return err
+		}
+		if err := checkProgress(res.remaining); err != nil {
+			return err
+		}
+		if slices.Contains(r.fids, res.fid) {
+			return fmt.Errorf("finger id %d given twice", res.fid)
+		}
+		r.fingers = append(r.fingers, f)
+		r.fids = append(r.fids, res.fid)
+		rec.Add("finger_seed", fmt.Sprintf("%#x", f.Seed))
+		rec.Add("touches", res.touches)
+		rec.Add("onAcquired", res.acquired)
+		rec.Add("onEnrollResult_remaining", res.remaining)
+		rec.Add("fid", res.fid)
+		id, err := r.hc.GetAuthenticatorID(ctx)
+		if err != nil {
+			return err
+		}
+		if id == 0 || id == before {
+			return fmt.Errorf("authenticator id %#x after enrolling (was %#x): must change on every enrollment", id, before)
+		}
+		r.authID = id
+		if last {
+			if st, err := r.hc.PostEnroll(ctx); err != nil || st != hidl.SysOK {
+				return fmt.Errorf("postEnroll: %v %w", st, err)
+			}
+			rec.Add("postEnroll", "SYS_OK")
+		}
+		rec.Add("authenticator_id", Hex64(id))
+		return r.sensorIdle(ctx)
+	}
+}
+
+// checkProgress checks onEnrollResult's remaining counts: strictly
+// decreasing to 0, starting from DefaultEnrollSamples−1 (docs/protocol.md
+// §9.5).
+func checkProgress(rem []uint32) error {
+	n := fingerprint.DefaultEnrollSamples
+	if len(rem) != n {
+		return fmt.Errorf("%d onEnrollResult callbacks %v, want %d", len(rem), rem, n)
+	}
+	for i, v := range rem {
+		if v != uint32(n-1-i) {
+			return fmt.Errorf("onEnrollResult remaining %v, want %d..0", rem, n-1)
+		}
+	}
+	return nil
+}
+
+func registerPayment(r *runner, ctx context.Context, rec *record) error {
+	reg, err := r.registerScene(ctx, nil, r.authID, r.fids)
+	if err != nil {
+		return err
+	}
+	r.reg = reg
+	dev, err := proof.VerifyDeviceCert(reg.device)
+	if err != nil {
+		return err
+	}
+	rec.Add("device_id", fmt.Sprintf("%x", dev.DeviceID[:]))
+	rec.Add("app", sceneRef.AppID)
+	rec.Add("scene", sceneRef.Scene)
+	rec.Add("chain", "device→app→scene verified")
+	rec.Add("bound_fingers", r.fids)
+	rec.Add("bound_authenticator_id", Hex64(reg.sceneCert.AuthenticatorID))
+	rec.Add("attempts", reg.attempts)
+	return nil
+}
+
+func issueChallenge(r *runner, ctx context.Context, rec *record) error {
+	r.order = order{challenge: newChallenge(), payload: []byte("order 1001: 12.34 CNY to merchant 42")}
+	rec.Add("challenge", Hex64(r.order.challenge))
+	rec.Add("payload", string(r.order.payload))
+	return nil
+}
+
+func authenticateOrder(r *runner, ctx context.Context, rec *record) error {
+	a, err := r.authenticate(ctx, r.order.challenge, r.fingers[0], 1)
+	if err != nil {
+		return err
+	}
+	r.order.auth = a
+	rec.Add("operation_id", Hex64(r.order.challenge))
+	rec.Add("onAcquired", a.acquired)
+	rec.Add("rejections", a.rejections)
+	rec.Add("fid", a.fid)
+	rec.Add("token_bytes", len(a.hat))
+	return r.sensorIdle(ctx)
+}
+
+func checkOrderHAT(r *runner, ctx context.Context, rec *record) error {
+	t, err := checkHAT(r.order.auth.hat, r.order.challenge, r.sid, r.authID)
+	if err != nil {
+		return err
+	}
+	rec.Add("version", t.Version)
+	rec.Add("challenge", Hex64(t.Challenge))
+	rec.Add("user_id", Hex64(t.UserID))
+	rec.Add("authenticator_id", Hex64(t.AuthenticatorID))
+	rec.Add("type", "FINGERPRINT")
+	rec.Add("timestamp_ms", t.Timestamp)
+	rec.Add("mac", "checked by Keymaster (step Keystore)")
+	return nil
+}
+
+// relayBioResult waits until the payment TA holds the auth result of the
+// order: the HAL drains the fingerprint TA's outbox (FETCH_OUTBOX) and
+// DELIVERs the sealed envelope when the operation ends. The REE cannot
+// open it, so the relay shows in the payment TA's answer: the step ends at
+// the first SIGN_PAYMENT not refused as NOT_AUTHORIZED, and its time is
+// the wait from onAuthenticated to that call.
+func relayBioResult(r *runner, ctx context.Context, rec *record) error {
+	s, err := r.signWhenRelayed(ctx, r.order.challenge, r.order.payload)
+	if err != nil {
+		return err
+	}
+	r.order.sign = s
+	rec.elapsed = max(s.start.Sub(r.order.auth.at), time.Nanosecond)
+	rec.Add("transaction_id", Hex64(r.order.challenge))
+	rec.Add("sign_attempts", s.attempts)
+	return nil
+}
+
+func signOrder(r *runner, ctx context.Context, rec *record) error {
+	s := r.order.sign
+	rec.elapsed = s.call
+	if s.err != nil {
+		return fmt.Errorf("SIGN_PAYMENT: %w", s.err)
+	}
+	sg, err := proof.ParseSigned(s.statement)
+	if err != nil {
+		return err
+	}
+	rec.Add("statement_bytes", len(sg.Body))
+	rec.Add("signature_bytes", len(sg.Signature))
+	// A second signature with the same auth result is refused: single use.
+	_, err = payment.SignPayment{Ref: sceneRef, Challenge: r.order.challenge, Payload: r.order.payload}.Execute(ctx, r.pay)
+	if !errors.Is(err, payment.ErrNotAuthorized) {
+		return fmt.Errorf("second SIGN_PAYMENT with the same auth result: %v, want NOT_AUTHORIZED", err)
+	}
+	rec.Add("second_sign", "NOT_AUTHORIZED (single use)")
+	return nil
+}
+
+func verifyOrder(r *runner, ctx context.Context, rec *record) error {
+	st, err := proof.VerifyPayment(r.order.sign.statement, r.reg.sceneCert, r.order.challenge, r.order.payload)
+	if err != nil {
+		return err
+	}
+	if st.FingerID != r.order.auth.fid || st.GroupID != gid {
+		return fmt.Errorf("statement names finger %d of group %d, want %d of %d", st.FingerID, st.GroupID, r.order.auth.fid, gid)
+	}
+	r.lastCounter = st.Counter
+	rec.Add("challenge", Hex64(st.Challenge))
+	rec.Add("payload_sm3", "matches")
+	rec.Add("fid", st.FingerID)
+	rec.Add("counter", st.Counter)
+	rec.Add("ta_version", st.TAVersion)
+	rec.Add("sensor_version", fmt.Sprintf("%#x", st.SensorVersion))
+	rec.Add("signature", "SM2-SM3 under the scene certificate")
+	return nil
+}
+
+func keystorePath(r *runner, ctx context.Context, rec *record) error {
+	key, err := keymaster.GenerateKey{Params: keystoreKeyParams(r.authID)}.Execute(ctx, r.km)
+	if err != nil {
+		return fmt.Errorf("GENERATE_KEY: %w", err)
+	}
+	ks, err := r.keystoreSign(ctx, key, r.fingers[1], 2, []byte("keystore: sign with a per-operation key"))
+	if err != nil {
+		return err
+	}
+	rec.Add("key", "SM2/SM3 USER_AUTH_TYPE=FINGERPRINT")
+	rec.Add("user_secure_id", Hex64(r.authID))
+	rec.Add("op_handle", Hex64(ks.op))
+	rec.Add("fid", ks.auth.fid)
+	rec.Add("finish", "signed, verified")
+	if err := r.finishRefused(ctx, key, ks.auth.hat, nil); err != nil {
+		return fmt.Errorf("HAT of another operation: %w", err)
+	}
+	rec.Add("other_op_hat", "KEY_USER_NOT_AUTHENTICATED")
+	return r.sensorIdle(ctx)
+}
+
+func impostorRejected(r *runner, ctx context.Context, rec *record) error {
+	c := newChallenge()
+	res, err := r.impostorUntil(ctx, c, finger.New(impostorSeed), func(n int) bool { return n == 1 })
+	if err != nil {
+		return err
+	}
+	if res.end != (hidl.OnError{}) {
+		return fmt.Errorf("authentication ended with %v after one rejection", res.end)
+	}
+	rec.Add("impostor_seed", fmt.Sprintf("%#x", impostorSeed))
+	rec.Add("onAuthenticated", "fid=0, empty token")
+	if err := r.cancel(ctx); err != nil {
+		return err
+	}
+	rec.Add("cancel", "onError(ERROR_CANCELED)")
+	_, err = payment.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("order 1002")}.Execute(ctx, r.pay)
+	if !errors.Is(err, payment.ErrNotAuthorized) {
+		return fmt.Errorf("SIGN_PAYMENT after a rejection: %v, want NOT_AUTHORIZED", err)
+	}
+	rec.Add("sign_payment", "NOT_AUTHORIZED")
+	return r.sensorIdle(ctx)
+}
+
+func enrollNewFinger(r *runner, ctx context.Context, rec *record) error {
+	c, err := r.hc.PreEnroll(ctx)
+	if err != nil || c == 0 {
+		return fmt.Errorf("preEnroll: %#x %w", c, err)
+	}
+	t, err := r.gatekeeperHAT(ctx, c)
+	if err != nil {
+		return err
+	}
+	before := r.authID
+	f := finger.New(fingerSeeds[2])
+	res, err := r.enrollFinger(ctx, f, t.Marshal())
+	if err != nil {
+		return err
+	}
+	if err := checkProgress(res.remaining); err != nil {
+		return err
+	}
+	if st, err := r.hc.PostEnroll(ctx); err != nil || st != hidl.SysOK {
+		return fmt.Errorf("postEnroll: %v %w", st, err)
+	}
+	id, err := r.hc.GetAuthenticatorID(ctx)
+	if err != nil {
+		return err
+	}
+	if id == 0 || id == before {
+		return fmt.Errorf("authenticator id %#x after a new enrollment (was %#x): must change", id, before)
+	}
+	r.fingers = append(r.fingers, f)
+	r.fids = append(r.fids, res.fid)
+	r.authID = id
+	rec.Add("fid", res.fid)
+	rec.Add("authenticator_id", fmt.Sprintf("%#016x → %#016x", before, id))
+	return r.sensorIdle(ctx)
+}
+
+func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
+	o := order{challenge: newChallenge(), payload: []byte("order 1003: 5.00 CNY to merchant 42")}
+	a, err := r.authenticate(ctx, o.challenge, r.fingers[0], 3)
+	if err != nil {
+		return err
+	}
+	s, err := r.signWhenRelayed(ctx, o.challenge, o.payload)
+	if err != nil {
+		return err
+	}
+	rec.Add("challenge", Hex64(o.challenge))
+	rec.Add("fid", a.fid)
+	if s.err == nil {
+		return errors.New("SIGN_PAYMENT succeeded with a key bound to the old finger set")
+	}
+	if !errors.Is(s.err, payment.ErrKeyInvalidated) {
+		return fmt.Errorf("SIGN_PAYMENT: %w; want KEY_INVALIDATED", s.err)
+	}
+	rec.Add("sign_payment", fmt.Sprintf("KEY_INVALIDATED (%#x): re-register", uint32(payment.ResultKeyInvalidated)))
+	r.staleScene = r.reg.sceneCert
+	return r.sensorIdle(ctx)
+}
+
+// reRegister creates the scene key again, bound to the three fingers, and
+// pays with it: the server's new challenge, the newly enrolled finger
+// authenticates, SIGN_PAYMENT signs with the new key, the statement
+// verifies under the new certificate and not under the invalidated one.
+// (The auth result the invalidated key could not use is older than the
+// new key, so the payment TA will not sign it with the new key.)
+func reRegister(r *runner, ctx context.Context, rec *record) error {
+	reg, err := r.registerScene(ctx, r.reg.app, r.authID, r.fids)
+	if err != nil {
+		return err
+	}
+	r.reg = reg
+	rec.Add("bound_fingers", r.fids)
+	rec.Add("bound_authenticator_id", Hex64(reg.sceneCert.AuthenticatorID))
+	o := order{challenge: newChallenge(), payload: []byte("order 1004: 5.00 CNY to merchant 42")}
+	if o.auth, err = r.authenticate(ctx, o.challenge, r.fingers[2], 4); err != nil {
+		return err
+	}
+	if o.sign, err = r.signWhenRelayed(ctx, o.challenge, o.payload); err != nil {
+		return err
+	}
+	if o.sign.err != nil {
+		return fmt.Errorf("SIGN_PAYMENT with the new scene key: %w", o.sign.err)
+	}
+	st, err := proof.VerifyPayment(o.sign.statement, reg.sceneCert, o.challenge, o.payload)
+	if err != nil {
+		return err
+	}
+	if st.Counter <= r.lastCounter {
+		return fmt.Errorf("counter %d not above the last one %d", st.Counter, r.lastCounter)
+	}
+	if st.FingerID != r.fids[2] {
+		return fmt.Errorf("statement names finger %d, want the new finger %d", st.FingerID, r.fids[2])
+	}
+	r.lastCounter = st.Counter
+	if _, err := proof.VerifyPayment(o.sign.statement, r.staleScene, o.challenge, o.payload); err == nil {
+		return errors.New("the statement verifies under the invalidated key's certificate")
+	}
+	rec.Add("challenge", Hex64(o.challenge))
+	rec.Add("fid", st.FingerID)
+	rec.Add("counter", st.Counter)
+	rec.Add("verified", "new certificate yes, old no")
+	return r.sensorIdle(ctx)
+}
+
+func lockout(r *runner, ctx context.Context, rec *record) error {
+	c := newChallenge()
+	impostor := finger.New(impostorSeed)
+	res, err := r.impostorUntil(ctx, c, impostor, func(int) bool { return false })
+	if err != nil {
+		return err
+	}
+	rec.Add("rejections", res.rejections)
+	if res.end.Error != hidl.ErrorLockout || res.rejections != fingerprint.LockoutTimedAttempts {
+		return fmt.Errorf("%d rejections then %v, want %d then onError(ERROR_LOCKOUT)", res.rejections, res.end, fingerprint.LockoutTimedAttempts)
+	}
+	rec.Add("then", "onError(ERROR_LOCKOUT)")
+	// Locked out, even the enrolled finger is not read: a new
+	// authentication ends at once with the same error.
+	st, err := r.hc.Authenticate(ctx, newChallenge(), gid)
+	if err != nil {
+		return err
+	}
+	if st != hidl.SysOK {
+		return fmt.Errorf("authenticate while locked out: %v, want SYS_OK then onError", st)
+	}
+	cb, err := r.cbs.Next(ctx)
+	if err != nil {
+		return err
+	}
+	if e, ok := cb.(hidl.OnError); !ok || e.Error != hidl.ErrorLockout {
+		return fmt.Errorf("%w while locked out: %v, want onError(ERROR_LOCKOUT)", errUnexpected, cb)
+	}
+	rec.Add("next_authenticate", "onError(ERROR_LOCKOUT)")
+	_, err = payment.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("order 1005")}.Execute(ctx, r.pay)
+	if !errors.Is(err, payment.ErrNotAuthorized) {
+		return fmt.Errorf("SIGN_PAYMENT after the lockout: %v, want NOT_AUTHORIZED", err)
+	}
+	rec.Add("sign_payment", "NOT_AUTHORIZED")
+	return r.sensorIdle(ctx)
+}
