@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fpemu/fpemu/hal"
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/conform"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/taproc"
+)
+
+func init() { subcommands = append(subcommands, newConformCmd) }
+
+// errConformFailed is the error (exit 1) of a run in which a case failed.
+var errConformFailed = errors.New("conformance failures")
+
+func newConformCmd() *cobra.Command {
+	var (
+		target               conform.Target
+		device, store, junit string
+		runRe, skipRe        string
+		asJSON, list, logs   bool
+	)
+	c := &cobra.Command{
+		Use:   "conform [--hal ADDR [--gatekeeper ADDR] [--sensor ADDR] | --device DIR] [--junit FILE] [--run REGEX] [--skip REGEX] [--json]",
+		Short: "Run the fingerprint HAL conformance suite (VTS 2.1 and fpemu's stricter cases)",
+		Long: `Run the conformance suite against a fingerprint HAL serving fpemu's north API
+(IBiometricsFingerprint@2.1 over gRPC on a Unix socket; docs/protocol.md).
+
+The suite is every case of VtsHalBiometricsFingerprintV2_1TargetTest, with
+VTS's 3 s callback timeouts and group 99, followed by fpemu's stricter cases:
+a valid enroll round trip, the authenticate HAT and its fields (challenge =
+operation id, FINGERPRINT, user_id = SID, authenticator_id), refusal of
+replayed, revoked, mismatched and FINGERPRINT enroll HATs, authenticator_id
+rules and lockout timing. "fpemu conform --list" describes every case.
+
+A valid enroll HAT is what the device's Gatekeeper mints for the preEnroll
+challenge (gatekeeperd's role): cases that need one use --gatekeeper (the
+Gatekeeper TA socket). Cases that need a finger on the sensor use --sensor
+(the fingerprint TA's sensor-control socket). Without them those cases are
+reported as SKIP with the reason, never as passed. --device DIR takes all
+three sockets of a device started with "fpemu device up --dir DIR".
+
+Without --hal or --device, conform boots an fpemu device of its own in a
+temporary directory (Keymaster, Gatekeeper, fingerprint TA and HAL, each its
+own process), tests it, and shuts it down, leaving nothing behind.
+
+The LockoutExpiryTest case waits out the 30 s lockout; --skip LockoutExpiry
+leaves it out. Output: one line per case (PASS/FAIL/SKIP, duration, reason)
+and a summary, or with --json one JSON object; --junit FILE also writes JUnit
+XML. Exit status 0 only if no case failed; 1 if one did or the device could
+not be reached; 2 for a usage error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			if list {
+				return listCases(out)
+			}
+			cfg := conform.Config{StorePath: store}
+			var err error
+			if cfg.Run, err = compileFlag("--run", runRe); err != nil {
+				return err
+			}
+			if cfg.Skip, err = compileFlag("--skip", skipRe); err != nil {
+				return err
+			}
+			switch {
+			case device != "" && (target.HAL != "" || target.Gatekeeper != "" || target.Sensor != ""):
+				return usageErrorf("--device replaces --hal, --gatekeeper and --sensor; give one or the other")
+			case target.HAL == "" && (target.Gatekeeper != "" || target.Sensor != ""):
+				return usageErrorf("--gatekeeper and --sensor need --hal (without --hal, conform boots its own device)")
+			case device != "":
+				target = deviceTarget(device)
+			}
+
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			var own *conform.Device
+			if target.HAL == "" {
+				if own, err = bootOwnDevice(ctx, logs, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+				defer func() {
+					sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+					defer cancel()
+					if err := own.Close(sctx); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "fpemu conform: shutting the device down: %v\n", err)
+					}
+				}()
+				target = own.Target()
+			}
+			cfg.Target = target
+			if !asJSON {
+				width := 0
+				for _, c := range conform.Cases() {
+					width = max(width, len(c.FullName()))
+				}
+				cfg.OnResult = func(r conform.Result) { fmt.Fprintln(out, conform.FormatLine(r, width)) }
+			}
+			rep, runErr := conform.Run(ctx, cfg)
+			rep.SelfBooted = own != nil
+			if errors.Is(runErr, conform.ErrNoCases) {
+				return usageError(runErr)
+			}
+			if len(rep.Results) > 0 || runErr == nil {
+				if err := writeReport(out, rep, asJSON, junit); err != nil {
+					return errors.Join(runErr, err)
+				}
+			}
+			if runErr != nil {
+				return runErr
+			}
+			if !rep.OK() {
+				_, fail, _ := rep.Counts()
+				return fmt.Errorf("%w: %d case(s) failed", errConformFailed, fail)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&target.HAL, "hal", "", "HAL north-API socket (default: boot an fpemu device and test its HAL)")
+	f.StringVar(&target.Gatekeeper, "gatekeeper", "", "Gatekeeper TA socket, for valid enroll HATs (with --hal)")
+	f.StringVar(&target.Sensor, "sensor", "", "fingerprint TA sensor-control socket, for fingers (with --hal)")
+	f.StringVar(&device, "device", "", "device directory of 'fpemu device up': its HAL, Gatekeeper and sensor sockets")
+	f.StringVar(&store, "store-path", "", "directory for setActiveGroup, writable by the HAL (default: a temporary directory)")
+	f.StringVar(&junit, "junit", "", "also write the results as JUnit XML to `FILE`")
+	f.StringVar(&runRe, "run", "", "run only the cases whose name or suite/name matches `REGEX`")
+	f.StringVar(&skipRe, "skip", "", "leave out the cases whose name or suite/name matches `REGEX`")
+	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object instead of lines")
+	f.BoolVar(&list, "list", false, "list the cases with what each asserts, and exit")
+	f.BoolVar(&logs, "device-logs", false, "copy the self-booted device's JSON logs to stderr")
+	return c
+}
+
+func compileFlag(name, expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, usageErrorf("%s: %v", name, err)
+	}
+	return re, nil
+}
+
+// deviceTarget returns the sockets of a device directory (docs/protocol.md
+// §7.1): DIR/sock/hal.sock, gatekeeper.sock, fingerprint-sensor.sock.
+func deviceTarget(dir string) conform.Target {
+	return conform.Target{
+		HAL:        hal.SocketPath(dir),
+		Gatekeeper: taproc.SocketPath(dir, tee.RoleGatekeeper),
+		Sensor:     sim.SensorSocketPath(dir),
+	}
+}
+
+// bootOwnDevice boots a device whose processes are this binary's TA and
+// HAL subcommands.
+func bootOwnDevice(ctx context.Context, logs bool, stderr io.Writer) (*conform.Device, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locating the fpemu binary: %w", err)
+	}
+	cfg := conform.DeviceConfig{
+		TACommand:  func(dir string) func(tee.Role) *exec.Cmd { return sim.TACommand(exe, dir) },
+		HALCommand: func(dir string) *exec.Cmd { return sim.HALCommand(exe, dir) },
+	}
+	if logs {
+		cfg.Logs = stderr
+	}
+	return conform.StartDevice(ctx, cfg)
+}
+
+func writeReport(out io.Writer, rep *conform.Report, asJSON bool, junit string) error {
+	if asJSON {
+		if err := rep.WriteJSON(out); err != nil {
+			return err
+		}
+	} else if _, err := fmt.Fprintln(out, rep.Summary()); err != nil {
+		return err
+	}
+	if junit == "" {
+		return nil
+	}
+	f, err := os.Create(junit)
+	if err != nil {
+		return fmt.Errorf("--junit: %w", err)
+	}
+	if err := rep.WriteJUnit(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--junit: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--junit: %w", err)
+	}
+	return nil
+}
+
+// listCases prints every case: suite/name, what it needs, what it asserts.
+func listCases(out io.Writer) error {
+	for _, c := range conform.Cases() {
+		needs := ""
+		if c.Needs&conform.NeedGatekeeper != 0 {
+			needs += " --gatekeeper"
+		}
+		if c.Needs&conform.NeedSensor != 0 {
+			needs += " --sensor"
+		}
+		if needs != "" {
+			needs = " [needs" + needs + "]"
+		}
+		if _, err := fmt.Fprintf(out, "%s%s\n    %s\n", c.FullName(), needs, c.Doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
