@@ -228,6 +228,7 @@ type fakeRelay struct {
 	delivered [][]byte
 	down      bool
 	refuse    bool
+	dead      bool // Deliver fails as if the payment TA died
 }
 
 func (r *fakeRelay) open(context.Context) (BioRelay, error) {
@@ -244,6 +245,9 @@ func (r *fakeRelay) Deliver(_ context.Context, env []byte) error {
 	defer r.mu.Unlock()
 	if r.refuse {
 		return tee.Errorf(tee.ResultSecurity, tee.OriginTrustedApp, "replay")
+	}
+	if r.dead {
+		return tee.Errorf(tee.ResultTargetDead, tee.OriginComms, "payment TA gone")
 	}
 	r.delivered = append(r.delivered, env)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -84,6 +85,8 @@ type HAL struct {
 	changed  chan struct{} // closed and replaced after every callback
 	pending  [][]byte      // bio envelopes fetched, not yet delivered (oldest first)
 	closed   bool
+
+	relayWanted atomic.Bool // a method queued bio reports outside an operation
 
 	pumps sync.WaitGroup
 }
@@ -418,9 +421,16 @@ func (h *HAL) SetActiveGroup(ctx context.Context, gid uint32, storePath string) 
 	}
 	h.callMu.Lock()
 	defer h.callMu.Unlock()
-	return h.call(ctx, "setActiveGroup", func(ta TA, ctx context.Context) (hidl.RequestStatus, error) {
+	st := h.call(ctx, "setActiveGroup", func(ta TA, ctx context.Context) (hidl.RequestStatus, error) {
 		return ta.SetActiveGroup(ctx, gid, storePath)
 	})
+	if st == hidl.SysOK {
+		// The first active group queues its finger list for the payment
+		// TA (docs/protocol.md §9.3): relay it without waiting for an
+		// operation to end.
+		h.relayWanted.Store(true)
+	}
+	return st
 }
 
 // Authenticate is authenticate(operationId, gid).

@@ -369,6 +369,15 @@ func TestOutboxRelay(t *testing.T) {
 	left := len(r.ta.outbox)
 	r.ta.mu.Unlock()
 	assert.Equal(t, 1, left)
+
+	// setActiveGroup (which queues a finger list in the TA) triggers a
+	// relay without an operation.
+	r.relay.mu.Lock()
+	r.relay.down = false
+	r.relay.mu.Unlock()
+	require.Equal(t, hidl.SysOK, must(r.client.SetActiveGroup(ctxT(t), 99, t.TempDir()))(t))
+	require.Eventually(t, func() bool { return len(r.relay.got()) == 3 }, testWait, time.Millisecond)
+	assert.Equal(t, []byte("env-3"), r.relay.got()[2])
 }
 
 func TestStatusOf(t *testing.T) {
@@ -466,4 +475,41 @@ func BenchmarkCancelRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestOutboxRelayFailures: an envelope the payment TA refuses is dropped;
+// one it could not take because it died is kept and delivered first next
+// time, in order.
+func TestOutboxRelayFailures(t *testing.T) {
+	r := newRig(t)
+	cbs := r.notify()
+	set := func(f func(*fakeRelay)) {
+		r.relay.mu.Lock()
+		f(r.relay)
+		r.relay.mu.Unlock()
+	}
+	end := func(envs ...string) {
+		r.ta.mu.Lock()
+		for _, e := range envs {
+			r.ta.outbox = append(r.ta.outbox, []byte(e))
+		}
+		r.ta.mu.Unlock()
+		r.ta.finish(fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorCanceled})
+		next(t, cbs)
+	}
+	set(func(f *fakeRelay) { f.refuse = true })
+	end("refused")
+	require.Eventually(t, func() bool { return r.logs.FilterMessage("payment TA refused a bio envelope; dropped").Len() == 1 }, testWait, time.Millisecond)
+
+	set(func(f *fakeRelay) { f.refuse, f.dead = false, true })
+	end("kept-1", "kept-2")
+	require.Eventually(t, func() bool {
+		return r.logs.FilterMessage("bio envelope not delivered; kept for the next relay").Len() == 1
+	}, testWait, time.Millisecond)
+	assert.Empty(t, r.relay.got())
+
+	set(func(f *fakeRelay) { f.dead = false })
+	end("new")
+	require.Eventually(t, func() bool { return len(r.relay.got()) == 3 }, testWait, time.Millisecond)
+	assert.Equal(t, [][]byte{[]byte("kept-1"), []byte("kept-2"), []byte("new")}, r.relay.got())
 }

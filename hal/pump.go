@@ -18,7 +18,8 @@ const pumpRetryPause = 100 * time.Millisecond
 
 // pump turns the TA's events into client callbacks until the connection is
 // dropped: the legacy HAL's notify thread. After every callback that ends
-// an operation it relays the bio outbox.
+// an operation, and within one EventWait of a successful setActiveGroup, it
+// relays the bio outbox.
 func (h *HAL) pump(c *conn) {
 	defer h.pumps.Done()
 	h.relayOutbox(c) // reports the TA queued before the HAL connected (finger lists at start)
@@ -39,6 +40,9 @@ func (h *HAL) pump(c *conn) {
 				return
 			}
 			continue
+		}
+		if h.relayWanted.Swap(false) {
+			h.relayOutbox(c)
 		}
 		if e.Type == fingerprint.MsgNone {
 			continue
