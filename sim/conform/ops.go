@@ -239,6 +239,10 @@ func (t *T) authenticate(gid uint32, op uint64, next touch) authResult {
 			}
 			res.match = c
 			return done
+		case hidl.OnError:
+			if c.Error == hidl.ErrorLockout {
+				t.Fatalf("authentication of group %d: %v: the group is locked out (by an earlier run less than %v ago?)", gid, c, LockoutDuration)
+			}
 		}
 		t.Fatalf("authentication of group %d: unexpected %v", gid, cb)
 		return more
