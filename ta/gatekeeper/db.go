@@ -1,16 +1,13 @@
 package gatekeeper
 
 import (
-	"bytes"
-	"context"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
-	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/marks"
 	"github.com/fpemu/fpemu/tee/store"
 )
 
@@ -20,8 +17,10 @@ import (
 const (
 	tableUsers    = "gk_users"
 	tableFailures = "gk_failure_records"
-	tableMarks    = "gk_replay_marks"
 )
+
+// replayMarks is the table of envelope replay marks (tee/marks).
+var replayMarks = marks.MustTable("gk_replay_marks", ErrCorruptRecord)
 
 // Schema returns the migrations of the Gatekeeper TA's database:
 //
@@ -32,9 +31,9 @@ const (
 //	    failure_record_t of a secure user ID (sid stored as the int64 with
 //	    the same bits); sealed, identity Str("sid") ‖ U64(sid)
 //	gk_replay_marks(sender, recipient, boot_id, mark)
-//	    the envelope replay high-water mark of a route in one boot; the mark
-//	    (u64 big-endian) sealed, identity Str("route") ‖ TA(sender) ‖
-//	    TA(recipient) ‖ Raw(boot_id)
+//	    the envelope replay high-water mark of a route in one boot
+//	    (tee/marks); the mark (u64 big-endian) sealed, identity
+//	    Str("route") ‖ TA(sender) ‖ TA(recipient) ‖ Raw(boot_id)
 //
 // A caller that opens the store itself (Config.Store) must open it with
 // this schema.
@@ -49,14 +48,7 @@ CREATE TABLE gk_failure_records (
 	sid    INTEGER PRIMARY KEY NOT NULL,
 	record BLOB NOT NULL
 );
-CREATE TABLE gk_replay_marks (
-	sender    BLOB NOT NULL,
-	recipient BLOB NOT NULL,
-	boot_id   BLOB NOT NULL,
-	mark      BLOB NOT NULL,
-	PRIMARY KEY (sender, recipient)
-) WITHOUT ROWID;
-`),
+`+replayMarks.CreateSQL()),
 	}
 }
 
@@ -184,74 +176,16 @@ func deleteAllUsers(tx *store.Tx) error {
 	return nil
 }
 
-// markStore is an envelope.MarkStore over the gk_replay_marks table, scoped
-// to one boot: a row written in another boot reads as mark 0 (pairwise keys
-// and sender sequence numbers restart at every boot).
-type markStore struct {
-	st     *store.Store
-	bootID []byte
-}
-
 // NewMarkStore returns an envelope.MarkStore that keeps the replay
 // high-water marks of the boot bootID in st, which must have been opened
-// with Schema. NewTA uses it; it is exported for a caller that builds its
-// own envelope.Opener (Config.Opener) over the Gatekeeper store.
+// with Schema: a marks.Store over the gk_replay_marks table, where a mark
+// of another boot reads as 0. NewTA uses it; it is exported for a caller
+// that builds its own envelope.Opener (Config.Opener) over the Gatekeeper
+// store. Errors wrap ErrConfig.
 func NewMarkStore(st *store.Store, bootID []byte) (envelope.MarkStore, error) {
-	if st == nil {
-		return nil, fmt.Errorf("%w: nil store", ErrConfig)
-	}
-	if len(bootID) == 0 || len(bootID) > 64 {
-		return nil, fmt.Errorf("%w: boot id must be 1..64 bytes", ErrConfig)
-	}
-	return &markStore{st: st, bootID: bytes.Clone(bootID)}, nil
-}
-
-func (m *markStore) identity(r tee.Route) []byte {
-	return store.Identity(store.Str("route"), store.TA(r.From), store.TA(r.To), store.Raw(m.bootID))
-}
-
-// LoadMark implements envelope.MarkStore.
-func (m *markStore) LoadMark(r tee.Route) (uint64, error) {
-	var mark uint64
-	err := m.st.View(context.Background(), func(tx *store.Tx) error {
-		var boot, sealed []byte
-		err := tx.QueryRow(`SELECT boot_id, mark FROM gk_replay_marks WHERE sender = ? AND recipient = ?`,
-			r.From[:], r.To[:]).Scan(&boot, &sealed)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(boot, m.bootID) {
-			return nil // a mark of an earlier boot
-		}
-		b, err := tx.Unseal(tableMarks, m.identity(r), sealed)
-		if err != nil {
-			return err
-		}
-		if len(b) != 8 {
-			return fmt.Errorf("%w: replay mark of %d bytes", ErrCorruptRecord, len(b))
-		}
-		mark = binary.BigEndian.Uint64(b)
-		return nil
-	})
+	m, err := marks.NewStore(st, replayMarks, bootID)
 	if err != nil {
-		return 0, fmt.Errorf("gatekeeper: load replay mark: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return mark, nil
-}
-
-// StoreMark implements envelope.MarkStore.
-func (m *markStore) StoreMark(r tee.Route, seq uint64) error {
-	return m.st.Tx(context.Background(), func(tx *store.Tx) error {
-		sealed, err := tx.Seal(tableMarks, m.identity(r), binary.BigEndian.AppendUint64(nil, seq))
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(`INSERT INTO gk_replay_marks(sender, recipient, boot_id, mark) VALUES (?, ?, ?, ?)
-			ON CONFLICT(sender, recipient) DO UPDATE SET boot_id = excluded.boot_id, mark = excluded.mark`,
-			r.From[:], r.To[:], m.bootID, sealed)
-		return err
-	})
+	return m, nil
 }
