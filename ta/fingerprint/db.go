@@ -1,16 +1,12 @@
 package fingerprint
 
 import (
-	"bytes"
-	"context"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 
-	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/marks"
 	"github.com/fpemu/fpemu/tee/store"
 )
 
@@ -22,8 +18,10 @@ const (
 	tableTemplates = "fp_templates"
 	tableGroups    = "fp_groups"
 	tableLockout   = "fp_lockout"
-	tableMarks     = "fp_replay_marks"
 )
+
+// replayMarks is the table of envelope replay marks (tee/marks).
+var replayMarks = marks.MustTable("fp_replay_marks", ErrCorrupt)
 
 // Schema returns the migrations of the fingerprint TA's database:
 //
@@ -35,8 +33,8 @@ const (
 //	fp_lockout(gid, state)          the group's sealed lockout state (failed
 //	    attempts, timed-lockout deadline, its boot); identity Str("group") ‖ U32(gid)
 //	fp_replay_marks(sender, recipient, boot_id, mark)  the envelope replay
-//	    high-water mark of a route in one boot; identity Str("route") ‖
-//	    TA(sender) ‖ TA(recipient) ‖ Raw(boot_id)
+//	    high-water mark of a route in one boot (tee/marks); identity
+//	    Str("route") ‖ TA(sender) ‖ TA(recipient) ‖ Raw(boot_id)
 //
 // A caller that opens the store itself (Config.Store) must use this schema.
 func Schema() store.Schema {
@@ -56,14 +54,7 @@ CREATE TABLE fp_lockout (
 	gid   INTEGER PRIMARY KEY NOT NULL CHECK (gid >= 0 AND gid <= 4294967295),
 	state BLOB NOT NULL
 );
-CREATE TABLE fp_replay_marks (
-	sender    BLOB NOT NULL,
-	recipient BLOB NOT NULL,
-	boot_id   BLOB NOT NULL,
-	mark      BLOB NOT NULL,
-	PRIMARY KEY (sender, recipient)
-) WITHOUT ROWID;
-`),
+`+replayMarks.CreateSQL()),
 	}
 }
 
@@ -247,73 +238,16 @@ func putLockout(tx *store.Tx, gid uint32, l Lockout) error {
 	return err
 }
 
-// markStore is an envelope.MarkStore over fp_replay_marks, scoped to one
-// boot: a mark written in another boot reads as 0.
-type markStore struct {
-	st     *store.Store
-	bootID []byte
-}
-
 // NewMarkStore returns an envelope.MarkStore keeping the replay marks of
-// boot bootID in st, which must have been opened with Schema. NewTA uses
-// it; it is exported for a caller that builds its own envelope.Opener
-// (Config.Opener) over the fingerprint store.
+// boot bootID in st, which must have been opened with Schema: a
+// marks.Store over fp_replay_marks, where a mark written in another boot
+// reads as 0. NewTA uses it; it is exported for a caller that builds its
+// own envelope.Opener (Config.Opener) over the fingerprint store. Errors
+// wrap ErrConfig.
 func NewMarkStore(st *store.Store, bootID []byte) (envelope.MarkStore, error) {
-	if st == nil {
-		return nil, fmt.Errorf("%w: nil store", ErrConfig)
-	}
-	if len(bootID) == 0 || len(bootID) > maxBootIDLen {
-		return nil, fmt.Errorf("%w: boot id must be 1..%d bytes", ErrConfig, maxBootIDLen)
-	}
-	return &markStore{st: st, bootID: slices.Clone(bootID)}, nil
-}
-
-func (m *markStore) identity(r tee.Route) []byte {
-	return store.Identity(store.Str("route"), store.TA(r.From), store.TA(r.To), store.Raw(m.bootID))
-}
-
-// LoadMark implements envelope.MarkStore.
-func (m *markStore) LoadMark(r tee.Route) (uint64, error) {
-	var mark uint64
-	err := m.st.View(context.Background(), func(tx *store.Tx) error {
-		var boot, sealed []byte
-		err := tx.QueryRow(`SELECT boot_id, mark FROM fp_replay_marks WHERE sender = ? AND recipient = ?`,
-			r.From[:], r.To[:]).Scan(&boot, &sealed)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(boot, m.bootID) {
-			return nil // a mark of an earlier boot
-		}
-		b, err := tx.Unseal(tableMarks, m.identity(r), sealed)
-		if err != nil {
-			return err
-		}
-		if len(b) != 8 {
-			return fmt.Errorf("%w: replay mark of %d bytes", ErrCorrupt, len(b))
-		}
-		mark = binary.BigEndian.Uint64(b)
-		return nil
-	})
+	m, err := marks.NewStore(st, replayMarks, bootID)
 	if err != nil {
-		return 0, fmt.Errorf("fingerprint: load replay mark: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return mark, nil
-}
-
-// StoreMark implements envelope.MarkStore.
-func (m *markStore) StoreMark(r tee.Route, seq uint64) error {
-	return m.st.Tx(context.Background(), func(tx *store.Tx) error {
-		sealed, err := tx.Seal(tableMarks, m.identity(r), binary.BigEndian.AppendUint64(nil, seq))
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(`INSERT INTO fp_replay_marks(sender, recipient, boot_id, mark) VALUES (?, ?, ?, ?)
-			ON CONFLICT(sender, recipient) DO UPDATE SET boot_id = excluded.boot_id, mark = excluded.mark`,
-			r.From[:], r.To[:], m.bootID, sealed)
-		return err
-	})
+	return m, nil
 }
