@@ -1,7 +1,6 @@
 package payment
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -12,6 +11,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/marks"
 	"github.com/fpemu/fpemu/tee/store"
 )
 
@@ -20,8 +20,10 @@ const (
 	tableKeys    = "pay_keys"
 	tableFingers = "pay_finger_lists"
 	tableCounter = "pay_counter"
-	tableMarks   = "pay_replay_marks"
 )
+
+// replayMarks is the table of envelope replay marks (tee/marks).
+var replayMarks = marks.MustTable("pay_replay_marks", ErrCorruptRecord)
 
 // Schema returns the store schema of the payment TA's database:
 //
@@ -34,8 +36,9 @@ const (
 //	pay_counter(id = 1, value)
 //	    the statement counter, sealed u64 big-endian, identity Str("counter")
 //	pay_replay_marks(sender, recipient, boot_id, mark)
-//	    envelope replay high-water marks of the current boot; mark sealed,
-//	    identity Str("route") ‖ TA(sender) ‖ TA(recipient) ‖ Raw(boot_id)
+//	    envelope replay high-water marks of the current boot (tee/marks);
+//	    mark sealed, identity Str("route") ‖ TA(sender) ‖ TA(recipient) ‖
+//	    Raw(boot_id)
 func Schema() store.Schema {
 	return store.Schema{
 		store.SQL("payment v1: keys, finger lists, counter, replay marks", `
@@ -54,14 +57,7 @@ CREATE TABLE pay_counter (
 	id    INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
 	value BLOB NOT NULL
 );
-CREATE TABLE pay_replay_marks (
-	sender    BLOB NOT NULL,
-	recipient BLOB NOT NULL,
-	boot_id   BLOB NOT NULL,
-	mark      BLOB NOT NULL,
-	PRIMARY KEY (sender, recipient)
-) WITHOUT ROWID;
-`),
+`+replayMarks.CreateSQL()),
 	}
 }
 
@@ -234,49 +230,6 @@ func nextCounter(tx *store.Tx) (uint64, error) {
 	return next, nil
 }
 
-func markIdentity(r tee.Route, bootID []byte) []byte {
-	return store.Identity(store.Str("route"), store.TA(r.From), store.TA(r.To), store.Raw(bootID))
-}
-
-// loadMark returns the replay mark of r in boot bootID (0 if none, or if
-// the stored row is from another boot).
-func loadMark(tx *store.Tx, r tee.Route, bootID []byte) (uint64, error) {
-	var boot, sealed []byte
-	err := tx.QueryRow(`SELECT boot_id, mark FROM pay_replay_marks WHERE sender = ? AND recipient = ?`,
-		r.From[:], r.To[:]).Scan(&boot, &sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("payment: load replay mark: %w", err)
-	}
-	if !bytes.Equal(boot, bootID) {
-		return 0, nil // a mark of an earlier boot
-	}
-	b, err := tx.Unseal(tableMarks, markIdentity(r, bootID), sealed)
-	if err != nil {
-		return 0, fmt.Errorf("payment: replay mark: %w", err)
-	}
-	if len(b) != 8 {
-		return 0, fmt.Errorf("%w: replay mark of %d bytes", ErrCorruptRecord, len(b))
-	}
-	return binary.BigEndian.Uint64(b), nil
-}
-
-func putMark(tx *store.Tx, r tee.Route, bootID []byte, seq uint64) error {
-	sealed, err := tx.Seal(tableMarks, markIdentity(r, bootID), binary.BigEndian.AppendUint64(nil, seq))
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(`INSERT INTO pay_replay_marks(sender, recipient, boot_id, mark) VALUES (?, ?, ?, ?)
-		ON CONFLICT(sender, recipient) DO UPDATE SET boot_id = excluded.boot_id, mark = excluded.mark`,
-		r.From[:], r.To[:], bootID, sealed)
-	if err != nil {
-		return fmt.Errorf("payment: store replay mark: %w", err)
-	}
-	return nil
-}
-
 // stagedGuard is the envelope.ReplayGuard of the payment TA. Accept only
 // checks the sequence number against the stored mark and stages it; the
 // caller writes the mark in the same transaction as the effect of the
@@ -298,7 +251,7 @@ func (g *stagedGuard) Accept(route tee.Route, seq uint64) error {
 	var mark uint64
 	err := g.ta.st.View(context.Background(), func(tx *store.Tx) error {
 		var err error
-		mark, err = loadMark(tx, route, g.ta.bootID)
+		mark, err = replayMarks.Load(tx, route, g.ta.bootID)
 		return err
 	})
 	if err != nil {

@@ -69,7 +69,7 @@ func (t *TA) Deliver(ctx context.Context, env []byte) (Delivery, error) {
 	switch m.Type {
 	case envelope.MsgBioAuthResult:
 		r, perr := bio.ParseAuthResult(m.Payload)
-		if err := t.tx(ctx, func(tx *store.Tx) error { return putMark(tx, mark.route, t.bootID, mark.seq) }); err != nil {
+		if err := t.tx(ctx, func(tx *store.Tx) error { return replayMarks.Put(tx, mark.route, t.bootID, mark.seq) }); err != nil {
 			return Delivery{}, err
 		}
 		if perr != nil {
@@ -79,7 +79,7 @@ func (t *TA) Deliver(ctx context.Context, env []byte) (Delivery, error) {
 	case envelope.MsgFingerList:
 		l, perr := bio.ParseFingerList(m.Payload)
 		if perr != nil {
-			if err := t.tx(ctx, func(tx *store.Tx) error { return putMark(tx, mark.route, t.bootID, mark.seq) }); err != nil {
+			if err := t.tx(ctx, func(tx *store.Tx) error { return replayMarks.Put(tx, mark.route, t.bootID, mark.seq) }); err != nil {
 				return Delivery{}, err
 			}
 			return Delivery{}, fmt.Errorf("%w: %w", ErrBadMessage, perr)
@@ -87,7 +87,7 @@ func (t *TA) Deliver(ctx context.Context, env []byte) (Delivery, error) {
 		var invalidated []KeyRef
 		err := t.tx(ctx, func(tx *store.Tx) error {
 			invalidated = nil
-			if err := putMark(tx, mark.route, t.bootID, mark.seq); err != nil {
+			if err := replayMarks.Put(tx, mark.route, t.bootID, mark.seq); err != nil {
 				return err
 			}
 			if err := putFingerList(tx, l); err != nil {
@@ -220,7 +220,7 @@ func (t *TA) SetAuthTokenKey(ctx context.Context, env []byte) error {
 		return err
 	}
 	defer clear(m.Payload)
-	if err := t.tx(ctx, func(tx *store.Tx) error { return putMark(tx, mark.route, t.bootID, mark.seq) }); err != nil {
+	if err := t.tx(ctx, func(tx *store.Tx) error { return replayMarks.Put(tx, mark.route, t.bootID, mark.seq) }); err != nil {
 		return err
 	}
 	if m.Type != envelope.MsgAuthTokenKey || len(m.Payload) != tokens.KeySize {
