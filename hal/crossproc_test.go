@@ -112,16 +112,19 @@ func shortDir(t *testing.T) string {
 	return d
 }
 
-// bootDevice boots keymaster, gatekeeper and the fingerprint TA as
-// processes, starts the HAL process and dials it. Cleanup stops the HAL
+// bootDevice boots roles (default: keymaster, gatekeeper and the
+// fingerprint TA) as processes, starts the HAL process and dials it. Cleanup stops the HAL
 // and the TAs by pid and checks that no process and no socket is left.
-func bootDevice(t *testing.T, restart sim.RestartPolicy) *device {
+func bootDevice(t *testing.T, restart sim.RestartPolicy, roles ...tee.Role) *device {
 	t.Helper()
 	dir := shortDir(t)
 	logs := &lockedBuffer{}
+	if len(roles) == 0 {
+		roles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint}
+	}
 	d, err := sim.Boot(testCtx(t), sim.Config{
 		Dir:     dir,
-		Roles:   []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint},
+		Roles:   roles,
 		Command: func(r tee.Role) *exec.Cmd { return childCmd("ta", dir, r) },
 		Stderr:  logs,
 		Restart: restart,

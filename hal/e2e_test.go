@@ -333,3 +333,52 @@ func TestHALStartFailures(t *testing.T) {
 	assert.Contains(t, se.Stderr, "connect to fingerprint TA")
 	assert.ErrorIs(t, syscall.Kill(se.PID, 0), syscall.ESRCH)
 }
+
+// TestBioRelayToPaymentTA: with a payment TA on the device, the HAL drains
+// the fingerprint TA's outbox after each operation and delivers the sealed
+// reports to it (finger list after the enrollment, auth result after the
+// match), leaving the outbox empty.
+func TestBioRelayToPaymentTA(t *testing.T) {
+	dev := bootDevice(t, sim.RestartPolicy{}, tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint, tee.RolePayment)
+	ctx := testCtx(t)
+	c := dev.client
+	gk := dev.session(t, tee.RoleGatekeeper)
+	sen, err := dev.d.OpenSensor(ctx)
+	require.NoError(t, err)
+	defer sen.Close()
+	password := []byte("0000")
+	gkr, err := gatekeeper.Enroll{UID: 0, DesiredPassword: password}.Execute(ctx, gk)
+	require.NoError(t, err)
+
+	require.Equal(t, hidl.SysOK, must(c.SetActiveGroup(ctx, gid, t.TempDir()))(t))
+	cbs := dev.notify(t)
+	challenge := must(c.PreEnroll(ctx))(t)
+	vr, err := gatekeeper.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
+	require.NoError(t, err)
+	f := finger.New(0xB10)
+	require.NoError(t, sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples))
+	require.Equal(t, hidl.SysOK, must(c.Enroll(ctx, vr.Token.Marshal(), gid, 60))(t))
+	last, _, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
+	require.NoError(t, err)
+	require.IsType(t, hidl.OnEnrollResult{}, last)
+	require.Eventually(t, func() bool { return count(dev.logs.String(), "payment", "finger list delivered") >= 1 },
+		10*time.Second, 10*time.Millisecond)
+
+	require.NoError(t, sen.Touch(ctx, f, finger.Nominal))
+	for i := range 4 {
+		require.NoError(t, sen.ProbeTouch(ctx, f, uint64(i)))
+	}
+	require.Equal(t, hidl.SysOK, must(c.Authenticate(ctx, 0x5eed, gid))(t))
+	last, _, err = cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
+	require.NoError(t, err)
+	require.IsType(t, hidl.OnAuthenticated{}, last)
+	require.NoError(t, sen.Reset(ctx))
+	require.Eventually(t, func() bool { return count(dev.logs.String(), "payment", "auth result held") == 1 },
+		10*time.Second, 10*time.Millisecond, "the match's auth result reached the payment TA")
+
+	fp := dev.session(t, tee.RoleFingerprint)
+	envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, fp)
+	require.NoError(t, err)
+	assert.Empty(t, envs, "the HAL drained the outbox")
+	assert.Zero(t, count(dev.logs.String(), "hal", "refused"), "no envelope refused")
+}
