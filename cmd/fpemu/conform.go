@@ -34,7 +34,7 @@ func newConformCmd() *cobra.Command {
 		asJSON, list, logs   bool
 	)
 	c := &cobra.Command{
-		Use:   "conform [--hal ADDR [--gatekeeper ADDR] [--sensor ADDR] | --device DIR] [--junit FILE] [--run REGEX] [--skip REGEX] [--json]",
+		Use:   "conform [--hal ADDR [--gatekeeper ADDR] [--sensor ADDR] [--keymaster ADDR] | --device DIR] [--junit FILE] [--run REGEX] [--skip REGEX] [--json]",
 		Short: "Run the fingerprint HAL conformance suite (VTS 2.1 and fpemu's stricter cases)",
 		Long: `Run the conformance suite against a fingerprint HAL serving fpemu's north API
 (IBiometricsFingerprint@2.1 over gRPC on a Unix socket; docs/protocol.md).
@@ -49,9 +49,11 @@ rules and lockout timing. "fpemu conform --list" describes every case.
 A valid enroll HAT is what the device's Gatekeeper mints for the preEnroll
 challenge (gatekeeperd's role): cases that need one use --gatekeeper (the
 Gatekeeper TA socket). Cases that need a finger on the sensor use --sensor
-(the fingerprint TA's sensor-control socket). Without them those cases are
-reported as SKIP with the reason, never as passed. --device DIR takes all
-three sockets of a device started with "fpemu device up --dir DIR".
+(the fingerprint TA's sensor-control socket). With --keymaster (the Keymaster
+TA socket) the authenticate HAT is also used as Keystore uses it, which checks
+its MAC. Without them those cases are reported as SKIP with the reason, never
+as passed. --device DIR takes all four sockets of a device started with
+"fpemu device up --dir DIR".
 
 Without --hal or --device, conform boots an fpemu device of its own in a
 temporary directory (Keymaster, Gatekeeper, fingerprint TA and HAL, each its
@@ -77,10 +79,10 @@ not be reached; 2 for a usage error.`,
 				return err
 			}
 			switch {
-			case device != "" && (target.HAL != "" || target.Gatekeeper != "" || target.Sensor != ""):
-				return usageErrorf("--device replaces --hal, --gatekeeper and --sensor; give one or the other")
-			case target.HAL == "" && (target.Gatekeeper != "" || target.Sensor != ""):
-				return usageErrorf("--gatekeeper and --sensor need --hal (without --hal, conform boots its own device)")
+			case device != "" && (target.HAL != "" || target.Gatekeeper != "" || target.Sensor != "" || target.Keymaster != ""):
+				return usageErrorf("--device replaces --hal, --gatekeeper, --sensor and --keymaster; give one or the other")
+			case target.HAL == "" && (target.Gatekeeper != "" || target.Sensor != "" || target.Keymaster != ""):
+				return usageErrorf("--gatekeeper, --sensor and --keymaster need --hal (without --hal, conform boots its own device)")
 			case device != "":
 				target = deviceTarget(device)
 			}
@@ -133,6 +135,7 @@ not be reached; 2 for a usage error.`,
 	f.StringVar(&target.HAL, "hal", "", "HAL north-API socket (default: boot an fpemu device and test its HAL)")
 	f.StringVar(&target.Gatekeeper, "gatekeeper", "", "Gatekeeper TA socket, for valid enroll HATs (with --hal)")
 	f.StringVar(&target.Sensor, "sensor", "", "fingerprint TA sensor-control socket, for fingers (with --hal)")
+	f.StringVar(&target.Keymaster, "keymaster", "", "Keymaster TA socket, to check the authenticate HAT as Keystore does (with --hal)")
 	f.StringVar(&device, "device", "", "device directory of 'fpemu device up': its HAL, Gatekeeper and sensor sockets")
 	f.StringVar(&store, "store-path", "", "directory for setActiveGroup, writable by the HAL (default: a temporary directory)")
 	f.StringVar(&junit, "junit", "", "also write the results as JUnit XML to `FILE`")
@@ -156,12 +159,14 @@ func compileFlag(name, expr string) (*regexp.Regexp, error) {
 }
 
 // deviceTarget returns the sockets of a device directory (docs/protocol.md
-// §7.1): DIR/sock/hal.sock, gatekeeper.sock, fingerprint-sensor.sock.
+// §7.1): DIR/sock/hal.sock, gatekeeper.sock, fingerprint-sensor.sock,
+// keymaster.sock.
 func deviceTarget(dir string) conform.Target {
 	return conform.Target{
 		HAL:        hal.SocketPath(dir),
 		Gatekeeper: taproc.SocketPath(dir, tee.RoleGatekeeper),
 		Sensor:     sim.SensorSocketPath(dir),
+		Keymaster:  taproc.SocketPath(dir, tee.RoleKeymaster),
 	}
 }
 
@@ -216,6 +221,9 @@ func listCases(out io.Writer) error {
 		}
 		if c.Needs&conform.NeedSensor != 0 {
 			needs += " --sensor"
+		}
+		if c.Needs&conform.NeedKeymaster != 0 {
+			needs += " --keymaster"
 		}
 		if needs != "" {
 			needs = " [needs" + needs + "]"

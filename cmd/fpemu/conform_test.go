@@ -52,17 +52,17 @@ func TestConformSelfBooted(t *testing.T) {
 	code, out, stderr := conformRun(t, tmp, "--skip", "LockoutExpiry", "--junit", junit)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, stderr)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, len(conform.Cases()))
+	require.Len(t, lines, len(conform.Cases())) // all but LockoutExpiryTest, and the summary
 	for _, l := range lines[:len(lines)-1] {
 		assert.True(t, strings.HasPrefix(l, "PASS  "), l)
 	}
-	assert.Regexp(t, `^ok: 30 passed, 0 failed, 0 skipped \(30 cases\) in `, lines[len(lines)-1])
+	assert.Regexp(t, `^ok: 31 passed, 0 failed, 0 skipped \(31 cases\) in `, lines[len(lines)-1])
 
 	b, err := os.ReadFile(junit)
 	require.NoError(t, err)
 	var doc conform.JUnitSuites
 	require.NoError(t, xml.Unmarshal(b, &doc))
-	assert.Equal(t, 30, doc.Tests)
+	assert.Equal(t, 31, doc.Tests)
 	assert.Zero(t, doc.Failures)
 	require.Len(t, doc.Suites, 2)
 	assert.Equal(t, "vts", doc.Suites[0].Name)
@@ -144,6 +144,7 @@ func TestConformUsage(t *testing.T) {
 		{"bad --run", []string{"--run", "("}, exitUsage, "--run: error parsing regexp"},
 		{"bad --skip", []string{"--skip", "[", "--hal", "x"}, exitUsage, "--skip"},
 		{"gatekeeper without hal", []string{"--gatekeeper", "g.sock"}, exitUsage, "need --hal"},
+		{"keymaster without hal", []string{"--keymaster", "k.sock"}, exitUsage, "need --hal"},
 		{"device and hal", []string{"--device", dir, "--hal", "h.sock"}, exitUsage, "--device replaces"},
 		{"empty selection", []string{"--hal", "x", "--run", "NoSuchCase"}, exitUsage, "select no case"},
 		{"stray argument", []string{"extra"}, exitUsage, "unknown command"},

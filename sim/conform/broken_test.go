@@ -240,6 +240,7 @@ func TestBrokenHALFailsTheRightCases(t *testing.T) {
 		}},
 		{"never changes authenticator_id", freezesAuthenticatorID, []string{
 			"fpemu/AuthenticateTest",
+			"fpemu/AuthenticateKeymasterTest",
 			"fpemu/AuthenticatorIdEmptyTest",
 			"fpemu/AuthenticatorIdEnrollTest",
 			"fpemu/AuthenticatorIdRemoveTest",

@@ -29,6 +29,8 @@ const (
 	NeedGatekeeper Need = 1 << iota
 	// NeedSensor: fingers on the sensor, through Target.Sensor.
 	NeedSensor
+	// NeedKeymaster: the device's Keymaster, through Target.Keymaster.
+	NeedKeymaster
 )
 
 // Case describes one case (`fpemu conform --list`).

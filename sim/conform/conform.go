@@ -30,6 +30,10 @@ type Target struct {
 	// (docs/protocol.md §9.10). Empty: cases that need a finger are
 	// skipped.
 	Sensor string `json:"sensor,omitempty"`
+	// Keymaster is the Keymaster TA's CA→TA socket (docs/protocol.md §2).
+	// Empty: the case that checks the authenticate HAT's MAC the way
+	// Keystore uses it is skipped.
+	Keymaster string `json:"keymaster,omitempty"`
 }
 
 // Config configures Run.
@@ -125,6 +129,7 @@ type runner struct {
 	ownStore bool
 	cred     *credential // nil without Target.Gatekeeper
 	sensor   *sim.Sensor // nil without Target.Sensor
+	km       *keymasterSession // nil without Target.Keymaster
 
 	// quiesceWait is how long teardown waits for the ERROR_CANCELED of its
 	// cancel(); shortened once the HAL has shown it sends none from idle.
@@ -160,6 +165,11 @@ func open(ctx context.Context, cfg Config) (r *runner, err error) {
 			return r, err
 		}
 	}
+	if cfg.Keymaster != "" {
+		if r.km, err = openKeymaster(dctx, cfg.Keymaster); err != nil {
+			return r, err
+		}
+	}
 	if cfg.Sensor != "" {
 		if r.sensor, err = sim.DialSensor(dctx, cfg.Sensor); err != nil {
 			return r, fmt.Errorf("conform: sensor control %s: %w", cfg.Sensor, err)
@@ -179,6 +189,9 @@ func (r *runner) close(ctx context.Context) error {
 	if r.sensor != nil {
 		errs = append(errs, r.sensor.Close())
 	}
+	if r.km != nil {
+		errs = append(errs, r.km.Close())
+	}
 	if r.hal != nil {
 		errs = append(errs, r.hal.Close())
 	}
@@ -192,6 +205,7 @@ func (r *runner) close(ctx context.Context) error {
 const (
 	needGatekeeperReason = "needs --gatekeeper: a valid enroll HAT is the PASSWORD token the device's Gatekeeper mints for the preEnroll challenge (gatekeeperd's role)"
 	needSensorReason     = "needs --sensor: fingers reach the secure sensor only through the fingerprint TA's sensor-control endpoint"
+	needKeymasterReason  = "needs --keymaster: only the device's Keymaster holds the auth-token key that verifies the HAT's MAC"
 )
 
 // missing says why a case needing needs cannot run, or "".
@@ -202,6 +216,9 @@ func (r *runner) missing(needs Need) string {
 	}
 	if needs&NeedSensor != 0 && r.sensor == nil {
 		why = append(why, needSensorReason)
+	}
+	if needs&NeedKeymaster != 0 && r.km == nil {
+		why = append(why, needKeymasterReason)
 	}
 	return strings.Join(why, "; ")
 }

@@ -49,14 +49,15 @@ func TestOwnHALPassesEverything(t *testing.T) {
 }
 
 // TestOwnHALWithheldEndpoints: with only the HAL, or the HAL and
-// Gatekeeper, nothing fails, and exactly the cases needing what is
-// withheld are skipped — with the reason, never passed.
+// Gatekeeper, or the HAL and the sensor (Keymaster always withheld),
+// nothing fails, and exactly the cases needing what is withheld are
+// skipped — with the reason, never passed.
 func TestOwnHALWithheldEndpoints(t *testing.T) {
 	t.Parallel()
 	d := startDevice(t)
 	full := d.Target()
 	needing := func(n Need) []string {
-		names := caseNames(func(c Case) bool { return c.Needs&n != 0 && c.Name != "LockoutExpiryTest" })
+		names := caseNames(func(c Case) bool { return c.Needs&(n|NeedKeymaster) != 0 && c.Name != "LockoutExpiryTest" })
 		// GetAuthenticatorIdTest needs both when the HAL answers 0 with
 		// nothing enrolled, as fpemu's does.
 		return append([]string{"vts/GetAuthenticatorIdTest"}, names...)

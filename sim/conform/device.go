@@ -85,6 +85,7 @@ func (d *Device) Target() Target {
 		HAL:        d.hal.SocketPath(),
 		Gatekeeper: d.dev.SocketPath(tee.RoleGatekeeper),
 		Sensor:     d.dev.SensorSocketPath(),
+		Keymaster:  d.dev.SocketPath(tee.RoleKeymaster),
 	}
 }
 

@@ -37,8 +37,9 @@
 // Suite "fpemu" holds the stricter cases: a valid enroll round trip; the
 // authenticate HAT (challenge = operation id, FINGERPRINT, user_id = the
 // Gatekeeper SID, authenticator_id = getAuthenticatorId(), checked field by
-// field — the suite holds no auth-token key, so the MAC itself is not
-// verified); refusal of a replayed enroll HAT (after postEnroll), of a HAT
+// field; with Target.Keymaster its MAC too, by finishing a Keymaster
+// operation bound to the authenticator id with it, as Keystore does — the
+// suite itself holds no auth-token key); refusal of a replayed enroll HAT (after postEnroll), of a HAT
 // whose challenge postEnroll revoked, of one for another challenge and of a
 // FINGERPRINT HAT — each with a finger on the sensor, so that a HAL that
 // accepts it visibly enrolls; cancel during enroll keeping the challenge;
@@ -55,12 +56,14 @@
 // reach the secure sensor only through the fingerprint TA's
 // sensor-control endpoint (docs/protocol.md §9.10): with Target.Sensor a
 // feeder presents a synthetic finger (sim/finger) each time a capture
-// waits, as a user does when the UI asks. A case needing an endpoint that
-// was not given is reported SKIP with the reason — never PASS.
+// waits, as a user does when the UI asks. With Target.Keymaster (the
+// Keymaster TA's socket, docs/protocol.md §2) the authenticate HAT is also
+// checked the way Keystore uses it. A case needing an endpoint that was
+// not given is reported SKIP with the reason — never PASS.
 //
 // # Isolation and timing
 //
-// fpemu's cases each use their own group (101–113), start by removing its
+// fpemu's cases each use their own group (101–114), start by removing its
 // templates and remove them again at the end, so that a case's templates
 // and lockout state never meet another's. After every case the runner
 // registers a fresh callback, calls cancel() and waits for its

@@ -27,6 +27,7 @@ const (
 	gidAuthIDRemove    = 111
 	gidLockout         = 112
 	gidLockoutExpiry   = 113
+	gidKeymaster       = 114
 	enrollAndAuthNeeds = NeedGatekeeper | NeedSensor
 )
 
@@ -45,6 +46,9 @@ func fpemuCases() []caseDef {
 		c("AuthenticateTest", enrollAndAuthNeeds,
 			"authenticate(op, gid) with the enrolled finger: onAuthenticated(fid, gid, 69-byte HAT) whose HAT has version 0, challenge = op (AIDL ISession.authenticate), user_id = the Gatekeeper SID of the enroll HAT, authenticator_id = getAuthenticatorId(), authenticator_type = FINGERPRINT, a timestamp not before the enroll HAT's and a non-zero MAC",
 			authenticateTest),
+		c("AuthenticateKeymasterTest", enrollAndAuthNeeds|NeedKeymaster,
+			"the authenticate HAT unlocks what Keystore binds to it: a Keymaster per-operation key with USER_SECURE_ID = getAuthenticatorId() and USER_AUTH_TYPE = FINGERPRINT signs with the HAT of authenticate(its operation handle) — Keymaster verifies the MAC under the device's auth-token key (the one check a REE harness cannot make itself)",
+			authenticateKeymasterTest),
 		c("AuthenticateRejectTest", enrollAndAuthNeeds,
 			"an impostor finger is rejected with onAuthenticated(fingerId 0, gid, empty token) and the authentication goes on: the genuine finger then matches (HIDL 2.1 default wrapper: fid 0 = rejection)",
 			authenticateRejectTest),

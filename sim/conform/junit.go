@@ -64,7 +64,7 @@ func junitTime(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds())
 func (r *Report) JUnit() JUnitSuites {
 	doc := JUnitSuites{Name: "fpemu conform", Time: junitTime(r.Duration)}
 	var props []JUnitProperty
-	for _, p := range [][2]string{{"hal", r.Target.HAL}, {"gatekeeper", r.Target.Gatekeeper}, {"sensor", r.Target.Sensor}} {
+	for _, p := range [][2]string{{"hal", r.Target.HAL}, {"gatekeeper", r.Target.Gatekeeper}, {"sensor", r.Target.Sensor}, {"keymaster", r.Target.Keymaster}} {
 		if p[1] != "" {
 			props = append(props, JUnitProperty{Name: p[0], Value: p[1]})
 		}
