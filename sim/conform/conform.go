@@ -127,8 +127,8 @@ type runner struct {
 	hal      *halclient.Client
 	store    string
 	ownStore bool
-	cred     *credential // nil without Target.Gatekeeper
-	sensor   *sim.Sensor // nil without Target.Sensor
+	cred     *credential       // nil without Target.Gatekeeper
+	sensor   *sim.Sensor       // nil without Target.Sensor
 	km       *keymasterSession // nil without Target.Keymaster
 
 	// quiesceWait is how long teardown waits for the ERROR_CANCELED of its
