@@ -98,24 +98,19 @@ func (s session) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
 	return teeError(err)
 }
 
-// teeError maps TA errors to TEEC results: the sentinels of this package
-// carry their code; a malformed envelope is BAD_FORMAT; one not meant for
-// this TA, from an unknown sender or of a type its route does not carry
-// ACCESS_DENIED; a forged or replayed one SECURITY. Anything else (the
-// store) is GENERIC with the cause in the TA log.
+// teeError maps TA errors to TEEC results: an envelope refusal as
+// envelope.TEEResult (malformed BAD_FORMAT; not meant for this TA, from an
+// unknown sender or of a type its route does not carry ACCESS_DENIED;
+// forged or replayed SECURITY); the sentinels of this package carry their
+// code. Anything else (the store) is GENERIC with the cause in the TA log.
 func teeError(err error) error {
 	if err == nil {
 		return nil
 	}
-	var code tee.Result
+	code, ok := envelope.TEEResult(err)
 	var te *tee.Error
 	switch {
-	case errors.Is(err, envelope.ErrMalformed):
-		code = tee.ResultBadFormat
-	case errors.Is(err, envelope.ErrWrongRecipient), errors.Is(err, envelope.ErrUnknownSender), errors.Is(err, envelope.ErrBadType):
-		code = tee.ResultAccessDenied
-	case errors.Is(err, envelope.ErrAuth), errors.Is(err, envelope.ErrReplay):
-		code = tee.ResultSecurity
+	case ok:
 	case errors.As(err, &te):
 		code = te.Code
 	default:

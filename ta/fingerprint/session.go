@@ -157,17 +157,16 @@ func (s session) fetchOutbox(p *tee.Params) error {
 // wrong recipient, sender or type ACCESS_DENIED; forged or replayed
 // SECURITY; anything else (the store) GENERIC, the cause in the TA log.
 func teeError(err error) error {
-	var code tee.Result
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, envelope.ErrMalformed), errors.Is(err, ErrKeyPayload):
+	}
+	code, ok := envelope.TEEResult(err)
+	switch {
+	case ok:
+	case errors.Is(err, ErrKeyPayload):
 		code = tee.ResultBadFormat
-	case errors.Is(err, envelope.ErrWrongRecipient), errors.Is(err, envelope.ErrUnknownSender),
-		errors.Is(err, envelope.ErrBadType), errors.Is(err, ErrWrongSender):
+	case errors.Is(err, ErrWrongSender):
 		code = tee.ResultAccessDenied
-	case errors.Is(err, envelope.ErrAuth), errors.Is(err, envelope.ErrReplay):
-		code = tee.ResultSecurity
 	default:
 		return err
 	}

@@ -81,23 +81,24 @@ func (s session) setAuthTokenKey(p *tee.Params) error {
 	return teeError(err)
 }
 
-// teeError maps SetAuthTokenKey and internal errors to TEEC results:
-// a malformed envelope or payload is BAD_FORMAT, an envelope not meant for
-// this TA or not from Keymaster ACCESS_DENIED, a forged or replayed one
-// SECURITY, a missing auth-token key BAD_STATE; anything else (the store)
-// is GENERIC with the cause kept in the TA log.
+// teeError maps SetAuthTokenKey and internal errors to TEEC results
+// (docs/protocol.md §3.3): an envelope refusal as envelope.TEEResult (a
+// malformed envelope BAD_FORMAT, one not meant for this TA ACCESS_DENIED,
+// a forged or replayed one SECURITY); a key payload that is not 32 bytes
+// BAD_FORMAT, an envelope not from Keymaster ACCESS_DENIED, a missing
+// auth-token key BAD_STATE; anything else (the store) is GENERIC with the
+// cause kept in the TA log.
 func teeError(err error) error {
-	var code tee.Result
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, envelope.ErrMalformed), errors.Is(err, ErrKeyPayload):
+	}
+	code, ok := envelope.TEEResult(err)
+	switch {
+	case ok:
+	case errors.Is(err, ErrKeyPayload):
 		code = tee.ResultBadFormat
-	case errors.Is(err, envelope.ErrWrongRecipient), errors.Is(err, envelope.ErrUnknownSender),
-		errors.Is(err, envelope.ErrBadType), errors.Is(err, ErrWrongSender):
+	case errors.Is(err, ErrWrongSender):
 		code = tee.ResultAccessDenied
-	case errors.Is(err, envelope.ErrAuth), errors.Is(err, envelope.ErrReplay):
-		code = tee.ResultSecurity
 	case errors.Is(err, ErrNoAuthTokenKey):
 		code = tee.ResultBadState
 	default:
