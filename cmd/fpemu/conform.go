@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/sim"
@@ -71,6 +72,9 @@ not be reached; 2 for a usage error.`,
 				return listCases(out)
 			}
 			cfg := conform.Config{StorePath: store}
+			if logs {
+				cfg.Log = tee.NewLogger("conform", zapcore.InfoLevel)
+			}
 			var err error
 			if cfg.Run, err = compileFlag("--run", runRe); err != nil {
 				return err
@@ -143,7 +147,7 @@ not be reached; 2 for a usage error.`,
 	f.StringVar(&skipRe, "skip", "", "leave out the cases whose name or suite/name matches `REGEX`")
 	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object instead of lines")
 	f.BoolVar(&list, "list", false, "list the cases with what each asserts, and exit")
-	f.BoolVar(&logs, "device-logs", false, "copy the self-booted device's JSON logs to stderr")
+	f.BoolVar(&logs, "logs", false, "JSON logs on stderr: conform's own and, for a self-booted device, the launcher's, TAs' and HAL's")
 	return c
 }
 
@@ -183,6 +187,7 @@ func bootOwnDevice(ctx context.Context, logs bool, stderr io.Writer) (*conform.D
 	}
 	if logs {
 		cfg.Logs = stderr
+		cfg.Log = tee.NewLogger("launcher", zapcore.InfoLevel)
 	}
 	return conform.StartDevice(ctx, cfg)
 }
