@@ -2,11 +2,7 @@ package keymastertest
 
 import (
 	"context"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -15,6 +11,7 @@ import (
 	"github.com/fpemu/fpemu/tee/boot"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tatest"
 )
 
 // Device is an in-process Keymaster TA with a fake boot clock and test
@@ -78,34 +75,11 @@ func (d *Device) Serve(t testing.TB) rpc.Invoker {
 }
 
 // ServeUnix hosts ta under uuid on a fresh Unix socket and returns a
-// session opened on it through rpc.Dial.
+// session opened on it through rpc.Dial (tatest.ServeUnix, which owns the
+// harness; kept for existing callers).
 func ServeUnix(t testing.TB, uuid tee.UUID, ta rpc.TA) *rpc.Session {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "kmt") // short path: sun_path is 108 bytes
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "ta.sock")
-	ln, err := net.Listen("unix", path)
-	require.NoError(t, err)
-	srv := rpc.NewServer(uuid, ta, nil)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := rpc.Dial(ctx, path)
-	require.NoError(t, err)
-	s, err := c.OpenSession(ctx, uuid, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Close(ctx)
-		_ = c.Close()
-		require.NoError(t, srv.Shutdown(ctx))
-		require.ErrorIs(t, <-served, rpc.ErrServerClosed)
-	})
-	return s
+	return tatest.ServeUnix(t, uuid, ta)
 }
 
 // Env returns the auth-test environment for inv on this device. With
