@@ -105,15 +105,15 @@ func vtsCases() []caseDef {
 		case "GetAuthenticatorIdTest":
 			c.run = getAuthenticatorIDTest(vc)
 		default:
-			c.run = func(t *T) { t.vts(vc) }
+			c.run = func(t *T) { t.runVTS(vc) }
 		}
 		out = append(out, c)
 	}
 	return out
 }
 
-// vts runs a hal/vts case body; its first failed assertion fails the case.
-func (t *T) vts(vc vts.Case) {
+// runVTS runs a hal/vts case body; its first failed assertion fails the case.
+func (t *T) runVTS(vc vts.Case) {
 	if err := vc.Run(t.ctx, t.hal, t.r.env()); err != nil {
 		t.Fatalf("%v", err)
 	}

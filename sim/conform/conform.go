@@ -244,7 +244,7 @@ func (r *runner) runCase(ctx context.Context, c caseDef) Result {
 	}
 	cctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("case time limit %v reached", limit))
 	defer cancel()
-	t := &T{ctx: cctx, r: r, hal: r.hal, name: c.Name}
+	t := &T{ctx: cctx, r: r, hal: r.hal}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

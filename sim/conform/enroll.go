@@ -177,7 +177,6 @@ func (t *T) refuseEnroll(gid uint32, hat []byte, what string) {
 		fd = t.feed(enrollTouches(fingerB))
 	}
 	st, err := t.hal.Enroll(t.ctx, hat, gid, EnrollTimeoutSec)
-	t.started(st, err)
 	if err != nil {
 		t.Fatalf("enroll(%s): %v", what, err)
 	}
@@ -262,7 +261,6 @@ func enrollCancelTest(t *T) {
 	c := t.preEnroll()
 	hat := t.passwordHAT(c).Marshal()
 	st, err := t.hal.Enroll(t.ctx, hat, gidCancelEnroll, EnrollTimeoutSec)
-	t.started(st, err)
 	t.must(st, err, "enroll(hat, %d, %d)", gidCancelEnroll, EnrollTimeoutSec)
 	if err := t.waitForCapture(); err != nil {
 		t.Fatalf("enrollment with a valid HAT did not start reading the sensor within %v: %v", Timeout, err)

@@ -24,15 +24,10 @@ const GroupID = vts.GroupID
 // Fatalf and Skipf end the case (runtime.Goexit); Errorf records a failure
 // and lets the case go on.
 type T struct {
-	ctx  context.Context
-	r    *runner
-	hal  *halclient.Client
-	cbs  *halclient.Callbacks
-	name string
-
-	// running: an operation this case started may still run (its last
-	// callback has not been read).
-	running bool
+	ctx context.Context
+	r   *runner
+	hal *halclient.Client
+	cbs *halclient.Callbacks
 
 	failures []string
 	skip     string
@@ -73,13 +68,6 @@ func (t *T) must(st hidl.RequestStatus, err error, format string, args ...any) {
 	}
 }
 
-// started records that an operation started with status st may now run.
-func (t *T) started(st hidl.RequestStatus, err error) {
-	if err == nil && st == hidl.SysOK {
-		t.running = true
-	}
-}
-
 // notify registers a fresh callback for the case (setNotify), replacing
 // the previous one, and checks the deviceId is not 0.
 func (t *T) notify() uint64 {
@@ -113,9 +101,6 @@ func (t *T) next(d time.Duration) hidl.Callback {
 	cb, err := t.cbs.Next(ctx)
 	switch {
 	case err == nil:
-		if hidl.Ends(cb) {
-			t.running = false
-		}
 		return cb
 	case errors.Is(err, context.DeadlineExceeded) && t.ctx.Err() == nil:
 		return nil
@@ -148,25 +133,6 @@ func (t *T) await(what string, handle func(hidl.Callback) verdict) []hidl.Callba
 		seen = append(seen, cb)
 		if handle(cb) == done {
 			return seen
-		}
-	}
-}
-
-// quiet fails the case if a callback arrives within d (an operation that
-// should have ended keeps talking); filter, when set, ignores some.
-func (t *T) quiet(d time.Duration, why string, ignore func(hidl.Callback) bool) {
-	deadline := time.Now().Add(d)
-	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return
-		}
-		cb := t.next(left)
-		if cb == nil {
-			return
-		}
-		if ignore == nil || !ignore(cb) {
-			t.Errorf("unexpected %v %s", cb, why)
 		}
 	}
 }

@@ -37,7 +37,6 @@ func (t *T) lockOut(gid uint32) time.Time {
 	defer t.stop(fd)
 	op := randomID()
 	st, err := t.hal.Authenticate(t.ctx, op, gid)
-	t.started(st, err)
 	t.must(st, err, "authenticate(%#x, %d)", op, gid)
 	rejections := 0
 	t.await("onError(ERROR_LOCKOUT)", func(cb hidl.Callback) verdict {
@@ -77,7 +76,6 @@ func (t *T) lockedOut(gid uint32, when string) {
 	defer t.stop(fd)
 	op := randomID()
 	st, err := t.hal.Authenticate(t.ctx, op, gid)
-	t.started(st, err)
 	if err != nil {
 		t.Fatalf("authenticate(%#x, %d) %s: %v", op, gid, when, err)
 	}

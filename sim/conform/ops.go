@@ -37,7 +37,6 @@ func (t *T) fresh(gid uint32) {
 func (t *T) removeAll(gid uint32) {
 	t.listen()
 	st, err := t.hal.Remove(t.ctx, gid, 0)
-	t.started(st, err)
 	t.must(st, err, "remove(%d, 0)", gid)
 	t.await("onRemoved(remaining 0)", func(cb hidl.Callback) verdict {
 		switch c := cb.(type) {
@@ -59,7 +58,6 @@ func (t *T) removeAll(gid uint32) {
 func (t *T) remove(gid, fid uint32) {
 	t.listen()
 	st, err := t.hal.Remove(t.ctx, gid, fid)
-	t.started(st, err)
 	t.must(st, err, "remove(%d, %d)", gid, fid)
 	t.await("onRemoved(remaining 0)", func(cb hidl.Callback) verdict {
 		switch c := cb.(type) {
@@ -82,7 +80,6 @@ func (t *T) remove(gid, fid uint32) {
 func (t *T) enumerate(gid uint32) []uint32 {
 	t.listen()
 	st, err := t.hal.Enumerate(t.ctx)
-	t.started(st, err)
 	t.must(st, err, "enumerate()")
 	var fids []uint32
 	t.await("onEnumerate(remaining 0)", func(cb hidl.Callback) verdict {
@@ -170,7 +167,6 @@ func (t *T) enrollWith(gid uint32, f *finger.Finger, hat []byte) uint32 {
 	fd := t.feed(enrollTouches(f))
 	defer t.stop(fd)
 	st, err := t.hal.Enroll(t.ctx, hat, gid, EnrollTimeoutSec)
-	t.started(st, err)
 	t.must(st, err, "enroll(hat, %d, %d)", gid, EnrollTimeoutSec)
 	var fid uint32
 	last := ^uint32(0)
@@ -216,7 +212,6 @@ func (t *T) authenticate(gid uint32, op uint64, next touch) authResult {
 	fd := t.feed(next)
 	defer t.stop(fd)
 	st, err := t.hal.Authenticate(t.ctx, op, gid)
-	t.started(st, err)
 	t.must(st, err, "authenticate(%#x, %d)", op, gid)
 	var res authResult
 	t.await("onAuthenticated(fingerId != 0)", func(cb hidl.Callback) verdict {
