@@ -2,7 +2,6 @@ package gatekeeper
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"path/filepath"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tatest"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -34,15 +34,10 @@ func newDevice(t testing.TB) *device {
 	d := &device{
 		dir:        t.TempDir(),
 		storageKey: randBytes(t, 32),
-		keys:       make(envelope.Keyring),
+		keys:       tatest.Keyring(t),
 		bootID:     randBytes(t, 16),
 		clock:      tee.NewFakeClock(1_000_000),
 		hatKey:     randBytes(t, tokens.KeySize),
-	}
-	for _, r := range tee.Routes {
-		var k envelope.Key
-		copy(k[:], randBytes(t, envelope.KeySize))
-		d.keys[r] = k
 	}
 	var err error
 	d.km, err = envelope.NewSealer(tee.UUIDKeymaster, d.keys.For(tee.UUIDKeymaster), nil)
@@ -50,13 +45,7 @@ func newDevice(t testing.TB) *device {
 	return d
 }
 
-func randBytes(t testing.TB, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return b
-}
+func randBytes(t testing.TB, n int) []byte { return tatest.Rand(t, n) }
 
 func (d *device) config() Config {
 	return Config{

@@ -3,9 +3,7 @@ package gatekeeper_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tatest"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -37,22 +36,11 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-func random(t testing.TB, n int) []byte {
-	b := make([]byte, n)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return b
-}
+func random(t testing.TB, n int) []byte { return tatest.Rand(t, n) }
 
 func serve(t *testing.T) *served {
 	t.Helper()
-	dir := t.TempDir()
-	keys := make(envelope.Keyring)
-	for _, r := range tee.Routes {
-		var k envelope.Key
-		copy(k[:], random(t, envelope.KeySize))
-		keys[r] = k
-	}
+	keys := tatest.Keyring(t)
 	s := &served{hatKey: random(t, tokens.KeySize), clock: tee.NewFakeClock(5000)}
 	var err error
 	s.km, err = envelope.NewSealer(tee.UUIDKeymaster, keys.For(tee.UUIDKeymaster), nil)
@@ -60,32 +48,14 @@ func serve(t *testing.T) *served {
 	s.ta, err = gatekeeper.NewTA(gatekeeper.Config{
 		Self:       tee.UUIDGatekeeper,
 		StorageKey: random(t, 32),
-		DBPath:     filepath.Join(dir, "gatekeeper.db"),
+		DBPath:     filepath.Join(t.TempDir(), "gatekeeper.db"),
 		Keys:       keys.For(tee.UUIDGatekeeper),
 		BootID:     random(t, 16),
 		Clock:      s.clock,
 	})
 	require.NoError(t, err)
-
-	sock := filepath.Join(dir, "gk.sock")
-	ln, err := net.Listen("unix", sock)
-	require.NoError(t, err)
-	srv := rpc.NewServer(tee.UUIDGatekeeper, s.ta, nil)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
-	c, err := rpc.Dial(testCtx(t), sock)
-	require.NoError(t, err)
-	s.session, err = c.OpenSession(testCtx(t), tee.UUIDGatekeeper, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.Close()
-		assert.NoError(t, srv.Shutdown(ctx))
-		assert.ErrorIs(t, <-served, rpc.ErrServerClosed)
-		assert.NoError(t, s.ta.Close())
-	})
+	t.Cleanup(func() { assert.NoError(t, s.ta.Close()) }) // after the server's shutdown
+	s.session = tatest.ServeUnix(t, tee.UUIDGatekeeper, s.ta)
 	return s
 }
 
