@@ -2,8 +2,6 @@ package payment
 
 import (
 	"context"
-	"crypto/rand"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tatest"
 )
 
 const (
@@ -40,28 +39,17 @@ type device struct {
 	counter    *store.MemCounter
 }
 
-func randBytes(t testing.TB, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return b
-}
+func randBytes(t testing.TB, n int) []byte { return tatest.Rand(t, n) }
 
 func newDevice(t testing.TB) *device {
 	t.Helper()
 	d := &device{
 		dir:        t.TempDir(),
 		storageKey: randBytes(t, 32),
-		keys:       make(envelope.Keyring),
+		keys:       tatest.Keyring(t),
 		bootID:     randBytes(t, 16),
 		clock:      tee.NewFakeClock(1_000_000),
 		counter:    store.NewMemCounter(0),
-	}
-	for _, r := range tee.Routes {
-		var k envelope.Key
-		copy(k[:], randBytes(t, envelope.KeySize))
-		d.keys[r] = k
 	}
 	var err error
 	d.fpSealer, err = envelope.NewSealer(tee.UUIDFingerprint, d.keys.For(tee.UUIDFingerprint), nil)
@@ -128,24 +116,7 @@ func testCtx(t testing.TB) context.Context {
 // session on it.
 func serve(t *testing.T, ta *TA) *rpc.Session {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "pay.sock")
-	ln, err := net.Listen("unix", sock)
-	require.NoError(t, err)
-	srv := rpc.NewServer(tee.UUIDPayment, ta, nil)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	c, err := rpc.Dial(testCtx(t), sock)
-	require.NoError(t, err)
-	s, err := c.OpenSession(testCtx(t), tee.UUIDPayment, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return s
+	return tatest.ServeUnix(t, tee.UUIDPayment, ta)
 }
 
 // deliver relays env over inv and requires success.

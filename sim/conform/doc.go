@@ -36,15 +36,18 @@
 //
 // Suite "fpemu" holds the stricter cases: a valid enroll round trip; the
 // authenticate HAT (challenge = operation id, FINGERPRINT, user_id = the
-// Gatekeeper SID, authenticator_id = getAuthenticatorId(), checked field by
-// field; with Target.Keymaster its MAC too, by finishing a Keymaster
+// Gatekeeper SID, authenticator_id = getAuthenticatorId(), checked field
+// by field; with Target.Keymaster its MAC too, by finishing a Keymaster
 // operation bound to the authenticator id with it, as Keystore does — the
-// suite itself holds no auth-token key); refusal of a replayed enroll HAT (after postEnroll), of a HAT
-// whose challenge postEnroll revoked, of one for another challenge and of a
-// FINGERPRINT HAT — each with a finger on the sensor, so that a HAL that
-// accepts it visibly enrolls; cancel during enroll keeping the challenge;
-// authenticator_id rules; lockout timing. Case.Doc says what each asserts
-// and which rule it enforces; `fpemu conform --list` prints them.
+// suite itself holds no auth-token key); refusal of a replayed enroll HAT
+// (after postEnroll), of a HAT whose challenge postEnroll revoked, of one
+// for another challenge and of a FINGERPRINT HAT — each with a finger on
+// the sensor, so that a HAL that accepts it visibly enrolls; cancel during
+// enroll keeping the challenge; authenticator_id rules; lockout timing. A
+// HAT older than the HAL's challenge window (10 minutes for fpemu) cannot
+// be made without a clock control, so staleness is tested through the
+// challenge: revoked, or not the outstanding one. Case.Doc says what each
+// asserts and which rule it enforces; `fpemu conform --list` prints them.
 //
 // # What the device must expose
 //
