@@ -3,7 +3,6 @@ package fingerprint
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"math"
 	mrand "math/rand/v2"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tatest"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -45,15 +45,10 @@ func newDevice(t testing.TB) *device {
 	d := &device{
 		dir:        t.TempDir(),
 		storageKey: randBytes(t, 32),
-		keys:       make(envelope.Keyring),
+		keys:       tatest.Keyring(t),
 		bootID:     randBytes(t, 16),
 		clock:      tee.NewFakeClock(5_000_000),
 		hatKey:     randBytes(t, tokens.KeySize),
-	}
-	for _, r := range tee.Routes {
-		var k envelope.Key
-		copy(k[:], randBytes(t, envelope.KeySize))
-		d.keys[r] = k
 	}
 	var err error
 	d.km, err = envelope.NewSealer(tee.UUIDKeymaster, d.keys.For(tee.UUIDKeymaster), nil)
@@ -65,13 +60,7 @@ func newDevice(t testing.TB) *device {
 	return d
 }
 
-func randBytes(t testing.TB, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return b
-}
+func randBytes(t testing.TB, n int) []byte { return tatest.Rand(t, n) }
 
 // nanoClock drives envelope sequence numbers from the fake boot clock, as
 // boot.Clock does on a device: a restarted sender continues above the
@@ -139,9 +128,9 @@ func (d *device) serve(t testing.TB, ta *TA) *bench {
 	return &bench{
 		d:      d,
 		ta:     ta,
-		cmd:    keymastertest.ServeUnix(t, tee.UUIDFingerprint, ta),
-		ev:     keymastertest.ServeUnix(t, tee.UUIDFingerprint, ta),
-		sensor: sensor.Client{Invoker: keymastertest.ServeUnix(t, sensor.UUID, sensor.NewControlTA(ta.Sensor()))},
+		cmd:    tatest.ServeUnix(t, tee.UUIDFingerprint, ta),
+		ev:     tatest.ServeUnix(t, tee.UUIDFingerprint, ta),
+		sensor: sensor.Client{Invoker: tatest.ServeUnix(t, sensor.UUID, sensor.NewControlTA(ta.Sensor()))},
 	}
 }
 
