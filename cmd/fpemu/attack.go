@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/attack"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
+)
+
+func init() { subcommands = append(subcommands, newAttackCmd) }
+
+// attackInterpose is a test hook (attack.Config.Interpose): this package's
+// tests set it to put a deliberately weakened TA under an attack and check
+// the exit status. Always nil in the binary.
+var attackInterpose func(tee.Role, rpc.Invoker) rpc.Invoker
+
+func attackList() string {
+	var b strings.Builder
+	for _, a := range attack.Attacks() {
+		fmt.Fprintf(&b, "  %-24s %s\n", a.ID, a.Attack)
+	}
+	return b.String()
+}
+
+func newAttackCmd() *cobra.Command {
+	var dir, run string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "attack [--dir DIR] [--json] [--run REGEX]",
+		Short: "Play a compromised REE against an emulated device; every defence must hold",
+		Long: `Play a compromised REE — a malicious HAL, Keystore or payment app with root in
+the normal world — against emulated devices, and print one row per attack:
+the attack, the defence that must stop it, what the device did, and the
+result. Each attack boots its own device (Keymaster, Gatekeeper, fingerprint
+and payment TAs and the HAL, one process each), plays the honest steps it
+needs (a PIN, enrolled fingers, payment keys) and a control showing the
+genuine input works, then attacks.
+
+Attacks (--run selects by ID, a Go regular expression):
+` + attackList() + `
+Every row must end "rejected" or "survived". The exit status is 0 when every
+defence held, 1 when any did not (the row says NOT REJECTED, NOT SURVIVED or
+ERROR, and the findings name the input that got through), 2 on a usage error.
+--json prints one JSON object per row instead of the table.
+
+Devices boot under --dir DIR (in a fresh DIR/run-* subdirectory, kept for
+inspection), or in a temporary directory that is removed. Every process is
+ended and every socket removed before the command returns, also on SIGINT.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var match *regexp.Regexp
+			if run != "" {
+				var err error
+				if match, err = regexp.Compile(run); err != nil {
+					return usageErrorf("--run: %v", err)
+				}
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("locate the fpemu binary: %w", err)
+			}
+			root, cleanup, err := attackDir(dir)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			out := cmd.OutOrStdout()
+			cfg := attack.Config{
+				Dir:        root,
+				TACommand:  func(d string) func(tee.Role) *exec.Cmd { return sim.TACommand(exe, d) },
+				HALCommand: func(d string) *exec.Cmd { return sim.HALCommand(exe, d) },
+				Match:      match,
+				Interpose:  attackInterpose,
+			}
+			if asJSON {
+				cfg.OnResult = func(r attack.Result) { _ = attack.WriteJSON(out, r) }
+			} else {
+				errOut := cmd.ErrOrStderr()
+				cfg.OnResult = func(r attack.Result) {
+					fmt.Fprintf(errOut, "%-24s %s (%.1f s)\n", r.ID, r.Verdict, r.Duration.Seconds())
+				}
+			}
+			rep, err := attack.Run(ctx, cfg)
+			if errors.Is(err, attack.ErrNoAttack) || errors.Is(err, attack.ErrDirTooLong) {
+				return usageError(err)
+			}
+			if rep != nil && !asJSON {
+				if werr := attack.WriteTable(out, rep); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			if errors.Is(err, context.Canceled) {
+				return errors.New("interrupted; every process started was stopped and its sockets removed")
+			}
+			if err != nil {
+				return err
+			}
+			if !rep.OK() {
+				return errors.New(attack.Summary(rep))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "boot the devices under this directory and keep their data (default: a removed temporary directory)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per attack instead of the table")
+	c.Flags().StringVar(&run, "run", "", "run only the attacks whose ID matches this regular expression")
+	return c
+}
+
+// attackDir returns the directory to boot devices in — a fresh run-*
+// directory under dir, or a temporary directory — and its cleanup.
+func attackDir(dir string) (string, func(), error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "fpemu-attack-")
+		if err != nil {
+			return "", nil, err
+		}
+		return d, func() { _ = os.RemoveAll(d) }, nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", nil, usageErrorf("--dir: %v", err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return "", nil, usageErrorf("--dir: %v", err)
+	}
+	d, err := os.MkdirTemp(abs, "run-")
+	if err != nil {
+		return "", nil, usageErrorf("--dir: %v", err)
+	}
+	return d, func() {}, nil
+}

@@ -1,0 +1,383 @@
+package attack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
+)
+
+// Verdict is the outcome of one attack.
+type Verdict string
+
+// Verdicts. Only Rejected and Survived mean the defence held.
+const (
+	// Rejected: every attack input was refused by the rule it targets, and
+	// the control (the genuine input) was accepted.
+	Rejected Verdict = "rejected"
+	// Survived: the device kept working and lost nothing.
+	Survived Verdict = "survived"
+	// NotRejected: at least one attack input was accepted.
+	NotRejected Verdict = "NOT REJECTED"
+	// NotSurvived: a TA died, stopped answering, or lost or corrupted
+	// state.
+	NotSurvived Verdict = "NOT SURVIVED"
+	// Inconclusive: the attack could not be judged — its setup or control
+	// failed, or a TA answered in a way the protocol does not allow.
+	Inconclusive Verdict = "ERROR"
+)
+
+// Held reports whether v means the defence held.
+func (v Verdict) Held() bool { return v == Rejected || v == Survived }
+
+// Result is one row of the report: attack → expected defence → observed.
+type Result struct {
+	// ID names the attack (what --run matches), e.g. "hat-flip-keymaster".
+	ID string `json:"id"`
+	// Attack says what the compromised REE does.
+	Attack string `json:"attack"`
+	// Defence says which rule must stop it and how.
+	Defence string `json:"defence"`
+	// Observed summarises what the device did.
+	Observed string `json:"observed"`
+	// Verdict is the outcome.
+	Verdict Verdict `json:"result"`
+	// Held is Verdict.Held().
+	Held bool `json:"held"`
+	// Findings lists, when the defence did not hold, each input that got
+	// through (or could not be judged), precisely enough to reproduce.
+	Findings []string `json:"findings,omitempty"`
+	// Duration is how long the attack took, device boot included.
+	Duration time.Duration `json:"-"`
+	// Millis is Duration in milliseconds (for JSON).
+	Millis int64 `json:"ms"`
+}
+
+// Report is the outcome of a run, in attack order.
+type Report struct {
+	Results []Result
+}
+
+// OK reports whether every attack's defence held (and at least one ran).
+func (r *Report) OK() bool { return len(r.Results) > 0 && len(r.Failed()) == 0 }
+
+// Failed returns the results whose defence did not hold.
+func (r *Report) Failed() []Result {
+	var out []Result
+	for _, res := range r.Results {
+		if !res.Held {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// Info describes one attack of the suite.
+type Info struct {
+	ID, Attack, Defence string
+	// Want is the verdict that means the defence held (Rejected or
+	// Survived).
+	Want Verdict
+}
+
+// Config configures Run.
+type Config struct {
+	// Dir is where devices are booted: each attack gets a fresh
+	// subdirectory Dir/<id>, which must not exist yet. Its sockets are
+	// removed and its processes ended when the attack is done; its data
+	// stays for inspection. Paths must be short enough for sockaddr_un
+	// (sim refuses a device directory whose sockets exceed 107 bytes).
+	// Required.
+	Dir string
+	// TACommand returns the launcher command for the TAs of the device in
+	// dir: normally sim.TACommand(fpemu, dir). Required.
+	TACommand func(dir string) func(tee.Role) *exec.Cmd
+	// HALCommand returns the command of the HAL process of the device in
+	// dir: normally sim.HALCommand(fpemu, dir). Required.
+	HALCommand func(dir string) *exec.Cmd
+	// Match selects attacks by ID; nil runs all.
+	Match *regexp.Regexp
+	// FuzzFrames is how many fuzzed frames the fuzz attack sends to each
+	// TA socket. Default DefaultFuzzFrames.
+	FuzzFrames int
+	// FuzzSeed seeds the fuzz attack's mutations (reported in its row, so
+	// a run can be repeated). 0 draws one.
+	FuzzSeed uint64
+	// AttackTimeout bounds each attack. Default DefaultAttackTimeout.
+	AttackTimeout time.Duration
+	// Log receives the harness's and the launchers' log lines. Default:
+	// none.
+	Log *zap.Logger
+	// Stderr, if set, also receives every TA's and HAL's log lines.
+	Stderr io.Writer
+	// OnResult, if set, is called with each result as soon as it is known.
+	OnResult func(Result)
+	// Interpose, if set, wraps every CA→TA session the attacker opens:
+	// a test hook that puts a deliberately weakened TA (a test double)
+	// between the attacker and the real one, to prove the checks can
+	// fail. Nil in production.
+	Interpose func(role tee.Role, inv rpc.Invoker) rpc.Invoker
+}
+
+// Defaults for Config.
+const (
+	DefaultFuzzFrames    = 2000
+	DefaultAttackTimeout = 2 * time.Minute
+)
+
+// Errors of Run that mean it could not start.
+var (
+	// ErrNoAttack: Config.Match selects no attack.
+	ErrNoAttack = errors.New("attack: no attack matches")
+	// ErrDirTooLong: Config.Dir is too long for the devices' Unix socket
+	// paths (sockaddr_un holds 107 bytes).
+	ErrDirTooLong = errors.New("attack: directory too long for socket paths")
+)
+
+// attack is one row of the suite.
+type attack struct {
+	Info
+	run func(ctx context.Context, r *runner, t *tally)
+}
+
+// suite is every attack, in report order.
+var suite = []attack{
+	hatFlipKeymaster,
+	hatFlipEnroll,
+	hatReplay,
+	hatGuessedKey,
+	enrollStaleChallenge,
+	envReplayKey,
+	envRedirect,
+	envReorder,
+	envForge,
+	bioReplay,
+	bioReuse,
+	storeSwap,
+	storeRollback,
+	killMidEnroll,
+	fuzzFrames,
+}
+
+// Attacks lists the suite, in report order.
+func Attacks() []Info {
+	out := make([]Info, len(suite))
+	for i, a := range suite {
+		out[i] = a.Info
+	}
+	return out
+}
+
+// Run boots a device per selected attack, plays it and returns the report.
+// It returns an error only when it could not run at all (bad Config, no
+// attack selected, Dir unusable) or ctx ended; an attack that fails is a
+// Result. Every process it started is ended and every socket removed
+// before it returns, also when ctx is cancelled.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Dir == "" || cfg.TACommand == nil || cfg.HALCommand == nil {
+		return nil, errors.New("attack: Config.Dir, TACommand and HALCommand are required")
+	}
+	if cfg.FuzzFrames <= 0 {
+		cfg.FuzzFrames = DefaultFuzzFrames
+	}
+	if cfg.AttackTimeout <= 0 {
+		cfg.AttackTimeout = DefaultAttackTimeout
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	var selected []attack
+	for _, a := range suite {
+		if cfg.Match == nil || cfg.Match.MatchString(a.ID) {
+			selected = append(selected, a)
+		}
+	}
+	if len(selected) == 0 {
+		return nil, fmt.Errorf("%w %q", ErrNoAttack, cfg.Match)
+	}
+	if err := checkSocketPaths(cfg.Dir, selected); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("attack: %w", err)
+	}
+	rep := &Report{}
+	for _, a := range selected {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		res := runOne(ctx, &cfg, a)
+		rep.Results = append(rep.Results, res)
+		if cfg.OnResult != nil {
+			cfg.OnResult(res)
+		}
+	}
+	return rep, ctx.Err()
+}
+
+// maxSocketPath is the usable length of sockaddr_un.sun_path on Linux.
+const maxSocketPath = 107
+
+// checkSocketPaths refuses a Dir whose devices' longest socket path
+// (Dir/<id>/sock/fingerprint-sensor.sock) would not fit sockaddr_un.
+func checkSocketPaths(dir string, attacks []attack) error {
+	for _, a := range attacks {
+		if p := sim.SensorSocketPath(filepath.Join(dir, a.ID)); len(p) > maxSocketPath {
+			return fmt.Errorf("%w: %q would exceed %d bytes", ErrDirTooLong, p, maxSocketPath)
+		}
+	}
+	return nil
+}
+
+// runOne plays one attack on its own device and turns its tally into a
+// Result. The device is always torn down before it returns.
+func runOne(parent context.Context, cfg *Config, a attack) Result {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(parent, cfg.AttackTimeout)
+	defer cancel()
+	t := &tally{want: a.Want}
+	r := &runner{cfg: cfg, id: a.ID, dir: filepath.Join(cfg.Dir, a.ID), log: cfg.Log.With(zap.String("attack", a.ID))}
+	func() {
+		defer r.teardown()
+		defer func() {
+			if p := recover(); p != nil {
+				t.brokef("harness panic: %v", p)
+			}
+		}()
+		if err := os.Mkdir(r.dir, 0o700); err != nil {
+			t.brokef("device directory: %v", err)
+			return
+		}
+		a.run(ctx, r, t)
+	}()
+	switch {
+	case parent.Err() != nil:
+		t.brokef("interrupted before it finished")
+	case ctx.Err() != nil:
+		t.brokef("did not finish within %v", cfg.AttackTimeout)
+	}
+	d := time.Since(start)
+	v := t.verdict()
+	return Result{
+		ID: a.ID, Attack: a.Attack, Defence: a.Defence,
+		Observed: t.observed(), Verdict: v, Held: v.Held(), Findings: t.findings(),
+		Duration: d, Millis: d.Milliseconds(),
+	}
+}
+
+// tally collects what one attack observed: probes the defence stopped,
+// probes that got through, and anything that prevents a judgement.
+type tally struct {
+	want     Verdict
+	held     []string
+	breached []string
+	broken   []string
+	summary  string
+}
+
+// heldf records a probe the defence stopped (or, for survival attacks,
+// an invariant that held).
+func (t *tally) heldf(format string, args ...any) {
+	t.held = append(t.held, fmt.Sprintf(format, args...))
+}
+
+// breachf records a probe that got through: the defence did not hold.
+func (t *tally) breachf(format string, args ...any) {
+	t.breached = append(t.breached, fmt.Sprintf(format, args...))
+}
+
+// brokef records why the attack could not be judged.
+func (t *tally) brokef(format string, args ...any) {
+	t.broken = append(t.broken, fmt.Sprintf(format, args...))
+}
+
+// summarize sets the Observed text of a defence that held.
+func (t *tally) summarize(format string, args ...any) { t.summary = fmt.Sprintf(format, args...) }
+
+// must records a failed setup or control step and reports whether it
+// succeeded; the attack stops when it returns false.
+func (t *tally) must(what string, err error) bool {
+	if err != nil {
+		t.brokef("%s: %s", what, describe(err))
+		return false
+	}
+	return true
+}
+
+// refused judges one attack probe that must fail with one of want: nil
+// is a breach, a matching error a defence, any other error a failure to
+// judge (the TA may have died, or answered outside its protocol). It
+// returns the error's name for summaries.
+func (t *tally) refused(what string, err error, want ...error) string {
+	name := describe(err)
+	switch {
+	case err == nil:
+		t.breachf("%s: accepted", what)
+	case matchesAny(err, want):
+		t.heldf("%s → %s", what, name)
+	default:
+		t.brokef("%s: unexpected answer %s (want %s)", what, name, describeAll(want))
+	}
+	return name
+}
+
+func (t *tally) verdict() Verdict {
+	switch {
+	case len(t.breached) > 0 && t.want == Survived:
+		return NotSurvived
+	case len(t.breached) > 0:
+		return NotRejected
+	case len(t.broken) > 0, len(t.held) == 0:
+		return Inconclusive
+	}
+	return t.want
+}
+
+func (t *tally) observed() string {
+	switch {
+	case len(t.breached) > 0:
+		return plural(len(t.breached), "input") + " got through: " + t.breached[0]
+	case len(t.broken) > 0:
+		return "could not judge: " + t.broken[0]
+	case len(t.held) == 0:
+		return "nothing observed"
+	case t.summary != "":
+		return t.summary
+	}
+	return strings.Join(t.held, "; ")
+}
+
+func (t *tally) findings() []string {
+	if len(t.breached) == 0 && len(t.broken) == 0 && len(t.held) > 0 {
+		return nil
+	}
+	return append(append([]string(nil), t.breached...), t.broken...)
+}
+
+func matchesAny(err error, targets []error) bool {
+	for _, w := range targets {
+		if errors.Is(err, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

@@ -1,0 +1,162 @@
+package attack
+
+import (
+	"context"
+	"fmt"
+	mrand "math/rand/v2"
+
+	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/rpc"
+)
+
+// sceneRef is the payment key the bio attacks sign with.
+var sceneRef = payment.KeyRef{AppID: "com.example.wallet", Scene: "pay"}
+
+// payFixture is a device where the attacker is the HAL (it holds the
+// fingerprint TA's outbox), finger A is enrolled in group 0, every bio
+// envelope so far has been relayed honestly, and a scene key bound to
+// group 0's fingers is registered with the payment TA.
+type payFixture struct {
+	*fixture
+	outbox rpc.Invoker // a fingerprint TA session for FETCH_OUTBOX
+	pay    rpc.Invoker
+	scene  proof.Cert
+}
+
+func (r *runner) paySetup(ctx context.Context, t *tally) *payFixture {
+	fx := r.setup(ctx, t, false, sim.RestartPolicy{})
+	if fx == nil {
+		return nil
+	}
+	p := &payFixture{fixture: fx}
+	var err error
+	if p.outbox, err = fx.dev.session(ctx, tee.RoleFingerprint); !t.must("fingerprint", err) {
+		return nil
+	}
+	if p.pay, err = fx.dev.session(ctx, tee.RolePayment); !t.must("payment", err) {
+		return nil
+	}
+	envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, p.outbox)
+	if !t.must("FETCH_OUTBOX", err) {
+		return nil
+	}
+	if !t.must("relay finger lists", payment.DeliverAll(ctx, p.pay, envs)) {
+		return nil
+	}
+	dev, err := payment.GetDeviceCert{}.Execute(ctx, p.pay)
+	if !t.must("GET_DEVICE_CERT", err) {
+		return nil
+	}
+	app, err := payment.CreateAppKey{AppID: sceneRef.AppID}.Execute(ctx, p.pay)
+	if !t.must("CREATE_APP_KEY", err) {
+		return nil
+	}
+	scene, err := payment.CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(ctx, p.pay)
+	if !t.must("CREATE_SCENE_KEY", err) {
+		return nil
+	}
+	_, _, p.scene, err = proof.VerifyChain(dev, app, scene)
+	if !t.must("verify the certificate chain", err) {
+		return nil
+	}
+	return p
+}
+
+// authResult authenticates finger A with operation_id = op and takes the
+// sealed BIO_AUTH_RESULT the fingerprint TA put in its outbox, without
+// delivering it (the compromised HAL holds it).
+func (p *payFixture) authResult(ctx context.Context, op uint64) ([]byte, error) {
+	if _, err := authenticate(ctx, p.fp, p.sen, fingerA, op, 0); err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, p.outbox)
+	if err != nil {
+		return nil, fmt.Errorf("FETCH_OUTBOX: %w", err)
+	}
+	if len(envs) != 1 {
+		return nil, fmt.Errorf("FETCH_OUTBOX: %d envelopes after one match, want 1", len(envs))
+	}
+	e, err := envelope.Parse(envs[0])
+	if err != nil {
+		return nil, err
+	}
+	if e.Type != envelope.MsgBioAuthResult {
+		return nil, fmt.Errorf("outbox holds a %v, want a bio auth result", e.Type)
+	}
+	return envs[0], nil
+}
+
+// sign asks for a payment signature for challenge and verifies the
+// statement offline.
+func (p *payFixture) sign(ctx context.Context, challenge uint64, order string) error {
+	signed, err := payment.SignPayment{Ref: sceneRef, Challenge: challenge, Payload: []byte(order)}.Execute(ctx, p.pay)
+	if err != nil {
+		return err
+	}
+	_, err = proof.VerifyPayment(signed, p.scene, challenge, []byte(order))
+	return err
+}
+
+// challenge draws a payment challenge (the authenticate operation id).
+func challenge() uint64 { return mrand.Uint64() | 1 }
+
+var bioReplay = attack{
+	Info: Info{
+		ID:      "bio-replay",
+		Attack:  "replay a delivered bio auth result envelope to the payment TA",
+		Defence: "replay mark of the fingerprint→payment route, committed with the effect (protocol §4.4, §8) → TEEC_ERROR_SECURITY",
+		Want:    Rejected,
+	},
+	run: func(ctx context.Context, r *runner, t *tally) {
+		p := r.paySetup(ctx, t)
+		if p == nil {
+			return
+		}
+		op := challenge()
+		res, err := p.authResult(ctx, op)
+		if !t.must("bio auth result", err) {
+			return
+		}
+		if !t.must("control: deliver", deliver(ctx, p.pay, res)) || !t.must("control: pay", p.sign(ctx, op, "order 1")) {
+			return
+		}
+		name := t.refused("the same auth result delivered again", deliver(ctx, p.pay, res), tee.ErrSecurity)
+		t.refused("pay again after the replay", p.sign(ctx, op, "order 2"), payment.ErrNotAuthorized)
+		t.summarize("replayed auth result → %s; no second signature", name)
+	},
+}
+
+var bioReuse = attack{
+	Info: Info{
+		ID:      "bio-reuse",
+		Attack:  "spend one fingerprint match on a second payment (same or other challenge)",
+		Defence: "auth results are single-use and bound to transaction_id = challenge (protocol §8) → NOT_AUTHORIZED",
+		Want:    Rejected,
+	},
+	run: func(ctx context.Context, r *runner, t *tally) {
+		p := r.paySetup(ctx, t)
+		if p == nil {
+			return
+		}
+		op := challenge()
+		res, err := p.authResult(ctx, op)
+		if !t.must("bio auth result", err) {
+			return
+		}
+		if !t.must("deliver", deliver(ctx, p.pay, res)) {
+			return
+		}
+		other := challenge()
+		name := t.refused("pay a different challenge with the match", p.sign(ctx, other, "order for another transaction"), payment.ErrNotAuthorized)
+		if !t.must("control: pay the matched challenge", p.sign(ctx, op, "order 1")) {
+			return
+		}
+		t.refused("pay the same challenge a second time", p.sign(ctx, op, "order 2"), payment.ErrNotAuthorized)
+		t.summarize("second payment and another transaction → %s; the first payment verifies", name)
+	},
+}

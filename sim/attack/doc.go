@@ -1,0 +1,43 @@
+// Package attack plays a compromised REE — a malicious fingerprint HAL,
+// Keystore or payment app, with root in the normal world — against an
+// emulated device, and reports for each attack whether the secure world's
+// defence held. It is the engine of `fpemu attack`.
+//
+// DESIGN.md draws the trust boundary between the REE and the TAs: the REE
+// can call any TA command with any bytes, carry, drop, delay, replay or
+// reorder the sealed envelopes TAs exchange (rule 1), and read, copy, edit
+// and restore every file of the TAs' data directories (rule 5); it cannot
+// read a TA's memory, its provisioning record or the RPMB stand-in
+// (docs/protocol.md §5, §6.6). Each attack exercises one such capability
+// against the rule that must stop it:
+//
+//   - hw_auth_token_t integrity and binding (AOSP hw_auth_token.h;
+//     KeyMint per-operation auth, docs/protocol.md §2.5; fingerprint enroll
+//     checks, §9.5): flipped bytes, a HAT of another operation, a HAT MACed
+//     with a guessed key, a stale or revoked enroll challenge;
+//   - envelopes (the qsee_encapsulate_inter_app_message analogue, §4):
+//     replayed, redirected, reordered or forged auth-token-key envelopes
+//     and bio auth results, and one auth result spent twice (§8);
+//   - sealed storage (§6): template rows swapped between groups in the
+//     fingerprint TA's SQLite file, and the file rolled back to an older
+//     copy, which the rollback counter outside data/ must detect the way
+//     OP-TEE detects REE-FS rollback with RPMB;
+//   - robustness: a TA killed by SIGKILL in the middle of an enrollment
+//     (DESIGN.md rule 5: one transaction, old or new state) and a few
+//     thousand fuzzed frames at every TA socket (§1.8).
+//
+// Every attack boots its own device (all four TAs and the HAL, one process
+// each, through package sim) in a subdirectory of Config.Dir, plays its
+// honest preliminaries (a PIN, enrolled fingers, payment keys) through the
+// same interfaces a phone's framework uses, then attacks. Where an attack
+// needs the HAL's raw position — the TA event queue, the bio outbox — it
+// stops the honest HAL process and takes its place. Each attack also runs
+// a control (the genuine token signs, the first delivery is accepted, the
+// newest database copy opens) so that a refusal is shown to come from the
+// defence and not from a broken setup; an attack whose control fails is
+// reported as an error, never as a defence.
+//
+// A Result says "rejected" or "survived" when the defence held. Anything
+// else — "NOT REJECTED", "NOT SURVIVED" or "ERROR" — fails the run
+// (Report.OK), and Result.Findings names the exact input that got through.
+package attack

@@ -1,0 +1,105 @@
+package attack
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fpemu/fpemu/hal"
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/tee"
+)
+
+// childEnv makes the test binary act as `fpemu ta <role> --dir DIR` or
+// `fpemu hal --dir DIR --ready-fd 4`, so devices boot without building
+// the binary. Its value is a mode, never a secret.
+const childEnv = "FPEMU_ATTACK_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runChild(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func runChild(args []string) int {
+	ctx := context.Background()
+	var err error
+	switch {
+	case len(args) == 4 && args[0] == "ta" && args[2] == "--dir":
+		err = sim.RunTA(ctx, tee.Role(args[1]), args[3], zapcore.WarnLevel)
+	case len(args) == 5 && args[0] == "hal" && args[1] == "--dir" && args[3] == "--ready-fd":
+		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(uintptr(sim.HALReadyFD), "ready")})
+	default:
+		err = fmt.Errorf("unexpected child arguments %q", args)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// childCmd runs the test binary as an fpemu child process.
+func childCmd(args ...string) *exec.Cmd {
+	c := exec.Command(os.Args[0], args...)
+	// GORACE: a -race child otherwise sleeps 1 s in exit.
+	c.Env = append(os.Environ(), childEnv+"=1", "GORACE=atexit_sleep_ms=0")
+	return c
+}
+
+// shortDir is a temporary directory short enough for socket paths.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "fpa")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
+// testConfig runs devices of test-binary children in a fresh directory.
+func testConfig(t *testing.T) Config {
+	return Config{
+		Dir: shortDir(t),
+		TACommand: func(dir string) func(tee.Role) *exec.Cmd {
+			return func(role tee.Role) *exec.Cmd { return childCmd("ta", string(role), "--dir", dir) }
+		},
+		HALCommand: func(dir string) *exec.Cmd {
+			return childCmd("hal", "--dir", dir, "--ready-fd", fmt.Sprint(sim.HALReadyFD))
+		},
+	}
+}
+
+// leftovers lists sockets under dir and live processes whose command line
+// mentions dir.
+func leftovers(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type()&os.ModeSocket != 0 {
+			out = append(out, "socket "+p)
+		}
+		return nil
+	})
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if cmd := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cmd, dir) {
+			if st, err := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); err == nil && strings.Contains(string(st), ") Z ") {
+				continue // a zombie awaiting its parent's wait: not running
+			}
+			out = append(out, "process "+filepath.Base(filepath.Dir(p))+": "+cmd)
+		}
+	}
+	return out
+}

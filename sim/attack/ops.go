@@ -1,0 +1,273 @@
+package attack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/finger"
+	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/gatekeeper"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
+)
+
+// Bounds of the honest flows the attacks build on.
+const (
+	// opTimeout bounds one fingerprint operation (enroll, authenticate).
+	opTimeout = 20 * time.Second
+	// pollWait is the wait of one event poll.
+	pollWait = 100 * time.Millisecond
+	// matchTries is how many touches an authentication gets before the
+	// harness gives up (the matcher's FRR is a few per cent at most).
+	matchTries = 3
+)
+
+// The synthetic fingers of the attacks (sim/finger; deterministic seeds).
+// fingerA is the victim's, enrolled in group 0; fingerB is the attacker's
+// or a second user's.
+var (
+	fingerA = finger.New(0xA11CE)
+	fingerB = finger.New(0xB0B)
+	fingerC = finger.New(0xC4A5E)
+)
+
+// touch presents one clean, slightly shifted impression of f; n varies
+// the noise.
+func touch(ctx context.Context, sen *sim.Sensor, f *finger.Finger, n int) error {
+	p := finger.Nominal
+	p.DX, p.DY, p.Noise = 5, -3, uint64(n)+1
+	return sen.Touch(ctx, f, p)
+}
+
+// eventErr turns an ERROR event into its *opError.
+func eventErr(e fingerprint.Event) error {
+	oe := &opError{Code: e.Error}
+	if e.Error != fingerprint.ErrorLockout {
+		oe.Reason = e.Reason()
+	}
+	return oe
+}
+
+// awaitEvent pumps events until stop(e) holds or an ERROR event arrives,
+// and returns that event.
+func awaitEvent(ctx context.Context, fp fpDriver, stop func(fingerprint.Event) bool) (fingerprint.Event, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	for {
+		e, ok, err := fp.next(ctx, pollWait)
+		if err != nil {
+			return fingerprint.Event{}, fmt.Errorf("waiting for a fingerprint event: %w", err)
+		}
+		if ok && (e.Type == fingerprint.MsgError || stop(e)) {
+			return e, nil
+		}
+	}
+}
+
+// cancelOp cancels the running operation and consumes its
+// ERROR(CANCELED).
+func cancelOp(ctx context.Context, fp fpDriver) error {
+	if err := fp.cancel(ctx); err != nil {
+		return err
+	}
+	e, err := awaitEvent(ctx, fp, func(fingerprint.Event) bool { return false })
+	if err != nil {
+		return err
+	}
+	if e.Error != fingerprint.ErrorCanceled {
+		return fmt.Errorf("cancel: got %v, want ERROR_CANCELED", e)
+	}
+	return nil
+}
+
+// pin is user 0's password enrolled with Gatekeeper: what the framework
+// verifies to get the PASSWORD HAT an enrollment needs.
+type pin struct {
+	gk       rpc.Invoker
+	password []byte
+	handle   []byte
+	sid      uint64
+}
+
+func enrollPIN(ctx context.Context, gk rpc.Invoker) (*pin, error) {
+	p := &pin{gk: gk, password: []byte("1234")}
+	rsp, err := gatekeeper.Enroll{UID: 0, DesiredPassword: p.password}.Execute(ctx, gk)
+	if err != nil {
+		return nil, fmt.Errorf("gatekeeper ENROLL: %w", err)
+	}
+	if rsp.Status != gatekeeper.StatusOK {
+		return nil, fmt.Errorf("gatekeeper ENROLL: %v", rsp.Status)
+	}
+	p.handle, p.sid = rsp.Handle, rsp.SecureUserID
+	return p, nil
+}
+
+// hat verifies the PIN with challenge and returns Gatekeeper's PASSWORD HAT.
+func (p *pin) hat(ctx context.Context, challenge uint64) ([]byte, error) {
+	rsp, err := gatekeeper.Verify{UID: 0, Challenge: challenge, Handle: p.handle, Password: p.password}.Execute(ctx, p.gk)
+	if err != nil {
+		return nil, fmt.Errorf("gatekeeper VERIFY: %w", err)
+	}
+	if rsp.Status != gatekeeper.StatusOK {
+		return nil, fmt.Errorf("gatekeeper VERIFY: %v", rsp.Status)
+	}
+	return rsp.Token.Marshal(), nil
+}
+
+// enrollFinger runs the honest enrollment of f into gid: PRE_ENROLL,
+// Gatekeeper VERIFY with the challenge, ENROLL with the HAT and eight
+// touches, POST_ENROLL. It returns the new finger id.
+func enrollFinger(ctx context.Context, fp fpDriver, sen *sim.Sensor, p *pin, gid uint32, f *finger.Finger) (uint32, error) {
+	c, err := fp.preEnroll(ctx)
+	if err != nil {
+		return 0, err
+	}
+	hat, err := p.hat(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	if err := sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples); err != nil {
+		return 0, err
+	}
+	if err := fp.enroll(ctx, hat, gid); err != nil {
+		return 0, err
+	}
+	e, err := awaitEvent(ctx, fp, func(e fingerprint.Event) bool {
+		return e.Type == fingerprint.MsgTemplateEnrolling && e.Remaining == 0
+	})
+	if err != nil {
+		return 0, err
+	}
+	if e.Type == fingerprint.MsgError {
+		_ = sen.Reset(ctx)
+		return 0, fmt.Errorf("enroll: %w", eventErr(e))
+	}
+	return e.FingerID, fp.postEnroll(ctx)
+}
+
+// authenticate presents f and runs AUTHENTICATE(op, gid). It returns the
+// AUTHENTICATED event of a match (with its HAT), an *opError when the TA
+// ends the operation with an error, or errNoMatch after matchTries
+// rejected touches (the operation is then cancelled).
+func authenticate(ctx context.Context, fp fpDriver, sen *sim.Sensor, f *finger.Finger, op uint64, gid uint32) (fingerprint.Event, error) {
+	if err := touch(ctx, sen, f, 0); err != nil {
+		return fingerprint.Event{}, err
+	}
+	if err := fp.authenticate(ctx, op, gid); err != nil {
+		return fingerprint.Event{}, err
+	}
+	for try := 1; ; try++ {
+		e, err := awaitEvent(ctx, fp, func(e fingerprint.Event) bool { return e.Type == fingerprint.MsgAuthenticated })
+		switch {
+		case err != nil:
+			return fingerprint.Event{}, err
+		case e.Type == fingerprint.MsgError:
+			_ = sen.Reset(ctx)
+			return e, eventErr(e)
+		case e.FingerID != 0:
+			return e, nil
+		case try >= matchTries:
+			_ = sen.Reset(ctx)
+			if err := cancelOp(ctx, fp); err != nil {
+				return e, err
+			}
+			return e, errNoMatch
+		}
+		if err := touch(ctx, sen, f, try); err != nil {
+			return fingerprint.Event{}, err
+		}
+	}
+}
+
+// errNotJudged: an enrollment attempt neither ended with an error nor
+// started capturing.
+var errNotJudged = errors.New("enroll neither refused nor started capturing")
+
+// tryEnroll starts an enrollment with hat and no finger on the sensor. It
+// returns the *opError the TA ended it with (the HAT was refused), or nil
+// when the TA accepted the HAT and began waiting for a finger — then the
+// operation is cancelled, so nothing is stored either way.
+func tryEnroll(ctx context.Context, fp fpDriver, sen *sim.Sensor, hat []byte, gid uint32) error {
+	if err := sen.Reset(ctx); err != nil {
+		return err
+	}
+	if err := fp.enroll(ctx, hat, gid); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	for {
+		e, ok, err := fp.next(ctx, 20*time.Millisecond)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errNotJudged, err)
+		}
+		if ok && e.Type == fingerprint.MsgError {
+			return eventErr(e)
+		}
+		st, err := sen.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: sensor: %w", errNotJudged, err)
+		}
+		if st.Waiting > 0 {
+			return cancelOp(ctx, fp)
+		}
+	}
+}
+
+// fixture is a device with user 0's PIN and finger A enrolled in group 0,
+// group 0 active.
+type fixture struct {
+	dev    *device
+	fp     fpDriver
+	sen    *sim.Sensor
+	pin    *pin
+	fid    uint32
+	authID uint64
+}
+
+// setup boots a device (TAs and HAL) and enrolls user 0's PIN and finger
+// A in group 0 — through the honest HAL when viaHAL, else as the HAL
+// (taking its place). Failures are recorded in t; it returns nil then.
+func (r *runner) setup(ctx context.Context, t *tally, viaHAL bool, restart sim.RestartPolicy) *fixture {
+	dev, err := r.boot(ctx, true, restart)
+	if !t.must("boot device", err) {
+		return nil
+	}
+	fx := &fixture{dev: dev}
+	if viaHAL {
+		fx.fp, err = dev.halDriver(ctx)
+	} else {
+		fx.fp, err = dev.taDriver(ctx)
+	}
+	if !t.must("fingerprint driver", err) {
+		return nil
+	}
+	fx.sen, err = dev.sensor(ctx)
+	if !t.must("sensor", err) {
+		return nil
+	}
+	gk, err := dev.session(ctx, tee.RoleGatekeeper)
+	if !t.must("gatekeeper", err) {
+		return nil
+	}
+	if fx.pin, err = enrollPIN(ctx, gk); !t.must("PIN enroll", err) {
+		return nil
+	}
+	if !t.must("set active group", fx.fp.setActiveGroup(ctx, 0, r.storePath())) {
+		return nil
+	}
+	if fx.fid, err = enrollFinger(ctx, fx.fp, fx.sen, fx.pin, 0, fingerA); !t.must("enroll finger A", err) {
+		return nil
+	}
+	if fx.authID, err = fx.fp.authenticatorID(ctx); !t.must("authenticator id", err) {
+		return nil
+	}
+	if fx.authID == 0 {
+		t.brokef("authenticator id is 0 after an enrollment")
+		return nil
+	}
+	return fx
+}
