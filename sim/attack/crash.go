@@ -13,15 +13,25 @@ import (
 	"github.com/fpemu/fpemu/tee"
 )
 
-// killPoints are the moments of an enrollment at which the fingerprint TA
-// is killed: after k of its eight samples, and (k = 8) as the last sample
-// is merged and committed — a race the TA must survive either way.
-var killPoints = []int{1, 4, 7, fingerprint.DefaultEnrollSamples}
+// killPoint is a moment of an enrollment at which the fingerprint TA is
+// killed: once it has taken samples of its eight (and waits for the
+// next), or — samples = 8 — delay after the last sample was acquired,
+// while it is merged and committed: a race the TA must survive whichever
+// side of the commit the kill lands.
+type killPoint struct {
+	samples int
+	delay   time.Duration
+}
+
+var killPoints = []killPoint{
+	{1, 0}, {4, 0}, {7, 0},
+	{8, 0}, {8, 2 * time.Millisecond}, {8, 8 * time.Millisecond}, {8, 30 * time.Millisecond},
+}
 
 var killMidEnroll = attack{
 	Info: Info{
 		ID:      "kill-mid-enroll",
-		Attack:  "kill -9 the fingerprint TA during enrollment samples and at commit; launcher restarts it",
+		Attack:  "kill -9 the fingerprint TA after 1, 4, 7 of 8 samples and 0-30 ms after the last; launcher restarts it",
 		Defence: "template, SID binding and authenticator id in one transaction (DESIGN.md rule 5) → no partial template, nothing lost",
 		Want:    Survived,
 	},
@@ -31,13 +41,16 @@ var killMidEnroll = attack{
 			return
 		}
 		var stale []byte
-		var atCommit string
-		for i, k := range killPoints {
-			hat, outcome, ok := killDuringEnroll(ctx, t, r, fx, finger.New(0xD00D+uint64(i)), k)
+		commits := map[string]int{}
+		for i, kp := range killPoints {
+			hat, outcome, ok := killDuringEnroll(ctx, t, r, fx, finger.New(0xD00D+uint64(i)), kp)
 			if !ok {
 				return
 			}
-			stale, atCommit = hat, outcome
+			stale = hat
+			if kp.samples == fingerprint.DefaultEnrollSamples {
+				commits[outcome]++
+			}
 		}
 		// The last interrupted enrollment's challenge died with the
 		// process (PRE_ENROLL challenges live in memory only, protocol
@@ -57,7 +70,8 @@ var killMidEnroll = attack{
 		default:
 			t.heldf("finger A still authenticates")
 		}
-		t.summarize("kill -9 after 1, 4, 7 samples: nothing stored; at commit: %s; finger A intact; the interrupted challenge is dead", atCommit)
+		t.summarize("kill -9 after 1, 4, 7 samples: nothing stored; 0-30 ms after the last: %d nothing stored, %d template committed whole; finger A intact; the interrupted challenge is dead",
+			commits[outcomeNothing], commits[outcomeWhole])
 	},
 }
 
@@ -68,7 +82,8 @@ var killMidEnroll = attack{
 // same authenticator id) or, only for k = 8, f's complete template. It
 // returns the HAT of the interrupted enrollment, what the TA kept, and
 // false if the attack must stop; findings go to t.
-func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *finger.Finger, k int) ([]byte, string, bool) {
+func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *finger.Finger, kp killPoint) ([]byte, string, bool) {
+	k := kp.samples
 	before, err := enumerate(ctx, fx.fp)
 	if !t.must("enumerate", err) {
 		return nil, "", false
@@ -105,6 +120,7 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 		if !t.must("wait for the last sample", err) {
 			return nil, "", false
 		}
+		time.Sleep(kp.delay)
 	}
 	pid, err := fx.dev.sim.PID(tee.RoleFingerprint)
 	if !t.must("fingerprint TA pid", err) || !t.must("kill -9", syscall.Kill(pid, syscall.SIGKILL)) {
@@ -145,7 +161,7 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 	switch {
 	case added == 0 && authAfter == authID:
 		t.heldf("kill after %d samples: nothing stored, nothing lost", k)
-		return hat, "nothing stored", true
+		return hat, outcomeNothing, true
 	case added == 0:
 		t.breachf("kill after %d samples: authenticator id changed (%#x → %#x) without a new template", k, authID, authAfter)
 	case added == 1 && k == fingerprint.DefaultEnrollSamples && authAfter != authID:
@@ -155,8 +171,8 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 			t.breachf("kill at commit stored a template that does not authenticate its finger: %s", describe(err))
 			return nil, "", false
 		}
-		t.heldf("kill at commit: the template was committed whole")
-		return hat, "the template committed whole", true
+		t.heldf("kill %v after the last sample: the template was committed whole", kp.delay)
+		return hat, outcomeWhole, true
 	default:
 		t.breachf("kill after %d samples: %d template(s) stored (before %v, after %v, authenticator id %#x → %#x)",
 			k, added, before, after, authID, authAfter)
@@ -164,6 +180,12 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 	}
 	return hat, "", true
 }
+
+// What a kill at commit left.
+const (
+	outcomeNothing = "nothing stored"
+	outcomeWhole   = "committed whole"
+)
 
 // waitIdleSensor waits until the sensor queue is empty and the TA waits
 // for a capture.

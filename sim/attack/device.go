@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"regexp"
 	"sync"
 	"time"
 
@@ -202,14 +202,9 @@ func (l *logTail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// find returns the first of needles the log contains, or "".
-func (l *logTail) find(needles ...string) string {
+// find returns the first match of re in the log, or "".
+func (l *logTail) find(re *regexp.Regexp) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, n := range needles {
-		if strings.Contains(string(l.buf), n) {
-			return n
-		}
-	}
-	return ""
+	return string(re.Find(l.buf))
 }

@@ -106,6 +106,7 @@ func refusedStart(err error, why *regexp.Regexp) (string, bool) {
 var (
 	reTampered = regexp.MustCompile(`store: database modified outside the store[^"\n]*`)
 	reRollback = regexp.MustCompile(`store: database rolled back[^"\n]*`)
+	reUnsealed = regexp.MustCompile(`template \d+/\d+: store: sealed blob does not open`)
 )
 
 // enumerate lists the active group's finger ids (ENUMERATE events).
@@ -164,6 +165,9 @@ var storeSwap = attack{
 			t.refused("authenticate B against group 0 (running TA)", err, errUnableToProcess, errNoMatch)
 		}
 		running := describe(err)
+		if why := fx.dev.logs.find(reUnsealed); why != "" {
+			running += " — TA log: " + why
+		}
 		if !t.must("stop the device", fx.dev.stop()) {
 			return
 		}
