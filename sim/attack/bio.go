@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
+	"syscall"
 
 	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/bio/payment/proof"
@@ -28,8 +29,8 @@ type payFixture struct {
 	scene  proof.Cert
 }
 
-func (r *runner) paySetup(ctx context.Context, t *tally) *payFixture {
-	fx := r.setup(ctx, t, false, sim.RestartPolicy{})
+func (r *runner) paySetup(ctx context.Context, t *tally, restart sim.RestartPolicy) *payFixture {
+	fx := r.setup(ctx, t, false, restart)
 	if fx == nil {
 		return nil
 	}
@@ -109,11 +110,11 @@ var bioReplay = attack{
 	Info: Info{
 		ID:      "bio-replay",
 		Attack:  "replay a delivered bio auth result envelope to the payment TA",
-		Defence: "replay mark of the fingerprint→payment route, committed with the effect (protocol §4.4, §8) → TEEC_ERROR_SECURITY",
+		Defence: "replay mark of the fingerprint→payment route, sealed in the TA's store with the effect (protocol §4.4, §8) → TEEC_ERROR_SECURITY",
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t)
+		p := r.paySetup(ctx, t, sim.RestartPolicy{MaxRestarts: 1})
 		if p == nil {
 			return
 		}
@@ -127,7 +128,25 @@ var bioReplay = attack{
 		}
 		name := t.refused("the same auth result delivered again", deliver(ctx, p.pay, res), tee.ErrSecurity)
 		t.refused("pay again after the replay", p.sign(ctx, op, "order 2"), payment.ErrNotAuthorized)
-		t.summarize("replayed auth result → %s; no second signature", name)
+
+		// The mark is in the payment TA's sealed store: kill -9 it and
+		// replay to the restarted process (the launcher's relay after a
+		// restart touches only the Keymaster route).
+		pid, err := p.dev.sim.PID(tee.RolePayment)
+		if !t.must("payment TA pid", err) || !t.must("kill -9 the payment TA", syscall.Kill(pid, syscall.SIGKILL)) {
+			return
+		}
+		if _, err := p.dev.waitEvent(ctx, tee.RolePayment, sim.EventRestarted); !t.must("payment TA restart", err) {
+			return
+		}
+		pay, err := p.dev.session(ctx, tee.RolePayment)
+		if !t.must("payment TA after restart", err) {
+			return
+		}
+		p.pay = pay
+		t.refused("the auth result replayed to the restarted payment TA", deliver(ctx, p.pay, res), tee.ErrSecurity)
+		t.refused("pay again after the restart", p.sign(ctx, op, "order 3"), payment.ErrNotAuthorized)
+		t.summarize("replayed auth result → %s, also after the payment TA's kill -9 and restart; no second signature", name)
 	},
 }
 
@@ -139,7 +158,7 @@ var bioReuse = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t)
+		p := r.paySetup(ctx, t, sim.RestartPolicy{})
 		if p == nil {
 			return
 		}

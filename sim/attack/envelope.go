@@ -78,7 +78,7 @@ var envReplayKey = attack{
 	Info: Info{
 		ID:      "env-replay-key",
 		Attack:  "replay an accepted auth-token-key envelope to fingerprint, gatekeeper, payment TAs",
-		Defence: "per-route replay mark, persisted per boot (envelope seq > mark, protocol §4.4) → TEEC_ERROR_SECURITY",
+		Defence: "per-route replay mark: an envelope opens only if its seq is above the last accepted (protocol §4.4) → TEEC_ERROR_SECURITY",
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
@@ -151,7 +151,7 @@ var envReorder = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t)
+		p := r.paySetup(ctx, t, sim.RestartPolicy{})
 		if p == nil {
 			return
 		}
