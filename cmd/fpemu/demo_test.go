@@ -215,7 +215,10 @@ func testDemoSIGINT(t *testing.T, bin string) {
 	for {
 		line, err := rd.ReadBytes('\n')
 		got.Write(line)
-		require.NoError(t, err, "output so far:\n%s\nstderr:\n%s", got.String(), stderr.String())
+		if err != nil {
+			_ = cmd.Wait() // stderr is complete (and no longer written) after Wait
+			t.Fatalf("demo ended before step 5: %v\nstdout:\n%s\nstderr:\n%s", err, got.String(), stderr.String())
+		}
 		if bytes.Contains(line, []byte(`"n":5,`)) {
 			break
 		}
