@@ -1,0 +1,182 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/sim/finger"
+	"github.com/fpemu/fpemu/ta/fingerprint"
+)
+
+// The failure paths of the scenario. The lockout comes last: a timed
+// lockout lasts 30 s (LockoutFrameworkImpl FAIL_LOCKOUT_TIMEOUT_MS) and
+// the HIDL 2.1 north API has no resetLockout, so anything after it would
+// have to wait.
+
+func impostorRejected(r *runner, ctx context.Context, rec *record) error {
+	c := newChallenge()
+	res, err := r.impostorUntil(ctx, c, finger.New(impostorSeed), func(n int) bool { return n == 1 })
+	if err != nil {
+		return err
+	}
+	if res.end != (hidl.OnError{}) {
+		return fmt.Errorf("authentication ended with %v after one rejection", res.end)
+	}
+	rec.Add("impostor_seed", fmt.Sprintf("%#x", impostorSeed))
+	rec.Add("onAuthenticated", "fid=0, empty token")
+	if err := r.cancel(ctx); err != nil {
+		return err
+	}
+	rec.Add("cancel", "onError(ERROR_CANCELED)")
+	_, err = payment.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("order 1002")}.Execute(ctx, r.pay)
+	if !errors.Is(err, payment.ErrNotAuthorized) {
+		return fmt.Errorf("SIGN_PAYMENT after a rejection: %v, want NOT_AUTHORIZED", err)
+	}
+	rec.Add("sign_payment", "NOT_AUTHORIZED")
+	return r.sensorIdle(ctx)
+}
+
+func enrollNewFinger(r *runner, ctx context.Context, rec *record) error {
+	c, err := r.hc.PreEnroll(ctx)
+	if err != nil || c == 0 {
+		return fmt.Errorf("preEnroll: %#x %w", c, err)
+	}
+	t, err := r.gatekeeperHAT(ctx, c)
+	if err != nil {
+		return err
+	}
+	before := r.authID
+	f := finger.New(fingerSeeds[2])
+	res, err := r.enrollFinger(ctx, f, t.Marshal())
+	if err != nil {
+		return err
+	}
+	if err := checkProgress(res.remaining); err != nil {
+		return err
+	}
+	if st, err := r.hc.PostEnroll(ctx); err != nil || st != hidl.SysOK {
+		return fmt.Errorf("postEnroll: %v %w", st, err)
+	}
+	id, err := r.hc.GetAuthenticatorID(ctx)
+	if err != nil {
+		return err
+	}
+	if id == 0 || id == before {
+		return fmt.Errorf("authenticator id %#x after a new enrollment (was %#x): must change", id, before)
+	}
+	r.fingers = append(r.fingers, f)
+	r.fids = append(r.fids, res.fid)
+	r.authID = id
+	rec.Add("fid", res.fid)
+	rec.Add("authenticator_id", fmt.Sprintf("%#016x → %#016x", before, id))
+	return r.sensorIdle(ctx)
+}
+
+func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
+	o := order{challenge: newChallenge(), payload: []byte("order 1003: 5.00 CNY to merchant 42")}
+	a, err := r.authenticate(ctx, o.challenge, r.fingers[0], 3)
+	if err != nil {
+		return err
+	}
+	s, err := r.signWhenRelayed(ctx, o.challenge, o.payload)
+	if err != nil {
+		return err
+	}
+	rec.Add("challenge", Hex64(o.challenge))
+	rec.Add("fid", a.fid)
+	if s.err == nil {
+		return errors.New("SIGN_PAYMENT succeeded with a key bound to the old finger set")
+	}
+	if !errors.Is(s.err, payment.ErrKeyInvalidated) {
+		return fmt.Errorf("SIGN_PAYMENT: %w; want KEY_INVALIDATED", s.err)
+	}
+	rec.Add("sign_payment", fmt.Sprintf("KEY_INVALIDATED (%#x): re-register", uint32(payment.ResultKeyInvalidated)))
+	r.staleScene = r.reg.sceneCert
+	return r.sensorIdle(ctx)
+}
+
+// reRegister creates the scene key again, bound to the three fingers, and
+// pays with it: the server's new challenge, the newly enrolled finger
+// authenticates, SIGN_PAYMENT signs with the new key, the statement
+// verifies under the new certificate and not under the invalidated one.
+// (The auth result the invalidated key could not use is older than the
+// new key, so the payment TA will not sign it with the new key.)
+func reRegister(r *runner, ctx context.Context, rec *record) error {
+	reg, err := r.registerScene(ctx, r.reg.app, r.authID, r.fids)
+	if err != nil {
+		return err
+	}
+	r.reg = reg
+	rec.Add("bound_fingers", r.fids)
+	rec.Add("bound_authenticator_id", Hex64(reg.sceneCert.AuthenticatorID))
+	o := order{challenge: newChallenge(), payload: []byte("order 1004: 5.00 CNY to merchant 42")}
+	if o.auth, err = r.authenticate(ctx, o.challenge, r.fingers[2], 4); err != nil {
+		return err
+	}
+	if o.sign, err = r.signWhenRelayed(ctx, o.challenge, o.payload); err != nil {
+		return err
+	}
+	if o.sign.err != nil {
+		return fmt.Errorf("SIGN_PAYMENT with the new scene key: %w", o.sign.err)
+	}
+	st, err := proof.VerifyPayment(o.sign.statement, reg.sceneCert, o.challenge, o.payload)
+	if err != nil {
+		return err
+	}
+	if st.Counter <= r.lastCounter {
+		return fmt.Errorf("counter %d not above the last one %d", st.Counter, r.lastCounter)
+	}
+	if st.FingerID != r.fids[2] {
+		return fmt.Errorf("statement names finger %d, want the new finger %d", st.FingerID, r.fids[2])
+	}
+	r.lastCounter = st.Counter
+	if _, err := proof.VerifyPayment(o.sign.statement, r.staleScene, o.challenge, o.payload); err == nil {
+		return errors.New("the statement verifies under the invalidated key's certificate")
+	}
+	rec.Add("challenge", Hex64(o.challenge))
+	rec.Add("fid", st.FingerID)
+	rec.Add("counter", st.Counter)
+	rec.Add("verified", "new certificate yes, old no")
+	return r.sensorIdle(ctx)
+}
+
+func lockout(r *runner, ctx context.Context, rec *record) error {
+	c := newChallenge()
+	impostor := finger.New(impostorSeed)
+	res, err := r.impostorUntil(ctx, c, impostor, func(int) bool { return false })
+	if err != nil {
+		return err
+	}
+	rec.Add("rejections", res.rejections)
+	if res.end.Error != hidl.ErrorLockout || res.rejections != fingerprint.LockoutTimedAttempts {
+		return fmt.Errorf("%d rejections then %v, want %d then onError(ERROR_LOCKOUT)", res.rejections, res.end, fingerprint.LockoutTimedAttempts)
+	}
+	rec.Add("then", "onError(ERROR_LOCKOUT)")
+	// Locked out, even the enrolled finger is not read: a new
+	// authentication ends at once with the same error.
+	st, err := r.hc.Authenticate(ctx, newChallenge(), gid)
+	if err != nil {
+		return err
+	}
+	if st != hidl.SysOK {
+		return fmt.Errorf("authenticate while locked out: %v, want SYS_OK then onError", st)
+	}
+	cb, err := r.cbs.Next(ctx)
+	if err != nil {
+		return err
+	}
+	if e, ok := cb.(hidl.OnError); !ok || e.Error != hidl.ErrorLockout {
+		return fmt.Errorf("%w while locked out: %v, want onError(ERROR_LOCKOUT)", errUnexpected, cb)
+	}
+	rec.Add("next_authenticate", "onError(ERROR_LOCKOUT)")
+	_, err = payment.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("order 1005")}.Execute(ctx, r.pay)
+	if !errors.Is(err, payment.ErrNotAuthorized) {
+		return fmt.Errorf("SIGN_PAYMENT after the lockout: %v, want NOT_AUTHORIZED", err)
+	}
+	rec.Add("sign_payment", "NOT_AUTHORIZED")
+	return r.sensorIdle(ctx)
+}
