@@ -20,10 +20,9 @@ func SocketPath(dir string) string { return filepath.Join(dir, taproc.SockDirNam
 
 // DeviceConfig wires a HAL to the TAs of device directory dir (docs/protocol.md
 // §7.1): the fingerprint TA at sock/fingerprint.sock, Keymaster at
-// sock/keymaster.sock for the auth-token key relay, and — once package
-// bio/payment provides its DELIVER client — the payment TA at
-// sock/payment.sock. Logging and timing fields are left at their
-// defaults.
+// sock/keymaster.sock for the auth-token key relay, and the payment TA at
+// sock/payment.sock for the bio relay (DELIVER). Logging and timing
+// fields are left at their defaults.
 func DeviceConfig(dir string) Config {
 	return Config{
 		ConnectTA: func(ctx context.Context) (TA, error) {

@@ -18,9 +18,16 @@
 //     ACQUIRED_VENDOR with vendorCode = code − 1000, unknown codes become
 //     ERROR_UNABLE_TO_PROCESS / ACQUIRED_INSUFFICIENT, and a rejection is
 //     onAuthenticated with fingerId 0 and an empty token.
-//   - After each operation ends it drains the TA's FETCH_OUTBOX and relays
-//     the sealed bio envelopes, in order, to the payment TA when one is
-//     running; when none is, it leaves them in the TA's bounded outbox.
+//   - It drains the TA's FETCH_OUTBOX and relays the sealed bio envelopes,
+//     in order, to the payment TA when one is running (when none is, it
+//     leaves them in the TA's bounded outbox). It does so before the
+//     callback that ends an operation with a report the payment side
+//     needs — a matching onAuthenticated, the last onEnrollResult or
+//     onRemoved — so that, as with QSEE's synchronous
+//     bio_set_auth_result, the payment TA already holds the auth result
+//     (or the new finger list) when the app hears of it; after the other
+//     endings. A relay that fails is logged and never holds back or drops
+//     the callback.
 //
 // One operation runs at a time. A new enroll, authenticate, enumerate or
 // remove while one runs cancels the running one first, as the legacy HAL

@@ -335,9 +335,10 @@ func TestHALStartFailures(t *testing.T) {
 }
 
 // TestBioRelayToPaymentTA: with a payment TA on the device, the HAL drains
-// the fingerprint TA's outbox after each operation and delivers the sealed
-// reports to it (finger list after the enrollment, auth result after the
-// match), leaving the outbox empty.
+// the fingerprint TA's outbox as operations end and delivers the sealed
+// reports to it (the finger list of the enrollment, the auth result of the
+// match), leaving the outbox empty. TestPaymentTAHoldsReportAtCallback
+// checks that they arrive before the callbacks.
 func TestBioRelayToPaymentTA(t *testing.T) {
 	dev := bootDevice(t, sim.RestartPolicy{}, tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint, tee.RolePayment)
 	ctx := testCtx(t)

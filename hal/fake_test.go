@@ -27,6 +27,12 @@ type fakeTA struct {
 	challenge uint64
 	authID    uint64
 	busyAll   bool // every start answers SYS_EBUSY (a TA that never lets go)
+	// removeReport, when set, is queued in the outbox by REMOVE after its
+	// TEMPLATE_REMOVED event and a pause, in the real TA's order (the
+	// events, then the finger list, within the command).
+	removeReport []byte
+	fetchErr     error // FETCH_OUTBOX fails with it
+	waits        int   // NEXT_EVENT calls (the pump is past its start-up relay once one came)
 	// Deliberate defects, for showing that the VTS port catches them.
 	noIdleCancel  bool // CANCEL from idle queues no ERROR_CANCELED
 	zeroChallenge bool // PRE_ENROLL answers 0
@@ -158,6 +164,15 @@ func (f *fakeTA) Remove(_ context.Context, gid, fid uint32) (hidl.RequestStatus,
 		return st, err
 	}
 	f.finish(fingerprint.Event{Type: fingerprint.MsgTemplateRemoved, GroupID: gid, FingerID: fid})
+	f.mu.Lock()
+	report := f.removeReport
+	f.mu.Unlock()
+	if report != nil {
+		time.Sleep(20 * time.Millisecond) // the list is read and sealed after the events are queued
+		f.mu.Lock()
+		f.outbox = append(f.outbox, report)
+		f.mu.Unlock()
+	}
 	return st, nil
 }
 
@@ -175,6 +190,9 @@ func (f *fakeTA) Authenticate(context.Context, uint64, uint32) (hidl.RequestStat
 func (f *fakeTA) NextEvent(ctx context.Context, wait time.Duration) (fingerprint.Event, error) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
+	f.mu.Lock()
+	f.waits++
+	f.mu.Unlock()
 	for {
 		f.mu.Lock()
 		if f.dead {
@@ -205,6 +223,9 @@ func (f *fakeTA) FetchOutbox(context.Context) ([][]byte, uint32, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.fetchErr != nil {
+		return nil, 0, f.fetchErr
+	}
 	out := f.outbox
 	f.outbox = nil
 	return out, 0, nil
@@ -226,9 +247,14 @@ func (f *fakeTA) Close() error { return nil }
 type fakeRelay struct {
 	mu        sync.Mutex
 	delivered [][]byte
-	down      bool
+	down      bool  // no payment TA (ErrNoPaymentTA)
+	openErr   error // opening a session fails otherwise
 	refuse    bool
 	dead      bool // Deliver fails as if the payment TA died
+	hang      bool // Deliver never answers (until the HAL gives up)
+	// onDeliver, if set, runs at every Deliver before its outcome (tests
+	// look at what the client has received by then).
+	onDeliver func(env []byte)
 }
 
 func (r *fakeRelay) open(context.Context) (BioRelay, error) {
@@ -237,10 +263,23 @@ func (r *fakeRelay) open(context.Context) (BioRelay, error) {
 	if r.down {
 		return nil, ErrNoPaymentTA
 	}
+	if r.openErr != nil {
+		return nil, r.openErr
+	}
 	return r, nil
 }
 
-func (r *fakeRelay) Deliver(_ context.Context, env []byte) error {
+func (r *fakeRelay) Deliver(ctx context.Context, env []byte) error {
+	r.mu.Lock()
+	hook, hang := r.onDeliver, r.hang
+	r.mu.Unlock()
+	if hook != nil {
+		hook(env)
+	}
+	if hang {
+		<-ctx.Done()
+		return tee.Errorf(tee.ResultCancel, tee.OriginAPI, "%v", ctx.Err())
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.refuse {

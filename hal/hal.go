@@ -22,6 +22,7 @@ const (
 	DefaultEventWait      = time.Second
 	DefaultCallTimeout    = 10 * time.Second
 	DefaultPreemptTimeout = 2 * time.Second
+	DefaultRelayTimeout   = time.Second
 )
 
 // PathMax is PATH_MAX: setActiveGroup refuses a store path of this length
@@ -63,6 +64,13 @@ type Config struct {
 	// PreemptTimeout bounds how long a new operation waits for the one it
 	// cancels to end. Default DefaultPreemptTimeout.
 	PreemptTimeout time.Duration
+	// RelayTimeout bounds one relay of the bio outbox to the payment TA
+	// (FETCH_OUTBOX and every DELIVER). A relay runs before
+	// onAuthenticated (and the last onEnrollResult / onRemoved), so it is
+	// also the most a payment TA that does not answer can delay that
+	// callback; what it did not deliver is kept for the next relay.
+	// Default DefaultRelayTimeout.
+	RelayTimeout time.Duration
 	// DeviceID is what setNotify returns. 0: a random non-zero value.
 	DeviceID uint64
 }
@@ -84,6 +92,7 @@ type HAL struct {
 	canceled uint64        // ERROR_CANCELED callbacks delivered
 	changed  chan struct{} // closed and replaced after every callback
 	pending  [][]byte      // bio envelopes fetched, not yet delivered (oldest first)
+	removing chan struct{} // closed when the REMOVE command in flight returns; nil if none
 	closed   bool
 
 	relayWanted atomic.Bool // a method queued bio reports outside an operation
@@ -116,6 +125,9 @@ func Open(ctx context.Context, cfg Config) (*HAL, error) {
 	}
 	if cfg.PreemptTimeout <= 0 {
 		cfg.PreemptTimeout = DefaultPreemptTimeout
+	}
+	if cfg.RelayTimeout <= 0 {
+		cfg.RelayTimeout = DefaultRelayTimeout
 	}
 	h := &HAL{cfg: cfg, log: cfg.Log, deviceID: cfg.DeviceID, changed: make(chan struct{})}
 	if h.deviceID == 0 {
@@ -399,11 +411,24 @@ func (h *HAL) Enumerate(ctx context.Context) hidl.RequestStatus {
 	return h.startOp(ctx, "enumerate", TA.Enumerate)
 }
 
-// Remove is remove(gid, fid); fid 0 removes every template of gid.
+// Remove is remove(gid, fid); fid 0 removes every template of gid. While
+// the TA's REMOVE runs, the pump holds back the last onRemoved until the
+// command has returned (and with it queued the new finger list), so that
+// the list reaches the payment TA first (awaitRemove).
 func (h *HAL) Remove(ctx context.Context, gid, fid uint32) hidl.RequestStatus {
 	h.callMu.Lock()
 	defer h.callMu.Unlock()
 	return h.startOp(ctx, "remove", func(ta TA, ctx context.Context) (hidl.RequestStatus, error) {
+		done := make(chan struct{})
+		h.mu.Lock()
+		h.removing = done
+		h.mu.Unlock()
+		defer func() {
+			h.mu.Lock()
+			h.removing = nil
+			h.mu.Unlock()
+			close(done)
+		}()
 		return ta.Remove(ctx, gid, fid)
 	})
 }

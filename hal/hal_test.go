@@ -36,13 +36,13 @@ type rig struct {
 }
 
 // newRig opens a HAL over a fake TA and serves it over gRPC on a Unix
-// socket, with a client dialled to it.
-func newRig(t testing.TB) *rig {
+// socket, with a client dialled to it. opts adjust the HAL's Config.
+func newRig(t testing.TB, opts ...func(*Config)) *rig {
 	t.Helper()
 	r := &rig{t: t, ta: newFakeTA(), relay: &fakeRelay{}}
 	core, logs := observer.New(zap.DebugLevel)
 	r.logs = logs
-	h, err := Open(context.Background(), Config{
+	cfg := Config{
 		ConnectTA: func(context.Context) (TA, error) {
 			r.connects++
 			if r.connects > 1 {
@@ -58,7 +58,11 @@ func newRig(t testing.TB) *rig {
 		Payment:      r.relay.open,
 		Log:          zap.New(core),
 		EventWait:    50 * time.Millisecond,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h, err := Open(context.Background(), cfg)
 	require.NoError(t, err)
 	r.hal = h
 	dir, err := os.MkdirTemp("", "hal")

@@ -17,12 +17,16 @@ import (
 const pumpRetryPause = 100 * time.Millisecond
 
 // pump turns the TA's events into client callbacks until the connection is
-// dropped: the legacy HAL's notify thread. After every callback that ends
-// an operation, and within one EventWait of a successful setActiveGroup, it
-// relays the bio outbox.
+// dropped: the legacy HAL's notify thread. It relays the bio outbox to the
+// payment TA before a callback whose report the payment side depends on
+// (relayFirst), after every other callback that ends an operation, and
+// within one EventWait of a successful setActiveGroup.
 func (h *HAL) pump(c *conn) {
 	defer h.pumps.Done()
-	h.relayOutbox(c) // reports the TA queued before the HAL connected (finger lists at start)
+	if err := h.relayOutbox(c, "start"); err != nil { // reports queued before the HAL connected (finger lists at start)
+		h.drop(c, err)
+		return
+	}
 	for {
 		e, err := c.ta.NextEvent(c.ctx, h.cfg.EventWait)
 		if c.ctx.Err() != nil {
@@ -42,7 +46,10 @@ func (h *HAL) pump(c *conn) {
 			continue
 		}
 		if h.relayWanted.Swap(false) {
-			h.relayOutbox(c)
+			if err := h.relayOutbox(c, "setActiveGroup"); err != nil {
+				h.drop(c, err)
+				return
+			}
 		}
 		if e.Type == fingerprint.MsgNone {
 			continue
@@ -52,64 +59,132 @@ func (h *HAL) pump(c *conn) {
 			h.log.Warn("TA event dropped: no HIDL callback for it", zap.Stringer("event", e))
 			continue
 		}
+		var lost error // the TA died while relaying; dropped once cb is out
+		first := relayFirst(cb)
+		if first {
+			if _, ok := cb.(hidl.OnRemoved); ok {
+				h.awaitRemove(c)
+			}
+			lost = h.relayOutbox(c, "before "+cb.String())
+		}
 		h.deliver(cb)
-		if hidl.Ends(cb) {
-			h.relayOutbox(c)
+		if !first && hidl.Ends(cb) {
+			lost = h.relayOutbox(c, "after "+cb.String())
+		}
+		if lost != nil {
+			h.drop(c, lost)
+			return
 		}
 	}
 }
 
-// relayOutbox drains the fingerprint TA's bio outbox to the payment TA, in
-// order (docs/protocol.md §8.3). Without a running payment TA nothing is
-// fetched: the envelopes wait in the TA's bounded outbox, which keeps the
-// newest finger list per group and drops the oldest auth results. An
-// envelope fetched but not deliverable because the payment TA went away is
-// kept (at most bio.MaxPending, oldest dropped) and delivered first next
-// time; one the payment TA refuses is dropped.
-func (h *HAL) relayOutbox(c *conn) {
-	if h.cfg.Payment == nil {
+// relayFirst reports whether the bio outbox is relayed before cb is
+// delivered rather than after it. In QSEE the fingerprint TA
+// calls bio_set_auth_result synchronously, before the token of a match
+// leaves the TEE, and reports the finger list before an enrollment or a
+// removal returns; so the payment TA must hold the auth result when the
+// app receives onAuthenticated, and the new finger list when it receives
+// the last onEnrollResult or onRemoved (docs/protocol.md §10.5). The TA
+// queues the report before the event that ends the operation (a removal
+// excepted: see awaitRemove). The other endings, onError and
+// onEnumerate, carry nothing the payment side waits for; relaying after
+// them keeps onError(ERROR_CANCELED), which a preempting method waits for,
+// as prompt as the TA makes it.
+func relayFirst(cb hidl.Callback) bool {
+	switch c := cb.(type) {
+	case hidl.OnAuthenticated:
+		return !c.Rejected()
+	case hidl.OnEnrollResult:
+		return c.Remaining == 0
+	case hidl.OnRemoved:
+		return c.Remaining == 0
+	}
+	return false
+}
+
+// awaitRemove waits, at most RelayTimeout, until a REMOVE command in
+// flight has returned. The fingerprint TA queues a removal's
+// TEMPLATE_REMOVED events before it reports the new finger list (both
+// within the REMOVE command), so the pump can see the last event while
+// the list is not yet in the outbox; once the command has returned it is.
+func (h *HAL) awaitRemove(c *conn) {
+	h.mu.Lock()
+	done := h.removing
+	h.mu.Unlock()
+	if done == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, h.cfg.CallTimeout)
+	t := time.NewTimer(h.cfg.RelayTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		h.log.Warn("REMOVE still running after its last onRemoved; relaying without waiting for the finger list",
+			zap.Duration("waited", h.cfg.RelayTimeout))
+	case <-c.ctx.Done():
+	}
+}
+
+// relayOutbox drains the fingerprint TA's bio outbox to the payment TA, in
+// order (docs/protocol.md §8.3), within RelayTimeout; reason names the
+// relay in the log. Without a running payment TA nothing is fetched: the
+// envelopes wait in the TA's bounded outbox, which keeps the newest finger
+// list per group and drops the oldest auth results. An envelope fetched
+// but not delivered because the payment TA went away or did not answer in
+// time is kept (at most bio.MaxPending, oldest dropped) and delivered
+// first next time; one the payment TA refuses is dropped. Every failure is
+// logged with its reason and never stops the callback that follows. The
+// returned error is non-nil only if the fingerprint TA died during
+// FETCH_OUTBOX: the caller drops the connection (after delivering its
+// callback).
+func (h *HAL) relayOutbox(c *conn, reason string) error {
+	if h.cfg.Payment == nil {
+		return nil
+	}
+	log := h.log.With(zap.String("relay", reason))
+	ctx, cancel := context.WithTimeout(c.ctx, h.cfg.RelayTimeout)
 	defer cancel()
 	relay, err := h.cfg.Payment(ctx)
 	if err != nil {
-		if !errors.Is(err, ErrNoPaymentTA) {
-			h.log.Warn("payment TA unreachable; bio envelopes stay queued", zap.Error(err))
+		if errors.Is(err, ErrNoPaymentTA) {
+			log.Debug("no payment TA: bio envelopes stay in the fingerprint TA's outbox", zap.Error(err))
+		} else {
+			log.Warn("payment TA unreachable; bio envelopes stay queued", zap.Error(err))
 		}
-		return
+		return nil
 	}
 	defer relay.Close()
 
-	if !h.deliverPending(ctx, relay) {
-		return
+	if !h.deliverPending(ctx, log, relay) {
+		return nil
 	}
 	for {
 		envs, more, err := c.ta.FetchOutbox(ctx)
 		if err != nil {
 			if taDead(err) {
-				h.drop(c, err)
-			} else {
-				h.log.Error("FETCH_OUTBOX failed", zap.Error(err))
+				log.Error("FETCH_OUTBOX failed: fingerprint TA lost", zap.Error(err))
+				return err
 			}
-			return
+			log.Error("FETCH_OUTBOX failed", zap.Error(err))
+			return nil
 		}
 		h.mu.Lock()
 		h.pending = append(h.pending, envs...)
 		if over := len(h.pending) - bio.MaxPending; over > 0 {
-			h.log.Warn("bio envelopes dropped: payment TA not accepting", zap.Int("dropped", over))
+			log.Warn("bio envelopes dropped: payment TA not accepting", zap.Int("dropped", over))
 			h.pending = append([][]byte(nil), h.pending[over:]...)
 		}
 		h.mu.Unlock()
-		if !h.deliverPending(ctx, relay) || len(envs) == 0 || more == 0 {
-			return
+		if !h.deliverPending(ctx, log, relay) || len(envs) == 0 || more == 0 {
+			return nil
 		}
 	}
 }
 
 // deliverPending delivers the kept envelopes in order. It returns false if
-// the payment TA could not be reached (the rest stay kept).
-func (h *HAL) deliverPending(ctx context.Context, relay BioRelay) bool {
+// the payment TA could not be reached or did not answer within the relay's
+// deadline (the rest stay kept).
+func (h *HAL) deliverPending(ctx context.Context, log *zap.Logger, relay BioRelay) bool {
 	for {
 		h.mu.Lock()
 		if len(h.pending) == 0 {
@@ -120,16 +195,16 @@ func (h *HAL) deliverPending(ctx context.Context, relay BioRelay) bool {
 		h.mu.Unlock()
 		err := relay.Deliver(ctx, env)
 		if err != nil && (taDead(err) || ctx.Err() != nil) {
-			h.log.Warn("bio envelope not delivered; kept for the next relay", zap.Error(err))
+			log.Warn("bio envelope not delivered; kept for the next relay", zap.Error(err))
 			return false
 		}
 		h.mu.Lock()
 		h.pending = h.pending[1:]
 		h.mu.Unlock()
 		if err != nil {
-			h.log.Warn("payment TA refused a bio envelope; dropped", zap.Error(err))
+			log.Warn("payment TA refused a bio envelope; dropped", zap.Error(err))
 		} else {
-			h.log.Info("bio envelope relayed to the payment TA", zap.Int("bytes", len(env)))
+			log.Info("bio envelope relayed to the payment TA", zap.Int("bytes", len(env)))
 		}
 	}
 }

@@ -1,0 +1,126 @@
+package hal_test
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/finger"
+	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/gatekeeper"
+	"github.com/fpemu/fpemu/tee"
+)
+
+// orderPayments is how many payments TestPaymentTAHoldsReportAtCallback
+// makes. Before the HAL relayed ahead of the callback, the first
+// SIGN_PAYMENT after onAuthenticated was refused in most payments (2.4
+// calls per payment on average, docs/benchmarks.md), so a HAL that relays
+// late fails this test with near certainty.
+const orderPayments = 12
+
+// TestPaymentTAHoldsReportAtCallback: across real processes (Keymaster,
+// Gatekeeper, fingerprint and payment TAs, the HAL), the payment TA already
+// holds what the fingerprint TA reported when the app hears of it, as with
+// QSEE's bio_set_auth_result, which runs inside the TEE before the token
+// of a match leaves it:
+//
+//   - after onEnrollResult(remaining 0), the first CREATE_SCENE_KEY binds
+//     the new finger set (the finger list arrived first);
+//   - after each onAuthenticated, the first SIGN_PAYMENT for its
+//     operation id signs, with no retry (the auth result arrived first);
+//   - after onRemoved(remaining 0), the scene key is already invalidated
+//     and no new one can be made for the empty group.
+func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
+	dev := bootDevice(t, sim.RestartPolicy{}, tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint, tee.RolePayment)
+	ctx := testCtx(t)
+	c := dev.client
+	gk := dev.session(t, tee.RoleGatekeeper)
+	pay := dev.session(t, tee.RolePayment)
+	sen, err := dev.d.OpenSensor(ctx)
+	require.NoError(t, err)
+	defer sen.Close()
+
+	password := []byte("2468")
+	gkr, err := gatekeeper.Enroll{UID: 0, DesiredPassword: password}.Execute(ctx, gk)
+	require.NoError(t, err)
+	require.Equal(t, hidl.SysOK, must(c.SetActiveGroup(ctx, gid, t.TempDir()))(t))
+	cbs := dev.notify(t)
+
+	// Enrollment: the finger list reaches the payment TA before the last
+	// onEnrollResult.
+	challenge := must(c.PreEnroll(ctx))(t)
+	vr, err := gatekeeper.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
+	require.NoError(t, err)
+	f := finger.New(0x0DE7)
+	require.NoError(t, sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples))
+	require.Equal(t, hidl.SysOK, must(c.Enroll(ctx, vr.Token.Marshal(), gid, 60))(t))
+	last, seen, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
+	require.NoError(t, err)
+	require.IsType(t, hidl.OnEnrollResult{}, last, "%v after %v", last, seen)
+	fid := last.(hidl.OnEnrollResult).FingerID
+
+	ref := payment.KeyRef{AppID: "com.example.order", Scene: "pay"}
+	devCert, err := payment.GetDeviceCert{}.Execute(ctx, pay)
+	require.NoError(t, err)
+	appCert, err := payment.CreateAppKey{AppID: ref.AppID}.Execute(ctx, pay)
+	require.NoError(t, err)
+	sceneCert, err := payment.CreateSceneKey{Ref: ref, GroupID: gid}.Execute(ctx, pay)
+	require.NoError(t, err, "the first CREATE_SCENE_KEY after onEnrollResult(remaining 0)")
+	_, _, scene, err := proof.VerifyChain(devCert, appCert, sceneCert)
+	require.NoError(t, err)
+	authID := must(c.GetAuthenticatorID(ctx))(t)
+	require.Equal(t, authID, scene.AuthenticatorID, "the scene key is bound to the new finger set")
+	require.Equal(t, proof.FingerBinding(gid, authID, []uint32{fid}), scene.FingerBinding)
+
+	// Payments: one SIGN_PAYMENT per onAuthenticated, never refused.
+	for i := range orderPayments {
+		op := randomOp(t)
+		require.NoError(t, sen.Touch(ctx, f, finger.Nominal))
+		for j := range 4 {
+			require.NoError(t, sen.ProbeTouch(ctx, f, uint64(i*8+j))) // fallbacks should a touch be rejected
+		}
+		require.Equal(t, hidl.SysOK, must(c.Authenticate(ctx, op, gid))(t))
+		last, seen, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
+		require.NoError(t, err)
+		require.IsType(t, hidl.OnAuthenticated{}, last, "payment %d: %v after %v", i, last, seen)
+		order := []byte(fmt.Sprintf("order %d", i))
+		st, err := payment.SignPayment{Ref: ref, Challenge: op, Payload: order}.Execute(ctx, pay)
+		require.NoError(t, err, "payment %d: the first SIGN_PAYMENT after onAuthenticated", i)
+		_, err = proof.VerifyPayment(st, scene, op, order)
+		require.NoError(t, err, "payment %d", i)
+		require.NoError(t, sen.Reset(ctx))
+	}
+
+	// Removal: the (empty) finger list reaches the payment TA before the
+	// last onRemoved.
+	require.Equal(t, hidl.SysOK, must(c.Remove(ctx, gid, 0))(t))
+	last, seen, err = cbs.WaitFor(within(t, 5*time.Second), hidl.Ends)
+	require.NoError(t, err)
+	require.Equal(t, hidl.OnRemoved{DeviceID: cbs.DeviceID, FingerID: fid, GroupID: gid}, last, "after %v", seen)
+	_, err = payment.SignPayment{Ref: ref, Challenge: randomOp(t), Payload: []byte("after removal")}.Execute(ctx, pay)
+	assert.ErrorIs(t, err, payment.ErrKeyInvalidated, "the first SIGN_PAYMENT after onRemoved(remaining 0)")
+	_, err = payment.CreateSceneKey{Ref: ref, GroupID: gid}.Execute(ctx, pay)
+	assert.ErrorIs(t, err, payment.ErrNoFingers, "the first CREATE_SCENE_KEY after onRemoved(remaining 0)")
+	assert.Zero(t, count(dev.logs.String(), "hal", "refused"), "no envelope refused")
+}
+
+// randomOp is a server challenge: random, non-zero.
+func randomOp(t *testing.T) uint64 {
+	var b [8]byte
+	for {
+		_, err := rand.Read(b[:])
+		require.NoError(t, err)
+		if v := binary.BigEndian.Uint64(b[:]); v != 0 {
+			return v
+		}
+	}
+}
