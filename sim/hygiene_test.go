@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tokens"
 )
 
 // lockedBuffer collects the TAs' stderr (written by exec's copy
@@ -51,8 +54,9 @@ func encodings(secret []byte) []string {
 }
 
 // TestSecretsStayOnFD3 checks DESIGN.md rule 2 on real TA processes: no
-// key (fused, storage, envelope) and no password appears in any TA's
-// argv, environment or log output; the inherited record and readiness
+// key (fused, storage, envelope, Keymaster's auth-token key) and no
+// password appears in any TA's argv, environment or log output; every log
+// line is JSON with the TA's component; the inherited record and readiness
 // pipes are closed once used; the device files are private.
 func TestSecretsStayOnFD3(t *testing.T) {
 	logs := &lockedBuffer{}
@@ -63,10 +67,15 @@ func TestSecretsStayOnFD3(t *testing.T) {
 	km := session(t, d, tee.RoleKeymaster)
 	handle, _ := enroll(t, gk, 9, password)
 	require.Equal(t, gatekeeper.StatusOK, verify(t, gk, 9, 1, handle, password).Status)
-	_, err := keymaster.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(testCtx(t), km)
+	env, err := keymaster.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(testCtx(t), km)
 	require.NoError(t, err)
+	// The per-boot auth-token key, opened as Gatekeeper would: it never
+	// leaves Keymaster in the clear and must not reach a log either.
+	hatKey, err := gatekeeperOpener(t, d).Open(env)
+	require.NoError(t, err)
+	require.Len(t, hatKey.Payload, tokens.KeySize)
 
-	secrets := [][]byte{password}
+	secrets := [][]byte{password, hatKey.Payload}
 	fused, err := os.ReadFile(filepath.Join(d.Dir(), "fused.key"))
 	require.NoError(t, err)
 	secrets = append(secrets, fused)
@@ -106,6 +115,13 @@ func TestSecretsStayOnFD3(t *testing.T) {
 	out := logs.String()
 	for _, r := range d.Roles() {
 		assert.Contains(t, out, `"component":"`+string(r)+`"`, "every TA logs with its component")
+	}
+	// Every line a TA writes is a zap JSON line naming its component.
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var fields map[string]any
+		if assert.NoError(t, json.Unmarshal([]byte(line), &fields), "not a JSON log line: %q", line) {
+			assert.Contains(t, tee.Roles, tee.Role(fmt.Sprint(fields["component"])), "line without a TA component: %q", line)
+		}
 	}
 	procText["TA logs"] = out
 	for where, text := range procText {
