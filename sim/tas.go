@@ -122,6 +122,7 @@ func newPayment(env *taproc.Env) (rpc.TA, error) {
 		StoreOptions: []store.Option{store.WithCounter(ctr)},
 		Keys:         env.Record.Keys,
 		BootID:       env.Record.BootID[:],
+		MACAlgorithm: tokens.HMACSHA256,
 		Clock:        env.Clock,
 		Logger:       env.Log,
 	})

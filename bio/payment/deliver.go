@@ -209,7 +209,8 @@ func certBody(signed []byte) (proof.Cert, error) {
 
 // SetAuthTokenKey accepts Keymaster's auth-token key envelope (the
 // launcher relays it to every Keymaster recipient at boot). The payment
-// TA holds the key for HAT checks; only an authentic, fresh
+// TA holds the key for HAT checks, with the device's MAC algorithm
+// (Config.MACAlgorithm, as Keymaster's); only an authentic, fresh
 // envelope of type AUTH_TOKEN_KEY from Keymaster with a 32-byte payload is
 // accepted.
 func (t *TA) SetAuthTokenKey(ctx context.Context, env []byte) error {
@@ -226,7 +227,7 @@ func (t *TA) SetAuthTokenKey(ctx context.Context, env []byte) error {
 	if m.Type != envelope.MsgAuthTokenKey || len(m.Payload) != tokens.KeySize {
 		return fmt.Errorf("%w: %s of %d bytes", ErrBadMessage, m.Type, len(m.Payload))
 	}
-	mac, err := tokens.NewMAC(tokens.HMACSHA256, m.Payload)
+	mac, err := tokens.NewMAC(t.macAlg, m.Payload)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}

@@ -59,6 +59,11 @@ type Config struct {
 	// BootID identifies the current boot (1..64 bytes); replay marks of
 	// another boot are ignored.
 	BootID []byte
+	// MACAlgorithm of the device's auth tokens, the one Keymaster MACs
+	// HATs with (tokens.HMACSHA256, AOSP's and the zero value, unless the
+	// device is configured for GM/T HMAC-SM3). The auth-token key relayed
+	// by SET_AUTH_TOKEN_KEY is installed for this algorithm.
+	MACAlgorithm tokens.MACAlgorithm
 	// Clock is the device boot clock (auth result expiry).
 	Clock tee.Clock
 	// AuthResultTTL is how long an auth result is usable after its match;
@@ -82,6 +87,7 @@ type TA struct {
 	bootID    []byte
 	clock     tee.Clock
 	ttlMs     uint64
+	macAlg    tokens.MACAlgorithm
 	log       *zap.Logger
 
 	devCert []byte // signed device certificate
@@ -112,6 +118,9 @@ func NewTA(cfg Config) (*TA, error) {
 	if cfg.AuthResultTTL < 0 {
 		return nil, fmt.Errorf("%w: negative auth result TTL", ErrConfig)
 	}
+	if cfg.MACAlgorithm != tokens.HMACSHA256 && cfg.MACAlgorithm != tokens.HMACSM3 {
+		return nil, fmt.Errorf("%w: MAC algorithm %v", ErrConfig, cfg.MACAlgorithm)
+	}
 	ttl := cfg.AuthResultTTL
 	if ttl == 0 {
 		ttl = DefaultAuthResultTTL
@@ -122,7 +131,7 @@ func NewTA(cfg Config) (*TA, error) {
 	}
 	t := &TA{
 		self: cfg.Self, bootID: bytes.Clone(cfg.BootID), clock: cfg.Clock,
-		ttlMs: uint64(ttl / time.Millisecond), log: log,
+		ttlMs: uint64(ttl / time.Millisecond), macAlg: cfg.MACAlgorithm, log: log,
 		pending: make(map[uint64]bio.AuthResult),
 	}
 	t.guard = &stagedGuard{ta: t}

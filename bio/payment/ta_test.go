@@ -414,10 +414,46 @@ func TestAuthTokenKey(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), s))
 	assert.True(t, ta.HasAuthTokenKey())
+	assert.Equal(t, tokens.HMACSHA256, ta.hatKey.Algorithm(), "the zero Config is AOSP's HMAC-SHA256")
 	require.ErrorIs(t, SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), s), tee.ErrSecurity, "replay")
 	short, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, []byte{1, 2, 3})
 	require.NoError(t, err)
 	require.ErrorIs(t, SetAuthTokenKey{Envelope: short}.Execute(testCtx(t), s), tee.ErrBadFormat)
+}
+
+// TestAuthTokenKeyAlgorithm: the relayed key is installed for the
+// device's HAT MAC (Config.MACAlgorithm, the one Keymaster uses), so a HAT
+// Keymaster MACs on an HMAC-SM3 device checks under it and one MACed with
+// the other algorithm does not.
+func TestAuthTokenKeyAlgorithm(t *testing.T) {
+	for _, tc := range []struct{ alg, other tokens.MACAlgorithm }{
+		{tokens.HMACSHA256, tokens.HMACSM3},
+		{tokens.HMACSM3, tokens.HMACSHA256},
+	} {
+		t.Run(tc.alg.String(), func(t *testing.T) {
+			d := newDevice(t)
+			cfg := d.config()
+			cfg.MACAlgorithm = tc.alg
+			ta, err := NewTA(cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = ta.Close() })
+			key := randBytes(t, tokens.KeySize)
+			env, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, key)
+			require.NoError(t, err)
+			require.NoError(t, SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), serve(t, ta)))
+			require.Equal(t, tc.alg, ta.hatKey.Algorithm())
+
+			kmMAC, err := tokens.NewMAC(tc.alg, key)
+			require.NoError(t, err)
+			wrong, err := tokens.NewMAC(tc.other, key)
+			require.NoError(t, err)
+			tok := tokens.Token{Challenge: 7, UserID: 1, AuthenticatorID: 2, AuthenticatorType: tokens.AuthFingerprint, Timestamp: 3}
+			kmMAC.Sign(&tok)
+			assert.NoError(t, ta.hatKey.Check(&tok), "a HAT Keymaster MACed checks")
+			wrong.Sign(&tok)
+			assert.ErrorIs(t, ta.hatKey.Check(&tok), tokens.ErrBadMAC, "the other algorithm does not")
+		})
+	}
 }
 
 func TestNewTARefuses(t *testing.T) {
@@ -431,6 +467,7 @@ func TestNewTARefuses(t *testing.T) {
 		{"no store", func(c *Config) { c.DBPath = "" }},
 		{"no boot id", func(c *Config) { c.BootID = nil }},
 		{"negative ttl", func(c *Config) { c.AuthResultTTL = -1 }},
+		{"unknown MAC algorithm", func(c *Config) { c.MACAlgorithm = tokens.HMACSM3 + 1 }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := d.config()
