@@ -17,9 +17,11 @@
 //     the payment TA (certified, bound to the enrolled fingers), the
 //     payment server issues a challenge, the user authenticates with
 //     operation_id = that challenge, the HAT is checked, the bio result the
-//     fingerprint TA sealed for the payment TA is relayed by the HAL, and
-//     SIGN_PAYMENT produces a statement that verifies offline with the
-//     certified key (bio/payment/proof);
+//     fingerprint TA sealed for the payment TA has been relayed by the HAL
+//     before onAuthenticated (as QSEE's bio_set_auth_result runs before the
+//     token leaves the TEE), so the app's first SIGN_PAYMENT produces a
+//     statement that verifies offline with the certified key
+//     (bio/payment/proof);
 //  4. the Android Keystore path: a Keymaster per-operation SM2 key bound
 //     to the fingerprint authenticator id finishes only with the HAT of
 //     authenticate(operation_id = its op handle);

@@ -82,7 +82,7 @@ func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
 	if err != nil {
 		return err
 	}
-	s, err := r.signWhenRelayed(ctx, o.challenge, o.payload)
+	s, err := r.signAtCallback(ctx, o.challenge, o.payload)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func reRegister(r *runner, ctx context.Context, rec *record) error {
 	if o.auth, err = r.authenticate(ctx, o.challenge, r.fingers[2], 4); err != nil {
 		return err
 	}
-	if o.sign, err = r.signWhenRelayed(ctx, o.challenge, o.payload); err != nil {
+	if o.sign, err = r.signAtCallback(ctx, o.challenge, o.payload); err != nil {
 		return err
 	}
 	if o.sign.err != nil {

@@ -13,12 +13,13 @@ import (
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 // childEnv switches the test binary into a device process: the value is
-// "ta", "hal", or a broken variant ("hal-norelay", "crash"); never a
-// secret (a TA's record still arrives on fd 3).
+// "ta", "hal", or a broken variant ("hal-norelay", "hal-noauth", "crash");
+// never a secret (a TA's record still arrives on fd 3).
 const childEnv = "FPEMU_DEMO_TEST_CHILD"
 
 func TestMain(m *testing.M) {
@@ -35,10 +36,20 @@ func runChild(mode string, role tee.Role, dir string) int {
 	switch mode {
 	case "ta":
 		err = sim.RunTA(context.Background(), role, dir, zapcore.InfoLevel)
-	case "hal", "hal-norelay":
+	case "hal", "hal-norelay", "hal-noauth":
 		cfg := hal.DeviceConfig(dir)
-		if mode == "hal-norelay" {
+		switch mode {
+		case "hal-norelay":
 			cfg.Payment = nil // a HAL that never relays the bio reports
+		case "hal-noauth":
+			open := cfg.Payment // a HAL that relays finger lists but loses auth results
+			cfg.Payment = func(ctx context.Context) (hal.BioRelay, error) {
+				rel, err := open(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return dropAuthResults{rel}, nil
+			}
 		}
 		err = hal.Run(context.Background(), hal.Options{Dir: dir, LogLevel: zapcore.InfoLevel, Ready: os.NewFile(sim.HALReadyFD, "ready"), Config: &cfg})
 	case "crash":
@@ -55,6 +66,17 @@ func runChild(mode string, role tee.Role, dir string) int {
 		return 1
 	}
 	return 0
+}
+
+// dropAuthResults passes every bio envelope to the payment TA but the auth
+// results, which it claims to have delivered.
+type dropAuthResults struct{ hal.BioRelay }
+
+func (d dropAuthResults) Deliver(ctx context.Context, env []byte) error {
+	if h, err := envelope.Parse(env); err == nil && h.Type == envelope.MsgBioAuthResult {
+		return nil
+	}
+	return d.BioRelay.Deliver(ctx, env)
 }
 
 func childCmd(mode string, role tee.Role, dir string) *exec.Cmd {

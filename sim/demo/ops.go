@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"time"
 
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim/finger"
@@ -122,8 +121,6 @@ type authenticated struct {
 	hat        []byte
 	rejections int // onAuthenticated(fid 0) before the match
 	acquired   int
-	at         time.Time // when onAuthenticated(fid ≠ 0) arrived
-	callDur    time.Duration
 }
 
 // maxGenuineRetries bounds the touches of a genuine authentication.
@@ -137,9 +134,7 @@ func (r *runner) authenticate(ctx context.Context, op uint64, f *finger.Finger, 
 	if err := r.sen.Touch(ctx, f, genuinePlacement(noise)); err != nil {
 		return res, err
 	}
-	t0 := time.Now()
 	st, err := r.hc.Authenticate(ctx, op, gid)
-	res.callDur = time.Since(t0)
 	if err != nil {
 		return res, err
 	}
@@ -165,7 +160,6 @@ func (r *runner) authenticate(ctx context.Context, op uint64, f *finger.Finger, 
 				}
 				continue
 			}
-			res.at = time.Now()
 			res.fid, res.hat = c.FingerID, c.Token
 			if c.GroupID != gid {
 				return res, fmt.Errorf("%w: %v for group %d", errUnexpected, c, gid)

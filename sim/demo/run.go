@@ -161,9 +161,7 @@ type runner struct {
 	gk   *sim.Session
 	km   *sim.Session
 	pay  *sim.Session
-	done bool          // teardown ran
-	poll time.Duration // pause between two looks at the payment TA (relayPoll)
-	wait time.Duration // how long to wait for the HAL's bio relay (relayWait)
+	done bool // teardown ran
 
 	state
 }
@@ -179,7 +177,7 @@ func newRunner(cfg Config) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, dir: dir, rep: &Report{Dir: dir, PIDs: map[string]int{}}, log: newLogger(cfg.Logs, "demo"), poll: relayPoll, wait: relayWait}
+	r := &runner{cfg: cfg, dir: dir, rep: &Report{Dir: dir, PIDs: map[string]int{}}, log: newLogger(cfg.Logs, "demo")}
 	return r, nil
 }
 
@@ -233,7 +231,8 @@ type stepFunc func(r *runner, ctx context.Context, rec *record) error
 type record struct {
 	Details
 	// elapsed, when set, replaces the measured wall time (for steps whose
-	// time is a part of one call, such as the relay wait).
+	// time is a part of what they do, such as the app's wait for the bio
+	// relay).
 	elapsed time.Duration
 }
 

@@ -69,6 +69,8 @@ func TestScenario(t *testing.T) {
 	assert.Equal(t, []uint32{7, 6, 5, 4, 3, 2, 1, 0}, rem)
 	v, _ := byName("payment key invalidated").Details.Get("sign_payment")
 	assert.Contains(t, v, "KEY_INVALIDATED")
+	v, _ = byName("bio result relayed").Details.Get("app_wait")
+	assert.Equal(t, "none", v, "the payment TA held the auth result at onAuthenticated")
 	v, _ = byName("lockout").Details.Get("rejections")
 	assert.Equal(t, 5, v)
 	v, _ = byName("Keystore").Details.Get("other_op_hat")
@@ -181,6 +183,13 @@ func TestFailuresAreReported(t *testing.T) {
 			},
 			"payment app registers", "is the HAL relaying bio envelopes?",
 		},
+		{
+			"a HAL that loses the auth results",
+			func(c *Config) {
+				c.HALCommand = func(dir string) *exec.Cmd { return childCmd("hal-noauth", "", dir) }
+			},
+			"bio result relayed", "is the HAL relaying bio envelopes before onAuthenticated?",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,7 +197,6 @@ func TestFailuresAreReported(t *testing.T) {
 			tc.mutate(&cfg)
 			r, err := newRunner(cfg)
 			require.NoError(t, err)
-			r.wait = 300 * time.Millisecond
 			rep, err := r.run(testCtx(t))
 			var se *StepError
 			require.ErrorAs(t, err, &se)
