@@ -3,6 +3,7 @@ package payment
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -73,5 +74,81 @@ func FuzzDeliver(f *testing.F) {
 		}
 		code := tee.ResultOf(err)
 		require.NotEqual(t, tee.ResultGeneric, code, "%v", err)
+	})
+}
+
+// FuzzSessionInvoke drives the payment TA's command dispatcher — every
+// command's parameter decoding (types, key references, challenge values,
+// payloads, output capacities) — with arbitrary command ids, parameter
+// types, values and bytes on a device with registered keys and a held
+// auth result. Every call must end with TEEC_SUCCESS or a TEEC result
+// (never a panic), leave the parameter types alone (rpc.TASession
+// contract), and leave the TA usable.
+func FuzzSessionInvoke(f *testing.F) {
+	d := newDevice(f)
+	ta := d.open(f)
+	s := session{ta}
+	ctx := context.Background()
+	deliverSeed := func(env []byte) {
+		p := tee.Params{tee.MemrefIn(env), tee.ValueOut()}
+		require.NoError(f, s.Invoke(ctx, CmdDeliver, &p))
+	}
+	deliverSeed(d.fingerList(f, 0, 0xA1, 1, 2))
+	app, err := KeyRef{AppID: testApp}.Marshal()
+	require.NoError(f, err)
+	scene, err := sceneRef.Marshal()
+	require.NoError(f, err)
+	for _, c := range []struct {
+		cmd uint32
+		ref []byte
+	}{{CmdCreateAppKey, app}, {CmdCreateSceneKey, scene}} {
+		p := tee.Params{tee.MemrefIn(c.ref), tee.MemrefOut(OutputCapacity)}
+		if c.cmd == CmdCreateSceneKey {
+			p = tee.Params{tee.MemrefIn(c.ref), tee.Value(0, 0), tee.MemrefOut(OutputCapacity)}
+		}
+		require.NoError(f, s.Invoke(ctx, c.cmd, &p))
+	}
+	op := uint64(500)<<32 | 5 // b = 500 is also the seeds' output capacity (≥ OutputCapacity)
+	deliverSeed(d.match(f, 0, 0xA1, 1, op))
+
+	// Seeds: types are indexes into kinds below; memrefs carry data,
+	// outputs a capacity of b % (2 × OutputCapacity).
+	const in, vin, out = 4, 1, 5
+	f.Add(CmdSignPayment, []byte{in, vin, in, out}, uint32(op), uint32(op>>32), scene)
+	f.Add(CmdCreateSceneKey, []byte{in, vin, out, 0}, uint32(0), uint32(OutputCapacity), scene)
+	f.Add(CmdCreateAppKey, []byte{in, out, 0, 0}, uint32(0), uint32(OutputCapacity), app)
+	f.Add(CmdGetCert, []byte{in, out, 0, 0}, uint32(0), uint32(OutputCapacity-1), scene)
+	f.Add(CmdGetDeviceCert, []byte{out, 0, 0, 0}, uint32(0), uint32(OutputCapacity), []byte(nil))
+	f.Add(CmdDeleteKey, []byte{in, 0, 0, 0}, uint32(0), uint32(0), app)
+	f.Add(CmdDeliver, []byte{in, 2, 0, 0}, uint32(0), uint32(0), d.fingerList(f, 0, 0xA2, 1))
+	f.Add(CmdSetAuthTokenKey, []byte{in, 0, 0, 0}, uint32(0), uint32(0), []byte{1, 2, 3})
+	f.Add(uint32(0xFFFF), []byte{0, 0, 0, 0}, uint32(0), uint32(0), []byte(nil))
+	kinds := []tee.ParamType{tee.ParamNone, tee.ParamValueInput, tee.ParamValueOutput, tee.ParamValueInout,
+		tee.ParamMemrefInput, tee.ParamMemrefOutput, tee.ParamMemrefInout}
+	f.Fuzz(func(t *testing.T, cmd uint32, types []byte, a, b uint32, data []byte) {
+		var p tee.Params
+		for i := range 4 {
+			var k tee.ParamType
+			if i < len(types) {
+				k = kinds[int(types[i])%len(kinds)]
+			}
+			p[i] = tee.Param{Type: k, A: a, B: b}
+			if k.IsMemref() {
+				p[i].Data, p[i].Size = data, uint32(len(data))
+				if k == tee.ParamMemrefOutput {
+					p[i].Data, p[i].Size = nil, b%(2*OutputCapacity)
+				}
+			}
+		}
+		types4 := p.Types()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := s.Invoke(ctx, cmd, &p)
+		require.Equal(t, types4, p.Types(), "the TA never changes parameter types")
+		if err != nil {
+			require.NotEqual(t, tee.Success, tee.ResultOf(err))
+		}
+		q := tee.Params{tee.MemrefOut(OutputCapacity)}
+		require.NoError(t, s.Invoke(ctx, CmdGetDeviceCert, &q), "the TA stays usable")
 	})
 }
