@@ -14,7 +14,11 @@
 //   - hw_auth_token_t integrity and binding (AOSP hw_auth_token.h;
 //     KeyMint per-operation auth, docs/protocol.md §2.5; fingerprint enroll
 //     checks, §9.5): flipped bytes, a HAT of another operation, a HAT MACed
-//     with a guessed key, a stale or revoked enroll challenge;
+//     with a guessed key, a stale (closed by post_enroll) or revoked
+//     (replaced by a newer pre_enroll) enroll challenge — the 10-minute
+//     expiry of an unused challenge needs a clock the REE cannot move on
+//     a running device, so it is tested in process instead
+//     (ta/fingerprint TestChallengeLifetime);
 //   - envelopes (the qsee_encapsulate_inter_app_message analogue, §4):
 //     replayed, redirected, reordered or forged auth-token-key envelopes
 //     and bio auth results, and one auth result spent twice (§8);

@@ -101,24 +101,37 @@ var envReplayKey = attack{
 var envRedirect = attack{
 	Info: Info{
 		ID:      "env-redirect",
-		Attack:  "hand an envelope to a TA it was not sealed for (gatekeeper's to fingerprint, …)",
+		Attack:  "hand an envelope to a TA it was not sealed for (auth-token keys; a bio auth result to Gatekeeper, …)",
 		Defence: "recipient UUID and manifest route in the authenticated header (protocol §4.5) → TEEC_ERROR_ACCESS_DENIED",
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		b := r.relayBench(ctx, t)
-		if b == nil {
+		// A device with finger A and a payment key, the attacker in the
+		// HAL's place: it holds the key envelopes and the bio auth result.
+		p := r.paySetup(ctx, t, sim.RestartPolicy{})
+		if p == nil {
 			return
 		}
+		km, err := p.dev.session(ctx, tee.RoleKeymaster)
+		if !t.must("keymaster", err) {
+			return
+		}
+		sess := map[tee.Role]rpc.Invoker{}
 		envs := map[tee.Role][]byte{}
 		for _, role := range keyRecipients {
-			env, ok := b.fresh(ctx, t, role)
-			if !ok {
+			if sess[role], err = p.dev.session(ctx, role); !t.must(string(role), err) {
 				return
 			}
-			envs[role] = env
+			if envs[role], err = keyEnvelope(ctx, km, role); !t.must("GET_AUTH_TOKEN_KEY("+string(role)+")", err) {
+				return
+			}
 		}
-		fp, gk, pay := b.sess[tee.RoleFingerprint], b.sess[tee.RoleGatekeeper], b.sess[tee.RolePayment]
+		op := challenge()
+		res, err := p.authResult(ctx, op)
+		if !t.must("bio auth result", err) {
+			return
+		}
+		fp, gk, pay := sess[tee.RoleFingerprint], sess[tee.RoleGatekeeper], sess[tee.RolePayment]
 		name := t.refused("gatekeeper's key envelope → fingerprint SET_AUTH_TOKEN_KEY",
 			setAuthTokenKey(ctx, tee.RoleFingerprint, fp, envs[tee.RoleGatekeeper]), tee.ErrAccessDenied)
 		t.refused("fingerprint's key envelope → gatekeeper SET_AUTH_TOKEN_KEY",
@@ -127,13 +140,23 @@ var envRedirect = attack{
 			deliver(ctx, pay, envs[tee.RolePayment]), tee.ErrAccessDenied)
 		t.refused("payment's key envelope → gatekeeper SET_AUTH_TOKEN_KEY",
 			setAuthTokenKey(ctx, tee.RoleGatekeeper, gk, envs[tee.RolePayment]), tee.ErrAccessDenied)
+		t.refused("bio auth result → gatekeeper SET_AUTH_TOKEN_KEY",
+			setAuthTokenKey(ctx, tee.RoleGatekeeper, gk, res), tee.ErrAccessDenied)
+		t.refused("bio auth result → fingerprint SET_AUTH_TOKEN_KEY",
+			setAuthTokenKey(ctx, tee.RoleFingerprint, fp, res), tee.ErrAccessDenied)
+		t.refused("bio auth result → payment SET_AUTH_TOKEN_KEY (as Keymaster's key)",
+			setAuthTokenKey(ctx, tee.RolePayment, pay, res), tee.ErrAccessDenied)
 		// The envelopes were genuine: each opens where it was sent.
 		for _, role := range keyRecipients {
-			if !t.must("control: "+string(role)+"'s envelope to "+string(role), setAuthTokenKey(ctx, role, b.sess[role], envs[role])) {
+			if !t.must("control: "+string(role)+"'s envelope to "+string(role), setAuthTokenKey(ctx, role, sess[role], envs[role])) {
 				return
 			}
 		}
-		t.summarize("4 redirected envelopes → %s; each opens at its own recipient", name)
+		if !t.must("control: the bio auth result to payment DELIVER", deliver(ctx, pay, res)) ||
+			!t.must("control: pay the matched challenge", p.sign(ctx, op, "order 1")) {
+			return
+		}
+		t.summarize("4 redirected key envelopes and 3 redirected bio auth results → %s; each opens at its own recipient, the auth result pays", name)
 	},
 }
 
