@@ -21,9 +21,12 @@ import (
 // Defaults for Config.
 const (
 	DefaultStepTimeout = 15 * time.Second
-	// DefaultStopGrace is the launcher's SIGTERM → SIGKILL grace: short,
-	// since every process of a demo device stops within milliseconds.
-	DefaultStopGrace = 2 * time.Second
+	// DefaultStopGrace is the launcher's SIGTERM → SIGKILL grace. An idle
+	// demo device stops within milliseconds, but the fingerprint TA may be
+	// inside a HAL's NEXT_EVENT long poll (up to 1 s) when SIGTERM arrives,
+	// and on a loaded CI machine process exit itself can take a second
+	// more; a kill there would be reported as a failed shutdown step.
+	DefaultStopGrace = 5 * time.Second
 	// cleanupTimeout bounds stopping the device after the run (also after
 	// a cancelled context, e.g. SIGINT).
 	cleanupTimeout = 15 * time.Second
