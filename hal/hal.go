@@ -19,7 +19,11 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultEventWait      = time.Second
+	// DefaultEventWait is the HAL's NEXT_EVENT long-poll wait. Short, because
+	// a TA asked to stop (SIGTERM) lets a command in flight finish: a poll
+	// still waiting when the device shuts down delays the fingerprint TA's
+	// exit by up to this much. Five idle polls a second cost nothing.
+	DefaultEventWait      = 200 * time.Millisecond
 	DefaultCallTimeout    = 10 * time.Second
 	DefaultPreemptTimeout = 2 * time.Second
 	DefaultRelayTimeout   = time.Second
