@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -72,7 +73,7 @@ var scenario = []struct {
 	{"payment app registers app key + scene key", registerPayment},
 	{"payment server issues a challenge", issueChallenge},
 	{"authenticate(operation_id = challenge) (HAL)", authenticateOrder},
-	{"HAT checked: structure, challenge = operation_id", checkOrderHAT},
+	{"HAT verified: fields + MAC (by Keymaster)", checkOrderHAT},
 	{"bio result relayed before onAuthenticated (HAL)", relayBioResult},
 	{"SIGN_PAYMENT(challenge, order) (payment TA)", signOrder},
 	{"statement verified offline (certified key)", verifyOrder},
@@ -274,7 +275,38 @@ func checkOrderHAT(r *runner, ctx context.Context, rec *record) error {
 	rec.Add("authenticator_id", Hex64(t.AuthenticatorID))
 	rec.Add("type", "FINGERPRINT")
 	rec.Add("timestamp_ms", t.Timestamp)
-	rec.Add("mac", "checked by Keymaster (step Keystore)")
+	if err := r.macCheckedInTEE(ctx, r.order.auth.hat); err != nil {
+		return err
+	}
+	rec.Add("mac", "valid: Keymaster BEGIN on an AUTH_TIMEOUT key bound to the authenticator id accepted it, and refused it with one MAC bit flipped")
+	return nil
+}
+
+// macCheckedInTEE has the TEE check the HAT's MAC — the REE never holds the
+// auth-token key, so it cannot. A timeout-bound Keymaster key (USER_SECURE_ID
+// = the authenticator id, USER_AUTH_TYPE = FINGERPRINT, AUTH_TIMEOUT) needs
+// a valid, fresh, matching HAT at BEGIN (KeyMint rule, reference/aosp.md
+// §2.1): BEGIN must succeed with the genuine token and fail with
+// KEY_USER_NOT_AUTHENTICATED once one bit of its MAC is flipped.
+func (r *runner) macCheckedInTEE(ctx context.Context, hat []byte) error {
+	params := append(keystoreKeyParams(r.authID), keymaster.AuthTimeoutParam(60))
+	key, err := keymaster.GenerateKey{Params: params}.Execute(ctx, r.km)
+	if err != nil {
+		return fmt.Errorf("generate timeout-bound key: %w", err)
+	}
+	op, err := keymaster.Begin{Blob: key.Blob, Purpose: keymaster.PurposeSign, HAT: hat}.Execute(ctx, r.km)
+	if err != nil {
+		return fmt.Errorf("keymaster refused the authenticate HAT: %w", err)
+	}
+	if err := (keymaster.Abort{Handle: op}).Execute(ctx, r.km); err != nil {
+		return fmt.Errorf("abort the check operation: %w", err)
+	}
+	forged := bytes.Clone(hat)
+	forged[len(forged)-1] ^= 1
+	_, err = keymaster.Begin{Blob: key.Blob, Purpose: keymaster.PurposeSign, HAT: forged}.Execute(ctx, r.km)
+	if !errors.Is(err, keymaster.ErrKeyUserNotAuthenticated) {
+		return fmt.Errorf("keymaster accepted a HAT with a flipped MAC bit (err %v)", err)
+	}
 	return nil
 }
 
