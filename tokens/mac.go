@@ -133,6 +133,23 @@ func (m *MAC) sumInto(s *macState, out *[MACSize]byte) {
 
 // Sign sets t.MAC to the MAC of t's other fields (GateKeeper::MintAuthToken,
 // Trusty keymaster_sign_auth_token).
+// checkRaw is Check over the raw token bytes b (len(b) == Size, already
+// parsed): it MACs the caller's first MACedSize bytes in place — the
+// canonical bytes MarshalWithoutMAC would produce, since Parse accepts
+// every byte pattern — instead of re-serialising the parsed token.
+func (m *MAC) checkRaw(b []byte) error {
+	s := m.pool.Get().(*macState)
+	s.h.Reset()
+	s.h.Write(b[:MACedSize])
+	sum := s.h.Sum(s.sum[:0])
+	ok := hmac.Equal(sum, b[MACedSize:Size])
+	m.pool.Put(s)
+	if !ok {
+		return ErrBadMAC
+	}
+	return nil
+}
+
 func (m *MAC) Sign(t *Token) {
 	t.MAC = m.Sum(t)
 }

@@ -79,6 +79,34 @@ func TestCheckEveryBitFlip(t *testing.T) {
 	}
 }
 
+// Verify MACs the caller's raw bytes in place; flipping any single bit of
+// them must still fail — ErrVersion for the version byte (checked first,
+// as keymaster_enforcement.cpp does), ErrBadMAC for every other bit — and
+// the genuine bytes must still verify afterwards.
+func TestVerifyRawEveryBitFlip(t *testing.T) {
+	for _, alg := range []MACAlgorithm{HMACSHA256, HMACSM3} {
+		m := mustMAC(t, alg, testKey)
+		tok := Token{Challenge: 10, UserID: 20, AuthenticatorID: 30, AuthenticatorType: AuthFingerprint, Timestamp: 40}
+		m.Sign(&tok)
+		raw := tok.Marshal()
+		v := NewVerifier(m)
+		for i := 0; i < Size*8; i++ {
+			b := append([]byte(nil), raw...)
+			b[i/8] ^= 1 << (i % 8)
+			got, err := v.Verify(b)
+			want := ErrBadMAC
+			if i < 8 {
+				want = ErrVersion
+			}
+			require.ErrorIs(t, err, want, "%s bit %d", alg, i)
+			require.Equal(t, Token{}, got, "no partial result")
+		}
+		got, err := v.Verify(raw)
+		require.NoError(t, err)
+		require.Equal(t, tok, got)
+	}
+}
+
 func TestCheckWrongKeyOrAlgorithm(t *testing.T) {
 	tok := Token{UserID: 1, AuthenticatorType: AuthPassword}
 	mustMAC(t, HMACSHA256, testKey).Sign(&tok)

@@ -124,7 +124,7 @@ func (v Verifier) Verify(b []byte) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	if err := v.VerifyToken(&t); err != nil {
+	if err := v.verify(&t, b); err != nil {
 		return Token{}, err
 	}
 	return t, nil
@@ -132,6 +132,13 @@ func (v Verifier) Verify(b []byte) (Token, error) {
 
 // VerifyToken checks an already parsed token against the policy; see Verify.
 func (v Verifier) VerifyToken(t *Token) error {
+	return v.verify(t, nil)
+}
+
+// verify runs the checks in AOSP order. raw, when not nil, is the exact
+// 69-byte encoding t was parsed from; the MAC is then computed over it in
+// place (same bytes, fewer copies).
+func (v *Verifier) verify(t *Token, raw []byte) error {
 	// keymaster_enforcement.cpp GetAndValidateAuthToken:
 	// "token->version != HW_AUTH_TOKEN_VERSION" → KEY_USER_NOT_AUTHENTICATED.
 	if t.Version != Version {
@@ -143,7 +150,13 @@ func (v Verifier) VerifyToken(t *Token) error {
 	if v.mac == nil {
 		return fmt.Errorf("%w: verifier has no MAC key", ErrBadMAC)
 	}
-	if err := v.mac.Check(t); err != nil {
+	var err error
+	if raw != nil {
+		err = v.mac.checkRaw(raw)
+	} else {
+		err = v.mac.Check(t)
+	}
+	if err != nil {
 		return err
 	}
 	if v.checkChallenge && t.Challenge != v.challenge {
