@@ -31,6 +31,7 @@ type T struct {
 
 	failures []string
 	skip     string
+	note     string
 	cleanups []func(context.Context) error
 }
 
@@ -43,6 +44,13 @@ func (t *T) Errorf(format string, args ...any) {
 func (t *T) Fatalf(format string, args ...any) {
 	t.Errorf(format, args...)
 	runtime.Goexit()
+}
+
+// Notef records how a passing case deviated from the check it ports (for
+// example an AOSP precondition fpemu had to establish first); it is
+// reported as the reason of the pass, so a PASS never hides an adaptation.
+func (t *T) Notef(format string, args ...any) {
+	t.note = fmt.Sprintf(format, args...)
 }
 
 // Skipf ends the case as skipped with the reason, unless it has already
@@ -169,5 +177,5 @@ func (t *T) outcome() (Status, string) {
 	case t.skip != "":
 		return Skip, t.skip
 	}
-	return Pass, ""
+	return Pass, t.note
 }

@@ -48,6 +48,8 @@ type (
 		Time      string        `xml:"time,attr"`
 		Failure   *JUnitMessage `xml:"failure"`
 		Skipped   *JUnitMessage `xml:"skipped"`
+		// SystemOut carries the note of an adapted pass.
+		SystemOut string `xml:"system-out,omitempty"`
 	}
 	// JUnitMessage is a <failure> or <skipped> element: the first line of
 	// the reason as message, the whole reason as text.
@@ -95,6 +97,8 @@ func (r *Report) JUnit() JUnitSuites {
 			jc.Skipped = msg
 			s.Skipped++
 			doc.Skipped++
+		case Pass:
+			jc.SystemOut = c.Reason
 		}
 		s.Tests++
 		doc.Tests++

@@ -29,7 +29,8 @@ type Result struct {
 	Status   Status        `json:"status"`
 	Duration time.Duration `json:"-"`
 	// Reason says why the case failed (every failed check, in order) or
-	// was skipped; empty for a pass.
+	// was skipped; for a pass it is empty, or notes how the case was
+	// adapted (T.Notef).
 	Reason string `json:"reason,omitempty"`
 }
 
