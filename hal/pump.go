@@ -161,6 +161,12 @@ func (h *HAL) relayOutbox(c *conn, reason string) error {
 	for {
 		envs, more, err := c.ta.FetchOutbox(ctx)
 		if err != nil {
+			if c.ctx.Err() != nil {
+				// The HAL is closing (or dropped this connection): the
+				// envelopes stay in the TA's outbox; not a failure.
+				log.Debug("FETCH_OUTBOX abandoned: HAL closing", zap.Error(err))
+				return nil
+			}
 			if taDead(err) {
 				log.Error("FETCH_OUTBOX failed: fingerprint TA lost", zap.Error(err))
 				return err
