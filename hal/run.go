@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 // ReadyLine is what the HAL process writes on its readiness descriptor
@@ -22,8 +21,9 @@ import (
 // docs/protocol.md §7.3).
 const ReadyLine = "READY"
 
-// ErrSocketInUse means another live process serves the HAL socket.
-var ErrSocketInUse = errors.New("hal: socket already served by a live HAL")
+// ErrSocketInUse means another live process serves the HAL socket (the
+// same sentinel as taproc's: the HAL binds its socket the way a TA does).
+var ErrSocketInUse = taproc.ErrSocketInUse
 
 // Options configure Run.
 type Options struct {
@@ -79,7 +79,7 @@ func Run(ctx context.Context, opt Options) error {
 	defer h.Close()
 
 	sock := SocketPath(opt.Dir)
-	ln, err := listen(sock)
+	ln, err := taproc.Listen(sock)
 	if err != nil {
 		log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
 		return err
@@ -120,36 +120,4 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	log.Info("HAL stopped")
 	return nil
-}
-
-// listen binds the HAL socket with mode 0600 in a 0700 directory, the way
-// a TA binds its own (docs/protocol.md §7.2 step 4): a socket nobody
-// accepts on is removed first; a live one or a non-socket is an error.
-func listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("hal: socket dir: %w", err)
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("hal: %s exists and is not a socket", path)
-		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("%w: %s", ErrSocketInUse, path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("hal: remove stale socket: %w", err)
-		}
-	}
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
-	if err != nil {
-		return nil, fmt.Errorf("hal: listen: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("hal: chmod socket: %w", err)
-	}
-	return ln, nil
 }

@@ -98,9 +98,9 @@ type Options struct {
 // ErrWrongRole means the provisioning record on fd 3 is for another TA.
 var ErrWrongRole = errors.New("taproc: provisioning record is for another TA")
 
-// ErrSocketInUse means another live process already serves the role's
+// ErrSocketInUse means another live process already serves the
 // socket.
-var ErrSocketInUse = errors.New("taproc: socket already served by a live TA")
+var ErrSocketInUse = errors.New("socket already served by a live process")
 
 // Run is the whole life of a TA process (see the package doc). It returns
 // nil after a graceful shutdown on SIGTERM/SIGINT or when ctx ends, an
@@ -159,7 +159,7 @@ func Run(ctx context.Context, opt Options) error {
 	}
 
 	sock := SocketPath(opt.Dir, opt.Role)
-	ln, err := listen(sock)
+	ln, err := Listen(sock)
 	if err != nil {
 		log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
 		return err
@@ -227,24 +227,26 @@ func newEnv(dir string, rec *boot.Record, log *zap.Logger) (*Env, error) {
 	}, nil
 }
 
-// listen binds the role's Unix socket with mode 0600 inside a 0700
-// directory. A socket file left by a dead TA is removed first; one that a
-// live process still accepts on is ErrSocketInUse (never steal a socket).
-// Anything else at that path is left alone and reported.
-func listen(path string) (net.Listener, error) {
+// Listen binds a device Unix socket (a TA's role or endpoint socket, the
+// HAL's north-API socket) with mode 0600 inside a 0700 directory
+// (docs/protocol.md §7.2 step 4). A socket file left by a dead process is
+// removed first; one that a live process still accepts on is
+// ErrSocketInUse (never steal a socket). Anything else at that path is
+// left alone and reported.
+func Listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("taproc: socket dir: %w", err)
+		return nil, fmt.Errorf("socket dir: %w", err)
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("taproc: %s exists and is not a socket", path)
+			return nil, fmt.Errorf("%s exists and is not a socket", path)
 		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("%w: %s", ErrSocketInUse, path)
 		}
 		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("taproc: remove stale socket: %w", err)
+			return nil, fmt.Errorf("remove stale socket: %w", err)
 		}
 	}
 	// The umask makes bind create the socket 0600 (no window with wider
@@ -254,11 +256,11 @@ func listen(path string) (net.Listener, error) {
 	ln, err := net.Listen("unix", path)
 	syscall.Umask(old)
 	if err != nil {
-		return nil, fmt.Errorf("taproc: listen: %w", err)
+		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("taproc: chmod socket: %w", err)
+		return nil, fmt.Errorf("chmod socket: %w", err)
 	}
 	return ln, nil
 }
@@ -282,7 +284,7 @@ func serveEndpoints(dir string, ta rpc.TA, log *zap.Logger, served chan<- error)
 			return out, fmt.Errorf("taproc: bad endpoint %q", e.Name)
 		}
 		sock := filepath.Join(dir, SockDirName, e.Name+".sock")
-		ln, err := listen(sock)
+		ln, err := Listen(sock)
 		if err != nil {
 			log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
 			return out, err

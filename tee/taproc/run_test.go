@@ -226,7 +226,7 @@ func TestListen(t *testing.T) {
 			path := filepath.Join(dir, "sock", "x.sock")
 			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
 			defer tc.prepare(t, path)()
-			ln, err := listen(path)
+			ln, err := Listen(path)
 			switch {
 			case tc.wantErr != nil:
 				require.ErrorIs(t, err, tc.wantErr)
