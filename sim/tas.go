@@ -58,8 +58,7 @@ func newKeymaster(env *taproc.Env) (rpc.TA, error) {
 // store, scoped to the BootID, so a restart cannot be fed an old
 // envelope.
 func newGatekeeper(env *taproc.Env) (rpc.TA, error) {
-	sk := append([]byte(nil), env.Record.StorageKey[:]...)
-	ctr, err := store.OpenFileCounter(env.CounterPath, sk)
+	sk, storeOpts, err := sealedStore(env)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +66,7 @@ func newGatekeeper(env *taproc.Env) (rpc.TA, error) {
 		Self:         env.UUID,
 		StorageKey:   sk,
 		DBPath:       env.DBPath,
-		StoreOptions: []store.Option{store.WithCounter(ctr)},
+		StoreOptions: storeOpts,
 		Keys:         env.Record.Keys,
 		BootID:       env.Record.BootID[:],
 		MACAlgorithm: tokens.HMACSHA256,
@@ -76,14 +75,25 @@ func newGatekeeper(env *taproc.Env) (rpc.TA, error) {
 	})
 }
 
+// sealedStore returns what a store-backed TA needs to open its sealed
+// store: a copy of its storage key and the rollback counter (RPMB
+// stand-in) kept outside the REE-writable data directory.
+func sealedStore(env *taproc.Env) ([]byte, []store.Option, error) {
+	sk := append([]byte(nil), env.Record.StorageKey[:]...)
+	ctr, err := store.OpenFileCounter(env.CounterPath, sk)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sk, []store.Option{store.WithCounter(ctr)}, nil
+}
+
 // newFingerprint builds the fingerprint TA like the Gatekeeper (sealed
 // store, rollback counter, persisted replay marks), with a fresh virtual
 // sensor — served on its own control socket through taproc.Endpointer —
 // and a bio.Sender that seals auth results and finger lists for the
 // payment TA into the outbox FETCH_OUTBOX drains.
 func newFingerprint(env *taproc.Env) (rpc.TA, error) {
-	sk := append([]byte(nil), env.Record.StorageKey[:]...)
-	ctr, err := store.OpenFileCounter(env.CounterPath, sk)
+	sk, storeOpts, err := sealedStore(env)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +105,7 @@ func newFingerprint(env *taproc.Env) (rpc.TA, error) {
 		Self:         env.UUID,
 		StorageKey:   sk,
 		DBPath:       env.DBPath,
-		StoreOptions: []store.Option{store.WithCounter(ctr)},
+		StoreOptions: storeOpts,
 		Keys:         env.Record.Keys,
 		BootID:       env.Record.BootID[:],
 		MACAlgorithm: tokens.HMACSHA256,
@@ -110,8 +120,7 @@ func newFingerprint(env *taproc.Env) (rpc.TA, error) {
 // from the record, replay marks persisted per BootID. Its device
 // attestation key is created in the store at first boot.
 func newPayment(env *taproc.Env) (rpc.TA, error) {
-	sk := append([]byte(nil), env.Record.StorageKey[:]...)
-	ctr, err := store.OpenFileCounter(env.CounterPath, sk)
+	sk, storeOpts, err := sealedStore(env)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +128,7 @@ func newPayment(env *taproc.Env) (rpc.TA, error) {
 		Self:         env.UUID,
 		StorageKey:   sk,
 		DBPath:       env.DBPath,
-		StoreOptions: []store.Option{store.WithCounter(ctr)},
+		StoreOptions: storeOpts,
 		Keys:         env.Record.Keys,
 		BootID:       env.Record.BootID[:],
 		MACAlgorithm: tokens.HMACSHA256,
