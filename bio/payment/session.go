@@ -129,6 +129,22 @@ func needCapacity(p *tee.Params, i int) error {
 	return nil
 }
 
+// keyRefRequest is the prologue of every command addressed to a key: the
+// parameter types exactly (GPD_SPE_010 §4.3), then — when out ≥ 0 — the
+// capacity of output memref out (SHORT_BUFFER before any state change),
+// then the strict parse of the key reference in p[0].
+func keyRefRequest(p *tee.Params, types []tee.ParamType, out int) (KeyRef, error) {
+	if err := p.Expect(types...); err != nil {
+		return KeyRef{}, err
+	}
+	if out >= 0 {
+		if err := needCapacity(p, out); err != nil {
+			return KeyRef{}, err
+		}
+	}
+	return ParseKeyRef(p[0].Data)
+}
+
 func (s session) deliver(ctx context.Context, p *tee.Params) error {
 	if err := p.Expect(typesDeliver...); err != nil {
 		return err
@@ -154,13 +170,7 @@ func (s session) deviceCert(p *tee.Params) error {
 }
 
 func (s session) createApp(ctx context.Context, p *tee.Params) error {
-	if err := p.Expect(typesCreateApp...); err != nil {
-		return err
-	}
-	if err := needCapacity(p, 1); err != nil {
-		return err
-	}
-	ref, err := ParseKeyRef(p[0].Data)
+	ref, err := keyRefRequest(p, typesCreateApp, 1)
 	if err != nil {
 		return err
 	}
@@ -176,13 +186,7 @@ func (s session) createApp(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) createScene(ctx context.Context, p *tee.Params) error {
-	if err := p.Expect(typesCreateScene...); err != nil {
-		return err
-	}
-	if err := needCapacity(p, 2); err != nil {
-		return err
-	}
-	ref, err := ParseKeyRef(p[0].Data)
+	ref, err := keyRefRequest(p, typesCreateScene, 2)
 	if err != nil {
 		return err
 	}
@@ -195,13 +199,7 @@ func (s session) createScene(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) getCert(ctx context.Context, p *tee.Params) error {
-	if err := p.Expect(typesGetCert...); err != nil {
-		return err
-	}
-	if err := needCapacity(p, 1); err != nil {
-		return err
-	}
-	ref, err := ParseKeyRef(p[0].Data)
+	ref, err := keyRefRequest(p, typesGetCert, 1)
 	if err != nil {
 		return err
 	}
@@ -214,13 +212,7 @@ func (s session) getCert(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) sign(ctx context.Context, p *tee.Params) error {
-	if err := p.Expect(typesSign...); err != nil {
-		return err
-	}
-	if err := needCapacity(p, 3); err != nil {
-		return err
-	}
-	ref, err := ParseKeyRef(p[0].Data)
+	ref, err := keyRefRequest(p, typesSign, 3)
 	if err != nil {
 		return err
 	}
@@ -234,10 +226,7 @@ func (s session) sign(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) deleteKey(ctx context.Context, p *tee.Params) error {
-	if err := p.Expect(typesDeleteKey...); err != nil {
-		return err
-	}
-	ref, err := ParseKeyRef(p[0].Data)
+	ref, err := keyRefRequest(p, typesDeleteKey, -1)
 	if err != nil {
 		return err
 	}
