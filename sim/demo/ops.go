@@ -126,20 +126,29 @@ type authenticated struct {
 // maxGenuineRetries bounds the touches of a genuine authentication.
 const maxGenuineRetries = 3
 
+// touchAndAuthenticate puts f on the sensor (placement from noise) and
+// starts authenticate(op, gid) through the HAL, which must answer SYS_OK.
+func (r *runner) touchAndAuthenticate(ctx context.Context, op uint64, f *finger.Finger, noise uint64) error {
+	if err := r.sen.Touch(ctx, f, genuinePlacement(noise)); err != nil {
+		return err
+	}
+	st, err := r.hc.Authenticate(ctx, op, gid)
+	if err != nil {
+		return err
+	}
+	if st != hidl.SysOK {
+		return fmt.Errorf("authenticate: %v, want SYS_OK", st)
+	}
+	return nil
+}
+
 // authenticate runs authenticate(op, gid) through the HAL with a genuine
 // touch of f and waits for onAuthenticated with a finger id (another touch
 // follows a rejection, at most maxGenuineRetries).
 func (r *runner) authenticate(ctx context.Context, op uint64, f *finger.Finger, noise uint64) (authenticated, error) {
 	var res authenticated
-	if err := r.sen.Touch(ctx, f, genuinePlacement(noise)); err != nil {
+	if err := r.touchAndAuthenticate(ctx, op, f, noise); err != nil {
 		return res, err
-	}
-	st, err := r.hc.Authenticate(ctx, op, gid)
-	if err != nil {
-		return res, err
-	}
-	if st != hidl.SysOK {
-		return res, fmt.Errorf("authenticate: %v, want SYS_OK", st)
 	}
 	for {
 		cb, err := r.cbs.Next(ctx)
@@ -186,16 +195,9 @@ type rejected struct {
 // an error. When stop ends it, the authentication is still running.
 func (r *runner) impostorUntil(ctx context.Context, op uint64, impostor *finger.Finger, stop func(rejections int) bool) (rejected, error) {
 	var res rejected
-	noise := uint64(0x1a4057e4)
-	if err := r.sen.Touch(ctx, impostor, genuinePlacement(noise)); err != nil {
+	const noise = uint64(0x1a4057e4)
+	if err := r.touchAndAuthenticate(ctx, op, impostor, noise); err != nil {
 		return res, err
-	}
-	st, err := r.hc.Authenticate(ctx, op, gid)
-	if err != nil {
-		return res, err
-	}
-	if st != hidl.SysOK {
-		return res, fmt.Errorf("authenticate: %v, want SYS_OK", st)
 	}
 	for {
 		cb, err := r.cbs.Next(ctx)
