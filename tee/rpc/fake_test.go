@@ -20,19 +20,27 @@ import (
 
 // Commands of the fake TA used by the tests and benchmarks.
 const (
-	cmdEcho       uint32 = 1  // p0 MEMREF_INOUT: returned as output
-	cmdTransform  uint32 = 2  // p0 MEMREF_INPUT → p1 MEMREF_OUTPUT reversed; p2 VALUE_INPUT → p3 VALUE_OUTPUT {a+1, b+1}
-	cmdProduce    uint32 = 3  // p0 VALUE_INPUT {n}; p1 MEMREF_OUTPUT gets n bytes
-	cmdGate       uint32 = 4  // blocks until the TA's gate opens or ctx ends
-	cmdPanic      uint32 = 5  // panics with a secret-looking value
-	cmdDenied     uint32 = 6  // TEEC_ERROR_ACCESS_DENIED, origin unset
-	cmdOpaque     uint32 = 7  // a plain Go error with a secret-looking text
-	cmdChangeType uint32 = 8  // changes p0's type
-	cmdShortSelf  uint32 = 9  // p0 MEMREF_OUTPUT: TA reports short buffer itself, needing 99
-	cmdValueAux   uint32 = 10 // p0 VALUE_OUTPUT {42, 7} with TEEC_ERROR_BUSY
-	cmdMarker     uint32 = 11 // creates the marker file, then sleeps p0 VALUE_INPUT {ms} or, without p0, blocks until ctx ends
-	cmdSleep      uint32 = 12 // p0 VALUE_INPUT {ms}: sleeps ms, honouring ctx
-	cmdEchoSet    uint32 = 13 // p0 MEMREF_INOUT: SetOutput of a copy (the TA path with an output copy)
+	cmdEcho        uint32 = 1  // p0 MEMREF_INOUT: returned as output
+	cmdTransform   uint32 = 2  // p0 MEMREF_INPUT → p1 MEMREF_OUTPUT reversed; p2 VALUE_INPUT → p3 VALUE_OUTPUT {a+1, b+1}
+	cmdProduce     uint32 = 3  // p0 VALUE_INPUT {n}; p1 MEMREF_OUTPUT gets n bytes
+	cmdGate        uint32 = 4  // blocks until the TA's gate opens or ctx ends
+	cmdPanic       uint32 = 5  // panics with a secret-looking value
+	cmdDenied      uint32 = 6  // TEEC_ERROR_ACCESS_DENIED, origin unset
+	cmdOpaque      uint32 = 7  // a plain Go error with a secret-looking text
+	cmdChangeType  uint32 = 8  // changes p0's type
+	cmdShortSelf   uint32 = 9  // p0 MEMREF_OUTPUT: TA reports short buffer itself, needing 99
+	cmdValueAux    uint32 = 10 // sets p0 VALUE_OUTPUT {42, 7}, then fails TEEC_ERROR_BUSY (the host must send 0)
+	cmdMarker      uint32 = 11 // creates the marker file, then sleeps p0 VALUE_INPUT {ms} or, without p0, blocks until ctx ends
+	cmdSleep       uint32 = 12 // p0 VALUE_INPUT {ms}: sleeps ms, honouring ctx
+	cmdEchoSet     uint32 = 13 // p0 MEMREF_INOUT: SetOutput of a copy (the TA path with an output copy)
+	cmdOutputsThen uint32 = 14 // p0 VALUE_INOUT {a = result}, left untouched; fills every other output, then returns result
+)
+
+// Outputs cmdOutputsThen writes before it returns its result.
+const (
+	auxA, auxB     = 0xAA, 0xBB
+	auxMemref      = "out!"
+	auxShortNeeded = 99 // a memref's size needed when the result is TEEC_ERROR_SHORT_BUFFER
 )
 
 // openDenyMagic in an OPEN_SESSION VALUE_INPUT {a} makes the fake refuse;
@@ -158,6 +166,26 @@ func (s *fakeSession) Invoke(ctx context.Context, cmd uint32, p *tee.Params) err
 	case cmdValueAux:
 		p.SetValue(0, 42, 7)
 		return tee.Errorf(tee.ResultBusy, tee.OriginTrustedApp, "retry later")
+	case cmdOutputsThen:
+		if p[0].Type != tee.ParamValueInout {
+			return tee.ErrBadParameters
+		}
+		res := tee.Result(p[0].A)
+		for i := 1; i < len(p); i++ {
+			switch t := p[i].Type; {
+			case t.IsValue() && t.IsOutput():
+				p.SetValue(i, auxA, auxB)
+			case t.IsMemref() && t.IsOutput():
+				p.SetOutput(i, []byte(auxMemref))
+				if res == tee.ResultShortBuffer {
+					p[i].Size = auxShortNeeded
+				}
+			}
+		}
+		if res == tee.Success {
+			return nil
+		}
+		return tee.Errorf(res, tee.OriginTrustedApp, "result requested by the caller")
 	case cmdMarker:
 		if err := os.WriteFile(filepath.Join(s.ta.markerDir, "marker"), nil, 0o600); err != nil {
 			return err

@@ -45,7 +45,11 @@ func resultOf(err error) (code tee.Result, origin tee.Origin, opaque bool) {
 }
 
 // response builds the RESPONSE to req after the TA entry point returned
-// err with req.Params as it left them.
+// err with req.Params as it left them. Output and inout parameters carry
+// the TA's outputs only with TEEC_SUCCESS; with any other result their
+// values are 0 and their memrefs carry no bytes and size 0, except under the
+// GP short-buffer rule (GPD_SPE_007, TEEC_TempMemoryReference), where
+// each output memref's size is the size the TA needs (docs/protocol.md §1.5).
 func (c *conn) response(req *wire.Frame, err error, in *reqShape) *wire.Frame {
 	resp := &wire.Frame{Op: wire.OpResponse, RequestID: req.RequestID}
 	p := &req.Params
@@ -84,7 +88,10 @@ func (c *conn) response(req *wire.Frame, err error, in *reqShape) *wire.Frame {
 			continue
 		}
 		if t.IsValue() {
-			if !opaque {
+			// Outputs are zeroed on failure (docs/protocol.md §1.5): an
+			// INOUT value does not echo the request's input, and nothing
+			// the TA left in a value leaks with an error.
+			if code == tee.Success {
 				q.A, q.B = p[i].A, p[i].B
 			}
 			continue

@@ -140,11 +140,12 @@ func TestErrorMapping(t *testing.T) {
 		})
 	}
 
-	// Values travel back with an error result (a TA's auxiliary output).
+	// A value the TA set does not travel back with an error result: outputs
+	// are zeroed on failure (docs/protocol.md §1.5).
 	p := tee.Params{tee.ValueOut()}
 	err := s.Invoke(ctx, cmdValueAux, &p)
 	require.ErrorIs(t, err, tee.ErrBusy)
-	assert.Equal(t, [2]uint32{42, 7}, [2]uint32{p[0].A, p[0].B})
+	assert.Equal(t, [2]uint32{0, 0}, [2]uint32{p[0].A, p[0].B})
 
 	// A panicking TA kills its session (TARGET_DEAD from the TEE), not the host.
 	err = s.Invoke(ctx, cmdPanic, &tee.Params{tee.MemrefIn([]byte(secret))})

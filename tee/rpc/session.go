@@ -144,10 +144,16 @@ func (s *Session) Close(ctx context.Context) error {
 }
 
 // applyResponse writes the outputs of resp into params (the caller's view;
-// sent is what was sent) and returns the call's result as an error. A
-// response that breaks the protocol's parameter rules (docs/protocol.md
-// §1.5) changes nothing and is reported as TEEC_ERROR_BAD_FORMAT from
-// COMMS.
+// sent is what was sent) and returns the call's result as an error.
+// Outputs are zeroed on failure (docs/protocol.md §1.5): with any result
+// but TEEC_SUCCESS, output and inout values become 0 and output and inout
+// memrefs get no bytes; under TEEC_ERROR_SHORT_BUFFER each memref's Size is
+// the size the TA needs (GPD_SPE_007, TEEC_TempMemoryReference), otherwise
+// Size keeps the capacity the caller offered. A response that breaks the
+// protocol's parameter rules — types other than those sent, a memref
+// longer than its capacity, a non-zero value or memref size where §1.5
+// requires 0 — changes nothing and is reported as TEEC_ERROR_BAD_FORMAT
+// from COMMS.
 func applyResponse(params, sent *tee.Params, resp *wire.Frame) error {
 	var result error
 	if resp.Result != tee.Success {
@@ -160,13 +166,8 @@ func applyResponse(params, sent *tee.Params, resp *wire.Frame) error {
 	if rt != sent.Types() {
 		return newCallError(tee.ResultBadFormat, tee.OriginComms, fmt.Errorf("%w: response parameter types %v, sent %v", ErrProtocol, rt, sent.Types()))
 	}
-	if resp.Result == tee.Success {
-		for i := range sent {
-			t := sent[i].Type
-			if t.IsMemref() && t.IsOutput() && resp.Params[i].Size > sent[i].Size {
-				return newCallError(tee.ResultBadFormat, tee.OriginComms, fmt.Errorf("%w: param %d: %d bytes returned for capacity %d", ErrProtocol, i, resp.Params[i].Size, sent[i].Size))
-			}
-		}
+	if err := checkResponseParams(sent, resp); err != nil {
+		return newCallError(tee.ResultBadFormat, tee.OriginComms, err)
 	}
 	for i := range params {
 		t := sent[i].Type
@@ -175,15 +176,44 @@ func applyResponse(params, sent *tee.Params, resp *wire.Frame) error {
 		}
 		r := &resp.Params[i]
 		if t.IsValue() {
-			params[i].A, params[i].B = r.A, r.B
+			params[i].A, params[i].B = r.A, r.B // 0 unless TEEC_SUCCESS (checked)
 			continue
 		}
 		switch resp.Result {
 		case tee.Success:
 			params[i].Data, params[i].Size = r.Data, r.Size
 		case tee.ResultShortBuffer:
-			params[i].Size = r.Size
+			params[i].Data, params[i].Size = nil, r.Size
+		default:
+			params[i].Data = nil
 		}
 	}
 	return result
+}
+
+// checkResponseParams checks the output parameters of a response whose
+// types match those sent against the rules of docs/protocol.md §1.5.
+func checkResponseParams(sent *tee.Params, resp *wire.Frame) error {
+	for i := range sent {
+		t := sent[i].Type
+		if !t.IsOutput() {
+			continue
+		}
+		r := &resp.Params[i]
+		switch {
+		case t.IsValue():
+			if resp.Result != tee.Success && (r.A != 0 || r.B != 0) {
+				return fmt.Errorf("%w: param %d: value {%d, %d} with result %v, want 0", ErrProtocol, i, r.A, r.B, resp.Result)
+			}
+		case resp.Result == tee.Success:
+			if r.Size > sent[i].Size {
+				return fmt.Errorf("%w: param %d: %d bytes returned for capacity %d", ErrProtocol, i, r.Size, sent[i].Size)
+			}
+		case resp.Result != tee.ResultShortBuffer:
+			if r.Size != 0 {
+				return fmt.Errorf("%w: param %d: size %d with result %v, want 0", ErrProtocol, i, r.Size, resp.Result)
+			}
+		}
+	}
+	return nil
 }
