@@ -43,11 +43,13 @@ func (ta *TA) newSession() *session {
 	return &session{ta: ta, id: ta.nextSID.Add(1)}
 }
 
-// handleParam packs a 64-bit operation handle into a value parameter:
-// a = high 32 bits, b = low 32 bits.
-func handleParam(h uint64) (a, b uint32) { return uint32(h >> 32), uint32(h) }
+// handleParam packs a 64-bit operation handle into a value parameter as
+// every fpemu TA carries a u64: a = low 32 bits, b = high 32 bits
+// (docs/protocol.md §2.1, protocol revision 2).
+func handleParam(h uint64) (a, b uint32) { return uint32(h), uint32(h >> 32) }
 
-func handleOf(p tee.Param) uint64 { return uint64(p.A)<<32 | uint64(p.B) }
+// handleOf is the inverse of handleParam.
+func handleOf(p tee.Param) uint64 { return uint64(p.A) | uint64(p.B)<<32 }
 
 // checkCapacity applies the GP short-buffer rule (GPD_SPE_007 §4.5.5)
 // before a command does any work: if an output memref offers less than

@@ -36,7 +36,7 @@ func TestShortBufferOverRPC(t *testing.T) {
 	h, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, inv)
 	require.NoError(t, err)
 
-	p := tee.Params{tee.Value(uint32(h>>32), uint32(h)), tee.MemrefIn([]byte("msg")), tee.MemrefIn(nil), tee.MemrefOut(16)}
+	p := tee.Params{tee.Value(uint32(h), uint32(h>>32)), tee.MemrefIn([]byte("msg")), tee.MemrefIn(nil), tee.MemrefOut(16)}
 	require.ErrorIs(t, inv.Invoke(ctx, keymaster.CmdFinish, &p), tee.ErrShortBuffer)
 	assert.EqualValues(t, keymaster.MaxSignatureSize, p[3].Size)
 

@@ -1,6 +1,7 @@
 package keymaster
 
 import (
+	"context"
 	"encoding/hex"
 	"testing"
 
@@ -38,6 +39,24 @@ func TestWorkedExamples(t *testing.T) {
 		Result: ErrorKeyUserNotAuthenticated.Result(), Origin: tee.OriginTrustedApp,
 		Params: tee.Params{{Type: tee.ParamMemrefInput}, {Type: tee.ParamValueInput}, {Type: tee.ParamMemrefInput}, tee.ValueOut()}}
 	assert.Equal(t, readHex(t, "frame_begin_refused.hex"), mustDecodeHex(t, frameHex(t, &refused)))
+
+	// ABORT as the Go client sends it: the handle's low half in a.
+	var rec recordInvoker
+	require.NoError(t, Abort{Handle: 0x0123456789abcdef}.Execute(context.Background(), &rec))
+	abort := wire.Frame{Op: wire.OpInvoke, RequestID: 5, Session: 1, Command: rec.cmd, Params: rec.params}
+	assert.Equal(t, readHex(t, "frame_abort.hex"), mustDecodeHex(t, frameHex(t, &abort)))
+	assert.Equal(t, uint64(0x0123456789abcdef), handleOf(rec.params[0]), "handleOf inverts handleParam")
+}
+
+// recordInvoker records the command a client sends and answers success.
+type recordInvoker struct {
+	cmd    uint32
+	params tee.Params
+}
+
+func (r *recordInvoker) Invoke(_ context.Context, cmd uint32, p *tee.Params) error {
+	r.cmd, r.params = cmd, *p
+	return nil
 }
 
 func mustDecodeHex(t *testing.T, s string) []byte {

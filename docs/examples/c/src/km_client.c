@@ -116,6 +116,19 @@ static uint64_t get_u64(const uint8_t *p)
 	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
 }
 
+/* A 64-bit number (an operation handle, a challenge) travels in one VALUE
+ * parameter as a = low 32 bits, b = high 32 bits, for every TA (§1.2,
+ * protocol revision 2). */
+static uint64_t value_u64(const struct param *p)
+{
+	return (uint64_t)p->b << 32 | p->a;
+}
+
+static struct param value_input_u64(uint64_t v)
+{
+	return (struct param){.type = TEEC_VALUE_INPUT, .a = (uint32_t)v, .b = (uint32_t)(v >> 32)};
+}
+
 /* parse_uuid turns the canonical 8-4-4-4-12 text into the 16 TEEC_UUID bytes
  * (timeLow, timeMid, timeHiAndVersion big-endian, then clockSeqAndNode): the
  * byte order of the text itself (§1.4). */
@@ -500,13 +513,13 @@ int main(int argc, char **argv)
 	p[2] = (struct param){.type = TEEC_MEMREF_TEMP_INPUT, .size = 0}; /* no token */
 	p[3] = (struct param){.type = TEEC_VALUE_OUTPUT};
 	res = invoke(&c, session, KM_BEGIN, p, &origin);
-	uint32_t h_hi = p[3].a, h_lo = p[3].b;
-	printf("begin: result=0x%08x origin=%u handle_nonzero=%d\n", res, origin, (h_hi | h_lo) != 0);
-	expect(res == TEEC_SUCCESS && (h_hi | h_lo) != 0, "begin");
+	uint64_t handle = value_u64(&p[3]);
+	printf("begin: result=0x%08x origin=%u handle_nonzero=%d\n", res, origin, handle != 0);
+	expect(res == TEEC_SUCCESS && handle != 0, "begin");
 
 	uint8_t sig[72];
 	memset(p, 0, sizeof p);
-	p[0] = (struct param){.type = TEEC_VALUE_INPUT, .a = h_hi, .b = h_lo};
+	p[0] = value_input_u64(handle);
 	p[1] = (struct param){.type = TEEC_MEMREF_TEMP_INPUT, .buf = (uint8_t *)msg, .size = sizeof msg - 1};
 	p[2] = (struct param){.type = TEEC_MEMREF_TEMP_INPUT, .size = 0};
 	p[3] = (struct param){.type = TEEC_MEMREF_TEMP_OUTPUT, .buf = sig, .size = sizeof sig};
