@@ -19,7 +19,7 @@ const (
 	// count(4).
 	FingerListHeaderSize = 1 + 4 + 8 + 8 + 4
 	// MaxFingers bounds a finger list. The fingerprint TA keeps at most 5
-	// fingers per group (AOSP's per-user limit, reference/aosp.md); the
+	// fingers per group (AOSP's per-user limit, AOSP); the
 	// bound leaves room for vendors with more, and keeps a list far below
 	// envelope.MaxPayload.
 	MaxFingers = 32
@@ -122,7 +122,7 @@ func ParseAuthResult(b []byte) (AuthResult, error) {
 
 // FingerList is the enrolled set of one group, pushed to the payment TA at
 // start-up and after every enroll and remove — the "fingerprint list"
-// interface of the seed. A payment key is bound to the list current at its
+// interface of Qualcomm QSEE's bio library. A payment key is bound to the list current at its
 // creation; a different list invalidates it.
 type FingerList struct {
 	// GroupID is the fingerprint group (Android user).

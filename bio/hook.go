@@ -10,7 +10,7 @@ import (
 )
 
 // Hook is what the fingerprint TA calls, mirroring the two entry points of
-// the QSEE bio library the seed describes:
+// Qualcomm QSEE's bio library:
 //
 //   - SetAuthResult after every authenticate attempt, like
 //     set_auth_result(result, finger_id, operation_id) →

@@ -6,7 +6,7 @@
 // (package ta/fingerprint), which plays the vendor's legacy fingerprint.h
 // HAL.
 //
-// The HAL holds no secret and no provisioning record (DESIGN.md rule 1):
+// The HAL holds no secret and no provisioning record (docs/architecture.md rule 1):
 //
 //   - On open it asks Keymaster for its auth-token key sealed to the
 //     fingerprint TA (GET_AUTH_TOKEN_KEY) and relays the envelope, unopened,

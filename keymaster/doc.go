@@ -3,7 +3,7 @@
 // (GET_AUTH_TOKEN_KEY), auth-bound SM2 and ECDSA P-256 signing keys whose
 // blobs leave the TA sealed and bound to their key parameters, and
 // begin/update/finish/abort operations that enforce the KeyMint
-// user-authentication rules (reference/aosp.md §2: Tag.aidl,
+// user-authentication rules (AOSP Tag.aidl,
 // keymaster_enforcement.cpp, KMR operation.rs).
 //
 // The package has one concern per file:

@@ -107,7 +107,7 @@ type Authorization struct {
 
 // AuthorizeBegin checks a key's policy and, for timeout-based keys, the
 // HAT presented to begin (hat: 0 bytes = none, else the 69-byte
-// hw_auth_token_t). The rules (reference/aosp.md §2.1–2.3):
+// hw_auth_token_t). The rules (AOSP Tag.aidl, keymaster_enforcement.cpp and KeyMint's ta/src/operation.rs):
 //
 //   - per-operation keys: begin needs no HAT and checks none
 //     (IKeyMintDevice::begin: USER_SECURE_ID enforced at begin iff the key

@@ -82,7 +82,7 @@ func (t TagType) String() string {
 // in the low 28 (AIDL Tag.aidl; values are AOSP's).
 type Tag uint32
 
-// Key-parameter tags the Keymaster TA understands (reference/aosp.md §2.1).
+// Key-parameter tags the Keymaster TA understands (AOSP Tag.aidl and keymaster_defs.h).
 const (
 	TagPurpose        = Tag(TypeEnumRep) | 1    // KM_TAG_PURPOSE (0x20000001), KeyPurpose
 	TagAlgorithm      = Tag(TypeEnum) | 2       // KM_TAG_ALGORITHM (0x10000002), Algorithm

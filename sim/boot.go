@@ -17,7 +17,7 @@ import (
 )
 
 // Boot boots an emulated device in cfg.Dir — the REE side of secure boot
-// (DESIGN.md rule 2):
+// (docs/architecture.md rule 2):
 //
 //  1. load the fused key DIR/fused.key, creating it (0600) on first boot;
 //     mint a fresh BootID and sample the boot clock origin (tee/boot);
@@ -113,7 +113,7 @@ func (d *Device) OpenSession(ctx context.Context, role tee.Role) (*Session, erro
 	return &Session{Session: s, client: c}, nil
 }
 
-// relayAuthTokenKey is the REE key relay (DESIGN.md rule 1): for each
+// relayAuthTokenKey is the REE key relay (docs/architecture.md rule 1): for each
 // recipient it asks Keymaster for its auth-token key sealed to that
 // recipient and hands the envelope over untouched.
 func relayAuthTokenKey(ctx context.Context, d *Device, recipients []tee.Role) error {

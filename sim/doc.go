@@ -1,6 +1,6 @@
 // Package sim is the REE side of an emulated device: the launcher that
 // plays secure boot and supervises one OS process per trusted application
-// (DESIGN.md rules 2 and 3), and the relay that carries sealed envelopes
+// (docs/architecture.md rules 2 and 3), and the relay that carries sealed envelopes
 // between TAs the way the Android framework and HALs do.
 //
 // Boot loads (or creates) the device's fused key, mints a per-boot BootID

@@ -53,7 +53,7 @@ func encodings(secret []byte) []string {
 	}
 }
 
-// TestSecretsStayOnFD3 checks DESIGN.md rule 2 on real TA processes: no
+// TestSecretsStayOnFD3 checks docs/architecture.md rule 2 on real TA processes: no
 // key (fused, storage, envelope, Keymaster's auth-token key) and no
 // password appears in any TA's argv, environment or log output; every log
 // line is JSON with the TA's component; the inherited record and readiness

@@ -13,7 +13,7 @@ import (
 	"github.com/fpemu/fpemu/tee"
 )
 
-// TestLockoutSurvivesTAKill runs the lockout policy (reference/aosp.md §7:
+// TestLockoutSurvivesTAKill runs the lockout policy (AOSP frameworks/base biometrics:
 // timed 30 s lockout at the 5th consecutive failure) against the
 // fingerprint TA process: five impostor touches end the authentication
 // with ERROR_LOCKOUT; the TA is killed with SIGKILL and restarted by the

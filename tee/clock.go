@@ -6,7 +6,7 @@ import (
 )
 
 // Clock is the device boot clock: milliseconds since the emulated device
-// booted (DESIGN.md rule 6). HAT timestamps, throttling windows and expiries
+// booted (docs/architecture.md rule 6). HAT timestamps, throttling windows and expiries
 // all read it. It is the analogue of Android's CLOCK_BOOTTIME-based
 // GetMillisecondsSinceBoot (system/gatekeeper) and Trusty's trusty_gettime.
 type Clock interface {

@@ -62,11 +62,11 @@ func (r Route) String() string {
 	return fmt.Sprintf("%s→%s", f, t)
 }
 
-// Routes is the device manifest (DESIGN.md rule 2): the only sender →
+// Routes is the device manifest (docs/architecture.md rule 2): the only sender →
 // recipient pairs that get a pairwise envelope key at boot. Keymaster
 // distributes the per-boot auth-token key to the TAs that mint or check
 // HATs, and the fingerprint TA reports bio results and finger lists to the
-// payment TA — the Qualcomm QSEE inter-app routes of the seed document.
+// payment TA — the Qualcomm QSEE inter-app routes.
 var Routes = []Route{
 	{From: UUIDKeymaster, To: UUIDGatekeeper},
 	{From: UUIDKeymaster, To: UUIDFingerprint},

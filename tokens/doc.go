@@ -4,7 +4,7 @@
 // successful password or fingerprint match, and that Keymaster/KeyMint and
 // payment TAs check before they let an auth-bound key be used.
 //
-// The package has three separate layers, following DESIGN.md rule 4:
+// The package has three separate layers, following docs/architecture.md rule 4:
 //
 //   - the codec (Token, Parse, Marshal, MarshalWithoutMAC): pure, strict
 //     (exactly 69 bytes, nothing guessed), no I/O and no crypto;

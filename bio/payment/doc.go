@@ -1,6 +1,6 @@
 // Package payment is fpemu's payment TA (`fpemu ta payment`): the
 // consumer of the fingerprint TA's bio hook, in the spirit of WeChat's
-// SOTER and Alipay's IFAA TAs (reference/payment.md).
+// SOTER and Alipay's IFAA TAs (Tencent SOTER, IFAA and Qualcomm QSEE's bio API).
 //
 // It takes the fingerprint TA's sealed reports through DELIVER — auth
 // results ({result, SID, finger id, transaction id = authenticate

@@ -5,7 +5,7 @@
 // then opening the envelope with the gatekeeper's keys), mints PASSWORD
 // HATs with it, and ports the intent of KeyMint VTS AuthTest
 // (hardware/interfaces security/keymint/aidl/vts/functional/AuthTest.cpp;
-// reference/aosp.md §2.4) in RunAuthTests.
+// KeyMint VTS AuthTest.cpp) in RunAuthTests.
 package keymastertest
 
 import (

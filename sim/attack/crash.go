@@ -32,7 +32,7 @@ var killMidEnroll = attack{
 	Info: Info{
 		ID:      "kill-mid-enroll",
 		Attack:  "kill -9 the fingerprint TA after 1, 4, 7 of 8 samples and 0-30 ms after the last; launcher restarts it",
-		Defence: "template, SID binding and authenticator id in one transaction (DESIGN.md rule 5) → no partial template, nothing lost",
+		Defence: "template, SID binding and authenticator id in one transaction (docs/architecture.md rule 5) → no partial template, nothing lost",
 		Want:    Survived,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {

@@ -3,7 +3,7 @@
 // emulated device, and reports for each attack whether the secure world's
 // defence held. It is the engine of `fpemu attack`.
 //
-// DESIGN.md draws the trust boundary between the REE and the TAs: the REE
+// docs/architecture.md draws the trust boundary between the REE and the TAs: the REE
 // can call any TA command with any bytes, carry, drop, delay, replay or
 // reorder the sealed envelopes TAs exchange (rule 1), and read, copy, edit
 // and restore every file of the TAs' data directories (rule 5); it cannot
@@ -27,7 +27,7 @@
 //     copy, which the rollback counter outside data/ must detect the way
 //     OP-TEE detects REE-FS rollback with RPMB;
 //   - robustness: a TA killed by SIGKILL in the middle of an enrollment
-//     (DESIGN.md rule 5: one transaction, old or new state) and a few
+//     (docs/architecture.md rule 5: one transaction, old or new state) and a few
 //     thousand fuzzed frames at every TA socket (§1.8).
 //
 // Every attack boots its own device (all four TAs and the HAL, one process

@@ -13,7 +13,7 @@ type Suite string
 // Suites, run in this order.
 const (
 	// SuiteVTS is VtsHalBiometricsFingerprintV2_1TargetTest
-	// (reference/aosp.md §6.1), case for case.
+	// (VtsHalBiometricsFingerprintV2_1TargetTest), case for case.
 	SuiteVTS Suite = "vts"
 	// SuiteFpemu holds fpemu's stricter cases: the enroll and
 	// authenticate token rules, authenticator_id and lockout.
@@ -70,7 +70,7 @@ func Cases() []Case {
 
 func allCases() []caseDef { return append(vtsCases(), fpemuCases()...) }
 
-// vtsDocs are the VTS assertions (reference/aosp.md §6.1); the cases
+// vtsDocs are the VTS assertions (VtsHalBiometricsFingerprintV2_1TargetTest); the cases
 // themselves are hal/vts's port.
 var vtsDocs = map[string]string{
 	"ConnectTest":                  "setNotify(cb) returns a non-zero deviceId",

@@ -149,7 +149,7 @@ func TestSelection(t *testing.T) {
 	}
 }
 
-// TestCasesComplete: every VTS 2.1 case of reference/aosp.md §6.1 is
+// TestCasesComplete: every VTS 2.1 case of VtsHalBiometricsFingerprintV2_1TargetTest is
 // there, in VTS's order, each case documented, names unique.
 func TestCasesComplete(t *testing.T) {
 	vts := []string{"ConnectTest", "ConnectNullTest", "PreEnrollTest", "EnrollInvalidHatTest", "EnrollNullTest",

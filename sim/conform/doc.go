@@ -8,7 +8,7 @@
 //
 // Suite "vts" is VtsHalBiometricsFingerprintV2_1TargetTest
 // (hardware/interfaces/biometrics/fingerprint/2.1/vts/functional;
-// reference/aosp.md §6.1), case for case through hal/vts's port: VTS's
+// VtsHalBiometricsFingerprintV2_1TargetTest), case for case through hal/vts's port: VTS's
 // SetUp (setActiveGroup(99, store path) == SYS_OK) before each case, its 3 s
 // kTimeout for every callback, its group 99, and its callbacks' rules — a
 // case whose callback is VTS's FingerprintCallbackBase fails on any

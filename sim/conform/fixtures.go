@@ -26,7 +26,7 @@ const GatekeeperUID = 99
 // credential is conform's lock-screen credential in the device's
 // Gatekeeper: what gatekeeperd holds for a user. It turns an enroll
 // challenge into a PASSWORD HAT, as LockSettingsService does before a
-// fingerprint enrollment (Gatekeeper verify(challenge); reference/aosp.md
+// fingerprint enrollment (Gatekeeper verify(challenge); AOSP
 // §7).
 type credential struct {
 	client   *rpc.Client

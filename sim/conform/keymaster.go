@@ -34,7 +34,7 @@ func (k *keymasterSession) Close() error { return k.client.Close() }
 
 // authenticateKeymasterTest is what Keystore does with the HAT of a
 // BIOMETRIC_STRONG, auth-per-operation key (KeyStore2ParameterUtils.addSids,
-// reference/aosp.md §7): a P-256 signing key bound to USER_SECURE_ID =
+// AOSP frameworks/base biometrics): a P-256 signing key bound to USER_SECURE_ID =
 // getAuthenticatorId() and USER_AUTH_TYPE = FINGERPRINT without
 // AUTH_TIMEOUT; begin gives the operation handle, authenticate(handle)
 // the HAT, and finish with that HAT must sign — Keymaster verifies the

@@ -7,7 +7,7 @@ import (
 )
 
 // Lockout policy of the HIDL framework (LockoutFrameworkImpl,
-// reference/aosp.md §7), which fpemu's TA enforces per group and conform
+// AOSP frameworks/base biometrics), which fpemu's TA enforces per group and conform
 // requires of the device.
 const (
 	// LockoutAttempts is MAX_FAILED_ATTEMPTS_LOCKOUT_TIMED: the 5th

@@ -10,7 +10,7 @@ import (
 )
 
 // EnrollTimeoutSec is the timeoutSec fpemu's own cases pass to enroll: the
-// framework's Fingerprint21.ENROLL_TIMEOUT_SEC (reference/aosp.md §7), so
+// framework's Fingerprint21.ENROLL_TIMEOUT_SEC (AOSP frameworks/base biometrics), so
 // that a HAL that wrongly starts an enrollment is caught enrolling, not
 // timing out.
 const EnrollTimeoutSec = 60

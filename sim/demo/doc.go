@@ -37,5 +37,5 @@
 //
 // The numbered rules each step checks are those of docs/protocol.md §3
 // (Gatekeeper), §8 (payment TA, bio messages) and §9 (fingerprint TA), and
-// of AOSP's fingerprint HAL 2.1 and Keymaster (reference/aosp.md).
+// of AOSP's fingerprint HAL 2.1 and Keymaster (AOSP).
 package demo

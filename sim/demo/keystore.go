@@ -17,7 +17,7 @@ import (
 // USER_AUTH_TYPE = FINGERPRINT and USER_SECURE_ID = each secure id that
 // may authorise it (the fingerprint authenticator id; keystore adds the
 // biometric SIDs). No AUTH_TIMEOUT: every operation needs a HAT whose
-// challenge is its handle (reference/aosp.md §2.4; docs/protocol.md §2.5).
+// challenge is its handle (KeyMint VTS AuthTest.cpp; docs/protocol.md §2.5).
 func keystoreKeyParams(sids ...uint64) keymaster.Params {
 	ps := keymaster.Params{
 		keymaster.AlgorithmParam(keymaster.AlgorithmEC),

@@ -14,7 +14,7 @@ import (
 )
 
 // The payment app's identity with the payment TA: one app key, one scene
-// key for payments (SOTER's ASK and AuthKey, reference/payment.md §1.1).
+// key for payments (SOTER's ASK and AuthKey, Tencent SOTER's ATTK → ASK → AuthKey hierarchy).
 var sceneRef = payment.KeyRef{AppID: "com.example.wallet", Scene: "pay"}
 
 // newChallenge is the payment server's side: a fresh random non-zero

@@ -285,7 +285,7 @@ func checkOrderHAT(r *runner, ctx context.Context, rec *record) error {
 // macCheckedInTEE has the TEE check the HAT's MAC — the REE never holds the
 // auth-token key, so it cannot. A timeout-bound Keymaster key (USER_SECURE_ID
 // = the authenticator id, USER_AUTH_TYPE = FINGERPRINT, AUTH_TIMEOUT) needs
-// a valid, fresh, matching HAT at BEGIN (KeyMint rule, reference/aosp.md
+// a valid, fresh, matching HAT at BEGIN (KeyMint rule, AOSP
 // §2.1): BEGIN must succeed with the genuine token and fail with
 // KEY_USER_NOT_AUTHENTICATED once one bit of its MAC is flipped.
 func (r *runner) macCheckedInTEE(ctx context.Context, hat []byte) error {

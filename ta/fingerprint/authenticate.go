@@ -177,7 +177,7 @@ func (t *TA) bestMatch(cands []candidate, probe matcher.Sample) (*candidate, flo
 }
 
 // accept mints the FINGERPRINT HAT {challenge = operation_id, user_id = the
-// SID bound at enrollment, authenticator_id, timestamp = now} (the seed's
+// SID bound at enrollment, authenticator_id, timestamp = now} (QSEE's
 // "operation_id problem": challenge element, then HMAC), resets the
 // lockout counter and reports the match to the bio hook.
 func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate, score float64) *Event {

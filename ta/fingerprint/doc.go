@@ -1,6 +1,6 @@
 // Package fingerprint is fpemu's fingerprint trusted application: the
 // secure-world half of an Android fingerprint HAL (the vendor TA behind
-// fingerprint.h / IBiometricsFingerprint@2.1 that the seed's QSEE write-up
+// fingerprint.h / IBiometricsFingerprint@2.1 that the public QSEE fingerprint-payment write-ups
 // describes), and the Go client the REE HAL drives it with.
 //
 // The TA:

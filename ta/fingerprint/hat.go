@@ -52,7 +52,7 @@ func reasonOf(err error) Reason {
 }
 
 // checkPasswordHAT verifies a PASSWORD HAT in the order ENROLL requires
-// (docs/protocol.md §9.5; the seed's QSEE enroll checks and AIDL
+// (docs/protocol.md §9.5; QSEE's published enroll checks and AIDL
 // ISession.enroll "verify the HAT's authenticity and integrity and that its
 // challenge is a valid outstanding challenge"):
 //

@@ -29,7 +29,7 @@ func (m LockoutMode) String() string {
 }
 
 // Lockout is one group's failure state: the pure policy of the HIDL
-// framework's LockoutFrameworkImpl (reference/aosp.md §7), kept by the TA
+// framework's LockoutFrameworkImpl (AOSP frameworks/base biometrics), kept by the TA
 // in its sealed store.
 //
 // The framework counts consecutive failed attempts and reports

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Clock is the device boot clock (DESIGN.md rule 6): the time since the
+// Clock is the device boot clock (docs/architecture.md rule 6): the time since the
 // launcher booted the emulated device, read from the host's CLOCK_BOOTTIME
 // (monotonic, system-wide, counts suspend — the clock Android's
 // GetMillisecondsSinceBoot and HAT timestamps use) minus the origin the

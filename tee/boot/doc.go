@@ -1,6 +1,6 @@
 // Package boot is fpemu's secure boot: what the launcher (package sim)
 // does before any TA runs, and what a TA process receives from it
-// (DESIGN.md rule 2).
+// (docs/architecture.md rule 2).
 //
 //   - The fused key: the device root secret, DIR/fused.key, 32 random bytes
 //     created on first boot, mode 0600, read only by the launcher — the
@@ -16,7 +16,7 @@
 //     Secrets never travel in argv, env, a file or a log.
 //   - The boot clock: milliseconds since device boot, from CLOCK_BOOTTIME
 //     minus the origin the launcher sampled, identical in every process of
-//     one device (DESIGN.md rule 6).
+//     one device (docs/architecture.md rule 6).
 //
 // Every secret type (FusedKey, StorageKey, envelope.Key) prints
 // "[redacted]" under fmt, zap and encoding/json, and no error string

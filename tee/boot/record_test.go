@@ -35,7 +35,7 @@ func TestRecordRoundTripEveryRole(t *testing.T) {
 	}
 }
 
-// TestRecordOnlyOwnRoutes is DESIGN.md rule 2: a TA gets the keys of the
+// TestRecordOnlyOwnRoutes is docs/architecture.md rule 2: a TA gets the keys of the
 // routes it is an endpoint of and of no other route.
 func TestRecordOnlyOwnRoutes(t *testing.T) {
 	want := map[tee.Role]int{tee.RoleKeymaster: 3, tee.RoleGatekeeper: 1, tee.RoleFingerprint: 2, tee.RolePayment: 2}

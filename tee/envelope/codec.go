@@ -83,7 +83,7 @@ func (h *Header) check(payloadLen int) error {
 // appendHeader appends the canonical header bytes for a payload of
 // payloadLen bytes. It is the only serializer of the header: Marshal, the
 // associated data at Seal and the associated data at Open all come from it
-// (DESIGN.md rule 4).
+// (docs/architecture.md rule 4).
 func appendHeader(dst []byte, h *Header, payloadLen int) []byte {
 	dst = append(dst, h.Version)
 	dst = append(dst, h.From[:]...)

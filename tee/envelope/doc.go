@@ -2,9 +2,9 @@
 // for relay across the untrusted REE — fpemu's analogue of Qualcomm QSEE's
 // qsee_encapsulate_inter_app_message / qsee_decapsulate_inter_app_message.
 //
-// TAs never talk to each other directly (DESIGN.md rule 1). A sender seals
+// TAs never talk to each other directly (docs/architecture.md rule 1). A sender seals
 // a payload for one named recipient with the pairwise key of that route
-// (DESIGN.md rule 2: keys exist only for the routes of the device manifest,
+// (docs/architecture.md rule 2: keys exist only for the routes of the device manifest,
 // tee.Routes); the HAL or an app carries the bytes; the recipient opens
 // them. The REE can drop, delay or replay an envelope, but it cannot read,
 // forge or redirect it, and the recipient rejects a replay.

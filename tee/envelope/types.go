@@ -15,11 +15,11 @@ const (
 	// MsgAuthTokenKey carries Keymaster's per-boot auth-token HMAC key to a
 	// TA that mints or checks hw_auth_token_t (gatekeeper, fingerprint,
 	// payment) — the reply to KM_GET_AUTH_TOKEN_KEY in AOSP's Trusty
-	// keymaster (reference/aosp.md §2), sealed instead of shared.
+	// keymaster (AOSP KeyMint's auth-token key), sealed instead of shared.
 	MsgAuthTokenKey MsgType = 1
 	// MsgBioAuthResult carries a fingerprint match result to the payment TA
 	// — the bio_set_auth_result(result, finger_id, operation_id) hook of
-	// the QSEE bio library (reference/payment.md).
+	// the QSEE bio library (Tencent SOTER, IFAA and Qualcomm QSEE's bio API).
 	MsgBioAuthResult MsgType = 2
 	// MsgFingerList carries the enrolled finger list to the payment TA,
 	// sent at start-up and on every enroll, update and remove.

@@ -1,5 +1,5 @@
 // Package store is the sealed SQLite store every fpemu TA keeps its
-// persistent state in (DESIGN.md rule 5): one database file per TA, rows
+// persistent state in (docs/architecture.md rule 5): one database file per TA, rows
 // that carry secrets sealed with the TA's storage key and bound to their
 // identity, a versioned schema, one transaction per state change, and
 // rollback detection against a monotonic counter that stands in for RPMB,

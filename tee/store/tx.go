@@ -61,7 +61,7 @@ func (t *Tx) internalExec(query string, args ...any) error {
 }
 
 // Tx runs fn in one write transaction: the unit of a state change
-// (DESIGN.md rule 5). The transaction is committed atomically if fn returns
+// (docs/architecture.md rule 5). The transaction is committed atomically if fn returns
 // nil and rolled back if fn returns an error, panics (the panic then
 // continues) or calls runtime.Goexit; a process killed at any instant
 // leaves either the old or the new state.

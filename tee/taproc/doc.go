@@ -1,7 +1,7 @@
 // Package taproc is the child side of a trusted-application process: what
 // `fpemu ta <role>` runs once the launcher (package sim) has started it.
 //
-// A TA process (DESIGN.md rules 2, 3 and 6):
+// A TA process (docs/architecture.md rules 2, 3 and 6):
 //
 //  1. takes the two descriptors the launcher passed — the provisioning
 //     record on RecordFD (3) and the readiness pipe on ReadyFD (4) — and

@@ -14,7 +14,7 @@ import (
 
 // The descriptors the launcher (package sim) hands every TA process. They
 // are the only channel secrets travel on: never argv, env or a file
-// (DESIGN.md rule 2).
+// (docs/architecture.md rule 2).
 const (
 	// RecordFD is the read end of a pipe carrying the TA's provisioning
 	// record (tee/boot), followed by EOF. The TA reads it once and closes

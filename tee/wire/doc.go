@@ -5,7 +5,7 @@
 // Client API (GPD_SPE_007: TEEC_OpenSession, TEEC_InvokeCommand,
 // TEEC_CloseSession, TEEC_Parameter).
 //
-// The package does no I/O and no crypto (DESIGN.md rule 4). Integers are
+// The package does no I/O and no crypto (docs/architecture.md rule 4). Integers are
 // big-endian, every field has a fixed size, and a frame is
 //
 //	u32 length | u8 version | u8 op | u16 reserved | u32 request_id | body

@@ -4,7 +4,7 @@
 // and holds no state, so a payment server can import it without the TA.
 //
 // The key hierarchy follows Tencent SOTER's ATTK → ASK → AuthKey
-// (reference/payment.md §1.1):
+// (Tencent SOTER's ATTK → ASK → AuthKey hierarchy):
 //
 //	device attestation key   KindDevice  self-signed; created at first boot
 //	  └─ app key             KindApp     one per app id, signed by the device key

@@ -1,6 +1,6 @@
 // Package fingerprinttest holds the fingerprint VTS cases, ported from AOSP
 // hardware/interfaces biometrics/fingerprint/2.1/vts/functional
-// (VtsHalBiometricsFingerprintV2_1TargetTest; reference/aosp.md §6.1) down
+// (VtsHalBiometricsFingerprintV2_1TargetTest; VtsHalBiometricsFingerprintV2_1TargetTest) down
 // to the fingerprint TA's command channel (docs/protocol.md §9): each HIDL
 // call becomes its TA command and each callback the NEXT_EVENT event of the
 // same name. It runs against any pair of rpc.Invokers speaking that
