@@ -38,6 +38,7 @@ const (
 	modeStubborn = "stubborn" // like serve, but ignore SIGTERM
 	modeTA       = "ta"       // the real TA of the role: what `fpemu ta <role>` runs
 	modeLauncher = "launcher" // a launcher process: boot trivial TAs, print their pids, wait
+	modeFastLock = "fastlock" // the real fingerprint TA with a timed lockout of fastLockout
 )
 
 // runLauncher boots a device of trivial TAs in dir, prints "pids A B" on
@@ -88,6 +89,8 @@ func runChild(mode string) int {
 		return runTA(role, dir)
 	case modeLauncher:
 		return runLauncher(dir)
+	case modeFastLock:
+		return runFastLockTA(dir)
 	}
 	if mode == modeCrash {
 		fmt.Fprintln(os.Stderr, "boom: cannot open store")

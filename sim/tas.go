@@ -92,16 +92,33 @@ func sealedStore(env *taproc.Env) ([]byte, []store.Option, error) {
 // sensor — served on its own control socket through taproc.Endpointer —
 // and a bio.Sender that seals auth results and finger lists for the
 // payment TA into the outbox FETCH_OUTBOX drains.
-func newFingerprint(env *taproc.Env) (rpc.TA, error) {
-	sk, storeOpts, err := sealedStore(env)
-	if err != nil {
-		return nil, err
+func newFingerprint(env *taproc.Env) (rpc.TA, error) { return FingerprintFactory()(env) }
+
+// FingerprintFactory is Factory(tee.RoleFingerprint) with each of mut
+// applied to the TA's configuration before it is built: the secure-world
+// build options a test binary's TA child uses (a shorter timed lockout, a
+// deliberately weakened matcher for a canary). `fpemu ta` never takes
+// them.
+func FingerprintFactory(mut ...func(*fingerprint.Config, *taproc.Env)) taproc.Factory {
+	return func(env *taproc.Env) (rpc.TA, error) {
+		sk, storeOpts, err := sealedStore(env)
+		if err != nil {
+			return nil, err
+		}
+		hook, err := bio.NewSender(env.Sealer, env.Clock)
+		if err != nil {
+			return nil, err
+		}
+		cfg := fingerprintConfig(env, sk, storeOpts, hook)
+		for _, m := range mut {
+			m(&cfg, env)
+		}
+		return fingerprint.NewTA(cfg)
 	}
-	hook, err := bio.NewSender(env.Sealer, env.Clock)
-	if err != nil {
-		return nil, err
-	}
-	return fingerprint.NewTA(fingerprint.Config{
+}
+
+func fingerprintConfig(env *taproc.Env, sk []byte, storeOpts []store.Option, hook *bio.Sender) fingerprint.Config {
+	return fingerprint.Config{
 		Self:         env.UUID,
 		StorageKey:   sk,
 		DBPath:       env.DBPath,
@@ -112,7 +129,7 @@ func newFingerprint(env *taproc.Env) (rpc.TA, error) {
 		Clock:        env.Clock,
 		Logger:       env.Log,
 		Hook:         hook,
-	})
+	}
 }
 
 // newPayment builds the payment TA like the Gatekeeper: sealed store in

@@ -168,6 +168,10 @@ var suite = []attack{
 	storeRollback,
 	killMidEnroll,
 	fuzzFrames,
+	hillClimb,
+	resetLockoutOtherUser,
+	enrollOtherSID,
+	permanentLockout,
 }
 
 // Attacks lists the suite, in report order.

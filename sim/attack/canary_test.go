@@ -3,19 +3,28 @@ package attack
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 // The canaries prove the checks can fail: the same attacks, run through
@@ -158,6 +167,167 @@ func TestCanaries(t *testing.T) {
 			var out strings.Builder
 			require.NoError(t, WriteTable(&out, rep))
 			assert.Contains(t, out.String(), "did not hold: "+r.ID)
+			assert.Empty(t, leftovers(t, cfg.Dir))
+		})
+	}
+}
+
+// testLockout is the timed lockout of the test binary's fingerprint TA:
+// the policy's counts are the real ones, so the permanent-lockout attack
+// walks to 20 in seconds instead of three 30 s windows.
+const testLockout = 500 * time.Millisecond
+
+// leakyEnv, set to "1" in a TA child's environment, gives its fingerprint
+// TA the leakyMatcher.
+const leakyEnv = childEnv + "_LEAKY"
+
+// runFingerprintTA runs the real fingerprint TA as `fpemu ta fingerprint`
+// does, with testLockout, and with the leakyMatcher when leakyEnv is set.
+func runFingerprintTA(ctx context.Context, dir string) error {
+	f := sim.FingerprintFactory(func(c *fingerprint.Config, env *taproc.Env) {
+		c.LockoutTimed = testLockout
+		if os.Getenv(leakyEnv) == "1" {
+			c.Matcher = leakyMatcher{Matcher: matcher.NewMinutiae(matcher.DefaultThreshold), log: env.Log}
+		}
+	})
+	return taproc.Run(ctx, taproc.Options{Role: tee.RoleFingerprint, Dir: dir, Factory: f, LogLevel: zapcore.WarnLevel})
+}
+
+// leakyMatcher is the reference matcher with the flaw the hill-climb
+// attack looks for: it logs every score to the TA's (REE-visible) log.
+type leakyMatcher struct {
+	matcher.Matcher
+	log *zap.Logger
+}
+
+func (m leakyMatcher) Match(t matcher.Template, probe matcher.Sample) (float64, error) {
+	s, err := m.Matcher.Match(t, probe)
+	m.log.Warn("match", zap.Float64("score", s))
+	return s, err
+}
+
+// sidConfusedGatekeeper is a Gatekeeper whose VERIFY of any user checks
+// the first enrolled user's credentials instead, so another user's HAT
+// carries the owner's SID: what the SID checks of RESET_LOCKOUT and ENROLL
+// stand on.
+type sidConfusedGatekeeper struct {
+	rpc.Invoker
+	mu    *sync.Mutex
+	owner *gkOwner
+}
+
+// gkOwner is the first user a sidConfusedGatekeeper enrolled.
+type gkOwner struct {
+	set      bool
+	uid      uint32
+	password []byte
+	handle   []byte
+}
+
+func (g sidConfusedGatekeeper) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
+	g.mu.Lock()
+	o := *g.owner
+	g.mu.Unlock()
+	if cmd == gatekeeper.CmdVerify && o.set && p[0].A != o.uid {
+		p[0].A = o.uid
+		p[2] = tee.MemrefIn(gatekeeper.VerifyPayload{Handle: o.handle, Password: o.password}.Marshal())
+	}
+	var pw []byte
+	if cmd == gatekeeper.CmdEnroll && !o.set {
+		if ep, err := gatekeeper.ParseEnrollPayload(p[1].Data); err == nil {
+			pw = bytes.Clone(ep.DesiredPassword)
+		}
+	}
+	uid := p[0].A
+	err := g.Invoker.Invoke(ctx, cmd, p)
+	if cmd == gatekeeper.CmdEnroll && !o.set && err == nil && p[0].A == 0 && pw != nil {
+		g.mu.Lock()
+		*g.owner = gkOwner{set: true, uid: uid, password: pw, handle: bytes.Clone(p[2].Data)}
+		g.mu.Unlock()
+	}
+	return err
+}
+
+// forgetfulFingerprint is a fingerprint TA whose SET_ACTIVE_GROUP clears
+// the lockout of the group it switches to: it replays the last enroll HAT
+// it carried (the owner's, still fresh) as a RESET_LOCKOUT.
+type forgetfulFingerprint struct {
+	rpc.Invoker
+	mu  *sync.Mutex
+	hat *[]byte
+}
+
+func (f forgetfulFingerprint) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
+	if cmd == fingerprint.CmdEnroll && p[1].Type == tee.ParamMemrefInput {
+		f.mu.Lock()
+		*f.hat = bytes.Clone(p[1].Data)
+		f.mu.Unlock()
+	}
+	gid := p[0].A
+	err := f.Invoker.Invoke(ctx, cmd, p)
+	if cmd == fingerprint.CmdSetActiveGroup && err == nil {
+		f.mu.Lock()
+		hat := bytes.Clone(*f.hat)
+		f.mu.Unlock()
+		_, _ = fingerprint.ResetLockout{GID: gid, HAT: hat}.Execute(ctx, f.Invoker)
+	}
+	return err
+}
+
+// TestOwnerCanaries: the rows of the biometric-oracle and group-owner
+// rules report NOT REJECTED against a TA or Gatekeeper weakened the way
+// each rule forbids.
+func TestOwnerCanaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots devices")
+	}
+	sidConfused := func() func(tee.Role, rpc.Invoker) rpc.Invoker {
+		mu, owner := &sync.Mutex{}, &gkOwner{}
+		return weaken(tee.RoleGatekeeper, func(inv rpc.Invoker) rpc.Invoker {
+			return sidConfusedGatekeeper{Invoker: inv, mu: mu, owner: owner}
+		})
+	}
+	forgetful := func() func(tee.Role, rpc.Invoker) rpc.Invoker {
+		mu, hat := &sync.Mutex{}, new([]byte)
+		return weaken(tee.RoleFingerprint, func(inv rpc.Invoker) rpc.Invoker {
+			return forgetfulFingerprint{Invoker: inv, mu: mu, hat: hat}
+		})
+	}
+	tests := []struct {
+		name      string
+		run       string
+		leaky     bool
+		interpose func(tee.Role, rpc.Invoker) rpc.Invoker
+		finding   string
+	}{
+		{"the TA logs match scores", "^hill-climb$", true, nil, "the TA's log grades rejections"},
+		{"another user's HAT carries the owner's SID (reset)", "^reset-lockout-other-user$", false, sidConfused(),
+			"RESET_LOCKOUT with the other user's HAT: accepted"},
+		{"another user's HAT carries the owner's SID (enroll)", "^enroll-other-sid$", false, sidConfused(),
+			"ENROLL with the other user's HAT: accepted"},
+		{"SET_ACTIVE_GROUP clears the lockout", "^permanent-lockout$", false, forgetful(), "LOCKOUT_PERMANENT"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Match = regexp.MustCompile(tc.run)
+			cfg.Interpose = tc.interpose
+			if tc.leaky {
+				ta := cfg.TACommand
+				cfg.TACommand = func(dir string) func(tee.Role) *exec.Cmd {
+					return func(role tee.Role) *exec.Cmd {
+						c := ta(dir)(role)
+						c.Env = append(c.Env, leakyEnv+"=1")
+						return c
+					}
+				}
+			}
+			rep := runSuite(t, cfg)
+			require.Len(t, rep.Results, 1)
+			r := rep.Results[0]
+			assert.Equal(t, NotRejected, r.Verdict, "%s %v", r.Observed, r.Findings)
+			assert.False(t, rep.OK())
+			assert.Contains(t, strings.Join(r.Findings, "\n"), tc.finding)
 			assert.Empty(t, leftovers(t, cfg.Dir))
 		})
 	}

@@ -187,19 +187,30 @@ func (d *device) waitEvent(ctx context.Context, role tee.Role, kinds ...sim.Even
 // logTail keeps the last max bytes of the device's TA and HAL logs, for
 // reporting which check a TA logged.
 type logTail struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
+	mu      sync.Mutex
+	max     int
+	buf     []byte
+	written int64 // bytes ever written
 }
 
 func (l *logTail) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.written += int64(len(p))
 	l.buf = append(l.buf, p...)
 	if over := len(l.buf) - l.max; over > 0 {
 		l.buf = append(l.buf[:0], l.buf[over:]...)
 	}
 	return len(p), nil
+}
+
+// since returns what was written after the first from bytes (as much of it
+// as the tail still holds) and the new total.
+func (l *logTail) since(from int64) ([]byte, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := min(l.written-from, int64(len(l.buf)))
+	return append([]byte(nil), l.buf[int64(len(l.buf))-n:]...), l.written
 }
 
 // find returns the first match of re in the log, or "".

@@ -26,6 +26,10 @@ func (e *opError) Error() string {
 	return fmt.Sprintf("%v (%v)", e.Code, e.Reason)
 }
 
+// Unwrap is the fingerprint package's typed error for the code and reason
+// (fingerprint.ReasonError), so errors.Is sees e.g. ErrNotGroupOwner.
+func (e *opError) Unwrap() error { return fingerprint.ReasonError(e.Code, e.Reason) }
+
 // Is matches on Code only.
 func (e *opError) Is(target error) bool {
 	t, ok := target.(*opError)
@@ -64,6 +68,10 @@ func describe(err error) string {
 	var oe *opError
 	if errors.As(err, &oe) {
 		return oe.Error()
+	}
+	var he *fingerprint.HATError
+	if errors.As(err, &he) {
+		return (&opError{Code: he.Code, Reason: he.Reason}).Error()
 	}
 	var te *tee.Error
 	if errors.As(err, &te) {

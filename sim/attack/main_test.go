@@ -33,6 +33,8 @@ func runChild(args []string) int {
 	ctx := context.Background()
 	var err error
 	switch {
+	case len(args) == 4 && args[0] == "ta" && args[1] == string(tee.RoleFingerprint) && args[2] == "--dir":
+		err = runFingerprintTA(ctx, args[3])
 	case len(args) == 4 && args[0] == "ta" && args[2] == "--dir":
 		err = sim.RunTA(ctx, tee.Role(args[1]), args[3], zapcore.WarnLevel)
 	case len(args) == 5 && args[0] == "hal" && args[1] == "--dir" && args[3] == "--ready-fd":

@@ -87,14 +87,20 @@ func cancelOp(ctx context.Context, fp fpDriver) error {
 // verifies to get the PASSWORD HAT an enrollment needs.
 type pin struct {
 	gk       rpc.Invoker
+	uid      uint32
 	password []byte
 	handle   []byte
 	sid      uint64
 }
 
 func enrollPIN(ctx context.Context, gk rpc.Invoker) (*pin, error) {
-	p := &pin{gk: gk, password: []byte("1234")}
-	rsp, err := gatekeeper.Enroll{UID: 0, DesiredPassword: p.password}.Execute(ctx, gk)
+	return enrollUserPIN(ctx, gk, 0, []byte("1234"))
+}
+
+// enrollUserPIN enrolls password for Gatekeeper user uid.
+func enrollUserPIN(ctx context.Context, gk rpc.Invoker, uid uint32, password []byte) (*pin, error) {
+	p := &pin{gk: gk, uid: uid, password: password}
+	rsp, err := gatekeeper.Enroll{UID: uid, DesiredPassword: p.password}.Execute(ctx, gk)
 	if err != nil {
 		return nil, fmt.Errorf("gatekeeper ENROLL: %w", err)
 	}
@@ -107,7 +113,7 @@ func enrollPIN(ctx context.Context, gk rpc.Invoker) (*pin, error) {
 
 // hat verifies the PIN with challenge and returns Gatekeeper's PASSWORD HAT.
 func (p *pin) hat(ctx context.Context, challenge uint64) ([]byte, error) {
-	rsp, err := gatekeeper.Verify{UID: 0, Challenge: challenge, Handle: p.handle, Password: p.password}.Execute(ctx, p.gk)
+	rsp, err := gatekeeper.Verify{UID: p.uid, Challenge: challenge, Handle: p.handle, Password: p.password}.Execute(ctx, p.gk)
 	if err != nil {
 		return nil, fmt.Errorf("gatekeeper VERIFY: %w", err)
 	}

@@ -83,7 +83,7 @@ func (t *TA) lockoutMode(ctx context.Context, gid uint32) (LockoutMode, uint64, 
 			if err != nil {
 				return err
 			}
-			l, _ = stored.InBoot(now, t.bootID)
+			l, _ = stored.inBoot(now, t.bootID, t.lockoutMs)
 			return putLockout(tx, gid, l)
 		})
 		if err != nil {
@@ -140,28 +140,35 @@ func (t *TA) authenticate(ctx context.Context, opID uint64, gid uint32, authID u
 		if s == nil {
 			continue
 		}
-		best, score := t.bestMatch(cands, *s)
+		best := t.bestMatch(cands, *s)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if best != nil {
-			return t.accept(opID, gid, authID, best, score)
+			return t.accept(opID, gid, authID, best)
 		}
-		if ev := t.reject(opID, gid, authID, score); ev != nil {
+		if ev := t.reject(opID, gid, authID); ev != nil {
 			return ev
 		}
 	}
 }
 
 // bestMatch returns the template with the highest score at or above the
-// matcher's threshold, or nil, and the best score seen.
-func (t *TA) bestMatch(cands []candidate, probe matcher.Sample) (*candidate, float64) {
+// matcher's threshold, or nil. The score itself never leaves this
+// function: nothing the REE can observe — log lines, events, error text,
+// vendor codes, the bio hook's result — carries a score, distance or
+// feature count, so a rejection is only "rejected" (the hill-climbing
+// countermeasure of ISO/IEC 30107-1; Android CDD 7.3.10: the HAL reports
+// accept or reject only).
+func (t *TA) bestMatch(cands []candidate, probe matcher.Sample) *candidate {
 	var best *candidate
 	bestScore := -1.0
 	for i := range cands {
 		score, err := t.matcher.Match(cands[i].tmpl, probe)
 		if err != nil {
-			t.log.Warn("match failed", zap.Uint32("fid", cands[i].fid), zap.Error(err))
+			// ErrForeignTemplate is the only documented failure: it
+			// says nothing about the probe.
+			t.log.Warn("template not comparable", zap.Uint32("fid", cands[i].fid))
 			continue
 		}
 		if score > bestScore {
@@ -173,14 +180,14 @@ func (t *TA) bestMatch(cands []candidate, probe matcher.Sample) (*candidate, flo
 			}
 		}
 	}
-	return best, bestScore
+	return best
 }
 
 // accept mints the FINGERPRINT HAT {challenge = operation_id, user_id = the
 // SID bound at enrollment, authenticator_id, timestamp = now} (QSEE's
 // "operation_id problem": challenge element, then HMAC), resets the
 // lockout counter and reports the match to the bio hook.
-func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate, score float64) *Event {
+func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate) *Event {
 	mac := t.currentMAC()
 	if mac == nil {
 		ev := errorEvent(ErrorHWUnavailable, 0, uint32(ReasonNoAuthTokenKey))
@@ -213,7 +220,7 @@ func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate, score 
 	if err := t.hook.SetAuthResult(bio.ResultSuccess, c.fid, opID, m); err != nil {
 		t.log.Error("bio: auth result not reported", zap.Error(err))
 	}
-	t.log.Info("authenticated", zap.Uint32("gid", gid), zap.Uint32("fid", c.fid), zap.Float64("score", score))
+	t.log.Info("authenticated", zap.Uint32("gid", gid), zap.Uint32("fid", c.fid))
 	ev := fingerEvent(MsgAuthenticated, c.fid, gid, 0)
 	ev.HAT = tok.Marshal()
 	return &ev
@@ -223,7 +230,7 @@ func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate, score 
 // reports AUTHENTICATED(0) with no HAT (HIDL 2.1) and a failure to the bio
 // hook, and returns the lockout error that ends the operation, if the
 // failure locked the group out (LockoutFrameworkImpl).
-func (t *TA) reject(opID uint64, gid uint32, authID uint64, score float64) *Event {
+func (t *TA) reject(opID uint64, gid uint32, authID uint64) *Event {
 	now := t.clock.NowMs()
 	var l Lockout
 	err := t.st.Tx(context.Background(), func(tx *store.Tx) error {
@@ -231,8 +238,8 @@ func (t *TA) reject(opID uint64, gid uint32, authID uint64, score float64) *Even
 		if err != nil {
 			return err
 		}
-		l, _ = stored.InBoot(now, t.bootID)
-		l = l.Fail(now, t.bootID)
+		l, _ = stored.inBoot(now, t.bootID, t.lockoutMs)
+		l = l.fail(now, t.bootID, t.lockoutMs)
 		return putLockout(tx, gid, l)
 	})
 	if err != nil {
@@ -247,8 +254,7 @@ func (t *TA) reject(opID uint64, gid uint32, authID uint64, score float64) *Even
 	}
 	t.push(fingerEvent(MsgAuthenticated, 0, gid, 0))
 	mode, left := l.Mode(now)
-	t.log.Info("rejected", zap.Uint32("gid", gid), zap.Float64("score", score),
-		zap.Uint32("failed", l.Failed), zap.Stringer("lockout", mode))
+	t.log.Info("rejected", zap.Uint32("gid", gid), zap.Uint32("failed", l.Failed), zap.Stringer("lockout", mode))
 	switch mode {
 	case LockoutPermanent:
 		ev := errorEvent(ErrorLockoutPermanent, 0, 0)
@@ -261,24 +267,56 @@ func (t *TA) reject(opID uint64, gid uint32, authID uint64, score float64) *Even
 }
 
 // ResetLockout clears gid's lockout and failure count given a fresh,
-// authentic PASSWORD HAT (AIDL ISession.resetLockout: authenticity and
-// recency; the HIDL framework's FingerprintResetLockoutClient →
-// resetFailedAttemptsForUser(clearAttemptCounter = true)).
+// authentic PASSWORD HAT of the group's owner (AIDL ISession.resetLockout:
+// authenticity, recency and the session's user; the HIDL framework's
+// FingerprintResetLockoutClient → resetFailedAttemptsForUser(
+// clearAttemptCounter = true)). It returns the AOSP error and fpemu's
+// reason the REE receives; resetLockout has the typed error.
 func (t *TA) ResetLockout(ctx context.Context, gid uint32, hat []byte) (Error, Reason) {
-	if _, err := t.checkPasswordHAT(hat, false); err != nil {
-		var he *HATError
-		if errors.As(err, &he) {
-			t.log.Info("reset_lockout refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
-			return he.Code, he.Reason
-		}
-		return ErrorUnableToProcess, ReasonInternal
+	err := t.resetLockout(ctx, gid, hat)
+	if err == nil {
+		return ErrorNoError, ReasonNone
 	}
-	if err := t.st.Tx(ctx, func(tx *store.Tx) error { return putLockout(tx, gid, Lockout{}) }); err != nil {
-		t.log.Error("reset_lockout: store", zap.Error(err))
-		return ErrorUnableToProcess, ReasonInternal
+	var he *HATError
+	if errors.As(err, &he) {
+		t.log.Info("reset_lockout refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
+		return he.Code, he.Reason
+	}
+	t.log.Error("reset_lockout: store", zap.Error(err))
+	return ErrorUnableToProcess, ReasonInternal
+}
+
+// resetLockout checks, in this order, and clears gid's lockout only if all
+// pass; a refusal writes nothing (the failure count is untouched):
+//
+//  1. checks 0–3, 5, 6 of checkPasswordHAT (no challenge)  → *HATError
+//  2. the HAT's user_id is the SID bound to gid's templates → *HATError
+//     ReasonHATUser wrapping ErrNotGroupOwner
+//
+// An empty group has no SID bound and no template a guess could match:
+// any authentic, fresh PASSWORD HAT clears its counter (there is no owner
+// to ask, and the next ENROLL binds one). Check 2 and the clearing are one
+// store transaction, so an enrollment cannot slip between them.
+func (t *TA) resetLockout(ctx context.Context, gid uint32, hat []byte) error {
+	tok, err := t.checkPasswordHAT(hat, false)
+	if err != nil {
+		return err
+	}
+	err = t.st.Tx(ctx, func(tx *store.Tx) error {
+		sid, bound, err := groupSID(tx, gid)
+		if err != nil {
+			return err
+		}
+		if bound && tok.UserID != sid {
+			return notOwner()
+		}
+		return putLockout(tx, gid, Lockout{})
+	})
+	if err != nil {
+		return err
 	}
 	t.log.Info("lockout reset", zap.Uint32("gid", gid))
-	return ErrorNoError, ReasonNone
+	return nil
 }
 
 // templateCache keeps parsed templates (a matcher prepares its index when

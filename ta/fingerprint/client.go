@@ -197,11 +197,17 @@ type ResetLockout struct {
 
 // ResetLockoutResult is ERROR_NO_ERROR when the lockout was cleared,
 // ERROR_HW_UNAVAILABLE before the auth-token key arrived and
-// ERROR_UNABLE_TO_PROCESS for a refused HAT, with the Reason.
+// ERROR_UNABLE_TO_PROCESS for a refused HAT, with the Reason
+// (ReasonHATUser: the HAT's user does not own the group).
 type ResetLockoutResult struct {
 	Error  Error
 	Reason Reason
 }
+
+// Err is nil when the lockout was cleared and otherwise the typed refusal
+// (ReasonError): errors.As a *HATError, errors.Is ErrNotGroupOwner for a
+// HAT of another Gatekeeper user.
+func (r ResetLockoutResult) Err() error { return ReasonError(r.Error, r.Reason) }
 
 // Execute runs RESET_LOCKOUT.
 func (c ResetLockout) Execute(ctx context.Context, inv rpc.Invoker) (ResetLockoutResult, error) {

@@ -134,12 +134,14 @@ const (
 	ReasonEnrollMerge    Reason = 8  // the samples could not be merged into a template
 	ReasonInternal       Reason = 9  // storage failure (details in the TA log)
 	ReasonSensor         Reason = 10 // the error was injected or reported by the sensor
-	reasonCount                 = 11
+	ReasonHATUser        Reason = 11 // HAT user_id is not the SID bound to the group's templates
+	reasonCount                 = 12
 )
 
 var reasonNames = [...]string{
 	"none", "no auth-token key", "HAT malformed", "HAT version", "HAT MAC",
 	"HAT challenge", "HAT authenticator type", "HAT stale", "enroll merge", "internal", "sensor",
+	"HAT user not the group's SID",
 }
 
 // String names the reason.

@@ -161,6 +161,25 @@ func deleteTemplates(tx *store.Tx, gid uint32, fids []uint32) error {
 	return nil
 }
 
+// groupSID returns the SID gid's templates are bound to (every enrollment
+// binds its HAT's user_id; ENROLL keeps one SID per group), and bound =
+// false for a group without templates. Templates bound to different SIDs
+// — which ENROLL never stores — are ErrCorrupt: the group has no single
+// owner, and every check that needs one fails closed.
+func groupSID(tx *store.Tx, gid uint32) (sid uint64, bound bool, err error) {
+	recs, err := loadTemplates(tx, gid)
+	if err != nil {
+		return 0, false, err
+	}
+	for i, r := range recs {
+		if i > 0 && r.Record.SID != sid {
+			return 0, false, fmt.Errorf("%w: group %d has templates of two SIDs", ErrCorrupt, gid)
+		}
+		sid = r.Record.SID
+	}
+	return sid, len(recs) > 0, nil
+}
+
 // loadAuthenticatorID returns gid's authenticator id, 0 when the group has
 // no row (no templates).
 func loadAuthenticatorID(tx *store.Tx, gid uint32) (uint64, error) {

@@ -21,8 +21,10 @@ var errNoSpace = errors.New("fingerprint: group full")
 
 // Enroll is enroll(hat, gid, timeout_sec). It answers SYS_EBUSY while
 // another operation runs and SYS_OK otherwise; everything else is events
-// (docs/protocol.md §9.5). A refused HAT or a full group end the operation
-// at once with one ERROR event and nothing stored.
+// (docs/protocol.md §9.5). A refused HAT, a HAT of another user than the
+// one the group's templates are bound to (ReasonHATUser: a group is bound
+// to one SID while it has templates) or a full group end the operation at
+// once with one ERROR event and nothing stored.
 func (t *TA) Enroll(hat []byte, gid, timeoutSec uint32) RequestStatus {
 	op, ctx, st := t.begin(opEnroll)
 	if st != SysOK {
@@ -39,16 +41,29 @@ func (t *TA) Enroll(hat []byte, gid, timeoutSec uint32) RequestStatus {
 		t.finish(op, &ev)
 		return SysOK
 	}
+	sid := tok.UserID
 	var n int
+	var owner uint64
+	var bound bool
 	err = t.st.View(ctx, func(tx *store.Tx) error {
 		fids, err := listFingers(tx, gid)
 		n = len(fids)
+		if err != nil {
+			return err
+		}
+		owner, bound, err = groupSID(tx, gid)
 		return err
 	})
 	switch {
 	case err != nil:
-		t.log.Error("enroll: list fingers", zap.Error(err))
+		t.log.Error("enroll: group state", zap.Error(err))
 		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal))
+		t.finish(op, &ev)
+		return SysOK
+	case bound && owner != sid:
+		he := notOwner()
+		t.log.Info("enroll: HAT refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
+		ev := he.event()
 		t.finish(op, &ev)
 		return SysOK
 	case n >= MaxTemplatesPerGroup:
@@ -61,7 +76,6 @@ func (t *TA) Enroll(hat []byte, gid, timeoutSec uint32) RequestStatus {
 	if timeoutSec == 0 {
 		timeout = DefaultEnrollTimeout
 	}
-	sid := tok.UserID
 	t.log.Info("enroll started", zap.Uint32("gid", gid), zap.Duration("timeout", timeout))
 	t.run(op, ctx, func(ctx context.Context) *Event { return t.enroll(ctx, gid, sid, timeout) })
 	return SysOK
@@ -137,7 +151,9 @@ func (t *TA) enroll(opCtx context.Context, gid uint32, sid uint64, timeout time.
 		b, err = tmpl.MarshalBinary()
 	}
 	if err != nil {
-		t.log.Info("enroll: samples not merged", zap.Uint32("gid", gid), zap.Error(err))
+		// The matcher's error counts minutiae: only the outcome is
+		// logged (the REE reads the TA's log).
+		t.log.Info("enroll: samples not merged", zap.Uint32("gid", gid))
 		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonEnrollMerge))
 		return &ev
 	}
@@ -153,6 +169,13 @@ func (t *TA) enroll(opCtx context.Context, gid uint32, sid uint64, timeout time.
 		}
 		if len(fids) >= MaxTemplatesPerGroup {
 			return errNoSpace
+		}
+		// The binding checked at ENROLL, again in the commit's
+		// transaction: one SID per group whatever ran in between.
+		if owner, bound, err := groupSID(tx, gid); err != nil {
+			return err
+		} else if bound && owner != sid {
+			return notOwner()
 		}
 		if slices.Contains(fids, fid) {
 			return fmt.Errorf("%w: finger id taken", ErrCorrupt)
@@ -173,9 +196,14 @@ func (t *TA) enroll(opCtx context.Context, gid uint32, sid uint64, timeout time.
 		}
 		return putAuthenticatorID(tx, gid, authID)
 	})
+	var he *HATError
 	switch {
 	case errors.Is(err, errNoSpace):
 		ev := errorEvent(ErrorNoSpace, 0, 0)
+		return &ev
+	case errors.As(err, &he):
+		t.log.Info("enroll: HAT refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
+		ev := he.event()
 		return &ev
 	case err != nil:
 		t.log.Error("enroll: commit", zap.Uint32("gid", gid), zap.Error(err))

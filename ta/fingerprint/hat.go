@@ -32,6 +32,36 @@ func (e *HATError) event() Event { return errorEvent(e.Code, 0, uint32(e.Reason)
 // by POST_ENROLL).
 var ErrNoChallenge = errors.New("fingerprint: no outstanding pre_enroll challenge")
 
+// ErrNotGroupOwner is behind a HATError with ReasonHATUser: the PASSWORD
+// HAT's user_id is not the SID bound to the group's templates, so its
+// Gatekeeper user does not own the group. ENROLL into a group bound to
+// another SID and RESET_LOCKOUT of such a group are refused with it
+// (AIDL ISession.resetLockout: "the HAT's userId must match the user of
+// the session"; a group is one Android user's templates, and the SID
+// stands for that user).
+var ErrNotGroupOwner = errors.New("fingerprint: HAT user_id is not the SID bound to the group")
+
+// ReasonError returns the typed error behind an ERROR event or a
+// RESET_LOCKOUT answer as the REE receives them (the AOSP code and
+// fpemu's reason): nil for ERROR_NO_ERROR, else a *HATError whose Err is
+// the sentinel of the reason where there is one (ErrNotGroupOwner,
+// ErrNoChallenge is not recoverable from the wire and stays nil).
+func ReasonError(code Error, r Reason) error {
+	if code == ErrorNoError {
+		return nil
+	}
+	e := &HATError{Code: code, Reason: r}
+	if r == ReasonHATUser {
+		e.Err = ErrNotGroupOwner
+	}
+	return e
+}
+
+// notOwner is the refusal of a HAT whose user_id is not the group's SID.
+func notOwner() *HATError {
+	return &HATError{Code: ErrorUnableToProcess, Reason: ReasonHATUser, Err: ErrNotGroupOwner}
+}
+
 // reasonOf maps a tokens.Verifier failure to the check that failed.
 func reasonOf(err error) Reason {
 	switch {

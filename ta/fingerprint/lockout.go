@@ -29,7 +29,8 @@ func (m LockoutMode) String() string {
 }
 
 // Lockout is one group's failure state: the pure policy of the HIDL
-// framework's LockoutFrameworkImpl (AOSP frameworks/base biometrics), kept by the TA
+// framework's LockoutFrameworkImpl (AOSP frameworks/base, package
+// com.android.server.biometrics.sensors.fingerprint.hidl), kept by the TA
 // in its sealed store.
 //
 // The framework counts consecutive failed attempts and reports
@@ -67,12 +68,17 @@ func (l Lockout) Mode(nowMs uint64) (LockoutMode, uint64) {
 // addFailedAttemptForUser) and returns the new state: every 5th consecutive
 // failure below 20 starts a 30 s timed lockout.
 func (l Lockout) Fail(nowMs uint64, bootID []byte) Lockout {
+	return l.fail(nowMs, bootID, lockoutTimedMs)
+}
+
+// fail is Fail with a timed lockout of timedMs (Config.LockoutTimed).
+func (l Lockout) fail(nowMs uint64, bootID []byte, timedMs uint64) Lockout {
 	out := Lockout{Failed: l.Failed, TimedUntilMs: l.TimedUntilMs, BootID: bytes.Clone(bootID)}
 	if out.Failed < ^uint32(0) {
 		out.Failed++
 	}
 	if out.Failed%LockoutTimedAttempts == 0 && out.Failed < LockoutPermanentAttempts {
-		out.TimedUntilMs = nowMs + lockoutTimedMs
+		out.TimedUntilMs = nowMs + timedMs
 	}
 	return out
 }
@@ -83,12 +89,17 @@ func (l Lockout) Fail(nowMs uint64, bootID []byte) Lockout {
 // 30 s (fail closed, like Gatekeeper's ThrottleRequest after a reboot). The
 // count is kept.
 func (l Lockout) InBoot(nowMs uint64, bootID []byte) (Lockout, bool) {
+	return l.inBoot(nowMs, bootID, lockoutTimedMs)
+}
+
+// inBoot is InBoot with a timed lockout of timedMs (Config.LockoutTimed).
+func (l Lockout) inBoot(nowMs uint64, bootID []byte, timedMs uint64) (Lockout, bool) {
 	if bytes.Equal(l.BootID, bootID) {
 		return l, false
 	}
 	out := Lockout{Failed: l.Failed, BootID: bytes.Clone(bootID)}
 	if l.Failed > 0 && l.Failed%LockoutTimedAttempts == 0 && l.Failed < LockoutPermanentAttempts && l.TimedUntilMs != 0 {
-		out.TimedUntilMs = nowMs + lockoutTimedMs
+		out.TimedUntilMs = nowMs + timedMs
 	}
 	return out, true
 }

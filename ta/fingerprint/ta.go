@@ -102,6 +102,12 @@ type Config struct {
 	// HATMaxAge bounds the age of ENROLL and RESET_LOCKOUT HATs (0:
 	// DefaultHATMaxAge).
 	HATMaxAge time.Duration
+	// LockoutTimed is how long a timed lockout lasts (0:
+	// LockoutTimedDuration, the framework's 30 s). Only the secure
+	// world's configuration sets it — no command changes it; tests that
+	// walk a group to permanent lockout across processes shorten it.
+	// The counts (5, 20) are fixed.
+	LockoutTimed time.Duration
 }
 
 // TA is the fingerprint trusted application. Its state is shared by every
@@ -126,6 +132,7 @@ type TA struct {
 	enrollSamples int
 	challengeTTL  uint64 // ms
 	hatMaxAge     time.Duration
+	lockoutMs     uint64 // timed lockout
 
 	mu           sync.Mutex
 	mac          *tokens.MAC // nil until SET_AUTH_TOKEN_KEY
@@ -165,6 +172,9 @@ func NewTA(cfg Config) (*TA, error) {
 	if cfg.MACAlgorithm != tokens.HMACSHA256 && cfg.MACAlgorithm != tokens.HMACSM3 {
 		return nil, fmt.Errorf("%w: MAC algorithm %v", ErrConfig, cfg.MACAlgorithm)
 	}
+	if cfg.LockoutTimed < 0 {
+		return nil, fmt.Errorf("%w: negative timed lockout", ErrConfig)
+	}
 	if cfg.EnrollSamples < 0 || cfg.EnrollSamples > matcher.MaxTemplateWindows {
 		return nil, fmt.Errorf("%w: %d enroll samples", ErrConfig, cfg.EnrollSamples)
 	}
@@ -186,6 +196,7 @@ func NewTA(cfg Config) (*TA, error) {
 		enrollSamples: cmp0(cfg.EnrollSamples, DefaultEnrollSamples),
 		challengeTTL:  uint64(cmp0(cfg.ChallengeTimeout, DefaultChallengeTimeout) / time.Millisecond),
 		hatMaxAge:     cmp0(cfg.HATMaxAge, DefaultHATMaxAge),
+		lockoutMs:     uint64(cmp0(cfg.LockoutTimed, LockoutTimedDuration) / time.Millisecond),
 		evChanged:     make(chan struct{}),
 	}
 	if t.sensor == nil {
