@@ -40,6 +40,10 @@ type Options struct {
 	Config *Config
 	// ShutdownTimeout bounds the graceful stop. Default 5 s.
 	ShutdownTimeout time.Duration
+	// CallbackBuffer is how many callbacks a SetNotify stream may have
+	// waiting before the client counts as fallen behind and its stream is
+	// ended with RESOURCE_EXHAUSTED. Default DefaultSinkBuffer.
+	CallbackBuffer int
 }
 
 // Run is the whole life of the HAL process (`fpemu hal --dir DIR`): open
@@ -93,7 +97,11 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	defer func() { _ = ln.Unlink() }() // only the socket it bound
 
-	srv := NewGRPCServer(h)
+	buffer := opt.CallbackBuffer
+	if buffer <= 0 {
+		buffer = DefaultSinkBuffer
+	}
+	srv := newGRPCServer(&Server{hal: h, log: log, buffer: buffer})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
