@@ -48,9 +48,8 @@ type Options struct {
 
 // Run is the whole life of the HAL process (`fpemu hal --dir DIR`): open
 // the HAL on the device's TAs (relaying Keymaster's key), listen on
-// DIR/sock/hal.sock (mode 0600; taproc.Listen: a live socket there is
-// ErrSocketInUse, a stale one taproc.ErrStaleSocket — only the launcher
-// removes those), signal readiness, serve the north API until SIGTERM,
+// DIR/sock/hal.sock (mode 0600; taproc.Listen: a socket already there,
+// served or stale, is ErrSocketInUse — only the launcher removes one), signal readiness, serve the north API until SIGTERM,
 // SIGINT or ctx ends, then stop gracefully, close the TA connection and
 // remove the socket. It returns nil after a graceful stop.
 func Run(ctx context.Context, opt Options) error {

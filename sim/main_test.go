@@ -38,6 +38,8 @@ const (
 	modeStubborn = "stubborn" // like serve, but ignore SIGTERM
 	modeTA       = "ta"       // the real TA of the role: what `fpemu ta <role>` runs
 	modeLauncher = "launcher" // a launcher process: boot trivial TAs, print their pids, wait
+	modeLiar     = "liar"     // read the record, signal ready without binding any socket
+	modeDial     = "dial"     // open a session on the socket childEnv_DIR names (a sensor); exit 0 if refused, 3 if served
 )
 
 // runLauncher boots a device of trivial TAs in dir, prints "pids A B" on
@@ -88,6 +90,8 @@ func runChild(mode string) int {
 		return runTA(role, dir)
 	case modeLauncher:
 		return runLauncher(dir)
+	case modeDial:
+		return runDialSensor(dir)
 	}
 	if mode == modeCrash {
 		fmt.Fprintln(os.Stderr, "boom: cannot open store")
@@ -104,6 +108,12 @@ func runChild(mode string) int {
 		return 4
 	}
 	switch mode {
+	case modeLiar:
+		if err := in.SignalReady(); err != nil {
+			return 6
+		}
+		time.Sleep(time.Hour)
+		return 1
 	case modeHang:
 		time.Sleep(time.Hour)
 		return 1

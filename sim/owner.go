@@ -29,8 +29,8 @@ import (
 const LockFileName = "lock"
 
 // SocketRecordName is the launcher's record of the sockets its device's
-// processes bound (protocol §7.7): one line "<file> <dev> <inode>" per
-// socket in sock/. Only the launcher holding the lock reads or writes it.
+// processes bound (protocol §7.7): one line "<file> <dev> <inode>
+// <ctime-ns>" per socket in sock/. Only the launcher holding the lock reads or writes it.
 const SocketRecordName = "sockets"
 
 // ErrDeviceRunning means another launcher holds the device directory's
@@ -72,7 +72,7 @@ func openDeviceDir(dir string) (*owner, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &owner{dir: dir, lock: lock, socks: map[string]fileID{}}
+	o := &owner{dir: dir, lock: lock, socks: map[string]taproc.FileID{}}
 	if _, err := taproc.EnsureDir(dir, taproc.SockDirName); err != nil {
 		o.close()
 		return nil, fmt.Errorf("sim: %w", err)
@@ -116,9 +116,6 @@ func lockDevice(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// fileID is a socket file's identity: device and inode (lstat).
-type fileID struct{ dev, ino uint64 }
-
 // owner is the launcher's hold on its device directory: the lock, and the
 // record of the sockets the device's processes bound — the only sockets a
 // launcher ever removes.
@@ -127,7 +124,7 @@ type owner struct {
 	lock *os.File
 
 	mu    sync.Mutex
-	socks map[string]fileID // by file name in sock/
+	socks map[string]taproc.FileID // by file name in sock/
 }
 
 func (o *owner) sockPath(name string) string {
@@ -135,7 +132,7 @@ func (o *owner) sockPath(name string) string {
 }
 
 // clearRecorded removes the sockets the record lists that are still the
-// very files recorded (same device and inode) and that nobody accepts on
+// very files recorded (same device, inode and change time) and that nobody accepts on
 // — a previous launcher's, left by a crash — and empties the record.
 // Anything else in sock/ is left alone.
 func (o *owner) clearRecorded() error {
@@ -149,12 +146,12 @@ func (o *owner) clearRecorded() error {
 	sc := bufio.NewScanner(f)
 	for n := 0; sc.Scan() && n < 64; n++ {
 		var name string
-		var id fileID
-		if _, err := fmt.Sscanf(sc.Text(), "%s %d %d", &name, &id.dev, &id.ino); err != nil || name != filepath.Base(name) {
+		var id taproc.FileID
+		if _, err := fmt.Sscanf(sc.Text(), "%s %d %d %d", &name, &id.Dev, &id.Ino, &id.Ctime); err != nil || name != filepath.Base(name) {
 			continue
 		}
 		p := o.sockPath(name)
-		if !taproc.SameFile(p, id.dev, id.ino) {
+		if !taproc.SameFile(p, id) {
 			continue
 		}
 		if c, err := net.DialTimeout("unix", p, time.Second); err == nil {
@@ -177,7 +174,8 @@ func (o *owner) save() error {
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		fmt.Fprintf(&b, "%s %d %d\n", n, o.socks[n].dev, o.socks[n].ino)
+		id := o.socks[n]
+		fmt.Fprintf(&b, "%s %d %d %d\n", n, id.Dev, id.Ino, id.Ctime)
 	}
 	path := filepath.Join(o.dir, SocketRecordName)
 	tmp := path + ".tmp"
@@ -206,7 +204,7 @@ func (o *owner) save() error {
 // file did not change around the dial.
 func (o *owner) claim(name string, pid int) error {
 	p := o.sockPath(name)
-	dev, ino, err := taproc.FileID(p)
+	id, err := taproc.Identify(p)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrForeignSocket, p, err)
 	}
@@ -219,17 +217,17 @@ func (o *owner) claim(name string, pid int) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrForeignSocket, p, err)
 	}
-	if int(cred.Pid) != pid || !taproc.SameFile(p, dev, ino) {
+	if int(cred.Pid) != pid || !taproc.SameFile(p, id) {
 		return fmt.Errorf("%w: %s is served by pid %d, not by pid %d", ErrForeignSocket, p, cred.Pid, pid)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.socks[name] = fileID{dev, ino}
+	o.socks[name] = id
 	return o.save()
 }
 
 // release removes the socket file name if the record holds it and it is
-// still the file recorded; it then leaves the record.
+// still the file recorded (taproc.SameFile); it then leaves the record.
 func (o *owner) release(name string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -239,7 +237,7 @@ func (o *owner) release(name string) error {
 	}
 	delete(o.socks, name)
 	var err error
-	if p := o.sockPath(name); taproc.SameFile(p, id.dev, id.ino) {
+	if p := o.sockPath(name); taproc.SameFile(p, id) {
 		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = fmt.Errorf("sim: remove socket: %w", rerr)
 		}
@@ -292,13 +290,16 @@ func (d *Device) dialOwn(ctx context.Context, role tee.Role, path string) (net.C
 	if stopping {
 		return nil, ErrShutdown
 	}
+	if pid == 0 { // down: whatever is on the path is not its process
+		return nil, fmt.Errorf("sim: %w: %s: %w", ErrNotRunning, role, tee.ErrTargetDead)
+	}
 	var dl net.Dialer
 	c, err := dl.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("sim: %s: %w: %w", role, tee.ErrTargetDead, err)
 	}
 	cred, err := taproc.PeerCred(c)
-	if err != nil || pid == 0 || int(cred.Pid) != pid {
+	if err != nil || int(cred.Pid) != pid {
 		c.Close()
 		who := "unknown"
 		if err == nil {

@@ -100,9 +100,12 @@ type Options struct {
 // ErrWrongRole means the provisioning record on fd 3 is for another TA.
 var ErrWrongRole = errors.New("taproc: provisioning record is for another TA")
 
-// ErrSocketInUse means another live process already serves the
-// socket.
-var ErrSocketInUse = errors.New("socket already served by a live process")
+// ErrSocketInUse means a socket file is already on the path, served or
+// not. Listen neither connects to it (the launcher never routes anything
+// to a socket it did not start) nor removes it: only the launcher, which
+// records the sockets its device's processes bound, removes one
+// (protocol §7.7), so no process deletes a socket it did not create.
+var ErrSocketInUse = errors.New("socket path already taken (not removed: the launcher removes only sockets its device bound)")
 
 // Run is the whole life of a TA process (see the package doc). It returns
 // nil after a graceful shutdown on SIGTERM/SIGINT or when ctx ends, an
@@ -247,19 +250,13 @@ func newEnv(dir string, rec *boot.Record, log *zap.Logger) (*Env, error) {
 	}, nil
 }
 
-// ErrStaleSocket means a socket file nobody accepts on is in the way.
-// Listen does not remove it: only the launcher, which records the sockets
-// its device's processes bound, removes one (protocol §7.7), so a process
-// never deletes a socket it did not create.
-var ErrStaleSocket = errors.New("socket file in the way (nobody serves it; not removed)")
-
 // Listener is a device socket bound by Listen. Its Close does not unlink
 // the socket file; Unlink does, and only if the file is still the one it
 // bound.
 type Listener struct {
 	net.Listener
-	path     string
-	dev, ino uint64
+	path string
+	id   FileID
 }
 
 // Path is the socket file's path.
@@ -269,7 +266,7 @@ func (l *Listener) Path() string { return l.path }
 // bound (same device and inode, by lstat); a file someone else put there
 // since is left alone.
 func (l *Listener) Unlink() error {
-	if !SameFile(l.path, l.dev, l.ino) {
+	if !SameFile(l.path, l.id) {
 		return nil
 	}
 	if err := os.Remove(l.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -278,30 +275,36 @@ func (l *Listener) Unlink() error {
 	return nil
 }
 
-// FileID returns the device and inode of path without following a
-// symbolic link.
-func FileID(path string) (dev, ino uint64, err error) {
+// FileID identifies one file: device, inode and change time. The change
+// time tells a file apart from a later one that reuses the freed inode
+// number (file systems hand a freed inode out again at once).
+type FileID struct {
+	Dev, Ino uint64
+	Ctime    int64 // nanoseconds
+}
+
+// Identify returns the FileID of path without following a symbolic link.
+func Identify(path string) (FileID, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
-		return 0, 0, &fs.PathError{Op: "lstat", Path: path, Err: err}
+		return FileID{}, &fs.PathError{Op: "lstat", Path: path, Err: err}
 	}
-	return st.Dev, st.Ino, nil
+	return FileID{Dev: st.Dev, Ino: st.Ino, Ctime: st.Ctim.Nano()}, nil
 }
 
 // SameFile reports whether path (not followed if a symbolic link) is the
-// file with device dev and inode ino.
-func SameFile(path string, dev, ino uint64) bool {
-	d, i, err := FileID(path)
-	return err == nil && d == dev && i == ino
+// file id.
+func SameFile(path string, id FileID) bool {
+	got, err := Identify(path)
+	return err == nil && got == id
 }
 
 // Listen binds a device Unix socket (a TA's role or endpoint socket, the
 // HAL's north-API socket) with mode 0600 in its directory, which must
 // exist and pass CheckOwnedDir (protocol §7.2 step 4, §7.7). The path must
-// be free: Listen removes nothing. A socket a live process accepts on is
-// ErrSocketInUse (never steal a socket), one nobody accepts on is
-// ErrStaleSocket, a symbolic link is an *UnsafeError (bind never follows
-// it), anything else is reported.
+// be free: Listen removes nothing and connects to nothing. A socket there
+// is ErrSocketInUse (never steal a socket), a symbolic link an
+// *UnsafeError (bind never follows it), anything else is reported.
 func Listen(path string) (*Listener, error) {
 	if err := CheckOwnedDir(filepath.Dir(path)); err != nil {
 		return nil, err
@@ -313,11 +316,7 @@ func Listen(path string) (*Listener, error) {
 		case fi.Mode()&fs.ModeSocket == 0:
 			return nil, fmt.Errorf("%s exists and is not a socket", path)
 		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("%w: %s", ErrSocketInUse, path)
-		}
-		return nil, fmt.Errorf("%w: %s", ErrStaleSocket, path)
+		return nil, fmt.Errorf("%w: %s", ErrSocketInUse, path)
 	}
 	// The umask makes bind create the socket 0600, with no window of wider
 	// permissions (bind creates the file; it never follows a link there).
@@ -333,7 +332,8 @@ func Listen(path string) (*Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("taproc: socket %s not as bound (mode %o): %v", path, st.Mode, err)
 	}
-	return &Listener{Listener: ln, path: path, dev: st.Dev, ino: st.Ino}, nil
+	id := FileID{Dev: st.Dev, Ino: st.Ino, Ctime: st.Ctim.Nano()}
+	return &Listener{Listener: ln, path: path, id: id}, nil
 }
 
 // endpoint is one extra listener being served.

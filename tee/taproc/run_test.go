@@ -208,7 +208,7 @@ func TestListen(t *testing.T) {
 			ln.(*net.UnixListener).SetUnlinkOnClose(false)
 			ln.Close()
 			return func() {}
-		}, ErrStaleSocket, "", true},
+		}, ErrSocketInUse, "", true},
 		{"live socket", func(t *testing.T, path string) func() {
 			ln, err := net.Listen("unix", path)
 			require.NoError(t, err)
