@@ -13,14 +13,17 @@ var (
 	// only the latest).
 	ErrReplaced = errors.New("hal: callback replaced by a newer setNotify")
 	// ErrOverflow: the client did not read its callbacks fast enough and
-	// DefaultSinkBuffer of them were pending; the HAL never blocks on a
-	// client, so it dropped this one.
+	// the sink's buffer (DefaultSinkBuffer for a gRPC stream) was full; the
+	// HAL never blocks on a client, so it dropped this one — and the gRPC
+	// server ends its stream with RESOURCE_EXHAUSTED at once.
 	ErrOverflow = errors.New("hal: client callback queue overflowed")
 	// ErrClosed: the HAL is shutting down.
 	ErrClosed = errors.New("hal: HAL closed")
 )
 
-// DefaultSinkBuffer is how many callbacks may wait for a slow client.
+// DefaultSinkBuffer is how many callbacks may wait for a slow client
+// beyond what the gRPC transport has taken (docs/protocol.md §10.3): the
+// bound on what the HAL holds for one client.
 const DefaultSinkBuffer = 1024
 
 // Sink is one registered client callback (IBiometricsFingerprintClientCallback):

@@ -40,12 +40,16 @@ type Options struct {
 	Config *Config
 	// ShutdownTimeout bounds the graceful stop. Default 5 s.
 	ShutdownTimeout time.Duration
+	// CallbackBuffer is how many callbacks a SetNotify stream may have
+	// waiting before the client counts as fallen behind and its stream is
+	// ended with RESOURCE_EXHAUSTED. Default DefaultSinkBuffer.
+	CallbackBuffer int
 }
 
 // Run is the whole life of the HAL process (`fpemu hal --dir DIR`): open
 // the HAL on the device's TAs (relaying Keymaster's key), listen on
-// DIR/sock/hal.sock (mode 0600; a stale socket is replaced, a live one is
-// ErrSocketInUse), signal readiness, serve the north API until SIGTERM,
+// DIR/sock/hal.sock (mode 0600; taproc.Listen: a socket already there,
+// served or stale, is ErrSocketInUse — only the launcher removes one), signal readiness, serve the north API until SIGTERM,
 // SIGINT or ctx ends, then stop gracefully, close the TA connection and
 // remove the socket. It returns nil after a graceful stop.
 func Run(ctx context.Context, opt Options) error {
@@ -64,6 +68,12 @@ func Run(ctx context.Context, opt Options) error {
 	log := tee.NewLogger("hal", opt.LogLevel).With(zap.Int("pid", os.Getpid()))
 	defer func() { _ = log.Sync() }()
 
+	// The device directory is the owner's alone (protocol §7.7); the HAL
+	// creates only its socket there, through taproc.Listen.
+	if err := taproc.CheckOwnedDir(opt.Dir); err != nil {
+		log.Error("device directory refused", zap.Error(err))
+		return err
+	}
 	cfg := DeviceConfig(opt.Dir)
 	if opt.Config != nil && opt.Config.ConnectTA != nil {
 		cfg = *opt.Config
@@ -84,9 +94,13 @@ func Run(ctx context.Context, opt Options) error {
 		log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
 		return err
 	}
-	defer func() { _ = os.Remove(sock) }()
+	defer func() { _ = ln.Unlink() }() // only the socket it bound
 
-	srv := NewGRPCServer(h)
+	buffer := opt.CallbackBuffer
+	if buffer <= 0 {
+		buffer = DefaultSinkBuffer
+	}
+	srv := newGRPCServer(&Server{hal: h, log: log, buffer: buffer})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

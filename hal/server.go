@@ -18,45 +18,93 @@ import (
 // (docs/protocol.md, "HAL north API (gRPC)").
 type Server struct {
 	halpb.UnimplementedBiometricsFingerprintServer
-	hal *HAL
-	log *zap.Logger
+	hal    *HAL
+	log    *zap.Logger
+	buffer int // callbacks a SetNotify stream may have waiting
 }
 
-// NewServer returns the gRPC service of h.
-func NewServer(h *HAL) *Server { return &Server{hal: h, log: h.log} }
+// NewServer returns the gRPC service of h; each SetNotify stream may have
+// DefaultSinkBuffer callbacks waiting.
+func NewServer(h *HAL) *Server { return &Server{hal: h, log: h.log, buffer: DefaultSinkBuffer} }
 
 // NewGRPCServer returns a grpc.Server with the service of h registered.
 func NewGRPCServer(h *HAL, opts ...grpc.ServerOption) *grpc.Server {
+	return newGRPCServer(NewServer(h), opts...)
+}
+
+func newGRPCServer(srv *Server, opts ...grpc.ServerOption) *grpc.Server {
 	s := grpc.NewServer(opts...)
-	halpb.RegisterBiometricsFingerprintServer(s, NewServer(h))
+	halpb.RegisterBiometricsFingerprintServer(s, srv)
 	return s
 }
 
 // SetNotify registers the stream as the client callback: it sends
 // notify_registered with the deviceId, then every callback in order, until
 // the client goes away (setNotify(null)), a newer SetNotify replaces it
-// (status ABORTED), the client falls DefaultSinkBuffer callbacks behind
-// (RESOURCE_EXHAUSTED) or the HAL shuts down (UNAVAILABLE).
+// (status ABORTED), the client falls behind (RESOURCE_EXHAUSTED) or the
+// HAL shuts down (UNAVAILABLE).
+//
+// Falling behind: a callback the HAL makes while s.buffer callbacks are
+// already waiting for a gRPC transport that will not take them (HTTP/2
+// flow control: the client is not reading) ends the stream at once with
+// RESOURCE_EXHAUSTED — the handler returns without waiting for the blocked
+// send, so the HAL holds nothing more for that client, and the callbacks
+// still waiting are not sent: the status is how the client learns it lost
+// callbacks. No callback is ever skipped on a stream that stays open
+// (docs/protocol.md §10.3).
 func (s *Server) SetNotify(_ *halpb.SetNotifyRequest, stream grpc.ServerStreamingServer[halpb.ClientCallback]) error {
-	sink := NewSink(0)
+	sink := NewSink(s.buffer)
 	id := s.hal.SetNotify(sink)
 	defer s.hal.Unregister(sink)
 	if err := stream.Send(halpb.Registered(id)); err != nil {
 		return err
 	}
 	ctx := stream.Context()
+	stop := make(chan struct{})
+	defer close(stop)
+	sent := make(chan error, 1)
+	go func() { sent <- s.pump(ctx, stream, sink, stop) }()
+	select {
+	case err := <-sent:
+		return err
+	case <-sink.Done():
+	}
+	if !errors.Is(sink.Err(), ErrOverflow) {
+		return <-sent // replaced or closed: the pump flushes what was queued
+	}
+	s.log.Warn("callback stream ended: client not reading",
+		zap.Int("waiting", len(sink.C())), zap.String("status", codes.ResourceExhausted.String()))
+	return sinkStatus(ErrOverflow)
+}
+
+// pump sends the sink's callbacks on stream in order. When the sink is
+// dropped for a reason other than overflow it flushes what was queued and
+// returns the stream's final status. It stops before the next send once
+// stop is closed (the handler has returned).
+func (s *Server) pump(ctx context.Context, stream grpc.ServerStreamingServer[halpb.ClientCallback], sink *Sink, stop <-chan struct{}) error {
+	next := func(cb hidl.Callback) error {
+		select {
+		case <-stop:
+			return status.Error(codes.Canceled, "stream ended")
+		default:
+		}
+		return s.send(stream, cb)
+	}
 	for {
 		select {
 		case cb := <-sink.C():
-			if err := s.send(stream, cb); err != nil {
+			if err := next(cb); err != nil {
 				return err
 			}
 		case <-sink.Done():
+			if errors.Is(sink.Err(), ErrOverflow) {
+				return sinkStatus(ErrOverflow)
+			}
 			// Flush what was queued before the sink was dropped.
 			for {
 				select {
 				case cb := <-sink.C():
-					if err := s.send(stream, cb); err != nil {
+					if err := next(cb); err != nil {
 						return err
 					}
 				default:

@@ -37,14 +37,16 @@ func Boot(ctx context.Context, cfg Config) (*Device, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	if err := prepareDir(cfg.Dir, cfg.Roles); err != nil {
+	own, err := prepareDir(cfg.Dir, cfg.Roles)
+	if err != nil {
 		return nil, err
 	}
 	bd, err := boot.Boot(cfg.Dir)
 	if err != nil {
+		own.close()
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	d, err := newDevice(ctx, cfg, bootProvisioner{bd}, relayAuthTokenKey)
+	d, err := newOwnedDevice(ctx, cfg, own, bootProvisioner{bd}, relayAuthTokenKey)
 	if err != nil {
 		return nil, err
 	}
@@ -74,12 +76,20 @@ func (d *Device) BootID() (boot.BootID, bool) {
 	return d.boot.ID(), true
 }
 
-// Dial connects to role's TA socket. The Client must be closed.
+// Dial connects to role's TA socket. The Client must be closed. The peer
+// must be the process the launcher started for role (SO_PEERCRED pid);
+// anything else answering on the path — the TA is down and something took
+// its socket path — gets no client: the error wraps ErrForeignSocket and
+// tee.ErrTargetDead.
 func (d *Device) Dial(ctx context.Context, role tee.Role) (*rpc.Client, error) {
 	if _, err := tee.UUIDOf(role); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	return rpc.Dial(ctx, d.SocketPath(role))
+	c, err := d.dialOwn(ctx, role, d.SocketPath(role))
+	if err != nil {
+		return nil, err
+	}
+	return rpc.NewClient(c), nil
 }
 
 // Session is an rpc session on one TA together with the connection it

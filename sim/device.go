@@ -127,6 +127,8 @@ type Device struct {
 
 	supervisors sync.WaitGroup
 	events      chan Event
+
+	own *owner // the device directory's lock and socket record
 }
 
 // newDevice starts the TA processes of cfg, in order, with records from
@@ -136,9 +138,16 @@ func newDevice(ctx context.Context, cfg Config, prov provisioner, relay relayer)
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	if err := prepareDir(cfg.Dir, cfg.Roles); err != nil {
+	own, err := prepareDir(cfg.Dir, cfg.Roles)
+	if err != nil {
 		return nil, err
 	}
+	return newOwnedDevice(ctx, cfg, own, prov, relay)
+}
+
+// newOwnedDevice is newDevice in a directory the launcher already holds
+// (prepareDir); the device releases own at Shutdown, or on failure.
+func newOwnedDevice(ctx context.Context, cfg Config, own *owner, prov provisioner, relay relayer) (*Device, error) {
 	dctx, cancel := context.WithCancel(context.Background())
 	d := &Device{
 		cfg:      cfg,
@@ -151,6 +160,7 @@ func newDevice(ctx context.Context, cfg Config, prov provisioner, relay relayer)
 		restarts: make(map[tee.Role]int),
 		stopped:  make(chan struct{}),
 		events:   make(chan Event, 64),
+		own:      own,
 	}
 	if bp, ok := prov.(bootProvisioner); ok {
 		d.boot = bp.dev
@@ -181,25 +191,21 @@ func newDevice(ctx context.Context, cfg Config, prov provisioner, relay relayer)
 	return d, nil
 }
 
-// prepareDir checks that every socket path fits sockaddr_un, then creates
-// the device directory and its sock/ directory (0700). Stale sockets are
-// the TAs' business (taproc removes a dead TA's socket before binding).
-func prepareDir(dir string, roles []tee.Role) error {
+// prepareDir checks that every socket path fits sockaddr_un, then takes
+// hold of the device directory (openDeviceDir): created 0700 or checked to
+// be the launcher user's alone, locked for the device's life, its sock/
+// directory created, a crashed launcher's recorded sockets cleared.
+func prepareDir(dir string, roles []tee.Role) (*owner, error) {
 	for _, r := range roles {
 		p := taproc.SocketPath(dir, r)
 		if r == tee.RoleFingerprint {
 			p = SensorSocketPath(dir) // the longer of its two sockets
 		}
 		if len(p) > maxSocketPath {
-			return fmt.Errorf("sim: socket path %q longer than %d bytes; use a shorter device dir", p, maxSocketPath)
+			return nil, fmt.Errorf("sim: socket path %q longer than %d bytes; use a shorter device dir", p, maxSocketPath)
 		}
 	}
-	for _, sub := range []string{dir, filepath.Join(dir, taproc.SockDirName)} {
-		if err := os.MkdirAll(sub, 0o700); err != nil {
-			return fmt.Errorf("sim: device dir: %w", err)
-		}
-	}
-	return nil
+	return openDeviceDir(dir)
 }
 
 // start spawns one TA process with a fresh record and waits for readiness.
@@ -219,10 +225,31 @@ func (d *Device) start(ctx context.Context, role tee.Role) (*proc, error) {
 	defer cancel()
 	stop := context.AfterFunc(d.ctx, cancel)
 	defer stop()
+	// A dead predecessor's sockets are removed, if they are still the very
+	// files it bound; whatever else is on the paths stays.
+	for _, name := range socketNames(role) {
+		if err := d.own.release(name); err != nil {
+			return nil, err
+		}
+	}
 	p, err := spawn(sctx, cmd, spawnSpec{role: role, record: rec, readyTimeout: d.cfg.ReadyTimeout, stderr: d.cfg.Stderr})
 	if err != nil {
 		d.log.Error("TA failed to start", zap.String("role", string(role)), zap.Error(err))
 		return nil, err
+	}
+	// Readiness came from our child on its pipe; the sockets must be its
+	// own too (SO_PEERCRED), or nothing is routed to them.
+	for i, name := range socketNames(role) {
+		if i > 0 && !d.own.taken(name) {
+			continue // an extra endpoint this TA does not serve
+		}
+		if err := d.own.claim(name, p.pid); err != nil {
+			kctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = p.kill(kctx)
+			c()
+			d.log.Error("TA socket not its own", zap.String("role", string(role)), zap.Error(err))
+			return nil, &StartError{Role: role, PID: p.pid, Status: p.status(), Stderr: p.stderr.String(), Err: err}
+		}
 	}
 	d.log.Info("TA ready", zap.String("role", string(role)), zap.Int("pid", p.pid))
 	return p, nil
@@ -253,16 +280,10 @@ func (d *Device) supervise(p *proc) {
 		d.emit(Event{Kind: EventGaveUp, Role: p.role, PID: p.pid})
 		return
 	}
-	if b := d.cfg.Restart.Backoff; b > 0 {
-		t := time.NewTimer(b)
-		select {
-		case <-t.C:
-		case <-d.ctx.Done():
-			t.Stop()
-			return
-		}
+	if b := d.cfg.Restart.Backoff; b > 0 && !d.sleep(b) {
+		return
 	}
-	np, err := d.start(d.ctx, p.role)
+	np, err := d.restart(p.role)
 	if err != nil {
 		if d.ctx.Err() == nil {
 			d.emit(Event{Kind: EventRestartFailed, Role: p.role, Err: err})
@@ -289,6 +310,61 @@ func (d *Device) supervise(p *proc) {
 		}
 	}
 	d.emit(Event{Kind: EventRestarted, Role: p.role, PID: np.pid})
+}
+
+// Bounds of the retries of a restart whose socket path is taken.
+const (
+	// MinTakenBackoff is the first pause (or Restart.Backoff if longer).
+	MinTakenBackoff = 100 * time.Millisecond
+	// MaxTakenBackoff caps the doubling pauses.
+	MaxTakenBackoff = 5 * time.Second
+)
+
+// restart starts role again. While a start fails and something the
+// launcher did not create is on one of role's socket paths, it retries
+// with doubling pauses (MinTakenBackoff to MaxTakenBackoff), reporting
+// EventSocketTaken once, until the path is free and the start succeeds or
+// the device shuts down. These retries are one restart of the policy.
+func (d *Device) restart(role tee.Role) (*proc, error) {
+	wait := max(d.cfg.Restart.Backoff, MinTakenBackoff)
+	announced := false
+	for {
+		np, err := d.start(d.ctx, role)
+		if err == nil || d.ctx.Err() != nil || !d.socketTaken(role) {
+			return np, err
+		}
+		if !announced {
+			announced = true
+			d.emit(Event{Kind: EventSocketTaken, Role: role, Err: err})
+		}
+		d.log.Warn("socket path taken; retrying the restart", zap.String("role", string(role)), zap.Duration("in", wait))
+		if !d.sleep(wait) {
+			return nil, d.ctx.Err()
+		}
+		wait = min(2*wait, MaxTakenBackoff)
+	}
+}
+
+// socketTaken reports whether a file is on one of role's socket paths.
+func (d *Device) socketTaken(role tee.Role) bool {
+	for _, name := range socketNames(role) {
+		if d.own.taken(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// sleep pauses for dt; false if the device shut down meanwhile.
+func (d *Device) sleep(dt time.Duration) bool {
+	t := time.NewTimer(dt)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-d.ctx.Done():
+		return false
+	}
 }
 
 // relayTargets returns the TAs that need Keymaster's auth-token key after
@@ -366,8 +442,9 @@ func (d *Device) PID(role tee.Role) (int, error) {
 // Shutdown stops every TA: SIGTERM by pid, then SIGKILL (process and
 // group) for any still alive after Config.StopGrace or when ctx ends; it
 // waits until every process is reaped, stops the supervisors (no restart
-// happens during or after Shutdown), removes the sockets and closes
-// Events. It returns an error naming TAs that had to be killed or exited
+// happens during or after Shutdown), removes the sockets the device's
+// processes bound (never another file on their paths), releases the
+// device lock and closes Events. It returns an error naming TAs that had to be killed or exited
 // uncleanly. Calling it again returns the first result.
 func (d *Device) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
@@ -416,15 +493,19 @@ func (d *Device) Shutdown(ctx context.Context) error {
 		}
 	}
 	d.supervisors.Wait()
+	// Only the sockets the device's processes bound, still the same files.
 	for _, r := range d.cfg.Roles {
-		if err := os.Remove(d.SocketPath(r)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("sim: remove socket: %w", err))
+		for _, name := range socketNames(r) {
+			if err := d.own.release(name); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
-	if err := d.removeSensorSocket(); err != nil {
+	if err := d.own.release(halSocketName); err != nil {
 		errs = append(errs, err)
 	}
 	_ = os.Remove(filepath.Join(d.cfg.Dir, taproc.SockDirName)) // only if empty
+	d.own.close()
 	close(d.events)
 	d.stopErr = errors.Join(errs...)
 	close(d.stopped)

@@ -29,6 +29,11 @@ const (
 	// EventRelayFailed: the REE key relay to a (re)started TA failed; the
 	// TA runs without the auth-token key and refuses to mint HATs.
 	EventRelayFailed
+	// EventSocketTaken: a restart failed while something the launcher did
+	// not create is on the TA's socket path; the launcher retries with
+	// backoff until the path is free (sent once per restart; Err is the
+	// first failure). Nothing is routed to what holds the path.
+	EventSocketTaken
 )
 
 func (k EventKind) String() string {
@@ -43,6 +48,8 @@ func (k EventKind) String() string {
 		return "gave-up"
 	case EventRelayFailed:
 		return "relay-failed"
+	case EventSocketTaken:
+		return "socket-taken"
 	}
 	return fmt.Sprintf("event(%d)", int(k))
 }

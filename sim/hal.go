@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"syscall"
 	"time"
@@ -35,6 +34,7 @@ func HALCommand(exe, dir string) *exec.Cmd {
 // StartHAL next to a booted Device.
 type HAL struct {
 	p        *proc
+	own      *owner
 	sock     string
 	grace    time.Duration
 	log      *zap.Logger
@@ -59,13 +59,23 @@ func StartHAL(ctx context.Context, d *Device, cmd *exec.Cmd) (*HAL, error) {
 	if cmd == nil {
 		return nil, errors.New("sim: StartHAL: nil command")
 	}
+	if err := d.own.release(halSocketName); err != nil { // a dead HAL's, if still the same file
+		return nil, err
+	}
 	p, err := spawn(ctx, cmd, spawnSpec{role: halRole, record: []byte{}, readyTimeout: d.cfg.ReadyTimeout, stderr: d.cfg.Stderr})
 	if err != nil {
 		d.log.Error("HAL failed to start", zap.Error(err))
 		return nil, err
 	}
+	if err := d.own.claim(halSocketName, p.pid); err != nil {
+		kctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = p.kill(kctx)
+		c()
+		d.log.Error("HAL socket not its own", zap.Error(err))
+		return nil, &StartError{Role: halRole, PID: p.pid, Status: p.status(), Stderr: p.stderr.String(), Err: err}
+	}
 	d.log.Info("HAL ready", zap.Int("pid", p.pid), zap.String("socket", sock))
-	return &HAL{p: p, sock: sock, grace: d.cfg.StopGrace, log: d.log, stopped: make(chan struct{}), stopping: make(chan struct{}, 1)}, nil
+	return &HAL{p: p, own: d.own, sock: sock, grace: d.cfg.StopGrace, log: d.log, stopped: make(chan struct{}), stopping: make(chan struct{}, 1)}, nil
 }
 
 // PID is the HAL process id.
@@ -86,7 +96,7 @@ func (h *HAL) Stderr() string { return h.p.stderr.String() }
 
 // Stop ends the HAL by pid: SIGTERM, then SIGKILL (process and group)
 // after Config.StopGrace or when ctx ends; it waits until the process is
-// reaped and removes the socket. It returns an error if the HAL had to be
+// reaped and removes the socket it bound (never another file there). It returns an error if the HAL had to be
 // killed or exited uncleanly (also when it had died on its own before).
 // Calling it again returns the first result.
 func (h *HAL) Stop(ctx context.Context) error {
@@ -121,8 +131,8 @@ func (h *HAL) Stop(ctx context.Context) error {
 		}
 		c()
 	}
-	if err := os.Remove(h.sock); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("sim: remove HAL socket: %w", err))
+	if err := h.own.release(halSocketName); err != nil { // only the socket it bound
+		errs = append(errs, err)
 	}
 	h.stopErr = errors.Join(errs...)
 	h.log.Info("HAL stopped", zap.Int("pid", p.pid), zap.NamedError("result", h.stopErr))

@@ -39,6 +39,8 @@ const (
 	modeTA       = "ta"       // the real TA of the role: what `fpemu ta <role>` runs
 	modeLauncher = "launcher" // a launcher process: boot trivial TAs, print their pids, wait
 	modeFastLock = "fastlock" // the real fingerprint TA with a timed lockout of fastLockout
+	modeLiar     = "liar"     // read the record, signal ready without binding any socket
+	modeDial     = "dial"     // open a session on the socket childEnv_DIR names (a sensor); exit 0 if refused, 3 if served
 )
 
 // runLauncher boots a device of trivial TAs in dir, prints "pids A B" on
@@ -91,6 +93,8 @@ func runChild(mode string) int {
 		return runLauncher(dir)
 	case modeFastLock:
 		return runFastLockTA(dir)
+	case modeDial:
+		return runDialSensor(dir)
 	}
 	if mode == modeCrash {
 		fmt.Fprintln(os.Stderr, "boom: cannot open store")
@@ -107,6 +111,12 @@ func runChild(mode string) int {
 		return 4
 	}
 	switch mode {
+	case modeLiar:
+		if err := in.SignalReady(); err != nil {
+			return 6
+		}
+		time.Sleep(time.Hour)
+		return 1
 	case modeHang:
 		time.Sleep(time.Hour)
 		return 1

@@ -2,12 +2,8 @@ package sim
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
@@ -24,18 +20,6 @@ func SensorSocketPath(dir string) string {
 
 // SensorSocketPath returns the device's sensor-control socket.
 func (d *Device) SensorSocketPath() string { return SensorSocketPath(d.cfg.Dir) }
-
-// removeSensorSocket removes a sensor-control socket a killed fingerprint
-// TA left behind (a TA stopped by SIGTERM removes its own).
-func (d *Device) removeSensorSocket() error {
-	if !slices.Contains(d.cfg.Roles, tee.RoleFingerprint) {
-		return nil
-	}
-	if err := os.Remove(d.SensorSocketPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("sim: remove sensor socket: %w", err)
-	}
-	return nil
-}
 
 // Sensor is a session on a fingerprint TA's sensor-control endpoint: the
 // test bench's hand on the virtual sensor (the REE HAL has none). Close
@@ -63,9 +47,21 @@ func DialSensor(ctx context.Context, socketPath string) (*Sensor, error) {
 	return &Sensor{Client: sensor.Client{Invoker: s}, client: c}, nil
 }
 
-// OpenSensor opens a session on the device's sensor-control endpoint.
+// OpenSensor opens a session on the device's sensor-control endpoint,
+// served by the device's fingerprint TA process (SO_PEERCRED pid, as
+// Dial checks).
 func (d *Device) OpenSensor(ctx context.Context) (*Sensor, error) {
-	return DialSensor(ctx, d.SensorSocketPath())
+	nc, err := d.dialOwn(ctx, tee.RoleFingerprint, d.SensorSocketPath())
+	if err != nil {
+		return nil, err
+	}
+	c := rpc.NewClient(nc)
+	s, err := c.OpenSession(ctx, sensor.UUID, nil)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &Sensor{Client: sensor.Client{Invoker: s}, client: c}, nil
 }
 
 // Touch renders finger f placed on the sensor with p (sim/finger: the

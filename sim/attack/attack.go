@@ -128,6 +128,21 @@ type Config struct {
 	// between the attacker and the real one, to prove the checks can
 	// fail. Nil in production.
 	Interpose func(role tee.Role, inv rpc.Invoker) rpc.Invoker
+	// Boot, if set, replaces sim.Boot for every device the suite boots: a
+	// test hook for a deliberately careless launcher (a canary). Nil in
+	// production.
+	Boot func(ctx context.Context, cfg sim.Config) (*sim.Device, error)
+	// Dial, if set, replaces sim.Device.Dial where the socket-squat attack
+	// connects a client through the launcher (a canary's naive dialer).
+	// Nil in production.
+	Dial func(ctx context.Context, d *sim.Device, role tee.Role) (*rpc.Client, error)
+}
+
+func (c *Config) boot(ctx context.Context, cfg sim.Config) (*sim.Device, error) {
+	if c.Boot != nil {
+		return c.Boot(ctx, cfg)
+	}
+	return sim.Boot(ctx, cfg)
 }
 
 // Defaults for Config.
@@ -172,6 +187,11 @@ var suite = []attack{
 	resetLockoutOtherUser,
 	enrollOtherSID,
 	permanentLockout,
+	dirHijack,
+	symlinkPlant,
+	secondLauncher,
+	socketSquat,
+	slowCallbackReader,
 }
 
 // Attacks lists the suite, in report order.

@@ -51,14 +51,7 @@ func (r *runner) boot(ctx context.Context, withHAL bool, restart sim.RestartPoli
 	if r.cfg.Stderr != nil {
 		stderr = io.MultiWriter(logs, r.cfg.Stderr)
 	}
-	d, err := sim.Boot(ctx, sim.Config{
-		Dir:     r.dir,
-		Roles:   sim.RunnableRoles,
-		Command: r.cfg.TACommand(r.dir),
-		Restart: restart,
-		Log:     r.log.With(zap.String("component", "launcher")),
-		Stderr:  stderr,
-	})
+	d, err := r.cfg.boot(ctx, r.simConfig(restart, stderr))
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +65,18 @@ func (r *runner) boot(ctx context.Context, withHAL bool, restart sim.RestartPoli
 		dev.hal = h
 	}
 	return dev, nil
+}
+
+// simConfig is the launcher configuration of the attack's device.
+func (r *runner) simConfig(restart sim.RestartPolicy, stderr io.Writer) sim.Config {
+	return sim.Config{
+		Dir:     r.dir,
+		Roles:   sim.RunnableRoles,
+		Command: r.cfg.TACommand(r.dir),
+		Restart: restart,
+		Log:     r.log.With(zap.String("component", "launcher")),
+		Stderr:  stderr,
+	}
 }
 
 // teardown stops every device the attack booted.

@@ -39,6 +39,9 @@ func runChild(args []string) int {
 		err = sim.RunTA(ctx, tee.Role(args[1]), args[3], zapcore.WarnLevel)
 	case len(args) == 5 && args[0] == "hal" && args[1] == "--dir" && args[3] == "--ready-fd":
 		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(uintptr(sim.HALReadyFD), "ready")})
+	case len(args) == 6 && args[0] == "hal" && args[5] == "--unbounded-callbacks":
+		// A canary double: a HAL that buffers callbacks without a bound.
+		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(uintptr(sim.HALReadyFD), "ready"), CallbackBuffer: 1 << 24})
 	default:
 		err = fmt.Errorf("unexpected child arguments %q", args)
 	}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"syscall"
 )
 
 // MonotonicCounter is the stand-in for an RPMB (eMMC Replay Protected
@@ -146,7 +147,9 @@ func parseCounterRecord(key, b []byte) (uint64, error) {
 // write transaction; a process kill cannot undo the rename at all.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// O_NOFOLLOW: a link planted at the temporary name is not written
+	// through (the rename then replaces the link, not its target).
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("store: write counter: %w", err)
 	}

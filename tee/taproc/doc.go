@@ -14,9 +14,12 @@
 //     envelope Sealer/Opener of its routes and the paths of its sealed
 //     store, and hands them to the role's Factory, supplied by the caller
 //     (sim.Factory, which `fpemu ta` uses), so this package imports no TA;
-//  4. listens on DIR/sock/<role>.sock (mode 0600, a stale socket removed
-//     first) — and on DIR/sock/<name>.sock for each extra Endpoint of a TA
-//     that is an Endpointer (the fingerprint TA's sensor control) —, writes
+//     the device directory and everything it creates there are checked
+//     without following links (CheckOwnedDir, EnsureDir, CheckFile);
+//  4. listens on DIR/sock/<role>.sock (mode 0600; a path already taken is
+//     an error, nothing is removed) — and on DIR/sock/<name>.sock for each
+//     extra Endpoint of a TA that is an Endpointer (the fingerprint TA's
+//     sensor control, owner-only by SO_PEERCRED: OwnerOnly) —, writes
 //     ReadyLine on the readiness pipe and serves the CA→TA protocol
 //     (tee/rpc) until SIGTERM or SIGINT;
 //  5. then shuts the server down gracefully, closes the TA (its store),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
@@ -14,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/sys/unix"
 
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/boot"
@@ -98,9 +100,12 @@ type Options struct {
 // ErrWrongRole means the provisioning record on fd 3 is for another TA.
 var ErrWrongRole = errors.New("taproc: provisioning record is for another TA")
 
-// ErrSocketInUse means another live process already serves the
-// socket.
-var ErrSocketInUse = errors.New("socket already served by a live process")
+// ErrSocketInUse means a socket file is already on the path, served or
+// not. Listen neither connects to it (the launcher never routes anything
+// to a socket it did not start) nor removes it: only the launcher, which
+// records the sockets its device's processes bound, removes one
+// (protocol §7.7), so no process deletes a socket it did not create.
+var ErrSocketInUse = errors.New("socket path already taken (not removed: the launcher removes only sockets its device bound)")
 
 // Run is the whole life of a TA process (see the package doc). It returns
 // nil after a graceful shutdown on SIGTERM/SIGINT or when ctx ends, an
@@ -164,7 +169,7 @@ func Run(ctx context.Context, opt Options) error {
 		log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
 		return err
 	}
-	defer func() { _ = os.Remove(sock) }()
+	defer func() { _ = ln.Unlink() }()
 
 	srv := rpc.NewServer(rec.UUID, ta, log)
 	served := make(chan error, 1)
@@ -201,12 +206,30 @@ func Run(ctx context.Context, opt Options) error {
 	return nil
 }
 
-// newEnv prepares the directories and the per-TA dependencies.
+// newEnv prepares the directories and the per-TA dependencies. The
+// device directory must pass CheckOwnedDir; sock/, data/<role>/ and
+// rpmb/<role>/ are created 0700 or checked, never through a symbolic link,
+// and the store and counter files the TA will open by path are checked
+// with CheckFile (protocol §7.7).
 func newEnv(dir string, rec *boot.Record, log *zap.Logger) (*Env, error) {
-	data, rpmb := DataDir(dir, rec.Role), RPMBDir(dir, rec.Role)
-	for _, d := range []string{data, rpmb} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("taproc: %w", err)
+	if err := CheckOwnedDir(dir); err != nil {
+		return nil, err
+	}
+	if _, err := EnsureDir(dir, SockDirName); err != nil {
+		return nil, err
+	}
+	data, err := EnsureDir(dir, DataDirName, string(rec.Role))
+	if err != nil {
+		return nil, err
+	}
+	rpmb, err := EnsureDir(dir, RPMBDirName, string(rec.Role))
+	if err != nil {
+		return nil, err
+	}
+	db, counter := filepath.Join(data, string(rec.Role)+".db"), filepath.Join(rpmb, "counter")
+	for _, f := range []string{db, db + "-wal", db + "-shm", db + "-journal", counter, counter + ".tmp"} {
+		if err := CheckFile(f); err != nil {
+			return nil, err
 		}
 	}
 	clock := rec.Clock()
@@ -219,56 +242,104 @@ func newEnv(dir string, rec *boot.Record, log *zap.Logger) (*Env, error) {
 		UUID:        rec.UUID,
 		Record:      rec,
 		Dir:         dir,
-		DBPath:      filepath.Join(data, string(rec.Role)+".db"),
-		CounterPath: filepath.Join(rpmb, "counter"),
+		DBPath:      db,
+		CounterPath: counter,
 		Clock:       clock,
 		Log:         log,
 		Sealer:      sealer,
 	}, nil
 }
 
+// Listener is a device socket bound by Listen. Its Close does not unlink
+// the socket file; Unlink does, and only if the file is still the one it
+// bound.
+type Listener struct {
+	net.Listener
+	path string
+	id   FileID
+}
+
+// Path is the socket file's path.
+func (l *Listener) Path() string { return l.path }
+
+// Unlink removes the socket file if it is still the one this listener
+// bound (same device and inode, by lstat); a file someone else put there
+// since is left alone.
+func (l *Listener) Unlink() error {
+	if !SameFile(l.path, l.id) {
+		return nil
+	}
+	if err := os.Remove(l.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("taproc: remove socket: %w", err)
+	}
+	return nil
+}
+
+// FileID identifies one file: device, inode and change time. The change
+// time tells a file apart from a later one that reuses the freed inode
+// number (file systems hand a freed inode out again at once).
+type FileID struct {
+	Dev, Ino uint64
+	Ctime    int64 // nanoseconds
+}
+
+// Identify returns the FileID of path without following a symbolic link.
+func Identify(path string) (FileID, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return FileID{}, &fs.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	return FileID{Dev: st.Dev, Ino: st.Ino, Ctime: st.Ctim.Nano()}, nil
+}
+
+// SameFile reports whether path (not followed if a symbolic link) is the
+// file id.
+func SameFile(path string, id FileID) bool {
+	got, err := Identify(path)
+	return err == nil && got == id
+}
+
 // Listen binds a device Unix socket (a TA's role or endpoint socket, the
-// HAL's north-API socket) with mode 0600 inside a 0700 directory
-// (docs/protocol.md §7.2 step 4). A socket file left by a dead process is
-// removed first; one that a live process still accepts on is
-// ErrSocketInUse (never steal a socket). Anything else at that path is
-// left alone and reported.
-func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("socket dir: %w", err)
+// HAL's north-API socket) with mode 0600 in its directory, which must
+// exist and pass CheckOwnedDir (protocol §7.2 step 4, §7.7). The path must
+// be free: Listen removes nothing and connects to nothing. A socket there
+// is ErrSocketInUse (never steal a socket), a symbolic link an
+// *UnsafeError (bind never follows it), anything else is reported.
+func Listen(path string) (*Listener, error) {
+	if err := CheckOwnedDir(filepath.Dir(path)); err != nil {
+		return nil, err
 	}
 	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return nil, &UnsafeError{path, "is a symbolic link", "remove the link (rm " + path + ")"}
+		case fi.Mode()&fs.ModeSocket == 0:
 			return nil, fmt.Errorf("%s exists and is not a socket", path)
 		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("%w: %s", ErrSocketInUse, path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("remove stale socket: %w", err)
-		}
+		return nil, fmt.Errorf("%w: %s", ErrSocketInUse, path)
 	}
-	// The umask makes bind create the socket 0600 (no window with wider
-	// permissions); Chmod states it explicitly. A TA process is single
-	// threaded at this point as far as file creation goes.
+	// The umask makes bind create the socket 0600, with no window of wider
+	// permissions (bind creates the file; it never follows a link there).
 	old := syscall.Umask(0o177)
 	ln, err := net.Listen("unix", path)
 	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK || st.Mode&0o777 != 0o600 {
 		ln.Close()
-		return nil, fmt.Errorf("chmod socket: %w", err)
+		return nil, fmt.Errorf("taproc: socket %s not as bound (mode %o): %v", path, st.Mode, err)
 	}
-	return ln, nil
+	id := FileID{Dev: st.Dev, Ino: st.Ino, Ctime: st.Ctim.Nano()}
+	return &Listener{Listener: ln, path: path, id: id}, nil
 }
 
 // endpoint is one extra listener being served.
 type endpoint struct {
-	srv  *rpc.Server
-	sock string
+	srv *rpc.Server
+	ln  *Listener
 }
 
 // serveEndpoints listens on and serves ta's extra endpoints, if any. A
@@ -289,10 +360,13 @@ func serveEndpoints(dir string, ta rpc.TA, log *zap.Logger, served chan<- error)
 			log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
 			return out, err
 		}
-		srv := rpc.NewServer(e.UUID, e.TA, log.With(zap.String("endpoint", e.Name)))
-		out = append(out, endpoint{srv: srv, sock: sock})
+		elog := log.With(zap.String("endpoint", e.Name))
+		srv := rpc.NewServer(e.UUID, e.TA, elog)
+		out = append(out, endpoint{srv: srv, ln: ln})
 		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, rpc.ErrServerClosed) {
+			// Extra endpoints are owner-only whatever the socket's mode
+			// (the sensor control stands for the physical world).
+			if err := srv.Serve(OwnerOnly(ln, elog)); err != nil && !errors.Is(err, rpc.ErrServerClosed) {
 				select {
 				case served <- err:
 				default:
@@ -320,7 +394,7 @@ func validEndpointName(s string) bool {
 func shutdownEndpoints(ctx context.Context, eps []endpoint, log *zap.Logger) {
 	for _, e := range eps {
 		if err := e.srv.Shutdown(ctx); err != nil {
-			log.Warn("endpoint forced shutdown", zap.String("socket", e.sock), zap.Error(err))
+			log.Warn("endpoint forced shutdown", zap.String("socket", e.ln.Path()), zap.Error(err))
 		}
 	}
 }
@@ -332,6 +406,6 @@ func stopEndpoints(eps []endpoint) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = e.srv.Shutdown(ctx)
 		cancel()
-		_ = os.Remove(e.sock)
+		_ = e.ln.Unlink()
 	}
 }

@@ -1,0 +1,85 @@
+package attack
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
+)
+
+// Careless launchers and a careless HAL: the launcher rows must report
+// that the defence did not hold when the launcher or HAL is weakened.
+
+// takeOverDir is a launcher that "fixes" whatever directory it is given
+// (chown, chmod 700) and boots in it.
+func takeOverDir(ctx context.Context, cfg sim.Config) (*sim.Device, error) {
+	_ = os.Chown(cfg.Dir, os.Geteuid(), os.Getegid())
+	_ = os.Chmod(cfg.Dir, 0o700)
+	return sim.Boot(ctx, cfg)
+}
+
+// followLinks is a launcher that writes its pid to DIR/lock with a plain
+// open (following a link) before booting.
+func followLinks(ctx context.Context, cfg sim.Config) (*sim.Device, error) {
+	_ = os.WriteFile(filepath.Join(cfg.Dir, sim.LockFileName), []byte(fmt.Sprintln(os.Getpid())), 0o600)
+	return sim.Boot(ctx, cfg)
+}
+
+// clearStaleLock is a launcher that removes a "stale" lock file first.
+func clearStaleLock(ctx context.Context, cfg sim.Config) (*sim.Device, error) {
+	_ = os.Remove(filepath.Join(cfg.Dir, sim.LockFileName))
+	return sim.Boot(ctx, cfg)
+}
+
+// naiveDial connects to whatever answers on the role's socket path.
+func naiveDial(ctx context.Context, d *sim.Device, role tee.Role) (*rpc.Client, error) {
+	return rpc.Dial(ctx, d.SocketPath(role))
+}
+
+func TestLaunchCanaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots devices")
+	}
+	tests := []struct {
+		name    string
+		run     string
+		mut     func(*Config)
+		finding string
+	}{
+		{"a launcher that takes over a loose directory", "^dir-hijack$", func(c *Config) { c.Boot = takeOverDir }, "the device booted"},
+		{"a launcher that follows a planted link", "^symlink-plant$", func(c *Config) { c.Boot = followLinks }, "wrote through it"},
+		{"a launcher that clears a 'stale' lock", "^second-launcher$", func(c *Config) { c.Boot = clearStaleLock }, "changed the live device's directory"},
+		{"a client that dials the path without checking the peer", "^socket-squat$", func(c *Config) { c.Dial = naiveDial }, "routed to the squatter"},
+		{"a HAL that buffers callbacks without bound", "^slow-callback-reader$", func(c *Config) {
+			c.HALCommand = func(dir string) *exec.Cmd {
+				return childCmd("hal", "--dir", dir, "--ready-fd", fmt.Sprint(sim.HALReadyFD), "--unbounded-callbacks")
+			}
+		}, "still holds the stream"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Match = regexp.MustCompile(tc.run)
+			tc.mut(&cfg)
+			rep := runSuite(t, cfg)
+			require.Len(t, rep.Results, 1)
+			r := rep.Results[0]
+			assert.Equal(t, NotRejected, r.Verdict, "%s %v", r.Observed, r.Findings)
+			assert.False(t, r.Held)
+			require.NotEmpty(t, r.Findings)
+			assert.Contains(t, strings.Join(r.Findings, "\n"), tc.finding)
+			assert.Empty(t, leftovers(t, cfg.Dir))
+		})
+	}
+}
