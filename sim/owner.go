@@ -1,10 +1,10 @@
 package sim
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -143,15 +143,19 @@ func (o *owner) clearRecorded() error {
 	if err != nil {
 		return fmt.Errorf("sim: socket record: %w", err)
 	}
-	sc := bufio.NewScanner(f)
-	for n := 0; sc.Scan() && n < 64; n++ {
-		var name string
-		var id taproc.FileID
-		if _, err := fmt.Sscanf(sc.Text(), "%s %d %d %d", &name, &id.Dev, &id.Ino, &id.Ctime); err != nil || name != filepath.Base(name) {
-			continue
-		}
-		p := o.sockPath(name)
-		if !taproc.SameFile(p, id) {
+	b, err := io.ReadAll(io.LimitReader(f, maxRecordSize+1))
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("sim: socket record: %w", err)
+	}
+	recs, err := parseSocketRecord(b)
+	if err != nil {
+		// A record we cannot read names nothing we may remove.
+		return err
+	}
+	for _, r := range recs {
+		p := o.sockPath(r.Name)
+		if !taproc.SameFile(p, r.ID) {
 			continue
 		}
 		if c, err := net.DialTimeout("unix", p, time.Second); err == nil {
@@ -160,23 +164,18 @@ func (o *owner) clearRecorded() error {
 		}
 		_ = os.Remove(p)
 	}
-	f.Close()
 	return o.save()
 }
 
 // save rewrites the record (temporary file created exclusively, then
 // renamed: never written through a link).
 func (o *owner) save() error {
-	var b strings.Builder
-	names := make([]string, 0, len(o.socks))
-	for n := range o.socks {
-		names = append(names, n)
+	recs := make([]recordedSocket, 0, len(o.socks))
+	for n, id := range o.socks {
+		recs = append(recs, recordedSocket{Name: n, ID: id})
 	}
-	slices.Sort(names)
-	for _, n := range names {
-		id := o.socks[n]
-		fmt.Fprintf(&b, "%s %d %d %d\n", n, id.Dev, id.Ino, id.Ctime)
-	}
+	slices.SortFunc(recs, func(a, b recordedSocket) int { return strings.Compare(a.Name, b.Name) })
+	b := appendSocketRecord(nil, recs)
 	path := filepath.Join(o.dir, SocketRecordName)
 	tmp := path + ".tmp"
 	_ = os.Remove(tmp)
@@ -184,7 +183,7 @@ func (o *owner) save() error {
 	if err != nil {
 		return fmt.Errorf("sim: socket record: %w", err)
 	}
-	_, err = f.WriteString(b.String())
+	_, err = f.Write(b)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
