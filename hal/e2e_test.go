@@ -22,13 +22,14 @@ import (
 	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
 )
 
 const gid = vts.GroupID
 
-func (dev *device) session(t *testing.T, role tee.Role) *sim.Session {
-	s, err := dev.d.OpenSession(testCtx(t), role)
+func (dev *device) session(t *testing.T, role tee.Role, opts ...rpc.SessionOption) *sim.Session {
+	s, err := dev.d.OpenSession(testCtx(t), role, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
