@@ -88,6 +88,8 @@ func runChild(mode string) int {
 		return runTA(role, dir)
 	case modeLauncher:
 		return runLauncher(dir)
+	case modePayClient:
+		return runPayClient()
 	}
 	if mode == modeCrash {
 		fmt.Fprintln(os.Stderr, "boom: cannot open store")
