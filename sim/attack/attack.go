@@ -164,6 +164,8 @@ var suite = []attack{
 	envForge,
 	bioReplay,
 	bioReuse,
+	crossAppKeys,
+	publicLogin,
 	storeSwap,
 	storeRollback,
 	killMidEnroll,
