@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/hal/vts"
@@ -22,13 +23,14 @@ import (
 	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
 )
 
 const gid = vts.GroupID
 
-func (dev *device) session(t *testing.T, role tee.Role) *sim.Session {
-	s, err := dev.d.OpenSession(testCtx(t), role)
+func (dev *device) session(t *testing.T, role tee.Role, opts ...rpc.SessionOption) *sim.Session {
+	s, err := dev.d.OpenSession(testCtx(t), role, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -369,7 +371,17 @@ func TestBioRelayToPaymentTA(t *testing.T) {
 	for i := range 4 {
 		require.NoError(t, sen.ProbeTouch(ctx, f, uint64(i)))
 	}
-	require.Equal(t, hidl.SysOK, must(c.Authenticate(ctx, 0x5eed, gid))(t))
+	// The payment app's challenge: the payment TA keeps an auth result
+	// only for a challenge it issued.
+	pay := dev.session(t, tee.RolePayment, rpc.AsUser())
+	ref := payment.KeyRef{AppID: "com.example.relay", Scene: "pay"}
+	_, err = payment.CreateAppKey{AppID: ref.AppID}.Execute(ctx, pay)
+	require.NoError(t, err)
+	_, err = payment.CreateSceneKey{Ref: ref, GroupID: gid}.Execute(ctx, pay)
+	require.NoError(t, err)
+	op, err := payment.BeginPayment{Ref: ref}.Execute(ctx, pay)
+	require.NoError(t, err)
+	require.Equal(t, hidl.SysOK, must(c.Authenticate(ctx, op, gid))(t))
 	last, _, err = cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
 	require.NoError(t, err)
 	require.IsType(t, hidl.OnAuthenticated{}, last)

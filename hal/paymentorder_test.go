@@ -1,8 +1,6 @@
 package hal_test
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
 )
 
 // orderPayments is how many payments TestPaymentTAHoldsReportAtCallback
@@ -44,7 +43,7 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 	ctx := testCtx(t)
 	c := dev.client
 	gk := dev.session(t, tee.RoleGatekeeper)
-	pay := dev.session(t, tee.RolePayment)
+	pay := dev.session(t, tee.RolePayment, rpc.AsUser())
 	sen, err := dev.d.OpenSensor(ctx)
 	require.NoError(t, err)
 	defer sen.Close()
@@ -83,7 +82,8 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 
 	// Payments: one SIGN_PAYMENT per onAuthenticated, never refused.
 	for i := range orderPayments {
-		op := randomOp(t)
+		op, err := payment.BeginPayment{Ref: ref}.Execute(ctx, pay)
+		require.NoError(t, err)
 		require.NoError(t, sen.Touch(ctx, f, finger.Nominal))
 		for j := range 4 {
 			require.NoError(t, sen.ProbeTouch(ctx, f, uint64(i*8+j))) // fallbacks should a touch be rejected
@@ -106,21 +106,9 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 	last, seen, err = cbs.WaitFor(within(t, 5*time.Second), hidl.Ends)
 	require.NoError(t, err)
 	require.Equal(t, hidl.OnRemoved{DeviceID: cbs.DeviceID, FingerID: fid, GroupID: gid}, last, "after %v", seen)
-	_, err = payment.SignPayment{Ref: ref, Challenge: randomOp(t), Payload: []byte("after removal")}.Execute(ctx, pay)
-	assert.ErrorIs(t, err, payment.ErrKeyInvalidated, "the first SIGN_PAYMENT after onRemoved(remaining 0)")
+	_, err = payment.BeginPayment{Ref: ref}.Execute(ctx, pay)
+	assert.ErrorIs(t, err, payment.ErrKeyInvalidated, "the first BEGIN_PAYMENT after onRemoved(remaining 0)")
 	_, err = payment.CreateSceneKey{Ref: ref, GroupID: gid}.Execute(ctx, pay)
 	assert.ErrorIs(t, err, payment.ErrNoFingers, "the first CREATE_SCENE_KEY after onRemoved(remaining 0)")
 	assert.Zero(t, count(dev.logs.String(), "hal", "refused"), "no envelope refused")
-}
-
-// randomOp is a server challenge: random, non-zero.
-func randomOp(t *testing.T) uint64 {
-	var b [8]byte
-	for {
-		_, err := rand.Read(b[:])
-		require.NoError(t, err)
-		if v := binary.BigEndian.Uint64(b[:]); v != 0 {
-			return v
-		}
-	}
 }

@@ -104,9 +104,11 @@ func (s *Session) Close() error {
 	return s.client.Close() // closing the connection closes the session host-side
 }
 
-// OpenSession dials role's TA and opens a session on its UUID. The result
-// is an rpc.Invoker for the TA's client request types.
-func (d *Device) OpenSession(ctx context.Context, role tee.Role) (*Session, error) {
+// OpenSession dials role's TA and opens a session on its UUID, with
+// TEEC_LOGIN_PUBLIC unless opts choose another login (rpc.AsUser for the
+// payment TA's app commands). The result is an rpc.Invoker for the TA's
+// client request types.
+func (d *Device) OpenSession(ctx context.Context, role tee.Role, opts ...rpc.SessionOption) (*Session, error) {
 	u, err := tee.UUIDOf(role)
 	if err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
@@ -115,7 +117,7 @@ func (d *Device) OpenSession(ctx context.Context, role tee.Role) (*Session, erro
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.OpenSession(ctx, u, nil)
+	s, err := c.OpenSession(ctx, u, nil, opts...)
 	if err != nil {
 		c.Close()
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"github.com/fpemu/fpemu/ta/gatekeeper/gatekeepertest"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/taproc"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -56,9 +57,9 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func session(t *testing.T, d *Device, role tee.Role) *Session {
+func session(t *testing.T, d *Device, role tee.Role, opts ...rpc.SessionOption) *Session {
 	t.Helper()
-	s, err := d.OpenSession(testCtx(t), role)
+	s, err := d.OpenSession(testCtx(t), role, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s

@@ -95,6 +95,8 @@ func runChild(mode string) int {
 		return runFastLockTA(dir)
 	case modeDial:
 		return runDialSensor(dir)
+	case modePayClient:
+		return runPayClient()
 	}
 	if mode == modeCrash {
 		fmt.Fprintln(os.Stderr, "boom: cannot open store")

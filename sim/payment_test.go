@@ -13,6 +13,7 @@ import (
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/rpc"
 )
 
 // These tests run the real payment TA (and Keymaster, which relays its
@@ -59,8 +60,17 @@ func registerPayment(t *testing.T, h *bio.Sender, pay *Session) proof.Cert {
 	return sc
 }
 
-func payOnce(t *testing.T, h *bio.Sender, pay *Session, scene proof.Cert, op uint64) proof.Statement {
+// beginPayment is BEGIN_PAYMENT for paySceneRef.
+func beginPayment(t *testing.T, pay *Session) uint64 {
 	t.Helper()
+	c, err := payment.BeginPayment{Ref: paySceneRef}.Execute(testCtx(t), pay)
+	require.NoError(t, err)
+	return c
+}
+
+func payOnce(t *testing.T, h *bio.Sender, pay *Session, scene proof.Cert) proof.Statement {
+	t.Helper()
+	op := beginPayment(t, pay)
 	require.NoError(t, h.SetAuthResult(bio.ResultSuccess, 2, op, bio.Match{UserID: 9, AuthenticatorID: 0xA1, GroupID: 0}))
 	relayAll(t, h, pay)
 	payload := []byte("order 42")
@@ -78,9 +88,9 @@ func payOnce(t *testing.T, h *bio.Sender, pay *Session, scene proof.Cert, op uin
 func TestPaymentAcrossProcesses(t *testing.T) {
 	d := bootDevice(t, func(c *Config) { c.Roles = []tee.Role{tee.RoleKeymaster, tee.RolePayment} })
 	h := fingerprintHook(t, d)
-	pay := session(t, d, tee.RolePayment)
+	pay := session(t, d, tee.RolePayment, rpc.AsUser())
 	scene := registerPayment(t, h, pay)
-	st := payOnce(t, h, pay, scene, 0x1111)
+	st := payOnce(t, h, pay, scene)
 	assert.Equal(t, uint32(2), st.FingerID)
 
 	km := session(t, d, tee.RoleKeymaster)
@@ -92,9 +102,7 @@ func TestPaymentAcrossProcesses(t *testing.T) {
 
 	require.NoError(t, h.SetFingerList(0, 0xA2, []uint32{1, 2, 3}))
 	relayAll(t, h, pay)
-	require.NoError(t, h.SetAuthResult(bio.ResultSuccess, 2, 0x2222, bio.Match{AuthenticatorID: 0xA2}))
-	relayAll(t, h, pay)
-	_, err = payment.SignPayment{Ref: paySceneRef, Challenge: 0x2222}.Execute(testCtx(t), pay)
+	_, err = payment.BeginPayment{Ref: paySceneRef}.Execute(testCtx(t), pay)
 	require.ErrorIs(t, err, payment.ErrKeyInvalidated)
 }
 
@@ -107,11 +115,11 @@ func TestPaymentCounterSurvivesKill(t *testing.T) {
 		c.Restart = RestartPolicy{MaxRestarts: 1}
 	})
 	h := fingerprintHook(t, d)
-	pay := session(t, d, tee.RolePayment)
+	pay := session(t, d, tee.RolePayment, rpc.AsUser())
 	scene := registerPayment(t, h, pay)
-	before := payOnce(t, h, pay, scene, 0x3333)
+	before := payOnce(t, h, pay, scene)
 
-	require.NoError(t, h.SetAuthResult(bio.ResultSuccess, 2, 0x4444, bio.Match{AuthenticatorID: 0xA1}))
+	require.NoError(t, h.SetAuthResult(bio.ResultSuccess, 2, beginPayment(t, pay), bio.Match{AuthenticatorID: 0xA1}))
 	old := h.Drain(0)
 	require.NoError(t, payment.DeliverAll(testCtx(t), pay, old))
 
@@ -122,10 +130,10 @@ func TestPaymentCounterSurvivesKill(t *testing.T) {
 	require.Equal(t, tee.RolePayment, e.Role)
 	require.NotEqual(t, pid, e.PID)
 
-	pay2 := session(t, d, tee.RolePayment)
+	pay2 := session(t, d, tee.RolePayment, rpc.AsUser())
 	_, err = payment.Deliver{Envelope: old[0]}.Execute(testCtx(t), pay2)
 	require.ErrorIs(t, err, tee.ErrSecurity, "replay after restart")
-	after := payOnce(t, h, pay2, scene, 0x5555)
+	after := payOnce(t, h, pay2, scene)
 	assert.Greater(t, after.Counter, before.Counter)
 	assert.Equal(t, before.DeviceID, after.DeviceID)
 }

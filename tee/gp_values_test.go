@@ -70,7 +70,26 @@ var gpParamTypes = []struct {
 	{ParamMemrefInout, 0x7, "TEEC_MEMREF_TEMP_INOUT"},
 }
 
+// gpLogins is GPD_SPE_007 §4.5.2 (connection methods).
+var gpLogins = []struct {
+	l    Login
+	want uint32
+	name string
+}{
+	{LoginPublic, 0x0, "TEEC_LOGIN_PUBLIC"},
+	{LoginUser, 0x1, "TEEC_LOGIN_USER"},
+	{LoginGroup, 0x2, "TEEC_LOGIN_GROUP"},
+	{LoginApplication, 0x4, "TEEC_LOGIN_APPLICATION"},
+	{LoginUserApplication, 0x5, "TEEC_LOGIN_USER_APPLICATION"},
+	{LoginGroupApplication, 0x6, "TEEC_LOGIN_GROUP_APPLICATION"},
+}
+
 func TestGPNumericValues(t *testing.T) {
+	for _, tc := range gpLogins {
+		assert.Equal(t, tc.want, uint32(tc.l), tc.name)
+		assert.Equal(t, tc.name, tc.l.String())
+	}
+	assert.Equal(t, "login(0x00000003)", Login(3).String())
 	for _, tc := range gpResults {
 		assert.Equal(t, tc.want, uint32(tc.r), tc.name)
 		assert.Equal(t, tc.name, tc.r.String())
@@ -121,6 +140,9 @@ func TestProtocolDocGPTables(t *testing.T) {
 		want[tc.name] = uint64(tc.want)
 	}
 	for _, tc := range gpParamTypes {
+		want[tc.name] = uint64(tc.want)
+	}
+	for _, tc := range gpLogins {
 		want[tc.name] = uint64(tc.want)
 	}
 	assert.Equal(t, want, got)

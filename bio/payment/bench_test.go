@@ -19,9 +19,9 @@ func benchTA(b *testing.B) (*device, *TA) {
 	ctx := context.Background()
 	_, err := ta.Deliver(ctx, d.fingerList(b, 0, 0xA1, 1, 2))
 	require.NoError(b, err)
-	_, err = ta.CreateAppKey(ctx, testApp)
+	_, err = ta.CreateAppKey(ctx, ownerA, testApp)
 	require.NoError(b, err)
-	_, err = ta.CreateSceneKey(ctx, sceneRef, 0)
+	_, err = ta.CreateSceneKey(ctx, ownerA, sceneRef, 0)
 	require.NoError(b, err)
 	return d, ta
 }
@@ -42,7 +42,8 @@ func BenchmarkDeliverAuthResult(b *testing.B) {
 	}
 }
 
-// BenchmarkSignPayment: SIGN_PAYMENT once an auth result is held (key
+// BenchmarkSignPayment: SIGN_PAYMENT once an auth result is held for its
+// challenge (key
 // load and unseal, counter transaction, SM3, SM2 signature).
 func BenchmarkSignPayment(b *testing.B) {
 	d, ta := benchTA(b)
@@ -50,37 +51,44 @@ func BenchmarkSignPayment(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
-		op := uint64(i + 1)
+		op, err := ta.BeginPayment(ctx, ownerA, sceneRef)
+		if err != nil {
+			b.Fatal(err)
+		}
 		if _, err := ta.Deliver(ctx, d.match(b, 0, 0xA1, 1, op)); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if _, err := ta.SignPayment(ctx, sceneRef, op, payload); err != nil {
+		if _, err := ta.SignPayment(ctx, ownerA, sceneRef, op, payload); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 // BenchmarkAuthorisedPayment: the payment TA's whole share of one
-// fingerprint payment — seal by the bio hook, DELIVER, SIGN_PAYMENT —
+// fingerprint payment — BEGIN_PAYMENT, seal by the bio hook, DELIVER,
+// SIGN_PAYMENT —
 // and the server's offline check (proof.VerifyPayment).
 func BenchmarkAuthorisedPayment(b *testing.B) {
 	d, ta := benchTA(b)
 	ctx := context.Background()
-	cert, err := ta.Cert(ctx, sceneRef)
+	cert, err := ta.Cert(ctx, ownerA, sceneRef)
 	require.NoError(b, err)
 	scene, err := certBody(cert)
 	require.NoError(b, err)
 	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		op := uint64(i + 1)
+	for b.Loop() {
+		op, err := ta.BeginPayment(ctx, ownerA, sceneRef)
+		if err != nil {
+			b.Fatal(err)
+		}
 		if err := d.fp.SetAuthResult(bio.ResultSuccess, 1, op, bio.Match{AuthenticatorID: 0xA1}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := ta.Deliver(ctx, d.fp.Drain(0)[0]); err != nil {
 			b.Fatal(err)
 		}
-		signed, err := ta.SignPayment(ctx, sceneRef, op, payload)
+		signed, err := ta.SignPayment(ctx, ownerA, sceneRef, op, payload)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -33,7 +33,14 @@ func (c Deliver) Execute(ctx context.Context, inv rpc.Invoker) (Delivery, error)
 	if err := inv.Invoke(ctx, CmdDeliver, &p); err != nil {
 		return Delivery{}, err
 	}
-	return Delivery{Type: envelope.MsgType(p[1].A), Invalidated: int(p[1].B)}, nil
+	d := Delivery{Type: envelope.MsgType(p[1].A)}
+	switch d.Type {
+	case envelope.MsgBioAuthResult:
+		d.Held = p[1].B == 1
+	default:
+		d.Invalidated = int(p[1].B)
+	}
+	return d, nil
 }
 
 // DeliverAll relays a batch of envelopes (bio.SplitBatch) in order,
@@ -135,8 +142,33 @@ func (c GetCert) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, error) {
 	return signedOut(&p[1], "certificate")
 }
 
+// BeginPayment asks the TA for a payment challenge for the scene key of
+// Ref, which must belong to the session's client identity. Authenticate a
+// finger with operation_id = the challenge, then SignPayment with it.
+type BeginPayment struct {
+	Ref KeyRef
+}
+
+// Execute runs BEGIN_PAYMENT and returns the challenge (never 0).
+func (c BeginPayment) Execute(ctx context.Context, inv rpc.Invoker) (uint64, error) {
+	ref, err := c.Ref.Marshal()
+	if err != nil {
+		return 0, err
+	}
+	p := tee.Params{tee.MemrefIn(ref), tee.ValueOut()}
+	if err := inv.Invoke(ctx, CmdBeginPayment, &p); err != nil {
+		return 0, err
+	}
+	ch := uint64(p[1].A) | uint64(p[1].B)<<32
+	if ch == 0 {
+		return 0, fmt.Errorf("%w: challenge 0", ErrResponse)
+	}
+	return ch, nil
+}
+
 // SignPayment signs Payload for Challenge with the scene key of Ref; the
-// TA needs a fresh fingerprint match whose operation id was Challenge.
+// TA needs Challenge to come from BeginPayment on the same client identity
+// and key, and a fresh fingerprint match whose operation id was Challenge.
 type SignPayment struct {
 	Ref       KeyRef
 	Challenge uint64

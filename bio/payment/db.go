@@ -27,9 +27,12 @@ var replayMarks = marks.MustTable("pay_replay_marks", ErrCorruptRecord)
 
 // Schema returns the store schema of the payment TA's database:
 //
-//	pay_keys(kind, app_id, scene, record)
+//	pay_keys(kind, app_id, scene, record, owner)
 //	    the keys of the hierarchy; record is a sealed keyRecord, identity
-//	    Str("key") ‖ U32(kind) ‖ Str(app_id) ‖ Str(scene)
+//	    Str("key") ‖ U32(kind) ‖ Str(app_id) ‖ Str(scene). owner (v2) is
+//	    the record's owner in clear, only to count keys per identity for
+//	    the quota: access decisions read the sealed owner. Rows of v1 have
+//	    the empty owner.
 //	pay_finger_lists(gid, list)
 //	    the latest finger list of a group; list is the sealed bio.FingerList
 //	    bytes, identity Str("gid") ‖ U32(gid)
@@ -58,6 +61,10 @@ CREATE TABLE pay_counter (
 	value BLOB NOT NULL
 );
 `+replayMarks.CreateSQL()),
+		store.SQL("payment v2: key owners (client identities) for the per-identity quota", `
+ALTER TABLE pay_keys ADD COLUMN owner BLOB NOT NULL DEFAULT x'';
+CREATE INDEX pay_keys_owner ON pay_keys(owner);
+`),
 	}
 }
 
@@ -103,13 +110,22 @@ func putKey(tx *store.Tx, ref KeyRef, r *keyRecord) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(`INSERT INTO pay_keys(kind, app_id, scene, record) VALUES (?, ?, ?, ?)
-		ON CONFLICT(kind, app_id, scene) DO UPDATE SET record = excluded.record`,
-		int64(r.kind), []byte(ref.AppID), []byte(ref.Scene), sealed)
+	_, err = tx.Exec(`INSERT INTO pay_keys(kind, app_id, scene, record, owner) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(kind, app_id, scene) DO UPDATE SET record = excluded.record, owner = excluded.owner`,
+		int64(r.kind), []byte(ref.AppID), []byte(ref.Scene), sealed, r.owner[:])
 	if err != nil {
 		return fmt.Errorf("payment: store %s key %s: %w", r.kind, ref, err)
 	}
 	return nil
+}
+
+// countOwned returns the number of keys (app and scene) owner holds.
+func countOwned(tx *store.Tx, owner tee.UUID) (int, error) {
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM pay_keys WHERE owner = ?`, owner[:]).Scan(&n); err != nil {
+		return 0, fmt.Errorf("payment: count keys: %w", err)
+	}
+	return n, nil
 }
 
 // deleteApp removes the app key of app and all its scene keys; ok=false if

@@ -22,6 +22,9 @@ type Delivery struct {
 	Type envelope.MsgType
 	// Invalidated is the number of scene keys a finger list invalidated.
 	Invalidated int
+	// Held reports that an auth result was kept for SIGN_PAYMENT: it is
+	// successful and answers a pending payment challenge.
+	Held bool
 }
 
 // open parses env, checks that it comes from want (before any
@@ -51,10 +54,13 @@ func (t *TA) open(env []byte, want tee.UUID) (envelope.Message, *stagedMark, err
 // replayed or reordered ones (envelope errors). The replay mark is
 // committed in the same transaction as the message's effect.
 //
-//   - A successful auth result is held, in memory, for AuthResultTTL after
-//     its match, keyed by its transaction id; one already older is refused
-//     with ErrAuthExpired (its envelope is still consumed). A failed
-//     result is consumed and ignored.
+//   - A successful auth result whose transaction id is a pending payment
+//     challenge (BeginPayment) is held with it, in memory, for
+//     AuthResultTTL after its match; one already older is refused with
+//     ErrAuthExpired (its envelope is still consumed). Any other auth
+//     result — failed, or for a challenge the payment TA did not issue
+//     (a Keystore operation, another app's lost one) — is consumed and
+//     dropped. Delivery.Held says which.
 //   - A finger list replaces the group's list and invalidates, durably,
 //     every scene key of the group bound to a different list.
 func (t *TA) Deliver(ctx context.Context, env []byte) (Delivery, error) {
@@ -75,7 +81,8 @@ func (t *TA) Deliver(ctx context.Context, env []byte) (Delivery, error) {
 		if perr != nil {
 			return Delivery{}, fmt.Errorf("%w: %w", ErrBadMessage, perr)
 		}
-		return d, t.holdAuthResult(r, m.Seq)
+		d.Held, err = t.holdAuthResult(r, m.Seq)
+		return d, err
 	case envelope.MsgFingerList:
 		l, perr := bio.ParseFingerList(m.Payload)
 		if perr != nil {
@@ -111,41 +118,35 @@ func (t *TA) Deliver(ctx context.Context, env []byte) (Delivery, error) {
 	return Delivery{}, fmt.Errorf("%w: %s", ErrWrongRoute, m.Type)
 }
 
-// holdAuthResult keeps a successful, unexpired auth result for SIGN_PAYMENT.
-func (t *TA) holdAuthResult(r bio.AuthResult, seq uint64) error {
+// holdAuthResult keeps a successful, unexpired auth result for
+// SIGN_PAYMENT with the pending challenge it answers; held is false when
+// there is none (the result is dropped).
+func (t *TA) holdAuthResult(r bio.AuthResult, seq uint64) (held bool, err error) {
 	if !r.Success() {
 		t.log.Info("failed auth result delivered", zap.Uint32("result", r.Result), zap.Uint32("gid", r.GroupID), zap.Uint64("envelope_seq", seq))
-		return nil
+		return false, nil
 	}
 	now := t.clock.NowMs()
 	if r.TimestampMs > now+MaxClockSkewMs {
 		// One boot clock serves the whole device: a match cannot be later
 		// than its delivery. Such a result would outlive its TTL.
-		return fmt.Errorf("%w: auth result timestamp %d ms ahead of the boot clock", ErrBadMessage, r.TimestampMs-now)
+		return false, fmt.Errorf("%w: auth result timestamp %d ms ahead of the boot clock", ErrBadMessage, r.TimestampMs-now)
 	}
 	if t.expired(r, now) {
 		t.log.Info("auth result expired on delivery", zap.Uint32("gid", r.GroupID), zap.Uint64("age_ms", now-r.TimestampMs))
-		return fmt.Errorf("%w: delivered %d ms after the match", ErrAuthExpired, now-r.TimestampMs)
+		return false, fmt.Errorf("%w: delivered %d ms after the match", ErrAuthExpired, now-r.TimestampMs)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id, p := range t.pending {
-		if t.expired(p, now) {
-			delete(t.pending, id)
-		}
+	t.pruneLocked(now)
+	p := t.pending[r.TransactionID]
+	if p == nil {
+		t.log.Info("auth result for no pending payment challenge dropped", zap.Uint32("gid", r.GroupID), zap.Uint64("envelope_seq", seq))
+		return false, nil
 	}
-	if _, ok := t.pending[r.TransactionID]; !ok && len(t.pending) >= MaxPendingAuth {
-		oldest, first := uint64(0), true
-		for id, p := range t.pending {
-			if first || p.TimestampMs < t.pending[oldest].TimestampMs {
-				oldest, first = id, false
-			}
-		}
-		delete(t.pending, oldest)
-	}
-	t.pending[r.TransactionID] = r
+	p.result = &r
 	t.log.Info("auth result held", zap.Uint32("gid", r.GroupID), zap.Uint32("finger_id", r.FingerID), zap.Uint64("envelope_seq", seq))
-	return nil
+	return true, nil
 }
 
 // expired reports whether r is past its TTL at boot time now. A timestamp

@@ -48,6 +48,19 @@ var (
 	ErrBadMessage = taError(tee.ResultBadFormat, "payment: malformed message in envelope")
 	// ErrBadRequest: a malformed key reference or an over-long payload.
 	ErrBadRequest = taError(tee.ResultBadParameters, "payment: malformed request")
+	// ErrNeedsIdentity: an app command on a session opened with
+	// TEEC_LOGIN_PUBLIC. Keys belong to a client identity, which only
+	// TEEC_LOGIN_USER or TEEC_LOGIN_GROUP establish (docs/protocol.md
+	// §1.12, §8.5).
+	ErrNeedsIdentity = taError(tee.ResultAccessDenied, "payment: app commands need a client identity (TEEC_LOGIN_USER or TEEC_LOGIN_GROUP)")
+	// ErrNotOwner: the key (or its app id) belongs to another client
+	// identity. Nothing was read or changed.
+	ErrNotOwner = taError(tee.ResultAccessDenied, "payment: key belongs to another client identity")
+	// ErrQuota: the client identity already holds MaxKeysPerIdentity keys.
+	ErrQuota = taError(tee.ResultOutOfMemory, "payment: key quota of this client identity reached")
+	// ErrChallengesBusy: MaxPendingChallenges payment challenges are
+	// outstanding (of other identities); retry after some expire.
+	ErrChallengesBusy = taError(tee.ResultBusy, "payment: too many payment challenges outstanding")
 )
 
 // ErrConfig reports an unusable Config.

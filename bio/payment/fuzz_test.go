@@ -41,6 +41,8 @@ func FuzzParseKeyRecord(f *testing.F) {
 	f.Add(b)
 	f.Add(b[:len(b)-1])
 	f.Add([]byte{recordVersion, 1, 0})
+	f.Add(append([]byte{recordVersionNoOwner}, b[1:3]...)) // version 1: no owner
+	f.Add(append(append([]byte{recordVersionNoOwner}, b[1:3]...), b[3+16:]...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := parseKeyRecord(b)
 		if err != nil {
@@ -50,6 +52,13 @@ func FuzzParseKeyRecord(f *testing.F) {
 		}
 		out, err := got.marshal()
 		require.NoError(t, err)
+		if b[0] == recordVersionNoOwner {
+			// Read as the nil owner, rewritten as version 2.
+			again, err := parseKeyRecord(out)
+			require.NoError(t, err)
+			require.Equal(t, got, again)
+			return
+		}
 		require.Equal(t, b, out)
 	})
 }
@@ -61,7 +70,7 @@ func FuzzParseKeyRecord(f *testing.F) {
 func FuzzDeliver(f *testing.F) {
 	d := newDevice(f)
 	ta := d.open(f)
-	s := session{ta}
+	s := session{t: ta, owner: ownerA}
 	f.Add(d.match(f, 0, 1, 1, 5))
 	f.Add(d.fingerList(f, 0, 1, 1, 2))
 	f.Add([]byte{})
@@ -87,7 +96,7 @@ func FuzzDeliver(f *testing.F) {
 func FuzzSessionInvoke(f *testing.F) {
 	d := newDevice(f)
 	ta := d.open(f)
-	s := session{ta}
+	s := session{t: ta, owner: ownerA}
 	ctx := context.Background()
 	deliverSeed := func(env []byte) {
 		p := tee.Params{tee.MemrefIn(env), tee.ValueOut()}
@@ -108,7 +117,8 @@ func FuzzSessionInvoke(f *testing.F) {
 		}
 		require.NoError(f, s.Invoke(ctx, c.cmd, &p))
 	}
-	op := uint64(500)<<32 | 5 // b = 500 is also the seeds' output capacity (≥ OutputCapacity)
+	op, err := ta.BeginPayment(ctx, ownerA, sceneRef)
+	require.NoError(f, err)
 	deliverSeed(d.match(f, 0, 0xA1, 1, op))
 
 	// Seeds: types are indexes into kinds below; memrefs carry data,
@@ -120,6 +130,7 @@ func FuzzSessionInvoke(f *testing.F) {
 	f.Add(CmdGetCert, []byte{in, out, 0, 0}, uint32(0), uint32(OutputCapacity-1), scene)
 	f.Add(CmdGetDeviceCert, []byte{out, 0, 0, 0}, uint32(0), uint32(OutputCapacity), []byte(nil))
 	f.Add(CmdDeleteKey, []byte{in, 0, 0, 0}, uint32(0), uint32(0), app)
+	f.Add(CmdBeginPayment, []byte{in, 2, 0, 0}, uint32(0), uint32(0), scene)
 	f.Add(CmdDeliver, []byte{in, 2, 0, 0}, uint32(0), uint32(0), d.fingerList(f, 0, 0xA2, 1))
 	f.Add(CmdSetAuthTokenKey, []byte{in, 0, 0, 0}, uint32(0), uint32(0), []byte{1, 2, 3})
 	f.Add(uint32(0xFFFF), []byte{0, 0, 0, 0}, uint32(0), uint32(0), []byte(nil))

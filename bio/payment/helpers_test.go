@@ -113,11 +113,18 @@ func testCtx(t testing.TB) context.Context {
 }
 
 // serve runs ta behind a real tee/rpc host on a Unix socket and returns a
-// session on it.
+// session on it logged in as the test process's user (TEEC_LOGIN_USER).
 func serve(t *testing.T, ta *TA) *rpc.Session {
 	t.Helper()
-	return tatest.ServeUnix(t, tee.UUIDPayment, ta)
+	return tatest.ServeUnix(t, tee.UUIDPayment, ta, rpc.AsUser())
 }
+
+// Two client identities for in-process calls (the TA methods take the
+// owner directly; over a socket the host derives it, see serve).
+var (
+	ownerA = tee.MustParseUUID("fc34275c-d8dd-5ba7-968b-504718363b87") // uid=3e8
+	ownerB = tee.MustParseUUID("a51aa430-d8bb-5880-9c5c-65ad1a49bb75") // uid=3e9
+)
 
 // deliver relays env over inv and requires success.
 func deliver(t testing.TB, inv rpc.Invoker, env []byte) Delivery {

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/store"
 )
 
@@ -43,13 +44,52 @@ func (t *TA) stamp(r *keyRecord) {
 	r.createdMs = t.clock.NowMs()
 }
 
-// CreateAppKey creates the app key of app (SOTER's ASK), certified by the
-// device attestation key, and returns its signed certificate. An existing
-// app key of app is replaced, and its scene keys are deleted (they chain
-// to the old key).
-func (t *TA) CreateAppKey(ctx context.Context, app string) ([]byte, error) {
+// checkOwner refuses a key owned by another client identity
+// (ErrNotOwner). The nil owner of a record written before owners existed
+// matches no caller: only CreateAppKey may claim such an app id.
+func checkOwner(r *keyRecord, owner tee.UUID, ref KeyRef) error {
+	if r.owner != owner {
+		return fmt.Errorf("%w: %s", ErrNotOwner, ref)
+	}
+	return nil
+}
+
+// checkCaller refuses the nil identity (TEEC_LOGIN_PUBLIC): keys must
+// belong to someone.
+func checkCaller(owner tee.UUID) error {
+	if owner.IsZero() {
+		return ErrNeedsIdentity
+	}
+	return nil
+}
+
+// underQuota fails with ErrQuota when owner already holds
+// MaxKeysPerIdentity keys.
+func underQuota(tx *store.Tx, owner tee.UUID) error {
+	n, err := countOwned(tx, owner)
+	if err != nil {
+		return err
+	}
+	if n >= MaxKeysPerIdentity {
+		return fmt.Errorf("%w: %d keys", ErrQuota, n)
+	}
+	return nil
+}
+
+// CreateAppKey creates the app key of app (SOTER's ASK) for client
+// identity owner, certified by the device attestation key, and returns
+// its signed certificate. The first identity to create an app id's key
+// owns it: another identity gets ErrNotOwner and nothing changes. The
+// owner's existing app key is replaced, and its scene keys are deleted
+// (they chain to the old key); so is an unowned one (written before keys
+// had owners), which owner then claims. ErrQuota when owner already holds
+// MaxKeysPerIdentity keys after that deletion.
+func (t *TA) CreateAppKey(ctx context.Context, owner tee.UUID, app string) ([]byte, error) {
 	ref := KeyRef{AppID: app}
 	if err := ref.check(); err != nil {
+		return nil, err
+	}
+	if err := checkCaller(owner); err != nil {
 		return nil, err
 	}
 	var cert []byte
@@ -63,7 +103,20 @@ func (t *TA) CreateAppKey(ctx context.Context, app string) ([]byte, error) {
 			return fmt.Errorf("%w: device key missing", ErrCorruptRecord)
 		}
 		defer clear(dev.scalar[:])
+		old, ok, err := loadKey(tx, proof.KindApp, ref)
+		if err != nil {
+			return err
+		}
+		clear(old.scalar[:])
+		if ok && !old.owner.IsZero() {
+			if err := checkOwner(&old, owner, ref); err != nil {
+				return err
+			}
+		}
 		if replaced, err = deleteApp(tx, app); err != nil {
+			return err
+		}
+		if err := underQuota(tx, owner); err != nil {
 			return err
 		}
 		serial, err := nextCounter(tx)
@@ -75,6 +128,7 @@ func (t *TA) CreateAppKey(ctx context.Context, app string) ([]byte, error) {
 			return err
 		}
 		defer clear(rec.scalar[:])
+		rec.owner = owner
 		t.stamp(&rec)
 		cert = rec.cert
 		return putKey(tx, ref, &rec)
@@ -89,14 +143,18 @@ func (t *TA) CreateAppKey(ctx context.Context, app string) ([]byte, error) {
 // CreateSceneKey creates the payment key of ref (SOTER's AuthKey) for
 // fingerprint group gid, certified by the app key of ref.AppID and bound
 // to the group's current finger list, and returns its signed certificate.
-// It needs the app key (ErrNoKey) and a non-empty finger list for gid
-// (ErrNoFingers). An existing key of ref is replaced.
-func (t *TA) CreateSceneKey(ctx context.Context, ref KeyRef, gid uint32) ([]byte, error) {
+// It needs the app key (ErrNoKey), owned by owner (ErrNotOwner), and a
+// non-empty finger list for gid (ErrNoFingers). An existing key of ref is
+// replaced; a new one counts against owner's quota (ErrQuota).
+func (t *TA) CreateSceneKey(ctx context.Context, owner tee.UUID, ref KeyRef, gid uint32) ([]byte, error) {
 	if err := ref.check(); err != nil {
 		return nil, err
 	}
 	if ref.IsApp() {
 		return nil, fmt.Errorf("%w: scene key without a scene", ErrBadRequest)
+	}
+	if err := checkCaller(owner); err != nil {
+		return nil, err
 	}
 	var cert []byte
 	var fingers int
@@ -109,6 +167,19 @@ func (t *TA) CreateSceneKey(ctx context.Context, ref KeyRef, gid uint32) ([]byte
 			return fmt.Errorf("%w: no app key for %q", ErrNoKey, ref.AppID)
 		}
 		defer clear(app.scalar[:])
+		if err := checkOwner(&app, owner, KeyRef{AppID: ref.AppID}); err != nil {
+			return err
+		}
+		old, exists, err := loadKey(tx, proof.KindScene, ref)
+		if err != nil {
+			return err
+		}
+		clear(old.scalar[:])
+		if !exists {
+			if err := underQuota(tx, owner); err != nil {
+				return err
+			}
+		}
 		l, ok, err := loadFingerList(tx, gid)
 		if err != nil {
 			return err
@@ -131,6 +202,7 @@ func (t *TA) CreateSceneKey(ctx context.Context, ref KeyRef, gid uint32) ([]byte
 		}
 		defer clear(rec.scalar[:])
 		rec.fingers = l.FingerIDs
+		rec.owner = owner
 		t.stamp(&rec)
 		cert, fingers = rec.cert, len(l.FingerIDs)
 		return putKey(tx, ref, &rec)
@@ -144,10 +216,14 @@ func (t *TA) CreateSceneKey(ctx context.Context, ref KeyRef, gid uint32) ([]byte
 }
 
 // Cert returns the signed certificate of the app key (ref.Scene empty) or
-// scene key of ref; ErrNoKey if there is none. An invalidated scene key's
-// certificate is still returned; signing with it fails.
-func (t *TA) Cert(ctx context.Context, ref KeyRef) ([]byte, error) {
+// scene key of ref; ErrNoKey if there is none, ErrNotOwner if it belongs
+// to another identity than owner. An invalidated scene key's certificate
+// is still returned; signing with it fails.
+func (t *TA) Cert(ctx context.Context, owner tee.UUID, ref KeyRef) ([]byte, error) {
 	if err := ref.check(); err != nil {
+		return nil, err
+	}
+	if err := checkCaller(owner); err != nil {
 		return nil, err
 	}
 	kind := proof.KindScene
@@ -164,6 +240,9 @@ func (t *TA) Cert(ctx context.Context, ref KeyRef) ([]byte, error) {
 			return fmt.Errorf("%w: %s", ErrNoKey, ref)
 		}
 		clear(rec.scalar[:])
+		if err := checkOwner(&rec, owner, ref); err != nil {
+			return err
+		}
 		cert = rec.cert
 		return nil
 	})
@@ -171,14 +250,32 @@ func (t *TA) Cert(ctx context.Context, ref KeyRef) ([]byte, error) {
 }
 
 // DeleteKey deletes the scene key of ref, or, with ref.Scene empty, the
-// app key and all its scene keys. ErrNoKey if there was none.
-func (t *TA) DeleteKey(ctx context.Context, ref KeyRef) error {
+// app key and all its scene keys. ErrNoKey if there was none, ErrNotOwner
+// (nothing deleted) if it belongs to another identity than owner.
+func (t *TA) DeleteKey(ctx context.Context, owner tee.UUID, ref KeyRef) error {
 	if err := ref.check(); err != nil {
 		return err
 	}
+	if err := checkCaller(owner); err != nil {
+		return err
+	}
+	kind := proof.KindScene
+	if ref.IsApp() {
+		kind = proof.KindApp
+	}
 	var existed bool
 	err := t.tx(ctx, func(tx *store.Tx) error {
-		var err error
+		rec, ok, err := loadKey(tx, kind, ref)
+		if err != nil {
+			return err
+		}
+		clear(rec.scalar[:])
+		if !ok {
+			return errNoWrite
+		}
+		if err := checkOwner(&rec, owner, ref); err != nil {
+			return err
+		}
 		if ref.IsApp() {
 			existed, err = deleteApp(tx, ref.AppID)
 		} else {

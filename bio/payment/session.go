@@ -21,6 +21,7 @@ const (
 	CmdGetCert         uint32 = 0x4
 	CmdSignPayment     uint32 = 0x5
 	CmdDeleteKey       uint32 = 0x6
+	CmdBeginPayment    uint32 = 0x7
 	CmdSetAuthTokenKey uint32 = 0x1000
 )
 
@@ -33,6 +34,7 @@ const OutputCapacity = proof.MaxSignedSize
 //
 //	DELIVER             p0 MEMREF_INPUT   envelope from the fingerprint TA
 //	                    p1 VALUE_OUTPUT   a = message type, b = scene keys invalidated
+//	                                      (finger list) or 1 if held (auth result)
 //	GET_DEVICE_CERT     p0 MEMREF_OUTPUT  signed device certificate
 //	CREATE_APP_KEY      p0 MEMREF_INPUT   KeyRef (scene empty)
 //	                    p1 MEMREF_OUTPUT  signed app certificate
@@ -46,6 +48,8 @@ const OutputCapacity = proof.MaxSignedSize
 //	                    p2 MEMREF_INPUT   payload (≤ MaxPayload)
 //	                    p3 MEMREF_OUTPUT  signed statement
 //	DELETE_KEY          p0 MEMREF_INPUT   KeyRef (scene empty: app key and its scenes)
+//	BEGIN_PAYMENT       p0 MEMREF_INPUT   KeyRef of a scene key
+//	                    p1 VALUE_OUTPUT   a, b = challenge
 //	SET_AUTH_TOKEN_KEY  p0 MEMREF_INPUT   envelope from Keymaster
 var (
 	typesDeliver     = []tee.ParamType{tee.ParamMemrefInput, tee.ParamValueOutput}
@@ -55,19 +59,28 @@ var (
 	typesGetCert     = []tee.ParamType{tee.ParamMemrefInput, tee.ParamMemrefOutput}
 	typesSign        = []tee.ParamType{tee.ParamMemrefInput, tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamMemrefOutput}
 	typesDeleteKey   = []tee.ParamType{tee.ParamMemrefInput}
+	typesBegin       = []tee.ParamType{tee.ParamMemrefInput, tee.ParamValueOutput}
 	typesSetKey      = []tee.ParamType{tee.ParamMemrefInput}
 )
 
-// OpenSession implements rpc.TA. Sessions take no parameters and hold no
-// state.
-func (t *TA) OpenSession(_ context.Context, p *tee.Params) (rpc.TASession, error) {
+// OpenSession implements rpc.TA. Sessions take no parameters; each holds
+// the client identity the TA host established (rpc.ClientFrom): the owner
+// of the keys its app commands touch. A session without one (opened with
+// TEEC_LOGIN_PUBLIC, such as the HAL's relay) may DELIVER,
+// GET_DEVICE_CERT and SET_AUTH_TOKEN_KEY; every app command answers it
+// ErrNeedsIdentity (TEEC_ERROR_ACCESS_DENIED).
+func (t *TA) OpenSession(ctx context.Context, p *tee.Params) (rpc.TASession, error) {
 	if err := p.Expect(); err != nil {
 		return nil, err
 	}
-	return session{t}, nil
+	id, _ := rpc.ClientFrom(ctx)
+	return session{t: t, owner: id.UUID}, nil
 }
 
-type session struct{ t *TA }
+type session struct {
+	t     *TA
+	owner tee.UUID // nil for TEEC_LOGIN_PUBLIC
+}
 
 // Close implements rpc.TASession.
 func (session) Close() {}
@@ -90,6 +103,8 @@ func (s session) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
 		err = s.sign(ctx, p)
 	case CmdDeleteKey:
 		err = s.deleteKey(ctx, p)
+	case CmdBeginPayment:
+		err = s.beginPayment(ctx, p)
 	case CmdSetAuthTokenKey:
 		err = s.setAuthTokenKey(ctx, p)
 	default:
@@ -154,7 +169,11 @@ func (s session) deliver(ctx context.Context, p *tee.Params) error {
 		s.t.log.Warn("envelope rejected", zap.Error(err))
 		return err
 	}
-	p.SetValue(1, uint32(d.Type), uint32(d.Invalidated))
+	b := uint32(d.Invalidated)
+	if d.Held {
+		b = 1
+	}
+	p.SetValue(1, uint32(d.Type), b)
 	return nil
 }
 
@@ -177,7 +196,7 @@ func (s session) createApp(ctx context.Context, p *tee.Params) error {
 	if !ref.IsApp() {
 		return ErrBadRequest
 	}
-	cert, err := s.t.CreateAppKey(ctx, ref.AppID)
+	cert, err := s.t.CreateAppKey(ctx, s.owner, ref.AppID)
 	if err != nil {
 		return err
 	}
@@ -190,7 +209,7 @@ func (s session) createScene(ctx context.Context, p *tee.Params) error {
 	if err != nil {
 		return err
 	}
-	cert, err := s.t.CreateSceneKey(ctx, ref, p[1].A)
+	cert, err := s.t.CreateSceneKey(ctx, s.owner, ref, p[1].A)
 	if err != nil {
 		return err
 	}
@@ -203,7 +222,7 @@ func (s session) getCert(ctx context.Context, p *tee.Params) error {
 	if err != nil {
 		return err
 	}
-	cert, err := s.t.Cert(ctx, ref)
+	cert, err := s.t.Cert(ctx, s.owner, ref)
 	if err != nil {
 		return err
 	}
@@ -217,7 +236,7 @@ func (s session) sign(ctx context.Context, p *tee.Params) error {
 		return err
 	}
 	challenge := uint64(p[1].A) | uint64(p[1].B)<<32
-	out, err := s.t.SignPayment(ctx, ref, challenge, p[2].Data)
+	out, err := s.t.SignPayment(ctx, s.owner, ref, challenge, p[2].Data)
 	if err != nil {
 		return err
 	}
@@ -230,7 +249,20 @@ func (s session) deleteKey(ctx context.Context, p *tee.Params) error {
 	if err != nil {
 		return err
 	}
-	return s.t.DeleteKey(ctx, ref)
+	return s.t.DeleteKey(ctx, s.owner, ref)
+}
+
+func (s session) beginPayment(ctx context.Context, p *tee.Params) error {
+	ref, err := keyRefRequest(p, typesBegin, -1)
+	if err != nil {
+		return err
+	}
+	c, err := s.t.BeginPayment(ctx, s.owner, ref)
+	if err != nil {
+		return err
+	}
+	p.SetValue(1, uint32(c), uint32(c>>32))
+	return nil
 }
 
 func (s session) setAuthTokenKey(ctx context.Context, p *tee.Params) error {

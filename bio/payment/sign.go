@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/store"
 )
 
@@ -19,13 +19,15 @@ import (
 var errInvalidatedNow = errors.New("payment: key invalidated during signing")
 
 // SignPayment signs a payment statement with the scene key of ref (SOTER's
-// "no authorisation, no signature"). In order, it requires:
+// "no authorisation, no signature") for client identity owner. In order,
+// it requires:
 //
-//  1. the scene key exists (ErrNoKey) and is not invalidated
-//     (ErrKeyInvalidated);
-//  2. a held, successful auth result whose transaction id equals
-//     challenge (ErrNotAuthorized) and that has not expired
-//     (ErrAuthExpired; an expired result is dropped);
+//  1. the scene key exists (ErrNoKey), belongs to owner (ErrNotOwner) and
+//     is not invalidated (ErrKeyInvalidated);
+//  2. challenge was issued by BeginPayment to owner for ref, and a held,
+//     successful auth result whose transaction id equals it was
+//     delivered (ErrNotAuthorized), neither having expired
+//     (ErrAuthExpired; an expired challenge is dropped);
 //  3. the result is for the key's group (ErrNotAuthorized) and matches
 //     the key's binding: same authenticator id and a finger of the bound
 //     list. A mismatch with a match newer than the key means the enrolled
@@ -37,10 +39,13 @@ var errInvalidatedNow = errors.New("payment: key invalidated during signing")
 // Then, in one transaction, the persisted counter is incremented and the
 // statement {device, counter, challenge, SM3(payload), finger id, group,
 // TA and sensor versions, app, scene} is signed. The auth result is
-// consumed by a successful signature only; after any failure it stays
-// usable until it expires.
-func (t *TA) SignPayment(ctx context.Context, ref KeyRef, challenge uint64, payload []byte) ([]byte, error) {
+// consumed, with its challenge, by a successful signature only; after any
+// failure both stay usable until they expire.
+func (t *TA) SignPayment(ctx context.Context, owner tee.UUID, ref KeyRef, challenge uint64, payload []byte) ([]byte, error) {
 	if err := ref.check(); err != nil {
+		return nil, err
+	}
+	if err := checkCaller(owner); err != nil {
 		return nil, err
 	}
 	if ref.IsApp() {
@@ -52,8 +57,7 @@ func (t *TA) SignPayment(ctx context.Context, ref KeyRef, challenge uint64, payl
 	hash := proof.PayloadHash(payload)
 	var out []byte
 	var st proof.Statement
-	var used bio.AuthResult
-	taken := false
+	var used *pendingPayment
 	err := t.st.Tx(ctx, func(tx *store.Tx) error {
 		rec, ok, err := loadKey(tx, proof.KindScene, ref)
 		if err != nil {
@@ -63,6 +67,9 @@ func (t *TA) SignPayment(ctx context.Context, ref KeyRef, challenge uint64, payl
 			return fmt.Errorf("%w: %s", ErrNoKey, ref)
 		}
 		defer clear(rec.scalar[:])
+		if err := checkOwner(&rec, owner, ref); err != nil {
+			return err
+		}
 		if rec.invalidated {
 			return fmt.Errorf("%w: %s", ErrKeyInvalidated, ref)
 		}
@@ -73,11 +80,12 @@ func (t *TA) SignPayment(ctx context.Context, ref KeyRef, challenge uint64, payl
 		// Write transactions are serialised, so taking the result here
 		// cannot race with another signature; it is restored below if the
 		// transaction does not commit.
-		r, err := t.takeAuthResult(challenge)
+		p, err := t.takeChallenge(owner, ref, challenge)
 		if err != nil {
 			return err
 		}
-		used, taken = r, true
+		used = p
+		r := *p.result
 		if r.GroupID != cert.GroupID {
 			return fmt.Errorf("%w: authorised by group %d, key of group %d", ErrNotAuthorized, r.GroupID, cert.GroupID)
 		}
@@ -112,17 +120,17 @@ func (t *TA) SignPayment(ctx context.Context, ref KeyRef, challenge uint64, payl
 	if errors.Is(err, errInvalidatedNow) {
 		// The signing transaction rolled back; the invalidation is its own
 		// committed change.
-		t.restoreAuthResult(used)
+		t.restoreChallenge(challenge, used)
 		if ierr := t.invalidate(ctx, ref); ierr != nil {
 			return nil, ierr
 		}
 		t.log.Warn("scene key invalidated at signing: auth result does not match its finger binding",
-			zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene), zap.Uint32("gid", used.GroupID))
+			zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene), zap.Uint32("gid", used.result.GroupID))
 		return nil, fmt.Errorf("%w: %s: the enrolled fingers changed", ErrKeyInvalidated, ref)
 	}
 	if err != nil && !errors.Is(err, store.ErrCounterLag) {
-		if taken {
-			t.restoreAuthResult(used)
+		if used != nil {
+			t.restoreChallenge(challenge, used)
 		}
 		t.log.Info("payment refused", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene), zap.Error(err))
 		return nil, err
@@ -133,32 +141,6 @@ func (t *TA) SignPayment(ctx context.Context, ref KeyRef, challenge uint64, payl
 	t.log.Info("payment signed", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene),
 		zap.Uint32("gid", st.GroupID), zap.Uint32("finger_id", st.FingerID), zap.Uint64("counter", st.Counter))
 	return out, nil
-}
-
-// takeAuthResult removes and returns the held auth result for challenge.
-func (t *TA) takeAuthResult(challenge uint64) (bio.AuthResult, error) {
-	now := t.clock.NowMs()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	r, ok := t.pending[challenge]
-	if !ok {
-		return bio.AuthResult{}, fmt.Errorf("%w", ErrNotAuthorized)
-	}
-	delete(t.pending, challenge)
-	if t.expired(r, now) {
-		return bio.AuthResult{}, fmt.Errorf("%w: %d ms after the match", ErrAuthExpired, now-r.TimestampMs)
-	}
-	return r, nil
-}
-
-// restoreAuthResult puts back an auth result taken by a signature that did
-// not commit, unless a newer one for the same transaction arrived.
-func (t *TA) restoreAuthResult(r bio.AuthResult) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.pending[r.TransactionID]; !ok {
-		t.pending[r.TransactionID] = r
-	}
 }
 
 // invalidate marks the scene key of ref invalidated in its own

@@ -12,7 +12,6 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
@@ -29,9 +28,19 @@ const (
 	// usable after the match (boot clock), like the 30 s of SOTER's and
 	// Android's fingerprint-bound keys.
 	DefaultAuthResultTTL = 30 * time.Second
-	// MaxPendingAuth bounds the auth results held at once; the oldest is
-	// evicted first.
-	MaxPendingAuth = 16
+	// MaxKeysPerIdentity bounds the keys (app and scene together) one
+	// client identity may hold; CREATE_APP_KEY and CREATE_SCENE_KEY
+	// beyond it fail with ErrQuota (TEEC_ERROR_OUT_OF_MEMORY).
+	MaxKeysPerIdentity = 16
+	// MaxChallengesPerIdentity bounds the payment challenges (with the
+	// auth result delivered for each) one identity may have outstanding:
+	// BEGIN_PAYMENT beyond it forgets that identity's oldest challenge.
+	MaxChallengesPerIdentity = 4
+	// MaxPendingChallenges bounds the outstanding payment challenges of
+	// all identities together: BEGIN_PAYMENT beyond it, once expired ones
+	// are dropped, fails with ErrChallengesBusy (TEEC_ERROR_BUSY) rather
+	// than evict another identity's challenge.
+	MaxPendingChallenges = 64
 	// MaxPayload bounds a SIGN_PAYMENT payload (it is hashed, not stored).
 	MaxPayload = 64 << 10
 	// MaxClockSkewMs is how far an auth result's timestamp may be ahead of
@@ -96,8 +105,8 @@ type TA struct {
 	deliverMu sync.Mutex // serialises Open + mark commit
 
 	mu      sync.Mutex
-	pending map[uint64]bio.AuthResult // by transaction id
-	hatKey  *tokens.MAC               // Keymaster's auth-token key, once relayed
+	pending map[uint64]*pendingPayment // by challenge (= auth result transaction id)
+	hatKey  *tokens.MAC                // Keymaster's auth-token key, once relayed
 }
 
 // NewTA validates cfg, opens the store, creates the device attestation key
@@ -132,7 +141,7 @@ func NewTA(cfg Config) (*TA, error) {
 	t := &TA{
 		self: cfg.Self, bootID: bytes.Clone(cfg.BootID), clock: cfg.Clock,
 		ttlMs: uint64(ttl / time.Millisecond), macAlg: cfg.MACAlgorithm, log: log,
-		pending: make(map[uint64]bio.AuthResult),
+		pending: make(map[uint64]*pendingPayment),
 	}
 	t.guard = &stagedGuard{ta: t}
 	var err error

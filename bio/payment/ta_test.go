@@ -26,6 +26,15 @@ func sign(t testing.TB, inv rpc.Invoker, challenge uint64) ([]byte, error) {
 	return SignPayment{Ref: sceneRef, Challenge: challenge, Payload: payload}.Execute(testCtx(t), inv)
 }
 
+// begin runs BEGIN_PAYMENT for ref and requires a challenge.
+func begin(t testing.TB, inv rpc.Invoker, ref KeyRef) uint64 {
+	t.Helper()
+	c, err := BeginPayment{Ref: ref}.Execute(testCtx(t), inv)
+	require.NoError(t, err)
+	require.NotZero(t, c)
+	return c
+}
+
 func TestHappyPath(t *testing.T) {
 	d := newDevice(t)
 	s := serve(t, d.open(t))
@@ -35,9 +44,11 @@ func TestHappyPath(t *testing.T) {
 	assert.Equal(t, proof.FingerBinding(0, 0xA1, []uint32{1, 2}), scene.FingerBinding)
 
 	var last uint64
-	for i, op := range []uint64{0xC0FFEE01, 0xC0FFEE02} {
+	for i := range 2 {
+		op := begin(t, s, sceneRef)
 		got := deliver(t, s, d.match(t, 0, 0xA1, 2, op))
 		assert.Equal(t, envelope.MsgBioAuthResult, got.Type)
+		assert.True(t, got.Held, "the auth result answers a pending challenge")
 		signed, err := sign(t, s, op)
 		require.NoError(t, err)
 		st, err := proof.VerifyPayment(signed, scene, op, payload)
@@ -58,8 +69,9 @@ func TestOpenSSLVerifiesStatement(t *testing.T) {
 	d := newDevice(t)
 	s := serve(t, d.open(t))
 	scene := registered(t, d, s)
-	deliver(t, s, d.match(t, 0, 0xA1, 1, 77))
-	signed, err := sign(t, s, 77)
+	op := begin(t, s, sceneRef)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, op))
+	signed, err := sign(t, s, op)
 	require.NoError(t, err)
 	out, ok := prooftest.Verify(t, signed, scene.PublicKey)
 	require.True(t, ok, out)
@@ -131,14 +143,15 @@ func TestReplayRejected(t *testing.T) {
 	s := serve(t, ta)
 	registered(t, d, s)
 	ctx := testCtx(t)
-	e1 := d.match(t, 0, 0xA1, 1, 100)
-	e2 := d.match(t, 0, 0xA1, 1, 200)
+	c1, c2 := begin(t, s, sceneRef), begin(t, s, sceneRef)
+	e1 := d.match(t, 0, 0xA1, 1, c1)
+	e2 := d.match(t, 0, 0xA1, 1, c2)
 	deliver(t, s, e2)
 	_, err := Deliver{Envelope: e2}.Execute(ctx, s)
 	require.ErrorIs(t, err, tee.ErrSecurity, "replay")
 	_, err = Deliver{Envelope: e1}.Execute(ctx, s)
 	require.ErrorIs(t, err, tee.ErrSecurity, "reordered: older than the mark")
-	_, err = sign(t, s, 100)
+	_, err = sign(t, s, c1)
 	require.ErrorIs(t, err, ErrNotAuthorized, "the rejected envelope's result was not held")
 
 	// Marks survive a restart of the TA within the boot.
@@ -146,24 +159,32 @@ func TestReplayRejected(t *testing.T) {
 	s2 := serve(t, d.open(t))
 	_, err = Deliver{Envelope: e2}.Execute(ctx, s2)
 	require.ErrorIs(t, err, tee.ErrSecurity, "replay after restart")
-	_, err = sign(t, s2, 200)
-	require.ErrorIs(t, err, ErrNotAuthorized, "auth results do not survive a restart")
+	_, err = sign(t, s2, c2)
+	require.ErrorIs(t, err, ErrNotAuthorized, "challenges and auth results do not survive a restart")
 }
 
 func TestSingleUse(t *testing.T) {
 	d := newDevice(t)
 	s := serve(t, d.open(t))
 	registered(t, d, s)
-	deliver(t, s, d.match(t, 0, 0xA1, 1, 42))
-	_, err := sign(t, s, 42)
+	c := begin(t, s, sceneRef)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, c))
+	_, err := sign(t, s, c)
 	require.NoError(t, err)
-	_, err = sign(t, s, 42)
+	_, err = sign(t, s, c)
 	require.ErrorIs(t, err, ErrNotAuthorized)
 	// Another scene of the same app cannot reuse it either.
 	_, err = CreateSceneKey{Ref: KeyRef{AppID: testApp, Scene: "transfer"}, GroupID: 0}.Execute(testCtx(t), s)
 	require.NoError(t, err)
-	_, err = SignPayment{Ref: KeyRef{AppID: testApp, Scene: "transfer"}, Challenge: 42, Payload: payload}.Execute(testCtx(t), s)
+	_, err = SignPayment{Ref: KeyRef{AppID: testApp, Scene: "transfer"}, Challenge: c, Payload: payload}.Execute(testCtx(t), s)
 	require.ErrorIs(t, err, ErrNotAuthorized)
+	// Nor can a challenge issued for one scene key be spent with another.
+	c = begin(t, s, sceneRef)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, c))
+	_, err = SignPayment{Ref: KeyRef{AppID: testApp, Scene: "transfer"}, Challenge: c, Payload: payload}.Execute(testCtx(t), s)
+	require.ErrorIs(t, err, ErrNotAuthorized)
+	_, err = sign(t, s, c)
+	require.NoError(t, err, "the refusal consumed nothing")
 }
 
 func TestExpiry(t *testing.T) {
@@ -171,26 +192,36 @@ func TestExpiry(t *testing.T) {
 	s := serve(t, d.open(t))
 	registered(t, d, s)
 
-	deliver(t, s, d.match(t, 0, 0xA1, 1, 1))
+	c1 := begin(t, s, sceneRef)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, c1))
 	d.clock.Advance(DefaultAuthResultTTL)
-	_, err := sign(t, s, 1)
+	_, err := sign(t, s, c1)
 	require.NoError(t, err, "usable for exactly the TTL")
 
-	deliver(t, s, d.match(t, 0, 0xA1, 1, 2))
+	c2 := begin(t, s, sceneRef)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, c2))
 	d.clock.Advance(DefaultAuthResultTTL + time.Millisecond)
-	_, err = sign(t, s, 2)
+	_, err = sign(t, s, c2)
 	require.ErrorIs(t, err, ErrAuthExpired)
 	assert.False(t, errors.Is(err, ErrNotAuthorized))
-	_, err = sign(t, s, 2)
+	_, err = sign(t, s, c2)
 	require.ErrorIs(t, err, ErrNotAuthorized, "an expired result is dropped")
 
-	future := d.match(t, 0, 0xA1, 1, 4)
+	// A challenge no auth result answered expires TTL after issue.
+	c5 := begin(t, s, sceneRef)
+	d.clock.Advance(DefaultAuthResultTTL + time.Millisecond)
+	got := deliver(t, s, d.match(t, 0, 0xA1, 1, c5))
+	assert.False(t, got.Held, "the challenge had expired")
+	_, err = sign(t, s, c5)
+	require.ErrorIs(t, err, ErrNotAuthorized)
+
+	future := d.match(t, 0, 0xA1, 1, begin(t, s, sceneRef))
 	d.clock.Set(d.clock.NowMs() - MaxClockSkewMs - 1) // the payment TA's clock behind the match
 	_, err = Deliver{Envelope: future}.Execute(testCtx(t), s)
 	require.ErrorIs(t, err, tee.ErrBadFormat, "a match from the future")
 	d.clock.Advance(time.Hour)
 
-	late := d.match(t, 0, 0xA1, 1, 3)
+	late := d.match(t, 0, 0xA1, 1, begin(t, s, sceneRef))
 	d.clock.Advance(DefaultAuthResultTTL + time.Second)
 	_, err = Deliver{Envelope: late}.Execute(testCtx(t), s)
 	require.ErrorIs(t, err, ErrAuthExpired, "delivered too late")
@@ -200,12 +231,13 @@ func TestWrongChallenge(t *testing.T) {
 	d := newDevice(t)
 	s := serve(t, d.open(t))
 	scene := registered(t, d, s)
-	deliver(t, s, d.match(t, 0, 0xA1, 1, 0xAAAA))
-	_, err := sign(t, s, 0xBBBB)
+	c := begin(t, s, sceneRef)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, c))
+	_, err := sign(t, s, c^1)
 	require.ErrorIs(t, err, ErrNotAuthorized)
-	signed, err := sign(t, s, 0xAAAA)
+	signed, err := sign(t, s, c)
 	require.NoError(t, err, "the right challenge still works")
-	_, err = proof.VerifyPayment(signed, scene, 0xBBBB, payload)
+	_, err = proof.VerifyPayment(signed, scene, c^1, payload)
 	require.ErrorIs(t, err, proof.ErrChallenge, "a server expecting another challenge refuses it")
 }
 
@@ -213,14 +245,23 @@ func TestFailedAndForeignResults(t *testing.T) {
 	d := newDevice(t)
 	s := serve(t, d.open(t))
 	registered(t, d, s)
-	require.NoError(t, d.fp.SetAuthResult(1, 0, 9, bio.Match{GroupID: 0, AuthenticatorID: 0xA1}))
-	deliver(t, s, d.drain(t))
-	_, err := sign(t, s, 9)
+	c9 := begin(t, s, sceneRef)
+	require.NoError(t, d.fp.SetAuthResult(1, 0, c9, bio.Match{GroupID: 0, AuthenticatorID: 0xA1}))
+	assert.False(t, deliver(t, s, d.drain(t)).Held)
+	_, err := sign(t, s, c9)
 	require.ErrorIs(t, err, ErrNotAuthorized, "a rejected finger authorises nothing")
 
-	deliver(t, s, d.match(t, 7, 0xB7, 1, 10))
-	_, err = sign(t, s, 10)
+	c10 := begin(t, s, sceneRef)
+	deliver(t, s, d.match(t, 7, 0xB7, 1, c10))
+	_, err = sign(t, s, c10)
 	require.ErrorIs(t, err, ErrNotAuthorized, "a match in another group")
+
+	// A match for an operation the payment TA did not issue (a Keystore
+	// operation id, say) is consumed and dropped: it authorises nothing.
+	got := deliver(t, s, d.match(t, 0, 0xA1, 1, 0x5EED))
+	assert.False(t, got.Held)
+	_, err = sign(t, s, 0x5EED)
+	require.ErrorIs(t, err, ErrNotAuthorized)
 }
 
 func TestKeyInvalidation(t *testing.T) {
@@ -245,25 +286,28 @@ func TestKeyInvalidation(t *testing.T) {
 			_, err := CreateSceneKey{Ref: other, GroupID: 5}.Execute(testCtx(t), s)
 			require.NoError(t, err)
 
+			pending := begin(t, s, sceneRef)
 			got := deliver(t, s, d.fingerList(t, 0, c.authID, c.fingers...))
 			assert.Equal(t, 1, got.Invalidated)
-			deliver(t, s, d.match(t, 0, c.authID, 1, 50))
-			_, err = sign(t, s, 50)
+			_, err = BeginPayment{Ref: sceneRef}.Execute(testCtx(t), s)
+			require.ErrorIs(t, err, ErrKeyInvalidated, "no new challenge for an invalidated key")
+			deliver(t, s, d.match(t, 0, c.authID, 1, pending))
+			_, err = sign(t, s, pending)
 			require.ErrorIs(t, err, ErrKeyInvalidated)
 			var te *tee.Error
 			require.ErrorAs(t, err, &te)
 			assert.Equal(t, ResultKeyInvalidated, te.Code, "a distinct result code")
 			assert.False(t, errors.Is(err, ErrNotAuthorized))
 
-			deliver(t, s, d.match(t, 5, 0x55, 4, 51))
-			_, err = SignPayment{Ref: other, Challenge: 51, Payload: payload}.Execute(testCtx(t), s)
+			c51 := begin(t, s, other)
+			deliver(t, s, d.match(t, 5, 0x55, 4, c51))
+			_, err = SignPayment{Ref: other, Challenge: c51, Payload: payload}.Execute(testCtx(t), s)
 			require.NoError(t, err, "group 5's key is still valid")
 
 			// Invalidation is durable.
 			require.NoError(t, ta.Close())
 			s2 := serve(t, d.open(t))
-			deliver(t, s2, d.match(t, 0, c.authID, 1, 52))
-			_, err = sign(t, s2, 52)
+			_, err = BeginPayment{Ref: sceneRef}.Execute(testCtx(t), s2)
 			require.ErrorIs(t, err, ErrKeyInvalidated)
 
 			// Re-registering binds to the new list.
@@ -273,8 +317,10 @@ func TestKeyInvalidation(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			_, err = sign(t, s2, 52)
-			require.NoError(t, err, "the auth result survived the failed attempt")
+			c52 := begin(t, s2, sceneRef)
+			deliver(t, s2, d.match(t, 0, c.authID, 1, c52))
+			_, err = sign(t, s2, c52)
+			require.NoError(t, err, "the new key signs")
 		})
 	}
 }
@@ -287,8 +333,9 @@ func TestSameListKeepsKeys(t *testing.T) {
 	registered(t, d, s)
 	got := deliver(t, s, d.fingerList(t, 0, 0xA1, 2, 1))
 	assert.Zero(t, got.Invalidated)
-	deliver(t, s, d.match(t, 0, 0xA1, 1, 60))
-	_, err := sign(t, s, 60)
+	c := begin(t, s, sceneRef)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, c))
+	_, err := sign(t, s, c)
 	require.NoError(t, err)
 }
 
@@ -308,11 +355,11 @@ func TestWithheldFingerList(t *testing.T) {
 			d := newDevice(t)
 			s := serve(t, d.open(t))
 			registered(t, d, s)
-			deliver(t, s, d.match(t, 0, c.authID, c.fid, 70))
-			_, err := sign(t, s, 70)
+			c70 := begin(t, s, sceneRef)
+			deliver(t, s, d.match(t, 0, c.authID, c.fid, c70))
+			_, err := sign(t, s, c70)
 			require.ErrorIs(t, err, ErrKeyInvalidated)
-			deliver(t, s, d.match(t, 0, 0xA1, 1, 71))
-			_, err = sign(t, s, 71)
+			_, err = BeginPayment{Ref: sceneRef}.Execute(testCtx(t), s)
 			require.ErrorIs(t, err, ErrKeyInvalidated, "durably invalidated")
 		})
 	}
@@ -326,7 +373,7 @@ func TestCounterPersistsAcrossRestart(t *testing.T) {
 	scene := registered(t, d, s)
 	var last uint64
 	for round := range 3 {
-		op := uint64(1000 + round)
+		op := begin(t, s, sceneRef)
 		deliver(t, s, d.match(t, 0, 0xA1, 1, op))
 		signed, err := sign(t, s, op)
 		require.NoError(t, err)
@@ -346,14 +393,15 @@ func TestShortBufferConsumesNothing(t *testing.T) {
 	d := newDevice(t)
 	s := serve(t, d.open(t))
 	registered(t, d, s)
-	deliver(t, s, d.match(t, 0, 0xA1, 1, 80))
+	c := begin(t, s, sceneRef)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, c))
 	ref, err := sceneRef.Marshal()
 	require.NoError(t, err)
-	p := tee.Params{tee.MemrefIn(ref), tee.Value(80, 0), tee.MemrefIn(payload), tee.MemrefOut(16)}
+	p := tee.Params{tee.MemrefIn(ref), tee.Value(uint32(c), uint32(c>>32)), tee.MemrefIn(payload), tee.MemrefOut(16)}
 	err = s.Invoke(testCtx(t), CmdSignPayment, &p)
 	require.ErrorIs(t, err, tee.ErrShortBuffer)
 	assert.Equal(t, uint32(OutputCapacity), p[3].Size)
-	_, err = sign(t, s, 80)
+	_, err = sign(t, s, c)
 	require.NoError(t, err, "the auth result was not consumed")
 }
 
@@ -373,6 +421,10 @@ func TestBadRequests(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoKey)
 	_, err = CreateSceneKey{Ref: KeyRef{AppID: testApp, Scene: "x"}, GroupID: 9}.Execute(ctx, s)
 	require.ErrorIs(t, err, ErrNoFingers)
+	_, err = BeginPayment{Ref: KeyRef{AppID: testApp, Scene: "nope"}}.Execute(ctx, s)
+	require.ErrorIs(t, err, ErrNoKey)
+	_, err = BeginPayment{Ref: KeyRef{AppID: testApp}}.Execute(ctx, s)
+	require.ErrorIs(t, err, tee.ErrBadParameters, "an app key takes no payment")
 
 	p := tee.Params{tee.MemrefIn([]byte{0, 1}), tee.MemrefOut(OutputCapacity)}
 	require.ErrorIs(t, s.Invoke(ctx, CmdGetCert, &p), tee.ErrBadParameters, "malformed key reference")
@@ -486,7 +538,8 @@ func TestStaleMatchDoesNotKillNewKey(t *testing.T) {
 	d := newDevice(t)
 	s := serve(t, d.open(t))
 	registered(t, d, s)
-	deliver(t, s, d.match(t, 0, 0xA1, 1, 90))
+	c90 := begin(t, s, sceneRef)
+	deliver(t, s, d.match(t, 0, 0xA1, 1, c90))
 	d.clock.Advance(time.Second)
 	got := deliver(t, s, d.fingerList(t, 0, 0xA2, 1, 2, 3))
 	require.Equal(t, 1, got.Invalidated)
@@ -494,9 +547,10 @@ func TestStaleMatchDoesNotKillNewKey(t *testing.T) {
 	_, err := CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(testCtx(t), s)
 	require.NoError(t, err)
 
-	_, err = sign(t, s, 90)
+	_, err = sign(t, s, c90)
 	require.ErrorIs(t, err, ErrNotAuthorized, "the match predates the key")
-	deliver(t, s, d.match(t, 0, 0xA2, 3, 91))
-	_, err = sign(t, s, 91)
+	c91 := begin(t, s, sceneRef)
+	deliver(t, s, d.match(t, 0, 0xA2, 3, c91))
+	_, err = sign(t, s, c91)
 	require.NoError(t, err, "the new key is intact")
 }

@@ -179,6 +179,8 @@ var suite = []attack{
 	envForge,
 	bioReplay,
 	bioReuse,
+	crossAppKeys,
+	publicLogin,
 	storeSwap,
 	storeRollback,
 	killMidEnroll,

@@ -39,7 +39,7 @@ func (r *runner) paySetup(ctx context.Context, t *tally, restart sim.RestartPoli
 	if p.outbox, err = fx.dev.session(ctx, tee.RoleFingerprint); !t.must("fingerprint", err) {
 		return nil
 	}
-	if p.pay, err = fx.dev.session(ctx, tee.RolePayment); !t.must("payment", err) {
+	if p.pay, err = fx.dev.session(ctx, tee.RolePayment, rpc.AsUser()); !t.must("payment", err) {
 		return nil
 	}
 	envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, p.outbox)
@@ -103,8 +103,15 @@ func (p *payFixture) sign(ctx context.Context, challenge uint64, order string) e
 	return err
 }
 
-// challenge draws a payment challenge (the authenticate operation id).
+// challenge draws an authenticate operation id no payment waits for.
 func challenge() uint64 { return mrand.Uint64() | 1 }
+
+// begin is BEGIN_PAYMENT for the fixture's scene key: the payment
+// challenge (authenticate's operation id) the payment TA issues.
+func (p *payFixture) begin(ctx context.Context, t *tally) (uint64, bool) {
+	c, err := payment.BeginPayment{Ref: sceneRef}.Execute(ctx, p.pay)
+	return c, t.must("BEGIN_PAYMENT", err)
+}
 
 var bioReplay = attack{
 	Info: Info{
@@ -118,7 +125,10 @@ var bioReplay = attack{
 		if p == nil {
 			return
 		}
-		op := challenge()
+		op, ok := p.begin(ctx, t)
+		if !ok {
+			return
+		}
 		res, err := p.authResult(ctx, op)
 		if !t.must("bio auth result", err) {
 			return
@@ -139,7 +149,7 @@ var bioReplay = attack{
 		if _, err := p.dev.waitEvent(ctx, tee.RolePayment, sim.EventRestarted); !t.must("payment TA restart", err) {
 			return
 		}
-		pay, err := p.dev.session(ctx, tee.RolePayment)
+		pay, err := p.dev.session(ctx, tee.RolePayment, rpc.AsUser())
 		if !t.must("payment TA after restart", err) {
 			return
 		}
@@ -162,7 +172,10 @@ var bioReuse = attack{
 		if p == nil {
 			return
 		}
-		op := challenge()
+		op, ok := p.begin(ctx, t)
+		if !ok {
+			return
+		}
 		res, err := p.authResult(ctx, op)
 		if !t.must("bio auth result", err) {
 			return
@@ -170,7 +183,10 @@ var bioReuse = attack{
 		if !t.must("deliver", deliver(ctx, p.pay, res)) {
 			return
 		}
-		other := challenge()
+		other, ok := p.begin(ctx, t)
+		if !ok {
+			return
+		}
 		name := t.refused("pay a different challenge with the match", p.sign(ctx, other, "order for another transaction"), payment.ErrNotAuthorized)
 		if !t.must("control: pay the matched challenge", p.sign(ctx, op, "order 1")) {
 			return

@@ -99,6 +99,24 @@ func weaken(role tee.Role, wrap func(rpc.Invoker) rpc.Invoker) func(tee.Role, rp
 	}
 }
 
+// borrowedIdentity stands for a payment TA that takes the client identity
+// from the caller's word (a parameter) instead of the kernel: the first
+// payment session opened (the victim app's) is the identity every later
+// session claims, and gets.
+type borrowedIdentity struct {
+	mu    sync.Mutex
+	first rpc.Invoker
+}
+
+func (b *borrowedIdentity) wrap(inv rpc.Invoker) rpc.Invoker {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.first == nil {
+		b.first = inv
+	}
+	return b.first
+}
+
 // brokenFinish is a Keymaster whose FINISH always fails: refusing
 // everything is not a defence.
 type brokenFinish struct{ rpc.Invoker }
@@ -144,6 +162,12 @@ func TestCanaries(t *testing.T) {
 		{"fingerprint TA accepts a replayed key envelope", "^env-replay-key$",
 			weaken(tee.RoleFingerprint, tolerant(fingerprint.CmdSetAuthTokenKey)),
 			NotRejected, "envelope replayed to fingerprint: accepted"},
+		{"payment TA trusting a claimed identity lets one app use another's keys", "^cross-app-keys$",
+			weaken(tee.RolePayment, (&borrowedIdentity{}).wrap),
+			NotRejected, "replace the victim's app key: accepted"},
+		{"payment TA trusting a claimed identity serves PUBLIC sessions", "^public-login$",
+			weaken(tee.RolePayment, (&borrowedIdentity{}).wrap),
+			NotRejected, "CREATE_APP_KEY over the app's id: accepted"},
 		{"a Keymaster that refuses everything is no defence", "^hat-flip-keymaster$",
 			weaken(tee.RoleKeymaster, func(inv rpc.Invoker) rpc.Invoker { return brokenFinish{inv} }),
 			Inconclusive, "control FINISH with the genuine HAT"},

@@ -139,9 +139,10 @@ func (d *device) onStop(f func()) {
 	d.closers = append(d.closers, f)
 }
 
-// session opens a CA session on role's TA, through Config.Interpose if set.
-func (d *device) session(ctx context.Context, role tee.Role) (rpc.Invoker, error) {
-	s, err := d.sim.OpenSession(ctx, role)
+// session opens a CA session on role's TA, through Config.Interpose if set;
+// opts choose the login (rpc.AsUser for the payment app).
+func (d *device) session(ctx context.Context, role tee.Role, opts ...rpc.SessionOption) (rpc.Invoker, error) {
+	s, err := d.sim.OpenSession(ctx, role, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open session on %s: %w", role, err)
 	}

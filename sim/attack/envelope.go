@@ -126,7 +126,10 @@ var envRedirect = attack{
 				return
 			}
 		}
-		op := challenge()
+		op, ok := p.begin(ctx, t)
+		if !ok {
+			return
+		}
 		res, err := p.authResult(ctx, op)
 		if !t.must("bio auth result", err) {
 			return
@@ -199,7 +202,14 @@ var envReorder = attack{
 		}
 		name := t.refused("older key envelope after the newer", setAuthTokenKey(ctx, tee.RoleFingerprint, fp, older), tee.ErrSecurity)
 
-		op1, op2 := mrand.Uint64()|1, mrand.Uint64()|1
+		op1, ok := p.begin(ctx, t)
+		if !ok {
+			return
+		}
+		op2, ok := p.begin(ctx, t)
+		if !ok {
+			return
+		}
 		r1, err := p.authResult(ctx, op1)
 		if !t.must("bio auth result 1", err) {
 			return

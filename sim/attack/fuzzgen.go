@@ -88,6 +88,7 @@ func seedsFor(role tee.Role, rng *mrand.Rand) []seed {
 		_, _ = payment.CreateAppKey{AppID: ref.AppID}.Execute(ctx, rec)
 		_, _ = payment.CreateSceneKey{Ref: ref, GroupID: 0}.Execute(ctx, rec)
 		_, _ = payment.GetCert{Ref: ref}.Execute(ctx, rec)
+		_, _ = payment.BeginPayment{Ref: ref}.Execute(ctx, rec)
 		_, _ = payment.SignPayment{Ref: ref, Challenge: rng.Uint64(), Payload: bytes(12)}.Execute(ctx, rec)
 		_ = payment.DeleteKey{Ref: ref}.Execute(ctx, rec)
 		_ = payment.SetAuthTokenKey{Envelope: env}.Execute(ctx, rec)

@@ -30,7 +30,7 @@ func TestSeedsCoverCommands(t *testing.T) {
 			fingerprint.CmdCancel, fingerprint.CmdEnumerate, fingerprint.CmdRemove, fingerprint.CmdSetActiveGroup, fingerprint.CmdAuthenticate,
 			fingerprint.CmdNextEvent, fingerprint.CmdResetLockout, fingerprint.CmdFetchOutbox, fingerprint.CmdSetAuthTokenKey}},
 		{tee.RolePayment, []uint32{payment.CmdDeliver, payment.CmdGetDeviceCert, payment.CmdCreateAppKey, payment.CmdCreateSceneKey,
-			payment.CmdGetCert, payment.CmdSignPayment, payment.CmdDeleteKey, payment.CmdSetAuthTokenKey}},
+			payment.CmdGetCert, payment.CmdBeginPayment, payment.CmdSignPayment, payment.CmdDeleteKey, payment.CmdSetAuthTokenKey}},
 		{"", []uint32{sensor.CmdPresent, sensor.CmdAcquired, sensor.CmdNoFinger, sensor.CmdFault, sensor.CmdSetFault,
 			sensor.CmdSetLatency, sensor.CmdReset, sensor.CmdStatus}},
 	}

@@ -138,7 +138,10 @@ func BenchmarkAuthenticateToSignedPayment(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
-		c := newChallenge()
+		c, err := r.beginPayment(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
 		if err := r.sen.Present(ctx, samples[i%len(samples)]); err != nil {
 			b.Fatal(err)
 		}
@@ -220,7 +223,10 @@ func BenchmarkPaymentHops(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
-		c := newChallenge()
+		c, err := r.beginPayment(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
 		if err := r.sen.Present(ctx, samples[i%len(samples)]); err != nil {
 			b.Fatal(err)
 		}

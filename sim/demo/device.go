@@ -13,6 +13,7 @@ import (
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
 
@@ -56,8 +57,11 @@ func bootTAs(r *runner, ctx context.Context, rec *record) error {
 	for _, s := range []struct {
 		role tee.Role
 		dst  **sim.Session
-	}{{tee.RoleGatekeeper, &r.gk}, {tee.RoleKeymaster, &r.km}, {tee.RolePayment, &r.pay}} {
-		if *s.dst, err = d.OpenSession(ctx, s.role); err != nil {
+		opts []rpc.SessionOption
+	}{{tee.RoleGatekeeper, &r.gk, nil}, {tee.RoleKeymaster, &r.km, nil}, {tee.RolePayment, &r.pay, []rpc.SessionOption{rpc.AsUser()}}} {
+		// The payment app logs in as its user: its keys belong to that
+		// identity (docs/protocol.md §1.12).
+		if *s.dst, err = d.OpenSession(ctx, s.role, s.opts...); err != nil {
 			return fmt.Errorf("session on %s: %w", s.role, err)
 		}
 	}

@@ -18,7 +18,10 @@ import (
 // have to wait.
 
 func impostorRejected(r *runner, ctx context.Context, rec *record) error {
-	c := newChallenge()
+	c, err := r.beginPayment(ctx)
+	if err != nil {
+		return err
+	}
 	res, err := r.impostorUntil(ctx, c, finger.New(impostorSeed), func(n int) bool { return n == 1 })
 	if err != nil {
 		return err
@@ -77,24 +80,17 @@ func enrollNewFinger(r *runner, ctx context.Context, rec *record) error {
 }
 
 func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
-	o := order{challenge: newChallenge(), payload: []byte("order 1003: 5.00 CNY to merchant 42")}
-	a, err := r.authenticate(ctx, o.challenge, r.fingers[0], 3)
-	if err != nil {
-		return err
+	// The HAL relayed the new finger list at onEnrollResult(remaining 0),
+	// so the payment TA already knows the key is stale: it issues no
+	// challenge for it.
+	_, err := r.beginPayment(ctx)
+	if err == nil {
+		return errors.New("BEGIN_PAYMENT succeeded with a key bound to the old finger set")
 	}
-	s, err := r.signAtCallback(ctx, o.challenge, o.payload)
-	if err != nil {
-		return err
+	if !errors.Is(err, payment.ErrKeyInvalidated) {
+		return fmt.Errorf("%w; want KEY_INVALIDATED", err)
 	}
-	rec.Add("challenge", Hex64(o.challenge))
-	rec.Add("fid", a.fid)
-	if s.err == nil {
-		return errors.New("SIGN_PAYMENT succeeded with a key bound to the old finger set")
-	}
-	if !errors.Is(s.err, payment.ErrKeyInvalidated) {
-		return fmt.Errorf("SIGN_PAYMENT: %w; want KEY_INVALIDATED", s.err)
-	}
-	rec.Add("sign_payment", fmt.Sprintf("KEY_INVALIDATED (%#x): re-register", uint32(payment.ResultKeyInvalidated)))
+	rec.Add("sign_payment", fmt.Sprintf("KEY_INVALIDATED (%#x) at BEGIN_PAYMENT: re-register", uint32(payment.ResultKeyInvalidated)))
 	r.staleScene = r.reg.sceneCert
 	return r.sensorIdle(ctx)
 }
@@ -103,8 +99,6 @@ func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
 // pays with it: the server's new challenge, the newly enrolled finger
 // authenticates, SIGN_PAYMENT signs with the new key, the statement
 // verifies under the new certificate and not under the invalidated one.
-// (The auth result the invalidated key could not use is older than the
-// new key, so the payment TA will not sign it with the new key.)
 func reRegister(r *runner, ctx context.Context, rec *record) error {
 	reg, err := r.registerScene(ctx, r.reg.app, r.authID, r.fids)
 	if err != nil {
@@ -113,7 +107,11 @@ func reRegister(r *runner, ctx context.Context, rec *record) error {
 	r.reg = reg
 	rec.Add("bound_fingers", r.fids)
 	rec.Add("bound_authenticator_id", Hex64(reg.sceneCert.AuthenticatorID))
-	o := order{challenge: newChallenge(), payload: []byte("order 1004: 5.00 CNY to merchant 42")}
+	c, err := r.beginPayment(ctx)
+	if err != nil {
+		return err
+	}
+	o := order{challenge: c, payload: []byte("order 1004: 5.00 CNY to merchant 42")}
 	if o.auth, err = r.authenticate(ctx, o.challenge, r.fingers[2], 4); err != nil {
 		return err
 	}
@@ -145,7 +143,10 @@ func reRegister(r *runner, ctx context.Context, rec *record) error {
 }
 
 func lockout(r *runner, ctx context.Context, rec *record) error {
-	c := newChallenge()
+	c, err := r.beginPayment(ctx)
+	if err != nil {
+		return err
+	}
 	impostor := finger.New(impostorSeed)
 	res, err := r.impostorUntil(ctx, c, impostor, func(int) bool { return false })
 	if err != nil {

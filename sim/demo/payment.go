@@ -17,8 +17,19 @@ import (
 // key for payments (SOTER's ASK and AuthKey, Tencent SOTER's ATTK → ASK → AuthKey hierarchy).
 var sceneRef = payment.KeyRef{AppID: "com.example.wallet", Scene: "pay"}
 
-// newChallenge is the payment server's side: a fresh random non-zero
-// 64-bit challenge for one order (crypto/rand).
+// beginPayment is BEGIN_PAYMENT: the payment TA issues the challenge the
+// app authenticates with (operation_id) and later signs for, bound to the
+// app's identity and scene key (docs/protocol.md §8).
+func (r *runner) beginPayment(ctx context.Context) (uint64, error) {
+	c, err := (payment.BeginPayment{Ref: sceneRef}).Execute(ctx, r.pay)
+	if err != nil {
+		return 0, fmt.Errorf("BEGIN_PAYMENT: %w", err)
+	}
+	return c, nil
+}
+
+// newChallenge is a fresh random non-zero 64-bit operation id for an
+// authentication no payment waits for (crypto/rand).
 func newChallenge() uint64 {
 	var b [8]byte
 	for {

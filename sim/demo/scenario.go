@@ -71,7 +71,7 @@ var scenario = []struct {
 	{"enroll finger 1 (HAL enroll, sensor samples)", enrollNth(0, false)},
 	{"enroll finger 2, postEnroll, authenticator id", enrollNth(1, true)},
 	{"payment app registers app key + scene key", registerPayment},
-	{"payment server issues a challenge", issueChallenge},
+	{"BEGIN_PAYMENT: the payment TA issues the challenge", issueChallenge},
 	{"authenticate(operation_id = challenge) (HAL)", authenticateOrder},
 	{"HAT verified: fields + MAC (by Keymaster)", checkOrderHAT},
 	{"bio result relayed before onAuthenticated (HAL)", relayBioResult},
@@ -243,7 +243,11 @@ func registerPayment(r *runner, ctx context.Context, rec *record) error {
 }
 
 func issueChallenge(r *runner, ctx context.Context, rec *record) error {
-	r.order = order{challenge: newChallenge(), payload: []byte("order 1001: 12.34 CNY to merchant 42")}
+	c, err := r.beginPayment(ctx)
+	if err != nil {
+		return err
+	}
+	r.order = order{challenge: c, payload: []byte("order 1001: 12.34 CNY to merchant 42")}
 	rec.Add("challenge", Hex64(r.order.challenge))
 	rec.Add("payload", string(r.order.payload))
 	return nil

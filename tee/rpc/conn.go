@@ -34,6 +34,9 @@ type conn struct {
 	reading  atomic.Pointer[readerTurn]
 	tearOnce sync.Once
 
+	credOnce sync.Once
+	cred     *Credentials // the kernel's word on the client; nil if none
+
 	mu       sync.Mutex
 	sessions map[uint32]*session
 	reserved int // open sessions plus OPEN_SESSIONs running
@@ -42,6 +45,7 @@ type conn struct {
 
 type session struct {
 	id   uint32
+	ctx  context.Context // the connection's, carrying the client's identity
 	ts   TASession
 	busy bool // a command or close is running
 	dead bool // the TA panicked in this session
@@ -222,14 +226,29 @@ func (c *conn) logCommand(op wire.Op, req *wire.Frame, session uint32, start tim
 	}
 }
 
+// credentials returns what the kernel says about the client (SO_PEERCRED,
+// recorded at connect(2)), asked once per connection; nil if the
+// connection has none.
+func (c *conn) credentials() *Credentials {
+	c.credOnce.Do(func() {
+		cred, err := peerCredentials(c.nc)
+		if err != nil {
+			c.log.Debug("no kernel credentials: identity logins refused", zap.Error(err))
+			return
+		}
+		c.cred = &cred
+	})
+	return c.cred
+}
+
 func (c *conn) openSession(f *wire.Frame) func() {
 	start := time.Now()
 	var code tee.Result
-	switch {
-	case f.UUID != c.srv.uuid:
+	var id ClientIdentity
+	if f.UUID != c.srv.uuid {
 		code = tee.ResultItemNotFound // no such TA here (GPD_SPE_007 TEEC_OpenSession)
-	case f.Login != wire.LoginPublic:
-		code = tee.ResultNotSupported // a socket cannot vouch for any other identity
+	} else {
+		id, code = authenticate(f, c.credentials())
 	}
 	if code == tee.Success {
 		c.mu.Lock()
@@ -247,16 +266,17 @@ func (c *conn) openSession(f *wire.Frame) func() {
 		c.send(resp)
 		return nil
 	}
-	return func() { c.runOpen(f, start) }
+	return func() { c.runOpen(f, id, start) }
 }
 
-func (c *conn) runOpen(f *wire.Frame, start time.Time) {
+func (c *conn) runOpen(f *wire.Frame, id ClientIdentity, start time.Time) {
 	defer c.inflight.Done()
 	in := snapshot(&f.Params)
+	ctx := withClient(c.ctx, id)
 	var ts TASession
 	err := c.callTA(func() error {
 		var err error
-		ts, err = c.srv.ta.OpenSession(c.ctx, &f.Params)
+		ts, err = c.srv.ta.OpenSession(ctx, &f.Params)
 		return err
 	})
 	if err == nil && ts == nil {
@@ -265,7 +285,7 @@ func (c *conn) runOpen(f *wire.Frame, start time.Time) {
 	resp := c.response(f, err, &in)
 	c.mu.Lock()
 	if resp.Result == tee.Success {
-		s := &session{id: c.allocID(), ts: ts}
+		s := &session{id: c.allocID(), ctx: ctx, ts: ts}
 		c.sessions[s.id] = s
 		resp.Session = s.id
 	} else {
@@ -318,7 +338,7 @@ func (c *conn) invoke(f *wire.Frame) func() {
 func (c *conn) runInvoke(s *session, f *wire.Frame, start time.Time) {
 	defer c.inflight.Done()
 	in := snapshot(&f.Params)
-	err := c.callTA(func() error { return s.ts.Invoke(c.ctx, f.Command, &f.Params) })
+	err := c.callTA(func() error { return s.ts.Invoke(s.ctx, f.Command, &f.Params) })
 	resp := c.response(f, err, &in)
 	resp.Session = s.id
 	c.mu.Lock()

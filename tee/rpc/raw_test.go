@@ -89,7 +89,7 @@ func TestBadFormatAnswered(t *testing.T) {
 		name string
 		b    []byte
 	}{
-		{"bad version", frameWith(t, inv, 4, 2)},
+		{"bad version", frameWith(t, inv, 4, 1)},
 		{"unknown op", frameWith(t, inv, 5, 0x42)},
 		{"reserved set", frameWith(t, inv, 6, 0, 1)},
 		{"unknown param type", frameWith(t, inv, 20, 0x04)},

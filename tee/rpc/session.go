@@ -26,16 +26,44 @@ var _ Invoker = (*Session)(nil)
 // ID returns the host-assigned session id.
 func (s *Session) ID() uint32 { return s.id }
 
-// OpenSession opens a session on the TA uuid (TEEC_OpenSession with
-// TEEC_LOGIN_PUBLIC). params may be nil; the TA's outputs are written back.
-// A non-success result is returned as an error carrying a *tee.Error (for
+// SessionOption chooses how OpenSession logs in.
+type SessionOption func(*wire.Frame)
+
+// AsUser logs in with TEEC_LOGIN_USER: the TA sees the identity of the
+// calling process's effective uid, as the kernel reports it
+// (docs/protocol.md §1.12).
+func AsUser() SessionOption {
+	return func(f *wire.Frame) { f.Login, f.ConnData = tee.LoginUser, 0 }
+}
+
+// AsGroup logs in with TEEC_LOGIN_GROUP as group gid (GP connectionData),
+// which must be the process's effective gid or one of its supplementary
+// groups, else OPEN_SESSION fails with TEEC_ERROR_ACCESS_DENIED.
+func AsGroup(gid uint32) SessionOption {
+	return func(f *wire.Frame) { f.Login, f.ConnData = tee.LoginGroup, gid }
+}
+
+// WithLogin sends an arbitrary login method and connection data, for
+// tests of the host's checks; AsUser and AsGroup are the normal choices.
+func WithLogin(login tee.Login, connData uint32) SessionOption {
+	return func(f *wire.Frame) { f.Login, f.ConnData = login, connData }
+}
+
+// OpenSession opens a session on the TA uuid (TEEC_OpenSession), by
+// default with TEEC_LOGIN_PUBLIC; opts choose another login (AsUser,
+// AsGroup). params may be nil; the TA's outputs are written back. A
+// non-success result is returned as an error carrying a *tee.Error (for
 // example TEEC_ERROR_ITEM_NOT_FOUND, origin TEE, when the socket serves a
-// different TA).
-func (c *Client) OpenSession(ctx context.Context, uuid tee.UUID, params *tee.Params) (*Session, error) {
+// different TA; TEEC_ERROR_ACCESS_DENIED for a group the process is not
+// in).
+func (c *Client) OpenSession(ctx context.Context, uuid tee.UUID, params *tee.Params, opts ...SessionOption) (*Session, error) {
 	if params == nil {
 		params = new(tee.Params)
 	}
 	req := wire.Frame{Op: wire.OpOpenSession, UUID: uuid, Login: wire.LoginPublic, Params: *params}
+	for _, o := range opts {
+		o(&req)
+	}
 	resp, _, err := c.roundTrip(ctx, &req, c.closeOrphan)
 	if err != nil {
 		return nil, err

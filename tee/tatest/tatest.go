@@ -28,7 +28,18 @@ import (
 // closed and the server shut down — the test fails if Shutdown fails or
 // Serve returns anything but rpc.ErrServerClosed — and the directory is
 // removed. ta itself is not closed.
-func ServeUnix(t testing.TB, uuid tee.UUID, ta rpc.TA) *rpc.Session {
+//
+// opts choose the session's login (rpc.AsUser, rpc.AsGroup); the default
+// is TEEC_LOGIN_PUBLIC.
+func ServeUnix(t testing.TB, uuid tee.UUID, ta rpc.TA, opts ...rpc.SessionOption) *rpc.Session {
+	t.Helper()
+	return Open(t, HostUnix(t, uuid, ta), uuid, opts...)
+}
+
+// HostUnix hosts ta as ServeUnix does and returns the socket's path, for
+// tests that open several sessions (for example with different logins)
+// with Open. The server is shut down when the test ends.
+func HostUnix(t testing.TB, uuid tee.UUID, ta rpc.TA) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tat")
 	require.NoError(t, err)
@@ -39,20 +50,31 @@ func ServeUnix(t testing.TB, uuid tee.UUID, ta rpc.TA) *rpc.Session {
 	srv := rpc.NewServer(uuid, ta, nil)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, srv.Shutdown(ctx))
+		require.ErrorIs(t, <-served, rpc.ErrServerClosed)
+	})
+	return path
+}
 
+// Open dials the TA host at path and opens a session on uuid with opts;
+// session and connection are closed when the test ends (before the
+// server's shutdown registered by HostUnix).
+func Open(t testing.TB, path string, uuid tee.UUID, opts ...rpc.SessionOption) *rpc.Session {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := rpc.Dial(ctx, path)
 	require.NoError(t, err)
-	s, err := c.OpenSession(ctx, uuid, nil)
+	s, err := c.OpenSession(ctx, uuid, nil, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = s.Close(ctx)
 		_ = c.Close()
-		require.NoError(t, srv.Shutdown(ctx))
-		require.ErrorIs(t, <-served, rpc.ErrServerClosed)
 	})
 	return s
 }

@@ -10,8 +10,9 @@ import (
 // Frame constants (docs/protocol.md "Frame header").
 const (
 	// Version is the only protocol version; the version byte of every
-	// frame, request or response, must equal it.
-	Version = 1
+	// frame, request or response, must equal it. Version 2 added
+	// OPEN_SESSION's connection_data (the gid of TEEC_LOGIN_GROUP).
+	Version = 2
 	// LengthLen is the size of the length prefix.
 	LengthLen = 4
 	// HeaderLen is the size of the fixed frame header including the length
@@ -26,10 +27,10 @@ const (
 	MinFrameLen = HeaderLen - LengthLen
 )
 
-// LoginPublic is TEEC_LOGIN_PUBLIC (GPD_SPE_007, login methods), the only login
-// method a socket can honestly claim: the TA host cannot authenticate the
-// client's identity, so it rejects every other method.
-const LoginPublic uint32 = 0
+// LoginPublic is TEEC_LOGIN_PUBLIC (GPD_SPE_007 §4.5.2): the client asks
+// for no identity. The other methods are tee.Login values; the TA host
+// derives their identity from the socket's kernel credentials.
+const LoginPublic = tee.LoginPublic
 
 // Op is the operation byte of a frame.
 type Op uint8
@@ -72,8 +73,8 @@ func (o Op) String() string {
 
 // Frame is one decoded CA→TA or TA→CA message. Which fields an op carries:
 //
-//	op             UUID Login Session Command Result Origin Params
-//	OPEN_SESSION    x    x                                  x (request)
+//	op             UUID Login ConnData Session Command Result Origin Params
+//	OPEN_SESSION    x    x       x                                   x (request)
 //	INVOKE                     x       x                    x (request)
 //	CLOSE_SESSION              x
 //	RESPONSE                   x              x      x      x (response)
@@ -85,13 +86,17 @@ type Frame struct {
 	Op        Op
 	RequestID uint32
 
-	UUID    tee.UUID
-	Login   uint32
-	Session uint32
-	Command uint32
-	Result  tee.Result
-	Origin  tee.Origin
-	Params  tee.Params
+	UUID  tee.UUID
+	Login tee.Login
+	// ConnData is OPEN_SESSION's connection_data, GPD_SPE_007's
+	// connectionData: the gid asked for by TEEC_LOGIN_GROUP, 0 otherwise
+	// (the codec carries any value; the host enforces the rule).
+	ConnData uint32
+	Session  uint32
+	Command  uint32
+	Result   tee.Result
+	Origin   tee.Origin
+	Params   tee.Params
 }
 
 // layout returns the parameter layout of f's op, or 0 for CLOSE_SESSION.
@@ -110,7 +115,7 @@ func (f *Frame) layout() Layout {
 func fixedBodyLen(o Op) int {
 	switch o {
 	case OpOpenSession:
-		return 16 + 4
+		return 16 + 4 + 4
 	case OpInvoke:
 		return 4 + 4
 	case OpCloseSession:
@@ -163,7 +168,8 @@ func AppendFrame(dst []byte, f *Frame) ([]byte, error) {
 	switch f.Op {
 	case OpOpenSession:
 		dst = append(dst, f.UUID[:]...)
-		dst = binary.BigEndian.AppendUint32(dst, f.Login)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(f.Login))
+		dst = binary.BigEndian.AppendUint32(dst, f.ConnData)
 	case OpInvoke:
 		dst = binary.BigEndian.AppendUint32(dst, f.Session)
 		dst = binary.BigEndian.AppendUint32(dst, f.Command)
@@ -246,7 +252,11 @@ func decodeFrame(b []byte) (Frame, error) {
 		}
 		copy(f.UUID[:], b[d.off:])
 		d.off += 16
-		f.Login, err = d.u32("login")
+		var login uint32
+		if login, err = d.u32("login"); err == nil {
+			f.Login = tee.Login(login)
+			f.ConnData, err = d.u32("connection_data")
+		}
 	case OpInvoke:
 		if f.Session, err = d.u32("session_id"); err == nil {
 			f.Command, err = d.u32("command_id")

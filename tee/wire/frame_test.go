@@ -59,7 +59,8 @@ func TestDecodeFrameRejects(t *testing.T) {
 		{"length says more than supplied", open[:len(open)-1], ErrFrameLength},
 		{"length says less than supplied", append(bytes.Clone(open), 0), ErrFrameLength},
 		{"version 0", patch(open, 4, 0), ErrVersion},
-		{"version 2", patch(open, 4, 2), ErrVersion},
+		{"version 1 (before connection_data)", patch(open, 4, 1), ErrVersion},
+		{"version 3", patch(open, 4, 3), ErrVersion},
 		{"unknown op 0", patch(open, 5, 0), ErrUnknownOp},
 		{"unknown op 4", patch(open, 5, 4), ErrUnknownOp},
 		{"unknown op 0x81", patch(open, 5, 0x81), ErrUnknownOp},
@@ -67,6 +68,7 @@ func TestDecodeFrameRejects(t *testing.T) {
 		{"reserved low", patch(open, 7, 0x80), ErrReserved},
 		{"open trailing byte", withLen(append(bytes.Clone(open), 0)), ErrTrailingBytes},
 		{"open missing types", withLen(open[:len(open)-4]), ErrTruncated},
+		{"open missing connection_data", withLen(open[:32]), ErrTruncated},
 		{"close trailing param types", withLen(append(bytes.Clone(closeReq), 0, 0, 0, 0)), ErrTrailingBytes},
 		{"param type 4", patch(invoke, 20, 4), ErrUnknownParamType},
 		{"param type 8", patch(invoke, 21, 8), ErrUnknownParamType},
@@ -171,7 +173,7 @@ func TestAppendFrameLargest(t *testing.T) {
 func TestAppendFrameIgnoresFieldsNotCarried(t *testing.T) {
 	f := Frame{
 		Op: OpCloseSession, RequestID: 5, Session: 2,
-		UUID: tee.UUIDGatekeeper, Login: 3, Command: 4, Result: tee.ResultGeneric, Origin: tee.OriginTEE,
+		UUID: tee.UUIDGatekeeper, Login: 3, ConnData: 9, Command: 4, Result: tee.ResultGeneric, Origin: tee.OriginTEE,
 		Params: tee.Params{tee.Value(1, 2)},
 	}
 	b, err := AppendFrame(nil, &f)

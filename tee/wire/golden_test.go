@@ -52,6 +52,9 @@ var goldenFrames = []struct {
 	{"open_session_request.hex", Frame{
 		Op: OpOpenSession, RequestID: 1, UUID: tee.UUIDKeymaster, Login: LoginPublic,
 	}},
+	{"open_session_group_request.hex", Frame{
+		Op: OpOpenSession, RequestID: 7, UUID: tee.UUIDKeymaster, Login: tee.LoginGroup, ConnData: 1000,
+	}},
 	{"open_session_response.hex", Frame{
 		Op: OpResponse, RequestID: 1, Result: tee.Success, Origin: tee.OriginTrustedApp, Session: 1,
 	}},

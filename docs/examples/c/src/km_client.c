@@ -56,7 +56,7 @@
 
 /* ---- framing (docs/protocol.md §1.3, §1.4) ---- */
 
-#define FP_VERSION        1
+#define FP_VERSION        2
 #define OP_OPEN_SESSION   0x01
 #define OP_INVOKE         0x02
 #define OP_CLOSE_SESSION  0x03
@@ -296,7 +296,7 @@ static int get_response_params(const uint8_t *r, size_t n, uint32_t result, stru
 /* ---- one request, one response (§1.6: one outstanding request) ---- */
 
 /* call sends a request (op, body prefix, params) and reads the response.
- * body holds the op's fixed fields (uuid+login, session+command, session).
+ * body holds the op's fixed fields (uuid+login+connection_data, session+command, session).
  * On transport failure it reports TEEC_ERROR_TARGET_DEAD/COMMS (§1.8). */
 static uint32_t call(struct conn *c, uint8_t op, const uint8_t *body, size_t body_len,
 		     struct param p[4], int with_params, uint32_t *origin, uint32_t *session)
@@ -359,9 +359,10 @@ static uint32_t call(struct conn *c, uint8_t op, const uint8_t *body, size_t bod
 
 static uint32_t open_session(struct conn *c, const uint8_t uuid[16], uint32_t *session, uint32_t *origin)
 {
-	uint8_t body[20];
+	uint8_t body[24];
 	memcpy(body, uuid, 16);
 	put_u32(body + 16, TEEC_LOGIN_PUBLIC);
+	put_u32(body + 20, 0); /* connection_data: only TEEC_LOGIN_GROUP carries one (§1.12) */
 	struct param none[4] = {{0}};
 	return call(c, OP_OPEN_SESSION, body, sizeof body, none, 1, origin, session);
 }

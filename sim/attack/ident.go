@@ -1,0 +1,153 @@
+package attack
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
+)
+
+// The identity attacks play a second payment app on the same device. The
+// victim logs in as its user (TEEC_LOGIN_USER); the attacker, in the same
+// process, logs in as the process's group (TEEC_LOGIN_GROUP, egid): a
+// different GP client identity the kernel vouches for, as a second uid
+// would be (sim's TestPaymentKeysBelongToUID runs two real uids).
+
+// attackerOpts is the attacker app's login.
+func attackerOpts() []rpc.SessionOption {
+	return []rpc.SessionOption{rpc.AsGroup(uint32(os.Getegid()))}
+}
+
+var crossAppKeys = attack{
+	Info: Info{
+		ID:      "cross-app-keys",
+		Attack:  "a second app replaces, certifies under, reads, deletes, begins, signs with another app's payment keys, and spends its challenge",
+		Defence: "keys owned by the client identity the TA host derives from SO_PEERCRED and the GP login (protocol §1.12, §8) → TEEC_ERROR_ACCESS_DENIED / NOT_AUTHORIZED",
+		Want:    Rejected,
+	},
+	run: func(ctx context.Context, r *runner, t *tally) {
+		p := r.paySetup(ctx, t, sim.RestartPolicy{}) // the victim app's keys
+		if p == nil {
+			return
+		}
+		if !t.must("control: the victim pays", p.payOnce(ctx, t, "order 1")) {
+			return
+		}
+		// The victim's next payment is in flight: challenge issued, finger
+		// matched, auth result delivered.
+		c, ok := p.begin(ctx, t)
+		if !ok {
+			return
+		}
+		res, err := p.authResult(ctx, c)
+		if !t.must("bio auth result", err) || !t.must("deliver", deliver(ctx, p.pay, res)) {
+			return
+		}
+		atk, err := p.dev.session(ctx, tee.RolePayment, attackerOpts()...)
+		if !t.must("attacker session", err) {
+			return
+		}
+		app := payment.KeyRef{AppID: sceneRef.AppID}
+		name := t.refused("replace the victim's app key", createApp(ctx, atk, app.AppID), payment.ErrNotOwner)
+		t.refused("certify a scene key under the victim's app key",
+			createScene(ctx, atk, payment.KeyRef{AppID: app.AppID, Scene: "attacker"}), payment.ErrNotOwner)
+		t.refused("replace the victim's scene key", createScene(ctx, atk, sceneRef), payment.ErrNotOwner)
+		_, err = payment.GetCert{Ref: sceneRef}.Execute(ctx, atk)
+		t.refused("read the victim's scene certificate", err, payment.ErrNotOwner)
+		_, err = payment.BeginPayment{Ref: sceneRef}.Execute(ctx, atk)
+		t.refused("begin a payment with the victim's key", err, payment.ErrNotOwner)
+		_, err = payment.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("attacker order")}.Execute(ctx, atk)
+		t.refused("sign with the victim's key and challenge", err, payment.ErrNotOwner)
+		t.refused("delete the victim's scene key", payment.DeleteKey{Ref: sceneRef}.Execute(ctx, atk), payment.ErrNotOwner)
+		t.refused("delete the victim's app key", payment.DeleteKey{Ref: app}.Execute(ctx, atk), payment.ErrNotOwner)
+		own := payment.KeyRef{AppID: "com.attacker.app", Scene: "pay"}
+		if !t.must("the attacker's own app key", createApp(ctx, atk, own.AppID)) || !t.must("the attacker's own scene key", createScene(ctx, atk, own)) {
+			return
+		}
+		_, err = payment.SignPayment{Ref: own, Challenge: c, Payload: []byte("attacker order")}.Execute(ctx, atk)
+		t.refused("spend the victim's challenge and auth result with its own key", err, payment.ErrNotAuthorized)
+		// Nothing changed: the victim's in-flight payment goes through.
+		if !t.must("control: the victim's payment after the attacks", p.sign(ctx, c, "order 2")) {
+			return
+		}
+		t.summarize("8 actions on another app's keys → %s, its challenge spent elsewhere → NOT_AUTHORIZED; the owner still pays", name)
+	},
+}
+
+var publicLogin = attack{
+	Info: Info{
+		ID:      "public-login",
+		Attack:  "use payment keys from a TEEC_LOGIN_PUBLIC session (no identity), including the app's own keys",
+		Defence: "the payment TA's app commands need an identity; PUBLIC has the nil one (protocol §1.12, §8) → TEEC_ERROR_ACCESS_DENIED",
+		Want:    Rejected,
+	},
+	run: func(ctx context.Context, r *runner, t *tally) {
+		p := r.paySetup(ctx, t, sim.RestartPolicy{})
+		if p == nil {
+			return
+		}
+		c, ok := p.begin(ctx, t)
+		if !ok {
+			return
+		}
+		res, err := p.authResult(ctx, c)
+		if !t.must("bio auth result", err) {
+			return
+		}
+		pub, err := p.dev.session(ctx, tee.RolePayment)
+		if !t.must("public session", err) {
+			return
+		}
+		// DELIVER is the HAL's relay and needs no identity.
+		if !t.must("control: DELIVER from the public session", deliver(ctx, pub, res)) {
+			return
+		}
+		name := t.refused("CREATE_APP_KEY over the app's id", createApp(ctx, pub, sceneRef.AppID), payment.ErrNeedsIdentity)
+		t.refused("CREATE_APP_KEY of a new app", createApp(ctx, pub, "com.public.app"), payment.ErrNeedsIdentity)
+		t.refused("CREATE_SCENE_KEY", createScene(ctx, pub, payment.KeyRef{AppID: sceneRef.AppID, Scene: "public"}), payment.ErrNeedsIdentity)
+		_, err = payment.GetCert{Ref: sceneRef}.Execute(ctx, pub)
+		t.refused("GET_CERT", err, payment.ErrNeedsIdentity)
+		_, err = payment.BeginPayment{Ref: sceneRef}.Execute(ctx, pub)
+		t.refused("BEGIN_PAYMENT", err, payment.ErrNeedsIdentity)
+		_, err = payment.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("public order")}.Execute(ctx, pub)
+		t.refused("SIGN_PAYMENT with the app's challenge", err, payment.ErrNeedsIdentity)
+		t.refused("DELETE_KEY", payment.DeleteKey{Ref: sceneRef}.Execute(ctx, pub), payment.ErrNeedsIdentity)
+		if !t.must("control: the app pays with its user login", p.sign(ctx, c, "order 1")) {
+			return
+		}
+		t.summarize("7 app commands without an identity → %s; DELIVER works, the app's own login pays", name)
+	},
+}
+
+var errBegin = errors.New("BEGIN_PAYMENT failed")
+
+func createApp(ctx context.Context, inv rpc.Invoker, app string) error {
+	_, err := payment.CreateAppKey{AppID: app}.Execute(ctx, inv)
+	return err
+}
+
+func createScene(ctx context.Context, inv rpc.Invoker, ref payment.KeyRef) error {
+	_, err := payment.CreateSceneKey{Ref: ref, GroupID: 0}.Execute(ctx, inv)
+	return err
+}
+
+// payOnce is one whole genuine payment: BEGIN_PAYMENT, a match of finger
+// A for its challenge, DELIVER, SIGN_PAYMENT verified offline.
+func (p *payFixture) payOnce(ctx context.Context, t *tally, order string) error {
+	c, ok := p.begin(ctx, t)
+	if !ok {
+		return errBegin
+	}
+	res, err := p.authResult(ctx, c)
+	if err != nil {
+		return err
+	}
+	if err := deliver(ctx, p.pay, res); err != nil {
+		return err
+	}
+	return p.sign(ctx, c, order)
+}
