@@ -311,7 +311,11 @@ func TestRejectionsLeakNothingAcrossProcesses(t *testing.T) {
 		var lines []string
 		require.Eventually(t, func() bool {
 			lines = fingerprintLines(t, logs.String())[before:]
-			return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, `"lockout reset"`) })
+			// The host logs RESET_LOCKOUT's command line after the TA's
+			// "lockout reset": it is the last line a probe causes.
+			return slices.ContainsFunc(lines, func(l string) bool {
+				return strings.Contains(l, `"msg":"command"`) && strings.Contains(l, fmt.Sprintf(`"cmd":%d,`, fingerprint.CmdResetLockout))
+			})
 		}, 10*time.Second, 10*time.Millisecond, "the TA's log reaches the launcher")
 		var tr strings.Builder
 		for _, e := range evs {
