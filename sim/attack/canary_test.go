@@ -322,9 +322,12 @@ func TestOwnerCanaries(t *testing.T) {
 		run       string
 		leaky     bool
 		interpose func(tee.Role, rpc.Invoker) rpc.Invoker
-		finding   string
+		finding   string // a regular expression one finding matches
 	}{
-		{"the TA logs match scores", "^hill-climb$", true, nil, "the TA's log grades rejections"},
+		{"the TA logs match scores", "^hill-climb$", true, nil,
+			// With the score to climb on, the climb may reach the
+			// threshold before the log check runs: either is the breach.
+			"the TA's log grades rejections|a climbed sample was accepted"},
 		{"another user's HAT carries the owner's SID (reset)", "^reset-lockout-other-user$", false, sidConfused(),
 			"RESET_LOCKOUT with the other user's HAT: accepted"},
 		{"another user's HAT carries the owner's SID (enroll)", "^enroll-other-sid$", false, sidConfused(),
@@ -351,7 +354,7 @@ func TestOwnerCanaries(t *testing.T) {
 			r := rep.Results[0]
 			assert.Equal(t, NotRejected, r.Verdict, "%s %v", r.Observed, r.Findings)
 			assert.False(t, rep.OK())
-			assert.Contains(t, strings.Join(r.Findings, "\n"), tc.finding)
+			assert.Regexp(t, tc.finding, strings.Join(r.Findings, "\n"))
 			assert.Empty(t, leftovers(t, cfg.Dir))
 		})
 	}

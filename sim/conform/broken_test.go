@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,11 @@ type proxy struct {
 
 	mu        sync.Mutex
 	challenge uint64 // the outstanding preEnroll value as the proxy saw it
+
+	// cred, if set, is the Gatekeeper user the double mints HATs of; the
+	// conform run enrolls with the same user (Config.credential), so the
+	// TA's one-SID-per-group rule cannot mask the double's defect.
+	cred *credential
 
 	// Broken behaviours.
 	enroll     func(ctx context.Context, r *halpb.EnrollRequest) *halpb.EnrollRequest
@@ -147,10 +153,10 @@ func serveProxy(t *testing.T, upstream string, p *proxy) string {
 // whatever timeoutSec says.
 func acceptsAnyHAT(t *testing.T, d *Device) *proxy {
 	ctx := testCtx(t, 10*time.Second)
-	own, err := openCredential(ctx, d.Target().Gatekeeper, 7)
+	own, err := openCredential(ctx, d.Target().Gatekeeper, GatekeeperUID)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = own.Close(context.Background()) })
-	p := &proxy{}
+	p := &proxy{cred: own}
 	p.enroll = func(ctx context.Context, r *halpb.EnrollRequest) *halpb.EnrollRequest {
 		p.mu.Lock()
 		c := p.challenge
@@ -254,8 +260,9 @@ func TestBrokenHALFailsTheRightCases(t *testing.T) {
 			t.Parallel()
 			d := startDevice(t)
 			target := d.Target()
-			target.HAL = serveProxy(t, target.HAL, tc.double(t, d))
-			rep := runOn(t, target, "LockoutExpiry")
+			p := tc.double(t, d)
+			target.HAL = serveProxy(t, target.HAL, p)
+			rep := runWith(t, Config{Target: target, Skip: regexp.MustCompile("LockoutExpiry"), credential: p.cred})
 			assert.Equal(t, tc.fail, rep.Names(Fail))
 			assert.Empty(t, rep.Names(Skip))
 			assert.False(t, rep.OK())

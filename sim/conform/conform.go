@@ -54,6 +54,11 @@ type Config struct {
 	OnResult func(Result)
 	// Log receives the runner's own diagnostics. Default: none.
 	Log *zap.Logger
+
+	// credential, if set, is the Gatekeeper user the run enrolls with
+	// instead of one it creates (the caller keeps and closes it): a test
+	// hook for doubles that must mint HATs of the run's own user.
+	credential *credential
 }
 
 // Errors of Run.
@@ -122,14 +127,15 @@ func selectCases(run, skip *regexp.Regexp) []caseDef {
 
 // runner holds the connections a run shares.
 type runner struct {
-	cfg      Config
-	log      *zap.Logger
-	hal      *halclient.Client
-	store    string
-	ownStore bool
-	cred     *credential       // nil without Target.Gatekeeper
-	sensor   *sim.Sensor       // nil without Target.Sensor
-	km       *keymasterSession // nil without Target.Keymaster
+	cfg        Config
+	log        *zap.Logger
+	hal        *halclient.Client
+	store      string
+	ownStore   bool
+	cred       *credential       // nil without Target.Gatekeeper
+	sharedCred bool              // cred is Config.credential: the caller closes it
+	sensor     *sim.Sensor       // nil without Target.Sensor
+	km         *keymasterSession // nil without Target.Keymaster
 
 	// quiesceWait is how long teardown waits for the ERROR_CANCELED of its
 	// cancel(); shortened once the HAL has shown it sends none from idle.
@@ -160,7 +166,10 @@ func open(ctx context.Context, cfg Config) (r *runner, err error) {
 		}
 		r.ownStore = true
 	}
-	if cfg.Gatekeeper != "" {
+	switch {
+	case cfg.credential != nil:
+		r.cred, r.sharedCred = cfg.credential, true
+	case cfg.Gatekeeper != "":
 		if r.cred, err = openCredential(dctx, cfg.Gatekeeper, GatekeeperUID); err != nil {
 			return r, err
 		}
@@ -183,7 +192,7 @@ func open(ctx context.Context, cfg Config) (r *runner, err error) {
 
 func (r *runner) close(ctx context.Context) error {
 	var errs []error
-	if r.cred != nil {
+	if r.cred != nil && !r.sharedCred {
 		errs = append(errs, r.cred.Close(ctx))
 	}
 	if r.sensor != nil {

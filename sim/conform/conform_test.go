@@ -27,6 +27,12 @@ func runOn(t *testing.T, target Target, skip string) *Report {
 	if skip != "" {
 		cfg.Skip = regexp.MustCompile(skip)
 	}
+	return runWith(t, cfg)
+}
+
+// runWith runs conform with cfg and logs each result.
+func runWith(t *testing.T, cfg Config) *Report {
+	t.Helper()
 	rep, err := Run(testCtx(t, 3*time.Minute), cfg)
 	require.NoError(t, err)
 	for _, r := range rep.Results {
