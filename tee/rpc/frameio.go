@@ -27,8 +27,14 @@ const readBufLen = 16 << 10
 // larger frame's memory grows only with the bytes received: its buffer
 // starts at growStep bytes and doubles (capped at the frame's size) only
 // once the bytes received fill it, so it is never more than twice the
-// bytes received plus growStep. On the host each such buffer is charged to
-// the TA-wide frame budget (WithFrameBudget) until the frame is consumed.
+// bytes received plus growStep.
+//
+// On the host, a larger frame first reserves its whole size in the TA-wide
+// frame budget (WithFrameBudget), which it holds until the frame is
+// consumed. Reserving the whole frame before reading on, rather than each
+// growth step, means a reader never waits for budget while holding some:
+// readers that each hold part of the budget and wait for more cannot
+// deadlock the host.
 const (
 	ownBufLen = 8 << 10
 	growStep  = 64 << 10
@@ -98,7 +104,7 @@ func (fr *frameReader) next() ([]byte, error) {
 			}
 			fr.buf = fr.own[:n]
 		} else {
-			if err := fr.charge(int64(min(n, growStep))); err != nil {
+			if err := fr.charge(int64(n)); err != nil {
 				return nil, err
 			}
 			fr.buf = make([]byte, min(n, growStep))
@@ -109,9 +115,6 @@ func (fr *frameReader) next() ([]byte, error) {
 	for fr.n < fr.want {
 		if fr.n == len(fr.buf) {
 			grown := min(fr.want, 2*len(fr.buf))
-			if err := fr.charge(int64(grown - len(fr.buf))); err != nil {
-				return nil, err
-			}
 			b := make([]byte, grown)
 			copy(b, fr.buf[:fr.n])
 			fr.buf = b
@@ -168,7 +171,7 @@ func (fr *frameReader) disarm() {
 	}
 }
 
-// charge takes n bytes of the host's frame budget for the current frame,
+// charge reserves n bytes of the host's frame budget for the current frame,
 // waiting (with the frame's timeout armed) while it is exhausted: the
 // reader then stops reading and the bytes wait in the kernel.
 func (fr *frameReader) charge(n int64) error {

@@ -74,7 +74,7 @@ const (
 	// connections. A reader that cannot get budget stops reading (the
 	// bytes wait in the kernel's socket buffer) until budget is returned
 	// or its frame times out.
-	DefaultFrameBudget = 16 << 20
+	DefaultFrameBudget = 8 << 20
 	// DefaultFrameTimeout is how long a request frame may stay incomplete
 	// (from the first read that had to wait for its rest, or for budget):
 	// then the host closes the connection without a response.
@@ -252,6 +252,7 @@ func (s *Server) Serve(ln net.Listener) error {
 				time.Sleep(backoff)
 				continue
 			}
+			s.log.Error("accept failed, no longer serving", zap.Error(err))
 			return err
 		}
 		backoff = 0
