@@ -300,3 +300,31 @@ func TestCrossProcessAcceptEMFILE(t *testing.T) {
 	_, err := os.Stat(filepath.Join(ch.dir, "ta.sock"))
 	require.NoError(t, err, "still listening")
 }
+
+// TestTotalSessionCap: the TA-wide session limit refuses OPEN_SESSION with
+// TEEC_ERROR_OUT_OF_MEMORY (origin TEE) across connections, and sessions
+// closed — one by one or with their connection — are counted back.
+func TestTotalSessionCap(t *testing.T) {
+	ts := startServer(t, nil, WithMaxTotalSessions(3))
+	ctx := testCtx(t)
+	c1, s1 := ts.open(t)
+	_, err := c1.OpenSession(ctx, testUUID, nil)
+	require.NoError(t, err)
+	c2, _ := ts.open(t)
+	_, err = c2.OpenSession(ctx, testUUID, nil)
+	te := teeErr(t, err)
+	assert.Equal(t, tee.ResultOutOfMemory, te.Code)
+	assert.Equal(t, tee.OriginTEE, te.Origin)
+
+	require.NoError(t, s1.Close(ctx))
+	_, err = c2.OpenSession(ctx, testUUID, nil)
+	require.NoError(t, err, "a closed session is counted back")
+	_, err = c2.OpenSession(ctx, testUUID, nil)
+	assert.Equal(t, tee.ResultOutOfMemory, teeErr(t, err).Code)
+
+	c1.Close() // its remaining session goes with it
+	require.Eventually(t, func() bool {
+		_, err := c2.OpenSession(ctx, testUUID, nil)
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond, "a dropped connection's sessions are counted back")
+}
