@@ -168,6 +168,9 @@ var suite = []attack{
 	storeRollback,
 	killMidEnroll,
 	fuzzFrames,
+	connFlood,
+	stalledFrames,
+	kmOpExhaust,
 }
 
 // Attacks lists the suite, in report order.

@@ -88,7 +88,7 @@ const (
 const (
 	refuseTimeout = time.Second
 	refuseReadMax = 64 << 10
-	maxRefusing   = 32
+	maxRefusing   = 256
 )
 
 // Accept errors that mean "out of descriptors or memory for now"
