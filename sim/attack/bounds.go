@@ -146,7 +146,7 @@ var connFlood = attack{
 		}
 		wg.Wait()
 		if n := other.Load(); n > 0 {
-			t.breachf("%d of %d connections beyond the cap were not answered TEEC_ERROR_BUSY within %v (first: %s)", n, floodExtra, busyWait, firstOther)
+			t.breachf("%d of %d connections beyond the cap were not refused with TEEC_ERROR_BUSY within %v (first answer: %s)", n, floodExtra, busyWait, firstOther)
 		} else {
 			t.heldf("%d connections beyond the cap → TEEC_ERROR_BUSY", floodExtra)
 		}
