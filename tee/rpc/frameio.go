@@ -156,6 +156,10 @@ func (fr *frameReader) arm() {
 	}
 	fr.deadline = time.Now().Add(fr.guard.timeout)
 	_ = fr.guard.conn.SetReadDeadline(fr.deadline)
+	if fr.guard.stopping.Load() {
+		// A shutdown's interruption (stopReading) must not be undone.
+		_ = fr.guard.conn.SetReadDeadline(time.Now())
+	}
 }
 
 // disarm clears an armed timeout once its frame is complete, keeping a
