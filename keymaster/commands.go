@@ -35,12 +35,19 @@ const AuthTokenKeyEnvelopeSize = envelope.Overhead + tokens.KeySize
 // session is one CA session on the TA. Operations belong to the session
 // that began them and end with it.
 type session struct {
-	ta *TA
-	id uint64
+	ta     *TA
+	id     uint64
+	client uint64 // whose operations these are, for pruning (operation.go)
 }
 
-func (ta *TA) newSession() *session {
-	return &session{ta: ta, id: ta.nextSID.Add(1)}
+// newSession opens a session for the client connection client (rpc.ConnID;
+// 0 outside a TA host, where each session counts as its own client).
+func (ta *TA) newSession(client uint64) *session {
+	s := &session{ta: ta, id: ta.nextSID.Add(1), client: client}
+	if client == 0 {
+		s.client = 1<<63 | s.id
+	}
+	return s
 }
 
 // handleParam packs a 64-bit operation handle into a value parameter as
@@ -137,7 +144,7 @@ func (s *session) invoke(_ context.Context, cmd uint32, p *tee.Params) error {
 		if err := p.Expect(tee.ParamMemrefInput, tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamValueOutput); err != nil {
 			return err
 		}
-		h, err := ta.begin(s.id, p[0].Data, Purpose(p[1].A), p[2].Data)
+		h, err := ta.begin(s.id, s.client, p[0].Data, Purpose(p[1].A), p[2].Data)
 		if err != nil {
 			return err
 		}
@@ -187,9 +194,9 @@ func (s *session) Close() {
 
 // OpenSession implements rpc.TA (TA_OpenSessionEntryPoint). Keymaster
 // sessions take no parameters.
-func (ta *TA) OpenSession(_ context.Context, p *tee.Params) (rpc.TASession, error) {
+func (ta *TA) OpenSession(ctx context.Context, p *tee.Params) (rpc.TASession, error) {
 	if err := p.Expect(); err != nil {
 		return nil, err
 	}
-	return ta.newSession(), nil
+	return ta.newSession(rpc.ConnID(ctx)), nil
 }

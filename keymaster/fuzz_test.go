@@ -22,7 +22,7 @@ func FuzzSessionInvoke(f *testing.F) {
 	f.Add(CmdGetAuthTokenKey, tee.UUIDGatekeeper[:], []byte(nil), uint32(0), uint32(0), uint8(0))
 	fx := newFixture(f)
 	f.Fuzz(func(t *testing.T, cmd uint32, a, b []byte, va, vb uint32, shape uint8) {
-		s := fx.ta.newSession()
+		s := fx.ta.newSession(0)
 		defer func() {
 			s.Close()
 			if n := fx.ta.Operations(); n != 0 {

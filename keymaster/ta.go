@@ -33,6 +33,11 @@ type Config struct {
 	// MaxOperations caps concurrent operations; 0 means
 	// DefaultMaxOperations.
 	MaxOperations int
+	// NoPruning makes a BEGIN on a full operation table fail with
+	// TOO_MANY_OPERATIONS instead of pruning an operation (operation.go):
+	// the weakened configuration that shows why pruning exists. Never set
+	// on a device.
+	NoPruning bool
 	// MACAlgorithm is the HAT MAC; the zero value is AOSP's HMAC-SHA256.
 	MACAlgorithm tokens.MACAlgorithm
 }
@@ -87,6 +92,7 @@ func NewTA(cfg Config) (*TA, error) {
 		sealer: cfg.Sealer,
 		log:    log,
 	}
+	ta.ops.noPrune = cfg.NoPruning
 	if _, err := rand.Read(ta.authKey[:]); err != nil {
 		return nil, fmt.Errorf("keymaster: auth-token key: %w", err)
 	}
@@ -177,7 +183,7 @@ func (ta *TA) generateKey(rawParams []byte) (blob, pub []byte, err error) {
 // (Enforcer.AuthorizeBegin) and starts a signing operation. It returns the
 // operation handle, which is also the challenge a per-operation HAT must
 // carry (BeginResult.challenge).
-func (ta *TA) begin(owner uint64, blob []byte, purpose Purpose, hat []byte) (uint64, error) {
+func (ta *TA) begin(owner, client uint64, blob []byte, purpose Purpose, hat []byte) (uint64, error) {
 	k, err := ta.loadBlob(blob)
 	if err != nil {
 		return 0, err
@@ -196,10 +202,14 @@ func (ta *TA) begin(owner uint64, blob []byte, purpose Purpose, hat []byte) (uin
 		ta.log.Info("begin refused", zap.Error(err))
 		return 0, err
 	}
-	op := &operation{owner: owner, auth: auth, signer: k.key.newSigner()}
+	op := &operation{owner: owner, client: client, auth: auth, signer: k.key.newSigner()}
+	before := ta.ops.pruned.Load()
 	h, err := ta.ops.add(op)
 	if err != nil {
 		return 0, err
+	}
+	if ta.ops.pruned.Load() != before {
+		ta.log.Info("operation table full: pruned an operation for a new BEGIN")
 	}
 	return h, nil
 }

@@ -60,7 +60,7 @@ func (d direct) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
 	return d.s.Invoke(ctx, cmd, p)
 }
 
-func (f *fixture) session() direct { return direct{f.ta.newSession()} }
+func (f *fixture) session() direct { return direct{f.ta.newSession(0)} }
 
 // authMAC obtains the auth-token key as the gatekeeper does.
 func (f *fixture) authMAC(t testing.TB, inv rpc.Invoker) *tokens.MAC {
@@ -338,7 +338,7 @@ func TestAuthAndNoAuthOverWire(t *testing.T) {
 
 func TestOperationLifecycle(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, func(c *Config) { c.MaxOperations = 3 })
+	f := newFixture(t, func(c *Config) { c.MaxOperations = 3; c.NoPruning = true })
 	inv := f.session()
 	k, err := GenerateKey{Params: p256Params(NoAuthRequiredParam())}.Execute(ctx, inv)
 	require.NoError(t, err)

@@ -194,6 +194,9 @@ var suite = []attack{
 	secondLauncher,
 	socketSquat,
 	slowCallbackReader,
+	connFlood,
+	stalledFrames,
+	kmOpExhaust,
 }
 
 // Attacks lists the suite, in report order.

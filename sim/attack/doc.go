@@ -30,6 +30,16 @@
 //     (docs/architecture.md rule 5: one transaction, old or new state) and a few
 //     thousand fuzzed frames at every TA socket (§1.8).
 //
+// The resource rows play a local client that tries to make a TA host or
+// TA hold everything (docs/protocol.md §1.6.1, §2.1): conn-flood holds the
+// Keymaster host's whole connection cap and checks that further clients
+// get TEEC_ERROR_BUSY (GPD_SPE_007 §4.4.2), stalled-frames stalls 1,000
+// frames one byte short of 1 MiB and reads the Keymaster process's VmRSS,
+// km-op-exhaust holds every Keymaster operation slot from one client. Each
+// judges survival by a genuine client's GENERATE_KEY, BEGIN and FINISH;
+// their canaries run a Keymaster process without the bound
+// (sim.RunWeakenedTA).
+//
 // Every attack boots its own device (all four TAs and the HAL, one process
 // each, through package sim) in a subdirectory of Config.Dir, plays its
 // honest preliminaries (a PIN, enrolled fingers, payment keys) through the

@@ -37,6 +37,8 @@ func runChild(args []string) int {
 		err = runFingerprintTA(ctx, args[3])
 	case len(args) == 4 && args[0] == "ta" && args[2] == "--dir":
 		err = sim.RunTA(ctx, tee.Role(args[1]), args[3], zapcore.WarnLevel)
+	case len(args) == 5 && args[0] == "ta-weakened" && args[3] == "--dir":
+		err = sim.RunWeakenedTA(ctx, tee.Role(args[2]), args[4], zapcore.WarnLevel, sim.Weakening(args[1]))
 	case len(args) == 5 && args[0] == "hal" && args[1] == "--dir" && args[3] == "--ready-fd":
 		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(uintptr(sim.HALReadyFD), "ready")})
 	case len(args) == 6 && args[0] == "hal" && args[5] == "--unbounded-callbacks":

@@ -30,7 +30,9 @@ type conn struct {
 	wmu      sync.Mutex // serialises response writes
 	stopping atomic.Bool
 	inflight sync.WaitGroup
-	fr       *frameReader // used only by the goroutine holding the reading role
+	fr       *frameReader  // used only by the goroutine holding the reading role
+	readStop chan struct{} // closed by stopReading: a reader waiting for frame budget gives up
+	stopOnce sync.Once
 	reading  atomic.Pointer[readerTurn]
 	tearOnce sync.Once
 
@@ -53,15 +55,18 @@ type session struct {
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	ctx, cancel := context.WithCancel(s.baseCtx)
-	return &conn{
+	c := &conn{
 		srv:      s,
 		nc:       nc,
 		fr:       newFrameReader(nc),
+		readStop: make(chan struct{}),
 		log:      s.log.With(zap.Uint64("conn", id)),
-		ctx:      ctx,
+		ctx:      withConnID(ctx, id),
 		cancel:   cancel,
 		sessions: map[uint32]*session{},
 	}
+	c.fr.guard = &frameGuard{budget: s.budget, timeout: s.frameTimeout, conn: nc, stop: c.readStop, stopping: &c.stopping}
+	return c
 }
 
 // stopReading makes the read loop return at its next read (graceful
@@ -69,6 +74,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 func (c *conn) stopReading() {
 	c.stopping.Store(true)
 	c.nc.SetReadDeadline(time.Now())
+	c.stopOnce.Do(func() { close(c.readStop) })
 }
 
 // serve starts serving the connection.
@@ -130,6 +136,8 @@ func (c *conn) logReadEnd(err error) {
 		c.log.Warn("unframeable request, closing connection", zap.String("reason", fe.Error()))
 	case c.stopping.Load():
 		c.log.Debug("connection draining for shutdown")
+	case errors.Is(err, ErrFrameTimeout):
+		c.log.Warn("incomplete request frame timed out, closing connection", zap.Duration("frame_timeout", c.srv.frameTimeout))
 	case errors.Is(err, io.EOF):
 		c.log.Debug("connection closed by client")
 	default:
@@ -149,10 +157,12 @@ func (c *conn) doTeardown() {
 		// The client is gone: running commands may abort.
 		c.cancel()
 	}
+	c.fr.close()
 	c.inflight.Wait()
 	c.mu.Lock()
 	sessions := c.sessions
 	c.sessions = map[uint32]*session{}
+	c.srv.sessions.Add(-int64(len(sessions)))
 	c.mu.Unlock()
 	for _, s := range sessions {
 		c.closeTASession(s)
@@ -252,7 +262,7 @@ func (c *conn) openSession(f *wire.Frame) func() {
 	}
 	if code == tee.Success {
 		c.mu.Lock()
-		if c.reserved >= c.srv.maxSessions {
+		if c.reserved >= c.srv.maxSessions || !c.srv.reserveSession() {
 			code = tee.ResultOutOfMemory
 		} else {
 			c.reserved++
@@ -290,6 +300,7 @@ func (c *conn) runOpen(f *wire.Frame, id ClientIdentity, start time.Time) {
 		resp.Session = s.id
 	} else {
 		c.reserved--
+		c.srv.sessions.Add(-1)
 	}
 	c.mu.Unlock()
 	if resp.Result != tee.Success && ts != nil {
@@ -364,6 +375,7 @@ func (c *conn) closeSession(f *wire.Frame) func() {
 	default:
 		delete(c.sessions, f.Session)
 		c.reserved--
+		c.srv.sessions.Add(-1)
 		c.inflight.Add(1)
 	}
 	c.mu.Unlock()

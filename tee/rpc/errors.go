@@ -50,3 +50,8 @@ func newCallError(code tee.Result, origin tee.Origin, cause error) error {
 func targetDead(cause error) error {
 	return newCallError(tee.ResultTargetDead, tee.OriginComms, cause)
 }
+
+// ErrFrameTimeout is why the host closed a connection whose request frame
+// stayed incomplete for longer than the frame timeout (WithFrameTimeout,
+// docs/protocol.md §1.6).
+var ErrFrameTimeout = errors.New("rpc: incomplete frame timed out")

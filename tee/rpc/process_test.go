@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +31,9 @@ import (
 const (
 	envChild = "FPEMU_RPC_TEST_CHILD"
 	envDir   = "FPEMU_RPC_TEST_DIR"
+	// envOpts configures the child's host: space-separated key=value
+	// pairs (see childOptions).
+	envOpts = "FPEMU_RPC_TEST_OPTS"
 )
 
 func TestMain(m *testing.M) {
@@ -45,7 +51,12 @@ func childMain() int {
 	log := tee.NewLogger("rpc-test-child", zapcore.WarnLevel)
 	ta := newFakeTA()
 	ta.markerDir = dir
-	srv := NewServer(testUUID, ta, log)
+	opts, err := childOptions(os.Getenv(envOpts))
+	if err != nil {
+		log.Error("options", zap.Error(err))
+		return 2
+	}
+	srv := NewServer(testUUID, ta, log, opts...)
 	ln, err := net.Listen("unix", filepath.Join(dir, "ta.sock"))
 	if err != nil {
 		log.Error("listen", zap.Error(err))
@@ -85,6 +96,42 @@ func childMain() int {
 	return 0
 }
 
+// childOptions parses envOpts: maxconns=N, budget=N (bytes; -1 none),
+// frametimeout=DURATION, and nofile=N, which lowers the child's own
+// RLIMIT_NOFILE before it serves.
+func childOptions(spec string) ([]Option, error) {
+	var opts []Option
+	for _, kv := range strings.Fields(spec) {
+		k, v, _ := strings.Cut(kv, "=")
+		var err error
+		switch k {
+		case "maxconns":
+			var n int
+			n, err = strconv.Atoi(v)
+			opts = append(opts, WithMaxConns(n))
+		case "budget":
+			var n int64
+			n, err = strconv.ParseInt(v, 10, 64)
+			opts = append(opts, WithFrameBudget(n))
+		case "frametimeout":
+			var d time.Duration
+			d, err = time.ParseDuration(v)
+			opts = append(opts, WithFrameTimeout(d))
+		case "nofile":
+			var n uint64
+			if n, err = strconv.ParseUint(v, 10, 64); err == nil {
+				err = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n})
+			}
+		default:
+			err = fmt.Errorf("unknown option %q", k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", kv, err)
+		}
+	}
+	return opts, nil
+}
+
 // rawEcho is the benchmark baseline: bytes in, the same bytes out, no
 // framing.
 func rawEcho(ln net.Listener) {
@@ -121,14 +168,15 @@ func (c *child) taPath() string   { return filepath.Join(c.dir, "ta.sock") }
 func (c *child) echoPath() string { return filepath.Join(c.dir, "echo.sock") }
 
 // startChild starts the child and waits until it serves. Cleanup kills it
-// by pid if it still runs, reaps it and removes its directory.
-func startChild(tb testing.TB) *child {
+// by pid if it still runs, reaps it and removes its directory. opts
+// configure the child's host (see childOptions).
+func startChild(tb testing.TB, opts ...string) *child {
 	tb.Helper()
 	dir := shortTempDir(tb)
 	exe, err := os.Executable()
 	require.NoError(tb, err)
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=1", envDir+"="+dir)
+	cmd.Env = append(os.Environ(), envChild+"=1", envDir+"="+dir, envOpts+"="+strings.Join(opts, " "))
 	if _, set := os.LookupEnv("GORACE"); !set {
 		// Under -race the runtime sleeps 1 s at exit by default.
 		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/wire"
 )
 
 // TA is a trusted application as its host sees it: the
@@ -51,6 +54,52 @@ type TASession interface {
 // host allows per connection (docs/protocol.md §1.6).
 const DefaultMaxSessions = 64
 
+// Limits of a TA host on what its clients can make it hold
+// (docs/protocol.md §1.6, "Limits"). GPD_SPE_007 §4.4.2 names the results
+// for refusing the excess: TEEC_ERROR_BUSY when the host is saturated,
+// TEEC_ERROR_OUT_OF_MEMORY when a session cannot be allocated.
+const (
+	// DefaultMaxConns is the number of connections a host serves at once.
+	// A connection beyond it gets TEEC_ERROR_BUSY (origin TEE) for its
+	// first request and is closed. Each served connection costs the host
+	// about 30 KiB when idle (read buffer, own frame buffer, goroutine).
+	DefaultMaxConns = 2048
+	// DefaultMaxTotalSessions is the number of sessions (open or being
+	// opened) a host allows over all its connections; beyond it
+	// OPEN_SESSION gets TEEC_ERROR_OUT_OF_MEMORY (origin TEE), like the
+	// per-connection limit.
+	DefaultMaxTotalSessions = 4096
+	// DefaultFrameBudget bounds the bytes a host holds in request frames
+	// larger than its connections' own 8 KiB buffers, over all
+	// connections. A reader that cannot get budget stops reading (the
+	// bytes wait in the kernel's socket buffer) until budget is returned
+	// or its frame times out.
+	DefaultFrameBudget = 8 << 20
+	// DefaultFrameTimeout is how long a request frame may stay incomplete
+	// (from the first read that had to wait for its rest, or for budget):
+	// then the host closes the connection without a response.
+	DefaultFrameTimeout = 10 * time.Second
+)
+
+// Refusing connections over the cap: the host waits at most refuseTimeout
+// for the over-cap connection's first request (reading at most
+// refuseReadMax bytes of it) to answer it TEEC_ERROR_BUSY, and refuses at
+// most maxRefusing connections at once; beyond that it closes them at once.
+const (
+	refuseTimeout = time.Second
+	refuseReadMax = 64 << 10
+	maxRefusing   = 256
+)
+
+// Accept errors that mean "out of descriptors or memory for now"
+// (accept(2): EMFILE, ENFILE, ENOBUFS, ENOMEM) are retried after a backoff
+// doubling from acceptBackoffMin to acceptBackoffMax, never ending Serve:
+// the host serves again once descriptors free up.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
 // Option configures a Server.
 type Option func(*Server)
 
@@ -63,6 +112,46 @@ func WithMaxSessions(n int) Option {
 	}
 }
 
+// WithMaxConns sets the connection cap (n ≥ 1); default DefaultMaxConns.
+func WithMaxConns(n int) Option {
+	return func(s *Server) {
+		if n >= 1 {
+			s.maxConns = n
+		}
+	}
+}
+
+// WithMaxTotalSessions sets the TA-wide session limit (n ≥ 1); default
+// DefaultMaxTotalSessions.
+func WithMaxTotalSessions(n int) Option {
+	return func(s *Server) {
+		if n >= 1 {
+			s.maxTotalSessions = n
+		}
+	}
+}
+
+// WithFrameBudget sets the TA-wide budget of bytes held in large request
+// frames; it is raised to one maximum frame (wire.LengthLen +
+// wire.MaxFrameLen) if smaller, so that any valid frame can be read. n < 0
+// removes the budget: memory then grows with every byte every client
+// sends (for tests that show why the budget exists).
+func WithFrameBudget(n int64) Option {
+	return func(s *Server) {
+		s.frameBudget = n
+	}
+}
+
+// WithFrameTimeout sets how long a request frame may stay incomplete
+// (d > 0); default DefaultFrameTimeout.
+func WithFrameTimeout(d time.Duration) Option {
+	return func(s *Server) {
+		if d > 0 {
+			s.frameTimeout = d
+		}
+	}
+}
+
 // Server is the TA host: it serves one TA, identified by its UUID, on one or
 // more listeners.
 type Server struct {
@@ -70,6 +159,16 @@ type Server struct {
 	ta          TA
 	log         *zap.Logger
 	maxSessions int
+
+	maxConns         int
+	maxTotalSessions int
+	frameBudget      int64
+	frameTimeout     time.Duration
+	budget           *budget      // nil when WithFrameBudget(n < 0)
+	sessions         atomic.Int64 // sessions open or being opened, all connections
+	refusing         atomic.Int32 // over-cap connections being answered BUSY
+	refusedSince     int          // guarded by mu
+	refusedLogged    time.Time    // guarded by mu
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
@@ -100,17 +199,28 @@ func NewServer(uuid tee.UUID, ta TA, log *zap.Logger, opts ...Option) *Server {
 		cancel:      cancel,
 		listeners:   map[net.Listener]struct{}{},
 		conns:       map[*conn]struct{}{},
+
+		maxConns:         DefaultMaxConns,
+		maxTotalSessions: DefaultMaxTotalSessions,
+		frameBudget:      DefaultFrameBudget,
+		frameTimeout:     DefaultFrameTimeout,
 	}
 	s.wd = newWatchdog(s)
 	for _, o := range opts {
 		o(s)
+	}
+	if s.frameBudget >= 0 {
+		s.budget = newBudget(max(s.frameBudget, wire.LengthLen+wire.MaxFrameLen))
 	}
 	return s
 }
 
 // Serve accepts connections on ln until Shutdown, serving each in its own
 // goroutine. It returns ErrServerClosed after Shutdown, or the Accept error
-// that stopped it. Serve closes ln when it returns (which for a Unix
+// that stopped it. Timeouts and running out of descriptors or memory
+// (EMFILE, ENFILE, ENOBUFS, ENOMEM) do not stop it: it backs off and
+// accepts again. A connection beyond the cap (WithMaxConns) is answered
+// TEEC_ERROR_BUSY and closed. Serve closes ln when it returns (which for a Unix
 // listener also removes the socket file).
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
@@ -136,13 +246,13 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.isClosing() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			if temporaryAcceptError(err) {
+				backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
 				s.log.Warn("accept", zap.Error(err), zap.Duration("retry_in", backoff))
 				time.Sleep(backoff)
 				continue
 			}
+			s.log.Error("accept failed, no longer serving", zap.Error(err))
 			return err
 		}
 		backoff = 0
@@ -158,12 +268,33 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// track registers a new connection, or closes it if shutdown has begun.
+// temporaryAcceptError reports whether an Accept error is a timeout or a
+// shortage that goes away: out of descriptors (EMFILE, per process; ENFILE,
+// system-wide) or kernel memory (ENOBUFS, ENOMEM), as accept(2) lists them.
+func temporaryAcceptError(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// track registers a new connection, or closes it if shutdown has begun, or
+// refuses it (TEEC_ERROR_BUSY) if the connection cap is reached.
 func (s *Server) track(nc net.Conn) *conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		nc.Close()
+		return nil
+	}
+	if len(s.conns) >= s.maxConns {
+		s.refuse(nc)
 		return nil
 	}
 	s.nextConn++

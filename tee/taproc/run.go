@@ -95,6 +95,9 @@ type Options struct {
 	// ShutdownTimeout bounds the graceful rpc shutdown after SIGTERM;
 	// default 5 s, after which running commands are cancelled.
 	ShutdownTimeout time.Duration
+	// ServerOptions configure the role's TA host (rpc.NewServer); none on
+	// a device, whose hosts keep rpc's documented default limits.
+	ServerOptions []rpc.Option
 }
 
 // ErrWrongRole means the provisioning record on fd 3 is for another TA.
@@ -171,7 +174,7 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	defer func() { _ = ln.Unlink() }()
 
-	srv := rpc.NewServer(rec.UUID, ta, log)
+	srv := rpc.NewServer(rec.UUID, ta, log, opt.ServerOptions...)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	extra, err := serveEndpoints(opt.Dir, ta, log, served)

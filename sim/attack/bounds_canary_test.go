@@ -1,0 +1,60 @@
+package attack
+
+import (
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/tee"
+)
+
+// TestResourceCanaries proves the resource rows can fail: each runs
+// against a Keymaster TA process started without the bound the row
+// checks (sim.RunWeakenedTA) and must report that the defence did not
+// hold, with what got through.
+func TestResourceCanaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots devices")
+	}
+	tests := []struct {
+		name    string
+		run     string
+		weaken  sim.Weakening
+		finding string
+	}{
+		{"no connection cap: clients beyond it are not refused", "^conn-flood$", sim.NoConnCap,
+			"connections beyond the cap were not refused with TEEC_ERROR_BUSY"},
+		{"no frame budget: stalled frames take the TA's memory", "^stalled-frames$", sim.NoFrameBudget,
+			"the Keymaster TA's RSS grew by"},
+		{"no operation pruning: one client holds every slot", "^km-op-exhaust$", sim.NoOpPruning,
+			"a second client cannot BEGIN while one holds every slot: KM_ERROR_TOO_MANY_OPERATIONS"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Match = regexp.MustCompile(tc.run)
+			cfg.TACommand = func(dir string) func(tee.Role) *exec.Cmd {
+				return func(role tee.Role) *exec.Cmd {
+					if role == tee.RoleKeymaster {
+						return childCmd("ta-weakened", string(tc.weaken), string(role), "--dir", dir)
+					}
+					return childCmd("ta", string(role), "--dir", dir)
+				}
+			}
+			rep := runSuite(t, cfg)
+			require.Len(t, rep.Results, 1)
+			r := rep.Results[0]
+			assert.Equal(t, NotSurvived, r.Verdict, "%s %v", r.Observed, r.Findings)
+			assert.False(t, r.Held)
+			assert.False(t, rep.OK())
+			require.NotEmpty(t, r.Findings)
+			assert.Contains(t, strings.Join(r.Findings, "\n"), tc.finding)
+			assert.Empty(t, leftovers(t, cfg.Dir))
+		})
+	}
+}
