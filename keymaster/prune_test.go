@@ -37,7 +37,10 @@ func TestOperationPruning(t *testing.T) {
 		now += int64(time.Millisecond)
 		return Begin{Blob: k.Blob, Purpose: PurposeSign}.Execute(ctx, inv)
 	}
+	// live touches h a millisecond after the previous step, so that no two
+	// operations share a last-use time (the LRU order is then total).
 	live := func(inv direct, h uint64) bool {
+		now += int64(time.Millisecond)
 		return Update{Handle: h, Input: []byte("x")}.Execute(ctx, inv) == nil
 	}
 

@@ -259,7 +259,9 @@ func TestRestartWaitsOutASquatter(t *testing.T) {
 
 	// The path is freed: the next retry restarts the TA.
 	require.NoError(t, sq.ln.Close())
-	e = nextEvent(t, d, EventRestarted)
+	// The next retry is at most MaxTakenBackoff away, and each failed
+	// attempt started (and lost) a TA process: allow for a loaded machine.
+	e = nextEventWithin(t, d, EventRestarted, 3*MaxTakenBackoff+15*time.Second)
 	assert.NotEqual(t, pid, e.PID)
 	s := session(t, d, tee.RoleGatekeeper)
 	enroll(t, s, 3, []byte("pw"))

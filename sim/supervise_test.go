@@ -106,7 +106,13 @@ func pids(t *testing.T, d *Device) []int {
 
 func nextEvent(t *testing.T, d *Device, kind EventKind) Event {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
+	return nextEventWithin(t, d, kind, 10*time.Second)
+}
+
+// nextEventWithin is nextEvent with its own bound.
+func nextEventWithin(t *testing.T, d *Device, kind EventKind, within time.Duration) Event {
+	t.Helper()
+	timeout := time.After(within)
 	for {
 		select {
 		case e, ok := <-d.Events():
