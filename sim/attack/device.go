@@ -219,6 +219,13 @@ func (l *logTail) since(from int64) ([]byte, int64) {
 	return append([]byte(nil), l.buf[int64(len(l.buf))-n:]...), l.written
 }
 
+// total returns how many bytes were ever written.
+func (l *logTail) total() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.written
+}
+
 // find returns the first match of re in the log, or "".
 func (l *logTail) find(re *regexp.Regexp) string {
 	l.mu.Lock()

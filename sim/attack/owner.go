@@ -209,7 +209,7 @@ var hillClimb = attack{
 		events := map[string]int{}
 		lines := map[string]int{}
 		var warm map[string]bool // the log lines of the first cycles
-		logOff := fx.dev.logs.written
+		logOff := fx.dev.logs.total()
 		inOp := false
 		for try := range hillClimbTries {
 			if try%(fingerprint.LockoutTimedAttempts-1) == 0 {
