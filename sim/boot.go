@@ -37,7 +37,7 @@ func Boot(ctx context.Context, cfg Config) (*Device, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	own, err := prepareDir(cfg.Dir, cfg.Roles)
+	own, err := prepareDir(cfg.Dir, cfg.Roles, cfg.ClientGroup)
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,13 @@ type Config struct {
 	// Stderr, if set, also receives every TA's stderr (their JSON logs).
 	// The launcher always keeps the tail for crash reports.
 	Stderr io.Writer
+	// ClientGroup, if set, is the group whose members may reach the
+	// device's CA→TA sockets and the HAL's (apps running as their own
+	// uids, told apart by the TA host through SO_PEERCRED): the device
+	// directory and sock/ become 0710 and those sockets 0660, all with
+	// this group. The sensor-control socket, data/ and rpmb/ stay the
+	// launcher user's alone (docs/protocol.md §7.7). Nil: nobody else.
+	ClientGroup *int
 }
 
 func (c *Config) setDefaults() error {
@@ -138,7 +145,7 @@ func newDevice(ctx context.Context, cfg Config, prov provisioner, relay relayer)
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	own, err := prepareDir(cfg.Dir, cfg.Roles)
+	own, err := prepareDir(cfg.Dir, cfg.Roles, cfg.ClientGroup)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +202,7 @@ func newOwnedDevice(ctx context.Context, cfg Config, own *owner, prov provisione
 // hold of the device directory (openDeviceDir): created 0700 or checked to
 // be the launcher user's alone, locked for the device's life, its sock/
 // directory created, a crashed launcher's recorded sockets cleared.
-func prepareDir(dir string, roles []tee.Role) (*owner, error) {
+func prepareDir(dir string, roles []tee.Role, clientGroup *int) (*owner, error) {
 	for _, r := range roles {
 		p := taproc.SocketPath(dir, r)
 		if r == tee.RoleFingerprint {
@@ -205,7 +212,14 @@ func prepareDir(dir string, roles []tee.Role) (*owner, error) {
 			return nil, fmt.Errorf("sim: socket path %q longer than %d bytes; use a shorter device dir", p, maxSocketPath)
 		}
 	}
-	return openDeviceDir(dir)
+	gid := -1
+	if clientGroup != nil {
+		if *clientGroup < 0 {
+			return nil, fmt.Errorf("%w: %d is not a group id", ErrClientGroup, *clientGroup)
+		}
+		gid = *clientGroup
+	}
+	return openDeviceDir(dir, gid)
 }
 
 // start spawns one TA process with a fresh record and waits for readiness.

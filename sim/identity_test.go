@@ -117,7 +117,7 @@ func (a payApp) run(uid int, login, action, arg string, challenge uint64) (tee.R
 		childEnv+"_ACTION="+action, childEnv+"_ARG="+arg, childEnv+"_LOGIN="+login,
 		childEnv+"_CHALLENGE="+strconv.FormatUint(challenge, 10))
 	if uid != 0 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{appsGroup}}}
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -142,16 +142,16 @@ func requireRoot(t *testing.T) {
 	t.Skip("two client uids need root (SysProcAttr.Credential)")
 }
 
-// shareWithApps lets other local users reach the payment TA socket: the
-// device directory and sock/ become traversable (0711) and payment.sock
-// world-writable, and the test binary is copied where they can execute
-// it. Only the payment TA's socket is opened up; the TA host's identity
-// checks are what the test is about.
-func shareWithApps(t *testing.T, dir string) string {
+// appsGroup is the device's client group in these tests
+// (Config.ClientGroup): the app uids carry it as a supplementary group.
+const appsGroup = 41000
+
+// shareWithApps copies the test binary where the app uids can execute it.
+// The device itself is shared with them by Config.ClientGroup: only its
+// CA→TA sockets become reachable; the TA host's identity checks are what
+// the test is about.
+func shareWithApps(t *testing.T) string {
 	t.Helper()
-	require.NoError(t, os.Chmod(dir, 0o711))
-	require.NoError(t, os.Chmod(filepath.Join(dir, "sock"), 0o711))
-	require.NoError(t, os.Chmod(taproc.SocketPath(dir, tee.RolePayment), 0o666))
 	exeDir, err := os.MkdirTemp("", "fpx")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(exeDir) })
@@ -176,8 +176,12 @@ func shareWithApps(t *testing.T, dir string) string {
 // an identity's keys stop at the quota.
 func TestPaymentKeysBelongToUID(t *testing.T) {
 	requireRoot(t)
-	d := bootDevice(t, func(c *Config) { c.Roles = []tee.Role{tee.RoleKeymaster, tee.RolePayment} })
-	app := payApp{t: t, exe: shareWithApps(t, d.cfg.Dir), dir: d.cfg.Dir}
+	gid := appsGroup
+	d := bootDevice(t, func(c *Config) {
+		c.Roles = []tee.Role{tee.RoleKeymaster, tee.RolePayment}
+		c.ClientGroup = &gid
+	})
+	app := payApp{t: t, exe: shareWithApps(t), dir: d.cfg.Dir}
 	h := fingerprintHook(t, d)
 	relay := session(t, d, tee.RolePayment) // the HAL's relay: PUBLIC, DELIVER only
 	require.NoError(t, h.SetFingerList(0, 0xA1, []uint32{1, 2}))

@@ -64,7 +64,7 @@ var ErrForeignSocket = errors.New("socket served by a process the launcher did n
 // takes the device lock, creates sock/ and clears the sockets a previous
 // launcher of this directory recorded and left behind. On a lock held by
 // another launcher it fails with a *RunningError having changed nothing.
-func openDeviceDir(dir string) (*owner, error) {
+func openDeviceDir(dir string, clientGID int) (*owner, error) {
 	if err := taproc.PrepareDeviceDir(dir); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
@@ -72,10 +72,20 @@ func openDeviceDir(dir string) (*owner, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &owner{dir: dir, lock: lock, socks: map[string]taproc.FileID{}}
+	o := &owner{dir: dir, lock: lock, clientGID: clientGID, socks: map[string]taproc.FileID{}}
 	if _, err := taproc.EnsureDir(dir, taproc.SockDirName); err != nil {
 		o.close()
 		return nil, fmt.Errorf("sim: %w", err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, taproc.SockDirName)} {
+		share := unshareDir
+		if clientGID >= 0 {
+			share = func(p string) error { return shareDir(p, clientGID) }
+		}
+		if err := share(d); err != nil {
+			o.close()
+			return nil, err
+		}
 	}
 	if err := o.clearRecorded(); err != nil {
 		o.close()
@@ -122,6 +132,9 @@ func lockDevice(dir string) (*os.File, error) {
 type owner struct {
 	dir  string
 	lock *os.File
+	// clientGID is Config.ClientGroup, or -1: the group the device's
+	// client sockets are shared with (share.go).
+	clientGID int
 
 	mu    sync.Mutex
 	socks map[string]taproc.FileID // by file name in sock/
@@ -218,6 +231,11 @@ func (o *owner) claim(name string, pid int) error {
 	}
 	if int(cred.Pid) != pid || !taproc.SameFile(p, id) {
 		return fmt.Errorf("%w: %s is served by pid %d, not by pid %d", ErrForeignSocket, p, cred.Pid, pid)
+	}
+	if o.clientGID >= 0 && isClientSocket(name) {
+		if id, err = shareSocket(p, id, o.clientGID); err != nil {
+			return err
+		}
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()

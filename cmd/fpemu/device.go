@@ -63,9 +63,9 @@ type DeviceInfo struct {
 func newDeviceUpCmd() *cobra.Command {
 	var dir, level string
 	var asJSON bool
-	var restarts int
+	var restarts, clientGroup int
 	c := &cobra.Command{
-		Use:   "up --dir DEVICE_DIR [--json]",
+		Use:   "up --dir DEVICE_DIR [--json] [--client-group GID]",
 		Short: "Boot keymaster, gatekeeper, fingerprint TA and HAL; run until interrupted",
 		Long: `Boot an emulated device in DEVICE_DIR (created 0700 if missing) and run it until
 SIGINT or SIGTERM: Keymaster, Gatekeeper and the fingerprint TA (and the payment
@@ -85,7 +85,14 @@ hal/halclient) at the hal socket and drive the virtual sensor through the
 sensor socket. On SIGINT or SIGTERM the HAL and then every TA are stopped by
 pid and their sockets removed; exit 0 when all stopped cleanly. If the HAL dies
 the device is shut down and the exit status is 1. Logs (JSON lines, one
-component per process) go to stderr.`,
+component per process) go to stderr.
+
+The device is its user's alone: DEVICE_DIR 0700, every socket 0600, and the
+sensor socket refuses any other uid (whoever can write to it places fingers on
+the sensor). --client-group GID lets members of group GID — payment apps running
+as their own uids — reach the TA and HAL sockets (DEVICE_DIR and sock/ 0710,
+those sockets 0660, group GID); each TA tells them apart by the kernel's socket
+credentials. The sensor socket, data/ and rpmb/ stay private.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			lvl, err := zapcore.ParseLevel(level)
@@ -94,6 +101,13 @@ component per process) go to stderr.`,
 			}
 			if restarts < 0 {
 				return usageErrorf("--restarts: must be ≥ 0")
+			}
+			var group *int
+			if cmd.Flags().Changed("client-group") {
+				if clientGroup < 0 {
+					return usageErrorf("--client-group: %d is not a group id", clientGroup)
+				}
+				group = &clientGroup
 			}
 			abs, err := filepath.Abs(dir)
 			if err != nil {
@@ -104,7 +118,7 @@ component per process) go to stderr.`,
 				return fmt.Errorf("locate the fpemu binary: %w", err)
 			}
 			return deviceUp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), deviceUpOptions{
-				dir: abs, exe: exe, json: asJSON, level: lvl, restarts: restarts,
+				dir: abs, exe: exe, json: asJSON, level: lvl, restarts: restarts, clientGroup: group,
 			})
 		},
 	}
@@ -112,6 +126,7 @@ component per process) go to stderr.`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print the processes as one JSON object")
 	c.Flags().StringVar(&level, "log-level", "info", "launcher log level: debug, info, warn, error")
 	c.Flags().IntVar(&restarts, "restarts", 0, "how many times a crashed TA is restarted")
+	c.Flags().IntVar(&clientGroup, "client-group", -1, "group id whose members may reach the TA and HAL sockets (not the sensor)")
 	_ = c.MarkFlagRequired("dir")
 	return c
 }
@@ -121,6 +136,8 @@ type deviceUpOptions struct {
 	json     bool
 	level    zapcore.Level
 	restarts int
+	// clientGroup is --client-group (sim.Config.ClientGroup), or nil.
+	clientGroup *int
 }
 
 // syncWriter serializes the children's stderr copies and the launcher log.
@@ -148,6 +165,8 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 		Restart: sim.RestartPolicy{MaxRestarts: o.restarts, Backoff: 100 * time.Millisecond},
 		Log:     log,
 		Stderr:  errw,
+
+		ClientGroup: o.clientGroup,
 	})
 	if err != nil {
 		return err

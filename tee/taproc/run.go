@@ -117,6 +117,9 @@ var ErrSocketInUse = errors.New("socket path already taken (not removed: the lau
 // readiness pipe is closed unsignalled on failure, so the launcher sees the
 // start fail.
 func Run(ctx context.Context, opt Options) error {
+	if err := harden(); err != nil {
+		return err
+	}
 	in, err := Inherit()
 	if err != nil {
 		return err

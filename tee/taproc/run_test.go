@@ -25,7 +25,8 @@ import (
 
 // echoTA answers command 1 by copying p0 (MEMREF_INPUT) into p1
 // (MEMREF_OUTPUT), and reports its Env on command 2 (p0 output: role,
-// p1 value: whether the sealer is for the TA and the dirs exist).
+// p1 value: a = whether the sealer is for the TA and the dirs exist, b =
+// whether the process is not dumpable).
 type echoTA struct{ env *Env }
 
 func (e *echoTA) OpenSession(context.Context, *tee.Params) (rpc.TASession, error) { return e, nil }
@@ -43,7 +44,11 @@ func (e *echoTA) Invoke(_ context.Context, cmd uint32, p *tee.Params) error {
 			filepath.Dir(e.env.DBPath) != filepath.Dir(e.env.CounterPath) {
 			ok = 1
 		}
-		p.SetValue(1, ok, 0)
+		sealed := uint32(0)
+		if d, err := dumpable(); err == nil && !d {
+			sealed = 1
+		}
+		p.SetValue(1, ok, sealed)
 	default:
 		return tee.ErrNotImplemented
 	}
@@ -163,6 +168,10 @@ func TestRunServesAndStopsOnSIGTERM(t *testing.T) {
 	require.NoError(t, s.Invoke(ctx, 2, &p))
 	assert.Equal(t, "gatekeeper", string(p[0].Data))
 	assert.Equal(t, uint32(1), p[1].A, "Env: sealer for the TA, data and rpmb dirs exist and differ")
+	assert.Equal(t, uint32(1), p[1].B, "the TA process is not dumpable (PR_SET_DUMPABLE 0)")
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", c.cmd.Process.Pid))
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^Max core file size\s+0\s+0\s`, string(limits), "RLIMIT_CORE 0")
 	_, err = cl.OpenSession(ctx, tee.UUIDKeymaster, nil)
 	assert.ErrorIs(t, err, tee.ErrItemNotFound, "the host serves only the record's UUID")
 
