@@ -1,6 +1,8 @@
 package hal_test
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	"errors"
 	"os/exec"
@@ -20,7 +22,6 @@ import (
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -104,9 +105,9 @@ func TestEnrollAuthenticateRoundTrip(t *testing.T) {
 	defer sen.Close()
 
 	password := []byte("1234")
-	gkr, err := gatekeeper.Enroll{UID: 0, DesiredPassword: password}.Execute(ctx, gk)
+	gkr, err := gkproto.Enroll{UID: 0, DesiredPassword: password}.Execute(ctx, gk)
 	require.NoError(t, err)
-	require.Equal(t, gatekeeper.StatusOK, gkr.Status)
+	require.Equal(t, gkproto.StatusOK, gkr.Status)
 	sid := gkr.SecureUserID
 
 	require.Equal(t, hidl.SysOK, must(c.SetActiveGroup(ctx, gid, t.TempDir()))(t))
@@ -115,9 +116,9 @@ func TestEnrollAuthenticateRoundTrip(t *testing.T) {
 	// Enroll.
 	challenge := must(c.PreEnroll(ctx))(t)
 	require.NotZero(t, challenge)
-	vr, err := gatekeeper.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
+	vr, err := gkproto.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
 	require.NoError(t, err)
-	require.Equal(t, gatekeeper.StatusOK, vr.Status)
+	require.Equal(t, gkproto.StatusOK, vr.Status)
 	f := finger.New(0xF1)
 	require.NoError(t, sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples))
 	require.Equal(t, hidl.SysOK, must(c.Enroll(ctx, vr.Token.Marshal(), gid, 60))(t))
@@ -350,13 +351,13 @@ func TestBioRelayToPaymentTA(t *testing.T) {
 	require.NoError(t, err)
 	defer sen.Close()
 	password := []byte("0000")
-	gkr, err := gatekeeper.Enroll{UID: 0, DesiredPassword: password}.Execute(ctx, gk)
+	gkr, err := gkproto.Enroll{UID: 0, DesiredPassword: password}.Execute(ctx, gk)
 	require.NoError(t, err)
 
 	require.Equal(t, hidl.SysOK, must(c.SetActiveGroup(ctx, gid, t.TempDir()))(t))
 	cbs := dev.notify(t)
 	challenge := must(c.PreEnroll(ctx))(t)
-	vr, err := gatekeeper.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
+	vr, err := gkproto.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
 	require.NoError(t, err)
 	f := finger.New(0xB10)
 	require.NoError(t, sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples))

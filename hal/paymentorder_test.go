@@ -1,6 +1,8 @@
 package hal_test
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"fmt"
 	"testing"
 	"time"
@@ -14,7 +16,6 @@ import (
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -49,7 +50,7 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 	defer sen.Close()
 
 	password := []byte("2468")
-	gkr, err := gatekeeper.Enroll{UID: 0, DesiredPassword: password}.Execute(ctx, gk)
+	gkr, err := gkproto.Enroll{UID: 0, DesiredPassword: password}.Execute(ctx, gk)
 	require.NoError(t, err)
 	require.Equal(t, hidl.SysOK, must(c.SetActiveGroup(ctx, gid, t.TempDir()))(t))
 	cbs := dev.notify(t)
@@ -57,7 +58,7 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 	// Enrollment: the finger list reaches the payment TA before the last
 	// onEnrollResult.
 	challenge := must(c.PreEnroll(ctx))(t)
-	vr, err := gatekeeper.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
+	vr, err := gkproto.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
 	require.NoError(t, err)
 	f := finger.New(0x0DE7)
 	require.NoError(t, sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples))

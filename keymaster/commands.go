@@ -182,7 +182,7 @@ func (s *session) invoke(_ context.Context, cmd uint32, p *tee.Params) error {
 		}
 		return ta.abort(s.id, handleOf(p[0]))
 	}
-	return tee.Errorf(tee.ResultNotImplemented, tee.OriginTrustedApp, "unknown command %#x", cmd)
+	return tee.Errorf(tee.ResultNotSupported, tee.OriginTrustedApp, "unknown command %#x", cmd)
 }
 
 // Close ends the session and destroys its operations.

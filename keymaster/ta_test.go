@@ -420,7 +420,7 @@ func TestCommandParamTypes(t *testing.T) {
 		require.ErrorIs(t, inv.Invoke(ctx, cmd, &p), tee.ErrBadParameters, "cmd %#x", cmd)
 	}
 	var p tee.Params
-	require.ErrorIs(t, inv.Invoke(ctx, 99, &p), tee.ErrNotImplemented)
+	require.ErrorIs(t, inv.Invoke(ctx, 99, &p), tee.ErrNotSupported)
 
 	_, err := newFixture(t).ta.OpenSession(ctx, &tee.Params{tee.Value(1, 2)})
 	require.ErrorIs(t, err, tee.ErrBadParameters)

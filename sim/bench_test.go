@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	"os"
 	"testing"
@@ -11,7 +13,6 @@ import (
 
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -54,7 +55,7 @@ func BenchmarkPasswordToSignature(b *testing.B) {
 	defer km.Close()
 
 	pw := []byte("benchmark password")
-	enr, err := gatekeeper.Enroll{UID: 1, DesiredPassword: pw}.Execute(ctx, gk)
+	enr, err := gkproto.Enroll{UID: 1, DesiredPassword: pw}.Execute(ctx, gk)
 	require.NoError(b, err)
 	k, err := keymaster.GenerateKey{Params: keymastertest.SigningKey(keymaster.CurveSM2, tokens.AuthPassword, nil, enr.SecureUserID)}.Execute(ctx, km)
 	require.NoError(b, err)
@@ -64,9 +65,9 @@ func BenchmarkPasswordToSignature(b *testing.B) {
 	for b.Loop() {
 		h, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, km)
 		require.NoError(b, err)
-		v, err := gatekeeper.Verify{UID: 1, Challenge: h, Handle: enr.Handle, Password: pw}.Execute(ctx, gk)
+		v, err := gkproto.Verify{UID: 1, Challenge: h, Handle: enr.Handle, Password: pw}.Execute(ctx, gk)
 		require.NoError(b, err)
-		require.Equal(b, gatekeeper.StatusOK, v.Status)
+		require.Equal(b, gkproto.StatusOK, v.Status)
 		_, err = keymaster.Finish{Handle: h, Input: msg, HAT: v.Token.Marshal()}.Execute(ctx, km)
 		require.NoError(b, err)
 	}

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	"fmt"
 	"os/exec"
@@ -10,7 +12,6 @@ import (
 	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/ta/fingerprint"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/boot"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -152,7 +153,7 @@ func relayTo(ctx context.Context, d *Device, km rpc.Invoker, r tee.Role) error {
 	switch r {
 	case tee.RoleGatekeeper:
 		deliver = func(ctx context.Context, inv rpc.Invoker, env []byte) error {
-			return gatekeeper.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
+			return gkproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
 		}
 	case tee.RoleFingerprint:
 		deliver = func(ctx context.Context, inv rpc.Invoker, env []byte) error {

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	"crypto/sha256"
 	"os"
@@ -85,16 +87,16 @@ func gatekeeperOpener(t *testing.T, d *Device) *envelope.Opener {
 // handle and SID.
 func enroll(t *testing.T, gk *Session, uid uint32, password []byte) ([]byte, uint64) {
 	t.Helper()
-	rsp, err := gatekeeper.Enroll{UID: uid, DesiredPassword: password}.Execute(testCtx(t), gk)
+	rsp, err := gkproto.Enroll{UID: uid, DesiredPassword: password}.Execute(testCtx(t), gk)
 	require.NoError(t, err)
-	require.Equal(t, gatekeeper.StatusOK, rsp.Status)
+	require.Equal(t, gkproto.StatusOK, rsp.Status)
 	require.NotZero(t, rsp.SecureUserID)
 	return rsp.Handle, rsp.SecureUserID
 }
 
-func verify(t *testing.T, gk *Session, uid uint32, challenge uint64, handle, password []byte) gatekeeper.VerifyResponse {
+func verify(t *testing.T, gk *Session, uid uint32, challenge uint64, handle, password []byte) gkproto.VerifyResponse {
 	t.Helper()
-	rsp, err := gatekeeper.Verify{UID: uid, Challenge: challenge, Handle: handle, Password: password}.Execute(testCtx(t), gk)
+	rsp, err := gkproto.Verify{UID: uid, Challenge: challenge, Handle: handle, Password: password}.Execute(testCtx(t), gk)
 	require.NoError(t, err)
 	return rsp
 }
@@ -131,7 +133,7 @@ func TestPasswordHATUnlocksKeymasterKey(t *testing.T) {
 	password := []byte("correct horse\x00battery")
 	handle, sid := enroll(t, gk, 10, password)
 	rsp := verify(t, gk, 10, 0, handle, password)
-	require.Equal(t, gatekeeper.StatusOK, rsp.Status)
+	require.Equal(t, gkproto.StatusOK, rsp.Status)
 	require.Equal(t, sid, rsp.Token.UserID)
 	require.Equal(t, tokens.AuthPassword, rsp.Token.AuthenticatorType)
 	hat := rsp.Token.Marshal()
@@ -190,10 +192,10 @@ func TestGatekeeperThrottlingSurvivesRestart(t *testing.T) {
 	// failure imposes 30 s.
 	for i := 1; i <= 4; i++ {
 		rsp := verify(t, gk, 7, 0, handle, []byte("wrong"))
-		require.Equal(t, gatekeeper.ErrorGeneralFailure, rsp.Status, "failure %d", i)
+		require.Equal(t, gkproto.ErrorGeneralFailure, rsp.Status, "failure %d", i)
 	}
 	rsp := verify(t, gk, 7, 0, handle, []byte("wrong"))
-	require.Equal(t, gatekeeper.ErrorRetryTimeout, rsp.Status)
+	require.Equal(t, gkproto.ErrorRetryTimeout, rsp.Status)
 	require.Equal(t, uint32(gatekeeper.FailureTimeoutMs), rsp.RetryTimeoutMs)
 
 	old, err := d.PID(tee.RoleGatekeeper)
@@ -208,7 +210,7 @@ func TestGatekeeperThrottlingSurvivesRestart(t *testing.T) {
 	// right password is still refused until the window passes.
 	gk2 := session(t, d, tee.RoleGatekeeper)
 	rsp = verify(t, gk2, 7, 0, handle, password)
-	require.Equal(t, gatekeeper.ErrorRetryTimeout, rsp.Status, "throttle reset by a restart")
+	require.Equal(t, gkproto.ErrorRetryTimeout, rsp.Status, "throttle reset by a restart")
 	assert.Positive(t, rsp.RetryTimeoutMs)
 	assert.LessOrEqual(t, rsp.RetryTimeoutMs, uint32(gatekeeper.FailureTimeoutMs))
 }
@@ -236,7 +238,7 @@ func TestKeymasterRestartRelaysNewKey(t *testing.T) {
 	// Keymaster's key.
 	km2 := session(t, d, tee.RoleKeymaster)
 	rsp := verify(t, gk, 3, 0, handle, password)
-	require.Equal(t, gatekeeper.StatusOK, rsp.Status)
+	require.Equal(t, gkproto.StatusOK, rsp.Status)
 	_, err = keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign, HAT: rsp.Token.Marshal()}.Execute(testCtx(t), km2)
 	require.NoError(t, err, "old key blob, new HAT, new Keymaster")
 	_, err = keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign, HAT: oldHAT}.Execute(testCtx(t), km2)
@@ -271,7 +273,7 @@ func TestClientOfKilledTAGetsTargetDead(t *testing.T) {
 
 	// Gatekeeper is unaffected.
 	gk := session(t, d, tee.RoleGatekeeper)
-	_, err = gatekeeper.DeleteAllUsers{}.Execute(testCtx(t), gk)
+	_, err = gkproto.DeleteAllUsers{}.Execute(testCtx(t), gk)
 	require.NoError(t, err)
 }
 
@@ -318,7 +320,7 @@ func TestRebootKeepsEnrollment(t *testing.T) {
 	second, _ := d2.BootID()
 	assert.NotEqual(t, first, second)
 	rsp := verify(t, session(t, d2, tee.RoleGatekeeper), 5, 0, handle, []byte("pw"))
-	require.Equal(t, gatekeeper.StatusOK, rsp.Status)
+	require.Equal(t, gkproto.StatusOK, rsp.Status)
 	assert.Equal(t, sid, rsp.Token.UserID)
 }
 

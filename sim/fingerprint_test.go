@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"os"
 	"testing"
 	"time"
@@ -14,7 +16,6 @@ import (
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/fingerprinttest"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tokens"
@@ -83,7 +84,7 @@ func TestFingerprintHATUnlocksKeymasterKey(t *testing.T) {
 	challenge, err := fingerprint.PreEnroll{}.Execute(ctx, fp)
 	require.NoError(t, err)
 	vr := verify(t, gk, uid, challenge, handle, password)
-	require.Equal(t, gatekeeper.StatusOK, vr.Status)
+	require.Equal(t, gkproto.StatusOK, vr.Status)
 	f := finger.New(0xF1A6E5)
 	require.NoError(t, sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples))
 	st, err = fingerprint.Enroll{HAT: vr.Token.Marshal(), GID: gid, TimeoutSec: 60}.Execute(ctx, fp)

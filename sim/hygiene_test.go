@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
@@ -16,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/keymaster"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 	"github.com/fpemu/fpemu/tokens"
@@ -66,7 +67,7 @@ func TestSecretsStayOnFD3(t *testing.T) {
 	gk := session(t, d, tee.RoleGatekeeper)
 	km := session(t, d, tee.RoleKeymaster)
 	handle, _ := enroll(t, gk, 9, password)
-	require.Equal(t, gatekeeper.StatusOK, verify(t, gk, 9, 1, handle, password).Status)
+	require.Equal(t, gkproto.StatusOK, verify(t, gk, 9, 1, handle, password).Status)
 	env, err := keymaster.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(testCtx(t), km)
 	require.NoError(t, err)
 	// The per-boot auth-token key, opened as Gatekeeper would: it never

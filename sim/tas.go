@@ -14,6 +14,7 @@ import (
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/taproc"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -58,11 +59,24 @@ func newKeymaster(env *taproc.Env) (rpc.TA, error) {
 // store, scoped to the BootID, so a restart cannot be fed an old
 // envelope.
 func newGatekeeper(env *taproc.Env) (rpc.TA, error) {
-	sk, storeOpts, err := sealedStore(env)
+	base, err := baseConfig(env)
 	if err != nil {
 		return nil, err
 	}
-	return gatekeeper.NewTA(gatekeeper.Config{
+	return gatekeeper.NewTA(gatekeeper.Config{Config: base})
+}
+
+// baseConfig is the shared part of a store-backed TA's configuration
+// (tacore.Config) from its provisioning: its identity, a copy of its
+// storage key, its sealed store in the data directory with the rollback
+// counter outside it (sealedStore), its envelope keys and boot id, the
+// device's HAT MAC algorithm, the boot clock and its logger.
+func baseConfig(env *taproc.Env) (tacore.Config, error) {
+	sk, storeOpts, err := sealedStore(env)
+	if err != nil {
+		return tacore.Config{}, err
+	}
+	return tacore.Config{
 		Self:         env.UUID,
 		StorageKey:   sk,
 		DBPath:       env.DBPath,
@@ -72,7 +86,7 @@ func newGatekeeper(env *taproc.Env) (rpc.TA, error) {
 		MACAlgorithm: tokens.HMACSHA256,
 		Clock:        env.Clock,
 		Logger:       env.Log,
-	})
+	}, nil
 }
 
 // sealedStore returns what a store-backed TA needs to open its sealed

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"bytes"
 	"context"
 	"errors"
@@ -15,7 +17,6 @@ import (
 
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/sim"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -101,11 +102,11 @@ func TestTAUnderLauncher(t *testing.T) {
 	gk, err := d.OpenSession(ctx, tee.RoleGatekeeper)
 	require.NoError(t, err)
 	defer gk.Close()
-	enr, err := gatekeeper.Enroll{UID: 1, DesiredPassword: []byte("pw")}.Execute(ctx, gk)
+	enr, err := gkproto.Enroll{UID: 1, DesiredPassword: []byte("pw")}.Execute(ctx, gk)
 	require.NoError(t, err)
-	ver, err := gatekeeper.Verify{UID: 1, Handle: enr.Handle, Password: []byte("pw")}.Execute(ctx, gk)
+	ver, err := gkproto.Verify{UID: 1, Handle: enr.Handle, Password: []byte("pw")}.Execute(ctx, gk)
 	require.NoError(t, err)
-	require.Equal(t, gatekeeper.StatusOK, ver.Status, "the relayed auth-token key is installed")
+	require.Equal(t, gkproto.StatusOK, ver.Status, "the relayed auth-token key is installed")
 
 	km, err := d.OpenSession(ctx, tee.RoleKeymaster)
 	require.NoError(t, err)

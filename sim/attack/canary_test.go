@@ -1,6 +1,8 @@
 package attack
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"bytes"
 	"context"
 	"os"
@@ -21,7 +23,6 @@ import (
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -252,19 +253,19 @@ func (g sidConfusedGatekeeper) Invoke(ctx context.Context, cmd uint32, p *tee.Pa
 	g.mu.Lock()
 	o := *g.owner
 	g.mu.Unlock()
-	if cmd == gatekeeper.CmdVerify && o.set && p[0].A != o.uid {
+	if gkproto.Command(cmd) == gkproto.CmdVerify && o.set && p[0].A != o.uid {
 		p[0].A = o.uid
-		p[2] = tee.MemrefIn(gatekeeper.VerifyPayload{Handle: o.handle, Password: o.password}.Marshal())
+		p[2] = tee.MemrefIn(gkproto.VerifyPayload{Handle: o.handle, Password: o.password}.Marshal())
 	}
 	var pw []byte
-	if cmd == gatekeeper.CmdEnroll && !o.set {
-		if ep, err := gatekeeper.ParseEnrollPayload(p[1].Data); err == nil {
+	if gkproto.Command(cmd) == gkproto.CmdEnroll && !o.set {
+		if ep, err := gkproto.ParseEnrollPayload(p[1].Data); err == nil {
 			pw = bytes.Clone(ep.DesiredPassword)
 		}
 	}
 	uid := p[0].A
 	err := g.Invoker.Invoke(ctx, cmd, p)
-	if cmd == gatekeeper.CmdEnroll && !o.set && err == nil && p[0].A == 0 && pw != nil {
+	if gkproto.Command(cmd) == gkproto.CmdEnroll && !o.set && err == nil && p[0].A == 0 && pw != nil {
 		g.mu.Lock()
 		*g.owner = gkOwner{set: true, uid: uid, password: pw, handle: bytes.Clone(p[2].Data)}
 		g.mu.Unlock()

@@ -1,6 +1,8 @@
 package attack
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
@@ -9,7 +11,6 @@ import (
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -24,7 +25,7 @@ func setAuthTokenKey(ctx context.Context, role tee.Role, inv rpc.Invoker, env []
 	case tee.RoleFingerprint:
 		return fingerprint.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
 	case tee.RoleGatekeeper:
-		return gatekeeper.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
+		return gkproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
 	case tee.RolePayment:
 		return payment.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
 	}

@@ -1,6 +1,8 @@
 package attack
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -17,7 +19,6 @@ import (
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
 )
@@ -218,7 +219,7 @@ func aliveCheck(ctx context.Context, d *device, tg fuzzTarget) error {
 		}
 		return err
 	case tee.RoleGatekeeper:
-		_, err := gatekeeper.DeleteUser{UID: 0xFA22}.Execute(ctx, s)
+		_, err := gkproto.DeleteUser{UID: 0xFA22}.Execute(ctx, s)
 		return err
 	case tee.RoleFingerprint:
 		if _, err := (fingerprint.Cancel{}).Execute(ctx, s); err != nil {

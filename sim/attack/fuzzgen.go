@@ -1,6 +1,8 @@
 package attack
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	"encoding/binary"
 	"errors"
@@ -11,7 +13,6 @@ import (
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
 	"github.com/fpemu/fpemu/tokens"
@@ -63,10 +64,10 @@ func seedsFor(role tee.Role, rng *mrand.Rand) []seed {
 		_ = keymaster.Abort{Handle: rng.Uint64()}.Execute(ctx, rec)
 		_, _ = keymaster.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(ctx, rec)
 	case tee.RoleGatekeeper:
-		_, _ = gatekeeper.Enroll{UID: rng.Uint32(), DesiredPassword: bytes(4)}.Execute(ctx, rec)
-		_, _ = gatekeeper.Verify{UID: rng.Uint32(), Challenge: rng.Uint64(), Handle: bytes(gatekeeper.HandleSize), Password: bytes(4)}.Execute(ctx, rec)
-		_, _ = gatekeeper.DeleteUser{UID: rng.Uint32()}.Execute(ctx, rec)
-		_ = gatekeeper.SetAuthTokenKey{Envelope: env}.Execute(ctx, rec)
+		_, _ = gkproto.Enroll{UID: rng.Uint32(), DesiredPassword: bytes(4)}.Execute(ctx, rec)
+		_, _ = gkproto.Verify{UID: rng.Uint32(), Challenge: rng.Uint64(), Handle: bytes(gkproto.HandleSize), Password: bytes(4)}.Execute(ctx, rec)
+		_, _ = gkproto.DeleteUser{UID: rng.Uint32()}.Execute(ctx, rec)
+		_ = gkproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, rec)
 	case tee.RoleFingerprint:
 		_, _ = fingerprint.PreEnroll{}.Execute(ctx, rec)
 		_, _ = fingerprint.Enroll{HAT: hat, GID: rng.Uint32N(4), TimeoutSec: 1}.Execute(ctx, rec)

@@ -1,6 +1,8 @@
 package attack
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	mrand "math/rand/v2"
 	"slices"
 	"testing"
@@ -12,7 +14,6 @@ import (
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
 )
@@ -25,7 +26,7 @@ func TestSeedsCoverCommands(t *testing.T) {
 		want []uint32
 	}{
 		{tee.RoleKeymaster, []uint32{keymaster.CmdGenerateKey, keymaster.CmdBegin, keymaster.CmdUpdate, keymaster.CmdFinish, keymaster.CmdAbort, keymaster.CmdGetAuthTokenKey}},
-		{tee.RoleGatekeeper, []uint32{gatekeeper.CmdEnroll, gatekeeper.CmdVerify, gatekeeper.CmdDeleteUser, gatekeeper.CmdSetAuthTokenKey}},
+		{tee.RoleGatekeeper, []uint32{uint32(gkproto.CmdEnroll), uint32(gkproto.CmdVerify), uint32(gkproto.CmdDeleteUser), uint32(gkproto.CmdSetAuthTokenKey)}},
 		{tee.RoleFingerprint, []uint32{fingerprint.CmdPreEnroll, fingerprint.CmdEnroll, fingerprint.CmdPostEnroll, fingerprint.CmdGetAuthenticatorID,
 			fingerprint.CmdCancel, fingerprint.CmdEnumerate, fingerprint.CmdRemove, fingerprint.CmdSetActiveGroup, fingerprint.CmdAuthenticate,
 			fingerprint.CmdNextEvent, fingerprint.CmdResetLockout, fingerprint.CmdFetchOutbox, fingerprint.CmdSetAuthTokenKey}},

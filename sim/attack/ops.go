@@ -1,6 +1,8 @@
 package attack
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +11,6 @@ import (
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -100,11 +101,11 @@ func enrollPIN(ctx context.Context, gk rpc.Invoker) (*pin, error) {
 // enrollUserPIN enrolls password for Gatekeeper user uid.
 func enrollUserPIN(ctx context.Context, gk rpc.Invoker, uid uint32, password []byte) (*pin, error) {
 	p := &pin{gk: gk, uid: uid, password: password}
-	rsp, err := gatekeeper.Enroll{UID: uid, DesiredPassword: p.password}.Execute(ctx, gk)
+	rsp, err := gkproto.Enroll{UID: uid, DesiredPassword: p.password}.Execute(ctx, gk)
 	if err != nil {
 		return nil, fmt.Errorf("gatekeeper ENROLL: %w", err)
 	}
-	if rsp.Status != gatekeeper.StatusOK {
+	if rsp.Status != gkproto.StatusOK {
 		return nil, fmt.Errorf("gatekeeper ENROLL: %v", rsp.Status)
 	}
 	p.handle, p.sid = rsp.Handle, rsp.SecureUserID
@@ -113,11 +114,11 @@ func enrollUserPIN(ctx context.Context, gk rpc.Invoker, uid uint32, password []b
 
 // hat verifies the PIN with challenge and returns Gatekeeper's PASSWORD HAT.
 func (p *pin) hat(ctx context.Context, challenge uint64) ([]byte, error) {
-	rsp, err := gatekeeper.Verify{UID: p.uid, Challenge: challenge, Handle: p.handle, Password: p.password}.Execute(ctx, p.gk)
+	rsp, err := gkproto.Verify{UID: p.uid, Challenge: challenge, Handle: p.handle, Password: p.password}.Execute(ctx, p.gk)
 	if err != nil {
 		return nil, fmt.Errorf("gatekeeper VERIFY: %w", err)
 	}
-	if rsp.Status != gatekeeper.StatusOK {
+	if rsp.Status != gkproto.StatusOK {
 		return nil, fmt.Errorf("gatekeeper VERIFY: %v", rsp.Status)
 	}
 	return rsp.Token.Marshal(), nil

@@ -1,6 +1,8 @@
 package conform
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -12,7 +14,6 @@ import (
 
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
@@ -52,7 +53,7 @@ func openCredential(ctx context.Context, socketPath string, uid uint32) (*creden
 	}
 	pw := make([]byte, 16)
 	_, _ = rand.Read(pw)
-	rsp, err := gatekeeper.Enroll{UID: uid, DesiredPassword: pw}.Execute(ctx, s)
+	rsp, err := gkproto.Enroll{UID: uid, DesiredPassword: pw}.Execute(ctx, s)
 	if err == nil {
 		err = rsp.Status.Err(rsp.RetryTimeoutMs)
 	}
@@ -68,7 +69,7 @@ func openCredential(ctx context.Context, socketPath string, uid uint32) (*creden
 func (c *credential) HAT(ctx context.Context, challenge uint64) (tokens.Token, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rsp, err := gatekeeper.Verify{UID: c.uid, Challenge: challenge, Handle: c.handle, Password: c.password}.Execute(ctx, c.session)
+	rsp, err := gkproto.Verify{UID: c.uid, Challenge: challenge, Handle: c.handle, Password: c.password}.Execute(ctx, c.session)
 	if err != nil {
 		return tokens.Token{}, fmt.Errorf("gatekeeper verify: %w", err)
 	}
@@ -83,7 +84,7 @@ func (c *credential) SID() uint64 { return c.sid }
 
 // Close deletes the user from Gatekeeper and closes the connection.
 func (c *credential) Close(ctx context.Context) error {
-	st, err := gatekeeper.DeleteUser{UID: c.uid}.Execute(ctx, c.session)
+	st, err := gkproto.DeleteUser{UID: c.uid}.Execute(ctx, c.session)
 	if err == nil {
 		err = st.Err(0)
 	}

@@ -1,6 +1,8 @@
 package demo
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"bytes"
 	"context"
 	"errors"
@@ -14,7 +16,6 @@ import (
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -88,11 +89,11 @@ var scenario = []struct {
 }
 
 func pinEnroll(r *runner, ctx context.Context, rec *record) error {
-	rsp, err := gatekeeper.Enroll{UID: uid, DesiredPassword: pin}.Execute(ctx, r.gk)
+	rsp, err := gkproto.Enroll{UID: uid, DesiredPassword: pin}.Execute(ctx, r.gk)
 	if err != nil {
 		return err
 	}
-	if rsp.Status != gatekeeper.StatusOK {
+	if rsp.Status != gkproto.StatusOK {
 		return fmt.Errorf("enroll: %v", rsp.Status)
 	}
 	r.sid, r.pinHandle = rsp.SecureUserID, rsp.Handle
@@ -105,11 +106,11 @@ func pinEnroll(r *runner, ctx context.Context, rec *record) error {
 // gatekeeperHAT verifies the PIN with challenge and returns the PASSWORD
 // HAT Gatekeeper mints for it.
 func (r *runner) gatekeeperHAT(ctx context.Context, challenge uint64) (tokens.Token, error) {
-	rsp, err := gatekeeper.Verify{UID: uid, Challenge: challenge, Handle: r.pinHandle, Password: pin}.Execute(ctx, r.gk)
+	rsp, err := gkproto.Verify{UID: uid, Challenge: challenge, Handle: r.pinHandle, Password: pin}.Execute(ctx, r.gk)
 	if err != nil {
 		return tokens.Token{}, err
 	}
-	if rsp.Status != gatekeeper.StatusOK {
+	if rsp.Status != gkproto.StatusOK {
 		return tokens.Token{}, fmt.Errorf("verify: %v", rsp.Status)
 	}
 	t := rsp.Token

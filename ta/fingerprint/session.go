@@ -109,7 +109,7 @@ func (s session) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
 		}
 		return teeError(err)
 	default:
-		return tee.Errorf(tee.ResultNotImplemented, tee.OriginTrustedApp, "fingerprint: unknown command 0x%x", cmd)
+		return tee.Errorf(tee.ResultNotSupported, tee.OriginTrustedApp, "fingerprint: unknown command 0x%x", cmd)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 
 // TestParameterTypes: every command checks its parameter types exactly
 // (TEEC_ERROR_BAD_PARAMETERS, nothing done); an unknown command is
-// TEEC_ERROR_NOT_IMPLEMENTED.
+// TEEC_ERROR_NOT_SUPPORTED (docs/protocol.md §1.7).
 func TestParameterTypes(t *testing.T) {
 	b := newDevice(t).ready(t)
 	for _, cmd := range []uint32{CmdPreEnroll, CmdEnroll, CmdPostEnroll, CmdGetAuthenticatorID, CmdCancel,
@@ -26,7 +26,7 @@ func TestParameterTypes(t *testing.T) {
 		assert.ErrorIs(t, err, tee.ErrBadParameters, "command 0x%x", cmd)
 	}
 	err := b.cmd.Invoke(ctx(t), 0x77, &tee.Params{})
-	assert.ErrorIs(t, err, tee.ErrNotImplemented)
+	assert.ErrorIs(t, err, tee.ErrNotSupported)
 	b.quiet(t)
 }
 

@@ -1,15 +1,17 @@
 package gatekeeper
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	"testing"
 )
 
 func BenchmarkParseHandle(b *testing.B) {
-	raw := (&PasswordHandle{Version: 2, UserID: 1, Flags: 1, Salt: 2, HardwareBacked: true}).Marshal()
+	raw := (&gkproto.PasswordHandle{Version: 2, UserID: 1, Flags: 1, Salt: 2, HardwareBacked: true}).Marshal()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ParseHandle(raw); err != nil {
+		if _, err := gkproto.ParseHandle(raw); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -17,7 +19,7 @@ func BenchmarkParseHandle(b *testing.B) {
 
 func BenchmarkPasswordSignature(b *testing.B) {
 	key := make([]byte, PasswordKeySize)
-	h := PasswordHandle{Version: 2, UserID: 1, Flags: 1, Salt: 2}
+	h := gkproto.PasswordHandle{Version: 2, UserID: 1, Flags: 1, Salt: 2}
 	pw := make([]byte, 64)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -32,12 +34,12 @@ func BenchmarkVerify(b *testing.B) {
 	d := newDevice(b)
 	ta := d.ready(b)
 	e := enroll(b, ta, 1, []byte("correcthorsebatterystaple"))
-	req := VerifyPayload{Handle: e.Handle, Password: []byte("correcthorsebatterystaple")}
+	req := gkproto.VerifyPayload{Handle: e.Handle, Password: []byte("correcthorsebatterystaple")}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		rsp, err := ta.Verify(ctx, 1, 42, req)
-		if err != nil || rsp.Status != StatusOK {
+		if err != nil || rsp.Status != gkproto.StatusOK {
 			b.Fatal(err, rsp.Status)
 		}
 	}

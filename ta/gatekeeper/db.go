@@ -1,6 +1,8 @@
 package gatekeeper
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"crypto/subtle"
 	"database/sql"
 	"errors"
@@ -61,40 +63,40 @@ func userIdentity(uid uint32) []byte { return store.Identity(store.Str("uid"), s
 func sidIdentity(sid uint64) []byte  { return store.Identity(store.Str("sid"), store.U64(sid)) }
 
 // loadUser returns the enrolled handle of uid, or ok=false.
-func loadUser(tx *store.Tx, uid uint32) (h PasswordHandle, raw []byte, ok bool, err error) {
+func loadUser(tx *store.Tx, uid uint32) (h gkproto.PasswordHandle, raw []byte, ok bool, err error) {
 	var sealed []byte
 	err = tx.QueryRow(`SELECT handle FROM gk_users WHERE uid = ?`, int64(uid)).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return PasswordHandle{}, nil, false, nil
+		return gkproto.PasswordHandle{}, nil, false, nil
 	}
 	if err != nil {
-		return PasswordHandle{}, nil, false, fmt.Errorf("gatekeeper: load user %d: %w", uid, err)
+		return gkproto.PasswordHandle{}, nil, false, fmt.Errorf("gatekeeper: load user %d: %w", uid, err)
 	}
 	raw, err = tx.Unseal(tableUsers, userIdentity(uid), sealed)
 	if err != nil {
-		return PasswordHandle{}, nil, false, fmt.Errorf("gatekeeper: user %d: %w", uid, err)
+		return gkproto.PasswordHandle{}, nil, false, fmt.Errorf("gatekeeper: user %d: %w", uid, err)
 	}
-	h, err = ParseHandle(raw)
+	h, err = gkproto.ParseHandle(raw)
 	if err != nil {
-		return PasswordHandle{}, nil, false, fmt.Errorf("%w: user %d: %w", ErrCorruptRecord, uid, err)
+		return gkproto.PasswordHandle{}, nil, false, fmt.Errorf("%w: user %d: %w", ErrCorruptRecord, uid, err)
 	}
 	return h, raw, true, nil
 }
 
 // isEnrolled reports whether handle is exactly the handle enrolled for uid
 // (constant-time comparison) and returns its parsed form.
-func isEnrolled(tx *store.Tx, uid uint32, handle []byte) (PasswordHandle, bool, error) {
+func isEnrolled(tx *store.Tx, uid uint32, handle []byte) (gkproto.PasswordHandle, bool, error) {
 	h, raw, ok, err := loadUser(tx, uid)
 	if err != nil || !ok {
-		return PasswordHandle{}, false, err
+		return gkproto.PasswordHandle{}, false, err
 	}
 	if len(handle) != len(raw) || subtle.ConstantTimeCompare(handle, raw) != 1 {
-		return PasswordHandle{}, false, nil
+		return gkproto.PasswordHandle{}, false, nil
 	}
 	return h, true, nil
 }
 
-func putUser(tx *store.Tx, uid uint32, h *PasswordHandle) error {
+func putUser(tx *store.Tx, uid uint32, h *gkproto.PasswordHandle) error {
 	sealed, err := tx.Seal(tableUsers, userIdentity(uid), h.Marshal())
 	if err != nil {
 		return err

@@ -11,18 +11,19 @@
 // GateKeeper::ThrottleRequest do, with failure records kept in the TA's
 // sealed SQLite store so that a TA restart does not reset them.
 //
-// The package has four layers:
+// The protocol — command codes, parameter layouts, the request types a
+// client executes, payload and password-handle codecs, statuses — is
+// package gkproto, which the REE imports; this package is the TA and only
+// the TA process links it. It has three layers:
 //
-//   - pure codecs and policy, no I/O: PasswordHandle (ParseHandle,
-//     Marshal), FailureRecord, ComputeRetryTimeout, ThrottleRequest, the
-//     command payload codec (EnrollPayload, VerifyPayload);
+//   - pure policy, no I/O: FailureRecord, ComputeRetryTimeout,
+//     ThrottleRequest;
 //   - the password signature (DerivePasswordKey, ComputePasswordSignature):
 //     HMAC-SHA256 over salt || version || user_id || flags || password, the
 //     Trusty construction;
-//   - the TA (NewTA, TA, session): the command handlers behind tee/rpc,
-//     persisting users, failure records and the envelope replay mark;
-//   - the client (Client and the Enroll, Verify, ... request types), go-tpm
-//     style over any rpc.Invoker.
+//   - the TA (NewTA, TA, its command table): the shared TA core (tee/tacore)
+//     plus the handlers behind tee/rpc's Mux, persisting users, failure
+//     records and the envelope replay mark.
 //
 // The command set and parameter layouts are specified in docs/protocol.md,
 // section "Gatekeeper TA commands".

@@ -1,6 +1,8 @@
 package gatekeeper
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	"testing"
 	"time"
@@ -29,21 +31,21 @@ func FuzzSessionInvoke(f *testing.F) {
 	pw := []byte("pw\x00pw")
 	e := enroll(f, ta, 1, pw)  // verified by the seeds
 	e3 := enroll(f, ta, 3, pw) // re-enrolled by a seed
-	enrollPayload := EnrollPayload{DesiredPassword: pw}.Marshal()
-	reenrollPayload := EnrollPayload{CurrentHandle: e3.Handle, CurrentPassword: pw, DesiredPassword: pw}.Marshal()
-	verifyPayload := VerifyPayload{Handle: e.Handle, Password: pw}.Marshal()
+	enrollPayload := gkproto.EnrollPayload{DesiredPassword: pw}.Marshal()
+	reenrollPayload := gkproto.EnrollPayload{CurrentHandle: e3.Handle, CurrentPassword: pw, DesiredPassword: pw}.Marshal()
+	verifyPayload := gkproto.VerifyPayload{Handle: e.Handle, Password: pw}.Marshal()
 
 	// cmd, types (one byte per parameter, mod 7), a, b, capacity of output memrefs, memref bytes
-	f.Add(CmdEnroll, []byte{3, 4, 5, 2}, uint32(2), uint32(0), uint8(HandleSize), enrollPayload)
-	f.Add(CmdEnroll, []byte{3, 4, 5, 2}, uint32(3), uint32(0), uint8(HandleSize), reenrollPayload)
-	f.Add(CmdEnroll, []byte{3, 4, 5, 2}, uint32(1), uint32(0), uint8(HandleSize-1), enrollPayload)
-	f.Add(CmdVerify, []byte{3, 3, 4, 5}, uint32(1), uint32(7), uint8(tokens.Size), verifyPayload)
-	f.Add(CmdVerify, []byte{3, 3, 4, 5}, uint32(1), uint32(7), uint8(tokens.Size-1), verifyPayload)
-	f.Add(CmdVerify, []byte{3, 3, 4, 5}, uint32(1), uint32(7), uint8(tokens.Size), verifyPayload[:len(verifyPayload)-1])
-	f.Add(CmdDeleteUser, []byte{3}, uint32(9), uint32(0), uint8(0), []byte(nil))
-	f.Add(CmdDeleteAllUsers, []byte{2}, uint32(0), uint32(0), uint8(0), []byte(nil))
-	f.Add(CmdSetAuthTokenKey, []byte{4}, uint32(0), uint32(0), uint8(0), d.keyEnvelope(f))
-	f.Add(CmdSetAuthTokenKey, []byte{4}, uint32(0), uint32(0), uint8(0), make([]byte, 109))
+	f.Add(uint32(gkproto.CmdEnroll), []byte{3, 4, 5, 2}, uint32(2), uint32(0), uint8(gkproto.HandleSize), enrollPayload)
+	f.Add(uint32(gkproto.CmdEnroll), []byte{3, 4, 5, 2}, uint32(3), uint32(0), uint8(gkproto.HandleSize), reenrollPayload)
+	f.Add(uint32(gkproto.CmdEnroll), []byte{3, 4, 5, 2}, uint32(1), uint32(0), uint8(gkproto.HandleSize-1), enrollPayload)
+	f.Add(uint32(gkproto.CmdVerify), []byte{3, 3, 4, 5}, uint32(1), uint32(7), uint8(tokens.Size), verifyPayload)
+	f.Add(uint32(gkproto.CmdVerify), []byte{3, 3, 4, 5}, uint32(1), uint32(7), uint8(tokens.Size-1), verifyPayload)
+	f.Add(uint32(gkproto.CmdVerify), []byte{3, 3, 4, 5}, uint32(1), uint32(7), uint8(tokens.Size), verifyPayload[:len(verifyPayload)-1])
+	f.Add(uint32(gkproto.CmdDeleteUser), []byte{3}, uint32(9), uint32(0), uint8(0), []byte(nil))
+	f.Add(uint32(gkproto.CmdDeleteAllUsers), []byte{2}, uint32(0), uint32(0), uint8(0), []byte(nil))
+	f.Add(uint32(gkproto.CmdSetAuthTokenKey), []byte{4}, uint32(0), uint32(0), uint8(0), d.keyEnvelope(f))
+	f.Add(uint32(gkproto.CmdSetAuthTokenKey), []byte{4}, uint32(0), uint32(0), uint8(0), make([]byte, 109))
 	f.Add(uint32(0x77), []byte{}, uint32(0), uint32(0), uint8(0), []byte(nil))
 
 	kinds := []tee.ParamType{tee.ParamNone, tee.ParamValueInput, tee.ParamValueOutput, tee.ParamValueInout,
@@ -77,7 +79,7 @@ func FuzzSessionInvoke(f *testing.F) {
 			require.NotEqual(t, tee.ResultGeneric, code, "untyped failure: %v", err)
 			return
 		}
-		if cmd == CmdVerify && Status(int32(p[0].A)) == StatusOK {
+		if gkproto.Command(cmd) == gkproto.CmdVerify && gkproto.Status(int32(p[0].A)) == gkproto.StatusOK {
 			_, verr := tokens.NewVerifier(mac).WithChallenge(challenge).
 				WithAuthenticatorTypes(tokens.AuthPassword).Verify(p[3].Data)
 			require.NoError(t, verr, "STATUS_OK without a valid PASSWORD HAT for the challenge")

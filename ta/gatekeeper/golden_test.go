@@ -1,6 +1,8 @@
 package gatekeeper
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -53,18 +55,18 @@ func TestVerifyWorkedExample(t *testing.T) {
 	d.hatKey = bytes.Repeat([]byte{0x5a}, 32)
 	ta := d.ready(t)
 	handle := unhex(t, g["handle"])
-	h, err := ParseHandle(handle)
+	h, err := gkproto.ParseHandle(handle)
 	require.NoError(t, err)
-	require.NoError(t, ta.st.Tx(context.Background(), func(tx *store.Tx) error { return putUser(tx, 10001, &h) }))
+	require.NoError(t, ta.Store.Tx(context.Background(), func(tx *store.Tx) error { return putUser(tx, 10001, &h) }))
 	d.clock.Set(123456789)
 
 	inv := &captureInvoker{s: session{ta}}
-	rsp, err := Verify{UID: 10001, Challenge: 0x0123456789abcdef, Handle: handle, Password: unhex(t, g["password"])}.
+	rsp, err := gkproto.Verify{UID: 10001, Challenge: 0x0123456789abcdef, Handle: handle, Password: unhex(t, g["password"])}.
 		Execute(context.Background(), inv)
 	require.NoError(t, err)
-	require.Equal(t, StatusOK, rsp.Status)
+	require.Equal(t, gkproto.StatusOK, rsp.Status)
 
-	req, err := wire.AppendFrame(nil, &wire.Frame{Op: wire.OpInvoke, RequestID: 7, Session: 1, Command: CmdVerify, Params: inv.sent})
+	req, err := wire.AppendFrame(nil, &wire.Frame{Op: wire.OpInvoke, RequestID: 7, Session: 1, Command: uint32(gkproto.CmdVerify), Params: inv.sent})
 	require.NoError(t, err)
 	resp, err := wire.AppendFrame(nil, &wire.Frame{Op: wire.OpResponse, RequestID: 7, Session: 1,
 		Result: tee.Success, Origin: tee.OriginTrustedApp, Params: inv.got})

@@ -1,6 +1,8 @@
 package gatekeeper
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"bufio"
 	"bytes"
 	"encoding/hex"
@@ -54,8 +56,8 @@ func TestHandleGoldenVector(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, g["password_key"], hex.EncodeToString(key))
 
-	h := PasswordHandle{
-		Version:        HandleVersion,
+	h := gkproto.PasswordHandle{
+		Version:        gkproto.HandleVersion,
 		UserID:         hexU64(t, g["user_id"]),
 		Flags:          hexU64(t, g["flags"]),
 		Salt:           hexU64(t, g["salt"]),
@@ -66,7 +68,7 @@ func TestHandleGoldenVector(t *testing.T) {
 	assert.Equal(t, g["signature"], hex.EncodeToString(h.Signature[:]))
 	assert.Equal(t, g["handle"], hex.EncodeToString(h.Marshal()))
 
-	parsed, err := ParseHandle(unhex(t, g["handle"]))
+	parsed, err := gkproto.ParseHandle(unhex(t, g["handle"]))
 	require.NoError(t, err)
 	assert.Equal(t, h, parsed)
 	assert.True(t, CheckPassword(key, &parsed, pw))
@@ -76,12 +78,12 @@ func TestHandleGoldenVector(t *testing.T) {
 }
 
 func TestHandleLayout(t *testing.T) {
-	h := PasswordHandle{Version: 2, UserID: 0x1122334455667788, Flags: 1, Salt: 0xa1a2a3a4a5a6a7a8, HardwareBacked: true}
+	h := gkproto.PasswordHandle{Version: 2, UserID: 0x1122334455667788, Flags: 1, Salt: 0xa1a2a3a4a5a6a7a8, HardwareBacked: true}
 	for i := range h.Signature {
 		h.Signature[i] = byte(0xc0 + i)
 	}
 	b := h.Marshal()
-	require.Len(t, b, HandleSize)
+	require.Len(t, b, gkproto.HandleSize)
 	assert.Equal(t, byte(2), b[0])
 	assert.Equal(t, []byte{0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11}, b[1:9], "user_id little-endian at 1")
 	assert.Equal(t, []byte{1, 0, 0, 0, 0, 0, 0, 0}, b[9:17], "flags little-endian at 9")
@@ -92,31 +94,31 @@ func TestHandleLayout(t *testing.T) {
 }
 
 func TestParseHandleErrors(t *testing.T) {
-	valid := (&PasswordHandle{Version: 2, UserID: 7, Flags: 1, Salt: 9}).Marshal()
+	valid := (&gkproto.PasswordHandle{Version: 2, UserID: 7, Flags: 1, Salt: 9}).Marshal()
 	mod := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), valid...)) }
 	tests := []struct {
 		name string
 		in   []byte
 		want error
 	}{
-		{"nil", nil, ErrHandleLength},
-		{"short", valid[:57], ErrHandleLength},
-		{"long", append(append([]byte(nil), valid...), 0), ErrHandleLength},
-		{"version 0", mod(func(b []byte) []byte { b[0] = 0; return b }), ErrHandleVersion},
-		{"version 1", mod(func(b []byte) []byte { b[0] = 1; return b }), ErrHandleVersion},
-		{"version 3", mod(func(b []byte) []byte { b[0] = 3; return b }), ErrHandleVersion},
-		{"flag 2", mod(func(b []byte) []byte { b[9] = 3; return b }), ErrHandleFlags},
-		{"high flag", mod(func(b []byte) []byte { b[16] = 0x80; return b }), ErrHandleFlags},
-		{"bool 2", mod(func(b []byte) []byte { b[57] = 2; return b }), ErrHandleBool},
+		{"nil", nil, gkproto.ErrHandleLength},
+		{"short", valid[:57], gkproto.ErrHandleLength},
+		{"long", append(append([]byte(nil), valid...), 0), gkproto.ErrHandleLength},
+		{"version 0", mod(func(b []byte) []byte { b[0] = 0; return b }), gkproto.ErrHandleVersion},
+		{"version 1", mod(func(b []byte) []byte { b[0] = 1; return b }), gkproto.ErrHandleVersion},
+		{"version 3", mod(func(b []byte) []byte { b[0] = 3; return b }), gkproto.ErrHandleVersion},
+		{"flag 2", mod(func(b []byte) []byte { b[9] = 3; return b }), gkproto.ErrHandleFlags},
+		{"high flag", mod(func(b []byte) []byte { b[16] = 0x80; return b }), gkproto.ErrHandleFlags},
+		{"bool 2", mod(func(b []byte) []byte { b[57] = 2; return b }), gkproto.ErrHandleBool},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := ParseHandle(tc.in)
+			h, err := gkproto.ParseHandle(tc.in)
 			require.ErrorIs(t, err, tc.want)
 			assert.Zero(t, h, "no partial result")
 		})
 	}
-	h, err := ParseHandle(valid)
+	h, err := gkproto.ParseHandle(valid)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(7), h.UserID)
 	assert.False(t, h.HardwareBacked)
@@ -126,15 +128,15 @@ func TestSignatureCoversMetadata(t *testing.T) {
 	key, err := DerivePasswordKey(bytes.Repeat([]byte{7}, 32))
 	require.NoError(t, err)
 	pw := []byte("correcthorsebatterystaple")
-	h := PasswordHandle{Version: 2, UserID: 42, Flags: 1, Salt: 99}
+	h := gkproto.PasswordHandle{Version: 2, UserID: 42, Flags: 1, Salt: 99}
 	h.Signature = ComputePasswordSignature(key, &h, pw)
 	require.True(t, CheckPassword(key, &h, pw))
-	for name, f := range map[string]func(*PasswordHandle){
-		"user_id": func(h *PasswordHandle) { h.UserID++ },
-		"flags":   func(h *PasswordHandle) { h.Flags ^= 1 },
-		"salt":    func(h *PasswordHandle) { h.Salt++ },
-		"version": func(h *PasswordHandle) { h.Version = 1 },
-		"sig":     func(h *PasswordHandle) { h.Signature[31] ^= 1 },
+	for name, f := range map[string]func(*gkproto.PasswordHandle){
+		"user_id": func(h *gkproto.PasswordHandle) { h.UserID++ },
+		"flags":   func(h *gkproto.PasswordHandle) { h.Flags ^= 1 },
+		"salt":    func(h *gkproto.PasswordHandle) { h.Salt++ },
+		"version": func(h *gkproto.PasswordHandle) { h.Version = 1 },
+		"sig":     func(h *gkproto.PasswordHandle) { h.Signature[31] ^= 1 },
 	} {
 		c := h
 		f(&c)
@@ -153,14 +155,14 @@ func TestDerivePasswordKeyRejectsShortKey(t *testing.T) {
 }
 
 func FuzzParseHandle(f *testing.F) {
-	f.Add((&PasswordHandle{Version: 2, UserID: 1, Flags: 1, Salt: 2, HardwareBacked: true}).Marshal())
-	f.Add(make([]byte, HandleSize))
+	f.Add((&gkproto.PasswordHandle{Version: 2, UserID: 1, Flags: 1, Salt: 2, HardwareBacked: true}).Marshal())
+	f.Add(make([]byte, gkproto.HandleSize))
 	f.Add([]byte{})
-	f.Add(bytes.Repeat([]byte{0xff}, HandleSize))
+	f.Add(bytes.Repeat([]byte{0xff}, gkproto.HandleSize))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := ParseHandle(b)
+		h, err := gkproto.ParseHandle(b)
 		if err != nil {
-			if h != (PasswordHandle{}) {
+			if h != (gkproto.PasswordHandle{}) {
 				t.Fatalf("partial result %+v with error %v", h, err)
 			}
 			return

@@ -1,6 +1,8 @@
 package gatekeeper
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"context"
 	"database/sql"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/tatest"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -48,14 +51,14 @@ func newDevice(t testing.TB) *device {
 func randBytes(t testing.TB, n int) []byte { return tatest.Rand(t, n) }
 
 func (d *device) config() Config {
-	return Config{
+	return Config{Config: tacore.Config{
 		Self:       tee.UUIDGatekeeper,
 		StorageKey: d.storageKey,
 		DBPath:     filepath.Join(d.dir, "gatekeeper.db"),
 		Keys:       d.keys.For(tee.UUIDGatekeeper),
 		BootID:     d.bootID,
 		Clock:      d.clock,
-	}
+	}}
 }
 
 // open starts the TA on the device's database (a TA (re)start).
@@ -94,7 +97,7 @@ func (d *device) verifier(t testing.TB) tokens.Verifier {
 func record(t testing.TB, ta *TA, sid uint64) FailureRecord {
 	t.Helper()
 	var r FailureRecord
-	require.NoError(t, ta.st.View(context.Background(), func(tx *store.Tx) error {
+	require.NoError(t, ta.Store.View(context.Background(), func(tx *store.Tx) error {
 		var err error
 		r, err = loadRecord(tx, sid)
 		return err
@@ -102,17 +105,17 @@ func record(t testing.TB, ta *TA, sid uint64) FailureRecord {
 	return r
 }
 
-func enroll(t testing.TB, ta *TA, uid uint32, pw []byte) EnrollResponse {
+func enroll(t testing.TB, ta *TA, uid uint32, pw []byte) gkproto.EnrollResponse {
 	t.Helper()
-	rsp, err := ta.Enroll(context.Background(), uid, EnrollPayload{DesiredPassword: pw})
+	rsp, err := ta.Enroll(context.Background(), uid, gkproto.EnrollPayload{DesiredPassword: pw})
 	require.NoError(t, err)
-	require.Equal(t, StatusOK, rsp.Status)
+	require.Equal(t, gkproto.StatusOK, rsp.Status)
 	return rsp
 }
 
-func verify(t testing.TB, ta *TA, uid uint32, challenge uint64, handle, pw []byte) VerifyResponse {
+func verify(t testing.TB, ta *TA, uid uint32, challenge uint64, handle, pw []byte) gkproto.VerifyResponse {
 	t.Helper()
-	rsp, err := ta.Verify(context.Background(), uid, challenge, VerifyPayload{Handle: handle, Password: pw})
+	rsp, err := ta.Verify(context.Background(), uid, challenge, gkproto.VerifyPayload{Handle: handle, Password: pw})
 	require.NoError(t, err)
 	return rsp
 }

@@ -1,6 +1,8 @@
 package gatekeeper_test
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"bytes"
 	"context"
 	"errors"
@@ -16,6 +18,7 @@ import (
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/tatest"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -45,14 +48,14 @@ func serve(t *testing.T) *served {
 	var err error
 	s.km, err = envelope.NewSealer(tee.UUIDKeymaster, keys.For(tee.UUIDKeymaster), nil)
 	require.NoError(t, err)
-	s.ta, err = gatekeeper.NewTA(gatekeeper.Config{
+	s.ta, err = gatekeeper.NewTA(gatekeeper.Config{Config: tacore.Config{
 		Self:       tee.UUIDGatekeeper,
 		StorageKey: random(t, 32),
 		DBPath:     filepath.Join(t.TempDir(), "gatekeeper.db"),
 		Keys:       keys.For(tee.UUIDGatekeeper),
 		BootID:     random(t, 16),
 		Clock:      s.clock,
-	})
+	}})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.ta.Close()) }) // after the server's shutdown
 	s.session = tatest.ServeUnix(t, tee.UUIDGatekeeper, s.ta)
@@ -66,7 +69,7 @@ func (s *served) keyEnvelope(t testing.TB) []byte {
 }
 
 func (s *served) provision(t *testing.T) {
-	require.NoError(t, gatekeeper.SetAuthTokenKey{Envelope: s.keyEnvelope(t)}.Execute(testCtx(t), s.session))
+	require.NoError(t, gkproto.SetAuthTokenKey{Envelope: s.keyEnvelope(t)}.Execute(testCtx(t), s.session))
 }
 
 func (s *served) mac(t testing.TB) *tokens.MAC {
@@ -85,16 +88,16 @@ func TestVTS(t *testing.T) {
 func TestVerifyWithoutKeyOverRPC(t *testing.T) {
 	s := serve(t)
 	ctx := testCtx(t)
-	e, err := gatekeeper.Enroll{DesiredPassword: []byte("pw")}.Execute(ctx, s.session)
+	e, err := gkproto.Enroll{DesiredPassword: []byte("pw")}.Execute(ctx, s.session)
 	require.NoError(t, err)
-	require.Equal(t, gatekeeper.StatusOK, e.Status)
-	_, err = gatekeeper.Verify{Handle: e.Handle, Password: []byte("pw")}.Execute(ctx, s.session)
+	require.Equal(t, gkproto.StatusOK, e.Status)
+	_, err = gkproto.Verify{Handle: e.Handle, Password: []byte("pw")}.Execute(ctx, s.session)
 	require.ErrorIs(t, err, tee.ErrBadState)
 
 	s.provision(t)
-	v, err := gatekeeper.Verify{Challenge: 99, Handle: e.Handle, Password: []byte("pw")}.Execute(ctx, s.session)
+	v, err := gkproto.Verify{Challenge: 99, Handle: e.Handle, Password: []byte("pw")}.Execute(ctx, s.session)
 	require.NoError(t, err)
-	require.Equal(t, gatekeeper.StatusOK, v.Status)
+	require.Equal(t, gkproto.StatusOK, v.Status)
 	_, err = tokens.NewVerifier(s.mac(t)).WithChallenge(99).WithAuthenticatorTypes(tokens.AuthPassword).
 		WithSecureIDs(e.SecureUserID).WithFreshness(s.clock.NowMs(), time.Second).Verify(v.Token.Marshal())
 	require.NoError(t, err)
@@ -106,13 +109,13 @@ func TestSetAuthTokenKeyOverRPC(t *testing.T) {
 	env := s.keyEnvelope(t)
 	bad := bytes.Clone(env)
 	bad[len(bad)-1] ^= 1
-	require.ErrorIs(t, gatekeeper.SetAuthTokenKey{Envelope: bad}.Execute(ctx, s.session), tee.ErrSecurity)
-	require.ErrorIs(t, gatekeeper.SetAuthTokenKey{Envelope: env[:5]}.Execute(ctx, s.session), tee.ErrBadFormat)
+	require.ErrorIs(t, gkproto.SetAuthTokenKey{Envelope: bad}.Execute(ctx, s.session), tee.ErrSecurity)
+	require.ErrorIs(t, gkproto.SetAuthTokenKey{Envelope: env[:5]}.Execute(ctx, s.session), tee.ErrBadFormat)
 	toFP, err := s.km.Seal(tee.UUIDFingerprint, envelope.MsgAuthTokenKey, s.hatKey)
 	require.NoError(t, err)
-	require.ErrorIs(t, gatekeeper.SetAuthTokenKey{Envelope: toFP}.Execute(ctx, s.session), tee.ErrAccessDenied)
-	require.NoError(t, gatekeeper.SetAuthTokenKey{Envelope: env}.Execute(ctx, s.session))
-	require.ErrorIs(t, gatekeeper.SetAuthTokenKey{Envelope: env}.Execute(ctx, s.session), tee.ErrSecurity, "replay")
+	require.ErrorIs(t, gkproto.SetAuthTokenKey{Envelope: toFP}.Execute(ctx, s.session), tee.ErrAccessDenied)
+	require.NoError(t, gkproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, s.session))
+	require.ErrorIs(t, gkproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, s.session), tee.ErrSecurity, "replay")
 }
 
 // TestRetryTimeoutOverRPC: the status and the remaining time cross the wire.
@@ -120,27 +123,27 @@ func TestRetryTimeoutOverRPC(t *testing.T) {
 	s := serve(t)
 	s.provision(t)
 	ctx := testCtx(t)
-	e, err := gatekeeper.Enroll{UID: 5, DesiredPassword: []byte("pw")}.Execute(ctx, s.session)
+	e, err := gkproto.Enroll{UID: 5, DesiredPassword: []byte("pw")}.Execute(ctx, s.session)
 	require.NoError(t, err)
-	var v gatekeeper.VerifyResponse
+	var v gkproto.VerifyResponse
 	for range 5 {
 		s.clock.Advance(time.Millisecond)
-		v, err = gatekeeper.Verify{UID: 5, Handle: e.Handle, Password: []byte("no")}.Execute(ctx, s.session)
+		v, err = gkproto.Verify{UID: 5, Handle: e.Handle, Password: []byte("no")}.Execute(ctx, s.session)
 		require.NoError(t, err)
 	}
-	assert.Equal(t, gatekeeper.VerifyResponse{Status: gatekeeper.ErrorRetryTimeout, RetryTimeoutMs: 30000}, v)
+	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 30000}, v)
 	s.clock.Advance(12345 * time.Millisecond)
-	v, err = gatekeeper.Verify{UID: 5, Handle: e.Handle, Password: []byte("pw")}.Execute(ctx, s.session)
+	v, err = gkproto.Verify{UID: 5, Handle: e.Handle, Password: []byte("pw")}.Execute(ctx, s.session)
 	require.NoError(t, err)
-	assert.Equal(t, gatekeeper.VerifyResponse{Status: gatekeeper.ErrorRetryTimeout, RetryTimeoutMs: 30000 - 12345}, v)
-	var re *gatekeeper.RetryError
+	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 30000 - 12345}, v)
+	var re *gkproto.RetryError
 	require.True(t, errors.As(v.Status.Err(v.RetryTimeoutMs), &re))
 	assert.Equal(t, 17655*time.Millisecond, re.Timeout)
 
 	// Trusted re-enroll is throttled the same way.
-	r, err := gatekeeper.Enroll{UID: 5, CurrentHandle: e.Handle, CurrentPassword: []byte("pw"), DesiredPassword: []byte("n")}.Execute(ctx, s.session)
+	r, err := gkproto.Enroll{UID: 5, CurrentHandle: e.Handle, CurrentPassword: []byte("pw"), DesiredPassword: []byte("n")}.Execute(ctx, s.session)
 	require.NoError(t, err)
-	assert.Equal(t, gatekeeper.EnrollResponse{Status: gatekeeper.ErrorRetryTimeout, RetryTimeoutMs: 30000 - 12345}, r)
+	assert.Equal(t, gkproto.EnrollResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 30000 - 12345}, r)
 }
 
 // TestProtocolErrors sends raw params: the TEEC layer rejects what is not a
@@ -149,48 +152,48 @@ func TestProtocolErrors(t *testing.T) {
 	s := serve(t)
 	s.provision(t)
 	ctx := testCtx(t)
-	e, err := gatekeeper.Enroll{UID: 1, DesiredPassword: []byte("pw")}.Execute(ctx, s.session)
+	e, err := gkproto.Enroll{UID: 1, DesiredPassword: []byte("pw")}.Execute(ctx, s.session)
 	require.NoError(t, err)
-	goodVerify := gatekeeper.VerifyPayload{Handle: e.Handle, Password: []byte("pw")}.Marshal()
+	goodVerify := gkproto.VerifyPayload{Handle: e.Handle, Password: []byte("pw")}.Marshal()
 
 	tests := []struct {
 		name string
-		cmd  uint32
+		cmd  gkproto.Command
 		p    tee.Params
 		want error
 	}{
 		{"unknown command", 0x77, tee.Params{}, tee.ErrNotSupported},
-		{"enroll without params", gatekeeper.CmdEnroll, tee.Params{}, tee.ErrBadParameters},
-		{"enroll value as input only", gatekeeper.CmdEnroll, tee.Params{tee.Value(1, 0), tee.MemrefIn(nil), tee.MemrefOut(58), tee.ValueOut()}, tee.ErrBadParameters},
-		{"enroll malformed payload", gatekeeper.CmdEnroll, tee.Params{tee.ValueInout(1, 0), tee.MemrefIn([]byte{9, 0, 0, 0}), tee.MemrefOut(58), tee.ValueOut()}, tee.ErrBadFormat},
-		{"enroll handle buffer too small", gatekeeper.CmdEnroll, tee.Params{tee.ValueInout(1, 0), tee.MemrefIn(gatekeeper.EnrollPayload{DesiredPassword: []byte("x")}.Marshal()), tee.MemrefOut(57), tee.ValueOut()}, tee.ErrShortBuffer},
-		{"verify trailing byte", gatekeeper.CmdVerify, tee.Params{tee.ValueInout(1, 0), tee.ValueInout(0, 0), tee.MemrefIn(append(bytes.Clone(goodVerify), 0)), tee.MemrefOut(69)}, tee.ErrBadFormat},
-		{"verify token buffer too small", gatekeeper.CmdVerify, tee.Params{tee.ValueInout(1, 0), tee.ValueInout(0, 0), tee.MemrefIn(goodVerify), tee.MemrefOut(68)}, tee.ErrShortBuffer},
-		{"set key as value", gatekeeper.CmdSetAuthTokenKey, tee.Params{tee.Value(1, 2)}, tee.ErrBadParameters},
-		{"delete user without uid", gatekeeper.CmdDeleteUser, tee.Params{tee.ValueOut()}, tee.ErrBadParameters},
-		{"delete all with extra param", gatekeeper.CmdDeleteAllUsers, tee.Params{tee.ValueOut(), tee.Value(0, 0)}, tee.ErrBadParameters},
+		{"enroll without params", gkproto.CmdEnroll, tee.Params{}, tee.ErrBadParameters},
+		{"enroll value as input only", gkproto.CmdEnroll, tee.Params{tee.Value(1, 0), tee.MemrefIn(nil), tee.MemrefOut(58), tee.ValueOut()}, tee.ErrBadParameters},
+		{"enroll malformed payload", gkproto.CmdEnroll, tee.Params{tee.ValueInout(1, 0), tee.MemrefIn([]byte{9, 0, 0, 0}), tee.MemrefOut(58), tee.ValueOut()}, tee.ErrBadFormat},
+		{"enroll handle buffer too small", gkproto.CmdEnroll, tee.Params{tee.ValueInout(1, 0), tee.MemrefIn(gkproto.EnrollPayload{DesiredPassword: []byte("x")}.Marshal()), tee.MemrefOut(57), tee.ValueOut()}, tee.ErrShortBuffer},
+		{"verify trailing byte", gkproto.CmdVerify, tee.Params{tee.ValueInout(1, 0), tee.ValueInout(0, 0), tee.MemrefIn(append(bytes.Clone(goodVerify), 0)), tee.MemrefOut(69)}, tee.ErrBadFormat},
+		{"verify token buffer too small", gkproto.CmdVerify, tee.Params{tee.ValueInout(1, 0), tee.ValueInout(0, 0), tee.MemrefIn(goodVerify), tee.MemrefOut(68)}, tee.ErrShortBuffer},
+		{"set key as value", gkproto.CmdSetAuthTokenKey, tee.Params{tee.Value(1, 2)}, tee.ErrBadParameters},
+		{"delete user without uid", gkproto.CmdDeleteUser, tee.Params{tee.ValueOut()}, tee.ErrBadParameters},
+		{"delete all with extra param", gkproto.CmdDeleteAllUsers, tee.Params{tee.ValueOut(), tee.Value(0, 0)}, tee.ErrBadParameters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tc.p
-			err := s.session.Invoke(ctx, tc.cmd, &p)
+			err := s.session.Invoke(ctx, uint32(tc.cmd), &p)
 			require.ErrorIs(t, err, tc.want)
 			var te *tee.Error
 			require.ErrorAs(t, err, &te)
 			assert.Equal(t, tee.OriginTrustedApp, te.Origin)
 			switch {
-			case tc.cmd == gatekeeper.CmdEnroll && errors.Is(err, tee.ErrShortBuffer):
-				assert.Equal(t, uint32(gatekeeper.HandleSize), p[2].Size, "size needed")
-			case tc.cmd == gatekeeper.CmdVerify && errors.Is(err, tee.ErrShortBuffer):
+			case tc.cmd == gkproto.CmdEnroll && errors.Is(err, tee.ErrShortBuffer):
+				assert.Equal(t, uint32(gkproto.HandleSize), p[2].Size, "size needed")
+			case tc.cmd == gkproto.CmdVerify && errors.Is(err, tee.ErrShortBuffer):
 				assert.Equal(t, uint32(tokens.Size), p[3].Size, "size needed")
 			}
 		})
 	}
 	// Nothing above was an attempt or a change: the handle still verifies
 	// and no failure was counted.
-	v, err := gatekeeper.Verify{UID: 1, Handle: e.Handle, Password: []byte("pw")}.Execute(ctx, s.session)
+	v, err := gkproto.Verify{UID: 1, Handle: e.Handle, Password: []byte("pw")}.Execute(ctx, s.session)
 	require.NoError(t, err)
-	assert.Equal(t, gatekeeper.StatusOK, v.Status)
+	assert.Equal(t, gkproto.StatusOK, v.Status)
 }
 
 func TestClientRejectsLongPasswordLocally(t *testing.T) {
@@ -198,13 +201,13 @@ func TestClientRejectsLongPasswordLocally(t *testing.T) {
 		t.Fatal("request sent")
 		return nil
 	})
-	long := make([]byte, gatekeeper.MaxPasswordSize+1)
-	_, err := gatekeeper.Enroll{DesiredPassword: long}.Execute(context.Background(), inv)
-	require.ErrorIs(t, err, gatekeeper.ErrPasswordTooLong)
-	_, err = gatekeeper.Enroll{CurrentPassword: long, DesiredPassword: []byte("x")}.Execute(context.Background(), inv)
-	require.ErrorIs(t, err, gatekeeper.ErrPasswordTooLong)
-	_, err = gatekeeper.Verify{Handle: make([]byte, 58), Password: long}.Execute(context.Background(), inv)
-	require.ErrorIs(t, err, gatekeeper.ErrPasswordTooLong)
+	long := make([]byte, gkproto.MaxPasswordSize+1)
+	_, err := gkproto.Enroll{DesiredPassword: long}.Execute(context.Background(), inv)
+	require.ErrorIs(t, err, gkproto.ErrPasswordTooLong)
+	_, err = gkproto.Enroll{CurrentPassword: long, DesiredPassword: []byte("x")}.Execute(context.Background(), inv)
+	require.ErrorIs(t, err, gkproto.ErrPasswordTooLong)
+	_, err = gkproto.Verify{Handle: make([]byte, 58), Password: long}.Execute(context.Background(), inv)
+	require.ErrorIs(t, err, gkproto.ErrPasswordTooLong)
 }
 
 type invokerFunc func(ctx context.Context, cmd uint32, p *tee.Params) error
@@ -217,7 +220,7 @@ func (f invokerFunc) Invoke(ctx context.Context, cmd uint32, p *tee.Params) erro
 // answering TEEC_SUCCESS with inconsistent outputs gets ErrResponse, not a
 // half-filled result.
 func TestClientRejectsBadResponses(t *testing.T) {
-	h := (&gatekeeper.PasswordHandle{Version: 2, UserID: 42, Flags: 1}).Marshal()
+	h := (&gkproto.PasswordHandle{Version: 2, UserID: 42, Flags: 1}).Marshal()
 	tok := tokens.Token{UserID: 42, AuthenticatorType: tokens.AuthPassword}.Marshal()
 	enrollCases := map[string]func(p *tee.Params){
 		"ok without handle":      func(p *tee.Params) { p.SetValue(3, 42, 0) },
@@ -230,8 +233,8 @@ func TestClientRejectsBadResponses(t *testing.T) {
 	for name, fill := range enrollCases {
 		t.Run("enroll/"+name, func(t *testing.T) {
 			inv := invokerFunc(func(_ context.Context, _ uint32, p *tee.Params) error { fill(p); return nil })
-			rsp, err := gatekeeper.Enroll{DesiredPassword: []byte("x")}.Execute(context.Background(), inv)
-			require.ErrorIs(t, err, gatekeeper.ErrResponse)
+			rsp, err := gkproto.Enroll{DesiredPassword: []byte("x")}.Execute(context.Background(), inv)
+			require.ErrorIs(t, err, gkproto.ErrResponse)
 			assert.Zero(t, rsp)
 		})
 	}
@@ -244,8 +247,8 @@ func TestClientRejectsBadResponses(t *testing.T) {
 	for name, fill := range verifyCases {
 		t.Run("verify/"+name, func(t *testing.T) {
 			inv := invokerFunc(func(_ context.Context, _ uint32, p *tee.Params) error { fill(p); return nil })
-			rsp, err := gatekeeper.Verify{Handle: h, Password: []byte("x")}.Execute(context.Background(), inv)
-			require.ErrorIs(t, err, gatekeeper.ErrResponse)
+			rsp, err := gkproto.Verify{Handle: h, Password: []byte("x")}.Execute(context.Background(), inv)
+			require.ErrorIs(t, err, gkproto.ErrResponse)
 			assert.Zero(t, rsp)
 		})
 	}

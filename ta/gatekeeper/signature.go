@@ -1,6 +1,8 @@
 package gatekeeper
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -41,14 +43,14 @@ func DerivePasswordKey(storageKey []byte) ([]byte, error) {
 // TrustyGateKeeper::ComputePasswordSignature applied to the message that
 // GateKeeper::CreatePasswordHandle builds (handle metadata, then password).
 // The Signature and HardwareBacked fields of h are not used.
-func ComputePasswordSignature(passwordKey []byte, h *PasswordHandle, password []byte) [SignatureSize]byte {
+func ComputePasswordSignature(passwordKey []byte, h *gkproto.PasswordHandle, password []byte) [gkproto.SignatureSize]byte {
 	m := hmac.New(sha256.New, passwordKey)
 	var salt [8]byte
 	binary.LittleEndian.PutUint64(salt[:], h.Salt)
 	m.Write(salt[:])
 	m.Write(h.MarshalSigned())
 	m.Write(password)
-	var sig [SignatureSize]byte
+	var sig [gkproto.SignatureSize]byte
 	m.Sum(sig[:0])
 	return sig
 }
@@ -56,7 +58,7 @@ func ComputePasswordSignature(passwordKey []byte, h *PasswordHandle, password []
 // CheckPassword reports whether password is the one h was enrolled with. The
 // comparison is constant-time (hmac.Equal), as GateKeeper::DoVerify's
 // memcmp_s.
-func CheckPassword(passwordKey []byte, h *PasswordHandle, password []byte) bool {
+func CheckPassword(passwordKey []byte, h *gkproto.PasswordHandle, password []byte) bool {
 	want := ComputePasswordSignature(passwordKey, h, password)
 	return hmac.Equal(want[:], h.Signature[:])
 }

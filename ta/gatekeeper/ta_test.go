@@ -1,6 +1,8 @@
 package gatekeeper
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"bytes"
 	"context"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -63,14 +66,14 @@ func TestVerifyRefusesWithoutAuthTokenKey(t *testing.T) {
 	ta := d.open(t)
 	assert.False(t, ta.HasAuthTokenKey())
 	e := enroll(t, ta, 0, []byte("pw"))
-	_, err := ta.Verify(ctx, 0, 1, VerifyPayload{Handle: e.Handle, Password: []byte("pw")})
-	require.ErrorIs(t, err, ErrNoAuthTokenKey)
+	_, err := ta.Verify(ctx, 0, 1, gkproto.VerifyPayload{Handle: e.Handle, Password: []byte("pw")})
+	require.ErrorIs(t, err, tacore.ErrNoAuthTokenKey)
 	assert.Zero(t, record(t, ta, e.SecureUserID).FailureCounter, "a refused verify is not an attempt")
 
 	require.NoError(t, ta.SetAuthTokenKey(d.keyEnvelope(t)))
 	assert.True(t, ta.HasAuthTokenKey())
 	rsp := verify(t, ta, 0, 1, e.Handle, []byte("pw"))
-	require.Equal(t, StatusOK, rsp.Status)
+	require.Equal(t, gkproto.StatusOK, rsp.Status)
 	assert.NotEqual(t, [32]byte{}, rsp.Token.MAC)
 }
 
@@ -91,7 +94,7 @@ func TestSetAuthTokenKeyRejections(t *testing.T) {
 	// Keymaster sent something that is not a 32-byte key.
 	short, err := d.km.Seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, d.hatKey[:31])
 	require.NoError(t, err)
-	require.ErrorIs(t, ta.SetAuthTokenKey(short), ErrKeyPayload)
+	require.ErrorIs(t, ta.SetAuthTokenKey(short), tacore.ErrKeyPayload)
 
 	// Another boot's keys (an envelope recorded earlier) do not open.
 	other := newDevice(t)
@@ -132,17 +135,17 @@ func TestVerifyMintsPasswordToken(t *testing.T) {
 	d := newDevice(t)
 	ta := d.ready(t)
 	e := enroll(t, ta, 7, []byte("correcthorsebatterystaple"))
-	require.Len(t, e.Handle, HandleSize)
+	require.Len(t, e.Handle, gkproto.HandleSize)
 	assert.NotZero(t, e.SecureUserID)
-	h, err := ParseHandle(e.Handle)
+	h, err := gkproto.ParseHandle(e.Handle)
 	require.NoError(t, err)
 	assert.Equal(t, e.SecureUserID, h.UserID)
-	assert.Equal(t, HandleFlagThrottleSecure, h.Flags)
+	assert.Equal(t, gkproto.HandleFlagThrottleSecure, h.Flags)
 	assert.True(t, h.HardwareBacked)
 
 	d.clock.Set(123456789)
 	rsp := verify(t, ta, 7, 0xdeadbeefcafef00d, e.Handle, []byte("correcthorsebatterystaple"))
-	require.Equal(t, StatusOK, rsp.Status)
+	require.Equal(t, gkproto.StatusOK, rsp.Status)
 	assert.False(t, rsp.RequestReenroll)
 	want := tokens.Token{
 		Version: 0, Challenge: 0xdeadbeefcafef00d, UserID: e.SecureUserID, AuthenticatorID: 0,
@@ -166,7 +169,7 @@ func TestHandleBoundToUser(t *testing.T) {
 
 	// uid 2 presenting uid 1's handle and password: not uid 2's handle.
 	rsp := verify(t, ta, 2, 0, a.Handle, []byte("alice"))
-	assert.Equal(t, ErrorGeneralFailure, rsp.Status)
+	assert.Equal(t, gkproto.ErrorGeneralFailure, rsp.Status)
 	assert.Zero(t, record(t, ta, a.SecureUserID).FailureCounter, "not an attempt on either SID")
 	assert.Zero(t, record(t, ta, b.SecureUserID).FailureCounter)
 
@@ -175,34 +178,34 @@ func TestHandleBoundToUser(t *testing.T) {
 		f := bytes.Clone(a.Handle)
 		f[i] ^= 1
 		rsp := verify(t, ta, 1, 0, f, []byte("alice"))
-		assert.Equal(t, ErrorGeneralFailure, rsp.Status, "byte %d", i)
+		assert.Equal(t, gkproto.ErrorGeneralFailure, rsp.Status, "byte %d", i)
 	}
 	// Malformed handles.
-	for _, h := range [][]byte{a.Handle[:57], append(bytes.Clone(a.Handle), 0), make([]byte, HandleSize)} {
-		assert.Equal(t, ErrorGeneralFailure, verify(t, ta, 1, 0, h, []byte("alice")).Status)
+	for _, h := range [][]byte{a.Handle[:57], append(bytes.Clone(a.Handle), 0), make([]byte, gkproto.HandleSize)} {
+		assert.Equal(t, gkproto.ErrorGeneralFailure, verify(t, ta, 1, 0, h, []byte("alice")).Status)
 	}
 	assert.Zero(t, record(t, ta, a.SecureUserID).FailureCounter)
-	assert.Equal(t, StatusOK, verify(t, ta, 1, 0, a.Handle, []byte("alice")).Status)
+	assert.Equal(t, gkproto.StatusOK, verify(t, ta, 1, 0, a.Handle, []byte("alice")).Status)
 }
 
 func TestPasswordSizeLimits(t *testing.T) {
 	d := newDevice(t)
 	ta := d.ready(t)
-	maxPw := bytes.Repeat([]byte{0}, MaxPasswordSize) // all NUL: binary
+	maxPw := bytes.Repeat([]byte{0}, gkproto.MaxPasswordSize) // all NUL: binary
 	e := enroll(t, ta, 3, maxPw)
-	assert.Equal(t, StatusOK, verify(t, ta, 3, 0, e.Handle, maxPw).Status)
+	assert.Equal(t, gkproto.StatusOK, verify(t, ta, 3, 0, e.Handle, maxPw).Status)
 
-	tooLong := bytes.Repeat([]byte{'x'}, MaxPasswordSize+1)
-	rsp, err := ta.Enroll(ctx, 3, EnrollPayload{DesiredPassword: tooLong})
+	tooLong := bytes.Repeat([]byte{'x'}, gkproto.MaxPasswordSize+1)
+	rsp, err := ta.Enroll(ctx, 3, gkproto.EnrollPayload{DesiredPassword: tooLong})
 	require.NoError(t, err)
-	assert.Equal(t, EnrollResponse{Status: ErrorGeneralFailure}, rsp)
-	rsp, err = ta.Enroll(ctx, 3, EnrollPayload{CurrentHandle: e.Handle, CurrentPassword: tooLong, DesiredPassword: []byte("x")})
+	assert.Equal(t, gkproto.EnrollResponse{Status: gkproto.ErrorGeneralFailure}, rsp)
+	rsp, err = ta.Enroll(ctx, 3, gkproto.EnrollPayload{CurrentHandle: e.Handle, CurrentPassword: tooLong, DesiredPassword: []byte("x")})
 	require.NoError(t, err)
-	assert.Equal(t, ErrorGeneralFailure, rsp.Status)
-	assert.Equal(t, ErrorGeneralFailure, verify(t, ta, 3, 0, e.Handle, tooLong).Status)
+	assert.Equal(t, gkproto.ErrorGeneralFailure, rsp.Status)
+	assert.Equal(t, gkproto.ErrorGeneralFailure, verify(t, ta, 3, 0, e.Handle, tooLong).Status)
 	assert.Zero(t, record(t, ta, e.SecureUserID).FailureCounter, "size errors are not attempts")
 	// The enrolled handle is untouched.
-	assert.Equal(t, StatusOK, verify(t, ta, 3, 0, e.Handle, maxPw).Status)
+	assert.Equal(t, gkproto.StatusOK, verify(t, ta, 3, 0, e.Handle, maxPw).Status)
 }
 
 // TestThrottleSchedule drives the AOSP schedule through the TA with a fake
@@ -218,47 +221,47 @@ func TestThrottleSchedule(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		d.clock.Advance(time.Millisecond)
 		rsp := verify(t, ta, 0, 0, e.Handle, wrong)
-		assert.Equal(t, VerifyResponse{Status: ErrorGeneralFailure}, rsp, "failure %d", i)
+		assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorGeneralFailure}, rsp, "failure %d", i)
 		assert.Equal(t, uint32(i), record(t, ta, sid).FailureCounter)
 	}
 	d.clock.Advance(time.Millisecond)
 	fifth := d.clock.NowMs()
 	rsp := verify(t, ta, 0, 0, e.Handle, wrong)
-	assert.Equal(t, VerifyResponse{Status: ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp)
+	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp)
 	assert.Equal(t, FailureRecord{SecureUserID: sid, LastCheckedTimestamp: fifth, FailureCounter: 5}, record(t, ta, sid))
 
 	// Inside the window: rejected with the remaining time, even with the
 	// right password, and not counted.
 	d.clock.Advance(10 * time.Second)
 	rsp = verify(t, ta, 0, 0, e.Handle, pw)
-	assert.Equal(t, VerifyResponse{Status: ErrorRetryTimeout, RetryTimeoutMs: 20000}, rsp)
+	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 20000}, rsp)
 	d.clock.Advance(19999 * time.Millisecond)
 	rsp = verify(t, ta, 0, 0, e.Handle, wrong)
-	assert.Equal(t, VerifyResponse{Status: ErrorRetryTimeout, RetryTimeoutMs: 1}, rsp)
+	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 1}, rsp)
 	// Enroll with the current handle is throttled the same way.
-	ersp, err := ta.Enroll(ctx, 0, EnrollPayload{CurrentHandle: e.Handle, CurrentPassword: pw, DesiredPassword: []byte("n")})
+	ersp, err := ta.Enroll(ctx, 0, gkproto.EnrollPayload{CurrentHandle: e.Handle, CurrentPassword: pw, DesiredPassword: []byte("n")})
 	require.NoError(t, err)
-	assert.Equal(t, EnrollResponse{Status: ErrorRetryTimeout, RetryTimeoutMs: 1}, ersp)
+	assert.Equal(t, gkproto.EnrollResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 1}, ersp)
 	assert.Equal(t, FailureRecord{SecureUserID: sid, LastCheckedTimestamp: fifth, FailureCounter: 5}, record(t, ta, sid))
 
 	// Window over: 6..9 free again, the 10th is 30 s (the code, not the comment).
 	d.clock.Advance(time.Millisecond)
 	for i := 6; i <= 9; i++ {
-		assert.Equal(t, ErrorGeneralFailure, verify(t, ta, 0, 0, e.Handle, wrong).Status, "failure %d", i)
+		assert.Equal(t, gkproto.ErrorGeneralFailure, verify(t, ta, 0, 0, e.Handle, wrong).Status, "failure %d", i)
 	}
 	rsp = verify(t, ta, 0, 0, e.Handle, wrong)
-	assert.Equal(t, VerifyResponse{Status: ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp, "10th failure")
+	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp, "10th failure")
 	d.clock.Advance(30 * time.Second)
 	rsp = verify(t, ta, 0, 0, e.Handle, wrong)
-	assert.Equal(t, VerifyResponse{Status: ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp, "11th failure")
+	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp, "11th failure")
 	assert.Equal(t, uint32(11), record(t, ta, sid).FailureCounter)
 
 	// Success clears the record.
 	d.clock.Advance(30 * time.Second)
 	rsp = verify(t, ta, 0, 0, e.Handle, pw)
-	require.Equal(t, StatusOK, rsp.Status)
+	require.Equal(t, gkproto.StatusOK, rsp.Status)
 	assert.Equal(t, FailureRecord{SecureUserID: sid}, record(t, ta, sid))
-	assert.Equal(t, ErrorGeneralFailure, verify(t, ta, 0, 0, e.Handle, wrong).Status)
+	assert.Equal(t, gkproto.ErrorGeneralFailure, verify(t, ta, 0, 0, e.Handle, wrong).Status)
 	assert.Equal(t, uint32(1), record(t, ta, sid).FailureCounter)
 }
 
@@ -268,14 +271,14 @@ func TestThrottleDoublesFromThirty(t *testing.T) {
 	e := enroll(t, ta, 0, []byte("pw"))
 	sid := e.SecureUserID
 	// Start from a stored counter of 39 (as if 39 failures happened).
-	require.NoError(t, ta.tx(ctx, func(tx *store.Tx) error {
+	require.NoError(t, ta.Tx(ctx, func(tx *store.Tx) error {
 		return putRecord(tx, FailureRecord{SecureUserID: sid, LastCheckedTimestamp: 1, FailureCounter: 39})
 	}))
 	d.clock.Advance(time.Hour)
 	want := map[int]uint32{40: 60000, 49: 60000, 50: 120000, 139: 30720000, 140: DayInMs, 141: DayInMs}
 	for n := 40; n <= 141; n++ {
 		rsp := verify(t, ta, 0, 0, e.Handle, []byte("no"))
-		require.Equal(t, ErrorRetryTimeout, rsp.Status, "failure %d", n)
+		require.Equal(t, gkproto.ErrorRetryTimeout, rsp.Status, "failure %d", n)
 		require.Equal(t, ComputeRetryTimeout(uint32(n)), rsp.RetryTimeoutMs, "failure %d", n)
 		if w, ok := want[n]; ok {
 			assert.Equal(t, w, rsp.RetryTimeoutMs, "failure %d", n)
@@ -299,10 +302,10 @@ func TestThrottleAfterReboot(t *testing.T) {
 	d.clock.Set(500) // rebooted: 0.5 s since boot
 	ta = d.ready(t)
 	rsp := verify(t, ta, 0, 0, e.Handle, []byte("pw"))
-	assert.Equal(t, VerifyResponse{Status: ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp)
+	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp)
 	assert.Equal(t, FailureRecord{SecureUserID: e.SecureUserID, LastCheckedTimestamp: 500, FailureCounter: 5}, record(t, ta, e.SecureUserID))
 	d.clock.Advance(30 * time.Second)
-	assert.Equal(t, StatusOK, verify(t, ta, 0, 0, e.Handle, []byte("pw")).Status)
+	assert.Equal(t, gkproto.StatusOK, verify(t, ta, 0, 0, e.Handle, []byte("pw")).Status)
 }
 
 // TestFailureRecordSurvivesRestart: closing and reopening the TA on the same
@@ -323,7 +326,7 @@ func TestFailureRecordSurvivesRestart(t *testing.T) {
 	ta = d.ready(t)
 	assert.Equal(t, before, record(t, ta, e.SecureUserID))
 	rsp := verify(t, ta, 4, 0, e.Handle, []byte("pw"))
-	assert.Equal(t, VerifyResponse{Status: ErrorRetryTimeout, RetryTimeoutMs: 29000}, rsp)
+	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 29000}, rsp)
 }
 
 func TestReenroll(t *testing.T) {
@@ -332,26 +335,26 @@ func TestReenroll(t *testing.T) {
 	old := enroll(t, ta, 0, []byte("old"))
 
 	t.Run("wrong current password is a counted attempt", func(t *testing.T) {
-		rsp, err := ta.Enroll(ctx, 0, EnrollPayload{CurrentHandle: old.Handle, CurrentPassword: []byte("nope"), DesiredPassword: []byte("new")})
+		rsp, err := ta.Enroll(ctx, 0, gkproto.EnrollPayload{CurrentHandle: old.Handle, CurrentPassword: []byte("nope"), DesiredPassword: []byte("new")})
 		require.NoError(t, err)
-		assert.Equal(t, EnrollResponse{Status: ErrorGeneralFailure}, rsp)
+		assert.Equal(t, gkproto.EnrollResponse{Status: gkproto.ErrorGeneralFailure}, rsp)
 		assert.Equal(t, uint32(1), record(t, ta, old.SecureUserID).FailureCounter)
 	})
 	t.Run("trusted keeps the SID and clears the record", func(t *testing.T) {
-		rsp, err := ta.Enroll(ctx, 0, EnrollPayload{CurrentHandle: old.Handle, CurrentPassword: []byte("old"), DesiredPassword: []byte("new")})
+		rsp, err := ta.Enroll(ctx, 0, gkproto.EnrollPayload{CurrentHandle: old.Handle, CurrentPassword: []byte("old"), DesiredPassword: []byte("new")})
 		require.NoError(t, err)
-		require.Equal(t, StatusOK, rsp.Status)
+		require.Equal(t, gkproto.StatusOK, rsp.Status)
 		assert.Equal(t, old.SecureUserID, rsp.SecureUserID)
 		assert.Zero(t, record(t, ta, old.SecureUserID).FailureCounter)
-		assert.Equal(t, StatusOK, verify(t, ta, 0, 0, rsp.Handle, []byte("new")).Status)
-		assert.Equal(t, ErrorGeneralFailure, verify(t, ta, 0, 0, old.Handle, []byte("old")).Status, "the replaced handle is no longer enrolled")
+		assert.Equal(t, gkproto.StatusOK, verify(t, ta, 0, 0, rsp.Handle, []byte("new")).Status)
+		assert.Equal(t, gkproto.ErrorGeneralFailure, verify(t, ta, 0, 0, old.Handle, []byte("old")).Status, "the replaced handle is no longer enrolled")
 		old = rsp
 	})
 	t.Run("untrusted gets a new SID", func(t *testing.T) {
 		rsp := enroll(t, ta, 0, []byte("newer"))
 		assert.NotEqual(t, old.SecureUserID, rsp.SecureUserID)
 		v := verify(t, ta, 0, 0, rsp.Handle, []byte("newer"))
-		require.Equal(t, StatusOK, v.Status)
+		require.Equal(t, gkproto.StatusOK, v.Status)
 		assert.Equal(t, rsp.SecureUserID, v.Token.UserID)
 	})
 }
@@ -365,21 +368,21 @@ func TestDeleteUsers(t *testing.T) {
 
 	st, err := ta.DeleteUser(ctx, 10001)
 	require.NoError(t, err)
-	assert.Equal(t, StatusOK, st)
+	assert.Equal(t, gkproto.StatusOK, st)
 	assert.Equal(t, FailureRecord{SecureUserID: a.SecureUserID}, record(t, ta, a.SecureUserID), "record removed with the user")
-	assert.Equal(t, ErrorGeneralFailure, verify(t, ta, 10001, 0, a.Handle, []byte("a")).Status)
+	assert.Equal(t, gkproto.ErrorGeneralFailure, verify(t, ta, 10001, 0, a.Handle, []byte("a")).Status)
 	st, err = ta.DeleteUser(ctx, 10001)
 	require.NoError(t, err)
-	assert.Equal(t, ErrorGeneralFailure, st)
-	assert.Equal(t, StatusOK, verify(t, ta, 10002, 0, b.Handle, []byte("b")).Status, "other users untouched")
+	assert.Equal(t, gkproto.ErrorGeneralFailure, st)
+	assert.Equal(t, gkproto.StatusOK, verify(t, ta, 10002, 0, b.Handle, []byte("b")).Status, "other users untouched")
 
 	st, err = ta.DeleteAllUsers(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, StatusOK, st)
-	assert.Equal(t, ErrorGeneralFailure, verify(t, ta, 10002, 0, b.Handle, []byte("b")).Status)
+	assert.Equal(t, gkproto.StatusOK, st)
+	assert.Equal(t, gkproto.ErrorGeneralFailure, verify(t, ta, 10002, 0, b.Handle, []byte("b")).Status)
 	st, err = ta.DeleteAllUsers(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, StatusOK, st, "deleting nobody is fine")
+	assert.Equal(t, gkproto.StatusOK, st, "deleting nobody is fine")
 }
 
 // TestTamperedStoreIsRefused: a failure record edited outside the TA (the
@@ -407,15 +410,15 @@ func TestConcurrentAttemptsAreAllCounted(t *testing.T) {
 	other := enroll(t, ta, 1, []byte("other"))
 	const n = 4
 	errs := make(chan error, 2*n)
-	statuses := make(chan Status, 2*n)
+	statuses := make(chan gkproto.Status, 2*n)
 	for range n {
 		go func() {
-			rsp, err := ta.Verify(ctx, 0, 0, VerifyPayload{Handle: e.Handle, Password: []byte("bad")})
+			rsp, err := ta.Verify(ctx, 0, 0, gkproto.VerifyPayload{Handle: e.Handle, Password: []byte("bad")})
 			errs <- err
 			statuses <- rsp.Status
 		}()
 		go func() {
-			rsp, err := ta.Verify(ctx, 1, 0, VerifyPayload{Handle: other.Handle, Password: []byte("other")})
+			rsp, err := ta.Verify(ctx, 1, 0, gkproto.VerifyPayload{Handle: other.Handle, Password: []byte("other")})
 			errs <- err
 			statuses <- rsp.Status
 		}()
@@ -424,9 +427,9 @@ func TestConcurrentAttemptsAreAllCounted(t *testing.T) {
 	for range 2 * n {
 		require.NoError(t, <-errs)
 		switch <-statuses {
-		case StatusOK:
+		case gkproto.StatusOK:
 			ok++
-		case ErrorGeneralFailure:
+		case gkproto.ErrorGeneralFailure:
 			failed++
 		}
 	}

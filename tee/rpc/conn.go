@@ -229,6 +229,7 @@ func (c *conn) logCommand(op wire.Op, req *wire.Frame, session uint32, start tim
 			zap.Uint32("request_id", req.RequestID),
 			zap.Uint32("session", session),
 			zap.Uint32("cmd", req.Command),
+			c.srv.commandField(op, req.Command),
 			zap.Duration("duration", time.Since(start)),
 			zap.Stringer("result", resp.Result),
 			zap.Stringer("origin", resp.Origin),

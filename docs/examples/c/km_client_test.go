@@ -139,7 +139,7 @@ func TestCClientAgainstKeymasterProcess(t *testing.T) {
 		"generate_key":              {"result": "0x00000000", "origin": "4"},
 		"begin":                     {"result": "0x00000000", "origin": "4", "handle_nonzero": "1"},
 		"finish":                    {"result": "0x00000000", "origin": "4"},
-		"unknown_command":           {"result": "0xffff0009", "origin": "4"},
+		"unknown_command":           {"result": "0xffff000a", "origin": "4"},
 		"close_session":             {"result": "0x00000000", "origin": "3"},
 	}
 	for step, kv := range want {

@@ -10,6 +10,8 @@
 package gatekeepertest
 
 import (
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"bytes"
 	"context"
 	"testing"
@@ -18,7 +20,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -88,15 +89,15 @@ type vts struct {
 }
 
 func (v *vts) deleteAllUsers() {
-	st, err := gatekeeper.DeleteAllUsers{}.Execute(v.ctx, v.target.Invoker)
+	st, err := gkproto.DeleteAllUsers{}.Execute(v.ctx, v.target.Invoker)
 	require.NoError(v.t, err)
-	require.Contains(v.t, []gatekeeper.Status{gatekeeper.StatusOK, gatekeeper.ErrorNotImplemented}, st)
+	require.Contains(v.t, []gkproto.Status{gkproto.StatusOK, gkproto.ErrorNotImplemented}, st)
 }
 
 // generatePassword is VTS generatePassword: 16 bytes of seed.
 func generatePassword(seed byte) []byte { return bytes.Repeat([]byte{seed}, 16) }
 
-func (v *vts) enroll(req gatekeeper.Enroll) gatekeeper.EnrollResponse {
+func (v *vts) enroll(req gkproto.Enroll) gkproto.EnrollResponse {
 	req.UID = v.uid
 	rsp, err := req.Execute(v.ctx, v.target.Invoker)
 	require.NoError(v.t, err)
@@ -104,34 +105,34 @@ func (v *vts) enroll(req gatekeeper.Enroll) gatekeeper.EnrollResponse {
 }
 
 // enrollNewPassword is VTS enrollNewPassword + checkEnroll.
-func (v *vts) enrollNewPassword(pw []byte, expectSuccess bool) gatekeeper.EnrollResponse {
-	rsp := v.enroll(gatekeeper.Enroll{DesiredPassword: pw})
+func (v *vts) enrollNewPassword(pw []byte, expectSuccess bool) gkproto.EnrollResponse {
+	rsp := v.enroll(gkproto.Enroll{DesiredPassword: pw})
 	v.checkEnroll(rsp, expectSuccess)
 	return rsp
 }
 
-func (v *vts) checkEnroll(rsp gatekeeper.EnrollResponse, expectSuccess bool) {
+func (v *vts) checkEnroll(rsp gkproto.EnrollResponse, expectSuccess bool) {
 	if expectSuccess {
-		assert.Equal(v.t, gatekeeper.StatusOK, rsp.Status)
+		assert.Equal(v.t, gkproto.StatusOK, rsp.Status)
 		assert.NotEmpty(v.t, rsp.Handle)
 		assert.NotZero(v.t, rsp.SecureUserID)
 		return
 	}
-	assert.Equal(v.t, gatekeeper.ErrorGeneralFailure, rsp.Status)
+	assert.Equal(v.t, gkproto.ErrorGeneralFailure, rsp.Status)
 	assert.Empty(v.t, rsp.Handle)
 }
 
-func (v *vts) verify(pw, handle []byte, challenge uint64) gatekeeper.VerifyResponse {
-	rsp, err := gatekeeper.Verify{UID: v.uid, Challenge: challenge, Handle: handle, Password: pw}.Execute(v.ctx, v.target.Invoker)
+func (v *vts) verify(pw, handle []byte, challenge uint64) gkproto.VerifyResponse {
+	rsp, err := gkproto.Verify{UID: v.uid, Challenge: challenge, Handle: handle, Password: pw}.Execute(v.ctx, v.target.Invoker)
 	require.NoError(v.t, err)
 	return rsp
 }
 
 // verifyPasswordSucceeds is VTS verifyPassword(expectSuccess=true).
-func (v *vts) verifyPasswordSucceeds(pw, handle []byte, challenge uint64) gatekeeper.VerifyResponse {
+func (v *vts) verifyPasswordSucceeds(pw, handle []byte, challenge uint64) gkproto.VerifyResponse {
 	rsp := v.verify(pw, handle, challenge)
-	assert.GreaterOrEqual(v.t, rsp.Status, gatekeeper.StatusOK)
-	assert.LessOrEqual(v.t, rsp.Status, gatekeeper.StatusReenroll)
+	assert.GreaterOrEqual(v.t, rsp.Status, gkproto.StatusOK)
+	assert.LessOrEqual(v.t, rsp.Status, gkproto.StatusReenroll)
 	v.verifyAuthToken(rsp)
 	assert.Equal(v.t, challenge, rsp.Token.Challenge)
 	if v.target.MAC != nil {
@@ -148,12 +149,12 @@ func (v *vts) verifyPasswordSucceeds(pw, handle []byte, challenge uint64) gateke
 // verifyPasswordFails is VTS verifyPassword(expectSuccess=false).
 func (v *vts) verifyPasswordFails(pw, handle []byte, challenge uint64) {
 	rsp := v.verify(pw, handle, challenge)
-	assert.Equal(v.t, gatekeeper.ErrorGeneralFailure, rsp.Status)
+	assert.Equal(v.t, gkproto.ErrorGeneralFailure, rsp.Status)
 	assert.Zero(v.t, rsp.Token, "no token on failure")
 }
 
 // verifyAuthToken is VTS verifyAuthToken.
-func (v *vts) verifyAuthToken(rsp gatekeeper.VerifyResponse) {
+func (v *vts) verifyAuthToken(rsp gkproto.VerifyResponse) {
 	assert.Equal(v.t, tokens.AuthPassword, rsp.Token.AuthenticatorType)
 	assert.NotEqual(v.t, ^uint64(0), rsp.Token.Timestamp)
 	assert.NotZero(v.t, rsp.Token.UserID)
@@ -198,7 +199,7 @@ func trustedReenroll(v *vts) {
 	first := v.verifyPasswordSucceeds(pw, e.Handle, 0)
 
 	newPw := generatePassword(1)
-	re := v.enroll(gatekeeper.Enroll{CurrentHandle: e.Handle, CurrentPassword: pw, DesiredPassword: newPw})
+	re := v.enroll(gkproto.Enroll{CurrentHandle: e.Handle, CurrentPassword: pw, DesiredPassword: newPw})
 	v.checkEnroll(re, true)
 	second := v.verifyPasswordSucceeds(newPw, re.Handle, 0)
 	assert.Equal(v.t, first.Token.UserID, second.Token.UserID, "trusted re-enroll keeps the SID")
@@ -224,10 +225,10 @@ func deleteUserTest(v *vts) {
 	pw := generatePassword(0)
 	e := v.enrollNewPassword(pw, true)
 	v.verifyPasswordSucceeds(pw, e.Handle, 0)
-	st, err := gatekeeper.DeleteUser{UID: v.uid}.Execute(v.ctx, v.target.Invoker)
+	st, err := gkproto.DeleteUser{UID: v.uid}.Execute(v.ctx, v.target.Invoker)
 	require.NoError(v.t, err)
-	require.Contains(v.t, []gatekeeper.Status{gatekeeper.StatusOK, gatekeeper.ErrorNotImplemented}, st)
-	if st == gatekeeper.StatusOK {
+	require.Contains(v.t, []gkproto.Status{gkproto.StatusOK, gkproto.ErrorNotImplemented}, st)
+	if st == gkproto.StatusOK {
 		v.verifyPasswordFails(pw, e.Handle, 0)
 	}
 }
@@ -237,12 +238,12 @@ func deleteInvalidUserTest(v *vts) {
 	pw := generatePassword(0)
 	e := v.enrollNewPassword(pw, true)
 	v.verifyPasswordSucceeds(pw, e.Handle, 0)
-	st, err := gatekeeper.DeleteUser{UID: v.uid}.Execute(v.ctx, v.target.Invoker)
+	st, err := gkproto.DeleteUser{UID: v.uid}.Execute(v.ctx, v.target.Invoker)
 	require.NoError(v.t, err)
-	assert.Contains(v.t, []gatekeeper.Status{gatekeeper.StatusOK, gatekeeper.ErrorNotImplemented}, st)
-	st, err = gatekeeper.DeleteUser{UID: v.uid}.Execute(v.ctx, v.target.Invoker)
+	assert.Contains(v.t, []gkproto.Status{gkproto.StatusOK, gkproto.ErrorNotImplemented}, st)
+	st, err = gkproto.DeleteUser{UID: v.uid}.Execute(v.ctx, v.target.Invoker)
 	require.NoError(v.t, err)
-	assert.Contains(v.t, []gatekeeper.Status{gatekeeper.ErrorNotImplemented, gatekeeper.ErrorGeneralFailure}, st)
+	assert.Contains(v.t, []gkproto.Status{gkproto.ErrorNotImplemented, gkproto.ErrorGeneralFailure}, st)
 }
 
 func deleteAllUsersTest(v *vts) {
@@ -261,10 +262,10 @@ func deleteAllUsersTest(v *vts) {
 		v.uid = u.uid
 		v.verifyPasswordSucceeds(u.pw, u.handle, 0)
 	}
-	st, err := gatekeeper.DeleteAllUsers{}.Execute(v.ctx, v.target.Invoker)
+	st, err := gkproto.DeleteAllUsers{}.Execute(v.ctx, v.target.Invoker)
 	require.NoError(v.t, err)
-	require.Contains(v.t, []gatekeeper.Status{gatekeeper.StatusOK, gatekeeper.ErrorNotImplemented}, st)
-	if st == gatekeeper.StatusOK {
+	require.Contains(v.t, []gkproto.Status{gkproto.StatusOK, gkproto.ErrorNotImplemented}, st)
+	if st == gkproto.StatusOK {
 		for _, u := range users {
 			v.uid = u.uid
 			v.verifyPasswordFails(u.pw, u.handle, 0)

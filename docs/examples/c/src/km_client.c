@@ -12,7 +12,7 @@
  *   4. GET_AUTH_TOKEN_KEY(keymaster itself): TEEC_ERROR_ACCESS_DENIED (§2.4)
  *   5. GENERATE_KEY of a NO_AUTH_REQUIRED P-256 signing key     (§2.3, §2.4)
  *   6. BEGIN + FINISH: sign a message without any auth token     (§2.4)
- *   7. an unknown command id: TEEC_ERROR_NOT_IMPLEMENTED          (§2.1)
+ *   7. an unknown command id: TEEC_ERROR_NOT_SUPPORTED            (§1.7)
  *   8. CLOSE_SESSION                                              (§1.4)
  *
  * Each step prints one line of key=value pairs; the last line is "ok" when
@@ -38,7 +38,7 @@
 
 #define TEEC_SUCCESS                0x00000000u
 #define TEEC_ERROR_ACCESS_DENIED    0xFFFF0001u
-#define TEEC_ERROR_NOT_IMPLEMENTED  0xFFFF0009u
+#define TEEC_ERROR_NOT_SUPPORTED    0xFFFF000Au
 #define TEEC_ERROR_SHORT_BUFFER     0xFFFF0010u
 #define TEEC_ERROR_TARGET_DEAD      0xFFFF3024u
 #define TEEC_ORIGIN_COMMS           2u
@@ -537,7 +537,7 @@ int main(int argc, char **argv)
 	memset(p, 0, sizeof p);
 	res = invoke(&c, session, 0x7777u, p, &origin);
 	printf("unknown_command: result=0x%08x origin=%u\n", res, origin);
-	expect(res == TEEC_ERROR_NOT_IMPLEMENTED, "not implemented");
+	expect(res == TEEC_ERROR_NOT_SUPPORTED && origin == TEEC_ORIGIN_TRUSTED_APP, "not supported");
 
 	/* 8. CLOSE_SESSION */
 	res = close_session(&c, session, &origin);

@@ -1,21 +1,9 @@
-package gatekeeper
+package gkproto
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-)
-
-// Command identifiers of the Gatekeeper TA (the cmd of InvokeCommand). The
-// four Gatekeeper operations keep the numbering of the OP-TEE Gatekeeper TA
-// (gatekeeper_ipc.h: GK_ENROLL, GK_VERIFY, GK_DELETE_USER,
-// GK_DELETE_ALL_USERS); SET_AUTH_TOKEN_KEY is fpemu's, in a separate range.
-const (
-	CmdEnroll          uint32 = 0      // GK_ENROLL
-	CmdVerify          uint32 = 1      // GK_VERIFY
-	CmdDeleteUser      uint32 = 2      // GK_DELETE_USER
-	CmdDeleteAllUsers  uint32 = 3      // GK_DELETE_ALL_USERS
-	CmdSetAuthTokenKey uint32 = 0x1000 // SET_AUTH_TOKEN_KEY (fpemu)
 )
 
 // MaxPasswordSize is the largest password, current or desired, the TA

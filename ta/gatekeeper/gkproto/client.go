@@ -1,4 +1,4 @@
-package gatekeeper
+package gkproto
 
 import (
 	"context"
@@ -38,7 +38,7 @@ type SetAuthTokenKey struct {
 // Execute runs SET_AUTH_TOKEN_KEY.
 func (c SetAuthTokenKey) Execute(ctx context.Context, inv rpc.Invoker) error {
 	p := tee.Params{tee.MemrefIn(c.Envelope)}
-	return inv.Invoke(ctx, CmdSetAuthTokenKey, &p)
+	return inv.Invoke(ctx, uint32(CmdSetAuthTokenKey), &p)
 }
 
 // Enroll is IGatekeeper.enroll: without CurrentHandle an untrusted enroll
@@ -62,7 +62,7 @@ func (c Enroll) Execute(ctx context.Context, inv rpc.Invoker) (EnrollResponse, e
 		tee.MemrefOut(HandleSize),
 		tee.ValueOut(),
 	}
-	if err := inv.Invoke(ctx, CmdEnroll, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdEnroll), &p); err != nil {
 		return EnrollResponse{}, err
 	}
 	rsp := EnrollResponse{
@@ -109,7 +109,7 @@ func (c Verify) Execute(ctx context.Context, inv rpc.Invoker) (VerifyResponse, e
 		tee.MemrefIn(payload.Marshal()),
 		tee.MemrefOut(tokens.Size),
 	}
-	if err := inv.Invoke(ctx, CmdVerify, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdVerify), &p); err != nil {
 		return VerifyResponse{}, err
 	}
 	rsp := VerifyResponse{
@@ -145,7 +145,7 @@ type DeleteUser struct {
 // Execute runs DELETE_USER.
 func (c DeleteUser) Execute(ctx context.Context, inv rpc.Invoker) (Status, error) {
 	p := tee.Params{tee.ValueInout(c.UID, 0)}
-	if err := inv.Invoke(ctx, CmdDeleteUser, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdDeleteUser), &p); err != nil {
 		return 0, err
 	}
 	return Status(int32(p[0].A)), nil
@@ -157,7 +157,7 @@ type DeleteAllUsers struct{}
 // Execute runs DELETE_ALL_USERS.
 func (DeleteAllUsers) Execute(ctx context.Context, inv rpc.Invoker) (Status, error) {
 	p := tee.Params{tee.ValueOut()}
-	if err := inv.Invoke(ctx, CmdDeleteAllUsers, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdDeleteAllUsers), &p); err != nil {
 		return 0, err
 	}
 	return Status(int32(p[0].A)), nil

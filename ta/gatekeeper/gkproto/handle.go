@@ -1,4 +1,4 @@
-package gatekeeper
+package gkproto
 
 import (
 	"encoding/binary"
@@ -62,8 +62,9 @@ var (
 //	25     32   signature        no
 //	57     1    hardware_backed  no    (C bool: 0 or 1)
 //
-// The signature is ComputePasswordSignature over version || user_id ||
-// flags || password, salted with salt.
+// The signature is the TA's ComputePasswordSignature (package
+// ta/gatekeeper) over version || user_id || flags || password, salted
+// with salt.
 type PasswordHandle struct {
 	Version        uint8
 	UserID         uint64 // secure user ID (SID) that HATs minted from this handle carry

@@ -1,0 +1,219 @@
+package tacore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"testing"
+
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/marks"
+	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tatest"
+	"github.com/fpemu/fpemu/tokens"
+)
+
+var (
+	errTestConfig = errors.New("testta: bad configuration")
+	testMarks     = marks.MustTable("t_replay_marks", nil)
+	testSpec      = Spec{
+		Name:      "testta",
+		Schema:    store.Schema{store.SQL("test v1", testMarks.CreateSQL())},
+		Marks:     testMarks,
+		ErrConfig: errTestConfig,
+	}
+)
+
+type fixture struct {
+	dir  string
+	keys envelope.Keyring
+	km   *envelope.Sealer
+	key  []byte
+}
+
+func newFixture(t testing.TB) *fixture {
+	f := &fixture{dir: t.TempDir(), keys: tatest.Keyring(t), key: tatest.Rand(t, tokens.KeySize)}
+	var err error
+	f.km, err = envelope.NewSealer(tee.UUIDKeymaster, f.keys.For(tee.UUIDKeymaster), nil)
+	require.NoError(t, err)
+	return f
+}
+
+func (f *fixture) config(t testing.TB) Config {
+	return Config{
+		Self:       tee.UUIDGatekeeper,
+		StorageKey: tatest.Rand(t, 32),
+		DBPath:     filepath.Join(f.dir, "ta.db"),
+		Keys:       f.keys.For(tee.UUIDGatekeeper),
+		BootID:     tatest.Rand(t, 16),
+		Clock:      tee.NewFakeClock(1),
+	}
+}
+
+func (f *fixture) open(t testing.TB) *Core {
+	c, err := New(f.config(t), testSpec)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestNewConfigErrors(t *testing.T) {
+	f := newFixture(t)
+	foreign, err := envelope.NewOpener(tee.UUIDFingerprint, f.keys.For(tee.UUIDFingerprint), envelope.NewMemoryGuard())
+	require.NoError(t, err)
+	tests := []struct {
+		name string
+		spec Spec
+		mod  func(c *Config)
+	}{
+		{name: "unknown self", mod: func(c *Config) { c.Self = tee.UUID{1} }},
+		{name: "wrong role", mod: func(c *Config) { c.Self = tee.UUIDFingerprint }, spec: Spec{Role: tee.RoleGatekeeper}},
+		{name: "no clock", mod: func(c *Config) { c.Clock = nil }},
+		{name: "no store", mod: func(c *Config) { c.DBPath = "" }},
+		{name: "store and path", mod: func(c *Config) { c.Store = &store.Store{} }},
+		{name: "no keys", mod: func(c *Config) { c.Keys = nil }},
+		{name: "foreign opener", mod: func(c *Config) { c.Keys, c.Opener = nil, foreign }},
+		{name: "bad mac", mod: func(c *Config) { c.MACAlgorithm = 9 }},
+		{name: "no boot id", mod: func(c *Config) { c.BootID = nil }},
+		{name: "guard fails", mod: func(*Config) {}, spec: Spec{Guard: func(*store.Store) (envelope.ReplayGuard, error) {
+			return nil, io.ErrUnexpectedEOF
+		}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := f.config(t)
+			cfg.DBPath = filepath.Join(t.TempDir(), "ta.db")
+			tt.mod(&cfg)
+			spec := testSpec
+			spec.Role, spec.Guard = tt.spec.Role, tt.spec.Guard
+			c, err := New(cfg, spec)
+			require.ErrorIs(t, err, ErrConfig)
+			require.ErrorIs(t, err, errTestConfig, "the TA's own sentinel is wrapped too")
+			assert.Nil(t, c)
+		})
+	}
+}
+
+func TestCallerOwnsStoreAndOpener(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config(t)
+	st, err := store.Open(cfg.DBPath, cfg.StorageKey, testSpec.Schema)
+	require.NoError(t, err)
+	defer st.Close()
+	o, err := envelope.NewOpener(tee.UUIDGatekeeper, f.keys.For(tee.UUIDGatekeeper), envelope.NewMemoryGuard())
+	require.NoError(t, err)
+	cfg.DBPath, cfg.Store, cfg.Keys, cfg.Opener = "", st, nil, o
+	c, err := New(cfg, testSpec)
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(), "idempotent")
+	require.NoError(t, st.Tx(context.Background(), func(*store.Tx) error { return nil }), "the caller's store stays open")
+	assert.Same(t, o, c.Opener)
+}
+
+func TestSetAuthTokenKey(t *testing.T) {
+	f := newFixture(t)
+	c := f.open(t)
+	seal := func(to tee.UUID, typ envelope.MsgType, payload []byte) []byte {
+		env, err := f.km.Seal(to, typ, payload)
+		require.NoError(t, err)
+		return env
+	}
+	fp, err := envelope.NewSealer(tee.UUIDFingerprint, f.keys.For(tee.UUIDFingerprint), nil)
+	require.NoError(t, err)
+	fromFP, err := fp.Seal(tee.UUIDPayment, envelope.MsgBioAuthResult, f.key)
+	require.NoError(t, err)
+
+	tests := []struct {
+		name string
+		env  []byte
+		want error
+		code tee.Result
+	}{
+		{name: "malformed", env: []byte{1, 2, 3}, want: envelope.ErrMalformed, code: tee.ResultBadFormat},
+		{name: "other recipient", env: seal(tee.UUIDFingerprint, envelope.MsgAuthTokenKey, f.key), want: envelope.ErrWrongRecipient, code: tee.ResultAccessDenied},
+		{name: "not ours at all", env: fromFP, want: envelope.ErrWrongRecipient, code: tee.ResultAccessDenied},
+		{name: "short key", env: seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, f.key[:31]), want: ErrKeyPayload, code: tee.ResultBadFormat},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.SetAuthTokenKey(tt.env)
+			require.ErrorIs(t, err, tt.want)
+			assert.Equal(t, tt.code, tee.ResultOf(TEEError(err)))
+			assert.False(t, c.HasAuthTokenKey())
+		})
+	}
+
+	env := seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, f.key)
+	require.NoError(t, c.SetAuthTokenKey(env))
+	require.True(t, c.HasAuthTokenKey())
+	want, err := tokens.NewMAC(tokens.HMACSHA256, f.key)
+	require.NoError(t, err)
+	tok := tokens.Token{Challenge: 7}
+	c.AuthTokenMAC().Sign(&tok)
+	assert.NoError(t, want.Check(&tok), "the installed key is Keymaster's")
+
+	err = c.SetAuthTokenKey(env)
+	require.ErrorIs(t, err, envelope.ErrReplay)
+	assert.Equal(t, tee.ResultSecurity, tee.ResultOf(TEEError(err)))
+	require.NoError(t, c.Close())
+	assert.False(t, c.HasAuthTokenKey(), "Close forgets the key")
+}
+
+func TestTEEError(t *testing.T) {
+	storeErr := errors.New("disk on fire")
+	tests := []struct {
+		name string
+		err  error
+		code tee.Result // 0: passed through as is
+	}{
+		{name: "nil", err: nil},
+		{name: "envelope", err: fmt.Errorf("x: %w", envelope.ErrAuth), code: tee.ResultSecurity},
+		{name: "key payload", err: fmt.Errorf("x: %w", ErrKeyPayload), code: tee.ResultBadFormat},
+		{name: "wrong sender", err: ErrWrongSender, code: tee.ResultAccessDenied},
+		{name: "no key", err: ErrNoAuthTokenKey, code: tee.ResultBadState},
+		{name: "TA's own", err: fmt.Errorf("quota: %w", tee.Errorf(tee.ResultOutOfMemory, tee.OriginTrustedApp, "full")), code: tee.ResultOutOfMemory},
+		{name: "opaque", err: storeErr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := TEEError(tt.err)
+			if tt.code == 0 {
+				assert.Equal(t, tt.err, got)
+				return
+			}
+			var te *tee.Error
+			require.ErrorAs(t, got, &te)
+			assert.Equal(t, tt.code, te.Code)
+			assert.Equal(t, tee.OriginTrustedApp, te.Origin)
+		})
+	}
+}
+
+func TestTx(t *testing.T) {
+	c := newFixture(t).open(t)
+	ctx := context.Background()
+	require.NoError(t, c.Tx(ctx, func(*store.Tx) error { return ErrNoWrite }), "ErrNoWrite is a success")
+	boom := errors.New("boom")
+	require.ErrorIs(t, c.Tx(ctx, func(*store.Tx) error { return boom }), boom)
+}
+
+func TestRandomNonZero(t *testing.T) {
+	c := newFixture(t).open(t)
+	// Eight zero bytes are redrawn.
+	c.Rand = io.MultiReader(bytes.NewReader(make([]byte, 8)), bytes.NewReader([]byte{5, 0, 0, 0, 0, 0, 0, 0}))
+	v, err := c.RandomNonZero()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), v)
+	c.Rand = bytes.NewReader(nil)
+	_, err = c.RandomNonZero()
+	require.ErrorIs(t, err, io.EOF)
+}
