@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -63,4 +64,25 @@ func TestCommandTableMatchesProtocolDoc(t *testing.T) {
 	mux, err := rpc.NewMux("payment", commands)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, documented, mux.Commands())
+}
+
+// TestCommandNames: the host's command log names the payment commands
+// (rpc.CommandNamer) and nothing else.
+func TestCommandNames(t *testing.T) {
+	ta := newDevice(t).open(t)
+	tests := []struct {
+		cmd  uint32
+		name string
+		ok   bool
+	}{
+		{uint32(payproto.CmdDeliver), "DELIVER", true},
+		{uint32(payproto.CmdBeginPayment), "BEGIN_PAYMENT", true},
+		{uint32(payproto.CmdSetAuthTokenKey), "SET_AUTH_TOKEN_KEY", true},
+		{0x77, "", false},
+	}
+	for _, tt := range tests {
+		name, ok := ta.CommandName(tt.cmd)
+		assert.Equal(t, tt.ok, ok, "%#x", tt.cmd)
+		assert.Equal(t, tt.name, name)
+	}
 }

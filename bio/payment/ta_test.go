@@ -16,6 +16,7 @@ import (
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -521,12 +522,19 @@ func TestNewTARefuses(t *testing.T) {
 		{"no boot id", func(c *Config) { c.BootID = nil }},
 		{"negative ttl", func(c *Config) { c.AuthResultTTL = -1 }},
 		{"unknown MAC algorithm", func(c *Config) { c.MACAlgorithm = tokens.HMACSM3 + 1 }},
+		{"long boot id", func(c *Config) { c.BootID = make([]byte, 65) }},
+		{"opener instead of keys", func(c *Config) {
+			op, err := envelope.NewOpener(tee.UUIDPayment, c.Keys, envelope.NewMemoryGuard())
+			require.NoError(t, err)
+			c.Keys, c.Opener = nil, op
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := d.config()
 			c.mod(&cfg)
 			ta, err := NewTA(cfg)
 			require.ErrorIs(t, err, ErrConfig)
+			require.ErrorIs(t, err, tacore.ErrConfig)
 			assert.Nil(t, ta)
 		})
 	}
