@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/hal/vts"
@@ -375,12 +375,12 @@ func TestBioRelayToPaymentTA(t *testing.T) {
 	// The payment app's challenge: the payment TA keeps an auth result
 	// only for a challenge it issued.
 	pay := dev.session(t, tee.RolePayment, rpc.AsUser())
-	ref := payment.KeyRef{AppID: "com.example.relay", Scene: "pay"}
-	_, err = payment.CreateAppKey{AppID: ref.AppID}.Execute(ctx, pay)
+	ref := payproto.KeyRef{AppID: "com.example.relay", Scene: "pay"}
+	_, err = payproto.CreateAppKey{AppID: ref.AppID}.Execute(ctx, pay)
 	require.NoError(t, err)
-	_, err = payment.CreateSceneKey{Ref: ref, GroupID: gid}.Execute(ctx, pay)
+	_, err = payproto.CreateSceneKey{Ref: ref, GroupID: gid}.Execute(ctx, pay)
 	require.NoError(t, err)
-	op, err := payment.BeginPayment{Ref: ref}.Execute(ctx, pay)
+	op, err := payproto.BeginPayment{Ref: ref}.Execute(ctx, pay)
 	require.NoError(t, err)
 	require.Equal(t, hidl.SysOK, must(c.Authenticate(ctx, op, gid))(t))
 	last, _, err = cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -42,7 +42,7 @@ type paymentSession struct {
 }
 
 func (p *paymentSession) Deliver(ctx context.Context, env []byte) error {
-	_, err := payment.Deliver{Envelope: env}.Execute(ctx, p.session)
+	_, err := payproto.Deliver{Envelope: env}.Execute(ctx, p.session)
 	return err
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim"
@@ -68,12 +68,12 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 	require.IsType(t, hidl.OnEnrollResult{}, last, "%v after %v", last, seen)
 	fid := last.(hidl.OnEnrollResult).FingerID
 
-	ref := payment.KeyRef{AppID: "com.example.order", Scene: "pay"}
-	devCert, err := payment.GetDeviceCert{}.Execute(ctx, pay)
+	ref := payproto.KeyRef{AppID: "com.example.order", Scene: "pay"}
+	devCert, err := payproto.GetDeviceCert{}.Execute(ctx, pay)
 	require.NoError(t, err)
-	appCert, err := payment.CreateAppKey{AppID: ref.AppID}.Execute(ctx, pay)
+	appCert, err := payproto.CreateAppKey{AppID: ref.AppID}.Execute(ctx, pay)
 	require.NoError(t, err)
-	sceneCert, err := payment.CreateSceneKey{Ref: ref, GroupID: gid}.Execute(ctx, pay)
+	sceneCert, err := payproto.CreateSceneKey{Ref: ref, GroupID: gid}.Execute(ctx, pay)
 	require.NoError(t, err, "the first CREATE_SCENE_KEY after onEnrollResult(remaining 0)")
 	_, _, scene, err := proof.VerifyChain(devCert, appCert, sceneCert)
 	require.NoError(t, err)
@@ -83,7 +83,7 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 
 	// Payments: one SIGN_PAYMENT per onAuthenticated, never refused.
 	for i := range orderPayments {
-		op, err := payment.BeginPayment{Ref: ref}.Execute(ctx, pay)
+		op, err := payproto.BeginPayment{Ref: ref}.Execute(ctx, pay)
 		require.NoError(t, err)
 		require.NoError(t, sen.Touch(ctx, f, finger.Nominal))
 		for j := range 4 {
@@ -94,7 +94,7 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 		require.NoError(t, err)
 		require.IsType(t, hidl.OnAuthenticated{}, last, "payment %d: %v after %v", i, last, seen)
 		order := []byte(fmt.Sprintf("order %d", i))
-		st, err := payment.SignPayment{Ref: ref, Challenge: op, Payload: order}.Execute(ctx, pay)
+		st, err := payproto.SignPayment{Ref: ref, Challenge: op, Payload: order}.Execute(ctx, pay)
 		require.NoError(t, err, "payment %d: the first SIGN_PAYMENT after onAuthenticated", i)
 		_, err = proof.VerifyPayment(st, scene, op, order)
 		require.NoError(t, err, "payment %d", i)
@@ -107,9 +107,9 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 	last, seen, err = cbs.WaitFor(within(t, 5*time.Second), hidl.Ends)
 	require.NoError(t, err)
 	require.Equal(t, hidl.OnRemoved{DeviceID: cbs.DeviceID, FingerID: fid, GroupID: gid}, last, "after %v", seen)
-	_, err = payment.BeginPayment{Ref: ref}.Execute(ctx, pay)
-	assert.ErrorIs(t, err, payment.ErrKeyInvalidated, "the first BEGIN_PAYMENT after onRemoved(remaining 0)")
-	_, err = payment.CreateSceneKey{Ref: ref, GroupID: gid}.Execute(ctx, pay)
-	assert.ErrorIs(t, err, payment.ErrNoFingers, "the first CREATE_SCENE_KEY after onRemoved(remaining 0)")
+	_, err = payproto.BeginPayment{Ref: ref}.Execute(ctx, pay)
+	assert.ErrorIs(t, err, payproto.ErrKeyInvalidated, "the first BEGIN_PAYMENT after onRemoved(remaining 0)")
+	_, err = payproto.CreateSceneKey{Ref: ref, GroupID: gid}.Execute(ctx, pay)
+	assert.ErrorIs(t, err, payproto.ErrNoFingers, "the first CREATE_SCENE_KEY after onRemoved(remaining 0)")
 	assert.Zero(t, count(dev.logs.String(), "hal", "refused"), "no envelope refused")
 }

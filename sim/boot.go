@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/tee"
@@ -161,7 +161,7 @@ func relayTo(ctx context.Context, d *Device, km rpc.Invoker, r tee.Role) error {
 		}
 	case tee.RolePayment:
 		deliver = func(ctx context.Context, inv rpc.Invoker, env []byte) error {
-			return payment.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
+			return payproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
 		}
 	default:
 		return fmt.Errorf("sim: no auth-token key relay for %s yet", r)

@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio"
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -60,36 +60,36 @@ func runPayClient() int {
 	}
 	ref := paySceneRef
 	if a, sc, ok := strings.Cut(arg, "/"); ok {
-		ref = payment.KeyRef{AppID: a, Scene: sc}
+		ref = payproto.KeyRef{AppID: a, Scene: sc}
 	}
 	var out string
 	switch action {
 	case "create-app":
-		_, err = payment.CreateAppKey{AppID: ref.AppID}.Execute(ctx, s)
+		_, err = payproto.CreateAppKey{AppID: ref.AppID}.Execute(ctx, s)
 	case "create-scene":
-		_, err = payment.CreateSceneKey{Ref: ref, GroupID: 0}.Execute(ctx, s)
+		_, err = payproto.CreateSceneKey{Ref: ref, GroupID: 0}.Execute(ctx, s)
 	case "cert-app":
-		_, err = payment.GetCert{Ref: payment.KeyRef{AppID: ref.AppID}}.Execute(ctx, s)
+		_, err = payproto.GetCert{Ref: payproto.KeyRef{AppID: ref.AppID}}.Execute(ctx, s)
 	case "cert-scene":
-		_, err = payment.GetCert{Ref: ref}.Execute(ctx, s)
+		_, err = payproto.GetCert{Ref: ref}.Execute(ctx, s)
 	case "delete-scene":
-		err = payment.DeleteKey{Ref: ref}.Execute(ctx, s)
+		err = payproto.DeleteKey{Ref: ref}.Execute(ctx, s)
 	case "delete-app":
-		err = payment.DeleteKey{Ref: payment.KeyRef{AppID: ref.AppID}}.Execute(ctx, s)
+		err = payproto.DeleteKey{Ref: payproto.KeyRef{AppID: ref.AppID}}.Execute(ctx, s)
 	case "begin":
 		var ch uint64
-		ch, err = payment.BeginPayment{Ref: ref}.Execute(ctx, s)
+		ch, err = payproto.BeginPayment{Ref: ref}.Execute(ctx, s)
 		out = strconv.FormatUint(ch, 10)
 	case "sign":
 		ch, _ := strconv.ParseUint(os.Getenv(childEnv+"_CHALLENGE"), 10, 64)
-		_, err = payment.SignPayment{Ref: ref, Challenge: ch, Payload: []byte("order")}.Execute(ctx, s)
+		_, err = payproto.SignPayment{Ref: ref, Challenge: ch, Payload: []byte("order")}.Execute(ctx, s)
 	case "fill":
 		// Create scene keys of ref.AppID until one is refused; print how
 		// many were made.
 		n := 0
 		for ; n < 100; n++ {
-			sc := payment.KeyRef{AppID: ref.AppID, Scene: fmt.Sprint("fill", n)}
-			if _, err = (payment.CreateSceneKey{Ref: sc, GroupID: 0}).Execute(ctx, s); err != nil {
+			sc := payproto.KeyRef{AppID: ref.AppID, Scene: fmt.Sprint("fill", n)}
+			if _, err = (payproto.CreateSceneKey{Ref: sc, GroupID: 0}).Execute(ctx, s); err != nil {
 				break
 			}
 		}
@@ -219,7 +219,7 @@ func TestPaymentKeysBelongToUID(t *testing.T) {
 	ok(app.run(uidOther, "user", "create-app", other, 0))
 	ok(app.run(uidOther, "user", "create-scene", other, 0))
 	r, _ = app.run(uidOther, "user", "sign", other, ch)
-	assert.Equal(t, payment.ResultNotAuthorized, r, "another identity's challenge authorises nothing")
+	assert.Equal(t, payproto.ResultNotAuthorized, r, "another identity's challenge authorises nothing")
 
 	// PUBLIC: no identity, no app command — whoever runs it.
 	for _, uid := range []int{uidOwner, 0} {
@@ -239,6 +239,6 @@ func TestPaymentKeysBelongToUID(t *testing.T) {
 	// Quota: the other identity holds 2 keys; it gets 14 more, then ErrQuota.
 	r, v = app.run(uidOther, "user", "fill", other, 0)
 	assert.Equal(t, tee.ResultOutOfMemory, r)
-	assert.Equal(t, strconv.Itoa(payment.MaxKeysPerIdentity-2), v)
+	assert.Equal(t, strconv.Itoa(payproto.MaxKeysPerIdentity-2), v)
 	ok(app.run(uidOwner, "user", "create-scene", paySceneRef.AppID+"/second", 0)) // the owner's quota is its own
 }

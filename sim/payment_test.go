@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio"
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/tee"
@@ -39,21 +39,21 @@ func fingerprintHook(t *testing.T, d *Device) *bio.Sender {
 
 func relayAll(t *testing.T, h *bio.Sender, pay *Session) {
 	t.Helper()
-	require.NoError(t, payment.DeliverAll(testCtx(t), pay, h.Drain(0)))
+	require.NoError(t, payproto.DeliverAll(testCtx(t), pay, h.Drain(0)))
 }
 
-var paySceneRef = payment.KeyRef{AppID: "com.example.wallet", Scene: "pay"}
+var paySceneRef = payproto.KeyRef{AppID: "com.example.wallet", Scene: "pay"}
 
 func registerPayment(t *testing.T, h *bio.Sender, pay *Session) proof.Cert {
 	t.Helper()
 	ctx := testCtx(t)
 	require.NoError(t, h.SetFingerList(0, 0xA1, []uint32{1, 2}))
 	relayAll(t, h, pay)
-	dev, err := payment.GetDeviceCert{}.Execute(ctx, pay)
+	dev, err := payproto.GetDeviceCert{}.Execute(ctx, pay)
 	require.NoError(t, err)
-	app, err := payment.CreateAppKey{AppID: paySceneRef.AppID}.Execute(ctx, pay)
+	app, err := payproto.CreateAppKey{AppID: paySceneRef.AppID}.Execute(ctx, pay)
 	require.NoError(t, err)
-	scene, err := payment.CreateSceneKey{Ref: paySceneRef, GroupID: 0}.Execute(ctx, pay)
+	scene, err := payproto.CreateSceneKey{Ref: paySceneRef, GroupID: 0}.Execute(ctx, pay)
 	require.NoError(t, err)
 	_, _, sc, err := proof.VerifyChain(dev, app, scene)
 	require.NoError(t, err)
@@ -63,7 +63,7 @@ func registerPayment(t *testing.T, h *bio.Sender, pay *Session) proof.Cert {
 // beginPayment is BEGIN_PAYMENT for paySceneRef.
 func beginPayment(t *testing.T, pay *Session) uint64 {
 	t.Helper()
-	c, err := payment.BeginPayment{Ref: paySceneRef}.Execute(testCtx(t), pay)
+	c, err := payproto.BeginPayment{Ref: paySceneRef}.Execute(testCtx(t), pay)
 	require.NoError(t, err)
 	return c
 }
@@ -74,7 +74,7 @@ func payOnce(t *testing.T, h *bio.Sender, pay *Session, scene proof.Cert) proof.
 	require.NoError(t, h.SetAuthResult(bio.ResultSuccess, 2, op, bio.Match{UserID: 9, AuthenticatorID: 0xA1, GroupID: 0}))
 	relayAll(t, h, pay)
 	payload := []byte("order 42")
-	signed, err := payment.SignPayment{Ref: paySceneRef, Challenge: op, Payload: payload}.Execute(testCtx(t), pay)
+	signed, err := payproto.SignPayment{Ref: paySceneRef, Challenge: op, Payload: payload}.Execute(testCtx(t), pay)
 	require.NoError(t, err)
 	st, err := proof.VerifyPayment(signed, scene, op, payload)
 	require.NoError(t, err)
@@ -96,14 +96,14 @@ func TestPaymentAcrossProcesses(t *testing.T) {
 	km := session(t, d, tee.RoleKeymaster)
 	env, err := keymaster.GetAuthTokenKey{Recipient: tee.UUIDPayment}.Execute(testCtx(t), km)
 	require.NoError(t, err)
-	_, err = payment.Deliver{Envelope: env}.Execute(testCtx(t), pay)
-	require.ErrorIs(t, err, payment.ErrWrongRoute)
-	require.NoError(t, payment.SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), pay), "the same envelope is an auth-token key")
+	_, err = payproto.Deliver{Envelope: env}.Execute(testCtx(t), pay)
+	require.ErrorIs(t, err, payproto.ErrWrongRoute)
+	require.NoError(t, payproto.SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), pay), "the same envelope is an auth-token key")
 
 	require.NoError(t, h.SetFingerList(0, 0xA2, []uint32{1, 2, 3}))
 	relayAll(t, h, pay)
-	_, err = payment.BeginPayment{Ref: paySceneRef}.Execute(testCtx(t), pay)
-	require.ErrorIs(t, err, payment.ErrKeyInvalidated)
+	_, err = payproto.BeginPayment{Ref: paySceneRef}.Execute(testCtx(t), pay)
+	require.ErrorIs(t, err, payproto.ErrKeyInvalidated)
 }
 
 // TestPaymentCounterSurvivesKill: the counter, the keys and the replay
@@ -121,7 +121,7 @@ func TestPaymentCounterSurvivesKill(t *testing.T) {
 
 	require.NoError(t, h.SetAuthResult(bio.ResultSuccess, 2, beginPayment(t, pay), bio.Match{AuthenticatorID: 0xA1}))
 	old := h.Drain(0)
-	require.NoError(t, payment.DeliverAll(testCtx(t), pay, old))
+	require.NoError(t, payproto.DeliverAll(testCtx(t), pay, old))
 
 	pid, err := d.PID(tee.RolePayment)
 	require.NoError(t, err)
@@ -131,7 +131,7 @@ func TestPaymentCounterSurvivesKill(t *testing.T) {
 	require.NotEqual(t, pid, e.PID)
 
 	pay2 := session(t, d, tee.RolePayment, rpc.AsUser())
-	_, err = payment.Deliver{Envelope: old[0]}.Execute(testCtx(t), pay2)
+	_, err = payproto.Deliver{Envelope: old[0]}.Execute(testCtx(t), pay2)
 	require.ErrorIs(t, err, tee.ErrSecurity, "replay after restart")
 	after := payOnce(t, h, pay2, scene)
 	assert.Greater(t, after.Counter, before.Counter)

@@ -151,21 +151,11 @@ func fingerprintConfig(env *taproc.Env, sk []byte, storeOpts []store.Option, hoo
 // from the record, replay marks persisted per BootID. Its device
 // attestation key is created in the store at first boot.
 func newPayment(env *taproc.Env) (rpc.TA, error) {
-	sk, storeOpts, err := sealedStore(env)
+	base, err := baseConfig(env)
 	if err != nil {
 		return nil, err
 	}
-	return payment.NewTA(payment.Config{
-		Self:         env.UUID,
-		StorageKey:   sk,
-		DBPath:       env.DBPath,
-		StoreOptions: storeOpts,
-		Keys:         env.Record.Keys,
-		BootID:       env.Record.BootID[:],
-		MACAlgorithm: tokens.HMACSHA256,
-		Clock:        env.Clock,
-		Logger:       env.Log,
-	})
+	return payment.NewTA(payment.Config{Config: base})
 }
 
 // RunTA runs the TA process of role in device directory dir: the body of

@@ -2,13 +2,12 @@ package payment
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/store"
@@ -19,7 +18,7 @@ import (
 // DELIVER brought for it, if any. It lives in memory only.
 type pendingPayment struct {
 	owner    tee.UUID
-	ref      KeyRef
+	ref      payproto.KeyRef
 	issuedMs uint64 // boot clock at BEGIN_PAYMENT
 	result   *bio.AuthResult
 }
@@ -48,7 +47,7 @@ func (t *TA) pruneLocked(now uint64) {
 // FingerprintManager.authenticate: the app authenticates a finger with
 // operation_id = the challenge, the auth result for it is delivered
 // (DELIVER), and SIGN_PAYMENT spends it with this challenge. The
-// challenge is drawn from crypto/rand, non-zero, and bound in memory to
+// challenge is drawn from the TA's Rand (crypto/rand), non-zero, and bound in memory to
 // (owner, ref); it expires AuthResultTTL after issue unless an auth
 // result arrives, then with that result.
 //
@@ -56,17 +55,17 @@ func (t *TA) pruneLocked(now uint64) {
 // invalidated (ErrKeyInvalidated). Bounds: an identity's
 // MaxChallengesPerIdentity-th outstanding challenge evicts its own oldest;
 // MaxPendingChallenges in total, then ErrChallengesBusy.
-func (t *TA) BeginPayment(ctx context.Context, owner tee.UUID, ref KeyRef) (uint64, error) {
-	if err := ref.check(); err != nil {
+func (t *TA) BeginPayment(ctx context.Context, owner tee.UUID, ref payproto.KeyRef) (uint64, error) {
+	if err := ref.Check(); err != nil {
 		return 0, err
 	}
 	if ref.IsApp() {
-		return 0, fmt.Errorf("%w: a payment needs a scene key", ErrBadRequest)
+		return 0, fmt.Errorf("%w: a payment needs a scene key", payproto.ErrBadRequest)
 	}
 	if err := checkCaller(owner); err != nil {
 		return 0, err
 	}
-	err := t.st.View(ctx, func(tx *store.Tx) error {
+	err := t.Store.View(ctx, func(tx *store.Tx) error {
 		rec, ok, err := loadKey(tx, proof.KindScene, ref)
 		if err != nil {
 			return err
@@ -74,18 +73,18 @@ func (t *TA) BeginPayment(ctx context.Context, owner tee.UUID, ref KeyRef) (uint
 		clear(rec.scalar[:])
 		switch {
 		case !ok:
-			return fmt.Errorf("%w: %s", ErrNoKey, ref)
+			return fmt.Errorf("%w: %s", payproto.ErrNoKey, ref)
 		case rec.owner != owner:
-			return fmt.Errorf("%w: %s", ErrNotOwner, ref)
+			return fmt.Errorf("%w: %s", payproto.ErrNotOwner, ref)
 		case rec.invalidated:
-			return fmt.Errorf("%w: %s", ErrKeyInvalidated, ref)
+			return fmt.Errorf("%w: %s", payproto.ErrKeyInvalidated, ref)
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	now := t.clock.NowMs()
+	now := t.Clock.NowMs()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pruneLocked(now)
@@ -95,7 +94,7 @@ func (t *TA) BeginPayment(ctx context.Context, owner tee.UUID, ref KeyRef) (uint
 			mine = append(mine, c)
 		}
 	}
-	if len(mine) >= MaxChallengesPerIdentity {
+	if len(mine) >= payproto.MaxChallengesPerIdentity {
 		oldest := mine[0]
 		for _, c := range mine[1:] {
 			if t.pending[c].issuedMs < t.pending[oldest].issuedMs {
@@ -103,19 +102,18 @@ func (t *TA) BeginPayment(ctx context.Context, owner tee.UUID, ref KeyRef) (uint
 			}
 		}
 		delete(t.pending, oldest)
-	} else if len(t.pending) >= MaxPendingChallenges {
-		return 0, fmt.Errorf("%w: %d outstanding", ErrChallengesBusy, len(t.pending))
+	} else if len(t.pending) >= payproto.MaxPendingChallenges {
+		return 0, fmt.Errorf("%w: %d outstanding", payproto.ErrChallengesBusy, len(t.pending))
 	}
 	var c uint64
 	for c == 0 || t.pending[c] != nil {
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
+		var err error
+		if c, err = t.RandomNonZero(); err != nil {
 			return 0, fmt.Errorf("payment: draw challenge: %w", err)
 		}
-		c = binary.BigEndian.Uint64(b[:])
 	}
 	t.pending[c] = &pendingPayment{owner: owner, ref: ref, issuedMs: now}
-	t.log.Info("payment challenge issued", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene))
+	t.Log.Info("payment challenge issued", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene))
 	return c, nil
 }
 
@@ -123,20 +121,20 @@ func (t *TA) BeginPayment(ctx context.Context, owner tee.UUID, ref KeyRef) (uint
 // with its auth result (ErrNotAuthorized when there is no such challenge,
 // it was issued to another identity or for another key, or no auth result
 // came for it; ErrAuthExpired, dropping it, when it expired).
-func (t *TA) takeChallenge(owner tee.UUID, ref KeyRef, challenge uint64) (*pendingPayment, error) {
-	now := t.clock.NowMs()
+func (t *TA) takeChallenge(owner tee.UUID, ref payproto.KeyRef, challenge uint64) (*pendingPayment, error) {
+	now := t.Clock.NowMs()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.pending[challenge]
 	if p == nil || p.owner != owner || p.ref != ref {
-		return nil, fmt.Errorf("%w: no challenge issued to this client for this key", ErrNotAuthorized)
+		return nil, fmt.Errorf("%w: no challenge issued to this client for this key", payproto.ErrNotAuthorized)
 	}
 	if t.expiredAt(p, now) {
 		delete(t.pending, challenge)
-		return nil, fmt.Errorf("%w: challenge or its auth result too old", ErrAuthExpired)
+		return nil, fmt.Errorf("%w: challenge or its auth result too old", payproto.ErrAuthExpired)
 	}
 	if p.result == nil {
-		return nil, fmt.Errorf("%w: no fingerprint authorisation for the challenge yet", ErrNotAuthorized)
+		return nil, fmt.Errorf("%w: no fingerprint authorisation for the challenge yet", payproto.ErrNotAuthorized)
 	}
 	delete(t.pending, challenge)
 	return p, nil

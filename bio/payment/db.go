@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
@@ -68,14 +69,14 @@ CREATE INDEX pay_keys_owner ON pay_keys(owner);
 	}
 }
 
-func keyIdentity(kind proof.Kind, ref KeyRef) []byte {
+func keyIdentity(kind proof.Kind, ref payproto.KeyRef) []byte {
 	return store.Identity(store.Str("key"), store.U32(uint32(kind)), store.Str(ref.AppID), store.Str(ref.Scene))
 }
 
 var counterIdentity = store.Identity(store.Str("counter"))
 
 // loadKey returns the record of kind/ref, or ok=false.
-func loadKey(tx *store.Tx, kind proof.Kind, ref KeyRef) (keyRecord, bool, error) {
+func loadKey(tx *store.Tx, kind proof.Kind, ref payproto.KeyRef) (keyRecord, bool, error) {
 	var sealed []byte
 	err := tx.QueryRow(`SELECT record FROM pay_keys WHERE kind = ? AND app_id = ? AND scene = ?`,
 		int64(kind), []byte(ref.AppID), []byte(ref.Scene)).Scan(&sealed)
@@ -100,7 +101,7 @@ func loadKey(tx *store.Tx, kind proof.Kind, ref KeyRef) (keyRecord, bool, error)
 	return r, true, nil
 }
 
-func putKey(tx *store.Tx, ref KeyRef, r *keyRecord) error {
+func putKey(tx *store.Tx, ref payproto.KeyRef, r *keyRecord) error {
 	b, err := r.marshal()
 	if err != nil {
 		return err
@@ -142,7 +143,7 @@ func deleteApp(tx *store.Tx, app string) (bool, error) {
 	return n > 0, nil
 }
 
-func deleteScene(tx *store.Tx, ref KeyRef) (bool, error) {
+func deleteScene(tx *store.Tx, ref payproto.KeyRef) (bool, error) {
 	res, err := tx.Exec(`DELETE FROM pay_keys WHERE kind = ? AND app_id = ? AND scene = ?`,
 		int64(proof.KindScene), []byte(ref.AppID), []byte(ref.Scene))
 	if err != nil {
@@ -153,19 +154,19 @@ func deleteScene(tx *store.Tx, ref KeyRef) (bool, error) {
 }
 
 // sceneRefs lists every scene key.
-func sceneRefs(tx *store.Tx) ([]KeyRef, error) {
+func sceneRefs(tx *store.Tx) ([]payproto.KeyRef, error) {
 	rows, err := tx.Query(`SELECT app_id, scene FROM pay_keys WHERE kind = ?`, int64(proof.KindScene))
 	if err != nil {
 		return nil, fmt.Errorf("payment: list scene keys: %w", err)
 	}
 	defer rows.Close()
-	var out []KeyRef
+	var out []payproto.KeyRef
 	for rows.Next() {
 		var app, scene []byte
 		if err := rows.Scan(&app, &scene); err != nil {
 			return nil, fmt.Errorf("payment: list scene keys: %w", err)
 		}
-		out = append(out, KeyRef{AppID: string(app), Scene: string(scene)})
+		out = append(out, payproto.KeyRef{AppID: string(app), Scene: string(scene)})
 	}
 	return out, rows.Err()
 }
@@ -251,9 +252,11 @@ func nextCounter(tx *store.Tx) (uint64, error) {
 // caller writes the mark in the same transaction as the effect of the
 // message (commitMark), so a crash between the two cannot lose a finger
 // list while burning its sequence number. Callers serialise Open + commit
-// (TA.deliverMu).
+// (TA.deliverMu). It is the TA's tacore.Spec.Guard: st is the store
+// tacore opened.
 type stagedGuard struct {
-	ta     *TA
+	st     *store.Store
+	bootID []byte
 	staged *stagedMark
 }
 
@@ -265,9 +268,9 @@ type stagedMark struct {
 // Accept implements envelope.ReplayGuard.
 func (g *stagedGuard) Accept(route tee.Route, seq uint64) error {
 	var mark uint64
-	err := g.ta.st.View(context.Background(), func(tx *store.Tx) error {
+	err := g.st.View(context.Background(), func(tx *store.Tx) error {
 		var err error
-		mark, err = replayMarks.Load(tx, route, g.ta.bootID)
+		mark, err = replayMarks.Load(tx, route, g.bootID)
 		return err
 	})
 	if err != nil {

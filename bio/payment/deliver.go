@@ -9,23 +9,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/store"
 	"github.com/fpemu/fpemu/tokens"
 )
-
-// Delivery says what DELIVER did with an envelope.
-type Delivery struct {
-	// Type is the message type delivered.
-	Type envelope.MsgType
-	// Invalidated is the number of scene keys a finger list invalidated.
-	Invalidated int
-	// Held reports that an auth result was kept for SIGN_PAYMENT: it is
-	// successful and answers a pending payment challenge.
-	Held bool
-}
 
 // open parses env, checks that it comes from want (before any
 // cryptography, so an envelope of another route never touches that
@@ -36,11 +26,11 @@ func (t *TA) open(env []byte, want tee.UUID) (envelope.Message, *stagedMark, err
 	if err != nil {
 		return envelope.Message{}, nil, err
 	}
-	if e.To == t.self && e.From != want {
-		return envelope.Message{}, nil, fmt.Errorf("%w: %s envelope from %s", ErrWrongRoute, e.Type, tee.Route{From: e.From, To: e.To})
+	if e.To == t.Self && e.From != want {
+		return envelope.Message{}, nil, fmt.Errorf("%w: %s envelope from %s", payproto.ErrWrongRoute, e.Type, tee.Route{From: e.From, To: e.To})
 	}
 	t.guard.take()
-	m, err := t.opener.Open(env)
+	m, err := t.Opener.Open(env)
 	if err != nil {
 		t.guard.take()
 		return envelope.Message{}, nil, err
@@ -63,38 +53,38 @@ func (t *TA) open(env []byte, want tee.UUID) (envelope.Message, *stagedMark, err
 //     dropped. Delivery.Held says which.
 //   - A finger list replaces the group's list and invalidates, durably,
 //     every scene key of the group bound to a different list.
-func (t *TA) Deliver(ctx context.Context, env []byte) (Delivery, error) {
+func (t *TA) Deliver(ctx context.Context, env []byte) (payproto.Delivery, error) {
 	t.deliverMu.Lock()
 	defer t.deliverMu.Unlock()
 	m, mark, err := t.open(env, tee.UUIDFingerprint)
 	if err != nil {
-		return Delivery{}, err
+		return payproto.Delivery{}, err
 	}
 	defer clear(m.Payload)
-	d := Delivery{Type: m.Type}
+	d := payproto.Delivery{Type: m.Type}
 	switch m.Type {
 	case envelope.MsgBioAuthResult:
 		r, perr := bio.ParseAuthResult(m.Payload)
-		if err := t.tx(ctx, func(tx *store.Tx) error { return replayMarks.Put(tx, mark.route, t.bootID, mark.seq) }); err != nil {
-			return Delivery{}, err
+		if err := t.Tx(ctx, func(tx *store.Tx) error { return replayMarks.Put(tx, mark.route, t.BootID, mark.seq) }); err != nil {
+			return payproto.Delivery{}, err
 		}
 		if perr != nil {
-			return Delivery{}, fmt.Errorf("%w: %w", ErrBadMessage, perr)
+			return payproto.Delivery{}, fmt.Errorf("%w: %w", payproto.ErrBadMessage, perr)
 		}
 		d.Held, err = t.holdAuthResult(r, m.Seq)
 		return d, err
 	case envelope.MsgFingerList:
 		l, perr := bio.ParseFingerList(m.Payload)
 		if perr != nil {
-			if err := t.tx(ctx, func(tx *store.Tx) error { return replayMarks.Put(tx, mark.route, t.bootID, mark.seq) }); err != nil {
-				return Delivery{}, err
+			if err := t.Tx(ctx, func(tx *store.Tx) error { return replayMarks.Put(tx, mark.route, t.BootID, mark.seq) }); err != nil {
+				return payproto.Delivery{}, err
 			}
-			return Delivery{}, fmt.Errorf("%w: %w", ErrBadMessage, perr)
+			return payproto.Delivery{}, fmt.Errorf("%w: %w", payproto.ErrBadMessage, perr)
 		}
-		var invalidated []KeyRef
-		err := t.tx(ctx, func(tx *store.Tx) error {
+		var invalidated []payproto.KeyRef
+		err := t.Tx(ctx, func(tx *store.Tx) error {
 			invalidated = nil
-			if err := replayMarks.Put(tx, mark.route, t.bootID, mark.seq); err != nil {
+			if err := replayMarks.Put(tx, mark.route, t.BootID, mark.seq); err != nil {
 				return err
 			}
 			if err := putFingerList(tx, l); err != nil {
@@ -104,18 +94,18 @@ func (t *TA) Deliver(ctx context.Context, env []byte) (Delivery, error) {
 			return err
 		})
 		if err != nil {
-			return Delivery{}, err
+			return payproto.Delivery{}, err
 		}
 		d.Invalidated = len(invalidated)
-		t.log.Info("finger list delivered", zap.Uint32("gid", l.GroupID), zap.Int("fingers", len(l.FingerIDs)),
+		t.Log.Info("finger list delivered", zap.Uint32("gid", l.GroupID), zap.Int("fingers", len(l.FingerIDs)),
 			zap.Int("keys_invalidated", len(invalidated)), zap.Uint64("envelope_seq", m.Seq))
 		for _, r := range invalidated {
-			t.log.Info("scene key invalidated", zap.String("app_id", r.AppID), zap.String("scene", r.Scene), zap.Uint32("gid", l.GroupID))
+			t.Log.Info("scene key invalidated", zap.String("app_id", r.AppID), zap.String("scene", r.Scene), zap.Uint32("gid", l.GroupID))
 		}
 		return d, nil
 	}
 	// Unreachable: the opener only accepts the fingerprint route's types.
-	return Delivery{}, fmt.Errorf("%w: %s", ErrWrongRoute, m.Type)
+	return payproto.Delivery{}, fmt.Errorf("%w: %s", payproto.ErrWrongRoute, m.Type)
 }
 
 // holdAuthResult keeps a successful, unexpired auth result for
@@ -123,29 +113,29 @@ func (t *TA) Deliver(ctx context.Context, env []byte) (Delivery, error) {
 // there is none (the result is dropped).
 func (t *TA) holdAuthResult(r bio.AuthResult, seq uint64) (held bool, err error) {
 	if !r.Success() {
-		t.log.Info("failed auth result delivered", zap.Uint32("result", r.Result), zap.Uint32("gid", r.GroupID), zap.Uint64("envelope_seq", seq))
+		t.Log.Info("failed auth result delivered", zap.Uint32("result", r.Result), zap.Uint32("gid", r.GroupID), zap.Uint64("envelope_seq", seq))
 		return false, nil
 	}
-	now := t.clock.NowMs()
+	now := t.Clock.NowMs()
 	if r.TimestampMs > now+MaxClockSkewMs {
 		// One boot clock serves the whole device: a match cannot be later
 		// than its delivery. Such a result would outlive its TTL.
-		return false, fmt.Errorf("%w: auth result timestamp %d ms ahead of the boot clock", ErrBadMessage, r.TimestampMs-now)
+		return false, fmt.Errorf("%w: auth result timestamp %d ms ahead of the boot clock", payproto.ErrBadMessage, r.TimestampMs-now)
 	}
 	if t.expired(r, now) {
-		t.log.Info("auth result expired on delivery", zap.Uint32("gid", r.GroupID), zap.Uint64("age_ms", now-r.TimestampMs))
-		return false, fmt.Errorf("%w: delivered %d ms after the match", ErrAuthExpired, now-r.TimestampMs)
+		t.Log.Info("auth result expired on delivery", zap.Uint32("gid", r.GroupID), zap.Uint64("age_ms", now-r.TimestampMs))
+		return false, fmt.Errorf("%w: delivered %d ms after the match", payproto.ErrAuthExpired, now-r.TimestampMs)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pruneLocked(now)
 	p := t.pending[r.TransactionID]
 	if p == nil {
-		t.log.Info("auth result for no pending payment challenge dropped", zap.Uint32("gid", r.GroupID), zap.Uint64("envelope_seq", seq))
+		t.Log.Info("auth result for no pending payment challenge dropped", zap.Uint32("gid", r.GroupID), zap.Uint64("envelope_seq", seq))
 		return false, nil
 	}
 	p.result = &r
-	t.log.Info("auth result held", zap.Uint32("gid", r.GroupID), zap.Uint32("finger_id", r.FingerID), zap.Uint64("envelope_seq", seq))
+	t.Log.Info("auth result held", zap.Uint32("gid", r.GroupID), zap.Uint32("finger_id", r.FingerID), zap.Uint64("envelope_seq", seq))
 	return true, nil
 }
 
@@ -158,13 +148,13 @@ func (t *TA) expired(r bio.AuthResult, now uint64) bool {
 
 // invalidateScenes marks every valid scene key of l's group whose binding
 // differs from l's as invalidated, and returns them.
-func invalidateScenes(tx *store.Tx, l bio.FingerList) ([]KeyRef, error) {
+func invalidateScenes(tx *store.Tx, l bio.FingerList) ([]payproto.KeyRef, error) {
 	refs, err := sceneRefs(tx)
 	if err != nil {
 		return nil, err
 	}
 	binding := proof.FingerBinding(l.GroupID, l.AuthenticatorID, l.FingerIDs)
-	var out []KeyRef
+	var out []payproto.KeyRef
 	for _, ref := range refs {
 		rec, ok, err := loadKey(tx, proof.KindScene, ref)
 		if err != nil {
@@ -188,7 +178,7 @@ func invalidateScenes(tx *store.Tx, l bio.FingerList) ([]KeyRef, error) {
 		}
 		out = append(out, ref)
 	}
-	slices.SortFunc(out, func(a, b KeyRef) int {
+	slices.SortFunc(out, func(a, b payproto.KeyRef) int {
 		return cmp.Or(cmp.Compare(a.AppID, b.AppID), cmp.Compare(a.Scene, b.Scene))
 	})
 	return out, nil
@@ -213,7 +203,9 @@ func certBody(signed []byte) (proof.Cert, error) {
 // TA holds the key for HAT checks, with the device's MAC algorithm
 // (Config.MACAlgorithm, as Keymaster's); only an authentic, fresh
 // envelope of type AUTH_TOKEN_KEY from Keymaster with a 32-byte payload is
-// accepted.
+// accepted. It is tacore's SetAuthTokenKey with the route check before any
+// cryptography and the replay mark committed in the TA's store, like
+// DELIVER's; the key goes to the shared core (Core.InstallAuthTokenKey).
 func (t *TA) SetAuthTokenKey(ctx context.Context, env []byte) error {
 	t.deliverMu.Lock()
 	defer t.deliverMu.Unlock()
@@ -222,19 +214,15 @@ func (t *TA) SetAuthTokenKey(ctx context.Context, env []byte) error {
 		return err
 	}
 	defer clear(m.Payload)
-	if err := t.tx(ctx, func(tx *store.Tx) error { return replayMarks.Put(tx, mark.route, t.bootID, mark.seq) }); err != nil {
+	if err := t.Tx(ctx, func(tx *store.Tx) error { return replayMarks.Put(tx, mark.route, t.BootID, mark.seq) }); err != nil {
 		return err
 	}
 	if m.Type != envelope.MsgAuthTokenKey || len(m.Payload) != tokens.KeySize {
-		return fmt.Errorf("%w: %s of %d bytes", ErrBadMessage, m.Type, len(m.Payload))
+		return fmt.Errorf("%w: %s of %d bytes", payproto.ErrBadMessage, m.Type, len(m.Payload))
 	}
-	mac, err := tokens.NewMAC(t.macAlg, m.Payload)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadMessage, err)
+	if err := t.InstallAuthTokenKey(m.Payload); err != nil {
+		return fmt.Errorf("%w: %w", payproto.ErrBadMessage, err)
 	}
-	t.mu.Lock()
-	t.hatKey = mac
-	t.mu.Unlock()
-	t.log.Info("auth-token key installed", zap.Uint64("envelope_seq", m.Seq))
+	t.Log.Info("auth-token key installed", zap.Uint64("envelope_seq", m.Seq))
 	return nil
 }

@@ -14,7 +14,7 @@
 // per-scene payment keys certified by the app key and bound at creation to
 // the group's finger list (proof.FingerBinding). A new finger list for the
 // group (an enrollment or a removal) invalidates those keys, and signing
-// then fails with ErrKeyInvalidated: the app must re-register.
+// then fails with payproto.ErrKeyInvalidated: the app must re-register.
 //
 // SIGN_PAYMENT(scene key, challenge, payload) signs a proof.Statement only
 // with a fresh successful auth result whose transaction id equals the
@@ -22,11 +22,18 @@
 // increasing counter. The statement verifies offline (proof.VerifyPayment)
 // and with OpenSSL's SM2 tooling.
 //
+// This package is the TA implementation, which only the TA process links.
+// What a client needs — command codes, parameter layouts, the KeyRef
+// codec, the request types and the errors to test for — is the protocol
+// package bio/payment/payproto, which the REE imports instead.
+//
 // Layers, one concern each:
 //
-//   - keyref.go, record.go: pure codecs (key reference, sealed key record);
-//   - db.go: the store schema, sealed rows, counter and replay marks;
-//   - ta.go, deliver.go, keys.go, sign.go: the TA;
-//   - session.go: the commands behind tee/rpc (docs/protocol.md §8);
-//   - client.go: the go-tpm style client over any rpc.Invoker.
+//   - record.go: the pure codec of the sealed key record;
+//   - db.go: the store schema, sealed rows, counter and the staged replay
+//     guard (tee/tacore's Spec.Guard);
+//   - ta.go, deliver.go, challenge.go, keys.go, sign.go: the TA, on the
+//     shared TA core (tee/tacore);
+//   - session.go: the command table behind tee/rpc's Mux
+//     (docs/protocol.md §8.4).
 package payment

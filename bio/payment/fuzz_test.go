@@ -7,30 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/tee"
 )
-
-// FuzzParseKeyRef: never panics, nothing on error, canonical on success.
-func FuzzParseKeyRef(f *testing.F) {
-	for _, r := range []KeyRef{sceneRef, {AppID: "a"}} {
-		b, err := r.Marshal()
-		require.NoError(f, err)
-		f.Add(b)
-		f.Add(b[:len(b)-1])
-	}
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := ParseKeyRef(b)
-		if err != nil {
-			require.ErrorIs(t, err, ErrBadRequest)
-			require.Equal(t, KeyRef{}, r)
-			return
-		}
-		out, err := r.Marshal()
-		require.NoError(t, err)
-		require.Equal(t, b, out)
-	})
-}
 
 // FuzzParseKeyRecord: the decoder of sealed key rows never panics, returns
 // nothing on error and re-encodes what it accepts.
@@ -77,7 +56,7 @@ func FuzzDeliver(f *testing.F) {
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p := tee.Params{tee.MemrefIn(b), tee.ValueOut()}
-		err := s.Invoke(context.Background(), CmdDeliver, &p)
+		err := s.Invoke(context.Background(), uint32(payproto.CmdDeliver), &p)
 		if err == nil {
 			return // a seed: genuine the first time
 		}
@@ -100,22 +79,22 @@ func FuzzSessionInvoke(f *testing.F) {
 	ctx := context.Background()
 	deliverSeed := func(env []byte) {
 		p := tee.Params{tee.MemrefIn(env), tee.ValueOut()}
-		require.NoError(f, s.Invoke(ctx, CmdDeliver, &p))
+		require.NoError(f, s.Invoke(ctx, uint32(payproto.CmdDeliver), &p))
 	}
 	deliverSeed(d.fingerList(f, 0, 0xA1, 1, 2))
-	app, err := KeyRef{AppID: testApp}.Marshal()
+	app, err := payproto.KeyRef{AppID: testApp}.Marshal()
 	require.NoError(f, err)
 	scene, err := sceneRef.Marshal()
 	require.NoError(f, err)
 	for _, c := range []struct {
-		cmd uint32
+		cmd payproto.Command
 		ref []byte
-	}{{CmdCreateAppKey, app}, {CmdCreateSceneKey, scene}} {
-		p := tee.Params{tee.MemrefIn(c.ref), tee.MemrefOut(OutputCapacity)}
-		if c.cmd == CmdCreateSceneKey {
-			p = tee.Params{tee.MemrefIn(c.ref), tee.Value(0, 0), tee.MemrefOut(OutputCapacity)}
+	}{{payproto.CmdCreateAppKey, app}, {payproto.CmdCreateSceneKey, scene}} {
+		p := tee.Params{tee.MemrefIn(c.ref), tee.MemrefOut(payproto.OutputCapacity)}
+		if c.cmd == payproto.CmdCreateSceneKey {
+			p = tee.Params{tee.MemrefIn(c.ref), tee.Value(0, 0), tee.MemrefOut(payproto.OutputCapacity)}
 		}
-		require.NoError(f, s.Invoke(ctx, c.cmd, &p))
+		require.NoError(f, s.Invoke(ctx, uint32(c.cmd), &p))
 	}
 	op, err := ta.BeginPayment(ctx, ownerA, sceneRef)
 	require.NoError(f, err)
@@ -124,15 +103,15 @@ func FuzzSessionInvoke(f *testing.F) {
 	// Seeds: types are indexes into kinds below; memrefs carry data,
 	// outputs a capacity of b % (2 × OutputCapacity).
 	const in, vin, out = 4, 1, 5
-	f.Add(CmdSignPayment, []byte{in, vin, in, out}, uint32(op), uint32(op>>32), scene)
-	f.Add(CmdCreateSceneKey, []byte{in, vin, out, 0}, uint32(0), uint32(OutputCapacity), scene)
-	f.Add(CmdCreateAppKey, []byte{in, out, 0, 0}, uint32(0), uint32(OutputCapacity), app)
-	f.Add(CmdGetCert, []byte{in, out, 0, 0}, uint32(0), uint32(OutputCapacity-1), scene)
-	f.Add(CmdGetDeviceCert, []byte{out, 0, 0, 0}, uint32(0), uint32(OutputCapacity), []byte(nil))
-	f.Add(CmdDeleteKey, []byte{in, 0, 0, 0}, uint32(0), uint32(0), app)
-	f.Add(CmdBeginPayment, []byte{in, 2, 0, 0}, uint32(0), uint32(0), scene)
-	f.Add(CmdDeliver, []byte{in, 2, 0, 0}, uint32(0), uint32(0), d.fingerList(f, 0, 0xA2, 1))
-	f.Add(CmdSetAuthTokenKey, []byte{in, 0, 0, 0}, uint32(0), uint32(0), []byte{1, 2, 3})
+	f.Add(uint32(payproto.CmdSignPayment), []byte{in, vin, in, out}, uint32(op), uint32(op>>32), scene)
+	f.Add(uint32(payproto.CmdCreateSceneKey), []byte{in, vin, out, 0}, uint32(0), uint32(payproto.OutputCapacity), scene)
+	f.Add(uint32(payproto.CmdCreateAppKey), []byte{in, out, 0, 0}, uint32(0), uint32(payproto.OutputCapacity), app)
+	f.Add(uint32(payproto.CmdGetCert), []byte{in, out, 0, 0}, uint32(0), uint32(payproto.OutputCapacity-1), scene)
+	f.Add(uint32(payproto.CmdGetDeviceCert), []byte{out, 0, 0, 0}, uint32(0), uint32(payproto.OutputCapacity), []byte(nil))
+	f.Add(uint32(payproto.CmdDeleteKey), []byte{in, 0, 0, 0}, uint32(0), uint32(0), app)
+	f.Add(uint32(payproto.CmdBeginPayment), []byte{in, 2, 0, 0}, uint32(0), uint32(0), scene)
+	f.Add(uint32(payproto.CmdDeliver), []byte{in, 2, 0, 0}, uint32(0), uint32(0), d.fingerList(f, 0, 0xA2, 1))
+	f.Add(uint32(payproto.CmdSetAuthTokenKey), []byte{in, 0, 0, 0}, uint32(0), uint32(0), []byte{1, 2, 3})
 	f.Add(uint32(0xFFFF), []byte{0, 0, 0, 0}, uint32(0), uint32(0), []byte(nil))
 	kinds := []tee.ParamType{tee.ParamNone, tee.ParamValueInput, tee.ParamValueOutput, tee.ParamValueInout,
 		tee.ParamMemrefInput, tee.ParamMemrefOutput, tee.ParamMemrefInout}
@@ -147,7 +126,7 @@ func FuzzSessionInvoke(f *testing.F) {
 			if k.IsMemref() {
 				p[i].Data, p[i].Size = data, uint32(len(data))
 				if k == tee.ParamMemrefOutput {
-					p[i].Data, p[i].Size = nil, b%(2*OutputCapacity)
+					p[i].Data, p[i].Size = nil, b%(2*payproto.OutputCapacity)
 				}
 			}
 		}
@@ -159,7 +138,7 @@ func FuzzSessionInvoke(f *testing.F) {
 		if err != nil {
 			require.NotEqual(t, tee.Success, tee.ResultOf(err))
 		}
-		q := tee.Params{tee.MemrefOut(OutputCapacity)}
-		require.NoError(t, s.Invoke(ctx, CmdGetDeviceCert, &q), "the TA stays usable")
+		q := tee.Params{tee.MemrefOut(payproto.OutputCapacity)}
+		require.NoError(t, s.Invoke(ctx, uint32(payproto.CmdGetDeviceCert), &q), "the TA stays usable")
 	})
 }

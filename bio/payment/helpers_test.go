@@ -9,11 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/tatest"
 )
 
@@ -22,7 +24,7 @@ const (
 	testScene = "pay"
 )
 
-var sceneRef = KeyRef{AppID: testApp, Scene: testScene}
+var sceneRef = payproto.KeyRef{AppID: testApp, Scene: testScene}
 
 // device is one emulated boot for tests: storage key, envelope keys, boot
 // id, fake clock, the fingerprint TA's bio hook (a real bio.Sender) and
@@ -62,7 +64,7 @@ func newDevice(t testing.TB) *device {
 }
 
 func (d *device) config() Config {
-	return Config{
+	return Config{Config: tacore.Config{
 		Self:         tee.UUIDPayment,
 		StorageKey:   d.storageKey,
 		DBPath:       filepath.Join(d.dir, "payment.db"),
@@ -70,7 +72,7 @@ func (d *device) config() Config {
 		Keys:         d.keys.For(tee.UUIDPayment),
 		BootID:       d.bootID,
 		Clock:        d.clock,
-	}
+	}}
 }
 
 // open starts the TA on the device's database (a TA (re)start).
@@ -127,9 +129,9 @@ var (
 )
 
 // deliver relays env over inv and requires success.
-func deliver(t testing.TB, inv rpc.Invoker, env []byte) Delivery {
+func deliver(t testing.TB, inv rpc.Invoker, env []byte) payproto.Delivery {
 	t.Helper()
-	d, err := Deliver{Envelope: env}.Execute(testCtx(t), inv)
+	d, err := payproto.Deliver{Envelope: env}.Execute(testCtx(t), inv)
 	require.NoError(t, err)
 	return d
 }
@@ -141,11 +143,11 @@ func registered(t *testing.T, d *device, inv rpc.Invoker) proof.Cert {
 	t.Helper()
 	ctx := testCtx(t)
 	deliver(t, inv, d.fingerList(t, 0, 0xA1, 1, 2))
-	dev, err := GetDeviceCert{}.Execute(ctx, inv)
+	dev, err := payproto.GetDeviceCert{}.Execute(ctx, inv)
 	require.NoError(t, err)
-	app, err := CreateAppKey{AppID: testApp}.Execute(ctx, inv)
+	app, err := payproto.CreateAppKey{AppID: testApp}.Execute(ctx, inv)
 	require.NoError(t, err)
-	scene, err := CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(ctx, inv)
+	scene, err := payproto.CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(ctx, inv)
 	require.NoError(t, err)
 	_, _, sc, err := proof.VerifyChain(dev, app, scene)
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -38,10 +39,10 @@ func TestCrossIdentityRefused(t *testing.T) {
 	a, b := twoClients(t, d.open(t))
 	registered(t, d, a)
 	ctx := testCtx(t)
-	appRef := KeyRef{AppID: testApp}
-	appCert, err := GetCert{Ref: appRef}.Execute(ctx, a)
+	appRef := payproto.KeyRef{AppID: testApp}
+	appCert, err := payproto.GetCert{Ref: appRef}.Execute(ctx, a)
 	require.NoError(t, err)
-	sceneCert, err := GetCert{Ref: sceneRef}.Execute(ctx, a)
+	sceneCert, err := payproto.GetCert{Ref: sceneRef}.Execute(ctx, a)
 	require.NoError(t, err)
 	// The owner's payment in flight: challenge issued, finger matched.
 	c := begin(t, a, sceneRef)
@@ -52,21 +53,21 @@ func TestCrossIdentityRefused(t *testing.T) {
 		run  func() error
 		want error
 	}{
-		{"replace the app key", func() error { _, err := CreateAppKey{AppID: testApp}.Execute(ctx, b); return err }, ErrNotOwner},
+		{"replace the app key", func() error { _, err := payproto.CreateAppKey{AppID: testApp}.Execute(ctx, b); return err }, payproto.ErrNotOwner},
 		{"certify a scene under it", func() error {
-			_, err := CreateSceneKey{Ref: KeyRef{AppID: testApp, Scene: "mine"}}.Execute(ctx, b)
+			_, err := payproto.CreateSceneKey{Ref: payproto.KeyRef{AppID: testApp, Scene: "mine"}}.Execute(ctx, b)
 			return err
-		}, ErrNotOwner},
-		{"replace the scene key", func() error { _, err := CreateSceneKey{Ref: sceneRef}.Execute(ctx, b); return err }, ErrNotOwner},
-		{"read the app certificate", func() error { _, err := GetCert{Ref: appRef}.Execute(ctx, b); return err }, ErrNotOwner},
-		{"read the scene certificate", func() error { _, err := GetCert{Ref: sceneRef}.Execute(ctx, b); return err }, ErrNotOwner},
-		{"begin a payment with it", func() error { _, err := BeginPayment{Ref: sceneRef}.Execute(ctx, b); return err }, ErrNotOwner},
+		}, payproto.ErrNotOwner},
+		{"replace the scene key", func() error { _, err := payproto.CreateSceneKey{Ref: sceneRef}.Execute(ctx, b); return err }, payproto.ErrNotOwner},
+		{"read the app certificate", func() error { _, err := payproto.GetCert{Ref: appRef}.Execute(ctx, b); return err }, payproto.ErrNotOwner},
+		{"read the scene certificate", func() error { _, err := payproto.GetCert{Ref: sceneRef}.Execute(ctx, b); return err }, payproto.ErrNotOwner},
+		{"begin a payment with it", func() error { _, err := payproto.BeginPayment{Ref: sceneRef}.Execute(ctx, b); return err }, payproto.ErrNotOwner},
 		{"sign with it (the owner's challenge)", func() error {
-			_, err := SignPayment{Ref: sceneRef, Challenge: c, Payload: payload}.Execute(ctx, b)
+			_, err := payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: payload}.Execute(ctx, b)
 			return err
-		}, ErrNotOwner},
-		{"delete the scene key", func() error { return DeleteKey{Ref: sceneRef}.Execute(ctx, b) }, ErrNotOwner},
-		{"delete the app key", func() error { return DeleteKey{Ref: appRef}.Execute(ctx, b) }, ErrNotOwner},
+		}, payproto.ErrNotOwner},
+		{"delete the scene key", func() error { return payproto.DeleteKey{Ref: sceneRef}.Execute(ctx, b) }, payproto.ErrNotOwner},
+		{"delete the app key", func() error { return payproto.DeleteKey{Ref: appRef}.Execute(ctx, b) }, payproto.ErrNotOwner},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,23 +79,23 @@ func TestCrossIdentityRefused(t *testing.T) {
 
 	// Spending the owner's challenge and auth result with a key of one's
 	// own: the challenge is bound to (identity, key).
-	_, err = CreateAppKey{AppID: "com.other.app"}.Execute(ctx, b)
+	_, err = payproto.CreateAppKey{AppID: "com.other.app"}.Execute(ctx, b)
 	require.NoError(t, err)
-	otherScene := KeyRef{AppID: "com.other.app", Scene: "pay"}
-	_, err = CreateSceneKey{Ref: otherScene}.Execute(ctx, b)
+	otherScene := payproto.KeyRef{AppID: "com.other.app", Scene: "pay"}
+	_, err = payproto.CreateSceneKey{Ref: otherScene}.Execute(ctx, b)
 	require.NoError(t, err)
-	_, err = SignPayment{Ref: otherScene, Challenge: c, Payload: payload}.Execute(ctx, b)
-	require.ErrorIs(t, err, ErrNotAuthorized)
+	_, err = payproto.SignPayment{Ref: otherScene, Challenge: c, Payload: payload}.Execute(ctx, b)
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized)
 	// Nor can the owner sign with the other identity's key.
-	_, err = SignPayment{Ref: otherScene, Challenge: c, Payload: payload}.Execute(ctx, a)
-	require.ErrorIs(t, err, ErrNotOwner)
+	_, err = payproto.SignPayment{Ref: otherScene, Challenge: c, Payload: payload}.Execute(ctx, a)
+	require.ErrorIs(t, err, payproto.ErrNotOwner)
 
 	// Nothing changed: same certificates, and the owner's challenge and
 	// auth result still sign.
-	got, err := GetCert{Ref: appRef}.Execute(ctx, a)
+	got, err := payproto.GetCert{Ref: appRef}.Execute(ctx, a)
 	require.NoError(t, err)
 	assert.Equal(t, appCert, got)
-	got, err = GetCert{Ref: sceneRef}.Execute(ctx, a)
+	got, err = payproto.GetCert{Ref: sceneRef}.Execute(ctx, a)
 	require.NoError(t, err)
 	assert.Equal(t, sceneCert, got)
 	_, err = sign(t, a, c)
@@ -114,29 +115,29 @@ func TestPublicLoginRefused(t *testing.T) {
 	ctx := testCtx(t)
 
 	deliver(t, pub, d.fingerList(t, 0, 0xA1, 1, 2))
-	_, err := GetDeviceCert{}.Execute(ctx, pub)
+	_, err := payproto.GetDeviceCert{}.Execute(ctx, pub)
 	require.NoError(t, err)
 	registered(t, d, user)
 
 	cases := map[string]func() error{
-		"CREATE_APP_KEY":   func() error { _, err := CreateAppKey{AppID: "com.public"}.Execute(ctx, pub); return err },
-		"CREATE_SCENE_KEY": func() error { _, err := CreateSceneKey{Ref: sceneRef}.Execute(ctx, pub); return err },
-		"GET_CERT":         func() error { _, err := GetCert{Ref: sceneRef}.Execute(ctx, pub); return err },
-		"BEGIN_PAYMENT":    func() error { _, err := BeginPayment{Ref: sceneRef}.Execute(ctx, pub); return err },
+		"CREATE_APP_KEY":   func() error { _, err := payproto.CreateAppKey{AppID: "com.public"}.Execute(ctx, pub); return err },
+		"CREATE_SCENE_KEY": func() error { _, err := payproto.CreateSceneKey{Ref: sceneRef}.Execute(ctx, pub); return err },
+		"GET_CERT":         func() error { _, err := payproto.GetCert{Ref: sceneRef}.Execute(ctx, pub); return err },
+		"BEGIN_PAYMENT":    func() error { _, err := payproto.BeginPayment{Ref: sceneRef}.Execute(ctx, pub); return err },
 		"SIGN_PAYMENT": func() error {
-			_, err := SignPayment{Ref: sceneRef, Challenge: 1, Payload: payload}.Execute(ctx, pub)
+			_, err := payproto.SignPayment{Ref: sceneRef, Challenge: 1, Payload: payload}.Execute(ctx, pub)
 			return err
 		},
-		"DELETE_KEY": func() error { return DeleteKey{Ref: KeyRef{AppID: testApp}}.Execute(ctx, pub) },
+		"DELETE_KEY": func() error { return payproto.DeleteKey{Ref: payproto.KeyRef{AppID: testApp}}.Execute(ctx, pub) },
 	}
 	for name, run := range cases {
 		t.Run(name, func(t *testing.T) {
 			err := run()
-			require.ErrorIs(t, err, ErrNeedsIdentity)
+			require.ErrorIs(t, err, payproto.ErrNeedsIdentity)
 			require.ErrorIs(t, err, tee.ErrAccessDenied)
 		})
 	}
-	_, err = GetCert{Ref: sceneRef}.Execute(ctx, user)
+	_, err = payproto.GetCert{Ref: sceneRef}.Execute(ctx, user)
 	require.NoError(t, err, "the user's keys are intact")
 }
 
@@ -150,28 +151,28 @@ func TestKeyQuota(t *testing.T) {
 	a, b := twoClients(t, d.open(t))
 	ctx := testCtx(t)
 	deliver(t, a, d.fingerList(t, 0, 0xA1, 1))
-	_, err := CreateAppKey{AppID: testApp}.Execute(ctx, a)
+	_, err := payproto.CreateAppKey{AppID: testApp}.Execute(ctx, a)
 	require.NoError(t, err)
-	for i := 1; i < MaxKeysPerIdentity; i++ {
-		_, err := CreateSceneKey{Ref: KeyRef{AppID: testApp, Scene: fmt.Sprint("s", i)}}.Execute(ctx, a)
+	for i := 1; i < payproto.MaxKeysPerIdentity; i++ {
+		_, err := payproto.CreateSceneKey{Ref: payproto.KeyRef{AppID: testApp, Scene: fmt.Sprint("s", i)}}.Execute(ctx, a)
 		require.NoError(t, err, "key %d", i+1)
 	}
-	over := KeyRef{AppID: testApp, Scene: "one-too-many"}
-	_, err = CreateSceneKey{Ref: over}.Execute(ctx, a)
-	require.ErrorIs(t, err, ErrQuota)
+	over := payproto.KeyRef{AppID: testApp, Scene: "one-too-many"}
+	_, err = payproto.CreateSceneKey{Ref: over}.Execute(ctx, a)
+	require.ErrorIs(t, err, payproto.ErrQuota)
 	require.ErrorIs(t, err, &tee.Error{Code: tee.ResultOutOfMemory})
-	_, err = GetCert{Ref: over}.Execute(ctx, a)
-	require.ErrorIs(t, err, ErrNoKey, "nothing stored")
-	_, err = CreateAppKey{AppID: "com.second"}.Execute(ctx, a)
-	require.ErrorIs(t, err, ErrQuota, "a second app key counts too")
+	_, err = payproto.GetCert{Ref: over}.Execute(ctx, a)
+	require.ErrorIs(t, err, payproto.ErrNoKey, "nothing stored")
+	_, err = payproto.CreateAppKey{AppID: "com.second"}.Execute(ctx, a)
+	require.ErrorIs(t, err, payproto.ErrQuota, "a second app key counts too")
 
-	_, err = CreateSceneKey{Ref: KeyRef{AppID: testApp, Scene: "s1"}}.Execute(ctx, a)
+	_, err = payproto.CreateSceneKey{Ref: payproto.KeyRef{AppID: testApp, Scene: "s1"}}.Execute(ctx, a)
 	require.NoError(t, err, "replacing an existing key needs no room")
-	_, err = CreateAppKey{AppID: "com.other"}.Execute(ctx, b)
+	_, err = payproto.CreateAppKey{AppID: "com.other"}.Execute(ctx, b)
 	require.NoError(t, err, "the other identity has its own quota")
 
-	require.NoError(t, DeleteKey{Ref: KeyRef{AppID: testApp, Scene: "s1"}}.Execute(ctx, a))
-	_, err = CreateSceneKey{Ref: over}.Execute(ctx, a)
+	require.NoError(t, payproto.DeleteKey{Ref: payproto.KeyRef{AppID: testApp, Scene: "s1"}}.Execute(ctx, a))
+	_, err = payproto.CreateSceneKey{Ref: over}.Execute(ctx, a)
 	require.NoError(t, err, "deleting frees room")
 }
 
@@ -185,9 +186,9 @@ func TestChallengeBounds(t *testing.T) {
 	ctx := context.Background()
 	_, err := ta.Deliver(ctx, d.fingerList(t, 0, 0xA1, 1))
 	require.NoError(t, err)
-	newOwner := func(i int) (tee.UUID, KeyRef) {
+	newOwner := func(i int) (tee.UUID, payproto.KeyRef) {
 		o, _ := rpc.ClientUUID(tee.LoginUser, uint32(10000+i), 0)
-		ref := KeyRef{AppID: fmt.Sprint("app", i), Scene: "pay"}
+		ref := payproto.KeyRef{AppID: fmt.Sprint("app", i), Scene: "pay"}
 		_, err := ta.CreateAppKey(ctx, o, ref.AppID)
 		require.NoError(t, err)
 		_, err = ta.CreateSceneKey(ctx, o, ref, 0)
@@ -197,7 +198,7 @@ func TestChallengeBounds(t *testing.T) {
 
 	o0, r0 := newOwner(0)
 	var first []uint64
-	for range MaxChallengesPerIdentity + 1 {
+	for range payproto.MaxChallengesPerIdentity + 1 {
 		c, err := ta.BeginPayment(ctx, o0, r0)
 		require.NoError(t, err)
 		first = append(first, c)
@@ -206,13 +207,13 @@ func TestChallengeBounds(t *testing.T) {
 	_, err = ta.Deliver(ctx, d.match(t, 0, 0xA1, 1, first[0]))
 	require.NoError(t, err)
 	_, err = ta.SignPayment(ctx, o0, r0, first[0], payload)
-	require.ErrorIs(t, err, ErrNotAuthorized, "the identity's oldest challenge was forgotten")
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized, "the identity's oldest challenge was forgotten")
 
 	// Fill the table with other identities' challenges.
-	for i := 1; len(ta.pending) < MaxPendingChallenges; i++ {
+	for i := 1; len(ta.pending) < payproto.MaxPendingChallenges; i++ {
 		o, r := newOwner(i)
-		for range MaxChallengesPerIdentity {
-			if len(ta.pending) == MaxPendingChallenges {
+		for range payproto.MaxChallengesPerIdentity {
+			if len(ta.pending) == payproto.MaxPendingChallenges {
 				break
 			}
 			_, err := ta.BeginPayment(ctx, o, r)
@@ -221,7 +222,7 @@ func TestChallengeBounds(t *testing.T) {
 	}
 	late, lateRef := newOwner(999)
 	_, err = ta.BeginPayment(ctx, late, lateRef)
-	require.ErrorIs(t, err, ErrChallengesBusy)
+	require.ErrorIs(t, err, payproto.ErrChallengesBusy)
 	require.ErrorIs(t, err, tee.ErrBusy)
 	last := first[len(first)-1]
 	_, err = ta.Deliver(ctx, d.match(t, 0, 0xA1, 1, last))
@@ -245,21 +246,21 @@ func TestUnownedAppKeyClaimed(t *testing.T) {
 	_, err := ta.CreateAppKey(ctx, ownerA, testApp)
 	require.NoError(t, err)
 	// Make it a legacy record: rewrite its row with the nil owner.
-	require.NoError(t, ta.tx(ctx, func(tx *store.Tx) error {
-		rec, ok, err := loadKey(tx, proof.KindApp, KeyRef{AppID: testApp})
+	require.NoError(t, ta.Tx(ctx, func(tx *store.Tx) error {
+		rec, ok, err := loadKey(tx, proof.KindApp, payproto.KeyRef{AppID: testApp})
 		require.True(t, ok)
 		if err != nil {
 			return err
 		}
 		rec.owner = tee.UUID{}
-		return putKey(tx, KeyRef{AppID: testApp}, &rec)
+		return putKey(tx, payproto.KeyRef{AppID: testApp}, &rec)
 	}))
-	_, err = ta.Cert(ctx, ownerA, KeyRef{AppID: testApp})
-	require.ErrorIs(t, err, ErrNotOwner, "an unowned key serves nobody")
+	_, err = ta.Cert(ctx, ownerA, payproto.KeyRef{AppID: testApp})
+	require.ErrorIs(t, err, payproto.ErrNotOwner, "an unowned key serves nobody")
 	_, err = ta.CreateAppKey(ctx, ownerB, testApp)
 	require.NoError(t, err, "re-creating claims it")
-	_, err = ta.Cert(ctx, ownerB, KeyRef{AppID: testApp})
+	_, err = ta.Cert(ctx, ownerB, payproto.KeyRef{AppID: testApp})
 	require.NoError(t, err)
 	_, err = ta.CreateAppKey(ctx, ownerA, testApp)
-	require.ErrorIs(t, err, ErrNotOwner)
+	require.ErrorIs(t, err, payproto.ErrNotOwner)
 }

@@ -2,21 +2,23 @@ package payment
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
+	"io"
 
 	"github.com/emmansun/gmsm/sm2"
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tacore"
 )
 
-// newKey draws an SM2 key and certifies it with issuer: it returns the
-// record to store (scalar and signed certificate).
-func newKey(c proof.Cert, issuer *keyRecord) (keyRecord, error) {
-	priv, err := sm2.GenerateKey(rand.Reader)
+// newKey draws an SM2 key from rnd and certifies it with issuer: it
+// returns the record to store (scalar and signed certificate).
+func newKey(rnd io.Reader, c proof.Cert, issuer *keyRecord) (keyRecord, error) {
+	priv, err := sm2.GenerateKey(rnd)
 	if err != nil {
 		return keyRecord{}, fmt.Errorf("payment: generate key: %w", err)
 	}
@@ -40,16 +42,16 @@ func newKey(c proof.Cert, issuer *keyRecord) (keyRecord, error) {
 
 // stamp records the boot and boot time of a key's creation.
 func (t *TA) stamp(r *keyRecord) {
-	r.bootID = t.bootID
-	r.createdMs = t.clock.NowMs()
+	r.bootID = t.BootID
+	r.createdMs = t.Clock.NowMs()
 }
 
 // checkOwner refuses a key owned by another client identity
 // (ErrNotOwner). The nil owner of a record written before owners existed
 // matches no caller: only CreateAppKey may claim such an app id.
-func checkOwner(r *keyRecord, owner tee.UUID, ref KeyRef) error {
+func checkOwner(r *keyRecord, owner tee.UUID, ref payproto.KeyRef) error {
 	if r.owner != owner {
-		return fmt.Errorf("%w: %s", ErrNotOwner, ref)
+		return fmt.Errorf("%w: %s", payproto.ErrNotOwner, ref)
 	}
 	return nil
 }
@@ -58,7 +60,7 @@ func checkOwner(r *keyRecord, owner tee.UUID, ref KeyRef) error {
 // belong to someone.
 func checkCaller(owner tee.UUID) error {
 	if owner.IsZero() {
-		return ErrNeedsIdentity
+		return payproto.ErrNeedsIdentity
 	}
 	return nil
 }
@@ -70,8 +72,8 @@ func underQuota(tx *store.Tx, owner tee.UUID) error {
 	if err != nil {
 		return err
 	}
-	if n >= MaxKeysPerIdentity {
-		return fmt.Errorf("%w: %d keys", ErrQuota, n)
+	if n >= payproto.MaxKeysPerIdentity {
+		return fmt.Errorf("%w: %d keys", payproto.ErrQuota, n)
 	}
 	return nil
 }
@@ -85,8 +87,8 @@ func underQuota(tx *store.Tx, owner tee.UUID) error {
 // had owners), which owner then claims. ErrQuota when owner already holds
 // MaxKeysPerIdentity keys after that deletion.
 func (t *TA) CreateAppKey(ctx context.Context, owner tee.UUID, app string) ([]byte, error) {
-	ref := KeyRef{AppID: app}
-	if err := ref.check(); err != nil {
+	ref := payproto.KeyRef{AppID: app}
+	if err := ref.Check(); err != nil {
 		return nil, err
 	}
 	if err := checkCaller(owner); err != nil {
@@ -94,7 +96,7 @@ func (t *TA) CreateAppKey(ctx context.Context, owner tee.UUID, app string) ([]by
 	}
 	var cert []byte
 	var replaced bool
-	err := t.tx(ctx, func(tx *store.Tx) error {
+	err := t.Tx(ctx, func(tx *store.Tx) error {
 		dev, ok, err := loadKey(tx, proof.KindDevice, deviceRef)
 		if err != nil {
 			return err
@@ -123,7 +125,7 @@ func (t *TA) CreateAppKey(ctx context.Context, owner tee.UUID, app string) ([]by
 		if err != nil {
 			return err
 		}
-		rec, err := newKey(proof.Cert{Kind: proof.KindApp, DeviceID: t.devID, Serial: serial, AppID: app}, &dev)
+		rec, err := newKey(t.Rand, proof.Cert{Kind: proof.KindApp, DeviceID: t.devID, Serial: serial, AppID: app}, &dev)
 		if err != nil {
 			return err
 		}
@@ -136,7 +138,7 @@ func (t *TA) CreateAppKey(ctx context.Context, owner tee.UUID, app string) ([]by
 	if err != nil {
 		return nil, err
 	}
-	t.log.Info("app key created", zap.String("app_id", app), zap.Bool("replaced", replaced))
+	t.Log.Info("app key created", zap.String("app_id", app), zap.Bool("replaced", replaced))
 	return cert, nil
 }
 
@@ -146,28 +148,28 @@ func (t *TA) CreateAppKey(ctx context.Context, owner tee.UUID, app string) ([]by
 // It needs the app key (ErrNoKey), owned by owner (ErrNotOwner), and a
 // non-empty finger list for gid (ErrNoFingers). An existing key of ref is
 // replaced; a new one counts against owner's quota (ErrQuota).
-func (t *TA) CreateSceneKey(ctx context.Context, owner tee.UUID, ref KeyRef, gid uint32) ([]byte, error) {
-	if err := ref.check(); err != nil {
+func (t *TA) CreateSceneKey(ctx context.Context, owner tee.UUID, ref payproto.KeyRef, gid uint32) ([]byte, error) {
+	if err := ref.Check(); err != nil {
 		return nil, err
 	}
 	if ref.IsApp() {
-		return nil, fmt.Errorf("%w: scene key without a scene", ErrBadRequest)
+		return nil, fmt.Errorf("%w: scene key without a scene", payproto.ErrBadRequest)
 	}
 	if err := checkCaller(owner); err != nil {
 		return nil, err
 	}
 	var cert []byte
 	var fingers int
-	err := t.tx(ctx, func(tx *store.Tx) error {
-		app, ok, err := loadKey(tx, proof.KindApp, KeyRef{AppID: ref.AppID})
+	err := t.Tx(ctx, func(tx *store.Tx) error {
+		app, ok, err := loadKey(tx, proof.KindApp, payproto.KeyRef{AppID: ref.AppID})
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("%w: no app key for %q", ErrNoKey, ref.AppID)
+			return fmt.Errorf("%w: no app key for %q", payproto.ErrNoKey, ref.AppID)
 		}
 		defer clear(app.scalar[:])
-		if err := checkOwner(&app, owner, KeyRef{AppID: ref.AppID}); err != nil {
+		if err := checkOwner(&app, owner, payproto.KeyRef{AppID: ref.AppID}); err != nil {
 			return err
 		}
 		old, exists, err := loadKey(tx, proof.KindScene, ref)
@@ -185,13 +187,13 @@ func (t *TA) CreateSceneKey(ctx context.Context, owner tee.UUID, ref KeyRef, gid
 			return err
 		}
 		if !ok || len(l.FingerIDs) == 0 {
-			return fmt.Errorf("%w: group %d", ErrNoFingers, gid)
+			return fmt.Errorf("%w: group %d", payproto.ErrNoFingers, gid)
 		}
 		serial, err := nextCounter(tx)
 		if err != nil {
 			return err
 		}
-		rec, err := newKey(proof.Cert{
+		rec, err := newKey(t.Rand, proof.Cert{
 			Kind: proof.KindScene, DeviceID: t.devID, Serial: serial,
 			GroupID: gid, AuthenticatorID: l.AuthenticatorID,
 			FingerBinding: proof.FingerBinding(gid, l.AuthenticatorID, l.FingerIDs),
@@ -210,7 +212,7 @@ func (t *TA) CreateSceneKey(ctx context.Context, owner tee.UUID, ref KeyRef, gid
 	if err != nil {
 		return nil, err
 	}
-	t.log.Info("scene key created", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene),
+	t.Log.Info("scene key created", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene),
 		zap.Uint32("gid", gid), zap.Int("fingers", fingers))
 	return cert, nil
 }
@@ -219,8 +221,8 @@ func (t *TA) CreateSceneKey(ctx context.Context, owner tee.UUID, ref KeyRef, gid
 // scene key of ref; ErrNoKey if there is none, ErrNotOwner if it belongs
 // to another identity than owner. An invalidated scene key's certificate
 // is still returned; signing with it fails.
-func (t *TA) Cert(ctx context.Context, owner tee.UUID, ref KeyRef) ([]byte, error) {
-	if err := ref.check(); err != nil {
+func (t *TA) Cert(ctx context.Context, owner tee.UUID, ref payproto.KeyRef) ([]byte, error) {
+	if err := ref.Check(); err != nil {
 		return nil, err
 	}
 	if err := checkCaller(owner); err != nil {
@@ -231,13 +233,13 @@ func (t *TA) Cert(ctx context.Context, owner tee.UUID, ref KeyRef) ([]byte, erro
 		kind = proof.KindApp
 	}
 	var cert []byte
-	err := t.st.View(ctx, func(tx *store.Tx) error {
+	err := t.Store.View(ctx, func(tx *store.Tx) error {
 		rec, ok, err := loadKey(tx, kind, ref)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("%w: %s", ErrNoKey, ref)
+			return fmt.Errorf("%w: %s", payproto.ErrNoKey, ref)
 		}
 		clear(rec.scalar[:])
 		if err := checkOwner(&rec, owner, ref); err != nil {
@@ -252,8 +254,8 @@ func (t *TA) Cert(ctx context.Context, owner tee.UUID, ref KeyRef) ([]byte, erro
 // DeleteKey deletes the scene key of ref, or, with ref.Scene empty, the
 // app key and all its scene keys. ErrNoKey if there was none, ErrNotOwner
 // (nothing deleted) if it belongs to another identity than owner.
-func (t *TA) DeleteKey(ctx context.Context, owner tee.UUID, ref KeyRef) error {
-	if err := ref.check(); err != nil {
+func (t *TA) DeleteKey(ctx context.Context, owner tee.UUID, ref payproto.KeyRef) error {
+	if err := ref.Check(); err != nil {
 		return err
 	}
 	if err := checkCaller(owner); err != nil {
@@ -264,14 +266,14 @@ func (t *TA) DeleteKey(ctx context.Context, owner tee.UUID, ref KeyRef) error {
 		kind = proof.KindApp
 	}
 	var existed bool
-	err := t.tx(ctx, func(tx *store.Tx) error {
+	err := t.Tx(ctx, func(tx *store.Tx) error {
 		rec, ok, err := loadKey(tx, kind, ref)
 		if err != nil {
 			return err
 		}
 		clear(rec.scalar[:])
 		if !ok {
-			return errNoWrite
+			return tacore.ErrNoWrite
 		}
 		if err := checkOwner(&rec, owner, ref); err != nil {
 			return err
@@ -282,7 +284,7 @@ func (t *TA) DeleteKey(ctx context.Context, owner tee.UUID, ref KeyRef) error {
 			existed, err = deleteScene(tx, ref)
 		}
 		if err == nil && !existed {
-			err = errNoWrite
+			err = tacore.ErrNoWrite
 		}
 		return err
 	})
@@ -290,8 +292,8 @@ func (t *TA) DeleteKey(ctx context.Context, owner tee.UUID, ref KeyRef) error {
 		return err
 	}
 	if !existed {
-		return fmt.Errorf("%w: %s", ErrNoKey, ref)
+		return fmt.Errorf("%w: %s", payproto.ErrNoKey, ref)
 	}
-	t.log.Info("key deleted", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene))
+	t.Log.Info("key deleted", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene))
 	return nil
 }

@@ -2,73 +2,38 @@ package payment
 
 import (
 	"context"
-	"errors"
 
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tacore"
 )
 
-// Command identifiers (docs/protocol.md §8).
-const (
-	CmdDeliver         uint32 = 0x0
-	CmdGetDeviceCert   uint32 = 0x1
-	CmdCreateAppKey    uint32 = 0x2
-	CmdCreateSceneKey  uint32 = 0x3
-	CmdGetCert         uint32 = 0x4
-	CmdSignPayment     uint32 = 0x5
-	CmdDeleteKey       uint32 = 0x6
-	CmdBeginPayment    uint32 = 0x7
-	CmdSetAuthTokenKey uint32 = 0x1000
-)
-
-// OutputCapacity is the capacity every certificate or statement output
-// memref must offer (checked before any state changes).
-const OutputCapacity = proof.MaxSignedSize
-
-// Parameter layouts. u64 values travel as two VALUE halves, a = low 32
-// bits, b = high 32 bits.
-//
-//	DELIVER             p0 MEMREF_INPUT   envelope from the fingerprint TA
-//	                    p1 VALUE_OUTPUT   a = message type, b = scene keys invalidated
-//	                                      (finger list) or 1 if held (auth result)
-//	GET_DEVICE_CERT     p0 MEMREF_OUTPUT  signed device certificate
-//	CREATE_APP_KEY      p0 MEMREF_INPUT   KeyRef (scene empty)
-//	                    p1 MEMREF_OUTPUT  signed app certificate
-//	CREATE_SCENE_KEY    p0 MEMREF_INPUT   KeyRef
-//	                    p1 VALUE_INPUT    a = group id
-//	                    p2 MEMREF_OUTPUT  signed scene certificate
-//	GET_CERT            p0 MEMREF_INPUT   KeyRef (scene empty: the app key)
-//	                    p1 MEMREF_OUTPUT  signed certificate
-//	SIGN_PAYMENT        p0 MEMREF_INPUT   KeyRef of a scene key
-//	                    p1 VALUE_INPUT    a, b = challenge
-//	                    p2 MEMREF_INPUT   payload (≤ MaxPayload)
-//	                    p3 MEMREF_OUTPUT  signed statement
-//	DELETE_KEY          p0 MEMREF_INPUT   KeyRef (scene empty: app key and its scenes)
-//	BEGIN_PAYMENT       p0 MEMREF_INPUT   KeyRef of a scene key
-//	                    p1 VALUE_OUTPUT   a, b = challenge
-//	SET_AUTH_TOKEN_KEY  p0 MEMREF_INPUT   envelope from Keymaster
-var (
-	typesDeliver     = []tee.ParamType{tee.ParamMemrefInput, tee.ParamValueOutput}
-	typesDeviceCert  = []tee.ParamType{tee.ParamMemrefOutput}
-	typesCreateApp   = []tee.ParamType{tee.ParamMemrefInput, tee.ParamMemrefOutput}
-	typesCreateScene = []tee.ParamType{tee.ParamMemrefInput, tee.ParamValueInput, tee.ParamMemrefOutput}
-	typesGetCert     = []tee.ParamType{tee.ParamMemrefInput, tee.ParamMemrefOutput}
-	typesSign        = []tee.ParamType{tee.ParamMemrefInput, tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamMemrefOutput}
-	typesDeleteKey   = []tee.ParamType{tee.ParamMemrefInput}
-	typesBegin       = []tee.ParamType{tee.ParamMemrefInput, tee.ParamValueOutput}
-	typesSetKey      = []tee.ParamType{tee.ParamMemrefInput}
-)
+// commands is the payment TA's command table (docs/protocol.md §8.4): each
+// command's parameter layout is checked by the Mux before its handler runs
+// (TEEC_ERROR_BAD_PARAMETERS), and an unknown command is
+// TEEC_ERROR_NOT_SUPPORTED. A handler returns the TA's errors as they are;
+// Invoke maps them to TEEC results (tacore.TEEError).
+var commands = map[payproto.Command]rpc.Route[session]{
+	payproto.CmdDeliver:         {Params: payproto.TypesDeliver, Handler: session.deliver},
+	payproto.CmdGetDeviceCert:   {Params: payproto.TypesGetDeviceCert, Handler: session.deviceCert},
+	payproto.CmdCreateAppKey:    {Params: payproto.TypesCreateAppKey, Handler: session.createApp},
+	payproto.CmdCreateSceneKey:  {Params: payproto.TypesCreateSceneKey, Handler: session.createScene},
+	payproto.CmdGetCert:         {Params: payproto.TypesGetCert, Handler: session.getCert},
+	payproto.CmdSignPayment:     {Params: payproto.TypesSignPayment, Handler: session.sign},
+	payproto.CmdDeleteKey:       {Params: payproto.TypesDeleteKey, Handler: session.deleteKey},
+	payproto.CmdBeginPayment:    {Params: payproto.TypesBeginPayment, Handler: session.beginPayment},
+	payproto.CmdSetAuthTokenKey: {Params: payproto.TypesSetAuthTokenKey, Handler: session.setAuthTokenKey},
+}
 
 // OpenSession implements rpc.TA. Sessions take no parameters; each holds
 // the client identity the TA host established (rpc.ClientFrom): the owner
 // of the keys its app commands touch. A session without one (opened with
 // TEEC_LOGIN_PUBLIC, such as the HAL's relay) may DELIVER,
 // GET_DEVICE_CERT and SET_AUTH_TOKEN_KEY; every app command answers it
-// ErrNeedsIdentity (TEEC_ERROR_ACCESS_DENIED).
+// payproto.ErrNeedsIdentity (TEEC_ERROR_ACCESS_DENIED).
 func (t *TA) OpenSession(ctx context.Context, p *tee.Params) (rpc.TASession, error) {
 	if err := p.Expect(); err != nil {
 		return nil, err
@@ -76,6 +41,9 @@ func (t *TA) OpenSession(ctx context.Context, p *tee.Params) (rpc.TASession, err
 	id, _ := rpc.ClientFrom(ctx)
 	return session{t: t, owner: id.UUID}, nil
 }
+
+// CommandName implements rpc.CommandNamer: the host's log names commands.
+func (t *TA) CommandName(cmd uint32) (string, bool) { return t.mux.CommandName(cmd) }
 
 type session struct {
 	t     *TA
@@ -85,88 +53,40 @@ type session struct {
 // Close implements rpc.TASession.
 func (session) Close() {}
 
-// Invoke implements rpc.TASession.
+// Invoke implements rpc.TASession through the command table, and maps the
+// handler's error to a TEEC result (tacore.TEEError: envelope refusals,
+// the payproto sentinels' codes, GENERIC for the store).
 func (s session) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
-	var err error
-	switch cmd {
-	case CmdDeliver:
-		err = s.deliver(ctx, p)
-	case CmdGetDeviceCert:
-		err = s.deviceCert(p)
-	case CmdCreateAppKey:
-		err = s.createApp(ctx, p)
-	case CmdCreateSceneKey:
-		err = s.createScene(ctx, p)
-	case CmdGetCert:
-		err = s.getCert(ctx, p)
-	case CmdSignPayment:
-		err = s.sign(ctx, p)
-	case CmdDeleteKey:
-		err = s.deleteKey(ctx, p)
-	case CmdBeginPayment:
-		err = s.beginPayment(ctx, p)
-	case CmdSetAuthTokenKey:
-		err = s.setAuthTokenKey(ctx, p)
-	default:
-		return tee.Errorf(tee.ResultNotSupported, tee.OriginTrustedApp, "payment: unknown command 0x%x", cmd)
-	}
-	return teeError(err)
-}
-
-// teeError maps TA errors to TEEC results: an envelope refusal as
-// envelope.TEEResult (malformed BAD_FORMAT; not meant for this TA, from an
-// unknown sender or of a type its route does not carry ACCESS_DENIED;
-// forged or replayed SECURITY); the sentinels of this package carry their
-// code. Anything else (the store) is GENERIC with the cause in the TA log.
-func teeError(err error) error {
-	if err == nil {
-		return nil
-	}
-	code, ok := envelope.TEEResult(err)
-	var te *tee.Error
-	switch {
-	case ok:
-	case errors.As(err, &te):
-		code = te.Code
-	default:
-		return err
-	}
-	return &tee.Error{Code: code, Origin: tee.OriginTrustedApp, Detail: err.Error()}
+	return tacore.TEEError(s.t.mux.Invoke(ctx, s, cmd, p))
 }
 
 // needCapacity fails with SHORT_BUFFER, before any state change, when
-// output memref i offers less than OutputCapacity.
+// output memref i offers less than payproto.OutputCapacity.
 func needCapacity(p *tee.Params, i int) error {
-	if p[i].Size < OutputCapacity {
-		p[i].Size = OutputCapacity
-		return tee.Errorf(tee.ResultShortBuffer, tee.OriginTrustedApp, "payment: output needs %d bytes", OutputCapacity)
+	if p[i].Size < payproto.OutputCapacity {
+		p[i].Size = payproto.OutputCapacity
+		return tee.Errorf(tee.ResultShortBuffer, tee.OriginTrustedApp, "payment: output needs %d bytes", payproto.OutputCapacity)
 	}
 	return nil
 }
 
-// keyRefRequest is the prologue of every command addressed to a key: the
-// parameter types exactly (GPD_SPE_010 §4.3), then — when out ≥ 0 — the
+// keyRefRequest is the prologue of every command addressed to a key, after
+// the Mux checked the parameter types (GPD_SPE_010 §4.3): when out ≥ 0 the
 // capacity of output memref out (SHORT_BUFFER before any state change),
 // then the strict parse of the key reference in p[0].
-func keyRefRequest(p *tee.Params, types []tee.ParamType, out int) (KeyRef, error) {
-	if err := p.Expect(types...); err != nil {
-		return KeyRef{}, err
-	}
+func keyRefRequest(p *tee.Params, out int) (payproto.KeyRef, error) {
 	if out >= 0 {
 		if err := needCapacity(p, out); err != nil {
-			return KeyRef{}, err
+			return payproto.KeyRef{}, err
 		}
 	}
-	return ParseKeyRef(p[0].Data)
+	return payproto.ParseKeyRef(p[0].Data)
 }
 
 func (s session) deliver(ctx context.Context, p *tee.Params) error {
-	if err := p.Expect(typesDeliver...); err != nil {
-		return err
-	}
 	d, err := s.t.Deliver(ctx, p[0].Data)
 	if err != nil {
-		s.t.log.Warn("envelope rejected", zap.Error(err))
+		s.t.Log.Warn("envelope rejected", zap.Error(err))
 		return err
 	}
 	b := uint32(d.Invalidated)
@@ -177,10 +97,7 @@ func (s session) deliver(ctx context.Context, p *tee.Params) error {
 	return nil
 }
 
-func (s session) deviceCert(p *tee.Params) error {
-	if err := p.Expect(typesDeviceCert...); err != nil {
-		return err
-	}
+func (s session) deviceCert(_ context.Context, p *tee.Params) error {
 	if err := needCapacity(p, 0); err != nil {
 		return err
 	}
@@ -189,12 +106,12 @@ func (s session) deviceCert(p *tee.Params) error {
 }
 
 func (s session) createApp(ctx context.Context, p *tee.Params) error {
-	ref, err := keyRefRequest(p, typesCreateApp, 1)
+	ref, err := keyRefRequest(p, 1)
 	if err != nil {
 		return err
 	}
 	if !ref.IsApp() {
-		return ErrBadRequest
+		return payproto.ErrBadRequest
 	}
 	cert, err := s.t.CreateAppKey(ctx, s.owner, ref.AppID)
 	if err != nil {
@@ -205,7 +122,7 @@ func (s session) createApp(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) createScene(ctx context.Context, p *tee.Params) error {
-	ref, err := keyRefRequest(p, typesCreateScene, 2)
+	ref, err := keyRefRequest(p, 2)
 	if err != nil {
 		return err
 	}
@@ -218,7 +135,7 @@ func (s session) createScene(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) getCert(ctx context.Context, p *tee.Params) error {
-	ref, err := keyRefRequest(p, typesGetCert, 1)
+	ref, err := keyRefRequest(p, 1)
 	if err != nil {
 		return err
 	}
@@ -231,7 +148,7 @@ func (s session) getCert(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) sign(ctx context.Context, p *tee.Params) error {
-	ref, err := keyRefRequest(p, typesSign, 3)
+	ref, err := keyRefRequest(p, 3)
 	if err != nil {
 		return err
 	}
@@ -245,7 +162,7 @@ func (s session) sign(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) deleteKey(ctx context.Context, p *tee.Params) error {
-	ref, err := keyRefRequest(p, typesDeleteKey, -1)
+	ref, err := keyRefRequest(p, -1)
 	if err != nil {
 		return err
 	}
@@ -253,7 +170,7 @@ func (s session) deleteKey(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) beginPayment(ctx context.Context, p *tee.Params) error {
-	ref, err := keyRefRequest(p, typesBegin, -1)
+	ref, err := keyRefRequest(p, -1)
 	if err != nil {
 		return err
 	}
@@ -266,12 +183,9 @@ func (s session) beginPayment(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) setAuthTokenKey(ctx context.Context, p *tee.Params) error {
-	if err := p.Expect(typesSetKey...); err != nil {
-		return err
-	}
 	err := s.t.SetAuthTokenKey(ctx, p[0].Data)
 	if err != nil {
-		s.t.log.Warn("auth-token key envelope rejected", zap.Error(err))
+		s.t.Log.Warn("auth-token key envelope rejected", zap.Error(err))
 	}
 	return err
 }

@@ -9,9 +9,11 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tacore"
 )
 
 // errInvalidatedNow carries a key invalidation decided inside a signing
@@ -36,42 +38,43 @@ var errInvalidatedNow = errors.New("payment: key invalidated during signing")
 //     older than the key (created in this boot after it) only authorises
 //     nothing (ErrNotAuthorized).
 //
-// Then, in one transaction, the persisted counter is incremented and the
+// Then, in one transaction (a commit whose rollback counter lags is a
+// signature: tacore.Spec.CounterLagCommits), the persisted counter is incremented and the
 // statement {device, counter, challenge, SM3(payload), finger id, group,
 // TA and sensor versions, app, scene} is signed. The auth result is
 // consumed, with its challenge, by a successful signature only; after any
 // failure both stay usable until they expire.
-func (t *TA) SignPayment(ctx context.Context, owner tee.UUID, ref KeyRef, challenge uint64, payload []byte) ([]byte, error) {
-	if err := ref.check(); err != nil {
+func (t *TA) SignPayment(ctx context.Context, owner tee.UUID, ref payproto.KeyRef, challenge uint64, payload []byte) ([]byte, error) {
+	if err := ref.Check(); err != nil {
 		return nil, err
 	}
 	if err := checkCaller(owner); err != nil {
 		return nil, err
 	}
 	if ref.IsApp() {
-		return nil, fmt.Errorf("%w: signing needs a scene key", ErrBadRequest)
+		return nil, fmt.Errorf("%w: signing needs a scene key", payproto.ErrBadRequest)
 	}
-	if len(payload) > MaxPayload {
-		return nil, fmt.Errorf("%w: payload of %d bytes, max %d", ErrBadRequest, len(payload), MaxPayload)
+	if len(payload) > payproto.MaxPayload {
+		return nil, fmt.Errorf("%w: payload of %d bytes, max %d", payproto.ErrBadRequest, len(payload), payproto.MaxPayload)
 	}
 	hash := proof.PayloadHash(payload)
 	var out []byte
 	var st proof.Statement
 	var used *pendingPayment
-	err := t.st.Tx(ctx, func(tx *store.Tx) error {
+	err := t.Tx(ctx, func(tx *store.Tx) error {
 		rec, ok, err := loadKey(tx, proof.KindScene, ref)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("%w: %s", ErrNoKey, ref)
+			return fmt.Errorf("%w: %s", payproto.ErrNoKey, ref)
 		}
 		defer clear(rec.scalar[:])
 		if err := checkOwner(&rec, owner, ref); err != nil {
 			return err
 		}
 		if rec.invalidated {
-			return fmt.Errorf("%w: %s", ErrKeyInvalidated, ref)
+			return fmt.Errorf("%w: %s", payproto.ErrKeyInvalidated, ref)
 		}
 		cert, err := certBody(rec.cert)
 		if err != nil {
@@ -87,13 +90,13 @@ func (t *TA) SignPayment(ctx context.Context, owner tee.UUID, ref KeyRef, challe
 		used = p
 		r := *p.result
 		if r.GroupID != cert.GroupID {
-			return fmt.Errorf("%w: authorised by group %d, key of group %d", ErrNotAuthorized, r.GroupID, cert.GroupID)
+			return fmt.Errorf("%w: authorised by group %d, key of group %d", payproto.ErrNotAuthorized, r.GroupID, cert.GroupID)
 		}
 		if r.AuthenticatorID != cert.AuthenticatorID || !slices.Contains(rec.fingers, r.FingerID) {
-			if bytes.Equal(rec.bootID, t.bootID) && r.TimestampMs < rec.createdMs {
+			if bytes.Equal(rec.bootID, t.BootID) && r.TimestampMs < rec.createdMs {
 				// The match predates the key: the key is newer than the
 				// enrollment state the result saw, not stale.
-				return fmt.Errorf("%w: the match predates the key", ErrNotAuthorized)
+				return fmt.Errorf("%w: the match predates the key", payproto.ErrNotAuthorized)
 			}
 			return errInvalidatedNow
 		}
@@ -124,33 +127,30 @@ func (t *TA) SignPayment(ctx context.Context, owner tee.UUID, ref KeyRef, challe
 		if ierr := t.invalidate(ctx, ref); ierr != nil {
 			return nil, ierr
 		}
-		t.log.Warn("scene key invalidated at signing: auth result does not match its finger binding",
+		t.Log.Warn("scene key invalidated at signing: auth result does not match its finger binding",
 			zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene), zap.Uint32("gid", used.result.GroupID))
-		return nil, fmt.Errorf("%w: %s: the enrolled fingers changed", ErrKeyInvalidated, ref)
+		return nil, fmt.Errorf("%w: %s: the enrolled fingers changed", payproto.ErrKeyInvalidated, ref)
 	}
-	if err != nil && !errors.Is(err, store.ErrCounterLag) {
+	if err != nil {
 		if used != nil {
 			t.restoreChallenge(challenge, used)
 		}
-		t.log.Info("payment refused", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene), zap.Error(err))
+		t.Log.Info("payment refused", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene), zap.Error(err))
 		return nil, err
 	}
-	if err != nil {
-		t.log.Error("rollback counter lags the store", zap.Error(err))
-	}
-	t.log.Info("payment signed", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene),
+	t.Log.Info("payment signed", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene),
 		zap.Uint32("gid", st.GroupID), zap.Uint32("finger_id", st.FingerID), zap.Uint64("counter", st.Counter))
 	return out, nil
 }
 
 // invalidate marks the scene key of ref invalidated in its own
 // transaction.
-func (t *TA) invalidate(ctx context.Context, ref KeyRef) error {
-	return t.tx(ctx, func(tx *store.Tx) error {
+func (t *TA) invalidate(ctx context.Context, ref payproto.KeyRef) error {
+	return t.Tx(ctx, func(tx *store.Tx) error {
 		rec, ok, err := loadKey(tx, proof.KindScene, ref)
 		if err != nil || !ok || rec.invalidated {
 			if err == nil {
-				err = errNoWrite
+				err = tacore.ErrNoWrite
 			}
 			return err
 		}

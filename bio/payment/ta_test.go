@@ -10,11 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/bio/payment/proof/prooftest"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -23,13 +25,13 @@ var payload = []byte(`{"order":"A-1001","amount":"12.34","currency":"CNY"}`)
 // sign runs SIGN_PAYMENT for the test scene key.
 func sign(t testing.TB, inv rpc.Invoker, challenge uint64) ([]byte, error) {
 	t.Helper()
-	return SignPayment{Ref: sceneRef, Challenge: challenge, Payload: payload}.Execute(testCtx(t), inv)
+	return payproto.SignPayment{Ref: sceneRef, Challenge: challenge, Payload: payload}.Execute(testCtx(t), inv)
 }
 
 // begin runs BEGIN_PAYMENT for ref and requires a challenge.
-func begin(t testing.TB, inv rpc.Invoker, ref KeyRef) uint64 {
+func begin(t testing.TB, inv rpc.Invoker, ref payproto.KeyRef) uint64 {
 	t.Helper()
-	c, err := BeginPayment{Ref: ref}.Execute(testCtx(t), inv)
+	c, err := payproto.BeginPayment{Ref: ref}.Execute(testCtx(t), inv)
 	require.NoError(t, err)
 	require.NotZero(t, c)
 	return c
@@ -77,9 +79,9 @@ func TestOpenSSLVerifiesStatement(t *testing.T) {
 	require.True(t, ok, out)
 	assert.Contains(t, out, "Verified OK")
 
-	appCert, err := GetCert{Ref: KeyRef{AppID: testApp}}.Execute(testCtx(t), s)
+	appCert, err := payproto.GetCert{Ref: payproto.KeyRef{AppID: testApp}}.Execute(testCtx(t), s)
 	require.NoError(t, err)
-	sceneCert, err := GetCert{Ref: sceneRef}.Execute(testCtx(t), s)
+	sceneCert, err := payproto.GetCert{Ref: sceneRef}.Execute(testCtx(t), s)
 	require.NoError(t, err)
 	app, err := certBody(appCert)
 	require.NoError(t, err)
@@ -112,7 +114,7 @@ func TestWrongRouteRejected(t *testing.T) {
 		env  []byte
 		want error
 	}{
-		{"keymaster envelope to DELIVER", kmToPay, ErrWrongRoute},
+		{"keymaster envelope to DELIVER", kmToPay, payproto.ErrWrongRoute},
 		{"envelope for the gatekeeper", kmToGK, tee.ErrAccessDenied},
 		{"fingerprint route, other boot's key", otherBoot, tee.ErrSecurity},
 		{"tag flipped", flipped, tee.ErrSecurity},
@@ -121,7 +123,7 @@ func TestWrongRouteRejected(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Deliver{Envelope: c.env}.Execute(ctx, s)
+			_, err := payproto.Deliver{Envelope: c.env}.Execute(ctx, s)
 			require.ErrorIs(t, err, c.want)
 		})
 	}
@@ -129,12 +131,12 @@ func TestWrongRouteRejected(t *testing.T) {
 	// still opens, and the keymaster envelope is still good for
 	// SET_AUTH_TOKEN_KEY.
 	deliver(t, s, good)
-	require.NoError(t, SetAuthTokenKey{Envelope: kmToPay}.Execute(ctx, s))
-	_, err = Deliver{Envelope: good}.Execute(ctx, s)
+	require.NoError(t, payproto.SetAuthTokenKey{Envelope: kmToPay}.Execute(ctx, s))
+	_, err = payproto.Deliver{Envelope: good}.Execute(ctx, s)
 	require.ErrorIs(t, err, tee.ErrSecurity)
 	// A fingerprint envelope is not an auth-token key.
-	err = SetAuthTokenKey{Envelope: d.fingerList(t, 0, 1, 1)}.Execute(ctx, s)
-	require.ErrorIs(t, err, ErrWrongRoute)
+	err = payproto.SetAuthTokenKey{Envelope: d.fingerList(t, 0, 1, 1)}.Execute(ctx, s)
+	require.ErrorIs(t, err, payproto.ErrWrongRoute)
 }
 
 func TestReplayRejected(t *testing.T) {
@@ -147,20 +149,20 @@ func TestReplayRejected(t *testing.T) {
 	e1 := d.match(t, 0, 0xA1, 1, c1)
 	e2 := d.match(t, 0, 0xA1, 1, c2)
 	deliver(t, s, e2)
-	_, err := Deliver{Envelope: e2}.Execute(ctx, s)
+	_, err := payproto.Deliver{Envelope: e2}.Execute(ctx, s)
 	require.ErrorIs(t, err, tee.ErrSecurity, "replay")
-	_, err = Deliver{Envelope: e1}.Execute(ctx, s)
+	_, err = payproto.Deliver{Envelope: e1}.Execute(ctx, s)
 	require.ErrorIs(t, err, tee.ErrSecurity, "reordered: older than the mark")
 	_, err = sign(t, s, c1)
-	require.ErrorIs(t, err, ErrNotAuthorized, "the rejected envelope's result was not held")
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized, "the rejected envelope's result was not held")
 
 	// Marks survive a restart of the TA within the boot.
 	require.NoError(t, ta.Close())
 	s2 := serve(t, d.open(t))
-	_, err = Deliver{Envelope: e2}.Execute(ctx, s2)
+	_, err = payproto.Deliver{Envelope: e2}.Execute(ctx, s2)
 	require.ErrorIs(t, err, tee.ErrSecurity, "replay after restart")
 	_, err = sign(t, s2, c2)
-	require.ErrorIs(t, err, ErrNotAuthorized, "challenges and auth results do not survive a restart")
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized, "challenges and auth results do not survive a restart")
 }
 
 func TestSingleUse(t *testing.T) {
@@ -172,17 +174,17 @@ func TestSingleUse(t *testing.T) {
 	_, err := sign(t, s, c)
 	require.NoError(t, err)
 	_, err = sign(t, s, c)
-	require.ErrorIs(t, err, ErrNotAuthorized)
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized)
 	// Another scene of the same app cannot reuse it either.
-	_, err = CreateSceneKey{Ref: KeyRef{AppID: testApp, Scene: "transfer"}, GroupID: 0}.Execute(testCtx(t), s)
+	_, err = payproto.CreateSceneKey{Ref: payproto.KeyRef{AppID: testApp, Scene: "transfer"}, GroupID: 0}.Execute(testCtx(t), s)
 	require.NoError(t, err)
-	_, err = SignPayment{Ref: KeyRef{AppID: testApp, Scene: "transfer"}, Challenge: c, Payload: payload}.Execute(testCtx(t), s)
-	require.ErrorIs(t, err, ErrNotAuthorized)
+	_, err = payproto.SignPayment{Ref: payproto.KeyRef{AppID: testApp, Scene: "transfer"}, Challenge: c, Payload: payload}.Execute(testCtx(t), s)
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized)
 	// Nor can a challenge issued for one scene key be spent with another.
 	c = begin(t, s, sceneRef)
 	deliver(t, s, d.match(t, 0, 0xA1, 1, c))
-	_, err = SignPayment{Ref: KeyRef{AppID: testApp, Scene: "transfer"}, Challenge: c, Payload: payload}.Execute(testCtx(t), s)
-	require.ErrorIs(t, err, ErrNotAuthorized)
+	_, err = payproto.SignPayment{Ref: payproto.KeyRef{AppID: testApp, Scene: "transfer"}, Challenge: c, Payload: payload}.Execute(testCtx(t), s)
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized)
 	_, err = sign(t, s, c)
 	require.NoError(t, err, "the refusal consumed nothing")
 }
@@ -202,10 +204,10 @@ func TestExpiry(t *testing.T) {
 	deliver(t, s, d.match(t, 0, 0xA1, 1, c2))
 	d.clock.Advance(DefaultAuthResultTTL + time.Millisecond)
 	_, err = sign(t, s, c2)
-	require.ErrorIs(t, err, ErrAuthExpired)
-	assert.False(t, errors.Is(err, ErrNotAuthorized))
+	require.ErrorIs(t, err, payproto.ErrAuthExpired)
+	assert.False(t, errors.Is(err, payproto.ErrNotAuthorized))
 	_, err = sign(t, s, c2)
-	require.ErrorIs(t, err, ErrNotAuthorized, "an expired result is dropped")
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized, "an expired result is dropped")
 
 	// A challenge no auth result answered expires TTL after issue.
 	c5 := begin(t, s, sceneRef)
@@ -213,18 +215,18 @@ func TestExpiry(t *testing.T) {
 	got := deliver(t, s, d.match(t, 0, 0xA1, 1, c5))
 	assert.False(t, got.Held, "the challenge had expired")
 	_, err = sign(t, s, c5)
-	require.ErrorIs(t, err, ErrNotAuthorized)
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized)
 
 	future := d.match(t, 0, 0xA1, 1, begin(t, s, sceneRef))
 	d.clock.Set(d.clock.NowMs() - MaxClockSkewMs - 1) // the payment TA's clock behind the match
-	_, err = Deliver{Envelope: future}.Execute(testCtx(t), s)
+	_, err = payproto.Deliver{Envelope: future}.Execute(testCtx(t), s)
 	require.ErrorIs(t, err, tee.ErrBadFormat, "a match from the future")
 	d.clock.Advance(time.Hour)
 
 	late := d.match(t, 0, 0xA1, 1, begin(t, s, sceneRef))
 	d.clock.Advance(DefaultAuthResultTTL + time.Second)
-	_, err = Deliver{Envelope: late}.Execute(testCtx(t), s)
-	require.ErrorIs(t, err, ErrAuthExpired, "delivered too late")
+	_, err = payproto.Deliver{Envelope: late}.Execute(testCtx(t), s)
+	require.ErrorIs(t, err, payproto.ErrAuthExpired, "delivered too late")
 }
 
 func TestWrongChallenge(t *testing.T) {
@@ -234,7 +236,7 @@ func TestWrongChallenge(t *testing.T) {
 	c := begin(t, s, sceneRef)
 	deliver(t, s, d.match(t, 0, 0xA1, 1, c))
 	_, err := sign(t, s, c^1)
-	require.ErrorIs(t, err, ErrNotAuthorized)
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized)
 	signed, err := sign(t, s, c)
 	require.NoError(t, err, "the right challenge still works")
 	_, err = proof.VerifyPayment(signed, scene, c^1, payload)
@@ -249,19 +251,19 @@ func TestFailedAndForeignResults(t *testing.T) {
 	require.NoError(t, d.fp.SetAuthResult(1, 0, c9, bio.Match{GroupID: 0, AuthenticatorID: 0xA1}))
 	assert.False(t, deliver(t, s, d.drain(t)).Held)
 	_, err := sign(t, s, c9)
-	require.ErrorIs(t, err, ErrNotAuthorized, "a rejected finger authorises nothing")
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized, "a rejected finger authorises nothing")
 
 	c10 := begin(t, s, sceneRef)
 	deliver(t, s, d.match(t, 7, 0xB7, 1, c10))
 	_, err = sign(t, s, c10)
-	require.ErrorIs(t, err, ErrNotAuthorized, "a match in another group")
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized, "a match in another group")
 
 	// A match for an operation the payment TA did not issue (a Keystore
 	// operation id, say) is consumed and dropped: it authorises nothing.
 	got := deliver(t, s, d.match(t, 0, 0xA1, 1, 0x5EED))
 	assert.False(t, got.Held)
 	_, err = sign(t, s, 0x5EED)
-	require.ErrorIs(t, err, ErrNotAuthorized)
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized)
 }
 
 func TestKeyInvalidation(t *testing.T) {
@@ -282,38 +284,38 @@ func TestKeyInvalidation(t *testing.T) {
 			registered(t, d, s)
 			// A scene key of another group is not touched.
 			deliver(t, s, d.fingerList(t, 5, 0x55, 4))
-			other := KeyRef{AppID: testApp, Scene: "group5"}
-			_, err := CreateSceneKey{Ref: other, GroupID: 5}.Execute(testCtx(t), s)
+			other := payproto.KeyRef{AppID: testApp, Scene: "group5"}
+			_, err := payproto.CreateSceneKey{Ref: other, GroupID: 5}.Execute(testCtx(t), s)
 			require.NoError(t, err)
 
 			pending := begin(t, s, sceneRef)
 			got := deliver(t, s, d.fingerList(t, 0, c.authID, c.fingers...))
 			assert.Equal(t, 1, got.Invalidated)
-			_, err = BeginPayment{Ref: sceneRef}.Execute(testCtx(t), s)
-			require.ErrorIs(t, err, ErrKeyInvalidated, "no new challenge for an invalidated key")
+			_, err = payproto.BeginPayment{Ref: sceneRef}.Execute(testCtx(t), s)
+			require.ErrorIs(t, err, payproto.ErrKeyInvalidated, "no new challenge for an invalidated key")
 			deliver(t, s, d.match(t, 0, c.authID, 1, pending))
 			_, err = sign(t, s, pending)
-			require.ErrorIs(t, err, ErrKeyInvalidated)
+			require.ErrorIs(t, err, payproto.ErrKeyInvalidated)
 			var te *tee.Error
 			require.ErrorAs(t, err, &te)
-			assert.Equal(t, ResultKeyInvalidated, te.Code, "a distinct result code")
-			assert.False(t, errors.Is(err, ErrNotAuthorized))
+			assert.Equal(t, payproto.ResultKeyInvalidated, te.Code, "a distinct result code")
+			assert.False(t, errors.Is(err, payproto.ErrNotAuthorized))
 
 			c51 := begin(t, s, other)
 			deliver(t, s, d.match(t, 5, 0x55, 4, c51))
-			_, err = SignPayment{Ref: other, Challenge: c51, Payload: payload}.Execute(testCtx(t), s)
+			_, err = payproto.SignPayment{Ref: other, Challenge: c51, Payload: payload}.Execute(testCtx(t), s)
 			require.NoError(t, err, "group 5's key is still valid")
 
 			// Invalidation is durable.
 			require.NoError(t, ta.Close())
 			s2 := serve(t, d.open(t))
-			_, err = BeginPayment{Ref: sceneRef}.Execute(testCtx(t), s2)
-			require.ErrorIs(t, err, ErrKeyInvalidated)
+			_, err = payproto.BeginPayment{Ref: sceneRef}.Execute(testCtx(t), s2)
+			require.ErrorIs(t, err, payproto.ErrKeyInvalidated)
 
 			// Re-registering binds to the new list.
-			_, err = CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(testCtx(t), s2)
+			_, err = payproto.CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(testCtx(t), s2)
 			if len(c.fingers) == 0 {
-				require.ErrorIs(t, err, ErrNoFingers)
+				require.ErrorIs(t, err, payproto.ErrNoFingers)
 				return
 			}
 			require.NoError(t, err)
@@ -358,9 +360,9 @@ func TestWithheldFingerList(t *testing.T) {
 			c70 := begin(t, s, sceneRef)
 			deliver(t, s, d.match(t, 0, c.authID, c.fid, c70))
 			_, err := sign(t, s, c70)
-			require.ErrorIs(t, err, ErrKeyInvalidated)
-			_, err = BeginPayment{Ref: sceneRef}.Execute(testCtx(t), s)
-			require.ErrorIs(t, err, ErrKeyInvalidated, "durably invalidated")
+			require.ErrorIs(t, err, payproto.ErrKeyInvalidated)
+			_, err = payproto.BeginPayment{Ref: sceneRef}.Execute(testCtx(t), s)
+			require.ErrorIs(t, err, payproto.ErrKeyInvalidated, "durably invalidated")
 		})
 	}
 }
@@ -398,9 +400,9 @@ func TestShortBufferConsumesNothing(t *testing.T) {
 	ref, err := sceneRef.Marshal()
 	require.NoError(t, err)
 	p := tee.Params{tee.MemrefIn(ref), tee.Value(uint32(c), uint32(c>>32)), tee.MemrefIn(payload), tee.MemrefOut(16)}
-	err = s.Invoke(testCtx(t), CmdSignPayment, &p)
+	err = s.Invoke(testCtx(t), uint32(payproto.CmdSignPayment), &p)
 	require.ErrorIs(t, err, tee.ErrShortBuffer)
-	assert.Equal(t, uint32(OutputCapacity), p[3].Size)
+	assert.Equal(t, uint32(payproto.OutputCapacity), p[3].Size)
 	_, err = sign(t, s, c)
 	require.NoError(t, err, "the auth result was not consumed")
 }
@@ -410,26 +412,26 @@ func TestBadRequests(t *testing.T) {
 	s := serve(t, d.open(t))
 	registered(t, d, s)
 	ctx := testCtx(t)
-	_, err := SignPayment{Ref: KeyRef{AppID: testApp, Scene: "nope"}, Challenge: 1}.Execute(ctx, s)
-	require.ErrorIs(t, err, ErrNoKey)
+	_, err := payproto.SignPayment{Ref: payproto.KeyRef{AppID: testApp, Scene: "nope"}, Challenge: 1}.Execute(ctx, s)
+	require.ErrorIs(t, err, payproto.ErrNoKey)
 	require.ErrorIs(t, err, tee.ErrItemNotFound)
-	_, err = SignPayment{Ref: KeyRef{AppID: testApp}, Challenge: 1}.Execute(ctx, s)
+	_, err = payproto.SignPayment{Ref: payproto.KeyRef{AppID: testApp}, Challenge: 1}.Execute(ctx, s)
 	require.ErrorIs(t, err, tee.ErrBadParameters, "an app key does not sign payments")
-	_, err = SignPayment{Ref: sceneRef, Challenge: 1, Payload: make([]byte, MaxPayload+1)}.Execute(ctx, s)
+	_, err = payproto.SignPayment{Ref: sceneRef, Challenge: 1, Payload: make([]byte, payproto.MaxPayload+1)}.Execute(ctx, s)
 	require.ErrorIs(t, err, tee.ErrBadParameters)
-	_, err = CreateSceneKey{Ref: KeyRef{AppID: "com.unknown", Scene: "x"}}.Execute(ctx, s)
-	require.ErrorIs(t, err, ErrNoKey)
-	_, err = CreateSceneKey{Ref: KeyRef{AppID: testApp, Scene: "x"}, GroupID: 9}.Execute(ctx, s)
-	require.ErrorIs(t, err, ErrNoFingers)
-	_, err = BeginPayment{Ref: KeyRef{AppID: testApp, Scene: "nope"}}.Execute(ctx, s)
-	require.ErrorIs(t, err, ErrNoKey)
-	_, err = BeginPayment{Ref: KeyRef{AppID: testApp}}.Execute(ctx, s)
+	_, err = payproto.CreateSceneKey{Ref: payproto.KeyRef{AppID: "com.unknown", Scene: "x"}}.Execute(ctx, s)
+	require.ErrorIs(t, err, payproto.ErrNoKey)
+	_, err = payproto.CreateSceneKey{Ref: payproto.KeyRef{AppID: testApp, Scene: "x"}, GroupID: 9}.Execute(ctx, s)
+	require.ErrorIs(t, err, payproto.ErrNoFingers)
+	_, err = payproto.BeginPayment{Ref: payproto.KeyRef{AppID: testApp, Scene: "nope"}}.Execute(ctx, s)
+	require.ErrorIs(t, err, payproto.ErrNoKey)
+	_, err = payproto.BeginPayment{Ref: payproto.KeyRef{AppID: testApp}}.Execute(ctx, s)
 	require.ErrorIs(t, err, tee.ErrBadParameters, "an app key takes no payment")
 
-	p := tee.Params{tee.MemrefIn([]byte{0, 1}), tee.MemrefOut(OutputCapacity)}
-	require.ErrorIs(t, s.Invoke(ctx, CmdGetCert, &p), tee.ErrBadParameters, "malformed key reference")
-	p = tee.Params{tee.MemrefOut(OutputCapacity)}
-	require.ErrorIs(t, s.Invoke(ctx, CmdSignPayment, &p), tee.ErrBadParameters, "wrong parameter types")
+	p := tee.Params{tee.MemrefIn([]byte{0, 1}), tee.MemrefOut(payproto.OutputCapacity)}
+	require.ErrorIs(t, s.Invoke(ctx, uint32(payproto.CmdGetCert), &p), tee.ErrBadParameters, "malformed key reference")
+	p = tee.Params{tee.MemrefOut(payproto.OutputCapacity)}
+	require.ErrorIs(t, s.Invoke(ctx, uint32(payproto.CmdSignPayment), &p), tee.ErrBadParameters, "wrong parameter types")
 	require.ErrorIs(t, s.Invoke(ctx, 0x77, &tee.Params{}), tee.ErrNotSupported)
 }
 
@@ -438,23 +440,23 @@ func TestKeyLifecycle(t *testing.T) {
 	s := serve(t, d.open(t))
 	registered(t, d, s)
 	ctx := testCtx(t)
-	before, err := GetCert{Ref: sceneRef}.Execute(ctx, s)
+	before, err := payproto.GetCert{Ref: sceneRef}.Execute(ctx, s)
 	require.NoError(t, err)
 
 	// Replacing the app key deletes its scene keys (they chain to it).
-	_, err = CreateAppKey{AppID: testApp}.Execute(ctx, s)
+	_, err = payproto.CreateAppKey{AppID: testApp}.Execute(ctx, s)
 	require.NoError(t, err)
-	_, err = GetCert{Ref: sceneRef}.Execute(ctx, s)
-	require.ErrorIs(t, err, ErrNoKey)
-	after, err := CreateSceneKey{Ref: sceneRef}.Execute(ctx, s)
+	_, err = payproto.GetCert{Ref: sceneRef}.Execute(ctx, s)
+	require.ErrorIs(t, err, payproto.ErrNoKey)
+	after, err := payproto.CreateSceneKey{Ref: sceneRef}.Execute(ctx, s)
 	require.NoError(t, err)
 	assert.NotEqual(t, before, after)
 
-	require.NoError(t, DeleteKey{Ref: sceneRef}.Execute(ctx, s))
-	require.ErrorIs(t, DeleteKey{Ref: sceneRef}.Execute(ctx, s), ErrNoKey)
-	require.NoError(t, DeleteKey{Ref: KeyRef{AppID: testApp}}.Execute(ctx, s))
-	_, err = GetCert{Ref: KeyRef{AppID: testApp}}.Execute(ctx, s)
-	require.ErrorIs(t, err, ErrNoKey)
+	require.NoError(t, payproto.DeleteKey{Ref: sceneRef}.Execute(ctx, s))
+	require.ErrorIs(t, payproto.DeleteKey{Ref: sceneRef}.Execute(ctx, s), payproto.ErrNoKey)
+	require.NoError(t, payproto.DeleteKey{Ref: payproto.KeyRef{AppID: testApp}}.Execute(ctx, s))
+	_, err = payproto.GetCert{Ref: payproto.KeyRef{AppID: testApp}}.Execute(ctx, s)
+	require.ErrorIs(t, err, payproto.ErrNoKey)
 }
 
 func TestAuthTokenKey(t *testing.T) {
@@ -464,13 +466,13 @@ func TestAuthTokenKey(t *testing.T) {
 	assert.False(t, ta.HasAuthTokenKey())
 	env, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, randBytes(t, tokens.KeySize))
 	require.NoError(t, err)
-	require.NoError(t, SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), s))
+	require.NoError(t, payproto.SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), s))
 	assert.True(t, ta.HasAuthTokenKey())
-	assert.Equal(t, tokens.HMACSHA256, ta.hatKey.Algorithm(), "the zero Config is AOSP's HMAC-SHA256")
-	require.ErrorIs(t, SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), s), tee.ErrSecurity, "replay")
+	assert.Equal(t, tokens.HMACSHA256, ta.AuthTokenMAC().Algorithm(), "the zero Config is AOSP's HMAC-SHA256")
+	require.ErrorIs(t, payproto.SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), s), tee.ErrSecurity, "replay")
 	short, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, []byte{1, 2, 3})
 	require.NoError(t, err)
-	require.ErrorIs(t, SetAuthTokenKey{Envelope: short}.Execute(testCtx(t), s), tee.ErrBadFormat)
+	require.ErrorIs(t, payproto.SetAuthTokenKey{Envelope: short}.Execute(testCtx(t), s), tee.ErrBadFormat)
 }
 
 // TestAuthTokenKeyAlgorithm: the relayed key is installed for the
@@ -492,8 +494,8 @@ func TestAuthTokenKeyAlgorithm(t *testing.T) {
 			key := randBytes(t, tokens.KeySize)
 			env, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, key)
 			require.NoError(t, err)
-			require.NoError(t, SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), serve(t, ta)))
-			require.Equal(t, tc.alg, ta.hatKey.Algorithm())
+			require.NoError(t, payproto.SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), serve(t, ta)))
+			require.Equal(t, tc.alg, ta.AuthTokenMAC().Algorithm())
 
 			kmMAC, err := tokens.NewMAC(tc.alg, key)
 			require.NoError(t, err)
@@ -501,9 +503,9 @@ func TestAuthTokenKeyAlgorithm(t *testing.T) {
 			require.NoError(t, err)
 			tok := tokens.Token{Challenge: 7, UserID: 1, AuthenticatorID: 2, AuthenticatorType: tokens.AuthFingerprint, Timestamp: 3}
 			kmMAC.Sign(&tok)
-			assert.NoError(t, ta.hatKey.Check(&tok), "a HAT Keymaster MACed checks")
+			assert.NoError(t, ta.AuthTokenMAC().Check(&tok), "a HAT Keymaster MACed checks")
 			wrong.Sign(&tok)
-			assert.ErrorIs(t, ta.hatKey.Check(&tok), tokens.ErrBadMAC, "the other algorithm does not")
+			assert.ErrorIs(t, ta.AuthTokenMAC().Check(&tok), tokens.ErrBadMAC, "the other algorithm does not")
 		})
 	}
 }
@@ -520,12 +522,19 @@ func TestNewTARefuses(t *testing.T) {
 		{"no boot id", func(c *Config) { c.BootID = nil }},
 		{"negative ttl", func(c *Config) { c.AuthResultTTL = -1 }},
 		{"unknown MAC algorithm", func(c *Config) { c.MACAlgorithm = tokens.HMACSM3 + 1 }},
+		{"long boot id", func(c *Config) { c.BootID = make([]byte, 65) }},
+		{"opener instead of keys", func(c *Config) {
+			op, err := envelope.NewOpener(tee.UUIDPayment, c.Keys, envelope.NewMemoryGuard())
+			require.NoError(t, err)
+			c.Keys, c.Opener = nil, op
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := d.config()
 			c.mod(&cfg)
 			ta, err := NewTA(cfg)
 			require.ErrorIs(t, err, ErrConfig)
+			require.ErrorIs(t, err, tacore.ErrConfig)
 			assert.Nil(t, ta)
 		})
 	}
@@ -544,11 +553,11 @@ func TestStaleMatchDoesNotKillNewKey(t *testing.T) {
 	got := deliver(t, s, d.fingerList(t, 0, 0xA2, 1, 2, 3))
 	require.Equal(t, 1, got.Invalidated)
 	d.clock.Advance(time.Second)
-	_, err := CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(testCtx(t), s)
+	_, err := payproto.CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(testCtx(t), s)
 	require.NoError(t, err)
 
 	_, err = sign(t, s, c90)
-	require.ErrorIs(t, err, ErrNotAuthorized, "the match predates the key")
+	require.ErrorIs(t, err, payproto.ErrNotAuthorized, "the match predates the key")
 	c91 := begin(t, s, sceneRef)
 	deliver(t, s, d.match(t, 0, 0xA2, 3, c91))
 	_, err = sign(t, s, c91)

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/sim/attack"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -56,7 +56,7 @@ type replayTolerantPayment struct {
 }
 
 func (r replayTolerantPayment) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
-	if cmd == payment.CmdDeliver && p[0].Type == tee.ParamMemrefInput {
+	if cmd == uint32(payproto.CmdDeliver) && p[0].Type == tee.ParamMemrefInput {
 		r.mu.Lock()
 		dup := r.seen[string(p[0].Data)]
 		r.seen[string(p[0].Data)] = true

@@ -6,7 +6,7 @@ import (
 	mrand "math/rand/v2"
 	"syscall"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint"
@@ -16,7 +16,7 @@ import (
 )
 
 // sceneRef is the payment key the bio attacks sign with.
-var sceneRef = payment.KeyRef{AppID: "com.example.wallet", Scene: "pay"}
+var sceneRef = payproto.KeyRef{AppID: "com.example.wallet", Scene: "pay"}
 
 // payFixture is a device where the attacker is the HAL (it holds the
 // fingerprint TA's outbox), finger A is enrolled in group 0, every bio
@@ -46,18 +46,18 @@ func (r *runner) paySetup(ctx context.Context, t *tally, restart sim.RestartPoli
 	if !t.must("FETCH_OUTBOX", err) {
 		return nil
 	}
-	if !t.must("relay finger lists", payment.DeliverAll(ctx, p.pay, envs)) {
+	if !t.must("relay finger lists", payproto.DeliverAll(ctx, p.pay, envs)) {
 		return nil
 	}
-	dev, err := payment.GetDeviceCert{}.Execute(ctx, p.pay)
+	dev, err := payproto.GetDeviceCert{}.Execute(ctx, p.pay)
 	if !t.must("GET_DEVICE_CERT", err) {
 		return nil
 	}
-	app, err := payment.CreateAppKey{AppID: sceneRef.AppID}.Execute(ctx, p.pay)
+	app, err := payproto.CreateAppKey{AppID: sceneRef.AppID}.Execute(ctx, p.pay)
 	if !t.must("CREATE_APP_KEY", err) {
 		return nil
 	}
-	scene, err := payment.CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(ctx, p.pay)
+	scene, err := payproto.CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(ctx, p.pay)
 	if !t.must("CREATE_SCENE_KEY", err) {
 		return nil
 	}
@@ -95,7 +95,7 @@ func (p *payFixture) authResult(ctx context.Context, op uint64) ([]byte, error) 
 // sign asks for a payment signature for challenge and verifies the
 // statement offline.
 func (p *payFixture) sign(ctx context.Context, challenge uint64, order string) error {
-	signed, err := payment.SignPayment{Ref: sceneRef, Challenge: challenge, Payload: []byte(order)}.Execute(ctx, p.pay)
+	signed, err := payproto.SignPayment{Ref: sceneRef, Challenge: challenge, Payload: []byte(order)}.Execute(ctx, p.pay)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func challenge() uint64 { return mrand.Uint64() | 1 }
 // begin is BEGIN_PAYMENT for the fixture's scene key: the payment
 // challenge (authenticate's operation id) the payment TA issues.
 func (p *payFixture) begin(ctx context.Context, t *tally) (uint64, bool) {
-	c, err := payment.BeginPayment{Ref: sceneRef}.Execute(ctx, p.pay)
+	c, err := payproto.BeginPayment{Ref: sceneRef}.Execute(ctx, p.pay)
 	return c, t.must("BEGIN_PAYMENT", err)
 }
 
@@ -137,7 +137,7 @@ var bioReplay = attack{
 			return
 		}
 		name := t.refused("the same auth result delivered again", deliver(ctx, p.pay, res), tee.ErrSecurity)
-		t.refused("pay again after the replay", p.sign(ctx, op, "order 2"), payment.ErrNotAuthorized)
+		t.refused("pay again after the replay", p.sign(ctx, op, "order 2"), payproto.ErrNotAuthorized)
 
 		// The mark is in the payment TA's sealed store: kill -9 it and
 		// replay to the restarted process (the launcher's relay after a
@@ -155,7 +155,7 @@ var bioReplay = attack{
 		}
 		p.pay = pay
 		t.refused("the auth result replayed to the restarted payment TA", deliver(ctx, p.pay, res), tee.ErrSecurity)
-		t.refused("pay again after the restart", p.sign(ctx, op, "order 3"), payment.ErrNotAuthorized)
+		t.refused("pay again after the restart", p.sign(ctx, op, "order 3"), payproto.ErrNotAuthorized)
 		t.summarize("replayed auth result → %s, also after the payment TA's kill -9 and restart; no second signature", name)
 	},
 }
@@ -187,11 +187,11 @@ var bioReuse = attack{
 		if !ok {
 			return
 		}
-		name := t.refused("pay a different challenge with the match", p.sign(ctx, other, "order for another transaction"), payment.ErrNotAuthorized)
+		name := t.refused("pay a different challenge with the match", p.sign(ctx, other, "order for another transaction"), payproto.ErrNotAuthorized)
 		if !t.must("control: pay the matched challenge", p.sign(ctx, op, "order 1")) {
 			return
 		}
-		t.refused("pay the same challenge a second time", p.sign(ctx, op, "order 2"), payment.ErrNotAuthorized)
+		t.refused("pay the same challenge a second time", p.sign(ctx, op, "order 2"), payproto.ErrNotAuthorized)
 		t.summarize("second payment and another transaction → %s; the first payment verifies", name)
 	},
 }

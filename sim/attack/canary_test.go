@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint"
@@ -158,7 +158,7 @@ func TestCanaries(t *testing.T) {
 			weaken(tee.RoleKeymaster, func(inv rpc.Invoker) rpc.Invoker { return unboundKeymaster{inv} }),
 			NotRejected, "FINISH B with A's HAT: accepted"},
 		{"payment TA accepts a replayed bio result", "^bio-replay$",
-			weaken(tee.RolePayment, tolerant(payment.CmdDeliver)),
+			weaken(tee.RolePayment, tolerant(uint32(payproto.CmdDeliver))),
 			NotRejected, "the same auth result delivered again: accepted"},
 		{"fingerprint TA accepts a replayed key envelope", "^env-replay-key$",
 			weaken(tee.RoleFingerprint, tolerant(fingerprint.CmdSetAuthTokenKey)),

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint"
@@ -27,7 +27,7 @@ func setAuthTokenKey(ctx context.Context, role tee.Role, inv rpc.Invoker, env []
 	case tee.RoleGatekeeper:
 		return gkproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
 	case tee.RolePayment:
-		return payment.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
+		return payproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
 	}
 	return fmt.Errorf("no SET_AUTH_TOKEN_KEY on %s", role)
 }
@@ -166,7 +166,7 @@ var envRedirect = attack{
 
 // deliver is the payment TA's DELIVER.
 func deliver(ctx context.Context, pay rpc.Invoker, env []byte) error {
-	_, err := payment.Deliver{Envelope: env}.Execute(ctx, pay)
+	_, err := payproto.Deliver{Envelope: env}.Execute(ctx, pay)
 	return err
 }
 
@@ -226,7 +226,7 @@ var envReorder = attack{
 		if !t.must("control: pay with the newer result", p.sign(ctx, op2, "order 2")) {
 			return
 		}
-		t.refused("pay with the reordered (lost) result", p.sign(ctx, op1, "order 1"), payment.ErrNotAuthorized)
+		t.refused("pay with the reordered (lost) result", p.sign(ctx, op1, "order 1"), payproto.ErrNotAuthorized)
 		t.summarize("older key envelope and older bio result → %s; the lost result authorises no payment", name)
 	},
 }

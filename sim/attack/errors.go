@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/tee"
@@ -49,10 +49,10 @@ var errNoMatch = errors.New("no match (AUTHENTICATED fid 0, no HAT)")
 
 // paymentNames names the payment TA's own result codes.
 var paymentNames = map[tee.Result]string{
-	payment.ResultNotAuthorized:  "PAYMENT_NOT_AUTHORIZED",
-	payment.ResultAuthExpired:    "PAYMENT_AUTH_EXPIRED",
-	payment.ResultKeyInvalidated: "PAYMENT_KEY_INVALIDATED",
-	payment.ResultNoFingers:      "PAYMENT_NO_FINGERS",
+	payproto.ResultNotAuthorized:  "PAYMENT_NOT_AUTHORIZED",
+	payproto.ResultAuthExpired:    "PAYMENT_AUTH_EXPIRED",
+	payproto.ResultKeyInvalidated: "PAYMENT_KEY_INVALIDATED",
+	payproto.ResultNoFingers:      "PAYMENT_NO_FINGERS",
 }
 
 // describe names an answer the way a reader of the protocol would: the

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
@@ -228,7 +228,7 @@ func aliveCheck(ctx context.Context, d *device, tg fuzzTarget) error {
 		_, err := fingerprint.GetAuthenticatorID{}.Execute(ctx, s)
 		return err
 	case tee.RolePayment:
-		_, err := payment.GetDeviceCert{}.Execute(ctx, s)
+		_, err := payproto.GetDeviceCert{}.Execute(ctx, s)
 		return err
 	}
 	return fmt.Errorf("no liveness check for %s", tg.role)

@@ -9,7 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"time"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
@@ -83,16 +83,16 @@ func seedsFor(role tee.Role, rng *mrand.Rand) []seed {
 		_, _, _ = fingerprint.FetchOutbox{}.Execute(ctx, rec)
 		_ = fingerprint.SetAuthTokenKey{Envelope: env}.Execute(ctx, rec)
 	case tee.RolePayment:
-		ref := payment.KeyRef{AppID: "fuzz.app", Scene: "s"}
-		_, _ = payment.Deliver{Envelope: env}.Execute(ctx, rec)
-		_, _ = payment.GetDeviceCert{}.Execute(ctx, rec)
-		_, _ = payment.CreateAppKey{AppID: ref.AppID}.Execute(ctx, rec)
-		_, _ = payment.CreateSceneKey{Ref: ref, GroupID: 0}.Execute(ctx, rec)
-		_, _ = payment.GetCert{Ref: ref}.Execute(ctx, rec)
-		_, _ = payment.BeginPayment{Ref: ref}.Execute(ctx, rec)
-		_, _ = payment.SignPayment{Ref: ref, Challenge: rng.Uint64(), Payload: bytes(12)}.Execute(ctx, rec)
-		_ = payment.DeleteKey{Ref: ref}.Execute(ctx, rec)
-		_ = payment.SetAuthTokenKey{Envelope: env}.Execute(ctx, rec)
+		ref := payproto.KeyRef{AppID: "fuzz.app", Scene: "s"}
+		_, _ = payproto.Deliver{Envelope: env}.Execute(ctx, rec)
+		_, _ = payproto.GetDeviceCert{}.Execute(ctx, rec)
+		_, _ = payproto.CreateAppKey{AppID: ref.AppID}.Execute(ctx, rec)
+		_, _ = payproto.CreateSceneKey{Ref: ref, GroupID: 0}.Execute(ctx, rec)
+		_, _ = payproto.GetCert{Ref: ref}.Execute(ctx, rec)
+		_, _ = payproto.BeginPayment{Ref: ref}.Execute(ctx, rec)
+		_, _ = payproto.SignPayment{Ref: ref, Challenge: rng.Uint64(), Payload: bytes(12)}.Execute(ctx, rec)
+		_ = payproto.DeleteKey{Ref: ref}.Execute(ctx, rec)
+		_ = payproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, rec)
 	default:
 		c := sensor.Client{Invoker: rec}
 		_ = c.PresentRaw(ctx, bytes(10+8*int(rng.IntN(12))))

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
@@ -30,8 +30,8 @@ func TestSeedsCoverCommands(t *testing.T) {
 		{tee.RoleFingerprint, []uint32{fingerprint.CmdPreEnroll, fingerprint.CmdEnroll, fingerprint.CmdPostEnroll, fingerprint.CmdGetAuthenticatorID,
 			fingerprint.CmdCancel, fingerprint.CmdEnumerate, fingerprint.CmdRemove, fingerprint.CmdSetActiveGroup, fingerprint.CmdAuthenticate,
 			fingerprint.CmdNextEvent, fingerprint.CmdResetLockout, fingerprint.CmdFetchOutbox, fingerprint.CmdSetAuthTokenKey}},
-		{tee.RolePayment, []uint32{payment.CmdDeliver, payment.CmdGetDeviceCert, payment.CmdCreateAppKey, payment.CmdCreateSceneKey,
-			payment.CmdGetCert, payment.CmdBeginPayment, payment.CmdSignPayment, payment.CmdDeleteKey, payment.CmdSetAuthTokenKey}},
+		{tee.RolePayment, []uint32{uint32(payproto.CmdDeliver), uint32(payproto.CmdGetDeviceCert), uint32(payproto.CmdCreateAppKey), uint32(payproto.CmdCreateSceneKey),
+			uint32(payproto.CmdGetCert), uint32(payproto.CmdBeginPayment), uint32(payproto.CmdSignPayment), uint32(payproto.CmdDeleteKey), uint32(payproto.CmdSetAuthTokenKey)}},
 		{"", []uint32{sensor.CmdPresent, sensor.CmdAcquired, sensor.CmdNoFinger, sensor.CmdFault, sensor.CmdSetFault,
 			sensor.CmdSetLatency, sensor.CmdReset, sensor.CmdStatus}},
 	}

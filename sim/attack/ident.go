@@ -5,7 +5,7 @@ import (
 	"errors"
 	"os"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -51,25 +51,25 @@ var crossAppKeys = attack{
 		if !t.must("attacker session", err) {
 			return
 		}
-		app := payment.KeyRef{AppID: sceneRef.AppID}
-		name := t.refused("replace the victim's app key", createApp(ctx, atk, app.AppID), payment.ErrNotOwner)
+		app := payproto.KeyRef{AppID: sceneRef.AppID}
+		name := t.refused("replace the victim's app key", createApp(ctx, atk, app.AppID), payproto.ErrNotOwner)
 		t.refused("certify a scene key under the victim's app key",
-			createScene(ctx, atk, payment.KeyRef{AppID: app.AppID, Scene: "attacker"}), payment.ErrNotOwner)
-		t.refused("replace the victim's scene key", createScene(ctx, atk, sceneRef), payment.ErrNotOwner)
-		_, err = payment.GetCert{Ref: sceneRef}.Execute(ctx, atk)
-		t.refused("read the victim's scene certificate", err, payment.ErrNotOwner)
-		_, err = payment.BeginPayment{Ref: sceneRef}.Execute(ctx, atk)
-		t.refused("begin a payment with the victim's key", err, payment.ErrNotOwner)
-		_, err = payment.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("attacker order")}.Execute(ctx, atk)
-		t.refused("sign with the victim's key and challenge", err, payment.ErrNotOwner)
-		t.refused("delete the victim's scene key", payment.DeleteKey{Ref: sceneRef}.Execute(ctx, atk), payment.ErrNotOwner)
-		t.refused("delete the victim's app key", payment.DeleteKey{Ref: app}.Execute(ctx, atk), payment.ErrNotOwner)
-		own := payment.KeyRef{AppID: "com.attacker.app", Scene: "pay"}
+			createScene(ctx, atk, payproto.KeyRef{AppID: app.AppID, Scene: "attacker"}), payproto.ErrNotOwner)
+		t.refused("replace the victim's scene key", createScene(ctx, atk, sceneRef), payproto.ErrNotOwner)
+		_, err = payproto.GetCert{Ref: sceneRef}.Execute(ctx, atk)
+		t.refused("read the victim's scene certificate", err, payproto.ErrNotOwner)
+		_, err = payproto.BeginPayment{Ref: sceneRef}.Execute(ctx, atk)
+		t.refused("begin a payment with the victim's key", err, payproto.ErrNotOwner)
+		_, err = payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("attacker order")}.Execute(ctx, atk)
+		t.refused("sign with the victim's key and challenge", err, payproto.ErrNotOwner)
+		t.refused("delete the victim's scene key", payproto.DeleteKey{Ref: sceneRef}.Execute(ctx, atk), payproto.ErrNotOwner)
+		t.refused("delete the victim's app key", payproto.DeleteKey{Ref: app}.Execute(ctx, atk), payproto.ErrNotOwner)
+		own := payproto.KeyRef{AppID: "com.attacker.app", Scene: "pay"}
 		if !t.must("the attacker's own app key", createApp(ctx, atk, own.AppID)) || !t.must("the attacker's own scene key", createScene(ctx, atk, own)) {
 			return
 		}
-		_, err = payment.SignPayment{Ref: own, Challenge: c, Payload: []byte("attacker order")}.Execute(ctx, atk)
-		t.refused("spend the victim's challenge and auth result with its own key", err, payment.ErrNotAuthorized)
+		_, err = payproto.SignPayment{Ref: own, Challenge: c, Payload: []byte("attacker order")}.Execute(ctx, atk)
+		t.refused("spend the victim's challenge and auth result with its own key", err, payproto.ErrNotAuthorized)
 		// Nothing changed: the victim's in-flight payment goes through.
 		if !t.must("control: the victim's payment after the attacks", p.sign(ctx, c, "order 2")) {
 			return
@@ -106,16 +106,16 @@ var publicLogin = attack{
 		if !t.must("control: DELIVER from the public session", deliver(ctx, pub, res)) {
 			return
 		}
-		name := t.refused("CREATE_APP_KEY over the app's id", createApp(ctx, pub, sceneRef.AppID), payment.ErrNeedsIdentity)
-		t.refused("CREATE_APP_KEY of a new app", createApp(ctx, pub, "com.public.app"), payment.ErrNeedsIdentity)
-		t.refused("CREATE_SCENE_KEY", createScene(ctx, pub, payment.KeyRef{AppID: sceneRef.AppID, Scene: "public"}), payment.ErrNeedsIdentity)
-		_, err = payment.GetCert{Ref: sceneRef}.Execute(ctx, pub)
-		t.refused("GET_CERT", err, payment.ErrNeedsIdentity)
-		_, err = payment.BeginPayment{Ref: sceneRef}.Execute(ctx, pub)
-		t.refused("BEGIN_PAYMENT", err, payment.ErrNeedsIdentity)
-		_, err = payment.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("public order")}.Execute(ctx, pub)
-		t.refused("SIGN_PAYMENT with the app's challenge", err, payment.ErrNeedsIdentity)
-		t.refused("DELETE_KEY", payment.DeleteKey{Ref: sceneRef}.Execute(ctx, pub), payment.ErrNeedsIdentity)
+		name := t.refused("CREATE_APP_KEY over the app's id", createApp(ctx, pub, sceneRef.AppID), payproto.ErrNeedsIdentity)
+		t.refused("CREATE_APP_KEY of a new app", createApp(ctx, pub, "com.public.app"), payproto.ErrNeedsIdentity)
+		t.refused("CREATE_SCENE_KEY", createScene(ctx, pub, payproto.KeyRef{AppID: sceneRef.AppID, Scene: "public"}), payproto.ErrNeedsIdentity)
+		_, err = payproto.GetCert{Ref: sceneRef}.Execute(ctx, pub)
+		t.refused("GET_CERT", err, payproto.ErrNeedsIdentity)
+		_, err = payproto.BeginPayment{Ref: sceneRef}.Execute(ctx, pub)
+		t.refused("BEGIN_PAYMENT", err, payproto.ErrNeedsIdentity)
+		_, err = payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("public order")}.Execute(ctx, pub)
+		t.refused("SIGN_PAYMENT with the app's challenge", err, payproto.ErrNeedsIdentity)
+		t.refused("DELETE_KEY", payproto.DeleteKey{Ref: sceneRef}.Execute(ctx, pub), payproto.ErrNeedsIdentity)
 		if !t.must("control: the app pays with its user login", p.sign(ctx, c, "order 1")) {
 			return
 		}
@@ -126,12 +126,12 @@ var publicLogin = attack{
 var errBegin = errors.New("BEGIN_PAYMENT failed")
 
 func createApp(ctx context.Context, inv rpc.Invoker, app string) error {
-	_, err := payment.CreateAppKey{AppID: app}.Execute(ctx, inv)
+	_, err := payproto.CreateAppKey{AppID: app}.Execute(ctx, inv)
 	return err
 }
 
-func createScene(ctx context.Context, inv rpc.Invoker, ref payment.KeyRef) error {
-	_, err := payment.CreateSceneKey{Ref: ref, GroupID: 0}.Execute(ctx, inv)
+func createScene(ctx context.Context, inv rpc.Invoker, ref payproto.KeyRef) error {
+	_, err := payproto.CreateSceneKey{Ref: ref, GroupID: 0}.Execute(ctx, inv)
 	return err
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/tee"
@@ -80,7 +80,7 @@ func TestDescribe(t *testing.T) {
 		{nil, "success"},
 		{keymaster.ErrKeyUserNotAuthenticated, "KM_ERROR_KEY_USER_NOT_AUTHENTICATED"},
 		{&tee.Error{Code: keymaster.ErrorInvalidKeyBlob.Result(), Origin: tee.OriginTrustedApp}, "0x4B4D0021"},
-		{payment.ErrNotAuthorized, "PAYMENT_NOT_AUTHORIZED"},
+		{payproto.ErrNotAuthorized, "PAYMENT_NOT_AUTHORIZED"},
 		{tee.Errorf(tee.ResultSecurity, tee.OriginTrustedApp, "replay"), "TEEC_ERROR_SECURITY"},
 		{&opError{Code: fingerprint.ErrorUnableToProcess, Reason: fingerprint.ReasonHATMAC}, "ERROR_UNABLE_TO_PROCESS (HAT MAC)"},
 		{&opError{Code: fingerprint.ErrorUnableToProcess}, "ERROR_UNABLE_TO_PROCESS"},

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim"
@@ -255,11 +255,11 @@ func BenchmarkPaymentHops(b *testing.B) {
 			b.Fatalf("FETCH_OUTBOX: %d envelopes, %v", len(envs), err)
 		}
 		t3 := time.Now()
-		if _, err := (payment.Deliver{Envelope: envs[0]}).Execute(ctx, r.pay); err != nil {
+		if _, err := (payproto.Deliver{Envelope: envs[0]}).Execute(ctx, r.pay); err != nil {
 			b.Fatal(err)
 		}
 		t4 := time.Now()
-		if _, err := (payment.SignPayment{Ref: sceneRef, Challenge: c, Payload: payload}).Execute(ctx, r.pay); err != nil {
+		if _, err := (payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: payload}).Execute(ctx, r.pay); err != nil {
 			b.Fatal(err)
 		}
 		t5 := time.Now()

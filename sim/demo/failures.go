@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim/finger"
@@ -35,8 +35,8 @@ func impostorRejected(r *runner, ctx context.Context, rec *record) error {
 		return err
 	}
 	rec.Add("cancel", "onError(ERROR_CANCELED)")
-	_, err = payment.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("order 1002")}.Execute(ctx, r.pay)
-	if !errors.Is(err, payment.ErrNotAuthorized) {
+	_, err = payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("order 1002")}.Execute(ctx, r.pay)
+	if !errors.Is(err, payproto.ErrNotAuthorized) {
 		return fmt.Errorf("SIGN_PAYMENT after a rejection: %v, want NOT_AUTHORIZED", err)
 	}
 	rec.Add("sign_payment", "NOT_AUTHORIZED")
@@ -87,10 +87,10 @@ func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
 	if err == nil {
 		return errors.New("BEGIN_PAYMENT succeeded with a key bound to the old finger set")
 	}
-	if !errors.Is(err, payment.ErrKeyInvalidated) {
+	if !errors.Is(err, payproto.ErrKeyInvalidated) {
 		return fmt.Errorf("%w; want KEY_INVALIDATED", err)
 	}
-	rec.Add("sign_payment", fmt.Sprintf("KEY_INVALIDATED (%#x) at BEGIN_PAYMENT: re-register", uint32(payment.ResultKeyInvalidated)))
+	rec.Add("sign_payment", fmt.Sprintf("KEY_INVALIDATED (%#x) at BEGIN_PAYMENT: re-register", uint32(payproto.ResultKeyInvalidated)))
 	r.staleScene = r.reg.sceneCert
 	return r.sensorIdle(ctx)
 }
@@ -174,8 +174,8 @@ func lockout(r *runner, ctx context.Context, rec *record) error {
 		return fmt.Errorf("%w while locked out: %v, want onError(ERROR_LOCKOUT)", errUnexpected, cb)
 	}
 	rec.Add("next_authenticate", "onError(ERROR_LOCKOUT)")
-	_, err = payment.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("order 1005")}.Execute(ctx, r.pay)
-	if !errors.Is(err, payment.ErrNotAuthorized) {
+	_, err = payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("order 1005")}.Execute(ctx, r.pay)
+	if !errors.Is(err, payproto.ErrNotAuthorized) {
 		return fmt.Errorf("SIGN_PAYMENT after the lockout: %v, want NOT_AUTHORIZED", err)
 	}
 	rec.Add("sign_payment", "NOT_AUTHORIZED")

@@ -9,19 +9,19 @@ import (
 	"slices"
 	"time"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 )
 
 // The payment app's identity with the payment TA: one app key, one scene
 // key for payments (SOTER's ASK and AuthKey, Tencent SOTER's ATTK → ASK → AuthKey hierarchy).
-var sceneRef = payment.KeyRef{AppID: "com.example.wallet", Scene: "pay"}
+var sceneRef = payproto.KeyRef{AppID: "com.example.wallet", Scene: "pay"}
 
 // beginPayment is BEGIN_PAYMENT: the payment TA issues the challenge the
 // app authenticates with (operation_id) and later signs for, bound to the
 // app's identity and scene key (docs/protocol.md §8).
 func (r *runner) beginPayment(ctx context.Context) (uint64, error) {
-	c, err := (payment.BeginPayment{Ref: sceneRef}).Execute(ctx, r.pay)
+	c, err := (payproto.BeginPayment{Ref: sceneRef}).Execute(ctx, r.pay)
 	if err != nil {
 		return 0, fmt.Errorf("BEGIN_PAYMENT: %w", err)
 	}
@@ -58,19 +58,19 @@ type registered struct {
 func (r *runner) registerScene(ctx context.Context, app []byte, authID uint64, fids []uint32) (registered, error) {
 	var reg registered
 	var err error
-	if reg.device, err = (payment.GetDeviceCert{}).Execute(ctx, r.pay); err != nil {
+	if reg.device, err = (payproto.GetDeviceCert{}).Execute(ctx, r.pay); err != nil {
 		return reg, fmt.Errorf("GET_DEVICE_CERT: %w", err)
 	}
 	reg.app = app
 	if reg.app == nil {
-		if reg.app, err = (payment.CreateAppKey{AppID: sceneRef.AppID}).Execute(ctx, r.pay); err != nil {
+		if reg.app, err = (payproto.CreateAppKey{AppID: sceneRef.AppID}).Execute(ctx, r.pay); err != nil {
 			return reg, fmt.Errorf("CREATE_APP_KEY: %w", err)
 		}
 	}
 	sorted := slices.Clone(fids)
 	slices.Sort(sorted)
-	reg.scene, err = (payment.CreateSceneKey{Ref: sceneRef, GroupID: gid}).Execute(ctx, r.pay)
-	if errors.Is(err, payment.ErrNoFingers) {
+	reg.scene, err = (payproto.CreateSceneKey{Ref: sceneRef, GroupID: gid}).Execute(ctx, r.pay)
+	if errors.Is(err, payproto.ErrNoFingers) {
 		return reg, fmt.Errorf("CREATE_SCENE_KEY after onEnrollResult(remaining 0): the payment TA has no finger list for group %d (is the HAL relaying bio envelopes?): %w", gid, err)
 	}
 	if err != nil {
@@ -103,9 +103,9 @@ type signed struct {
 func (r *runner) signAtCallback(ctx context.Context, challenge uint64, payload []byte) (signed, error) {
 	var s signed
 	s.start = time.Now()
-	st, err := payment.SignPayment{Ref: sceneRef, Challenge: challenge, Payload: payload}.Execute(ctx, r.pay)
+	st, err := payproto.SignPayment{Ref: sceneRef, Challenge: challenge, Payload: payload}.Execute(ctx, r.pay)
 	s.call = time.Since(s.start)
-	if errors.Is(err, payment.ErrNotAuthorized) {
+	if errors.Is(err, payproto.ErrNotAuthorized) {
 		return s, fmt.Errorf("SIGN_PAYMENT right after onAuthenticated: the payment TA does not hold the bio auth result of the match (is the HAL relaying bio envelopes before onAuthenticated?): %w", err)
 	}
 	s.statement, s.err = st, err

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/fpemu/fpemu/bio/payment"
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/keymaster"
@@ -351,8 +351,8 @@ func signOrder(r *runner, ctx context.Context, rec *record) error {
 	rec.Add("statement_bytes", len(sg.Body))
 	rec.Add("signature_bytes", len(sg.Signature))
 	// A second signature with the same auth result is refused: single use.
-	_, err = payment.SignPayment{Ref: sceneRef, Challenge: r.order.challenge, Payload: r.order.payload}.Execute(ctx, r.pay)
-	if !errors.Is(err, payment.ErrNotAuthorized) {
+	_, err = payproto.SignPayment{Ref: sceneRef, Challenge: r.order.challenge, Payload: r.order.payload}.Execute(ctx, r.pay)
+	if !errors.Is(err, payproto.ErrNotAuthorized) {
 		return fmt.Errorf("second SIGN_PAYMENT with the same auth result: %v, want NOT_AUTHORIZED", err)
 	}
 	rec.Add("second_sign", "NOT_AUTHORIZED (single use)")

@@ -89,6 +89,13 @@ type Spec struct {
 	// ErrConfig is the TA's own configuration sentinel; errors of New
 	// about the configuration wrap it as well as ErrConfig.
 	ErrConfig error
+	// CounterLagCommits makes Tx treat store.ErrCounterLag — the
+	// transaction committed, the rollback counter (RPMB stand-in) was not
+	// advanced — as success, logged: for a TA that must act on a durable
+	// change (the payment TA has consumed an envelope's replay mark or
+	// used a statement counter). The store catches the counter up at the
+	// next open (docs/protocol.md §6.6).
+	CounterLagCommits bool
 }
 
 // Errors of New and SetAuthTokenKey beyond the envelope package's.
@@ -123,6 +130,7 @@ type Core struct {
 
 	name      string
 	ownsStore bool
+	lagCommit bool
 
 	mu  sync.RWMutex
 	mac *tokens.MAC // nil until SET_AUTH_TOKEN_KEY
@@ -158,6 +166,7 @@ func New(cfg Config, spec Spec) (*Core, error) {
 		Self: cfg.Self, Role: role, Store: cfg.Store, Opener: cfg.Opener,
 		BootID: bytes.Clone(cfg.BootID), Clock: cfg.Clock, Log: cfg.Logger,
 		Rand: cfg.Rand, MACAlg: cfg.MACAlgorithm, name: spec.Name,
+		lagCommit: spec.CounterLagCommits,
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
@@ -241,17 +250,30 @@ func (c *Core) SetAuthTokenKey(env []byte) error {
 	if m.Type != envelope.MsgAuthTokenKey {
 		return fmt.Errorf("%s: %w: message type %s", c.name, ErrKeyPayload, m.Type)
 	}
-	if len(m.Payload) != tokens.KeySize {
-		return fmt.Errorf("%s: %w: %d bytes, want %d", c.name, ErrKeyPayload, len(m.Payload), tokens.KeySize)
+	if err := c.InstallAuthTokenKey(m.Payload); err != nil {
+		return err
 	}
-	mac, err := tokens.NewMAC(c.MACAlg, m.Payload)
+	c.Log.Info("auth-token key installed", zap.Uint64("envelope_seq", m.Seq))
+	return nil
+}
+
+// InstallAuthTokenKey installs key, Keymaster's auth-token key taken from
+// an envelope the TA opened itself, for the device's MAC algorithm: the
+// step of SetAuthTokenKey after the envelope checks, for a TA that opens
+// its envelopes with a replay guard of its own (the payment TA commits the
+// replay mark in its own transaction). A key that is not tokens.KeySize
+// bytes is ErrKeyPayload; a later key replaces the earlier one.
+func (c *Core) InstallAuthTokenKey(key []byte) error {
+	if len(key) != tokens.KeySize {
+		return fmt.Errorf("%s: %w: %d bytes, want %d", c.name, ErrKeyPayload, len(key), tokens.KeySize)
+	}
+	mac, err := tokens.NewMAC(c.MACAlg, key)
 	if err != nil {
 		return fmt.Errorf("%s: %w: %w", c.name, ErrKeyPayload, err)
 	}
 	c.mu.Lock()
 	c.mac = mac
 	c.mu.Unlock()
-	c.Log.Info("auth-token key installed", zap.Uint64("envelope_seq", m.Seq))
 	return nil
 }
 
@@ -261,10 +283,16 @@ var ErrNoWrite = errors.New("tacore: no state change")
 
 // Tx runs fn in one write transaction of the store (docs/architecture.md
 // rule 5: a state change is one transaction); fn returning ErrNoWrite rolls
-// back and Tx returns nil.
+// back and Tx returns nil. With Spec.CounterLagCommits, a commit whose
+// rollback counter could not be advanced (store.ErrCounterLag) is logged
+// and returns nil: the state the caller acts on is durable.
 func (c *Core) Tx(ctx context.Context, fn func(tx *store.Tx) error) error {
 	err := c.Store.Tx(ctx, fn)
-	if errors.Is(err, ErrNoWrite) {
+	switch {
+	case errors.Is(err, ErrNoWrite):
+		return nil
+	case c.lagCommit && errors.Is(err, store.ErrCounterLag):
+		c.Log.Error("rollback counter lags the store", zap.Error(err))
 		return nil
 	}
 	return err

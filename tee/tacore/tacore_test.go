@@ -206,6 +206,97 @@ func TestTx(t *testing.T) {
 	require.ErrorIs(t, c.Tx(ctx, func(*store.Tx) error { return boom }), boom)
 }
 
+// lagCounter is a rollback counter whose writes fail once fail is set:
+// every commit is then store.ErrCounterLag (committed, counter not
+// advanced).
+type lagCounter struct {
+	v    uint64
+	fail bool
+}
+
+func (c *lagCounter) Read() (uint64, error) { return c.v, nil }
+
+func (c *lagCounter) Increment(to uint64) error {
+	if c.fail {
+		return errors.New("rpmb write interrupted")
+	}
+	c.v = to
+	return nil
+}
+
+func TestTxCounterLag(t *testing.T) {
+	tests := []struct {
+		name    string
+		commits bool
+		wantErr bool
+	}{
+		{name: "default: the lag is the caller's error", commits: false, wantErr: true},
+		{name: "CounterLagCommits: the commit is a success", commits: true, wantErr: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			cfg := f.config(t)
+			ctr := &lagCounter{}
+			cfg.StoreOptions = []store.Option{store.WithCounter(ctr)}
+			spec := testSpec
+			spec.Schema = append(store.Schema{}, testSpec.Schema...)
+			spec.Schema = append(spec.Schema, store.SQL("test v2", "CREATE TABLE t_rows (v INTEGER NOT NULL);"))
+			spec.CounterLagCommits = tt.commits
+			c, err := New(cfg, spec)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+			ctr.fail = true
+			ctx := context.Background()
+			err = c.Tx(ctx, func(tx *store.Tx) error {
+				_, err := tx.Exec("INSERT INTO t_rows(v) VALUES (1)")
+				return err
+			})
+			if tt.wantErr {
+				require.ErrorIs(t, err, store.ErrCounterLag)
+			} else {
+				require.NoError(t, err)
+			}
+			var n int
+			require.NoError(t, c.Store.View(ctx, func(tx *store.Tx) error {
+				return tx.QueryRow("SELECT count(*) FROM t_rows").Scan(&n)
+			}))
+			assert.Equal(t, 1, n, "the change is committed either way")
+			require.NoError(t, c.Tx(ctx, func(*store.Tx) error { return ErrNoWrite }))
+		})
+	}
+}
+
+func TestInstallAuthTokenKey(t *testing.T) {
+	c := newFixture(t).open(t)
+	tests := []struct {
+		name string
+		key  []byte
+		want error
+	}{
+		{name: "short", key: make([]byte, tokens.KeySize-1), want: ErrKeyPayload},
+		{name: "long", key: make([]byte, tokens.KeySize+1), want: ErrKeyPayload},
+		{name: "key", key: bytes.Repeat([]byte{7}, tokens.KeySize)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.InstallAuthTokenKey(tt.key)
+			if tt.want != nil {
+				require.ErrorIs(t, err, tt.want)
+				assert.False(t, c.HasAuthTokenKey())
+				return
+			}
+			require.NoError(t, err)
+			require.True(t, c.HasAuthTokenKey())
+			want, err := tokens.NewMAC(tokens.HMACSHA256, tt.key)
+			require.NoError(t, err)
+			tok := tokens.Token{Challenge: 9}
+			c.AuthTokenMAC().Sign(&tok)
+			assert.NoError(t, want.Check(&tok))
+		})
+	}
+}
+
 func TestRandomNonZero(t *testing.T) {
 	c := newFixture(t).open(t)
 	// Eight zero bytes are redrawn.

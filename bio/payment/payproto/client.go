@@ -1,8 +1,7 @@
-package payment
+package payproto
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
@@ -11,15 +10,22 @@ import (
 	"github.com/fpemu/fpemu/tee/rpc"
 )
 
-// ErrResponse: the TA answered TEEC_SUCCESS with outputs that break
-// docs/protocol.md §8 (a certificate or statement that does not parse).
-var ErrResponse = errors.New("payment: malformed response")
-
 // The request types below model the payment TA's commands the way go-tpm
 // models TPM commands: fill a value, call Execute with any rpc.Invoker (an
 // rpc session, an in-process TA, a vendor's TA behind the same protocol).
 // Errors from the TA match the sentinels of this package with errors.Is
 // (ErrKeyInvalidated, ErrNotAuthorized, ...), and *tee.Error otherwise.
+
+// Delivery says what DELIVER did with an envelope (p1 of its answer).
+type Delivery struct {
+	// Type is the message type delivered.
+	Type envelope.MsgType
+	// Invalidated is the number of scene keys a finger list invalidated.
+	Invalidated int
+	// Held reports that an auth result was kept for SIGN_PAYMENT: it is
+	// successful and answers a pending payment challenge.
+	Held bool
+}
 
 // Deliver relays one envelope from the fingerprint TA (bio auth result or
 // finger list).
@@ -30,7 +36,7 @@ type Deliver struct {
 // Execute runs DELIVER.
 func (c Deliver) Execute(ctx context.Context, inv rpc.Invoker) (Delivery, error) {
 	p := tee.Params{tee.MemrefIn(c.Envelope), tee.ValueOut()}
-	if err := inv.Invoke(ctx, CmdDeliver, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdDeliver), &p); err != nil {
 		return Delivery{}, err
 	}
 	d := Delivery{Type: envelope.MsgType(p[1].A)}
@@ -62,7 +68,7 @@ type SetAuthTokenKey struct {
 // Execute runs SET_AUTH_TOKEN_KEY.
 func (c SetAuthTokenKey) Execute(ctx context.Context, inv rpc.Invoker) error {
 	p := tee.Params{tee.MemrefIn(c.Envelope)}
-	return inv.Invoke(ctx, CmdSetAuthTokenKey, &p)
+	return inv.Invoke(ctx, uint32(CmdSetAuthTokenKey), &p)
 }
 
 func signedOut(p *tee.Param, what string) ([]byte, error) {
@@ -78,7 +84,7 @@ type GetDeviceCert struct{}
 // Execute runs GET_DEVICE_CERT.
 func (GetDeviceCert) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, error) {
 	p := tee.Params{tee.MemrefOut(OutputCapacity)}
-	if err := inv.Invoke(ctx, CmdGetDeviceCert, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdGetDeviceCert), &p); err != nil {
 		return nil, err
 	}
 	return signedOut(&p[0], "device certificate")
@@ -97,7 +103,7 @@ func (c CreateAppKey) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, err
 		return nil, err
 	}
 	p := tee.Params{tee.MemrefIn(ref), tee.MemrefOut(OutputCapacity)}
-	if err := inv.Invoke(ctx, CmdCreateAppKey, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdCreateAppKey), &p); err != nil {
 		return nil, err
 	}
 	return signedOut(&p[1], "app certificate")
@@ -117,7 +123,7 @@ func (c CreateSceneKey) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, e
 		return nil, err
 	}
 	p := tee.Params{tee.MemrefIn(ref), tee.Value(c.GroupID, 0), tee.MemrefOut(OutputCapacity)}
-	if err := inv.Invoke(ctx, CmdCreateSceneKey, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdCreateSceneKey), &p); err != nil {
 		return nil, err
 	}
 	return signedOut(&p[2], "scene certificate")
@@ -136,7 +142,7 @@ func (c GetCert) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, error) {
 		return nil, err
 	}
 	p := tee.Params{tee.MemrefIn(ref), tee.MemrefOut(OutputCapacity)}
-	if err := inv.Invoke(ctx, CmdGetCert, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdGetCert), &p); err != nil {
 		return nil, err
 	}
 	return signedOut(&p[1], "certificate")
@@ -156,7 +162,7 @@ func (c BeginPayment) Execute(ctx context.Context, inv rpc.Invoker) (uint64, err
 		return 0, err
 	}
 	p := tee.Params{tee.MemrefIn(ref), tee.ValueOut()}
-	if err := inv.Invoke(ctx, CmdBeginPayment, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdBeginPayment), &p); err != nil {
 		return 0, err
 	}
 	ch := uint64(p[1].A) | uint64(p[1].B)<<32
@@ -188,7 +194,7 @@ func (c SignPayment) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, erro
 		tee.MemrefIn(c.Payload),
 		tee.MemrefOut(OutputCapacity),
 	}
-	if err := inv.Invoke(ctx, CmdSignPayment, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdSignPayment), &p); err != nil {
 		return nil, err
 	}
 	out, err := signedOut(&p[3], "statement")
@@ -214,5 +220,5 @@ func (c DeleteKey) Execute(ctx context.Context, inv rpc.Invoker) error {
 		return err
 	}
 	p := tee.Params{tee.MemrefIn(ref)}
-	return inv.Invoke(ctx, CmdDeleteKey, &p)
+	return inv.Invoke(ctx, uint32(CmdDeleteKey), &p)
 }

@@ -1,4 +1,4 @@
-package payment
+package payproto
 
 import (
 	"encoding/binary"
@@ -19,7 +19,9 @@ type KeyRef struct {
 // IsApp reports whether r names an app key.
 func (r KeyRef) IsApp() bool { return r.Scene == "" }
 
-func (r KeyRef) check() error {
+// Check reports, as ErrBadRequest, an app id outside 1..proof.MaxAppIDLen
+// bytes or a scene over proof.MaxSceneLen bytes.
+func (r KeyRef) Check() error {
 	if len(r.AppID) == 0 || len(r.AppID) > proof.MaxAppIDLen {
 		return fmt.Errorf("%w: app id of %d bytes, want 1..%d", ErrBadRequest, len(r.AppID), proof.MaxAppIDLen)
 	}
@@ -31,7 +33,7 @@ func (r KeyRef) check() error {
 
 // Marshal returns the wire form of r, or ErrBadRequest.
 func (r KeyRef) Marshal() ([]byte, error) {
-	if err := r.check(); err != nil {
+	if err := r.Check(); err != nil {
 		return nil, err
 	}
 	b := make([]byte, 0, 4+len(r.AppID)+len(r.Scene))
@@ -68,6 +70,7 @@ func ParseKeyRef(b []byte) (KeyRef, error) {
 	return KeyRef{AppID: string(b[2 : 2+a]), Scene: string(b[4+a:])}, nil
 }
 
+// String names r for logs and errors: app "a" or scene "a"/"s".
 func (r KeyRef) String() string {
 	if r.IsApp() {
 		return fmt.Sprintf("app %q", r.AppID)

@@ -1,4 +1,4 @@
-package payment
+package payproto
 
 import (
 	"errors"
@@ -15,7 +15,8 @@ const (
 	// signature").
 	ResultNotAuthorized tee.Result = 0x50410001
 	// ResultAuthExpired: the auth result for the challenge is older than
-	// AuthResultTTL.
+	// the TA's auth result TTL (30 s of boot clock on fpemu), or the
+	// challenge is, with no auth result for it.
 	ResultAuthExpired tee.Result = 0x50410002
 	// ResultKeyInvalidated: the scene key was bound to a finger list that
 	// has changed since (a finger enrolled or removed). The app must
@@ -63,9 +64,7 @@ var (
 	ErrChallengesBusy = taError(tee.ResultBusy, "payment: too many payment challenges outstanding")
 )
 
-// ErrConfig reports an unusable Config.
-var ErrConfig = errors.New("payment: bad configuration")
-
-// ErrCorruptRecord: a sealed row opened but does not hold what its
-// identity says.
-var ErrCorruptRecord = errors.New("payment: stored record inconsistent with its row")
+// ErrResponse: the TA answered TEEC_SUCCESS with outputs that break
+// docs/protocol.md §8 (a certificate or statement that does not parse, a
+// zero challenge).
+var ErrResponse = errors.New("payment: malformed response")
