@@ -11,6 +11,7 @@ import (
 	"github.com/fpemu/fpemu/tee/boot"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/tatest"
 )
 
@@ -35,7 +36,7 @@ func NewDevice(t testing.TB) *Device {
 		sk[i] = byte(0xA0 + i)
 	}
 	clock := tee.NewFakeClock(1_000_000)
-	ta, err := keymaster.NewTA(keymaster.Config{Self: tee.UUIDKeymaster, StorageKey: sk, Sealer: sealer, Clock: clock})
+	ta, err := keymaster.NewTA(keymaster.Config{Config: tacore.Config{Self: tee.UUIDKeymaster, StorageKey: sk[:], Clock: clock}, Sealer: sealer})
 	require.NoError(t, err)
 	return &Device{TA: ta, Clock: clock, Keys: keys}
 }

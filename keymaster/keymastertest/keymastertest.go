@@ -18,7 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -66,7 +66,7 @@ func AuthTokenMAC(ctx context.Context, inv rpc.Invoker, gatekeeper *envelope.Ope
 // AuthTokenMACFor is AuthTokenMAC for a TA configured with another HAT MAC
 // algorithm.
 func AuthTokenMACFor(ctx context.Context, inv rpc.Invoker, gatekeeper *envelope.Opener, alg tokens.MACAlgorithm) (*tokens.MAC, error) {
-	env, err := keymaster.GetAuthTokenKey{Recipient: gatekeeper.Self()}.Execute(ctx, inv)
+	env, err := kmproto.GetAuthTokenKey{Recipient: gatekeeper.Self()}.Execute(ctx, inv)
 	if err != nil {
 		return nil, err
 	}
@@ -127,23 +127,23 @@ func RandomSID(t testing.TB) uint64 {
 }
 
 // SigningKey returns the parameters of an auth-bound signing key on curve.
-func SigningKey(curve keymaster.ECCurve, authType tokens.AuthenticatorType, timeoutSec *uint32, sids ...uint64) keymaster.Params {
-	d := keymaster.DigestSHA256
-	if curve == keymaster.CurveSM2 {
-		d = keymaster.DigestSM3
+func SigningKey(curve kmproto.ECCurve, authType tokens.AuthenticatorType, timeoutSec *uint32, sids ...uint64) kmproto.Params {
+	d := kmproto.DigestSHA256
+	if curve == kmproto.CurveSM2 {
+		d = kmproto.DigestSM3
 	}
-	ps := keymaster.Params{
-		keymaster.AlgorithmParam(keymaster.AlgorithmEC),
-		keymaster.ECCurveParam(curve),
-		keymaster.PurposeParam(keymaster.PurposeSign),
-		keymaster.DigestParam(d),
-		keymaster.UserAuthTypeParam(authType),
+	ps := kmproto.Params{
+		kmproto.AlgorithmParam(kmproto.AlgorithmEC),
+		kmproto.ECCurveParam(curve),
+		kmproto.PurposeParam(kmproto.PurposeSign),
+		kmproto.DigestParam(d),
+		kmproto.UserAuthTypeParam(authType),
 	}
 	for _, s := range sids {
-		ps = append(ps, keymaster.UserSecureIDParam(s))
+		ps = append(ps, kmproto.UserSecureIDParam(s))
 	}
 	if timeoutSec != nil {
-		ps = append(ps, keymaster.AuthTimeoutParam(*timeoutSec))
+		ps = append(ps, kmproto.AuthTimeoutParam(*timeoutSec))
 	}
 	return ps
 }

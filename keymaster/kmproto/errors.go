@@ -1,4 +1,4 @@
-package keymaster
+package kmproto
 
 import (
 	"errors"
@@ -96,7 +96,7 @@ func CodeOf(r tee.Result) (ErrorCode, bool) {
 
 // Error is a command-level Keymaster failure. errors.Is(err, target) is true
 // when target is an *Error with the same Code, so callers write
-// errors.Is(err, keymaster.ErrKeyUserNotAuthenticated). Inside the TA an
+// errors.Is(err, kmproto.ErrKeyUserNotAuthenticated). Inside the TA an
 // Error may wrap the precise reason (e.g. tokens.ErrChallenge), reachable
 // with errors.Is as well; the reason never crosses the wire.
 type Error struct {
@@ -148,35 +148,11 @@ var (
 	ErrUnknownError                = &Error{Code: ErrorUnknownError}
 )
 
-// kmErr builds an *Error.
-func kmErr(code ErrorCode, format string, args ...any) *Error {
-	return &Error{Code: code, Detail: fmt.Sprintf(format, args...)}
-}
-
-// toTEE converts a TA-side error into what the TA host puts on the wire:
-// a *tee.Error passes through (GP-level failure), a Keymaster *Error
-// becomes its ResultBase code with origin TRUSTED_APP, anything else is
-// TEEC_ERROR_GENERIC. Details never carry secrets.
-func toTEE(err error) error {
-	if err == nil {
-		return nil
-	}
-	var te *tee.Error
-	if errors.As(err, &te) {
-		return te
-	}
-	var ke *Error
-	if errors.As(err, &ke) {
-		return &tee.Error{Code: ke.Code.Result(), Origin: tee.OriginTrustedApp, Detail: ke.Error()}
-	}
-	return &tee.Error{Code: tee.ResultGeneric, Origin: tee.OriginTrustedApp, Detail: err.Error()}
-}
-
-// fromTEE converts what the transport returned into the client's error: a
+// FromTEE converts what the transport returned into the client's error: a
 // *tee.Error carrying a Keymaster code becomes *Error (wrapping the
 // *tee.Error, so both errors.Is checks work); anything else is returned
 // unchanged.
-func fromTEE(err error) error {
+func FromTEE(err error) error {
 	if err == nil {
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -54,24 +55,24 @@ func genuineSign(ctx context.Context, d *device) error {
 	if err != nil {
 		return fmt.Errorf("GENERATE_KEY: %w", err)
 	}
-	h, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, km)
+	h, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, km)
 	if err != nil {
 		return fmt.Errorf("BEGIN: %w", err)
 	}
-	if _, err := (keymaster.Finish{Handle: h, Input: payMsg}).Execute(ctx, km); err != nil {
+	if _, err := (kmproto.Finish{Handle: h, Input: payMsg}).Execute(ctx, km); err != nil {
 		return fmt.Errorf("FINISH: %w", err)
 	}
 	return nil
 }
 
 // noAuthKey generates a P-256 signing key usable without authentication.
-func noAuthKey(ctx context.Context, km rpc.Invoker) (*keymaster.GenerateKeyResponse, error) {
-	return keymaster.GenerateKey{Params: keymaster.Params{
-		keymaster.AlgorithmParam(keymaster.AlgorithmEC),
-		keymaster.ECCurveParam(keymaster.CurveP256),
-		keymaster.PurposeParam(keymaster.PurposeSign),
-		keymaster.DigestParam(keymaster.DigestSHA256),
-		keymaster.NoAuthRequiredParam(),
+func noAuthKey(ctx context.Context, km rpc.Invoker) (*kmproto.GenerateKeyResponse, error) {
+	return kmproto.GenerateKey{Params: kmproto.Params{
+		kmproto.AlgorithmParam(kmproto.AlgorithmEC),
+		kmproto.ECCurveParam(kmproto.CurveP256),
+		kmproto.PurposeParam(kmproto.PurposeSign),
+		kmproto.DigestParam(kmproto.DigestSHA256),
+		kmproto.NoAuthRequiredParam(),
 	}}.Execute(ctx, km)
 }
 
@@ -325,7 +326,7 @@ var kmOpExhaust = attack{
 			return
 		}
 		for i := range keymaster.DefaultMaxOperations {
-			if _, err := (keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}).Execute(ctx, hog); !t.must(fmt.Sprintf("attacker BEGIN %d", i+1), err) {
+			if _, err := (kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}).Execute(ctx, hog); !t.must(fmt.Sprintf("attacker BEGIN %d", i+1), err) {
 				return
 			}
 		}
@@ -337,19 +338,19 @@ var kmOpExhaust = attack{
 		if !t.must("genuine GENERATE_KEY", err) {
 			return
 		}
-		h, err := keymaster.Begin{Blob: vk.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, victim)
+		h, err := kmproto.Begin{Blob: vk.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, victim)
 		if err != nil {
 			t.breachf("a second client cannot BEGIN while one holds every slot: %s", describe(err))
 			return
 		}
 		t.heldf("a second client's BEGIN with every slot held → accepted")
 		for i := range 2 * keymaster.DefaultMaxOperations {
-			if _, err := (keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}).Execute(ctx, hog); err != nil {
+			if _, err := (kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}).Execute(ctx, hog); err != nil {
 				t.brokef("attacker BEGIN %d after pruning: %s", i+1, describe(err))
 				return
 			}
 		}
-		if _, err := (keymaster.Finish{Handle: h, Input: payMsg}).Execute(ctx, victim); err != nil {
+		if _, err := (kmproto.Finish{Handle: h, Input: payMsg}).Execute(ctx, victim); err != nil {
 			t.breachf("the second client's operation did not survive %d more attacker BEGINs: FINISH %s", 2*keymaster.DefaultMaxOperations, describe(err))
 			return
 		}
