@@ -56,7 +56,7 @@ func BenchmarkPerOpSign(b *testing.B) {
 	}{{"SM2", kmproto.CurveSM2}, {"P256", kmproto.CurveP256}} {
 		for _, tr := range []string{"direct", "rpc"} {
 			b.Run(curve.name+"/"+tr, func(b *testing.B) {
-				d := keymastertest.NewDevice(b)
+				d := newDevice(b)
 				var inv rpc.Invoker
 				if tr == "direct" {
 					inv = d.Direct(b)

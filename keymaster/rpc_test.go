@@ -18,7 +18,7 @@ import (
 // client with the needed size, and the operation survives it.
 func TestShortBufferOverRPC(t *testing.T) {
 	ctx := context.Background()
-	d := keymastertest.NewDevice(t)
+	d := newDevice(t)
 	inv := d.Serve(t)
 	k, err := kmproto.GenerateKey{Params: keymastertest.SigningKey(kmproto.CurveSM2, tokens.AuthAny, nil)}.Execute(ctx, inv)
 	require.NoError(t, err)
@@ -55,7 +55,7 @@ func TestShortBufferOverRPC(t *testing.T) {
 // TestConcurrentSessions signs from many sessions at once (run with -race).
 func TestConcurrentSessions(t *testing.T) {
 	ctx := context.Background()
-	d := keymastertest.NewDevice(t)
+	d := newDevice(t)
 	first := d.Direct(t)
 	mac, err := keymastertest.AuthTokenMAC(ctx, first, d.Gatekeeper(t))
 	require.NoError(t, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tatest"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -150,3 +151,11 @@ func SigningKey(curve kmproto.ECCurve, authType tokens.AuthenticatorType, timeou
 
 // Seconds returns a pointer to s, for SigningKey's timeout.
 func Seconds(s uint32) *uint32 { return &s }
+
+// ServeUnix hosts ta under uuid on a fresh Unix socket and returns a
+// session opened on it through rpc.Dial (tatest.ServeUnix, which owns the
+// harness; kept for existing callers).
+func ServeUnix(t testing.TB, uuid tee.UUID, ta rpc.TA) *rpc.Session {
+	t.Helper()
+	return tatest.ServeUnix(t, uuid, ta)
+}
