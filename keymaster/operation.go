@@ -13,8 +13,8 @@ import (
 )
 
 // DefaultMaxOperations is the default cap on concurrent operations: the
-// size of Trusty keymaster's operation table (kOperationTableSize = 16).
-const DefaultMaxOperations = 16
+// protocol's kmproto.OperationSlots.
+const DefaultMaxOperations = kmproto.OperationSlots
 
 // Sharing the operation slots between clients (docs/protocol.md §2.1,
 // "Operation slots"). A full table does not refuse a BEGIN outright: as

@@ -76,6 +76,12 @@ var (
 	TypesGetAuthTokenKey = tee.ParamTypes{tee.ParamMemrefInput, tee.ParamMemrefOutput}
 )
 
+// OperationSlots is the number of live operations a Keymaster TA holds
+// (docs/protocol.md §2.1, "Operation slots"): the size of Trusty
+// keymaster's operation table (kOperationTableSize = 16). A BEGIN on a full
+// table prunes an operation as that section says.
+const OperationSlots = 16
+
 // AuthTokenKeyEnvelopeSize is the size of the GET_AUTH_TOKEN_KEY output:
 // an envelope carrying the 32-byte key.
 const AuthTokenKeyEnvelopeSize = envelope.Overhead + tokens.KeySize

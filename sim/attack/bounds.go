@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/tee"
@@ -308,7 +307,7 @@ var stalledFrames = attack{
 var kmOpExhaust = attack{
 	Info: Info{
 		ID:      "km-op-exhaust",
-		Attack:  fmt.Sprintf("one client begins %d Keymaster operations (every slot) and keeps beginning more", keymaster.DefaultMaxOperations),
+		Attack:  fmt.Sprintf("one client begins %d Keymaster operations (every slot) and keeps beginning more", kmproto.OperationSlots),
 		Defence: "keystore2-style operation pruning (docs/protocol.md §2.1): another client's BEGIN prunes the hog's least recently used operation, and the hog cannot prune it back",
 		Want:    Survived,
 	},
@@ -325,7 +324,7 @@ var kmOpExhaust = attack{
 		if !t.must("attacker GENERATE_KEY", err) {
 			return
 		}
-		for i := range keymaster.DefaultMaxOperations {
+		for i := range kmproto.OperationSlots {
 			if _, err := (kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}).Execute(ctx, hog); !t.must(fmt.Sprintf("attacker BEGIN %d", i+1), err) {
 				return
 			}
@@ -344,18 +343,18 @@ var kmOpExhaust = attack{
 			return
 		}
 		t.heldf("a second client's BEGIN with every slot held → accepted")
-		for i := range 2 * keymaster.DefaultMaxOperations {
+		for i := range 2 * kmproto.OperationSlots {
 			if _, err := (kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}).Execute(ctx, hog); err != nil {
 				t.brokef("attacker BEGIN %d after pruning: %s", i+1, describe(err))
 				return
 			}
 		}
 		if _, err := (kmproto.Finish{Handle: h, Input: payMsg}).Execute(ctx, victim); err != nil {
-			t.breachf("the second client's operation did not survive %d more attacker BEGINs: FINISH %s", 2*keymaster.DefaultMaxOperations, describe(err))
+			t.breachf("the second client's operation did not survive %d more attacker BEGINs: FINISH %s", 2*kmproto.OperationSlots, describe(err))
 			return
 		}
-		t.heldf("its operation survives %d more attacker BEGINs and FINISHes", 2*keymaster.DefaultMaxOperations)
+		t.heldf("its operation survives %d more attacker BEGINs and FINISHes", 2*kmproto.OperationSlots)
 		t.summarize("one client held all %d slots; a second client still began, and finished after %d more attacker BEGINs",
-			keymaster.DefaultMaxOperations, 2*keymaster.DefaultMaxOperations)
+			kmproto.OperationSlots, 2*kmproto.OperationSlots)
 	},
 }
