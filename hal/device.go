@@ -4,7 +4,7 @@ import (
 	"context"
 	"path/filepath"
 
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -47,5 +47,5 @@ func authTokenKey(ctx context.Context, socketPath string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return keymaster.GetAuthTokenKey{Recipient: tee.UUIDFingerprint}.Execute(ctx, s)
+	return kmproto.GetAuthTokenKey{Recipient: tee.UUIDFingerprint}.Execute(ctx, s)
 }

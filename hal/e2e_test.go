@@ -1,8 +1,6 @@
 package hal_test
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"errors"
 	"os/exec"
@@ -17,11 +15,12 @@ import (
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/hal/vts"
-	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -144,9 +143,9 @@ func TestEnrollAuthenticateRoundTrip(t *testing.T) {
 	require.Equal(t, hidl.SysOK, must(c.SetActiveGroup(ctx, gid, t.TempDir()))(t))
 
 	// A per-operation key bound to the fingerprint set.
-	k, err := keymaster.GenerateKey{Params: keymastertest.SigningKey(keymaster.CurveP256, tokens.AuthFingerprint, nil, authID)}.Execute(ctx, km)
+	k, err := kmproto.GenerateKey{Params: keymastertest.SigningKey(kmproto.CurveP256, tokens.AuthFingerprint, nil, authID)}.Execute(ctx, km)
 	require.NoError(t, err)
-	op, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, km)
+	op, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, km)
 	require.NoError(t, err)
 
 	// Authenticate with operationId = the operation handle.
@@ -174,14 +173,14 @@ func TestEnrollAuthenticateRoundTrip(t *testing.T) {
 	// The HAT verifies: Keymaster (which holds the MAC key) finishes the
 	// operation with it.
 	msg := []byte("pay 10.00")
-	sig, err := keymaster.Finish{Handle: op, Input: msg, HAT: a.Token}.Execute(ctx, km)
+	sig, err := kmproto.Finish{Handle: op, Input: msg, HAT: a.Token}.Execute(ctx, km)
 	require.NoError(t, err)
-	require.NoError(t, keymaster.VerifySignature(keymaster.CurveP256, k.PublicKey, msg, sig))
+	require.NoError(t, kmproto.VerifySignature(kmproto.CurveP256, k.PublicKey, msg, sig))
 	// And a tampered one does not.
-	op2, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, km)
+	op2, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, km)
 	require.NoError(t, err)
-	_, err = keymaster.Finish{Handle: op2, Input: msg, HAT: a.Token}.Execute(ctx, km)
-	assert.ErrorIs(t, err, keymaster.ErrKeyUserNotAuthenticated, "the HAT is bound to the first operation")
+	_, err = kmproto.Finish{Handle: op2, Input: msg, HAT: a.Token}.Execute(ctx, km)
+	assert.ErrorIs(t, err, kmproto.ErrKeyUserNotAuthenticated, "the HAT is bound to the first operation")
 
 	// Enumerate sees the finger; removing it empties the group.
 	require.Equal(t, hidl.SysOK, must(c.Enumerate(ctx))(t))

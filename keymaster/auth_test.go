@@ -11,16 +11,16 @@ import (
 // same keymastertest.RunAuthTests against a TA in its own OS process.
 
 func TestAuthInProcess(t *testing.T) {
-	d := keymastertest.NewDevice(t)
+	d := newDevice(t)
 	keymastertest.RunAuthTests(t, d.Env(t, d.Direct(t), true))
 }
 
 func TestAuthOverUnixSocket(t *testing.T) {
-	d := keymastertest.NewDevice(t)
+	d := newDevice(t)
 	keymastertest.RunAuthTests(t, d.Env(t, d.Serve(t), true))
 }
 
 func TestAuthOverUnixSocketBackdated(t *testing.T) {
-	d := keymastertest.NewDevice(t)
+	d := newDevice(t)
 	keymastertest.RunAuthTests(t, d.Env(t, d.Serve(t), false))
 }

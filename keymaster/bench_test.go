@@ -11,8 +11,8 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -52,11 +52,11 @@ func BenchmarkBareP256Sign(b *testing.B) {
 func BenchmarkPerOpSign(b *testing.B) {
 	for _, curve := range []struct {
 		name string
-		c    keymaster.ECCurve
-	}{{"SM2", keymaster.CurveSM2}, {"P256", keymaster.CurveP256}} {
+		c    kmproto.ECCurve
+	}{{"SM2", kmproto.CurveSM2}, {"P256", kmproto.CurveP256}} {
 		for _, tr := range []string{"direct", "rpc"} {
 			b.Run(curve.name+"/"+tr, func(b *testing.B) {
-				d := keymastertest.NewDevice(b)
+				d := newDevice(b)
 				var inv rpc.Invoker
 				if tr == "direct" {
 					inv = d.Direct(b)
@@ -67,16 +67,16 @@ func BenchmarkPerOpSign(b *testing.B) {
 				mac, err := keymastertest.AuthTokenMAC(ctx, inv, d.Gatekeeper(b))
 				require.NoError(b, err)
 				const sid = 0x5151
-				k, err := keymaster.GenerateKey{Params: keymastertest.SigningKey(curve.c, tokens.AuthPassword, nil, sid)}.Execute(ctx, inv)
+				k, err := kmproto.GenerateKey{Params: keymastertest.SigningKey(curve.c, tokens.AuthPassword, nil, sid)}.Execute(ctx, inv)
 				require.NoError(b, err)
 				b.ReportAllocs()
 				for b.Loop() {
-					h, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, inv)
+					h, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, inv)
 					if err != nil {
 						b.Fatal(err)
 					}
 					hat := keymastertest.Mint(mac, keymastertest.HAT{Challenge: h, UserID: sid, Type: tokens.AuthPassword, TimestampMs: d.Clock.NowMs()})
-					if _, err := (keymaster.Finish{Handle: h, Input: benchMsg, HAT: hat}).Execute(ctx, inv); err != nil {
+					if _, err := (kmproto.Finish{Handle: h, Input: benchMsg, HAT: hat}).Execute(ctx, inv); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -34,14 +35,14 @@ type AuthPolicy struct {
 }
 
 // PolicyOf extracts the authentication policy from a key's parameters.
-func PolicyOf(ps Params) AuthPolicy {
+func PolicyOf(ps kmproto.Params) AuthPolicy {
 	var p AuthPolicy
-	p.SecureIDs = ps.Ints(TagUserSecureID)
-	p.NoAuthRequired = ps.Has(TagNoAuthRequired)
-	if t, ok := ps.Get(TagUserAuthType); ok {
+	p.SecureIDs = ps.Ints(kmproto.TagUserSecureID)
+	p.NoAuthRequired = ps.Has(kmproto.TagNoAuthRequired)
+	if t, ok := ps.Get(kmproto.TagUserAuthType); ok {
 		p.HasAuthType, p.AuthType = true, tokens.AuthenticatorType(t.Int)
 	}
-	if t, ok := ps.Get(TagAuthTimeout); ok {
+	if t, ok := ps.Get(kmproto.TagAuthTimeout); ok {
 		p.HasTimeout, p.TimeoutSeconds = true, uint32(t.Int)
 	}
 	return p
@@ -75,15 +76,15 @@ func (p *AuthPolicy) kind() (authKind, error) {
 	sids := len(p.SecureIDs) > 0
 	switch {
 	case sids && p.NoAuthRequired:
-		return 0, kmErr(ErrorInvalidKeyBlob, "key has both NO_AUTH_REQUIRED and USER_SECURE_ID")
+		return 0, kmErr(kmproto.ErrorInvalidKeyBlob, "key has both NO_AUTH_REQUIRED and USER_SECURE_ID")
 	case p.NoAuthRequired:
 		return authNone, nil
 	case !sids && !p.HasAuthType && !p.HasTimeout:
 		return authNone, nil
 	case !sids:
-		return 0, &Error{Code: ErrorKeyUserNotAuthenticated, Err: ErrNoSecureID}
+		return 0, &kmproto.Error{Code: kmproto.ErrorKeyUserNotAuthenticated, Err: ErrNoSecureID}
 	case !p.HasAuthType:
-		return 0, &Error{Code: ErrorKeyUserNotAuthenticated, Err: ErrNoAuthType}
+		return 0, &kmproto.Error{Code: kmproto.ErrorKeyUserNotAuthenticated, Err: ErrNoAuthType}
 	case p.HasTimeout:
 		return authTimeout, nil
 	}
@@ -162,10 +163,10 @@ func (e *Enforcer) AuthorizeUpdateOrFinish(a Authorization, handle uint64, hat [
 
 func check(v tokens.Verifier, hat []byte) error {
 	if len(hat) == 0 {
-		return &Error{Code: ErrorKeyUserNotAuthenticated, Err: ErrNoAuthToken}
+		return &kmproto.Error{Code: kmproto.ErrorKeyUserNotAuthenticated, Err: ErrNoAuthToken}
 	}
 	if _, err := v.Verify(hat); err != nil {
-		return &Error{Code: ErrorKeyUserNotAuthenticated, Err: err}
+		return &kmproto.Error{Code: kmproto.ErrorKeyUserNotAuthenticated, Err: err}
 	}
 	return nil
 }

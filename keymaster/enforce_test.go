@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -43,12 +44,12 @@ type step struct {
 	raw     []byte              // overrides tok: raw HAT bytes
 	handle  uint64              // op handle for update/finish
 	badKey  bool                // sign with a different key
-	code    ErrorCode
+	code    kmproto.ErrorCode
 	reason  error // wrapped reason, when code != OK
 }
 
-func keyParams(extra ...Param) Params {
-	return append(Params{AlgorithmParam(AlgorithmEC), PurposeParam(PurposeSign)}, extra...)
+func keyParams(extra ...kmproto.Param) kmproto.Params {
+	return append(kmproto.Params{kmproto.AlgorithmParam(kmproto.AlgorithmEC), kmproto.PurposeParam(kmproto.PurposeSign)}, extra...)
 }
 
 func TestEnforcement(t *testing.T) {
@@ -57,14 +58,14 @@ func TestEnforcement(t *testing.T) {
 	otherMAC, err := tokens.NewMAC(tokens.HMACSHA256, []byte("fedcba9876543210fedcba9876543210"))
 	require.NoError(t, err)
 
-	sid := UserSecureIDParam(testUserID)
-	anyType := UserAuthTypeParam(tokens.AuthAny)
-	timeout1 := AuthTimeoutParam(1)
+	sid := kmproto.UserSecureIDParam(testUserID)
+	anyType := kmproto.UserAuthTypeParam(tokens.AuthAny)
+	timeout1 := kmproto.AuthTimeoutParam(1)
 	unchanged := func(*tokens.Token) {}
 
 	cases := []struct {
 		name   string
-		params Params
+		params kmproto.Params
 		steps  []step
 	}{
 		{"PerOpSuccess", keyParams(sid, anyType), []step{
@@ -74,61 +75,61 @@ func TestEnforcement(t *testing.T) {
 		{"PerOpInvalidTokenSignature", keyParams(sid, anyType), []step{
 			{begin: true},
 			{tamper: func(tk *tokens.Token) { tk.MAC[0] ^= 1 }, handle: testChallenge,
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrBadMAC},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrBadMAC},
 		}},
 		{"PerOpTokenFromOtherKey", keyParams(sid, anyType), []step{
 			{tok: unchanged, badKey: true, handle: testChallenge,
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrBadMAC},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrBadMAC},
 		}},
 		{"PerOpWrongChallenge", keyParams(sid, anyType), []step{
 			{begin: true},
 			{tok: unchanged, handle: testChallenge + 1,
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrChallenge},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrChallenge},
 		}},
 		// KM fails this at update; KMR AuthInfo::new (and fpemu) at begin.
 		{"PerOpNoAuthType", keyParams(sid), []step{
-			{begin: true, tok: unchanged, code: ErrorKeyUserNotAuthenticated, reason: ErrNoAuthType},
+			{begin: true, tok: unchanged, code: kmproto.ErrorKeyUserNotAuthenticated, reason: ErrNoAuthType},
 		}},
-		{"PerOpWrongAuthType", keyParams(sid, UserAuthTypeParam(tokens.AuthFingerprint)), []step{
+		{"PerOpWrongAuthType", keyParams(sid, kmproto.UserAuthTypeParam(tokens.AuthFingerprint)), []step{
 			{begin: true},
 			{tok: unchanged, handle: testChallenge,
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrAuthenticatorType},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrAuthenticatorType},
 		}},
-		{"PerOpWrongSid", keyParams(UserSecureIDParam(testUserID+1), anyType), []step{
+		{"PerOpWrongSid", keyParams(kmproto.UserSecureIDParam(testUserID+1), anyType), []step{
 			{begin: true},
 			{tok: unchanged, handle: testChallenge,
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrSecureID},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrSecureID},
 		}},
-		{"PerOpSuccessAlternateSid", keyParams(UserSecureIDParam(10), anyType), []step{
+		{"PerOpSuccessAlternateSid", keyParams(kmproto.UserSecureIDParam(10), anyType), []step{
 			{begin: true},
 			{tok: func(tk *tokens.Token) { tk.AuthenticatorID = 10 }, handle: testChallenge},
 		}},
-		{"PerOpMultiSid", keyParams(UserSecureIDParam(20), sid, anyType), []step{
+		{"PerOpMultiSid", keyParams(kmproto.UserSecureIDParam(20), sid, anyType), []step{
 			{begin: true},
 			{tok: unchanged, handle: testChallenge},
 			{tok: func(tk *tokens.Token) { tk.UserID = 20 }, handle: testChallenge},
 			{tok: func(tk *tokens.Token) { tk.UserID = 21 }, handle: testChallenge,
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrSecureID},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrSecureID},
 		}},
 		{"PerOpMissingToken", keyParams(sid, anyType), []step{
 			{begin: true}, // during begin the token may be skipped
-			{handle: testChallenge, code: ErrorKeyUserNotAuthenticated, reason: ErrNoAuthToken},
+			{handle: testChallenge, code: kmproto.ErrorKeyUserNotAuthenticated, reason: ErrNoAuthToken},
 		}},
 		{"PerOpBeginIgnoresUnrelatedToken", keyParams(sid, anyType), []step{
 			{begin: true, tok: func(tk *tokens.Token) { tk.Challenge = 42 }, tamper: func(tk *tokens.Token) { tk.MAC[0] ^= 1 }},
 		}},
 		{"PerOpMalformedToken", keyParams(sid, anyType), []step{
 			{raw: make([]byte, tokens.Size-1), handle: testChallenge,
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrMalformed},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrMalformed},
 		}},
 		{"PerOpWrongVersion", keyParams(sid, anyType), []step{
 			{tok: func(tk *tokens.Token) { tk.Version = 1 }, handle: testChallenge,
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrVersion},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrVersion},
 		}},
-		{"AuthAndNoAuth", keyParams(UserSecureIDParam(1), NoAuthRequiredParam()), []step{
-			{begin: true, tok: unchanged, code: ErrorInvalidKeyBlob},
+		{"AuthAndNoAuth", keyParams(kmproto.UserSecureIDParam(1), kmproto.NoAuthRequiredParam()), []step{
+			{begin: true, tok: unchanged, code: kmproto.ErrorInvalidKeyBlob},
 		}},
-		{"NoAuthRequired", keyParams(NoAuthRequiredParam()), []step{
+		{"NoAuthRequired", keyParams(kmproto.NoAuthRequiredParam()), []step{
 			{begin: true},
 			{handle: 1},
 		}},
@@ -137,10 +138,10 @@ func TestEnforcement(t *testing.T) {
 			{handle: 1},
 		}},
 		{"AuthTypeWithoutSid", keyParams(anyType), []step{
-			{begin: true, tok: unchanged, code: ErrorKeyUserNotAuthenticated, reason: ErrNoSecureID},
+			{begin: true, tok: unchanged, code: kmproto.ErrorKeyUserNotAuthenticated, reason: ErrNoSecureID},
 		}},
 		{"TimeoutWithoutSid", keyParams(anyType, timeout1), []step{
-			{begin: true, tok: unchanged, code: ErrorKeyUserNotAuthenticated, reason: ErrNoSecureID},
+			{begin: true, tok: unchanged, code: kmproto.ErrorKeyUserNotAuthenticated, reason: ErrNoSecureID},
 		}},
 		{"TimedAuthSuccess", keyParams(sid, timeout1, anyType), []step{
 			{begin: true, tok: unchanged},
@@ -150,28 +151,28 @@ func TestEnforcement(t *testing.T) {
 			{begin: true, tok: unchanged},
 			{begin: true, tok: unchanged, advance: time.Second}, // age == timeout: still good
 			{begin: true, tok: unchanged, advance: time.Millisecond,
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrExpired},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrExpired},
 			{begin: true, tok: unchanged, advance: time.Second,
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrExpired},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrExpired},
 		}},
 		{"TimedAuthMissingToken", keyParams(sid, timeout1, anyType), []step{
-			{begin: true, code: ErrorKeyUserNotAuthenticated, reason: ErrNoAuthToken},
+			{begin: true, code: kmproto.ErrorKeyUserNotAuthenticated, reason: ErrNoAuthToken},
 		}},
-		{"TimedAuthWrongSid", keyParams(UserSecureIDParam(10), timeout1, anyType), []step{
-			{begin: true, tok: unchanged, code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrSecureID},
+		{"TimedAuthWrongSid", keyParams(kmproto.UserSecureIDParam(10), timeout1, anyType), []step{
+			{begin: true, tok: unchanged, code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrSecureID},
 		}},
-		{"TimedAuthWrongType", keyParams(sid, timeout1, UserAuthTypeParam(tokens.AuthFingerprint)), []step{
-			{begin: true, tok: unchanged, code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrAuthenticatorType},
+		{"TimedAuthWrongType", keyParams(sid, timeout1, kmproto.UserAuthTypeParam(tokens.AuthFingerprint)), []step{
+			{begin: true, tok: unchanged, code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrAuthenticatorType},
 		}},
 		{"TimedAuthBadMAC", keyParams(sid, timeout1, anyType), []step{
 			{begin: true, tamper: func(tk *tokens.Token) { tk.MAC[31] ^= 0x80 },
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrBadMAC},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrBadMAC},
 		}},
 		{"TimedAuthFutureToken", keyParams(sid, timeout1, anyType), []step{
 			{begin: true, tok: func(tk *tokens.Token) { tk.Timestamp += 5000 },
-				code: ErrorKeyUserNotAuthenticated, reason: tokens.ErrFuture},
+				code: kmproto.ErrorKeyUserNotAuthenticated, reason: tokens.ErrFuture},
 		}},
-		{"TimedAuthMultiSid", keyParams(UserSecureIDParam(20), sid, timeout1, anyType), []step{
+		{"TimedAuthMultiSid", keyParams(kmproto.UserSecureIDParam(20), sid, timeout1, anyType), []step{
 			{begin: true, tok: func(tk *tokens.Token) { tk.UserID = 20 }},
 			{begin: true, tok: func(tk *tokens.Token) { tk.UserID = 0; tk.AuthenticatorID = testUserID }},
 		}},
@@ -213,12 +214,12 @@ func TestEnforcement(t *testing.T) {
 					}
 					err = e.AuthorizeUpdateOrFinish(auth, s.handle, hat)
 				}
-				if s.code == ErrorOK {
+				if s.code == kmproto.ErrorOK {
 					require.NoError(t, err, "step %d", i)
 					continue
 				}
 				require.Error(t, err, "step %d", i)
-				assert.ErrorIs(t, err, &Error{Code: s.code}, "step %d", i)
+				assert.ErrorIs(t, err, &kmproto.Error{Code: s.code}, "step %d", i)
 				if s.reason != nil {
 					assert.ErrorIs(t, err, s.reason, "step %d", i)
 				}
@@ -230,7 +231,7 @@ func TestEnforcement(t *testing.T) {
 func TestEnforcementNilMACRejects(t *testing.T) {
 	e := &Enforcer{Clock: tee.NewFakeClock(testStartMs)}
 	tk := baseToken()
-	_, err := e.AuthorizeBegin(PolicyOf(keyParams(UserSecureIDParam(testUserID), UserAuthTypeParam(tokens.AuthAny), AuthTimeoutParam(5))), tk.Marshal())
-	require.ErrorIs(t, err, ErrKeyUserNotAuthenticated)
+	_, err := e.AuthorizeBegin(PolicyOf(keyParams(kmproto.UserSecureIDParam(testUserID), kmproto.UserAuthTypeParam(tokens.AuthAny), kmproto.AuthTimeoutParam(5))), tk.Marshal())
+	require.ErrorIs(t, err, kmproto.ErrKeyUserNotAuthenticated)
 	require.ErrorIs(t, err, tokens.ErrBadMAC)
 }

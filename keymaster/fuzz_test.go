@@ -4,22 +4,23 @@ import (
 	"context"
 	"testing"
 
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
 // FuzzSessionInvoke: any command with any parameter bytes gets an answer
 // (nil, *tee.Error) and never panics; no operation outlives the session.
 func FuzzSessionInvoke(f *testing.F) {
-	enc, err := p256Params(NoAuthRequiredParam()).Marshal()
+	enc, err := p256Params(kmproto.NoAuthRequiredParam()).Marshal()
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(CmdGenerateKey, enc, []byte(nil), uint32(0), uint32(0), uint8(0))
-	f.Add(CmdBegin, []byte("KMKB\x01\x00\x00\x00\x00"), make([]byte, 69), uint32(2), uint32(0), uint8(1))
-	f.Add(CmdUpdate, []byte("x"), make([]byte, 69), uint32(1), uint32(2), uint8(2))
-	f.Add(CmdFinish, []byte("x"), []byte{}, uint32(0), uint32(1), uint8(2))
-	f.Add(CmdAbort, []byte(nil), []byte(nil), uint32(0), uint32(0), uint8(2))
-	f.Add(CmdGetAuthTokenKey, tee.UUIDGatekeeper[:], []byte(nil), uint32(0), uint32(0), uint8(0))
+	f.Add(uint32(kmproto.CmdGenerateKey), enc, []byte(nil), uint32(0), uint32(0), uint8(0))
+	f.Add(uint32(kmproto.CmdBegin), []byte("KMKB\x01\x00\x00\x00\x00"), make([]byte, 69), uint32(2), uint32(0), uint8(1))
+	f.Add(uint32(kmproto.CmdUpdate), []byte("x"), make([]byte, 69), uint32(1), uint32(2), uint8(2))
+	f.Add(uint32(kmproto.CmdFinish), []byte("x"), []byte{}, uint32(0), uint32(1), uint8(2))
+	f.Add(uint32(kmproto.CmdAbort), []byte(nil), []byte(nil), uint32(0), uint32(0), uint8(2))
+	f.Add(uint32(kmproto.CmdGetAuthTokenKey), tee.UUIDGatekeeper[:], []byte(nil), uint32(0), uint32(0), uint8(0))
 	fx := newFixture(f)
 	f.Fuzz(func(t *testing.T, cmd uint32, a, b []byte, va, vb uint32, shape uint8) {
 		s := fx.ta.newSession(0)

@@ -3,6 +3,8 @@ package keymaster
 import (
 	"crypto/sha256"
 	"sync"
+
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 )
 
 // keyCacheSize bounds the keys kept loaded.
@@ -10,7 +12,7 @@ const keyCacheSize = 64
 
 // loadedKey is a key blob the TA has authenticated and parsed.
 type loadedKey struct {
-	params Params
+	params kmproto.Params
 	spec   keySpec
 	key    *privateKey
 }
@@ -55,8 +57,8 @@ func (c *keyCache) put(id [sha256.Size]byte, k *loadedKey) {
 // loadBlob returns the key in blob: from the cache, or by opening and
 // validating the blob. Failures are INVALID_KEY_BLOB.
 func (ta *TA) loadBlob(blob []byte) (*loadedKey, error) {
-	if len(blob) > MaxBlobSize {
-		return nil, kmErr(ErrorInvalidKeyBlob, "%d bytes, max %d", len(blob), MaxBlobSize)
+	if len(blob) > kmproto.MaxBlobSize {
+		return nil, kmErr(kmproto.ErrorInvalidKeyBlob, "%d bytes, max %d", len(blob), kmproto.MaxBlobSize)
 	}
 	id := sha256.Sum256(blob)
 	if k, ok := ta.keys.get(id); ok {
@@ -64,16 +66,16 @@ func (ta *TA) loadBlob(blob []byte) (*loadedKey, error) {
 	}
 	params, scalar, err := ta.blobs.open(blob)
 	if err != nil {
-		return nil, &Error{Code: ErrorInvalidKeyBlob, Err: err}
+		return nil, &kmproto.Error{Code: kmproto.ErrorInvalidKeyBlob, Err: err}
 	}
 	defer clear(scalar)
 	spec, err := checkKeyParams(params)
 	if err != nil {
-		return nil, &Error{Code: ErrorInvalidKeyBlob, Err: err}
+		return nil, &kmproto.Error{Code: kmproto.ErrorInvalidKeyBlob, Err: err}
 	}
 	key, err := loadKey(spec.curve, scalar)
 	if err != nil {
-		return nil, &Error{Code: ErrorInvalidKeyBlob, Err: err}
+		return nil, &kmproto.Error{Code: kmproto.ErrorInvalidKeyBlob, Err: err}
 	}
 	k := &loadedKey{params: params, spec: spec, key: key}
 	ta.keys.put(id, k)

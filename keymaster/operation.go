@@ -8,11 +8,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 )
 
 // DefaultMaxOperations is the default cap on concurrent operations: the
-// size of Trusty keymaster's operation table (kOperationTableSize = 16).
-const DefaultMaxOperations = 16
+// protocol's kmproto.OperationSlots.
+const DefaultMaxOperations = kmproto.OperationSlots
 
 // Sharing the operation slots between clients (docs/protocol.md §2.1,
 // "Operation slots"). A full table does not refuse a BEGIN outright: as
@@ -158,7 +160,7 @@ func (t *opTable) add(op *operation) (uint64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.ops) >= t.max && (t.noPrune || !t.pruneLocked(op.client)) {
-		return 0, kmErr(ErrorTooManyOperations, "%d operations in progress", len(t.ops))
+		return 0, kmErr(kmproto.ErrorTooManyOperations, "%d operations in progress", len(t.ops))
 	}
 	op.lastUsed.Store(t.now())
 	for {
@@ -182,12 +184,12 @@ func (t *opTable) get(h, owner uint64) (*operation, error) {
 	op, ok := t.ops[h]
 	t.mu.Unlock()
 	if !ok || op.owner != owner {
-		return nil, kmErr(ErrorInvalidOperationHandle, "no operation %#x in this session", h)
+		return nil, kmErr(kmproto.ErrorInvalidOperationHandle, "no operation %#x in this session", h)
 	}
 	op.mu.Lock()
 	if op.done {
 		op.mu.Unlock()
-		return nil, kmErr(ErrorInvalidOperationHandle, "operation %#x already ended or pruned", h)
+		return nil, kmErr(kmproto.ErrorInvalidOperationHandle, "operation %#x already ended or pruned", h)
 	}
 	op.lastUsed.Store(t.now())
 	return op, nil

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 )
 
 func TestMalusAge(t *testing.T) {
@@ -30,18 +32,18 @@ func TestOperationPruning(t *testing.T) {
 	var now int64
 	f := newFixture(t, func(c *Config) { c.MaxOperations = 4 })
 	f.ta.ops.now = func() int64 { return now }
-	k, err := GenerateKey{Params: p256Params(NoAuthRequiredParam())}.Execute(ctx, f.session())
+	k, err := kmproto.GenerateKey{Params: p256Params(kmproto.NoAuthRequiredParam())}.Execute(ctx, f.session())
 	require.NoError(t, err)
 	client := func(id uint64) direct { return direct{f.ta.newSession(id)} }
 	begin := func(inv direct) (uint64, error) {
 		now += int64(time.Millisecond)
-		return Begin{Blob: k.Blob, Purpose: PurposeSign}.Execute(ctx, inv)
+		return kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, inv)
 	}
 	// live touches h a millisecond after the previous step, so that no two
 	// operations share a last-use time (the LRU order is then total).
 	live := func(inv direct, h uint64) bool {
 		now += int64(time.Millisecond)
-		return Update{Handle: h, Input: []byte("x")}.Execute(ctx, inv) == nil
+		return kmproto.Update{Handle: h, Input: []byte("x")}.Execute(ctx, inv) == nil
 	}
 
 	t.Run("a hog loses its least recently used operation to another client", func(t *testing.T) {
@@ -69,7 +71,7 @@ func TestOperationPruning(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, live(other, mine), "the other client's operation survives")
 		assert.False(t, live(hog, hs[1]), "the hog's own LRU operation went")
-		_, err = Finish{Handle: mine}.Execute(ctx, other)
+		_, err = kmproto.Finish{Handle: mine}.Execute(ctx, other)
 		require.NoError(t, err)
 		other.s.Close()
 		hog.s.Close()
@@ -88,7 +90,7 @@ func TestOperationPruning(t *testing.T) {
 		}
 		late := client(20)
 		_, err := begin(late)
-		require.ErrorIs(t, err, ErrTooManyOperations, "malus 1 cannot prune malus 1")
+		require.ErrorIs(t, err, kmproto.ErrTooManyOperations, "malus 1 cannot prune malus 1")
 		now += int64(5 * time.Second)
 		require.True(t, live(sessions[1], hs[1]), "touched: young again")
 		_, err = begin(late)
@@ -109,7 +111,7 @@ func TestOperationPruning(t *testing.T) {
 			require.NoError(t, err)
 		}
 		_, err := begin(other)
-		require.ErrorIs(t, err, ErrTooManyOperations)
+		require.ErrorIs(t, err, kmproto.ErrTooManyOperations)
 		hog.s.Close()
 	})
 }

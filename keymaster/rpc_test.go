@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -18,49 +18,49 @@ import (
 // client with the needed size, and the operation survives it.
 func TestShortBufferOverRPC(t *testing.T) {
 	ctx := context.Background()
-	d := keymastertest.NewDevice(t)
+	d := newDevice(t)
 	inv := d.Serve(t)
-	k, err := keymaster.GenerateKey{Params: keymastertest.SigningKey(keymaster.CurveSM2, tokens.AuthAny, nil)}.Execute(ctx, inv)
+	k, err := kmproto.GenerateKey{Params: keymastertest.SigningKey(kmproto.CurveSM2, tokens.AuthAny, nil)}.Execute(ctx, inv)
 	require.NoError(t, err)
 	// A key with USER_AUTH_TYPE but no USER_SECURE_ID fails closed.
-	_, err = keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, inv)
-	require.ErrorIs(t, err, keymaster.ErrKeyUserNotAuthenticated)
+	_, err = kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, inv)
+	require.ErrorIs(t, err, kmproto.ErrKeyUserNotAuthenticated)
 
-	ps := keymaster.Params{
-		keymaster.AlgorithmParam(keymaster.AlgorithmEC), keymaster.ECCurveParam(keymaster.CurveSM2),
-		keymaster.PurposeParam(keymaster.PurposeSign), keymaster.DigestParam(keymaster.DigestSM3),
-		keymaster.NoAuthRequiredParam(),
+	ps := kmproto.Params{
+		kmproto.AlgorithmParam(kmproto.AlgorithmEC), kmproto.ECCurveParam(kmproto.CurveSM2),
+		kmproto.PurposeParam(kmproto.PurposeSign), kmproto.DigestParam(kmproto.DigestSM3),
+		kmproto.NoAuthRequiredParam(),
 	}
-	k, err = keymaster.GenerateKey{Params: ps}.Execute(ctx, inv)
+	k, err = kmproto.GenerateKey{Params: ps}.Execute(ctx, inv)
 	require.NoError(t, err)
-	h, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, inv)
+	h, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, inv)
 	require.NoError(t, err)
 
 	p := tee.Params{tee.Value(uint32(h), uint32(h>>32)), tee.MemrefIn([]byte("msg")), tee.MemrefIn(nil), tee.MemrefOut(16)}
-	require.ErrorIs(t, inv.Invoke(ctx, keymaster.CmdFinish, &p), tee.ErrShortBuffer)
-	assert.EqualValues(t, keymaster.MaxSignatureSize, p[3].Size)
+	require.ErrorIs(t, inv.Invoke(ctx, uint32(kmproto.CmdFinish), &p), tee.ErrShortBuffer)
+	assert.EqualValues(t, kmproto.MaxSignatureSize, p[3].Size)
 
 	p[3] = tee.MemrefOut(p[3].Size)
-	require.NoError(t, inv.Invoke(ctx, keymaster.CmdFinish, &p))
-	require.NoError(t, keymaster.VerifySignature(keymaster.CurveSM2, k.PublicKey, []byte("msg"), p[3].Data))
+	require.NoError(t, inv.Invoke(ctx, uint32(kmproto.CmdFinish), &p))
+	require.NoError(t, kmproto.VerifySignature(kmproto.CurveSM2, k.PublicKey, []byte("msg"), p[3].Data))
 
 	// Errors keep their layers over the wire.
-	_, err = keymaster.GetAuthTokenKey{Recipient: tee.UUIDKeymaster}.Execute(ctx, inv)
+	_, err = kmproto.GetAuthTokenKey{Recipient: tee.UUIDKeymaster}.Execute(ctx, inv)
 	require.ErrorIs(t, err, tee.ErrAccessDenied)
-	_, err = keymaster.Finish{Handle: h}.Execute(ctx, inv)
-	require.ErrorIs(t, err, keymaster.ErrInvalidOperationHandle)
+	_, err = kmproto.Finish{Handle: h}.Execute(ctx, inv)
+	require.ErrorIs(t, err, kmproto.ErrInvalidOperationHandle)
 	assert.Equal(t, tee.Result(0x4B4D001C), tee.ResultOf(err))
 }
 
 // TestConcurrentSessions signs from many sessions at once (run with -race).
 func TestConcurrentSessions(t *testing.T) {
 	ctx := context.Background()
-	d := keymastertest.NewDevice(t)
+	d := newDevice(t)
 	first := d.Direct(t)
 	mac, err := keymastertest.AuthTokenMAC(ctx, first, d.Gatekeeper(t))
 	require.NoError(t, err)
 	const sid = 99
-	k, err := keymaster.GenerateKey{Params: keymastertest.SigningKey(keymaster.CurveP256, tokens.AuthPassword, nil, sid)}.Execute(ctx, first)
+	k, err := kmproto.GenerateKey{Params: keymastertest.SigningKey(kmproto.CurveP256, tokens.AuthPassword, nil, sid)}.Execute(ctx, first)
 	require.NoError(t, err)
 
 	var wg sync.WaitGroup
@@ -74,15 +74,15 @@ func TestConcurrentSessions(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 5 {
-				h, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, inv)
+				h, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, inv)
 				if err != nil {
 					errs <- err
 					return
 				}
 				hat := keymastertest.Mint(mac, keymastertest.HAT{Challenge: h, UserID: sid, Type: tokens.AuthPassword, TimestampMs: d.Clock.NowMs()})
-				sig, err := keymaster.Finish{Handle: h, Input: []byte("m"), HAT: hat}.Execute(ctx, inv)
+				sig, err := kmproto.Finish{Handle: h, Input: []byte("m"), HAT: hat}.Execute(ctx, inv)
 				if err == nil {
-					err = keymaster.VerifySignature(keymaster.CurveP256, k.PublicKey, []byte("m"), sig)
+					err = kmproto.VerifySignature(kmproto.CurveP256, k.PublicKey, []byte("m"), sig)
 				}
 				if err != nil {
 					errs <- err

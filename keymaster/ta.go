@@ -1,35 +1,36 @@
 package keymaster
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync/atomic"
 
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/boot"
 	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tokens"
 )
 
-// Config holds the explicit dependencies of a Keymaster TA. The process
-// runner (tee/taproc) builds it from the provisioning record.
+// Config holds the explicit dependencies of a Keymaster TA: the base every
+// TA shares, of which Keymaster uses Self (tee.UUIDKeymaster on an fpemu
+// device), StorageKey (the key-blob key is derived from it), Clock (the
+// device boot clock HAT timestamps are stamped with), Logger (never
+// secrets), Rand (the per-boot auth-token key) and MACAlgorithm (the HAT
+// MAC). Keymaster keeps no sealed store and opens no envelopes, so Store,
+// DBPath, Keys, Opener and BootID must be unset (tacore.Spec.NoStore). The
+// process runner (tee/taproc) builds it from the provisioning record.
 type Config struct {
-	// Self is the TA's UUID (tee.UUIDKeymaster on an fpemu device).
-	Self tee.UUID
-	// StorageKey is the TA storage key; the key-blob key is derived from it.
-	StorageKey boot.StorageKey
+	tacore.Config
 	// Sealer seals envelopes from Self; it carries the auth-token key to
 	// the TAs the manifest routes Keymaster to.
 	Sealer *envelope.Sealer
-	// Clock is the device boot clock HAT timestamps are stamped with.
-	Clock tee.Clock
-	// Logger receives structured logs (never secrets); nil means no logs.
-	Logger *zap.Logger
 	// MaxOperations caps concurrent operations; 0 means
 	// DefaultMaxOperations.
 	MaxOperations int
@@ -38,70 +39,71 @@ type Config struct {
 	// the weakened configuration that shows why pruning exists. Never set
 	// on a device.
 	NoPruning bool
-	// MACAlgorithm is the HAT MAC; the zero value is AOSP's HMAC-SHA256.
-	MACAlgorithm tokens.MACAlgorithm
 }
 
-// ErrConfig is matched by NewTA errors for an unusable Config.
+// ErrConfig is matched by NewTA errors for an unusable Config (as is
+// tacore.ErrConfig).
 var ErrConfig = errors.New("keymaster: bad configuration")
 
+// spec is what tacore needs to know about the Keymaster TA.
+var spec = tacore.Spec{Name: "keymaster", Role: tee.RoleKeymaster, NoStore: true, ErrConfig: ErrConfig}
+
 // TA is the Keymaster trusted application. It is safe for concurrent use
-// by many sessions.
+// by many sessions. Identity, clock, logger and randomness are the shared
+// core's (tacore).
 type TA struct {
-	self    tee.UUID
+	*tacore.Core
 	blobs   *blobSealer
 	enf     Enforcer
 	ops     *opTable
 	keys    *keyCache
 	sealer  *envelope.Sealer
-	log     *zap.Logger
+	mux     *rpc.Mux[*session, kmproto.Command]
 	authKey [tokens.KeySize]byte // per-boot auth-token key; never logged, never returned in clear
 	nextSID atomic.Uint64        // session ids
 }
 
 // NewTA builds a Keymaster TA. It draws the per-boot auth-token key, 32
-// bytes from crypto/rand (Trusty AUTH_TOKEN_KEY_LEN; on Trusty it is the
-// ISharedSecret HMAC key, agreed once per boot), so every TA instance —
-// every boot — has a fresh key.
+// bytes from cfg.Rand (crypto/rand by default; Trusty AUTH_TOKEN_KEY_LEN;
+// on Trusty it is the ISharedSecret HMAC key, agreed once per boot), so
+// every TA instance — every boot — has a fresh key.
 func NewTA(cfg Config) (*TA, error) {
-	if cfg.Self.IsZero() {
-		return nil, fmt.Errorf("%w: no TA UUID", ErrConfig)
+	core, err := tacore.New(cfg.Config, spec)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Sealer == nil || cfg.Sealer.Self() != cfg.Self {
-		return nil, fmt.Errorf("%w: envelope sealer missing or not for %s", ErrConfig, cfg.Self)
+		return nil, fmt.Errorf("%w: %w: envelope sealer missing or not for %s", ErrConfig, tacore.ErrConfig, cfg.Self)
 	}
-	if cfg.Clock == nil {
-		return nil, fmt.Errorf("%w: no boot clock", ErrConfig)
+	if len(cfg.StorageKey) == 0 || !slices.ContainsFunc(cfg.StorageKey, func(b byte) bool { return b != 0 }) {
+		return nil, fmt.Errorf("%w: %w: zero storage key", ErrConfig, tacore.ErrConfig)
 	}
-	if cfg.StorageKey == (boot.StorageKey{}) {
-		return nil, fmt.Errorf("%w: zero storage key", ErrConfig)
-	}
-	blobs, err := newBlobSealer(cfg.StorageKey[:])
+	blobs, err := newBlobSealer(cfg.StorageKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w: %v", ErrConfig, tacore.ErrConfig, err)
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = zap.NewNop()
+	mux, err := rpc.NewMux("keymaster", commands)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	ta := &TA{
-		self:   cfg.Self,
+		Core:   core,
 		blobs:  blobs,
 		ops:    newOpTable(cfg.MaxOperations),
 		keys:   newKeyCache(),
 		sealer: cfg.Sealer,
-		log:    log,
+		mux:    mux,
 	}
 	ta.ops.noPrune = cfg.NoPruning
-	if _, err := rand.Read(ta.authKey[:]); err != nil {
+	if _, err := io.ReadFull(ta.Rand, ta.authKey[:]); err != nil {
 		return nil, fmt.Errorf("keymaster: auth-token key: %w", err)
 	}
 	mac, err := tokens.NewMAC(cfg.MACAlgorithm, ta.authKey[:])
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w: %v", ErrConfig, tacore.ErrConfig, err)
 	}
 	ta.enf = Enforcer{Clock: cfg.Clock, MAC: mac}
-	log.Info("keymaster TA ready",
+	ta.Log.Info("keymaster TA ready",
 		zap.Stringer("uuid", cfg.Self),
 		zap.Int("max_operations", ta.ops.max),
 		zap.Stringer("hat_mac", cfg.MACAlgorithm))
@@ -125,14 +127,14 @@ func (ta *TA) getAuthTokenKey(recipient tee.UUID) ([]byte, error) {
 		}
 		return nil, tee.Errorf(tee.ResultGeneric, tee.OriginTrustedApp, "seal auth-token key: %v", err)
 	}
-	ta.log.Info("auth-token key sealed", zap.Stringer("recipient", recipient), zap.Int("envelope_len", len(env)))
+	ta.Log.Info("auth-token key sealed", zap.Stringer("recipient", recipient), zap.Int("envelope_len", len(env)))
 	return env, nil
 }
 
 // checkRecipient refuses (TEEC_ERROR_ACCESS_DENIED) a recipient the
 // manifest does not route Keymaster to.
 func (ta *TA) checkRecipient(recipient tee.UUID) error {
-	if !tee.RouteAllowed(ta.self, recipient) {
+	if !tee.RouteAllowed(ta.Self, recipient) {
 		return tee.Errorf(tee.ResultAccessDenied, tee.OriginTrustedApp,
 			"no manifest route from keymaster to %s", recipient)
 	}
@@ -144,9 +146,9 @@ func (ta *TA) checkRecipient(recipient tee.UUID) error {
 // are INVALID_ARGUMENT (an invalid tag type INVALID_TAG); unsupported ones
 // as checkKeyParams says.
 func (ta *TA) generateKey(rawParams []byte) (blob, pub []byte, err error) {
-	params, err := ParseParams(rawParams)
+	params, err := kmproto.ParseParams(rawParams)
 	if err != nil {
-		return nil, nil, &Error{Code: ErrorInvalidArgument, Err: err}
+		return nil, nil, &kmproto.Error{Code: kmproto.ErrorInvalidArgument, Err: err}
 	}
 	spec, err := checkKeyParams(params)
 	if err != nil {
@@ -154,24 +156,24 @@ func (ta *TA) generateKey(rawParams []byte) (blob, pub []byte, err error) {
 	}
 	canon, err := params.Marshal()
 	if err != nil {
-		return nil, nil, &Error{Code: ErrorInvalidArgument, Err: err}
+		return nil, nil, &kmproto.Error{Code: kmproto.ErrorInvalidArgument, Err: err}
 	}
 	scalar, err := generateScalar(spec.curve)
 	if err != nil {
-		return nil, nil, kmErr(ErrorUnknownError, "generate key: %v", err)
+		return nil, nil, kmErr(kmproto.ErrorUnknownError, "generate key: %v", err)
 	}
 	defer clear(scalar)
 	key, err := loadKey(spec.curve, scalar)
 	if err != nil {
-		return nil, nil, kmErr(ErrorUnknownError, "load key: %v", err)
+		return nil, nil, kmErr(kmproto.ErrorUnknownError, "load key: %v", err)
 	}
 	blob, err = ta.blobs.seal(canon, scalar)
 	if err != nil {
-		return nil, nil, kmErr(ErrorUnknownError, "seal key: %v", err)
+		return nil, nil, kmErr(kmproto.ErrorUnknownError, "seal key: %v", err)
 	}
 	ta.keys.put(sha256.Sum256(blob), &loadedKey{params: params, spec: spec, key: key})
 	pol := PolicyOf(params)
-	ta.log.Info("key generated",
+	ta.Log.Info("key generated",
 		zap.Uint32("ec_curve", uint32(spec.curve)),
 		zap.Int("secure_ids", len(pol.SecureIDs)),
 		zap.Bool("no_auth_required", pol.NoAuthRequired),
@@ -183,7 +185,7 @@ func (ta *TA) generateKey(rawParams []byte) (blob, pub []byte, err error) {
 // (Enforcer.AuthorizeBegin) and starts a signing operation. It returns the
 // operation handle, which is also the challenge a per-operation HAT must
 // carry (BeginResult.challenge).
-func (ta *TA) begin(owner, client uint64, blob []byte, purpose Purpose, hat []byte) (uint64, error) {
+func (ta *TA) begin(owner, client uint64, blob []byte, purpose kmproto.Purpose, hat []byte) (uint64, error) {
 	k, err := ta.loadBlob(blob)
 	if err != nil {
 		return 0, err
@@ -191,15 +193,15 @@ func (ta *TA) begin(owner, client uint64, blob []byte, purpose Purpose, hat []by
 	// KeyMint begin: asymmetric public-key operations (VERIFY, ENCRYPT)
 	// are UNSUPPORTED_PURPOSE; a purpose the key lacks is
 	// INCOMPATIBLE_PURPOSE (Tag.aidl PURPOSE).
-	if purpose != PurposeSign {
-		return 0, kmErr(ErrorUnsupportedPurpose, "purpose %d: the TA only signs", purpose)
+	if purpose != kmproto.PurposeSign {
+		return 0, kmErr(kmproto.ErrorUnsupportedPurpose, "purpose %d: the TA only signs", purpose)
 	}
-	if !slices.Contains(k.params.Ints(TagPurpose), uint64(PurposeSign)) {
-		return 0, kmErr(ErrorIncompatiblePurpose, "key lacks PURPOSE SIGN")
+	if !slices.Contains(k.params.Ints(kmproto.TagPurpose), uint64(kmproto.PurposeSign)) {
+		return 0, kmErr(kmproto.ErrorIncompatiblePurpose, "key lacks PURPOSE SIGN")
 	}
 	auth, err := ta.enf.AuthorizeBegin(PolicyOf(k.params), hat)
 	if err != nil {
-		ta.log.Info("begin refused", zap.Error(err))
+		ta.Log.Info("begin refused", zap.Error(err))
 		return 0, err
 	}
 	op := &operation{owner: owner, client: client, auth: auth, signer: k.key.newSigner()}
@@ -209,7 +211,7 @@ func (ta *TA) begin(owner, client uint64, blob []byte, purpose Purpose, hat []by
 		return 0, err
 	}
 	if ta.ops.pruned.Load() != before {
-		ta.log.Info("operation table full: pruned an operation for a new BEGIN")
+		ta.Log.Info("operation table full: pruned an operation for a new BEGIN")
 	}
 	return h, nil
 }
@@ -225,7 +227,7 @@ func (ta *TA) authorizeOp(owner, h uint64, hat []byte) (*operation, error) {
 	}
 	if err := ta.enf.AuthorizeUpdateOrFinish(op.auth, h, hat); err != nil {
 		ta.ops.end(op)
-		ta.log.Info("operation refused and destroyed", zap.Error(err))
+		ta.Log.Info("operation refused and destroyed", zap.Error(err))
 		return nil, err
 	}
 	return op, nil
@@ -252,7 +254,7 @@ func (ta *TA) finish(owner, h uint64, input, hat []byte) ([]byte, error) {
 	op.signer.Write(input)
 	sig, err := op.signer.Sign()
 	if err != nil {
-		return nil, kmErr(ErrorUnknownError, "sign: %v", err)
+		return nil, kmErr(kmproto.ErrorUnknownError, "sign: %v", err)
 	}
 	return sig, nil
 }

@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"os"
 	"testing"
@@ -11,8 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -57,18 +56,18 @@ func BenchmarkPasswordToSignature(b *testing.B) {
 	pw := []byte("benchmark password")
 	enr, err := gkproto.Enroll{UID: 1, DesiredPassword: pw}.Execute(ctx, gk)
 	require.NoError(b, err)
-	k, err := keymaster.GenerateKey{Params: keymastertest.SigningKey(keymaster.CurveSM2, tokens.AuthPassword, nil, enr.SecureUserID)}.Execute(ctx, km)
+	k, err := kmproto.GenerateKey{Params: keymastertest.SigningKey(kmproto.CurveSM2, tokens.AuthPassword, nil, enr.SecureUserID)}.Execute(ctx, km)
 	require.NoError(b, err)
 	msg := []byte("pay 1.00")
 
 	b.ReportAllocs()
 	for b.Loop() {
-		h, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, km)
+		h, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, km)
 		require.NoError(b, err)
 		v, err := gkproto.Verify{UID: 1, Challenge: h, Handle: enr.Handle, Password: pw}.Execute(ctx, gk)
 		require.NoError(b, err)
 		require.Equal(b, gkproto.StatusOK, v.Status)
-		_, err = keymaster.Finish{Handle: h, Input: msg, HAT: v.Token.Marshal()}.Execute(ctx, km)
+		_, err = kmproto.Finish{Handle: h, Input: msg, HAT: v.Token.Marshal()}.Execute(ctx, km)
 		require.NoError(b, err)
 	}
 }

@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"fmt"
 	"os/exec"
@@ -10,8 +8,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/boot"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -166,7 +165,7 @@ func relayTo(ctx context.Context, d *Device, km rpc.Invoker, r tee.Role) error {
 	default:
 		return fmt.Errorf("sim: no auth-token key relay for %s yet", r)
 	}
-	env, err := keymaster.GetAuthTokenKey{Recipient: u}.Execute(ctx, km)
+	env, err := kmproto.GetAuthTokenKey{Recipient: u}.Execute(ctx, km)
 	if err != nil {
 		return fmt.Errorf("GET_AUTH_TOKEN_KEY: %w", err)
 	}

@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"crypto/sha256"
 	"os"
@@ -17,10 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gatekeepertest"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -103,21 +102,21 @@ func verify(t *testing.T, gk *Session, uid uint32, challenge uint64, handle, pas
 
 // signWithHAT generates a timeout-bound key for sid on curve, then signs
 // with begin(HAT)+finish; it returns the error of begin or finish.
-func signWithHAT(t *testing.T, km *Session, curve keymaster.ECCurve, sid uint64, hat []byte) error {
+func signWithHAT(t *testing.T, km *Session, curve kmproto.ECCurve, sid uint64, hat []byte) error {
 	t.Helper()
 	ctx := testCtx(t)
-	k, err := keymaster.GenerateKey{Params: keymastertest.SigningKey(curve, tokens.AuthPassword, keymastertest.Seconds(60), sid)}.Execute(ctx, km)
+	k, err := kmproto.GenerateKey{Params: keymastertest.SigningKey(curve, tokens.AuthPassword, keymastertest.Seconds(60), sid)}.Execute(ctx, km)
 	require.NoError(t, err)
-	h, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign, HAT: hat}.Execute(ctx, km)
+	h, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign, HAT: hat}.Execute(ctx, km)
 	if err != nil {
 		return err
 	}
 	msg := []byte("pay 12.34 CNY to merchant 42")
-	sig, err := keymaster.Finish{Handle: h, Input: msg}.Execute(ctx, km)
+	sig, err := kmproto.Finish{Handle: h, Input: msg}.Execute(ctx, km)
 	if err != nil {
 		return err
 	}
-	return keymaster.VerifySignature(curve, k.PublicKey, msg, sig)
+	return kmproto.VerifySignature(curve, k.PublicKey, msg, sig)
 }
 
 // TestPasswordHATUnlocksKeymasterKey is the end-to-end proof that the
@@ -140,8 +139,8 @@ func TestPasswordHATUnlocksKeymasterKey(t *testing.T) {
 
 	curves := []struct {
 		name  string
-		curve keymaster.ECCurve
-	}{{"P-256", keymaster.CurveP256}, {"SM2", keymaster.CurveSM2}}
+		curve kmproto.ECCurve
+	}{{"P-256", kmproto.CurveP256}, {"SM2", kmproto.CurveSM2}}
 	for _, tc := range curves {
 		curve := tc.curve
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,7 +151,7 @@ func TestPasswordHATUnlocksKeymasterKey(t *testing.T) {
 				assert.Error(t, signWithHAT(t, km, curve, sid, bad), "HAT with byte %d flipped", i)
 			}
 			err := signWithHAT(t, km, curve, sid+1, hat)
-			assert.ErrorIs(t, err, keymaster.ErrKeyUserNotAuthenticated, "HAT of another SID")
+			assert.ErrorIs(t, err, kmproto.ErrKeyUserNotAuthenticated, "HAT of another SID")
 		})
 	}
 }
@@ -225,7 +224,7 @@ func TestKeymasterRestartRelaysNewKey(t *testing.T) {
 	km := session(t, d, tee.RoleKeymaster)
 	password := []byte("pw")
 	handle, sid := enroll(t, gk, 3, password)
-	k, err := keymaster.GenerateKey{Params: keymastertest.SigningKey(keymaster.CurveSM2, tokens.AuthPassword, keymastertest.Seconds(60), sid)}.Execute(testCtx(t), km)
+	k, err := kmproto.GenerateKey{Params: keymastertest.SigningKey(kmproto.CurveSM2, tokens.AuthPassword, keymastertest.Seconds(60), sid)}.Execute(testCtx(t), km)
 	require.NoError(t, err)
 	oldHAT := verify(t, gk, 3, 0, handle, password).Token.Marshal()
 
@@ -239,10 +238,10 @@ func TestKeymasterRestartRelaysNewKey(t *testing.T) {
 	km2 := session(t, d, tee.RoleKeymaster)
 	rsp := verify(t, gk, 3, 0, handle, password)
 	require.Equal(t, gkproto.StatusOK, rsp.Status)
-	_, err = keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign, HAT: rsp.Token.Marshal()}.Execute(testCtx(t), km2)
+	_, err = kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign, HAT: rsp.Token.Marshal()}.Execute(testCtx(t), km2)
 	require.NoError(t, err, "old key blob, new HAT, new Keymaster")
-	_, err = keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign, HAT: oldHAT}.Execute(testCtx(t), km2)
-	assert.ErrorIs(t, err, keymaster.ErrKeyUserNotAuthenticated, "a HAT under the previous Keymaster's key")
+	_, err = kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign, HAT: oldHAT}.Execute(testCtx(t), km2)
+	assert.ErrorIs(t, err, kmproto.ErrKeyUserNotAuthenticated, "a HAT under the previous Keymaster's key")
 }
 
 // TestClientOfKilledTAGetsTargetDead: with no restart policy, a client of a
@@ -251,7 +250,7 @@ func TestKeymasterRestartRelaysNewKey(t *testing.T) {
 func TestClientOfKilledTAGetsTargetDead(t *testing.T) {
 	d := bootDevice(t, nil)
 	km := session(t, d, tee.RoleKeymaster)
-	_, err := keymaster.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(testCtx(t), km)
+	_, err := kmproto.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(testCtx(t), km)
 	require.NoError(t, err)
 
 	pid, err := d.PID(tee.RoleKeymaster)
@@ -264,7 +263,7 @@ func TestClientOfKilledTAGetsTargetDead(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = keymaster.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(ctx, km)
+	_, err = kmproto.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(ctx, km)
 	require.ErrorIs(t, err, tee.ErrTargetDead)
 	assert.Equal(t, tee.ResultTargetDead, tee.ResultOf(err))
 	_, err = d.OpenSession(ctx, tee.RoleKeymaster)

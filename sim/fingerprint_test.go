@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"os"
 	"testing"
 	"time"
@@ -11,11 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio"
-	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/fingerprinttest"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tokens"
@@ -103,9 +102,9 @@ func TestFingerprintHATUnlocksKeymasterKey(t *testing.T) {
 	require.NotZero(t, authID)
 
 	// A per-operation key bound to the fingerprint set.
-	k, err := keymaster.GenerateKey{Params: keymastertest.SigningKey(keymaster.CurveP256, tokens.AuthFingerprint, nil, authID)}.Execute(ctx, km)
+	k, err := kmproto.GenerateKey{Params: keymastertest.SigningKey(kmproto.CurveP256, tokens.AuthFingerprint, nil, authID)}.Execute(ctx, km)
 	require.NoError(t, err)
-	op, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, km)
+	op, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, km)
 	require.NoError(t, err)
 
 	// Authenticate with operation_id = the operation handle.
@@ -129,15 +128,15 @@ func TestFingerprintHATUnlocksKeymasterKey(t *testing.T) {
 	assert.Equal(t, tokens.AuthFingerprint, tok.AuthenticatorType)
 
 	msg := []byte("pay 12.34 CNY to merchant 42")
-	sig, err := keymaster.Finish{Handle: op, Input: msg, HAT: last.HAT}.Execute(ctx, km)
+	sig, err := kmproto.Finish{Handle: op, Input: msg, HAT: last.HAT}.Execute(ctx, km)
 	require.NoError(t, err, "Keymaster accepts the fingerprint HAT")
-	require.NoError(t, keymaster.VerifySignature(keymaster.CurveP256, k.PublicKey, msg, sig))
+	require.NoError(t, kmproto.VerifySignature(kmproto.CurveP256, k.PublicKey, msg, sig))
 
 	// The same HAT does not finish another operation (challenge = handle).
-	op2, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, km)
+	op2, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, km)
 	require.NoError(t, err)
-	_, err = keymaster.Finish{Handle: op2, Input: msg, HAT: last.HAT}.Execute(ctx, km)
-	assert.ErrorIs(t, err, keymaster.ErrKeyUserNotAuthenticated)
+	_, err = kmproto.Finish{Handle: op2, Input: msg, HAT: last.HAT}.Execute(ctx, km)
+	assert.ErrorIs(t, err, kmproto.ErrKeyUserNotAuthenticated)
 
 	// The payment TA's view: finger lists and the auth result of op.
 	envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, fp)

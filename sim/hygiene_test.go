@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
@@ -17,7 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 	"github.com/fpemu/fpemu/tokens"
@@ -68,7 +67,7 @@ func TestSecretsStayOnFD3(t *testing.T) {
 	km := session(t, d, tee.RoleKeymaster)
 	handle, _ := enroll(t, gk, 9, password)
 	require.Equal(t, gkproto.StatusOK, verify(t, gk, 9, 1, handle, password).Status)
-	env, err := keymaster.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(testCtx(t), km)
+	env, err := kmproto.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(testCtx(t), km)
 	require.NoError(t, err)
 	// The per-boot auth-token key, opened as Gatekeeper would: it never
 	// leaves Keymaster in the clear and must not reach a log either.

@@ -10,7 +10,7 @@ import (
 	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -94,7 +94,7 @@ func TestPaymentAcrossProcesses(t *testing.T) {
 	assert.Equal(t, uint32(2), st.FingerID)
 
 	km := session(t, d, tee.RoleKeymaster)
-	env, err := keymaster.GetAuthTokenKey{Recipient: tee.UUIDPayment}.Execute(testCtx(t), km)
+	env, err := kmproto.GetAuthTokenKey{Recipient: tee.UUIDPayment}.Execute(testCtx(t), km)
 	require.NoError(t, err)
 	_, err = payproto.Deliver{Envelope: env}.Execute(testCtx(t), pay)
 	require.ErrorIs(t, err, payproto.ErrWrongRoute)

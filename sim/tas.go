@@ -44,12 +44,14 @@ var RunnableRoles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFi
 // boot clock (HAT freshness). Its auth-token key is drawn per process.
 func newKeymaster(env *taproc.Env) (rpc.TA, error) {
 	return keymaster.NewTA(keymaster.Config{
-		Self:         env.UUID,
-		StorageKey:   env.Record.StorageKey,
-		Sealer:       env.Sealer,
-		Clock:        env.Clock,
-		Logger:       env.Log,
-		MACAlgorithm: tokens.HMACSHA256,
+		Config: tacore.Config{
+			Self:         env.UUID,
+			StorageKey:   env.Record.StorageKey[:],
+			Clock:        env.Clock,
+			Logger:       env.Log,
+			MACAlgorithm: tokens.HMACSHA256,
+		},
+		Sealer: env.Sealer,
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/taproc"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -46,13 +47,15 @@ func RunWeakenedTA(ctx context.Context, role tee.Role, dir string, level zapcore
 		if role == tee.RoleKeymaster {
 			opt.Factory = func(env *taproc.Env) (rpc.TA, error) {
 				return keymaster.NewTA(keymaster.Config{
-					Self:         env.UUID,
-					StorageKey:   env.Record.StorageKey,
-					Sealer:       env.Sealer,
-					Clock:        env.Clock,
-					Logger:       env.Log,
-					MACAlgorithm: tokens.HMACSHA256,
-					NoPruning:    true,
+					Config: tacore.Config{
+						Self:         env.UUID,
+						StorageKey:   env.Record.StorageKey[:],
+						Clock:        env.Clock,
+						Logger:       env.Log,
+						MACAlgorithm: tokens.HMACSHA256,
+					},
+					Sealer:    env.Sealer,
+					NoPruning: true,
 				})
 			}
 		}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"bytes"
 	"context"
 	"errors"
@@ -15,8 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -111,6 +110,6 @@ func TestTAUnderLauncher(t *testing.T) {
 	km, err := d.OpenSession(ctx, tee.RoleKeymaster)
 	require.NoError(t, err)
 	defer km.Close()
-	_, err = keymaster.GetAuthTokenKey{Recipient: tee.UUIDKeymaster}.Execute(ctx, km)
+	_, err = kmproto.GetAuthTokenKey{Recipient: tee.UUIDKeymaster}.Execute(ctx, km)
 	assert.ErrorIs(t, err, tee.ErrAccessDenied)
 }

@@ -18,10 +18,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tatest"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -66,7 +67,7 @@ func AuthTokenMAC(ctx context.Context, inv rpc.Invoker, gatekeeper *envelope.Ope
 // AuthTokenMACFor is AuthTokenMAC for a TA configured with another HAT MAC
 // algorithm.
 func AuthTokenMACFor(ctx context.Context, inv rpc.Invoker, gatekeeper *envelope.Opener, alg tokens.MACAlgorithm) (*tokens.MAC, error) {
-	env, err := keymaster.GetAuthTokenKey{Recipient: gatekeeper.Self()}.Execute(ctx, inv)
+	env, err := kmproto.GetAuthTokenKey{Recipient: gatekeeper.Self()}.Execute(ctx, inv)
 	if err != nil {
 		return nil, err
 	}
@@ -127,26 +128,34 @@ func RandomSID(t testing.TB) uint64 {
 }
 
 // SigningKey returns the parameters of an auth-bound signing key on curve.
-func SigningKey(curve keymaster.ECCurve, authType tokens.AuthenticatorType, timeoutSec *uint32, sids ...uint64) keymaster.Params {
-	d := keymaster.DigestSHA256
-	if curve == keymaster.CurveSM2 {
-		d = keymaster.DigestSM3
+func SigningKey(curve kmproto.ECCurve, authType tokens.AuthenticatorType, timeoutSec *uint32, sids ...uint64) kmproto.Params {
+	d := kmproto.DigestSHA256
+	if curve == kmproto.CurveSM2 {
+		d = kmproto.DigestSM3
 	}
-	ps := keymaster.Params{
-		keymaster.AlgorithmParam(keymaster.AlgorithmEC),
-		keymaster.ECCurveParam(curve),
-		keymaster.PurposeParam(keymaster.PurposeSign),
-		keymaster.DigestParam(d),
-		keymaster.UserAuthTypeParam(authType),
+	ps := kmproto.Params{
+		kmproto.AlgorithmParam(kmproto.AlgorithmEC),
+		kmproto.ECCurveParam(curve),
+		kmproto.PurposeParam(kmproto.PurposeSign),
+		kmproto.DigestParam(d),
+		kmproto.UserAuthTypeParam(authType),
 	}
 	for _, s := range sids {
-		ps = append(ps, keymaster.UserSecureIDParam(s))
+		ps = append(ps, kmproto.UserSecureIDParam(s))
 	}
 	if timeoutSec != nil {
-		ps = append(ps, keymaster.AuthTimeoutParam(*timeoutSec))
+		ps = append(ps, kmproto.AuthTimeoutParam(*timeoutSec))
 	}
 	return ps
 }
 
 // Seconds returns a pointer to s, for SigningKey's timeout.
 func Seconds(s uint32) *uint32 { return &s }
+
+// ServeUnix hosts ta under uuid on a fresh Unix socket and returns a
+// session opened on it through rpc.Dial (tatest.ServeUnix, which owns the
+// harness; kept for existing callers).
+func ServeUnix(t testing.TB, uuid tee.UUID, ta rpc.TA) *rpc.Session {
+	t.Helper()
+	return tatest.ServeUnix(t, uuid, ta)
+}

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -54,24 +54,24 @@ func genuineSign(ctx context.Context, d *device) error {
 	if err != nil {
 		return fmt.Errorf("GENERATE_KEY: %w", err)
 	}
-	h, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, km)
+	h, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, km)
 	if err != nil {
 		return fmt.Errorf("BEGIN: %w", err)
 	}
-	if _, err := (keymaster.Finish{Handle: h, Input: payMsg}).Execute(ctx, km); err != nil {
+	if _, err := (kmproto.Finish{Handle: h, Input: payMsg}).Execute(ctx, km); err != nil {
 		return fmt.Errorf("FINISH: %w", err)
 	}
 	return nil
 }
 
 // noAuthKey generates a P-256 signing key usable without authentication.
-func noAuthKey(ctx context.Context, km rpc.Invoker) (*keymaster.GenerateKeyResponse, error) {
-	return keymaster.GenerateKey{Params: keymaster.Params{
-		keymaster.AlgorithmParam(keymaster.AlgorithmEC),
-		keymaster.ECCurveParam(keymaster.CurveP256),
-		keymaster.PurposeParam(keymaster.PurposeSign),
-		keymaster.DigestParam(keymaster.DigestSHA256),
-		keymaster.NoAuthRequiredParam(),
+func noAuthKey(ctx context.Context, km rpc.Invoker) (*kmproto.GenerateKeyResponse, error) {
+	return kmproto.GenerateKey{Params: kmproto.Params{
+		kmproto.AlgorithmParam(kmproto.AlgorithmEC),
+		kmproto.ECCurveParam(kmproto.CurveP256),
+		kmproto.PurposeParam(kmproto.PurposeSign),
+		kmproto.DigestParam(kmproto.DigestSHA256),
+		kmproto.NoAuthRequiredParam(),
 	}}.Execute(ctx, km)
 }
 
@@ -307,7 +307,7 @@ var stalledFrames = attack{
 var kmOpExhaust = attack{
 	Info: Info{
 		ID:      "km-op-exhaust",
-		Attack:  fmt.Sprintf("one client begins %d Keymaster operations (every slot) and keeps beginning more", keymaster.DefaultMaxOperations),
+		Attack:  fmt.Sprintf("one client begins %d Keymaster operations (every slot) and keeps beginning more", kmproto.OperationSlots),
 		Defence: "keystore2-style operation pruning (docs/protocol.md §2.1): another client's BEGIN prunes the hog's least recently used operation, and the hog cannot prune it back",
 		Want:    Survived,
 	},
@@ -324,8 +324,8 @@ var kmOpExhaust = attack{
 		if !t.must("attacker GENERATE_KEY", err) {
 			return
 		}
-		for i := range keymaster.DefaultMaxOperations {
-			if _, err := (keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}).Execute(ctx, hog); !t.must(fmt.Sprintf("attacker BEGIN %d", i+1), err) {
+		for i := range kmproto.OperationSlots {
+			if _, err := (kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}).Execute(ctx, hog); !t.must(fmt.Sprintf("attacker BEGIN %d", i+1), err) {
 				return
 			}
 		}
@@ -337,24 +337,24 @@ var kmOpExhaust = attack{
 		if !t.must("genuine GENERATE_KEY", err) {
 			return
 		}
-		h, err := keymaster.Begin{Blob: vk.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, victim)
+		h, err := kmproto.Begin{Blob: vk.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, victim)
 		if err != nil {
 			t.breachf("a second client cannot BEGIN while one holds every slot: %s", describe(err))
 			return
 		}
 		t.heldf("a second client's BEGIN with every slot held → accepted")
-		for i := range 2 * keymaster.DefaultMaxOperations {
-			if _, err := (keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}).Execute(ctx, hog); err != nil {
+		for i := range 2 * kmproto.OperationSlots {
+			if _, err := (kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}).Execute(ctx, hog); err != nil {
 				t.brokef("attacker BEGIN %d after pruning: %s", i+1, describe(err))
 				return
 			}
 		}
-		if _, err := (keymaster.Finish{Handle: h, Input: payMsg}).Execute(ctx, victim); err != nil {
-			t.breachf("the second client's operation did not survive %d more attacker BEGINs: FINISH %s", 2*keymaster.DefaultMaxOperations, describe(err))
+		if _, err := (kmproto.Finish{Handle: h, Input: payMsg}).Execute(ctx, victim); err != nil {
+			t.breachf("the second client's operation did not survive %d more attacker BEGINs: FINISH %s", 2*kmproto.OperationSlots, describe(err))
 			return
 		}
-		t.heldf("its operation survives %d more attacker BEGINs and FINISHes", 2*keymaster.DefaultMaxOperations)
+		t.heldf("its operation survives %d more attacker BEGINs and FINISHes", 2*kmproto.OperationSlots)
 		t.summarize("one client held all %d slots; a second client still began, and finished after %d more attacker BEGINs",
-			keymaster.DefaultMaxOperations, 2*keymaster.DefaultMaxOperations)
+			kmproto.OperationSlots, 2*kmproto.OperationSlots)
 	},
 }

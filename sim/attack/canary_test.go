@@ -1,8 +1,6 @@
 package attack
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"bytes"
 	"context"
 	"os"
@@ -19,10 +17,11 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -39,20 +38,20 @@ import (
 type unboundKeymaster struct{ rpc.Invoker }
 
 func (k unboundKeymaster) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
-	if cmd == keymaster.CmdGenerateKey && p[0].Type == tee.ParamMemrefInput {
-		ps, err := keymaster.ParseParams(p[0].Data)
+	if cmd == uint32(kmproto.CmdGenerateKey) && p[0].Type == tee.ParamMemrefInput {
+		ps, err := kmproto.ParseParams(p[0].Data)
 		if err != nil {
 			return err
 		}
-		var weak keymaster.Params
+		var weak kmproto.Params
 		for _, x := range ps {
 			switch x.Tag {
-			case keymaster.TagUserSecureID, keymaster.TagUserAuthType, keymaster.TagAuthTimeout:
+			case kmproto.TagUserSecureID, kmproto.TagUserAuthType, kmproto.TagAuthTimeout:
 			default:
 				weak = append(weak, x)
 			}
 		}
-		b, err := append(weak, keymaster.NoAuthRequiredParam()).Marshal()
+		b, err := append(weak, kmproto.NoAuthRequiredParam()).Marshal()
 		if err != nil {
 			return err
 		}
@@ -123,7 +122,7 @@ func (b *borrowedIdentity) wrap(inv rpc.Invoker) rpc.Invoker {
 type brokenFinish struct{ rpc.Invoker }
 
 func (b brokenFinish) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
-	if cmd == keymaster.CmdFinish {
+	if cmd == uint32(kmproto.CmdFinish) {
 		return &tee.Error{Code: tee.ResultGeneric, Origin: tee.OriginTrustedApp}
 	}
 	return b.Invoker.Invoke(ctx, cmd, p)

@@ -1,16 +1,15 @@
 package attack
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -39,7 +38,7 @@ func keyEnvelope(ctx context.Context, km rpc.Invoker, role tee.Role) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	return keymaster.GetAuthTokenKey{Recipient: u}.Execute(ctx, km)
+	return kmproto.GetAuthTokenKey{Recipient: u}.Execute(ctx, km)
 }
 
 // relayBench is a booted device with a Keymaster session and one session

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/tee"
 )
@@ -61,7 +61,7 @@ func describe(err error) string {
 	if err == nil {
 		return "success"
 	}
-	var ke *keymaster.Error
+	var ke *kmproto.Error
 	if errors.As(err, &ke) {
 		return ke.Code.String()
 	}

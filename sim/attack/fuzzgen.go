@@ -1,8 +1,6 @@
 package attack
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"encoding/binary"
 	"errors"
@@ -10,9 +8,10 @@ import (
 	"time"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
 	"github.com/fpemu/fpemu/tokens"
@@ -53,16 +52,16 @@ func seedsFor(role tee.Role, rng *mrand.Rand) []seed {
 	env := bytes(109)
 	switch role {
 	case tee.RoleKeymaster:
-		_, _ = keymaster.GenerateKey{Params: keymaster.Params{
-			keymaster.AlgorithmParam(keymaster.AlgorithmEC), keymaster.ECCurveParam(keymaster.CurveP256),
-			keymaster.PurposeParam(keymaster.PurposeSign), keymaster.DigestParam(keymaster.DigestSHA256),
-			keymaster.NoAuthRequiredParam(),
+		_, _ = kmproto.GenerateKey{Params: kmproto.Params{
+			kmproto.AlgorithmParam(kmproto.AlgorithmEC), kmproto.ECCurveParam(kmproto.CurveP256),
+			kmproto.PurposeParam(kmproto.PurposeSign), kmproto.DigestParam(kmproto.DigestSHA256),
+			kmproto.NoAuthRequiredParam(),
 		}}.Execute(ctx, rec)
-		_, _ = keymaster.Begin{Blob: bytes(150), Purpose: keymaster.PurposeSign, HAT: hat}.Execute(ctx, rec)
-		_ = keymaster.Update{Handle: rng.Uint64(), Input: bytes(16), HAT: hat}.Execute(ctx, rec)
-		_, _ = keymaster.Finish{Handle: rng.Uint64(), Input: bytes(16), HAT: hat}.Execute(ctx, rec)
-		_ = keymaster.Abort{Handle: rng.Uint64()}.Execute(ctx, rec)
-		_, _ = keymaster.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(ctx, rec)
+		_, _ = kmproto.Begin{Blob: bytes(150), Purpose: kmproto.PurposeSign, HAT: hat}.Execute(ctx, rec)
+		_ = kmproto.Update{Handle: rng.Uint64(), Input: bytes(16), HAT: hat}.Execute(ctx, rec)
+		_, _ = kmproto.Finish{Handle: rng.Uint64(), Input: bytes(16), HAT: hat}.Execute(ctx, rec)
+		_ = kmproto.Abort{Handle: rng.Uint64()}.Execute(ctx, rec)
+		_, _ = kmproto.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(ctx, rec)
 	case tee.RoleGatekeeper:
 		_, _ = gkproto.Enroll{UID: rng.Uint32(), DesiredPassword: bytes(4)}.Execute(ctx, rec)
 		_, _ = gkproto.Verify{UID: rng.Uint32(), Challenge: rng.Uint64(), Handle: bytes(gkproto.HandleSize), Password: bytes(4)}.Execute(ctx, rec)

@@ -1,8 +1,6 @@
 package attack
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	mrand "math/rand/v2"
 	"slices"
 	"testing"
@@ -11,9 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
 )
@@ -25,7 +24,7 @@ func TestSeedsCoverCommands(t *testing.T) {
 		role tee.Role
 		want []uint32
 	}{
-		{tee.RoleKeymaster, []uint32{keymaster.CmdGenerateKey, keymaster.CmdBegin, keymaster.CmdUpdate, keymaster.CmdFinish, keymaster.CmdAbort, keymaster.CmdGetAuthTokenKey}},
+		{tee.RoleKeymaster, []uint32{uint32(kmproto.CmdGenerateKey), uint32(kmproto.CmdBegin), uint32(kmproto.CmdUpdate), uint32(kmproto.CmdFinish), uint32(kmproto.CmdAbort), uint32(kmproto.CmdGetAuthTokenKey)}},
 		{tee.RoleGatekeeper, []uint32{uint32(gkproto.CmdEnroll), uint32(gkproto.CmdVerify), uint32(gkproto.CmdDeleteUser), uint32(gkproto.CmdSetAuthTokenKey)}},
 		{tee.RoleFingerprint, []uint32{fingerprint.CmdPreEnroll, fingerprint.CmdEnroll, fingerprint.CmdPostEnroll, fingerprint.CmdGetAuthenticatorID,
 			fingerprint.CmdCancel, fingerprint.CmdEnumerate, fingerprint.CmdRemove, fingerprint.CmdSetActiveGroup, fingerprint.CmdAuthenticate,

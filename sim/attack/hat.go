@@ -6,7 +6,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -43,14 +43,14 @@ func flip(hat []byte, i int) ([]byte, string) {
 // authID on every operation (USER_SECURE_ID = authenticator id,
 // USER_AUTH_TYPE = FINGERPRINT, no AUTH_TIMEOUT: KeyMint per-operation
 // auth, docs/protocol.md §2.5).
-func perOpKey(ctx context.Context, km rpc.Invoker, authID uint64) (*keymaster.GenerateKeyResponse, error) {
-	return keymaster.GenerateKey{Params: keymaster.Params{
-		keymaster.AlgorithmParam(keymaster.AlgorithmEC),
-		keymaster.ECCurveParam(keymaster.CurveSM2),
-		keymaster.PurposeParam(keymaster.PurposeSign),
-		keymaster.DigestParam(keymaster.DigestSM3),
-		keymaster.UserAuthTypeParam(tokens.AuthFingerprint),
-		keymaster.UserSecureIDParam(authID),
+func perOpKey(ctx context.Context, km rpc.Invoker, authID uint64) (*kmproto.GenerateKeyResponse, error) {
+	return kmproto.GenerateKey{Params: kmproto.Params{
+		kmproto.AlgorithmParam(kmproto.AlgorithmEC),
+		kmproto.ECCurveParam(kmproto.CurveSM2),
+		kmproto.PurposeParam(kmproto.PurposeSign),
+		kmproto.DigestParam(kmproto.DigestSM3),
+		kmproto.UserAuthTypeParam(tokens.AuthFingerprint),
+		kmproto.UserSecureIDParam(authID),
 	}}.Execute(ctx, km)
 }
 
@@ -62,7 +62,7 @@ var payMsg = []byte("pay 12.34 CNY to merchant 42")
 type keystore struct {
 	fx  *fixture
 	km  rpc.Invoker
-	key *keymaster.GenerateKeyResponse
+	key *kmproto.GenerateKeyResponse
 }
 
 func (r *runner) keystore(ctx context.Context, t *tally) *keystore {
@@ -84,7 +84,7 @@ func (r *runner) keystore(ctx context.Context, t *tally) *keystore {
 // begin starts a signing operation; its handle is the challenge a HAT
 // must carry.
 func (k *keystore) begin(ctx context.Context) (uint64, error) {
-	return keymaster.Begin{Blob: k.key.Blob, Purpose: keymaster.PurposeSign}.Execute(ctx, k.km)
+	return kmproto.Begin{Blob: k.key.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, k.km)
 }
 
 // hatFor authenticates finger A with operation_id = op and returns the
@@ -99,11 +99,11 @@ func (k *keystore) hatFor(ctx context.Context, op uint64) ([]byte, error) {
 
 // finish ends op with hat and verifies the signature.
 func (k *keystore) finish(ctx context.Context, op uint64, hat []byte) error {
-	sig, err := keymaster.Finish{Handle: op, Input: payMsg, HAT: hat}.Execute(ctx, k.km)
+	sig, err := kmproto.Finish{Handle: op, Input: payMsg, HAT: hat}.Execute(ctx, k.km)
 	if err != nil {
 		return err
 	}
-	return keymaster.VerifySignature(keymaster.CurveSM2, k.key.PublicKey, payMsg, sig)
+	return kmproto.VerifySignature(kmproto.CurveSM2, k.key.PublicKey, payMsg, sig)
 }
 
 // control signs once with a genuine HAT: the path the attacks tamper with
@@ -143,7 +143,7 @@ var hatFlipKeymaster = attack{
 				return
 			}
 			bad, where := flip(hat, i)
-			name = t.refused("FINISH with HAT "+where, k.finish(ctx, op, bad), keymaster.ErrKeyUserNotAuthenticated)
+			name = t.refused("FINISH with HAT "+where, k.finish(ctx, op, bad), kmproto.ErrKeyUserNotAuthenticated)
 		}
 		t.summarize("%d/%d flipped HATs → %s; the genuine HAT signs", len(t.held), len(hatRegions), name)
 	},
@@ -220,7 +220,7 @@ var hatReplay = attack{
 		if !t.must("authenticate for A", err) {
 			return
 		}
-		name := t.refused("FINISH B with A's HAT", k.finish(ctx, opB, hatA), keymaster.ErrKeyUserNotAuthenticated)
+		name := t.refused("FINISH B with A's HAT", k.finish(ctx, opB, hatA), kmproto.ErrKeyUserNotAuthenticated)
 		if !t.must("control: FINISH A with A's HAT", k.finish(ctx, opA, hatA)) {
 			return
 		}
@@ -228,7 +228,7 @@ var hatReplay = attack{
 		if !t.must("BEGIN C", err) {
 			return
 		}
-		t.refused("FINISH C with A's spent HAT", k.finish(ctx, opC, hatA), keymaster.ErrKeyUserNotAuthenticated)
+		t.refused("FINISH C with A's spent HAT", k.finish(ctx, opC, hatA), kmproto.ErrKeyUserNotAuthenticated)
 		t.summarize("A's HAT on B and on a later C → %s; it signs A", name)
 	},
 }
@@ -276,7 +276,7 @@ var hatGuessedKey = attack{
 			if !t.must("mint", err) {
 				return
 			}
-			t.refused("FINISH with a HAT MACed with a "+g.name, k.finish(ctx, op, forged), keymaster.ErrKeyUserNotAuthenticated)
+			t.refused("FINISH with a HAT MACed with a "+g.name, k.finish(ctx, op, forged), kmproto.ErrKeyUserNotAuthenticated)
 		}
 		fx := k.fx
 		c, err := fx.fp.preEnroll(ctx)

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/tee"
 )
@@ -28,7 +28,7 @@ func TestTallyVerdict(t *testing.T) {
 	}{
 		{"all refused", Rejected, func(t *tally) {
 			t.refused("a", tee.ErrSecurity, tee.ErrSecurity)
-			t.refused("b", keymaster.ErrKeyUserNotAuthenticated, keymaster.ErrKeyUserNotAuthenticated)
+			t.refused("b", kmproto.ErrKeyUserNotAuthenticated, kmproto.ErrKeyUserNotAuthenticated)
 		}, Rejected, "a → TEEC_ERROR_SECURITY; b → KM_ERROR_KEY_USER_NOT_AUTHENTICATED", 0},
 		{"summary wins", Rejected, func(t *tally) {
 			t.refused("a", tee.ErrSecurity, tee.ErrSecurity)
@@ -78,8 +78,8 @@ func TestDescribe(t *testing.T) {
 		want string
 	}{
 		{nil, "success"},
-		{keymaster.ErrKeyUserNotAuthenticated, "KM_ERROR_KEY_USER_NOT_AUTHENTICATED"},
-		{&tee.Error{Code: keymaster.ErrorInvalidKeyBlob.Result(), Origin: tee.OriginTrustedApp}, "0x4B4D0021"},
+		{kmproto.ErrKeyUserNotAuthenticated, "KM_ERROR_KEY_USER_NOT_AUTHENTICATED"},
+		{&tee.Error{Code: kmproto.ErrorInvalidKeyBlob.Result(), Origin: tee.OriginTrustedApp}, "0x4B4D0021"},
 		{payproto.ErrNotAuthorized, "PAYMENT_NOT_AUTHORIZED"},
 		{tee.Errorf(tee.ResultSecurity, tee.OriginTrustedApp, "replay"), "TEEC_ERROR_SECURITY"},
 		{&opError{Code: fingerprint.ErrorUnableToProcess, Reason: fingerprint.ReasonHATMAC}, "ERROR_UNABLE_TO_PROCESS (HAT MAC)"},

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
@@ -47,28 +47,28 @@ func authenticateKeymasterTest(t *T) {
 	t.enroll(gidKeymaster, fingerA)
 	id := t.authenticatorID()
 	km := t.r.km.session
-	k, err := keymaster.GenerateKey{Params: keymaster.Params{
-		keymaster.AlgorithmParam(keymaster.AlgorithmEC),
-		keymaster.ECCurveParam(keymaster.CurveP256),
-		keymaster.PurposeParam(keymaster.PurposeSign),
-		keymaster.DigestParam(keymaster.DigestSHA256),
-		keymaster.UserAuthTypeParam(tokens.AuthFingerprint),
-		keymaster.UserSecureIDParam(id),
+	k, err := kmproto.GenerateKey{Params: kmproto.Params{
+		kmproto.AlgorithmParam(kmproto.AlgorithmEC),
+		kmproto.ECCurveParam(kmproto.CurveP256),
+		kmproto.PurposeParam(kmproto.PurposeSign),
+		kmproto.DigestParam(kmproto.DigestSHA256),
+		kmproto.UserAuthTypeParam(tokens.AuthFingerprint),
+		kmproto.UserSecureIDParam(id),
 	}}.Execute(t.ctx, km)
 	if err != nil {
 		t.Fatalf("keymaster generate key bound to authenticator id %#x: %v", id, err)
 	}
-	op, err := keymaster.Begin{Blob: k.Blob, Purpose: keymaster.PurposeSign}.Execute(t.ctx, km)
+	op, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(t.ctx, km)
 	if err != nil {
 		t.Fatalf("keymaster begin: %v", err)
 	}
 	res := t.authenticate(gidKeymaster, op, probeTouches(fingerA))
 	msg := []byte("fpemu conform: a payment of 12.34")
-	sig, err := keymaster.Finish{Handle: op, Input: msg, HAT: res.match.Token}.Execute(t.ctx, km)
+	sig, err := kmproto.Finish{Handle: op, Input: msg, HAT: res.match.Token}.Execute(t.ctx, km)
 	if err != nil {
 		t.Fatalf("keymaster finish with the HAT of authenticate(operation handle): %v", err)
 	}
-	if err := keymaster.VerifySignature(keymaster.CurveP256, k.PublicKey, msg, sig); err != nil {
+	if err := kmproto.VerifySignature(kmproto.CurveP256, k.PublicKey, msg, sig); err != nil {
 		t.Errorf("keymaster signature: %v", err)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -18,23 +18,23 @@ import (
 // may authorise it (the fingerprint authenticator id; keystore adds the
 // biometric SIDs). No AUTH_TIMEOUT: every operation needs a HAT whose
 // challenge is its handle (KeyMint VTS AuthTest.cpp; docs/protocol.md §2.5).
-func keystoreKeyParams(sids ...uint64) keymaster.Params {
-	ps := keymaster.Params{
-		keymaster.AlgorithmParam(keymaster.AlgorithmEC),
-		keymaster.ECCurveParam(keymaster.CurveSM2),
-		keymaster.PurposeParam(keymaster.PurposeSign),
-		keymaster.DigestParam(keymaster.DigestSM3),
-		keymaster.UserAuthTypeParam(tokens.AuthFingerprint),
+func keystoreKeyParams(sids ...uint64) kmproto.Params {
+	ps := kmproto.Params{
+		kmproto.AlgorithmParam(kmproto.AlgorithmEC),
+		kmproto.ECCurveParam(kmproto.CurveSM2),
+		kmproto.PurposeParam(kmproto.PurposeSign),
+		kmproto.DigestParam(kmproto.DigestSM3),
+		kmproto.UserAuthTypeParam(tokens.AuthFingerprint),
 	}
 	for _, s := range sids {
-		ps = append(ps, keymaster.UserSecureIDParam(s))
+		ps = append(ps, kmproto.UserSecureIDParam(s))
 	}
 	return ps
 }
 
 // keystoreSigned is one Keystore signature unlocked by a fingerprint.
 type keystoreSigned struct {
-	key       *keymaster.GenerateKeyResponse
+	key       *kmproto.GenerateKeyResponse
 	op        uint64 // BEGIN's handle = the authenticate operation_id
 	auth      authenticated
 	signature []byte
@@ -46,19 +46,19 @@ type keystoreSigned struct {
 // does); FINISH(op, msg, HAT) — Keymaster checks the HAT's MAC, challenge
 // = op, FINGERPRINT and the secure id — and the SM2 signature verifies
 // under the key's public key.
-func (r *runner) keystoreSign(ctx context.Context, key *keymaster.GenerateKeyResponse, f *finger.Finger, noise uint64, msg []byte) (keystoreSigned, error) {
+func (r *runner) keystoreSign(ctx context.Context, key *kmproto.GenerateKeyResponse, f *finger.Finger, noise uint64, msg []byte) (keystoreSigned, error) {
 	ks := keystoreSigned{key: key}
 	var err error
-	if ks.op, err = (keymaster.Begin{Blob: key.Blob, Purpose: keymaster.PurposeSign}).Execute(ctx, r.km); err != nil {
+	if ks.op, err = (kmproto.Begin{Blob: key.Blob, Purpose: kmproto.PurposeSign}).Execute(ctx, r.km); err != nil {
 		return ks, fmt.Errorf("BEGIN: %w", err)
 	}
 	if ks.auth, err = r.authenticate(ctx, ks.op, f, noise); err != nil {
 		return ks, err
 	}
-	if ks.signature, err = (keymaster.Finish{Handle: ks.op, Input: msg, HAT: ks.auth.hat}).Execute(ctx, r.km); err != nil {
+	if ks.signature, err = (kmproto.Finish{Handle: ks.op, Input: msg, HAT: ks.auth.hat}).Execute(ctx, r.km); err != nil {
 		return ks, fmt.Errorf("FINISH with the HAT of authenticate(op): %w", err)
 	}
-	if err := keymaster.VerifySignature(keymaster.CurveSM2, key.PublicKey, msg, ks.signature); err != nil {
+	if err := kmproto.VerifySignature(kmproto.CurveSM2, key.PublicKey, msg, ks.signature); err != nil {
 		return ks, err
 	}
 	return ks, nil
@@ -68,26 +68,26 @@ func (r *runner) keystoreSign(ctx context.Context, key *keymaster.GenerateKeyRes
 // hat fails with KEY_USER_NOT_AUTHENTICATED; the operation is then
 // aborted. hatFor, if set, returns a HAT for the new handle instead
 // (e.g. a PASSWORD HAT minted for it).
-func (r *runner) finishRefused(ctx context.Context, key *keymaster.GenerateKeyResponse, hat []byte, hatFor func(op uint64) ([]byte, error)) error {
-	op, err := (keymaster.Begin{Blob: key.Blob, Purpose: keymaster.PurposeSign}).Execute(ctx, r.km)
+func (r *runner) finishRefused(ctx context.Context, key *kmproto.GenerateKeyResponse, hat []byte, hatFor func(op uint64) ([]byte, error)) error {
+	op, err := (kmproto.Begin{Blob: key.Blob, Purpose: kmproto.PurposeSign}).Execute(ctx, r.km)
 	if err != nil {
 		return fmt.Errorf("BEGIN: %w", err)
 	}
 	defer func() {
 		actx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_ = (keymaster.Abort{Handle: op}).Execute(actx, r.km) // the operation may already be gone
+		_ = (kmproto.Abort{Handle: op}).Execute(actx, r.km) // the operation may already be gone
 	}()
 	if hatFor != nil {
 		if hat, err = hatFor(op); err != nil {
 			return err
 		}
 	}
-	_, err = (keymaster.Finish{Handle: op, Input: []byte("not authorised"), HAT: hat}).Execute(ctx, r.km)
+	_, err = (kmproto.Finish{Handle: op, Input: []byte("not authorised"), HAT: hat}).Execute(ctx, r.km)
 	switch {
 	case err == nil:
 		return errors.New("FINISH succeeded; want KEY_USER_NOT_AUTHENTICATED")
-	case !errors.Is(err, keymaster.ErrKeyUserNotAuthenticated):
+	case !errors.Is(err, kmproto.ErrKeyUserNotAuthenticated):
 		return fmt.Errorf("FINISH: %w; want KEY_USER_NOT_AUTHENTICATED", err)
 	}
 	return nil

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -23,8 +23,8 @@ import (
 func TestKeystorePathAcrossProcesses(t *testing.T) {
 	r, ctx := setupThrough(t, "enroll finger 2")
 	msg := []byte("keystore: pay 12.34 CNY")
-	gen := func(sids ...uint64) *keymaster.GenerateKeyResponse {
-		k, err := keymaster.GenerateKey{Params: keystoreKeyParams(sids...)}.Execute(ctx, r.km)
+	gen := func(sids ...uint64) *kmproto.GenerateKeyResponse {
+		k, err := kmproto.GenerateKey{Params: keystoreKeyParams(sids...)}.Execute(ctx, r.km)
 		require.NoError(t, err)
 		return k
 	}
@@ -38,7 +38,7 @@ func TestKeystorePathAcrossProcesses(t *testing.T) {
 	tok, err := checkHAT(ks.auth.hat, ks.op, r.sid, r.authID)
 	require.NoError(t, err)
 	assert.Equal(t, tokens.AuthFingerprint, tok.AuthenticatorType)
-	require.NoError(t, keymaster.VerifySignature(keymaster.CurveSM2, key.PublicKey, msg, ks.signature))
+	require.NoError(t, kmproto.VerifySignature(kmproto.CurveSM2, key.PublicKey, msg, ks.signature))
 
 	_, err = r.keystoreSign(ctx, keyBoth, r.fingers[1], 12, msg)
 	require.NoError(t, err, "the two-SID key finishes with a fingerprint HAT")
@@ -54,7 +54,7 @@ func TestKeystorePathAcrossProcesses(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		key    *keymaster.GenerateKeyResponse
+		key    *kmproto.GenerateKeyResponse
 		hat    []byte
 		hatFor func(op uint64) ([]byte, error)
 	}{

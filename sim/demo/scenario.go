@@ -1,8 +1,6 @@
 package demo
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"bytes"
 	"context"
 	"errors"
@@ -13,9 +11,10 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -294,22 +293,22 @@ func checkOrderHAT(r *runner, ctx context.Context, rec *record) error {
 // §2.1): BEGIN must succeed with the genuine token and fail with
 // KEY_USER_NOT_AUTHENTICATED once one bit of its MAC is flipped.
 func (r *runner) macCheckedInTEE(ctx context.Context, hat []byte) error {
-	params := append(keystoreKeyParams(r.authID), keymaster.AuthTimeoutParam(60))
-	key, err := keymaster.GenerateKey{Params: params}.Execute(ctx, r.km)
+	params := append(keystoreKeyParams(r.authID), kmproto.AuthTimeoutParam(60))
+	key, err := kmproto.GenerateKey{Params: params}.Execute(ctx, r.km)
 	if err != nil {
 		return fmt.Errorf("generate timeout-bound key: %w", err)
 	}
-	op, err := keymaster.Begin{Blob: key.Blob, Purpose: keymaster.PurposeSign, HAT: hat}.Execute(ctx, r.km)
+	op, err := kmproto.Begin{Blob: key.Blob, Purpose: kmproto.PurposeSign, HAT: hat}.Execute(ctx, r.km)
 	if err != nil {
 		return fmt.Errorf("keymaster refused the authenticate HAT: %w", err)
 	}
-	if err := (keymaster.Abort{Handle: op}).Execute(ctx, r.km); err != nil {
+	if err := (kmproto.Abort{Handle: op}).Execute(ctx, r.km); err != nil {
 		return fmt.Errorf("abort the check operation: %w", err)
 	}
 	forged := bytes.Clone(hat)
 	forged[len(forged)-1] ^= 1
-	_, err = keymaster.Begin{Blob: key.Blob, Purpose: keymaster.PurposeSign, HAT: forged}.Execute(ctx, r.km)
-	if !errors.Is(err, keymaster.ErrKeyUserNotAuthenticated) {
+	_, err = kmproto.Begin{Blob: key.Blob, Purpose: kmproto.PurposeSign, HAT: forged}.Execute(ctx, r.km)
+	if !errors.Is(err, kmproto.ErrKeyUserNotAuthenticated) {
 		return fmt.Errorf("keymaster accepted a HAT with a flipped MAC bit (err %v)", err)
 	}
 	return nil
@@ -379,7 +378,7 @@ func verifyOrder(r *runner, ctx context.Context, rec *record) error {
 }
 
 func keystorePath(r *runner, ctx context.Context, rec *record) error {
-	key, err := keymaster.GenerateKey{Params: keystoreKeyParams(r.authID)}.Execute(ctx, r.km)
+	key, err := kmproto.GenerateKey{Params: keystoreKeyParams(r.authID)}.Execute(ctx, r.km)
 	if err != nil {
 		return fmt.Errorf("GENERATE_KEY: %w", err)
 	}

@@ -96,6 +96,12 @@ type Spec struct {
 	// used a statement counter). The store catches the counter up at the
 	// next open (docs/protocol.md §6.6).
 	CounterLagCommits bool
+	// NoStore is set by a TA that keeps no sealed store and opens no
+	// envelopes (Keymaster: its state lives for one boot and it only seals).
+	// New then requires Store, DBPath, Keys, Opener and BootID unset and
+	// opens nothing; the Core's Store and Opener stay nil, and Tx and
+	// SetAuthTokenKey fail with ErrNoStore.
+	NoStore bool
 }
 
 // Errors of New and SetAuthTokenKey beyond the envelope package's.
@@ -113,6 +119,9 @@ var (
 	// would fill the hmac with zeros; fpemu refuses to mint or check such
 	// a token.
 	ErrNoAuthTokenKey = errors.New("tacore: auth-token key not received from keymaster")
+	// ErrNoStore: Tx or SetAuthTokenKey on the Core of a TA built with
+	// Spec.NoStore, which has no store and no envelope opener.
+	ErrNoStore = errors.New("tacore: TA has no sealed store or envelope opener")
 )
 
 // Core is the shared state of a TA. Its methods are safe for concurrent
@@ -153,6 +162,9 @@ func New(cfg Config, spec Spec) (*Core, error) {
 		return nil, bad("self %s is not the %s TA", cfg.Self, spec.Role)
 	case cfg.Clock == nil:
 		return nil, bad("nil clock")
+	case spec.NoStore && (cfg.Store != nil || cfg.DBPath != "" || cfg.Keys != nil || cfg.Opener != nil || cfg.BootID != nil):
+		return nil, bad("%s keeps no store and opens no envelopes: Store, DBPath, Keys, Opener and BootID must be unset", spec.Name)
+	case spec.NoStore:
 	case (cfg.Store == nil) == (cfg.DBPath == ""):
 		return nil, bad("set exactly one of Store and DBPath")
 	case (cfg.Opener == nil) == (cfg.Keys == nil):
@@ -173,6 +185,9 @@ func New(cfg Config, spec Spec) (*Core, error) {
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Reader
+	}
+	if spec.NoStore {
+		return c, nil
 	}
 	if c.Store == nil {
 		opts := append([]store.Option{store.WithLogger(c.Log)}, cfg.StoreOptions...)
@@ -214,7 +229,7 @@ func (c *Core) Close() error {
 }
 
 func (c *Core) closeStore() error {
-	if c.ownsStore {
+	if c.ownsStore && c.Store != nil {
 		return c.Store.Close()
 	}
 	return nil
@@ -239,6 +254,9 @@ func (c *Core) AuthTokenMAC() *tokens.MAC {
 // sentinels, ErrWrongSender or ErrKeyPayload); a later envelope replaces
 // the key.
 func (c *Core) SetAuthTokenKey(env []byte) error {
+	if c.Opener == nil {
+		return fmt.Errorf("%s: %w", c.name, ErrNoStore)
+	}
 	m, err := c.Opener.Open(env)
 	if err != nil {
 		return err
@@ -287,6 +305,9 @@ var ErrNoWrite = errors.New("tacore: no state change")
 // rollback counter could not be advanced (store.ErrCounterLag) is logged
 // and returns nil: the state the caller acts on is durable.
 func (c *Core) Tx(ctx context.Context, fn func(tx *store.Tx) error) error {
+	if c.Store == nil {
+		return fmt.Errorf("%s: %w", c.name, ErrNoStore)
+	}
 	err := c.Store.Tx(ctx, fn)
 	switch {
 	case errors.Is(err, ErrNoWrite):

@@ -119,6 +119,48 @@ func TestCallerOwnsStoreAndOpener(t *testing.T) {
 	assert.Same(t, o, c.Opener)
 }
 
+// TestNoStore: a TA without a sealed store (Spec.NoStore, Keymaster) gets
+// the shared identity, clock, logger and randomness, is refused any store or
+// envelope configuration, and its Tx and SetAuthTokenKey fail typed.
+func TestNoStore(t *testing.T) {
+	f := newFixture(t)
+	spec := Spec{Name: "testta", Role: tee.RoleKeymaster, NoStore: true, ErrConfig: errTestConfig}
+	base := Config{Self: tee.UUIDKeymaster, StorageKey: tatest.Rand(t, 32), Clock: tee.NewFakeClock(1)}
+
+	c, err := New(base, spec)
+	require.NoError(t, err)
+	assert.Equal(t, tee.RoleKeymaster, c.Role)
+	assert.Nil(t, c.Store)
+	assert.Nil(t, c.Opener)
+	assert.NotNil(t, c.Log)
+	assert.NotNil(t, c.Rand)
+	require.ErrorIs(t, c.Tx(context.Background(), func(*store.Tx) error { return nil }), ErrNoStore)
+	require.ErrorIs(t, c.SetAuthTokenKey([]byte("env")), ErrNoStore)
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(), "idempotent")
+
+	tests := []struct {
+		name string
+		mod  func(c *Config)
+	}{
+		{"db path", func(c *Config) { c.DBPath = filepath.Join(f.dir, "km.db") }},
+		{"store", func(c *Config) { c.Store = &store.Store{} }},
+		{"keys", func(c *Config) { c.Keys = f.keys.For(tee.UUIDKeymaster) }},
+		{"boot id", func(c *Config) { c.BootID = []byte{1} }},
+		{"wrong role", func(c *Config) { c.Self = tee.UUIDGatekeeper }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := base
+			tt.mod(&cfg)
+			c, err := New(cfg, spec)
+			require.ErrorIs(t, err, ErrConfig)
+			require.ErrorIs(t, err, errTestConfig)
+			assert.Nil(t, c)
+		})
+	}
+}
+
 func TestSetAuthTokenKey(t *testing.T) {
 	f := newFixture(t)
 	c := f.open(t)

@@ -22,7 +22,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -129,7 +129,7 @@ func TestCClientAgainstKeymasterProcess(t *testing.T) {
 	f := fields(out)
 	want := map[string]map[string]string{
 		"open_session":             {"result": "0x00000000", "origin": "4", "session": "1"},
-		"get_auth_token_key_short": {"result": "0xffff0010", "origin": "4", "needed": fmt.Sprint(keymaster.AuthTokenKeyEnvelopeSize)},
+		"get_auth_token_key_short": {"result": "0xffff0010", "origin": "4", "needed": fmt.Sprint(kmproto.AuthTokenKeyEnvelopeSize)},
 		"get_auth_token_key": {
 			"result": "0x00000000", "origin": "4", "envelope_len": "109", "version": "1",
 			"from": tee.UUIDKeymaster.String(), "to": tee.UUIDGatekeeper.String(),
@@ -158,7 +158,7 @@ func TestCClientAgainstKeymasterProcess(t *testing.T) {
 	sig, err := hex.DecodeString(f["finish"]["signature"])
 	require.NoError(t, err)
 	require.Equal(t, "hello from C", string(msg))
-	require.NoError(t, keymaster.VerifySignature(keymaster.CurveP256, pub, msg, sig))
+	require.NoError(t, kmproto.VerifySignature(kmproto.CurveP256, pub, msg, sig))
 	require.Regexp(t, regexp.MustCompile(`^30`), f["finish"]["signature"])
 }
 

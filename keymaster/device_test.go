@@ -1,4 +1,4 @@
-package keymastertest
+package keymaster_test
 
 import (
 	"context"
@@ -7,27 +7,30 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/boot"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/tatest"
 )
 
-// Device is an in-process Keymaster TA with a fake boot clock and test
-// envelope keys: the in-process half of a device, for tests and
-// benchmarks.
-type Device struct {
+// device is an in-process Keymaster TA with a fake boot clock and test
+// envelope keys: the in-process half of a device, for this package's tests
+// and benchmarks. (The auth tests themselves, keymastertest, need only an
+// rpc.Invoker and kmproto.)
+type device struct {
 	TA    *keymaster.TA
 	Clock *tee.FakeClock
 	Keys  envelope.Keyring
 }
 
-// NewDevice builds a Keymaster TA from a test keyring, a fixed test
+// newDevice builds a Keymaster TA from a test keyring, a fixed test
 // storage key and a FakeClock at 1 000 000 ms.
-func NewDevice(t testing.TB) *Device {
+func newDevice(t testing.TB) *device {
 	t.Helper()
-	keys := TestKeyring(1)
+	keys := keymastertest.TestKeyring(1)
 	sealer, err := envelope.NewSealer(tee.UUIDKeymaster, keys, nil)
 	require.NoError(t, err)
 	var sk boot.StorageKey
@@ -35,14 +38,14 @@ func NewDevice(t testing.TB) *Device {
 		sk[i] = byte(0xA0 + i)
 	}
 	clock := tee.NewFakeClock(1_000_000)
-	ta, err := keymaster.NewTA(keymaster.Config{Self: tee.UUIDKeymaster, StorageKey: sk, Sealer: sealer, Clock: clock})
+	ta, err := keymaster.NewTA(keymaster.Config{Config: tacore.Config{Self: tee.UUIDKeymaster, StorageKey: sk[:], Clock: clock}, Sealer: sealer})
 	require.NoError(t, err)
-	return &Device{TA: ta, Clock: clock, Keys: keys}
+	return &device{TA: ta, Clock: clock, Keys: keys}
 }
 
 // Gatekeeper returns an envelope Opener of the gatekeeper TA, as the
 // gatekeeper holds it on this device.
-func (d *Device) Gatekeeper(t testing.TB) *envelope.Opener {
+func (d *device) Gatekeeper(t testing.TB) *envelope.Opener {
 	t.Helper()
 	o, err := envelope.NewOpener(tee.UUIDGatekeeper, d.Keys, envelope.NewMemoryGuard())
 	require.NoError(t, err)
@@ -58,7 +61,7 @@ func (d direct) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
 
 // Direct opens a TA session called in process (no socket, no codec). The
 // session is closed when the test ends.
-func (d *Device) Direct(t testing.TB) rpc.Invoker {
+func (d *device) Direct(t testing.TB) rpc.Invoker {
 	t.Helper()
 	s, err := d.TA.OpenSession(context.Background(), &tee.Params{})
 	require.NoError(t, err)
@@ -69,24 +72,16 @@ func (d *Device) Direct(t testing.TB) rpc.Invoker {
 // Serve hosts the TA on a Unix socket in a temporary directory (tee/rpc
 // server, same process) and returns a client session on it. Server,
 // client and socket are torn down when the test ends.
-func (d *Device) Serve(t testing.TB) rpc.Invoker {
+func (d *device) Serve(t testing.TB) rpc.Invoker {
 	t.Helper()
-	return ServeUnix(t, tee.UUIDKeymaster, d.TA)
-}
-
-// ServeUnix hosts ta under uuid on a fresh Unix socket and returns a
-// session opened on it through rpc.Dial (tatest.ServeUnix, which owns the
-// harness; kept for existing callers).
-func ServeUnix(t testing.TB, uuid tee.UUID, ta rpc.TA) *rpc.Session {
-	t.Helper()
-	return tatest.ServeUnix(t, uuid, ta)
+	return tatest.ServeUnix(t, tee.UUIDKeymaster, d.TA)
 }
 
 // Env returns the auth-test environment for inv on this device. With
 // advance, expiry is tested by moving the fake clock; without, by
 // back-dating tokens (as across processes, where the clock is real).
-func (d *Device) Env(t testing.TB, inv rpc.Invoker, advance bool) Env {
-	e := Env{Invoker: inv, Gatekeeper: d.Gatekeeper(t), NowMs: d.Clock.NowMs}
+func (d *device) Env(t testing.TB, inv rpc.Invoker, advance bool) keymastertest.Env {
+	e := keymastertest.Env{Invoker: inv, Gatekeeper: d.Gatekeeper(t), NowMs: d.Clock.NowMs}
 	if advance {
 		e.Advance = d.Clock.Advance
 	}

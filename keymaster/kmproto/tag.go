@@ -1,4 +1,4 @@
-package keymaster
+package kmproto
 
 import "fmt"
 

@@ -1,4 +1,4 @@
-package keymaster
+package kmproto
 
 import (
 	"context"
@@ -25,11 +25,11 @@ func frameHex(t *testing.T, f *wire.Frame) string {
 func TestWorkedExamples(t *testing.T) {
 	enc, err := sm2KeyParams().Marshal()
 	require.NoError(t, err)
-	gen := wire.Frame{Op: wire.OpInvoke, RequestID: 2, Session: 1, Command: CmdGenerateKey,
-		Params: tee.Params{tee.MemrefIn(enc), tee.MemrefOut(uint32(blobSize(len(enc)))), tee.MemrefOut(PublicKeySize)}}
+	gen := wire.Frame{Op: wire.OpInvoke, RequestID: 2, Session: 1, Command: uint32(CmdGenerateKey),
+		Params: tee.Params{tee.MemrefIn(enc), tee.MemrefOut(uint32(BlobSize(len(enc)))), tee.MemrefOut(PublicKeySize)}}
 	assert.Equal(t, readHex(t, "frame_generate_key.hex"), mustDecodeHex(t, frameHex(t, &gen)))
 
-	getKey := wire.Frame{Op: wire.OpInvoke, RequestID: 3, Session: 1, Command: CmdGetAuthTokenKey,
+	getKey := wire.Frame{Op: wire.OpInvoke, RequestID: 3, Session: 1, Command: uint32(CmdGetAuthTokenKey),
 		Params: tee.Params{tee.MemrefIn(tee.UUIDGatekeeper[:]), tee.MemrefOut(AuthTokenKeyEnvelopeSize)}}
 	assert.Equal(t, readHex(t, "frame_get_auth_token_key.hex"), mustDecodeHex(t, frameHex(t, &getKey)))
 
@@ -45,7 +45,7 @@ func TestWorkedExamples(t *testing.T) {
 	require.NoError(t, Abort{Handle: 0x0123456789abcdef}.Execute(context.Background(), &rec))
 	abort := wire.Frame{Op: wire.OpInvoke, RequestID: 5, Session: 1, Command: rec.cmd, Params: rec.params}
 	assert.Equal(t, readHex(t, "frame_abort.hex"), mustDecodeHex(t, frameHex(t, &abort)))
-	assert.Equal(t, uint64(0x0123456789abcdef), handleOf(rec.params[0]), "handleOf inverts handleParam")
+	assert.Equal(t, uint64(0x0123456789abcdef), HandleOf(rec.params[0]), "HandleOf inverts HandleParam")
 }
 
 // recordInvoker records the command a client sends and answers success.

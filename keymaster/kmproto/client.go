@@ -1,4 +1,4 @@
-package keymaster
+package kmproto
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 // ErrKeyUserNotAuthenticated), ...); GP-level failures as *tee.Error
 // (errors.Is(err, tee.ErrAccessDenied), ...).
 
-func invoke(ctx context.Context, inv rpc.Invoker, cmd uint32, p *tee.Params) error {
-	return fromTEE(inv.Invoke(ctx, cmd, p))
+func invoke(ctx context.Context, inv rpc.Invoker, cmd Command, p *tee.Params) error {
+	return FromTEE(inv.Invoke(ctx, uint32(cmd), p))
 }
 
 // output returns the bytes the TA wrote to memref i.
@@ -62,7 +62,7 @@ func (c GenerateKey) Execute(ctx context.Context, inv rpc.Invoker) (*GenerateKey
 	if err != nil {
 		return nil, &Error{Code: ErrorInvalidArgument, Err: err}
 	}
-	p := tee.Params{tee.MemrefIn(enc), tee.MemrefOut(uint32(blobSize(len(enc)))), tee.MemrefOut(PublicKeySize)}
+	p := tee.Params{tee.MemrefIn(enc), tee.MemrefOut(uint32(BlobSize(len(enc)))), tee.MemrefOut(PublicKeySize)}
 	if err := invoke(ctx, inv, CmdGenerateKey, &p); err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (c Begin) Execute(ctx context.Context, inv rpc.Invoker) (uint64, error) {
 	if err := invoke(ctx, inv, CmdBegin, &p); err != nil {
 		return 0, err
 	}
-	return handleOf(p[3]), nil
+	return HandleOf(p[3]), nil
 }
 
 // Update feeds Input to an operation. Per-operation keys need a HAT whose
@@ -106,7 +106,7 @@ type Update struct {
 
 // Execute runs the command.
 func (c Update) Execute(ctx context.Context, inv rpc.Invoker) error {
-	a, b := handleParam(c.Handle)
+	a, b := HandleParam(c.Handle)
 	p := tee.Params{tee.Value(a, b), tee.MemrefIn(c.Input), tee.MemrefIn(c.HAT)}
 	return invoke(ctx, inv, CmdUpdate, &p)
 }
@@ -120,7 +120,7 @@ type Finish struct {
 
 // Execute runs the command and returns the ASN.1 DER signature.
 func (c Finish) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, error) {
-	a, b := handleParam(c.Handle)
+	a, b := HandleParam(c.Handle)
 	p := tee.Params{tee.Value(a, b), tee.MemrefIn(c.Input), tee.MemrefIn(c.HAT), tee.MemrefOut(MaxSignatureSize)}
 	if err := invoke(ctx, inv, CmdFinish, &p); err != nil {
 		return nil, err
@@ -135,7 +135,7 @@ type Abort struct {
 
 // Execute runs the command.
 func (c Abort) Execute(ctx context.Context, inv rpc.Invoker) error {
-	a, b := handleParam(c.Handle)
+	a, b := HandleParam(c.Handle)
 	p := tee.Params{tee.Value(a, b)}
 	return invoke(ctx, inv, CmdAbort, &p)
 }
