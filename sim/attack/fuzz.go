@@ -17,7 +17,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/sim"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
@@ -222,10 +222,10 @@ func aliveCheck(ctx context.Context, d *device, tg fuzzTarget) error {
 		_, err := gkproto.DeleteUser{UID: 0xFA22}.Execute(ctx, s)
 		return err
 	case tee.RoleFingerprint:
-		if _, err := (fingerprint.Cancel{}).Execute(ctx, s); err != nil {
+		if _, err := (fpproto.Cancel{}).Execute(ctx, s); err != nil {
 			return err
 		}
-		_, err := fingerprint.GetAuthenticatorID{}.Execute(ctx, s)
+		_, err := fpproto.GetAuthenticatorID{}.Execute(ctx, s)
 		return err
 	case tee.RolePayment:
 		_, err := payment.GetDeviceCert{}.Execute(ctx, s)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/keymaster"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
@@ -27,9 +27,9 @@ func TestSeedsCoverCommands(t *testing.T) {
 	}{
 		{tee.RoleKeymaster, []uint32{keymaster.CmdGenerateKey, keymaster.CmdBegin, keymaster.CmdUpdate, keymaster.CmdFinish, keymaster.CmdAbort, keymaster.CmdGetAuthTokenKey}},
 		{tee.RoleGatekeeper, []uint32{uint32(gkproto.CmdEnroll), uint32(gkproto.CmdVerify), uint32(gkproto.CmdDeleteUser), uint32(gkproto.CmdSetAuthTokenKey)}},
-		{tee.RoleFingerprint, []uint32{fingerprint.CmdPreEnroll, fingerprint.CmdEnroll, fingerprint.CmdPostEnroll, fingerprint.CmdGetAuthenticatorID,
-			fingerprint.CmdCancel, fingerprint.CmdEnumerate, fingerprint.CmdRemove, fingerprint.CmdSetActiveGroup, fingerprint.CmdAuthenticate,
-			fingerprint.CmdNextEvent, fingerprint.CmdResetLockout, fingerprint.CmdFetchOutbox, fingerprint.CmdSetAuthTokenKey}},
+		{tee.RoleFingerprint, []uint32{uint32(fpproto.CmdPreEnroll), uint32(fpproto.CmdEnroll), uint32(fpproto.CmdPostEnroll), uint32(fpproto.CmdGetAuthenticatorID),
+			uint32(fpproto.CmdCancel), uint32(fpproto.CmdEnumerate), uint32(fpproto.CmdRemove), uint32(fpproto.CmdSetActiveGroup), uint32(fpproto.CmdAuthenticate),
+			uint32(fpproto.CmdNextEvent), uint32(fpproto.CmdResetLockout), uint32(fpproto.CmdFetchOutbox), uint32(fpproto.CmdSetAuthTokenKey)}},
 		{tee.RolePayment, []uint32{payment.CmdDeliver, payment.CmdGetDeviceCert, payment.CmdCreateAppKey, payment.CmdCreateSceneKey,
 			payment.CmdGetCert, payment.CmdBeginPayment, payment.CmdSignPayment, payment.CmdDeleteKey, payment.CmdSetAuthTokenKey}},
 		{"", []uint32{sensor.CmdPresent, sensor.CmdAcquired, sensor.CmdNoFinger, sensor.CmdFault, sensor.CmdSetFault,
