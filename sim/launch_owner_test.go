@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"io"
 	"io/fs"
 	"net"
@@ -20,7 +21,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -299,7 +299,7 @@ func runDialSensor(path string) int {
 		return 0
 	}
 	defer c.Close()
-	if _, err := c.OpenSession(ctx, sensor.UUID, nil); err != nil {
+	if _, err := c.OpenSession(ctx, sensorproto.UUID, nil); err != nil {
 		fmt.Println("refused:", err)
 		return 0
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -21,7 +22,6 @@ import (
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -257,9 +257,9 @@ func TestRejectionsLeakNothingAcrossProcesses(t *testing.T) {
 	m := matcher.NewMinutiae(matcher.DefaultThreshold)
 	// Samples go through the sensor encoding, as the TA receives them.
 	wire := func(s matcher.Sample) matcher.Sample {
-		b, err := sensor.MarshalSample(s)
+		b, err := sensorproto.MarshalSample(s)
 		require.NoError(t, err)
-		out, err := sensor.ParseSample(b)
+		out, err := sensorproto.ParseSample(b)
 		require.NoError(t, err)
 		return out
 	}

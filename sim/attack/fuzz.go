@@ -1,6 +1,7 @@
 package attack
 
 import (
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 
 	"context"
@@ -18,7 +19,6 @@ import (
 	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
 )
@@ -48,7 +48,7 @@ func fuzzTargets(d *device) []fuzzTarget {
 		u, _ := tee.UUIDOf(role)
 		out = append(out, fuzzTarget{name: string(role), role: role, sock: d.sim.SocketPath(role), uuid: u})
 	}
-	return append(out, fuzzTarget{name: sensor.SocketName, sock: d.sim.SensorSocketPath(), uuid: sensor.UUID})
+	return append(out, fuzzTarget{name: sensorproto.SocketName, sock: d.sim.SensorSocketPath(), uuid: sensorproto.UUID})
 }
 
 // fuzzStats counts what the host did with the fuzzed frames of one socket.

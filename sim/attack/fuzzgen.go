@@ -1,6 +1,7 @@
 package attack
 
 import (
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 
 	"context"
@@ -12,7 +13,6 @@ import (
 	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
 	"github.com/fpemu/fpemu/tokens"
@@ -94,7 +94,7 @@ func seedsFor(role tee.Role, rng *mrand.Rand) []seed {
 		_ = payment.DeleteKey{Ref: ref}.Execute(ctx, rec)
 		_ = payment.SetAuthTokenKey{Envelope: env}.Execute(ctx, rec)
 	default:
-		c := sensor.Client{Invoker: rec}
+		c := sensorproto.Client{Invoker: rec}
 		_ = c.PresentRaw(ctx, bytes(10+8*int(rng.IntN(12))))
 		_ = c.Acquired(ctx, int32(rng.IntN(7)), 0)
 		_ = c.NoFinger(ctx)

@@ -1,6 +1,7 @@
 package attack
 
 import (
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 
 	mrand "math/rand/v2"
@@ -13,7 +14,6 @@ import (
 	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
 )
@@ -32,8 +32,8 @@ func TestSeedsCoverCommands(t *testing.T) {
 			uint32(fpproto.CmdNextEvent), uint32(fpproto.CmdResetLockout), uint32(fpproto.CmdFetchOutbox), uint32(fpproto.CmdSetAuthTokenKey)}},
 		{tee.RolePayment, []uint32{payment.CmdDeliver, payment.CmdGetDeviceCert, payment.CmdCreateAppKey, payment.CmdCreateSceneKey,
 			payment.CmdGetCert, payment.CmdBeginPayment, payment.CmdSignPayment, payment.CmdDeleteKey, payment.CmdSetAuthTokenKey}},
-		{"", []uint32{sensor.CmdPresent, sensor.CmdAcquired, sensor.CmdNoFinger, sensor.CmdFault, sensor.CmdSetFault,
-			sensor.CmdSetLatency, sensor.CmdReset, sensor.CmdStatus}},
+		{"", []uint32{uint32(sensorproto.CmdPresent), uint32(sensorproto.CmdAcquired), uint32(sensorproto.CmdNoFinger), uint32(sensorproto.CmdFault), uint32(sensorproto.CmdSetFault),
+			uint32(sensorproto.CmdSetLatency), uint32(sensorproto.CmdReset), uint32(sensorproto.CmdStatus)}},
 	}
 	for _, tc := range tests {
 		seeds := seedsFor(tc.role, mrand.New(mrand.NewPCG(1, 2)))

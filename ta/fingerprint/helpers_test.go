@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/tee/tacore"
 	"math"
 	mrand "math/rand/v2"
@@ -123,7 +124,7 @@ type bench struct {
 	ta     *TA
 	cmd    rpc.Invoker
 	ev     rpc.Invoker
-	sensor sensor.Client
+	sensor sensorproto.Client
 }
 
 // serve hosts ta on its sockets.
@@ -134,7 +135,7 @@ func (d *device) serve(t testing.TB, ta *TA) *bench {
 		ta:     ta,
 		cmd:    tatest.ServeUnix(t, tee.UUIDFingerprint, ta),
 		ev:     tatest.ServeUnix(t, tee.UUIDFingerprint, ta),
-		sensor: sensor.Client{Invoker: tatest.ServeUnix(t, sensor.UUID, sensor.NewControlTA(ta.Sensor()))},
+		sensor: sensorproto.Client{Invoker: tatest.ServeUnix(t, sensorproto.UUID, sensor.NewControlTA(ta.Sensor()))},
 	}
 }
 

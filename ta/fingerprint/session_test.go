@@ -2,13 +2,13 @@ package fingerprint
 
 import (
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tokens"
@@ -183,5 +183,5 @@ func TestSensorScript(t *testing.T) {
 	require.NoError(t, c.Reset(ctx(t)))
 	st, err = c.Status(ctx(t))
 	require.NoError(t, err)
-	assert.Equal(t, sensor.RemoteStatus{Captures: st.Captures}, st)
+	assert.Equal(t, sensorproto.RemoteStatus{Captures: st.Captures}, st)
 }

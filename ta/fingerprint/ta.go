@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/tee/tacore"
 	"slices"
 	"sync"
@@ -191,7 +192,7 @@ func (t *TA) Sensor() *sensor.Sensor { return t.sensor }
 // Endpoints implements taproc.Endpointer: the sensor-control endpoint is
 // served on its own socket beside the TA's.
 func (t *TA) Endpoints() []taproc.Endpoint {
-	return []taproc.Endpoint{{Name: sensor.SocketName, UUID: sensor.UUID, TA: sensor.NewControlTA(t.sensor)}}
+	return []taproc.Endpoint{{Name: sensorproto.SocketName, UUID: sensorproto.UUID, TA: sensor.NewControlTA(t.sensor)}}
 }
 
 // SetAuthTokenKey installs Keymaster's auth-token key from env, the
