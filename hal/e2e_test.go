@@ -19,7 +19,7 @@ import (
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
@@ -119,7 +119,7 @@ func TestEnrollAuthenticateRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, gkproto.StatusOK, vr.Status)
 	f := finger.New(0xF1)
-	require.NoError(t, sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples))
+	require.NoError(t, sen.EnrollTouches(ctx, f, fpproto.DefaultEnrollSamples))
 	require.Equal(t, hidl.SysOK, must(c.Enroll(ctx, vr.Token.Marshal(), gid, 60))(t))
 	last, seen, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
 	require.NoError(t, err)
@@ -134,7 +134,7 @@ func TestEnrollAuthenticateRoundTrip(t *testing.T) {
 			remaining = append(remaining, p.Remaining)
 		}
 	}
-	assert.Len(t, remaining, fingerprint.DefaultEnrollSamples-1, "progress counts samples down")
+	assert.Len(t, remaining, fpproto.DefaultEnrollSamples-1, "progress counts samples down")
 	require.Equal(t, hidl.SysOK, must(c.PostEnroll(ctx))(t))
 
 	authID := must(c.GetAuthenticatorID(ctx))(t)
@@ -197,7 +197,7 @@ func TestEnrollAuthenticateRoundTrip(t *testing.T) {
 	// bio reports (finger lists and the auth result) wait in the TA's
 	// outbox, oldest first, for a relay.
 	fp := dev.session(t, tee.RoleFingerprint)
-	envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, fp)
+	envs, _, err := fpproto.FetchOutbox{}.Execute(ctx, fp)
 	require.NoError(t, err)
 	var types []envelope.MsgType
 	for _, e := range envs {
@@ -359,7 +359,7 @@ func TestBioRelayToPaymentTA(t *testing.T) {
 	vr, err := gkproto.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
 	require.NoError(t, err)
 	f := finger.New(0xB10)
-	require.NoError(t, sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples))
+	require.NoError(t, sen.EnrollTouches(ctx, f, fpproto.DefaultEnrollSamples))
 	require.Equal(t, hidl.SysOK, must(c.Enroll(ctx, vr.Token.Marshal(), gid, 60))(t))
 	last, _, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
 	require.NoError(t, err)
@@ -390,7 +390,7 @@ func TestBioRelayToPaymentTA(t *testing.T) {
 		10*time.Second, 10*time.Millisecond, "the match's auth result reached the payment TA")
 
 	fp := dev.session(t, tee.RoleFingerprint)
-	envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, fp)
+	envs, _, err := fpproto.FetchOutbox{}.Execute(ctx, fp)
 	require.NoError(t, err)
 	assert.Empty(t, envs, "the HAL drained the outbox")
 	assert.Zero(t, count(dev.logs.String(), "hal", "refused"), "no envelope refused")

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -16,7 +16,7 @@ import (
 // NEXT_EVENT in order. The test drives operations to their end with emit.
 type fakeTA struct {
 	mu        sync.Mutex
-	events    []fingerprint.Event
+	events    []fpproto.Event
 	wake      chan struct{}
 	op        string // "", "enroll", "authenticate"
 	dead      bool
@@ -53,7 +53,7 @@ func (f *fakeTA) record(c string) error {
 	return nil
 }
 
-func (f *fakeTA) queue(es ...fingerprint.Event) {
+func (f *fakeTA) queue(es ...fpproto.Event) {
 	f.mu.Lock()
 	f.events = append(f.events, es...)
 	f.mu.Unlock()
@@ -64,7 +64,7 @@ func (f *fakeTA) queue(es ...fingerprint.Event) {
 }
 
 // finish ends the running operation with e (as the TA would).
-func (f *fakeTA) finish(e fingerprint.Event) {
+func (f *fakeTA) finish(e fpproto.Event) {
 	f.mu.Lock()
 	f.op = ""
 	f.mu.Unlock()
@@ -122,7 +122,7 @@ func (f *fakeTA) Enroll(_ context.Context, hat []byte, gid, _ uint32) (hidl.Requ
 	f.mu.Unlock()
 	if hat[len(hat)-1] != 'x' && !anyHAT { // the fake's notion of a valid HAT
 
-		f.finish(fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorUnableToProcess, Detail: uint32(fingerprint.ReasonHATMAC)})
+		f.finish(fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorUnableToProcess, Detail: uint32(fpproto.ReasonHATMAC)})
 	}
 	return st, nil
 }
@@ -145,7 +145,7 @@ func (f *fakeTA) Cancel(context.Context) (hidl.RequestStatus, error) {
 	if idle && skip {
 		return hidl.SysOK, nil
 	}
-	f.finish(fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorCanceled})
+	f.finish(fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorCanceled})
 	return hidl.SysOK, nil
 }
 
@@ -154,7 +154,7 @@ func (f *fakeTA) Enumerate(context.Context) (hidl.RequestStatus, error) {
 	if err != nil || st != hidl.SysOK {
 		return st, err
 	}
-	f.finish(fingerprint.Event{Type: fingerprint.MsgTemplateEnumerating, GroupID: 99})
+	f.finish(fpproto.Event{Type: fpproto.MsgTemplateEnumerating, GroupID: 99})
 	return st, nil
 }
 
@@ -163,7 +163,7 @@ func (f *fakeTA) Remove(_ context.Context, gid, fid uint32) (hidl.RequestStatus,
 	if err != nil || st != hidl.SysOK {
 		return st, err
 	}
-	f.finish(fingerprint.Event{Type: fingerprint.MsgTemplateRemoved, GroupID: gid, FingerID: fid})
+	f.finish(fpproto.Event{Type: fpproto.MsgTemplateRemoved, GroupID: gid, FingerID: fid})
 	f.mu.Lock()
 	report := f.removeReport
 	f.mu.Unlock()
@@ -187,7 +187,7 @@ func (f *fakeTA) Authenticate(context.Context, uint64, uint32) (hidl.RequestStat
 	return f.start("authenticate")
 }
 
-func (f *fakeTA) NextEvent(ctx context.Context, wait time.Duration) (fingerprint.Event, error) {
+func (f *fakeTA) NextEvent(ctx context.Context, wait time.Duration) (fpproto.Event, error) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	f.mu.Lock()
@@ -197,7 +197,7 @@ func (f *fakeTA) NextEvent(ctx context.Context, wait time.Duration) (fingerprint
 		f.mu.Lock()
 		if f.dead {
 			f.mu.Unlock()
-			return fingerprint.Event{}, tee.Errorf(tee.ResultTargetDead, tee.OriginComms, "fake TA dead")
+			return fpproto.Event{}, tee.Errorf(tee.ResultTargetDead, tee.OriginComms, "fake TA dead")
 		}
 		if len(f.events) > 0 {
 			e := f.events[0]
@@ -210,9 +210,9 @@ func (f *fakeTA) NextEvent(ctx context.Context, wait time.Duration) (fingerprint
 		case <-f.wake:
 		case <-f.deadCh:
 		case <-t.C:
-			return fingerprint.Event{Type: fingerprint.MsgNone}, nil
+			return fpproto.Event{Type: fpproto.MsgNone}, nil
 		case <-ctx.Done():
-			return fingerprint.Event{}, tee.Errorf(tee.ResultCancel, tee.OriginAPI, "%v", ctx.Err())
+			return fpproto.Event{}, tee.Errorf(tee.ResultCancel, tee.OriginAPI, "%v", ctx.Err())
 		}
 	}
 }

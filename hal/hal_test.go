@@ -16,7 +16,7 @@ import (
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/hal/vts"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -220,7 +220,7 @@ func TestNewOpCancelsRunning(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"setAuthTokenKey", "enroll", "authenticate", "cancel", "authenticate"}, calls)
-	r.ta.finish(fingerprint.Event{Type: fingerprint.MsgAuthenticated, FingerID: 3, GroupID: 99, HAT: make([]byte, 69)})
+	r.ta.finish(fpproto.Event{Type: fpproto.MsgAuthenticated, FingerID: 3, GroupID: 99, HAT: make([]byte, 69)})
 	assert.Equal(t, hidl.OnAuthenticated{DeviceID: cbs.DeviceID, FingerID: 3, GroupID: 99, Token: make([]byte, 69)}, next(t, cbs))
 }
 
@@ -244,20 +244,20 @@ func TestCallbacksConverted(t *testing.T) {
 	hat := make([]byte, 69)
 	hat[1] = 9
 	r.ta.queue(
-		fingerprint.Event{Type: fingerprint.MsgAcquired, Acquired: fingerprint.AcquiredPartial},
-		fingerprint.Event{Type: fingerprint.MsgAcquired, Acquired: fingerprint.AcquiredVendor, VendorCode: 3},
-		fingerprint.Event{Type: fingerprint.MsgAcquired, Acquired: 1004}, // a legacy vendor code
-		fingerprint.Event{Type: fingerprint.MsgAcquired, Acquired: 6 + 40},
-		fingerprint.Event{Type: fingerprint.MsgTemplateEnrolling, FingerID: 5, GroupID: 99, Remaining: 2},
-		fingerprint.Event{Type: fingerprint.MsgAuthenticated, GroupID: 99},
-		fingerprint.Event{Type: fingerprint.MsgAuthenticated, FingerID: 5, GroupID: 99, HAT: hat},
-		fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorVendor, VendorCode: 7},
-		fingerprint.Event{Type: fingerprint.MsgError, Error: 1002},
-		fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorLockout, Detail: 30000},
-		fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorLockoutPermanent},
-		fingerprint.Event{Type: fingerprint.MsgError, Error: 77},
-		fingerprint.Event{Type: fingerprint.MsgTemplateRemoved, FingerID: 5, GroupID: 99, Remaining: 0},
-		fingerprint.Event{Type: fingerprint.MsgTemplateEnumerating, FingerID: 0, GroupID: 99, Remaining: 0},
+		fpproto.Event{Type: fpproto.MsgAcquired, Acquired: fpproto.AcquiredPartial},
+		fpproto.Event{Type: fpproto.MsgAcquired, Acquired: fpproto.AcquiredVendor, VendorCode: 3},
+		fpproto.Event{Type: fpproto.MsgAcquired, Acquired: 1004}, // a legacy vendor code
+		fpproto.Event{Type: fpproto.MsgAcquired, Acquired: 6 + 40},
+		fpproto.Event{Type: fpproto.MsgTemplateEnrolling, FingerID: 5, GroupID: 99, Remaining: 2},
+		fpproto.Event{Type: fpproto.MsgAuthenticated, GroupID: 99},
+		fpproto.Event{Type: fpproto.MsgAuthenticated, FingerID: 5, GroupID: 99, HAT: hat},
+		fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorVendor, VendorCode: 7},
+		fpproto.Event{Type: fpproto.MsgError, Error: 1002},
+		fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorLockout, Detail: 30000},
+		fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorLockoutPermanent},
+		fpproto.Event{Type: fpproto.MsgError, Error: 77},
+		fpproto.Event{Type: fpproto.MsgTemplateRemoved, FingerID: 5, GroupID: 99, Remaining: 0},
+		fpproto.Event{Type: fpproto.MsgTemplateEnumerating, FingerID: 0, GroupID: 99, Remaining: 0},
 	)
 	want := []hidl.Callback{
 		hidl.OnAcquired{DeviceID: id, AcquiredInfo: hidl.AcquiredPartial},
@@ -352,10 +352,10 @@ func TestOutboxRelay(t *testing.T) {
 	r.ta.outbox = [][]byte{[]byte("env-1"), []byte("env-2")}
 	r.ta.mu.Unlock()
 	// Not the end of an operation: nothing relayed yet.
-	r.ta.queue(fingerprint.Event{Type: fingerprint.MsgAuthenticated, GroupID: 99})
+	r.ta.queue(fpproto.Event{Type: fpproto.MsgAuthenticated, GroupID: 99})
 	next(t, cbs)
 	assert.Empty(t, r.relay.got())
-	r.ta.finish(fingerprint.Event{Type: fingerprint.MsgAuthenticated, FingerID: 1, GroupID: 99, HAT: make([]byte, 69)})
+	r.ta.finish(fpproto.Event{Type: fpproto.MsgAuthenticated, FingerID: 1, GroupID: 99, HAT: make([]byte, 69)})
 	next(t, cbs)
 	require.Eventually(t, func() bool { return len(r.relay.got()) == 2 }, testWait, time.Millisecond)
 	assert.Equal(t, [][]byte{[]byte("env-1"), []byte("env-2")}, r.relay.got())
@@ -367,7 +367,7 @@ func TestOutboxRelay(t *testing.T) {
 	r.ta.mu.Lock()
 	r.ta.outbox = [][]byte{[]byte("env-3")}
 	r.ta.mu.Unlock()
-	r.ta.finish(fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorCanceled})
+	r.ta.finish(fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorCanceled})
 	next(t, cbs)
 	r.ta.mu.Lock()
 	left := len(r.ta.outbox)
@@ -399,7 +399,7 @@ func TestStatusOf(t *testing.T) {
 		{tee.ErrBadFormat, hidl.SysEINVAL},
 		{context.DeadlineExceeded, hidl.SysETIMEDOUT},
 		{context.Canceled, hidl.SysEINTR},
-		{fingerprint.ErrResponse, hidl.SysEIO},
+		{fpproto.ErrResponse, hidl.SysEIO},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, statusOf(tt.err), "%v", tt.err)
@@ -498,7 +498,7 @@ func TestOutboxRelayFailures(t *testing.T) {
 			r.ta.outbox = append(r.ta.outbox, []byte(e))
 		}
 		r.ta.mu.Unlock()
-		r.ta.finish(fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorCanceled})
+		r.ta.finish(fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorCanceled})
 		next(t, cbs)
 	}
 	set(func(f *fakeRelay) { f.refuse = true })

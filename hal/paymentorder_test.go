@@ -1,8 +1,6 @@
 package hal_test
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"fmt"
 	"testing"
 	"time"
@@ -15,7 +13,8 @@ import (
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -61,7 +60,7 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 	vr, err := gkproto.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
 	require.NoError(t, err)
 	f := finger.New(0x0DE7)
-	require.NoError(t, sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples))
+	require.NoError(t, sen.EnrollTouches(ctx, f, fpproto.DefaultEnrollSamples))
 	require.Equal(t, hidl.SysOK, must(c.Enroll(ctx, vr.Token.Marshal(), gid, 60))(t))
 	last, seen, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
 	require.NoError(t, err)

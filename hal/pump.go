@@ -9,7 +9,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 )
 
 // pumpRetryPause spaces NEXT_EVENT retries after a failure that is not the
@@ -51,7 +51,7 @@ func (h *HAL) pump(c *conn) {
 				return
 			}
 		}
-		if e.Type == fingerprint.MsgNone {
+		if e.Type == fpproto.MsgNone {
 			continue
 		}
 		cb, ok := callbackFromEvent(h.deviceID, e)

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -65,7 +65,7 @@ func TestRelayOrder(t *testing.T) {
 			"match: before onAuthenticated",
 			func(t *testing.T, r *rig) {
 				r.putOutbox("auth-result")
-				r.ta.finish(fingerprint.Event{Type: fingerprint.MsgAuthenticated, FingerID: 3, GroupID: 99, HAT: hat})
+				r.ta.finish(fpproto.Event{Type: fpproto.MsgAuthenticated, FingerID: 3, GroupID: 99, HAT: hat})
 			},
 			func(id uint64) hidl.Callback {
 				return hidl.OnAuthenticated{DeviceID: id, FingerID: 3, GroupID: 99, Token: hat}
@@ -75,7 +75,7 @@ func TestRelayOrder(t *testing.T) {
 			"enrollment: before onEnrollResult(remaining 0)",
 			func(t *testing.T, r *rig) {
 				r.putOutbox("finger-list")
-				r.ta.finish(fingerprint.Event{Type: fingerprint.MsgTemplateEnrolling, FingerID: 3, GroupID: 99})
+				r.ta.finish(fpproto.Event{Type: fpproto.MsgTemplateEnrolling, FingerID: 3, GroupID: 99})
 			},
 			func(id uint64) hidl.Callback { return hidl.OnEnrollResult{DeviceID: id, FingerID: 3, GroupID: 99} }, true,
 		},
@@ -95,7 +95,7 @@ func TestRelayOrder(t *testing.T) {
 			"error: after onError",
 			func(t *testing.T, r *rig) {
 				r.putOutbox("auth-failure")
-				r.ta.finish(fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorLockout})
+				r.ta.finish(fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorLockout})
 			},
 			func(id uint64) hidl.Callback { return hidl.OnError{DeviceID: id, Error: hidl.ErrorLockout} }, false,
 		},
@@ -103,7 +103,7 @@ func TestRelayOrder(t *testing.T) {
 			"enumeration: after onEnumerate(remaining 0)",
 			func(t *testing.T, r *rig) {
 				r.putOutbox("finger-list")
-				r.ta.finish(fingerprint.Event{Type: fingerprint.MsgTemplateEnumerating, FingerID: 3, GroupID: 99})
+				r.ta.finish(fpproto.Event{Type: fpproto.MsgTemplateEnumerating, FingerID: 3, GroupID: 99})
 			},
 			func(id uint64) hidl.Callback { return hidl.OnEnumerate{DeviceID: id, FingerID: 3, GroupID: 99} }, false,
 		},
@@ -178,7 +178,7 @@ func TestRelayFailureKeepsCallback(t *testing.T) {
 			r.ta.mu.Unlock()
 			r.relay.mu.Unlock()
 			r.putOutbox("auth-result")
-			r.ta.finish(fingerprint.Event{Type: fingerprint.MsgAuthenticated, FingerID: 3, GroupID: 99, HAT: hat})
+			r.ta.finish(fpproto.Event{Type: fpproto.MsgAuthenticated, FingerID: 3, GroupID: 99, HAT: hat})
 
 			want := hidl.OnAuthenticated{DeviceID: cbs.DeviceID, FingerID: 3, GroupID: 99, Token: hat}
 			assert.Equal(t, want, next(t, cbs))
@@ -209,7 +209,7 @@ func TestTADiesWhileRelaying(t *testing.T) {
 	r.ta.fetchErr = tee.Errorf(tee.ResultTargetDead, tee.OriginComms, "fake TA dead")
 	r.ta.mu.Unlock()
 	hat := make([]byte, hidl.HATSize)
-	r.ta.finish(fingerprint.Event{Type: fingerprint.MsgAuthenticated, FingerID: 3, GroupID: 99, HAT: hat})
+	r.ta.finish(fpproto.Event{Type: fpproto.MsgAuthenticated, FingerID: 3, GroupID: 99, HAT: hat})
 	assert.Equal(t, hidl.OnAuthenticated{DeviceID: cbs.DeviceID, FingerID: 3, GroupID: 99, Token: hat}, next(t, cbs))
 	require.Eventually(t, func() bool { return r.logs.FilterMessage("fingerprint TA lost").Len() == 1 }, testWait, time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -29,8 +29,8 @@ type TA interface {
 	SetActiveGroup(ctx context.Context, gid uint32, storePath string) (hidl.RequestStatus, error)
 	Authenticate(ctx context.Context, operationID uint64, gid uint32) (hidl.RequestStatus, error)
 	// NextEvent waits up to wait for the TA's next event; an event of type
-	// fingerprint.MsgNone means none came.
-	NextEvent(ctx context.Context, wait time.Duration) (fingerprint.Event, error)
+	// fpproto.MsgNone means none came.
+	NextEvent(ctx context.Context, wait time.Duration) (fpproto.Event, error)
 	// FetchOutbox drains sealed bio envelopes queued for the payment TA,
 	// oldest first (a batch; none when the outbox is empty), and says how
 	// many are still queued.
@@ -76,69 +76,69 @@ func DialTA(ctx context.Context, socketPath string) (*TAClient, error) {
 // Close closes the connection (and with it both sessions).
 func (t *TAClient) Close() error { return t.client.Close() }
 
-func rs(s fingerprint.RequestStatus, err error) (hidl.RequestStatus, error) {
+func rs(s fpproto.RequestStatus, err error) (hidl.RequestStatus, error) {
 	return hidl.RequestStatus(s), err
 }
 
 // PreEnroll runs PRE_ENROLL.
 func (t *TAClient) PreEnroll(ctx context.Context) (uint64, error) {
-	return fingerprint.PreEnroll{}.Execute(ctx, t.cmd)
+	return fpproto.PreEnroll{}.Execute(ctx, t.cmd)
 }
 
 // Enroll runs ENROLL.
 func (t *TAClient) Enroll(ctx context.Context, hat []byte, gid, timeoutSec uint32) (hidl.RequestStatus, error) {
-	return rs(fingerprint.Enroll{HAT: hat, GID: gid, TimeoutSec: timeoutSec}.Execute(ctx, t.cmd))
+	return rs(fpproto.Enroll{HAT: hat, GID: gid, TimeoutSec: timeoutSec}.Execute(ctx, t.cmd))
 }
 
 // PostEnroll runs POST_ENROLL.
 func (t *TAClient) PostEnroll(ctx context.Context) (hidl.RequestStatus, error) {
-	return rs(fingerprint.PostEnroll{}.Execute(ctx, t.cmd))
+	return rs(fpproto.PostEnroll{}.Execute(ctx, t.cmd))
 }
 
 // GetAuthenticatorID runs GET_AUTHENTICATOR_ID.
 func (t *TAClient) GetAuthenticatorID(ctx context.Context) (uint64, error) {
-	return fingerprint.GetAuthenticatorID{}.Execute(ctx, t.cmd)
+	return fpproto.GetAuthenticatorID{}.Execute(ctx, t.cmd)
 }
 
 // Cancel runs CANCEL.
 func (t *TAClient) Cancel(ctx context.Context) (hidl.RequestStatus, error) {
-	return rs(fingerprint.Cancel{}.Execute(ctx, t.cmd))
+	return rs(fpproto.Cancel{}.Execute(ctx, t.cmd))
 }
 
 // Enumerate runs ENUMERATE.
 func (t *TAClient) Enumerate(ctx context.Context) (hidl.RequestStatus, error) {
-	return rs(fingerprint.Enumerate{}.Execute(ctx, t.cmd))
+	return rs(fpproto.Enumerate{}.Execute(ctx, t.cmd))
 }
 
 // Remove runs REMOVE.
 func (t *TAClient) Remove(ctx context.Context, gid, fid uint32) (hidl.RequestStatus, error) {
-	return rs(fingerprint.Remove{GID: gid, FID: fid}.Execute(ctx, t.cmd))
+	return rs(fpproto.Remove{GID: gid, FID: fid}.Execute(ctx, t.cmd))
 }
 
 // SetActiveGroup runs SET_ACTIVE_GROUP.
 func (t *TAClient) SetActiveGroup(ctx context.Context, gid uint32, storePath string) (hidl.RequestStatus, error) {
-	return rs(fingerprint.SetActiveGroup{GID: gid, Path: storePath}.Execute(ctx, t.cmd))
+	return rs(fpproto.SetActiveGroup{GID: gid, Path: storePath}.Execute(ctx, t.cmd))
 }
 
 // Authenticate runs AUTHENTICATE.
 func (t *TAClient) Authenticate(ctx context.Context, operationID uint64, gid uint32) (hidl.RequestStatus, error) {
-	return rs(fingerprint.Authenticate{OperationID: operationID, GID: gid}.Execute(ctx, t.cmd))
+	return rs(fpproto.Authenticate{OperationID: operationID, GID: gid}.Execute(ctx, t.cmd))
 }
 
 // NextEvent runs NEXT_EVENT on the event session.
-func (t *TAClient) NextEvent(ctx context.Context, wait time.Duration) (fingerprint.Event, error) {
-	e, _, err := fingerprint.NextEvent{Wait: wait}.Execute(ctx, t.events)
+func (t *TAClient) NextEvent(ctx context.Context, wait time.Duration) (fpproto.Event, error) {
+	e, _, err := fpproto.NextEvent{Wait: wait}.Execute(ctx, t.events)
 	return e, err
 }
 
 // FetchOutbox runs FETCH_OUTBOX on the event session.
 func (t *TAClient) FetchOutbox(ctx context.Context) ([][]byte, uint32, error) {
-	return fingerprint.FetchOutbox{}.Execute(ctx, t.events)
+	return fpproto.FetchOutbox{}.Execute(ctx, t.events)
 }
 
 // SetAuthTokenKey runs SET_AUTH_TOKEN_KEY.
 func (t *TAClient) SetAuthTokenKey(ctx context.Context, envelope []byte) error {
-	return fingerprint.SetAuthTokenKey{Envelope: envelope}.Execute(ctx, t.cmd)
+	return fpproto.SetAuthTokenKey{Envelope: envelope}.Execute(ctx, t.cmd)
 }
 
 // taDead reports whether err means the TA process is gone (the connection
@@ -184,7 +184,7 @@ func statusOf(err error) hidl.RequestStatus {
 // ERROR_UNABLE_TO_PROCESS / ACQUIRED_INSUFFICIENT. ERROR_LOCKOUT_PERMANENT
 // (9, the framework's FINGERPRINT_ERROR_LOCKOUT_PERMANENT, outside the 2.1
 // enum) is passed through. MsgNone and unknown types yield ok = false.
-func callbackFromEvent(deviceID uint64, e fingerprint.Event) (hidl.Callback, bool) {
+func callbackFromEvent(deviceID uint64, e fpproto.Event) (hidl.Callback, bool) {
 	m := hidl.Msg{
 		Type:      hidl.MsgType(e.Type),
 		Finger:    hidl.FingerID{GID: e.GroupID, FID: e.FingerID},
@@ -192,18 +192,18 @@ func callbackFromEvent(deviceID uint64, e fingerprint.Event) (hidl.Callback, boo
 		HAT:       e.HAT,
 	}
 	switch e.Type {
-	case fingerprint.MsgNone:
+	case fpproto.MsgNone:
 		return nil, false
-	case fingerprint.MsgError:
+	case fpproto.MsgError:
 		switch {
-		case e.Error == fingerprint.ErrorVendor:
+		case e.Error == fpproto.ErrorVendor:
 			return hidl.OnError{DeviceID: deviceID, Error: hidl.ErrorVendor, VendorCode: e.VendorCode}, true
-		case e.Error == fingerprint.ErrorLockoutPermanent:
+		case e.Error == fpproto.ErrorLockoutPermanent:
 			return hidl.OnError{DeviceID: deviceID, Error: hidl.FingerprintError(e.Error)}, true
 		}
 		m.Code = int32(e.Error)
-	case fingerprint.MsgAcquired:
-		if e.Acquired == fingerprint.AcquiredVendor {
+	case fpproto.MsgAcquired:
+		if e.Acquired == fpproto.AcquiredVendor {
 			return hidl.OnAcquired{DeviceID: deviceID, AcquiredInfo: hidl.AcquiredVendor, VendorCode: e.VendorCode}, true
 		}
 		m.Code = int32(e.Acquired)

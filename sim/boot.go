@@ -9,7 +9,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/boot"
@@ -156,7 +156,7 @@ func relayTo(ctx context.Context, d *Device, km rpc.Invoker, r tee.Role) error {
 		}
 	case tee.RoleFingerprint:
 		deliver = func(ctx context.Context, inv rpc.Invoker, env []byte) error {
-			return fingerprint.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
+			return fpproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
 		}
 	case tee.RolePayment:
 		deliver = func(ctx context.Context, inv rpc.Invoker, env []byte) error {

@@ -12,8 +12,8 @@ import (
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/fingerprinttest"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
@@ -21,13 +21,13 @@ import (
 )
 
 // fpEvents pumps NEXT_EVENT on s until stop is true for an event.
-func fpEvents(t *testing.T, s *Session, stop func(fingerprint.Event) bool) []fingerprint.Event {
+func fpEvents(t *testing.T, s *Session, stop func(fpproto.Event) bool) []fpproto.Event {
 	t.Helper()
-	var out []fingerprint.Event
+	var out []fpproto.Event
 	for range 100 {
-		e, _, err := fingerprint.NextEvent{Wait: 10 * time.Second}.Execute(testCtx(t), s)
+		e, _, err := fpproto.NextEvent{Wait: 10 * time.Second}.Execute(testCtx(t), s)
 		require.NoError(t, err)
-		require.NotEqual(t, fingerprint.MsgNone, e.Type, "no event within 10 s after %v", out)
+		require.NotEqual(t, fpproto.MsgNone, e.Type, "no event within 10 s after %v", out)
 		out = append(out, e)
 		if stop(e) {
 			return out
@@ -75,29 +75,29 @@ func TestFingerprintHATUnlocksKeymasterKey(t *testing.T) {
 	const uid, gid = 0, 0
 	password := []byte("1234")
 	handle, sid := enroll(t, gk, uid, password)
-	st, err := fingerprint.SetActiveGroup{GID: gid, Path: t.TempDir()}.Execute(ctx, fp)
+	st, err := fpproto.SetActiveGroup{GID: gid, Path: t.TempDir()}.Execute(ctx, fp)
 	require.NoError(t, err)
-	require.Equal(t, fingerprint.SysOK, st)
+	require.Equal(t, fpproto.SysOK, st)
 
 	// Enroll: PRE_ENROLL → Gatekeeper VERIFY(challenge) → ENROLL(HAT).
-	challenge, err := fingerprint.PreEnroll{}.Execute(ctx, fp)
+	challenge, err := fpproto.PreEnroll{}.Execute(ctx, fp)
 	require.NoError(t, err)
 	vr := verify(t, gk, uid, challenge, handle, password)
 	require.Equal(t, gkproto.StatusOK, vr.Status)
 	f := finger.New(0xF1A6E5)
-	require.NoError(t, sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples))
-	st, err = fingerprint.Enroll{HAT: vr.Token.Marshal(), GID: gid, TimeoutSec: 60}.Execute(ctx, fp)
+	require.NoError(t, sen.EnrollTouches(ctx, f, fpproto.DefaultEnrollSamples))
+	st, err = fpproto.Enroll{HAT: vr.Token.Marshal(), GID: gid, TimeoutSec: 60}.Execute(ctx, fp)
 	require.NoError(t, err)
-	require.Equal(t, fingerprint.SysOK, st)
-	evs := fpEvents(t, ev, func(e fingerprint.Event) bool {
-		return e.Type == fingerprint.MsgError || (e.Type == fingerprint.MsgTemplateEnrolling && e.Remaining == 0)
+	require.Equal(t, fpproto.SysOK, st)
+	evs := fpEvents(t, ev, func(e fpproto.Event) bool {
+		return e.Type == fpproto.MsgError || (e.Type == fpproto.MsgTemplateEnrolling && e.Remaining == 0)
 	})
 	last := evs[len(evs)-1]
-	require.Equal(t, fingerprint.MsgTemplateEnrolling, last.Type, "%v", evs)
+	require.Equal(t, fpproto.MsgTemplateEnrolling, last.Type, "%v", evs)
 	fid := last.FingerID
-	_, err = fingerprint.PostEnroll{}.Execute(ctx, fp)
+	_, err = fpproto.PostEnroll{}.Execute(ctx, fp)
 	require.NoError(t, err)
-	authID, err := fingerprint.GetAuthenticatorID{}.Execute(ctx, fp)
+	authID, err := fpproto.GetAuthenticatorID{}.Execute(ctx, fp)
 	require.NoError(t, err)
 	require.NotZero(t, authID)
 
@@ -111,14 +111,14 @@ func TestFingerprintHATUnlocksKeymasterKey(t *testing.T) {
 	p := finger.Nominal
 	p.DX, p.DY, p.Noise = 6, -4, 99
 	require.NoError(t, sen.Touch(ctx, f, p))
-	st, err = fingerprint.Authenticate{OperationID: op, GID: gid}.Execute(ctx, fp)
+	st, err = fpproto.Authenticate{OperationID: op, GID: gid}.Execute(ctx, fp)
 	require.NoError(t, err)
-	require.Equal(t, fingerprint.SysOK, st)
-	evs = fpEvents(t, ev, func(e fingerprint.Event) bool {
-		return e.Type == fingerprint.MsgError || (e.Type == fingerprint.MsgAuthenticated && e.FingerID != 0)
+	require.Equal(t, fpproto.SysOK, st)
+	evs = fpEvents(t, ev, func(e fpproto.Event) bool {
+		return e.Type == fpproto.MsgError || (e.Type == fpproto.MsgAuthenticated && e.FingerID != 0)
 	})
 	last = evs[len(evs)-1]
-	require.Equal(t, fingerprint.MsgAuthenticated, last.Type, "%v", evs)
+	require.Equal(t, fpproto.MsgAuthenticated, last.Type, "%v", evs)
 	assert.Equal(t, fid, last.FingerID)
 	tok, err := tokens.Parse(last.HAT)
 	require.NoError(t, err)
@@ -139,7 +139,7 @@ func TestFingerprintHATUnlocksKeymasterKey(t *testing.T) {
 	assert.ErrorIs(t, err, kmproto.ErrKeyUserNotAuthenticated)
 
 	// The payment TA's view: finger lists and the auth result of op.
-	envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, fp)
+	envs, _, err := fpproto.FetchOutbox{}.Execute(ctx, fp)
 	require.NoError(t, err)
 	payment := paymentOpener(t, d)
 	var result *bio.AuthResult

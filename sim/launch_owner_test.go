@@ -1,9 +1,17 @@
 package sim
 
 import (
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/taproc"
 	"io"
 	"io/fs"
 	"net"
@@ -15,15 +23,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
-	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 // nobody is the foreign uid of the cross-uid tests.
@@ -299,7 +298,7 @@ func runDialSensor(path string) int {
 		return 0
 	}
 	defer c.Close()
-	if _, err := c.OpenSession(ctx, sensor.UUID, nil); err != nil {
+	if _, err := c.OpenSession(ctx, sensorproto.UUID, nil); err != nil {
 		fmt.Println("refused:", err)
 		return 0
 	}

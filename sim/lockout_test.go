@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -33,29 +33,29 @@ func TestLockoutSurvivesTAKill(t *testing.T) {
 	t.Cleanup(func() { sen.Close() })
 
 	const gid = 3
-	st, err := fingerprint.SetActiveGroup{GID: gid, Path: t.TempDir()}.Execute(ctx, fp)
+	st, err := fpproto.SetActiveGroup{GID: gid, Path: t.TempDir()}.Execute(ctx, fp)
 	require.NoError(t, err)
-	require.Equal(t, fingerprint.SysOK, st)
+	require.Equal(t, fpproto.SysOK, st)
 	for i := range 5 {
 		require.NoError(t, sen.ProbeTouch(ctx, finger.New(0x1000+uint64(i)), uint64(i)))
 	}
-	st, err = fingerprint.Authenticate{OperationID: 0xCAFE, GID: gid}.Execute(ctx, fp)
+	st, err = fpproto.Authenticate{OperationID: 0xCAFE, GID: gid}.Execute(ctx, fp)
 	require.NoError(t, err)
-	require.Equal(t, fingerprint.SysOK, st)
-	evs := fpEvents(t, ev, func(e fingerprint.Event) bool { return e.Type == fingerprint.MsgError })
+	require.Equal(t, fpproto.SysOK, st)
+	evs := fpEvents(t, ev, func(e fpproto.Event) bool { return e.Type == fpproto.MsgError })
 	rejections := 0
 	for _, e := range evs[:len(evs)-1] {
-		if e.Type == fingerprint.MsgAcquired {
+		if e.Type == fpproto.MsgAcquired {
 			continue
 		}
-		require.Equal(t, fingerprint.MsgAuthenticated, e.Type, "%v", evs)
+		require.Equal(t, fpproto.MsgAuthenticated, e.Type, "%v", evs)
 		require.Zero(t, e.FingerID, "an impostor matched: %v", evs)
 		require.Empty(t, e.HAT, "a rejection carries no HAT")
 		rejections++
 	}
 	require.Equal(t, 5, rejections, "five rejections, then the error: %v", evs)
 	locked := evs[len(evs)-1]
-	require.Equal(t, fingerprint.ErrorLockout, locked.Error, "%v", evs)
+	require.Equal(t, fpproto.ErrorLockout, locked.Error, "%v", evs)
 	assert.Equal(t, 30*time.Second, locked.LockoutRemaining())
 
 	pid, err := d.PID(tee.RoleFingerprint)
@@ -73,14 +73,14 @@ func TestLockoutSurvivesTAKill(t *testing.T) {
 	require.NoError(t, sen2.ProbeTouch(ctx, finger.New(0x2000), 9))
 	before, err := sen2.Status(ctx)
 	require.NoError(t, err)
-	st, err = fingerprint.Authenticate{OperationID: 0xCAFE, GID: gid}.Execute(ctx, fp2)
+	st, err = fpproto.Authenticate{OperationID: 0xCAFE, GID: gid}.Execute(ctx, fp2)
 	require.NoError(t, err)
-	require.Equal(t, fingerprint.SysOK, st)
-	evs = fpEvents(t, ev2, func(e fingerprint.Event) bool {
-		return e.Type == fingerprint.MsgError || e.Type == fingerprint.MsgAuthenticated
+	require.Equal(t, fpproto.SysOK, st)
+	evs = fpEvents(t, ev2, func(e fpproto.Event) bool {
+		return e.Type == fpproto.MsgError || e.Type == fpproto.MsgAuthenticated
 	})
 	require.Len(t, evs, 1, "refused before any capture: %v", evs)
-	assert.Equal(t, fingerprint.ErrorLockout, evs[0].Error, "the restarted TA is still locked out: %v", evs)
+	assert.Equal(t, fpproto.ErrorLockout, evs[0].Error, "the restarted TA is still locked out: %v", evs)
 	left := evs[0].LockoutRemaining()
 	assert.Greater(t, left, time.Duration(0))
 	assert.LessOrEqual(t, left, 30*time.Second)

@@ -1,9 +1,20 @@
 package sim
 
 import (
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zapcore"
+
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/fpemu/fpemu/sim/finger"
+	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/taproc"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -12,17 +23,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"go.uber.org/zap/zapcore"
-
-	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
-	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 // fastLockout is the timed lockout of the modeFastLock fingerprint TA:
@@ -83,12 +83,12 @@ func bootOwned(t *testing.T, cmd func(dir string) func(tee.Role) *exec.Cmd, stde
 	}
 	require.NotEqual(t, o.sids[ownerUID], o.sids[otherUID])
 	o.reconnect(t)
-	st, err := fingerprint.SetActiveGroup{GID: ownedGID, Path: t.TempDir()}.Execute(testCtx(t), o.fp)
+	st, err := fpproto.SetActiveGroup{GID: ownedGID, Path: t.TempDir()}.Execute(testCtx(t), o.fp)
 	require.NoError(t, err)
-	require.Equal(t, fingerprint.SysOK, st)
+	require.Equal(t, fpproto.SysOK, st)
 	evs := o.enroll(t, ownerUID)
-	require.Equal(t, fingerprint.MsgTemplateEnrolling, evs[len(evs)-1].Type, "%v", evs)
-	o.authID, err = fingerprint.GetAuthenticatorID{}.Execute(testCtx(t), o.fp)
+	require.Equal(t, fpproto.MsgTemplateEnrolling, evs[len(evs)-1].Type, "%v", evs)
+	o.authID, err = fpproto.GetAuthenticatorID{}.Execute(testCtx(t), o.fp)
 	require.NoError(t, err)
 	require.NotZero(t, o.authID)
 	return o
@@ -115,22 +115,22 @@ func (o *owned) hat(t *testing.T, uid uint32, challenge uint64) []byte {
 
 // enroll presents the owner's finger and enrolls it into ownedGID with
 // uid's HAT; it returns the events up to the end.
-func (o *owned) enroll(t *testing.T, uid uint32) []fingerprint.Event {
+func (o *owned) enroll(t *testing.T, uid uint32) []fpproto.Event {
 	t.Helper()
 	ctx := testCtx(t)
-	c, err := fingerprint.PreEnroll{}.Execute(ctx, o.fp)
+	c, err := fpproto.PreEnroll{}.Execute(ctx, o.fp)
 	require.NoError(t, err)
 	hat := o.hat(t, uid, c)
 	require.NoError(t, o.sen.Reset(ctx))
-	require.NoError(t, o.sen.EnrollTouches(ctx, o.finger, fingerprint.DefaultEnrollSamples))
-	st, err := fingerprint.Enroll{HAT: hat, GID: ownedGID, TimeoutSec: 20}.Execute(ctx, o.fp)
+	require.NoError(t, o.sen.EnrollTouches(ctx, o.finger, fpproto.DefaultEnrollSamples))
+	st, err := fpproto.Enroll{HAT: hat, GID: ownedGID, TimeoutSec: 20}.Execute(ctx, o.fp)
 	require.NoError(t, err)
-	require.Equal(t, fingerprint.SysOK, st)
-	evs := fpEvents(t, o.ev, func(e fingerprint.Event) bool {
-		return e.Type == fingerprint.MsgError || (e.Type == fingerprint.MsgTemplateEnrolling && e.Remaining == 0)
+	require.Equal(t, fpproto.SysOK, st)
+	evs := fpEvents(t, o.ev, func(e fpproto.Event) bool {
+		return e.Type == fpproto.MsgError || (e.Type == fpproto.MsgTemplateEnrolling && e.Remaining == 0)
 	})
 	require.NoError(t, o.sen.Reset(ctx))
-	_, err = fingerprint.PostEnroll{}.Execute(ctx, o.fp)
+	_, err = fpproto.PostEnroll{}.Execute(ctx, o.fp)
 	require.NoError(t, err)
 	return evs
 }
@@ -138,7 +138,7 @@ func (o *owned) enroll(t *testing.T, uid uint32) []fingerprint.Event {
 // reset runs RESET_LOCKOUT(ownedGID) with uid's fresh PASSWORD HAT.
 func (o *owned) reset(t *testing.T, uid uint32) error {
 	t.Helper()
-	res, err := fingerprint.ResetLockout{GID: ownedGID, HAT: o.hat(t, uid, 0)}.Execute(testCtx(t), o.fp)
+	res, err := fpproto.ResetLockout{GID: ownedGID, HAT: o.hat(t, uid, 0)}.Execute(testCtx(t), o.fp)
 	require.NoError(t, err)
 	return res.Err()
 }
@@ -146,32 +146,32 @@ func (o *owned) reset(t *testing.T, uid uint32) error {
 // attempt presents sample s, runs AUTHENTICATE and returns the events up
 // to the first AUTHENTICATED or ERROR; a running operation is then
 // cancelled (and its ERROR(CANCELED) consumed).
-func (o *owned) attempt(t *testing.T, s *matcher.Sample) []fingerprint.Event {
+func (o *owned) attempt(t *testing.T, s *matcher.Sample) []fpproto.Event {
 	t.Helper()
 	ctx := testCtx(t)
 	if s != nil {
 		require.NoError(t, o.sen.Present(ctx, *s))
 	}
-	st, err := fingerprint.Authenticate{OperationID: 0xF00D, GID: ownedGID}.Execute(ctx, o.fp)
+	st, err := fpproto.Authenticate{OperationID: 0xF00D, GID: ownedGID}.Execute(ctx, o.fp)
 	require.NoError(t, err)
-	require.Equal(t, fingerprint.SysOK, st)
-	evs := fpEvents(t, o.ev, func(e fingerprint.Event) bool {
-		return e.Type == fingerprint.MsgError || e.Type == fingerprint.MsgAuthenticated
+	require.Equal(t, fpproto.SysOK, st)
+	evs := fpEvents(t, o.ev, func(e fpproto.Event) bool {
+		return e.Type == fpproto.MsgError || e.Type == fpproto.MsgAuthenticated
 	})
-	if evs[len(evs)-1].Type == fingerprint.MsgError {
+	if evs[len(evs)-1].Type == fpproto.MsgError {
 		require.NoError(t, o.sen.Reset(ctx))
 		return evs
 	}
 	// CANCEL returns once the operation has ended and its last event is
 	// queued: either ERROR(CANCELED), or the lockout the rejection caused
 	// and then the ERROR(CANCELED) a CANCEL with nothing running queues.
-	_, err = fingerprint.Cancel{}.Execute(ctx, o.fp)
+	_, err = fpproto.Cancel{}.Execute(ctx, o.fp)
 	require.NoError(t, err)
-	isErr := func(e fingerprint.Event) bool { return e.Type == fingerprint.MsgError }
+	isErr := func(e fpproto.Event) bool { return e.Type == fpproto.MsgError }
 	evs = append(evs, fpEvents(t, o.ev, isErr)...)
-	if e := lastEvent(evs); e.Error != fingerprint.ErrorCanceled {
+	if e := lastEvent(evs); e.Error != fpproto.ErrorCanceled {
 		cancelled := fpEvents(t, o.ev, isErr)
-		require.Equal(t, fingerprint.ErrorCanceled, lastEvent(cancelled).Error, "%v %v", evs, cancelled)
+		require.Equal(t, fpproto.ErrorCanceled, lastEvent(cancelled).Error, "%v %v", evs, cancelled)
 	}
 	require.NoError(t, o.sen.Reset(ctx))
 	return evs
@@ -202,13 +202,13 @@ func (o *owned) genuine(t *testing.T, n uint64) *matcher.Sample {
 	return &s
 }
 
-func lastEvent(evs []fingerprint.Event) fingerprint.Event { return evs[len(evs)-1] }
+func lastEvent(evs []fpproto.Event) fpproto.Event { return evs[len(evs)-1] }
 
 // matchedFinger is the finger id of the AUTHENTICATED event in evs (0: a
 // rejection or none).
-func matchedFinger(evs []fingerprint.Event) uint32 {
+func matchedFinger(evs []fpproto.Event) uint32 {
 	for _, e := range evs {
-		if e.Type == fingerprint.MsgAuthenticated {
+		if e.Type == fpproto.MsgAuthenticated {
 			return e.FingerID
 		}
 	}
@@ -256,13 +256,13 @@ func TestRejectionsLeakNothingAcrossProcesses(t *testing.T) {
 	m := matcher.NewMinutiae(matcher.DefaultThreshold)
 	// Samples go through the sensor encoding, as the TA receives them.
 	wire := func(s matcher.Sample) matcher.Sample {
-		b, err := sensor.MarshalSample(s)
+		b, err := sensorproto.MarshalSample(s)
 		require.NoError(t, err)
-		out, err := sensor.ParseSample(b)
+		out, err := sensorproto.ParseSample(b)
 		require.NoError(t, err)
 		return out
 	}
-	enrollP, _ := finger.Touches(o.finger, fingerprint.DefaultEnrollSamples, 0)
+	enrollP, _ := finger.Touches(o.finger, fpproto.DefaultEnrollSamples, 0)
 	var samples []matcher.Sample
 	for _, p := range enrollP {
 		s, err := o.finger.Impress(finger.DefaultSensor, p)
@@ -306,7 +306,7 @@ func TestRejectionsLeakNothingAcrossProcesses(t *testing.T) {
 	for _, p := range probes {
 		before := len(fingerprintLines(t, logs.String()))
 		evs := o.attempt(t, &p.s)
-		require.Equal(t, fingerprint.Event{Type: fingerprint.MsgAuthenticated, GroupID: ownedGID}, evs[len(evs)-2], "%s rejected: %v", p.name, evs)
+		require.Equal(t, fpproto.Event{Type: fpproto.MsgAuthenticated, GroupID: ownedGID}, evs[len(evs)-2], "%s rejected: %v", p.name, evs)
 		require.NoError(t, o.reset(t, ownerUID)) // each probe is the first failure
 		var lines []string
 		require.Eventually(t, func() bool {
@@ -314,7 +314,7 @@ func TestRejectionsLeakNothingAcrossProcesses(t *testing.T) {
 			// The host logs RESET_LOCKOUT's command line after the TA's
 			// "lockout reset": it is the last line a probe causes.
 			return slices.ContainsFunc(lines, func(l string) bool {
-				return strings.Contains(l, `"msg":"command"`) && strings.Contains(l, fmt.Sprintf(`"cmd":%d,`, fingerprint.CmdResetLockout))
+				return strings.Contains(l, `"msg":"command"`) && strings.Contains(l, fmt.Sprintf(`"cmd":%d,`, uint32(fpproto.CmdResetLockout)))
 			})
 		}, 10*time.Second, 10*time.Millisecond, "the TA's log reaches the launcher")
 		var tr strings.Builder
@@ -342,25 +342,25 @@ func TestRejectionsLeakNothingAcrossProcesses(t *testing.T) {
 // the owner's HAT clears the lockout and the owner's finger matches.
 func TestLockoutResetOnlyByOwnerAcrossProcesses(t *testing.T) {
 	o := bootOwned(t, nil, nil)
-	var evs []fingerprint.Event
-	for i := range fingerprint.LockoutTimedAttempts {
+	var evs []fpproto.Event
+	for i := range fpproto.LockoutTimedAttempts {
 		evs = o.attempt(t, impostor(t, uint64(i)))
 	}
-	require.Equal(t, fingerprint.ErrorLockout, lastEvent(evs).Error, "%v", evs)
+	require.Equal(t, fpproto.ErrorLockout, lastEvent(evs).Error, "%v", evs)
 
 	err := o.reset(t, otherUID)
-	require.ErrorIs(t, err, fingerprint.ErrNotGroupOwner)
-	var he *fingerprint.HATError
+	require.ErrorIs(t, err, fpproto.ErrNotGroupOwner)
+	var he *fpproto.HATError
 	require.ErrorAs(t, err, &he)
-	assert.Equal(t, fingerprint.ErrorUnableToProcess, he.Code)
+	assert.Equal(t, fpproto.ErrorUnableToProcess, he.Code)
 	evs = o.attempt(t, o.genuine(t, 1))
-	assert.Equal(t, fingerprint.ErrorLockout, lastEvent(evs).Error, "still locked after a refused reset: %v", evs)
+	assert.Equal(t, fpproto.ErrorLockout, lastEvent(evs).Error, "still locked after a refused reset: %v", evs)
 
 	evs = o.enroll(t, otherUID)
 	last := lastEvent(evs)
-	assert.Equal(t, fingerprint.ErrorUnableToProcess, last.Error, "%v", evs)
-	assert.Equal(t, fingerprint.ReasonHATUser, last.Reason())
-	id, err := fingerprint.GetAuthenticatorID{}.Execute(testCtx(t), o.fp)
+	assert.Equal(t, fpproto.ErrorUnableToProcess, last.Error, "%v", evs)
+	assert.Equal(t, fpproto.ReasonHATUser, last.Reason())
+	id, err := fpproto.GetAuthenticatorID{}.Execute(testCtx(t), o.fp)
 	require.NoError(t, err)
 	assert.Equal(t, o.authID, id, "nothing stored")
 
@@ -394,50 +394,50 @@ func TestPermanentLockoutWhateverTheREE(t *testing.T) {
 		kill,
 		func() {
 			for _, gid := range []uint32{ownedGID + 1, ownedGID} {
-				st, err := fingerprint.SetActiveGroup{GID: gid, Path: t.TempDir()}.Execute(testCtx(t), o.fp)
+				st, err := fpproto.SetActiveGroup{GID: gid, Path: t.TempDir()}.Execute(testCtx(t), o.fp)
 				require.NoError(t, err)
-				require.Equal(t, fingerprint.SysOK, st)
+				require.Equal(t, fpproto.SysOK, st)
 			}
 		},
-		func() { require.ErrorIs(t, o.reset(t, otherUID), fingerprint.ErrNotGroupOwner) },
+		func() { require.ErrorIs(t, o.reset(t, otherUID), fpproto.ErrNotGroupOwner) },
 		func() { // kill -9 while an authentication waits for a finger
-			st, err := fingerprint.Authenticate{OperationID: 1, GID: ownedGID}.Execute(testCtx(t), o.fp)
+			st, err := fpproto.Authenticate{OperationID: 1, GID: ownedGID}.Execute(testCtx(t), o.fp)
 			require.NoError(t, err)
-			require.Equal(t, fingerprint.SysOK, st)
+			require.Equal(t, fpproto.SysOK, st)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			if o.sen.WaitForCapture(ctx, 1) != nil { // a locked group reads no finger
-				evs := fpEvents(t, o.ev, func(e fingerprint.Event) bool { return e.Type == fingerprint.MsgError })
-				require.Contains(t, []fingerprint.Error{fingerprint.ErrorLockout, fingerprint.ErrorLockoutPermanent}, lastEvent(evs).Error)
+				evs := fpEvents(t, o.ev, func(e fpproto.Event) bool { return e.Type == fpproto.MsgError })
+				require.Contains(t, []fpproto.Error{fpproto.ErrorLockout, fpproto.ErrorLockoutPermanent}, lastEvent(evs).Error)
 			}
 			kill()
 		},
 	}
 	failures := 0
-	for failures < fingerprint.LockoutPermanentAttempts {
+	for failures < fpproto.LockoutPermanentAttempts {
 		evs := o.attempt(t, impostor(t, uint64(failures)))
 		last := lastEvent(evs)
 		switch {
-		case last.Error == fingerprint.ErrorLockout:
+		case last.Error == fpproto.ErrorLockout:
 			// A timed lockout: refused until it runs out; the count stays.
-			if slices.ContainsFunc(evs, func(e fingerprint.Event) bool { return e.Type == fingerprint.MsgAuthenticated }) {
+			if slices.ContainsFunc(evs, func(e fpproto.Event) bool { return e.Type == fpproto.MsgAuthenticated }) {
 				failures++
 			}
 			time.Sleep(last.LockoutRemaining() + 50*time.Millisecond)
-		case last.Error == fingerprint.ErrorLockoutPermanent:
+		case last.Error == fpproto.ErrorLockoutPermanent:
 			failures++
-			require.Equal(t, fingerprint.LockoutPermanentAttempts, failures, "%v", evs)
+			require.Equal(t, fpproto.LockoutPermanentAttempts, failures, "%v", evs)
 		default:
-			require.Equal(t, fingerprint.ErrorCanceled, last.Error, "%v", evs)
+			require.Equal(t, fpproto.ErrorCanceled, last.Error, "%v", evs)
 			failures++
 		}
 		tricks[failures%len(tricks)]()
 	}
-	require.Equal(t, fingerprint.LockoutPermanentAttempts, failures)
+	require.Equal(t, fpproto.LockoutPermanentAttempts, failures)
 	for _, trick := range append(tricks, func() { time.Sleep(2 * fastLockout) }) {
 		trick()
 		evs := o.attempt(t, o.genuine(t, 3))
-		require.Equal(t, fingerprint.ErrorLockoutPermanent, lastEvent(evs).Error, "the genuine finger is refused: %v", evs)
+		require.Equal(t, fpproto.ErrorLockoutPermanent, lastEvent(evs).Error, "the genuine finger is refused: %v", evs)
 	}
 	require.NoError(t, o.reset(t, ownerUID))
 	evs := o.attempt(t, o.genuine(t, 4))

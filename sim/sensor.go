@@ -2,20 +2,19 @@ package sim
 
 import (
 	"context"
-	"math/rand/v2"
-	"path/filepath"
-
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/taproc"
+	"math/rand/v2"
+	"path/filepath"
 )
 
 // SensorSocketPath is the fingerprint TA's sensor-control socket in device
 // directory dir: DIR/sock/fingerprint-sensor.sock.
 func SensorSocketPath(dir string) string {
-	return filepath.Join(dir, taproc.SockDirName, sensor.SocketName+".sock")
+	return filepath.Join(dir, taproc.SockDirName, sensorproto.SocketName+".sock")
 }
 
 // SensorSocketPath returns the device's sensor-control socket.
@@ -25,7 +24,7 @@ func (d *Device) SensorSocketPath() string { return SensorSocketPath(d.cfg.Dir) 
 // test bench's hand on the virtual sensor (the REE HAL has none). Close
 // closes its connection.
 type Sensor struct {
-	sensor.Client
+	sensorproto.Client
 	client *rpc.Client
 }
 
@@ -39,12 +38,12 @@ func DialSensor(ctx context.Context, socketPath string) (*Sensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.OpenSession(ctx, sensor.UUID, nil)
+	s, err := c.OpenSession(ctx, sensorproto.UUID, nil)
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
-	return &Sensor{Client: sensor.Client{Invoker: s}, client: c}, nil
+	return &Sensor{Client: sensorproto.Client{Invoker: s}, client: c}, nil
 }
 
 // OpenSensor opens a session on the device's sensor-control endpoint,
@@ -56,12 +55,12 @@ func (d *Device) OpenSensor(ctx context.Context) (*Sensor, error) {
 		return nil, err
 	}
 	c := rpc.NewClient(nc)
-	s, err := c.OpenSession(ctx, sensor.UUID, nil)
+	s, err := c.OpenSession(ctx, sensorproto.UUID, nil)
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
-	return &Sensor{Client: sensor.Client{Invoker: s}, client: c}, nil
+	return &Sensor{Client: sensorproto.Client{Invoker: s}, client: c}, nil
 }
 
 // Touch renders finger f placed on the sensor with p (sim/finger: the

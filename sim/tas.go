@@ -117,7 +117,7 @@ func newFingerprint(env *taproc.Env) (rpc.TA, error) { return FingerprintFactory
 // them.
 func FingerprintFactory(mut ...func(*fingerprint.Config, *taproc.Env)) taproc.Factory {
 	return func(env *taproc.Env) (rpc.TA, error) {
-		sk, storeOpts, err := sealedStore(env)
+		base, err := baseConfig(env)
 		if err != nil {
 			return nil, err
 		}
@@ -125,26 +125,11 @@ func FingerprintFactory(mut ...func(*fingerprint.Config, *taproc.Env)) taproc.Fa
 		if err != nil {
 			return nil, err
 		}
-		cfg := fingerprintConfig(env, sk, storeOpts, hook)
+		cfg := fingerprint.Config{Config: base, Hook: hook}
 		for _, m := range mut {
 			m(&cfg, env)
 		}
 		return fingerprint.NewTA(cfg)
-	}
-}
-
-func fingerprintConfig(env *taproc.Env, sk []byte, storeOpts []store.Option, hook *bio.Sender) fingerprint.Config {
-	return fingerprint.Config{
-		Self:         env.UUID,
-		StorageKey:   sk,
-		DBPath:       env.DBPath,
-		StoreOptions: storeOpts,
-		Keys:         env.Record.Keys,
-		BootID:       env.Record.BootID[:],
-		MACAlgorithm: tokens.HMACSHA256,
-		Clock:        env.Clock,
-		Logger:       env.Log,
-		Hook:         hook,
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/sim"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -51,20 +51,20 @@ func TestFingerprintTAEntry(t *testing.T) {
 	fp, err := d.OpenSession(ctx, tee.RoleFingerprint)
 	require.NoError(t, err)
 	defer fp.Close()
-	st, err := fingerprint.SetActiveGroup{GID: 0, Path: t.TempDir()}.Execute(ctx, fp)
+	st, err := fpproto.SetActiveGroup{GID: 0, Path: t.TempDir()}.Execute(ctx, fp)
 	require.NoError(t, err)
-	require.Equal(t, fingerprint.SysOK, st)
+	require.Equal(t, fpproto.SysOK, st)
 	// An all-zero HAT is refused as a HAT (not for a missing key): the
 	// launcher relayed Keymaster's key.
-	_, err = fingerprint.PreEnroll{}.Execute(ctx, fp)
+	_, err = fpproto.PreEnroll{}.Execute(ctx, fp)
 	require.NoError(t, err)
-	st, err = fingerprint.Enroll{HAT: make([]byte, 69), GID: 0}.Execute(ctx, fp)
+	st, err = fpproto.Enroll{HAT: make([]byte, 69), GID: 0}.Execute(ctx, fp)
 	require.NoError(t, err)
-	require.Equal(t, fingerprint.SysOK, st)
-	e, _, err := fingerprint.NextEvent{Wait: 10 * time.Second}.Execute(ctx, fp)
+	require.Equal(t, fpproto.SysOK, st)
+	e, _, err := fpproto.NextEvent{Wait: 10 * time.Second}.Execute(ctx, fp)
 	require.NoError(t, err)
-	assert.Equal(t, fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.ErrorUnableToProcess,
-		Detail: uint32(fingerprint.ReasonHATMAC)}, e)
+	assert.Equal(t, fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorUnableToProcess,
+		Detail: uint32(fpproto.ReasonHATMAC)}, e)
 
 	sen, err := d.OpenSensor(ctx)
 	require.NoError(t, err)

@@ -9,7 +9,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/sim"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -42,7 +42,7 @@ func (r *runner) paySetup(ctx context.Context, t *tally, restart sim.RestartPoli
 	if p.pay, err = fx.dev.session(ctx, tee.RolePayment, rpc.AsUser()); !t.must("payment", err) {
 		return nil
 	}
-	envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, p.outbox)
+	envs, _, err := fpproto.FetchOutbox{}.Execute(ctx, p.outbox)
 	if !t.must("FETCH_OUTBOX", err) {
 		return nil
 	}
@@ -75,7 +75,7 @@ func (p *payFixture) authResult(ctx context.Context, op uint64) ([]byte, error) 
 	if _, err := authenticate(ctx, p.fp, p.sen, fingerA, op, 0); err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, p.outbox)
+	envs, _, err := fpproto.FetchOutbox{}.Execute(ctx, p.outbox)
 	if err != nil {
 		return nil, fmt.Errorf("FETCH_OUTBOX: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
@@ -160,7 +161,7 @@ func TestCanaries(t *testing.T) {
 			weaken(tee.RolePayment, tolerant(uint32(payproto.CmdDeliver))),
 			NotRejected, "the same auth result delivered again: accepted"},
 		{"fingerprint TA accepts a replayed key envelope", "^env-replay-key$",
-			weaken(tee.RoleFingerprint, tolerant(fingerprint.CmdSetAuthTokenKey)),
+			weaken(tee.RoleFingerprint, tolerant(uint32(fpproto.CmdSetAuthTokenKey))),
 			NotRejected, "envelope replayed to fingerprint: accepted"},
 		{"payment TA trusting a claimed identity lets one app use another's keys", "^cross-app-keys$",
 			weaken(tee.RolePayment, (&borrowedIdentity{}).wrap),
@@ -282,18 +283,18 @@ type forgetfulFingerprint struct {
 }
 
 func (f forgetfulFingerprint) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
-	if cmd == fingerprint.CmdEnroll && p[1].Type == tee.ParamMemrefInput {
+	if cmd == uint32(fpproto.CmdEnroll) && p[1].Type == tee.ParamMemrefInput {
 		f.mu.Lock()
 		*f.hat = bytes.Clone(p[1].Data)
 		f.mu.Unlock()
 	}
 	gid := p[0].A
 	err := f.Invoker.Invoke(ctx, cmd, p)
-	if cmd == fingerprint.CmdSetActiveGroup && err == nil {
+	if cmd == uint32(fpproto.CmdSetActiveGroup) && err == nil {
 		f.mu.Lock()
 		hat := bytes.Clone(*f.hat)
 		f.mu.Unlock()
-		_, _ = fingerprint.ResetLockout{GID: gid, HAT: hat}.Execute(ctx, f.Invoker)
+		_, _ = fpproto.ResetLockout{GID: gid, HAT: hat}.Execute(ctx, f.Invoker)
 	}
 	return err
 }

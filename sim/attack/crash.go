@@ -9,7 +9,7 @@ import (
 
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -48,7 +48,7 @@ var killMidEnroll = attack{
 				return
 			}
 			stale = hat
-			if kp.samples == fingerprint.DefaultEnrollSamples {
+			if kp.samples == fpproto.DefaultEnrollSamples {
 				commits[outcome]++
 			}
 		}
@@ -103,7 +103,7 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 	if !t.must("queue touches", fx.sen.EnrollTouches(ctx, f, k)) || !t.must("ENROLL", fx.fp.enroll(ctx, hat, 0)) {
 		return nil, "", false
 	}
-	if k < fingerprint.DefaultEnrollSamples {
+	if k < fpproto.DefaultEnrollSamples {
 		// All k taken and the TA waits for the next touch.
 		if !t.must("wait for the TA to take the touches", waitIdleSensor(ctx, fx)) {
 			return nil, "", false
@@ -111,11 +111,11 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 	} else {
 		// The eighth sample: kill as soon as it is acquired.
 		n := 0
-		_, err := awaitEvent(ctx, fx.fp, func(e fingerprint.Event) bool {
-			if e.Type == fingerprint.MsgAcquired {
+		_, err := awaitEvent(ctx, fx.fp, func(e fpproto.Event) bool {
+			if e.Type == fpproto.MsgAcquired {
 				n++
 			}
-			return n == k || (e.Type == fingerprint.MsgTemplateEnrolling && e.Remaining == 0)
+			return n == k || (e.Type == fpproto.MsgTemplateEnrolling && e.Remaining == 0)
 		})
 		if !t.must("wait for the last sample", err) {
 			return nil, "", false
@@ -164,7 +164,7 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 		return hat, outcomeNothing, true
 	case added == 0:
 		t.breachf("kill after %d samples: authenticator id changed (%#x → %#x) without a new template", k, authID, authAfter)
-	case added == 1 && k == fingerprint.DefaultEnrollSamples && authAfter != authID:
+	case added == 1 && k == fpproto.DefaultEnrollSamples && authAfter != authID:
 		// Committed before the kill: the template must be whole.
 		e, err := authenticate(ctx, fx.fp, fx.sen, f, challenge(), 0)
 		if err != nil || slices.Contains(before, e.FingerID) {

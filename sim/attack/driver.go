@@ -8,7 +8,7 @@ import (
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -28,7 +28,7 @@ type fpDriver interface {
 	setActiveGroup(ctx context.Context, gid uint32, path string) error
 	authenticatorID(ctx context.Context) (uint64, error)
 	// next returns the next event, or ok=false when none came within wait.
-	next(ctx context.Context, wait time.Duration) (e fingerprint.Event, ok bool, err error)
+	next(ctx context.Context, wait time.Duration) (e fpproto.Event, ok bool, err error)
 }
 
 // halDriver is the compromised app's view: the HAL process's north API
@@ -108,40 +108,40 @@ func (h *halDriver) authenticatorID(ctx context.Context) (uint64, error) {
 	return h.c.GetAuthenticatorID(ctx)
 }
 
-func (h *halDriver) next(ctx context.Context, wait time.Duration) (fingerprint.Event, bool, error) {
+func (h *halDriver) next(ctx context.Context, wait time.Duration) (fpproto.Event, bool, error) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case cb, ok := <-h.cb.C():
 		if !ok {
-			return fingerprint.Event{}, false, fmt.Errorf("HAL callback stream ended: %v", h.cb.Err())
+			return fpproto.Event{}, false, fmt.Errorf("HAL callback stream ended: %v", h.cb.Err())
 		}
 		return fromCallback(cb), true, nil
 	case <-t.C:
-		return fingerprint.Event{}, false, nil
+		return fpproto.Event{}, false, nil
 	case <-ctx.Done():
-		return fingerprint.Event{}, false, ctx.Err()
+		return fpproto.Event{}, false, ctx.Err()
 	}
 }
 
 // fromCallback converts a HIDL callback into the TA event it came from
 // (the numbers are AOSP's on both sides).
-func fromCallback(cb hidl.Callback) fingerprint.Event {
+func fromCallback(cb hidl.Callback) fpproto.Event {
 	switch c := cb.(type) {
 	case hidl.OnEnrollResult:
-		return fingerprint.Event{Type: fingerprint.MsgTemplateEnrolling, FingerID: c.FingerID, GroupID: c.GroupID, Remaining: c.Remaining}
+		return fpproto.Event{Type: fpproto.MsgTemplateEnrolling, FingerID: c.FingerID, GroupID: c.GroupID, Remaining: c.Remaining}
 	case hidl.OnAcquired:
-		return fingerprint.Event{Type: fingerprint.MsgAcquired, Acquired: fingerprint.AcquiredInfo(c.AcquiredInfo), VendorCode: c.VendorCode}
+		return fpproto.Event{Type: fpproto.MsgAcquired, Acquired: fpproto.AcquiredInfo(c.AcquiredInfo), VendorCode: c.VendorCode}
 	case hidl.OnAuthenticated:
-		return fingerprint.Event{Type: fingerprint.MsgAuthenticated, FingerID: c.FingerID, GroupID: c.GroupID, HAT: c.Token}
+		return fpproto.Event{Type: fpproto.MsgAuthenticated, FingerID: c.FingerID, GroupID: c.GroupID, HAT: c.Token}
 	case hidl.OnError:
-		return fingerprint.Event{Type: fingerprint.MsgError, Error: fingerprint.Error(c.Error), VendorCode: c.VendorCode}
+		return fpproto.Event{Type: fpproto.MsgError, Error: fpproto.Error(c.Error), VendorCode: c.VendorCode}
 	case hidl.OnRemoved:
-		return fingerprint.Event{Type: fingerprint.MsgTemplateRemoved, FingerID: c.FingerID, GroupID: c.GroupID, Remaining: c.Remaining}
+		return fpproto.Event{Type: fpproto.MsgTemplateRemoved, FingerID: c.FingerID, GroupID: c.GroupID, Remaining: c.Remaining}
 	case hidl.OnEnumerate:
-		return fingerprint.Event{Type: fingerprint.MsgTemplateEnumerating, FingerID: c.FingerID, GroupID: c.GroupID, Remaining: c.Remaining}
+		return fpproto.Event{Type: fpproto.MsgTemplateEnumerating, FingerID: c.FingerID, GroupID: c.GroupID, Remaining: c.Remaining}
 	}
-	return fingerprint.Event{Type: fingerprint.MsgNone}
+	return fpproto.Event{Type: fpproto.MsgNone}
 }
 
 // taDriver is the compromised HAL's view: CA sessions straight on the
@@ -167,58 +167,58 @@ func (d *device) taDriver(ctx context.Context) (*taDriver, error) {
 	return &taDriver{cmd: cmd, ev: ev}, nil
 }
 
-func taStatus(method string, st fingerprint.RequestStatus, err error) error {
+func taStatus(method string, st fpproto.RequestStatus, err error) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", method, err)
 	}
-	if st != fingerprint.SysOK {
+	if st != fpproto.SysOK {
 		return fmt.Errorf("%s: %v", method, st)
 	}
 	return nil
 }
 
 func (t *taDriver) preEnroll(ctx context.Context) (uint64, error) {
-	return fingerprint.PreEnroll{}.Execute(ctx, t.cmd)
+	return fpproto.PreEnroll{}.Execute(ctx, t.cmd)
 }
 
 func (t *taDriver) enroll(ctx context.Context, hat []byte, gid uint32) error {
-	st, err := fingerprint.Enroll{HAT: hat, GID: gid, TimeoutSec: 60}.Execute(ctx, t.cmd)
+	st, err := fpproto.Enroll{HAT: hat, GID: gid, TimeoutSec: 60}.Execute(ctx, t.cmd)
 	return taStatus("ENROLL", st, err)
 }
 
 func (t *taDriver) postEnroll(ctx context.Context) error {
-	st, err := fingerprint.PostEnroll{}.Execute(ctx, t.cmd)
+	st, err := fpproto.PostEnroll{}.Execute(ctx, t.cmd)
 	return taStatus("POST_ENROLL", st, err)
 }
 
 func (t *taDriver) authenticate(ctx context.Context, op uint64, gid uint32) error {
-	st, err := fingerprint.Authenticate{OperationID: op, GID: gid}.Execute(ctx, t.cmd)
+	st, err := fpproto.Authenticate{OperationID: op, GID: gid}.Execute(ctx, t.cmd)
 	return taStatus("AUTHENTICATE", st, err)
 }
 
 func (t *taDriver) cancel(ctx context.Context) error {
-	st, err := fingerprint.Cancel{}.Execute(ctx, t.cmd)
+	st, err := fpproto.Cancel{}.Execute(ctx, t.cmd)
 	return taStatus("CANCEL", st, err)
 }
 
 func (t *taDriver) enumerate(ctx context.Context) error {
-	st, err := fingerprint.Enumerate{}.Execute(ctx, t.cmd)
+	st, err := fpproto.Enumerate{}.Execute(ctx, t.cmd)
 	return taStatus("ENUMERATE", st, err)
 }
 
 func (t *taDriver) setActiveGroup(ctx context.Context, gid uint32, path string) error {
-	st, err := fingerprint.SetActiveGroup{GID: gid, Path: path}.Execute(ctx, t.cmd)
+	st, err := fpproto.SetActiveGroup{GID: gid, Path: path}.Execute(ctx, t.cmd)
 	return taStatus("SET_ACTIVE_GROUP", st, err)
 }
 
 func (t *taDriver) authenticatorID(ctx context.Context) (uint64, error) {
-	return fingerprint.GetAuthenticatorID{}.Execute(ctx, t.cmd)
+	return fpproto.GetAuthenticatorID{}.Execute(ctx, t.cmd)
 }
 
-func (t *taDriver) next(ctx context.Context, wait time.Duration) (fingerprint.Event, bool, error) {
-	e, _, err := fingerprint.NextEvent{Wait: wait}.Execute(ctx, t.ev)
+func (t *taDriver) next(ctx context.Context, wait time.Duration) (fpproto.Event, bool, error) {
+	e, _, err := fpproto.NextEvent{Wait: wait}.Execute(ctx, t.ev)
 	if err != nil {
-		return fingerprint.Event{}, false, fmt.Errorf("NEXT_EVENT: %w", err)
+		return fpproto.Event{}, false, fmt.Errorf("NEXT_EVENT: %w", err)
 	}
-	return e, e.Type != fingerprint.MsgNone, nil
+	return e, e.Type != fpproto.MsgNone, nil
 }

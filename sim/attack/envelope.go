@@ -8,7 +8,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -22,7 +22,7 @@ var keyRecipients = []tee.Role{tee.RoleFingerprint, tee.RoleGatekeeper, tee.Role
 func setAuthTokenKey(ctx context.Context, role tee.Role, inv rpc.Invoker, env []byte) error {
 	switch role {
 	case tee.RoleFingerprint:
-		return fingerprint.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
+		return fpproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
 	case tee.RoleGatekeeper:
 		return gkproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, inv)
 	case tee.RolePayment:

@@ -7,7 +7,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -15,20 +15,20 @@ import (
 // an ERROR event: the way the fingerprint TA refuses (docs/protocol.md §9.4).
 // errors.Is matches another *opError with the same FingerprintError.
 type opError struct {
-	Code   fingerprint.Error
-	Reason fingerprint.Reason // 0 when unknown (the HIDL north API drops it)
+	Code   fpproto.Error
+	Reason fpproto.Reason // 0 when unknown (the HIDL north API drops it)
 }
 
 func (e *opError) Error() string {
-	if e.Reason == fingerprint.ReasonNone {
+	if e.Reason == fpproto.ReasonNone {
 		return e.Code.String()
 	}
 	return fmt.Sprintf("%v (%v)", e.Code, e.Reason)
 }
 
 // Unwrap is the fingerprint package's typed error for the code and reason
-// (fingerprint.ReasonError), so errors.Is sees e.g. ErrNotGroupOwner.
-func (e *opError) Unwrap() error { return fingerprint.ReasonError(e.Code, e.Reason) }
+// (fpproto.ReasonError), so errors.Is sees e.g. ErrNotGroupOwner.
+func (e *opError) Unwrap() error { return fpproto.ReasonError(e.Code, e.Reason) }
 
 // Is matches on Code only.
 func (e *opError) Is(target error) bool {
@@ -38,9 +38,9 @@ func (e *opError) Is(target error) bool {
 
 // Operation outcomes, for errors.Is.
 var (
-	errUnableToProcess = &opError{Code: fingerprint.ErrorUnableToProcess}
-	errHWUnavailable   = &opError{Code: fingerprint.ErrorHWUnavailable}
-	errCanceled        = &opError{Code: fingerprint.ErrorCanceled}
+	errUnableToProcess = &opError{Code: fpproto.ErrorUnableToProcess}
+	errHWUnavailable   = &opError{Code: fpproto.ErrorHWUnavailable}
+	errCanceled        = &opError{Code: fpproto.ErrorCanceled}
 )
 
 // errNoMatch: an authentication ended without a match (AUTHENTICATED with
@@ -69,7 +69,7 @@ func describe(err error) string {
 	if errors.As(err, &oe) {
 		return oe.Error()
 	}
-	var he *fingerprint.HATError
+	var he *fpproto.HATError
 	if errors.As(err, &he) {
 		return (&opError{Code: he.Code, Reason: he.Reason}).Error()
 	}

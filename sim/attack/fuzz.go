@@ -1,8 +1,6 @@
 package attack
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -17,8 +15,9 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/sim"
-	"github.com/fpemu/fpemu/ta/fingerprint"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
 )
@@ -48,7 +47,7 @@ func fuzzTargets(d *device) []fuzzTarget {
 		u, _ := tee.UUIDOf(role)
 		out = append(out, fuzzTarget{name: string(role), role: role, sock: d.sim.SocketPath(role), uuid: u})
 	}
-	return append(out, fuzzTarget{name: sensor.SocketName, sock: d.sim.SensorSocketPath(), uuid: sensor.UUID})
+	return append(out, fuzzTarget{name: sensorproto.SocketName, sock: d.sim.SensorSocketPath(), uuid: sensorproto.UUID})
 }
 
 // fuzzStats counts what the host did with the fuzzed frames of one socket.
@@ -222,10 +221,10 @@ func aliveCheck(ctx context.Context, d *device, tg fuzzTarget) error {
 		_, err := gkproto.DeleteUser{UID: 0xFA22}.Execute(ctx, s)
 		return err
 	case tee.RoleFingerprint:
-		if _, err := (fingerprint.Cancel{}).Execute(ctx, s); err != nil {
+		if _, err := (fpproto.Cancel{}).Execute(ctx, s); err != nil {
 			return err
 		}
-		_, err := fingerprint.GetAuthenticatorID{}.Execute(ctx, s)
+		_, err := fpproto.GetAuthenticatorID{}.Execute(ctx, s)
 		return err
 	case tee.RolePayment:
 		_, err := payproto.GetDeviceCert{}.Execute(ctx, s)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/ta/fingerprint"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
@@ -68,19 +68,19 @@ func seedsFor(role tee.Role, rng *mrand.Rand) []seed {
 		_, _ = gkproto.DeleteUser{UID: rng.Uint32()}.Execute(ctx, rec)
 		_ = gkproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, rec)
 	case tee.RoleFingerprint:
-		_, _ = fingerprint.PreEnroll{}.Execute(ctx, rec)
-		_, _ = fingerprint.Enroll{HAT: hat, GID: rng.Uint32N(4), TimeoutSec: 1}.Execute(ctx, rec)
-		_, _ = fingerprint.PostEnroll{}.Execute(ctx, rec)
-		_, _ = fingerprint.GetAuthenticatorID{}.Execute(ctx, rec)
-		_, _ = fingerprint.Cancel{}.Execute(ctx, rec)
-		_, _ = fingerprint.Enumerate{}.Execute(ctx, rec)
-		_, _ = fingerprint.Remove{GID: rng.Uint32N(4), FID: rng.Uint32()}.Execute(ctx, rec)
-		_, _ = fingerprint.SetActiveGroup{GID: rng.Uint32N(4), Path: "/nonexistent/fpemu"}.Execute(ctx, rec)
-		_, _ = fingerprint.Authenticate{OperationID: rng.Uint64(), GID: rng.Uint32N(4)}.Execute(ctx, rec)
-		_, _, _ = fingerprint.NextEvent{Wait: 0}.Execute(ctx, rec)
-		_, _ = fingerprint.ResetLockout{GID: rng.Uint32N(4), HAT: hat}.Execute(ctx, rec)
-		_, _, _ = fingerprint.FetchOutbox{}.Execute(ctx, rec)
-		_ = fingerprint.SetAuthTokenKey{Envelope: env}.Execute(ctx, rec)
+		_, _ = fpproto.PreEnroll{}.Execute(ctx, rec)
+		_, _ = fpproto.Enroll{HAT: hat, GID: rng.Uint32N(4), TimeoutSec: 1}.Execute(ctx, rec)
+		_, _ = fpproto.PostEnroll{}.Execute(ctx, rec)
+		_, _ = fpproto.GetAuthenticatorID{}.Execute(ctx, rec)
+		_, _ = fpproto.Cancel{}.Execute(ctx, rec)
+		_, _ = fpproto.Enumerate{}.Execute(ctx, rec)
+		_, _ = fpproto.Remove{GID: rng.Uint32N(4), FID: rng.Uint32()}.Execute(ctx, rec)
+		_, _ = fpproto.SetActiveGroup{GID: rng.Uint32N(4), Path: "/nonexistent/fpemu"}.Execute(ctx, rec)
+		_, _ = fpproto.Authenticate{OperationID: rng.Uint64(), GID: rng.Uint32N(4)}.Execute(ctx, rec)
+		_, _, _ = fpproto.NextEvent{Wait: 0}.Execute(ctx, rec)
+		_, _ = fpproto.ResetLockout{GID: rng.Uint32N(4), HAT: hat}.Execute(ctx, rec)
+		_, _, _ = fpproto.FetchOutbox{}.Execute(ctx, rec)
+		_ = fpproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, rec)
 	case tee.RolePayment:
 		ref := payproto.KeyRef{AppID: "fuzz.app", Scene: "s"}
 		_, _ = payproto.Deliver{Envelope: env}.Execute(ctx, rec)
@@ -93,7 +93,7 @@ func seedsFor(role tee.Role, rng *mrand.Rand) []seed {
 		_ = payproto.DeleteKey{Ref: ref}.Execute(ctx, rec)
 		_ = payproto.SetAuthTokenKey{Envelope: env}.Execute(ctx, rec)
 	default:
-		c := sensor.Client{Invoker: rec}
+		c := sensorproto.Client{Invoker: rec}
 		_ = c.PresentRaw(ctx, bytes(10+8*int(rng.IntN(12))))
 		_ = c.Acquired(ctx, int32(rng.IntN(7)), 0)
 		_ = c.NoFinger(ctx)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/ta/fingerprint"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
@@ -26,13 +26,13 @@ func TestSeedsCoverCommands(t *testing.T) {
 	}{
 		{tee.RoleKeymaster, []uint32{uint32(kmproto.CmdGenerateKey), uint32(kmproto.CmdBegin), uint32(kmproto.CmdUpdate), uint32(kmproto.CmdFinish), uint32(kmproto.CmdAbort), uint32(kmproto.CmdGetAuthTokenKey)}},
 		{tee.RoleGatekeeper, []uint32{uint32(gkproto.CmdEnroll), uint32(gkproto.CmdVerify), uint32(gkproto.CmdDeleteUser), uint32(gkproto.CmdSetAuthTokenKey)}},
-		{tee.RoleFingerprint, []uint32{fingerprint.CmdPreEnroll, fingerprint.CmdEnroll, fingerprint.CmdPostEnroll, fingerprint.CmdGetAuthenticatorID,
-			fingerprint.CmdCancel, fingerprint.CmdEnumerate, fingerprint.CmdRemove, fingerprint.CmdSetActiveGroup, fingerprint.CmdAuthenticate,
-			fingerprint.CmdNextEvent, fingerprint.CmdResetLockout, fingerprint.CmdFetchOutbox, fingerprint.CmdSetAuthTokenKey}},
+		{tee.RoleFingerprint, []uint32{uint32(fpproto.CmdPreEnroll), uint32(fpproto.CmdEnroll), uint32(fpproto.CmdPostEnroll), uint32(fpproto.CmdGetAuthenticatorID),
+			uint32(fpproto.CmdCancel), uint32(fpproto.CmdEnumerate), uint32(fpproto.CmdRemove), uint32(fpproto.CmdSetActiveGroup), uint32(fpproto.CmdAuthenticate),
+			uint32(fpproto.CmdNextEvent), uint32(fpproto.CmdResetLockout), uint32(fpproto.CmdFetchOutbox), uint32(fpproto.CmdSetAuthTokenKey)}},
 		{tee.RolePayment, []uint32{uint32(payproto.CmdDeliver), uint32(payproto.CmdGetDeviceCert), uint32(payproto.CmdCreateAppKey), uint32(payproto.CmdCreateSceneKey),
 			uint32(payproto.CmdGetCert), uint32(payproto.CmdBeginPayment), uint32(payproto.CmdSignPayment), uint32(payproto.CmdDeleteKey), uint32(payproto.CmdSetAuthTokenKey)}},
-		{"", []uint32{sensor.CmdPresent, sensor.CmdAcquired, sensor.CmdNoFinger, sensor.CmdFault, sensor.CmdSetFault,
-			sensor.CmdSetLatency, sensor.CmdReset, sensor.CmdStatus}},
+		{"", []uint32{uint32(sensorproto.CmdPresent), uint32(sensorproto.CmdAcquired), uint32(sensorproto.CmdNoFinger), uint32(sensorproto.CmdFault), uint32(sensorproto.CmdSetFault),
+			uint32(sensorproto.CmdSetLatency), uint32(sensorproto.CmdReset), uint32(sensorproto.CmdStatus)}},
 	}
 	for _, tc := range tests {
 		seeds := seedsFor(tc.role, mrand.New(mrand.NewPCG(1, 2)))

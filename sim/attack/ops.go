@@ -1,8 +1,6 @@
 package attack
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +8,8 @@ import (
 
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -44,9 +43,9 @@ func touch(ctx context.Context, sen *sim.Sensor, f *finger.Finger, n int) error 
 }
 
 // eventErr turns an ERROR event into its *opError.
-func eventErr(e fingerprint.Event) error {
+func eventErr(e fpproto.Event) error {
 	oe := &opError{Code: e.Error}
-	if e.Error != fingerprint.ErrorLockout {
+	if e.Error != fpproto.ErrorLockout {
 		oe.Reason = e.Reason()
 	}
 	return oe
@@ -54,15 +53,15 @@ func eventErr(e fingerprint.Event) error {
 
 // awaitEvent pumps events until stop(e) holds or an ERROR event arrives,
 // and returns that event.
-func awaitEvent(ctx context.Context, fp fpDriver, stop func(fingerprint.Event) bool) (fingerprint.Event, error) {
+func awaitEvent(ctx context.Context, fp fpDriver, stop func(fpproto.Event) bool) (fpproto.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	for {
 		e, ok, err := fp.next(ctx, pollWait)
 		if err != nil {
-			return fingerprint.Event{}, fmt.Errorf("waiting for a fingerprint event: %w", err)
+			return fpproto.Event{}, fmt.Errorf("waiting for a fingerprint event: %w", err)
 		}
-		if ok && (e.Type == fingerprint.MsgError || stop(e)) {
+		if ok && (e.Type == fpproto.MsgError || stop(e)) {
 			return e, nil
 		}
 	}
@@ -74,11 +73,11 @@ func cancelOp(ctx context.Context, fp fpDriver) error {
 	if err := fp.cancel(ctx); err != nil {
 		return err
 	}
-	e, err := awaitEvent(ctx, fp, func(fingerprint.Event) bool { return false })
+	e, err := awaitEvent(ctx, fp, func(fpproto.Event) bool { return false })
 	if err != nil {
 		return err
 	}
-	if e.Error != fingerprint.ErrorCanceled {
+	if e.Error != fpproto.ErrorCanceled {
 		return fmt.Errorf("cancel: got %v, want ERROR_CANCELED", e)
 	}
 	return nil
@@ -136,19 +135,19 @@ func enrollFinger(ctx context.Context, fp fpDriver, sen *sim.Sensor, p *pin, gid
 	if err != nil {
 		return 0, err
 	}
-	if err := sen.EnrollTouches(ctx, f, fingerprint.DefaultEnrollSamples); err != nil {
+	if err := sen.EnrollTouches(ctx, f, fpproto.DefaultEnrollSamples); err != nil {
 		return 0, err
 	}
 	if err := fp.enroll(ctx, hat, gid); err != nil {
 		return 0, err
 	}
-	e, err := awaitEvent(ctx, fp, func(e fingerprint.Event) bool {
-		return e.Type == fingerprint.MsgTemplateEnrolling && e.Remaining == 0
+	e, err := awaitEvent(ctx, fp, func(e fpproto.Event) bool {
+		return e.Type == fpproto.MsgTemplateEnrolling && e.Remaining == 0
 	})
 	if err != nil {
 		return 0, err
 	}
-	if e.Type == fingerprint.MsgError {
+	if e.Type == fpproto.MsgError {
 		_ = sen.Reset(ctx)
 		return 0, fmt.Errorf("enroll: %w", eventErr(e))
 	}
@@ -159,19 +158,19 @@ func enrollFinger(ctx context.Context, fp fpDriver, sen *sim.Sensor, p *pin, gid
 // AUTHENTICATED event of a match (with its HAT), an *opError when the TA
 // ends the operation with an error, or errNoMatch after matchTries
 // rejected touches (the operation is then cancelled).
-func authenticate(ctx context.Context, fp fpDriver, sen *sim.Sensor, f *finger.Finger, op uint64, gid uint32) (fingerprint.Event, error) {
+func authenticate(ctx context.Context, fp fpDriver, sen *sim.Sensor, f *finger.Finger, op uint64, gid uint32) (fpproto.Event, error) {
 	if err := touch(ctx, sen, f, 0); err != nil {
-		return fingerprint.Event{}, err
+		return fpproto.Event{}, err
 	}
 	if err := fp.authenticate(ctx, op, gid); err != nil {
-		return fingerprint.Event{}, err
+		return fpproto.Event{}, err
 	}
 	for try := 1; ; try++ {
-		e, err := awaitEvent(ctx, fp, func(e fingerprint.Event) bool { return e.Type == fingerprint.MsgAuthenticated })
+		e, err := awaitEvent(ctx, fp, func(e fpproto.Event) bool { return e.Type == fpproto.MsgAuthenticated })
 		switch {
 		case err != nil:
-			return fingerprint.Event{}, err
-		case e.Type == fingerprint.MsgError:
+			return fpproto.Event{}, err
+		case e.Type == fpproto.MsgError:
 			_ = sen.Reset(ctx)
 			return e, eventErr(e)
 		case e.FingerID != 0:
@@ -184,7 +183,7 @@ func authenticate(ctx context.Context, fp fpDriver, sen *sim.Sensor, f *finger.F
 			return e, errNoMatch
 		}
 		if err := touch(ctx, sen, f, try); err != nil {
-			return fingerprint.Event{}, err
+			return fpproto.Event{}, err
 		}
 	}
 }
@@ -211,7 +210,7 @@ func tryEnroll(ctx context.Context, fp fpDriver, sen *sim.Sensor, hat []byte, gi
 		if err != nil {
 			return fmt.Errorf("%w: %w", errNotJudged, err)
 		}
-		if ok && e.Type == fingerprint.MsgError {
+		if ok && e.Type == fpproto.MsgError {
 			return eventErr(e)
 		}
 		st, err := sen.Status(ctx)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 	"github.com/fpemu/fpemu/tee"
 )
@@ -45,7 +45,7 @@ func resetLockout(ctx context.Context, fx *fixture, p *pin, gid uint32) error {
 	if err != nil {
 		return err
 	}
-	res, err := fingerprint.ResetLockout{GID: gid, HAT: hat}.Execute(ctx, td.cmd)
+	res, err := fpproto.ResetLockout{GID: gid, HAT: hat}.Execute(ctx, td.cmd)
 	if err != nil {
 		return err
 	}
@@ -55,13 +55,13 @@ func resetLockout(ctx context.Context, fx *fixture, p *pin, gid uint32) error {
 // endOp cancels the running operation and returns the event that ended
 // it: ERROR(CANCELED), or the lockout a rejection caused just before (the
 // ERROR(CANCELED) a CANCEL with nothing running queues is consumed then).
-func endOp(ctx context.Context, fp fpDriver) (fingerprint.Event, error) {
+func endOp(ctx context.Context, fp fpDriver) (fpproto.Event, error) {
 	if err := fp.cancel(ctx); err != nil {
-		return fingerprint.Event{}, err
+		return fpproto.Event{}, err
 	}
-	none := func(fingerprint.Event) bool { return false }
+	none := func(fpproto.Event) bool { return false }
 	e, err := awaitEvent(ctx, fp, none)
-	if err != nil || e.Error == fingerprint.ErrorCanceled {
+	if err != nil || e.Error == fpproto.ErrorCanceled {
 		return e, err
 	}
 	_, err = awaitEvent(ctx, fp, none)
@@ -72,15 +72,15 @@ func endOp(ctx context.Context, fp fpDriver) (fingerprint.Event, error) {
 // n) and returns the event that ended the operation: ERROR(CANCELED) after
 // a rejection, or a lockout (before or right after the rejection);
 // rejected says whether a touch was rejected.
-func failOnce(ctx context.Context, fx *fixture, n int) (e fingerprint.Event, rejected bool, err error) {
+func failOnce(ctx context.Context, fx *fixture, n int) (e fpproto.Event, rejected bool, err error) {
 	if err := touch(ctx, fx.sen, fingerB, n); err != nil {
 		return e, false, err
 	}
 	if err := fx.fp.authenticate(ctx, 0xBAD, 0); err != nil {
 		return e, false, err
 	}
-	e, err = awaitEvent(ctx, fx.fp, func(e fingerprint.Event) bool { return e.Type == fingerprint.MsgAuthenticated })
-	if err != nil || e.Type == fingerprint.MsgError {
+	e, err = awaitEvent(ctx, fx.fp, func(e fpproto.Event) bool { return e.Type == fpproto.MsgAuthenticated })
+	if err != nil || e.Type == fpproto.MsgError {
 		_ = fx.sen.Reset(ctx)
 		return e, false, err
 	}
@@ -212,7 +212,7 @@ var hillClimb = attack{
 		logOff := fx.dev.logs.total()
 		inOp := false
 		for try := range hillClimbTries {
-			if try%(fingerprint.LockoutTimedAttempts-1) == 0 {
+			if try%(fpproto.LockoutTimedAttempts-1) == 0 {
 				if inOp {
 					if _, err := endOp(ctx, fx.fp); !t.must("cancel", err) {
 						return
@@ -250,11 +250,11 @@ var hillClimb = attack{
 					return
 				}
 				obs.events += fmt.Sprintf("%v detail=%d vendor=%d|", e, e.Detail, e.VendorCode)
-				if e.Type == fingerprint.MsgError {
+				if e.Type == fpproto.MsgError {
 					t.brokef("try %d: the operation ended: %v", try, e)
 					return
 				}
-				if e.Type == fingerprint.MsgAuthenticated {
+				if e.Type == fpproto.MsgAuthenticated {
 					if e.FingerID != 0 {
 						t.breachf("try %d: a climbed sample was accepted (fid %d)", try, e.FingerID)
 						return
@@ -303,18 +303,18 @@ var hillClimb = attack{
 		}
 		t.heldf("%d climbed samples rejected, one event transcript, %d distinct log lines", hillClimbTries, len(lines))
 		t.summarize("%d climbed samples (%d restarts), %d lockout resets with the owner's PIN → never accepted; every rejection the same transcript; finger A accepted",
-			hillClimbTries, restarts, hillClimbTries/(fingerprint.LockoutTimedAttempts-1))
+			hillClimbTries, restarts, hillClimbTries/(fpproto.LockoutTimedAttempts-1))
 	},
 }
 
 // lockedOut fails finger B until the group is in timed lockout.
 func lockedOut(ctx context.Context, fx *fixture, t *tally) bool {
-	for n := range fingerprint.LockoutTimedAttempts {
+	for n := range fpproto.LockoutTimedAttempts {
 		e, _, err := failOnce(ctx, fx, n)
 		if !t.must("impostor touch", err) {
 			return false
 		}
-		if e.Error == fingerprint.ErrorLockout {
+		if e.Error == fpproto.ErrorLockout {
 			return true
 		}
 	}
@@ -323,7 +323,7 @@ func lockedOut(ctx context.Context, fx *fixture, t *tally) bool {
 }
 
 // stillLocked checks that finger A is refused with a lockout error.
-func stillLocked(ctx context.Context, fx *fixture, t *tally, after string, want fingerprint.Error) bool {
+func stillLocked(ctx context.Context, fx *fixture, t *tally, after string, want fpproto.Error) bool {
 	_, err := authenticate(ctx, fx.fp, fx.sen, fingerA, 3, 0)
 	var oe *opError
 	switch {
@@ -353,8 +353,8 @@ var resetLockoutOtherUser = attack{
 		if !t.must("second Gatekeeper user", err) || !lockedOut(ctx, fx, t) {
 			return
 		}
-		name := t.refused("RESET_LOCKOUT with the other user's HAT", resetLockout(ctx, fx, other, 0), fingerprint.ErrNotGroupOwner)
-		if !stillLocked(ctx, fx, t, "the other user's reset", fingerprint.ErrorLockout) {
+		name := t.refused("RESET_LOCKOUT with the other user's HAT", resetLockout(ctx, fx, other, 0), fpproto.ErrNotGroupOwner)
+		if !stillLocked(ctx, fx, t, "the other user's reset", fpproto.ErrorLockout) {
 			return
 		}
 		if !t.must("control: RESET_LOCKOUT with the owner's HAT", resetLockout(ctx, fx, fx.pin, 0)) {
@@ -391,7 +391,7 @@ var enrollOtherSID = attack{
 		if !t.must("the other user's VERIFY", err) {
 			return
 		}
-		name := t.refused("ENROLL with the other user's HAT", tryEnroll(ctx, fx.fp, fx.sen, hat, 0), fingerprint.ErrNotGroupOwner)
+		name := t.refused("ENROLL with the other user's HAT", tryEnroll(ctx, fx.fp, fx.sen, hat, 0), fpproto.ErrNotGroupOwner)
 		checkNothingStored(ctx, t, fx)
 		owner, err := fx.pin.hat(ctx, c)
 		if !t.must("the owner's VERIFY", err) || !t.must("control: ENROLL with the owner's HAT", tryEnroll(ctx, fx.fp, fx.sen, owner, 0)) {
@@ -403,7 +403,7 @@ var enrollOtherSID = attack{
 
 // permanentLockoutAttempts bounds the touches the permanent-lockout
 // attack spends (20 failures plus the refusals of timed lockouts).
-const permanentLockoutAttempts = 3 * fingerprint.LockoutPermanentAttempts
+const permanentLockoutAttempts = 3 * fpproto.LockoutPermanentAttempts
 
 var permanentLockout = attack{
 	Info: Info{
@@ -414,7 +414,7 @@ var permanentLockout = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, sim.RestartPolicy{MaxRestarts: 2 * fingerprint.LockoutPermanentAttempts})
+		fx := r.setup(ctx, t, false, sim.RestartPolicy{MaxRestarts: 2 * fpproto.LockoutPermanentAttempts})
 		if fx == nil {
 			return
 		}
@@ -451,7 +451,7 @@ var permanentLockout = attack{
 				return fx.fp.setActiveGroup(ctx, 0, r.storePath())
 			}},
 			{"RESET_LOCKOUT with another user's HAT", func(ctx context.Context) error {
-				if err := resetLockout(ctx, fx, other, 0); !errors.Is(err, fingerprint.ErrNotGroupOwner) {
+				if err := resetLockout(ctx, fx, other, 0); !errors.Is(err, fpproto.ErrNotGroupOwner) {
 					return fmt.Errorf("another user's reset answered %s", describe(err))
 				}
 				return nil
@@ -467,7 +467,7 @@ var permanentLockout = attack{
 			}},
 		}
 		failures := 0
-		for try := 0; failures < fingerprint.LockoutPermanentAttempts; try++ {
+		for try := 0; failures < fpproto.LockoutPermanentAttempts; try++ {
 			if try >= permanentLockoutAttempts {
 				t.breachf("%d failures counted, %d touches: never LOCKOUT_PERMANENT", failures, try)
 				return
@@ -480,17 +480,17 @@ var permanentLockout = attack{
 				failures++
 			}
 			switch {
-			case e.Error == fingerprint.ErrorLockoutPermanent && failures < fingerprint.LockoutPermanentAttempts:
+			case e.Error == fpproto.ErrorLockoutPermanent && failures < fpproto.LockoutPermanentAttempts:
 				t.brokef("LOCKOUT_PERMANENT after %d failures", failures)
 				return
-			case e.Error == fingerprint.ErrorLockoutPermanent:
-			case e.Error == fingerprint.ErrorLockout:
+			case e.Error == fpproto.ErrorLockoutPermanent:
+			case e.Error == fpproto.ErrorLockout:
 				select { // a timed lockout: wait it out; the count stays
 				case <-time.After(e.LockoutRemaining() + 50*time.Millisecond):
 				case <-ctx.Done():
 					return
 				}
-			case failures >= fingerprint.LockoutPermanentAttempts:
+			case failures >= fpproto.LockoutPermanentAttempts:
 				t.breachf("the 20th consecutive failure ended with %v, not LOCKOUT_PERMANENT", e)
 				return
 			}
@@ -500,7 +500,7 @@ var permanentLockout = attack{
 			}
 		}
 		for _, trick := range tricks {
-			if !t.must(trick.name, trick.do(ctx)) || !stillLocked(ctx, fx, t, trick.name, fingerprint.ErrorLockoutPermanent) {
+			if !t.must(trick.name, trick.do(ctx)) || !stillLocked(ctx, fx, t, trick.name, fpproto.ErrorLockoutPermanent) {
 				return
 			}
 			t.heldf("after %s: finger A → LOCKOUT_PERMANENT", trick.name)

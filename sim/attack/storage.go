@@ -15,7 +15,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the REE's own SQLite, to edit the TA's file
 
 	"github.com/fpemu/fpemu/sim"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -116,11 +116,11 @@ func enumerate(ctx context.Context, fp fpDriver) ([]uint32, error) {
 	}
 	var fids []uint32
 	for {
-		e, err := awaitEvent(ctx, fp, func(e fingerprint.Event) bool { return e.Type == fingerprint.MsgTemplateEnumerating })
+		e, err := awaitEvent(ctx, fp, func(e fpproto.Event) bool { return e.Type == fpproto.MsgTemplateEnumerating })
 		if err != nil {
 			return nil, err
 		}
-		if e.Type == fingerprint.MsgError {
+		if e.Type == fpproto.MsgError {
 			return nil, fmt.Errorf("enumerate: %w", eventErr(e))
 		}
 		if e.FingerID != 0 {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -82,15 +82,15 @@ func TestDescribe(t *testing.T) {
 		{&tee.Error{Code: kmproto.ErrorInvalidKeyBlob.Result(), Origin: tee.OriginTrustedApp}, "0x4B4D0021"},
 		{payproto.ErrNotAuthorized, "PAYMENT_NOT_AUTHORIZED"},
 		{tee.Errorf(tee.ResultSecurity, tee.OriginTrustedApp, "replay"), "TEEC_ERROR_SECURITY"},
-		{&opError{Code: fingerprint.ErrorUnableToProcess, Reason: fingerprint.ReasonHATMAC}, "ERROR_UNABLE_TO_PROCESS (HAT MAC)"},
-		{&opError{Code: fingerprint.ErrorUnableToProcess}, "ERROR_UNABLE_TO_PROCESS"},
+		{&opError{Code: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATMAC}, "ERROR_UNABLE_TO_PROCESS (HAT MAC)"},
+		{&opError{Code: fpproto.ErrorUnableToProcess}, "ERROR_UNABLE_TO_PROCESS"},
 		{errors.New(strings.Repeat("x", 300)), strings.Repeat("x", 157) + "..."},
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.want, describe(tc.err))
 	}
-	assert.ErrorIs(t, &opError{Code: fingerprint.ErrorUnableToProcess, Reason: fingerprint.ReasonHATChallenge}, errUnableToProcess)
-	assert.NotErrorIs(t, &opError{Code: fingerprint.ErrorHWUnavailable}, errUnableToProcess)
+	assert.ErrorIs(t, &opError{Code: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATChallenge}, errUnableToProcess)
+	assert.NotErrorIs(t, &opError{Code: fpproto.ErrorHWUnavailable}, errUnableToProcess)
 }
 
 func TestReportOutput(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 	"github.com/fpemu/fpemu/tee"
 )
@@ -232,25 +232,25 @@ func BenchmarkPaymentHops(b *testing.B) {
 		}
 		b.StartTimer()
 		t0 := time.Now()
-		st, err := fingerprint.Authenticate{OperationID: c, GID: gid}.Execute(ctx, cmdS)
-		if err != nil || st != fingerprint.SysOK {
+		st, err := fpproto.Authenticate{OperationID: c, GID: gid}.Execute(ctx, cmdS)
+		if err != nil || st != fpproto.SysOK {
 			b.Fatalf("AUTHENTICATE: %v %v", st, err)
 		}
 		t1 := time.Now()
 		for {
-			e, _, err := fingerprint.NextEvent{Wait: 10 * time.Second}.Execute(ctx, evS)
+			e, _, err := fpproto.NextEvent{Wait: 10 * time.Second}.Execute(ctx, evS)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if e.Type == fingerprint.MsgAuthenticated && e.FingerID != 0 {
+			if e.Type == fpproto.MsgAuthenticated && e.FingerID != 0 {
 				break
 			}
-			if e.Type != fingerprint.MsgAcquired {
+			if e.Type != fpproto.MsgAcquired {
 				b.Fatalf("iteration %d: %v", i, e)
 			}
 		}
 		t2 := time.Now()
-		envs, _, err := fingerprint.FetchOutbox{}.Execute(ctx, cmdS)
+		envs, _, err := fpproto.FetchOutbox{}.Execute(ctx, cmdS)
 		if err != nil || len(envs) != 1 {
 			b.Fatalf("FETCH_OUTBOX: %d envelopes, %v", len(envs), err)
 		}

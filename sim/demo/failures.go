@@ -9,7 +9,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 )
 
 // The failure paths of the scenario. The lockout comes last: a timed
@@ -153,8 +153,8 @@ func lockout(r *runner, ctx context.Context, rec *record) error {
 		return err
 	}
 	rec.Add("rejections", res.rejections)
-	if res.end.Error != hidl.ErrorLockout || res.rejections != fingerprint.LockoutTimedAttempts {
-		return fmt.Errorf("%d rejections then %v, want %d then onError(ERROR_LOCKOUT)", res.rejections, res.end, fingerprint.LockoutTimedAttempts)
+	if res.end.Error != hidl.ErrorLockout || res.rejections != fpproto.LockoutTimedAttempts {
+		return fmt.Errorf("%d rejections then %v, want %d then onError(ERROR_LOCKOUT)", res.rejections, res.end, fpproto.LockoutTimedAttempts)
 	}
 	rec.Add("then", "onError(ERROR_LOCKOUT)")
 	// Locked out, even the enrolled finger is not read: a new

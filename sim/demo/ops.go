@@ -8,7 +8,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -25,7 +25,7 @@ const enrollTimeoutSec = 60
 
 // maxTouchesPerEnroll bounds the touches one enrollment may take before
 // the demo gives up (8 good samples are needed).
-const maxTouchesPerEnroll = 3 * fingerprint.DefaultEnrollSamples
+const maxTouchesPerEnroll = 3 * fpproto.DefaultEnrollSamples
 
 // errUnexpected marks a callback the step did not expect.
 var errUnexpected = errors.New("unexpected callback")
@@ -45,7 +45,7 @@ type enrolled struct {
 // Touches are never queued ahead, so no sample is left on the sensor for
 // the next operation.
 func (r *runner) enrollFinger(ctx context.Context, f *finger.Finger, hat []byte) (enrolled, error) {
-	places, _ := finger.Touches(f, fingerprint.DefaultEnrollSamples, 0)
+	places, _ := finger.Touches(f, fpproto.DefaultEnrollSamples, 0)
 	var res enrolled
 	touch := func() error {
 		if res.touches >= maxTouchesPerEnroll {
@@ -221,7 +221,7 @@ func (r *runner) impostorUntil(ctx context.Context, op uint64, impostor *finger.
 			// A rejection does not end the authentication (legacy HAL):
 			// the impostor tries again, unless this failure locked the
 			// sensor out, which an onError says next.
-			if res.rejections%fingerprint.LockoutTimedAttempts != 0 {
+			if res.rejections%fpproto.LockoutTimedAttempts != 0 {
 				if err := r.sen.Touch(ctx, impostor, genuinePlacement(noise+uint64(res.rejections))); err != nil {
 					return res, err
 				}

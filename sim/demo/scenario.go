@@ -13,7 +13,7 @@ import (
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -211,7 +211,7 @@ func enrollNth(i int, last bool) stepFunc {
 // decreasing to 0, starting from DefaultEnrollSamples−1 (docs/protocol.md
 // §9.5).
 func checkProgress(rem []uint32) error {
-	n := fingerprint.DefaultEnrollSamples
+	n := fpproto.DefaultEnrollSamples
 	if len(rem) != n {
 		return fmt.Errorf("%d onEnrollResult callbacks %v, want %d", len(rem), rem, n)
 	}

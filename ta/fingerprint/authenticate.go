@@ -1,18 +1,18 @@
 package fingerprint
 
 import (
+	"go.uber.org/zap"
+
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
-	"sync"
-
-	"go.uber.org/zap"
-
 	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 	"github.com/fpemu/fpemu/tee/store"
 	"github.com/fpemu/fpemu/tokens"
+	"sync"
 )
 
 // bioResultRejected is the bio result code of a rejected finger (any
@@ -29,46 +29,46 @@ type candidate struct {
 // Authenticate is authenticate(operation_id, gid). It answers SYS_EBUSY
 // while another operation runs and SYS_OK otherwise; the outcome is events
 // (docs/protocol.md §9.6).
-func (t *TA) Authenticate(operationID uint64, gid uint32) RequestStatus {
+func (t *TA) Authenticate(operationID uint64, gid uint32) fpproto.RequestStatus {
 	op, ctx, st := t.begin(opAuthenticate)
-	if st != SysOK {
+	if st != fpproto.SysOK {
 		return st
 	}
-	end := func(ev Event) RequestStatus {
-		t.log.Info("authenticate refused", zap.Uint32("gid", gid), zap.Stringer("event", ev))
+	end := func(ev fpproto.Event) fpproto.RequestStatus {
+		t.Log.Info("authenticate refused", zap.Uint32("gid", gid), zap.Stringer("event", ev))
 		t.finish(op, &ev)
-		return SysOK
+		return fpproto.SysOK
 	}
-	if t.currentMAC() == nil {
-		return end(errorEvent(ErrorHWUnavailable, 0, uint32(ReasonNoAuthTokenKey)))
+	if t.AuthTokenMAC() == nil {
+		return end(fpproto.ErrorEvent(fpproto.ErrorHWUnavailable, 0, uint32(fpproto.ReasonNoAuthTokenKey)))
 	}
 	mode, left, err := t.lockoutMode(ctx, gid)
 	if err != nil {
-		t.log.Error("authenticate: lockout state", zap.Error(err))
-		return end(errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal)))
+		t.Log.Error("authenticate: lockout state", zap.Error(err))
+		return end(fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal)))
 	}
 	switch mode {
 	case LockoutPermanent:
-		return end(errorEvent(ErrorLockoutPermanent, 0, 0))
+		return end(fpproto.ErrorEvent(fpproto.ErrorLockoutPermanent, 0, 0))
 	case LockoutTimed:
-		return end(errorEvent(ErrorLockout, 0, uint32(left)))
+		return end(fpproto.ErrorEvent(fpproto.ErrorLockout, 0, uint32(left)))
 	}
 	cands, authID, err := t.candidates(ctx, gid)
 	if err != nil {
-		t.log.Error("authenticate: templates", zap.Uint32("gid", gid), zap.Error(err))
-		return end(errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal)))
+		t.Log.Error("authenticate: templates", zap.Uint32("gid", gid), zap.Error(err))
+		return end(fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal)))
 	}
-	t.log.Info("authenticate started", zap.Uint32("gid", gid), zap.Int("templates", len(cands)))
-	t.run(op, ctx, func(ctx context.Context) *Event { return t.authenticate(ctx, operationID, gid, authID, cands) })
-	return SysOK
+	t.Log.Info("authenticate started", zap.Uint32("gid", gid), zap.Int("templates", len(cands)))
+	t.run(op, ctx, func(ctx context.Context) *fpproto.Event { return t.authenticate(ctx, operationID, gid, authID, cands) })
+	return fpproto.SysOK
 }
 
 // lockoutMode reads gid's lockout as seen in this boot, persisting the
 // re-armed deadline if the state comes from another boot.
 func (t *TA) lockoutMode(ctx context.Context, gid uint32) (LockoutMode, uint64, error) {
-	now := t.clock.NowMs()
+	now := t.Clock.NowMs()
 	var l Lockout
-	err := t.st.View(ctx, func(tx *store.Tx) error {
+	err := t.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
 		l, err = loadLockout(tx, gid)
 		return err
@@ -76,14 +76,14 @@ func (t *TA) lockoutMode(ctx context.Context, gid uint32) (LockoutMode, uint64, 
 	if err != nil {
 		return LockoutNone, 0, err
 	}
-	if l.Failed != 0 && !bytes.Equal(l.BootID, t.bootID) {
+	if l.Failed != 0 && !bytes.Equal(l.BootID, t.BootID) {
 		// A state of another boot: re-arm it on this boot's clock, once.
-		err = t.st.Tx(ctx, func(tx *store.Tx) error {
+		err = t.Store.Tx(ctx, func(tx *store.Tx) error {
 			stored, err := loadLockout(tx, gid)
 			if err != nil {
 				return err
 			}
-			l, _ = stored.inBoot(now, t.bootID, t.lockoutMs)
+			l, _ = stored.inBoot(now, t.BootID, t.lockoutMs)
 			return putLockout(tx, gid, l)
 		})
 		if err != nil {
@@ -102,7 +102,7 @@ var errNoWrite = errors.New("fingerprint: no state change")
 func (t *TA) candidates(ctx context.Context, gid uint32) ([]candidate, uint64, error) {
 	var recs []enrolled
 	var authID uint64
-	err := t.st.View(ctx, func(tx *store.Tx) error {
+	err := t.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
 		if recs, err = loadTemplates(tx, gid); err != nil {
 			return err
@@ -116,7 +116,7 @@ func (t *TA) candidates(ctx context.Context, gid uint32) ([]candidate, uint64, e
 	out := make([]candidate, 0, len(recs))
 	for _, r := range recs {
 		if r.Record.Matcher != t.matcher.Name() {
-			t.log.Warn("template of another matcher skipped", zap.Uint32("gid", gid), zap.Uint32("fid", r.FID))
+			t.Log.Warn("template of another matcher skipped", zap.Uint32("gid", gid), zap.Uint32("fid", r.FID))
 			continue
 		}
 		tmpl, err := t.templates.parse(t.matcher, r.Record.Template)
@@ -131,7 +131,7 @@ func (t *TA) candidates(ctx context.Context, gid uint32) ([]candidate, uint64, e
 // authenticate is the body of an authentication: capture, match, and on a
 // match mint the HAT and end; on a rejection count the failure and go on
 // unless that locked the group out.
-func (t *TA) authenticate(ctx context.Context, opID uint64, gid uint32, authID uint64, cands []candidate) *Event {
+func (t *TA) authenticate(ctx context.Context, opID uint64, gid uint32, authID uint64, cands []candidate) *fpproto.Event {
 	for {
 		s, end := t.capture(ctx, ctx)
 		if end != nil || ctx.Err() != nil {
@@ -168,7 +168,7 @@ func (t *TA) bestMatch(cands []candidate, probe matcher.Sample) *candidate {
 		if err != nil {
 			// ErrForeignTemplate is the only documented failure: it
 			// says nothing about the probe.
-			t.log.Warn("template not comparable", zap.Uint32("fid", cands[i].fid))
+			t.Log.Warn("template not comparable", zap.Uint32("fid", cands[i].fid))
 			continue
 		}
 		if score > bestScore {
@@ -187,13 +187,13 @@ func (t *TA) bestMatch(cands []candidate, probe matcher.Sample) *candidate {
 // SID bound at enrollment, authenticator_id, timestamp = now} (QSEE's
 // "operation_id problem": challenge element, then HMAC), resets the
 // lockout counter and reports the match to the bio hook.
-func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate) *Event {
-	mac := t.currentMAC()
+func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate) *fpproto.Event {
+	mac := t.AuthTokenMAC()
 	if mac == nil {
-		ev := errorEvent(ErrorHWUnavailable, 0, uint32(ReasonNoAuthTokenKey))
+		ev := fpproto.ErrorEvent(fpproto.ErrorHWUnavailable, 0, uint32(fpproto.ReasonNoAuthTokenKey))
 		return &ev
 	}
-	if err := t.st.Tx(context.Background(), func(tx *store.Tx) error {
+	if err := t.Store.Tx(context.Background(), func(tx *store.Tx) error {
 		l, err := loadLockout(tx, gid)
 		if err != nil {
 			return err
@@ -205,7 +205,7 @@ func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate) *Event
 	}); err != nil && !errors.Is(err, errNoWrite) {
 		// The match stands; a counter that failed to clear only locks
 		// out early later (as Gatekeeper treats its failure record).
-		t.log.Error("authenticate: lockout not reset", zap.Uint32("gid", gid), zap.Error(err))
+		t.Log.Error("authenticate: lockout not reset", zap.Uint32("gid", gid), zap.Error(err))
 	}
 	tok := tokens.Token{
 		Version:           tokens.Version,
@@ -213,15 +213,15 @@ func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate) *Event
 		UserID:            c.sid,
 		AuthenticatorID:   authID,
 		AuthenticatorType: tokens.AuthFingerprint,
-		Timestamp:         t.clock.NowMs(),
+		Timestamp:         t.Clock.NowMs(),
 	}
 	mac.Sign(&tok)
 	m := bio.Match{UserID: c.sid, AuthenticatorID: authID, GroupID: gid, SensorVersion: t.sensorVer}
 	if err := t.hook.SetAuthResult(bio.ResultSuccess, c.fid, opID, m); err != nil {
-		t.log.Error("bio: auth result not reported", zap.Error(err))
+		t.Log.Error("bio: auth result not reported", zap.Error(err))
 	}
-	t.log.Info("authenticated", zap.Uint32("gid", gid), zap.Uint32("fid", c.fid))
-	ev := fingerEvent(MsgAuthenticated, c.fid, gid, 0)
+	t.Log.Info("authenticated", zap.Uint32("gid", gid), zap.Uint32("fid", c.fid))
+	ev := fpproto.FingerEvent(fpproto.MsgAuthenticated, c.fid, gid, 0)
 	ev.HAT = tok.Marshal()
 	return &ev
 }
@@ -230,37 +230,37 @@ func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate) *Event
 // reports AUTHENTICATED(0) with no HAT (HIDL 2.1) and a failure to the bio
 // hook, and returns the lockout error that ends the operation, if the
 // failure locked the group out (LockoutFrameworkImpl).
-func (t *TA) reject(opID uint64, gid uint32, authID uint64) *Event {
-	now := t.clock.NowMs()
+func (t *TA) reject(opID uint64, gid uint32, authID uint64) *fpproto.Event {
+	now := t.Clock.NowMs()
 	var l Lockout
-	err := t.st.Tx(context.Background(), func(tx *store.Tx) error {
+	err := t.Store.Tx(context.Background(), func(tx *store.Tx) error {
 		stored, err := loadLockout(tx, gid)
 		if err != nil {
 			return err
 		}
-		l, _ = stored.inBoot(now, t.bootID, t.lockoutMs)
-		l = l.fail(now, t.bootID, t.lockoutMs)
+		l, _ = stored.inBoot(now, t.BootID, t.lockoutMs)
+		l = l.fail(now, t.BootID, t.lockoutMs)
 		return putLockout(tx, gid, l)
 	})
 	if err != nil {
 		// An attempt that cannot be counted must not be allowed to repeat.
-		t.log.Error("authenticate: failure not recorded", zap.Uint32("gid", gid), zap.Error(err))
-		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal))
+		t.Log.Error("authenticate: failure not recorded", zap.Uint32("gid", gid), zap.Error(err))
+		ev := fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal))
 		return &ev
 	}
 	m := bio.Match{AuthenticatorID: authID, GroupID: gid, SensorVersion: t.sensorVer}
 	if err := t.hook.SetAuthResult(bioResultRejected, 0, opID, m); err != nil {
-		t.log.Error("bio: auth result not reported", zap.Error(err))
+		t.Log.Error("bio: auth result not reported", zap.Error(err))
 	}
-	t.push(fingerEvent(MsgAuthenticated, 0, gid, 0))
+	t.push(fpproto.FingerEvent(fpproto.MsgAuthenticated, 0, gid, 0))
 	mode, left := l.Mode(now)
-	t.log.Info("rejected", zap.Uint32("gid", gid), zap.Uint32("failed", l.Failed), zap.Stringer("lockout", mode))
+	t.Log.Info("rejected", zap.Uint32("gid", gid), zap.Uint32("failed", l.Failed), zap.Stringer("lockout", mode))
 	switch mode {
 	case LockoutPermanent:
-		ev := errorEvent(ErrorLockoutPermanent, 0, 0)
+		ev := fpproto.ErrorEvent(fpproto.ErrorLockoutPermanent, 0, 0)
 		return &ev
 	case LockoutTimed:
-		ev := errorEvent(ErrorLockout, 0, uint32(left))
+		ev := fpproto.ErrorEvent(fpproto.ErrorLockout, 0, uint32(left))
 		return &ev
 	}
 	return nil
@@ -272,18 +272,18 @@ func (t *TA) reject(opID uint64, gid uint32, authID uint64) *Event {
 // FingerprintResetLockoutClient → resetFailedAttemptsForUser(
 // clearAttemptCounter = true)). It returns the AOSP error and fpemu's
 // reason the REE receives; resetLockout has the typed error.
-func (t *TA) ResetLockout(ctx context.Context, gid uint32, hat []byte) (Error, Reason) {
+func (t *TA) ResetLockout(ctx context.Context, gid uint32, hat []byte) (fpproto.Error, fpproto.Reason) {
 	err := t.resetLockout(ctx, gid, hat)
 	if err == nil {
-		return ErrorNoError, ReasonNone
+		return fpproto.ErrorNoError, fpproto.ReasonNone
 	}
-	var he *HATError
+	var he *fpproto.HATError
 	if errors.As(err, &he) {
-		t.log.Info("reset_lockout refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
+		t.Log.Info("reset_lockout refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
 		return he.Code, he.Reason
 	}
-	t.log.Error("reset_lockout: store", zap.Error(err))
-	return ErrorUnableToProcess, ReasonInternal
+	t.Log.Error("reset_lockout: store", zap.Error(err))
+	return fpproto.ErrorUnableToProcess, fpproto.ReasonInternal
 }
 
 // resetLockout checks, in this order, and clears gid's lockout only if all
@@ -302,7 +302,7 @@ func (t *TA) resetLockout(ctx context.Context, gid uint32, hat []byte) error {
 	if err != nil {
 		return err
 	}
-	err = t.st.Tx(ctx, func(tx *store.Tx) error {
+	err = t.Store.Tx(ctx, func(tx *store.Tx) error {
 		sid, bound, err := groupSID(tx, gid)
 		if err != nil {
 			return err
@@ -315,7 +315,7 @@ func (t *TA) resetLockout(ctx context.Context, gid uint32, hat []byte) error {
 	if err != nil {
 		return err
 	}
-	t.log.Info("lockout reset", zap.Uint32("gid", gid))
+	t.Log.Info("lockout reset", zap.Uint32("gid", gid))
 	return nil
 }
 

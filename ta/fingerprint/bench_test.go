@@ -1,6 +1,7 @@
 package fingerprint
 
 import (
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,7 +15,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	d := newDevice(b)
 	bn := d.ready(b)
 	f := testFinger(1)
-	for i := range MaxTemplatesPerGroup - 1 {
+	for i := range fpproto.MaxTemplatesPerGroup - 1 {
 		bn.enroll(b, 1, 2, testFinger(uint64(500+i)))
 	}
 	bn.enroll(b, 1, 2, f)
@@ -23,11 +24,11 @@ func BenchmarkAuthenticate(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		evs := bn.authenticate(b, uint64(i+1), 1, p)
-		if e := evs[len(evs)-1]; e.Type != MsgAuthenticated || e.FingerID == 0 {
+		if e := evs[len(evs)-1]; e.Type != fpproto.MsgAuthenticated || e.FingerID == 0 {
 			b.Fatalf("not authenticated: %v", evs)
 		}
 		if i%16 == 15 {
-			_, _, err := FetchOutbox{}.Execute(ctx(b), bn.cmd) // keep the outbox from evicting
+			_, _, err := fpproto.FetchOutbox{}.Execute(ctx(b), bn.cmd) // keep the outbox from evicting
 			require.NoError(b, err)
 		}
 	}

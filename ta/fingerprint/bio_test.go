@@ -1,22 +1,22 @@
 package fingerprint
 
 import (
-	"testing"
-	"time"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
+	"testing"
+	"time"
 )
 
 // payments drains FETCH_OUTBOX and opens every envelope as the payment TA
 // does (its own keys and replay guard), returning the decoded messages.
 func (b *bench) payments(t *testing.T) (lists []bio.FingerList, results []bio.AuthResult) {
 	t.Helper()
-	envs, left, err := FetchOutbox{}.Execute(ctx(t), b.cmd)
+	envs, left, err := fpproto.FetchOutbox{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	require.Zero(t, left)
 	for _, e := range envs {
@@ -51,7 +51,7 @@ func TestBioEnvelopes(t *testing.T) {
 	assert.Empty(t, results)
 
 	const gid, sid = 4, 0x1234
-	require.Equal(t, SysOK, b.do(t, SetActiveGroup{GID: gid, Path: t.TempDir()}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.SetActiveGroup{GID: gid, Path: t.TempDir()}))
 	lists, _ = b.payments(t)
 	require.Len(t, lists, 1)
 	assert.Equal(t, uint32(gid), lists[0].GroupID)
@@ -76,7 +76,7 @@ func TestBioEnvelopes(t *testing.T) {
 	assert.Equal(t, bio.AuthResult{Result: bio.ResultSuccess, UserID: sid, AuthenticatorID: authID, GroupID: gid, FingerID: fid,
 		SensorVersion: DefaultSensorVersion, TransactionID: op, TimestampMs: d.clock.NowMs()}, results[1])
 
-	require.Equal(t, SysOK, b.do(t, Remove{GID: gid, FID: fid}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Remove{GID: gid, FID: fid}))
 	b.next(t)
 	lists, _ = b.payments(t)
 	require.Len(t, lists, 1)
@@ -100,10 +100,10 @@ func TestBioEnvelopes(t *testing.T) {
 func TestFetchOutboxShortBuffer(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
-	require.Equal(t, SysOK, b.do(t, SetActiveGroup{GID: 1, Path: t.TempDir()}))
-	_, _, err := FetchOutbox{Capacity: 10}.Execute(ctx(t), b.cmd)
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.SetActiveGroup{GID: 1, Path: t.TempDir()}))
+	_, _, err := fpproto.FetchOutbox{Capacity: 10}.Execute(ctx(t), b.cmd)
 	require.ErrorIs(t, err, tee.ErrShortBuffer)
-	envs, _, err := FetchOutbox{}.Execute(ctx(t), b.cmd)
+	envs, _, err := fpproto.FetchOutbox{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	assert.Len(t, envs, 1)
 }

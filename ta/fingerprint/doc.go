@@ -1,7 +1,8 @@
 // Package fingerprint is fpemu's fingerprint trusted application: the
 // secure-world half of an Android fingerprint HAL (the vendor TA behind
 // fingerprint.h / IBiometricsFingerprint@2.1 that the public QSEE fingerprint-payment write-ups
-// describes), and the Go client the REE HAL drives it with.
+// describes). Its protocol — command codes, layouts, request types, events —
+// is package fpproto, which the REE imports instead of this one.
 //
 // The TA:
 //
@@ -33,6 +34,7 @@
 // TEMPLATE_ENUMERATING — with AOSP's numbers, and CANCEL from another
 // session ends the operation with ERROR_CANCELED.
 //
-// The command set is specified in docs/protocol.md, section "Fingerprint TA
-// commands and sensor control".
+// The command set is specified in docs/protocol.md §9 ("Fingerprint TA
+// commands and sensor control"); the TA's command table (rpc.Mux) is held
+// against §9.2 by a test.
 package fingerprint

@@ -1,19 +1,19 @@
 package fingerprint
 
 import (
+	"go.uber.org/zap"
+
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
-	"time"
-
-	"go.uber.org/zap"
-
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
 	"github.com/fpemu/fpemu/tee/store"
+	"slices"
+	"time"
 )
 
 // errNoSpace aborts the enrollment transaction of a full group.
@@ -25,27 +25,27 @@ var errNoSpace = errors.New("fingerprint: group full")
 // one the group's templates are bound to (ReasonHATUser: a group is bound
 // to one SID while it has templates) or a full group end the operation at
 // once with one ERROR event and nothing stored.
-func (t *TA) Enroll(hat []byte, gid, timeoutSec uint32) RequestStatus {
+func (t *TA) Enroll(hat []byte, gid, timeoutSec uint32) fpproto.RequestStatus {
 	op, ctx, st := t.begin(opEnroll)
-	if st != SysOK {
+	if st != fpproto.SysOK {
 		return st
 	}
 	tok, err := t.checkPasswordHAT(hat, true)
 	if err != nil {
-		var he *HATError
+		var he *fpproto.HATError
 		if !errors.As(err, &he) {
-			he = &HATError{Code: ErrorUnableToProcess, Reason: ReasonInternal, Err: err}
+			he = &fpproto.HATError{Code: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonInternal, Err: err}
 		}
-		t.log.Info("enroll: HAT refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
-		ev := he.event()
+		t.Log.Info("enroll: HAT refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
+		ev := hatEvent(he)
 		t.finish(op, &ev)
-		return SysOK
+		return fpproto.SysOK
 	}
 	sid := tok.UserID
 	var n int
 	var owner uint64
 	var bound bool
-	err = t.st.View(ctx, func(tx *store.Tx) error {
+	err = t.Store.View(ctx, func(tx *store.Tx) error {
 		fids, err := listFingers(tx, gid)
 		n = len(fids)
 		if err != nil {
@@ -56,29 +56,29 @@ func (t *TA) Enroll(hat []byte, gid, timeoutSec uint32) RequestStatus {
 	})
 	switch {
 	case err != nil:
-		t.log.Error("enroll: group state", zap.Error(err))
-		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal))
+		t.Log.Error("enroll: group state", zap.Error(err))
+		ev := fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal))
 		t.finish(op, &ev)
-		return SysOK
+		return fpproto.SysOK
 	case bound && owner != sid:
 		he := notOwner()
-		t.log.Info("enroll: HAT refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
-		ev := he.event()
+		t.Log.Info("enroll: HAT refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
+		ev := hatEvent(he)
 		t.finish(op, &ev)
-		return SysOK
-	case n >= MaxTemplatesPerGroup:
-		t.log.Info("enroll: group full", zap.Uint32("gid", gid), zap.Int("templates", n))
-		ev := errorEvent(ErrorNoSpace, 0, 0)
+		return fpproto.SysOK
+	case n >= fpproto.MaxTemplatesPerGroup:
+		t.Log.Info("enroll: group full", zap.Uint32("gid", gid), zap.Int("templates", n))
+		ev := fpproto.ErrorEvent(fpproto.ErrorNoSpace, 0, 0)
 		t.finish(op, &ev)
-		return SysOK
+		return fpproto.SysOK
 	}
 	timeout := time.Duration(timeoutSec) * time.Second
 	if timeoutSec == 0 {
-		timeout = DefaultEnrollTimeout
+		timeout = fpproto.DefaultEnrollTimeout
 	}
-	t.log.Info("enroll started", zap.Uint32("gid", gid), zap.Duration("timeout", timeout))
-	t.run(op, ctx, func(ctx context.Context) *Event { return t.enroll(ctx, gid, sid, timeout) })
-	return SysOK
+	t.Log.Info("enroll started", zap.Uint32("gid", gid), zap.Duration("timeout", timeout))
+	t.run(op, ctx, func(ctx context.Context) *fpproto.Event { return t.enroll(ctx, gid, sid, timeout) })
+	return fpproto.SysOK
 }
 
 // usable reports whether a captured sample has enough features to use; a
@@ -88,47 +88,47 @@ func usable(s sensor.Item) bool { return len(s.Sample.Minutiae) >= matcher.MinTe
 // capture reads the sensor once and turns what it got into events: nil
 // sample with a non-nil end event when the operation must end, nil/nil
 // when the capture produced only an acquisition message.
-func (t *TA) capture(ctx, opCtx context.Context) (*matcher.Sample, *Event) {
+func (t *TA) capture(ctx, opCtx context.Context) (*matcher.Sample, *fpproto.Event) {
 	it, err := t.sensor.Capture(ctx)
 	if err != nil {
 		if opCtx.Err() != nil {
 			return nil, nil // CANCEL: it queues ERROR_CANCELED
 		}
-		ev := errorEvent(ErrorTimeout, 0, 0) // the enrollment deadline
+		ev := fpproto.ErrorEvent(fpproto.ErrorTimeout, 0, 0) // the enrollment deadline
 		return nil, &ev
 	}
 	switch it.Kind {
 	case sensor.KindAcquired:
-		t.push(acquiredEvent(AcquiredInfo(it.Code), it.Vendor))
+		t.push(fpproto.AcquiredEvent(fpproto.AcquiredInfo(it.Code), it.Vendor))
 		return nil, nil
 	case sensor.KindNoFinger:
-		ev := errorEvent(ErrorTimeout, 0, uint32(ReasonSensor))
+		ev := fpproto.ErrorEvent(fpproto.ErrorTimeout, 0, uint32(fpproto.ReasonSensor))
 		return nil, &ev
 	case sensor.KindFault:
-		ev := errorEvent(Error(it.Code), it.Vendor, uint32(ReasonSensor))
+		ev := fpproto.ErrorEvent(fpproto.Error(it.Code), it.Vendor, uint32(fpproto.ReasonSensor))
 		return nil, &ev
 	case sensor.KindSample:
 		if !usable(it) {
-			t.push(acquiredEvent(AcquiredInsufficient, 0))
+			t.push(fpproto.AcquiredEvent(fpproto.AcquiredInsufficient, 0))
 			return nil, nil
 		}
-		t.push(acquiredEvent(AcquiredGood, 0))
+		t.push(fpproto.AcquiredEvent(fpproto.AcquiredGood, 0))
 		return &it.Sample, nil
 	}
-	ev := errorEvent(ErrorHWUnavailable, 0, uint32(ReasonSensor))
+	ev := fpproto.ErrorEvent(fpproto.ErrorHWUnavailable, 0, uint32(fpproto.ReasonSensor))
 	return nil, &ev
 }
 
 // enroll is the body of an enrollment: capture EnrollSamples good samples
 // (progress counts down), merge them, commit template, SID binding and a
 // new authenticator id in one transaction, report the finger list.
-func (t *TA) enroll(opCtx context.Context, gid uint32, sid uint64, timeout time.Duration) *Event {
+func (t *TA) enroll(opCtx context.Context, gid uint32, sid uint64, timeout time.Duration) *fpproto.Event {
 	ctx, cancel := context.WithTimeout(opCtx, timeout)
 	defer cancel()
 	fid, err := t.newFingerID(opCtx, gid)
 	if err != nil {
-		t.log.Error("enroll: finger id", zap.Error(err))
-		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal))
+		t.Log.Error("enroll: finger id", zap.Error(err))
+		ev := fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal))
 		return &ev
 	}
 	samples := make([]matcher.Sample, 0, t.enrollSamples)
@@ -142,7 +142,7 @@ func (t *TA) enroll(opCtx context.Context, gid uint32, sid uint64, timeout time.
 		}
 		samples = append(samples, *s)
 		if remaining := t.enrollSamples - len(samples); remaining > 0 {
-			t.push(fingerEvent(MsgTemplateEnrolling, fid, gid, uint32(remaining)))
+			t.push(fpproto.FingerEvent(fpproto.MsgTemplateEnrolling, fid, gid, uint32(remaining)))
 		}
 	}
 	tmpl, err := t.matcher.Enroll(samples)
@@ -153,8 +153,8 @@ func (t *TA) enroll(opCtx context.Context, gid uint32, sid uint64, timeout time.
 	if err != nil {
 		// The matcher's error counts minutiae: only the outcome is
 		// logged (the REE reads the TA's log).
-		t.log.Info("enroll: samples not merged", zap.Uint32("gid", gid))
-		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonEnrollMerge))
+		t.Log.Info("enroll: samples not merged", zap.Uint32("gid", gid))
+		ev := fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonEnrollMerge))
 		return &ev
 	}
 	if opCtx.Err() != nil {
@@ -162,12 +162,12 @@ func (t *TA) enroll(opCtx context.Context, gid uint32, sid uint64, timeout time.
 	}
 	rec := templateRecord{SID: sid, Matcher: t.matcher.Name(), Template: b}
 	var authID uint64
-	err = t.st.Tx(context.Background(), func(tx *store.Tx) error {
+	err = t.Store.Tx(context.Background(), func(tx *store.Tx) error {
 		fids, err := listFingers(tx, gid)
 		if err != nil {
 			return err
 		}
-		if len(fids) >= MaxTemplatesPerGroup {
+		if len(fids) >= fpproto.MaxTemplatesPerGroup {
 			return errNoSpace
 		}
 		// The binding checked at ENROLL, again in the commit's
@@ -190,29 +190,29 @@ func (t *TA) enroll(opCtx context.Context, gid uint32, sid uint64, timeout time.
 		// A new random non-zero id on every enrollment (HIDL: "must change
 		// whenever a new fingerprint is enrolled"; AIDL: random).
 		for authID == 0 || authID == old {
-			if authID, err = randomNonZero(); err != nil {
+			if authID, err = t.RandomNonZero(); err != nil {
 				return err
 			}
 		}
 		return putAuthenticatorID(tx, gid, authID)
 	})
-	var he *HATError
+	var he *fpproto.HATError
 	switch {
 	case errors.Is(err, errNoSpace):
-		ev := errorEvent(ErrorNoSpace, 0, 0)
+		ev := fpproto.ErrorEvent(fpproto.ErrorNoSpace, 0, 0)
 		return &ev
 	case errors.As(err, &he):
-		t.log.Info("enroll: HAT refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
-		ev := he.event()
+		t.Log.Info("enroll: HAT refused", zap.Uint32("gid", gid), zap.Stringer("reason", he.Reason))
+		ev := hatEvent(he)
 		return &ev
 	case err != nil:
-		t.log.Error("enroll: commit", zap.Uint32("gid", gid), zap.Error(err))
-		ev := errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal))
+		t.Log.Error("enroll: commit", zap.Uint32("gid", gid), zap.Error(err))
+		ev := fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal))
 		return &ev
 	}
-	t.log.Info("enrolled", zap.Uint32("gid", gid), zap.Uint32("fid", fid), zap.Int("template_bytes", len(b)))
+	t.Log.Info("enrolled", zap.Uint32("gid", gid), zap.Uint32("fid", fid), zap.Int("template_bytes", len(b)))
 	t.pushFingerList(context.Background(), gid)
-	ev := fingerEvent(MsgTemplateEnrolling, fid, gid, 0)
+	ev := fpproto.FingerEvent(fpproto.MsgTemplateEnrolling, fid, gid, 0)
 	return &ev
 }
 
@@ -220,7 +220,7 @@ func (t *TA) enroll(opCtx context.Context, gid uint32, sid uint64, timeout time.
 // finger ids in a Java int) not used in gid.
 func (t *TA) newFingerID(ctx context.Context, gid uint32) (uint32, error) {
 	var fids []uint32
-	if err := t.st.View(ctx, func(tx *store.Tx) error {
+	if err := t.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
 		fids, err = listFingers(tx, gid)
 		return err

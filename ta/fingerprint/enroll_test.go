@@ -1,16 +1,16 @@
 package fingerprint
 
 import (
-	"context"
-	"testing"
-	"time"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"context"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 	"github.com/fpemu/fpemu/tokens"
+	"testing"
+	"time"
 )
 
 // assertNothingEnrolled checks that a refused or failed enrollment stored
@@ -44,7 +44,7 @@ func TestEnrollHATCheckOrder(t *testing.T) {
 	brk := func(from int) hat {
 		h := valid
 		if from <= 5 {
-			h.ageMs = int64(DefaultHATMaxAge/time.Millisecond) + 1
+			h.ageMs = int64(fpproto.DefaultHATMaxAge/time.Millisecond) + 1
 		}
 		if from <= 4 {
 			h.typ = tokens.AuthFingerprint
@@ -70,22 +70,22 @@ func TestEnrollHATCheckOrder(t *testing.T) {
 	tests := []struct {
 		name   string
 		hat    hat
-		reason Reason
+		reason fpproto.Reason
 	}{
-		{"malformed (68 bytes)", brk(0), ReasonHATMalformed},
-		{"version 1", brk(1), ReasonHATVersion},
-		{"MAC", brk(2), ReasonHATMAC},
-		{"challenge not the outstanding one", brk(3), ReasonHATChallenge},
-		{"authenticator type FINGERPRINT", brk(4), ReasonHATAuthType},
-		{"stale by 1 ms", brk(5), ReasonHATStale},
-		{"2 s in the future", future, ReasonHATStale},
-		{"valid but for a type ANY (includes PASSWORD) — accepted", anyType, ReasonNone},
+		{"malformed (68 bytes)", brk(0), fpproto.ReasonHATMalformed},
+		{"version 1", brk(1), fpproto.ReasonHATVersion},
+		{"MAC", brk(2), fpproto.ReasonHATMAC},
+		{"challenge not the outstanding one", brk(3), fpproto.ReasonHATChallenge},
+		{"authenticator type FINGERPRINT", brk(4), fpproto.ReasonHATAuthType},
+		{"stale by 1 ms", brk(5), fpproto.ReasonHATStale},
+		{"2 s in the future", future, fpproto.ReasonHATStale},
+		{"valid but for a type ANY (includes PASSWORD) — accepted", anyType, fpproto.ReasonNone},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDevice(t)
 			b := d.ready(t)
-			c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+			c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 			require.NoError(t, err)
 			ts := uint64(int64(d.clock.NowMs()) - tc.hat.ageMs)
 			raw := tokens.Token{Version: tc.hat.version, Challenge: tc.hat.challenge(c), UserID: sid,
@@ -96,20 +96,20 @@ func TestEnrollHATCheckOrder(t *testing.T) {
 			}
 			h := raw.Marshal()[:tc.hat.size]
 			b.present(t, enrollSamples(testFinger(3), 3)...)
-			require.Equal(t, SysOK, b.do(t, Enroll{HAT: h, GID: 1, TimeoutSec: 5}))
-			if tc.reason == ReasonNone {
+			require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: h, GID: 1, TimeoutSec: 5}))
+			if tc.reason == fpproto.ReasonNone {
 				evs := b.until(t, enrollEnd)
-				assert.Equal(t, MsgTemplateEnrolling, evs[len(evs)-1].Type, "%v", evs)
+				assert.Equal(t, fpproto.MsgTemplateEnrolling, evs[len(evs)-1].Type, "%v", evs)
 				return
 			}
 			e := b.next(t)
-			assert.Equal(t, Event{Type: MsgError, Error: ErrorUnableToProcess, Detail: uint32(tc.reason)}, e)
+			assert.Equal(t, fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorUnableToProcess, Detail: uint32(tc.reason)}, e)
 			b.quiet(t)
 			assertNothingEnrolled(t, b, 1)
 			st, err := b.sensor.Status(ctx(t))
 			require.NoError(t, err)
 			assert.Zero(t, st.Captures, "the sensor is not read after a refused HAT")
-			assert.Equal(t, DefaultEnrollSamples, st.Queued)
+			assert.Equal(t, fpproto.DefaultEnrollSamples, st.Queued)
 			assert.False(t, b.ta.Busy())
 		})
 	}
@@ -120,17 +120,17 @@ func TestEnrollHATCheckOrder(t *testing.T) {
 func TestEnrollWithoutAuthTokenKey(t *testing.T) {
 	d := newDevice(t)
 	b := d.serve(t, d.open(t))
-	c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: d.passwordHAT(c, 1), GID: 1}))
-	assert.Equal(t, Event{Type: MsgError, Error: ErrorHWUnavailable, Detail: uint32(ReasonNoAuthTokenKey)}, b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, 1), GID: 1}))
+	assert.Equal(t, fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorHWUnavailable, Detail: uint32(fpproto.ReasonNoAuthTokenKey)}, b.next(t))
 	assertNothingEnrolled(t, b, 1)
 
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 1, GID: 1}))
-	assert.Equal(t, Event{Type: MsgError, Error: ErrorHWUnavailable, Detail: uint32(ReasonNoAuthTokenKey)}, b.next(t))
-	res, err := ResetLockout{GID: 1, HAT: d.passwordHAT(0, 1)}.Execute(ctx(t), b.cmd)
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 1, GID: 1}))
+	assert.Equal(t, fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorHWUnavailable, Detail: uint32(fpproto.ReasonNoAuthTokenKey)}, b.next(t))
+	res, err := fpproto.ResetLockout{GID: 1, HAT: d.passwordHAT(0, 1)}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
-	assert.Equal(t, ResetLockoutResult{Error: ErrorHWUnavailable, Reason: ReasonNoAuthTokenKey}, res)
+	assert.Equal(t, fpproto.ResetLockoutResult{Error: fpproto.ErrorHWUnavailable, Reason: fpproto.ReasonNoAuthTokenKey}, res)
 }
 
 // TestChallengeLifetime: POST_ENROLL invalidates the challenge, so does its
@@ -142,12 +142,12 @@ func TestChallengeLifetime(t *testing.T) {
 		mut  func(b *bench)
 	}{
 		{"post_enroll", func(b *bench) {
-			_, err := PostEnroll{}.Execute(context.Background(), b.cmd)
+			_, err := fpproto.PostEnroll{}.Execute(context.Background(), b.cmd)
 			require.NoError(t, err)
 		}},
-		{"expired", func(b *bench) { b.d.clock.Advance(DefaultChallengeTimeout) }},
+		{"expired", func(b *bench) { b.d.clock.Advance(fpproto.DefaultChallengeTimeout) }},
 		{"superseded by a newer pre_enroll", func(b *bench) {
-			_, err := PreEnroll{}.Execute(context.Background(), b.cmd)
+			_, err := fpproto.PreEnroll{}.Execute(context.Background(), b.cmd)
 			require.NoError(t, err)
 		}},
 	}
@@ -155,24 +155,24 @@ func TestChallengeLifetime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDevice(t)
 			b := d.ready(t)
-			c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+			c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 			require.NoError(t, err)
 			tc.mut(b)
-			require.Equal(t, SysOK, b.do(t, Enroll{HAT: d.passwordHAT(c, 9), GID: 2}))
-			assert.Equal(t, Event{Type: MsgError, Error: ErrorUnableToProcess, Detail: uint32(ReasonHATChallenge)}, b.next(t))
+			require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, 9), GID: 2}))
+			assert.Equal(t, fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorUnableToProcess, Detail: uint32(fpproto.ReasonHATChallenge)}, b.next(t))
 			assertNothingEnrolled(t, b, 2)
 		})
 	}
 	t.Run("just before expiry", func(t *testing.T) {
 		d := newDevice(t)
 		b := d.ready(t)
-		c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+		c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 		require.NoError(t, err)
-		d.clock.Advance(DefaultChallengeTimeout - time.Millisecond)
+		d.clock.Advance(fpproto.DefaultChallengeTimeout - time.Millisecond)
 		b.present(t, enrollSamples(testFinger(4), 4)...)
-		require.Equal(t, SysOK, b.do(t, Enroll{HAT: d.passwordHAT(c, 9), GID: 2}))
+		require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, 9), GID: 2}))
 		evs := b.until(t, enrollEnd)
-		assert.Equal(t, MsgTemplateEnrolling, evs[len(evs)-1].Type, "%v", evs)
+		assert.Equal(t, fpproto.MsgTemplateEnrolling, evs[len(evs)-1].Type, "%v", evs)
 	})
 }
 
@@ -181,7 +181,7 @@ func TestPreEnroll(t *testing.T) {
 	b := newDevice(t).ready(t)
 	seen := map[uint64]bool{}
 	for range 10 {
-		c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+		c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 		require.NoError(t, err)
 		require.NotZero(t, c)
 		require.False(t, seen[c], "challenge repeated")
@@ -197,29 +197,29 @@ func TestEnrollProgress(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
 	const gid, sid = 3, 0xABCDEF0123456789
-	c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	ss := enrollSamples(testFinger(5), 5)
 	thin := matcher.Sample{Width: 200, Height: 200, Minutiae: ss[0].Minutiae[:3]}
-	require.NoError(t, b.sensor.Acquired(ctx(t), int32(AcquiredPartial), 0))
+	require.NoError(t, b.sensor.Acquired(ctx(t), int32(fpproto.AcquiredPartial), 0))
 	b.present(t, ss[0], thin)
-	require.NoError(t, b.sensor.Acquired(ctx(t), int32(AcquiredVendor), 42))
+	require.NoError(t, b.sensor.Acquired(ctx(t), int32(fpproto.AcquiredVendor), 42))
 	b.present(t, ss[1:]...)
 
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: d.passwordHAT(c, sid), GID: gid, TimeoutSec: 10}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, sid), GID: gid, TimeoutSec: 10}))
 	evs := b.until(t, enrollEnd)
 	fid := evs[len(evs)-1].FingerID
 	require.NotZero(t, fid, "%v", evs)
 	assert.Less(t, fid, uint32(1<<31), "finger ids fit a Java int")
 
-	want := []Event{
-		acquiredEvent(AcquiredPartial, 0),
-		acquiredEvent(AcquiredGood, 0), fingerEvent(MsgTemplateEnrolling, fid, gid, 7),
-		acquiredEvent(AcquiredInsufficient, 0),
-		acquiredEvent(AcquiredVendor, 42),
+	want := []fpproto.Event{
+		fpproto.AcquiredEvent(fpproto.AcquiredPartial, 0),
+		fpproto.AcquiredEvent(fpproto.AcquiredGood, 0), fpproto.FingerEvent(fpproto.MsgTemplateEnrolling, fid, gid, 7),
+		fpproto.AcquiredEvent(fpproto.AcquiredInsufficient, 0),
+		fpproto.AcquiredEvent(fpproto.AcquiredVendor, 42),
 	}
 	for r := 6; r >= 0; r-- {
-		want = append(want, acquiredEvent(AcquiredGood, 0), fingerEvent(MsgTemplateEnrolling, fid, gid, uint32(r)))
+		want = append(want, fpproto.AcquiredEvent(fpproto.AcquiredGood, 0), fpproto.FingerEvent(fpproto.MsgTemplateEnrolling, fid, gid, uint32(r)))
 	}
 	assert.Equal(t, want, evs)
 	b.quiet(t)
@@ -239,20 +239,20 @@ func TestEnrollProgress(t *testing.T) {
 func TestEnrollTimeout(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
-	c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	hat := d.passwordHAT(c, 5)
 
 	b.present(t, enrollSamples(testFinger(6), 6)[:2]...)
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: hat, GID: 4, TimeoutSec: 1}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: hat, GID: 4, TimeoutSec: 1}))
 	evs := b.until(t, isError)
-	assert.Equal(t, errorEvent(ErrorTimeout, 0, 0), evs[len(evs)-1])
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorTimeout, 0, 0), evs[len(evs)-1])
 	assert.Len(t, evs, 5, "2 × (GOOD, progress), then the timeout: %v", evs)
 	assertNothingEnrolled(t, b, 4)
 
 	require.NoError(t, b.sensor.NoFinger(ctx(t)))
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: hat, GID: 4, TimeoutSec: 60}))
-	assert.Equal(t, errorEvent(ErrorTimeout, 0, uint32(ReasonSensor)), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: hat, GID: 4, TimeoutSec: 60}))
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorTimeout, 0, uint32(fpproto.ReasonSensor)), b.next(t))
 	assertNothingEnrolled(t, b, 4)
 }
 
@@ -262,23 +262,23 @@ func TestEnrollNoSpace(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
 	const gid = 5
-	for i := range MaxTemplatesPerGroup {
+	for i := range fpproto.MaxTemplatesPerGroup {
 		b.enroll(t, gid, 77, testFinger(uint64(100+i)))
 	}
-	c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	b.present(t, enrollSamples(testFinger(200), 200)...)
 	before, err := b.sensor.Status(ctx(t))
 	require.NoError(t, err)
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: d.passwordHAT(c, 77), GID: gid}))
-	assert.Equal(t, errorEvent(ErrorNoSpace, 0, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, 77), GID: gid}))
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorNoSpace, 0, 0), b.next(t))
 	b.quiet(t)
 	after, err := b.sensor.Status(ctx(t))
 	require.NoError(t, err)
 	assert.Equal(t, before.Captures, after.Captures)
 	fids, err := b.ta.Fingers(ctx(t), gid)
 	require.NoError(t, err)
-	assert.Len(t, fids, MaxTemplatesPerGroup)
+	assert.Len(t, fids, fpproto.MaxTemplatesPerGroup)
 
 	// Another group is not affected.
 	b.enroll(t, gid+1, 77, testFinger(300))
@@ -289,14 +289,14 @@ func TestEnrollNoSpace(t *testing.T) {
 func TestEnrollMergeFailure(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
-	c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
-	for i := range DefaultEnrollSamples {
+	for i := range fpproto.DefaultEnrollSamples {
 		b.present(t, probe(testFinger(uint64(400+i)), uint64(i)))
 	}
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: d.passwordHAT(c, 1), GID: 6}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, 1), GID: 6}))
 	evs := b.until(t, isError)
-	assert.Equal(t, errorEvent(ErrorUnableToProcess, 0, uint32(ReasonEnrollMerge)), evs[len(evs)-1])
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonEnrollMerge)), evs[len(evs)-1])
 	assertNothingEnrolled(t, b, 6)
 }
 
@@ -307,38 +307,38 @@ func TestEnrollMergeFailure(t *testing.T) {
 func TestCancelEnrollKeepsChallenge(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
-	c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	hat := d.passwordHAT(c, 11)
 	ss := enrollSamples(testFinger(7), 7)
 	b.present(t, ss[:3]...)
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: hat, GID: 7}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: hat, GID: 7}))
 	require.NoError(t, b.sensor.WaitForCapture(ctx(t), 1))
-	require.Equal(t, SysOK, b.do(t, Cancel{}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Cancel{}))
 	evs := b.until(t, isError)
-	assert.Equal(t, errorEvent(ErrorCanceled, 0, 0), evs[len(evs)-1])
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorCanceled, 0, 0), evs[len(evs)-1])
 	assert.Len(t, evs, 7, "3 × (GOOD, progress), then CANCELED: %v", evs)
 	assertNothingEnrolled(t, b, 7)
 	assert.False(t, b.ta.Busy())
 
 	b.present(t, ss...)
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: hat, GID: 7}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: hat, GID: 7}))
 	evs = b.until(t, enrollEnd)
-	assert.Equal(t, MsgTemplateEnrolling, evs[len(evs)-1].Type, "%v", evs)
+	assert.Equal(t, fpproto.MsgTemplateEnrolling, evs[len(evs)-1].Type, "%v", evs)
 }
 
 // TestCancel covers CANCEL when idle (VTS CancelTest: ERROR_CANCELED all
 // the same) and during an authentication (VTS CancelAuthTest).
 func TestCancel(t *testing.T) {
 	b := newDevice(t).ready(t)
-	require.Equal(t, SysOK, b.do(t, Cancel{}))
-	assert.Equal(t, errorEvent(ErrorCanceled, 0, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Cancel{}))
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorCanceled, 0, 0), b.next(t))
 	b.quiet(t)
 
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 0, GID: 99}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 0, GID: 99}))
 	require.NoError(t, b.sensor.WaitForCapture(ctx(t), 1))
-	require.Equal(t, SysOK, b.do(t, Cancel{}))
-	assert.Equal(t, errorEvent(ErrorCanceled, 0, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Cancel{}))
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorCanceled, 0, 0), b.next(t))
 	b.quiet(t)
 	st, err := b.sensor.Status(ctx(t))
 	require.NoError(t, err)
@@ -350,17 +350,17 @@ func TestCancel(t *testing.T) {
 func TestEnrollHATReplay(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
-	c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	hat := keymastertest.Mint(d.mac, keymastertest.HAT{Challenge: c, UserID: 8, Type: tokens.AuthPassword, TimestampMs: d.clock.NowMs()})
 	b.present(t, enrollSamples(testFinger(8), 8)...)
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: hat, GID: 8}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: hat, GID: 8}))
 	b.until(t, enrollEnd)
-	_, err = PostEnroll{}.Execute(ctx(t), b.cmd)
+	_, err = fpproto.PostEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	b.present(t, enrollSamples(testFinger(9), 9)...)
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: hat, GID: 8}))
-	assert.Equal(t, Event{Type: MsgError, Error: ErrorUnableToProcess, Detail: uint32(ReasonHATChallenge)}, b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: hat, GID: 8}))
+	assert.Equal(t, fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorUnableToProcess, Detail: uint32(fpproto.ReasonHATChallenge)}, b.next(t))
 	fids, err := b.ta.Fingers(ctx(t), 8)
 	require.NoError(t, err)
 	assert.Len(t, fids, 1)

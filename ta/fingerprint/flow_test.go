@@ -1,13 +1,13 @@
 package fingerprint
 
 import (
-	"testing"
-	"time"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tokens"
+	"testing"
+	"time"
 )
 
 // TestEnrollAuthenticateHAT is the main flow over real sockets: a password
@@ -34,7 +34,7 @@ func TestEnrollAuthenticateHAT(t *testing.T) {
 	d.clock.Advance(3 * time.Second)
 	evs := b.authenticate(t, opID, gid, probe(f, 1))
 	last := evs[len(evs)-1]
-	require.Equal(t, MsgAuthenticated, last.Type, "%v", evs)
+	require.Equal(t, fpproto.MsgAuthenticated, last.Type, "%v", evs)
 	assert.Equal(t, fid, last.FingerID)
 	assert.Equal(t, uint32(gid), last.GroupID)
 	require.Len(t, last.HAT, tokens.Size)

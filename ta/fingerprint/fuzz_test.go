@@ -1,13 +1,14 @@
 package fingerprint
 
 import (
-	"context"
-	"testing"
-	"time"
-
 	"github.com/stretchr/testify/require"
 
+	"context"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tokens"
+	"testing"
+	"time"
 )
 
 // FuzzSessionInvoke drives the command dispatcher with arbitrary command
@@ -23,14 +24,14 @@ func FuzzSessionInvoke(f *testing.F) {
 	f.Cleanup(s.Close)
 
 	hat := d.passwordHAT(1, 2)
-	f.Add(CmdEnroll, []byte{1, 5, 2, 0}, uint32(1), uint32(3), hat)
-	f.Add(CmdSetActiveGroup, []byte{1, 5, 2, 0}, uint32(1), uint32(0), []byte(f.TempDir()))
-	f.Add(CmdNextEvent, []byte{3, 2, 2, 6}, uint32(0), uint32(0), []byte(nil))
-	f.Add(CmdResetLockout, []byte{1, 5, 2, 0}, uint32(1), uint32(0), hat)
-	f.Add(CmdFetchOutbox, []byte{6, 2, 0, 0}, uint32(0), uint32(0), []byte(nil))
-	f.Add(CmdSetAuthTokenKey, []byte{5, 0, 0, 0}, uint32(0), uint32(0), d.keyEnvelope(f))
-	f.Add(CmdAuthenticate, []byte{1, 1, 2, 0}, uint32(7), uint32(9), []byte(nil))
-	f.Add(CmdRemove, []byte{1, 2, 0, 0}, uint32(1), uint32(0), []byte(nil))
+	f.Add(uint32(fpproto.CmdEnroll), []byte{1, 5, 2, 0}, uint32(1), uint32(3), hat)
+	f.Add(uint32(fpproto.CmdSetActiveGroup), []byte{1, 5, 2, 0}, uint32(1), uint32(0), []byte(f.TempDir()))
+	f.Add(uint32(fpproto.CmdNextEvent), []byte{3, 2, 2, 6}, uint32(0), uint32(0), []byte(nil))
+	f.Add(uint32(fpproto.CmdResetLockout), []byte{1, 5, 2, 0}, uint32(1), uint32(0), hat)
+	f.Add(uint32(fpproto.CmdFetchOutbox), []byte{6, 2, 0, 0}, uint32(0), uint32(0), []byte(nil))
+	f.Add(uint32(fpproto.CmdSetAuthTokenKey), []byte{5, 0, 0, 0}, uint32(0), uint32(0), d.keyEnvelope(f))
+	f.Add(uint32(fpproto.CmdAuthenticate), []byte{1, 1, 2, 0}, uint32(7), uint32(9), []byte(nil))
+	f.Add(uint32(fpproto.CmdRemove), []byte{1, 2, 0, 0}, uint32(1), uint32(0), []byte(nil))
 	f.Add(uint32(0xFFFF), []byte{0, 0, 0, 0}, uint32(0), uint32(0), []byte(nil))
 	kinds := []tee.ParamType{tee.ParamNone, tee.ParamValueInput, tee.ParamValueOutput, tee.ParamValueInout,
 		tee.ParamMemrefInput, tee.ParamMemrefOutput, tee.ParamMemrefInout}
@@ -45,11 +46,11 @@ func FuzzSessionInvoke(f *testing.F) {
 			if k.IsMemref() {
 				p[i].Data, p[i].Size = data, uint32(len(data))
 				if k == tee.ParamMemrefOutput {
-					p[i].Data, p[i].Size = nil, b%(2*hatSize)
+					p[i].Data, p[i].Size = nil, b%(2*tokens.Size)
 				}
 			}
 		}
-		if cmd == CmdNextEvent {
+		if fpproto.Command(cmd) == fpproto.CmdNextEvent {
 			p[0].A %= 2 // do not block the fuzzer
 		}
 		types4 := p.Types()
@@ -64,7 +65,7 @@ func FuzzSessionInvoke(f *testing.F) {
 			ta.Cancel()
 		}
 		for {
-			if e, _ := ta.NextEvent(ctx, 0); e.Type == MsgNone {
+			if e, _ := ta.NextEvent(ctx, 0); e.Type == fpproto.MsgNone {
 				break
 			}
 		}

@@ -2,83 +2,37 @@ package fingerprint
 
 import (
 	"errors"
-	"fmt"
-
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tokens"
 )
 
-// HATError is a refused HAT: the AOSP error the HAL reports and fpemu's
-// reason (which check failed). Err is the tokens error behind it, if any.
-type HATError struct {
-	Code   Error
-	Reason Reason
-	Err    error
-}
-
-func (e *HATError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("fingerprint: HAT refused (%v): %s: %v", e.Code, e.Reason, e.Err)
-	}
-	return fmt.Sprintf("fingerprint: HAT refused (%v): %s", e.Code, e.Reason)
-}
-
-func (e *HATError) Unwrap() error { return e.Err }
-
-// event is the ERROR event reporting e.
-func (e *HATError) event() Event { return errorEvent(e.Code, 0, uint32(e.Reason)) }
-
-// ErrNoChallenge is behind a HATError with ReasonHATChallenge when no
-// PRE_ENROLL challenge is outstanding (none issued, expired, or invalidated
-// by POST_ENROLL).
-var ErrNoChallenge = errors.New("fingerprint: no outstanding pre_enroll challenge")
-
-// ErrNotGroupOwner is behind a HATError with ReasonHATUser: the PASSWORD
-// HAT's user_id is not the SID bound to the group's templates, so its
-// Gatekeeper user does not own the group. ENROLL into a group bound to
-// another SID and RESET_LOCKOUT of such a group are refused with it
-// (AIDL ISession.resetLockout: "the HAT's userId must match the user of
-// the session"; a group is one Android user's templates, and the SID
-// stands for that user).
-var ErrNotGroupOwner = errors.New("fingerprint: HAT user_id is not the SID bound to the group")
-
-// ReasonError returns the typed error behind an ERROR event or a
-// RESET_LOCKOUT answer as the REE receives them (the AOSP code and
-// fpemu's reason): nil for ERROR_NO_ERROR, else a *HATError whose Err is
-// the sentinel of the reason where there is one (ErrNotGroupOwner,
-// ErrNoChallenge is not recoverable from the wire and stays nil).
-func ReasonError(code Error, r Reason) error {
-	if code == ErrorNoError {
-		return nil
-	}
-	e := &HATError{Code: code, Reason: r}
-	if r == ReasonHATUser {
-		e.Err = ErrNotGroupOwner
-	}
-	return e
+// hatEvent is the ERROR event reporting a refused HAT.
+func hatEvent(e *fpproto.HATError) fpproto.Event {
+	return fpproto.ErrorEvent(e.Code, 0, uint32(e.Reason))
 }
 
 // notOwner is the refusal of a HAT whose user_id is not the group's SID.
-func notOwner() *HATError {
-	return &HATError{Code: ErrorUnableToProcess, Reason: ReasonHATUser, Err: ErrNotGroupOwner}
+func notOwner() *fpproto.HATError {
+	return &fpproto.HATError{Code: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATUser, Err: fpproto.ErrNotGroupOwner}
 }
 
 // reasonOf maps a tokens.Verifier failure to the check that failed.
-func reasonOf(err error) Reason {
+func reasonOf(err error) fpproto.Reason {
 	switch {
 	case errors.Is(err, tokens.ErrMalformed):
-		return ReasonHATMalformed
+		return fpproto.ReasonHATMalformed
 	case errors.Is(err, tokens.ErrVersion):
-		return ReasonHATVersion
+		return fpproto.ReasonHATVersion
 	case errors.Is(err, tokens.ErrBadMAC):
-		return ReasonHATMAC
+		return fpproto.ReasonHATMAC
 	case errors.Is(err, tokens.ErrChallenge):
-		return ReasonHATChallenge
+		return fpproto.ReasonHATChallenge
 	case errors.Is(err, tokens.ErrAuthenticatorType):
-		return ReasonHATAuthType
+		return fpproto.ReasonHATAuthType
 	case errors.Is(err, tokens.ErrExpired), errors.Is(err, tokens.ErrFuture):
-		return ReasonHATStale
+		return fpproto.ReasonHATStale
 	}
-	return ReasonInternal
+	return fpproto.ReasonInternal
 }
 
 // checkPasswordHAT verifies a PASSWORD HAT in the order ENROLL requires
@@ -98,16 +52,16 @@ func reasonOf(err error) Reason {
 // authenticity and recency only). Every refusal of checks 1–6 is
 // ERROR_UNABLE_TO_PROCESS, as AIDL specifies.
 func (t *TA) checkPasswordHAT(hat []byte, withChallenge bool) (tokens.Token, error) {
-	mac := t.currentMAC()
+	mac := t.AuthTokenMAC()
 	if mac == nil {
-		return tokens.Token{}, &HATError{Code: ErrorHWUnavailable, Reason: ReasonNoAuthTokenKey}
+		return tokens.Token{}, &fpproto.HATError{Code: fpproto.ErrorHWUnavailable, Reason: fpproto.ReasonNoAuthTokenKey}
 	}
-	now := t.clock.NowMs()
+	now := t.Clock.NowMs()
 	v := tokens.NewVerifier(mac).
 		WithAuthenticatorTypes(tokens.AuthPassword).
 		WithFreshness(now, t.hatMaxAge)
 	refuse := func(err error) (tokens.Token, error) {
-		return tokens.Token{}, &HATError{Code: ErrorUnableToProcess, Reason: reasonOf(err), Err: err}
+		return tokens.Token{}, &fpproto.HATError{Code: fpproto.ErrorUnableToProcess, Reason: reasonOf(err), Err: err}
 	}
 	if withChallenge {
 		c, ok := t.outstandingChallenge(now)
@@ -117,7 +71,7 @@ func (t *TA) checkPasswordHAT(hat []byte, withChallenge bool) (tokens.Token, err
 			if _, err := tokens.NewVerifier(mac).Verify(hat); err != nil {
 				return refuse(err)
 			}
-			return tokens.Token{}, &HATError{Code: ErrorUnableToProcess, Reason: ReasonHATChallenge, Err: ErrNoChallenge}
+			return tokens.Token{}, &fpproto.HATError{Code: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATChallenge, Err: fpproto.ErrNoChallenge}
 		}
 		v = v.WithChallenge(c)
 	}

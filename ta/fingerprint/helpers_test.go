@@ -1,28 +1,30 @@
 package fingerprint
 
 import (
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/stretchr/testify/require"
+
 	"cmp"
 	"context"
+	"github.com/fpemu/fpemu/bio"
+	"github.com/fpemu/fpemu/keymaster/keymastertest"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tacore"
+	"github.com/fpemu/fpemu/tee/tatest"
+	"github.com/fpemu/fpemu/tokens"
 	"math"
 	mrand "math/rand/v2"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
-
-	_ "github.com/mattn/go-sqlite3"
-	"github.com/stretchr/testify/require"
-
-	"github.com/fpemu/fpemu/bio"
-	"github.com/fpemu/fpemu/keymaster/keymastertest"
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
-	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/envelope"
-	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/store"
-	"github.com/fpemu/fpemu/tee/tatest"
-	"github.com/fpemu/fpemu/tokens"
 )
 
 // device is one emulated device for tests: storage key, pairwise envelope
@@ -76,14 +78,16 @@ func (d *device) config(t testing.TB, s *sensor.Sensor) Config {
 	hook, err := bio.NewSender(sealer, d.clock)
 	require.NoError(t, err)
 	return Config{
-		Self:       tee.UUIDFingerprint,
-		StorageKey: d.storageKey,
-		DBPath:     filepath.Join(d.dir, "fingerprint.db"),
-		Keys:       d.keys.For(tee.UUIDFingerprint),
-		BootID:     d.bootID,
-		Clock:      d.clock,
-		Sensor:     s,
-		Hook:       hook,
+		Config: tacore.Config{
+			Self:       tee.UUIDFingerprint,
+			StorageKey: d.storageKey,
+			DBPath:     filepath.Join(d.dir, "fingerprint.db"),
+			Keys:       d.keys.For(tee.UUIDFingerprint),
+			BootID:     d.bootID,
+			Clock:      d.clock,
+		},
+		Sensor: s,
+		Hook:   hook,
 	}
 }
 
@@ -119,7 +123,7 @@ type bench struct {
 	ta     *TA
 	cmd    rpc.Invoker
 	ev     rpc.Invoker
-	sensor sensor.Client
+	sensor sensorproto.Client
 }
 
 // serve hosts ta on its sockets.
@@ -130,7 +134,7 @@ func (d *device) serve(t testing.TB, ta *TA) *bench {
 		ta:     ta,
 		cmd:    tatest.ServeUnix(t, tee.UUIDFingerprint, ta),
 		ev:     tatest.ServeUnix(t, tee.UUIDFingerprint, ta),
-		sensor: sensor.Client{Invoker: tatest.ServeUnix(t, sensor.UUID, sensor.NewControlTA(ta.Sensor()))},
+		sensor: sensorproto.Client{Invoker: tatest.ServeUnix(t, sensorproto.UUID, sensor.NewControlTA(ta.Sensor()))},
 	}
 }
 
@@ -138,7 +142,7 @@ func (d *device) serve(t testing.TB, ta *TA) *bench {
 func (d *device) ready(t testing.TB) *bench {
 	t.Helper()
 	b := d.serve(t, d.open(t))
-	require.NoError(t, SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
+	require.NoError(t, fpproto.SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
 	return b
 }
 
@@ -149,19 +153,19 @@ func ctx(t testing.TB) context.Context {
 }
 
 // next returns the next event, failing the test if none comes within 5 s.
-func (b *bench) next(t testing.TB) Event {
+func (b *bench) next(t testing.TB) fpproto.Event {
 	t.Helper()
-	e, _, err := NextEvent{Wait: 5 * time.Second}.Execute(ctx(t), b.ev)
+	e, _, err := fpproto.NextEvent{Wait: 5 * time.Second}.Execute(ctx(t), b.ev)
 	require.NoError(t, err)
-	require.NotEqual(t, MsgNone, e.Type, "no event within 5 s")
+	require.NotEqual(t, fpproto.MsgNone, e.Type, "no event within 5 s")
 	return e
 }
 
 // until collects events up to and including the first for which stop is
 // true.
-func (b *bench) until(t testing.TB, stop func(Event) bool) []Event {
+func (b *bench) until(t testing.TB, stop func(fpproto.Event) bool) []fpproto.Event {
 	t.Helper()
-	var out []Event
+	var out []fpproto.Event
 	for range 200 {
 		e := b.next(t)
 		out = append(out, e)
@@ -176,28 +180,28 @@ func (b *bench) until(t testing.TB, stop func(Event) bool) []Event {
 // quiet asserts that no event is queued.
 func (b *bench) quiet(t testing.TB) {
 	t.Helper()
-	e, _, err := NextEvent{}.Execute(ctx(t), b.ev)
+	e, _, err := fpproto.NextEvent{}.Execute(ctx(t), b.ev)
 	require.NoError(t, err)
-	require.Equal(t, MsgNone, e.Type, "unexpected event %v", e)
+	require.Equal(t, fpproto.MsgNone, e.Type, "unexpected event %v", e)
 }
 
-func isError(e Event) bool { return e.Type == MsgError }
+func isError(e fpproto.Event) bool { return e.Type == fpproto.MsgError }
 
-func enrollEnd(e Event) bool {
-	return e.Type == MsgError || (e.Type == MsgTemplateEnrolling && e.Remaining == 0)
+func enrollEnd(e fpproto.Event) bool {
+	return e.Type == fpproto.MsgError || (e.Type == fpproto.MsgTemplateEnrolling && e.Remaining == 0)
 }
 
-func authEnd(e Event) bool {
-	return e.Type == MsgError || (e.Type == MsgAuthenticated && e.FingerID != 0)
+func authEnd(e fpproto.Event) bool {
+	return e.Type == fpproto.MsgError || (e.Type == fpproto.MsgAuthenticated && e.FingerID != 0)
 }
 
 // statusRequest is every request type answered with a RequestStatus.
 type statusRequest interface {
-	Execute(context.Context, rpc.Invoker) (RequestStatus, error)
+	Execute(context.Context, rpc.Invoker) (fpproto.RequestStatus, error)
 }
 
 // do runs req on the command session.
-func (b *bench) do(t testing.TB, req statusRequest) RequestStatus {
+func (b *bench) do(t testing.TB, req statusRequest) fpproto.RequestStatus {
 	t.Helper()
 	st, err := req.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
@@ -216,25 +220,25 @@ func (b *bench) present(t testing.TB, ss ...matcher.Sample) {
 // the finger id.
 func (b *bench) enroll(t testing.TB, gid uint32, sid uint64, f []matcher.Minutia) uint32 {
 	t.Helper()
-	c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	b.present(t, enrollSamples(f, uint64(gid)<<8|uint64(sid&0xff))...)
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: b.d.passwordHAT(c, sid), GID: gid, TimeoutSec: 10}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: b.d.passwordHAT(c, sid), GID: gid, TimeoutSec: 10}))
 	evs := b.until(t, enrollEnd)
 	last := evs[len(evs)-1]
-	require.Equal(t, MsgTemplateEnrolling, last.Type, "enrollment failed: %v", evs)
+	require.Equal(t, fpproto.MsgTemplateEnrolling, last.Type, "enrollment failed: %v", evs)
 	require.NotZero(t, last.FingerID)
-	_, err = PostEnroll{}.Execute(ctx(t), b.cmd)
+	_, err = fpproto.PostEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	return last.FingerID
 }
 
 // authenticate runs AUTHENTICATE with the given probes queued and returns
 // the events up to the operation's end.
-func (b *bench) authenticate(t testing.TB, opID uint64, gid uint32, probes ...matcher.Sample) []Event {
+func (b *bench) authenticate(t testing.TB, opID uint64, gid uint32, probes ...matcher.Sample) []fpproto.Event {
 	t.Helper()
 	b.present(t, probes...)
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: opID, GID: gid}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: opID, GID: gid}))
 	return b.until(t, authEnd)
 }
 
@@ -242,7 +246,7 @@ func (b *bench) authenticate(t testing.TB, opID uint64, gid uint32, probes ...ma
 func templates(t testing.TB, ta *TA, gid uint32) []enrolled {
 	t.Helper()
 	var out []enrolled
-	require.NoError(t, ta.st.View(context.Background(), func(tx *store.Tx) error {
+	require.NoError(t, ta.Store.View(context.Background(), func(tx *store.Tx) error {
 		var err error
 		out, err = loadTemplates(tx, gid)
 		return err

@@ -2,6 +2,7 @@ package fingerprint
 
 import (
 	"bytes"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"time"
 )
 
@@ -50,15 +51,15 @@ type Lockout struct {
 	BootID       []byte
 }
 
-const lockoutTimedMs = uint64(LockoutTimedDuration / time.Millisecond)
+const lockoutTimedMs = uint64(fpproto.LockoutTimedDuration / time.Millisecond)
 
 // Mode returns the lockout in force at nowMs and, for a timed lockout, the
 // milliseconds it still lasts.
 func (l Lockout) Mode(nowMs uint64) (LockoutMode, uint64) {
 	switch {
-	case l.Failed >= LockoutPermanentAttempts:
+	case l.Failed >= fpproto.LockoutPermanentAttempts:
 		return LockoutPermanent, 0
-	case l.Failed > 0 && l.Failed%LockoutTimedAttempts == 0 && nowMs < l.TimedUntilMs:
+	case l.Failed > 0 && l.Failed%fpproto.LockoutTimedAttempts == 0 && nowMs < l.TimedUntilMs:
 		return LockoutTimed, l.TimedUntilMs - nowMs
 	}
 	return LockoutNone, 0
@@ -77,7 +78,7 @@ func (l Lockout) fail(nowMs uint64, bootID []byte, timedMs uint64) Lockout {
 	if out.Failed < ^uint32(0) {
 		out.Failed++
 	}
-	if out.Failed%LockoutTimedAttempts == 0 && out.Failed < LockoutPermanentAttempts {
+	if out.Failed%fpproto.LockoutTimedAttempts == 0 && out.Failed < fpproto.LockoutPermanentAttempts {
 		out.TimedUntilMs = nowMs + timedMs
 	}
 	return out
@@ -98,7 +99,7 @@ func (l Lockout) inBoot(nowMs uint64, bootID []byte, timedMs uint64) (Lockout, b
 		return l, false
 	}
 	out := Lockout{Failed: l.Failed, BootID: bytes.Clone(bootID)}
-	if l.Failed > 0 && l.Failed%LockoutTimedAttempts == 0 && l.Failed < LockoutPermanentAttempts && l.TimedUntilMs != 0 {
+	if l.Failed > 0 && l.Failed%fpproto.LockoutTimedAttempts == 0 && l.Failed < fpproto.LockoutPermanentAttempts && l.TimedUntilMs != 0 {
 		out.TimedUntilMs = nowMs + timedMs
 	}
 	return out, true

@@ -1,13 +1,13 @@
 package fingerprint
 
 import (
-	"testing"
-	"time"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tokens"
+	"testing"
+	"time"
 )
 
 // TestLockoutPolicy replays LockoutFrameworkImpl: timed lockout at every
@@ -71,31 +71,31 @@ func TestLockoutInBoot(t *testing.T) {
 // or an ERROR. If the operation is still running it is cancelled. It
 // returns the events up to the first ERROR: LOCKOUT / LOCKOUT_PERMANENT
 // when the rejections locked the group out, CANCELED otherwise.
-func (b *bench) rejectN(t *testing.T, gid uint32, n int) []Event {
+func (b *bench) rejectN(t *testing.T, gid uint32, n int) []fpproto.Event {
 	t.Helper()
 	for j := range n {
 		b.present(t, probe(testFinger(9000+uint64(j)), uint64(j)))
 	}
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 0xCAFE, GID: gid}))
-	var evs []Event
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 0xCAFE, GID: gid}))
+	var evs []fpproto.Event
 	for rejected := 0; rejected < n; {
 		e := b.next(t)
 		evs = append(evs, e)
 		switch e.Type {
-		case MsgAuthenticated:
+		case fpproto.MsgAuthenticated:
 			require.Zero(t, e.FingerID, "an impostor matched")
 			require.Empty(t, e.HAT, "a rejection carries no HAT (HIDL 2.1)")
 			rejected++
-		case MsgError:
+		case fpproto.MsgError:
 			return evs
 		}
 	}
-	require.Equal(t, SysOK, b.do(t, Cancel{}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Cancel{}))
 	e := b.next(t)
 	evs = append(evs, e)
-	require.Equal(t, MsgError, e.Type)
-	if e.Error != ErrorCanceled {
-		require.Equal(t, errorEvent(ErrorCanceled, 0, 0), b.next(t), "CANCEL after the operation ended")
+	require.Equal(t, fpproto.MsgError, e.Type)
+	if e.Error != fpproto.ErrorCanceled {
+		require.Equal(t, fpproto.ErrorEvent(fpproto.ErrorCanceled, 0, 0), b.next(t), "CANCEL after the operation ended")
 	}
 	b.quiet(t)
 	return evs
@@ -114,53 +114,53 @@ func TestLockoutOverSockets(t *testing.T) {
 	b.enroll(t, gid, 0x77, f)
 
 	evs := b.rejectN(t, gid, 5)
-	assert.Equal(t, errorEvent(ErrorLockout, 0, 30_000), evs[len(evs)-1], "%v", evs)
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 30_000), evs[len(evs)-1], "%v", evs)
 	assert.Equal(t, 30*time.Second, evs[len(evs)-1].LockoutRemaining())
 
 	d.clock.Advance(10 * time.Second)
 	b.present(t, probe(f, 1))
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 9, GID: gid}))
-	assert.Equal(t, errorEvent(ErrorLockout, 0, 20_000), b.next(t), "refused while locked, genuine finger or not")
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 9, GID: gid}))
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 20_000), b.next(t), "refused while locked, genuine finger or not")
 	b.quiet(t)
 
 	// A TA restart (same boot) keeps the lockout and its deadline.
 	b.ta.Close()
 	b = d.serve(t, d.open(t))
-	require.NoError(t, SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 9, GID: gid}))
-	assert.Equal(t, errorEvent(ErrorLockout, 0, 20_000), b.next(t))
+	require.NoError(t, fpproto.SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 9, GID: gid}))
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 20_000), b.next(t))
 
 	d.clock.Advance(20 * time.Second)
 	evs = b.rejectN(t, gid, 4)
-	assert.Equal(t, MsgError, evs[len(evs)-1].Type)
+	assert.Equal(t, fpproto.MsgError, evs[len(evs)-1].Type)
 	evs = b.rejectN(t, gid, 1)
-	assert.Equal(t, errorEvent(ErrorLockout, 0, 30_000), evs[len(evs)-1], "the 10th failure locks again: %v", evs)
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 30_000), evs[len(evs)-1], "the 10th failure locks again: %v", evs)
 
 	for _, n := range []int{5, 5} {
 		d.clock.Advance(30 * time.Second)
 		evs = b.rejectN(t, gid, n)
-		require.Equal(t, MsgError, evs[len(evs)-1].Type)
+		require.Equal(t, fpproto.MsgError, evs[len(evs)-1].Type)
 	}
-	assert.Equal(t, errorEvent(ErrorLockoutPermanent, 0, 0), evs[len(evs)-1], "the 20th failure is permanent")
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockoutPermanent, 0, 0), evs[len(evs)-1], "the 20th failure is permanent")
 	d.clock.Advance(24 * time.Hour)
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 9, GID: gid}))
-	assert.Equal(t, errorEvent(ErrorLockoutPermanent, 0, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 9, GID: gid}))
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockoutPermanent, 0, 0), b.next(t))
 
 	// Another boot (new boot id, clock restarted) keeps it permanent.
 	b.ta.Close()
 	d.bootID = randBytes(t, 16)
 	d.clock.Set(1000)
 	b = d.serve(t, d.open(t))
-	require.NoError(t, SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 9, GID: gid}))
-	assert.Equal(t, errorEvent(ErrorLockoutPermanent, 0, 0), b.next(t))
+	require.NoError(t, fpproto.SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 9, GID: gid}))
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockoutPermanent, 0, 0), b.next(t))
 
 	// Only a fresh PASSWORD HAT resets it.
-	res, err := ResetLockout{GID: gid, HAT: d.passwordHAT(0, 0x77)}.Execute(ctx(t), b.cmd)
+	res, err := fpproto.ResetLockout{GID: gid, HAT: d.passwordHAT(0, 0x77)}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
-	assert.Equal(t, ResetLockoutResult{Error: ErrorNoError}, res)
+	assert.Equal(t, fpproto.ResetLockoutResult{Error: fpproto.ErrorNoError}, res)
 	evs = b.authenticate(t, 10, gid, probe(f, 2))
-	assert.Equal(t, MsgAuthenticated, evs[len(evs)-1].Type, "%v", evs)
+	assert.Equal(t, fpproto.MsgAuthenticated, evs[len(evs)-1].Type, "%v", evs)
 }
 
 // TestTimedLockoutAfterReboot: a timed lockout stored in another boot is
@@ -169,19 +169,19 @@ func TestTimedLockoutAfterReboot(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
 	evs := b.rejectN(t, 3, 5)
-	require.Equal(t, errorEvent(ErrorLockout, 0, 30_000), evs[len(evs)-1])
+	require.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 30_000), evs[len(evs)-1])
 	b.ta.Close()
 	d.bootID = randBytes(t, 16)
 	d.clock.Set(0)
 	b = d.serve(t, d.open(t))
-	require.NoError(t, SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
+	require.NoError(t, fpproto.SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
 	d.clock.Set(500)
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 1, GID: 3}))
-	assert.Equal(t, errorEvent(ErrorLockout, 0, 30_000), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 1, GID: 3}))
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 30_000), b.next(t))
 	d.clock.Advance(30 * time.Second)
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 1, GID: 3}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 1, GID: 3}))
 	require.NoError(t, b.sensor.WaitForCapture(ctx(t), 1), "no longer locked")
-	require.Equal(t, SysOK, b.do(t, Cancel{}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Cancel{}))
 }
 
 // TestSuccessResetsFailures: a match clears the counter, so failures
@@ -192,11 +192,11 @@ func TestSuccessResetsFailures(t *testing.T) {
 	f := testFinger(43)
 	b.enroll(t, 2, 5, f)
 	evs := b.rejectN(t, 2, 4)
-	require.NotEqual(t, ErrorLockout, evs[len(evs)-1].Error)
+	require.NotEqual(t, fpproto.ErrorLockout, evs[len(evs)-1].Error)
 	evs = b.authenticate(t, 1, 2, probe(f, 3))
-	require.Equal(t, MsgAuthenticated, evs[len(evs)-1].Type)
+	require.Equal(t, fpproto.MsgAuthenticated, evs[len(evs)-1].Type)
 	evs = b.rejectN(t, 2, 4)
-	assert.Equal(t, errorEvent(ErrorCanceled, 0, 0), evs[len(evs)-1], "4 failures: still going, cancelled by the test")
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorCanceled, 0, 0), evs[len(evs)-1], "4 failures: still going, cancelled by the test")
 }
 
 // TestResetLockoutChecks: RESET_LOCKOUT wants an authentic, recent
@@ -205,7 +205,7 @@ func TestResetLockoutChecks(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
 	evs := b.rejectN(t, 4, 5)
-	require.Equal(t, ErrorLockout, evs[len(evs)-1].Error)
+	require.Equal(t, fpproto.ErrorLockout, evs[len(evs)-1].Error)
 	mint := func(typ tokens.AuthenticatorType, ts uint64) []byte {
 		tok := tokens.Token{Challenge: 1234, UserID: 1, AuthenticatorType: typ, Timestamp: ts}
 		d.mac.Sign(&tok)
@@ -217,24 +217,24 @@ func TestResetLockoutChecks(t *testing.T) {
 	tests := []struct {
 		name string
 		hat  []byte
-		want ResetLockoutResult
+		want fpproto.ResetLockoutResult
 	}{
-		{"empty", nil, ResetLockoutResult{ErrorUnableToProcess, ReasonHATMalformed}},
-		{"bad MAC", badMAC, ResetLockoutResult{ErrorUnableToProcess, ReasonHATMAC}},
-		{"fingerprint HAT", mint(tokens.AuthFingerprint, now), ResetLockoutResult{ErrorUnableToProcess, ReasonHATAuthType}},
-		{"stale", mint(tokens.AuthPassword, now-uint64(DefaultHATMaxAge/time.Millisecond)-1), ResetLockoutResult{ErrorUnableToProcess, ReasonHATStale}},
+		{"empty", nil, fpproto.ResetLockoutResult{Error: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATMalformed}},
+		{"bad MAC", badMAC, fpproto.ResetLockoutResult{Error: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATMAC}},
+		{"fingerprint HAT", mint(tokens.AuthFingerprint, now), fpproto.ResetLockoutResult{Error: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATAuthType}},
+		{"stale", mint(tokens.AuthPassword, now-uint64(fpproto.DefaultHATMaxAge/time.Millisecond)-1), fpproto.ResetLockoutResult{Error: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATStale}},
 	}
 	for _, tc := range tests {
-		res, err := ResetLockout{GID: 4, HAT: tc.hat}.Execute(ctx(t), b.cmd)
+		res, err := fpproto.ResetLockout{GID: 4, HAT: tc.hat}.Execute(ctx(t), b.cmd)
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, res, tc.name)
-		require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 1, GID: 4}))
-		assert.Equal(t, ErrorLockout, b.next(t).Error, "%s: still locked", tc.name)
+		require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 1, GID: 4}))
+		assert.Equal(t, fpproto.ErrorLockout, b.next(t).Error, "%s: still locked", tc.name)
 	}
-	res, err := ResetLockout{GID: 4, HAT: mint(tokens.AuthPassword, now)}.Execute(ctx(t), b.cmd)
+	res, err := fpproto.ResetLockout{GID: 4, HAT: mint(tokens.AuthPassword, now)}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
-	assert.Equal(t, ResetLockoutResult{}, res)
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 1, GID: 4}))
+	assert.Equal(t, fpproto.ResetLockoutResult{}, res)
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 1, GID: 4}))
 	require.NoError(t, b.sensor.WaitForCapture(ctx(t), 1), "unlocked")
-	require.Equal(t, SysOK, b.do(t, Cancel{}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Cancel{}))
 }

@@ -1,17 +1,17 @@
 package fingerprint
 
 import (
-	"bytes"
-	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
-
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"bytes"
+	"context"
+	"fmt"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee/store"
+	"os"
+	"path/filepath"
+	"slices"
 )
 
 // GetAuthenticatorID is get_authenticator_id for the active group: 0 with
@@ -29,7 +29,7 @@ func (t *TA) GetAuthenticatorID(ctx context.Context) (uint64, error) {
 // AuthenticatorID returns gid's authenticator id (0 with no template).
 func (t *TA) AuthenticatorID(ctx context.Context, gid uint32) (uint64, error) {
 	var id uint64
-	err := t.st.View(ctx, func(tx *store.Tx) error {
+	err := t.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
 		id, err = loadAuthenticatorID(tx, gid)
 		return err
@@ -40,7 +40,7 @@ func (t *TA) AuthenticatorID(ctx context.Context, gid uint32) (uint64, error) {
 // Fingers returns gid's enrolled finger ids, ascending.
 func (t *TA) Fingers(ctx context.Context, gid uint32) ([]uint32, error) {
 	var fids []uint32
-	err := t.st.View(ctx, func(tx *store.Tx) error {
+	err := t.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
 		fids, err = listFingers(tx, gid)
 		return err
@@ -51,9 +51,9 @@ func (t *TA) Fingers(ctx context.Context, gid uint32) ([]uint32, error) {
 // Enumerate is enumerate(): one TEMPLATE_ENUMERATING(fid, gid, remaining)
 // per template of the active group, remaining counting down to 0, or one
 // (0, gid, 0) when it has none (VTS EnumerateTest).
-func (t *TA) Enumerate(ctx context.Context) RequestStatus {
+func (t *TA) Enumerate(ctx context.Context) fpproto.RequestStatus {
 	op, _, st := t.begin(opEnumerate)
-	if st != SysOK {
+	if st != fpproto.SysOK {
 		return st
 	}
 	defer t.finish(op, nil)
@@ -62,18 +62,18 @@ func (t *TA) Enumerate(ctx context.Context) RequestStatus {
 	t.mu.Unlock()
 	fids, err := t.Fingers(ctx, gid)
 	if err != nil {
-		t.log.Error("enumerate", zap.Error(err))
-		t.push(errorEvent(ErrorUnableToProcess, 0, uint32(ReasonInternal)))
-		return SysOK
+		t.Log.Error("enumerate", zap.Error(err))
+		t.push(fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal)))
+		return fpproto.SysOK
 	}
 	if len(fids) == 0 {
-		t.push(fingerEvent(MsgTemplateEnumerating, 0, gid, 0))
-		return SysOK
+		t.push(fpproto.FingerEvent(fpproto.MsgTemplateEnumerating, 0, gid, 0))
+		return fpproto.SysOK
 	}
 	for i, fid := range fids {
-		t.push(fingerEvent(MsgTemplateEnumerating, fid, gid, uint32(len(fids)-1-i)))
+		t.push(fpproto.FingerEvent(fpproto.MsgTemplateEnumerating, fid, gid, uint32(len(fids)-1-i)))
 	}
-	return SysOK
+	return fpproto.SysOK
 }
 
 // Remove is remove(gid, fid): fid 0 removes all of gid's templates. One
@@ -82,14 +82,14 @@ func (t *TA) Enumerate(ctx context.Context) RequestStatus {
 // TEMPLATE_REMOVED per template with remaining counting down to 0 (HIDL
 // onRemoved: "for single fingerprint removal, this should be 0"); a finger
 // id that is not enrolled is reported removed all the same (idempotent).
-func (t *TA) Remove(ctx context.Context, gid, fid uint32) RequestStatus {
+func (t *TA) Remove(ctx context.Context, gid, fid uint32) fpproto.RequestStatus {
 	op, _, st := t.begin(opRemove)
-	if st != SysOK {
+	if st != fpproto.SysOK {
 		return st
 	}
 	defer t.finish(op, nil)
 	var removed []uint32
-	err := t.st.Tx(ctx, func(tx *store.Tx) error {
+	err := t.Store.Tx(ctx, func(tx *store.Tx) error {
 		fids, err := listFingers(tx, gid)
 		if err != nil {
 			return err
@@ -114,25 +114,25 @@ func (t *TA) Remove(ctx context.Context, gid, fid uint32) RequestStatus {
 		return nil
 	})
 	if err != nil && err != errNoWrite {
-		t.log.Error("remove", zap.Uint32("gid", gid), zap.Error(err))
-		t.push(errorEvent(ErrorUnableToRemove, 0, uint32(ReasonInternal)))
-		return SysOK
+		t.Log.Error("remove", zap.Uint32("gid", gid), zap.Error(err))
+		t.push(fpproto.ErrorEvent(fpproto.ErrorUnableToRemove, 0, uint32(fpproto.ReasonInternal)))
+		return fpproto.SysOK
 	}
 	switch {
 	case fid != 0:
-		t.push(fingerEvent(MsgTemplateRemoved, fid, gid, 0))
+		t.push(fpproto.FingerEvent(fpproto.MsgTemplateRemoved, fid, gid, 0))
 	case len(removed) == 0:
-		t.push(fingerEvent(MsgTemplateRemoved, 0, gid, 0))
+		t.push(fpproto.FingerEvent(fpproto.MsgTemplateRemoved, 0, gid, 0))
 	default:
 		for i, f := range removed {
-			t.push(fingerEvent(MsgTemplateRemoved, f, gid, uint32(len(removed)-1-i)))
+			t.push(fpproto.FingerEvent(fpproto.MsgTemplateRemoved, f, gid, uint32(len(removed)-1-i)))
 		}
 	}
-	t.log.Info("removed", zap.Uint32("gid", gid), zap.Uint32("fid", fid), zap.Int("templates", len(removed)))
+	t.Log.Info("removed", zap.Uint32("gid", gid), zap.Uint32("fid", fid), zap.Int("templates", len(removed)))
 	if len(removed) > 0 {
 		t.pushFingerList(ctx, gid)
 	}
-	return SysOK
+	return fpproto.SysOK
 }
 
 // ErrStorePath is wrapped by ValidateStorePath.
@@ -148,7 +148,7 @@ func ValidateStorePath(path []byte) error {
 	switch {
 	case len(path) == 0:
 		return bad("empty")
-	case len(path) >= MaxPathLen:
+	case len(path) >= fpproto.MaxPathLen:
 		return bad("not shorter than PATH_MAX")
 	case bytes.IndexByte(path, 0) >= 0:
 		return bad("contains NUL")
@@ -177,24 +177,24 @@ func ValidateStorePath(path []byte) error {
 // that fails ValidateStorePath (the active group is then unchanged),
 // SYS_EBUSY while an operation runs. The first success starts the TA for
 // the payment hook; every success reports gid's finger list.
-func (t *TA) SetActiveGroup(ctx context.Context, gid uint32, path []byte) RequestStatus {
+func (t *TA) SetActiveGroup(ctx context.Context, gid uint32, path []byte) fpproto.RequestStatus {
 	if err := ValidateStorePath(path); err != nil {
-		t.log.Info("set_active_group refused", zap.Uint32("gid", gid), zap.Error(err))
-		return SysEINVAL
+		t.Log.Info("set_active_group refused", zap.Uint32("gid", gid), zap.Error(err))
+		return fpproto.SysEINVAL
 	}
 	t.mu.Lock()
 	if t.op != nil {
 		t.mu.Unlock()
-		return SysEBUSY
+		return fpproto.SysEBUSY
 	}
 	t.activeGID, t.activeSet = gid, true
 	started := t.started
 	t.mu.Unlock()
-	t.log.Info("active group set", zap.Uint32("gid", gid))
+	t.Log.Info("active group set", zap.Uint32("gid", gid))
 	if !started {
 		t.start(ctx)
 	} else {
 		t.pushFingerList(ctx, gid)
 	}
-	return SysOK
+	return fpproto.SysOK
 }

@@ -1,6 +1,7 @@
 package fingerprint
 
 import (
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,7 @@ import (
 
 func (b *bench) authenticatorID(t *testing.T) uint64 {
 	t.Helper()
-	id, err := GetAuthenticatorID{}.Execute(ctx(t), b.cmd)
+	id, err := fpproto.GetAuthenticatorID{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	return id
 }
@@ -26,7 +27,7 @@ func TestAuthenticatorIDRules(t *testing.T) {
 	b := d.ready(t)
 	const gid = 10
 	assert.Zero(t, b.authenticatorID(t), "no active group")
-	require.Equal(t, SysOK, b.do(t, SetActiveGroup{GID: gid, Path: t.TempDir()}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.SetActiveGroup{GID: gid, Path: t.TempDir()}))
 	assert.Zero(t, b.authenticatorID(t), "nothing enrolled")
 
 	f1 := b.enroll(t, gid, 1, testFinger(11))
@@ -39,19 +40,19 @@ func TestAuthenticatorIDRules(t *testing.T) {
 	b.enroll(t, gid+1, 1, testFinger(13))
 	assert.Equal(t, a2, b.authenticatorID(t), "another group's enrollment does not touch it")
 
-	require.Equal(t, SysOK, b.do(t, Remove{GID: gid, FID: f1}))
-	assert.Equal(t, fingerEvent(MsgTemplateRemoved, f1, gid, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Remove{GID: gid, FID: f1}))
+	assert.Equal(t, fpproto.FingerEvent(fpproto.MsgTemplateRemoved, f1, gid, 0), b.next(t))
 	assert.Equal(t, a2, b.authenticatorID(t), "unchanged by a single removal")
 
 	// The id survives a TA restart.
 	b.ta.Close()
 	b = d.serve(t, d.open(t))
-	require.Equal(t, SysOK, b.do(t, SetActiveGroup{GID: gid, Path: t.TempDir()}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.SetActiveGroup{GID: gid, Path: t.TempDir()}))
 	assert.Equal(t, a2, b.authenticatorID(t))
-	require.NoError(t, SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
+	require.NoError(t, fpproto.SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
 
-	require.Equal(t, SysOK, b.do(t, Remove{GID: gid, FID: f2}))
-	assert.Equal(t, fingerEvent(MsgTemplateRemoved, f2, gid, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Remove{GID: gid, FID: f2}))
+	assert.Equal(t, fpproto.FingerEvent(fpproto.MsgTemplateRemoved, f2, gid, 0), b.next(t))
 	assert.Zero(t, b.authenticatorID(t), "0 once the last template is gone")
 
 	b.enroll(t, gid, 1, testFinger(14))
@@ -59,7 +60,7 @@ func TestAuthenticatorIDRules(t *testing.T) {
 	assert.NotZero(t, a3)
 	assert.NotEqual(t, a1, a3)
 	assert.NotEqual(t, a2, a3)
-	require.Equal(t, SysOK, b.do(t, Remove{GID: gid, FID: 0}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Remove{GID: gid, FID: 0}))
 	b.next(t)
 	assert.Zero(t, b.authenticatorID(t), "remove all: 0")
 }
@@ -73,13 +74,13 @@ func TestEnumerateRemove(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
 	const gid = 99
-	require.Equal(t, SysOK, b.do(t, SetActiveGroup{GID: gid, Path: t.TempDir()}))
-	require.Equal(t, SysOK, b.do(t, Enumerate{}))
-	assert.Equal(t, fingerEvent(MsgTemplateEnumerating, 0, gid, 0), b.next(t))
-	require.Equal(t, SysOK, b.do(t, Remove{GID: gid, FID: 1}))
-	assert.Equal(t, fingerEvent(MsgTemplateRemoved, 1, gid, 0), b.next(t))
-	require.Equal(t, SysOK, b.do(t, Remove{GID: gid, FID: 0}))
-	assert.Equal(t, fingerEvent(MsgTemplateRemoved, 0, gid, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.SetActiveGroup{GID: gid, Path: t.TempDir()}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enumerate{}))
+	assert.Equal(t, fpproto.FingerEvent(fpproto.MsgTemplateEnumerating, 0, gid, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Remove{GID: gid, FID: 1}))
+	assert.Equal(t, fpproto.FingerEvent(fpproto.MsgTemplateRemoved, 1, gid, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Remove{GID: gid, FID: 0}))
+	assert.Equal(t, fpproto.FingerEvent(fpproto.MsgTemplateRemoved, 0, gid, 0), b.next(t))
 	b.quiet(t)
 
 	var fids []uint32
@@ -91,19 +92,19 @@ func TestEnumerateRemove(t *testing.T) {
 	require.NoError(t, err)
 	require.ElementsMatch(t, fids, got)
 
-	require.Equal(t, SysOK, b.do(t, Enumerate{}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enumerate{}))
 	for i, fid := range got {
-		assert.Equal(t, fingerEvent(MsgTemplateEnumerating, fid, gid, uint32(2-i)), b.next(t))
+		assert.Equal(t, fpproto.FingerEvent(fpproto.MsgTemplateEnumerating, fid, gid, uint32(2-i)), b.next(t))
 	}
 	b.quiet(t)
 
-	require.Equal(t, SysOK, b.do(t, Remove{GID: gid, FID: got[1]}))
-	assert.Equal(t, fingerEvent(MsgTemplateRemoved, got[1], gid, 0), b.next(t))
-	require.Equal(t, SysOK, b.do(t, Remove{GID: gid, FID: got[1]}))
-	assert.Equal(t, fingerEvent(MsgTemplateRemoved, got[1], gid, 0), b.next(t), "idempotent")
-	require.Equal(t, SysOK, b.do(t, Remove{GID: gid, FID: 0}))
-	assert.Equal(t, fingerEvent(MsgTemplateRemoved, got[0], gid, 1), b.next(t))
-	assert.Equal(t, fingerEvent(MsgTemplateRemoved, got[2], gid, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Remove{GID: gid, FID: got[1]}))
+	assert.Equal(t, fpproto.FingerEvent(fpproto.MsgTemplateRemoved, got[1], gid, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Remove{GID: gid, FID: got[1]}))
+	assert.Equal(t, fpproto.FingerEvent(fpproto.MsgTemplateRemoved, got[1], gid, 0), b.next(t), "idempotent")
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Remove{GID: gid, FID: 0}))
+	assert.Equal(t, fpproto.FingerEvent(fpproto.MsgTemplateRemoved, got[0], gid, 1), b.next(t))
+	assert.Equal(t, fpproto.FingerEvent(fpproto.MsgTemplateRemoved, got[2], gid, 0), b.next(t))
 	b.quiet(t)
 	left, err := b.ta.Fingers(ctx(t), gid)
 	require.NoError(t, err)
@@ -126,18 +127,18 @@ func TestSetActiveGroupPath(t *testing.T) {
 	tests := []struct {
 		name string
 		path string
-		want RequestStatus
+		want fpproto.RequestStatus
 	}{
-		{"writable directory", dir, SysOK},
-		{"trailing slash", dir + "/", SysOK},
-		{"empty (VTS SetActiveGroupNullTest)", "", SysEINVAL},
-		{"root (VTS SetActiveGroupUnwritableTest)", "/", SysEINVAL},
-		{"root, spelled //", "//", SysEINVAL},
-		{"relative", "data/fp", SysEINVAL},
-		{"missing", filepath.Join(dir, "missing"), SysEINVAL},
-		{"a file", file, SysEINVAL},
-		{"NUL inside", dir + "\x00/x", SysEINVAL},
-		{"PATH_MAX long", "/" + strings.Repeat("a", MaxPathLen-1), SysEINVAL},
+		{"writable directory", dir, fpproto.SysOK},
+		{"trailing slash", dir + "/", fpproto.SysOK},
+		{"empty (VTS SetActiveGroupNullTest)", "", fpproto.SysEINVAL},
+		{"root (VTS SetActiveGroupUnwritableTest)", "/", fpproto.SysEINVAL},
+		{"root, spelled //", "//", fpproto.SysEINVAL},
+		{"relative", "data/fp", fpproto.SysEINVAL},
+		{"missing", filepath.Join(dir, "missing"), fpproto.SysEINVAL},
+		{"a file", file, fpproto.SysEINVAL},
+		{"NUL inside", dir + "\x00/x", fpproto.SysEINVAL},
+		{"PATH_MAX long", "/" + strings.Repeat("a", fpproto.MaxPathLen-1), fpproto.SysEINVAL},
 	}
 	if os.Geteuid() != 0 {
 		ro := filepath.Join(dir, "ro")
@@ -145,18 +146,18 @@ func TestSetActiveGroupPath(t *testing.T) {
 		tests = append(tests, struct {
 			name string
 			path string
-			want RequestStatus
-		}{"read-only directory", ro, SysEINVAL})
+			want fpproto.RequestStatus
+		}{"read-only directory", ro, fpproto.SysEINVAL})
 	}
-	require.Equal(t, SysOK, b.do(t, SetActiveGroup{GID: 1, Path: dir}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.SetActiveGroup{GID: 1, Path: dir}))
 	b.enroll(t, 1, 1, testFinger(50))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			gid := uint32(2) // a refused path must leave group 1 active
-			if tc.want == SysOK {
+			if tc.want == fpproto.SysOK {
 				gid = 1
 			}
-			assert.Equal(t, tc.want, b.do(t, SetActiveGroup{GID: gid, Path: tc.path}))
+			assert.Equal(t, tc.want, b.do(t, fpproto.SetActiveGroup{GID: gid, Path: tc.path}))
 			assert.NotZero(t, b.authenticatorID(t), "the active group is still 1")
 		})
 	}
@@ -168,24 +169,24 @@ func TestSetActiveGroupPath(t *testing.T) {
 func TestBusy(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
-	require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 1, GID: 1}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 1, GID: 1}))
 	require.NoError(t, b.sensor.WaitForCapture(ctx(t), 1))
 	for _, req := range []statusRequest{
-		Enroll{HAT: d.passwordHAT(1, 1), GID: 1},
-		Authenticate{OperationID: 2, GID: 1},
-		Enumerate{},
-		Remove{GID: 1, FID: 0},
-		SetActiveGroup{GID: 1, Path: t.TempDir()},
+		fpproto.Enroll{HAT: d.passwordHAT(1, 1), GID: 1},
+		fpproto.Authenticate{OperationID: 2, GID: 1},
+		fpproto.Enumerate{},
+		fpproto.Remove{GID: 1, FID: 0},
+		fpproto.SetActiveGroup{GID: 1, Path: t.TempDir()},
 	} {
-		assert.Equal(t, SysEBUSY, b.do(t, req), "%T", req)
+		assert.Equal(t, fpproto.SysEBUSY, b.do(t, req), "%T", req)
 	}
 	b.quiet(t)
-	_, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+	_, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
-	_, err = GetAuthenticatorID{}.Execute(ctx(t), b.cmd)
+	_, err = fpproto.GetAuthenticatorID{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
-	require.Equal(t, SysOK, b.do(t, Cancel{}))
-	assert.Equal(t, errorEvent(ErrorCanceled, 0, 0), b.next(t))
-	require.Equal(t, SysOK, b.do(t, Enumerate{}), "idle again")
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Cancel{}))
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorCanceled, 0, 0), b.next(t))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enumerate{}), "idle again")
 	b.next(t)
 }

@@ -2,6 +2,7 @@ package fingerprint
 
 import (
 	"context"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,26 +30,26 @@ type operation struct {
 
 // begin registers a new operation, or reports SYS_EBUSY. The caller must
 // end it with finish.
-func (t *TA) begin(kind opKind) (*operation, context.Context, RequestStatus) {
+func (t *TA) begin(kind opKind) (*operation, context.Context, fpproto.RequestStatus) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.op != nil {
-		t.log.Info("busy", zap.String("running", string(t.op.kind)), zap.String("requested", string(kind)))
-		return nil, nil, SysEBUSY
+		t.Log.Info("busy", zap.String("running", string(t.op.kind)), zap.String("requested", string(kind)))
+		return nil, nil, fpproto.SysEBUSY
 	}
 	if t.closed {
-		return nil, nil, SysEIO
+		return nil, nil, fpproto.SysEIO
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	op := &operation{kind: kind, cancel: cancel, done: make(chan struct{})}
 	t.op = op
-	return op, ctx, SysOK
+	return op, ctx, fpproto.SysOK
 }
 
 // finish ends op: it queues final (if any) and clears the operation in one
 // step, so a HAL that sees the last event can start the next operation
 // without racing into SYS_EBUSY.
-func (t *TA) finish(op *operation, final *Event) {
+func (t *TA) finish(op *operation, final *fpproto.Event) {
 	t.mu.Lock()
 	if final != nil {
 		t.pushLocked(*final)
@@ -64,28 +65,28 @@ func (t *TA) finish(op *operation, final *Event) {
 // run starts body as operation op in its own goroutine; body returns the
 // event that ends the operation, or nil when it stopped because it was
 // cancelled (CANCEL queues ERROR_CANCELED itself).
-func (t *TA) run(op *operation, ctx context.Context, body func(ctx context.Context) *Event) {
+func (t *TA) run(op *operation, ctx context.Context, body func(ctx context.Context) *fpproto.Event) {
 	go func() {
 		final := body(ctx)
 		if final != nil {
-			t.log.Info("operation ended", zap.String("op", string(op.kind)), zap.Stringer("event", final))
+			t.Log.Info("operation ended", zap.String("op", string(op.kind)), zap.Stringer("event", final))
 		}
 		t.finish(op, final)
 	}()
 }
 
 // push queues an event for NEXT_EVENT.
-func (t *TA) push(e Event) {
+func (t *TA) push(e fpproto.Event) {
 	t.mu.Lock()
 	t.pushLocked(e)
 	t.mu.Unlock()
 }
 
-func (t *TA) pushLocked(e Event) {
-	if len(t.events) >= MaxQueuedEvents {
+func (t *TA) pushLocked(e fpproto.Event) {
+	if len(t.events) >= fpproto.MaxQueuedEvents {
 		t.events = t.events[1:]
 		t.dropped++
-		t.log.Warn("event queue full: oldest event dropped", zap.Uint64("dropped", t.dropped))
+		t.Log.Warn("event queue full: oldest event dropped", zap.Uint64("dropped", t.dropped))
 	}
 	t.events = append(t.events, e)
 	close(t.evChanged)
@@ -95,14 +96,14 @@ func (t *TA) pushLocked(e Event) {
 // NextEvent returns the next queued event, waiting up to wait (bounded by
 // MaxEventWait) for one; an event of type MsgNone if none came. It also
 // returns how many events are still queued.
-func (t *TA) NextEvent(ctx context.Context, wait time.Duration) (Event, int) {
-	wait = min(max(wait, 0), MaxEventWait)
+func (t *TA) NextEvent(ctx context.Context, wait time.Duration) (fpproto.Event, int) {
+	wait = min(max(wait, 0), fpproto.MaxEventWait)
 	var timer <-chan time.Time
 	for {
 		t.mu.Lock()
 		if len(t.events) > 0 {
 			e := t.events[0]
-			t.events[0] = Event{}
+			t.events[0] = fpproto.Event{}
 			t.events = t.events[1:]
 			n := len(t.events)
 			t.mu.Unlock()
@@ -111,7 +112,7 @@ func (t *TA) NextEvent(ctx context.Context, wait time.Duration) (Event, int) {
 		ch := t.evChanged
 		t.mu.Unlock()
 		if wait == 0 {
-			return Event{Type: MsgNone}, 0
+			return fpproto.Event{Type: fpproto.MsgNone}, 0
 		}
 		if timer == nil {
 			tm := time.NewTimer(wait)
@@ -121,9 +122,9 @@ func (t *TA) NextEvent(ctx context.Context, wait time.Duration) (Event, int) {
 		select {
 		case <-ch:
 		case <-timer:
-			return Event{Type: MsgNone}, 0
+			return fpproto.Event{Type: fpproto.MsgNone}, 0
 		case <-ctx.Done():
-			return Event{Type: MsgNone}, 0
+			return fpproto.Event{Type: fpproto.MsgNone}, 0
 		}
 	}
 }
@@ -139,9 +140,9 @@ func (t *TA) Cancel() {
 	if op != nil {
 		op.cancel()
 		<-op.done
-		t.log.Info("operation canceled", zap.String("op", string(op.kind)))
+		t.Log.Info("operation canceled", zap.String("op", string(op.kind)))
 	}
-	t.push(errorEvent(ErrorCanceled, 0, 0))
+	t.push(fpproto.ErrorEvent(fpproto.ErrorCanceled, 0, 0))
 }
 
 // Busy reports whether an operation is running.

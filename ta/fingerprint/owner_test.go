@@ -1,20 +1,20 @@
 package fingerprint
 
 import (
-	"fmt"
-	"maps"
-	"math/rand/v2"
-	"slices"
-	"testing"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"fmt"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
 	"github.com/fpemu/fpemu/tee/store"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
 )
 
 // The SIDs of two Gatekeeper users: the owner of the enrolled group and
@@ -51,41 +51,41 @@ func TestResetLockoutOwnerOnly(t *testing.T) {
 				b.enroll(t, gid, ownerSID, f)
 			}
 			evs := b.rejectN(t, gid, 5)
-			require.Equal(t, errorEvent(ErrorLockout, 0, 30_000), evs[len(evs)-1])
+			require.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 30_000), evs[len(evs)-1])
 
-			res, err := ResetLockout{GID: gid, HAT: d.passwordHAT(0, tc.hatSID)}.Execute(ctx(t), b.cmd)
+			res, err := fpproto.ResetLockout{GID: gid, HAT: d.passwordHAT(0, tc.hatSID)}.Execute(ctx(t), b.cmd)
 			require.NoError(t, err)
 			if tc.cleared {
-				assert.Equal(t, ResetLockoutResult{}, res)
+				assert.Equal(t, fpproto.ResetLockoutResult{}, res)
 				assert.NoError(t, res.Err())
 				// Counting starts again from 0: four failures do not lock.
 				evs = b.rejectN(t, gid, 4)
-				assert.Equal(t, errorEvent(ErrorCanceled, 0, 0), evs[len(evs)-1], "%v", evs)
+				assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorCanceled, 0, 0), evs[len(evs)-1], "%v", evs)
 				return
 			}
-			assert.Equal(t, ResetLockoutResult{Error: ErrorUnableToProcess, Reason: ReasonHATUser}, res)
-			require.ErrorIs(t, res.Err(), ErrNotGroupOwner)
-			var he *HATError
+			assert.Equal(t, fpproto.ResetLockoutResult{Error: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATUser}, res)
+			require.ErrorIs(t, res.Err(), fpproto.ErrNotGroupOwner)
+			var he *fpproto.HATError
 			require.ErrorAs(t, res.Err(), &he)
-			assert.Equal(t, ErrorUnableToProcess, he.Code)
+			assert.Equal(t, fpproto.ErrorUnableToProcess, he.Code)
 			// Still locked out, and the count is untouched: when the timer
 			// runs out, five more failures (10) lock again, the owner's
 			// reset then clears it.
-			require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 1, GID: gid}))
-			assert.Equal(t, errorEvent(ErrorLockout, 0, 30_000), b.next(t))
+			require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 1, GID: gid}))
+			assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 30_000), b.next(t))
 			b.quiet(t)
 			var l Lockout
-			require.NoError(t, b.ta.st.View(ctx(t), func(tx *store.Tx) error {
+			require.NoError(t, b.ta.Store.View(ctx(t), func(tx *store.Tx) error {
 				var err error
 				l, err = loadLockout(tx, gid)
 				return err
 			}))
 			assert.Equal(t, uint32(5), l.Failed, "a refused reset writes nothing")
-			res, err = ResetLockout{GID: gid, HAT: d.passwordHAT(0, ownerSID)}.Execute(ctx(t), b.cmd)
+			res, err = fpproto.ResetLockout{GID: gid, HAT: d.passwordHAT(0, ownerSID)}.Execute(ctx(t), b.cmd)
 			require.NoError(t, err)
-			assert.Equal(t, ResetLockoutResult{}, res)
+			assert.Equal(t, fpproto.ResetLockoutResult{}, res)
 			evs = b.authenticate(t, 2, gid, probe(f, 1))
-			assert.Equal(t, MsgAuthenticated, evs[len(evs)-1].Type, "%v", evs)
+			assert.Equal(t, fpproto.MsgAuthenticated, evs[len(evs)-1].Type, "%v", evs)
 		})
 	}
 }
@@ -100,20 +100,20 @@ func TestEnrollBindsGroupToOneSID(t *testing.T) {
 	b := d.ready(t)
 	const gid = 1
 	b.enroll(t, gid, ownerSID, testFinger(42))
-	require.Equal(t, SysOK, b.do(t, SetActiveGroup{GID: gid, Path: t.TempDir()}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.SetActiveGroup{GID: gid, Path: t.TempDir()}))
 	before, err := b.ta.AuthenticatorID(ctx(t), gid)
 	require.NoError(t, err)
 	fids, err := b.ta.Fingers(ctx(t), gid)
 	require.NoError(t, err)
 
-	c, err := PreEnroll{}.Execute(ctx(t), b.cmd)
+	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
 	captures := b.ta.Sensor().Status().Captures
 	b.present(t, enrollSamples(testFinger(43), 1)...)
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: d.passwordHAT(c, otherSID), GID: gid, TimeoutSec: 10}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, otherSID), GID: gid, TimeoutSec: 10}))
 	e := b.next(t)
-	assert.Equal(t, errorEvent(ErrorUnableToProcess, 0, uint32(ReasonHATUser)), e)
-	assert.ErrorIs(t, ReasonError(e.Error, e.Reason()), ErrNotGroupOwner)
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonHATUser)), e)
+	assert.ErrorIs(t, fpproto.ReasonError(e.Error, e.Reason()), fpproto.ErrNotGroupOwner)
 	b.quiet(t)
 	assert.Equal(t, captures, b.ta.Sensor().Status().Captures, "refused before any capture")
 	after, err := b.ta.AuthenticatorID(ctx(t), gid)
@@ -126,9 +126,9 @@ func TestEnrollBindsGroupToOneSID(t *testing.T) {
 
 	// The challenge is still valid: the owner's HAT for it enrolls.
 	b.present(t, enrollSamples(testFinger(43), 2)...)
-	require.Equal(t, SysOK, b.do(t, Enroll{HAT: d.passwordHAT(c, ownerSID), GID: gid, TimeoutSec: 10}))
+	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, ownerSID), GID: gid, TimeoutSec: 10}))
 	evs := b.until(t, enrollEnd)
-	assert.Equal(t, MsgTemplateEnrolling, evs[len(evs)-1].Type, "%v", evs)
+	assert.Equal(t, fpproto.MsgTemplateEnrolling, evs[len(evs)-1].Type, "%v", evs)
 	// Another group, empty: any user binds it.
 	b.enroll(t, gid+1, otherSID, testFinger(44))
 	for _, r := range templates(t, b.ta, gid) {
@@ -154,7 +154,7 @@ func TestRejectionsLogNothingGraded(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ta.Close() })
 	b := d.serve(t, ta)
-	require.NoError(t, SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
+	require.NoError(t, fpproto.SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
 	const gid = 2
 	f := testFinger(42)
 	b.enroll(t, gid, ownerSID, f)
@@ -181,10 +181,10 @@ func TestRejectionsLogNothingGraded(t *testing.T) {
 		scores[name] = s
 		logs.TakeAll()
 		b.present(t, p)
-		require.Equal(t, SysOK, b.do(t, Authenticate{OperationID: 7, GID: gid}))
-		evs := b.until(t, func(e Event) bool { return e.Type == MsgAuthenticated })
-		require.Equal(t, Event{Type: MsgAuthenticated, GroupID: gid}, evs[len(evs)-1], "%s: %v", name, evs)
-		require.Equal(t, SysOK, b.do(t, Cancel{}))
+		require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 7, GID: gid}))
+		evs := b.until(t, func(e fpproto.Event) bool { return e.Type == fpproto.MsgAuthenticated })
+		require.Equal(t, fpproto.Event{Type: fpproto.MsgAuthenticated, GroupID: gid}, evs[len(evs)-1], "%s: %v", name, evs)
+		require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Cancel{}))
 		evs = append(evs, b.until(t, isError)...)
 		tr := ""
 		for _, e := range evs {
@@ -200,7 +200,7 @@ func TestRejectionsLogNothingGraded(t *testing.T) {
 			tr += "\n"
 		}
 		transcripts[name] = tr
-		res, err := ResetLockout{GID: gid, HAT: d.passwordHAT(0, ownerSID)}.Execute(ctx(t), b.cmd)
+		res, err := fpproto.ResetLockout{GID: gid, HAT: d.passwordHAT(0, ownerSID)}.Execute(ctx(t), b.cmd)
 		require.NoError(t, err)
 		require.NoError(t, res.Err())
 	}

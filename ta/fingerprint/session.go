@@ -2,15 +2,37 @@ package fingerprint
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tacore"
+	"github.com/fpemu/fpemu/tokens"
 )
+
+// commands is the fingerprint TA's command table (docs/protocol.md §9.2):
+// each command's parameter layout is checked by the Mux before its handler
+// runs (TEEC_ERROR_BAD_PARAMETERS), and an unknown command is
+// TEEC_ERROR_NOT_SUPPORTED. HAL outcomes are statuses and events in
+// TEEC_SUCCESS responses.
+var commands = map[fpproto.Command]rpc.Route[session]{
+	fpproto.CmdPreEnroll:          {Params: fpproto.TypesPreEnroll, Handler: session.preEnroll},
+	fpproto.CmdEnroll:             {Params: fpproto.TypesEnroll, Handler: session.enroll},
+	fpproto.CmdPostEnroll:         {Params: fpproto.TypesPostEnroll, Handler: session.postEnroll},
+	fpproto.CmdGetAuthenticatorID: {Params: fpproto.TypesGetAuthenticatorID, Handler: session.getAuthenticatorID},
+	fpproto.CmdCancel:             {Params: fpproto.TypesCancel, Handler: session.cancel},
+	fpproto.CmdEnumerate:          {Params: fpproto.TypesEnumerate, Handler: session.enumerate},
+	fpproto.CmdRemove:             {Params: fpproto.TypesRemove, Handler: session.remove},
+	fpproto.CmdSetActiveGroup:     {Params: fpproto.TypesSetActiveGroup, Handler: session.setActiveGroup},
+	fpproto.CmdAuthenticate:       {Params: fpproto.TypesAuthenticate, Handler: session.authenticate},
+	fpproto.CmdNextEvent:          {Params: fpproto.TypesNextEvent, Handler: session.nextEvent},
+	fpproto.CmdResetLockout:       {Params: fpproto.TypesResetLockout, Handler: session.resetLockout},
+	fpproto.CmdFetchOutbox:        {Params: fpproto.TypesFetchOutbox, Handler: session.fetchOutbox},
+	fpproto.CmdSetAuthTokenKey:    {Params: fpproto.TypesSetAuthTokenKey, Handler: session.setAuthTokenKey},
+}
 
 // OpenSession implements rpc.TA. Sessions take no parameters and hold no
 // state: the TA's state is shared by all of them.
@@ -21,117 +43,105 @@ func (t *TA) OpenSession(_ context.Context, p *tee.Params) (rpc.TASession, error
 	return session{t}, nil
 }
 
+// CommandName implements rpc.CommandNamer: the host's log names commands.
+func (t *TA) CommandName(cmd uint32) (string, bool) { return t.mux.CommandName(cmd) }
+
 type session struct{ t *TA }
 
 // Close implements rpc.TASession.
 func (session) Close() {}
 
-func setStatus(p *tee.Params, i int, st RequestStatus) { p.SetValue(i, uint32(st), 0) }
-
-// Invoke implements rpc.TASession (docs/protocol.md §9.2): parameter types
-// are checked first (TEEC_ERROR_BAD_PARAMETERS); HAL outcomes are statuses
-// and events in TEEC_SUCCESS responses.
+// Invoke implements rpc.TASession through the command table.
 func (s session) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
-	t := s.t
-	switch cmd {
-	case CmdPreEnroll:
-		if err := p.Expect(typesValueOut...); err != nil {
-			return err
-		}
-		c, err := t.PreEnroll()
-		if err != nil {
-			return err
-		}
-		p.SetValue(0, uint32(c), uint32(c>>32))
-	case CmdEnroll:
-		if err := p.Expect(typesEnroll...); err != nil {
-			return err
-		}
-		setStatus(p, 2, t.Enroll(p[1].Data, p[0].A, p[0].B))
-	case CmdPostEnroll:
-		if err := p.Expect(typesValueOut...); err != nil {
-			return err
-		}
-		t.PostEnroll()
-		setStatus(p, 0, SysOK)
-	case CmdGetAuthenticatorID:
-		if err := p.Expect(typesValueOut...); err != nil {
-			return err
-		}
-		id, err := t.GetAuthenticatorID(ctx)
-		if err != nil {
-			return err
-		}
-		p.SetValue(0, uint32(id), uint32(id>>32))
-	case CmdCancel:
-		if err := p.Expect(typesValueOut...); err != nil {
-			return err
-		}
-		t.Cancel()
-		setStatus(p, 0, SysOK)
-	case CmdEnumerate:
-		if err := p.Expect(typesValueOut...); err != nil {
-			return err
-		}
-		setStatus(p, 0, t.Enumerate(ctx))
-	case CmdRemove:
-		if err := p.Expect(typesRemove...); err != nil {
-			return err
-		}
-		setStatus(p, 1, t.Remove(ctx, p[0].A, p[0].B))
-	case CmdSetActiveGroup:
-		if err := p.Expect(typesSetGroup...); err != nil {
-			return err
-		}
-		setStatus(p, 2, t.SetActiveGroup(ctx, p[0].A, p[1].Data))
-	case CmdAuthenticate:
-		if err := p.Expect(typesAuth...); err != nil {
-			return err
-		}
-		setStatus(p, 2, t.Authenticate(u64(p[0]), p[1].A))
-	case CmdNextEvent:
-		return s.nextEvent(ctx, p)
-	case CmdResetLockout:
-		if err := p.Expect(typesReset...); err != nil {
-			return err
-		}
-		code, reason := t.ResetLockout(ctx, p[0].A, p[1].Data)
-		p.SetValue(2, uint32(code), uint32(reason))
-	case CmdFetchOutbox:
-		return s.fetchOutbox(p)
-	case CmdSetAuthTokenKey:
-		if err := p.Expect(typesSetKey...); err != nil {
-			return err
-		}
-		err := t.SetAuthTokenKey(ctx, p[0].Data)
-		if err != nil {
-			t.log.Warn("auth-token key envelope rejected", zap.Error(err))
-		}
-		return teeError(err)
-	default:
-		return tee.Errorf(tee.ResultNotSupported, tee.OriginTrustedApp, "fingerprint: unknown command 0x%x", cmd)
+	return s.t.mux.Invoke(ctx, s, cmd, p)
+}
+
+func setStatus(p *tee.Params, i int, st fpproto.RequestStatus) { p.SetValue(i, uint32(st), 0) }
+
+func setU64(p *tee.Params, i int, v uint64) { p.SetValue(i, uint32(v), uint32(v>>32)) }
+
+func (s session) preEnroll(_ context.Context, p *tee.Params) error {
+	c, err := s.t.PreEnroll()
+	if err != nil {
+		return err
 	}
+	setU64(p, 0, c)
 	return nil
+}
+
+func (s session) enroll(_ context.Context, p *tee.Params) error {
+	setStatus(p, 2, s.t.Enroll(p[1].Data, p[0].A, p[0].B))
+	return nil
+}
+
+func (s session) postEnroll(_ context.Context, p *tee.Params) error {
+	s.t.PostEnroll()
+	setStatus(p, 0, fpproto.SysOK)
+	return nil
+}
+
+func (s session) getAuthenticatorID(ctx context.Context, p *tee.Params) error {
+	id, err := s.t.GetAuthenticatorID(ctx)
+	if err != nil {
+		return err
+	}
+	setU64(p, 0, id)
+	return nil
+}
+
+func (s session) cancel(_ context.Context, p *tee.Params) error {
+	s.t.Cancel()
+	setStatus(p, 0, fpproto.SysOK)
+	return nil
+}
+
+func (s session) enumerate(ctx context.Context, p *tee.Params) error {
+	setStatus(p, 0, s.t.Enumerate(ctx))
+	return nil
+}
+
+func (s session) remove(ctx context.Context, p *tee.Params) error {
+	setStatus(p, 1, s.t.Remove(ctx, p[0].A, p[0].B))
+	return nil
+}
+
+func (s session) setActiveGroup(ctx context.Context, p *tee.Params) error {
+	setStatus(p, 2, s.t.SetActiveGroup(ctx, p[0].A, p[1].Data))
+	return nil
+}
+
+func (s session) authenticate(_ context.Context, p *tee.Params) error {
+	opID := uint64(p[0].A) | uint64(p[0].B)<<32
+	setStatus(p, 2, s.t.Authenticate(opID, p[1].A))
+	return nil
+}
+
+func (s session) resetLockout(ctx context.Context, p *tee.Params) error {
+	code, reason := s.t.ResetLockout(ctx, p[0].A, p[1].Data)
+	p.SetValue(2, uint32(code), uint32(reason))
+	return nil
+}
+
+func (s session) setAuthTokenKey(ctx context.Context, p *tee.Params) error {
+	err := s.t.SetAuthTokenKey(ctx, p[0].Data)
+	if err != nil {
+		s.t.Log.Warn("auth-token key envelope rejected", zap.Error(err))
+	}
+	return tacore.TEEError(err)
 }
 
 func (s session) nextEvent(ctx context.Context, p *tee.Params) error {
-	if err := p.Expect(typesNextEvent...); err != nil {
-		return err
-	}
-	if p[3].Size < hatSize {
+	if p[3].Size < tokens.Size {
 		// Checked before dequeuing: no event is lost to a small buffer.
-		p[3].Size = hatSize
-		return tee.Errorf(tee.ResultShortBuffer, tee.OriginTrustedApp, "HAT needs %d bytes", hatSize)
+		p[3].Size = tokens.Size
+		return tee.Errorf(tee.ResultShortBuffer, tee.OriginTrustedApp, "HAT needs %d bytes", tokens.Size)
 	}
 	e, queued := s.t.NextEvent(ctx, time.Duration(p[0].A)*time.Millisecond)
-	putEvent(p, e, uint32(queued))
+	fpproto.PutEvent(p, e, uint32(queued))
 	return nil
 }
 
-func (s session) fetchOutbox(p *tee.Params) error {
-	if err := p.Expect(typesOutbox...); err != nil {
-		return err
-	}
+func (s session) fetchOutbox(_ context.Context, p *tee.Params) error {
 	o := s.t.outbox
 	if o == nil {
 		p.SetOutput(0, nil)
@@ -150,25 +160,4 @@ func (s session) fetchOutbox(p *tee.Params) error {
 	p.SetOutput(0, batch)
 	p.SetValue(1, uint32(o.Pending()), 0)
 	return nil
-}
-
-// teeError maps SetAuthTokenKey errors to TEEC results as the Gatekeeper TA
-// does (docs/protocol.md §3.3): malformed envelope or payload BAD_FORMAT;
-// wrong recipient, sender or type ACCESS_DENIED; forged or replayed
-// SECURITY; anything else (the store) GENERIC, the cause in the TA log.
-func teeError(err error) error {
-	if err == nil {
-		return nil
-	}
-	code, ok := envelope.TEEResult(err)
-	switch {
-	case ok:
-	case errors.Is(err, ErrKeyPayload):
-		code = tee.ResultBadFormat
-	case errors.Is(err, ErrWrongSender):
-		code = tee.ResultAccessDenied
-	default:
-		return err
-	}
-	return &tee.Error{Code: code, Origin: tee.OriginTrustedApp, Detail: err.Error()}
 }

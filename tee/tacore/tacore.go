@@ -52,8 +52,9 @@ type Config struct {
 	// BootID. With Opener the caller chose the replay guard.
 	Keys   envelope.Keyring
 	Opener *envelope.Opener
-	// BootID identifies the current device boot (1..64 bytes); required
-	// with Keys. Replay marks of another boot are ignored.
+	// BootID identifies the current device boot (1..marks.MaxBootIDLen
+	// bytes); required with Keys, and always for a TA whose Spec sets
+	// RequireBootID. Replay marks of another boot are ignored.
 	BootID []byte
 
 	// MACAlgorithm of the auth tokens (tokens.HMACSHA256, AOSP's, unless
@@ -86,6 +87,10 @@ type Spec struct {
 	// Config.Keys, over the opened store (a TA that stages its marks with
 	// its own writes).
 	Guard func(st *store.Store) (envelope.ReplayGuard, error)
+	// RequireBootID makes Config.BootID required (1..marks.MaxBootIDLen
+	// bytes) even with an Opener: for a TA that scopes state of its own to
+	// the boot (the fingerprint TA's timed-lockout deadlines).
+	RequireBootID bool
 	// ErrConfig is the TA's own configuration sentinel; errors of New
 	// about the configuration wrap it as well as ErrConfig.
 	ErrConfig error
@@ -165,6 +170,8 @@ func New(cfg Config, spec Spec) (*Core, error) {
 	case spec.NoStore && (cfg.Store != nil || cfg.DBPath != "" || cfg.Keys != nil || cfg.Opener != nil || cfg.BootID != nil):
 		return nil, bad("%s keeps no store and opens no envelopes: Store, DBPath, Keys, Opener and BootID must be unset", spec.Name)
 	case spec.NoStore:
+	case spec.RequireBootID && (len(cfg.BootID) == 0 || len(cfg.BootID) > marks.MaxBootIDLen):
+		return nil, bad("boot id must be 1..%d bytes", marks.MaxBootIDLen)
 	case (cfg.Store == nil) == (cfg.DBPath == ""):
 		return nil, bad("set exactly one of Store and DBPath")
 	case (cfg.Opener == nil) == (cfg.Keys == nil):

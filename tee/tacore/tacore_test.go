@@ -69,6 +69,8 @@ func TestNewConfigErrors(t *testing.T) {
 	f := newFixture(t)
 	foreign, err := envelope.NewOpener(tee.UUIDFingerprint, f.keys.For(tee.UUIDFingerprint), envelope.NewMemoryGuard())
 	require.NoError(t, err)
+	gkOpener, err := envelope.NewOpener(tee.UUIDGatekeeper, f.keys.For(tee.UUIDGatekeeper), envelope.NewMemoryGuard())
+	require.NoError(t, err)
 	tests := []struct {
 		name string
 		spec Spec
@@ -83,6 +85,8 @@ func TestNewConfigErrors(t *testing.T) {
 		{name: "foreign opener", mod: func(c *Config) { c.Keys, c.Opener = nil, foreign }},
 		{name: "bad mac", mod: func(c *Config) { c.MACAlgorithm = 9 }},
 		{name: "no boot id", mod: func(c *Config) { c.BootID = nil }},
+		{name: "required boot id, opener", mod: func(c *Config) { c.Keys, c.Opener, c.BootID = nil, gkOpener, nil }, spec: Spec{RequireBootID: true}},
+		{name: "required boot id too long", mod: func(c *Config) { c.BootID = make([]byte, marks.MaxBootIDLen+1) }, spec: Spec{RequireBootID: true}},
 		{name: "guard fails", mod: func(*Config) {}, spec: Spec{Guard: func(*store.Store) (envelope.ReplayGuard, error) {
 			return nil, io.ErrUnexpectedEOF
 		}}},
@@ -93,7 +97,7 @@ func TestNewConfigErrors(t *testing.T) {
 			cfg.DBPath = filepath.Join(t.TempDir(), "ta.db")
 			tt.mod(&cfg)
 			spec := testSpec
-			spec.Role, spec.Guard = tt.spec.Role, tt.spec.Guard
+			spec.Role, spec.Guard, spec.RequireBootID = tt.spec.Role, tt.spec.Guard, tt.spec.RequireBootID
 			c, err := New(cfg, spec)
 			require.ErrorIs(t, err, ErrConfig)
 			require.ErrorIs(t, err, errTestConfig, "the TA's own sentinel is wrapped too")
@@ -349,4 +353,20 @@ func TestRandomNonZero(t *testing.T) {
 	c.Rand = bytes.NewReader(nil)
 	_, err = c.RandomNonZero()
 	require.ErrorIs(t, err, io.EOF)
+}
+
+// TestRequireBootIDWithOpener: a TA that requires a boot id (the
+// fingerprint TA) gets one through New also when it brings its own Opener.
+func TestRequireBootIDWithOpener(t *testing.T) {
+	f := newFixture(t)
+	op, err := envelope.NewOpener(tee.UUIDGatekeeper, f.keys.For(tee.UUIDGatekeeper), envelope.NewMemoryGuard())
+	require.NoError(t, err)
+	cfg := f.config(t)
+	cfg.Keys, cfg.Opener = nil, op
+	spec := testSpec
+	spec.RequireBootID = true
+	c, err := New(cfg, spec)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	assert.Equal(t, cfg.BootID, c.BootID)
 }

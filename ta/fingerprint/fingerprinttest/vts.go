@@ -26,7 +26,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -111,11 +111,11 @@ type vts struct {
 }
 
 type statusRequest interface {
-	Execute(context.Context, rpc.Invoker) (fingerprint.RequestStatus, error)
+	Execute(context.Context, rpc.Invoker) (fpproto.RequestStatus, error)
 }
 
 // do runs req and returns its status.
-func (v *vts) do(req statusRequest) fingerprint.RequestStatus {
+func (v *vts) do(req statusRequest) fpproto.RequestStatus {
 	v.t.Helper()
 	st, err := req.Execute(v.ctx, v.target.Commands)
 	require.NoError(v.t, err, "%T", req)
@@ -123,16 +123,16 @@ func (v *vts) do(req statusRequest) fingerprint.RequestStatus {
 }
 
 // event waits up to Timeout for the next event (the VTS promise wait).
-func (v *vts) event() (fingerprint.Event, bool) {
+func (v *vts) event() (fpproto.Event, bool) {
 	v.t.Helper()
-	e, _, err := fingerprint.NextEvent{Wait: Timeout}.Execute(v.ctx, v.target.Events)
+	e, _, err := fpproto.NextEvent{Wait: Timeout}.Execute(v.ctx, v.target.Events)
 	require.NoError(v.t, err)
-	return e, e.Type != fingerprint.MsgNone
+	return e, e.Type != fpproto.MsgNone
 }
 
 // waitFor reads events until match accepts one within Timeout each; the
 // events before it must be allowed by skip (nil: none may come first).
-func (v *vts) waitFor(what string, match, skip func(fingerprint.Event) bool) fingerprint.Event {
+func (v *vts) waitFor(what string, match, skip func(fpproto.Event) bool) fpproto.Event {
 	v.t.Helper()
 	for range 64 {
 		e, ok := v.event()
@@ -143,14 +143,14 @@ func (v *vts) waitFor(what string, match, skip func(fingerprint.Event) bool) fin
 		require.True(v.t, skip != nil && skip(e), "unexpected %v while waiting for %s", e, what)
 	}
 	v.t.Fatalf("no %s", what)
-	return fingerprint.Event{}
+	return fpproto.Event{}
 }
 
 // drain discards queued events.
 func (v *vts) drain() {
 	for range 256 {
-		e, _, err := fingerprint.NextEvent{}.Execute(v.ctx, v.target.Events)
-		if err != nil || e.Type == fingerprint.MsgNone {
+		e, _, err := fpproto.NextEvent{}.Execute(v.ctx, v.target.Events)
+		if err != nil || e.Type == fpproto.MsgNone {
 			return
 		}
 	}
@@ -160,29 +160,29 @@ func (v *vts) drain() {
 // plus a clean group and event queue.
 func (v *vts) setUp() {
 	v.t.Helper()
-	v.do(fingerprint.Cancel{})
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.SetActiveGroup{GID: GroupID, Path: v.target.StoreDir}))
-	v.do(fingerprint.Remove{GID: GroupID, FID: 0})
+	v.do(fpproto.Cancel{})
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.SetActiveGroup{GID: GroupID, Path: v.target.StoreDir}))
+	v.do(fpproto.Remove{GID: GroupID, FID: 0})
 	v.drain()
 }
 
 func (v *vts) tearDown() {
-	v.do(fingerprint.Cancel{})
-	v.do(fingerprint.Remove{GID: GroupID, FID: 0})
+	v.do(fpproto.Cancel{})
+	v.do(fpproto.Remove{GID: GroupID, FID: 0})
 	v.drain()
 }
 
-func isError(e fingerprint.Event) bool { return e.Type == fingerprint.MsgError }
+func isError(e fpproto.Event) bool { return e.Type == fpproto.MsgError }
 
-func isCanceled(e fingerprint.Event) bool {
-	return e.Type == fingerprint.MsgError && e.Error == fingerprint.ErrorCanceled
+func isCanceled(e fpproto.Event) bool {
+	return e.Type == fpproto.MsgError && e.Error == fpproto.ErrorCanceled
 }
 
 // preEnrollTest: kIterations challenges, all non-zero and unique.
 func preEnrollTest(v *vts) {
 	seen := map[uint64]bool{}
 	for range Iterations {
-		c, err := fingerprint.PreEnroll{}.Execute(v.ctx, v.target.Commands)
+		c, err := fpproto.PreEnroll{}.Execute(v.ctx, v.target.Commands)
 		require.NoError(v.t, err)
 		assert.NotZero(v.t, c)
 		assert.False(v.t, seen[c], "challenge repeated")
@@ -193,49 +193,49 @@ func preEnrollTest(v *vts) {
 // enrollInvalidHatTest: enroll(all-zero HAT) is SYS_OK and an error
 // (≠ ERROR_NO_ERROR) follows within kTimeout.
 func enrollInvalidHatTest(v *vts) {
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Enroll{HAT: make([]byte, tokens.Size), GID: GroupID, TimeoutSec: timeoutSecs}))
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Enroll{HAT: make([]byte, tokens.Size), GID: GroupID, TimeoutSec: timeoutSecs}))
 	e := v.waitFor("onError", isError, nil)
-	assert.NotEqual(v.t, fingerprint.ErrorNoError, e.Error)
+	assert.NotEqual(v.t, fpproto.ErrorNoError, e.Error)
 }
 
 // enrollNullTest: the same with an uninitialized (here: empty) token.
 func enrollNullTest(v *vts) {
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Enroll{GID: GroupID, TimeoutSec: timeoutSecs}))
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Enroll{GID: GroupID, TimeoutSec: timeoutSecs}))
 	e := v.waitFor("onError", isError, nil)
-	assert.NotEqual(v.t, fingerprint.ErrorNoError, e.Error)
+	assert.NotEqual(v.t, fpproto.ErrorNoError, e.Error)
 }
 
 // postEnrollTest: postEnroll returns (within kTimeout) SYS_OK.
 func postEnrollTest(v *vts) {
 	ctx, cancel := context.WithTimeout(v.ctx, Timeout)
 	defer cancel()
-	st, err := fingerprint.PostEnroll{}.Execute(ctx, v.target.Commands)
+	st, err := fpproto.PostEnroll{}.Execute(ctx, v.target.Commands)
 	require.NoError(v.t, err)
-	assert.Equal(v.t, fingerprint.SysOK, st)
+	assert.Equal(v.t, fpproto.SysOK, st)
 }
 
 // getAuthenticatorIDTest: the call answers; with nothing enrolled the id is
 // 0 (AIDL rule; VTS 2.1 asserts != 0 on devices with enrollments).
 func getAuthenticatorIDTest(v *vts) {
-	id, err := fingerprint.GetAuthenticatorID{}.Execute(v.ctx, v.target.Commands)
+	id, err := fpproto.GetAuthenticatorID{}.Execute(v.ctx, v.target.Commands)
 	require.NoError(v.t, err)
 	assert.Zero(v.t, id, "no template in the active group")
 }
 
 // enumerateTest: with no fingerprints, onEnumerate(fingerId 0, remaining 0).
 func enumerateTest(v *vts) {
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Enumerate{}))
-	e := v.waitFor("onEnumerate", func(e fingerprint.Event) bool { return e.Type == fingerprint.MsgTemplateEnumerating }, nil)
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Enumerate{}))
+	e := v.waitFor("onEnumerate", func(e fpproto.Event) bool { return e.Type == fpproto.MsgTemplateEnumerating }, nil)
 	assert.Zero(v.t, e.FingerID)
 	assert.Zero(v.t, e.Remaining)
 }
 
-func isRemoved(e fingerprint.Event) bool { return e.Type == fingerprint.MsgTemplateRemoved }
+func isRemoved(e fpproto.Event) bool { return e.Type == fpproto.MsgTemplateRemoved }
 
 // removeFingerprintTest: remove(kGroupId, 1) is SYS_OK and onRemoved with
 // groupId kGroupId and remaining 0 follows.
 func removeFingerprintTest(v *vts) {
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Remove{GID: GroupID, FID: 1}))
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Remove{GID: GroupID, FID: 1}))
 	e := v.waitFor("onRemoved", isRemoved, nil)
 	assert.Equal(v.t, uint32(GroupID), e.GroupID)
 	assert.Zero(v.t, e.Remaining)
@@ -243,7 +243,7 @@ func removeFingerprintTest(v *vts) {
 
 // removeAllFingerprintsTest: remove(kGroupId, 0) likewise.
 func removeAllFingerprintsTest(v *vts) {
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Remove{GID: GroupID, FID: 0}))
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Remove{GID: GroupID, FID: 0}))
 	e := v.waitFor("onRemoved", isRemoved, nil)
 	assert.Equal(v.t, uint32(GroupID), e.GroupID)
 	assert.Zero(v.t, e.Remaining)
@@ -251,53 +251,53 @@ func removeAllFingerprintsTest(v *vts) {
 
 // setActiveGroupTest: another group, then back to kGroupId.
 func setActiveGroupTest(v *vts) {
-	assert.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.SetActiveGroup{GID: 2, Path: v.target.StoreDir}))
-	assert.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.SetActiveGroup{GID: GroupID, Path: v.target.StoreDir}))
+	assert.Equal(v.t, fpproto.SysOK, v.do(fpproto.SetActiveGroup{GID: 2, Path: v.target.StoreDir}))
+	assert.Equal(v.t, fpproto.SysOK, v.do(fpproto.SetActiveGroup{GID: GroupID, Path: v.target.StoreDir}))
 }
 
 // setActiveGroupUnwritableTest: "/" is refused.
 func setActiveGroupUnwritableTest(v *vts) {
-	assert.NotEqual(v.t, fingerprint.SysOK, v.do(fingerprint.SetActiveGroup{GID: 3, Path: "/"}))
+	assert.NotEqual(v.t, fpproto.SysOK, v.do(fpproto.SetActiveGroup{GID: 3, Path: "/"}))
 }
 
 // setActiveGroupNullTest: a null (empty) path is refused.
 func setActiveGroupNullTest(v *vts) {
-	assert.NotEqual(v.t, fingerprint.SysOK, v.do(fingerprint.SetActiveGroup{GID: 4, Path: ""}))
+	assert.NotEqual(v.t, fpproto.SysOK, v.do(fpproto.SetActiveGroup{GID: 4, Path: ""}))
 }
 
 // cancelTest: cancel() from idle is SYS_OK and ERROR_CANCELED follows.
 func cancelTest(v *vts) {
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Cancel{}))
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Cancel{}))
 	v.waitFor("ERROR_CANCELED", isCanceled, nil)
 }
 
 // cancelEnrollTest: enroll with an uninitialized token, cancel →
 // ERROR_CANCELED (after the error the invalid token causes on a strict TA).
 func cancelEnrollTest(v *vts) {
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Enroll{HAT: make([]byte, tokens.Size), GID: GroupID, TimeoutSec: timeoutSecs}))
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Cancel{}))
-	v.waitFor("ERROR_CANCELED", isCanceled, func(e fingerprint.Event) bool {
-		return e.Type == fingerprint.MsgError && e.Error == fingerprint.ErrorUnableToProcess
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Enroll{HAT: make([]byte, tokens.Size), GID: GroupID, TimeoutSec: timeoutSecs}))
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Cancel{}))
+	v.waitFor("ERROR_CANCELED", isCanceled, func(e fpproto.Event) bool {
+		return e.Type == fpproto.MsgError && e.Error == fpproto.ErrorUnableToProcess
 	})
 }
 
 // cancelAuthTest: authenticate(0, kGroupId), cancel → ERROR_CANCELED.
 func cancelAuthTest(v *vts) {
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Authenticate{OperationID: 0, GID: GroupID}))
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Cancel{}))
-	v.waitFor("ERROR_CANCELED", isCanceled, func(e fingerprint.Event) bool { return e.Type == fingerprint.MsgAcquired })
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Authenticate{OperationID: 0, GID: GroupID}))
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Cancel{}))
+	v.waitFor("ERROR_CANCELED", isCanceled, func(e fpproto.Event) bool { return e.Type == fpproto.MsgAcquired })
 }
 
 // cancelRemoveTest: remove(kGroupId, 1), cancel → ERROR_CANCELED.
 func cancelRemoveTest(v *vts) {
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Remove{GID: GroupID, FID: 1}))
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Cancel{}))
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Remove{GID: GroupID, FID: 1}))
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Cancel{}))
 	v.waitFor("ERROR_CANCELED", isCanceled, isRemoved)
 }
 
 // cancelRemoveAllTest: remove(kGroupId, 0), cancel → ERROR_CANCELED.
 func cancelRemoveAllTest(v *vts) {
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Remove{GID: GroupID, FID: 0}))
-	require.Equal(v.t, fingerprint.SysOK, v.do(fingerprint.Cancel{}))
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Remove{GID: GroupID, FID: 0}))
+	require.Equal(v.t, fpproto.SysOK, v.do(fpproto.Cancel{}))
 	v.waitFor("ERROR_CANCELED", isCanceled, isRemoved)
 }

@@ -10,22 +10,24 @@ import (
 
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/ta/fingerprint"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
+	"github.com/fpemu/fpemu/tee/tacore"
 )
 
 // TestVTSInProcess runs the ported cases against the fingerprint TA over
 // Unix sockets in this process.
 func TestVTSInProcess(t *testing.T) {
 	keys := keymastertest.TestKeyring(7)
-	ta, err := fingerprint.NewTA(fingerprint.Config{
+	ta, err := fingerprint.NewTA(fingerprint.Config{Config: tacore.Config{
 		Self:       tee.UUIDFingerprint,
 		StorageKey: make32(),
 		DBPath:     filepath.Join(t.TempDir(), "fp.db"),
 		Keys:       keys.For(tee.UUIDFingerprint),
 		BootID:     []byte("boot"),
 		Clock:      tee.NewFakeClock(1000),
-	})
+	}})
 	require.NoError(t, err)
 	t.Cleanup(func() { ta.Close() })
 	cmd := keymastertest.ServeUnix(t, tee.UUIDFingerprint, ta)
@@ -33,7 +35,7 @@ func TestVTSInProcess(t *testing.T) {
 	require.NoError(t, err)
 	env, err := km.Seal(tee.UUIDFingerprint, envelope.MsgAuthTokenKey, make32())
 	require.NoError(t, err)
-	require.NoError(t, fingerprint.SetAuthTokenKey{Envelope: env}.Execute(context.Background(), cmd))
+	require.NoError(t, fpproto.SetAuthTokenKey{Envelope: env}.Execute(context.Background(), cmd))
 	Run(t, Target{Commands: cmd, Events: keymastertest.ServeUnix(t, tee.UUIDFingerprint, ta), StoreDir: t.TempDir()})
 }
 

@@ -3,43 +3,10 @@ package sensor
 import (
 	"context"
 	"errors"
-	"time"
-
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
-)
-
-// UUID is the sensor-control endpoint's TA UUID. It is not a manifest role:
-// it names a second listener of the fingerprint TA process, for the test
-// bench, not a TA of the device.
-var UUID = tee.MustParseUUID("a309ae65-70fb-47d2-9aef-46d473ec4aed")
-
-// SocketName is the stem of the control socket in the device's sock/
-// directory: DEVICE_DIR/sock/fingerprint-sensor.sock.
-const SocketName = "fingerprint-sensor"
-
-// Sensor-control commands (docs/protocol.md, "Fingerprint TA commands and
-// sensor control"):
-//
-//	PRESENT      p0 MEMREF_INPUT  sample (MarshalSample encoding)
-//	ACQUIRED     p0 VALUE_INPUT   a = FingerprintAcquiredInfo, b = vendor code
-//	NO_FINGER    –
-//	FAULT        p0 VALUE_INPUT   a = FingerprintError, b = vendor code (once)
-//	SET_FAULT    p0 VALUE_INPUT   a = FingerprintError (0 clears), b = vendor code (sticky)
-//	SET_LATENCY  p0 VALUE_INPUT   a = milliseconds
-//	RESET        –
-//	STATUS       p0 VALUE_OUTPUT  a = queued items, b = captures waiting
-//	             p1 VALUE_OUTPUT  a,b = captures completed (low, high)
-//	             p2 VALUE_OUTPUT  a = latency ms, b = sticky fault error (0: none)
-const (
-	CmdPresent    uint32 = 1
-	CmdAcquired   uint32 = 2
-	CmdNoFinger   uint32 = 3
-	CmdFault      uint32 = 4
-	CmdSetFault   uint32 = 5
-	CmdSetLatency uint32 = 6
-	CmdReset      uint32 = 7
-	CmdStatus     uint32 = 8
+	"time"
 )
 
 // ControlTA serves the sensor-control endpoint for s (an rpc.TA).
@@ -67,32 +34,32 @@ func (controlSession) Close() {}
 // TEEC_ERROR_OUT_OF_MEMORY; nothing is queued on error.
 func (c controlSession) Invoke(_ context.Context, cmd uint32, p *tee.Params) error {
 	vin := []tee.ParamType{tee.ParamValueInput}
-	switch cmd {
-	case CmdPresent:
+	switch sensorproto.Command(cmd) {
+	case sensorproto.CmdPresent:
 		if err := p.Expect(tee.ParamMemrefInput); err != nil {
 			return err
 		}
-		sample, err := ParseSample(p[0].Data)
+		sample, err := sensorproto.ParseSample(p[0].Data)
 		if err != nil {
 			return tee.Errorf(tee.ResultBadFormat, tee.OriginTrustedApp, "%v", err)
 		}
 		return pushErr(c.s.Present(sample))
-	case CmdAcquired:
+	case sensorproto.CmdAcquired:
 		if err := p.Expect(vin...); err != nil {
 			return err
 		}
 		return pushErr(c.s.Push(Item{Kind: KindAcquired, Code: int32(p[0].A), Vendor: int32(p[0].B)}))
-	case CmdNoFinger:
+	case sensorproto.CmdNoFinger:
 		if err := p.Expect(); err != nil {
 			return err
 		}
 		return pushErr(c.s.Push(Item{Kind: KindNoFinger}))
-	case CmdFault:
+	case sensorproto.CmdFault:
 		if err := p.Expect(vin...); err != nil {
 			return err
 		}
 		return pushErr(c.s.Push(Item{Kind: KindFault, Code: int32(p[0].A), Vendor: int32(p[0].B)}))
-	case CmdSetFault:
+	case sensorproto.CmdSetFault:
 		if err := p.Expect(vin...); err != nil {
 			return err
 		}
@@ -101,18 +68,18 @@ func (c controlSession) Invoke(_ context.Context, cmd uint32, p *tee.Params) err
 			return nil
 		}
 		return pushErr(c.s.SetFault(int32(p[0].A), int32(p[0].B)))
-	case CmdSetLatency:
+	case sensorproto.CmdSetLatency:
 		if err := p.Expect(vin...); err != nil {
 			return err
 		}
 		return pushErr(c.s.SetLatency(time.Duration(p[0].A) * time.Millisecond))
-	case CmdReset:
+	case sensorproto.CmdReset:
 		if err := p.Expect(); err != nil {
 			return err
 		}
 		c.s.Reset()
 		return nil
-	case CmdStatus:
+	case sensorproto.CmdStatus:
 		if err := p.Expect(tee.ParamValueOutput, tee.ParamValueOutput, tee.ParamValueOutput); err != nil {
 			return err
 		}

@@ -1,12 +1,13 @@
 package sensor
 
 import (
-	"context"
-	"testing"
-
 	"github.com/stretchr/testify/require"
 
+	"context"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/tee"
+	"math"
+	"testing"
 )
 
 // FuzzControlInvoke drives the sensor-control endpoint's command dispatcher
@@ -16,20 +17,25 @@ import (
 // leaves the parameter types alone (rpc.TASession contract), queues
 // nothing when it fails, and leaves the endpoint usable.
 func FuzzControlInvoke(f *testing.F) {
-	sample, err := MarshalSample(goldenSample)
+	// sensorproto's golden sample.
+	goldenSample := sensorproto.Sample{Width: 200, Height: 180, Minutiae: []sensorproto.Minutia{
+		{X: 10.25, Y: 20.5, Angle: math.Pi / 2, Kind: sensorproto.RidgeEnding, Quality: 80},
+		{X: 199.75, Y: 0, Angle: 0, Kind: sensorproto.Bifurcation, Quality: 0},
+	}}
+	sample, err := sensorproto.MarshalSample(goldenSample)
 	require.NoError(f, err)
 	// Seeds: types are indexes into kinds below.
 	const vin, vout, in = 1, 2, 4
-	f.Add(CmdPresent, []byte{in}, uint32(0), uint32(0), sample)
-	f.Add(CmdAcquired, []byte{vin}, uint32(AcquiredVendor), uint32(42), []byte(nil))
-	f.Add(CmdAcquired, []byte{vin}, uint32(7), uint32(0), []byte(nil))
-	f.Add(CmdNoFinger, []byte{}, uint32(0), uint32(0), []byte(nil))
-	f.Add(CmdFault, []byte{vin}, uint32(ErrorVendor), uint32(9), []byte(nil))
-	f.Add(CmdSetFault, []byte{vin}, uint32(ErrorHWUnavailable), uint32(0), []byte(nil))
-	f.Add(CmdSetFault, []byte{vin}, uint32(0), uint32(0), []byte(nil))
-	f.Add(CmdSetLatency, []byte{vin}, uint32(250), uint32(0), []byte(nil))
-	f.Add(CmdReset, []byte{}, uint32(0), uint32(0), []byte(nil))
-	f.Add(CmdStatus, []byte{vout, vout, vout}, uint32(0), uint32(0), []byte(nil))
+	f.Add(uint32(sensorproto.CmdPresent), []byte{in}, uint32(0), uint32(0), sample)
+	f.Add(uint32(sensorproto.CmdAcquired), []byte{vin}, uint32(AcquiredVendor), uint32(42), []byte(nil))
+	f.Add(uint32(sensorproto.CmdAcquired), []byte{vin}, uint32(7), uint32(0), []byte(nil))
+	f.Add(uint32(sensorproto.CmdNoFinger), []byte{}, uint32(0), uint32(0), []byte(nil))
+	f.Add(uint32(sensorproto.CmdFault), []byte{vin}, uint32(ErrorVendor), uint32(9), []byte(nil))
+	f.Add(uint32(sensorproto.CmdSetFault), []byte{vin}, uint32(ErrorHWUnavailable), uint32(0), []byte(nil))
+	f.Add(uint32(sensorproto.CmdSetFault), []byte{vin}, uint32(0), uint32(0), []byte(nil))
+	f.Add(uint32(sensorproto.CmdSetLatency), []byte{vin}, uint32(250), uint32(0), []byte(nil))
+	f.Add(uint32(sensorproto.CmdReset), []byte{}, uint32(0), uint32(0), []byte(nil))
+	f.Add(uint32(sensorproto.CmdStatus), []byte{vout, vout, vout}, uint32(0), uint32(0), []byte(nil))
 	f.Add(uint32(0xFFFF), []byte{}, uint32(0), uint32(0), []byte(nil))
 	kinds := []tee.ParamType{tee.ParamNone, tee.ParamValueInput, tee.ParamValueOutput, tee.ParamValueInout,
 		tee.ParamMemrefInput, tee.ParamMemrefOutput, tee.ParamMemrefInout}

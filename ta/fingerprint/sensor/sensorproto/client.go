@@ -1,10 +1,9 @@
-package sensor
+package sensorproto
 
 import (
 	"context"
 	"time"
 
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -17,7 +16,7 @@ type Client struct {
 }
 
 // Present queues a sample: a finger on the sensor.
-func (c Client) Present(ctx context.Context, s matcher.Sample) error {
+func (c Client) Present(ctx context.Context, s Sample) error {
 	b, err := MarshalSample(s)
 	if err != nil {
 		return err
@@ -28,32 +27,32 @@ func (c Client) Present(ctx context.Context, s matcher.Sample) error {
 // PresentRaw queues an encoded sample as is (for testing the TA's parser).
 func (c Client) PresentRaw(ctx context.Context, sample []byte) error {
 	p := tee.Params{tee.MemrefIn(sample)}
-	return c.Invoker.Invoke(ctx, CmdPresent, &p)
+	return c.Invoker.Invoke(ctx, uint32(CmdPresent), &p)
 }
 
 // Acquired queues an acquisition message (FingerprintAcquiredInfo; vendor
 // code with ACQUIRED_VENDOR).
 func (c Client) Acquired(ctx context.Context, info, vendor int32) error {
 	p := tee.Params{tee.Value(uint32(info), uint32(vendor))}
-	return c.Invoker.Invoke(ctx, CmdAcquired, &p)
+	return c.Invoker.Invoke(ctx, uint32(CmdAcquired), &p)
 }
 
 // NoFinger queues a capture that times out (ERROR_TIMEOUT).
 func (c Client) NoFinger(ctx context.Context) error {
-	return c.Invoker.Invoke(ctx, CmdNoFinger, &tee.Params{})
+	return c.Invoker.Invoke(ctx, uint32(CmdNoFinger), &tee.Params{})
 }
 
 // Fault queues a one-shot fault (FingerprintError; vendor code with
 // ERROR_VENDOR).
 func (c Client) Fault(ctx context.Context, code, vendor int32) error {
 	p := tee.Params{tee.Value(uint32(code), uint32(vendor))}
-	return c.Invoker.Invoke(ctx, CmdFault, &p)
+	return c.Invoker.Invoke(ctx, uint32(CmdFault), &p)
 }
 
 // SetFault makes every capture fail until ClearFault.
 func (c Client) SetFault(ctx context.Context, code, vendor int32) error {
 	p := tee.Params{tee.Value(uint32(code), uint32(vendor))}
-	return c.Invoker.Invoke(ctx, CmdSetFault, &p)
+	return c.Invoker.Invoke(ctx, uint32(CmdSetFault), &p)
 }
 
 // ClearFault ends a sticky fault.
@@ -64,12 +63,12 @@ func (c Client) ClearFault(ctx context.Context) error {
 // SetLatency sets the capture latency (whole milliseconds, ≤ MaxLatency).
 func (c Client) SetLatency(ctx context.Context, d time.Duration) error {
 	p := tee.Params{tee.Value(uint32(d/time.Millisecond), 0)}
-	return c.Invoker.Invoke(ctx, CmdSetLatency, &p)
+	return c.Invoker.Invoke(ctx, uint32(CmdSetLatency), &p)
 }
 
 // Reset empties the queue and clears fault and latency.
 func (c Client) Reset(ctx context.Context) error {
-	return c.Invoker.Invoke(ctx, CmdReset, &tee.Params{})
+	return c.Invoker.Invoke(ctx, uint32(CmdReset), &tee.Params{})
 }
 
 // RemoteStatus is STATUS's answer.
@@ -83,7 +82,7 @@ type RemoteStatus struct {
 // Status reads the sensor state.
 func (c Client) Status(ctx context.Context) (RemoteStatus, error) {
 	p := tee.Params{tee.ValueOut(), tee.ValueOut(), tee.ValueOut()}
-	if err := c.Invoker.Invoke(ctx, CmdStatus, &p); err != nil {
+	if err := c.Invoker.Invoke(ctx, uint32(CmdStatus), &p); err != nil {
 		return RemoteStatus{}, err
 	}
 	return RemoteStatus{

@@ -1,4 +1,4 @@
-package fingerprint
+package fpproto
 
 import (
 	"context"
@@ -40,7 +40,7 @@ type PreEnroll struct{}
 // Execute runs PRE_ENROLL.
 func (PreEnroll) Execute(ctx context.Context, inv rpc.Invoker) (uint64, error) {
 	p := tee.Params{tee.ValueOut()}
-	if err := inv.Invoke(ctx, CmdPreEnroll, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdPreEnroll), &p); err != nil {
 		return 0, err
 	}
 	c := u64(p[0])
@@ -62,7 +62,7 @@ type Enroll struct {
 // Execute runs ENROLL.
 func (c Enroll) Execute(ctx context.Context, inv rpc.Invoker) (RequestStatus, error) {
 	p := tee.Params{tee.Value(c.GID, c.TimeoutSec), tee.MemrefIn(c.HAT), tee.ValueOut()}
-	if err := inv.Invoke(ctx, CmdEnroll, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdEnroll), &p); err != nil {
 		return 0, err
 	}
 	return status(p[2]), nil
@@ -83,7 +83,7 @@ type GetAuthenticatorID struct{}
 // Execute runs GET_AUTHENTICATOR_ID.
 func (GetAuthenticatorID) Execute(ctx context.Context, inv rpc.Invoker) (uint64, error) {
 	p := tee.Params{tee.ValueOut()}
-	if err := inv.Invoke(ctx, CmdGetAuthenticatorID, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdGetAuthenticatorID), &p); err != nil {
 		return 0, err
 	}
 	return u64(p[0]), nil
@@ -108,9 +108,9 @@ func (Enumerate) Execute(ctx context.Context, inv rpc.Invoker) (RequestStatus, e
 	return runStatusOnly(ctx, inv, CmdEnumerate)
 }
 
-func runStatusOnly(ctx context.Context, inv rpc.Invoker, cmd uint32) (RequestStatus, error) {
+func runStatusOnly(ctx context.Context, inv rpc.Invoker, cmd Command) (RequestStatus, error) {
 	p := tee.Params{tee.ValueOut()}
-	if err := inv.Invoke(ctx, cmd, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(cmd), &p); err != nil {
 		return 0, err
 	}
 	return status(p[0]), nil
@@ -125,7 +125,7 @@ type Remove struct {
 // Execute runs REMOVE.
 func (c Remove) Execute(ctx context.Context, inv rpc.Invoker) (RequestStatus, error) {
 	p := tee.Params{tee.Value(c.GID, c.FID), tee.ValueOut()}
-	if err := inv.Invoke(ctx, CmdRemove, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdRemove), &p); err != nil {
 		return 0, err
 	}
 	return status(p[1]), nil
@@ -141,7 +141,7 @@ type SetActiveGroup struct {
 // Execute runs SET_ACTIVE_GROUP.
 func (c SetActiveGroup) Execute(ctx context.Context, inv rpc.Invoker) (RequestStatus, error) {
 	p := tee.Params{tee.Value(c.GID, 0), tee.MemrefIn([]byte(c.Path)), tee.ValueOut()}
-	if err := inv.Invoke(ctx, CmdSetActiveGroup, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdSetActiveGroup), &p); err != nil {
 		return 0, err
 	}
 	return status(p[2]), nil
@@ -158,7 +158,7 @@ type Authenticate struct {
 // Execute runs AUTHENTICATE.
 func (c Authenticate) Execute(ctx context.Context, inv rpc.Invoker) (RequestStatus, error) {
 	p := tee.Params{valueU64(c.OperationID), tee.Value(c.GID, 0), tee.ValueOut()}
-	if err := inv.Invoke(ctx, CmdAuthenticate, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdAuthenticate), &p); err != nil {
 		return 0, err
 	}
 	return status(p[2]), nil
@@ -178,7 +178,7 @@ func (c NextEvent) Execute(ctx context.Context, inv rpc.Invoker) (Event, uint32,
 		tee.ValueInout(uint32(wait/time.Millisecond), 0),
 		tee.ValueOut(), tee.ValueOut(), tee.MemrefOut(uint32(hatSize)),
 	}
-	if err := inv.Invoke(ctx, CmdNextEvent, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdNextEvent), &p); err != nil {
 		return Event{}, 0, err
 	}
 	e, err := DecodeEvent(&p)
@@ -212,7 +212,7 @@ func (r ResetLockoutResult) Err() error { return ReasonError(r.Error, r.Reason) 
 // Execute runs RESET_LOCKOUT.
 func (c ResetLockout) Execute(ctx context.Context, inv rpc.Invoker) (ResetLockoutResult, error) {
 	p := tee.Params{tee.Value(c.GID, 0), tee.MemrefIn(c.HAT), tee.ValueOut()}
-	if err := inv.Invoke(ctx, CmdResetLockout, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdResetLockout), &p); err != nil {
 		return ResetLockoutResult{}, err
 	}
 	return ResetLockoutResult{Error: Error(int32(p[2].A)), Reason: Reason(p[2].B)}, nil
@@ -236,7 +236,7 @@ func (c FetchOutbox) Execute(ctx context.Context, inv rpc.Invoker) ([][]byte, ui
 		capacity = OutboxCapacity
 	}
 	p := tee.Params{tee.MemrefOut(capacity), tee.ValueOut()}
-	if err := inv.Invoke(ctx, CmdFetchOutbox, &p); err != nil {
+	if err := inv.Invoke(ctx, uint32(CmdFetchOutbox), &p); err != nil {
 		return nil, 0, err
 	}
 	envs, err := bio.SplitBatch(p[0].Data)
@@ -256,5 +256,5 @@ type SetAuthTokenKey struct {
 // Execute runs SET_AUTH_TOKEN_KEY.
 func (c SetAuthTokenKey) Execute(ctx context.Context, inv rpc.Invoker) error {
 	p := tee.Params{tee.MemrefIn(c.Envelope)}
-	return inv.Invoke(ctx, CmdSetAuthTokenKey, &p)
+	return inv.Invoke(ctx, uint32(CmdSetAuthTokenKey), &p)
 }

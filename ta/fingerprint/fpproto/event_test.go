@@ -1,4 +1,4 @@
-package fingerprint
+package fpproto
 
 import (
 	"testing"
@@ -12,7 +12,7 @@ import (
 
 func eventParams(e Event, queued uint32) tee.Params {
 	p := tee.Params{tee.ValueInout(0, 0), tee.ValueOut(), tee.ValueOut(), tee.MemrefOut(hatSize)}
-	putEvent(&p, e, queued)
+	PutEvent(&p, e, queued)
 	return p
 }
 
@@ -28,13 +28,13 @@ func TestEventRoundTrip(t *testing.T) {
 		hatPresent bool
 	}{
 		{Event{Type: MsgNone}, 0, [2]uint32{}, [2]uint32{}, false},
-		{errorEvent(ErrorVendor, -7, 3), 0xFFFFFFFF, [2]uint32{8, 0xFFFFFFF9}, [2]uint32{0, 3}, false},
-		{errorEvent(ErrorLockout, 0, 30_000), 0xFFFFFFFF, [2]uint32{7, 0}, [2]uint32{0, 30_000}, false},
-		{acquiredEvent(AcquiredVendor, 1001), 1, [2]uint32{6, 1001}, [2]uint32{}, false},
-		{fingerEvent(MsgTemplateEnrolling, 5, 6, 7), 3, [2]uint32{5, 6}, [2]uint32{7, 0}, false},
-		{fingerEvent(MsgTemplateRemoved, 5, 6, 0), 4, [2]uint32{5, 6}, [2]uint32{}, false},
-		{fingerEvent(MsgTemplateEnumerating, 0, 99, 0), 6, [2]uint32{0, 99}, [2]uint32{}, false},
-		{fingerEvent(MsgAuthenticated, 0, 99, 0), 5, [2]uint32{0, 99}, [2]uint32{}, false},
+		{ErrorEvent(ErrorVendor, -7, 3), 0xFFFFFFFF, [2]uint32{8, 0xFFFFFFF9}, [2]uint32{0, 3}, false},
+		{ErrorEvent(ErrorLockout, 0, 30_000), 0xFFFFFFFF, [2]uint32{7, 0}, [2]uint32{0, 30_000}, false},
+		{AcquiredEvent(AcquiredVendor, 1001), 1, [2]uint32{6, 1001}, [2]uint32{}, false},
+		{FingerEvent(MsgTemplateEnrolling, 5, 6, 7), 3, [2]uint32{5, 6}, [2]uint32{7, 0}, false},
+		{FingerEvent(MsgTemplateRemoved, 5, 6, 0), 4, [2]uint32{5, 6}, [2]uint32{}, false},
+		{FingerEvent(MsgTemplateEnumerating, 0, 99, 0), 6, [2]uint32{0, 99}, [2]uint32{}, false},
+		{FingerEvent(MsgAuthenticated, 0, 99, 0), 5, [2]uint32{0, 99}, [2]uint32{}, false},
 		{Event{Type: MsgAuthenticated, FingerID: 3, GroupID: 4, HAT: hat}, 5, [2]uint32{3, 4}, [2]uint32{}, true},
 	}
 	for _, tc := range tests {

@@ -1,4 +1,4 @@
-package fingerprint
+package fpproto
 
 import (
 	"strconv"
@@ -9,25 +9,53 @@ import (
 	"github.com/fpemu/fpemu/tee/envelope"
 )
 
-// Command identifiers of the fingerprint TA (docs/protocol.md, "Fingerprint
-// TA commands and sensor control"). Commands 1–9 are the methods of HIDL
-// IBiometricsFingerprint@2.1 in declaration order (setNotify, method 0,
-// has no TA counterpart: callbacks are NEXT_EVENT); 0x100… are fpemu's.
+// Command is a fingerprint TA command identifier (the commandID of
+// TEEC_InvokeCommand; docs/protocol.md §9.2). Commands 1–9 are the methods
+// of HIDL IBiometricsFingerprint@2.1 in declaration order (setNotify,
+// method 0, has no TA counterpart: callbacks are NEXT_EVENT); 0x100… are
+// fpemu's.
+type Command uint32
+
+// Fingerprint TA commands.
 const (
-	CmdPreEnroll          uint32 = 1      // preEnroll
-	CmdEnroll             uint32 = 2      // enroll(hat, gid, timeoutSec)
-	CmdPostEnroll         uint32 = 3      // postEnroll
-	CmdGetAuthenticatorID uint32 = 4      // getAuthenticatorId
-	CmdCancel             uint32 = 5      // cancel
-	CmdEnumerate          uint32 = 6      // enumerate
-	CmdRemove             uint32 = 7      // remove(gid, fid)
-	CmdSetActiveGroup     uint32 = 8      // setActiveGroup(gid, storePath)
-	CmdAuthenticate       uint32 = 9      // authenticate(operationId, gid)
-	CmdNextEvent          uint32 = 0x100  // fpemu: wait for the next callback
-	CmdResetLockout       uint32 = 0x101  // fpemu: AIDL ISession.resetLockout(hat)
-	CmdFetchOutbox        uint32 = 0x102  // fpemu: next bio envelope for the payment TA
-	CmdSetAuthTokenKey    uint32 = 0x1000 // fpemu: Keymaster's auth-token key (envelope)
+	CmdPreEnroll          Command = 1      // preEnroll
+	CmdEnroll             Command = 2      // enroll(hat, gid, timeoutSec)
+	CmdPostEnroll         Command = 3      // postEnroll
+	CmdGetAuthenticatorID Command = 4      // getAuthenticatorId
+	CmdCancel             Command = 5      // cancel
+	CmdEnumerate          Command = 6      // enumerate
+	CmdRemove             Command = 7      // remove(gid, fid)
+	CmdSetActiveGroup     Command = 8      // setActiveGroup(gid, storePath)
+	CmdAuthenticate       Command = 9      // authenticate(operationId, gid)
+	CmdNextEvent          Command = 0x100  // fpemu: wait for the next callback
+	CmdResetLockout       Command = 0x101  // fpemu: AIDL ISession.resetLockout(hat)
+	CmdFetchOutbox        Command = 0x102  // fpemu: next bio envelope for the payment TA
+	CmdSetAuthTokenKey    Command = 0x1000 // fpemu: Keymaster's auth-token key (envelope)
 )
+
+var commandNames = map[Command]string{
+	CmdPreEnroll:          "PRE_ENROLL",
+	CmdEnroll:             "ENROLL",
+	CmdPostEnroll:         "POST_ENROLL",
+	CmdGetAuthenticatorID: "GET_AUTHENTICATOR_ID",
+	CmdCancel:             "CANCEL",
+	CmdEnumerate:          "ENUMERATE",
+	CmdRemove:             "REMOVE",
+	CmdSetActiveGroup:     "SET_ACTIVE_GROUP",
+	CmdAuthenticate:       "AUTHENTICATE",
+	CmdNextEvent:          "NEXT_EVENT",
+	CmdResetLockout:       "RESET_LOCKOUT",
+	CmdFetchOutbox:        "FETCH_OUTBOX",
+	CmdSetAuthTokenKey:    "SET_AUTH_TOKEN_KEY",
+}
+
+// String returns the command's name in docs/protocol.md §9.2.
+func (c Command) String() string {
+	if n, ok := commandNames[c]; ok {
+		return n
+	}
+	return "fingerprint_command(0x" + strconv.FormatUint(uint64(c), 16) + ")"
+}
 
 // Parameter layouts (docs/protocol.md). 64-bit values travel in one VALUE
 // parameter, a = low 32 bits, b = high 32 bits (as the Gatekeeper TA's);
@@ -60,18 +88,22 @@ const (
 //	                     p1 VALUE_OUTPUT   a = envelopes still queued
 //	SET_AUTH_TOKEN_KEY   p0 MEMREF_INPUT   envelope from Keymaster
 var (
-	typesValueOut  = []tee.ParamType{tee.ParamValueOutput}
-	typesEnroll    = []tee.ParamType{tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamValueOutput}
-	typesRemove    = []tee.ParamType{tee.ParamValueInput, tee.ParamValueOutput}
-	typesSetGroup  = []tee.ParamType{tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamValueOutput}
-	typesAuth      = []tee.ParamType{tee.ParamValueInput, tee.ParamValueInput, tee.ParamValueOutput}
-	typesNextEvent = []tee.ParamType{tee.ParamValueInout, tee.ParamValueOutput, tee.ParamValueOutput, tee.ParamMemrefOutput}
-	typesReset     = []tee.ParamType{tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamValueOutput}
-	typesOutbox    = []tee.ParamType{tee.ParamMemrefOutput, tee.ParamValueOutput}
-	typesSetKey    = []tee.ParamType{tee.ParamMemrefInput}
+	TypesPreEnroll          = tee.ParamTypes{tee.ParamValueOutput}
+	TypesEnroll             = tee.ParamTypes{tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamValueOutput}
+	TypesPostEnroll         = tee.ParamTypes{tee.ParamValueOutput}
+	TypesGetAuthenticatorID = tee.ParamTypes{tee.ParamValueOutput}
+	TypesCancel             = tee.ParamTypes{tee.ParamValueOutput}
+	TypesEnumerate          = tee.ParamTypes{tee.ParamValueOutput}
+	TypesRemove             = tee.ParamTypes{tee.ParamValueInput, tee.ParamValueOutput}
+	TypesSetActiveGroup     = tee.ParamTypes{tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamValueOutput}
+	TypesAuthenticate       = tee.ParamTypes{tee.ParamValueInput, tee.ParamValueInput, tee.ParamValueOutput}
+	TypesNextEvent          = tee.ParamTypes{tee.ParamValueInout, tee.ParamValueOutput, tee.ParamValueOutput, tee.ParamMemrefOutput}
+	TypesResetLockout       = tee.ParamTypes{tee.ParamValueInput, tee.ParamMemrefInput, tee.ParamValueOutput}
+	TypesFetchOutbox        = tee.ParamTypes{tee.ParamMemrefOutput, tee.ParamValueOutput}
+	TypesSetAuthTokenKey    = tee.ParamTypes{tee.ParamMemrefInput}
 )
 
-// Limits and defaults of the TA.
+// Limits and defaults of the fingerprint TA (docs/protocol.md §9).
 const (
 	// MaxTemplatesPerGroup is the per-group enrollment limit: framework
 	// config_fingerprintMaxTemplatesPerUser = 5, the AIDL virtual HAL's

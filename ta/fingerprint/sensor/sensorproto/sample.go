@@ -1,12 +1,10 @@
-package sensor
+package sensorproto
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
-
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 )
 
 // Sample wire format, version 1, as PRESENT carries it (all integers
@@ -15,9 +13,9 @@ import (
 //	off  size  field
 //	0    4     magic "FPSA"
 //	4    1     version = 1
-//	5    1     minutia count N, 0..matcher.MaxSampleMinutiae
-//	6    2     window width, 1..matcher.MaxSensorSize px
-//	8    2     window height, 1..matcher.MaxSensorSize px
+//	5    1     minutia count N, 0..MaxSampleMinutiae
+//	6    2     window width, 1..MaxSensorSize px
+//	8    2     window height, 1..MaxSensorSize px
 //	10   8*N   minutiae: x uint16, y uint16 (¼ px, inside the window),
 //	           angle uint16 (2π/65536), kind uint8 (1 ridge ending,
 //	           2 bifurcation), quality uint8 (0..100)
@@ -31,7 +29,7 @@ const (
 	sampleHeaderSize = 10
 	sampleMinutia    = 8
 	// MaxSampleSize is the largest encoded sample.
-	MaxSampleSize = sampleHeaderSize + matcher.MaxSampleMinutiae*sampleMinutia
+	MaxSampleSize = sampleHeaderSize + MaxSampleMinutiae*sampleMinutia
 	coordScale    = 4
 	angleUnits    = 65536
 )
@@ -41,8 +39,8 @@ const (
 var ErrMalformedSample = errors.New("sensor: malformed sample")
 
 // MarshalSample encodes s. It fails (ErrMalformedSample) for a sample that
-// does not pass matcher.Sample.Validate.
-func MarshalSample(s matcher.Sample) ([]byte, error) {
+// does not pass Sample.Validate.
+func MarshalSample(s Sample) ([]byte, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedSample, err)
 	}
@@ -66,9 +64,9 @@ func MarshalSample(s matcher.Sample) ([]byte, error) {
 // window within bounds, every minutia inside it with a known kind and a
 // quality ≤ 100. On error it returns the zero Sample and an error wrapping
 // ErrMalformedSample.
-func ParseSample(b []byte) (matcher.Sample, error) {
-	bad := func(format string, args ...any) (matcher.Sample, error) {
-		return matcher.Sample{}, fmt.Errorf("%w: %s", ErrMalformedSample, fmt.Sprintf(format, args...))
+func ParseSample(b []byte) (Sample, error) {
+	bad := func(format string, args ...any) (Sample, error) {
+		return Sample{}, fmt.Errorf("%w: %s", ErrMalformedSample, fmt.Sprintf(format, args...))
 	}
 	if len(b) < sampleHeaderSize {
 		return bad("%d bytes, header is %d", len(b), sampleHeaderSize)
@@ -83,20 +81,20 @@ func ParseSample(b []byte) (matcher.Sample, error) {
 	if want := sampleHeaderSize + n*sampleMinutia; len(b) != want {
 		return bad("%d bytes for %d minutiae, want %d", len(b), n, want)
 	}
-	s := matcher.Sample{
+	s := Sample{
 		Width:  int(binary.BigEndian.Uint16(b[6:])),
 		Height: int(binary.BigEndian.Uint16(b[8:])),
 	}
 	if n > 0 {
-		s.Minutiae = make([]matcher.Minutia, n)
+		s.Minutiae = make([]Minutia, n)
 	}
 	for i := range n {
 		r := b[sampleHeaderSize+i*sampleMinutia:]
-		s.Minutiae[i] = matcher.Minutia{
+		s.Minutiae[i] = Minutia{
 			X:       float64(binary.BigEndian.Uint16(r[0:])) / coordScale,
 			Y:       float64(binary.BigEndian.Uint16(r[2:])) / coordScale,
 			Angle:   float64(binary.BigEndian.Uint16(r[4:])) * (2 * math.Pi / angleUnits),
-			Kind:    matcher.Kind(r[6]),
+			Kind:    Kind(r[6]),
 			Quality: r[7],
 		}
 	}

@@ -1,4 +1,4 @@
-package sensor
+package sensorproto
 
 import (
 	"encoding/hex"
@@ -9,16 +9,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 )
 
 // goldenSample is testdata/sample_v1.hex: a 200×180 window with a ridge
 // ending at (10.25, 20.5), angle π/2, quality 80 and a bifurcation at
 // (199.75, 0), angle 0, quality 0.
-var goldenSample = matcher.Sample{Width: 200, Height: 180, Minutiae: []matcher.Minutia{
-	{X: 10.25, Y: 20.5, Angle: math.Pi / 2, Kind: matcher.RidgeEnding, Quality: 80},
-	{X: 199.75, Y: 0, Angle: 0, Kind: matcher.Bifurcation, Quality: 0},
+var goldenSample = Sample{Width: 200, Height: 180, Minutiae: []Minutia{
+	{X: 10.25, Y: 20.5, Angle: math.Pi / 2, Kind: RidgeEnding, Quality: 80},
+	{X: 199.75, Y: 0, Angle: 0, Kind: Bifurcation, Quality: 0},
 }}
 
 func readHex(t *testing.T, path string) []byte {
@@ -50,8 +48,8 @@ func TestSampleGolden(t *testing.T) {
 // TestMarshalSampleRoundsDown: coordinates are floored to the ¼ px grid,
 // so a sample stays inside its window; an angle just below 2π wraps to 0.
 func TestMarshalSampleRoundsDown(t *testing.T) {
-	s := matcher.Sample{Width: 10, Height: 10, Minutiae: []matcher.Minutia{
-		{X: 9.99, Y: 9.999, Angle: math.Nextafter(2*math.Pi, 0), Kind: matcher.RidgeEnding},
+	s := Sample{Width: 10, Height: 10, Minutiae: []Minutia{
+		{X: 9.99, Y: 9.999, Angle: math.Nextafter(2*math.Pi, 0), Kind: RidgeEnding},
 	}}
 	b, err := MarshalSample(s)
 	require.NoError(t, err)
@@ -88,9 +86,9 @@ func TestParseSampleRejects(t *testing.T) {
 	for name, b := range tests {
 		s, err := ParseSample(b)
 		assert.ErrorIs(t, err, ErrMalformedSample, name)
-		assert.Equal(t, matcher.Sample{}, s, name)
+		assert.Equal(t, Sample{}, s, name)
 	}
-	_, err = MarshalSample(matcher.Sample{Width: 0, Height: 1})
+	_, err = MarshalSample(Sample{Width: 0, Height: 1})
 	assert.ErrorIs(t, err, ErrMalformedSample)
 }
 
@@ -101,7 +99,7 @@ func FuzzParseSample(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ParseSample(b)
 		if err != nil {
-			require.Equal(t, matcher.Sample{}, s)
+			require.Equal(t, Sample{}, s)
 			return
 		}
 		require.NoError(t, s.Validate())

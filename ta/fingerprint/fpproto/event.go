@@ -1,4 +1,4 @@
-package fingerprint
+package fpproto
 
 import (
 	"errors"
@@ -67,17 +67,24 @@ func (e Event) LockoutRemaining() time.Duration {
 	return time.Duration(e.Detail) * time.Millisecond
 }
 
-// Constructors of the events the TA emits.
+// Constructors of the events a TA emits (what the fields of each Type are:
+// Event).
 
-func errorEvent(code Error, vendor int32, detail uint32) Event {
+// ErrorEvent is ERROR(code) with a vendor code (ERROR_VENDOR) and a detail
+// (a Reason, or the lockout's remaining milliseconds with ERROR_LOCKOUT).
+func ErrorEvent(code Error, vendor int32, detail uint32) Event {
 	return Event{Type: MsgError, Error: code, VendorCode: vendor, Detail: detail}
 }
 
-func acquiredEvent(info AcquiredInfo, vendor int32) Event {
+// AcquiredEvent is ACQUIRED(info) with a vendor code (ACQUIRED_VENDOR).
+func AcquiredEvent(info AcquiredInfo, vendor int32) Event {
 	return Event{Type: MsgAcquired, Acquired: info, VendorCode: vendor}
 }
 
-func fingerEvent(t MsgType, fid, gid, remaining uint32) Event {
+// FingerEvent is an event of type t about finger fid of group gid:
+// TEMPLATE_ENROLLING, TEMPLATE_REMOVED, TEMPLATE_ENUMERATING (with
+// remaining) or AUTHENTICATED (remaining 0; the HAT is set by the caller).
+func FingerEvent(t MsgType, fid, gid, remaining uint32) Event {
 	return Event{Type: t, FingerID: fid, GroupID: gid, Remaining: remaining}
 }
 
@@ -88,9 +95,10 @@ const hatSize = tokens.Size
 // protocol.
 var ErrEvent = errors.New("fingerprint: malformed event")
 
-// putEvent writes e into NEXT_EVENT's output parameters (p0.b, the queue
-// depth, is set by the caller).
-func putEvent(p *tee.Params, e Event, queued uint32) {
+// PutEvent writes e into NEXT_EVENT's output parameters, with queued, the
+// number of events still queued after it, in p0.b (docs/protocol.md §9.4).
+// It is DecodeEvent's inverse: the TA side of the codec.
+func PutEvent(p *tee.Params, e Event, queued uint32) {
 	p.SetValue(0, uint32(e.Type), queued)
 	var a, b uint32
 	switch e.Type {
