@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -29,28 +28,10 @@ var secureWorld = []string{
 	"github.com/mattn/go-sqlite3",
 }
 
-// knownOffenders are secure-world packages the REE side still links while
-// issue 9 is under way, each with the reason. The HAL imports the Keymaster
-// and payment TA implementations for their client types until their
-// protocol packages (keymaster/kmproto and the payment TA's) land; those
-// bring tee/store, tee/marks and tee/boot with them. The HAL also imports
-// tee/taproc for the device's socket layout, taproc.Listen and
-// CheckOwnedDir. Empty this list as each lands: the fingerprint side
-// (ta/fingerprint, its matcher and sensor) is already out and never
-// belongs here.
-var knownOffenders = map[string]string{
-	"github.com/fpemu/fpemu/keymaster":   "hal imports keymaster for its client types (→ keymaster/kmproto)",
-	"github.com/fpemu/fpemu/bio/payment": "hal imports bio/payment for its client types (→ its protocol package)",
-	"github.com/fpemu/fpemu/tee/store":   "via bio/payment and keymaster",
-	"github.com/fpemu/fpemu/tee/marks":   "via bio/payment and keymaster",
-	"github.com/fpemu/fpemu/tee/boot":    "via keymaster",
-	"github.com/mattn/go-sqlite3":        "via tee/store",
-	"github.com/fpemu/fpemu/tee/taproc":  "hal uses taproc's socket layout, Listen and CheckOwnedDir",
-}
-
 // TestREELinksNoSecureWorld is the import-boundary test of the trust
 // boundary: `go list -deps` of the REE HAL and of the REE tools built on
-// its client holds no secure-world package (beyond knownOffenders).
+// its client holds no secure-world package: the HAL imports only protocol
+// packages (kmproto, fpproto, payproto) and tee/devdir.
 func TestREELinksNoSecureWorld(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")
@@ -66,23 +47,10 @@ func TestREELinksNoSecureWorld(t *testing.T) {
 			deps := strings.Fields(string(out))
 			require.Contains(t, deps, "github.com/fpemu/fpemu/hal/hidl", "sanity: the list holds fpemu packages")
 			for _, f := range secureWorld {
-				if why, ok := knownOffenders[f]; ok {
-					t.Logf("known offender %s: %s", f, why)
-					continue
-				}
 				if slices.Contains(deps, f) {
 					t.Errorf("%s links the secure world: %s", pkg, f)
 				}
 			}
 		})
-	}
-}
-
-// TestKnownOffendersAreSecureWorld keeps the allow-list honest: only
-// secure-world packages, and never the fingerprint TA's side.
-func TestKnownOffendersAreSecureWorld(t *testing.T) {
-	for p := range knownOffenders {
-		assert.Contains(t, secureWorld, p)
-		assert.NotContains(t, p, "ta/fingerprint", "the fingerprint side is out of the HAL")
 	}
 }

@@ -6,8 +6,8 @@ import (
 
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 // SocketName is the file name of the HAL's north-API socket in a device's
@@ -16,7 +16,7 @@ const SocketName = "hal.sock"
 
 // SocketPath is the HAL's north-API socket in device directory dir:
 // DIR/sock/hal.sock, beside the TA sockets.
-func SocketPath(dir string) string { return filepath.Join(dir, taproc.SockDirName, SocketName) }
+func SocketPath(dir string) string { return filepath.Join(dir, devdir.SockDirName, SocketName) }
 
 // DeviceConfig wires a HAL to the TAs of device directory dir (docs/protocol.md
 // §7.1): the fingerprint TA at sock/fingerprint.sock, Keymaster at
@@ -26,10 +26,10 @@ func SocketPath(dir string) string { return filepath.Join(dir, taproc.SockDirNam
 func DeviceConfig(dir string) Config {
 	return Config{
 		ConnectTA: func(ctx context.Context) (TA, error) {
-			return DialTA(ctx, taproc.SocketPath(dir, tee.RoleFingerprint))
+			return DialTA(ctx, devdir.SocketPath(dir, tee.RoleFingerprint))
 		},
 		AuthTokenKey: func(ctx context.Context) ([]byte, error) {
-			return authTokenKey(ctx, taproc.SocketPath(dir, tee.RoleKeymaster))
+			return authTokenKey(ctx, devdir.SocketPath(dir, tee.RoleKeymaster))
 		},
 		Payment: paymentRelay(dir),
 	}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 // paymentRelay returns the Config.Payment of device directory dir: a
@@ -17,7 +17,7 @@ import (
 // down) — the envelopes then wait in the fingerprint TA's bounded outbox
 // (docs/protocol.md §8.3).
 func paymentRelay(dir string) func(ctx context.Context) (BioRelay, error) {
-	sock := taproc.SocketPath(dir, tee.RolePayment)
+	sock := devdir.SocketPath(dir, tee.RolePayment)
 	return func(ctx context.Context) (BioRelay, error) {
 		c, err := rpc.Dial(ctx, sock)
 		if err != nil {

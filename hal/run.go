@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tee/devdir"
 )
 
 // ReadyLine is what the HAL process writes on its readiness descriptor
@@ -23,7 +23,7 @@ const ReadyLine = "READY"
 
 // ErrSocketInUse means another live process serves the HAL socket (the
 // same sentinel as taproc's: the HAL binds its socket the way a TA does).
-var ErrSocketInUse = taproc.ErrSocketInUse
+var ErrSocketInUse = devdir.ErrSocketInUse
 
 // Options configure Run.
 type Options struct {
@@ -48,7 +48,7 @@ type Options struct {
 
 // Run is the whole life of the HAL process (`fpemu hal --dir DIR`): open
 // the HAL on the device's TAs (relaying Keymaster's key), listen on
-// DIR/sock/hal.sock (mode 0600; taproc.Listen: a socket already there,
+// DIR/sock/hal.sock (mode 0600; devdir.Listen: a socket already there,
 // served or stale, is ErrSocketInUse — only the launcher removes one), signal readiness, serve the north API until SIGTERM,
 // SIGINT or ctx ends, then stop gracefully, close the TA connection and
 // remove the socket. It returns nil after a graceful stop.
@@ -69,8 +69,8 @@ func Run(ctx context.Context, opt Options) error {
 	defer func() { _ = log.Sync() }()
 
 	// The device directory is the owner's alone (protocol §7.7); the HAL
-	// creates only its socket there, through taproc.Listen.
-	if err := taproc.CheckOwnedDir(opt.Dir); err != nil {
+	// creates only its socket there, through devdir.Listen.
+	if err := devdir.CheckOwnedDir(opt.Dir); err != nil {
 		log.Error("device directory refused", zap.Error(err))
 		return err
 	}
@@ -89,7 +89,7 @@ func Run(ctx context.Context, opt Options) error {
 	defer h.Close()
 
 	sock := SocketPath(opt.Dir)
-	ln, err := taproc.Listen(sock)
+	ln, err := devdir.Listen(sock)
 	if err != nil {
 		log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
 		return err

@@ -21,9 +21,9 @@ import (
 	"github.com/fpemu/fpemu/ta/gatekeeper/gatekeepertest"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/taproc"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -297,7 +297,7 @@ func TestShutdownLeavesNoProcessOrSocket(t *testing.T) {
 		assert.NoFileExists(t, d.SocketPath(r))
 	}
 	// The store and the fused key stay for the next boot.
-	fi, err := os.Stat(filepath.Join(taproc.DataDir(d.Dir(), tee.RoleGatekeeper), "gatekeeper.db"))
+	fi, err := os.Stat(filepath.Join(devdir.DataDir(d.Dir(), tee.RoleGatekeeper), "gatekeeper.db"))
 	require.NoError(t, err)
 	assert.Positive(t, fi.Size())
 	fused, err := os.Stat(filepath.Join(d.Dir(), "fused.key"))
@@ -328,7 +328,7 @@ func TestRebootKeepsEnrollment(t *testing.T) {
 // the TA's own log line, stops Keymaster, and does not hang.
 func TestTACrashAtStartupIsReported(t *testing.T) {
 	dir := shortDir(t)
-	db := filepath.Join(taproc.DataDir(dir, tee.RoleGatekeeper), "gatekeeper.db")
+	db := filepath.Join(devdir.DataDir(dir, tee.RoleGatekeeper), "gatekeeper.db")
 	require.NoError(t, os.MkdirAll(filepath.Dir(db), 0o700))
 	junk := sha256.Sum256([]byte("not a database"))
 	require.NoError(t, os.WriteFile(db, append(junk[:], make([]byte, 4096)...), 0o600))
@@ -357,7 +357,7 @@ func TestTACrashAtStartupIsReported(t *testing.T) {
 	assert.False(t, alive(se.PID))
 	require.Len(t, started, 2)
 	assert.False(t, alive(started[0].Process.Pid), "Keymaster stopped after the failed boot")
-	assert.NoFileExists(t, taproc.SocketPath(dir, tee.RoleKeymaster))
+	assert.NoFileExists(t, devdir.SocketPath(dir, tee.RoleKeymaster))
 }
 
 // TestBootRefusesBadConfigBeforeSecureBoot: an unusable configuration is

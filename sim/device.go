@@ -17,7 +17,7 @@ import (
 
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/boot"
-	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tee/devdir"
 )
 
 // Defaults for Config.
@@ -204,7 +204,7 @@ func newOwnedDevice(ctx context.Context, cfg Config, own *owner, prov provisione
 // directory created, a crashed launcher's recorded sockets cleared.
 func prepareDir(dir string, roles []tee.Role, clientGroup *int) (*owner, error) {
 	for _, r := range roles {
-		p := taproc.SocketPath(dir, r)
+		p := devdir.SocketPath(dir, r)
 		if r == tee.RoleFingerprint {
 			p = SensorSocketPath(dir) // the longer of its two sockets
 		}
@@ -437,7 +437,7 @@ func (d *Device) Dir() string { return d.cfg.Dir }
 func (d *Device) Roles() []tee.Role { return append([]tee.Role(nil), d.cfg.Roles...) }
 
 // SocketPath is the Unix socket of role's TA.
-func (d *Device) SocketPath(role tee.Role) string { return taproc.SocketPath(d.cfg.Dir, role) }
+func (d *Device) SocketPath(role tee.Role) string { return devdir.SocketPath(d.cfg.Dir, role) }
 
 // PID returns the pid of role's current process, or ErrNotRunning.
 func (d *Device) PID(role tee.Role) (int, error) {
@@ -518,7 +518,7 @@ func (d *Device) Shutdown(ctx context.Context) error {
 	if err := d.own.release(halSocketName); err != nil {
 		errs = append(errs, err)
 	}
-	_ = os.Remove(filepath.Join(d.cfg.Dir, taproc.SockDirName)) // only if empty
+	_ = os.Remove(filepath.Join(d.cfg.Dir, devdir.SockDirName)) // only if empty
 	d.own.close()
 	close(d.events)
 	d.stopErr = errors.Join(errs...)

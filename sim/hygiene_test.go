@@ -18,7 +18,7 @@ import (
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -106,7 +106,7 @@ func TestSecretsStayOnFD3(t *testing.T) {
 				assert.False(t, strings.HasPrefix(target, "pipe:"), "%s fd %s is still %s", r, fd, target)
 			}
 		}
-		fi, err := os.Stat(taproc.DataDir(d.Dir(), r))
+		fi, err := os.Stat(devdir.DataDir(d.Dir(), r))
 		require.NoError(t, err)
 		assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "%s data dir", r)
 	}

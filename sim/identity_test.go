@@ -21,8 +21,8 @@ import (
 	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 // modePayClient is a payment app process: it opens a session on the
@@ -43,7 +43,7 @@ func runPayClient() int {
 	arg := os.Getenv(childEnv + "_ARG")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := rpc.Dial(ctx, taproc.SocketPath(dir, tee.RolePayment))
+	c, err := rpc.Dial(ctx, devdir.SocketPath(dir, tee.RolePayment))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -8,10 +8,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
-	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/taproc"
 	"io"
 	"io/fs"
 	"net"
@@ -23,6 +19,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/devdir"
+	"github.com/fpemu/fpemu/tee/rpc"
 )
 
 // nobody is the foreign uid of the cross-uid tests.
@@ -97,7 +98,7 @@ func TestBootRefusesADirectoryNotItsOwn(t *testing.T) {
 			if d != nil {
 				_ = shutdown(t, d)
 			}
-			require.ErrorIs(t, err, taproc.ErrUnsafeDir)
+			require.ErrorIs(t, err, devdir.ErrUnsafeDir)
 			assert.Contains(t, err.Error(), "fix: "+tc.fix)
 			assert.Equal(t, before, tree(t, dir), "nothing created or changed")
 		})
@@ -127,13 +128,13 @@ func TestPlantedSymlinksAreNotFollowed(t *testing.T) {
 		{"fused key", "fused.key", false},
 		{"lock file", LockFileName, false},
 		{"socket record", SocketRecordName, false},
-		{"sock dir", taproc.SockDirName, true},
+		{"sock dir", devdir.SockDirName, true},
 		{"a TA socket", "sock/gatekeeper.sock", false},
-		{"data dir", taproc.DataDirName, true},
+		{"data dir", devdir.DataDirName, true},
 		{"role data dir", "data/gatekeeper", true},
 		{"sqlite database", "data/gatekeeper/gatekeeper.db", false},
 		{"sqlite wal", "data/gatekeeper/gatekeeper.db-wal", false},
-		{"rpmb dir", taproc.RPMBDirName, true},
+		{"rpmb dir", devdir.RPMBDirName, true},
 		{"rollback counter", "rpmb/gatekeeper/counter", false},
 		{"counter temporary", "rpmb/gatekeeper/counter.tmp", false},
 	}
@@ -271,8 +272,8 @@ func TestRestartWaitsOutASquatter(t *testing.T) {
 // binding while a squatter serves its path is not trusted.
 func TestReadinessOnlyFromItsOwnSocket(t *testing.T) {
 	dir := shortDir(t)
-	require.NoError(t, os.Mkdir(filepath.Join(dir, taproc.SockDirName), 0o700))
-	sq := squat(t, taproc.SocketPath(dir, tee.RoleGatekeeper))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, devdir.SockDirName), 0o700))
+	sq := squat(t, devdir.SocketPath(dir, tee.RoleGatekeeper))
 	cfg := Config{Dir: dir, Command: childCommand(dir, map[tee.Role]string{tee.RoleGatekeeper: modeLiar}), ReadyTimeout: 5 * time.Second, StopGrace: 2 * time.Second, Log: zap.NewNop()}
 	d, err := newDevice(testCtx(t), cfg, fakeProvisioner{}, nil)
 	if d != nil {
@@ -284,7 +285,7 @@ func TestReadinessOnlyFromItsOwnSocket(t *testing.T) {
 	assert.Equal(t, tee.RoleGatekeeper, se.Role)
 	assert.False(t, alive(se.PID), "the lying child is ended")
 	assert.Zero(t, sq.bytes.Load())
-	assert.FileExists(t, taproc.SocketPath(dir, tee.RoleGatekeeper), "the squatter's socket is not the launcher's to remove")
+	assert.FileExists(t, devdir.SocketPath(dir, tee.RoleGatekeeper), "the squatter's socket is not the launcher's to remove")
 }
 
 // runDialSensor is the modeDial child: open a sensor-control session on

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
 
@@ -133,7 +134,7 @@ func runChild(mode string) int {
 	if mode == modeStubborn {
 		signal.Ignore(syscall.SIGTERM)
 	}
-	sock := taproc.SocketPath(dir, role)
+	sock := devdir.SocketPath(dir, role)
 	_ = os.Remove(sock)
 	ln, err := listenUnix(sock)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tee/devdir"
 )
 
 // LockFileName is the launcher's lock in the device directory. The
@@ -59,25 +59,25 @@ func (e *RunningError) Is(target error) bool { return target == ErrDeviceRunning
 // launcher neither trusts its readiness nor routes a client to it.
 var ErrForeignSocket = errors.New("socket served by a process the launcher did not start")
 
-// openDeviceDir prepares dir (taproc.PrepareDeviceDir: created 0700, or
+// openDeviceDir prepares dir (devdir.PrepareDeviceDir: created 0700, or
 // checked to be the launcher user's and not group- or other-writable),
 // takes the device lock, creates sock/ and clears the sockets a previous
 // launcher of this directory recorded and left behind. On a lock held by
 // another launcher it fails with a *RunningError having changed nothing.
 func openDeviceDir(dir string, clientGID int) (*owner, error) {
-	if err := taproc.PrepareDeviceDir(dir); err != nil {
+	if err := devdir.PrepareDeviceDir(dir); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	lock, err := lockDevice(dir)
 	if err != nil {
 		return nil, err
 	}
-	o := &owner{dir: dir, lock: lock, clientGID: clientGID, socks: map[string]taproc.FileID{}}
-	if _, err := taproc.EnsureDir(dir, taproc.SockDirName); err != nil {
+	o := &owner{dir: dir, lock: lock, clientGID: clientGID, socks: map[string]devdir.FileID{}}
+	if _, err := devdir.EnsureDir(dir, devdir.SockDirName); err != nil {
 		o.close()
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	for _, d := range []string{dir, filepath.Join(dir, taproc.SockDirName)} {
+	for _, d := range []string{dir, filepath.Join(dir, devdir.SockDirName)} {
 		share := unshareDir
 		if clientGID >= 0 {
 			share = func(p string) error { return shareDir(p, clientGID) }
@@ -99,7 +99,7 @@ func openDeviceDir(dir string, clientGID int) (*owner, error) {
 // *RunningError naming the holder's pid; the file is not modified then.
 func lockDevice(dir string) (*os.File, error) {
 	path := filepath.Join(dir, LockFileName)
-	if err := taproc.CheckFile(path); err != nil {
+	if err := devdir.CheckFile(path); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
@@ -137,11 +137,11 @@ type owner struct {
 	clientGID int
 
 	mu    sync.Mutex
-	socks map[string]taproc.FileID // by file name in sock/
+	socks map[string]devdir.FileID // by file name in sock/
 }
 
 func (o *owner) sockPath(name string) string {
-	return filepath.Join(o.dir, taproc.SockDirName, name)
+	return filepath.Join(o.dir, devdir.SockDirName, name)
 }
 
 // clearRecorded removes the sockets the record lists that are still the
@@ -168,7 +168,7 @@ func (o *owner) clearRecorded() error {
 	}
 	for _, r := range recs {
 		p := o.sockPath(r.Name)
-		if !taproc.SameFile(p, r.ID) {
+		if !devdir.SameFile(p, r.ID) {
 			continue
 		}
 		if c, err := net.DialTimeout("unix", p, time.Second); err == nil {
@@ -216,7 +216,7 @@ func (o *owner) save() error {
 // file did not change around the dial.
 func (o *owner) claim(name string, pid int) error {
 	p := o.sockPath(name)
-	id, err := taproc.Identify(p)
+	id, err := devdir.Identify(p)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrForeignSocket, p, err)
 	}
@@ -224,12 +224,12 @@ func (o *owner) claim(name string, pid int) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrForeignSocket, p, err)
 	}
-	cred, err := taproc.PeerCred(c)
+	cred, err := devdir.PeerCred(c)
 	c.Close()
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrForeignSocket, p, err)
 	}
-	if int(cred.Pid) != pid || !taproc.SameFile(p, id) {
+	if int(cred.Pid) != pid || !devdir.SameFile(p, id) {
 		return fmt.Errorf("%w: %s is served by pid %d, not by pid %d", ErrForeignSocket, p, cred.Pid, pid)
 	}
 	if o.clientGID >= 0 && isClientSocket(name) {
@@ -244,7 +244,7 @@ func (o *owner) claim(name string, pid int) error {
 }
 
 // release removes the socket file name if the record holds it and it is
-// still the file recorded (taproc.SameFile); it then leaves the record.
+// still the file recorded (devdir.SameFile); it then leaves the record.
 func (o *owner) release(name string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -254,7 +254,7 @@ func (o *owner) release(name string) error {
 	}
 	delete(o.socks, name)
 	var err error
-	if p := o.sockPath(name); taproc.SameFile(p, id) {
+	if p := o.sockPath(name); devdir.SameFile(p, id) {
 		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = fmt.Errorf("sim: remove socket: %w", rerr)
 		}
@@ -282,7 +282,7 @@ func (o *owner) close() {
 // socket first and, for the fingerprint TA, the sensor-control socket (an
 // extra endpoint: claimed when the TA serves it).
 func socketNames(role tee.Role) []string {
-	names := []string{filepath.Base(taproc.SocketPath("", role))}
+	names := []string{filepath.Base(devdir.SocketPath("", role))}
 	if role == tee.RoleFingerprint {
 		names = append(names, filepath.Base(SensorSocketPath("")))
 	}
@@ -315,7 +315,7 @@ func (d *Device) dialOwn(ctx context.Context, role tee.Role, path string) (net.C
 	if err != nil {
 		return nil, fmt.Errorf("sim: %s: %w: %w", role, tee.ErrTargetDead, err)
 	}
-	cred, err := taproc.PeerCred(c)
+	cred, err := devdir.PeerCred(c)
 	if err != nil || int(cred.Pid) != pid {
 		c.Close()
 		who := "unknown"

@@ -2,19 +2,20 @@ package sim
 
 import (
 	"context"
+	"math/rand/v2"
+	"path/filepath"
+
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/taproc"
-	"math/rand/v2"
-	"path/filepath"
 )
 
 // SensorSocketPath is the fingerprint TA's sensor-control socket in device
 // directory dir: DIR/sock/fingerprint-sensor.sock.
 func SensorSocketPath(dir string) string {
-	return filepath.Join(dir, taproc.SockDirName, sensorproto.SocketName+".sock")
+	return filepath.Join(dir, devdir.SockDirName, sensorproto.SocketName+".sock")
 }
 
 // SensorSocketPath returns the device's sensor-control socket.

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tee/devdir"
 )
 
 // Client sockets and the client group (docs/protocol.md §7.7).
@@ -61,8 +61,8 @@ func unshareDir(path string) error {
 // shareSocket gives the socket at path, which must still be the file id
 // the launcher verified as its child's, to group gid with mode 0660, and
 // returns its new id (chown and chmod move the change time).
-func shareSocket(path string, id taproc.FileID, gid int) (taproc.FileID, error) {
-	if !taproc.SameFile(path, id) {
+func shareSocket(path string, id devdir.FileID, gid int) (devdir.FileID, error) {
+	if !devdir.SameFile(path, id) {
 		return id, fmt.Errorf("%w: %s is no longer the socket verified", ErrClientGroup, path)
 	}
 	if err := unix.Fchownat(unix.AT_FDCWD, path, -1, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -74,7 +74,7 @@ func shareSocket(path string, id taproc.FileID, gid int) (taproc.FileID, error) 
 	if err := os.Chmod(path, 0o660); err != nil {
 		return id, fmt.Errorf("%w: chmod 660 %s: %v", ErrClientGroup, path, err)
 	}
-	now, err := taproc.Identify(path)
+	now, err := devdir.Identify(path)
 	if err != nil || now.Dev != id.Dev || now.Ino != id.Ino {
 		return id, fmt.Errorf("%w: %s changed while it was shared", ErrClientGroup, path)
 	}

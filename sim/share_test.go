@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tee/devdir"
 )
 
 // modeGroup returns path's permission bits and group, without following
@@ -39,7 +39,7 @@ func TestClientGroupSharesOnlyClientSockets(t *testing.T) {
 		c.ClientGroup = &gid
 	})
 	dir := d.Dir()
-	for _, p := range []string{dir, filepath.Join(dir, taproc.SockDirName)} {
+	for _, p := range []string{dir, filepath.Join(dir, devdir.SockDirName)} {
 		mode, g := modeGroup(t, p)
 		assert.Equal(t, os.FileMode(0o710), mode, p)
 		assert.Equal(t, uint32(gid), g, p)

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tee/devdir"
 )
 
 // The socket record (docs/protocol.md §7.7) is DEVICE_DIR/sockets: one line
@@ -30,7 +30,7 @@ var ErrBadSocketRecord = errors.New("sim: malformed socket record")
 // recordedSocket is one line of the socket record.
 type recordedSocket struct {
 	Name string
-	ID   taproc.FileID
+	ID   devdir.FileID
 }
 
 // parseSocketRecord decodes the socket record strictly: every line must
@@ -78,7 +78,7 @@ func parseSocketRecord(b []byte) ([]recordedSocket, error) {
 		if nums[2] > 1<<63-1 {
 			return nil, fmt.Errorf("%w: line %d: change time out of range", ErrBadSocketRecord, i+1)
 		}
-		out = append(out, recordedSocket{Name: name, ID: taproc.FileID{Dev: nums[0], Ino: nums[1], Ctime: int64(nums[2])}})
+		out = append(out, recordedSocket{Name: name, ID: devdir.FileID{Dev: nums[0], Ino: nums[1], Ctime: int64(nums[2])}})
 	}
 	return out, nil
 }

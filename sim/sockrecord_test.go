@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tee/devdir"
 )
 
 func TestParseSocketRecord(t *testing.T) {
@@ -14,8 +14,8 @@ func TestParseSocketRecord(t *testing.T) {
 	recs, err := parseSocketRecord([]byte(good))
 	require.NoError(t, err)
 	require.Equal(t, []recordedSocket{
-		{Name: "fingerprint-sensor.sock", ID: taproc.FileID{Dev: 2049, Ino: 1234, Ctime: 1733331234567890123}},
-		{Name: "keymaster.sock", ID: taproc.FileID{Dev: 2049, Ino: 77, Ctime: 1}},
+		{Name: "fingerprint-sensor.sock", ID: devdir.FileID{Dev: 2049, Ino: 1234, Ctime: 1733331234567890123}},
+		{Name: "keymaster.sock", ID: devdir.FileID{Dev: 2049, Ino: 77, Ctime: 1}},
 	}, recs)
 	assert.Equal(t, good, string(appendSocketRecord(nil, recs)), "round trip")
 

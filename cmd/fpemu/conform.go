@@ -19,7 +19,7 @@ import (
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/conform"
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tee/devdir"
 )
 
 func init() { subcommands = append(subcommands, newConformCmd) }
@@ -168,9 +168,9 @@ func compileFlag(name, expr string) (*regexp.Regexp, error) {
 func deviceTarget(dir string) conform.Target {
 	return conform.Target{
 		HAL:        hal.SocketPath(dir),
-		Gatekeeper: taproc.SocketPath(dir, tee.RoleGatekeeper),
+		Gatekeeper: devdir.SocketPath(dir, tee.RoleGatekeeper),
 		Sensor:     sim.SensorSocketPath(dir),
-		Keymaster:  taproc.SocketPath(dir, tee.RoleKeymaster),
+		Keymaster:  devdir.SocketPath(dir, tee.RoleKeymaster),
 	}
 }
 

@@ -26,8 +26,8 @@ import (
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 // The rows of this file attack the launcher's hold on the device
@@ -102,7 +102,7 @@ var dirHijack = attack{
 			if !t.must("snapshot", err) {
 				return
 			}
-			r.refusedBoot(ctx, t, c.what, taproc.ErrUnsafeDir, c.fix)
+			r.refusedBoot(ctx, t, c.what, devdir.ErrUnsafeDir, c.fix)
 			after, err := snapshot(r.dir)
 			if !t.must("snapshot", err) {
 				return
@@ -142,8 +142,8 @@ var symlinkPlant = attack{
 			at    string
 			isDir bool
 		}{
-			{"fused.key", false}, {sim.LockFileName, false}, {taproc.SockDirName, true},
-			{taproc.DataDirName, true}, {"rpmb/fingerprint/counter.tmp", false}, {"data/fingerprint/fingerprint.db", false},
+			{"fused.key", false}, {sim.LockFileName, false}, {devdir.SockDirName, true},
+			{devdir.DataDirName, true}, {"rpmb/fingerprint/counter.tmp", false}, {"data/fingerprint/fingerprint.db", false},
 		}
 		for i, p := range plants {
 			if !t.must("clean the directory", clearExcept(r.dir, victim)) {

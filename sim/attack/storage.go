@@ -17,7 +17,7 @@ import (
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tee/devdir"
 )
 
 // fpDBName is the fingerprint TA's database in its data directory
@@ -82,7 +82,7 @@ func copyFiles(from, to string) error {
 // counterValue reads the value of the fingerprint TA's rollback counter
 // (docs/protocol.md §6.6: not secret; only its MAC needs the TA's key).
 func counterValue(dir string) (uint64, error) {
-	b, err := os.ReadFile(filepath.Join(taproc.RPMBDir(dir, tee.RoleFingerprint), "counter"))
+	b, err := os.ReadFile(filepath.Join(devdir.RPMBDir(dir, tee.RoleFingerprint), "counter"))
 	if err != nil {
 		return 0, err
 	}
@@ -152,7 +152,7 @@ var storeSwap = attack{
 		if _, err := authenticate(ctx, fx.fp, fx.sen, fingerB, challenge(), 1); !t.must("control: B opens group 1", err) {
 			return
 		}
-		dataDir := taproc.DataDir(r.dir, tee.RoleFingerprint)
+		dataDir := devdir.DataDir(r.dir, tee.RoleFingerprint)
 		if !t.must("swap the rows (TA running)", swapGroups(ctx, dataDir, fx.fid, fidB)) {
 			return
 		}
@@ -199,7 +199,7 @@ var storeRollback = attack{
 		if fx == nil {
 			return
 		}
-		dataDir := taproc.DataDir(r.dir, tee.RoleFingerprint)
+		dataDir := devdir.DataDir(r.dir, tee.RoleFingerprint)
 		older, latest := filepath.Join(r.dir, "copy-older"), filepath.Join(r.dir, "copy-latest")
 		if !t.must("copy the database (TA running)", copyFiles(dataDir, older)) {
 			return

@@ -13,8 +13,8 @@ import (
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 // roles are the TAs of a demo device, in boot order (Keymaster first: it
@@ -100,7 +100,7 @@ func startHAL(r *runner, ctx context.Context, rec *record) error {
 	}
 	rec.Add("sensor_latency_ms", 0)
 	// The framework's per-user store path (/data/vendor_de/<user>/fpdata).
-	path := filepath.Join(r.dir, taproc.DataDirName, "vendor_de", "0", "fpdata")
+	path := filepath.Join(r.dir, devdir.DataDirName, "vendor_de", "0", "fpdata")
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (r *runner) leftovers() error {
 			left = append(left, fmt.Sprintf("%s (pid %d) still running", role, pid))
 		}
 	}
-	ents, err := os.ReadDir(filepath.Join(r.dir, taproc.SockDirName))
+	ents, err := os.ReadDir(filepath.Join(r.dir, devdir.SockDirName))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,10 +13,10 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"golang.org/x/sys/unix"
 
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/boot"
+	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -103,13 +101,6 @@ type Options struct {
 // ErrWrongRole means the provisioning record on fd 3 is for another TA.
 var ErrWrongRole = errors.New("taproc: provisioning record is for another TA")
 
-// ErrSocketInUse means a socket file is already on the path, served or
-// not. Listen neither connects to it (the launcher never routes anything
-// to a socket it did not start) nor removes it: only the launcher, which
-// records the sockets its device's processes bound, removes one
-// (protocol §7.7), so no process deletes a socket it did not create.
-var ErrSocketInUse = errors.New("socket path already taken (not removed: the launcher removes only sockets its device bound)")
-
 // Run is the whole life of a TA process (see the package doc). It returns
 // nil after a graceful shutdown on SIGTERM/SIGINT or when ctx ends, an
 // error wrapping ErrNotLaunched when the process has no inherited
@@ -169,8 +160,8 @@ func Run(ctx context.Context, opt Options) error {
 		}()
 	}
 
-	sock := SocketPath(opt.Dir, opt.Role)
-	ln, err := Listen(sock)
+	sock := devdir.SocketPath(opt.Dir, opt.Role)
+	ln, err := devdir.Listen(sock)
 	if err != nil {
 		log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
 		return err
@@ -218,23 +209,23 @@ func Run(ctx context.Context, opt Options) error {
 // and the store and counter files the TA will open by path are checked
 // with CheckFile (protocol §7.7).
 func newEnv(dir string, rec *boot.Record, log *zap.Logger) (*Env, error) {
-	if err := CheckOwnedDir(dir); err != nil {
+	if err := devdir.CheckOwnedDir(dir); err != nil {
 		return nil, err
 	}
-	if _, err := EnsureDir(dir, SockDirName); err != nil {
+	if _, err := devdir.EnsureDir(dir, devdir.SockDirName); err != nil {
 		return nil, err
 	}
-	data, err := EnsureDir(dir, DataDirName, string(rec.Role))
+	data, err := devdir.EnsureDir(dir, devdir.DataDirName, string(rec.Role))
 	if err != nil {
 		return nil, err
 	}
-	rpmb, err := EnsureDir(dir, RPMBDirName, string(rec.Role))
+	rpmb, err := devdir.EnsureDir(dir, devdir.RPMBDirName, string(rec.Role))
 	if err != nil {
 		return nil, err
 	}
 	db, counter := filepath.Join(data, string(rec.Role)+".db"), filepath.Join(rpmb, "counter")
 	for _, f := range []string{db, db + "-wal", db + "-shm", db + "-journal", counter, counter + ".tmp"} {
-		if err := CheckFile(f); err != nil {
+		if err := devdir.CheckFile(f); err != nil {
 			return nil, err
 		}
 	}
@@ -256,96 +247,10 @@ func newEnv(dir string, rec *boot.Record, log *zap.Logger) (*Env, error) {
 	}, nil
 }
 
-// Listener is a device socket bound by Listen. Its Close does not unlink
-// the socket file; Unlink does, and only if the file is still the one it
-// bound.
-type Listener struct {
-	net.Listener
-	path string
-	id   FileID
-}
-
-// Path is the socket file's path.
-func (l *Listener) Path() string { return l.path }
-
-// Unlink removes the socket file if it is still the one this listener
-// bound (same device and inode, by lstat); a file someone else put there
-// since is left alone.
-func (l *Listener) Unlink() error {
-	if !SameFile(l.path, l.id) {
-		return nil
-	}
-	if err := os.Remove(l.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("taproc: remove socket: %w", err)
-	}
-	return nil
-}
-
-// FileID identifies one file: device, inode and change time. The change
-// time tells a file apart from a later one that reuses the freed inode
-// number (file systems hand a freed inode out again at once).
-type FileID struct {
-	Dev, Ino uint64
-	Ctime    int64 // nanoseconds
-}
-
-// Identify returns the FileID of path without following a symbolic link.
-func Identify(path string) (FileID, error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		return FileID{}, &fs.PathError{Op: "lstat", Path: path, Err: err}
-	}
-	return FileID{Dev: st.Dev, Ino: st.Ino, Ctime: st.Ctim.Nano()}, nil
-}
-
-// SameFile reports whether path (not followed if a symbolic link) is the
-// file id.
-func SameFile(path string, id FileID) bool {
-	got, err := Identify(path)
-	return err == nil && got == id
-}
-
-// Listen binds a device Unix socket (a TA's role or endpoint socket, the
-// HAL's north-API socket) with mode 0600 in its directory, which must
-// exist and pass CheckOwnedDir (protocol §7.2 step 4, §7.7). The path must
-// be free: Listen removes nothing and connects to nothing. A socket there
-// is ErrSocketInUse (never steal a socket), a symbolic link an
-// *UnsafeError (bind never follows it), anything else is reported.
-func Listen(path string) (*Listener, error) {
-	if err := CheckOwnedDir(filepath.Dir(path)); err != nil {
-		return nil, err
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			return nil, &UnsafeError{path, "is a symbolic link", "remove the link (rm " + path + ")"}
-		case fi.Mode()&fs.ModeSocket == 0:
-			return nil, fmt.Errorf("%s exists and is not a socket", path)
-		}
-		return nil, fmt.Errorf("%w: %s", ErrSocketInUse, path)
-	}
-	// The umask makes bind create the socket 0600, with no window of wider
-	// permissions (bind creates the file; it never follows a link there).
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", path, err)
-	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(false)
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK || st.Mode&0o777 != 0o600 {
-		ln.Close()
-		return nil, fmt.Errorf("taproc: socket %s not as bound (mode %o): %v", path, st.Mode, err)
-	}
-	id := FileID{Dev: st.Dev, Ino: st.Ino, Ctime: st.Ctim.Nano()}
-	return &Listener{Listener: ln, path: path, id: id}, nil
-}
-
 // endpoint is one extra listener being served.
 type endpoint struct {
 	srv *rpc.Server
-	ln  *Listener
+	ln  *devdir.Listener
 }
 
 // serveEndpoints listens on and serves ta's extra endpoints, if any. A
@@ -360,8 +265,8 @@ func serveEndpoints(dir string, ta rpc.TA, log *zap.Logger, served chan<- error)
 		if !validEndpointName(e.Name) || e.TA == nil {
 			return out, fmt.Errorf("taproc: bad endpoint %q", e.Name)
 		}
-		sock := filepath.Join(dir, SockDirName, e.Name+".sock")
-		ln, err := Listen(sock)
+		sock := filepath.Join(dir, devdir.SockDirName, e.Name+".sock")
+		ln, err := devdir.Listen(sock)
 		if err != nil {
 			log.Error("listen failed", zap.String("socket", sock), zap.Error(err))
 			return out, err
@@ -372,7 +277,7 @@ func serveEndpoints(dir string, ta rpc.TA, log *zap.Logger, served chan<- error)
 		go func() {
 			// Extra endpoints are owner-only whatever the socket's mode
 			// (the sensor control stands for the physical world).
-			if err := srv.Serve(OwnerOnly(ln, elog)); err != nil && !errors.Is(err, rpc.ErrServerClosed) {
+			if err := srv.Serve(devdir.OwnerOnly(ln, elog)); err != nil && !errors.Is(err, rpc.ErrServerClosed) {
 				select {
 				case served <- err:
 				default:

@@ -1,4 +1,4 @@
-package taproc
+package devdir
 
 import (
 	"errors"
@@ -18,28 +18,28 @@ import (
 func PeerCred(c net.Conn) (*unix.Ucred, error) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
-		return nil, fmt.Errorf("taproc: peer credentials: %T is not a Unix connection", c)
+		return nil, fmt.Errorf("devdir: peer credentials: %T is not a Unix connection", c)
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return nil, fmt.Errorf("taproc: peer credentials: %w", err)
+		return nil, fmt.Errorf("devdir: peer credentials: %w", err)
 	}
 	var cred *unix.Ucred
 	var serr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return nil, fmt.Errorf("taproc: peer credentials: %w", err)
+		return nil, fmt.Errorf("devdir: peer credentials: %w", err)
 	}
 	if serr != nil {
-		return nil, fmt.Errorf("taproc: peer credentials: %w", serr)
+		return nil, fmt.Errorf("devdir: peer credentials: %w", serr)
 	}
 	return cred, nil
 }
 
 // ErrNotOwner is why an owner-only listener refused a connection: the
 // peer's uid (SO_PEERCRED) is not the device owner's.
-var ErrNotOwner = errors.New("taproc: peer is not the device owner")
+var ErrNotOwner = errors.New("devdir: peer is not the device owner")
 
 // ownerOnly is a listener that accepts only connections whose peer runs
 // under the uid that owns the device (the process's effective uid), by

@@ -1,4 +1,4 @@
-package taproc
+package devdir
 
 import (
 	"path/filepath"

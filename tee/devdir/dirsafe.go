@@ -1,4 +1,4 @@
-package taproc
+package devdir
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ type UnsafeError struct {
 }
 
 func (e *UnsafeError) Error() string {
-	return fmt.Sprintf("taproc: %s: %s %s; fix: %s", ErrUnsafeDir, e.Path, e.Problem, e.Fix)
+	return fmt.Sprintf("devdir: %s: %s %s; fix: %s", ErrUnsafeDir, e.Path, e.Problem, e.Fix)
 }
 
 // Is makes errors.Is(err, ErrUnsafeDir) true.
@@ -38,7 +38,7 @@ func (e *UnsafeError) Is(target error) bool { return target == ErrUnsafeDir }
 func CheckOwnedDir(path string) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
-		return fmt.Errorf("taproc: device directory: %w", err)
+		return fmt.Errorf("devdir: device directory: %w", err)
 	}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
@@ -65,12 +65,12 @@ func PrepareDeviceDir(dir string) error {
 	err := os.Mkdir(dir, 0o700)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-			return fmt.Errorf("taproc: device directory: %w", err)
+			return fmt.Errorf("devdir: device directory: %w", err)
 		}
 		err = os.Mkdir(dir, 0o700)
 	}
 	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("taproc: device directory: %w", err)
+		return fmt.Errorf("devdir: device directory: %w", err)
 	}
 	return CheckOwnedDir(dir)
 }
@@ -84,7 +84,7 @@ func EnsureDir(root string, rel ...string) (string, error) {
 	for _, name := range rel {
 		p = filepath.Join(p, name)
 		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return "", fmt.Errorf("taproc: %w", err)
+			return "", fmt.Errorf("devdir: %w", err)
 		}
 		if err := CheckOwnedDir(p); err != nil {
 			return "", err
@@ -104,7 +104,7 @@ func CheckFile(path string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("taproc: %w", err)
+		return fmt.Errorf("devdir: %w", err)
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		return &UnsafeError{path, "is a symbolic link", "remove the link (rm " + path + ")"}
