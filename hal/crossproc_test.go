@@ -20,7 +20,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/hal/halclient"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 
 func runTA() int {
 	role, dir := tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR")
-	if err := sim.RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
+	if err := simdev.RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		if errors.Is(err, taproc.ErrNotLaunched) {
 			return 2
@@ -55,7 +55,7 @@ func runTA() int {
 func runHAL() int {
 	opt := hal.Options{Dir: os.Getenv(childEnv + "_DIR"), LogLevel: zapcore.DebugLevel}
 	if os.Getenv(childEnv+"_READY") == "1" {
-		opt.Ready = os.NewFile(sim.HALReadyFD, "ready")
+		opt.Ready = os.NewFile(simdev.HALReadyFD, "ready")
 	}
 	if err := hal.Run(context.Background(), opt); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -92,8 +92,8 @@ func (l *lockedBuffer) String() string {
 // device is a booted device with its HAL process and a client on it.
 type device struct {
 	dir    string
-	d      *sim.Device
-	hal    *sim.HAL
+	d      *simdev.Device
+	hal    *simdev.HAL
 	client *halclient.Client
 	logs   *lockedBuffer
 	pids   []int
@@ -115,14 +115,14 @@ func shortDir(t *testing.T) string {
 // bootDevice boots roles (default: keymaster, gatekeeper and the
 // fingerprint TA) as processes, starts the HAL process and dials it. Cleanup stops the HAL
 // and the TAs by pid and checks that no process and no socket is left.
-func bootDevice(t *testing.T, restart sim.RestartPolicy, roles ...tee.Role) *device {
+func bootDevice(t *testing.T, restart simdev.RestartPolicy, roles ...tee.Role) *device {
 	t.Helper()
 	dir := shortDir(t)
 	logs := &lockedBuffer{}
 	if len(roles) == 0 {
 		roles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint}
 	}
-	d, err := sim.Boot(testCtx(t), sim.Config{
+	d, err := simdev.Boot(testCtx(t), simdev.Config{
 		Dir:     dir,
 		Roles:   roles,
 		Command: func(r tee.Role) *exec.Cmd { return childCmd("ta", dir, r) },
@@ -140,7 +140,7 @@ func bootDevice(t *testing.T, restart sim.RestartPolicy, roles ...tee.Role) *dev
 	t.Cleanup(func() { dev.shutdown(t) })
 	cmd := childCmd("hal", dir, "")
 	cmd.Env = append(cmd.Env, childEnv+"_READY=1")
-	h, err := sim.StartHAL(testCtx(t), d, cmd)
+	h, err := simdev.StartHAL(testCtx(t), d, cmd)
 	require.NoError(t, err)
 	dev.hal = h
 	dev.pids = append(dev.pids, h.PID())

@@ -19,7 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -35,7 +35,7 @@ func newDeviceCmd() *cobra.Command {
 // fingerprint TA and, once fpemu can run it, the payment TA.
 func deviceRoles() []tee.Role {
 	roles := []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint}
-	if slices.Contains(sim.RunnableRoles, tee.RolePayment) {
+	if slices.Contains(device.RunnableRoles, tee.RolePayment) {
 		roles = append(roles, tee.RolePayment)
 	}
 	return roles
@@ -136,7 +136,7 @@ type deviceUpOptions struct {
 	json     bool
 	level    zapcore.Level
 	restarts int
-	// clientGroup is --client-group (sim.Config.ClientGroup), or nil.
+	// clientGroup is --client-group (device.Config.ClientGroup), or nil.
 	clientGroup *int
 }
 
@@ -158,11 +158,11 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 	errw := &syncWriter{w: stderr}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(errw), o.level)).
 		With(zap.String("component", "launcher"))
-	d, err := sim.Boot(ctx, sim.Config{
+	d, err := device.Boot(ctx, device.Config{
 		Dir:     o.dir,
 		Roles:   deviceRoles(),
-		Command: sim.TACommand(o.exe, o.dir),
-		Restart: sim.RestartPolicy{MaxRestarts: o.restarts, Backoff: 100 * time.Millisecond},
+		Command: device.TACommand(o.exe, o.dir),
+		Restart: device.RestartPolicy{MaxRestarts: o.restarts, Backoff: 100 * time.Millisecond},
 		Log:     log,
 		Stderr:  errw,
 
@@ -171,7 +171,7 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 	if err != nil {
 		return err
 	}
-	shutdown := func(h *sim.HAL) error {
+	shutdown := func(h *device.HAL) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		var errs []error
@@ -181,7 +181,7 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 		errs = append(errs, d.Shutdown(sctx))
 		return errors.Join(errs...)
 	}
-	h, err := sim.StartHAL(ctx, d, sim.HALCommand(o.exe, o.dir))
+	h, err := device.StartHAL(ctx, d, device.HALCommand(o.exe, o.dir))
 	if err != nil {
 		return errors.Join(err, shutdown(nil))
 	}

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/keymaster"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -87,10 +87,10 @@ func TestTAUnderLauncher(t *testing.T) {
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	d, err := sim.Boot(ctx, sim.Config{
+	d, err := device.Boot(ctx, device.Config{
 		Dir: dir,
 		Command: func(r tee.Role) *exec.Cmd {
-			c := sim.TACommand(os.Args[0], dir)(r)
+			c := device.TACommand(os.Args[0], dir)(r)
 			c.Env = append(os.Environ(), asFpemu+"=1", "GORACE=atexit_sleep_ms=0")
 			return c
 		},

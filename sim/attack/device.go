@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -33,8 +33,8 @@ type runner struct {
 // and the CA sessions the attacker opened on it.
 type device struct {
 	r    *runner
-	sim  *sim.Device
-	hal  *sim.HAL
+	sim  *simdev.Device
+	hal  *simdev.HAL
 	logs *logTail
 
 	mu      sync.Mutex
@@ -45,7 +45,7 @@ type device struct {
 // boot starts every TA of the device in r.dir (restart as given) and, if
 // withHAL, the HAL process next to them. A later boot of the same
 // directory is a reboot: same fused key and stores, new boot.
-func (r *runner) boot(ctx context.Context, withHAL bool, restart sim.RestartPolicy) (*device, error) {
+func (r *runner) boot(ctx context.Context, withHAL bool, restart simdev.RestartPolicy) (*device, error) {
 	logs := &logTail{max: 256 << 10}
 	var stderr io.Writer = logs
 	if r.cfg.Stderr != nil {
@@ -58,7 +58,7 @@ func (r *runner) boot(ctx context.Context, withHAL bool, restart sim.RestartPoli
 	dev := &device{r: r, sim: d, logs: logs}
 	r.devs = append(r.devs, dev)
 	if withHAL {
-		h, err := sim.StartHAL(ctx, d, r.cfg.HALCommand(r.dir))
+		h, err := simdev.StartHAL(ctx, d, r.cfg.HALCommand(r.dir))
 		if err != nil {
 			return nil, fmt.Errorf("start HAL: %w", err)
 		}
@@ -68,10 +68,10 @@ func (r *runner) boot(ctx context.Context, withHAL bool, restart sim.RestartPoli
 }
 
 // simConfig is the launcher configuration of the attack's device.
-func (r *runner) simConfig(restart sim.RestartPolicy, stderr io.Writer) sim.Config {
-	return sim.Config{
+func (r *runner) simConfig(restart simdev.RestartPolicy, stderr io.Writer) simdev.Config {
+	return simdev.Config{
 		Dir:     r.dir,
-		Roles:   sim.RunnableRoles,
+		Roles:   simdev.RunnableRoles,
 		Command: r.cfg.TACommand(r.dir),
 		Restart: restart,
 		Log:     r.log.With(zap.String("component", "launcher")),
@@ -155,7 +155,7 @@ func (d *device) session(ctx context.Context, role tee.Role, opts ...rpc.Session
 
 // sensor opens the fingerprint TA's sensor-control endpoint (the test
 // bench's finger, not an REE capability).
-func (d *device) sensor(ctx context.Context) (*sim.Sensor, error) {
+func (d *device) sensor(ctx context.Context) (*simdev.Sensor, error) {
 	s, err := d.sim.OpenSensor(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open sensor: %w", err)
@@ -166,12 +166,12 @@ func (d *device) sensor(ctx context.Context) (*sim.Sensor, error) {
 
 // waitEvent returns the next launcher event of kind for role, skipping
 // others, or an error when ctx ends or the device stops.
-func (d *device) waitEvent(ctx context.Context, role tee.Role, kinds ...sim.EventKind) (sim.Event, error) {
+func (d *device) waitEvent(ctx context.Context, role tee.Role, kinds ...simdev.EventKind) (simdev.Event, error) {
 	for {
 		select {
 		case e, ok := <-d.sim.Events():
 			if !ok {
-				return sim.Event{}, errors.New("device shut down")
+				return simdev.Event{}, errors.New("device shut down")
 			}
 			if e.Role != role {
 				continue
@@ -181,11 +181,11 @@ func (d *device) waitEvent(ctx context.Context, role tee.Role, kinds ...sim.Even
 					return e, nil
 				}
 			}
-			if e.Kind == sim.EventRestartFailed || e.Kind == sim.EventGaveUp || e.Kind == sim.EventRelayFailed {
+			if e.Kind == simdev.EventRestartFailed || e.Kind == simdev.EventGaveUp || e.Kind == simdev.EventRelayFailed {
 				return e, fmt.Errorf("launcher: %v", e)
 			}
 		case <-ctx.Done():
-			return sim.Event{}, fmt.Errorf("waiting for %s to restart: %w", role, ctx.Err())
+			return simdev.Event{}, fmt.Errorf("waiting for %s to restart: %w", role, ctx.Err())
 		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/tee"
@@ -37,7 +37,7 @@ var (
 
 // touch presents one clean, slightly shifted impression of f; n varies
 // the noise.
-func touch(ctx context.Context, sen *sim.Sensor, f *finger.Finger, n int) error {
+func touch(ctx context.Context, sen *simdev.Sensor, f *finger.Finger, n int) error {
 	p := finger.Nominal
 	p.DX, p.DY, p.Noise = 5, -3, uint64(n)+1
 	return sen.Touch(ctx, f, p)
@@ -127,7 +127,7 @@ func (p *pin) hat(ctx context.Context, challenge uint64) ([]byte, error) {
 // enrollFinger runs the honest enrollment of f into gid: PRE_ENROLL,
 // Gatekeeper VERIFY with the challenge, ENROLL with the HAT and eight
 // touches, POST_ENROLL. It returns the new finger id.
-func enrollFinger(ctx context.Context, fp fpDriver, sen *sim.Sensor, p *pin, gid uint32, f *finger.Finger) (uint32, error) {
+func enrollFinger(ctx context.Context, fp fpDriver, sen *simdev.Sensor, p *pin, gid uint32, f *finger.Finger) (uint32, error) {
 	c, err := fp.preEnroll(ctx)
 	if err != nil {
 		return 0, err
@@ -159,7 +159,7 @@ func enrollFinger(ctx context.Context, fp fpDriver, sen *sim.Sensor, p *pin, gid
 // AUTHENTICATED event of a match (with its HAT), an *opError when the TA
 // ends the operation with an error, or errNoMatch after matchTries
 // rejected touches (the operation is then cancelled).
-func authenticate(ctx context.Context, fp fpDriver, sen *sim.Sensor, f *finger.Finger, op uint64, gid uint32) (fingerprint.Event, error) {
+func authenticate(ctx context.Context, fp fpDriver, sen *simdev.Sensor, f *finger.Finger, op uint64, gid uint32) (fingerprint.Event, error) {
 	if err := touch(ctx, sen, f, 0); err != nil {
 		return fingerprint.Event{}, err
 	}
@@ -197,7 +197,7 @@ var errNotJudged = errors.New("enroll neither refused nor started capturing")
 // returns the *opError the TA ended it with (the HAT was refused), or nil
 // when the TA accepted the HAT and began waiting for a finger — then the
 // operation is cancelled, so nothing is stored either way.
-func tryEnroll(ctx context.Context, fp fpDriver, sen *sim.Sensor, hat []byte, gid uint32) error {
+func tryEnroll(ctx context.Context, fp fpDriver, sen *simdev.Sensor, hat []byte, gid uint32) error {
 	if err := sen.Reset(ctx); err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func tryEnroll(ctx context.Context, fp fpDriver, sen *sim.Sensor, hat []byte, gi
 type fixture struct {
 	dev    *device
 	fp     fpDriver
-	sen    *sim.Sensor
+	sen    *simdev.Sensor
 	pin    *pin
 	fid    uint32
 	authID uint64
@@ -238,7 +238,7 @@ type fixture struct {
 // setup boots a device (TAs and HAL) and enrolls user 0's PIN and finger
 // A in group 0 — through the honest HAL when viaHAL, else as the HAL
 // (taking its place). Failures are recorded in t; it returns nil then.
-func (r *runner) setup(ctx context.Context, t *tally, viaHAL bool, restart sim.RestartPolicy) *fixture {
+func (r *runner) setup(ctx context.Context, t *tally, viaHAL bool, restart simdev.RestartPolicy) *fixture {
 	dev, err := r.boot(ctx, true, restart)
 	if !t.must("boot device", err) {
 		return nil

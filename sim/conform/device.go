@@ -11,17 +11,17 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )
 
 // DeviceConfig configures StartDevice.
 type DeviceConfig struct {
 	// TACommand returns the launcher's Config.Command for device directory
-	// dir: normally sim.TACommand(fpemu, dir). Required.
+	// dir: normally device.TACommand(fpemu, dir). Required.
 	TACommand func(dir string) func(tee.Role) *exec.Cmd
 	// HALCommand returns the HAL process's command for dir: normally
-	// sim.HALCommand(fpemu, dir). Required.
+	// device.HALCommand(fpemu, dir). Required.
 	HALCommand func(dir string) *exec.Cmd
 	// Logs, if set, receives every process's JSON log lines (launcher,
 	// TAs, HAL). Nil discards them (the launcher keeps each child's stderr
@@ -39,8 +39,8 @@ var DeviceRoles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFing
 // processes through the sim launcher, and the HAL process beside them.
 type Device struct {
 	dir string
-	dev *sim.Device
-	hal *sim.HAL
+	dev *device.Device
+	hal *device.HAL
 }
 
 // StartDevice boots a fresh device in a new temporary directory (short, so
@@ -58,7 +58,7 @@ func StartDevice(ctx context.Context, cfg DeviceConfig) (*Device, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	dev, err := sim.Boot(ctx, sim.Config{
+	dev, err := device.Boot(ctx, device.Config{
 		Dir:       dir,
 		Roles:     DeviceRoles,
 		Command:   cfg.TACommand(dir),
@@ -71,7 +71,7 @@ func StartDevice(ctx context.Context, cfg DeviceConfig) (*Device, error) {
 		return nil, fmt.Errorf("conform: boot device: %w", err)
 	}
 	d := &Device{dir: dir, dev: dev}
-	if d.hal, err = sim.StartHAL(ctx, dev, cfg.HALCommand(dir)); err != nil {
+	if d.hal, err = device.StartHAL(ctx, dev, cfg.HALCommand(dir)); err != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return nil, errors.Join(fmt.Errorf("conform: start HAL: %w", err), d.Close(cctx))

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -154,7 +154,7 @@ func (t *T) feed(next touch) *feeder {
 	return f
 }
 
-func (f *feeder) run(ctx context.Context, s *sim.Sensor, next touch) error {
+func (f *feeder) run(ctx context.Context, s *device.Sensor, next touch) error {
 	for {
 		st, err := s.Status(ctx)
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -37,7 +37,7 @@ func runChild(mode string) int {
 	var err error
 	switch mode {
 	case "ta":
-		err = sim.RunTA(context.Background(), tee.Role(os.Getenv(childEnv+"_ROLE")), dir, zapcore.WarnLevel)
+		err = device.RunTA(context.Background(), tee.Role(os.Getenv(childEnv+"_ROLE")), dir, zapcore.WarnLevel)
 		if errors.Is(err, taproc.ErrNotLaunched) {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
@@ -45,7 +45,7 @@ func runChild(mode string) int {
 	case "hal":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		err = hal.Run(ctx, hal.Options{Dir: dir, LogLevel: zapcore.WarnLevel, Ready: os.NewFile(sim.HALReadyFD, "ready")})
+		err = hal.Run(ctx, hal.Options{Dir: dir, LogLevel: zapcore.WarnLevel, Ready: os.NewFile(device.HALReadyFD, "ready")})
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
@@ -274,7 +274,7 @@ func BenchmarkPaymentHops(b *testing.B) {
 	h.report(b)
 }
 
-func openFingerprint(b *testing.B, ctx context.Context, d *sim.Device) *sim.Session {
+func openFingerprint(b *testing.B, ctx context.Context, d *device.Device) *device.Session {
 	b.Helper()
 	s, err := d.OpenSession(ctx, tee.RoleFingerprint)
 	if err != nil {

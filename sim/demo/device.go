@@ -11,7 +11,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -24,13 +24,13 @@ var roles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprin
 // halPIDKey names the HAL in Report.PIDs.
 const halPIDKey = "hal"
 
-// bootTAs starts the four TAs as processes (sim.Boot: secure boot, then
+// bootTAs starts the four TAs as processes (device.Boot: secure boot, then
 // Keymaster's auth-token key relayed to Gatekeeper, the fingerprint TA and
 // the payment TA) and opens the sessions the framework and the payment app
 // hold: Gatekeeper (gatekeeperd), Keymaster (keystore) and the payment TA
 // (the payment app's CA).
 func bootTAs(r *runner, ctx context.Context, rec *record) error {
-	d, err := sim.Boot(ctx, sim.Config{
+	d, err := device.Boot(ctx, device.Config{
 		Dir:       r.dir,
 		Roles:     roles,
 		Command:   r.cfg.TACommand(r.dir),
@@ -56,7 +56,7 @@ func bootTAs(r *runner, ctx context.Context, rec *record) error {
 	}
 	for _, s := range []struct {
 		role tee.Role
-		dst  **sim.Session
+		dst  **device.Session
 		opts []rpc.SessionOption
 	}{{tee.RoleGatekeeper, &r.gk, nil}, {tee.RoleKeymaster, &r.km, nil}, {tee.RolePayment, &r.pay, []rpc.SessionOption{rpc.AsUser()}}} {
 		// The payment app logs in as its user: its keys belong to that
@@ -74,7 +74,7 @@ func bootTAs(r *runner, ctx context.Context, rec *record) error {
 // latency 0: the timings are the emulator's own) and sets the active
 // group.
 func startHAL(r *runner, ctx context.Context, rec *record) error {
-	h, err := sim.StartHAL(ctx, r.dev, r.cfg.HALCommand(r.dir))
+	h, err := device.StartHAL(ctx, r.dev, r.cfg.HALCommand(r.dir))
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (r *runner) teardown(ctx context.Context) error {
 	if r.hc != nil {
 		_ = r.hc.Close()
 	}
-	for _, s := range []*sim.Session{r.gk, r.km, r.pay} {
+	for _, s := range []*device.Session{r.gk, r.km, r.pay} {
 		if s != nil {
 			_ = s.Close()
 		}

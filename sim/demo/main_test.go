@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -35,7 +35,7 @@ func runChild(mode string, role tee.Role, dir string) int {
 	var err error
 	switch mode {
 	case "ta":
-		err = sim.RunTA(context.Background(), role, dir, zapcore.InfoLevel)
+		err = device.RunTA(context.Background(), role, dir, zapcore.InfoLevel)
 	case "hal", "hal-norelay", "hal-noauth":
 		cfg := hal.DeviceConfig(dir)
 		switch mode {
@@ -51,7 +51,7 @@ func runChild(mode string, role tee.Role, dir string) int {
 				return dropAuthResults{rel}, nil
 			}
 		}
-		err = hal.Run(context.Background(), hal.Options{Dir: dir, LogLevel: zapcore.InfoLevel, Ready: os.NewFile(sim.HALReadyFD, "ready"), Config: &cfg})
+		err = hal.Run(context.Background(), hal.Options{Dir: dir, LogLevel: zapcore.InfoLevel, Ready: os.NewFile(device.HALReadyFD, "ready"), Config: &cfg})
 	case "crash":
 		fmt.Fprintln(os.Stderr, "boom: cannot open store")
 		return 3

@@ -1,4 +1,4 @@
-package sim
+package device
 
 import (
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"

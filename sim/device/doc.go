@@ -1,4 +1,4 @@
-// Package sim is the REE side of an emulated device: the launcher that
+// Package device is the REE side of an emulated device: the launcher that
 // plays secure boot and supervises one OS process per trusted application
 // (docs/architecture.md rules 2 and 3), and the relay that carries sealed envelopes
 // between TAs the way the Android framework and HALs do.
@@ -20,4 +20,4 @@
 // relay is redone. Clients of a dead TA get TEEC_ERROR_TARGET_DEAD from
 // tee/rpc. Device.Shutdown stops everything by pid (SIGTERM, then SIGKILL
 // after a grace period) and removes the sockets.
-package sim
+package device
