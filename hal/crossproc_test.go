@@ -1,14 +1,13 @@
 package hal_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,28 +64,7 @@ func runHAL() int {
 }
 
 func childCmd(mode, dir string, role tee.Role) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	// GORACE: a -race child otherwise sleeps 1 s in exit.
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
-	return cmd
-}
-
-// lockedBuffer collects the children's stderr (JSON logs).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return testkit.ChildCommand(childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
 }
 
 // device is a booted device with its HAL process and a client on it.
@@ -95,7 +73,7 @@ type device struct {
 	d      *simdev.Device
 	hal    *simdev.HAL
 	client *halclient.Client
-	logs   *lockedBuffer
+	logs   *testkit.Buffer
 	pids   []int
 }
 
@@ -105,12 +83,7 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func shortDir(t *testing.T) string {
-	d, err := os.MkdirTemp("", "fph")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
+func shortDir(t *testing.T) string { return testkit.ShortDir(t) }
 
 // bootDevice boots roles (default: keymaster, gatekeeper and the
 // fingerprint TA) as processes, starts the HAL process and dials it. Cleanup stops the HAL
@@ -118,7 +91,7 @@ func shortDir(t *testing.T) string {
 func bootDevice(t *testing.T, restart simdev.RestartPolicy, roles ...tee.Role) *device {
 	t.Helper()
 	dir := shortDir(t)
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	if len(roles) == 0 {
 		roles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint}
 	}

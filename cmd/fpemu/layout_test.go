@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -123,7 +124,7 @@ func TestDeviceDirMatchesProtocol(t *testing.T) {
 	cmd := exec.CommandContext(ctx, bin, "device", "up", "--dir", dir, "--json")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr lockedBuf
+	var stderr testkit.Buffer
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
 	require.NoError(t, cmd.Start())

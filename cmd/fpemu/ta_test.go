@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 
 	"bytes"
@@ -39,13 +40,7 @@ func fpemuCmd(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "fpc")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(d) })
-	return d
-}
+func shortTempDir(t *testing.T) string { return testkit.ShortDir(t) }
 
 // TestTAByHand: a TA started without the launcher's descriptors fails at
 // once with a clear message and exit 2; bad invocations are usage errors.

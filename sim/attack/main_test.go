@@ -3,13 +3,13 @@ package attack
 import (
 	"context"
 	"fmt"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
@@ -23,10 +23,7 @@ import (
 const childEnv = "FPEMU_ATTACK_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		os.Exit(runChild(os.Args[1:]))
-	}
-	os.Exit(m.Run())
+	testkit.Main(m, childEnv, func(string) int { return runChild(os.Args[1:]) })
 }
 
 func runChild(args []string) int {
@@ -56,20 +53,11 @@ func runChild(args []string) int {
 
 // childCmd runs the test binary as an fpemu child process.
 func childCmd(args ...string) *exec.Cmd {
-	c := exec.Command(os.Args[0], args...)
-	// GORACE: a -race child otherwise sleeps 1 s in exit.
-	c.Env = append(os.Environ(), childEnv+"=1", "GORACE=atexit_sleep_ms=0")
-	return c
+	return testkit.Command(args, childEnv+"=1")
 }
 
 // shortDir is a temporary directory short enough for socket paths.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "fpa")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(d) })
-	return d
-}
+func shortDir(t *testing.T) string { return testkit.ShortDir(t) }
 
 // testConfig runs devices of test-binary children in a fresh directory.
 func testConfig(t *testing.T) Config {

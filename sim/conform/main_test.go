@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -25,12 +26,7 @@ import (
 // `fpemu hal --ready-fd 4` do. It names the behaviour only.
 const childEnv = "FPEMU_CONFORM_TEST_CHILD"
 
-func TestMain(m *testing.M) {
-	if mode := os.Getenv(childEnv); mode != "" {
-		os.Exit(runChild(mode))
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testkit.Main(m, childEnv, runChild) }
 
 func runChild(mode string) int {
 	dir := os.Getenv(childEnv + "_DIR")
@@ -57,10 +53,7 @@ func runChild(mode string) int {
 }
 
 func childCmd(mode, dir string, role tee.Role) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	// GORACE: a -race child otherwise sleeps 1 s in exit.
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", childEnv+"="+mode, childEnv+"_DIR="+dir, childEnv+"_ROLE="+string(role))
-	return cmd
+	return testkit.ChildCommand(childEnv+"="+mode, childEnv+"_DIR="+dir, childEnv+"_ROLE="+string(role))
 }
 
 // testDeviceConfig runs the device's processes as this test binary.
@@ -73,12 +66,7 @@ func testDeviceConfig() DeviceConfig {
 	}
 }
 
-func testCtx(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T, d time.Duration) context.Context { return testkit.Context(t, d) }
 
 // startDevice boots a device of test-binary processes; it is closed (and
 // checked to leave nothing behind) when the test ends.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"os"
 	"os/exec"
 	"testing"
@@ -23,10 +24,9 @@ import (
 const childEnv = "FPEMU_DEMO_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(childEnv); mode != "" {
-		os.Exit(runChild(mode, tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR")))
-	}
-	os.Exit(m.Run())
+	testkit.Main(m, childEnv, func(mode string) int {
+		return runChild(mode, tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR"))
+	})
 }
 
 // runChild is what `fpemu ta <role> --dir dir` or `fpemu hal --dir dir
@@ -80,10 +80,7 @@ func (d dropAuthResults) Deliver(ctx context.Context, env []byte) error {
 }
 
 func childCmd(mode string, role tee.Role, dir string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	// GORACE: a -race child otherwise sleeps 1 s in exit.
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
-	return cmd
+	return testkit.ChildCommand(childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
 }
 
 // testConfig runs the device's processes as children of the test binary.

@@ -1,9 +1,9 @@
 package device
 
 import (
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 
-	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,25 +21,6 @@ import (
 	"github.com/fpemu/fpemu/tee/taproc"
 	"github.com/fpemu/fpemu/tokens"
 )
-
-// lockedBuffer collects the TAs' stderr (written by exec's copy
-// goroutines).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // encodings returns the forms a leaked secret could take in a log line,
 // argv or env.
@@ -60,7 +40,7 @@ func encodings(secret []byte) []string {
 // line is JSON with the TA's component; the inherited record and readiness
 // pipes are closed once used; the device files are private.
 func TestSecretsStayOnFD3(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	d := bootDevice(t, func(c *Config) { c.Stderr = logs })
 	password := []byte("hunter2-hunter2")
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"net"
 	"os"
 	"os/exec"
@@ -22,12 +23,7 @@ import (
 // behaviour only (never a secret); the record still arrives on fd 3.
 const childEnv = "FPEMU_SIM_TEST_CHILD"
 
-func TestMain(m *testing.M) {
-	if mode := os.Getenv(childEnv); mode != "" {
-		os.Exit(runChild(mode))
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testkit.Main(m, childEnv, runChild) }
 
 // Trivial child behaviours, for testing supervision without real TAs.
 const (
@@ -156,10 +152,7 @@ func childCommand(dir string, modes map[tee.Role]string) func(tee.Role) *exec.Cm
 		if mode == "" {
 			mode = modeServe
 		}
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		// GORACE: a -race child otherwise sleeps 1 s in exit.
-		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
-		return cmd
+		return testkit.ChildCommand(childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -64,7 +65,7 @@ var pinOf = map[uint32][]byte{ownerUID: []byte("1234"), otherUID: []byte("9999")
 
 // bootOwned boots Keymaster, Gatekeeper and the fingerprint TA (command
 // from cmd if set) and enrolls both PINs and the owner's finger.
-func bootOwned(t *testing.T, cmd func(dir string) func(tee.Role) *exec.Cmd, stderr *lockedBuffer) *owned {
+func bootOwned(t *testing.T, cmd func(dir string) func(tee.Role) *exec.Cmd, stderr *testkit.Buffer) *owned {
 	t.Helper()
 	d := bootDevice(t, func(c *Config) {
 		c.Roles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint}
@@ -248,7 +249,7 @@ func fingerprintLines(t *testing.T, out string) []string {
 // line carries a score, distance or minutiae count (ISO/IEC 30107-1
 // hill-climbing countermeasure; CDD 7.3.10).
 func TestRejectionsLeakNothingAcrossProcesses(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	o := bootOwned(t, nil, logs)
 
 	// The reference template the TA holds, rebuilt from the same

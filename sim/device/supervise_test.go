@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"os"
 	"os/exec"
 	"strconv"
@@ -25,13 +26,7 @@ type fakeProvisioner struct{}
 func (fakeProvisioner) record(role tee.Role) ([]byte, error) { return fakeRecord(role), nil }
 
 // shortDir returns a temp device dir short enough for Unix socket paths.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "fpd")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(d) })
-	return d
-}
+func shortDir(t *testing.T) string { return testkit.ShortDir(t) }
 
 func bootTrivial(t *testing.T, modes map[tee.Role]string, mut func(*Config), relay relayer) (*Device, error) {
 	t.Helper()
