@@ -93,6 +93,8 @@ func runChild(mode string) int {
 		return runDialSensor(dir)
 	case modePayClient:
 		return runPayClient()
+	case modeHAL:
+		return runHAL(dir)
 	}
 	if mode == modeCrash {
 		fmt.Fprintln(os.Stderr, "boom: cannot open store")
