@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -158,55 +159,50 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 	errw := &syncWriter{w: stderr}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(errw), o.level)).
 		With(zap.String("component", "launcher"))
-	d, err := device.Boot(ctx, device.Config{
-		Dir:     o.dir,
-		Roles:   deviceRoles(),
-		Command: device.TACommand(o.exe, o.dir),
-		Restart: device.RestartPolicy{MaxRestarts: o.restarts, Backoff: 100 * time.Millisecond},
-		Log:     log,
-		Stderr:  errw,
+	st, err := device.Up(ctx, device.StackConfig{
+		Config: device.Config{
+			Dir:     o.dir,
+			Roles:   deviceRoles(),
+			Command: device.TACommand(o.exe, o.dir),
+			Restart: device.RestartPolicy{MaxRestarts: o.restarts, Backoff: 100 * time.Millisecond},
+			Log:     log,
+			Stderr:  errw,
 
-		ClientGroup: o.clientGroup,
+			ClientGroup: o.clientGroup,
+		},
+		HALCommand: func(dir string) *exec.Cmd { return device.HALCommand(o.exe, dir) },
 	})
 	if err != nil {
 		return err
 	}
-	shutdown := func(h *device.HAL) error {
+	shutdown := func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		var errs []error
-		if h != nil {
-			errs = append(errs, h.Stop(sctx))
-		}
-		errs = append(errs, d.Shutdown(sctx))
-		return errors.Join(errs...)
+		return st.Close(sctx)
 	}
-	h, err := device.StartHAL(ctx, d, device.HALCommand(o.exe, o.dir))
-	if err != nil {
-		return errors.Join(err, shutdown(nil))
-	}
+	h, socks := st.HAL(), st.Sockets()
 	info := DeviceInfo{
 		Dir:          o.dir,
-		HAL:          DeviceProcess{Role: "hal", PID: h.PID(), Socket: h.SocketPath()},
-		SensorSocket: d.SensorSocketPath(),
+		HAL:          DeviceProcess{Role: device.HALName, PID: h.PID(), Socket: socks.HAL},
+		SensorSocket: socks.Sensor,
 	}
-	if id, ok := d.BootID(); ok {
+	if id, ok := st.BootID(); ok {
 		info.BootID = id.String()
 	}
-	for _, r := range d.Roles() {
-		pid, err := d.PID(r)
+	for _, r := range st.Roles() {
+		pid, err := st.PID(r)
 		if err != nil {
-			return errors.Join(err, shutdown(h))
+			return errors.Join(err, shutdown())
 		}
 		u, _ := tee.UUIDOf(r)
-		info.TAs = append(info.TAs, DeviceProcess{Role: string(r), UUID: u.String(), PID: pid, Socket: d.SocketPath(r)})
+		info.TAs = append(info.TAs, DeviceProcess{Role: string(r), UUID: u.String(), PID: pid, Socket: socks.TAs[r]})
 	}
 	if err := printDevice(stdout, info, o.json); err != nil {
-		return errors.Join(err, shutdown(h))
+		return errors.Join(err, shutdown())
 	}
 
 	var runErr error
-	events := d.Events()
+	events := st.Events()
 wait:
 	for {
 		select {
@@ -225,7 +221,7 @@ wait:
 			log.Info("TA event", zap.Stringer("event", ev))
 		}
 	}
-	if err := shutdown(h); err != nil && runErr == nil {
+	if err := shutdown(); err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr

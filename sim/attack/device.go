@@ -29,17 +29,13 @@ type runner struct {
 	devs []*device
 }
 
-// device is a booted emulated device: the launcher, optionally the HAL,
-// and the CA sessions the attacker opened on it.
+// device is a booted emulated device: the stack (the launcher,
+// optionally the HAL) and the CA sessions the attacker opened on it,
+// which the stack closes at stop.
 type device struct {
 	r    *runner
-	sim  *simdev.Device
-	hal  *simdev.HAL
+	sim  *simdev.Stack
 	logs *logTail
-
-	mu      sync.Mutex
-	closers []func()
-	stopped bool
 }
 
 // boot starts every TA of the device in r.dir (restart as given) and, if
@@ -51,19 +47,16 @@ func (r *runner) boot(ctx context.Context, withHAL bool, restart simdev.RestartP
 	if r.cfg.Stderr != nil {
 		stderr = io.MultiWriter(logs, r.cfg.Stderr)
 	}
-	d, err := r.cfg.boot(ctx, r.simConfig(restart, stderr))
+	cfg := simdev.StackConfig{Config: r.simConfig(restart, stderr), Boot: r.cfg.Boot}
+	if withHAL {
+		cfg.HALCommand = r.cfg.HALCommand
+	}
+	st, err := simdev.Up(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	dev := &device{r: r, sim: d, logs: logs}
+	dev := &device{r: r, sim: st, logs: logs}
 	r.devs = append(r.devs, dev)
-	if withHAL {
-		h, err := simdev.StartHAL(ctx, d, r.cfg.HALCommand(r.dir))
-		if err != nil {
-			return nil, fmt.Errorf("start HAL: %w", err)
-		}
-		dev.hal = h
-	}
 	return dev, nil
 }
 
@@ -97,56 +90,34 @@ func (r *runner) storePath() string { return r.dir }
 // sim requires) and shuts the launcher down: every process ended by pid,
 // every socket removed. It is idempotent.
 func (d *device) stop() error {
-	d.mu.Lock()
-	if d.stopped {
-		d.mu.Unlock()
-		return nil
-	}
-	d.stopped = true
-	closers := d.closers
-	d.closers = nil
-	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	var errs []error
-	if d.hal != nil {
-		errs = append(errs, d.hal.Stop(ctx))
-	}
-	for i := len(closers) - 1; i >= 0; i-- {
-		closers[i]()
-	}
-	errs = append(errs, d.sim.Shutdown(ctx))
-	return errors.Join(errs...)
+	return d.sim.Close(ctx)
 }
 
 // takeOverHAL stops the honest HAL process: from now on the attacker is
 // the HAL, pumping the fingerprint TA's events and relaying (or not) its
 // envelopes itself.
 func (d *device) takeOverHAL() error {
-	if d.hal == nil {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	err := d.hal.Stop(ctx)
-	d.hal = nil
-	return err
+	return d.sim.StopHAL(ctx)
 }
 
+// onStop registers f to run when the device stops (at once if it has).
 func (d *device) onStop(f func()) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.closers = append(d.closers, f)
+	if d.sim.OnClose(f) != nil {
+		f()
+	}
 }
 
 // session opens a CA session on role's TA, through Config.Interpose if set;
 // opts choose the login (rpc.AsUser for the payment app).
 func (d *device) session(ctx context.Context, role tee.Role, opts ...rpc.SessionOption) (rpc.Invoker, error) {
-	s, err := d.sim.OpenSession(ctx, role, opts...)
+	s, err := d.sim.Session(ctx, role, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("open session on %s: %w", role, err)
+		return nil, err
 	}
-	d.onStop(func() { _ = s.Close() })
 	if d.r.cfg.Interpose != nil {
 		return d.r.cfg.Interpose(role, s), nil
 	}
@@ -156,12 +127,7 @@ func (d *device) session(ctx context.Context, role tee.Role, opts ...rpc.Session
 // sensor opens the fingerprint TA's sensor-control endpoint (the test
 // bench's finger, not an REE capability).
 func (d *device) sensor(ctx context.Context) (*simdev.Sensor, error) {
-	s, err := d.sim.OpenSensor(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("open sensor: %w", err)
-	}
-	d.onStop(func() { _ = s.Close() })
-	return s, nil
+	return d.sim.Sensor(ctx)
 }
 
 // waitEvent returns the next launcher event of kind for role, skipping

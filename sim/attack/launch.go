@@ -313,7 +313,7 @@ var socketSquat = attack{
 		if _, err := dev.waitEvent(ctx, tee.RoleGatekeeper, simdev.EventSocketTaken, simdev.EventRestarted); !t.must("launcher sees the path taken", err) {
 			return
 		}
-		c, err := r.dial(ctx, dev.sim, tee.RoleGatekeeper)
+		c, err := r.dial(ctx, dev.sim.Device, tee.RoleGatekeeper)
 		if err == nil {
 			c.Close()
 		}

@@ -156,8 +156,7 @@ type runner struct {
 	rep  *Report
 	dir  string
 	log  *zap.Logger
-	dev  *device.Device
-	hal  *device.HAL
+	dev  *device.Stack
 	hc   *halclient.Client
 	cbs  *halclient.Callbacks
 	sen  *device.Sensor

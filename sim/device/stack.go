@@ -91,15 +91,34 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	}
 	s.Device = d
 	if cfg.HALCommand != nil {
-		h, err := StartHAL(ctx, d, cfg.HALCommand(cfg.Dir))
-		if err != nil {
+		if _, err := s.StartHAL(ctx, cfg.HALCommand(cfg.Dir)); err != nil {
 			cctx, cancel := context.WithTimeout(context.Background(), cfg.StopGrace+stackCloseSlack)
 			defer cancel()
-			return nil, errors.Join(fmt.Errorf("start HAL: %w", err), s.Close(cctx))
+			return nil, errors.Join(err, s.Close(cctx))
 		}
-		s.hal = h
 	}
 	return s, nil
+}
+
+// StartHAL starts the HAL process with cmd (normally HALCommand) on a
+// stack that runs none, as the package-level StartHAL does; Close stops
+// it. It is for callers that time the HAL's start apart from the TAs'
+// (Up starts it when StackConfig.HALCommand is set).
+func (s *Stack) StartHAL(ctx context.Context, cmd *exec.Cmd) (*HAL, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrStackClosed
+	}
+	if s.hal != nil {
+		return nil, errors.New("sim: the stack already runs a HAL")
+	}
+	h, err := StartHAL(ctx, s.Device, cmd)
+	if err != nil {
+		return nil, fmt.Errorf("start HAL: %w", err)
+	}
+	s.hal = h
+	return h, nil
 }
 
 // stackCloseSlack is added to the launcher's stop grace when Up cleans up
