@@ -1,14 +1,13 @@
 package attack
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	simdev "github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/tee"
@@ -84,44 +83,36 @@ func cancelOp(ctx context.Context, fp fpDriver) error {
 	return nil
 }
 
-// pin is user 0's password enrolled with Gatekeeper: what the framework
-// verifies to get the PASSWORD HAT an enrollment needs.
+// pin is a user's password enrolled with Gatekeeper (drive.PIN): what
+// the framework verifies to get the PASSWORD HAT an enrollment needs. gk
+// is the session it was enrolled over, for enrolling other users.
 type pin struct {
-	gk       rpc.Invoker
-	uid      uint32
-	password []byte
-	handle   []byte
-	sid      uint64
+	*drive.PIN
+	gk rpc.Invoker
 }
 
+// enrollPIN enrolls user 0's PIN.
 func enrollPIN(ctx context.Context, gk rpc.Invoker) (*pin, error) {
 	return enrollUserPIN(ctx, gk, 0, []byte("1234"))
 }
 
 // enrollUserPIN enrolls password for Gatekeeper user uid.
 func enrollUserPIN(ctx context.Context, gk rpc.Invoker, uid uint32, password []byte) (*pin, error) {
-	p := &pin{gk: gk, uid: uid, password: password}
-	rsp, err := gkproto.Enroll{UID: uid, DesiredPassword: p.password}.Execute(ctx, gk)
+	p, err := drive.EnrollPIN(ctx, gk, uid, password)
 	if err != nil {
-		return nil, fmt.Errorf("gatekeeper ENROLL: %w", err)
+		return nil, err
 	}
-	if rsp.Status != gkproto.StatusOK {
-		return nil, fmt.Errorf("gatekeeper ENROLL: %v", rsp.Status)
-	}
-	p.handle, p.sid = rsp.Handle, rsp.SecureUserID
-	return p, nil
+	return &pin{PIN: p, gk: gk}, nil
 }
 
-// hat verifies the PIN with challenge and returns Gatekeeper's PASSWORD HAT.
+// hat verifies the PIN with challenge and returns Gatekeeper's PASSWORD
+// HAT, marshalled.
 func (p *pin) hat(ctx context.Context, challenge uint64) ([]byte, error) {
-	rsp, err := gkproto.Verify{UID: p.uid, Challenge: challenge, Handle: p.handle, Password: p.password}.Execute(ctx, p.gk)
+	t, err := p.HAT(ctx, challenge)
 	if err != nil {
-		return nil, fmt.Errorf("gatekeeper VERIFY: %w", err)
+		return nil, err
 	}
-	if rsp.Status != gkproto.StatusOK {
-		return nil, fmt.Errorf("gatekeeper VERIFY: %v", rsp.Status)
-	}
-	return rsp.Token.Marshal(), nil
+	return t.Marshal(), nil
 }
 
 // enrollFinger runs the honest enrollment of f into gid: PRE_ENROLL,
