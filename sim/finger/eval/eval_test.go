@@ -1,7 +1,8 @@
-package finger
+package eval
 
 import (
 	"context"
+	"github.com/fpemu/fpemu/sim/finger"
 	"math"
 	"slices"
 	"testing"
@@ -30,7 +31,7 @@ func TestEvaluateSmallPopulation(t *testing.T) {
 	assert.Len(t, res.Impostor, res.ImpostorComparisons)
 	assert.Len(t, res.Genuine, res.GenuineComparisons)
 	assert.Equal(t, float64(matcher.DefaultThreshold), res.Threshold)
-	assert.Equal(t, DefaultSensor, res.Sensor)
+	assert.Equal(t, finger.DefaultSensor, res.Sensor)
 	assert.Equal(t, 6, res.EnrollSamples)
 
 	// sane figures: the matcher separates this population
@@ -72,7 +73,7 @@ func TestEvaluateRejects(t *testing.T) {
 		"one finger":      {Fingers: 1},
 		"too many enroll": {Fingers: 2, EnrollSamples: matcher.MaxTemplateWindows + 1},
 		"negative probes": {Fingers: 2, GenuineProbes: -1},
-		"tiny sensor":     {Fingers: 2, Sensor: Sensor{Width: 8, Height: 8}},
+		"tiny sensor":     {Fingers: 2, Sensor: finger.Sensor{Width: 8, Height: 8}},
 	} {
 		_, err := Evaluate(context.Background(), m, cfg)
 		assert.Error(t, err, name)
@@ -97,10 +98,10 @@ func TestUpperBound95(t *testing.T) {
 }
 
 func TestFingerSeeds(t *testing.T) {
-	a := FingerSeeds(1, 100)
-	assert.Equal(t, a, FingerSeeds(1, 100))
-	assert.Equal(t, a[:10], FingerSeeds(1, 10), "a population extends its smaller self")
-	assert.NotEqual(t, a, FingerSeeds(2, 100))
+	a := finger.FingerSeeds(1, 100)
+	assert.Equal(t, a, finger.FingerSeeds(1, 100))
+	assert.Equal(t, a[:10], finger.FingerSeeds(1, 10), "a population extends its smaller self")
+	assert.NotEqual(t, a, finger.FingerSeeds(2, 100))
 	slices.Sort(a)
 	assert.Len(t, slices.Compact(a), 100)
 }
@@ -109,22 +110,22 @@ func TestFingerSeeds(t *testing.T) {
 // templates enrolled from eight impressions against fresh probes.
 func BenchmarkMatch(b *testing.B) {
 	m := matcher.NewMinutiae(0)
-	seeds := FingerSeeds(3, 20)
+	seeds := finger.FingerSeeds(3, 20)
 	var tps []matcher.Template
 	var probes []matcher.Sample
 	for _, seed := range seeds {
-		f := New(seed)
-		ep, pp := Touches(f, DefaultEnrollSamples, 1)
+		f := finger.New(seed)
+		ep, pp := finger.Touches(f, DefaultEnrollSamples, 1)
 		var ss []matcher.Sample
 		for _, p := range ep {
-			s, err := f.Impress(DefaultSensor, p)
+			s, err := f.Impress(finger.DefaultSensor, p)
 			require.NoError(b, err)
 			ss = append(ss, s)
 		}
 		tp, err := m.Enroll(ss)
 		require.NoError(b, err)
 		tps = append(tps, tp)
-		s, err := f.Impress(DefaultSensor, pp[0])
+		s, err := f.Impress(finger.DefaultSensor, pp[0])
 		require.NoError(b, err)
 		probes = append(probes, s)
 	}

@@ -1,9 +1,10 @@
-package finger
+package eval
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fpemu/fpemu/sim/finger"
 	"math"
 	"runtime"
 	"slices"
@@ -15,13 +16,13 @@ import (
 
 // EvalConfig describes an evaluation run.
 type EvalConfig struct {
-	Fingers       int     // population size, ≥ 2
-	Seed          uint64  // population seed
-	EnrollSamples int     // impressions merged per template (default 8)
-	GenuineProbes int     // fresh impressions compared with their own template (default 10)
-	Threshold     float64 // operating point; 0 means the matcher's
-	Sensor        Sensor  // zero means DefaultSensor
-	Workers       int     // goroutines; 0 means GOMAXPROCS
+	Fingers       int           // population size, ≥ 2
+	Seed          uint64        // population seed
+	EnrollSamples int           // impressions merged per template (default 8)
+	GenuineProbes int           // fresh impressions compared with their own template (default 10)
+	Threshold     float64       // operating point; 0 means the matcher's
+	Sensor        finger.Sensor // zero means finger.DefaultSensor
+	Workers       int           // goroutines; 0 means GOMAXPROCS
 }
 
 // Defaults for EvalConfig.
@@ -35,15 +36,15 @@ const (
 // its impostor probe against every other finger's template, so there are
 // enrolled×(Fingers−1) impostor comparisons.
 type EvalResult struct {
-	Matcher       string  `json:"matcher"`
-	Fingers       int     `json:"fingers"`
-	Seed          uint64  `json:"seed"`
-	EnrollSamples int     `json:"enroll_samples"`
-	GenuineProbes int     `json:"genuine_probes"`
-	Sensor        Sensor  `json:"sensor"`
-	Threshold     float64 `json:"threshold"`
-	FAR           float64 `json:"far"`
-	FRR           float64 `json:"frr"`
+	Matcher       string        `json:"matcher"`
+	Fingers       int           `json:"fingers"`
+	Seed          uint64        `json:"seed"`
+	EnrollSamples int           `json:"enroll_samples"`
+	GenuineProbes int           `json:"genuine_probes"`
+	Sensor        finger.Sensor `json:"sensor"`
+	Threshold     float64       `json:"threshold"`
+	FAR           float64       `json:"far"`
+	FRR           float64       `json:"frr"`
 	// FARUpper95 is the one-sided 95 % Clopper–Pearson upper bound of
 	// FAR. Comparisons share templates and probes, so they are not quite
 	// independent and the bound is somewhat optimistic.
@@ -79,8 +80,8 @@ func (c *EvalConfig) fill(m matcher.Matcher) error {
 	if c.Threshold == 0 {
 		c.Threshold = m.Threshold()
 	}
-	if c.Sensor == (Sensor{}) {
-		c.Sensor = DefaultSensor
+	if c.Sensor == (finger.Sensor{}) {
+		c.Sensor = finger.DefaultSensor
 	}
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
@@ -132,12 +133,12 @@ func Evaluate(ctx context.Context, m matcher.Matcher, cfg EvalConfig) (*EvalResu
 		return nil, err
 	}
 	n := cfg.Fingers
-	seeds := FingerSeeds(cfg.Seed, n)
+	seeds := finger.FingerSeeds(cfg.Seed, n)
 	templates := make([]matcher.Template, n)
 	probes := make([][]matcher.Sample, n)
 	err := parallel(ctx, cfg.Workers, n, func(i int) error {
-		f := New(seeds[i])
-		ep, pp := Touches(f, cfg.EnrollSamples, cfg.GenuineProbes)
+		f := finger.New(seeds[i])
+		ep, pp := finger.Touches(f, cfg.EnrollSamples, cfg.GenuineProbes)
 		samples := make([]matcher.Sample, len(ep))
 		for k, p := range ep {
 			s, err := f.Impress(cfg.Sensor, p)
