@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"os"
 	"os/exec"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/hal/halclient"
+	"github.com/fpemu/fpemu/internal/testkit"
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"

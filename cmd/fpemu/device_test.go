@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 var (

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // layoutEntry is one path of docs/protocol.md §7.1, placeholders expanded.

@@ -3,7 +3,6 @@ package attack
 import (
 	"context"
 	"fmt"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
+	"github.com/fpemu/fpemu/internal/testkit"
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )

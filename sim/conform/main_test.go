@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"os"
 	"os/exec"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"

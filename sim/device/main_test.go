@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )

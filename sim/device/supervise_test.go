@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"os"
 	"os/exec"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 )
 

@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // The crash test re-executes the test binary as a child (TestMain switches

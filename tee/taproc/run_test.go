@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/boot"
 	"github.com/fpemu/fpemu/tee/rpc"

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fpemu/fpemu/sim/finger"
 	"math"
 	"runtime"
 	"slices"
 	"sort"
 	"sync"
 
+	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 )
 

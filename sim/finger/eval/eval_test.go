@@ -2,7 +2,6 @@ package eval
 
 import (
 	"context"
-	"github.com/fpemu/fpemu/sim/finger"
 	"math"
 	"slices"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 )
 
