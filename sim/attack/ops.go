@@ -105,10 +105,10 @@ func enrollUserPIN(ctx context.Context, gk rpc.Invoker, uid uint32, password []b
 	return &pin{PIN: p, gk: gk}, nil
 }
 
-// hat verifies the PIN with challenge and returns Gatekeeper's PASSWORD
-// HAT, marshalled.
+// hat verifies the PIN with challenge and returns Gatekeeper's HAT,
+// marshalled and unchecked: the suite judges what Gatekeeper minted.
 func (p *pin) hat(ctx context.Context, challenge uint64) ([]byte, error) {
-	t, err := p.HAT(ctx, challenge)
+	t, err := p.Verify(ctx, challenge)
 	if err != nil {
 		return nil, err
 	}

@@ -50,11 +50,11 @@ func EnrollPIN(ctx context.Context, gk rpc.Invoker, uid uint32, password []byte)
 	return &PIN{UID: uid, Password: password, Handle: rsp.Handle, SID: rsp.SecureUserID, gk: gk}, nil
 }
 
-// HAT verifies the PIN with challenge (VERIFY, docs/protocol.md §3.2) and
-// returns Gatekeeper's PASSWORD HAT for it: what the framework hands the
-// fingerprint HAL's enroll for its preEnroll challenge. A token that is
-// not PASSWORD, not the user's SID or not for challenge is ErrBadHAT.
-func (p *PIN) HAT(ctx context.Context, challenge uint64) (tokens.Token, error) {
+// Verify verifies the PIN with challenge (VERIFY, docs/protocol.md §3.2)
+// and returns the token Gatekeeper minted, unchecked: what a tool that
+// studies Gatekeeper's answers (the attack suite) wants. HAT is the
+// framework's checked form.
+func (p *PIN) Verify(ctx context.Context, challenge uint64) (tokens.Token, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rsp, err := gkproto.Verify{UID: p.UID, Challenge: challenge, Handle: p.Handle, Password: p.Password}.Execute(ctx, p.gk)
@@ -64,7 +64,18 @@ func (p *PIN) HAT(ctx context.Context, challenge uint64) (tokens.Token, error) {
 	if err != nil {
 		return tokens.Token{}, fmt.Errorf("gatekeeper VERIFY: %w", err)
 	}
-	t := rsp.Token
+	return rsp.Token, nil
+}
+
+// HAT verifies the PIN with challenge and returns Gatekeeper's PASSWORD
+// HAT for it: what the framework hands the fingerprint HAL's enroll for
+// its preEnroll challenge. A token that is not PASSWORD, not the user's
+// SID or not for challenge is ErrBadHAT.
+func (p *PIN) HAT(ctx context.Context, challenge uint64) (tokens.Token, error) {
+	t, err := p.Verify(ctx, challenge)
+	if err != nil {
+		return t, err
+	}
 	switch {
 	case t.AuthenticatorType != tokens.AuthPassword:
 		return t, fmt.Errorf("%w: type %v, want PASSWORD", ErrBadHAT, t.AuthenticatorType)

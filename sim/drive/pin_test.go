@@ -17,7 +17,9 @@ import (
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/drive"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -72,6 +74,9 @@ func TestPIN(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			hat, err := pin.HAT(ctx, tt.challenge)
 			require.NoError(t, err)
+			raw, err := pin.Verify(ctx, tt.challenge)
+			require.NoError(t, err)
+			assert.Equal(t, hat.UserID, raw.UserID, "Verify returns the same kind of token, unchecked")
 			assert.Equal(t, tokens.AuthPassword, hat.AuthenticatorType)
 			assert.Equal(t, pin.SID, hat.UserID)
 			assert.Equal(t, tt.challenge, hat.Challenge)
@@ -98,4 +103,51 @@ func TestEnrollPINError(t *testing.T) {
 	_, err := drive.EnrollPIN(ctx, gk, 1, nil)
 	require.Error(t, err, "an empty password is refused")
 	assert.Contains(t, err.Error(), "ENROLL of user 1")
+}
+
+// tamper passes every command to the real Gatekeeper and rewrites the
+// token VERIFY returns: a Gatekeeper that mints the wrong HAT.
+type tamper struct {
+	rpc.Invoker
+	edit func(*tokens.Token)
+}
+
+func (m tamper) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
+	if err := m.Invoker.Invoke(ctx, cmd, p); err != nil || cmd != uint32(gkproto.CmdVerify) {
+		return err
+	}
+	tok, err := tokens.Parse(p[3].Data)
+	if err != nil {
+		return err
+	}
+	m.edit(&tok)
+	p[3].Data = tok.Marshal()
+	return nil
+}
+
+// TestPINHATChecks: HAT refuses a token that is not the PASSWORD HAT of
+// the request; Verify hands it over unchecked.
+func TestPINHATChecks(t *testing.T) {
+	gk := gatekeeper(t)
+	ctx := testkit.Context(t, 30*time.Second)
+	tests := []struct {
+		name string
+		edit func(*tokens.Token)
+		want string
+	}{
+		{"fingerprint type", func(k *tokens.Token) { k.AuthenticatorType = tokens.AuthFingerprint }, "want PASSWORD"},
+		{"another user's SID", func(k *tokens.Token) { k.UserID++ }, "want SID"},
+		{"another challenge", func(k *tokens.Token) { k.Challenge++ }, "challenge"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pin, err := drive.EnrollPIN(ctx, tamper{gk, tt.edit}, uint32(20+i), []byte("1234"))
+			require.NoError(t, err)
+			_, err = pin.HAT(ctx, 42)
+			require.ErrorIs(t, err, drive.ErrBadHAT)
+			assert.Contains(t, err.Error(), tt.want)
+			_, err = pin.Verify(ctx, 42)
+			require.NoError(t, err, "Verify does not judge the token")
+		})
+	}
 }
