@@ -1,14 +1,12 @@
 package hal_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +18,8 @@ import (
 
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/hal/halclient"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/internal/testkit"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -42,7 +41,7 @@ func TestMain(m *testing.M) {
 
 func runTA() int {
 	role, dir := tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR")
-	if err := sim.RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
+	if err := simdev.RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		if errors.Is(err, taproc.ErrNotLaunched) {
 			return 2
@@ -55,7 +54,7 @@ func runTA() int {
 func runHAL() int {
 	opt := hal.Options{Dir: os.Getenv(childEnv + "_DIR"), LogLevel: zapcore.DebugLevel}
 	if os.Getenv(childEnv+"_READY") == "1" {
-		opt.Ready = os.NewFile(sim.HALReadyFD, "ready")
+		opt.Ready = os.NewFile(simdev.HALReadyFD, "ready")
 	}
 	if err := hal.Run(context.Background(), opt); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -65,37 +64,16 @@ func runHAL() int {
 }
 
 func childCmd(mode, dir string, role tee.Role) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	// GORACE: a -race child otherwise sleeps 1 s in exit.
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
-	return cmd
-}
-
-// lockedBuffer collects the children's stderr (JSON logs).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return testkit.ChildCommand(childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
 }
 
 // device is a booted device with its HAL process and a client on it.
 type device struct {
 	dir    string
-	d      *sim.Device
-	hal    *sim.HAL
+	d      *simdev.Device
+	hal    *simdev.HAL
 	client *halclient.Client
-	logs   *lockedBuffer
+	logs   *testkit.Buffer
 	pids   []int
 }
 
@@ -105,24 +83,19 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func shortDir(t *testing.T) string {
-	d, err := os.MkdirTemp("", "fph")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
+func shortDir(t *testing.T) string { return testkit.ShortDir(t) }
 
 // bootDevice boots roles (default: keymaster, gatekeeper and the
 // fingerprint TA) as processes, starts the HAL process and dials it. Cleanup stops the HAL
 // and the TAs by pid and checks that no process and no socket is left.
-func bootDevice(t *testing.T, restart sim.RestartPolicy, roles ...tee.Role) *device {
+func bootDevice(t *testing.T, restart simdev.RestartPolicy, roles ...tee.Role) *device {
 	t.Helper()
 	dir := shortDir(t)
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	if len(roles) == 0 {
 		roles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint}
 	}
-	d, err := sim.Boot(testCtx(t), sim.Config{
+	d, err := simdev.Boot(testCtx(t), simdev.Config{
 		Dir:     dir,
 		Roles:   roles,
 		Command: func(r tee.Role) *exec.Cmd { return childCmd("ta", dir, r) },
@@ -140,7 +113,7 @@ func bootDevice(t *testing.T, restart sim.RestartPolicy, roles ...tee.Role) *dev
 	t.Cleanup(func() { dev.shutdown(t) })
 	cmd := childCmd("hal", dir, "")
 	cmd.Env = append(cmd.Env, childEnv+"_READY=1")
-	h, err := sim.StartHAL(testCtx(t), d, cmd)
+	h, err := simdev.StartHAL(testCtx(t), d, cmd)
 	require.NoError(t, err)
 	dev.hal = h
 	dev.pids = append(dev.pids, h.PID())

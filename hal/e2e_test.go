@@ -17,7 +17,7 @@ import (
 	"github.com/fpemu/fpemu/hal/vts"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
@@ -29,7 +29,7 @@ import (
 
 const gid = vts.GroupID
 
-func (dev *device) session(t *testing.T, role tee.Role, opts ...rpc.SessionOption) *sim.Session {
+func (dev *device) session(t *testing.T, role tee.Role, opts ...rpc.SessionOption) *simdev.Session {
 	s, err := dev.d.OpenSession(testCtx(t), role, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
@@ -53,7 +53,7 @@ func within(t *testing.T, d time.Duration) context.Context {
 // sealed to the fingerprint TA and relays it; the TA installs it (a second
 // time: the launcher relayed once at boot), from a later envelope.
 func TestHALRelaysAuthTokenKey(t *testing.T) {
-	dev := bootDevice(t, sim.RestartPolicy{})
+	dev := bootDevice(t, simdev.RestartPolicy{})
 	// Logs travel through the stderr pipes asynchronously.
 	assert.Eventually(t, func() bool {
 		logs := dev.logs.String()
@@ -69,7 +69,7 @@ func TestHALRelaysAuthTokenKey(t *testing.T) {
 // TestEnrollAuthenticateRoundTrip, and here the empty-group answer is
 // checked instead.
 func TestVTS(t *testing.T) {
-	dev := bootDevice(t, sim.RestartPolicy{})
+	dev := bootDevice(t, simdev.RestartPolicy{})
 	env := vts.Env{StorePath: t.TempDir()}
 	for _, tc := range vts.Cases() {
 		t.Run(tc.Name, func(t *testing.T) {
@@ -94,7 +94,7 @@ func TestVTS(t *testing.T) {
 // and the authenticator id, which finishes that operation on a key bound
 // to the authenticator id.
 func TestEnrollAuthenticateRoundTrip(t *testing.T) {
-	dev := bootDevice(t, sim.RestartPolicy{})
+	dev := bootDevice(t, simdev.RestartPolicy{})
 	ctx := testCtx(t)
 	c := dev.client
 	gk := dev.session(t, tee.RoleGatekeeper)
@@ -222,7 +222,7 @@ func must[T any](v T, err error) func(t *testing.T) T {
 // TestNewOperationCancelsRunning: authenticate while an enrollment waits for
 // the finger cancels the enrollment (onError(CANCELED)) and starts.
 func TestNewOperationCancelsRunning(t *testing.T) {
-	dev := bootDevice(t, sim.RestartPolicy{})
+	dev := bootDevice(t, simdev.RestartPolicy{})
 	ctx := testCtx(t)
 	c := dev.client
 	sen, err := dev.d.OpenSensor(ctx)
@@ -242,7 +242,7 @@ func TestNewOperationCancelsRunning(t *testing.T) {
 // onError(HW_UNAVAILABLE) at once and answers SYS_EIO while the TA is gone,
 // without hanging.
 func TestTADiesDuringAuthenticate(t *testing.T) {
-	dev := bootDevice(t, sim.RestartPolicy{})
+	dev := bootDevice(t, simdev.RestartPolicy{})
 	ctx := testCtx(t)
 	c := dev.client
 	require.Equal(t, hidl.SysOK, must(c.SetActiveGroup(ctx, gid, t.TempDir()))(t))
@@ -265,19 +265,19 @@ func TestTADiesDuringAuthenticate(t *testing.T) {
 // TestTARestartReconnects: the launcher restarts a killed fingerprint TA;
 // the HAL's next call reconnects and relays the auth-token key again.
 func TestTARestartReconnects(t *testing.T) {
-	dev := bootDevice(t, sim.RestartPolicy{MaxRestarts: 1})
+	dev := bootDevice(t, simdev.RestartPolicy{MaxRestarts: 1})
 	ctx := testCtx(t)
 	pid, err := dev.d.PID(tee.RoleFingerprint)
 	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	for ev := range dev.d.Events() {
-		if ev.Kind == sim.EventRestarted {
+		if ev.Kind == simdev.EventRestarted {
 			npid, err := dev.d.PID(tee.RoleFingerprint)
 			require.NoError(t, err)
 			dev.pids = append(dev.pids, npid)
 			break
 		}
-		require.NotEqual(t, sim.EventGaveUp, ev.Kind, "%v", ev)
+		require.NotEqual(t, simdev.EventGaveUp, ev.Kind, "%v", ev)
 	}
 	cbs := dev.notify(t)
 	// The first call may still see the old connection die; the HAL then
@@ -305,7 +305,7 @@ func TestTARestartReconnects(t *testing.T) {
 // TestHALKilled: a HAL killed by SIGKILL leaves its socket; Stop reports
 // it, removes the socket, and the client fails instead of hanging.
 func TestHALKilled(t *testing.T) {
-	dev := bootDevice(t, sim.RestartPolicy{})
+	dev := bootDevice(t, simdev.RestartPolicy{})
 	require.NoError(t, syscall.Kill(dev.hal.PID(), syscall.SIGKILL))
 	<-dev.hal.Done()
 	_, err := dev.client.Cancel(within(t, 5*time.Second))
@@ -319,7 +319,7 @@ func TestHALKilled(t *testing.T) {
 // exits before it is ready; StartHAL reports why and leaves no process.
 func TestHALStartFailures(t *testing.T) {
 	dir := shortDir(t)
-	d, err := sim.Boot(testCtx(t), sim.Config{
+	d, err := simdev.Boot(testCtx(t), simdev.Config{
 		Dir:     dir,
 		Roles:   []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper},
 		Command: func(r tee.Role) *exec.Cmd { return childCmd("ta", dir, r) },
@@ -328,10 +328,10 @@ func TestHALStartFailures(t *testing.T) {
 	t.Cleanup(func() { _ = d.Shutdown(context.Background()) })
 	cmd := childCmd("hal", dir, "")
 	cmd.Env = append(cmd.Env, childEnv+"_READY=1")
-	_, err = sim.StartHAL(testCtx(t), d, cmd)
-	var se *sim.StartError
+	_, err = simdev.StartHAL(testCtx(t), d, cmd)
+	var se *simdev.StartError
 	require.True(t, errors.As(err, &se), "%v", err)
-	assert.ErrorIs(t, err, sim.ErrExitedBeforeReady)
+	assert.ErrorIs(t, err, simdev.ErrExitedBeforeReady)
 	assert.Contains(t, se.Stderr, "connect to fingerprint TA")
 	assert.ErrorIs(t, syscall.Kill(se.PID, 0), syscall.ESRCH)
 }
@@ -342,7 +342,7 @@ func TestHALStartFailures(t *testing.T) {
 // match), leaving the outbox empty. TestPaymentTAHoldsReportAtCallback
 // checks that they arrive before the callbacks.
 func TestBioRelayToPaymentTA(t *testing.T) {
-	dev := bootDevice(t, sim.RestartPolicy{}, tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint, tee.RolePayment)
+	dev := bootDevice(t, simdev.RestartPolicy{}, tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint, tee.RolePayment)
 	ctx := testCtx(t)
 	c := dev.client
 	gk := dev.session(t, tee.RoleGatekeeper)

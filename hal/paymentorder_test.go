@@ -11,7 +11,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
@@ -39,7 +39,7 @@ const orderPayments = 12
 //   - after onRemoved(remaining 0), the scene key is already invalidated
 //     and no new one can be made for the empty group.
 func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
-	dev := bootDevice(t, sim.RestartPolicy{}, tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint, tee.RolePayment)
+	dev := bootDevice(t, simdev.RestartPolicy{}, tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint, tee.RolePayment)
 	ctx := testCtx(t)
 	c := dev.client
 	gk := dev.session(t, tee.RoleGatekeeper)

@@ -18,7 +18,7 @@ import (
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/hal/halpb"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 )
 
 // streamEnded is the HAL's log line when it ends a client's callback
@@ -35,7 +35,7 @@ func TestSlowCallbackReaderIsEnded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a device and makes thousands of callbacks")
 	}
-	dev := bootDevice(t, sim.RestartPolicy{})
+	dev := bootDevice(t, simdev.RestartPolicy{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/attack"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -83,8 +83,8 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 			out := cmd.OutOrStdout()
 			cfg := attack.Config{
 				Dir:        root,
-				TACommand:  func(d string) func(tee.Role) *exec.Cmd { return sim.TACommand(exe, d) },
-				HALCommand: func(d string) *exec.Cmd { return sim.HALCommand(exe, d) },
+				TACommand:  func(d string) func(tee.Role) *exec.Cmd { return device.TACommand(exe, d) },
+				HALCommand: func(d string) *exec.Cmd { return device.HALCommand(exe, d) },
 				Match:      match,
 				Interpose:  attackInterpose,
 			}

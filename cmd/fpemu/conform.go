@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
-	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/conform"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/devdir"
 )
@@ -169,7 +169,7 @@ func deviceTarget(dir string) conform.Target {
 	return conform.Target{
 		HAL:        hal.SocketPath(dir),
 		Gatekeeper: devdir.SocketPath(dir, tee.RoleGatekeeper),
-		Sensor:     sim.SensorSocketPath(dir),
+		Sensor:     device.SensorSocketPath(dir),
 		Keymaster:  devdir.SocketPath(dir, tee.RoleKeymaster),
 	}
 }
@@ -182,8 +182,8 @@ func bootOwnDevice(ctx context.Context, logs bool, stderr io.Writer) (*conform.D
 		return nil, fmt.Errorf("locating the fpemu binary: %w", err)
 	}
 	cfg := conform.DeviceConfig{
-		TACommand:  func(dir string) func(tee.Role) *exec.Cmd { return sim.TACommand(exe, dir) },
-		HALCommand: func(dir string) *exec.Cmd { return sim.HALCommand(exe, dir) },
+		TACommand:  func(dir string) func(tee.Role) *exec.Cmd { return device.TACommand(exe, dir) },
+		HALCommand: func(dir string) *exec.Cmd { return device.HALCommand(exe, dir) },
 	}
 	if logs {
 		cfg.Logs = stderr

@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/conform"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -111,9 +111,9 @@ func TestConformDevice(t *testing.T) {
 	}
 	d, err := conform.StartDevice(ctx, conform.DeviceConfig{
 		TACommand: func(dir string) func(tee.Role) *exec.Cmd {
-			return func(r tee.Role) *exec.Cmd { return asChild(sim.TACommand(os.Args[0], dir)(r)) }
+			return func(r tee.Role) *exec.Cmd { return asChild(device.TACommand(os.Args[0], dir)(r)) }
 		},
-		HALCommand: func(dir string) *exec.Cmd { return asChild(sim.HALCommand(os.Args[0], dir)) },
+		HALCommand: func(dir string) *exec.Cmd { return asChild(device.HALCommand(os.Args[0], dir)) },
 	})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, d.Close(ctx)) }()

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fpemu/fpemu/sim"
 	"github.com/fpemu/fpemu/sim/demo"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -62,8 +62,8 @@ it for inspection; --json prints one JSON object per step
 			cfg := demo.Config{
 				Dir:        keep,
 				Keep:       keep != "",
-				TACommand:  func(dir string) func(tee.Role) *exec.Cmd { return sim.TACommand(exe, dir) },
-				HALCommand: func(dir string) *exec.Cmd { return sim.HALCommand(exe, dir) },
+				TACommand:  func(dir string) func(tee.Role) *exec.Cmd { return device.TACommand(exe, dir) },
+				HALCommand: func(dir string) *exec.Cmd { return device.HALCommand(exe, dir) },
 			}
 			if logs {
 				cfg.Logs = errOut

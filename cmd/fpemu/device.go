@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -19,7 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -35,7 +36,7 @@ func newDeviceCmd() *cobra.Command {
 // fingerprint TA and, once fpemu can run it, the payment TA.
 func deviceRoles() []tee.Role {
 	roles := []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint}
-	if slices.Contains(sim.RunnableRoles, tee.RolePayment) {
+	if slices.Contains(device.RunnableRoles, tee.RolePayment) {
 		roles = append(roles, tee.RolePayment)
 	}
 	return roles
@@ -136,7 +137,7 @@ type deviceUpOptions struct {
 	json     bool
 	level    zapcore.Level
 	restarts int
-	// clientGroup is --client-group (sim.Config.ClientGroup), or nil.
+	// clientGroup is --client-group (device.Config.ClientGroup), or nil.
 	clientGroup *int
 }
 
@@ -158,55 +159,50 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 	errw := &syncWriter{w: stderr}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(errw), o.level)).
 		With(zap.String("component", "launcher"))
-	d, err := sim.Boot(ctx, sim.Config{
-		Dir:     o.dir,
-		Roles:   deviceRoles(),
-		Command: sim.TACommand(o.exe, o.dir),
-		Restart: sim.RestartPolicy{MaxRestarts: o.restarts, Backoff: 100 * time.Millisecond},
-		Log:     log,
-		Stderr:  errw,
+	st, err := device.Up(ctx, device.StackConfig{
+		Config: device.Config{
+			Dir:     o.dir,
+			Roles:   deviceRoles(),
+			Command: device.TACommand(o.exe, o.dir),
+			Restart: device.RestartPolicy{MaxRestarts: o.restarts, Backoff: 100 * time.Millisecond},
+			Log:     log,
+			Stderr:  errw,
 
-		ClientGroup: o.clientGroup,
+			ClientGroup: o.clientGroup,
+		},
+		HALCommand: func(dir string) *exec.Cmd { return device.HALCommand(o.exe, dir) },
 	})
 	if err != nil {
 		return err
 	}
-	shutdown := func(h *sim.HAL) error {
+	shutdown := func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		var errs []error
-		if h != nil {
-			errs = append(errs, h.Stop(sctx))
-		}
-		errs = append(errs, d.Shutdown(sctx))
-		return errors.Join(errs...)
+		return st.Close(sctx)
 	}
-	h, err := sim.StartHAL(ctx, d, sim.HALCommand(o.exe, o.dir))
-	if err != nil {
-		return errors.Join(err, shutdown(nil))
-	}
+	h, socks := st.HAL(), st.Sockets()
 	info := DeviceInfo{
 		Dir:          o.dir,
-		HAL:          DeviceProcess{Role: "hal", PID: h.PID(), Socket: h.SocketPath()},
-		SensorSocket: d.SensorSocketPath(),
+		HAL:          DeviceProcess{Role: device.HALName, PID: h.PID(), Socket: socks.HAL},
+		SensorSocket: socks.Sensor,
 	}
-	if id, ok := d.BootID(); ok {
+	if id, ok := st.BootID(); ok {
 		info.BootID = id.String()
 	}
-	for _, r := range d.Roles() {
-		pid, err := d.PID(r)
+	for _, r := range st.Roles() {
+		pid, err := st.PID(r)
 		if err != nil {
-			return errors.Join(err, shutdown(h))
+			return errors.Join(err, shutdown())
 		}
 		u, _ := tee.UUIDOf(r)
-		info.TAs = append(info.TAs, DeviceProcess{Role: string(r), UUID: u.String(), PID: pid, Socket: d.SocketPath(r)})
+		info.TAs = append(info.TAs, DeviceProcess{Role: string(r), UUID: u.String(), PID: pid, Socket: socks.TAs[r]})
 	}
 	if err := printDevice(stdout, info, o.json); err != nil {
-		return errors.Join(err, shutdown(h))
+		return errors.Join(err, shutdown())
 	}
 
 	var runErr error
-	events := d.Events()
+	events := st.Events()
 wait:
 	for {
 		select {
@@ -225,7 +221,7 @@ wait:
 			log.Info("TA event", zap.Stringer("event", ev))
 		}
 	}
-	if err := shutdown(h); err != nil && runErr == nil {
+	if err := shutdown(); err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr

@@ -21,6 +21,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 var (
@@ -69,7 +70,7 @@ func TestDeviceUp(t *testing.T) {
 	cmd := exec.CommandContext(ctx, bin, "device", "up", "--dir", dir, "--json")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr lockedBuf
+	var stderr testkit.Buffer
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
 	require.NoError(t, cmd.Start())
@@ -202,21 +203,4 @@ func TestDeviceUpUsage(t *testing.T) {
 			assert.Contains(t, errb.String(), tt.want)
 		})
 	}
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

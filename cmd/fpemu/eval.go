@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fpemu/fpemu/sim/finger"
+	"github.com/fpemu/fpemu/sim/finger/eval"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 )
 
@@ -38,7 +38,7 @@ var errGoalMissed = errors.New("matcher goal missed")
 
 // evalMatcherJSON is the object printed by "fpemu eval matcher --json".
 type evalMatcherJSON struct {
-	*finger.EvalResult
+	*eval.EvalResult
 	DET string `json:"det_png,omitempty"`
 }
 
@@ -80,7 +80,7 @@ impostor comparisons if every finger enrolls.`,
 				return usageErrorf("--workers %d: want ≥ 0 (0: one per CPU)", workers)
 			}
 			start := time.Now()
-			res, err := finger.Evaluate(cmd.Context(), matcher.NewMinutiae(0), finger.EvalConfig{
+			res, err := eval.Evaluate(cmd.Context(), matcher.NewMinutiae(0), eval.EvalConfig{
 				Fingers: fingers, Seed: seed, EnrollSamples: enroll, GenuineProbes: probes,
 				Threshold: threshold, Workers: workers,
 			})
@@ -107,10 +107,10 @@ impostor comparisons if every finger enrolls.`,
 		},
 	}
 	f := c.Flags()
-	f.IntVar(&fingers, "fingers", finger.DefaultFingers, "population size")
+	f.IntVar(&fingers, "fingers", eval.DefaultFingers, "population size")
 	f.Uint64Var(&seed, "seed", 1, "population seed")
-	f.IntVar(&enroll, "enroll-samples", finger.DefaultEnrollSamples, "impressions merged into each template")
-	f.IntVar(&probes, "probes", finger.DefaultGenuineProbes, "genuine probes per finger")
+	f.IntVar(&enroll, "enroll-samples", eval.DefaultEnrollSamples, "impressions merged into each template")
+	f.IntVar(&probes, "probes", eval.DefaultGenuineProbes, "genuine probes per finger")
 	f.Float64Var(&threshold, "threshold", 0, "decision threshold (0: the matcher's default)")
 	f.IntVar(&workers, "workers", 0, "goroutines (0: one per CPU); results do not depend on it")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of the summary")
@@ -119,7 +119,7 @@ impostor comparisons if every finger enrolls.`,
 	return c
 }
 
-func printEvalMatcher(w io.Writer, r *finger.EvalResult, det string, elapsed time.Duration) {
+func printEvalMatcher(w io.Writer, r *eval.EvalResult, det string, elapsed time.Duration) {
 	fte := 0.0
 	if r.Fingers > 0 {
 		fte = float64(r.EnrollFailures) / float64(r.Fingers)
@@ -142,7 +142,7 @@ func printEvalMatcher(w io.Writer, r *finger.EvalResult, det string, elapsed tim
 	fmt.Fprintf(w, "elapsed             %.1fs\n", elapsed.Seconds())
 }
 
-func checkGoals(r *finger.EvalResult) error {
+func checkGoals(r *eval.EvalResult) error {
 	switch {
 	case r.ImpostorComparisons < goalMinImpostors:
 		return fmt.Errorf("%w: %d impostor comparisons, need at least %d", errGoalMissed, r.ImpostorComparisons, goalMinImpostors)
@@ -156,7 +156,7 @@ func checkGoals(r *finger.EvalResult) error {
 
 // writeDETFile writes the DET PNG through a temporary file in the same
 // directory, so a failure never leaves a truncated image behind.
-func writeDETFile(path string, r *finger.EvalResult) (err error) {
+func writeDETFile(path string, r *eval.EvalResult) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".det-*.png")
 	if err != nil {
 		return fmt.Errorf("--out: %w", err)
@@ -167,7 +167,7 @@ func writeDETFile(path string, r *finger.EvalResult) (err error) {
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	if err = finger.WriteDET(tmp, r, finger.DETWidth, finger.DETHeight); err != nil {
+	if err = eval.WriteDET(tmp, r, eval.DETWidth, eval.DETHeight); err != nil {
 		return err
 	}
 	if err = tmp.Chmod(0o644); err != nil {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // layoutEntry is one path of docs/protocol.md §7.1, placeholders expanded.
@@ -123,7 +125,7 @@ func TestDeviceDirMatchesProtocol(t *testing.T) {
 	cmd := exec.CommandContext(ctx, bin, "device", "up", "--dir", dir, "--json")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr lockedBuf
+	var stderr testkit.Buffer
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
 	require.NoError(t, cmd.Start())

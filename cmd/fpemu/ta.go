@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -17,14 +17,14 @@ func init() { subcommands = append(subcommands, newTACmd) }
 
 func newTACmd() *cobra.Command {
 	var children []*cobra.Command
-	for _, role := range sim.RunnableRoles {
+	for _, role := range device.RunnableRoles {
 		children = append(children, newTARoleCmd(role))
 	}
 	return newGroup("ta",
 		"Run one trusted application process (started by the device launcher)",
 		`Run the process of one trusted application (TA) of an emulated device.
 
-These are the entrypoints the launcher (package sim) starts, one process per
+These are the entrypoints the launcher (package sim/device) starts, one process per
 TA. The launcher hands each its provisioning record — identity, storage key,
 pairwise envelope keys, boot clock origin — on an inherited pipe (fd 3) and
 waits for a readiness line on another (fd 4); secrets never appear in argv,
@@ -52,7 +52,7 @@ func newTARoleCmd(role tee.Role) *cobra.Command {
 			if err != nil {
 				return usageErrorf("--dir: %v", err)
 			}
-			err = sim.RunTA(cmd.Context(), role, abs, lvl)
+			err = device.RunTA(cmd.Context(), role, abs, lvl)
 			if errors.Is(err, taproc.ErrNotLaunched) {
 				return usageError(err)
 			}

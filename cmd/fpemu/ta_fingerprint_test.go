@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 )
@@ -35,11 +35,11 @@ func TestFingerprintTAEntry(t *testing.T) {
 	assert.Equal(t, exitUsage, ee.ExitCode(), stderr.String())
 	assert.Contains(t, stderr.String(), "not started by the fpemu launcher")
 
-	d, err := sim.Boot(ctx, sim.Config{
+	d, err := device.Boot(ctx, device.Config{
 		Dir:   dir,
 		Roles: []tee.Role{tee.RoleKeymaster, tee.RoleFingerprint},
 		Command: func(r tee.Role) *exec.Cmd {
-			c := sim.TACommand(os.Args[0], dir)(r)
+			c := device.TACommand(os.Args[0], dir)(r)
 			c.Env = append(os.Environ(), asFpemu+"=1", "GORACE=atexit_sleep_ms=0")
 			return c
 		},

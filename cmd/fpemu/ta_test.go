@@ -9,13 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/sim"
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -38,13 +40,7 @@ func fpemuCmd(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "fpc")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(d) })
-	return d
-}
+func shortTempDir(t *testing.T) string { return testkit.ShortDir(t) }
 
 // TestTAByHand: a TA started without the launcher's descriptors fails at
 // once with a clear message and exit 2; bad invocations are usage errors.
@@ -86,10 +82,10 @@ func TestTAUnderLauncher(t *testing.T) {
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	d, err := sim.Boot(ctx, sim.Config{
+	d, err := device.Boot(ctx, device.Config{
 		Dir: dir,
 		Command: func(r tee.Role) *exec.Cmd {
-			c := sim.TACommand(os.Args[0], dir)(r)
+			c := device.TACommand(os.Args[0], dir)(r)
 			c.Env = append(os.Environ(), asFpemu+"=1", "GORACE=atexit_sleep_ms=0")
 			return c
 		},

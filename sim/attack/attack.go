@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -101,10 +101,10 @@ type Config struct {
 	// Required.
 	Dir string
 	// TACommand returns the launcher command for the TAs of the device in
-	// dir: normally sim.TACommand(fpemu, dir). Required.
+	// dir: normally simdev.TACommand(fpemu, dir). Required.
 	TACommand func(dir string) func(tee.Role) *exec.Cmd
 	// HALCommand returns the command of the HAL process of the device in
-	// dir: normally sim.HALCommand(fpemu, dir). Required.
+	// dir: normally simdev.HALCommand(fpemu, dir). Required.
 	HALCommand func(dir string) *exec.Cmd
 	// Match selects attacks by ID; nil runs all.
 	Match *regexp.Regexp
@@ -128,21 +128,21 @@ type Config struct {
 	// between the attacker and the real one, to prove the checks can
 	// fail. Nil in production.
 	Interpose func(role tee.Role, inv rpc.Invoker) rpc.Invoker
-	// Boot, if set, replaces sim.Boot for every device the suite boots: a
+	// Boot, if set, replaces simdev.Boot for every device the suite boots: a
 	// test hook for a deliberately careless launcher (a canary). Nil in
 	// production.
-	Boot func(ctx context.Context, cfg sim.Config) (*sim.Device, error)
-	// Dial, if set, replaces sim.Device.Dial where the socket-squat attack
+	Boot func(ctx context.Context, cfg simdev.Config) (*simdev.Device, error)
+	// Dial, if set, replaces simdev.Device.Dial where the socket-squat attack
 	// connects a client through the launcher (a canary's naive dialer).
 	// Nil in production.
-	Dial func(ctx context.Context, d *sim.Device, role tee.Role) (*rpc.Client, error)
+	Dial func(ctx context.Context, d *simdev.Device, role tee.Role) (*rpc.Client, error)
 }
 
-func (c *Config) boot(ctx context.Context, cfg sim.Config) (*sim.Device, error) {
+func (c *Config) boot(ctx context.Context, cfg simdev.Config) (*simdev.Device, error) {
 	if c.Boot != nil {
 		return c.Boot(ctx, cfg)
 	}
-	return sim.Boot(ctx, cfg)
+	return simdev.Boot(ctx, cfg)
 }
 
 // Defaults for Config.
@@ -262,7 +262,7 @@ const maxSocketPath = 107
 // (Dir/<id>/sock/fingerprint-sensor.sock) would not fit sockaddr_un.
 func checkSocketPaths(dir string, attacks []attack) error {
 	for _, a := range attacks {
-		if p := sim.SensorSocketPath(filepath.Join(dir, a.ID)); len(p) > maxSocketPath {
+		if p := simdev.SensorSocketPath(filepath.Join(dir, a.ID)); len(p) > maxSocketPath {
 			return fmt.Errorf("%w: %q would exceed %d bytes", ErrDirTooLong, p, maxSocketPath)
 		}
 	}

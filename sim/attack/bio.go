@@ -8,7 +8,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
@@ -29,7 +29,7 @@ type payFixture struct {
 	scene  proof.Cert
 }
 
-func (r *runner) paySetup(ctx context.Context, t *tally, restart sim.RestartPolicy) *payFixture {
+func (r *runner) paySetup(ctx context.Context, t *tally, restart simdev.RestartPolicy) *payFixture {
 	fx := r.setup(ctx, t, false, restart)
 	if fx == nil {
 		return nil
@@ -121,7 +121,7 @@ var bioReplay = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t, sim.RestartPolicy{MaxRestarts: 1})
+		p := r.paySetup(ctx, t, simdev.RestartPolicy{MaxRestarts: 1})
 		if p == nil {
 			return
 		}
@@ -146,7 +146,7 @@ var bioReplay = attack{
 		if !t.must("payment TA pid", err) || !t.must("kill -9 the payment TA", syscall.Kill(pid, syscall.SIGKILL)) {
 			return
 		}
-		if _, err := p.dev.waitEvent(ctx, tee.RolePayment, sim.EventRestarted); !t.must("payment TA restart", err) {
+		if _, err := p.dev.waitEvent(ctx, tee.RolePayment, simdev.EventRestarted); !t.must("payment TA restart", err) {
 			return
 		}
 		pay, err := p.dev.session(ctx, tee.RolePayment, rpc.AsUser())
@@ -168,7 +168,7 @@ var bioReuse = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t, sim.RestartPolicy{})
+		p := r.paySetup(ctx, t, simdev.RestartPolicy{})
 		if p == nil {
 			return
 		}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/wire"
@@ -94,7 +94,7 @@ var connFlood = attack{
 		Want:    Survived,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		d, err := r.boot(ctx, false, sim.RestartPolicy{})
+		d, err := r.boot(ctx, false, simdev.RestartPolicy{})
 		if !t.must("boot", err) || !t.must("control: a genuine client signs", genuineSign(ctx, d)) {
 			return
 		}
@@ -199,7 +199,7 @@ var stalledFrames = attack{
 		Want:    Survived,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		d, err := r.boot(ctx, false, sim.RestartPolicy{})
+		d, err := r.boot(ctx, false, simdev.RestartPolicy{})
 		if !t.must("boot", err) || !t.must("control: a genuine client signs", genuineSign(ctx, d)) {
 			return
 		}
@@ -312,7 +312,7 @@ var kmOpExhaust = attack{
 		Want:    Survived,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		d, err := r.boot(ctx, false, sim.RestartPolicy{})
+		d, err := r.boot(ctx, false, simdev.RestartPolicy{})
 		if !t.must("boot", err) {
 			return
 		}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
@@ -209,7 +209,7 @@ const leakyEnv = childEnv + "_LEAKY"
 // runFingerprintTA runs the real fingerprint TA as `fpemu ta fingerprint`
 // does, with testLockout, and with the leakyMatcher when leakyEnv is set.
 func runFingerprintTA(ctx context.Context, dir string) error {
-	f := sim.FingerprintFactory(func(c *fingerprint.Config, env *taproc.Env) {
+	f := simdev.FingerprintFactory(func(c *fingerprint.Config, env *taproc.Env) {
 		c.LockoutTimed = testLockout
 		if os.Getenv(leakyEnv) == "1" {
 			c.Matcher = leakyMatcher{Matcher: matcher.NewMinutiae(matcher.DefaultThreshold), log: env.Log}

@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
@@ -36,7 +36,7 @@ var killMidEnroll = attack{
 		Want:    Survived,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, sim.RestartPolicy{MaxRestarts: len(killPoints)})
+		fx := r.setup(ctx, t, false, simdev.RestartPolicy{MaxRestarts: len(killPoints)})
 		if fx == nil {
 			return
 		}
@@ -126,7 +126,7 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 	if !t.must("fingerprint TA pid", err) || !t.must("kill -9", syscall.Kill(pid, syscall.SIGKILL)) {
 		return nil, "", false
 	}
-	if _, err := fx.dev.waitEvent(ctx, tee.RoleFingerprint, sim.EventRestarted); err != nil {
+	if _, err := fx.dev.waitEvent(ctx, tee.RoleFingerprint, simdev.EventRestarted); err != nil {
 		if ctx.Err() != nil {
 			return nil, "", false // interrupted: runOne reports it
 		}

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -29,49 +29,42 @@ type runner struct {
 	devs []*device
 }
 
-// device is a booted emulated device: the launcher, optionally the HAL,
-// and the CA sessions the attacker opened on it.
+// device is a booted emulated device: the stack (the launcher,
+// optionally the HAL) and the CA sessions the attacker opened on it,
+// which the stack closes at stop.
 type device struct {
 	r    *runner
-	sim  *sim.Device
-	hal  *sim.HAL
+	sim  *simdev.Stack
 	logs *logTail
-
-	mu      sync.Mutex
-	closers []func()
-	stopped bool
 }
 
 // boot starts every TA of the device in r.dir (restart as given) and, if
 // withHAL, the HAL process next to them. A later boot of the same
 // directory is a reboot: same fused key and stores, new boot.
-func (r *runner) boot(ctx context.Context, withHAL bool, restart sim.RestartPolicy) (*device, error) {
+func (r *runner) boot(ctx context.Context, withHAL bool, restart simdev.RestartPolicy) (*device, error) {
 	logs := &logTail{max: 256 << 10}
 	var stderr io.Writer = logs
 	if r.cfg.Stderr != nil {
 		stderr = io.MultiWriter(logs, r.cfg.Stderr)
 	}
-	d, err := r.cfg.boot(ctx, r.simConfig(restart, stderr))
+	cfg := simdev.StackConfig{Config: r.simConfig(restart, stderr), Boot: r.cfg.Boot}
+	if withHAL {
+		cfg.HALCommand = r.cfg.HALCommand
+	}
+	st, err := simdev.Up(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	dev := &device{r: r, sim: d, logs: logs}
+	dev := &device{r: r, sim: st, logs: logs}
 	r.devs = append(r.devs, dev)
-	if withHAL {
-		h, err := sim.StartHAL(ctx, d, r.cfg.HALCommand(r.dir))
-		if err != nil {
-			return nil, fmt.Errorf("start HAL: %w", err)
-		}
-		dev.hal = h
-	}
 	return dev, nil
 }
 
 // simConfig is the launcher configuration of the attack's device.
-func (r *runner) simConfig(restart sim.RestartPolicy, stderr io.Writer) sim.Config {
-	return sim.Config{
+func (r *runner) simConfig(restart simdev.RestartPolicy, stderr io.Writer) simdev.Config {
+	return simdev.Config{
 		Dir:     r.dir,
-		Roles:   sim.RunnableRoles,
+		Roles:   simdev.RunnableRoles,
 		Command: r.cfg.TACommand(r.dir),
 		Restart: restart,
 		Log:     r.log.With(zap.String("component", "launcher")),
@@ -97,56 +90,34 @@ func (r *runner) storePath() string { return r.dir }
 // sim requires) and shuts the launcher down: every process ended by pid,
 // every socket removed. It is idempotent.
 func (d *device) stop() error {
-	d.mu.Lock()
-	if d.stopped {
-		d.mu.Unlock()
-		return nil
-	}
-	d.stopped = true
-	closers := d.closers
-	d.closers = nil
-	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	var errs []error
-	if d.hal != nil {
-		errs = append(errs, d.hal.Stop(ctx))
-	}
-	for i := len(closers) - 1; i >= 0; i-- {
-		closers[i]()
-	}
-	errs = append(errs, d.sim.Shutdown(ctx))
-	return errors.Join(errs...)
+	return d.sim.Close(ctx)
 }
 
 // takeOverHAL stops the honest HAL process: from now on the attacker is
 // the HAL, pumping the fingerprint TA's events and relaying (or not) its
 // envelopes itself.
 func (d *device) takeOverHAL() error {
-	if d.hal == nil {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	err := d.hal.Stop(ctx)
-	d.hal = nil
-	return err
+	return d.sim.StopHAL(ctx)
 }
 
+// onStop registers f to run when the device stops (at once if it has).
 func (d *device) onStop(f func()) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.closers = append(d.closers, f)
+	if d.sim.OnClose(f) != nil {
+		f()
+	}
 }
 
 // session opens a CA session on role's TA, through Config.Interpose if set;
 // opts choose the login (rpc.AsUser for the payment app).
 func (d *device) session(ctx context.Context, role tee.Role, opts ...rpc.SessionOption) (rpc.Invoker, error) {
-	s, err := d.sim.OpenSession(ctx, role, opts...)
+	s, err := d.sim.Session(ctx, role, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("open session on %s: %w", role, err)
+		return nil, err
 	}
-	d.onStop(func() { _ = s.Close() })
 	if d.r.cfg.Interpose != nil {
 		return d.r.cfg.Interpose(role, s), nil
 	}
@@ -155,23 +126,18 @@ func (d *device) session(ctx context.Context, role tee.Role, opts ...rpc.Session
 
 // sensor opens the fingerprint TA's sensor-control endpoint (the test
 // bench's finger, not an REE capability).
-func (d *device) sensor(ctx context.Context) (*sim.Sensor, error) {
-	s, err := d.sim.OpenSensor(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("open sensor: %w", err)
-	}
-	d.onStop(func() { _ = s.Close() })
-	return s, nil
+func (d *device) sensor(ctx context.Context) (*simdev.Sensor, error) {
+	return d.sim.Sensor(ctx)
 }
 
 // waitEvent returns the next launcher event of kind for role, skipping
 // others, or an error when ctx ends or the device stops.
-func (d *device) waitEvent(ctx context.Context, role tee.Role, kinds ...sim.EventKind) (sim.Event, error) {
+func (d *device) waitEvent(ctx context.Context, role tee.Role, kinds ...simdev.EventKind) (simdev.Event, error) {
 	for {
 		select {
 		case e, ok := <-d.sim.Events():
 			if !ok {
-				return sim.Event{}, errors.New("device shut down")
+				return simdev.Event{}, errors.New("device shut down")
 			}
 			if e.Role != role {
 				continue
@@ -181,11 +147,11 @@ func (d *device) waitEvent(ctx context.Context, role tee.Role, kinds ...sim.Even
 					return e, nil
 				}
 			}
-			if e.Kind == sim.EventRestartFailed || e.Kind == sim.EventGaveUp || e.Kind == sim.EventRelayFailed {
+			if e.Kind == simdev.EventRestartFailed || e.Kind == simdev.EventGaveUp || e.Kind == simdev.EventRelayFailed {
 				return e, fmt.Errorf("launcher: %v", e)
 			}
 		case <-ctx.Done():
-			return sim.Event{}, fmt.Errorf("waiting for %s to restart: %w", role, ctx.Err())
+			return simdev.Event{}, fmt.Errorf("waiting for %s to restart: %w", role, ctx.Err())
 		}
 	}
 }

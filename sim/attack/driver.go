@@ -40,7 +40,7 @@ type halDriver struct {
 
 // halDriver connects to the device's HAL and registers a callback.
 func (d *device) halDriver(ctx context.Context) (*halDriver, error) {
-	if d.hal == nil {
+	if d.sim.HAL() == nil {
 		return nil, fmt.Errorf("no HAL running")
 	}
 	c, err := halclient.Dial(ctx, hal.SocketPath(d.r.dir))

@@ -7,7 +7,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
@@ -50,7 +50,7 @@ type relayBench struct {
 }
 
 func (r *runner) relayBench(ctx context.Context, t *tally) *relayBench {
-	dev, err := r.boot(ctx, true, sim.RestartPolicy{})
+	dev, err := r.boot(ctx, true, simdev.RestartPolicy{})
 	if !t.must("boot device", err) {
 		return nil
 	}
@@ -108,7 +108,7 @@ var envRedirect = attack{
 	run: func(ctx context.Context, r *runner, t *tally) {
 		// A device with finger A and a payment key, the attacker in the
 		// HAL's place: it holds the key envelopes and the bio auth result.
-		p := r.paySetup(ctx, t, sim.RestartPolicy{})
+		p := r.paySetup(ctx, t, simdev.RestartPolicy{})
 		if p == nil {
 			return
 		}
@@ -177,7 +177,7 @@ var envReorder = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t, sim.RestartPolicy{})
+		p := r.paySetup(ctx, t, simdev.RestartPolicy{})
 		if p == nil {
 			return
 		}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
@@ -43,7 +43,7 @@ type fuzzTarget struct {
 
 func fuzzTargets(d *device) []fuzzTarget {
 	var out []fuzzTarget
-	for _, role := range sim.RunnableRoles {
+	for _, role := range simdev.RunnableRoles {
 		u, _ := tee.UUIDOf(role)
 		out = append(out, fuzzTarget{name: string(role), role: role, sock: d.sim.SocketPath(role), uuid: u})
 	}
@@ -241,12 +241,12 @@ var fuzzFrames = attack{
 		Want:    Survived,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		dev, err := r.boot(ctx, true, sim.RestartPolicy{})
+		dev, err := r.boot(ctx, true, simdev.RestartPolicy{})
 		if !t.must("boot device", err) {
 			return
 		}
 		pids := map[tee.Role]int{}
-		for _, role := range sim.RunnableRoles {
+		for _, role := range simdev.RunnableRoles {
 			if pids[role], err = dev.sim.PID(role); !t.must("pid", err) {
 				return
 			}

@@ -7,7 +7,7 @@ import (
 	mrand "math/rand/v2"
 
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
@@ -66,7 +66,7 @@ type keystore struct {
 }
 
 func (r *runner) keystore(ctx context.Context, t *tally) *keystore {
-	fx := r.setup(ctx, t, true, sim.RestartPolicy{})
+	fx := r.setup(ctx, t, true, simdev.RestartPolicy{})
 	if fx == nil {
 		return nil
 	}
@@ -157,7 +157,7 @@ var hatFlipEnroll = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, true, sim.RestartPolicy{})
+		fx := r.setup(ctx, t, true, simdev.RestartPolicy{})
 		if fx == nil {
 			return
 		}
@@ -310,7 +310,7 @@ var enrollStaleChallenge = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, true, sim.RestartPolicy{})
+		fx := r.setup(ctx, t, true, simdev.RestartPolicy{})
 		if fx == nil {
 			return
 		}

@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -30,7 +30,7 @@ var crossAppKeys = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t, sim.RestartPolicy{}) // the victim app's keys
+		p := r.paySetup(ctx, t, simdev.RestartPolicy{}) // the victim app's keys
 		if p == nil {
 			return
 		}
@@ -86,7 +86,7 @@ var publicLogin = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t, sim.RestartPolicy{})
+		p := r.paySetup(ctx, t, simdev.RestartPolicy{})
 		if p == nil {
 			return
 		}

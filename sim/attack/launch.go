@@ -24,7 +24,7 @@ import (
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/halpb"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -59,7 +59,7 @@ func snapshot(dir string) (string, error) {
 // want: nil is a breach (the device is stopped again), a matching error
 // the defence, anything else a failure to judge.
 func (r *runner) refusedBoot(ctx context.Context, t *tally, what string, want error, msg string) {
-	d, err := r.cfg.boot(ctx, r.simConfig(sim.RestartPolicy{}, io.Discard))
+	d, err := r.cfg.boot(ctx, r.simConfig(simdev.RestartPolicy{}, io.Discard))
 	if err == nil {
 		sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 		_ = d.Shutdown(sctx)
@@ -114,7 +114,7 @@ var dirHijack = attack{
 				return
 			}
 		}
-		dev, err := r.boot(ctx, false, sim.RestartPolicy{})
+		dev, err := r.boot(ctx, false, simdev.RestartPolicy{})
 		if !t.must("control: boot in the launcher's own 0700 directory", err) {
 			return
 		}
@@ -142,7 +142,7 @@ var symlinkPlant = attack{
 			at    string
 			isDir bool
 		}{
-			{"fused.key", false}, {sim.LockFileName, false}, {devdir.SockDirName, true},
+			{"fused.key", false}, {simdev.LockFileName, false}, {devdir.SockDirName, true},
 			{devdir.DataDirName, true}, {"rpmb/fingerprint/counter.tmp", false}, {"data/fingerprint/fingerprint.db", false},
 		}
 		for i, p := range plants {
@@ -170,7 +170,7 @@ var symlinkPlant = attack{
 			if !t.must("snapshot", err) {
 				return
 			}
-			d, err := r.cfg.boot(ctx, r.simConfig(sim.RestartPolicy{}, io.Discard))
+			d, err := r.cfg.boot(ctx, r.simConfig(simdev.RestartPolicy{}, io.Discard))
 			if err == nil {
 				sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 				_ = d.Shutdown(sctx)
@@ -197,7 +197,7 @@ var symlinkPlant = attack{
 		if !t.must("clear the victim", os.RemoveAll(victim)) || !t.must("clean the directory", clearExcept(r.dir, "")) {
 			return
 		}
-		dev, err := r.boot(ctx, false, sim.RestartPolicy{})
+		dev, err := r.boot(ctx, false, simdev.RestartPolicy{})
 		if !t.must("control: boot once the links are gone", err) {
 			return
 		}
@@ -217,7 +217,7 @@ var secondLauncher = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		dev, err := r.boot(ctx, false, sim.RestartPolicy{})
+		dev, err := r.boot(ctx, false, simdev.RestartPolicy{})
 		if !t.must("boot the device", err) {
 			return
 		}
@@ -226,7 +226,7 @@ var secondLauncher = attack{
 			return
 		}
 		start := time.Now()
-		r.refusedBoot(ctx, t, "second launcher", sim.ErrDeviceRunning, fmt.Sprintf("device already running (pid %d)", os.Getpid()))
+		r.refusedBoot(ctx, t, "second launcher", simdev.ErrDeviceRunning, fmt.Sprintf("device already running (pid %d)", os.Getpid()))
 		took := time.Since(start)
 		after, err := snapshot(r.dir)
 		if !t.must("snapshot", err) {
@@ -241,7 +241,7 @@ var secondLauncher = attack{
 		if !t.must("stop the device", dev.stop()) {
 			return
 		}
-		if _, err := r.boot(ctx, false, sim.RestartPolicy{}); !t.must("control: the directory boots once the device is down", err) {
+		if _, err := r.boot(ctx, false, simdev.RestartPolicy{}); !t.must("control: the directory boots once the device is down", err) {
 			return
 		}
 		t.summarize("second launcher refused in %v, directory untouched; the live device serves; it boots again once down", took.Round(time.Millisecond))
@@ -275,7 +275,7 @@ func squat(path string) (*squatter, error) {
 
 // dial connects a client to role's TA through the launcher (Config.Dial
 // in a canary).
-func (r *runner) dial(ctx context.Context, d *sim.Device, role tee.Role) (*rpc.Client, error) {
+func (r *runner) dial(ctx context.Context, d *simdev.Device, role tee.Role) (*rpc.Client, error) {
 	if r.cfg.Dial != nil {
 		return r.cfg.Dial(ctx, d, role)
 	}
@@ -290,7 +290,7 @@ var socketSquat = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		dev, err := r.boot(ctx, false, sim.RestartPolicy{MaxRestarts: 1, Backoff: 200 * time.Millisecond})
+		dev, err := r.boot(ctx, false, simdev.RestartPolicy{MaxRestarts: 1, Backoff: 200 * time.Millisecond})
 		if !t.must("boot the device", err) {
 			return
 		}
@@ -298,7 +298,7 @@ var socketSquat = attack{
 		if !t.must("gatekeeper pid", err) || !t.must("kill -9 the gatekeeper", syscall.Kill(pid, syscall.SIGKILL)) {
 			return
 		}
-		if _, err := dev.waitEvent(ctx, tee.RoleGatekeeper, sim.EventExited); !t.must("gatekeeper death", err) {
+		if _, err := dev.waitEvent(ctx, tee.RoleGatekeeper, simdev.EventExited); !t.must("gatekeeper death", err) {
 			return
 		}
 		path := dev.sim.SocketPath(tee.RoleGatekeeper)
@@ -310,10 +310,10 @@ var socketSquat = attack{
 			return
 		}
 		defer sq.ln.Close()
-		if _, err := dev.waitEvent(ctx, tee.RoleGatekeeper, sim.EventSocketTaken, sim.EventRestarted); !t.must("launcher sees the path taken", err) {
+		if _, err := dev.waitEvent(ctx, tee.RoleGatekeeper, simdev.EventSocketTaken, simdev.EventRestarted); !t.must("launcher sees the path taken", err) {
 			return
 		}
-		c, err := r.dial(ctx, dev.sim, tee.RoleGatekeeper)
+		c, err := r.dial(ctx, dev.sim.Device, tee.RoleGatekeeper)
 		if err == nil {
 			c.Close()
 		}
@@ -328,7 +328,7 @@ var socketSquat = attack{
 		if !t.must("free the path", sq.ln.Close()) {
 			return
 		}
-		if _, err := dev.waitEvent(ctx, tee.RoleGatekeeper, sim.EventRestarted); !t.must("control: restart once the path is free", err) {
+		if _, err := dev.waitEvent(ctx, tee.RoleGatekeeper, simdev.EventRestarted); !t.must("control: restart once the path is free", err) {
 			return
 		}
 		if _, err := dev.session(ctx, tee.RoleGatekeeper); !t.must("control: gatekeeper session after recovery", err) {
@@ -353,7 +353,7 @@ var slowCallbackReader = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		dev, err := r.boot(ctx, true, sim.RestartPolicy{})
+		dev, err := r.boot(ctx, true, simdev.RestartPolicy{})
 		if !t.must("boot the device", err) {
 			return
 		}

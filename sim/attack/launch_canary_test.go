@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -23,27 +23,27 @@ import (
 
 // takeOverDir is a launcher that "fixes" whatever directory it is given
 // (chown, chmod 700) and boots in it.
-func takeOverDir(ctx context.Context, cfg sim.Config) (*sim.Device, error) {
+func takeOverDir(ctx context.Context, cfg simdev.Config) (*simdev.Device, error) {
 	_ = os.Chown(cfg.Dir, os.Geteuid(), os.Getegid())
 	_ = os.Chmod(cfg.Dir, 0o700)
-	return sim.Boot(ctx, cfg)
+	return simdev.Boot(ctx, cfg)
 }
 
 // followLinks is a launcher that writes its pid to DIR/lock with a plain
 // open (following a link) before booting.
-func followLinks(ctx context.Context, cfg sim.Config) (*sim.Device, error) {
-	_ = os.WriteFile(filepath.Join(cfg.Dir, sim.LockFileName), []byte(fmt.Sprintln(os.Getpid())), 0o600)
-	return sim.Boot(ctx, cfg)
+func followLinks(ctx context.Context, cfg simdev.Config) (*simdev.Device, error) {
+	_ = os.WriteFile(filepath.Join(cfg.Dir, simdev.LockFileName), []byte(fmt.Sprintln(os.Getpid())), 0o600)
+	return simdev.Boot(ctx, cfg)
 }
 
 // clearStaleLock is a launcher that removes a "stale" lock file first.
-func clearStaleLock(ctx context.Context, cfg sim.Config) (*sim.Device, error) {
-	_ = os.Remove(filepath.Join(cfg.Dir, sim.LockFileName))
-	return sim.Boot(ctx, cfg)
+func clearStaleLock(ctx context.Context, cfg simdev.Config) (*simdev.Device, error) {
+	_ = os.Remove(filepath.Join(cfg.Dir, simdev.LockFileName))
+	return simdev.Boot(ctx, cfg)
 }
 
 // naiveDial connects to whatever answers on the role's socket path.
-func naiveDial(ctx context.Context, d *sim.Device, role tee.Role) (*rpc.Client, error) {
+func naiveDial(ctx context.Context, d *simdev.Device, role tee.Role) (*rpc.Client, error) {
 	return rpc.Dial(ctx, d.SocketPath(role))
 }
 
@@ -63,7 +63,7 @@ func TestLaunchCanaries(t *testing.T) {
 		{"a client that dials the path without checking the peer", "^socket-squat$", func(c *Config) { c.Dial = naiveDial }, "routed to the squatter"},
 		{"a HAL that buffers callbacks without bound", "^slow-callback-reader$", func(c *Config) {
 			c.HALCommand = func(dir string) *exec.Cmd {
-				return childCmd("hal", "--dir", dir, "--ready-fd", fmt.Sprint(sim.HALReadyFD), "--unbounded-callbacks")
+				return childCmd("hal", "--dir", dir, "--ready-fd", fmt.Sprint(simdev.HALReadyFD), "--unbounded-callbacks")
 			}
 		}, "still holds the stream"},
 	}

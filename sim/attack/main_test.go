@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/internal/testkit"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -23,10 +23,7 @@ import (
 const childEnv = "FPEMU_ATTACK_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		os.Exit(runChild(os.Args[1:]))
-	}
-	os.Exit(m.Run())
+	testkit.Main(m, childEnv, func(string) int { return runChild(os.Args[1:]) })
 }
 
 func runChild(args []string) int {
@@ -36,14 +33,14 @@ func runChild(args []string) int {
 	case len(args) == 4 && args[0] == "ta" && args[1] == string(tee.RoleFingerprint) && args[2] == "--dir":
 		err = runFingerprintTA(ctx, args[3])
 	case len(args) == 4 && args[0] == "ta" && args[2] == "--dir":
-		err = sim.RunTA(ctx, tee.Role(args[1]), args[3], zapcore.WarnLevel)
+		err = simdev.RunTA(ctx, tee.Role(args[1]), args[3], zapcore.WarnLevel)
 	case len(args) == 5 && args[0] == "ta-weakened" && args[3] == "--dir":
-		err = sim.RunWeakenedTA(ctx, tee.Role(args[2]), args[4], zapcore.WarnLevel, sim.Weakening(args[1]))
+		err = simdev.RunWeakenedTA(ctx, tee.Role(args[2]), args[4], zapcore.WarnLevel, simdev.Weakening(args[1]))
 	case len(args) == 5 && args[0] == "hal" && args[1] == "--dir" && args[3] == "--ready-fd":
-		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(uintptr(sim.HALReadyFD), "ready")})
+		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(uintptr(simdev.HALReadyFD), "ready")})
 	case len(args) == 6 && args[0] == "hal" && args[5] == "--unbounded-callbacks":
 		// A canary double: a HAL that buffers callbacks without a bound.
-		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(uintptr(sim.HALReadyFD), "ready"), CallbackBuffer: 1 << 24})
+		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(uintptr(simdev.HALReadyFD), "ready"), CallbackBuffer: 1 << 24})
 	default:
 		err = fmt.Errorf("unexpected child arguments %q", args)
 	}
@@ -56,20 +53,11 @@ func runChild(args []string) int {
 
 // childCmd runs the test binary as an fpemu child process.
 func childCmd(args ...string) *exec.Cmd {
-	c := exec.Command(os.Args[0], args...)
-	// GORACE: a -race child otherwise sleeps 1 s in exit.
-	c.Env = append(os.Environ(), childEnv+"=1", "GORACE=atexit_sleep_ms=0")
-	return c
+	return testkit.Command(args, childEnv+"=1")
 }
 
 // shortDir is a temporary directory short enough for socket paths.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "fpa")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(d) })
-	return d
-}
+func shortDir(t *testing.T) string { return testkit.ShortDir(t) }
 
 // testConfig runs devices of test-binary children in a fresh directory.
 func testConfig(t *testing.T) Config {
@@ -79,7 +67,7 @@ func testConfig(t *testing.T) Config {
 			return func(role tee.Role) *exec.Cmd { return childCmd("ta", string(role), "--dir", dir) }
 		},
 		HALCommand: func(dir string) *exec.Cmd {
-			return childCmd("hal", "--dir", dir, "--ready-fd", fmt.Sprint(sim.HALReadyFD))
+			return childCmd("hal", "--dir", dir, "--ready-fd", fmt.Sprint(simdev.HALReadyFD))
 		},
 	}
 }

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -36,7 +36,7 @@ var (
 
 // touch presents one clean, slightly shifted impression of f; n varies
 // the noise.
-func touch(ctx context.Context, sen *sim.Sensor, f *finger.Finger, n int) error {
+func touch(ctx context.Context, sen *simdev.Sensor, f *finger.Finger, n int) error {
 	p := finger.Nominal
 	p.DX, p.DY, p.Noise = 5, -3, uint64(n)+1
 	return sen.Touch(ctx, f, p)
@@ -83,50 +83,42 @@ func cancelOp(ctx context.Context, fp fpDriver) error {
 	return nil
 }
 
-// pin is user 0's password enrolled with Gatekeeper: what the framework
-// verifies to get the PASSWORD HAT an enrollment needs.
+// pin is a user's password enrolled with Gatekeeper (drive.PIN): what
+// the framework verifies to get the PASSWORD HAT an enrollment needs. gk
+// is the session it was enrolled over, for enrolling other users.
 type pin struct {
-	gk       rpc.Invoker
-	uid      uint32
-	password []byte
-	handle   []byte
-	sid      uint64
+	*drive.PIN
+	gk rpc.Invoker
 }
 
+// enrollPIN enrolls user 0's PIN.
 func enrollPIN(ctx context.Context, gk rpc.Invoker) (*pin, error) {
 	return enrollUserPIN(ctx, gk, 0, []byte("1234"))
 }
 
 // enrollUserPIN enrolls password for Gatekeeper user uid.
 func enrollUserPIN(ctx context.Context, gk rpc.Invoker, uid uint32, password []byte) (*pin, error) {
-	p := &pin{gk: gk, uid: uid, password: password}
-	rsp, err := gkproto.Enroll{UID: uid, DesiredPassword: p.password}.Execute(ctx, gk)
+	p, err := drive.EnrollPIN(ctx, gk, uid, password)
 	if err != nil {
-		return nil, fmt.Errorf("gatekeeper ENROLL: %w", err)
+		return nil, err
 	}
-	if rsp.Status != gkproto.StatusOK {
-		return nil, fmt.Errorf("gatekeeper ENROLL: %v", rsp.Status)
-	}
-	p.handle, p.sid = rsp.Handle, rsp.SecureUserID
-	return p, nil
+	return &pin{PIN: p, gk: gk}, nil
 }
 
-// hat verifies the PIN with challenge and returns Gatekeeper's PASSWORD HAT.
+// hat verifies the PIN with challenge and returns Gatekeeper's HAT,
+// marshalled and unchecked: the suite judges what Gatekeeper minted.
 func (p *pin) hat(ctx context.Context, challenge uint64) ([]byte, error) {
-	rsp, err := gkproto.Verify{UID: p.uid, Challenge: challenge, Handle: p.handle, Password: p.password}.Execute(ctx, p.gk)
+	t, err := p.Verify(ctx, challenge)
 	if err != nil {
-		return nil, fmt.Errorf("gatekeeper VERIFY: %w", err)
+		return nil, err
 	}
-	if rsp.Status != gkproto.StatusOK {
-		return nil, fmt.Errorf("gatekeeper VERIFY: %v", rsp.Status)
-	}
-	return rsp.Token.Marshal(), nil
+	return t.Marshal(), nil
 }
 
 // enrollFinger runs the honest enrollment of f into gid: PRE_ENROLL,
 // Gatekeeper VERIFY with the challenge, ENROLL with the HAT and eight
 // touches, POST_ENROLL. It returns the new finger id.
-func enrollFinger(ctx context.Context, fp fpDriver, sen *sim.Sensor, p *pin, gid uint32, f *finger.Finger) (uint32, error) {
+func enrollFinger(ctx context.Context, fp fpDriver, sen *simdev.Sensor, p *pin, gid uint32, f *finger.Finger) (uint32, error) {
 	c, err := fp.preEnroll(ctx)
 	if err != nil {
 		return 0, err
@@ -158,7 +150,7 @@ func enrollFinger(ctx context.Context, fp fpDriver, sen *sim.Sensor, p *pin, gid
 // AUTHENTICATED event of a match (with its HAT), an *opError when the TA
 // ends the operation with an error, or errNoMatch after matchTries
 // rejected touches (the operation is then cancelled).
-func authenticate(ctx context.Context, fp fpDriver, sen *sim.Sensor, f *finger.Finger, op uint64, gid uint32) (fpproto.Event, error) {
+func authenticate(ctx context.Context, fp fpDriver, sen *simdev.Sensor, f *finger.Finger, op uint64, gid uint32) (fpproto.Event, error) {
 	if err := touch(ctx, sen, f, 0); err != nil {
 		return fpproto.Event{}, err
 	}
@@ -196,7 +188,7 @@ var errNotJudged = errors.New("enroll neither refused nor started capturing")
 // returns the *opError the TA ended it with (the HAT was refused), or nil
 // when the TA accepted the HAT and began waiting for a finger — then the
 // operation is cancelled, so nothing is stored either way.
-func tryEnroll(ctx context.Context, fp fpDriver, sen *sim.Sensor, hat []byte, gid uint32) error {
+func tryEnroll(ctx context.Context, fp fpDriver, sen *simdev.Sensor, hat []byte, gid uint32) error {
 	if err := sen.Reset(ctx); err != nil {
 		return err
 	}
@@ -228,7 +220,7 @@ func tryEnroll(ctx context.Context, fp fpDriver, sen *sim.Sensor, hat []byte, gi
 type fixture struct {
 	dev    *device
 	fp     fpDriver
-	sen    *sim.Sensor
+	sen    *simdev.Sensor
 	pin    *pin
 	fid    uint32
 	authID uint64
@@ -237,7 +229,7 @@ type fixture struct {
 // setup boots a device (TAs and HAL) and enrolls user 0's PIN and finger
 // A in group 0 — through the honest HAL when viaHAL, else as the HAL
 // (taking its place). Failures are recorded in t; it returns nil then.
-func (r *runner) setup(ctx context.Context, t *tally, viaHAL bool, restart sim.RestartPolicy) *fixture {
+func (r *runner) setup(ctx context.Context, t *tally, viaHAL bool, restart simdev.RestartPolicy) *fixture {
 	dev, err := r.boot(ctx, true, restart)
 	if !t.must("boot device", err) {
 		return nil

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
@@ -191,7 +191,7 @@ var hillClimb = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, sim.RestartPolicy{})
+		fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
 		if fx == nil {
 			return
 		}
@@ -345,7 +345,7 @@ var resetLockoutOtherUser = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, sim.RestartPolicy{})
+		fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
 		if fx == nil {
 			return
 		}
@@ -375,7 +375,7 @@ var enrollOtherSID = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, sim.RestartPolicy{})
+		fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
 		if fx == nil {
 			return
 		}
@@ -414,7 +414,7 @@ var permanentLockout = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, sim.RestartPolicy{MaxRestarts: 2 * fpproto.LockoutPermanentAttempts})
+		fx := r.setup(ctx, t, false, simdev.RestartPolicy{MaxRestarts: 2 * fpproto.LockoutPermanentAttempts})
 		if fx == nil {
 			return
 		}
@@ -430,7 +430,7 @@ var permanentLockout = attack{
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 				return err
 			}
-			if _, err := fx.dev.waitEvent(ctx, tee.RoleFingerprint, sim.EventRestarted); err != nil {
+			if _, err := fx.dev.waitEvent(ctx, tee.RoleFingerprint, simdev.EventRestarted); err != nil {
 				return err
 			}
 			if fx.fp, err = fx.dev.taDriver(ctx); err != nil {

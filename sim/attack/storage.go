@@ -14,7 +14,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3" // the REE's own SQLite, to edit the TA's file
 
-	"github.com/fpemu/fpemu/sim"
+	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/devdir"
@@ -95,7 +95,7 @@ func counterValue(dir string) (uint64, error) {
 // refusedStart judges a boot that must fail because the fingerprint TA
 // refuses its store: it returns the store error the TA logged.
 func refusedStart(err error, why *regexp.Regexp) (string, bool) {
-	var se *sim.StartError
+	var se *simdev.StartError
 	if !errors.As(err, &se) || se.Role != tee.RoleFingerprint {
 		return "", false
 	}
@@ -141,7 +141,7 @@ var storeSwap = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, sim.RestartPolicy{})
+		fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
 		if fx == nil {
 			return
 		}
@@ -171,7 +171,7 @@ var storeSwap = attack{
 		if !t.must("stop the device", fx.dev.stop()) {
 			return
 		}
-		dev, err := r.boot(ctx, false, sim.RestartPolicy{})
+		dev, err := r.boot(ctx, false, simdev.RestartPolicy{})
 		if err == nil {
 			t.breachf("the fingerprint TA started on a database edited outside the store")
 			_ = dev.stop()
@@ -195,7 +195,7 @@ var storeRollback = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, sim.RestartPolicy{})
+		fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
 		if fx == nil {
 			return
 		}
@@ -222,7 +222,7 @@ var storeRollback = attack{
 		if !t.must("save the newest copy", copyFiles(dataDir, latest)) || !t.must("restore the older copy", copyFiles(older, dataDir)) {
 			return
 		}
-		dev, err := r.boot(ctx, false, sim.RestartPolicy{})
+		dev, err := r.boot(ctx, false, simdev.RestartPolicy{})
 		if err == nil {
 			t.breachf("the fingerprint TA opened the copy taken at counter %d although the counter is at %d", ctrOld, ctrNew)
 			_ = dev.stop()
@@ -239,7 +239,7 @@ var storeRollback = attack{
 		if !t.must("restore the newest copy", copyFiles(latest, dataDir)) {
 			return
 		}
-		dev, err = r.boot(ctx, false, sim.RestartPolicy{})
+		dev, err = r.boot(ctx, false, simdev.RestartPolicy{})
 		if !t.must("control: boot on the newest copy", err) {
 			return
 		}

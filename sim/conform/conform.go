@@ -14,7 +14,7 @@ import (
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/hal/vts"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 )
 
 // Target is the device under test: the endpoints a vendor's test setup
@@ -134,7 +134,7 @@ type runner struct {
 	ownStore   bool
 	cred       *credential       // nil without Target.Gatekeeper
 	sharedCred bool              // cred is Config.credential: the caller closes it
-	sensor     *sim.Sensor       // nil without Target.Sensor
+	sensor     *device.Sensor    // nil without Target.Sensor
 	km         *keymasterSession // nil without Target.Keymaster
 
 	// quiesceWait is how long teardown waits for the ERROR_CANCELED of its
@@ -180,7 +180,7 @@ func open(ctx context.Context, cfg Config) (r *runner, err error) {
 		}
 	}
 	if cfg.Sensor != "" {
-		if r.sensor, err = sim.DialSensor(dctx, cfg.Sensor); err != nil {
+		if r.sensor, err = device.DialSensor(dctx, cfg.Sensor); err != nil {
 			return r, fmt.Errorf("conform: sensor control %s: %w", cfg.Sensor, err)
 		}
 		if err = r.sensor.Reset(dctx); err != nil {

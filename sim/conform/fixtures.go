@@ -1,18 +1,16 @@
 package conform
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"sync"
 	"time"
 
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -30,13 +28,8 @@ const GatekeeperUID = 99
 // fingerprint enrollment (Gatekeeper verify(challenge); AOSP
 // §7).
 type credential struct {
-	client   *rpc.Client
-	session  *rpc.Session
-	uid      uint32
-	handle   []byte
-	password []byte
-	sid      uint64
-	mu       sync.Mutex
+	client *rpc.Client
+	pin    *drive.PIN
 }
 
 // openCredential enrolls a random password for uid in the Gatekeeper TA at
@@ -53,42 +46,26 @@ func openCredential(ctx context.Context, socketPath string, uid uint32) (*creden
 	}
 	pw := make([]byte, 16)
 	_, _ = rand.Read(pw)
-	rsp, err := gkproto.Enroll{UID: uid, DesiredPassword: pw}.Execute(ctx, s)
-	if err == nil {
-		err = rsp.Status.Err(rsp.RetryTimeoutMs)
-	}
+	p, err := drive.EnrollPIN(ctx, s, uid, pw)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("conform: gatekeeper enroll of user %d: %w", uid, err)
+		return nil, fmt.Errorf("conform: %w", err)
 	}
-	return &credential{client: c, session: s, uid: uid, handle: rsp.Handle, password: pw, sid: rsp.SecureUserID}, nil
+	return &credential{client: c, pin: p}, nil
 }
 
 // HAT verifies the credential with challenge: a PASSWORD hw_auth_token_t
 // whose challenge is the fingerprint HAL's preEnroll value.
 func (c *credential) HAT(ctx context.Context, challenge uint64) (tokens.Token, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	rsp, err := gkproto.Verify{UID: c.uid, Challenge: challenge, Handle: c.handle, Password: c.password}.Execute(ctx, c.session)
-	if err != nil {
-		return tokens.Token{}, fmt.Errorf("gatekeeper verify: %w", err)
-	}
-	if err := rsp.Status.Err(rsp.RetryTimeoutMs); err != nil {
-		return tokens.Token{}, fmt.Errorf("gatekeeper verify: %w", err)
-	}
-	return rsp.Token, nil
+	return c.pin.HAT(ctx, challenge)
 }
 
 // SID is the user's secure user id, the user_id of its HATs.
-func (c *credential) SID() uint64 { return c.sid }
+func (c *credential) SID() uint64 { return c.pin.SID }
 
 // Close deletes the user from Gatekeeper and closes the connection.
 func (c *credential) Close(ctx context.Context) error {
-	st, err := gkproto.DeleteUser{UID: c.uid}.Execute(ctx, c.session)
-	if err == nil {
-		err = st.Err(0)
-	}
-	return errors.Join(err, c.client.Close())
+	return errors.Join(c.pin.Delete(ctx), c.client.Close())
 }
 
 // Fingers conform presents. They are synthetic (sim/finger), deterministic
@@ -154,7 +131,7 @@ func (t *T) feed(next touch) *feeder {
 	return f
 }
 
-func (f *feeder) run(ctx context.Context, s *sim.Sensor, next touch) error {
+func (f *feeder) run(ctx context.Context, s *device.Sensor, next touch) error {
 	for {
 		st, err := s.Status(ctx)
 		if err != nil {

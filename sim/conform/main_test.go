@@ -15,7 +15,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -25,19 +26,14 @@ import (
 // `fpemu hal --ready-fd 4` do. It names the behaviour only.
 const childEnv = "FPEMU_CONFORM_TEST_CHILD"
 
-func TestMain(m *testing.M) {
-	if mode := os.Getenv(childEnv); mode != "" {
-		os.Exit(runChild(mode))
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testkit.Main(m, childEnv, runChild) }
 
 func runChild(mode string) int {
 	dir := os.Getenv(childEnv + "_DIR")
 	var err error
 	switch mode {
 	case "ta":
-		err = sim.RunTA(context.Background(), tee.Role(os.Getenv(childEnv+"_ROLE")), dir, zapcore.WarnLevel)
+		err = device.RunTA(context.Background(), tee.Role(os.Getenv(childEnv+"_ROLE")), dir, zapcore.WarnLevel)
 		if errors.Is(err, taproc.ErrNotLaunched) {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
@@ -45,7 +41,7 @@ func runChild(mode string) int {
 	case "hal":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		err = hal.Run(ctx, hal.Options{Dir: dir, LogLevel: zapcore.WarnLevel, Ready: os.NewFile(sim.HALReadyFD, "ready")})
+		err = hal.Run(ctx, hal.Options{Dir: dir, LogLevel: zapcore.WarnLevel, Ready: os.NewFile(device.HALReadyFD, "ready")})
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}
@@ -57,10 +53,7 @@ func runChild(mode string) int {
 }
 
 func childCmd(mode, dir string, role tee.Role) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	// GORACE: a -race child otherwise sleeps 1 s in exit.
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", childEnv+"="+mode, childEnv+"_DIR="+dir, childEnv+"_ROLE="+string(role))
-	return cmd
+	return testkit.ChildCommand(childEnv+"="+mode, childEnv+"_DIR="+dir, childEnv+"_ROLE="+string(role))
 }
 
 // testDeviceConfig runs the device's processes as this test binary.
@@ -73,12 +66,7 @@ func testDeviceConfig() DeviceConfig {
 	}
 }
 
-func testCtx(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T, d time.Duration) context.Context { return testkit.Context(t, d) }
 
 // startDevice boots a device of test-binary processes; it is closed (and
 // checked to leave nothing behind) when the test ends.

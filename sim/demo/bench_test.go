@@ -11,7 +11,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
@@ -212,7 +212,7 @@ func BenchmarkPaymentHops(b *testing.B) {
 	r.cbs.Close()
 	_ = r.hc.Close()
 	r.cbs, r.hc = nil, nil
-	if err := r.hal.Stop(ctx); err != nil {
+	if err := r.dev.StopHAL(ctx); err != nil {
 		b.Fatal(err)
 	}
 	cmdS := openFingerprint(b, ctx, r.dev)
@@ -274,7 +274,7 @@ func BenchmarkPaymentHops(b *testing.B) {
 	h.report(b)
 }
 
-func openFingerprint(b *testing.B, ctx context.Context, d *sim.Device) *sim.Session {
+func openFingerprint(b *testing.B, ctx context.Context, d *device.Stack) *device.Session {
 	b.Helper()
 	s, err := d.OpenSession(ctx, tee.RoleFingerprint)
 	if err != nil {

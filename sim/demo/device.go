@@ -11,7 +11,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -24,20 +24,20 @@ var roles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprin
 // halPIDKey names the HAL in Report.PIDs.
 const halPIDKey = "hal"
 
-// bootTAs starts the four TAs as processes (sim.Boot: secure boot, then
+// bootTAs starts the four TAs as processes (device.Boot: secure boot, then
 // Keymaster's auth-token key relayed to Gatekeeper, the fingerprint TA and
 // the payment TA) and opens the sessions the framework and the payment app
 // hold: Gatekeeper (gatekeeperd), Keymaster (keystore) and the payment TA
 // (the payment app's CA).
 func bootTAs(r *runner, ctx context.Context, rec *record) error {
-	d, err := sim.Boot(ctx, sim.Config{
+	d, err := device.Up(ctx, device.StackConfig{Config: device.Config{
 		Dir:       r.dir,
 		Roles:     roles,
 		Command:   r.cfg.TACommand(r.dir),
 		StopGrace: DefaultStopGrace,
 		Log:       newLogger(r.cfg.Logs, "launcher"),
 		Stderr:    r.cfg.Logs,
-	})
+	}})
 	if err != nil {
 		return err
 	}
@@ -56,13 +56,13 @@ func bootTAs(r *runner, ctx context.Context, rec *record) error {
 	}
 	for _, s := range []struct {
 		role tee.Role
-		dst  **sim.Session
+		dst  **device.Session
 		opts []rpc.SessionOption
 	}{{tee.RoleGatekeeper, &r.gk, nil}, {tee.RoleKeymaster, &r.km, nil}, {tee.RolePayment, &r.pay, []rpc.SessionOption{rpc.AsUser()}}} {
 		// The payment app logs in as its user: its keys belong to that
 		// identity (docs/protocol.md §1.12).
-		if *s.dst, err = d.OpenSession(ctx, s.role, s.opts...); err != nil {
-			return fmt.Errorf("session on %s: %w", s.role, err)
+		if *s.dst, err = d.Session(ctx, s.role, s.opts...); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -74,11 +74,10 @@ func bootTAs(r *runner, ctx context.Context, rec *record) error {
 // latency 0: the timings are the emulator's own) and sets the active
 // group.
 func startHAL(r *runner, ctx context.Context, rec *record) error {
-	h, err := sim.StartHAL(ctx, r.dev, r.cfg.HALCommand(r.dir))
+	h, err := r.dev.StartHAL(ctx, r.cfg.HALCommand(r.dir))
 	if err != nil {
 		return err
 	}
-	r.hal = h
 	r.rep.PIDs[halPIDKey] = h.PID()
 	rec.Add("pid", h.PID())
 	rec.Add("socket", h.SocketPath())
@@ -89,8 +88,8 @@ func startHAL(r *runner, ctx context.Context, rec *record) error {
 		return fmt.Errorf("setNotify: %w", err)
 	}
 	rec.Add("device_id", Hex64(r.cbs.DeviceID))
-	if r.sen, err = r.dev.OpenSensor(ctx); err != nil {
-		return fmt.Errorf("sensor control: %w", err)
+	if r.sen, err = r.dev.Sensor(ctx); err != nil {
+		return err
 	}
 	if err := r.sen.Reset(ctx); err != nil {
 		return fmt.Errorf("sensor reset: %w", err)
@@ -126,9 +125,10 @@ func stopDevice(r *runner, ctx context.Context, rec *record) error {
 	return nil
 }
 
-// teardown closes the clients, stops the HAL then the TAs by pid (SIGTERM,
-// SIGKILL after the grace), and checks that every process is gone and
-// every socket removed. It runs once.
+// teardown closes the HAL clients, then the stack (the sessions and the
+// sensor endpoint, the HAL, then the TAs by pid: SIGTERM, SIGKILL after
+// the grace), and checks that every process is gone and every socket
+// removed. It runs once.
 func (r *runner) teardown(ctx context.Context) error {
 	if r.done {
 		return nil
@@ -141,21 +141,8 @@ func (r *runner) teardown(ctx context.Context) error {
 	if r.hc != nil {
 		_ = r.hc.Close()
 	}
-	for _, s := range []*sim.Session{r.gk, r.km, r.pay} {
-		if s != nil {
-			_ = s.Close()
-		}
-	}
-	if r.sen != nil {
-		_ = r.sen.Close()
-	}
-	if r.hal != nil {
-		if err := r.hal.Stop(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if r.dev != nil {
-		if err := r.dev.Shutdown(ctx); err != nil {
+		if err := r.dev.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -11,7 +11,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -23,10 +24,9 @@ import (
 const childEnv = "FPEMU_DEMO_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(childEnv); mode != "" {
-		os.Exit(runChild(mode, tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR")))
-	}
-	os.Exit(m.Run())
+	testkit.Main(m, childEnv, func(mode string) int {
+		return runChild(mode, tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR"))
+	})
 }
 
 // runChild is what `fpemu ta <role> --dir dir` or `fpemu hal --dir dir
@@ -35,7 +35,7 @@ func runChild(mode string, role tee.Role, dir string) int {
 	var err error
 	switch mode {
 	case "ta":
-		err = sim.RunTA(context.Background(), role, dir, zapcore.InfoLevel)
+		err = device.RunTA(context.Background(), role, dir, zapcore.InfoLevel)
 	case "hal", "hal-norelay", "hal-noauth":
 		cfg := hal.DeviceConfig(dir)
 		switch mode {
@@ -51,7 +51,7 @@ func runChild(mode string, role tee.Role, dir string) int {
 				return dropAuthResults{rel}, nil
 			}
 		}
-		err = hal.Run(context.Background(), hal.Options{Dir: dir, LogLevel: zapcore.InfoLevel, Ready: os.NewFile(sim.HALReadyFD, "ready"), Config: &cfg})
+		err = hal.Run(context.Background(), hal.Options{Dir: dir, LogLevel: zapcore.InfoLevel, Ready: os.NewFile(device.HALReadyFD, "ready"), Config: &cfg})
 	case "crash":
 		fmt.Fprintln(os.Stderr, "boom: cannot open store")
 		return 3
@@ -80,10 +80,7 @@ func (d dropAuthResults) Deliver(ctx context.Context, env []byte) error {
 }
 
 func childCmd(mode string, role tee.Role, dir string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	// GORACE: a -race child otherwise sleeps 1 s in exit.
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
-	return cmd
+	return testkit.ChildCommand(childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
 }
 
 // testConfig runs the device's processes as children of the test binary.

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal/halclient"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -52,10 +52,10 @@ type Config struct {
 	// (fused key, sealed stores, TA data); otherwise it is removed.
 	Keep bool
 	// TACommand returns the launcher's Config.Command for device directory
-	// dir: normally sim.TACommand(fpemu, dir). Required.
+	// dir: normally device.TACommand(fpemu, dir). Required.
 	TACommand func(dir string) func(tee.Role) *exec.Cmd
 	// HALCommand returns the command of the HAL process for dir: normally
-	// sim.HALCommand(fpemu, dir). Required.
+	// device.HALCommand(fpemu, dir). Required.
 	HALCommand func(dir string) *exec.Cmd
 	// Logs, if set, receives every process's JSON log lines (TAs, HAL,
 	// launcher). Nil discards them.
@@ -156,14 +156,13 @@ type runner struct {
 	rep  *Report
 	dir  string
 	log  *zap.Logger
-	dev  *sim.Device
-	hal  *sim.HAL
+	dev  *device.Stack
 	hc   *halclient.Client
 	cbs  *halclient.Callbacks
-	sen  *sim.Sensor
-	gk   *sim.Session
-	km   *sim.Session
-	pay  *sim.Session
+	sen  *device.Sensor
+	gk   *device.Session
+	km   *device.Session
+	pay  *device.Session
 	done bool // teardown ran
 
 	state

@@ -1,19 +1,18 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -25,22 +24,17 @@ func testCtx(t *testing.T) context.Context {
 
 // shortTempDir returns a fresh directory with a path short enough for the
 // device's Unix sockets (t.TempDir paths can exceed sun_path).
-func shortTempDir(t *testing.T) string {
-	d, err := os.MkdirTemp("", "fpd")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
+func shortTempDir(t *testing.T) string { return testkit.ShortDir(t) }
 
 // TestScenario runs the whole demo on a device of real child processes and
 // checks that every step behaved as expected, that the trace reads as
 // documented, and that the device left nothing behind.
 func TestScenario(t *testing.T) {
 	cfg := testConfig()
-	var logs bytes.Buffer
+	var logs testkit.Buffer
 	var seen []Step
 	cfg.OnStep = func(s Step) { seen = append(seen, s) }
-	cfg.Logs = &syncBuffer{b: &logs}
+	cfg.Logs = &logs
 	rep, err := Run(testCtx(t), cfg)
 	for _, s := range rep.Steps {
 		t.Logf("%2d %-52s ok=%v %8.2f ms %s err=%v", s.N, s.Name, s.OK, s.Millis(), s.Details, s.Err)
@@ -129,19 +123,6 @@ func TestInterrupted(t *testing.T) {
 	}
 	_, err = os.Stat(rep.Dir)
 	assert.ErrorIs(t, err, os.ErrNotExist)
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writers of the
-// children's stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
 }
 
 func tailOf(s string, n int) string {

@@ -12,9 +12,9 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -33,8 +33,8 @@ var pin = []byte("1234")
 
 // state is what the steps learn and hand on.
 type state struct {
-	sid       uint64 // the PIN's secure user id (Gatekeeper)
-	pinHandle []byte
+	sid  uint64     // the PIN's secure user id (Gatekeeper)
+	cred *drive.PIN // the enrolled PIN
 
 	enrollChallenge uint64
 	enrollHAT       []byte
@@ -88,40 +88,22 @@ var scenario = []struct {
 }
 
 func pinEnroll(r *runner, ctx context.Context, rec *record) error {
-	rsp, err := gkproto.Enroll{UID: uid, DesiredPassword: pin}.Execute(ctx, r.gk)
+	p, err := drive.EnrollPIN(ctx, r.gk, uid, pin)
 	if err != nil {
 		return err
 	}
-	if rsp.Status != gkproto.StatusOK {
-		return fmt.Errorf("enroll: %v", rsp.Status)
-	}
-	r.sid, r.pinHandle = rsp.SecureUserID, rsp.Handle
+	r.cred, r.sid = p, p.SID
 	rec.Add("uid", uid)
 	rec.Add("sid", Hex64(r.sid))
-	rec.Add("handle_bytes", len(rsp.Handle))
+	rec.Add("handle_bytes", len(p.Handle))
 	return nil
 }
 
 // gatekeeperHAT verifies the PIN with challenge and returns the PASSWORD
-// HAT Gatekeeper mints for it.
+// HAT Gatekeeper mints for it, checked against the PIN's SID and the
+// challenge.
 func (r *runner) gatekeeperHAT(ctx context.Context, challenge uint64) (tokens.Token, error) {
-	rsp, err := gkproto.Verify{UID: uid, Challenge: challenge, Handle: r.pinHandle, Password: pin}.Execute(ctx, r.gk)
-	if err != nil {
-		return tokens.Token{}, err
-	}
-	if rsp.Status != gkproto.StatusOK {
-		return tokens.Token{}, fmt.Errorf("verify: %v", rsp.Status)
-	}
-	t := rsp.Token
-	switch {
-	case t.AuthenticatorType != tokens.AuthPassword:
-		return t, fmt.Errorf("token type %v, want PASSWORD", t.AuthenticatorType)
-	case t.UserID != r.sid:
-		return t, fmt.Errorf("token user_id %#x, want SID %#x", t.UserID, r.sid)
-	case t.Challenge != challenge:
-		return t, fmt.Errorf("token challenge %#x, want %#x", t.Challenge, challenge)
-	}
-	return t, nil
+	return r.cred.HAT(ctx, challenge)
 }
 
 func pinVerify(r *runner, ctx context.Context, rec *record) error {

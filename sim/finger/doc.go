@@ -1,5 +1,5 @@
-// Package finger makes the synthetic fingers the virtual sensor captures,
-// and measures a matcher on a population of them.
+// Package finger makes the synthetic fingers the virtual sensor captures.
+// Measuring a matcher on a population of them is package sim/finger/eval.
 //
 // A Finger is a minutiae set deterministic from a 64-bit seed: an elliptic
 // print area, a ridge orientation field of one of the five Henry classes
@@ -13,8 +13,4 @@
 // This is simulation data, not security material: randomness comes from
 // math/rand/v2 PCG sources seeded from the finger and placement seeds, so
 // the same seeds always give the same finger and the same impression.
-//
-// Evaluate runs a matcher over a synthetic population (enrollment from
-// several impressions, genuine and impostor probes) and reports FAR, FRR
-// and the scores behind a DET curve, which WriteDET draws as a PNG.
 package finger

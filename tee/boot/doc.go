@@ -1,4 +1,4 @@
-// Package boot is fpemu's secure boot: what the launcher (package sim)
+// Package boot is fpemu's secure boot: what the launcher (package sim/device)
 // does before any TA runs, and what a TA process receives from it
 // (docs/architecture.md rule 2).
 //

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -11,12 +10,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // The crash test re-executes the test binary as a child (TestMain switches
@@ -176,25 +176,6 @@ func TestCrashConsistency(t *testing.T) {
 	require.Positive(t, last, "the child made progress")
 }
 
-// lockedBuffer collects the child's stderr; os/exec copies into it from
-// its own goroutine while the test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func mustFileCounter(t testing.TB, path string) *FileCounter {
 	c, err := OpenFileCounter(path, testKey())
 	require.NoError(t, err)
@@ -209,7 +190,7 @@ func killChild(t *testing.T, p protected, waitReady bool, delay time.Duration) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashDBEnv+"="+p.dbPath, crashCtrEnv+"="+p.ctrPath)
-	stderr := &lockedBuffer{}
+	stderr := &testkit.Buffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)

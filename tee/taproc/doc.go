@@ -1,5 +1,5 @@
 // Package taproc is the child side of a trusted-application process: what
-// `fpemu ta <role>` runs once the launcher (package sim) has started it.
+// `fpemu ta <role>` runs once the launcher (package sim/device) has started it.
 //
 // A TA process (docs/architecture.md rules 2, 3 and 6):
 //
@@ -13,7 +13,7 @@
 //  3. builds the boot clock, a zap logger with component=<role>, the
 //     envelope Sealer/Opener of its routes and the paths of its sealed
 //     store, and hands them to the role's Factory, supplied by the caller
-//     (sim.Factory, which `fpemu ta` uses), so this package imports no TA;
+//     (device.Factory in sim/device, which `fpemu ta` uses), so this package imports no TA;
 //     the device directory and everything it creates there are checked
 //     without following links (CheckOwnedDir, EnsureDir, CheckFile);
 //  4. listens on DIR/sock/<role>.sock (mode 0600; a path already taken is

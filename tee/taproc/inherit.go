@@ -12,7 +12,7 @@ import (
 	"github.com/fpemu/fpemu/tee/boot"
 )
 
-// The descriptors the launcher (package sim) hands every TA process. They
+// The descriptors the launcher (package sim/device) hands every TA process. They
 // are the only channel secrets travel on: never argv, env or a file
 // (docs/architecture.md rule 2).
 const (

@@ -2,14 +2,12 @@ package taproc
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/boot"
 	"github.com/fpemu/fpemu/tee/devdir"
@@ -74,26 +73,8 @@ func runEchoChild(mode string) int {
 type runChild struct {
 	cmd    *exec.Cmd
 	ready  *os.File
-	stderr *syncBuffer
+	stderr *testkit.Buffer
 	sock   string
-}
-
-// syncBuffer is a bytes.Buffer safe to read while exec copies into it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startRun starts a child running Run for role with a record for recRole.
@@ -121,7 +102,7 @@ func startRun(t *testing.T, mode string, role, recRole tee.Role) *runChild {
 		childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
 	cmd.ExtraFiles = []*os.File{recR, rdyW}
 	cmd.WaitDelay = time.Second
-	stderr := &syncBuffer{}
+	stderr := &testkit.Buffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })

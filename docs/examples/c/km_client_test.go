@@ -23,7 +23,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	"github.com/fpemu/fpemu/sim"
+	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -33,7 +33,7 @@ const taEnv = "FPEMU_CEXAMPLE_TA"
 
 func TestMain(m *testing.M) {
 	if role := os.Getenv(taEnv); role != "" {
-		err := sim.RunTA(context.Background(), tee.Role(role), os.Getenv(taEnv+"_DIR"), zapcore.InfoLevel)
+		err := device.RunTA(context.Background(), tee.Role(role), os.Getenv(taEnv+"_DIR"), zapcore.InfoLevel)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			if errors.Is(err, taproc.ErrNotLaunched) {
@@ -66,14 +66,14 @@ func buildClient(t *testing.T) string {
 	return bin
 }
 
-func bootKeymaster(t *testing.T) *sim.Device {
+func bootKeymaster(t *testing.T) *device.Device {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "fpx")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := sim.Boot(ctx, sim.Config{
+	d, err := device.Boot(ctx, device.Config{
 		Dir:   dir,
 		Roles: []tee.Role{tee.RoleKeymaster},
 		Command: func(r tee.Role) *exec.Cmd {

@@ -1,0 +1,82 @@
+package testkit
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const childEnv = "FPEMU_TESTKIT_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	Main(m, childEnv, func(mode string) int {
+		switch mode {
+		case "echo":
+			fmt.Fprint(os.Stderr, os.Getenv(childEnv+"_WORD"))
+			return 0
+		default:
+			return 3
+		}
+	})
+}
+
+func TestBufferConcurrentWriters(t *testing.T) {
+	var b Buffer
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				_, _ = b.Write([]byte("x"))
+				_ = b.String()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 800, b.Len())
+	assert.Equal(t, strings.Repeat("x", 800), b.String())
+}
+
+func TestChildCommand(t *testing.T) {
+	tests := []struct {
+		name string
+		mode string
+		code int
+		want string
+	}{
+		{"runs the mode", "echo", 0, "hello"},
+		{"unknown mode", "nope", 3, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := ChildCommand(childEnv+"="+tt.mode, childEnv+"_WORD=hello")
+			assert.Contains(t, cmd.Env, NoRaceExitDelay)
+			var stderr Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			assert.Equal(t, tt.code, cmd.ProcessState.ExitCode(), "%v", err)
+			assert.Equal(t, tt.want, stderr.String())
+		})
+	}
+}
+
+func TestShortDirAndContext(t *testing.T) {
+	var dir string
+	t.Run("inner", func(t *testing.T) {
+		dir = ShortDir(t)
+		assert.Less(t, len(filepath.Join(dir, "sock", "fingerprint-sensor.sock")), 107)
+		ctx := Context(t, time.Minute)
+		_, ok := ctx.Deadline()
+		assert.True(t, ok)
+	})
+	_, err := os.Stat(dir)
+	require.ErrorIs(t, err, os.ErrNotExist, "removed when the test ends")
+}

@@ -1,0 +1,66 @@
+package device
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fpemu/fpemu/keymaster"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tacore"
+	"github.com/fpemu/fpemu/tee/taproc"
+	"github.com/fpemu/fpemu/tokens"
+)
+
+// Weakening names one resource bound a TA process can be run without:
+// the deliberately weakened configurations the attack suite's canaries
+// run to show that its resource rows can fail. No device runs one.
+type Weakening string
+
+// Weakenings.
+const (
+	// NoConnCap lifts the TA host's connection cap (rpc.WithMaxConns).
+	NoConnCap Weakening = "no-conn-cap"
+	// NoFrameBudget removes the TA host's frame budget
+	// (rpc.WithFrameBudget(-1)): every byte a client sends is buffered.
+	NoFrameBudget Weakening = "no-frame-budget"
+	// NoOpPruning makes Keymaster refuse a BEGIN on a full operation table
+	// instead of pruning (keymaster.Config.NoPruning).
+	NoOpPruning Weakening = "no-op-pruning"
+)
+
+// RunWeakenedTA is RunTA without the bound w.
+func RunWeakenedTA(ctx context.Context, role tee.Role, dir string, level zapcore.Level, w Weakening) error {
+	f, err := Factory(role)
+	if err != nil {
+		return err
+	}
+	opt := taproc.Options{Role: role, Dir: dir, Factory: f, LogLevel: level}
+	switch w {
+	case NoConnCap:
+		opt.ServerOptions = []rpc.Option{rpc.WithMaxConns(1 << 30)}
+	case NoFrameBudget:
+		opt.ServerOptions = []rpc.Option{rpc.WithFrameBudget(-1)}
+	case NoOpPruning:
+		if role == tee.RoleKeymaster {
+			opt.Factory = func(env *taproc.Env) (rpc.TA, error) {
+				return keymaster.NewTA(keymaster.Config{
+					Config: tacore.Config{
+						Self:         env.UUID,
+						StorageKey:   env.Record.StorageKey[:],
+						Clock:        env.Clock,
+						Logger:       env.Log,
+						MACAlgorithm: tokens.HMACSHA256,
+					},
+					Sealer:    env.Sealer,
+					NoPruning: true,
+				})
+			}
+		}
+	default:
+		return fmt.Errorf("sim: unknown weakening %q", string(w))
+	}
+	return taproc.Run(ctx, opt)
+}
