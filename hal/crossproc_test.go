@@ -20,6 +20,7 @@ import (
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/internal/testkit"
 	simdev "github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -41,7 +42,7 @@ func TestMain(m *testing.M) {
 
 func runTA() int {
 	role, dir := tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR")
-	if err := simdev.RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
+	if err := tas.RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		if errors.Is(err, taproc.ErrNotLaunched) {
 			return 2

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -52,7 +53,7 @@ func newTARoleCmd(role tee.Role) *cobra.Command {
 			if err != nil {
 				return usageErrorf("--dir: %v", err)
 			}
-			err = device.RunTA(cmd.Context(), role, abs, lvl)
+			err = tas.RunTA(cmd.Context(), role, abs, lvl)
 			if errors.Is(err, taproc.ErrNotLaunched) {
 				return usageError(err)
 			}

@@ -9,13 +9,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	simdev "github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
 )
 
 // TestResourceCanaries proves the resource rows can fail: each runs
 // against a Keymaster TA process started without the bound the row
-// checks (simdev.RunWeakenedTA) and must report that the defence did not
+// checks (tas.RunWeakenedTA) and must report that the defence did not
 // hold, with what got through.
 func TestResourceCanaries(t *testing.T) {
 	if testing.Short() {
@@ -24,14 +24,14 @@ func TestResourceCanaries(t *testing.T) {
 	tests := []struct {
 		name    string
 		run     string
-		weaken  simdev.Weakening
+		weaken  tas.Weakening
 		finding string
 	}{
-		{"no connection cap: clients beyond it are not refused", "^conn-flood$", simdev.NoConnCap,
+		{"no connection cap: clients beyond it are not refused", "^conn-flood$", tas.NoConnCap,
 			"connections beyond the cap were not refused with TEEC_ERROR_BUSY"},
-		{"no frame budget: stalled frames take the TA's memory", "^stalled-frames$", simdev.NoFrameBudget,
+		{"no frame budget: stalled frames take the TA's memory", "^stalled-frames$", tas.NoFrameBudget,
 			"the Keymaster TA's RSS grew by"},
-		{"no operation pruning: one client holds every slot", "^km-op-exhaust$", simdev.NoOpPruning,
+		{"no operation pruning: one client holds every slot", "^km-op-exhaust$", tas.NoOpPruning,
 			"a second client cannot BEGIN while one holds every slot: KM_ERROR_TOO_MANY_OPERATIONS"},
 	}
 	for _, tc := range tests {

@@ -18,10 +18,11 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
-	simdev "github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -209,7 +210,7 @@ const leakyEnv = childEnv + "_LEAKY"
 // runFingerprintTA runs the real fingerprint TA as `fpemu ta fingerprint`
 // does, with testLockout, and with the leakyMatcher when leakyEnv is set.
 func runFingerprintTA(ctx context.Context, dir string) error {
-	f := simdev.FingerprintFactory(func(c *fingerprint.Config, env *taproc.Env) {
+	f := tas.FingerprintFactory(func(c *fingerprint.Config, env *taproc.Env) {
 		c.LockoutTimed = testLockout
 		if os.Getenv(leakyEnv) == "1" {
 			c.Matcher = leakyMatcher{Matcher: matcher.NewMinutiae(matcher.DefaultThreshold), log: env.Log}
@@ -225,7 +226,7 @@ type leakyMatcher struct {
 	log *zap.Logger
 }
 
-func (m leakyMatcher) Match(t matcher.Template, probe matcher.Sample) (float64, error) {
+func (m leakyMatcher) Match(t matcher.Template, probe sensorproto.Sample) (float64, error) {
 	s, err := m.Matcher.Match(t, probe)
 	m.log.Warn("match", zap.Float64("score", s))
 	return s, err

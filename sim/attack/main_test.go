@@ -14,6 +14,7 @@ import (
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/internal/testkit"
 	simdev "github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -33,9 +34,9 @@ func runChild(args []string) int {
 	case len(args) == 4 && args[0] == "ta" && args[1] == string(tee.RoleFingerprint) && args[2] == "--dir":
 		err = runFingerprintTA(ctx, args[3])
 	case len(args) == 4 && args[0] == "ta" && args[2] == "--dir":
-		err = simdev.RunTA(ctx, tee.Role(args[1]), args[3], zapcore.WarnLevel)
+		err = tas.RunTA(ctx, tee.Role(args[1]), args[3], zapcore.WarnLevel)
 	case len(args) == 5 && args[0] == "ta-weakened" && args[3] == "--dir":
-		err = simdev.RunWeakenedTA(ctx, tee.Role(args[2]), args[4], zapcore.WarnLevel, simdev.Weakening(args[1]))
+		err = tas.RunWeakenedTA(ctx, tee.Role(args[2]), args[4], zapcore.WarnLevel, tas.Weakening(args[1]))
 	case len(args) == 5 && args[0] == "hal" && args[1] == "--dir" && args[3] == "--ready-fd":
 		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(uintptr(simdev.HALReadyFD), "ready")})
 	case len(args) == 6 && args[0] == "hal" && args[5] == "--unbounded-callbacks":

@@ -17,7 +17,7 @@ import (
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -144,7 +144,7 @@ const hillClimbTries = 5000
 
 // mutate returns a copy of s with a few minutiae moved or turned, and now
 // and then one added or dropped: the climber's step.
-func mutate(r *mrand.Rand, s matcher.Sample) matcher.Sample {
+func mutate(r *mrand.Rand, s sensorproto.Sample) sensorproto.Sample {
 	out := s
 	out.Minutiae = slices.Clone(s.Minutiae)
 	w, h := float64(s.Width), float64(s.Height)
@@ -153,15 +153,15 @@ func mutate(r *mrand.Rand, s matcher.Sample) matcher.Sample {
 		m := &out.Minutiae[i]
 		m.X = min(max(m.X+r.NormFloat64()*4, 0), w-1)
 		m.Y = min(max(m.Y+r.NormFloat64()*4, 0), h-1)
-		m.Angle = matcher.NormAngle(m.Angle + r.NormFloat64()*0.2)
+		m.Angle = sensorproto.NormAngle(m.Angle + r.NormFloat64()*0.2)
 	}
 	switch x := r.Float64(); {
-	case x < 0.1 && len(out.Minutiae) < matcher.MaxSampleMinutiae:
-		out.Minutiae = append(out.Minutiae, matcher.Minutia{
+	case x < 0.1 && len(out.Minutiae) < sensorproto.MaxSampleMinutiae:
+		out.Minutiae = append(out.Minutiae, sensorproto.Minutia{
 			X: r.Float64() * (w - 1), Y: r.Float64() * (h - 1), Angle: r.Float64() * 2 * math.Pi,
-			Kind: matcher.RidgeEnding + matcher.Kind(r.IntN(2)), Quality: uint8(40 + r.IntN(61)),
+			Kind: sensorproto.RidgeEnding + sensorproto.Kind(r.IntN(2)), Quality: uint8(40 + r.IntN(61)),
 		})
-	case x < 0.2 && len(out.Minutiae) > 2*matcher.MinTemplateMinutiae:
+	case x < 0.2 && len(out.Minutiae) > 2*sensorproto.MinUsableMinutiae:
 		i := r.IntN(len(out.Minutiae))
 		out.Minutiae = slices.Delete(out.Minutiae, i, i+1)
 	}
@@ -169,14 +169,14 @@ func mutate(r *mrand.Rand, s matcher.Sample) matcher.Sample {
 }
 
 // startSample is a fresh impostor touch the climb starts from.
-func startSample(r *mrand.Rand, k uint64) (matcher.Sample, error) {
+func startSample(r *mrand.Rand, k uint64) (sensorproto.Sample, error) {
 	f := finger.New(0x5EED0000 + k)
 	for {
 		s, err := f.Impress(finger.DefaultSensor, finger.ProbePlacement(r))
 		if err != nil {
 			return s, err
 		}
-		if s.Validate() == nil && len(s.Minutiae) >= 2*matcher.MinTemplateMinutiae {
+		if s.Validate() == nil && len(s.Minutiae) >= 2*sensorproto.MinUsableMinutiae {
 			return s, nil
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -33,7 +34,7 @@ func runChild(mode string) int {
 	var err error
 	switch mode {
 	case "ta":
-		err = device.RunTA(context.Background(), tee.Role(os.Getenv(childEnv+"_ROLE")), dir, zapcore.WarnLevel)
+		err = tas.RunTA(context.Background(), tee.Role(os.Getenv(childEnv+"_ROLE")), dir, zapcore.WarnLevel)
 		if errors.Is(err, taproc.ErrNotLaunched) {
 			fmt.Fprintln(os.Stderr, err)
 			return 2

@@ -14,7 +14,7 @@ import (
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -64,9 +64,9 @@ func benchSetup(b *testing.B) (*runner, context.Context) {
 // benchSamples renders n genuine touches of the first enrolled finger. The
 // matcher is deterministic, so samples that match once match every time;
 // the first iteration checks that they do.
-func benchSamples(b *testing.B, r *runner, n int) []matcher.Sample {
+func benchSamples(b *testing.B, r *runner, n int) []sensorproto.Sample {
 	b.Helper()
-	out := make([]matcher.Sample, n)
+	out := make([]sensorproto.Sample, n)
 	for i := range out {
 		s, err := r.fingers[0].Impress(finger.DefaultSensor, genuinePlacement(uint64(1000+i)))
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -35,7 +36,7 @@ func runChild(mode string, role tee.Role, dir string) int {
 	var err error
 	switch mode {
 	case "ta":
-		err = device.RunTA(context.Background(), role, dir, zapcore.InfoLevel)
+		err = tas.RunTA(context.Background(), role, dir, zapcore.InfoLevel)
 	case "hal", "hal-norelay", "hal-noauth":
 		cfg := hal.DeviceConfig(dir)
 		switch mode {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -60,7 +61,7 @@ func runLauncher(dir string) int {
 
 // runTA runs role's real TA process, as `fpemu ta <role> --dir dir` does.
 func runTA(role tee.Role, dir string) int {
-	if err := RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
+	if err := tas.RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		if errors.Is(err, taproc.ErrNotLaunched) {
 			return 2

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/sim/finger"
+	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/ta/fingerprint"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
@@ -35,7 +36,7 @@ const fastLockout = 300 * time.Millisecond
 // runFastLockTA runs the real fingerprint TA with a fastLockout timed
 // lockout.
 func runFastLockTA(dir string) int {
-	f := FingerprintFactory(func(c *fingerprint.Config, _ *taproc.Env) { c.LockoutTimed = fastLockout })
+	f := tas.FingerprintFactory(func(c *fingerprint.Config, _ *taproc.Env) { c.LockoutTimed = fastLockout })
 	err := taproc.Run(context.Background(), taproc.Options{Role: tee.RoleFingerprint, Dir: dir, Factory: f, LogLevel: zapcore.InfoLevel})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -148,7 +149,7 @@ func (o *owned) reset(t *testing.T, uid uint32) error {
 // attempt presents sample s, runs AUTHENTICATE and returns the events up
 // to the first AUTHENTICATED or ERROR; a running operation is then
 // cancelled (and its ERROR(CANCELED) consumed).
-func (o *owned) attempt(t *testing.T, s *matcher.Sample) []fpproto.Event {
+func (o *owned) attempt(t *testing.T, s *sensorproto.Sample) []fpproto.Event {
 	t.Helper()
 	ctx := testCtx(t)
 	if s != nil {
@@ -181,21 +182,21 @@ func (o *owned) attempt(t *testing.T, s *matcher.Sample) []fpproto.Event {
 
 // impostor is one everyday touch of a finger that is not the owner's,
 // with enough minutiae to be matched (not ACQUIRED_INSUFFICIENT).
-func impostor(t *testing.T, n uint64) *matcher.Sample {
+func impostor(t *testing.T, n uint64) *sensorproto.Sample {
 	t.Helper()
 	f := finger.New(0xBAD0 + n)
 	r := rand.New(rand.NewPCG(f.Seed, 1))
 	for {
 		s, err := f.Impress(finger.DefaultSensor, finger.ProbePlacement(r))
 		require.NoError(t, err)
-		if s.Validate() == nil && len(s.Minutiae) >= 2*matcher.MinTemplateMinutiae {
+		if s.Validate() == nil && len(s.Minutiae) >= 2*sensorproto.MinUsableMinutiae {
 			return &s
 		}
 	}
 }
 
 // genuine is a clean touch of the owner's finger.
-func (o *owned) genuine(t *testing.T, n uint64) *matcher.Sample {
+func (o *owned) genuine(t *testing.T, n uint64) *sensorproto.Sample {
 	t.Helper()
 	p := finger.Nominal
 	p.DX, p.DY, p.Noise = 4, -2, n+1
@@ -257,7 +258,7 @@ func TestRejectionsLeakNothingAcrossProcesses(t *testing.T) {
 	// deterministic enrollment touches, to grade the probes.
 	m := matcher.NewMinutiae(matcher.DefaultThreshold)
 	// Samples go through the sensor encoding, as the TA receives them.
-	wire := func(s matcher.Sample) matcher.Sample {
+	wire := func(s sensorproto.Sample) sensorproto.Sample {
 		b, err := sensorproto.MarshalSample(s)
 		require.NoError(t, err)
 		out, err := sensorproto.ParseSample(b)
@@ -265,7 +266,7 @@ func TestRejectionsLeakNothingAcrossProcesses(t *testing.T) {
 		return out
 	}
 	enrollP, _ := finger.Touches(o.finger, fpproto.DefaultEnrollSamples, 0)
-	var samples []matcher.Sample
+	var samples []sensorproto.Sample
 	for _, p := range enrollP {
 		s, err := o.finger.Impress(finger.DefaultSensor, p)
 		require.NoError(t, err)
@@ -273,14 +274,14 @@ func TestRejectionsLeakNothingAcrossProcesses(t *testing.T) {
 	}
 	tmpl, err := m.Enroll(samples)
 	require.NoError(t, err)
-	score := func(s matcher.Sample) float64 {
+	score := func(s sensorproto.Sample) float64 {
 		v, err := m.Match(tmpl, s)
 		require.NoError(t, err)
 		return v
 	}
 	// Near miss: the owner's finger, placed so that it scores highest
 	// below the threshold among 400 everyday touches.
-	var near matcher.Sample
+	var near sensorproto.Sample
 	best := -1.0
 	r := rand.New(rand.NewPCG(7, 7))
 	for range 400 {
@@ -290,16 +291,16 @@ func TestRejectionsLeakNothingAcrossProcesses(t *testing.T) {
 			continue
 		}
 		s = wire(s)
-		if v := score(s); v < m.Threshold()-1 && v > best && len(s.Minutiae) >= matcher.MinTemplateMinutiae {
+		if v := score(s); v < m.Threshold()-1 && v > best && len(s.Minutiae) >= sensorproto.MinUsableMinutiae {
 			near, best = s, v
 		}
 	}
 	far := *impostor(t, 1)
 	few := *impostor(t, 2)
-	few.Minutiae = few.Minutiae[:matcher.MinTemplateMinutiae]
+	few.Minutiae = few.Minutiae[:sensorproto.MinUsableMinutiae]
 	probes := []struct {
 		name string
-		s    matcher.Sample
+		s    sensorproto.Sample
 	}{{"near miss", near}, {"far impostor", far}, {"8 minutiae", few}}
 	t.Logf("scores: near %.2f, far %.2f, few %.2f (threshold %.2f)", score(near), score(far), score(few), m.Threshold())
 	require.Greater(t, score(near), score(far)+5, "the probes differ in similarity")

@@ -17,6 +17,7 @@ import (
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/drive"
+	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -28,7 +29,7 @@ const childEnv = "FPEMU_DRIVE_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	testkit.Main(m, childEnv, func(string) int {
-		err := device.RunTA(context.Background(), tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR"), zapcore.WarnLevel)
+		err := tas.RunTA(context.Background(), tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR"), zapcore.WarnLevel)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

@@ -4,7 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 )
 
 // Class is a Henry pattern class; it decides the orientation field's
@@ -40,7 +40,7 @@ type Finger struct {
 	SemiX, SemiY float64
 	// Minutiae in the finger frame, Quality being the minutia's intrinsic
 	// clarity (how reliably a sensor sees it).
-	Minutiae []matcher.Minutia
+	Minutiae []sensorproto.Minutia
 
 	theta0 float64 // global field rotation
 	cores  [][2]float64
@@ -109,13 +109,13 @@ func New(seed uint64) *Finger {
 		if r.IntN(2) == 1 {
 			a += math.Pi
 		}
-		k := matcher.RidgeEnding
+		k := sensorproto.RidgeEnding
 		if r.Float64() < bifurcationShare {
-			k = matcher.Bifurcation
+			k = sensorproto.Bifurcation
 		}
-		f.Minutiae = append(f.Minutiae, matcher.Minutia{
+		f.Minutiae = append(f.Minutiae, sensorproto.Minutia{
 			X: x, Y: y,
-			Angle:   matcher.NormAngle(a + r.NormFloat64()*0.08),
+			Angle:   sensorproto.NormAngle(a + r.NormFloat64()*0.08),
 			Kind:    k,
 			Quality: uint8(40 + r.IntN(61)),
 		})

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 )
 
 func TestNewDeterministic(t *testing.T) {
@@ -29,7 +29,7 @@ func TestFingerPlausible(t *testing.T) {
 			assert.True(t, f.inPrint(m.X, m.Y, 1), "minutia %d outside the print", i)
 			assert.True(t, m.Kind.Valid())
 			assert.True(t, m.Angle >= 0 && m.Angle < 2*math.Pi)
-			assert.LessOrEqual(t, m.Quality, uint8(matcher.MaxQuality))
+			assert.LessOrEqual(t, m.Quality, uint8(sensorproto.MaxQuality))
 			// directions follow the ridge flow (mod π)
 			d := math.Abs(math.Mod(m.Angle-f.Orientation(m.X, m.Y)+4*math.Pi, math.Pi))
 			assert.Less(t, math.Min(d, math.Pi-d), 0.4, "minutia %d against the ridge flow", i)

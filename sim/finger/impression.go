@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 )
 
 // Sensor is the capture window, in pixels at 500 ppi.
@@ -76,8 +76,8 @@ func (p Placement) Validate() error {
 
 // Validate checks the sensor size against the matcher's bounds.
 func (s Sensor) Validate() error {
-	if s.Width < 16 || s.Height < 16 || s.Width > matcher.MaxSensorSize || s.Height > matcher.MaxSensorSize {
-		return fmt.Errorf("%w: sensor %dx%d outside 16..%d", ErrInvalidPlacement, s.Width, s.Height, matcher.MaxSensorSize)
+	if s.Width < 16 || s.Height < 16 || s.Width > sensorproto.MaxSensorSize || s.Height > sensorproto.MaxSensorSize {
+		return fmt.Errorf("%w: sensor %dx%d outside 16..%d", ErrInvalidPlacement, s.Width, s.Height, sensorproto.MaxSensorSize)
 	}
 	return nil
 }
@@ -103,12 +103,12 @@ const (
 
 // Impress returns the sample the sensor extracts when the finger is placed
 // on it. It is deterministic in (finger, sensor, placement).
-func (f *Finger) Impress(s Sensor, p Placement) (matcher.Sample, error) {
+func (f *Finger) Impress(s Sensor, p Placement) (sensorproto.Sample, error) {
 	if err := s.Validate(); err != nil {
-		return matcher.Sample{}, err
+		return sensorproto.Sample{}, err
 	}
 	if err := p.Validate(); err != nil {
-		return matcher.Sample{}, err
+		return sensorproto.Sample{}, err
 	}
 	r := rand.New(rand.NewPCG(f.Seed^p.Noise*0x9e3779b97f4a7c15, impressionStream^p.Noise))
 	q := p.Quality
@@ -128,7 +128,7 @@ func (f *Finger) Impress(s Sensor, p Placement) (matcher.Sample, error) {
 			y0 = math.Floor(h * (1 - p.Area))
 		}
 	}
-	out := matcher.Sample{Width: int(x1 - x0), Height: int(y1 - y0)}
+	out := sensorproto.Sample{Width: int(x1 - x0), Height: int(y1 - y0)}
 
 	// Contact: a light touch only presses the middle of the print.
 	contact := 0.75 + 0.35*p.Pressure
@@ -171,8 +171,8 @@ func (f *Finger) Impress(s Sensor, p Placement) (matcher.Sample, error) {
 		if r.Float64() < pMiss || !inWindow(x, y) {
 			continue
 		}
-		out.Minutiae = append(out.Minutiae, matcher.Minutia{
-			X: x, Y: y, Angle: matcher.NormAngle(a), Kind: kind,
+		out.Minutiae = append(out.Minutiae, sensorproto.Minutia{
+			X: x, Y: y, Angle: sensorproto.NormAngle(a), Kind: kind,
 			Quality: clampQuality(float64(m.Quality)*(0.6+0.4*q) + r.NormFloat64()*5),
 		})
 	}
@@ -193,29 +193,29 @@ func (f *Finger) Impress(s Sensor, p Placement) (matcher.Sample, error) {
 		if r.IntN(2) == 1 {
 			a += math.Pi
 		}
-		out.Minutiae = append(out.Minutiae, matcher.Minutia{
-			X: sx, Y: sy, Angle: matcher.NormAngle(a),
-			Kind:    matcher.RidgeEnding + matcher.Kind(r.IntN(2)),
+		out.Minutiae = append(out.Minutiae, sensorproto.Minutia{
+			X: sx, Y: sy, Angle: sensorproto.NormAngle(a),
+			Kind:    sensorproto.RidgeEnding + sensorproto.Kind(r.IntN(2)),
 			Quality: clampQuality(20 + 30*r.Float64()),
 		})
 	}
 
 	// The sensor reports minutiae in scan order, which reveals nothing
 	// about which finger minutia is which.
-	slices.SortFunc(out.Minutiae, func(a, b matcher.Minutia) int {
+	slices.SortFunc(out.Minutiae, func(a, b sensorproto.Minutia) int {
 		if c := cmp.Compare(a.Y, b.Y); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.X, b.X)
 	})
-	if len(out.Minutiae) > matcher.MaxSampleMinutiae {
-		out.Minutiae = out.Minutiae[:matcher.MaxSampleMinutiae]
+	if len(out.Minutiae) > sensorproto.MaxSampleMinutiae {
+		out.Minutiae = out.Minutiae[:sensorproto.MaxSampleMinutiae]
 	}
 	return out, nil
 }
 
 func clampQuality(v float64) uint8 {
-	return uint8(math.Round(min(max(v, 0), matcher.MaxQuality)))
+	return uint8(math.Round(min(max(v, 0), sensorproto.MaxQuality)))
 }
 
 // poisson draws a Poisson variate (Knuth's method; λ is small here).

@@ -7,10 +7,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 )
 
-func impress(t *testing.T, f *Finger, s Sensor, p Placement) matcher.Sample {
+func impress(t *testing.T, f *Finger, s Sensor, p Placement) sensorproto.Sample {
 	t.Helper()
 	out, err := f.Impress(s, p)
 	require.NoError(t, err)
@@ -43,7 +43,7 @@ func expected(f *Finger, s Sensor, p Placement) [][2]float64 {
 
 // found counts the expected positions that have a sample minutia within
 // tol px.
-func found(want [][2]float64, s matcher.Sample, tol float64) int {
+func found(want [][2]float64, s sensorproto.Sample, tol float64) int {
 	n := 0
 	for _, w := range want {
 		for _, m := range s.Minutiae {
@@ -136,7 +136,7 @@ func TestPlacementValidate(t *testing.T) {
 			assert.ErrorIs(t, err, ErrInvalidPlacement)
 		})
 	}
-	for _, s := range []Sensor{{}, {Width: 15, Height: 100}, {Width: 100, Height: matcher.MaxSensorSize + 1}} {
+	for _, s := range []Sensor{{}, {Width: 15, Height: 100}, {Width: 100, Height: sensorproto.MaxSensorSize + 1}} {
 		_, err := New(1).Impress(s, Nominal)
 		assert.ErrorIs(t, err, ErrInvalidPlacement, "%+v", s)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -33,7 +34,7 @@ const taEnv = "FPEMU_CEXAMPLE_TA"
 
 func TestMain(m *testing.M) {
 	if role := os.Getenv(taEnv); role != "" {
-		err := device.RunTA(context.Background(), tee.Role(role), os.Getenv(taEnv+"_DIR"), zapcore.InfoLevel)
+		err := tas.RunTA(context.Background(), tee.Role(role), os.Getenv(taEnv+"_DIR"), zapcore.InfoLevel)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			if errors.Is(err, taproc.ErrNotLaunched) {

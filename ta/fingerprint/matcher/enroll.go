@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 )
 
 // Enrollment parameters.
 const (
 	// MinTemplateMinutiae is the fewest minutiae an enrolled template may
 	// keep.
-	MinTemplateMinutiae = 8
+	MinTemplateMinutiae = sensorproto.MinUsableMinutiae
 	// enrollMinPairs is the fewest minutiae a sample must share with the
 	// template built so far to be merged into it.
 	enrollMinPairs = 5

@@ -1,8 +1,9 @@
 package matcher
 
 import (
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"math"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 )
 
 // The sample vocabulary — what the virtual sensor hands the TA — is the
@@ -37,30 +38,8 @@ const (
 // ErrInvalidSample is sensorproto.ErrInvalidSample.
 var ErrInvalidSample = sensorproto.ErrInvalidSample
 
-// NormAngle maps any finite angle to [0, 2π).
-func NormAngle(a float64) float64 {
-	if a >= 0 && a < 2*math.Pi {
-		return a
-	}
-	if a >= -2*math.Pi && a < 4*math.Pi { // the common case: one wrap
-		if a < 0 {
-			a += 2 * math.Pi
-		} else {
-			a -= 2 * math.Pi
-		}
-		if a >= 0 && a < 2*math.Pi {
-			return a
-		}
-	}
-	a = math.Mod(a, 2*math.Pi)
-	if a < 0 {
-		a += 2 * math.Pi
-	}
-	if a >= 2*math.Pi { // -tiny + 2π rounds to 2π
-		a = 0
-	}
-	return a
-}
+// NormAngle maps any finite angle to [0, 2π) (sensorproto.NormAngle).
+func NormAngle(a float64) float64 { return sensorproto.NormAngle(a) }
 
 // angleDiff is the absolute difference of two angles, in [0, π].
 func angleDiff(a, b float64) float64 {

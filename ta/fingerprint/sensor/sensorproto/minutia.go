@@ -53,6 +53,10 @@ const (
 	MaxSampleMinutiae = 255
 	// MaxQuality is the highest minutia quality (ISO/IEC 19794-2 §7.4.1.4).
 	MaxQuality = 100
+	// MinUsableMinutiae is the fewest minutiae a sample needs to be
+	// matched or enrolled: the fingerprint TA answers a sample with fewer
+	// with ACQUIRED(INSUFFICIENT) only (docs/protocol.md §9.10).
+	MinUsableMinutiae = 8
 )
 
 // Sample is one capture as the sensor hands it to the TA: the minutiae
@@ -109,4 +113,29 @@ func (s Sample) Validate() error {
 		}
 	}
 	return nil
+}
+
+// NormAngle maps any finite angle to [0, 2π).
+func NormAngle(a float64) float64 {
+	if a >= 0 && a < 2*math.Pi {
+		return a
+	}
+	if a >= -2*math.Pi && a < 4*math.Pi { // the common case: one wrap
+		if a < 0 {
+			a += 2 * math.Pi
+		} else {
+			a -= 2 * math.Pi
+		}
+		if a >= 0 && a < 2*math.Pi {
+			return a
+		}
+	}
+	a = math.Mod(a, 2*math.Pi)
+	if a < 0 {
+		a += 2 * math.Pi
+	}
+	if a >= 2*math.Pi { // -tiny + 2π rounds to 2π
+		a = 0
+	}
+	return a
 }

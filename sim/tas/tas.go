@@ -1,4 +1,4 @@
-package device
+package tas
 
 import (
 	"context"
@@ -33,11 +33,8 @@ func Factory(role tee.Role) (taproc.Factory, error) {
 	case tee.RoleFingerprint:
 		return newFingerprint, nil
 	}
-	return nil, fmt.Errorf("sim: no TA implementation for role %q", string(role))
+	return nil, fmt.Errorf("tas: no TA implementation for role %q", string(role))
 }
-
-// RunnableRoles are the roles Factory knows, in boot order.
-var RunnableRoles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint, tee.RolePayment}
 
 // newKeymaster builds the Keymaster TA: its storage key (key-blob
 // sealing), its envelope Sealer (auth-token key distribution) and the
