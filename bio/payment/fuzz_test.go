@@ -9,6 +9,8 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tee/tacore"
 )
 
 // FuzzParseKeyRecord: the decoder of sealed key rows never panics, returns
@@ -42,6 +44,15 @@ func FuzzParseKeyRecord(f *testing.F) {
 	})
 }
 
+// ownerSession is a session of ta opened by ownerA, as the TA host opens
+// one for a client with that identity.
+func ownerSession(tb testing.TB, ta *TA) rpc.TASession {
+	tb.Helper()
+	s, err := tacore.OpenSession(ta.mux, session{t: ta, owner: ownerA}, &tee.Params{})
+	require.NoError(tb, err)
+	return s
+}
+
 // FuzzDeliver feeds arbitrary bytes to DELIVER through the session (the
 // TA's whole input path for envelopes): it must never panic, and every
 // rejection must carry a specific TEEC code (BAD_FORMAT, ACCESS_DENIED,
@@ -49,7 +60,7 @@ func FuzzParseKeyRecord(f *testing.F) {
 func FuzzDeliver(f *testing.F) {
 	d := newDevice(f)
 	ta := d.open(f)
-	s := session{t: ta, owner: ownerA}
+	s := ownerSession(f, ta)
 	f.Add(d.match(f, 0, 1, 1, 5))
 	f.Add(d.fingerList(f, 0, 1, 1, 2))
 	f.Add([]byte{})
@@ -75,7 +86,7 @@ func FuzzDeliver(f *testing.F) {
 func FuzzSessionInvoke(f *testing.F) {
 	d := newDevice(f)
 	ta := d.open(f)
-	s := session{t: ta, owner: ownerA}
+	s := ownerSession(f, ta)
 	ctx := context.Background()
 	deliverSeed := func(env []byte) {
 		p := tee.Params{tee.MemrefIn(env), tee.ValueOut()}

@@ -34,30 +34,23 @@ var commands = map[payproto.Command]rpc.Route[session]{
 // TEEC_LOGIN_PUBLIC, such as the HAL's relay) may DELIVER,
 // GET_DEVICE_CERT and SET_AUTH_TOKEN_KEY; every app command answers it
 // payproto.ErrNeedsIdentity (TEEC_ERROR_ACCESS_DENIED).
+//
+// The session runs the command table and maps the handler's error to a
+// TEEC result (tacore.TEEError: envelope refusals, the payproto
+// sentinels' codes, GENERIC for the store).
 func (t *TA) OpenSession(ctx context.Context, p *tee.Params) (rpc.TASession, error) {
-	if err := p.Expect(); err != nil {
-		return nil, err
-	}
 	id, _ := rpc.ClientFrom(ctx)
-	return session{t: t, owner: id.UUID}, nil
+	return tacore.OpenSession(t.mux, session{t: t, owner: id.UUID}, p)
 }
 
 // CommandName implements rpc.CommandNamer: the host's log names commands.
 func (t *TA) CommandName(cmd uint32) (string, bool) { return t.mux.CommandName(cmd) }
 
+// session is the receiver of the command handlers: the TA and the
+// session's client identity.
 type session struct {
 	t     *TA
 	owner tee.UUID // nil for TEEC_LOGIN_PUBLIC
-}
-
-// Close implements rpc.TASession.
-func (session) Close() {}
-
-// Invoke implements rpc.TASession through the command table, and maps the
-// handler's error to a TEEC result (tacore.TEEError: envelope refusals,
-// the payproto sentinels' codes, GENERIC for the store).
-func (s session) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
-	return tacore.TEEError(s.t.mux.Invoke(ctx, s, cmd, p))
 }
 
 // needCapacity fails with SHORT_BUFFER, before any state change, when

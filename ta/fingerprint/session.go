@@ -37,24 +37,14 @@ var commands = map[fpproto.Command]rpc.Route[session]{
 // OpenSession implements rpc.TA. Sessions take no parameters and hold no
 // state: the TA's state is shared by all of them.
 func (t *TA) OpenSession(_ context.Context, p *tee.Params) (rpc.TASession, error) {
-	if err := p.Expect(); err != nil {
-		return nil, err
-	}
-	return session{t}, nil
+	return tacore.OpenSession(t.mux, session{t}, p)
 }
 
 // CommandName implements rpc.CommandNamer: the host's log names commands.
 func (t *TA) CommandName(cmd uint32) (string, bool) { return t.mux.CommandName(cmd) }
 
+// session is the receiver of the command handlers.
 type session struct{ t *TA }
-
-// Close implements rpc.TASession.
-func (session) Close() {}
-
-// Invoke implements rpc.TASession through the command table.
-func (s session) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
-	return s.t.mux.Invoke(ctx, s, cmd, p)
-}
 
 func setStatus(p *tee.Params, i int, st fpproto.RequestStatus) { p.SetValue(i, uint32(st), 0) }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/store"
 	"github.com/fpemu/fpemu/tee/wire"
 )
@@ -23,7 +24,7 @@ var update = flag.Bool("update", false, "rewrite testdata/verify_example.txt")
 // captureInvoker runs the request through a TA session and records the
 // params as sent and as answered.
 type captureInvoker struct {
-	s         session
+	s         rpc.TASession
 	sent, got tee.Params
 	err       error
 }
@@ -60,7 +61,9 @@ func TestVerifyWorkedExample(t *testing.T) {
 	require.NoError(t, ta.Store.Tx(context.Background(), func(tx *store.Tx) error { return putUser(tx, 10001, &h) }))
 	d.clock.Set(123456789)
 
-	inv := &captureInvoker{s: session{ta}}
+	s, err := ta.OpenSession(context.Background(), &tee.Params{})
+	require.NoError(t, err)
+	inv := &captureInvoker{s: s}
 	rsp, err := gkproto.Verify{UID: 10001, Challenge: 0x0123456789abcdef, Handle: handle, Password: unhex(t, g["password"])}.
 		Execute(context.Background(), inv)
 	require.NoError(t, err)

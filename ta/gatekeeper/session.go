@@ -27,29 +27,19 @@ var commands = map[gkproto.Command]rpc.Route[session]{
 }
 
 // OpenSession implements rpc.TA. Sessions take no parameters and hold no
-// state: every command is complete in itself.
+// state: every command is complete in itself. The handlers decode the
+// payload (TEEC_ERROR_BAD_FORMAT) and run the command; Gatekeeper
+// outcomes, including wrong passwords and retry timeouts, are
+// TEEC_SUCCESS with the Status in p0.
 func (t *TA) OpenSession(_ context.Context, p *tee.Params) (rpc.TASession, error) {
-	if err := p.Expect(); err != nil {
-		return nil, err
-	}
-	return session{t}, nil
+	return tacore.OpenSession(t.mux, session{t}, p)
 }
 
 // CommandName implements rpc.CommandNamer: the host's log names commands.
 func (t *TA) CommandName(cmd uint32) (string, bool) { return t.mux.CommandName(cmd) }
 
+// session is the receiver of the command handlers.
 type session struct{ t *TA }
-
-// Close implements rpc.TASession.
-func (session) Close() {}
-
-// Invoke implements rpc.TASession through the command table; the handlers
-// decode the payload (TEEC_ERROR_BAD_FORMAT) and run the command.
-// Gatekeeper outcomes, including wrong passwords and retry timeouts, are
-// TEEC_SUCCESS with the Status in p0.
-func (s session) Invoke(ctx context.Context, cmd uint32, p *tee.Params) error {
-	return s.t.mux.Invoke(ctx, s, cmd, p)
-}
 
 func (s session) setAuthTokenKey(_ context.Context, p *tee.Params) error {
 	err := s.t.SetAuthTokenKey(p[0].Data)
