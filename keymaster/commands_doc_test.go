@@ -3,9 +3,6 @@ package keymaster
 import (
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/tatest"
 )
 
@@ -13,9 +10,7 @@ import (
 // names, parameter layouts — against the table of docs/protocol.md §2.1,
 // row by row. Each parameter cell starts with its type (`NONE` for an unused one), followed by what the parameter carries.
 func TestCommandTableMatchesProtocolDoc(t *testing.T) {
-	mux, err := rpc.NewMux("keymaster", commands)
-	require.NoError(t, err)
-	tatest.CommandTableMatchesDoc(t, mux.Commands(), tatest.DocTable{
+	tatest.CommandTableMatchesDoc(t, "keymaster", commands, tatest.DocTable{
 		Doc:     "../docs/protocol.md",
 		Section: "### 2.1 Commands",
 	})

@@ -4,10 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/tatest"
 )
 
@@ -16,9 +14,7 @@ import (
 // row by row. The parameters column lists one parameter per ";"-separated
 // piece, its type first: "`MEMREF_INPUT` KeyRef; `VALUE_INPUT` …".
 func TestCommandTableMatchesProtocolDoc(t *testing.T) {
-	mux, err := rpc.NewMux("payment", commands)
-	require.NoError(t, err)
-	tatest.CommandTableMatchesDoc(t, mux.Commands(), tatest.DocTable{
+	tatest.CommandTableMatchesDoc(t, "payment", commands, tatest.DocTable{
 		Doc:     "../../docs/protocol.md",
 		Section: "### 8.4 Payment TA",
 		Skip:    1,

@@ -3,9 +3,6 @@ package fingerprint
 import (
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/tatest"
 )
 
@@ -13,9 +10,7 @@ import (
 // names, parameter layouts — against the table of docs/protocol.md §9.2,
 // row by row. Each of the p0…p3 cells starts with the parameter's type (an empty cell is NONE).
 func TestCommandTableMatchesProtocolDoc(t *testing.T) {
-	mux, err := rpc.NewMux("fingerprint", commands)
-	require.NoError(t, err)
-	tatest.CommandTableMatchesDoc(t, mux.Commands(), tatest.DocTable{
+	tatest.CommandTableMatchesDoc(t, "fingerprint", commands, tatest.DocTable{
 		Doc:     "../../docs/protocol.md",
 		Section: "### 9.2 Commands",
 		Skip:    1,

@@ -3,9 +3,6 @@ package gatekeeper
 import (
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/tatest"
 )
 
@@ -13,9 +10,7 @@ import (
 // names, parameter layouts — against the table of docs/protocol.md §3.2,
 // row by row. The parameters column lists the types, comma-separated.
 func TestCommandTableMatchesProtocolDoc(t *testing.T) {
-	mux, err := rpc.NewMux("gatekeeper", commands)
-	require.NoError(t, err)
-	tatest.CommandTableMatchesDoc(t, mux.Commands(), tatest.DocTable{
+	tatest.CommandTableMatchesDoc(t, "gatekeeper", commands, tatest.DocTable{
 		Doc:     "../../docs/protocol.md",
 		Section: "### 3.2 Commands",
 		Skip:    1,

@@ -108,10 +108,12 @@ func docParamType(t testing.TB, name string, i int, piece string) tee.ParamType 
 }
 
 // CommandTableMatchesDoc holds a TA's command table — codes, names,
-// parameter layouts, as rpc.Mux.Commands lists them in code order — against
-// the table d locates, row by row: one row per command, written in code
-// order.
-func CommandTableMatchesDoc(t *testing.T, table []rpc.CommandSpec, d DocTable) {
+// parameter layouts, as rpc.NewMux(ta, commands).Commands lists them in
+// code order — against the table d locates, row by row: one row per
+// command, written in code order.
+func CommandTableMatchesDoc[S any, C rpc.Code](t *testing.T, ta string, commands map[C]rpc.Route[S], d DocTable) {
 	t.Helper()
-	assert.Equal(t, DocCommands(t, d), table)
+	mux, err := rpc.NewMux(ta, commands)
+	require.NoError(t, err)
+	assert.Equal(t, DocCommands(t, d), mux.Commands())
 }
