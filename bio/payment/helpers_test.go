@@ -30,35 +30,21 @@ var sceneRef = payproto.KeyRef{AppID: testApp, Scene: testScene}
 // id, fake clock, the fingerprint TA's bio hook (a real bio.Sender) and
 // Keymaster's sealer, and a database path that survives TA restarts.
 type device struct {
-	dir        string
-	storageKey []byte
-	keys       envelope.Keyring
-	bootID     []byte
-	clock      *tee.FakeClock
-	fp         *bio.Sender
-	fpSealer   *envelope.Sealer
-	km         *envelope.Sealer
-	counter    *store.MemCounter
+	*tatest.Device
+	fp       *bio.Sender
+	fpSealer *envelope.Sealer
+	counter  *store.MemCounter
 }
 
 func randBytes(t testing.TB, n int) []byte { return tatest.Rand(t, n) }
 
 func newDevice(t testing.TB) *device {
 	t.Helper()
-	d := &device{
-		dir:        t.TempDir(),
-		storageKey: randBytes(t, 32),
-		keys:       tatest.Keyring(t),
-		bootID:     randBytes(t, 16),
-		clock:      tee.NewFakeClock(1_000_000),
-		counter:    store.NewMemCounter(0),
-	}
+	d := &device{Device: tatest.NewDevice(t, 1_000_000), counter: store.NewMemCounter(0)}
 	var err error
-	d.fpSealer, err = envelope.NewSealer(tee.UUIDFingerprint, d.keys.For(tee.UUIDFingerprint), nil)
+	d.fpSealer, err = envelope.NewSealer(tee.UUIDFingerprint, d.Keys.For(tee.UUIDFingerprint), nil)
 	require.NoError(t, err)
-	d.fp, err = bio.NewSender(d.fpSealer, d.clock)
-	require.NoError(t, err)
-	d.km, err = envelope.NewSealer(tee.UUIDKeymaster, d.keys.For(tee.UUIDKeymaster), nil)
+	d.fp, err = bio.NewSender(d.fpSealer, d.Clock)
 	require.NoError(t, err)
 	return d
 }
@@ -66,12 +52,12 @@ func newDevice(t testing.TB) *device {
 func (d *device) config() Config {
 	return Config{Config: tacore.Config{
 		Self:         tee.UUIDPayment,
-		StorageKey:   d.storageKey,
-		DBPath:       filepath.Join(d.dir, "payment.db"),
+		StorageKey:   d.StorageKey,
+		DBPath:       filepath.Join(d.Dir, "payment.db"),
 		StoreOptions: []store.Option{store.WithCounter(d.counter)},
-		Keys:         d.keys.For(tee.UUIDPayment),
-		BootID:       d.bootID,
-		Clock:        d.clock,
+		Keys:         d.Keys.For(tee.UUIDPayment),
+		BootID:       d.BootID,
+		Clock:        d.Clock,
 	}}
 }
 

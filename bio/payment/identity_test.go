@@ -202,7 +202,7 @@ func TestChallengeBounds(t *testing.T) {
 		c, err := ta.BeginPayment(ctx, o0, r0)
 		require.NoError(t, err)
 		first = append(first, c)
-		d.clock.Advance(time.Millisecond)
+		d.Clock.Advance(time.Millisecond)
 	}
 	_, err = ta.Deliver(ctx, d.match(t, 0, 0xA1, 1, first[0]))
 	require.NoError(t, err)
@@ -230,7 +230,7 @@ func TestChallengeBounds(t *testing.T) {
 	_, err = ta.SignPayment(ctx, o0, r0, last, payload)
 	require.NoError(t, err, "a full table evicted nobody")
 
-	d.clock.Advance(DefaultAuthResultTTL + time.Millisecond)
+	d.Clock.Advance(DefaultAuthResultTTL + time.Millisecond)
 	_, err = ta.BeginPayment(ctx, late, lateRef)
 	require.NoError(t, err, "expired challenges make room")
 	assert.Len(t, ta.pending, 1)

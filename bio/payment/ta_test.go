@@ -98,9 +98,9 @@ func TestWrongRouteRejected(t *testing.T) {
 	d := newDevice(t)
 	s := serve(t, d.open(t))
 	ctx := testCtx(t)
-	kmToPay, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, randBytes(t, tokens.KeySize))
+	kmToPay, err := d.KM.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, randBytes(t, tokens.KeySize))
 	require.NoError(t, err)
-	kmToGK, err := d.km.Seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, randBytes(t, tokens.KeySize))
+	kmToGK, err := d.KM.Seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, randBytes(t, tokens.KeySize))
 	require.NoError(t, err)
 	// The fingerprint route sealed with another boot's key.
 	other := newDevice(t)
@@ -196,13 +196,13 @@ func TestExpiry(t *testing.T) {
 
 	c1 := begin(t, s, sceneRef)
 	deliver(t, s, d.match(t, 0, 0xA1, 1, c1))
-	d.clock.Advance(DefaultAuthResultTTL)
+	d.Clock.Advance(DefaultAuthResultTTL)
 	_, err := sign(t, s, c1)
 	require.NoError(t, err, "usable for exactly the TTL")
 
 	c2 := begin(t, s, sceneRef)
 	deliver(t, s, d.match(t, 0, 0xA1, 1, c2))
-	d.clock.Advance(DefaultAuthResultTTL + time.Millisecond)
+	d.Clock.Advance(DefaultAuthResultTTL + time.Millisecond)
 	_, err = sign(t, s, c2)
 	require.ErrorIs(t, err, payproto.ErrAuthExpired)
 	assert.False(t, errors.Is(err, payproto.ErrNotAuthorized))
@@ -211,20 +211,20 @@ func TestExpiry(t *testing.T) {
 
 	// A challenge no auth result answered expires TTL after issue.
 	c5 := begin(t, s, sceneRef)
-	d.clock.Advance(DefaultAuthResultTTL + time.Millisecond)
+	d.Clock.Advance(DefaultAuthResultTTL + time.Millisecond)
 	got := deliver(t, s, d.match(t, 0, 0xA1, 1, c5))
 	assert.False(t, got.Held, "the challenge had expired")
 	_, err = sign(t, s, c5)
 	require.ErrorIs(t, err, payproto.ErrNotAuthorized)
 
 	future := d.match(t, 0, 0xA1, 1, begin(t, s, sceneRef))
-	d.clock.Set(d.clock.NowMs() - MaxClockSkewMs - 1) // the payment TA's clock behind the match
+	d.Clock.Set(d.Clock.NowMs() - MaxClockSkewMs - 1) // the payment TA's clock behind the match
 	_, err = payproto.Deliver{Envelope: future}.Execute(testCtx(t), s)
 	require.ErrorIs(t, err, tee.ErrBadFormat, "a match from the future")
-	d.clock.Advance(time.Hour)
+	d.Clock.Advance(time.Hour)
 
 	late := d.match(t, 0, 0xA1, 1, begin(t, s, sceneRef))
-	d.clock.Advance(DefaultAuthResultTTL + time.Second)
+	d.Clock.Advance(DefaultAuthResultTTL + time.Second)
 	_, err = payproto.Deliver{Envelope: late}.Execute(testCtx(t), s)
 	require.ErrorIs(t, err, payproto.ErrAuthExpired, "delivered too late")
 }
@@ -464,13 +464,13 @@ func TestAuthTokenKey(t *testing.T) {
 	ta := d.open(t)
 	s := serve(t, ta)
 	assert.False(t, ta.HasAuthTokenKey())
-	env, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, randBytes(t, tokens.KeySize))
+	env, err := d.KM.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, randBytes(t, tokens.KeySize))
 	require.NoError(t, err)
 	require.NoError(t, payproto.SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), s))
 	assert.True(t, ta.HasAuthTokenKey())
 	assert.Equal(t, tokens.HMACSHA256, ta.AuthTokenMAC().Algorithm(), "the zero Config is AOSP's HMAC-SHA256")
 	require.ErrorIs(t, payproto.SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), s), tee.ErrSecurity, "replay")
-	short, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, []byte{1, 2, 3})
+	short, err := d.KM.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, []byte{1, 2, 3})
 	require.NoError(t, err)
 	require.ErrorIs(t, payproto.SetAuthTokenKey{Envelope: short}.Execute(testCtx(t), s), tee.ErrBadFormat)
 }
@@ -492,7 +492,7 @@ func TestAuthTokenKeyAlgorithm(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = ta.Close() })
 			key := randBytes(t, tokens.KeySize)
-			env, err := d.km.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, key)
+			env, err := d.KM.Seal(tee.UUIDPayment, envelope.MsgAuthTokenKey, key)
 			require.NoError(t, err)
 			require.NoError(t, payproto.SetAuthTokenKey{Envelope: env}.Execute(testCtx(t), serve(t, ta)))
 			require.Equal(t, tc.alg, ta.AuthTokenMAC().Algorithm())
@@ -549,10 +549,10 @@ func TestStaleMatchDoesNotKillNewKey(t *testing.T) {
 	registered(t, d, s)
 	c90 := begin(t, s, sceneRef)
 	deliver(t, s, d.match(t, 0, 0xA1, 1, c90))
-	d.clock.Advance(time.Second)
+	d.Clock.Advance(time.Second)
 	got := deliver(t, s, d.fingerList(t, 0, 0xA2, 1, 2, 3))
 	require.Equal(t, 1, got.Invalidated)
-	d.clock.Advance(time.Second)
+	d.Clock.Advance(time.Second)
 	_, err := payproto.CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(testCtx(t), s)
 	require.NoError(t, err)
 

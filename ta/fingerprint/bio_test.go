@@ -64,7 +64,7 @@ func TestBioEnvelopes(t *testing.T) {
 	require.NoError(t, err)
 	lists, _ = b.payments(t)
 	require.Len(t, lists, 1)
-	assert.Equal(t, bio.FingerList{GroupID: gid, AuthenticatorID: authID, FingerIDs: []uint32{fid}, TimestampMs: d.clock.NowMs()}, lists[0])
+	assert.Equal(t, bio.FingerList{GroupID: gid, AuthenticatorID: authID, FingerIDs: []uint32{fid}, TimestampMs: d.Clock.NowMs()}, lists[0])
 
 	const op = 0xFEEDFACE12345678
 	b.present(t, probe(testFinger(61), 1))
@@ -72,22 +72,22 @@ func TestBioEnvelopes(t *testing.T) {
 	_, results = b.payments(t)
 	require.Len(t, results, 2)
 	assert.Equal(t, bio.AuthResult{Result: bioResultRejected, AuthenticatorID: authID, GroupID: gid,
-		SensorVersion: DefaultSensorVersion, TransactionID: op, TimestampMs: d.clock.NowMs()}, results[0])
+		SensorVersion: DefaultSensorVersion, TransactionID: op, TimestampMs: d.Clock.NowMs()}, results[0])
 	assert.Equal(t, bio.AuthResult{Result: bio.ResultSuccess, UserID: sid, AuthenticatorID: authID, GroupID: gid, FingerID: fid,
-		SensorVersion: DefaultSensorVersion, TransactionID: op, TimestampMs: d.clock.NowMs()}, results[1])
+		SensorVersion: DefaultSensorVersion, TransactionID: op, TimestampMs: d.Clock.NowMs()}, results[1])
 
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Remove{GID: gid, FID: fid}))
 	b.next(t)
 	lists, _ = b.payments(t)
 	require.Len(t, lists, 1)
-	assert.Equal(t, bio.FingerList{GroupID: gid, TimestampMs: d.clock.NowMs()}, lists[0])
+	assert.Equal(t, bio.FingerList{GroupID: gid, TimestampMs: d.Clock.NowMs()}, lists[0])
 
 	// A fresh TA process reports every enrolled group at its first key.
 	b.enroll(t, gid, sid, f)
 	b.enroll(t, gid+1, sid, testFinger(62))
 	b.payments(t)
 	b.ta.Close()
-	d.clock.Advance(time.Second) // the boot clock moves on while the TA restarts
+	d.Clock.Advance(time.Second) // the boot clock moves on while the TA restarts
 	b = d.ready(t)
 	lists, _ = b.payments(t)
 	require.Len(t, lists, 2)

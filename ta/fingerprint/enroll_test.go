@@ -87,7 +87,7 @@ func TestEnrollHATCheckOrder(t *testing.T) {
 			b := d.ready(t)
 			c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 			require.NoError(t, err)
-			ts := uint64(int64(d.clock.NowMs()) - tc.hat.ageMs)
+			ts := uint64(int64(d.Clock.NowMs()) - tc.hat.ageMs)
 			raw := tokens.Token{Version: tc.hat.version, Challenge: tc.hat.challenge(c), UserID: sid,
 				AuthenticatorType: tc.hat.typ, Timestamp: ts}
 			d.mac.Sign(&raw)
@@ -145,7 +145,7 @@ func TestChallengeLifetime(t *testing.T) {
 			_, err := fpproto.PostEnroll{}.Execute(context.Background(), b.cmd)
 			require.NoError(t, err)
 		}},
-		{"expired", func(b *bench) { b.d.clock.Advance(fpproto.DefaultChallengeTimeout) }},
+		{"expired", func(b *bench) { b.d.Clock.Advance(fpproto.DefaultChallengeTimeout) }},
 		{"superseded by a newer pre_enroll", func(b *bench) {
 			_, err := fpproto.PreEnroll{}.Execute(context.Background(), b.cmd)
 			require.NoError(t, err)
@@ -168,7 +168,7 @@ func TestChallengeLifetime(t *testing.T) {
 		b := d.ready(t)
 		c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 		require.NoError(t, err)
-		d.clock.Advance(fpproto.DefaultChallengeTimeout - time.Millisecond)
+		d.Clock.Advance(fpproto.DefaultChallengeTimeout - time.Millisecond)
 		b.present(t, enrollSamples(testFinger(4), 4)...)
 		require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, 9), GID: 2}))
 		evs := b.until(t, enrollEnd)
@@ -352,7 +352,7 @@ func TestEnrollHATReplay(t *testing.T) {
 	b := d.ready(t)
 	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
 	require.NoError(t, err)
-	hat := keymastertest.Mint(d.mac, keymastertest.HAT{Challenge: c, UserID: 8, Type: tokens.AuthPassword, TimestampMs: d.clock.NowMs()})
+	hat := keymastertest.Mint(d.mac, keymastertest.HAT{Challenge: c, UserID: 8, Type: tokens.AuthPassword, TimestampMs: d.Clock.NowMs()})
 	b.present(t, enrollSamples(testFinger(8), 8)...)
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: hat, GID: 8}))
 	b.until(t, enrollEnd)

@@ -31,7 +31,7 @@ func TestEnrollAuthenticateHAT(t *testing.T) {
 	require.NotZero(t, authID)
 
 	const opID = 0xA1A2A3A4A5A6A7A8
-	d.clock.Advance(3 * time.Second)
+	d.Clock.Advance(3 * time.Second)
 	evs := b.authenticate(t, opID, gid, probe(f, 1))
 	last := evs[len(evs)-1]
 	require.Equal(t, fpproto.MsgAuthenticated, last.Type, "%v", evs)
@@ -43,13 +43,13 @@ func TestEnrollAuthenticateHAT(t *testing.T) {
 		WithChallenge(opID).
 		WithAuthenticatorTypes(tokens.AuthFingerprint).
 		WithSecureIDs(authID).
-		WithFreshness(d.clock.NowMs(), time.Second)
+		WithFreshness(d.Clock.NowMs(), time.Second)
 	tok, err := v.Verify(last.HAT)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(opID), tok.Challenge)
 	assert.Equal(t, uint64(sid), tok.UserID)
 	assert.Equal(t, authID, tok.AuthenticatorID)
 	assert.Equal(t, tokens.AuthFingerprint, tok.AuthenticatorType)
-	assert.Equal(t, d.clock.NowMs(), tok.Timestamp)
+	assert.Equal(t, d.Clock.NowMs(), tok.Timestamp)
 	b.quiet(t)
 }

@@ -31,33 +31,19 @@ import (
 // keys, Keymaster's sealer and per-boot auth-token key, a fake boot clock,
 // and a database path that survives TA restarts.
 type device struct {
-	dir        string
-	storageKey []byte
-	keys       envelope.Keyring
-	bootID     []byte
-	clock      *tee.FakeClock
-	km         *envelope.Sealer
-	hatKey     []byte
-	mac        *tokens.MAC
-	payment    *envelope.Opener // the payment TA's view of the fingerprint route
+	*tatest.Device
+	hatKey  []byte
+	mac     *tokens.MAC
+	payment *envelope.Opener // the payment TA's view of the fingerprint route
 }
 
 func newDevice(t testing.TB) *device {
 	t.Helper()
-	d := &device{
-		dir:        t.TempDir(),
-		storageKey: randBytes(t, 32),
-		keys:       tatest.Keyring(t),
-		bootID:     randBytes(t, 16),
-		clock:      tee.NewFakeClock(5_000_000),
-		hatKey:     randBytes(t, tokens.KeySize),
-	}
+	d := &device{Device: tatest.NewDevice(t, 5_000_000), hatKey: randBytes(t, tokens.KeySize)}
 	var err error
-	d.km, err = envelope.NewSealer(tee.UUIDKeymaster, d.keys.For(tee.UUIDKeymaster), nil)
-	require.NoError(t, err)
 	d.mac, err = tokens.NewMAC(tokens.HMACSHA256, d.hatKey)
 	require.NoError(t, err)
-	d.payment, err = envelope.NewOpener(tee.UUIDPayment, d.keys.For(tee.UUIDPayment), envelope.NewMemoryGuard())
+	d.payment, err = envelope.NewOpener(tee.UUIDPayment, d.Keys.For(tee.UUIDPayment), envelope.NewMemoryGuard())
 	require.NoError(t, err)
 	return d
 }
@@ -73,18 +59,18 @@ func (n nanoClock) NowNs() uint64 { return n.c.NowMs() * 1_000_000 }
 
 func (d *device) config(t testing.TB, s *sensor.Sensor) Config {
 	t.Helper()
-	sealer, err := envelope.NewSealer(tee.UUIDFingerprint, d.keys.For(tee.UUIDFingerprint), nanoClock{d.clock})
+	sealer, err := envelope.NewSealer(tee.UUIDFingerprint, d.Keys.For(tee.UUIDFingerprint), nanoClock{d.Clock})
 	require.NoError(t, err)
-	hook, err := bio.NewSender(sealer, d.clock)
+	hook, err := bio.NewSender(sealer, d.Clock)
 	require.NoError(t, err)
 	return Config{
 		Config: tacore.Config{
 			Self:       tee.UUIDFingerprint,
-			StorageKey: d.storageKey,
-			DBPath:     filepath.Join(d.dir, "fingerprint.db"),
-			Keys:       d.keys.For(tee.UUIDFingerprint),
-			BootID:     d.bootID,
-			Clock:      d.clock,
+			StorageKey: d.StorageKey,
+			DBPath:     filepath.Join(d.Dir, "fingerprint.db"),
+			Keys:       d.Keys.For(tee.UUIDFingerprint),
+			BootID:     d.BootID,
+			Clock:      d.Clock,
 		},
 		Sensor: s,
 		Hook:   hook,
@@ -103,15 +89,13 @@ func (d *device) open(t testing.TB) *TA {
 // keyEnvelope is Keymaster's answer to GET_AUTH_TOKEN_KEY(fingerprint).
 func (d *device) keyEnvelope(t testing.TB) []byte {
 	t.Helper()
-	env, err := d.km.Seal(tee.UUIDFingerprint, envelope.MsgAuthTokenKey, d.hatKey)
-	require.NoError(t, err)
-	return env
+	return d.KeyEnvelope(t, tee.UUIDFingerprint, d.hatKey)
 }
 
 // passwordHAT is what Gatekeeper VERIFY returns for sid and challenge now.
 func (d *device) passwordHAT(challenge, sid uint64) []byte {
 	return keymastertest.Mint(d.mac, keymastertest.HAT{
-		Challenge: challenge, UserID: sid, Type: tokens.AuthPassword, TimestampMs: d.clock.NowMs(),
+		Challenge: challenge, UserID: sid, Type: tokens.AuthPassword, TimestampMs: d.Clock.NowMs(),
 	})
 }
 

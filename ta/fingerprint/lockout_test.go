@@ -117,7 +117,7 @@ func TestLockoutOverSockets(t *testing.T) {
 	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 30_000), evs[len(evs)-1], "%v", evs)
 	assert.Equal(t, 30*time.Second, evs[len(evs)-1].LockoutRemaining())
 
-	d.clock.Advance(10 * time.Second)
+	d.Clock.Advance(10 * time.Second)
 	b.present(t, probe(f, 1))
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 9, GID: gid}))
 	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 20_000), b.next(t), "refused while locked, genuine finger or not")
@@ -130,26 +130,26 @@ func TestLockoutOverSockets(t *testing.T) {
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 9, GID: gid}))
 	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 20_000), b.next(t))
 
-	d.clock.Advance(20 * time.Second)
+	d.Clock.Advance(20 * time.Second)
 	evs = b.rejectN(t, gid, 4)
 	assert.Equal(t, fpproto.MsgError, evs[len(evs)-1].Type)
 	evs = b.rejectN(t, gid, 1)
 	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 30_000), evs[len(evs)-1], "the 10th failure locks again: %v", evs)
 
 	for _, n := range []int{5, 5} {
-		d.clock.Advance(30 * time.Second)
+		d.Clock.Advance(30 * time.Second)
 		evs = b.rejectN(t, gid, n)
 		require.Equal(t, fpproto.MsgError, evs[len(evs)-1].Type)
 	}
 	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockoutPermanent, 0, 0), evs[len(evs)-1], "the 20th failure is permanent")
-	d.clock.Advance(24 * time.Hour)
+	d.Clock.Advance(24 * time.Hour)
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 9, GID: gid}))
 	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockoutPermanent, 0, 0), b.next(t))
 
 	// Another boot (new boot id, clock restarted) keeps it permanent.
 	b.ta.Close()
-	d.bootID = randBytes(t, 16)
-	d.clock.Set(1000)
+	d.BootID = randBytes(t, 16)
+	d.Clock.Set(1000)
 	b = d.serve(t, d.open(t))
 	require.NoError(t, fpproto.SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 9, GID: gid}))
@@ -171,14 +171,14 @@ func TestTimedLockoutAfterReboot(t *testing.T) {
 	evs := b.rejectN(t, 3, 5)
 	require.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 30_000), evs[len(evs)-1])
 	b.ta.Close()
-	d.bootID = randBytes(t, 16)
-	d.clock.Set(0)
+	d.BootID = randBytes(t, 16)
+	d.Clock.Set(0)
 	b = d.serve(t, d.open(t))
 	require.NoError(t, fpproto.SetAuthTokenKey{Envelope: d.keyEnvelope(t)}.Execute(ctx(t), b.cmd))
-	d.clock.Set(500)
+	d.Clock.Set(500)
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 1, GID: 3}))
 	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorLockout, 0, 30_000), b.next(t))
-	d.clock.Advance(30 * time.Second)
+	d.Clock.Advance(30 * time.Second)
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 1, GID: 3}))
 	require.NoError(t, b.sensor.WaitForCapture(ctx(t), 1), "no longer locked")
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Cancel{}))
@@ -211,7 +211,7 @@ func TestResetLockoutChecks(t *testing.T) {
 		d.mac.Sign(&tok)
 		return tok.Marshal()
 	}
-	now := d.clock.NowMs()
+	now := d.Clock.NowMs()
 	badMAC := mint(tokens.AuthPassword, now)
 	badMAC[40] ^= 1
 	tests := []struct {

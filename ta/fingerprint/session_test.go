@@ -81,7 +81,7 @@ func TestSetAuthTokenKeyRejections(t *testing.T) {
 	d := newDevice(t)
 	b := d.serve(t, d.open(t))
 	env := d.keyEnvelope(t)
-	forGK, err := d.km.Seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, d.hatKey)
+	forGK, err := d.KM.Seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, d.hatKey)
 	require.NoError(t, err)
 	forged := append([]byte(nil), d.keyEnvelope(t)...)
 	forged[len(forged)-1] ^= 1
@@ -94,7 +94,7 @@ func TestSetAuthTokenKeyRejections(t *testing.T) {
 	require.NoError(t, set(env))
 	assert.True(t, b.ta.HasAuthTokenKey())
 	assert.ErrorIs(t, set(env), tee.ErrSecurity, "replay")
-	short, err := d.km.Seal(tee.UUIDFingerprint, envelope.MsgAuthTokenKey, d.hatKey[:16])
+	short, err := d.KM.Seal(tee.UUIDFingerprint, envelope.MsgAuthTokenKey, d.hatKey[:16])
 	require.NoError(t, err)
 	assert.ErrorIs(t, set(short), tee.ErrBadFormat, "authentic, but not a 32-byte key")
 

@@ -52,14 +52,14 @@ func clone(p tee.Params) tee.Params {
 func TestVerifyWorkedExample(t *testing.T) {
 	g := golden(t)
 	d := newDevice(t)
-	d.storageKey = unhex(t, g["storage_key"])
+	d.StorageKey = unhex(t, g["storage_key"])
 	d.hatKey = bytes.Repeat([]byte{0x5a}, 32)
 	ta := d.ready(t)
 	handle := unhex(t, g["handle"])
 	h, err := gkproto.ParseHandle(handle)
 	require.NoError(t, err)
 	require.NoError(t, ta.Store.Tx(context.Background(), func(tx *store.Tx) error { return putUser(tx, 10001, &h) }))
-	d.clock.Set(123456789)
+	d.Clock.Set(123456789)
 
 	s, err := ta.OpenSession(context.Background(), &tee.Params{})
 	require.NoError(t, err)

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/store"
 	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/tatest"
@@ -23,29 +22,13 @@ import (
 // pairwise envelope keys, Keymaster's sealer and per-boot auth-token key,
 // and a database path that survives TA restarts.
 type device struct {
-	dir        string
-	storageKey []byte
-	keys       envelope.Keyring
-	bootID     []byte
-	clock      *tee.FakeClock
-	km         *envelope.Sealer
-	hatKey     []byte
+	*tatest.Device
+	hatKey []byte
 }
 
 func newDevice(t testing.TB) *device {
 	t.Helper()
-	d := &device{
-		dir:        t.TempDir(),
-		storageKey: randBytes(t, 32),
-		keys:       tatest.Keyring(t),
-		bootID:     randBytes(t, 16),
-		clock:      tee.NewFakeClock(1_000_000),
-		hatKey:     randBytes(t, tokens.KeySize),
-	}
-	var err error
-	d.km, err = envelope.NewSealer(tee.UUIDKeymaster, d.keys.For(tee.UUIDKeymaster), nil)
-	require.NoError(t, err)
-	return d
+	return &device{Device: tatest.NewDevice(t, 1_000_000), hatKey: randBytes(t, tokens.KeySize)}
 }
 
 func randBytes(t testing.TB, n int) []byte { return tatest.Rand(t, n) }
@@ -53,11 +36,11 @@ func randBytes(t testing.TB, n int) []byte { return tatest.Rand(t, n) }
 func (d *device) config() Config {
 	return Config{Config: tacore.Config{
 		Self:       tee.UUIDGatekeeper,
-		StorageKey: d.storageKey,
-		DBPath:     filepath.Join(d.dir, "gatekeeper.db"),
-		Keys:       d.keys.For(tee.UUIDGatekeeper),
-		BootID:     d.bootID,
-		Clock:      d.clock,
+		StorageKey: d.StorageKey,
+		DBPath:     filepath.Join(d.Dir, "gatekeeper.db"),
+		Keys:       d.Keys.For(tee.UUIDGatekeeper),
+		BootID:     d.BootID,
+		Clock:      d.Clock,
 	}}
 }
 
@@ -73,9 +56,7 @@ func (d *device) open(t testing.TB) *TA {
 // keyEnvelope is Keymaster's answer to GET_AUTH_TOKEN_KEY(gatekeeper).
 func (d *device) keyEnvelope(t testing.TB) []byte {
 	t.Helper()
-	env, err := d.km.Seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, d.hatKey)
-	require.NoError(t, err)
-	return env
+	return d.KeyEnvelope(t, tee.UUIDGatekeeper, d.hatKey)
 }
 
 // ready opens the TA and delivers the auth-token key.

@@ -32,7 +32,7 @@ func TestNewTAConfigErrors(t *testing.T) {
 		"bad mac":         func(c *Config) { c.MACAlgorithm = 9 },
 		"opener and keys": func(c *Config) { c.Opener = mustOpener(t, d) },
 		"foreign opener": func(c *Config) {
-			o, err := envelope.NewOpener(tee.UUIDFingerprint, d.keys.For(tee.UUIDFingerprint), envelope.NewMemoryGuard())
+			o, err := envelope.NewOpener(tee.UUIDFingerprint, d.Keys.For(tee.UUIDFingerprint), envelope.NewMemoryGuard())
 			require.NoError(t, err)
 			c.Keys, c.Opener = nil, o
 		},
@@ -56,7 +56,7 @@ func TestNewTAConfigErrors(t *testing.T) {
 }
 
 func mustOpener(t testing.TB, d *device) *envelope.Opener {
-	o, err := envelope.NewOpener(tee.UUIDGatekeeper, d.keys.For(tee.UUIDGatekeeper), envelope.NewMemoryGuard())
+	o, err := envelope.NewOpener(tee.UUIDGatekeeper, d.Keys.For(tee.UUIDGatekeeper), envelope.NewMemoryGuard())
 	require.NoError(t, err)
 	return o
 }
@@ -87,12 +87,12 @@ func TestSetAuthTokenKeyRejections(t *testing.T) {
 	require.ErrorIs(t, ta.SetAuthTokenKey(tampered[:10]), envelope.ErrMalformed)
 
 	// Addressed to the fingerprint TA: the REE cannot redirect it.
-	toFP, err := d.km.Seal(tee.UUIDFingerprint, envelope.MsgAuthTokenKey, d.hatKey)
+	toFP, err := d.KM.Seal(tee.UUIDFingerprint, envelope.MsgAuthTokenKey, d.hatKey)
 	require.NoError(t, err)
 	require.ErrorIs(t, ta.SetAuthTokenKey(toFP), envelope.ErrWrongRecipient)
 
 	// Keymaster sent something that is not a 32-byte key.
-	short, err := d.km.Seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, d.hatKey[:31])
+	short, err := d.KM.Seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, d.hatKey[:31])
 	require.NoError(t, err)
 	require.ErrorIs(t, ta.SetAuthTokenKey(short), tacore.ErrKeyPayload)
 
@@ -125,8 +125,8 @@ func TestReplayMarkSurvivesRestart(t *testing.T) {
 
 	// The next boot: marks of the old boot do not apply (new keys, and the
 	// sender's sequence numbers restart).
-	d.bootID = randBytes(t, 16)
-	d.km, _ = envelope.NewSealer(tee.UUIDKeymaster, d.keys.For(tee.UUIDKeymaster), nil) // counter restarts at 1
+	d.BootID = randBytes(t, 16)
+	d.KM, _ = envelope.NewSealer(tee.UUIDKeymaster, d.Keys.For(tee.UUIDKeymaster), nil) // counter restarts at 1
 	ta = d.open(t)
 	require.NoError(t, ta.SetAuthTokenKey(d.keyEnvelope(t)))
 }
@@ -143,7 +143,7 @@ func TestVerifyMintsPasswordToken(t *testing.T) {
 	assert.Equal(t, gkproto.HandleFlagThrottleSecure, h.Flags)
 	assert.True(t, h.HardwareBacked)
 
-	d.clock.Set(123456789)
+	d.Clock.Set(123456789)
 	rsp := verify(t, ta, 7, 0xdeadbeefcafef00d, e.Handle, []byte("correcthorsebatterystaple"))
 	require.Equal(t, gkproto.StatusOK, rsp.Status)
 	assert.False(t, rsp.RequestReenroll)
@@ -219,23 +219,23 @@ func TestThrottleSchedule(t *testing.T) {
 	sid := e.SecureUserID
 
 	for i := 1; i <= 4; i++ {
-		d.clock.Advance(time.Millisecond)
+		d.Clock.Advance(time.Millisecond)
 		rsp := verify(t, ta, 0, 0, e.Handle, wrong)
 		assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorGeneralFailure}, rsp, "failure %d", i)
 		assert.Equal(t, uint32(i), record(t, ta, sid).FailureCounter)
 	}
-	d.clock.Advance(time.Millisecond)
-	fifth := d.clock.NowMs()
+	d.Clock.Advance(time.Millisecond)
+	fifth := d.Clock.NowMs()
 	rsp := verify(t, ta, 0, 0, e.Handle, wrong)
 	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp)
 	assert.Equal(t, FailureRecord{SecureUserID: sid, LastCheckedTimestamp: fifth, FailureCounter: 5}, record(t, ta, sid))
 
 	// Inside the window: rejected with the remaining time, even with the
 	// right password, and not counted.
-	d.clock.Advance(10 * time.Second)
+	d.Clock.Advance(10 * time.Second)
 	rsp = verify(t, ta, 0, 0, e.Handle, pw)
 	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 20000}, rsp)
-	d.clock.Advance(19999 * time.Millisecond)
+	d.Clock.Advance(19999 * time.Millisecond)
 	rsp = verify(t, ta, 0, 0, e.Handle, wrong)
 	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 1}, rsp)
 	// Enroll with the current handle is throttled the same way.
@@ -245,19 +245,19 @@ func TestThrottleSchedule(t *testing.T) {
 	assert.Equal(t, FailureRecord{SecureUserID: sid, LastCheckedTimestamp: fifth, FailureCounter: 5}, record(t, ta, sid))
 
 	// Window over: 6..9 free again, the 10th is 30 s (the code, not the comment).
-	d.clock.Advance(time.Millisecond)
+	d.Clock.Advance(time.Millisecond)
 	for i := 6; i <= 9; i++ {
 		assert.Equal(t, gkproto.ErrorGeneralFailure, verify(t, ta, 0, 0, e.Handle, wrong).Status, "failure %d", i)
 	}
 	rsp = verify(t, ta, 0, 0, e.Handle, wrong)
 	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp, "10th failure")
-	d.clock.Advance(30 * time.Second)
+	d.Clock.Advance(30 * time.Second)
 	rsp = verify(t, ta, 0, 0, e.Handle, wrong)
 	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp, "11th failure")
 	assert.Equal(t, uint32(11), record(t, ta, sid).FailureCounter)
 
 	// Success clears the record.
-	d.clock.Advance(30 * time.Second)
+	d.Clock.Advance(30 * time.Second)
 	rsp = verify(t, ta, 0, 0, e.Handle, pw)
 	require.Equal(t, gkproto.StatusOK, rsp.Status)
 	assert.Equal(t, FailureRecord{SecureUserID: sid}, record(t, ta, sid))
@@ -274,7 +274,7 @@ func TestThrottleDoublesFromThirty(t *testing.T) {
 	require.NoError(t, ta.Tx(ctx, func(tx *store.Tx) error {
 		return putRecord(tx, FailureRecord{SecureUserID: sid, LastCheckedTimestamp: 1, FailureCounter: 39})
 	}))
-	d.clock.Advance(time.Hour)
+	d.Clock.Advance(time.Hour)
 	want := map[int]uint32{40: 60000, 49: 60000, 50: 120000, 139: 30720000, 140: DayInMs, 141: DayInMs}
 	for n := 40; n <= 141; n++ {
 		rsp := verify(t, ta, 0, 0, e.Handle, []byte("no"))
@@ -283,7 +283,7 @@ func TestThrottleDoublesFromThirty(t *testing.T) {
 		if w, ok := want[n]; ok {
 			assert.Equal(t, w, rsp.RetryTimeoutMs, "failure %d", n)
 		}
-		d.clock.Advance(time.Duration(rsp.RetryTimeoutMs) * time.Millisecond)
+		d.Clock.Advance(time.Duration(rsp.RetryTimeoutMs) * time.Millisecond)
 	}
 }
 
@@ -294,17 +294,17 @@ func TestThrottleAfterReboot(t *testing.T) {
 	ta := d.ready(t)
 	e := enroll(t, ta, 0, []byte("pw"))
 	for range 5 {
-		d.clock.Advance(time.Millisecond)
+		d.Clock.Advance(time.Millisecond)
 		verify(t, ta, 0, 0, e.Handle, []byte("bad"))
 	}
 	require.NoError(t, ta.Close())
 
-	d.clock.Set(500) // rebooted: 0.5 s since boot
+	d.Clock.Set(500) // rebooted: 0.5 s since boot
 	ta = d.ready(t)
 	rsp := verify(t, ta, 0, 0, e.Handle, []byte("pw"))
 	assert.Equal(t, gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: 30000}, rsp)
 	assert.Equal(t, FailureRecord{SecureUserID: e.SecureUserID, LastCheckedTimestamp: 500, FailureCounter: 5}, record(t, ta, e.SecureUserID))
-	d.clock.Advance(30 * time.Second)
+	d.Clock.Advance(30 * time.Second)
 	assert.Equal(t, gkproto.StatusOK, verify(t, ta, 0, 0, e.Handle, []byte("pw")).Status)
 }
 
@@ -315,14 +315,14 @@ func TestFailureRecordSurvivesRestart(t *testing.T) {
 	ta := d.ready(t)
 	e := enroll(t, ta, 4, []byte("pw"))
 	for range 5 {
-		d.clock.Advance(time.Millisecond)
+		d.Clock.Advance(time.Millisecond)
 		verify(t, ta, 4, 0, e.Handle, []byte("bad"))
 	}
 	before := record(t, ta, e.SecureUserID)
 	require.Equal(t, uint32(5), before.FailureCounter)
 	require.NoError(t, ta.Close())
 
-	d.clock.Advance(time.Second)
+	d.Clock.Advance(time.Second)
 	ta = d.ready(t)
 	assert.Equal(t, before, record(t, ta, e.SecureUserID))
 	rsp := verify(t, ta, 4, 0, e.Handle, []byte("pw"))
@@ -392,7 +392,7 @@ func TestTamperedStoreIsRefused(t *testing.T) {
 	ta := d.ready(t)
 	e := enroll(t, ta, 0, []byte("pw"))
 	for range 5 {
-		d.clock.Advance(time.Millisecond)
+		d.Clock.Advance(time.Millisecond)
 		verify(t, ta, 0, 0, e.Handle, []byte("bad"))
 	}
 	require.NoError(t, ta.Close())
