@@ -64,10 +64,7 @@ func (d *device) config() Config {
 // open starts the TA on the device's database (a TA (re)start).
 func (d *device) open(t testing.TB) *TA {
 	t.Helper()
-	ta, err := NewTA(d.config())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ta.Close() })
-	return ta
+	return tatest.Start(t, NewTA, d.config())
 }
 
 // drain returns the one envelope the fingerprint hook has pending.

@@ -80,10 +80,7 @@ func (d *device) config(t testing.TB, s *sensor.Sensor) Config {
 // open starts the TA on the device's database (a TA process (re)start).
 func (d *device) open(t testing.TB) *TA {
 	t.Helper()
-	ta, err := NewTA(d.config(t, sensor.New()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ta.Close() })
-	return ta
+	return tatest.Start(t, NewTA, d.config(t, sensor.New()))
 }
 
 // keyEnvelope is Keymaster's answer to GET_AUTH_TOKEN_KEY(fingerprint).

@@ -47,10 +47,7 @@ func (d *device) config() Config {
 // open starts the TA on the device's database (a TA (re)start).
 func (d *device) open(t testing.TB) *TA {
 	t.Helper()
-	ta, err := NewTA(d.config())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ta.Close() })
-	return ta
+	return tatest.Start(t, NewTA, d.config())
 }
 
 // keyEnvelope is Keymaster's answer to GET_AUTH_TOKEN_KEY(gatekeeper).

@@ -46,3 +46,14 @@ func (d *Device) KeyEnvelope(t testing.TB, to tee.UUID, key []byte) []byte {
 	require.NoError(t, err)
 	return env
 }
+
+// Start starts a TA under test as its process would, with its constructor
+// newTA and configuration cfg, fails the test if that fails, and closes
+// the TA when the test ends.
+func Start[C any, T interface{ Close() error }](t testing.TB, newTA func(C) (T, error), cfg C) T {
+	t.Helper()
+	ta, err := newTA(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ta.Close() })
+	return ta
+}
