@@ -1,6 +1,10 @@
 package device
 
 import (
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
 	"bufio"
 	"context"
 	"fmt"
@@ -15,10 +19,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
