@@ -68,10 +68,12 @@ func childCmd(mode, dir string, role tee.Role) *exec.Cmd {
 	return testkit.ChildCommand(childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
 }
 
-// device is a booted device with its HAL process and a client on it.
+// device is a booted device (a sim/device Stack: the TAs and the HAL
+// process) with a client on the HAL.
 type device struct {
 	dir    string
-	d      *simdev.Device
+	st     *simdev.Stack
+	d      *simdev.Device // st's launcher
 	hal    *simdev.HAL
 	client *halclient.Client
 	logs   *testkit.Buffer
@@ -86,9 +88,10 @@ func testCtx(t *testing.T) context.Context {
 
 func shortDir(t *testing.T) string { return testkit.ShortDir(t) }
 
-// bootDevice boots roles (default: keymaster, gatekeeper and the
-// fingerprint TA) as processes, starts the HAL process and dials it. Cleanup stops the HAL
-// and the TAs by pid and checks that no process and no socket is left.
+// bootDevice brings up a Stack of roles (default: keymaster, gatekeeper
+// and the fingerprint TA) and the HAL process, each a child process, and
+// dials the HAL. Cleanup closes the stack and checks that no process and
+// no socket is left.
 func bootDevice(t *testing.T, restart simdev.RestartPolicy, roles ...tee.Role) *device {
 	t.Helper()
 	dir := shortDir(t)
@@ -96,31 +99,29 @@ func bootDevice(t *testing.T, restart simdev.RestartPolicy, roles ...tee.Role) *
 	if len(roles) == 0 {
 		roles = []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper, tee.RoleFingerprint}
 	}
-	d, err := simdev.Boot(testCtx(t), simdev.Config{
-		Dir:     dir,
-		Roles:   roles,
-		Command: func(r tee.Role) *exec.Cmd { return childCmd("ta", dir, r) },
-		Stderr:  logs,
-		Restart: restart,
-		Log:     zap.NewNop(),
+	st, err := simdev.Up(testCtx(t), simdev.StackConfig{
+		Config: simdev.Config{
+			Dir:     dir,
+			Roles:   roles,
+			Command: func(r tee.Role) *exec.Cmd { return childCmd("ta", dir, r) },
+			Stderr:  logs,
+			Restart: restart,
+			Log:     zap.NewNop(),
+		},
+		HALCommand: func(dir string) *exec.Cmd {
+			cmd := childCmd("hal", dir, "")
+			cmd.Env = append(cmd.Env, childEnv+"_READY=1")
+			return cmd
+		},
 	})
 	require.NoError(t, err)
-	dev := &device{dir: dir, d: d, logs: logs}
-	for _, r := range d.Roles() {
-		pid, err := d.PID(r)
-		require.NoError(t, err)
+	dev := &device{dir: dir, st: st, d: st.Device, hal: st.HAL(), logs: logs}
+	for _, pid := range st.PIDs() {
 		dev.pids = append(dev.pids, pid)
 	}
 	t.Cleanup(func() { dev.shutdown(t) })
-	cmd := childCmd("hal", dir, "")
-	cmd.Env = append(cmd.Env, childEnv+"_READY=1")
-	h, err := simdev.StartHAL(testCtx(t), d, cmd)
+	dev.client, err = halclient.Dial(testCtx(t), dev.hal.SocketPath())
 	require.NoError(t, err)
-	dev.hal = h
-	dev.pids = append(dev.pids, h.PID())
-	c, err := halclient.Dial(testCtx(t), h.SocketPath())
-	require.NoError(t, err)
-	dev.client = c
 	return dev
 }
 
@@ -130,12 +131,9 @@ func (dev *device) shutdown(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if dev.hal != nil {
-		if err := dev.hal.Stop(ctx); err != nil {
-			t.Logf("HAL stop: %v\nHAL stderr: %s", err, dev.hal.Stderr())
-		}
+	if err := dev.st.Close(ctx); err != nil {
+		t.Logf("stack close: %v\nHAL stderr: %s", err, dev.hal.Stderr())
 	}
-	_ = dev.d.Shutdown(ctx)
 	for _, pid := range dev.pids {
 		assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "pid %d still exists", pid)
 	}

@@ -1,12 +1,9 @@
 package hal_test
 
 import (
-	"os/exec"
-	"slices"
-	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/require"
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // secureWorld are the packages only a TA process may link
@@ -33,24 +30,9 @@ var secureWorld = []string{
 // its client holds no secure-world package: the HAL imports only protocol
 // packages (kmproto, fpproto, payproto) and tee/devdir.
 func TestREELinksNoSecureWorld(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool on PATH")
-	}
 	for _, pkg := range []string{".", "./halclient", "./vts", "./hidl", "./halpb"} {
 		t.Run(pkg, func(t *testing.T) {
-			out, err := exec.Command(goTool, "list", "-deps", pkg).Output()
-			require.NoError(t, err)
-			deps := strings.Fields(string(out))
-			require.Contains(t, deps, "github.com/fpemu/fpemu/hal/hidl", "sanity: the list holds fpemu packages")
-			for _, f := range secureWorld {
-				if slices.Contains(deps, f) {
-					t.Errorf("%s links the secure world: %s", pkg, f)
-				}
-			}
+			testkit.LinksNone(t, pkg, "github.com/fpemu/fpemu/hal/hidl", secureWorld)
 		})
 	}
 }

@@ -43,6 +43,28 @@ func (dev *device) notify(t *testing.T) *halclient.Callbacks {
 	return cbs
 }
 
+// enrollFinger enrolls f through the HAL as the framework does: the HAL's
+// preEnroll challenge, Gatekeeper's verify of password (enrolled with
+// handle) for a password auth token on it, the sensor playing f's touches,
+// then enroll(token) run to its end. It returns the final onEnrollResult
+// and the callbacks before it.
+func (dev *device) enrollFinger(t *testing.T, cbs *halclient.Callbacks, gk *simdev.Session, sen *simdev.Sensor,
+	handle, password []byte, f *finger.Finger) (hidl.OnEnrollResult, []hidl.Callback) {
+	t.Helper()
+	ctx := testCtx(t)
+	challenge := must(dev.client.PreEnroll(ctx))(t)
+	require.NotZero(t, challenge)
+	vr, err := gkproto.Verify{UID: 0, Challenge: challenge, Handle: handle, Password: password}.Execute(ctx, gk)
+	require.NoError(t, err)
+	require.Equal(t, gkproto.StatusOK, vr.Status)
+	require.NoError(t, sen.EnrollTouches(ctx, f, fpproto.DefaultEnrollSamples))
+	require.Equal(t, hidl.SysOK, must(dev.client.Enroll(ctx, vr.Token.Marshal(), gid, 60))(t))
+	last, seen, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
+	require.NoError(t, err)
+	require.IsType(t, hidl.OnEnrollResult{}, last, "%v after %v", last, seen)
+	return last.(hidl.OnEnrollResult), seen
+}
+
 func within(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -113,18 +135,8 @@ func TestEnrollAuthenticateRoundTrip(t *testing.T) {
 	cbs := dev.notify(t)
 
 	// Enroll.
-	challenge := must(c.PreEnroll(ctx))(t)
-	require.NotZero(t, challenge)
-	vr, err := gkproto.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
-	require.NoError(t, err)
-	require.Equal(t, gkproto.StatusOK, vr.Status)
 	f := finger.New(0xF1)
-	require.NoError(t, sen.EnrollTouches(ctx, f, fpproto.DefaultEnrollSamples))
-	require.Equal(t, hidl.SysOK, must(c.Enroll(ctx, vr.Token.Marshal(), gid, 60))(t))
-	last, seen, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
-	require.NoError(t, err)
-	require.IsType(t, hidl.OnEnrollResult{}, last, "%v after %v", last, seen)
-	done := last.(hidl.OnEnrollResult)
+	done, seen := dev.enrollFinger(t, cbs, gk, sen, gkr.Handle, password, f)
 	require.NotZero(t, done.FingerID)
 	assert.Equal(t, uint32(gid), done.GroupID)
 	var remaining []uint32
@@ -155,7 +167,7 @@ func TestEnrollAuthenticateRoundTrip(t *testing.T) {
 		require.NoError(t, sen.ProbeTouch(ctx, f, uint64(i))) // fallbacks should the nominal touch be rejected
 	}
 	require.Equal(t, hidl.SysOK, must(c.Authenticate(ctx, op, gid))(t))
-	last, seen, err = cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
+	last, seen, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
 	require.NoError(t, err)
 	require.IsType(t, hidl.OnAuthenticated{}, last, "%v after %v", last, seen)
 	a := last.(hidl.OnAuthenticated)
@@ -355,15 +367,8 @@ func TestBioRelayToPaymentTA(t *testing.T) {
 
 	require.Equal(t, hidl.SysOK, must(c.SetActiveGroup(ctx, gid, t.TempDir()))(t))
 	cbs := dev.notify(t)
-	challenge := must(c.PreEnroll(ctx))(t)
-	vr, err := gkproto.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
-	require.NoError(t, err)
 	f := finger.New(0xB10)
-	require.NoError(t, sen.EnrollTouches(ctx, f, fpproto.DefaultEnrollSamples))
-	require.Equal(t, hidl.SysOK, must(c.Enroll(ctx, vr.Token.Marshal(), gid, 60))(t))
-	last, _, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
-	require.NoError(t, err)
-	require.IsType(t, hidl.OnEnrollResult{}, last)
+	dev.enrollFinger(t, cbs, gk, sen, gkr.Handle, password, f)
 	require.Eventually(t, func() bool { return count(dev.logs.String(), "payment", "finger list delivered") >= 1 },
 		10*time.Second, 10*time.Millisecond)
 
@@ -382,7 +387,7 @@ func TestBioRelayToPaymentTA(t *testing.T) {
 	op, err := payproto.BeginPayment{Ref: ref}.Execute(ctx, pay)
 	require.NoError(t, err)
 	require.Equal(t, hidl.SysOK, must(c.Authenticate(ctx, op, gid))(t))
-	last, _, err = cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
+	last, _, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
 	require.NoError(t, err)
 	require.IsType(t, hidl.OnAuthenticated{}, last)
 	require.NoError(t, sen.Reset(ctx))

@@ -256,6 +256,21 @@ func (h *HAL) call(ctx context.Context, method string, f func(TA, context.Contex
 	return st
 }
 
+// callUint64 is call for the methods that answer a number rather than a
+// RequestStatus (preEnroll, getAuthenticatorId): it holds callMu, and the
+// answer is 0 when the call fails.
+func (h *HAL) callUint64(ctx context.Context, method string, f func(TA, context.Context) (uint64, error)) uint64 {
+	h.callMu.Lock()
+	defer h.callMu.Unlock()
+	var v uint64
+	h.call(ctx, method, func(ta TA, ctx context.Context) (hidl.RequestStatus, error) {
+		var err error
+		v, err = f(ta, ctx)
+		return hidl.SysOK, err
+	})
+	return v
+}
+
 // startOp starts an operation (enroll, authenticate, enumerate, remove).
 // If the TA is busy with another one, that one is cancelled first — the
 // client gets its onError(ERROR_CANCELED) — and the start retried once.
@@ -356,15 +371,7 @@ func (h *HAL) Unregister(s *Sink) {
 
 // PreEnroll is preEnroll(): the TA's challenge, 0 on failure.
 func (h *HAL) PreEnroll(ctx context.Context) uint64 {
-	h.callMu.Lock()
-	defer h.callMu.Unlock()
-	var challenge uint64
-	h.call(ctx, "preEnroll", func(ta TA, ctx context.Context) (hidl.RequestStatus, error) {
-		var err error
-		challenge, err = ta.PreEnroll(ctx)
-		return hidl.SysOK, err
-	})
-	return challenge
+	return h.callUint64(ctx, "preEnroll", TA.PreEnroll)
 }
 
 // Enroll is enroll(hat, gid, timeoutSec). hat must be hidl.HATSize bytes
@@ -389,15 +396,7 @@ func (h *HAL) PostEnroll(ctx context.Context) hidl.RequestStatus {
 
 // GetAuthenticatorID is getAuthenticatorId(); 0 on failure.
 func (h *HAL) GetAuthenticatorID(ctx context.Context) uint64 {
-	h.callMu.Lock()
-	defer h.callMu.Unlock()
-	var id uint64
-	h.call(ctx, "getAuthenticatorId", func(ta TA, ctx context.Context) (hidl.RequestStatus, error) {
-		var err error
-		id, err = ta.GetAuthenticatorID(ctx)
-		return hidl.SysOK, err
-	})
-	return id
+	return h.callUint64(ctx, "getAuthenticatorId", TA.GetAuthenticatorID)
 }
 
 // Cancel is cancel(): the running operation, or none, ends with exactly

@@ -13,7 +13,6 @@ import (
 	"github.com/fpemu/fpemu/hal/hidl"
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/finger"
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -56,16 +55,9 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 
 	// Enrollment: the finger list reaches the payment TA before the last
 	// onEnrollResult.
-	challenge := must(c.PreEnroll(ctx))(t)
-	vr, err := gkproto.Verify{UID: 0, Challenge: challenge, Handle: gkr.Handle, Password: password}.Execute(ctx, gk)
-	require.NoError(t, err)
 	f := finger.New(0x0DE7)
-	require.NoError(t, sen.EnrollTouches(ctx, f, fpproto.DefaultEnrollSamples))
-	require.Equal(t, hidl.SysOK, must(c.Enroll(ctx, vr.Token.Marshal(), gid, 60))(t))
-	last, seen, err := cbs.WaitFor(within(t, 20*time.Second), hidl.Ends)
-	require.NoError(t, err)
-	require.IsType(t, hidl.OnEnrollResult{}, last, "%v after %v", last, seen)
-	fid := last.(hidl.OnEnrollResult).FingerID
+	enrolled, _ := dev.enrollFinger(t, cbs, gk, sen, gkr.Handle, password, f)
+	fid := enrolled.FingerID
 
 	ref := payproto.KeyRef{AppID: "com.example.order", Scene: "pay"}
 	devCert, err := payproto.GetDeviceCert{}.Execute(ctx, pay)
@@ -103,7 +95,7 @@ func TestPaymentTAHoldsReportAtCallback(t *testing.T) {
 	// Removal: the (empty) finger list reaches the payment TA before the
 	// last onRemoved.
 	require.Equal(t, hidl.SysOK, must(c.Remove(ctx, gid, 0))(t))
-	last, seen, err = cbs.WaitFor(within(t, 5*time.Second), hidl.Ends)
+	last, seen, err := cbs.WaitFor(within(t, 5*time.Second), hidl.Ends)
 	require.NoError(t, err)
 	require.Equal(t, hidl.OnRemoved{DeviceID: cbs.DeviceID, FingerID: fid, GroupID: gid}, last, "after %v", seen)
 	_, err = payproto.BeginPayment{Ref: ref}.Execute(ctx, pay)

@@ -1,6 +1,7 @@
 package tee
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -11,97 +12,97 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// gpValue is one GP constant: the Go constant under test, its value, the
+// number GP gives it (pinned literally) and its GP name.
+type gpValue struct {
+	c    fmt.Stringer
+	got  uint64
+	want uint64
+	name string
+}
+
+func gp[T interface {
+	~uint8 | ~uint32
+	fmt.Stringer
+}](c T, want uint64, name string) gpValue {
+	return gpValue{c: c, got: uint64(c), want: want, name: name}
+}
+
+// gpTables are the tables below by the GPD_SPE_007 section they transcribe.
+var gpTables = map[string][]gpValue{
+	"§4.4.2 results":         gpResults,
+	"§4.4.3 origins":         gpOrigins,
+	"§4.5.8 parameter types": gpParamTypes,
+	"§4.5.2 login methods":   gpLogins,
+}
+
 // gpResults is GPD_SPE_007 (TEE Client API v1.0) §4.4.2 transcribed by hand,
 // plus TEEC_ERROR_TARGET_DEAD from OP-TEE's tee_client_api.h: the numbers a
 // C client compares against, so they are pinned here literally rather than
 // derived from the constants under test.
-var gpResults = []struct {
-	r    Result
-	want uint32
-	name string
-}{
-	{Success, 0x00000000, "TEEC_SUCCESS"},
-	{ResultGeneric, 0xFFFF0000, "TEEC_ERROR_GENERIC"},
-	{ResultAccessDenied, 0xFFFF0001, "TEEC_ERROR_ACCESS_DENIED"},
-	{ResultCancel, 0xFFFF0002, "TEEC_ERROR_CANCEL"},
-	{ResultAccessConflict, 0xFFFF0003, "TEEC_ERROR_ACCESS_CONFLICT"},
-	{ResultExcessData, 0xFFFF0004, "TEEC_ERROR_EXCESS_DATA"},
-	{ResultBadFormat, 0xFFFF0005, "TEEC_ERROR_BAD_FORMAT"},
-	{ResultBadParameters, 0xFFFF0006, "TEEC_ERROR_BAD_PARAMETERS"},
-	{ResultBadState, 0xFFFF0007, "TEEC_ERROR_BAD_STATE"},
-	{ResultItemNotFound, 0xFFFF0008, "TEEC_ERROR_ITEM_NOT_FOUND"},
-	{ResultNotImplemented, 0xFFFF0009, "TEEC_ERROR_NOT_IMPLEMENTED"},
-	{ResultNotSupported, 0xFFFF000A, "TEEC_ERROR_NOT_SUPPORTED"},
-	{ResultNoData, 0xFFFF000B, "TEEC_ERROR_NO_DATA"},
-	{ResultOutOfMemory, 0xFFFF000C, "TEEC_ERROR_OUT_OF_MEMORY"},
-	{ResultBusy, 0xFFFF000D, "TEEC_ERROR_BUSY"},
-	{ResultCommunication, 0xFFFF000E, "TEEC_ERROR_COMMUNICATION"},
-	{ResultSecurity, 0xFFFF000F, "TEEC_ERROR_SECURITY"},
-	{ResultShortBuffer, 0xFFFF0010, "TEEC_ERROR_SHORT_BUFFER"},
-	{ResultExternalCancel, 0xFFFF0011, "TEEC_ERROR_EXTERNAL_CANCEL"},
-	{ResultTargetDead, 0xFFFF3024, "TEEC_ERROR_TARGET_DEAD"},
+var gpResults = []gpValue{
+	gp(Success, 0x00000000, "TEEC_SUCCESS"),
+	gp(ResultGeneric, 0xFFFF0000, "TEEC_ERROR_GENERIC"),
+	gp(ResultAccessDenied, 0xFFFF0001, "TEEC_ERROR_ACCESS_DENIED"),
+	gp(ResultCancel, 0xFFFF0002, "TEEC_ERROR_CANCEL"),
+	gp(ResultAccessConflict, 0xFFFF0003, "TEEC_ERROR_ACCESS_CONFLICT"),
+	gp(ResultExcessData, 0xFFFF0004, "TEEC_ERROR_EXCESS_DATA"),
+	gp(ResultBadFormat, 0xFFFF0005, "TEEC_ERROR_BAD_FORMAT"),
+	gp(ResultBadParameters, 0xFFFF0006, "TEEC_ERROR_BAD_PARAMETERS"),
+	gp(ResultBadState, 0xFFFF0007, "TEEC_ERROR_BAD_STATE"),
+	gp(ResultItemNotFound, 0xFFFF0008, "TEEC_ERROR_ITEM_NOT_FOUND"),
+	gp(ResultNotImplemented, 0xFFFF0009, "TEEC_ERROR_NOT_IMPLEMENTED"),
+	gp(ResultNotSupported, 0xFFFF000A, "TEEC_ERROR_NOT_SUPPORTED"),
+	gp(ResultNoData, 0xFFFF000B, "TEEC_ERROR_NO_DATA"),
+	gp(ResultOutOfMemory, 0xFFFF000C, "TEEC_ERROR_OUT_OF_MEMORY"),
+	gp(ResultBusy, 0xFFFF000D, "TEEC_ERROR_BUSY"),
+	gp(ResultCommunication, 0xFFFF000E, "TEEC_ERROR_COMMUNICATION"),
+	gp(ResultSecurity, 0xFFFF000F, "TEEC_ERROR_SECURITY"),
+	gp(ResultShortBuffer, 0xFFFF0010, "TEEC_ERROR_SHORT_BUFFER"),
+	gp(ResultExternalCancel, 0xFFFF0011, "TEEC_ERROR_EXTERNAL_CANCEL"),
+	gp(ResultTargetDead, 0xFFFF3024, "TEEC_ERROR_TARGET_DEAD"),
 }
 
 // gpOrigins is GPD_SPE_007 §4.4.3.
-var gpOrigins = []struct {
-	o    Origin
-	want uint32
-	name string
-}{
-	{OriginAPI, 1, "TEEC_ORIGIN_API"},
-	{OriginComms, 2, "TEEC_ORIGIN_COMMS"},
-	{OriginTEE, 3, "TEEC_ORIGIN_TEE"},
-	{OriginTrustedApp, 4, "TEEC_ORIGIN_TRUSTED_APP"},
+var gpOrigins = []gpValue{
+	gp(OriginAPI, 1, "TEEC_ORIGIN_API"),
+	gp(OriginComms, 2, "TEEC_ORIGIN_COMMS"),
+	gp(OriginTEE, 3, "TEEC_ORIGIN_TEE"),
+	gp(OriginTrustedApp, 4, "TEEC_ORIGIN_TRUSTED_APP"),
 }
 
 // gpParamTypes is GPD_SPE_007 §4.5.8 (the temporary-memory and value
 // types; the registered-memory types 0xC–0xF are not carried).
-var gpParamTypes = []struct {
-	p    ParamType
-	want uint8
-	name string
-}{
-	{ParamNone, 0x0, "TEEC_NONE"},
-	{ParamValueInput, 0x1, "TEEC_VALUE_INPUT"},
-	{ParamValueOutput, 0x2, "TEEC_VALUE_OUTPUT"},
-	{ParamValueInout, 0x3, "TEEC_VALUE_INOUT"},
-	{ParamMemrefInput, 0x5, "TEEC_MEMREF_TEMP_INPUT"},
-	{ParamMemrefOutput, 0x6, "TEEC_MEMREF_TEMP_OUTPUT"},
-	{ParamMemrefInout, 0x7, "TEEC_MEMREF_TEMP_INOUT"},
+var gpParamTypes = []gpValue{
+	gp(ParamNone, 0x0, "TEEC_NONE"),
+	gp(ParamValueInput, 0x1, "TEEC_VALUE_INPUT"),
+	gp(ParamValueOutput, 0x2, "TEEC_VALUE_OUTPUT"),
+	gp(ParamValueInout, 0x3, "TEEC_VALUE_INOUT"),
+	gp(ParamMemrefInput, 0x5, "TEEC_MEMREF_TEMP_INPUT"),
+	gp(ParamMemrefOutput, 0x6, "TEEC_MEMREF_TEMP_OUTPUT"),
+	gp(ParamMemrefInout, 0x7, "TEEC_MEMREF_TEMP_INOUT"),
 }
 
 // gpLogins is GPD_SPE_007 §4.5.2 (connection methods).
-var gpLogins = []struct {
-	l    Login
-	want uint32
-	name string
-}{
-	{LoginPublic, 0x0, "TEEC_LOGIN_PUBLIC"},
-	{LoginUser, 0x1, "TEEC_LOGIN_USER"},
-	{LoginGroup, 0x2, "TEEC_LOGIN_GROUP"},
-	{LoginApplication, 0x4, "TEEC_LOGIN_APPLICATION"},
-	{LoginUserApplication, 0x5, "TEEC_LOGIN_USER_APPLICATION"},
-	{LoginGroupApplication, 0x6, "TEEC_LOGIN_GROUP_APPLICATION"},
+var gpLogins = []gpValue{
+	gp(LoginPublic, 0x0, "TEEC_LOGIN_PUBLIC"),
+	gp(LoginUser, 0x1, "TEEC_LOGIN_USER"),
+	gp(LoginGroup, 0x2, "TEEC_LOGIN_GROUP"),
+	gp(LoginApplication, 0x4, "TEEC_LOGIN_APPLICATION"),
+	gp(LoginUserApplication, 0x5, "TEEC_LOGIN_USER_APPLICATION"),
+	gp(LoginGroupApplication, 0x6, "TEEC_LOGIN_GROUP_APPLICATION"),
 }
 
 func TestGPNumericValues(t *testing.T) {
-	for _, tc := range gpLogins {
-		assert.Equal(t, tc.want, uint32(tc.l), tc.name)
-		assert.Equal(t, tc.name, tc.l.String())
+	for section, table := range gpTables {
+		for _, v := range table {
+			assert.Equal(t, v.want, v.got, "%s %s", section, v.name)
+			assert.Equal(t, v.name, v.c.String(), section)
+		}
 	}
 	assert.Equal(t, "login(0x00000003)", Login(3).String())
-	for _, tc := range gpResults {
-		assert.Equal(t, tc.want, uint32(tc.r), tc.name)
-		assert.Equal(t, tc.name, tc.r.String())
-	}
-	for _, tc := range gpOrigins {
-		assert.Equal(t, tc.want, uint32(tc.o), tc.name)
-		assert.Equal(t, tc.name, tc.o.String())
-	}
-	for _, tc := range gpParamTypes {
-		assert.Equal(t, tc.want, uint8(tc.p), tc.name)
-		assert.Equal(t, tc.name, tc.p.String())
-		assert.True(t, tc.p.Valid(), tc.name)
+	for _, v := range gpParamTypes {
+		assert.True(t, v.c.(ParamType).Valid(), v.name)
 	}
 }
 
@@ -133,17 +134,10 @@ func TestProtocolDocGPTables(t *testing.T) {
 		got[m[2]] = v
 	}
 	want := map[string]uint64{}
-	for _, tc := range gpResults {
-		want[tc.name] = uint64(tc.want)
-	}
-	for _, tc := range gpOrigins {
-		want[tc.name] = uint64(tc.want)
-	}
-	for _, tc := range gpParamTypes {
-		want[tc.name] = uint64(tc.want)
-	}
-	for _, tc := range gpLogins {
-		want[tc.name] = uint64(tc.want)
+	for _, table := range gpTables {
+		for _, v := range table {
+			want[v.name] = v.want
+		}
 	}
 	assert.Equal(t, want, got)
 }

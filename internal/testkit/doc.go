@@ -1,8 +1,9 @@
 // Package testkit is the test kit every fpemu test suite shares: a
 // mutex-guarded buffer for the stderr that os/exec copies from child
 // processes, the helpers that re-run a test binary as a child process (a
-// TA, the HAL, a launcher, a crashing writer), and the short temporary
-// directories and bounded contexts those children need.
+// TA, the HAL, a launcher, a crashing writer), the short temporary
+// directories and bounded contexts those children need, the root guard of
+// the cross-uid tests (NeedRoot) and the import-boundary check (LinksNone).
 //
 // It imports nothing from fpemu, so any package's tests can use it, the
 // launcher's (sim/device) included. It is for tests only: no production

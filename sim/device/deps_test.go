@@ -1,12 +1,9 @@
 package device
 
 import (
-	"os/exec"
-	"slices"
-	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/require"
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // TestREEToolsLinkNoTA is the import-boundary test of the REE tools: the
@@ -17,11 +14,6 @@ import (
 // process's readiness contract in tee/taproc are its own; what a TA
 // process runs lives in sim/tas, which only `fpemu ta` links.
 func TestREEToolsLinkNoTA(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	goTool, err := exec.LookPath("go")
-	require.NoError(t, err, "the go tool is needed to list dependencies")
 	forbidden := []string{
 		"github.com/fpemu/fpemu/ta/fingerprint",
 		"github.com/fpemu/fpemu/ta/fingerprint/matcher",
@@ -38,15 +30,7 @@ func TestREEToolsLinkNoTA(t *testing.T) {
 	}
 	for _, pkg := range []string{".", "../conform", "../demo", "../attack", "../drive", "../finger"} {
 		t.Run(pkg, func(t *testing.T) {
-			out, err := exec.Command(goTool, "list", "-deps", pkg).Output()
-			require.NoError(t, err)
-			deps := strings.Fields(string(out))
-			require.Contains(t, deps, "github.com/fpemu/fpemu/tee", "sanity: the list holds fpemu packages")
-			for _, f := range forbidden {
-				if slices.Contains(deps, f) {
-					t.Errorf("%s links %s", pkg, f)
-				}
-			}
+			testkit.LinksNone(t, pkg, "github.com/fpemu/fpemu/tee", forbidden)
 		})
 	}
 }

@@ -20,26 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
-
-// nobody is the foreign uid of the cross-uid tests.
-const nobody = 65534
-
-// needRoot skips a cross-uid test when not root, except under CI=true,
-// where it must run.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("cross-uid test needs root under CI=true")
-		}
-		t.Skip("cross-uid test: run as root (it is mandatory under CI=true)")
-	}
-}
 
 // realConfig is a launcher configuration of real Keymaster and Gatekeeper
 // processes in dir.
@@ -79,7 +65,7 @@ func TestBootRefusesADirectoryNotItsOwn(t *testing.T) {
 	}{
 		{"group-writable", false, func(t *testing.T, dir string) { require.NoError(t, os.Chmod(dir, 0o770)) }, "chmod 700 "},
 		{"other-writable, sticky", false, func(t *testing.T, dir string) { require.NoError(t, os.Chmod(dir, 0o1777)) }, "chmod 700 "},
-		{"owned by another user", true, func(t *testing.T, dir string) { require.NoError(t, os.Chown(dir, nobody, nobody)) }, "use a directory of your own"},
+		{"owned by another user", true, func(t *testing.T, dir string) { require.NoError(t, os.Chown(dir, testkit.Nobody, testkit.Nobody)) }, "use a directory of your own"},
 		{"a symbolic link", false, func(t *testing.T, dir string) {
 			require.NoError(t, os.Rename(dir, dir+".real"))
 			require.NoError(t, os.Symlink(dir+".real", dir))
@@ -89,7 +75,7 @@ func TestBootRefusesADirectoryNotItsOwn(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.root {
-				needRoot(t)
+				testkit.NeedRoot(t)
 			}
 			dir := shortDir(t)
 			tc.prepare(t, dir)
@@ -310,7 +296,7 @@ func runDialSensor(path string) int {
 // TestSensorSocketOwnerOnly: another local user cannot reach the sensor
 // control even when the directory and the socket are opened up to it.
 func TestSensorSocketOwnerOnly(t *testing.T) {
-	needRoot(t)
+	testkit.NeedRoot(t)
 	dir := shortDir(t)
 	d, err := Boot(testCtx(t), realConfig(dir, tee.RoleKeymaster, tee.RoleFingerprint))
 	require.NoError(t, err)
@@ -328,7 +314,7 @@ func TestSensorSocketOwnerOnly(t *testing.T) {
 		name string
 		uid  uint32
 		want int
-	}{{"another user", nobody, 0}, {"control: the owner", 0, 3}} {
+	}{{"another user", testkit.Nobody, 0}, {"control: the owner", 0, 3}} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(exe, "-test.run=^$")
 			cmd.Env = []string{"GORACE=atexit_sleep_ms=0", childEnv + "=" + modeDial, childEnv + "_DIR=" + sock}

@@ -7,22 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
-
-// nobody is the uid that owns "foreign" files in the tests (root only).
-const nobody = 65534
-
-// needRoot skips a test that needs root to make another uid's files,
-// except under CI=true, where it must run.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("cross-uid test needs root under CI=true")
-		}
-		t.Skip("cross-uid test: run as root (it is mandatory under CI=true)")
-	}
-}
 
 func TestCheckOwnedDir(t *testing.T) {
 	tests := []struct {
@@ -52,13 +39,13 @@ func TestCheckOwnedDir(t *testing.T) {
 		{"a file", func(t *testing.T, p string) { require.NoError(t, os.WriteFile(p, nil, 0o600)) }, false, "remove it", "is not a directory"},
 		{"another user's", func(t *testing.T, p string) {
 			require.NoError(t, os.Mkdir(p, 0o700))
-			require.NoError(t, os.Chown(p, nobody, nobody))
+			require.NoError(t, os.Chown(p, testkit.Nobody, testkit.Nobody))
 		}, true, "use a directory of your own", "owned by uid 65534"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.root {
-				needRoot(t)
+				testkit.NeedRoot(t)
 			}
 			p := filepath.Join(t.TempDir(), "dev")
 			tc.make(t, p)

@@ -39,30 +39,14 @@ type Opener struct {
 // receiving route not in the manifest, an all-zero key or a nil guard is
 // ErrBadConfig.
 func NewOpener(self tee.UUID, keys Keyring, guard ReplayGuard) (*Opener, error) {
-	if _, ok := tee.RoleOf(self); !ok {
-		return nil, fmt.Errorf("%w: %s is not a TA of the manifest", ErrBadConfig, self)
+	aeads, err := routeAEADs(self, keys, func(r tee.Route) (tee.UUID, bool) { return r.From, r.To == self })
+	if err != nil {
+		return nil, err
 	}
 	if guard == nil {
 		return nil, fmt.Errorf("%w: nil replay guard", ErrBadConfig)
 	}
-	o := &Opener{self: self, aeads: make(map[tee.UUID]cipher.AEAD), guard: guard}
-	for r, k := range keys {
-		if r.To != self {
-			continue
-		}
-		if !tee.RouteAllowed(r.From, r.To) {
-			return nil, fmt.Errorf("%w: route %s→%s is not in the manifest", ErrBadConfig, r.From, r.To)
-		}
-		if k.IsZero() {
-			return nil, fmt.Errorf("%w: zero key for route %s", ErrBadConfig, r)
-		}
-		a, err := newAEAD(k)
-		if err != nil {
-			return nil, fmt.Errorf("%w: route %s: %v", ErrBadConfig, r, err)
-		}
-		o.aeads[r.From] = a
-	}
-	return o, nil
+	return &Opener{self: self, aeads: aeads, guard: guard}, nil
 }
 
 // Self returns the receiving TA.

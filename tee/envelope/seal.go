@@ -21,6 +21,36 @@ func newAEAD(k Key) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
+// routeAEADs checks that self is a TA of the manifest and returns an AEAD
+// for each route of keys that end selects (end reports the route's other
+// TA and whether the route is self's, as sender for a Sealer or recipient
+// for an Opener), keyed by that other TA. A selected route the manifest
+// does not allow, or an all-zero key, is ErrBadConfig.
+func routeAEADs(self tee.UUID, keys Keyring, end func(tee.Route) (peer tee.UUID, mine bool)) (map[tee.UUID]cipher.AEAD, error) {
+	if _, ok := tee.RoleOf(self); !ok {
+		return nil, fmt.Errorf("%w: %s is not a TA of the manifest", ErrBadConfig, self)
+	}
+	aeads := make(map[tee.UUID]cipher.AEAD)
+	for r, k := range keys {
+		peer, mine := end(r)
+		if !mine {
+			continue
+		}
+		if !tee.RouteAllowed(r.From, r.To) {
+			return nil, fmt.Errorf("%w: route %s→%s is not in the manifest", ErrBadConfig, r.From, r.To)
+		}
+		if k.IsZero() {
+			return nil, fmt.Errorf("%w: zero key for route %s", ErrBadConfig, r)
+		}
+		a, err := newAEAD(k)
+		if err != nil {
+			return nil, fmt.Errorf("%w: route %s: %v", ErrBadConfig, r, err)
+		}
+		aeads[peer] = a
+	}
+	return aeads, nil
+}
+
 // Sealer seals envelopes from one TA to the recipients its manifest
 // routes allow. It is safe for concurrent use; note that envelopes sealed
 // concurrently for one recipient must also be opened in sequence order.
@@ -37,27 +67,11 @@ type Sealer struct {
 // clock. A sending route not in the manifest, or an all-zero key, is
 // ErrBadConfig.
 func NewSealer(self tee.UUID, keys Keyring, clock NanoClock) (*Sealer, error) {
-	if _, ok := tee.RoleOf(self); !ok {
-		return nil, fmt.Errorf("%w: %s is not a TA of the manifest", ErrBadConfig, self)
+	aeads, err := routeAEADs(self, keys, func(r tee.Route) (tee.UUID, bool) { return r.To, r.From == self })
+	if err != nil {
+		return nil, err
 	}
-	s := &Sealer{self: self, aeads: make(map[tee.UUID]cipher.AEAD), seq: NewSequencer(clock), rand: rand.Reader}
-	for r, k := range keys {
-		if r.From != self {
-			continue
-		}
-		if !tee.RouteAllowed(r.From, r.To) {
-			return nil, fmt.Errorf("%w: route %s→%s is not in the manifest", ErrBadConfig, r.From, r.To)
-		}
-		if k.IsZero() {
-			return nil, fmt.Errorf("%w: zero key for route %s", ErrBadConfig, r)
-		}
-		a, err := newAEAD(k)
-		if err != nil {
-			return nil, fmt.Errorf("%w: route %s: %v", ErrBadConfig, r, err)
-		}
-		s.aeads[r.To] = a
-	}
-	return s, nil
+	return &Sealer{self: self, aeads: aeads, seq: NewSequencer(clock), rand: rand.Reader}, nil
 }
 
 // Self returns the sending TA.

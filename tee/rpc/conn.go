@@ -222,6 +222,15 @@ func (c *conn) send(resp *wire.Frame) {
 	}
 }
 
+// refuse answers request f with code from the TEE core (TEEC_ORIGIN_TEE)
+// without running it, and logs the command: an unknown or busy session, or
+// no room for another session.
+func (c *conn) refuse(op wire.Op, f *wire.Frame, session uint32, start time.Time, code tee.Result) {
+	resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Session: session, Result: code, Origin: tee.OriginTEE}
+	c.logCommand(op, f, session, start, resp)
+	c.send(resp)
+}
+
 func (c *conn) logCommand(op wire.Op, req *wire.Frame, session uint32, start time.Time, resp *wire.Frame) {
 	if ce := c.log.Check(zapcore.InfoLevel, "command"); ce != nil {
 		ce.Write(
@@ -272,9 +281,7 @@ func (c *conn) openSession(f *wire.Frame) func() {
 		c.mu.Unlock()
 	}
 	if code != tee.Success {
-		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Result: code, Origin: tee.OriginTEE}
-		c.logCommand(wire.OpOpenSession, f, 0, start, resp)
-		c.send(resp)
+		c.refuse(wire.OpOpenSession, f, 0, start, code)
 		return nil
 	}
 	return func() { c.runOpen(f, id, start) }
@@ -339,9 +346,7 @@ func (c *conn) invoke(f *wire.Frame) func() {
 	}
 	c.mu.Unlock()
 	if code != tee.Success {
-		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Session: f.Session, Result: code, Origin: tee.OriginTEE}
-		c.logCommand(wire.OpInvoke, f, f.Session, start, resp)
-		c.send(resp)
+		c.refuse(wire.OpInvoke, f, f.Session, start, code)
 		return nil
 	}
 	return func() { c.runInvoke(s, f, start) }
@@ -381,9 +386,7 @@ func (c *conn) closeSession(f *wire.Frame) func() {
 	}
 	c.mu.Unlock()
 	if code != tee.Success {
-		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Session: f.Session, Result: code, Origin: tee.OriginTEE}
-		c.logCommand(wire.OpCloseSession, f, f.Session, start, resp)
-		c.send(resp)
+		c.refuse(wire.OpCloseSession, f, f.Session, start, code)
 		return nil
 	}
 	return func() {

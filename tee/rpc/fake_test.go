@@ -247,19 +247,26 @@ func startServer(t *testing.T, log *zap.Logger, opts ...Option) *testServer {
 	return ts
 }
 
-func (ts *testServer) dial(t *testing.T) *Client {
+func (ts *testServer) dial(t *testing.T) *Client { t.Helper(); return dialAt(t, ts.path) }
+
+func (ts *testServer) open(t *testing.T) (*Client, *Session) { t.Helper(); return openAt(t, ts.path) }
+
+// dialAt dials the host listening at path (in this process or a child);
+// the client is closed when the test ends.
+func dialAt(t testing.TB, path string) *Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, ts.path)
+	c, err := Dial(ctx, path)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
 
-func (ts *testServer) open(t *testing.T) (*Client, *Session) {
+// openAt dials the host at path and opens a session on the test TA.
+func openAt(t testing.TB, path string) (*Client, *Session) {
 	t.Helper()
-	c := ts.dial(t)
+	c := dialAt(t, path)
 	s, err := c.OpenSession(testCtx(t), testUUID, nil)
 	require.NoError(t, err)
 	return c, s

@@ -91,11 +91,8 @@ func stallFrames(t *testing.T, path string, n int, writeFor time.Duration) []net
 func echoOK(t *testing.T, path string) {
 	t.Helper()
 	ctx := testCtx(t)
-	c, err := Dial(ctx, path)
-	require.NoError(t, err)
-	defer c.Close()
-	s, err := c.OpenSession(ctx, testUUID, nil)
-	require.NoError(t, err)
+	c, s := openAt(t, path)
+	defer c.Close() // a genuine client does not linger
 	p := tee.Params{tee.MemrefInout([]byte("genuine"), 16)}
 	require.NoError(t, s.Invoke(ctx, cmdEcho, &p))
 	require.Equal(t, []byte("genuine"), p[0].Data)
@@ -134,11 +131,7 @@ func TestCrossProcessStalledFrames(t *testing.T) {
 	// Some genuine traffic with large frames lets the child's GC run (it
 	// runs when allocation calls for it) and the scavenger return pages.
 	ctx := context.Background()
-	c, err := Dial(ctx, ch.taPath())
-	require.NoError(t, err)
-	defer c.Close()
-	s, err := c.OpenSession(ctx, testUUID, nil)
-	require.NoError(t, err)
+	_, s := openAt(t, ch.taPath())
 	big := bytes.Repeat([]byte{7}, 256<<10)
 	var after int64
 	ok := raceEnabled || assert.Eventually(t, func() bool {

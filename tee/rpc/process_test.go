@@ -219,6 +219,16 @@ func startChild(tb testing.TB, opts ...string) *child {
 }
 
 // waitExit waits for the child to exit and returns its Wait error.
+// waitMarker waits until a cmdMarker command is running in the child (the
+// fake TA has written its marker file).
+func (c *child) waitMarker(tb testing.TB) {
+	tb.Helper()
+	require.Eventually(tb, func() bool {
+		_, err := os.Stat(filepath.Join(c.dir, "marker"))
+		return err == nil
+	}, 10*time.Second, time.Millisecond, "command in flight in the child")
+}
+
 func (c *child) waitExit(tb testing.TB) error {
 	tb.Helper()
 	select {
@@ -234,11 +244,7 @@ func (c *child) waitExit(tb testing.TB) error {
 func TestCrossProcessRoundTrip(t *testing.T) {
 	ch := startChild(t)
 	ctx := testCtx(t)
-	c, err := Dial(ctx, ch.taPath())
-	require.NoError(t, err)
-	defer c.Close()
-	s, err := c.OpenSession(ctx, testUUID, nil)
-	require.NoError(t, err)
+	_, s := openAt(t, ch.taPath())
 
 	p := tee.Params{tee.MemrefIn([]byte("process")), tee.MemrefOut(32), tee.Value(9, 10), tee.ValueOut()}
 	require.NoError(t, s.Invoke(ctx, cmdTransform, &p))
@@ -259,20 +265,13 @@ func TestCrossProcessRoundTrip(t *testing.T) {
 func TestCrossProcessTargetDead(t *testing.T) {
 	ch := startChild(t)
 	ctx := testCtx(t)
-	c, err := Dial(ctx, ch.taPath())
-	require.NoError(t, err)
-	defer c.Close()
-	s, err := c.OpenSession(ctx, testUUID, nil)
-	require.NoError(t, err)
+	c, s := openAt(t, ch.taPath())
 	idle, err := c.OpenSession(ctx, testUUID, nil)
 	require.NoError(t, err)
 
 	done := make(chan error, 1)
 	go func() { done <- s.Invoke(ctx, cmdMarker, nil) }()
-	require.Eventually(t, func() bool {
-		_, err := os.Stat(filepath.Join(ch.dir, "marker"))
-		return err == nil
-	}, 10*time.Second, time.Millisecond, "command in flight in the child")
+	ch.waitMarker(t)
 
 	require.NoError(t, syscall.Kill(ch.cmd.Process.Pid, syscall.SIGKILL))
 	select {
@@ -300,23 +299,16 @@ func TestCrossProcessTargetDead(t *testing.T) {
 func TestCrossProcessGracefulShutdown(t *testing.T) {
 	ch := startChild(t)
 	ctx := testCtx(t)
-	c, err := Dial(ctx, ch.taPath())
-	require.NoError(t, err)
-	defer c.Close()
-	s, err := c.OpenSession(ctx, testUUID, nil)
-	require.NoError(t, err)
+	_, s := openAt(t, ch.taPath())
 
 	done := make(chan error, 1)
 	go func() { done <- s.Invoke(ctx, cmdMarker, &tee.Params{tee.Value(300, 0)}) }()
-	require.Eventually(t, func() bool {
-		_, err := os.Stat(filepath.Join(ch.dir, "marker"))
-		return err == nil
-	}, 10*time.Second, time.Millisecond)
+	ch.waitMarker(t)
 
 	require.NoError(t, ch.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, <-done, "in-flight command finished and answered")
 	require.NoError(t, ch.waitExit(t), "clean exit status")
-	_, err = os.Stat(ch.taPath())
+	_, err := os.Stat(ch.taPath())
 	require.True(t, os.IsNotExist(err), "socket removed")
 	require.ErrorIs(t, s.Invoke(ctx, cmdEcho, nil), tee.ErrTargetDead)
 }

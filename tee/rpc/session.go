@@ -93,14 +93,24 @@ func (c *Client) closeOrphan(resp *wire.Frame) {
 	}()
 }
 
-// acquire takes the session for one request.
-func (s *Session) acquire(ctx context.Context) error {
+// take waits for the session to be free (a command in flight on it ends),
+// for ctx to end (TEEC_ERROR_CANCEL, origin API) or for the connection to
+// be lost (its error).
+func (s *Session) take(ctx context.Context) error {
 	select {
 	case s.sem <- struct{}{}:
+		return nil
 	case <-ctx.Done():
 		return newCallError(tee.ResultCancel, tee.OriginAPI, ctx.Err())
 	case <-s.c.dead:
 		return s.c.Err()
+	}
+}
+
+// acquire takes the session for one request.
+func (s *Session) acquire(ctx context.Context) error {
+	if err := s.take(ctx); err != nil {
+		return err
 	}
 	if s.closed {
 		s.release()
@@ -145,12 +155,8 @@ func (s *Session) Invoke(ctx context.Context, cmd uint32, params *tee.Params) er
 // flight on the session. The session is unusable afterwards even if Close
 // fails; closing a closed session returns nil.
 func (s *Session) Close(ctx context.Context) error {
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return newCallError(tee.ResultCancel, tee.OriginAPI, ctx.Err())
-	case <-s.c.dead:
-		return s.c.Err()
+	if err := s.take(ctx); err != nil {
+		return err
 	}
 	if s.closed {
 		s.release()

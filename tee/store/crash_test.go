@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -51,37 +50,18 @@ func bulkContent(seq int64) []byte {
 	return out[:crashBulkSize]
 }
 
-// crashStep is one state change touching three tables.
+// crashStep is one state change touching three tables: a ledger row, a
+// bulk row and the balance update.
 func crashStep(ctx context.Context, s *Store, amount int64) error {
 	return s.Tx(ctx, func(tx *Tx) error {
-		var n, total int64
-		err := tx.QueryRow(`SELECT n, total FROM balance WHERE id = 1`).Scan(&n, &total)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return addEntry(tx, amount, func(seq int64) error {
+			sbulk, err := tx.Seal("bulk", bulkID(seq), bulkContent(seq))
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(`INSERT INTO bulk(seq, sealed) VALUES (?, ?)`, seq, sbulk)
 			return err
-		}
-		seq := n + 1
-		sl, err := tx.Seal("ledger", ledgerID(seq), []byte{byte(amount)})
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`INSERT INTO ledger(seq, amount, sealed) VALUES (?, ?, ?)`, seq, amount, sl); err != nil {
-			return err
-		}
-		sbulk, err := tx.Seal("bulk", bulkID(seq), bulkContent(seq))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`INSERT INTO bulk(seq, sealed) VALUES (?, ?)`, seq, sbulk); err != nil {
-			return err
-		}
-		sb, err := tx.Seal("balance", balanceID(), balancePlain(n+1, total+amount))
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(`INSERT INTO balance(id, n, total, sealed) VALUES (1, ?, ?, ?)
-			ON CONFLICT(id) DO UPDATE SET n = excluded.n, total = excluded.total, sealed = excluded.sealed`,
-			n+1, total+amount, sb)
-		return err
+		})
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -54,29 +55,39 @@ func balancePlain(n, total int64) []byte {
 
 // appendEntry is one state change: a ledger row and the balance update.
 func appendEntry(ctx context.Context, s *Store, amount int64) error {
-	return s.Tx(ctx, func(tx *Tx) error {
-		var n, total int64
-		err := tx.QueryRow(`SELECT n, total FROM balance WHERE id = 1`).Scan(&n, &total)
-		if err != nil && err != sql.ErrNoRows {
-			return err
-		}
-		seq := n + 1
-		sl, err := tx.Seal("ledger", ledgerID(seq), []byte{byte(amount)})
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`INSERT INTO ledger(seq, amount, sealed) VALUES (?, ?, ?)`, seq, amount, sl); err != nil {
-			return err
-		}
-		sb, err := tx.Seal("balance", balanceID(), balancePlain(n+1, total+amount))
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(`INSERT INTO balance(id, n, total, sealed) VALUES (1, ?, ?, ?)
-			ON CONFLICT(id) DO UPDATE SET n = excluded.n, total = excluded.total, sealed = excluded.sealed`,
-			n+1, total+amount, sb)
+	return s.Tx(ctx, func(tx *Tx) error { return addEntry(tx, amount, nil) })
+}
+
+// addEntry appends ledger row seq (the next one) for amount inside tx, then
+// runs also(seq) when it is not nil (a test's further rows in the same
+// transaction), then updates the balance row.
+func addEntry(tx *Tx, amount int64, also func(seq int64) error) error {
+	var n, total int64
+	err := tx.QueryRow(`SELECT n, total FROM balance WHERE id = 1`).Scan(&n, &total)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
-	})
+	}
+	seq := n + 1
+	sl, err := tx.Seal("ledger", ledgerID(seq), []byte{byte(amount)})
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO ledger(seq, amount, sealed) VALUES (?, ?, ?)`, seq, amount, sl); err != nil {
+		return err
+	}
+	if also != nil {
+		if err := also(seq); err != nil {
+			return err
+		}
+	}
+	sb, err := tx.Seal("balance", balanceID(), balancePlain(n+1, total+amount))
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`INSERT INTO balance(id, n, total, sealed) VALUES (1, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET n = excluded.n, total = excluded.total, sealed = excluded.sealed`,
+		n+1, total+amount, sb)
+	return err
 }
 
 // checkLedger verifies the invariant and every sealed value; it returns
