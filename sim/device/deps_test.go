@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/tee/tatest"
 )
 
 // TestREEToolsLinkNoTA is the import-boundary test of the REE tools: the
@@ -14,19 +15,17 @@ import (
 // process's readiness contract in tee/taproc are its own; what a TA
 // process runs lives in sim/tas, which only `fpemu ta` links.
 func TestREEToolsLinkNoTA(t *testing.T) {
-	forbidden := []string{
-		"github.com/fpemu/fpemu/ta/fingerprint",
-		"github.com/fpemu/fpemu/ta/fingerprint/matcher",
-		"github.com/fpemu/fpemu/ta/fingerprint/sensor",
-		"github.com/fpemu/fpemu/ta/gatekeeper",
-		"github.com/fpemu/fpemu/keymaster",
-		"github.com/fpemu/fpemu/bio/payment",
-		"github.com/fpemu/fpemu/sim/tas",
-		"github.com/fpemu/fpemu/tee/tacore",
-		"github.com/fpemu/fpemu/tee/store",
-		"github.com/fpemu/fpemu/tee/marks",
-		// Not go-sqlite3: the attack tool edits a TA's database file with
-		// SQLite, as any REE process can; it never opens a sealed store.
+	// Of the secure world, the launcher links tee/boot and tee/taproc
+	// (above), and the attack tool go-sqlite3: it edits a TA's database
+	// file with SQLite, as any REE process can, and never opens a sealed
+	// store.
+	var forbidden []string
+	for _, p := range tatest.SecureWorld {
+		switch p {
+		case "github.com/fpemu/fpemu/tee/boot", "github.com/fpemu/fpemu/tee/taproc", "github.com/mattn/go-sqlite3":
+		default:
+			forbidden = append(forbidden, p)
+		}
 	}
 	for _, pkg := range []string{".", "../conform", "../demo", "../attack", "../drive", "../finger"} {
 		t.Run(pkg, func(t *testing.T) {

@@ -1,12 +1,9 @@
 package tatest
 
 import (
-	"os/exec"
-	"slices"
-	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/require"
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // SecureWorld lists what only a TA process may link: the TA
@@ -30,40 +27,10 @@ var SecureWorld = []string{
 	"github.com/mattn/go-sqlite3",
 }
 
-// Deps returns `go list -deps pkg` (pkg relative to the test's package,
-// "." for itself). It skips the test under -short, or when there is no go
-// tool on PATH.
-func Deps(t *testing.T, pkg string) []string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool on PATH")
-	}
-	out, err := exec.Command(goTool, "list", "-deps", pkg).Output()
-	require.NoError(t, err)
-	deps := strings.Fields(string(out))
-	require.Contains(t, deps, "github.com/fpemu/fpemu/tee", "sanity: the list holds fpemu packages")
-	return deps
-}
-
-// LinksNone fails the test for each of forbidden that pkg links.
-func LinksNone(t *testing.T, pkg string, forbidden []string) {
-	t.Helper()
-	deps := Deps(t, pkg)
-	for _, f := range forbidden {
-		if slices.Contains(deps, f) {
-			t.Errorf("%s links %s", pkg, f)
-		}
-	}
-}
-
 // ProtocolPackage is the import-boundary test of a protocol package, run
 // from its own tests: the REE imports it, so it links nothing of
 // SecureWorld.
 func ProtocolPackage(t *testing.T) {
 	t.Helper()
-	LinksNone(t, ".", SecureWorld)
+	testkit.LinksNone(t, ".", "github.com/fpemu/fpemu/tee", SecureWorld)
 }
