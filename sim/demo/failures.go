@@ -8,6 +8,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 )
@@ -31,7 +32,7 @@ func impostorRejected(r *runner, ctx context.Context, rec *record) error {
 	}
 	rec.Add("impostor_seed", fmt.Sprintf("%#x", impostorSeed))
 	rec.Add("onAuthenticated", "fid=0, empty token")
-	if err := r.cancel(ctx); err != nil {
+	if err := drive.CancelOp(ctx, r.fp); err != nil {
 		return err
 	}
 	rec.Add("cancel", "onError(ERROR_CANCELED)")
@@ -58,7 +59,7 @@ func enrollNewFinger(r *runner, ctx context.Context, rec *record) error {
 	if err != nil {
 		return err
 	}
-	if err := checkProgress(res.remaining); err != nil {
+	if err := checkProgress(res.Remaining); err != nil {
 		return err
 	}
 	if st, err := r.hc.PostEnroll(ctx); err != nil || st != hidl.SysOK {
@@ -72,9 +73,9 @@ func enrollNewFinger(r *runner, ctx context.Context, rec *record) error {
 		return fmt.Errorf("authenticator id %#x after a new enrollment (was %#x): must change", id, before)
 	}
 	r.fingers = append(r.fingers, f)
-	r.fids = append(r.fids, res.fid)
+	r.fids = append(r.fids, res.FingerID)
 	r.authID = id
-	rec.Add("fid", res.fid)
+	rec.Add("fid", res.FingerID)
 	rec.Add("authenticator_id", fmt.Sprintf("%#016x → %#016x", before, id))
 	return r.sensorIdle(ctx)
 }
