@@ -92,7 +92,7 @@ func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
 		return fmt.Errorf("%w; want KEY_INVALIDATED", err)
 	}
 	rec.Add("sign_payment", fmt.Sprintf("KEY_INVALIDATED (%#x) at BEGIN_PAYMENT: re-register", uint32(payproto.ResultKeyInvalidated)))
-	r.staleScene = r.reg.sceneCert
+	r.staleScene = r.reg.SceneCert
 	return r.sensorIdle(ctx)
 }
 
@@ -101,13 +101,13 @@ func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
 // authenticates, SIGN_PAYMENT signs with the new key, the statement
 // verifies under the new certificate and not under the invalidated one.
 func reRegister(r *runner, ctx context.Context, rec *record) error {
-	reg, err := r.registerScene(ctx, r.reg.app, r.authID, r.fids)
+	reg, err := r.registerScene(ctx, r.reg.App, r.authID, r.fids)
 	if err != nil {
 		return err
 	}
 	r.reg = reg
 	rec.Add("bound_fingers", r.fids)
-	rec.Add("bound_authenticator_id", Hex64(reg.sceneCert.AuthenticatorID))
+	rec.Add("bound_authenticator_id", Hex64(reg.SceneCert.AuthenticatorID))
 	c, err := r.beginPayment(ctx)
 	if err != nil {
 		return err
@@ -122,7 +122,7 @@ func reRegister(r *runner, ctx context.Context, rec *record) error {
 	if o.sign.err != nil {
 		return fmt.Errorf("SIGN_PAYMENT with the new scene key: %w", o.sign.err)
 	}
-	st, err := proof.VerifyPayment(o.sign.statement, reg.sceneCert, o.challenge, o.payload)
+	st, err := proof.VerifyPayment(o.sign.statement, reg.SceneCert, o.challenge, o.payload)
 	if err != nil {
 		return err
 	}

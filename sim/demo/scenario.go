@@ -41,7 +41,7 @@ type state struct {
 	fingers         []*finger.Finger // enrolled, in order
 	fids            []uint32
 	authID          uint64 // the group's authenticator id
-	reg             registered
+	reg             drive.Registration
 
 	order       order // the payment of the main path
 	lastCounter uint64
@@ -211,7 +211,7 @@ func registerPayment(r *runner, ctx context.Context, rec *record) error {
 		return err
 	}
 	r.reg = reg
-	dev, err := proof.VerifyDeviceCert(reg.device)
+	dev, err := proof.VerifyDeviceCert(reg.Device)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func registerPayment(r *runner, ctx context.Context, rec *record) error {
 	rec.Add("scene", sceneRef.Scene)
 	rec.Add("chain", "device→app→scene verified")
 	rec.Add("bound_fingers", r.fids)
-	rec.Add("bound_authenticator_id", Hex64(reg.sceneCert.AuthenticatorID))
+	rec.Add("bound_authenticator_id", Hex64(reg.SceneCert.AuthenticatorID))
 	return nil
 }
 
@@ -341,7 +341,7 @@ func signOrder(r *runner, ctx context.Context, rec *record) error {
 }
 
 func verifyOrder(r *runner, ctx context.Context, rec *record) error {
-	st, err := proof.VerifyPayment(r.order.sign.statement, r.reg.sceneCert, r.order.challenge, r.order.payload)
+	st, err := proof.VerifyPayment(r.order.sign.statement, r.reg.SceneCert, r.order.challenge, r.order.payload)
 	if err != nil {
 		return err
 	}
