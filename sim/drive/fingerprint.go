@@ -49,14 +49,23 @@ type HAL struct {
 
 var _ Fingerprint = HAL{}
 
-func halStatus(method string, st hidl.RequestStatus, err error) error {
+// checkStatus is err, or an error naming method and st when st is not
+// ok (SYS_OK in either numbering).
+func checkStatus[S interface {
+	comparable
+	fmt.Stringer
+}](method string, st, ok S, err error) error {
 	if err != nil {
-		return fmt.Errorf("HAL %s: %w", method, err)
+		return fmt.Errorf("%s: %w", method, err)
 	}
-	if st != hidl.SysOK {
-		return fmt.Errorf("HAL %s: %v", method, st)
+	if st != ok {
+		return fmt.Errorf("%s: %v", method, st)
 	}
 	return nil
+}
+
+func halStatus(method string, st hidl.RequestStatus, err error) error {
+	return checkStatus("HAL "+method, st, hidl.SysOK, err)
 }
 
 // PreEnroll is preEnroll(); a challenge of 0 is ErrChallengeZero.
@@ -155,13 +164,7 @@ type TA struct {
 var _ Fingerprint = TA{}
 
 func taStatus(method string, st fpproto.RequestStatus, err error) error {
-	if err != nil {
-		return fmt.Errorf("%s: %w", method, err)
-	}
-	if st != fpproto.SysOK {
-		return fmt.Errorf("%s: %v", method, st)
-	}
-	return nil
+	return checkStatus(method, st, fpproto.SysOK, err)
 }
 
 // PreEnroll is PRE_ENROLL.

@@ -109,6 +109,16 @@ func nextEvent(ctx context.Context, fp Fingerprint) (fpproto.Event, error) {
 	}
 }
 
+// observed reads the next event within OpTimeout and hands it to observe,
+// if not nil.
+func observed(ctx context.Context, fp Fingerprint, observe Observer) (fpproto.Event, error) {
+	e, err := nextEvent(ctx, fp)
+	if err == nil && observe != nil {
+		err = observe(e)
+	}
+	return e, err
+}
+
 // CancelOp cancels the running operation and consumes its
 // ERROR(CANCELED).
 func CancelOp(ctx context.Context, fp Fingerprint) error {
@@ -164,10 +174,7 @@ func Enroll(ctx context.Context, fp Fingerprint, sen Sensor, f *finger.Finger, h
 		return res, err
 	}
 	for {
-		e, err := nextEvent(ctx, fp)
-		if err == nil && observe != nil {
-			err = observe(e)
-		}
+		e, err := observed(ctx, fp, observe)
 		if err != nil {
 			return res, err
 		}
@@ -251,10 +258,7 @@ func Authenticate(ctx context.Context, fp Fingerprint, sen Sensor, f *finger.Fin
 		return res, err
 	}
 	for {
-		e, err := nextEvent(ctx, fp)
-		if err == nil && opts.Observe != nil {
-			err = opts.Observe(e)
-		}
+		e, err := observed(ctx, fp, opts.Observe)
 		if err != nil {
 			return res, err
 		}
