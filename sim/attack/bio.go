@@ -9,6 +9,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	simdev "github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
@@ -49,22 +50,11 @@ func (r *runner) paySetup(ctx context.Context, t *tally, restart simdev.RestartP
 	if !t.must("relay finger lists", payproto.DeliverAll(ctx, p.pay, envs)) {
 		return nil
 	}
-	dev, err := payproto.GetDeviceCert{}.Execute(ctx, p.pay)
-	if !t.must("GET_DEVICE_CERT", err) {
+	reg, err := drive.RegisterScene(ctx, p.pay, sceneRef, 0, nil)
+	if !t.must("register the scene key", err) {
 		return nil
 	}
-	app, err := payproto.CreateAppKey{AppID: sceneRef.AppID}.Execute(ctx, p.pay)
-	if !t.must("CREATE_APP_KEY", err) {
-		return nil
-	}
-	scene, err := payproto.CreateSceneKey{Ref: sceneRef, GroupID: 0}.Execute(ctx, p.pay)
-	if !t.must("CREATE_SCENE_KEY", err) {
-		return nil
-	}
-	_, _, p.scene, err = proof.VerifyChain(dev, app, scene)
-	if !t.must("verify the certificate chain", err) {
-		return nil
-	}
+	p.scene = reg.SceneCert
 	return p
 }
 

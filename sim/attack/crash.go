@@ -8,6 +8,7 @@ import (
 	"time"
 
 	simdev "github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
@@ -88,11 +89,11 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 	if !t.must("enumerate", err) {
 		return nil, "", false
 	}
-	authID, err := fx.fp.authenticatorID(ctx)
+	authID, err := fx.fp.AuthenticatorID(ctx)
 	if !t.must("authenticator id", err) {
 		return nil, "", false
 	}
-	c, err := fx.fp.preEnroll(ctx)
+	c, err := fx.fp.PreEnroll(ctx)
 	if !t.must("preEnroll", err) {
 		return nil, "", false
 	}
@@ -100,7 +101,7 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 	if !t.must("gatekeeper VERIFY", err) {
 		return nil, "", false
 	}
-	if !t.must("queue touches", fx.sen.EnrollTouches(ctx, f, k)) || !t.must("ENROLL", fx.fp.enroll(ctx, hat, 0)) {
+	if !t.must("queue touches", fx.sen.EnrollTouches(ctx, f, k)) || !t.must("ENROLL", fx.fp.Enroll(ctx, hat, 0)) {
 		return nil, "", false
 	}
 	if k < fpproto.DefaultEnrollSamples {
@@ -111,7 +112,7 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 	} else {
 		// The eighth sample: kill as soon as it is acquired.
 		n := 0
-		_, err := awaitEvent(ctx, fx.fp, func(e fpproto.Event) bool {
+		_, err := drive.AwaitEvent(ctx, fx.fp, func(e fpproto.Event) bool {
 			if e.Type == fpproto.MsgAcquired {
 				n++
 			}
@@ -140,14 +141,14 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 	if fx.sen, err = fx.dev.sensor(ctx); !t.must("sensor", err) {
 		return nil, "", false
 	}
-	if !t.must("set active group", fx.fp.setActiveGroup(ctx, 0, r.storePath())) {
+	if !t.must("set active group", fx.fp.SetActiveGroup(ctx, 0, r.storePath())) {
 		return nil, "", false
 	}
 	after, err := enumerate(ctx, fx.fp)
 	if !t.must("enumerate after restart", err) {
 		return nil, "", false
 	}
-	authAfter, err := fx.fp.authenticatorID(ctx)
+	authAfter, err := fx.fp.AuthenticatorID(ctx)
 	if !t.must("authenticator id after restart", err) {
 		return nil, "", false
 	}

@@ -161,7 +161,7 @@ var hatFlipEnroll = attack{
 		if fx == nil {
 			return
 		}
-		c, err := fx.fp.preEnroll(ctx)
+		c, err := fx.fp.PreEnroll(ctx)
 		if !t.must("preEnroll", err) {
 			return
 		}
@@ -187,7 +187,7 @@ var hatFlipEnroll = attack{
 // checkNothingStored checks that the group's authenticator id, which
 // every stored enrollment changes (protocol §9.7), did not change.
 func checkNothingStored(ctx context.Context, t *tally, fx *fixture) {
-	id, err := fx.fp.authenticatorID(ctx)
+	id, err := fx.fp.AuthenticatorID(ctx)
 	if !t.must("authenticator id", err) {
 		return
 	}
@@ -279,7 +279,7 @@ var hatGuessedKey = attack{
 			t.refused("FINISH with a HAT MACed with a "+g.name, k.finish(ctx, op, forged), kmproto.ErrKeyUserNotAuthenticated)
 		}
 		fx := k.fx
-		c, err := fx.fp.preEnroll(ctx)
+		c, err := fx.fp.PreEnroll(ctx)
 		if !t.must("preEnroll", err) {
 			return
 		}
@@ -314,7 +314,7 @@ var enrollStaleChallenge = attack{
 		if fx == nil {
 			return
 		}
-		c, err := fx.fp.preEnroll(ctx)
+		c, err := fx.fp.PreEnroll(ctx)
 		if !t.must("preEnroll", err) {
 			return
 		}
@@ -322,12 +322,12 @@ var enrollStaleChallenge = attack{
 		if !t.must("gatekeeper VERIFY", err) {
 			return
 		}
-		if !t.must("postEnroll", fx.fp.postEnroll(ctx)) {
+		if !t.must("postEnroll", fx.fp.PostEnroll(ctx)) {
 			return
 		}
 		name := t.refused("enroll with the HAT of a challenge closed by post_enroll", tryEnroll(ctx, fx.fp, fx.sen, stale, 0), errUnableToProcess)
 
-		c1, err := fx.fp.preEnroll(ctx)
+		c1, err := fx.fp.PreEnroll(ctx)
 		if !t.must("preEnroll", err) {
 			return
 		}
@@ -335,7 +335,7 @@ var enrollStaleChallenge = attack{
 		if !t.must("gatekeeper VERIFY", err) {
 			return
 		}
-		c2, err := fx.fp.preEnroll(ctx)
+		c2, err := fx.fp.PreEnroll(ctx)
 		if !t.must("second preEnroll", err) {
 			return
 		}
@@ -347,7 +347,7 @@ var enrollStaleChallenge = attack{
 		if !t.must("control: enroll with the current challenge's HAT", tryEnroll(ctx, fx.fp, fx.sen, fresh, 0)) {
 			return
 		}
-		_ = fx.fp.postEnroll(ctx)
+		_ = fx.fp.PostEnroll(ctx)
 		checkNothingStored(ctx, t, fx)
 		t.summarize("stale and revoked challenges → %s; the current one is accepted", name)
 	},

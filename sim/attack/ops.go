@@ -14,16 +14,8 @@ import (
 	"github.com/fpemu/fpemu/tee/rpc"
 )
 
-// Bounds of the honest flows the attacks build on.
-const (
-	// opTimeout bounds one fingerprint operation (enroll, authenticate).
-	opTimeout = 20 * time.Second
-	// pollWait is the wait of one event poll.
-	pollWait = 100 * time.Millisecond
-	// matchTries is how many touches an authentication gets before the
-	// harness gives up (the matcher's FRR is a few per cent at most).
-	matchTries = 3
-)
+// opTimeout bounds one wait for a fingerprint event (drive.OpTimeout).
+const opTimeout = drive.OpTimeout
 
 // The synthetic fingers of the attacks (sim/finger; deterministic seeds).
 // fingerA is the victim's, enrolled in group 0; fingerB is the attacker's
@@ -37,50 +29,7 @@ var (
 // touch presents one clean, slightly shifted impression of f; n varies
 // the noise.
 func touch(ctx context.Context, sen *simdev.Sensor, f *finger.Finger, n int) error {
-	p := finger.Nominal
-	p.DX, p.DY, p.Noise = 5, -3, uint64(n)+1
-	return sen.Touch(ctx, f, p)
-}
-
-// eventErr turns an ERROR event into its *opError.
-func eventErr(e fpproto.Event) error {
-	oe := &opError{Code: e.Error}
-	if e.Error != fpproto.ErrorLockout {
-		oe.Reason = e.Reason()
-	}
-	return oe
-}
-
-// awaitEvent pumps events until stop(e) holds or an ERROR event arrives,
-// and returns that event.
-func awaitEvent(ctx context.Context, fp fpDriver, stop func(fpproto.Event) bool) (fpproto.Event, error) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	for {
-		e, ok, err := fp.next(ctx, pollWait)
-		if err != nil {
-			return fpproto.Event{}, fmt.Errorf("waiting for a fingerprint event: %w", err)
-		}
-		if ok && (e.Type == fpproto.MsgError || stop(e)) {
-			return e, nil
-		}
-	}
-}
-
-// cancelOp cancels the running operation and consumes its
-// ERROR(CANCELED).
-func cancelOp(ctx context.Context, fp fpDriver) error {
-	if err := fp.cancel(ctx); err != nil {
-		return err
-	}
-	e, err := awaitEvent(ctx, fp, func(fpproto.Event) bool { return false })
-	if err != nil {
-		return err
-	}
-	if e.Error != fpproto.ErrorCanceled {
-		return fmt.Errorf("cancel: got %v, want ERROR_CANCELED", e)
-	}
-	return nil
+	return sen.Touch(ctx, f, drive.Shifted(n))
 }
 
 // pin is a user's password enrolled with Gatekeeper (drive.PIN): what
@@ -116,10 +65,11 @@ func (p *pin) hat(ctx context.Context, challenge uint64) ([]byte, error) {
 }
 
 // enrollFinger runs the honest enrollment of f into gid: PRE_ENROLL,
-// Gatekeeper VERIFY with the challenge, ENROLL with the HAT and eight
-// touches, POST_ENROLL. It returns the new finger id.
-func enrollFinger(ctx context.Context, fp fpDriver, sen *simdev.Sensor, p *pin, gid uint32, f *finger.Finger) (uint32, error) {
-	c, err := fp.preEnroll(ctx)
+// Gatekeeper VERIFY with the challenge, ENROLL with the HAT and a touch
+// for every sample the TA asks for (drive.Enroll), POST_ENROLL. It
+// returns the new finger id.
+func enrollFinger(ctx context.Context, fp drive.Fingerprint, sen *simdev.Sensor, p *pin, gid uint32, f *finger.Finger) (uint32, error) {
+	c, err := fp.PreEnroll(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -127,57 +77,21 @@ func enrollFinger(ctx context.Context, fp fpDriver, sen *simdev.Sensor, p *pin, 
 	if err != nil {
 		return 0, err
 	}
-	if err := sen.EnrollTouches(ctx, f, fpproto.DefaultEnrollSamples); err != nil {
-		return 0, err
-	}
-	if err := fp.enroll(ctx, hat, gid); err != nil {
-		return 0, err
-	}
-	e, err := awaitEvent(ctx, fp, func(e fpproto.Event) bool {
-		return e.Type == fpproto.MsgTemplateEnrolling && e.Remaining == 0
-	})
+	res, err := drive.Enroll(ctx, fp, sen, f, hat, gid, nil)
 	if err != nil {
 		return 0, err
 	}
-	if e.Type == fpproto.MsgError {
-		_ = sen.Reset(ctx)
-		return 0, fmt.Errorf("enroll: %w", eventErr(e))
-	}
-	return e.FingerID, fp.postEnroll(ctx)
+	return res.FingerID, fp.PostEnroll(ctx)
 }
 
-// authenticate presents f and runs AUTHENTICATE(op, gid). It returns the
-// AUTHENTICATED event of a match (with its HAT), an *opError when the TA
-// ends the operation with an error, or errNoMatch after matchTries
-// rejected touches (the operation is then cancelled).
-func authenticate(ctx context.Context, fp fpDriver, sen *simdev.Sensor, f *finger.Finger, op uint64, gid uint32) (fpproto.Event, error) {
-	if err := touch(ctx, sen, f, 0); err != nil {
-		return fpproto.Event{}, err
-	}
-	if err := fp.authenticate(ctx, op, gid); err != nil {
-		return fpproto.Event{}, err
-	}
-	for try := 1; ; try++ {
-		e, err := awaitEvent(ctx, fp, func(e fpproto.Event) bool { return e.Type == fpproto.MsgAuthenticated })
-		switch {
-		case err != nil:
-			return fpproto.Event{}, err
-		case e.Type == fpproto.MsgError:
-			_ = sen.Reset(ctx)
-			return e, eventErr(e)
-		case e.FingerID != 0:
-			return e, nil
-		case try >= matchTries:
-			_ = sen.Reset(ctx)
-			if err := cancelOp(ctx, fp); err != nil {
-				return e, err
-			}
-			return e, errNoMatch
-		}
-		if err := touch(ctx, sen, f, try); err != nil {
-			return fpproto.Event{}, err
-		}
-	}
+// authenticate presents f and runs AUTHENTICATE(op, gid)
+// (drive.Authenticate). It returns the AUTHENTICATED event of a match
+// (with its HAT), a *drive.OpError when the TA ends the operation with an
+// error, or drive.ErrNoMatch after drive.DefaultAuthTouches rejected
+// touches (the operation is then cancelled).
+func authenticate(ctx context.Context, fp drive.Fingerprint, sen *simdev.Sensor, f *finger.Finger, op uint64, gid uint32) (fpproto.Event, error) {
+	res, err := drive.Authenticate(ctx, fp, sen, f, op, gid, drive.AuthOptions{})
+	return res.Event, err
 }
 
 // errNotJudged: an enrollment attempt neither ended with an error nor
@@ -188,29 +102,29 @@ var errNotJudged = errors.New("enroll neither refused nor started capturing")
 // returns the *opError the TA ended it with (the HAT was refused), or nil
 // when the TA accepted the HAT and began waiting for a finger — then the
 // operation is cancelled, so nothing is stored either way.
-func tryEnroll(ctx context.Context, fp fpDriver, sen *simdev.Sensor, hat []byte, gid uint32) error {
+func tryEnroll(ctx context.Context, fp drive.Fingerprint, sen *simdev.Sensor, hat []byte, gid uint32) error {
 	if err := sen.Reset(ctx); err != nil {
 		return err
 	}
-	if err := fp.enroll(ctx, hat, gid); err != nil {
+	if err := fp.Enroll(ctx, hat, gid); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	for {
-		e, ok, err := fp.next(ctx, 20*time.Millisecond)
+		e, ok, err := fp.Next(ctx, 20*time.Millisecond)
 		if err != nil {
 			return fmt.Errorf("%w: %w", errNotJudged, err)
 		}
 		if ok && e.Type == fpproto.MsgError {
-			return eventErr(e)
+			return drive.EventError(e)
 		}
 		st, err := sen.Status(ctx)
 		if err != nil {
 			return fmt.Errorf("%w: sensor: %w", errNotJudged, err)
 		}
 		if st.Waiting > 0 {
-			return cancelOp(ctx, fp)
+			return drive.CancelOp(ctx, fp)
 		}
 	}
 }
@@ -219,7 +133,7 @@ func tryEnroll(ctx context.Context, fp fpDriver, sen *simdev.Sensor, hat []byte,
 // group 0 active.
 type fixture struct {
 	dev    *device
-	fp     fpDriver
+	fp     drive.Fingerprint
 	sen    *simdev.Sensor
 	pin    *pin
 	fid    uint32
@@ -254,13 +168,13 @@ func (r *runner) setup(ctx context.Context, t *tally, viaHAL bool, restart simde
 	if fx.pin, err = enrollPIN(ctx, gk); !t.must("PIN enroll", err) {
 		return nil
 	}
-	if !t.must("set active group", fx.fp.setActiveGroup(ctx, 0, r.storePath())) {
+	if !t.must("set active group", fx.fp.SetActiveGroup(ctx, 0, r.storePath())) {
 		return nil
 	}
 	if fx.fid, err = enrollFinger(ctx, fx.fp, fx.sen, fx.pin, 0, fingerA); !t.must("enroll finger A", err) {
 		return nil
 	}
-	if fx.authID, err = fx.fp.authenticatorID(ctx); !t.must("authenticator id", err) {
+	if fx.authID, err = fx.fp.AuthenticatorID(ctx); !t.must("authenticator id", err) {
 		return nil
 	}
 	if fx.authID == 0 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	simdev "github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
@@ -37,7 +38,7 @@ func otherUser(ctx context.Context, fx *fixture) (*pin, error) {
 // resetLockout runs RESET_LOCKOUT(gid) with p's fresh PASSWORD HAT on the
 // fingerprint TA and returns its typed refusal, or nil.
 func resetLockout(ctx context.Context, fx *fixture, p *pin, gid uint32) error {
-	td, ok := fx.fp.(*taDriver)
+	td, ok := fx.fp.(drive.TA)
 	if !ok {
 		return errors.New("RESET_LOCKOUT needs the HAL's position")
 	}
@@ -45,7 +46,7 @@ func resetLockout(ctx context.Context, fx *fixture, p *pin, gid uint32) error {
 	if err != nil {
 		return err
 	}
-	res, err := fpproto.ResetLockout{GID: gid, HAT: hat}.Execute(ctx, td.cmd)
+	res, err := fpproto.ResetLockout{GID: gid, HAT: hat}.Execute(ctx, td.Cmd)
 	if err != nil {
 		return err
 	}
@@ -55,16 +56,16 @@ func resetLockout(ctx context.Context, fx *fixture, p *pin, gid uint32) error {
 // endOp cancels the running operation and returns the event that ended
 // it: ERROR(CANCELED), or the lockout a rejection caused just before (the
 // ERROR(CANCELED) a CANCEL with nothing running queues is consumed then).
-func endOp(ctx context.Context, fp fpDriver) (fpproto.Event, error) {
-	if err := fp.cancel(ctx); err != nil {
+func endOp(ctx context.Context, fp drive.Fingerprint) (fpproto.Event, error) {
+	if err := fp.Cancel(ctx); err != nil {
 		return fpproto.Event{}, err
 	}
 	none := func(fpproto.Event) bool { return false }
-	e, err := awaitEvent(ctx, fp, none)
+	e, err := drive.AwaitEvent(ctx, fp, none)
 	if err != nil || e.Error == fpproto.ErrorCanceled {
 		return e, err
 	}
-	_, err = awaitEvent(ctx, fp, none)
+	_, err = drive.AwaitEvent(ctx, fp, none)
 	return e, err
 }
 
@@ -76,10 +77,10 @@ func failOnce(ctx context.Context, fx *fixture, n int) (e fpproto.Event, rejecte
 	if err := touch(ctx, fx.sen, fingerB, n); err != nil {
 		return e, false, err
 	}
-	if err := fx.fp.authenticate(ctx, 0xBAD, 0); err != nil {
+	if err := fx.fp.Authenticate(ctx, 0xBAD, 0); err != nil {
 		return e, false, err
 	}
-	e, err = awaitEvent(ctx, fx.fp, func(e fpproto.Event) bool { return e.Type == fpproto.MsgAuthenticated })
+	e, err = drive.AwaitEvent(ctx, fx.fp, func(e fpproto.Event) bool { return e.Type == fpproto.MsgAuthenticated })
 	if err != nil || e.Type == fpproto.MsgError {
 		_ = fx.sen.Reset(ctx)
 		return e, false, err
@@ -221,7 +222,7 @@ var hillClimb = attack{
 						return
 					}
 				}
-				if !t.must("AUTHENTICATE", fx.fp.authenticate(ctx, 0xC11B, 0)) {
+				if !t.must("AUTHENTICATE", fx.fp.Authenticate(ctx, 0xC11B, 0)) {
 					return
 				}
 				inOp = true
@@ -241,7 +242,7 @@ var hillClimb = attack{
 			}
 			var obs observation
 			for {
-				e, ok, err := fx.fp.next(ctx, opTimeout)
+				e, ok, err := fx.fp.Next(ctx, opTimeout)
 				if !t.must("NEXT_EVENT", err) {
 					return
 				}
@@ -325,7 +326,7 @@ func lockedOut(ctx context.Context, fx *fixture, t *tally) bool {
 // stillLocked checks that finger A is refused with a lockout error.
 func stillLocked(ctx context.Context, fx *fixture, t *tally, after string, want fpproto.Error) bool {
 	_, err := authenticate(ctx, fx.fp, fx.sen, fingerA, 3, 0)
-	var oe *opError
+	var oe *drive.OpError
 	switch {
 	case err == nil:
 		t.breachf("after %s: finger A matched: the lockout was lifted", after)
@@ -383,7 +384,7 @@ var enrollOtherSID = attack{
 		if !t.must("second Gatekeeper user", err) {
 			return
 		}
-		c, err := fx.fp.preEnroll(ctx)
+		c, err := fx.fp.PreEnroll(ctx)
 		if !t.must("PRE_ENROLL", err) {
 			return
 		}
@@ -445,10 +446,10 @@ var permanentLockout = attack{
 		}{
 			{"kill -9", kill},
 			{"SET_ACTIVE_GROUP away and back", func(ctx context.Context) error {
-				if err := fx.fp.setActiveGroup(ctx, 1, r.storePath()); err != nil {
+				if err := fx.fp.SetActiveGroup(ctx, 1, r.storePath()); err != nil {
 					return err
 				}
-				return fx.fp.setActiveGroup(ctx, 0, r.storePath())
+				return fx.fp.SetActiveGroup(ctx, 0, r.storePath())
 			}},
 			{"RESET_LOCKOUT with another user's HAT", func(ctx context.Context) error {
 				if err := resetLockout(ctx, fx, other, 0); !errors.Is(err, fpproto.ErrNotGroupOwner) {
@@ -457,7 +458,7 @@ var permanentLockout = attack{
 				return nil
 			}},
 			{"kill -9 mid-AUTHENTICATE", func(ctx context.Context) error {
-				if err := fx.fp.authenticate(ctx, 7, 0); err != nil {
+				if err := fx.fp.Authenticate(ctx, 7, 0); err != nil {
 					return err
 				}
 				wctx, cancel := context.WithTimeout(ctx, time.Second)

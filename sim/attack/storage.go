@@ -15,6 +15,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the REE's own SQLite, to edit the TA's file
 
 	simdev "github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/devdir"
@@ -110,18 +111,18 @@ var (
 )
 
 // enumerate lists the active group's finger ids (ENUMERATE events).
-func enumerate(ctx context.Context, fp fpDriver) ([]uint32, error) {
-	if err := fp.enumerate(ctx); err != nil {
+func enumerate(ctx context.Context, fp drive.Fingerprint) ([]uint32, error) {
+	if err := fp.Enumerate(ctx); err != nil {
 		return nil, err
 	}
 	var fids []uint32
 	for {
-		e, err := awaitEvent(ctx, fp, func(e fpproto.Event) bool { return e.Type == fpproto.MsgTemplateEnumerating })
+		e, err := drive.AwaitEvent(ctx, fp, func(e fpproto.Event) bool { return e.Type == fpproto.MsgTemplateEnumerating })
 		if err != nil {
 			return nil, err
 		}
 		if e.Type == fpproto.MsgError {
-			return nil, fmt.Errorf("enumerate: %w", eventErr(e))
+			return nil, fmt.Errorf("enumerate: %w", drive.EventError(e))
 		}
 		if e.FingerID != 0 {
 			fids = append(fids, e.FingerID)
@@ -162,7 +163,7 @@ var storeSwap = attack{
 		if err == nil {
 			t.breachf("finger B authenticated into group 0 after the swap (fid %d, HAT of %d bytes)", e.FingerID, len(e.HAT))
 		} else {
-			t.refused("authenticate B against group 0 (running TA)", err, errUnableToProcess, errNoMatch)
+			t.refused("authenticate B against group 0 (running TA)", err, errUnableToProcess, drive.ErrNoMatch)
 		}
 		running := describe(err)
 		if why := fx.dev.logs.find(reUnsealed); why != "" {
@@ -244,7 +245,7 @@ var storeRollback = attack{
 			return
 		}
 		fp, err := dev.taDriver(ctx)
-		if !t.must("fingerprint", err) || !t.must("set active group", fp.setActiveGroup(ctx, 0, r.storePath())) {
+		if !t.must("fingerprint", err) || !t.must("set active group", fp.SetActiveGroup(ctx, 0, r.storePath())) {
 			return
 		}
 		fids, err := enumerate(ctx, fp)

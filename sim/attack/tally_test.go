@@ -12,6 +12,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 )
@@ -82,15 +83,15 @@ func TestDescribe(t *testing.T) {
 		{&tee.Error{Code: kmproto.ErrorInvalidKeyBlob.Result(), Origin: tee.OriginTrustedApp}, "0x4B4D0021"},
 		{payproto.ErrNotAuthorized, "PAYMENT_NOT_AUTHORIZED"},
 		{tee.Errorf(tee.ResultSecurity, tee.OriginTrustedApp, "replay"), "TEEC_ERROR_SECURITY"},
-		{&opError{Code: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATMAC}, "ERROR_UNABLE_TO_PROCESS (HAT MAC)"},
-		{&opError{Code: fpproto.ErrorUnableToProcess}, "ERROR_UNABLE_TO_PROCESS"},
+		{&drive.OpError{Code: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATMAC}, "ERROR_UNABLE_TO_PROCESS (HAT MAC)"},
+		{&drive.OpError{Code: fpproto.ErrorUnableToProcess}, "ERROR_UNABLE_TO_PROCESS"},
 		{errors.New(strings.Repeat("x", 300)), strings.Repeat("x", 157) + "..."},
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.want, describe(tc.err))
 	}
-	assert.ErrorIs(t, &opError{Code: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATChallenge}, errUnableToProcess)
-	assert.NotErrorIs(t, &opError{Code: fpproto.ErrorHWUnavailable}, errUnableToProcess)
+	assert.ErrorIs(t, &drive.OpError{Code: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATChallenge}, errUnableToProcess)
+	assert.NotErrorIs(t, &drive.OpError{Code: fpproto.ErrorHWUnavailable}, errUnableToProcess)
 }
 
 func TestReportOutput(t *testing.T) {

@@ -181,7 +181,7 @@ func BenchmarkAuthenticateToSignedPayment(b *testing.B) {
 			b.Fatalf("iteration %d: %v", i, err)
 		}
 		t4 := s.start.Add(s.call)
-		if _, err := proof.VerifyPayment(s.statement, r.reg.sceneCert, c, payload); err != nil {
+		if _, err := proof.VerifyPayment(s.statement, r.reg.SceneCert, c, payload); err != nil {
 			b.Fatal(err)
 		}
 		t5 := time.Now()

@@ -12,6 +12,7 @@ import (
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -88,6 +89,7 @@ func startHAL(r *runner, ctx context.Context, rec *record) error {
 		return fmt.Errorf("setNotify: %w", err)
 	}
 	rec.Add("device_id", Hex64(r.cbs.DeviceID))
+	r.fp = drive.HAL{Client: r.hc, Callbacks: r.cbs}
 	if r.sen, err = r.dev.Sensor(ctx); err != nil {
 		return err
 	}

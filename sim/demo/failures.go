@@ -8,6 +8,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 )
@@ -31,7 +32,7 @@ func impostorRejected(r *runner, ctx context.Context, rec *record) error {
 	}
 	rec.Add("impostor_seed", fmt.Sprintf("%#x", impostorSeed))
 	rec.Add("onAuthenticated", "fid=0, empty token")
-	if err := r.cancel(ctx); err != nil {
+	if err := drive.CancelOp(ctx, r.fp); err != nil {
 		return err
 	}
 	rec.Add("cancel", "onError(ERROR_CANCELED)")
@@ -58,7 +59,7 @@ func enrollNewFinger(r *runner, ctx context.Context, rec *record) error {
 	if err != nil {
 		return err
 	}
-	if err := checkProgress(res.remaining); err != nil {
+	if err := checkProgress(res.Remaining); err != nil {
 		return err
 	}
 	if st, err := r.hc.PostEnroll(ctx); err != nil || st != hidl.SysOK {
@@ -72,9 +73,9 @@ func enrollNewFinger(r *runner, ctx context.Context, rec *record) error {
 		return fmt.Errorf("authenticator id %#x after a new enrollment (was %#x): must change", id, before)
 	}
 	r.fingers = append(r.fingers, f)
-	r.fids = append(r.fids, res.fid)
+	r.fids = append(r.fids, res.FingerID)
 	r.authID = id
-	rec.Add("fid", res.fid)
+	rec.Add("fid", res.FingerID)
 	rec.Add("authenticator_id", fmt.Sprintf("%#016x → %#016x", before, id))
 	return r.sensorIdle(ctx)
 }
@@ -91,7 +92,7 @@ func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
 		return fmt.Errorf("%w; want KEY_INVALIDATED", err)
 	}
 	rec.Add("sign_payment", fmt.Sprintf("KEY_INVALIDATED (%#x) at BEGIN_PAYMENT: re-register", uint32(payproto.ResultKeyInvalidated)))
-	r.staleScene = r.reg.sceneCert
+	r.staleScene = r.reg.SceneCert
 	return r.sensorIdle(ctx)
 }
 
@@ -100,13 +101,13 @@ func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
 // authenticates, SIGN_PAYMENT signs with the new key, the statement
 // verifies under the new certificate and not under the invalidated one.
 func reRegister(r *runner, ctx context.Context, rec *record) error {
-	reg, err := r.registerScene(ctx, r.reg.app, r.authID, r.fids)
+	reg, err := r.registerScene(ctx, r.reg.App, r.authID, r.fids)
 	if err != nil {
 		return err
 	}
 	r.reg = reg
 	rec.Add("bound_fingers", r.fids)
-	rec.Add("bound_authenticator_id", Hex64(reg.sceneCert.AuthenticatorID))
+	rec.Add("bound_authenticator_id", Hex64(reg.SceneCert.AuthenticatorID))
 	c, err := r.beginPayment(ctx)
 	if err != nil {
 		return err
@@ -121,7 +122,7 @@ func reRegister(r *runner, ctx context.Context, rec *record) error {
 	if o.sign.err != nil {
 		return fmt.Errorf("SIGN_PAYMENT with the new scene key: %w", o.sign.err)
 	}
-	st, err := proof.VerifyPayment(o.sign.statement, reg.sceneCert, o.challenge, o.payload)
+	st, err := proof.VerifyPayment(o.sign.statement, reg.SceneCert, o.challenge, o.payload)
 	if err != nil {
 		return err
 	}

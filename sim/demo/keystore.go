@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fpemu/fpemu/keymaster/kmproto"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -36,7 +37,7 @@ func keystoreKeyParams(sids ...uint64) kmproto.Params {
 type keystoreSigned struct {
 	key       *kmproto.GenerateKeyResponse
 	op        uint64 // BEGIN's handle = the authenticate operation_id
-	auth      authenticated
+	auth      drive.Authenticated
 	signature []byte
 }
 
@@ -55,7 +56,7 @@ func (r *runner) keystoreSign(ctx context.Context, key *kmproto.GenerateKeyRespo
 	if ks.auth, err = r.authenticate(ctx, ks.op, f, noise); err != nil {
 		return ks, err
 	}
-	if ks.signature, err = (kmproto.Finish{Handle: ks.op, Input: msg, HAT: ks.auth.hat}).Execute(ctx, r.km); err != nil {
+	if ks.signature, err = (kmproto.Finish{Handle: ks.op, Input: msg, HAT: ks.auth.Event.HAT}).Execute(ctx, r.km); err != nil {
 		return ks, fmt.Errorf("FINISH with the HAT of authenticate(op): %w", err)
 	}
 	if err := kmproto.VerifySignature(kmproto.CurveSM2, key.PublicKey, msg, ks.signature); err != nil {

@@ -35,7 +35,7 @@ func TestKeystorePathAcrossProcesses(t *testing.T) {
 
 	ks, err := r.keystoreSign(ctx, key, r.fingers[0], 11, msg)
 	require.NoError(t, err, "FINISH with the HAT of authenticate(op handle)")
-	tok, err := checkHAT(ks.auth.hat, ks.op, r.sid, r.authID)
+	tok, err := checkHAT(ks.auth.Event.HAT, ks.op, r.sid, r.authID)
 	require.NoError(t, err)
 	assert.Equal(t, tokens.AuthFingerprint, tok.AuthenticatorType)
 	require.NoError(t, kmproto.VerifySignature(kmproto.CurveSM2, key.PublicKey, msg, ks.signature))
@@ -58,8 +58,8 @@ func TestKeystorePathAcrossProcesses(t *testing.T) {
 		hat    []byte
 		hatFor func(op uint64) ([]byte, error)
 	}{
-		{"HAT of the previous operation", key, ks.auth.hat, nil},
-		{"HAT of authenticate(another operation id)", key, other.hat, nil},
+		{"HAT of the previous operation", key, ks.auth.Event.HAT, nil},
+		{"HAT of authenticate(another operation id)", key, other.Event.HAT, nil},
 		{"no HAT", key, nil, nil},
 		{"PASSWORD HAT for this op handle", key, nil, password},
 		{"PASSWORD HAT for this op handle, key bound to the PIN's SID too", keyBoth, nil, password},
@@ -75,7 +75,7 @@ func TestKeystorePathAcrossProcesses(t *testing.T) {
 	require.NoError(t, enrollNewFinger(r, ctx, &record{}))
 	require.NoError(t, r.finishRefused(ctx, key, nil, func(op uint64) ([]byte, error) {
 		a, err := r.authenticate(ctx, op, r.fingers[0], 14)
-		return a.hat, err
+		return a.Event.HAT, err
 	}), "fresh fingerprint HAT for the op, authenticator id changed")
 	require.NoError(t, r.sensorIdle(context.Background()))
 }

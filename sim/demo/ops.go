@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tokens"
@@ -19,87 +20,26 @@ const (
 	gid uint32 = 0
 )
 
-// enrollTimeoutSec is the enroll timeout passed to the HAL (the
-// framework's ENROLL_TIMEOUT_SEC is 60).
-const enrollTimeoutSec = 60
-
-// maxTouchesPerEnroll bounds the touches one enrollment may take before
-// the demo gives up (8 good samples are needed).
-const maxTouchesPerEnroll = 3 * fpproto.DefaultEnrollSamples
-
 // errUnexpected marks a callback the step did not expect.
 var errUnexpected = errors.New("unexpected callback")
 
-// enrolled is what an enrollment showed.
-type enrolled struct {
-	fid       uint32
-	remaining []uint32 // onEnrollResult remaining counts, in order
-	acquired  int      // onAcquired callbacks
-	touches   int      // samples presented
+// only is the demo's observer of a flow: any event but the operation's
+// own (want, ACQUIRED and ERROR) is a deviation of the HAL.
+func only(want fpproto.MsgType) drive.Observer {
+	return func(e fpproto.Event) error {
+		switch e.Type {
+		case want, fpproto.MsgAcquired, fpproto.MsgError:
+			return nil
+		}
+		return fmt.Errorf("%w: %v", errUnexpected, e)
+	}
 }
 
-// enrollFinger runs enroll(hat, gid) through the HAL and plays the user:
-// one touch of f on the sensor for every sample the TA asks for (after
-// each onEnrollResult with samples remaining, and again after an
-// onAcquired that did not count), until onEnrollResult(remaining = 0).
-// Touches are never queued ahead, so no sample is left on the sensor for
-// the next operation.
-func (r *runner) enrollFinger(ctx context.Context, f *finger.Finger, hat []byte) (enrolled, error) {
-	places, _ := finger.Touches(f, fpproto.DefaultEnrollSamples, 0)
-	var res enrolled
-	touch := func() error {
-		if res.touches >= maxTouchesPerEnroll {
-			return fmt.Errorf("enrollment still incomplete after %d touches", res.touches)
-		}
-		p := finger.Nominal
-		p.Noise = uint64(res.touches)
-		if res.touches < len(places) {
-			p = places[res.touches]
-		}
-		res.touches++
-		return r.sen.Touch(ctx, f, p)
-	}
-	if err := touch(); err != nil {
-		return res, err
-	}
-	st, err := r.hc.Enroll(ctx, hat, gid, enrollTimeoutSec)
-	if err != nil {
-		return res, err
-	}
-	if st != hidl.SysOK {
-		return res, fmt.Errorf("enroll: %v, want SYS_OK", st)
-	}
-	for {
-		cb, err := r.cbs.Next(ctx)
-		if err != nil {
-			return res, fmt.Errorf("waiting for enroll callbacks: %w", err)
-		}
-		switch c := cb.(type) {
-		case hidl.OnAcquired:
-			res.acquired++
-			if c.AcquiredInfo != hidl.AcquiredGood {
-				if err := touch(); err != nil {
-					return res, err
-				}
-			}
-		case hidl.OnEnrollResult:
-			res.remaining = append(res.remaining, c.Remaining)
-			if c.FingerID == 0 || c.GroupID != gid {
-				return res, fmt.Errorf("%w: %v", errUnexpected, c)
-			}
-			if c.Remaining == 0 {
-				res.fid = c.FingerID
-				return res, nil
-			}
-			if err := touch(); err != nil {
-				return res, err
-			}
-		case hidl.OnError:
-			return res, fmt.Errorf("enroll ended with %v", c)
-		default:
-			return res, fmt.Errorf("%w during enroll: %v", errUnexpected, cb)
-		}
-	}
+// enrollFinger runs enroll(hat, gid) through the HAL and plays the user
+// (drive.Enroll): a touch of f for every sample the TA asks for, none
+// queued ahead.
+func (r *runner) enrollFinger(ctx context.Context, f *finger.Finger, hat []byte) (drive.Enrolled, error) {
+	return drive.Enroll(ctx, r.fp, r.sen, f, hat, gid, only(fpproto.MsgTemplateEnrolling))
 }
 
 // genuinePlacement is an everyday, well-placed touch: near the centre,
@@ -115,15 +55,8 @@ func genuinePlacement(noise uint64) finger.Placement {
 	return p
 }
 
-// authenticated is what an authentication showed.
-type authenticated struct {
-	fid        uint32
-	hat        []byte
-	rejections int // onAuthenticated(fid 0) before the match
-	acquired   int
-}
-
-// maxGenuineRetries bounds the touches of a genuine authentication.
+// maxGenuineRetries bounds the touches of a genuine authentication after
+// the first.
 const maxGenuineRetries = 3
 
 // touchAndAuthenticate puts f on the sensor (placement from noise) and
@@ -132,54 +65,19 @@ func (r *runner) touchAndAuthenticate(ctx context.Context, op uint64, f *finger.
 	if err := r.sen.Touch(ctx, f, genuinePlacement(noise)); err != nil {
 		return err
 	}
-	st, err := r.hc.Authenticate(ctx, op, gid)
-	if err != nil {
-		return err
-	}
-	if st != hidl.SysOK {
-		return fmt.Errorf("authenticate: %v, want SYS_OK", st)
-	}
-	return nil
+	return r.fp.Authenticate(ctx, op, gid)
 }
 
-// authenticate runs authenticate(op, gid) through the HAL with a genuine
-// touch of f and waits for onAuthenticated with a finger id (another touch
-// follows a rejection, at most maxGenuineRetries).
-func (r *runner) authenticate(ctx context.Context, op uint64, f *finger.Finger, noise uint64) (authenticated, error) {
-	var res authenticated
-	if err := r.touchAndAuthenticate(ctx, op, f, noise); err != nil {
-		return res, err
-	}
-	for {
-		cb, err := r.cbs.Next(ctx)
-		if err != nil {
-			return res, fmt.Errorf("waiting for authenticate callbacks: %w", err)
-		}
-		switch c := cb.(type) {
-		case hidl.OnAcquired:
-			res.acquired++
-		case hidl.OnAuthenticated:
-			if c.Rejected() {
-				res.rejections++
-				if res.rejections > maxGenuineRetries {
-					return res, fmt.Errorf("genuine finger rejected %d times", res.rejections)
-				}
-				if err := r.sen.Touch(ctx, f, genuinePlacement(noise+uint64(res.rejections)<<32)); err != nil {
-					return res, err
-				}
-				continue
-			}
-			res.fid, res.hat = c.FingerID, c.Token
-			if c.GroupID != gid {
-				return res, fmt.Errorf("%w: %v for group %d", errUnexpected, c, gid)
-			}
-			return res, nil
-		case hidl.OnError:
-			return res, fmt.Errorf("authenticate ended with %v", c)
-		default:
-			return res, fmt.Errorf("%w during authenticate: %v", errUnexpected, cb)
-		}
-	}
+// authenticate runs authenticate(op, gid) through the HAL with genuine
+// touches of f (drive.Authenticate) and waits for onAuthenticated with a
+// finger id; another touch follows a rejection, at most
+// maxGenuineRetries.
+func (r *runner) authenticate(ctx context.Context, op uint64, f *finger.Finger, noise uint64) (drive.Authenticated, error) {
+	return drive.Authenticate(ctx, r.fp, r.sen, f, op, gid, drive.AuthOptions{
+		Place:   func(n int) finger.Placement { return genuinePlacement(noise + uint64(n)<<32) },
+		Touches: 1 + maxGenuineRetries,
+		Observe: only(fpproto.MsgAuthenticated),
+	})
 }
 
 // rejected is what an impostor's authentication showed.
@@ -233,25 +131,6 @@ func (r *runner) impostorUntil(ctx context.Context, op uint64, impostor *finger.
 			return res, fmt.Errorf("%w during authenticate: %v", errUnexpected, cb)
 		}
 	}
-}
-
-// cancel runs cancel() and waits for its onError(ERROR_CANCELED).
-func (r *runner) cancel(ctx context.Context) error {
-	st, err := r.hc.Cancel(ctx)
-	if err != nil {
-		return err
-	}
-	if st != hidl.SysOK {
-		return fmt.Errorf("cancel: %v, want SYS_OK", st)
-	}
-	cb, err := r.cbs.Next(ctx)
-	if err != nil {
-		return err
-	}
-	if e, ok := cb.(hidl.OnError); !ok || e.Error != hidl.ErrorCanceled {
-		return fmt.Errorf("%w after cancel: %v, want onError(ERROR_CANCELED)", errUnexpected, cb)
-	}
-	return nil
 }
 
 // sensorIdle checks that no sample is left queued on the sensor.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/sim/drive"
 )
 
 // The payment app's identity with the payment TA: one app key, one scene
@@ -40,48 +41,28 @@ func newChallenge() uint64 {
 	}
 }
 
-// registered is the payment app's key registration: the certificates it
-// uploads to its server, checked there as a chain.
-type registered struct {
-	device, app, scene []byte
-	sceneCert          proof.Cert
-}
-
 // registerScene creates the scene key of sceneRef in the payment TA and
-// verifies the chain device → app → scene offline. It runs after the
-// enrollment's onEnrollResult(remaining 0), before which the HAL has
-// delivered the fingerprint TA's new finger list to the payment TA
-// (docs/protocol.md §10.5): so the first key must bind the group's current
-// finger set (authenticator id and finger ids, proof.FingerBinding); a key
-// bound to another set, or no finger list at all, means the HAL did not
-// relay it. app, if non-nil, is the app certificate already registered.
-func (r *runner) registerScene(ctx context.Context, app []byte, authID uint64, fids []uint32) (registered, error) {
-	var reg registered
-	var err error
-	if reg.device, err = (payproto.GetDeviceCert{}).Execute(ctx, r.pay); err != nil {
-		return reg, fmt.Errorf("GET_DEVICE_CERT: %w", err)
+// verifies the chain device → app → scene offline (drive.RegisterScene).
+// It runs after the enrollment's onEnrollResult(remaining 0), before
+// which the HAL has delivered the fingerprint TA's new finger list to the
+// payment TA (docs/protocol.md §10.5): so the first key must bind the
+// group's current finger set (authenticator id and finger ids,
+// proof.FingerBinding); a key bound to another set, or no finger list at
+// all, means the HAL did not relay it. app, if non-nil, is the app
+// certificate already registered.
+func (r *runner) registerScene(ctx context.Context, app []byte, authID uint64, fids []uint32) (drive.Registration, error) {
+	reg, err := drive.RegisterScene(ctx, r.pay, sceneRef, gid, app)
+	if errors.Is(err, payproto.ErrNoFingers) {
+		return reg, fmt.Errorf("after onEnrollResult(remaining 0): the payment TA has no finger list for group %d (is the HAL relaying bio envelopes?): %w", gid, err)
 	}
-	reg.app = app
-	if reg.app == nil {
-		if reg.app, err = (payproto.CreateAppKey{AppID: sceneRef.AppID}).Execute(ctx, r.pay); err != nil {
-			return reg, fmt.Errorf("CREATE_APP_KEY: %w", err)
-		}
+	if err != nil {
+		return reg, err
 	}
 	sorted := slices.Clone(fids)
 	slices.Sort(sorted)
-	reg.scene, err = (payproto.CreateSceneKey{Ref: sceneRef, GroupID: gid}).Execute(ctx, r.pay)
-	if errors.Is(err, payproto.ErrNoFingers) {
-		return reg, fmt.Errorf("CREATE_SCENE_KEY after onEnrollResult(remaining 0): the payment TA has no finger list for group %d (is the HAL relaying bio envelopes?): %w", gid, err)
-	}
-	if err != nil {
-		return reg, fmt.Errorf("CREATE_SCENE_KEY: %w", err)
-	}
-	if _, _, reg.sceneCert, err = proof.VerifyChain(reg.device, reg.app, reg.scene); err != nil {
-		return reg, fmt.Errorf("certificate chain: %w", err)
-	}
-	if reg.sceneCert.AuthenticatorID != authID || reg.sceneCert.FingerBinding != proof.FingerBinding(gid, authID, sorted) {
+	if reg.SceneCert.AuthenticatorID != authID || reg.SceneCert.FingerBinding != proof.FingerBinding(gid, authID, sorted) {
 		return reg, fmt.Errorf("scene key bound to authenticator id %#x, not to the enrolled fingers %v (authenticator id %#x): the payment TA had an old finger list at onEnrollResult(remaining 0) (is the HAL relaying bio envelopes?)",
-			reg.sceneCert.AuthenticatorID, sorted, authID)
+			reg.SceneCert.AuthenticatorID, sorted, authID)
 	}
 	return reg, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -159,6 +160,7 @@ type runner struct {
 	dev  *device.Stack
 	hc   *halclient.Client
 	cbs  *halclient.Callbacks
+	fp   drive.HAL // hc and cbs, as the flows drive them
 	sen  *device.Sensor
 	gk   *device.Session
 	km   *device.Session

@@ -41,7 +41,7 @@ type state struct {
 	fingers         []*finger.Finger // enrolled, in order
 	fids            []uint32
 	authID          uint64 // the group's authenticator id
-	reg             registered
+	reg             drive.Registration
 
 	order       order // the payment of the main path
 	lastCounter uint64
@@ -53,7 +53,7 @@ type state struct {
 type order struct {
 	challenge uint64
 	payload   []byte
-	auth      authenticated
+	auth      drive.Authenticated
 	sign      signed
 }
 
@@ -157,19 +157,19 @@ func enrollNth(i int, last bool) stepFunc {
 		if err != nil {
 			return err
 		}
-		if err := checkProgress(res.remaining); err != nil {
+		if err := checkProgress(res.Remaining); err != nil {
 			return err
 		}
-		if slices.Contains(r.fids, res.fid) {
-			return fmt.Errorf("finger id %d given twice", res.fid)
+		if slices.Contains(r.fids, res.FingerID) {
+			return fmt.Errorf("finger id %d given twice", res.FingerID)
 		}
 		r.fingers = append(r.fingers, f)
-		r.fids = append(r.fids, res.fid)
+		r.fids = append(r.fids, res.FingerID)
 		rec.Add("finger_seed", fmt.Sprintf("%#x", f.Seed))
-		rec.Add("touches", res.touches)
-		rec.Add("onAcquired", res.acquired)
-		rec.Add("onEnrollResult_remaining", res.remaining)
-		rec.Add("fid", res.fid)
+		rec.Add("touches", res.Touches)
+		rec.Add("onAcquired", res.Acquired)
+		rec.Add("onEnrollResult_remaining", res.Remaining)
+		rec.Add("fid", res.FingerID)
 		id, err := r.hc.GetAuthenticatorID(ctx)
 		if err != nil {
 			return err
@@ -211,7 +211,7 @@ func registerPayment(r *runner, ctx context.Context, rec *record) error {
 		return err
 	}
 	r.reg = reg
-	dev, err := proof.VerifyDeviceCert(reg.device)
+	dev, err := proof.VerifyDeviceCert(reg.Device)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func registerPayment(r *runner, ctx context.Context, rec *record) error {
 	rec.Add("scene", sceneRef.Scene)
 	rec.Add("chain", "device→app→scene verified")
 	rec.Add("bound_fingers", r.fids)
-	rec.Add("bound_authenticator_id", Hex64(reg.sceneCert.AuthenticatorID))
+	rec.Add("bound_authenticator_id", Hex64(reg.SceneCert.AuthenticatorID))
 	return nil
 }
 
@@ -242,16 +242,16 @@ func authenticateOrder(r *runner, ctx context.Context, rec *record) error {
 	}
 	r.order.auth = a
 	rec.Add("operation_id", Hex64(r.order.challenge))
-	rec.Add("onAcquired", a.acquired)
-	rec.Add("rejections", a.rejections)
-	rec.Add("fid", a.fid)
-	rec.Add("token_bytes", len(a.hat))
+	rec.Add("onAcquired", a.Acquired)
+	rec.Add("rejections", a.Rejections)
+	rec.Add("fid", a.Event.FingerID)
+	rec.Add("token_bytes", len(a.Event.HAT))
 	rec.Add("bio_relay", "HAL FETCH_OUTBOX → DELIVER before onAuthenticated, in this step's time")
 	return r.sensorIdle(ctx)
 }
 
 func checkOrderHAT(r *runner, ctx context.Context, rec *record) error {
-	t, err := checkHAT(r.order.auth.hat, r.order.challenge, r.sid, r.authID)
+	t, err := checkHAT(r.order.auth.Event.HAT, r.order.challenge, r.sid, r.authID)
 	if err != nil {
 		return err
 	}
@@ -261,7 +261,7 @@ func checkOrderHAT(r *runner, ctx context.Context, rec *record) error {
 	rec.Add("authenticator_id", Hex64(t.AuthenticatorID))
 	rec.Add("type", "FINGERPRINT")
 	rec.Add("timestamp_ms", t.Timestamp)
-	if err := r.macCheckedInTEE(ctx, r.order.auth.hat); err != nil {
+	if err := r.macCheckedInTEE(ctx, r.order.auth.Event.HAT); err != nil {
 		return err
 	}
 	rec.Add("mac", "valid: Keymaster BEGIN on an AUTH_TIMEOUT key bound to the authenticator id accepted it, and refused it with one MAC bit flipped")
@@ -341,12 +341,12 @@ func signOrder(r *runner, ctx context.Context, rec *record) error {
 }
 
 func verifyOrder(r *runner, ctx context.Context, rec *record) error {
-	st, err := proof.VerifyPayment(r.order.sign.statement, r.reg.sceneCert, r.order.challenge, r.order.payload)
+	st, err := proof.VerifyPayment(r.order.sign.statement, r.reg.SceneCert, r.order.challenge, r.order.payload)
 	if err != nil {
 		return err
 	}
-	if st.FingerID != r.order.auth.fid || st.GroupID != gid {
-		return fmt.Errorf("statement names finger %d of group %d, want %d of %d", st.FingerID, st.GroupID, r.order.auth.fid, gid)
+	if st.FingerID != r.order.auth.Event.FingerID || st.GroupID != gid {
+		return fmt.Errorf("statement names finger %d of group %d, want %d of %d", st.FingerID, st.GroupID, r.order.auth.Event.FingerID, gid)
 	}
 	r.lastCounter = st.Counter
 	rec.Add("challenge", Hex64(st.Challenge))
@@ -371,9 +371,9 @@ func keystorePath(r *runner, ctx context.Context, rec *record) error {
 	rec.Add("key", "SM2/SM3 USER_AUTH_TYPE=FINGERPRINT")
 	rec.Add("user_secure_id", Hex64(r.authID))
 	rec.Add("op_handle", Hex64(ks.op))
-	rec.Add("fid", ks.auth.fid)
+	rec.Add("fid", ks.auth.Event.FingerID)
 	rec.Add("finish", "signed, verified")
-	if err := r.finishRefused(ctx, key, ks.auth.hat, nil); err != nil {
+	if err := r.finishRefused(ctx, key, ks.auth.Event.HAT, nil); err != nil {
 		return fmt.Errorf("HAT of another operation: %w", err)
 	}
 	rec.Add("other_op_hat", "KEY_USER_NOT_AUTHENTICATED")
