@@ -11,6 +11,7 @@ import (
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/tacore"
+	"github.com/fpemu/fpemu/tee/tatest"
 )
 
 // FuzzParseKeyRecord: the decoder of sealed key rows never panics, returns
@@ -124,31 +125,9 @@ func FuzzSessionInvoke(f *testing.F) {
 	f.Add(uint32(payproto.CmdDeliver), []byte{in, 2, 0, 0}, uint32(0), uint32(0), d.fingerList(f, 0, 0xA2, 1))
 	f.Add(uint32(payproto.CmdSetAuthTokenKey), []byte{in, 0, 0, 0}, uint32(0), uint32(0), []byte{1, 2, 3})
 	f.Add(uint32(0xFFFF), []byte{0, 0, 0, 0}, uint32(0), uint32(0), []byte(nil))
-	kinds := []tee.ParamType{tee.ParamNone, tee.ParamValueInput, tee.ParamValueOutput, tee.ParamValueInout,
-		tee.ParamMemrefInput, tee.ParamMemrefOutput, tee.ParamMemrefInout}
 	f.Fuzz(func(t *testing.T, cmd uint32, types []byte, a, b uint32, data []byte) {
-		var p tee.Params
-		for i := range 4 {
-			var k tee.ParamType
-			if i < len(types) {
-				k = kinds[int(types[i])%len(kinds)]
-			}
-			p[i] = tee.Param{Type: k, A: a, B: b}
-			if k.IsMemref() {
-				p[i].Data, p[i].Size = data, uint32(len(data))
-				if k == tee.ParamMemrefOutput {
-					p[i].Data, p[i].Size = nil, b%(2*payproto.OutputCapacity)
-				}
-			}
-		}
-		types4 := p.Types()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err := s.Invoke(ctx, cmd, &p)
-		require.Equal(t, types4, p.Types(), "the TA never changes parameter types")
-		if err != nil {
-			require.NotEqual(t, tee.Success, tee.ResultOf(err))
-		}
+		p := tatest.FuzzParams(types, a, b, data, b%(2*payproto.OutputCapacity))
+		_ = tatest.InvokeHostile(t, s, cmd, &p, 5*time.Second)
 		q := tee.Params{tee.MemrefOut(payproto.OutputCapacity)}
 		require.NoError(t, s.Invoke(ctx, uint32(payproto.CmdGetDeviceCert), &q), "the TA stays usable")
 	})

@@ -1,14 +1,16 @@
 package fingerprint
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"context"
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tokens"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/tatest"
+	"github.com/fpemu/fpemu/tokens"
 )
 
 // FuzzSessionInvoke drives the command dispatcher with arbitrary command
@@ -33,34 +35,14 @@ func FuzzSessionInvoke(f *testing.F) {
 	f.Add(uint32(fpproto.CmdAuthenticate), []byte{1, 1, 2, 0}, uint32(7), uint32(9), []byte(nil))
 	f.Add(uint32(fpproto.CmdRemove), []byte{1, 2, 0, 0}, uint32(1), uint32(0), []byte(nil))
 	f.Add(uint32(0xFFFF), []byte{0, 0, 0, 0}, uint32(0), uint32(0), []byte(nil))
-	kinds := []tee.ParamType{tee.ParamNone, tee.ParamValueInput, tee.ParamValueOutput, tee.ParamValueInout,
-		tee.ParamMemrefInput, tee.ParamMemrefOutput, tee.ParamMemrefInout}
 	f.Fuzz(func(t *testing.T, cmd uint32, types []byte, a, b uint32, data []byte) {
-		var p tee.Params
-		for i := range 4 {
-			var k tee.ParamType
-			if i < len(types) {
-				k = kinds[int(types[i])%len(kinds)]
-			}
-			p[i] = tee.Param{Type: k, A: a, B: b}
-			if k.IsMemref() {
-				p[i].Data, p[i].Size = data, uint32(len(data))
-				if k == tee.ParamMemrefOutput {
-					p[i].Data, p[i].Size = nil, b%(2*tokens.Size)
-				}
-			}
-		}
+		p := tatest.FuzzParams(types, a, b, data, b%(2*tokens.Size))
 		if fpproto.Command(cmd) == fpproto.CmdNextEvent {
 			p[0].A %= 2 // do not block the fuzzer
 		}
-		types4 := p.Types()
+		_ = tatest.InvokeHostile(t, s, cmd, &p, 5*time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		err := s.Invoke(ctx, cmd, &p)
-		require.Equal(t, types4, p.Types(), "the TA never changes parameter types")
-		if err != nil {
-			require.NotEqual(t, tee.Success, tee.ResultOf(err))
-		}
 		if ta.Busy() {
 			ta.Cancel()
 		}

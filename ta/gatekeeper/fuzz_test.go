@@ -1,15 +1,15 @@
 package gatekeeper
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/tatest"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -48,35 +48,12 @@ func FuzzSessionInvoke(f *testing.F) {
 	f.Add(uint32(gkproto.CmdSetAuthTokenKey), []byte{4}, uint32(0), uint32(0), uint8(0), make([]byte, 109))
 	f.Add(uint32(0x77), []byte{}, uint32(0), uint32(0), uint8(0), []byte(nil))
 
-	kinds := []tee.ParamType{tee.ParamNone, tee.ParamValueInput, tee.ParamValueOutput, tee.ParamValueInout,
-		tee.ParamMemrefInput, tee.ParamMemrefOutput, tee.ParamMemrefInout}
 	f.Fuzz(func(t *testing.T, cmd uint32, types []byte, a, b uint32, capacity uint8, data []byte) {
-		var p tee.Params
-		for i := range 4 {
-			var k tee.ParamType
-			if i < len(types) {
-				k = kinds[int(types[i])%len(kinds)]
-			}
-			p[i] = tee.Param{Type: k, A: a, B: b}
-			switch k {
-			case tee.ParamMemrefInput, tee.ParamMemrefInout:
-				p[i].Data, p[i].Size = data, uint32(len(data))
-			case tee.ParamMemrefOutput:
-				p[i].Size = uint32(capacity)
-			}
-		}
+		p := tatest.FuzzParams(types, a, b, data, uint32(capacity))
 		// VERIFY p1 carries the challenge, a = low, b = high (§3.1).
 		challenge := uint64(p[1].A) | uint64(p[1].B)<<32
-		types4 := p.Types()
-
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		err := s.Invoke(ctx, cmd, &p)
-		require.Equal(t, types4, p.Types(), "the TA never changes parameter types")
-		if err != nil {
-			code := tee.ResultOf(err)
-			require.NotEqual(t, tee.Success, code)
-			require.NotEqual(t, tee.ResultGeneric, code, "untyped failure: %v", err)
+		if err := tatest.InvokeHostile(t, s, cmd, &p, 10*time.Second); err != nil {
+			require.NotEqual(t, tee.ResultGeneric, tee.ResultOf(err), "untyped failure: %v", err)
 			return
 		}
 		if gkproto.Command(cmd) == gkproto.CmdVerify && gkproto.Status(int32(p[0].A)) == gkproto.StatusOK {
