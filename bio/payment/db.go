@@ -2,9 +2,7 @@ package payment
 
 import (
 	"context"
-	"database/sql"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/fpemu/fpemu/bio"
@@ -14,6 +12,7 @@ import (
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/marks"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tacore"
 )
 
 // Sealed-value table labels (the "table" of the associated data).
@@ -77,18 +76,10 @@ var counterIdentity = store.Identity(store.Str("counter"))
 
 // loadKey returns the record of kind/ref, or ok=false.
 func loadKey(tx *store.Tx, kind proof.Kind, ref payproto.KeyRef) (keyRecord, bool, error) {
-	var sealed []byte
-	err := tx.QueryRow(`SELECT record FROM pay_keys WHERE kind = ? AND app_id = ? AND scene = ?`,
-		int64(kind), []byte(ref.AppID), []byte(ref.Scene)).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return keyRecord{}, false, nil
-	}
-	if err != nil {
-		return keyRecord{}, false, fmt.Errorf("payment: load %s key %s: %w", kind, ref, err)
-	}
-	b, err := tx.Unseal(tableKeys, keyIdentity(kind, ref), sealed)
-	if err != nil {
-		return keyRecord{}, false, fmt.Errorf("payment: %s key %s: %w", kind, ref, err)
+	b, ok, err := tx.LoadSealed(tableKeys, keyIdentity(kind, ref), `SELECT record FROM pay_keys WHERE kind = ? AND app_id = ? AND scene = ?`,
+		int64(kind), []byte(ref.AppID), []byte(ref.Scene))
+	if err != nil || !ok {
+		return keyRecord{}, false, tacore.Wrapf(err, "payment: %s key %s", kind, ref)
 	}
 	defer clear(b)
 	r, err := parseKeyRecord(b)
@@ -107,17 +98,10 @@ func putKey(tx *store.Tx, ref payproto.KeyRef, r *keyRecord) error {
 		return err
 	}
 	defer clear(b)
-	sealed, err := tx.Seal(tableKeys, keyIdentity(r.kind, ref), b)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(`INSERT INTO pay_keys(kind, app_id, scene, record, owner) VALUES (?, ?, ?, ?, ?)
+	err = tx.PutSealed(tableKeys, keyIdentity(r.kind, ref), b, `INSERT INTO pay_keys(kind, app_id, scene, owner, record) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT(kind, app_id, scene) DO UPDATE SET record = excluded.record, owner = excluded.owner`,
-		int64(r.kind), []byte(ref.AppID), []byte(ref.Scene), sealed, r.owner[:])
-	if err != nil {
-		return fmt.Errorf("payment: store %s key %s: %w", r.kind, ref, err)
-	}
-	return nil
+		int64(r.kind), []byte(ref.AppID), []byte(ref.Scene), r.owner[:])
+	return tacore.Wrapf(err, "payment: %s key %s", r.kind, ref)
 }
 
 // countOwned returns the number of keys (app and scene) owner holds.
@@ -175,17 +159,9 @@ func fingerIdentity(gid uint32) []byte { return store.Identity(store.Str("gid"),
 
 // loadFingerList returns the latest finger list of gid, or ok=false.
 func loadFingerList(tx *store.Tx, gid uint32) (bio.FingerList, bool, error) {
-	var sealed []byte
-	err := tx.QueryRow(`SELECT list FROM pay_finger_lists WHERE gid = ?`, int64(gid)).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return bio.FingerList{}, false, nil
-	}
-	if err != nil {
-		return bio.FingerList{}, false, fmt.Errorf("payment: load finger list: %w", err)
-	}
-	b, err := tx.Unseal(tableFingers, fingerIdentity(gid), sealed)
-	if err != nil {
-		return bio.FingerList{}, false, fmt.Errorf("payment: finger list of group %d: %w", gid, err)
+	b, ok, err := tx.LoadSealed(tableFingers, fingerIdentity(gid), `SELECT list FROM pay_finger_lists WHERE gid = ?`, int64(gid))
+	if err != nil || !ok {
+		return bio.FingerList{}, false, tacore.Wrapf(err, "payment: finger list of group %d", gid)
 	}
 	l, err := bio.ParseFingerList(b)
 	if err != nil || l.GroupID != gid {
@@ -199,34 +175,21 @@ func putFingerList(tx *store.Tx, l bio.FingerList) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := tx.Seal(tableFingers, fingerIdentity(l.GroupID), b)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(`INSERT INTO pay_finger_lists(gid, list) VALUES (?, ?)
-		ON CONFLICT(gid) DO UPDATE SET list = excluded.list`, int64(l.GroupID), sealed)
-	if err != nil {
-		return fmt.Errorf("payment: store finger list: %w", err)
-	}
-	return nil
+	err = tx.PutSealed(tableFingers, fingerIdentity(l.GroupID), b, `INSERT INTO pay_finger_lists(gid, list) VALUES (?, ?)
+		ON CONFLICT(gid) DO UPDATE SET list = excluded.list`, int64(l.GroupID))
+	return tacore.Wrapf(err, "payment: finger list of group %d", l.GroupID)
 }
 
 // nextCounter increments the persisted counter and returns the new value
 // (1 for the first call on a fresh store). It is part of the caller's
 // transaction, so the value is used only if the transaction commits.
 func nextCounter(tx *store.Tx) (uint64, error) {
-	var sealed []byte
 	var cur uint64
-	err := tx.QueryRow(`SELECT value FROM pay_counter WHERE id = 1`).Scan(&sealed)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return 0, fmt.Errorf("payment: load counter: %w", err)
-	default:
-		b, err := tx.Unseal(tableCounter, counterIdentity, sealed)
-		if err != nil {
-			return 0, fmt.Errorf("payment: counter: %w", err)
-		}
+	b, ok, err := tx.LoadSealed(tableCounter, counterIdentity, `SELECT value FROM pay_counter WHERE id = 1`)
+	if err != nil {
+		return 0, fmt.Errorf("payment: counter: %w", err)
+	}
+	if ok {
 		if len(b) != 8 {
 			return 0, fmt.Errorf("%w: counter of %d bytes", ErrCorruptRecord, len(b))
 		}
@@ -236,13 +199,11 @@ func nextCounter(tx *store.Tx) (uint64, error) {
 		return 0, fmt.Errorf("%w: counter exhausted", ErrCorruptRecord)
 	}
 	next := cur + 1
-	sealed, err = tx.Seal(tableCounter, counterIdentity, binary.BigEndian.AppendUint64(nil, next))
+	err = tx.PutSealed(tableCounter, counterIdentity, binary.BigEndian.AppendUint64(nil, next),
+		`INSERT INTO pay_counter(id, value) VALUES (1, ?)
+		ON CONFLICT(id) DO UPDATE SET value = excluded.value`)
 	if err != nil {
-		return 0, err
-	}
-	if _, err := tx.Exec(`INSERT INTO pay_counter(id, value) VALUES (1, ?)
-		ON CONFLICT(id) DO UPDATE SET value = excluded.value`, sealed); err != nil {
-		return 0, fmt.Errorf("payment: store counter: %w", err)
+		return 0, fmt.Errorf("payment: counter: %w", err)
 	}
 	return next, nil
 }

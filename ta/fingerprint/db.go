@@ -1,13 +1,13 @@
 package fingerprint
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/marks"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tacore"
 )
 
 // Tables of the fingerprint TA's sealed store. Every value column is sealed
@@ -142,14 +142,9 @@ func putTemplate(tx *store.Tx, gid, fid uint32, r templateRecord) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := tx.Seal(tableTemplates, templateIdentity(gid, fid), b)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(`INSERT INTO fp_templates(gid, fid, record) VALUES (?, ?, ?)`, int64(gid), int64(fid), sealed); err != nil {
-		return fmt.Errorf("fingerprint: store template: %w", err)
-	}
-	return nil
+	err = tx.PutSealed(tableTemplates, templateIdentity(gid, fid), b,
+		`INSERT INTO fp_templates(gid, fid, record) VALUES (?, ?, ?)`, int64(gid), int64(fid))
+	return tacore.Wrapf(err, "fingerprint: template %d/%d", gid, fid)
 }
 
 func deleteTemplates(tx *store.Tx, gid uint32, fids []uint32) error {
@@ -183,17 +178,9 @@ func groupSID(tx *store.Tx, gid uint32) (sid uint64, bound bool, err error) {
 // loadAuthenticatorID returns gid's authenticator id, 0 when the group has
 // no row (no templates).
 func loadAuthenticatorID(tx *store.Tx, gid uint32) (uint64, error) {
-	var sealed []byte
-	err := tx.QueryRow(`SELECT state FROM fp_groups WHERE gid = ?`, int64(gid)).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("fingerprint: load group: %w", err)
-	}
-	b, err := tx.Unseal(tableGroups, groupIdentity(gid), sealed)
-	if err != nil {
-		return 0, fmt.Errorf("fingerprint: group %d: %w", gid, err)
+	b, ok, err := tx.LoadSealed(tableGroups, groupIdentity(gid), `SELECT state FROM fp_groups WHERE gid = ?`, int64(gid))
+	if err != nil || !ok {
+		return 0, tacore.Wrapf(err, "fingerprint: group %d", gid)
 	}
 	r, err := parseGroupRecord(b)
 	if err != nil {
@@ -208,28 +195,16 @@ func putAuthenticatorID(tx *store.Tx, gid uint32, id uint64) error {
 		_, err := tx.Exec(`DELETE FROM fp_groups WHERE gid = ?`, int64(gid))
 		return err
 	}
-	sealed, err := tx.Seal(tableGroups, groupIdentity(gid), groupRecord{AuthenticatorID: id}.marshal())
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(`INSERT INTO fp_groups(gid, state) VALUES (?, ?)
-		ON CONFLICT(gid) DO UPDATE SET state = excluded.state`, int64(gid), sealed)
-	return err
+	return tx.PutSealed(tableGroups, groupIdentity(gid), groupRecord{AuthenticatorID: id}.marshal(),
+		`INSERT INTO fp_groups(gid, state) VALUES (?, ?)
+		ON CONFLICT(gid) DO UPDATE SET state = excluded.state`, int64(gid))
 }
 
 // loadLockout returns gid's stored lockout state (the zero state if none).
 func loadLockout(tx *store.Tx, gid uint32) (Lockout, error) {
-	var sealed []byte
-	err := tx.QueryRow(`SELECT state FROM fp_lockout WHERE gid = ?`, int64(gid)).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Lockout{}, nil
-	}
-	if err != nil {
-		return Lockout{}, fmt.Errorf("fingerprint: load lockout: %w", err)
-	}
-	b, err := tx.Unseal(tableLockout, groupIdentity(gid), sealed)
-	if err != nil {
-		return Lockout{}, fmt.Errorf("fingerprint: lockout %d: %w", gid, err)
+	b, ok, err := tx.LoadSealed(tableLockout, groupIdentity(gid), `SELECT state FROM fp_lockout WHERE gid = ?`, int64(gid))
+	if err != nil || !ok {
+		return Lockout{}, tacore.Wrapf(err, "fingerprint: lockout %d", gid)
 	}
 	l, err := parseLockout(b)
 	if err != nil {
@@ -248,13 +223,8 @@ func putLockout(tx *store.Tx, gid uint32, l Lockout) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := tx.Seal(tableLockout, groupIdentity(gid), b)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(`INSERT INTO fp_lockout(gid, state) VALUES (?, ?)
-		ON CONFLICT(gid) DO UPDATE SET state = excluded.state`, int64(gid), sealed)
-	return err
+	return tx.PutSealed(tableLockout, groupIdentity(gid), b, `INSERT INTO fp_lockout(gid, state) VALUES (?, ?)
+		ON CONFLICT(gid) DO UPDATE SET state = excluded.state`, int64(gid))
 }
 
 // NewMarkStore returns an envelope.MarkStore keeping the replay marks of

@@ -1,16 +1,15 @@
 package gatekeeper
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"crypto/subtle"
-	"database/sql"
 	"errors"
 	"fmt"
 
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/marks"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tacore"
 )
 
 // Tables of the Gatekeeper TA's sealed store. Every value column is sealed
@@ -64,17 +63,9 @@ func sidIdentity(sid uint64) []byte  { return store.Identity(store.Str("sid"), s
 
 // loadUser returns the enrolled handle of uid, or ok=false.
 func loadUser(tx *store.Tx, uid uint32) (h gkproto.PasswordHandle, raw []byte, ok bool, err error) {
-	var sealed []byte
-	err = tx.QueryRow(`SELECT handle FROM gk_users WHERE uid = ?`, int64(uid)).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return gkproto.PasswordHandle{}, nil, false, nil
-	}
-	if err != nil {
-		return gkproto.PasswordHandle{}, nil, false, fmt.Errorf("gatekeeper: load user %d: %w", uid, err)
-	}
-	raw, err = tx.Unseal(tableUsers, userIdentity(uid), sealed)
-	if err != nil {
-		return gkproto.PasswordHandle{}, nil, false, fmt.Errorf("gatekeeper: user %d: %w", uid, err)
+	raw, ok, err = tx.LoadSealed(tableUsers, userIdentity(uid), `SELECT handle FROM gk_users WHERE uid = ?`, int64(uid))
+	if err != nil || !ok {
+		return gkproto.PasswordHandle{}, nil, false, tacore.Wrapf(err, "gatekeeper: user %d", uid)
 	}
 	h, err = gkproto.ParseHandle(raw)
 	if err != nil {
@@ -97,32 +88,20 @@ func isEnrolled(tx *store.Tx, uid uint32, handle []byte) (gkproto.PasswordHandle
 }
 
 func putUser(tx *store.Tx, uid uint32, h *gkproto.PasswordHandle) error {
-	sealed, err := tx.Seal(tableUsers, userIdentity(uid), h.Marshal())
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(`INSERT INTO gk_users(uid, handle) VALUES (?, ?)
-		ON CONFLICT(uid) DO UPDATE SET handle = excluded.handle`, int64(uid), sealed)
-	if err != nil {
-		return fmt.Errorf("gatekeeper: store user %d: %w", uid, err)
-	}
-	return nil
+	err := tx.PutSealed(tableUsers, userIdentity(uid), h.Marshal(), `INSERT INTO gk_users(uid, handle) VALUES (?, ?)
+		ON CONFLICT(uid) DO UPDATE SET handle = excluded.handle`, int64(uid))
+	return tacore.Wrapf(err, "gatekeeper: user %d", uid)
 }
 
 // loadRecord is GetFailureRecord: the stored record of sid, or a zero record
 // for sid if none is stored.
 func loadRecord(tx *store.Tx, sid uint64) (FailureRecord, error) {
-	var sealed []byte
-	err := tx.QueryRow(`SELECT record FROM gk_failure_records WHERE sid = ?`, int64(sid)).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return FailureRecord{SecureUserID: sid}, nil
-	}
-	if err != nil {
-		return FailureRecord{}, fmt.Errorf("gatekeeper: load failure record: %w", err)
-	}
-	b, err := tx.Unseal(tableFailures, sidIdentity(sid), sealed)
+	b, ok, err := tx.LoadSealed(tableFailures, sidIdentity(sid), `SELECT record FROM gk_failure_records WHERE sid = ?`, int64(sid))
 	if err != nil {
 		return FailureRecord{}, fmt.Errorf("gatekeeper: failure record: %w", err)
+	}
+	if !ok {
+		return FailureRecord{SecureUserID: sid}, nil
 	}
 	r, err := ParseFailureRecord(b)
 	if err != nil {
@@ -136,16 +115,9 @@ func loadRecord(tx *store.Tx, sid uint64) (FailureRecord, error) {
 
 // putRecord is WriteFailureRecord.
 func putRecord(tx *store.Tx, r FailureRecord) error {
-	sealed, err := tx.Seal(tableFailures, sidIdentity(r.SecureUserID), r.Marshal())
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(`INSERT INTO gk_failure_records(sid, record) VALUES (?, ?)
-		ON CONFLICT(sid) DO UPDATE SET record = excluded.record`, int64(r.SecureUserID), sealed)
-	if err != nil {
-		return fmt.Errorf("gatekeeper: store failure record: %w", err)
-	}
-	return nil
+	err := tx.PutSealed(tableFailures, sidIdentity(r.SecureUserID), r.Marshal(), `INSERT INTO gk_failure_records(sid, record) VALUES (?, ?)
+		ON CONFLICT(sid) DO UPDATE SET record = excluded.record`, int64(r.SecureUserID))
+	return tacore.Wrapf(err, "gatekeeper: failure record")
 }
 
 // clearRecord is ClearFailureRecord: the record of sid goes back to zero
