@@ -176,11 +176,7 @@ func (s session) beginPayment(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) setAuthTokenKey(ctx context.Context, p *tee.Params) error {
-	err := s.t.SetAuthTokenKey(ctx, p[0].Data)
-	if err != nil {
-		s.t.Log.Warn("auth-token key envelope rejected", zap.Error(err))
-	}
-	return err
+	return s.t.KeyInstalled(s.t.SetAuthTokenKey(ctx, p[0].Data))
 }
 
 var _ rpc.TA = (*TA)(nil)

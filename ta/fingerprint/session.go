@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -113,11 +111,7 @@ func (s session) resetLockout(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) setAuthTokenKey(ctx context.Context, p *tee.Params) error {
-	err := s.t.SetAuthTokenKey(ctx, p[0].Data)
-	if err != nil {
-		s.t.Log.Warn("auth-token key envelope rejected", zap.Error(err))
-	}
-	return tacore.TEEError(err)
+	return s.t.KeyInstalled(s.t.SetAuthTokenKey(ctx, p[0].Data))
 }
 
 func (s session) nextEvent(ctx context.Context, p *tee.Params) error {

@@ -7,8 +7,6 @@ import (
 	"context"
 	"fmt"
 
-	"go.uber.org/zap"
-
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
@@ -42,11 +40,7 @@ func (t *TA) CommandName(cmd uint32) (string, bool) { return t.mux.CommandName(c
 type session struct{ t *TA }
 
 func (s session) setAuthTokenKey(_ context.Context, p *tee.Params) error {
-	err := s.t.SetAuthTokenKey(p[0].Data)
-	if err != nil {
-		s.t.Log.Warn("auth-token key envelope rejected", zap.Error(err))
-	}
-	return tacore.TEEError(err)
+	return s.t.KeyInstalled(s.t.SetAuthTokenKey(p[0].Data))
 }
 
 func setStatus(p *tee.Params, st gkproto.Status, retryMs uint32) { p.SetValue(0, uint32(st), retryMs) }
