@@ -370,3 +370,22 @@ func TestRequireBootIDWithOpener(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	assert.Equal(t, cfg.BootID, c.BootID)
 }
+
+func TestKeyInstalled(t *testing.T) {
+	f := newFixture(t)
+	c := f.open(t)
+	env, err := f.km.Seal(tee.UUIDGatekeeper, envelope.MsgAuthTokenKey, f.key)
+	require.NoError(t, err)
+	require.NoError(t, c.KeyInstalled(c.SetAuthTokenKey(env)))
+	err = c.KeyInstalled(c.SetAuthTokenKey([]byte("not an envelope")))
+	require.Error(t, err)
+	require.NotEqual(t, tee.ResultGeneric, tee.ResultOf(err), "a refused envelope is a typed TEEC result: %v", err)
+}
+
+func TestWrapf(t *testing.T) {
+	require.NoError(t, Wrapf(nil, "user %d", 1))
+	cause := errors.New("cause")
+	err := Wrapf(cause, "user %d", 1)
+	require.ErrorIs(t, err, cause)
+	require.EqualError(t, err, "user 1: cause")
+}
