@@ -52,10 +52,7 @@ CREATE TABLE pay_keys (
 	record BLOB NOT NULL,
 	PRIMARY KEY (kind, app_id, scene)
 ) WITHOUT ROWID;
-CREATE TABLE pay_finger_lists (
-	gid  INTEGER PRIMARY KEY NOT NULL CHECK (gid >= 0 AND gid <= 4294967295),
-	list BLOB NOT NULL
-);
+`+store.U32Table("pay_finger_lists", "gid", "list")+`
 CREATE TABLE pay_counter (
 	id    INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
 	value BLOB NOT NULL

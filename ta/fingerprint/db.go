@@ -46,15 +46,9 @@ CREATE TABLE fp_templates (
 	record BLOB NOT NULL,
 	PRIMARY KEY (gid, fid)
 ) WITHOUT ROWID;
-CREATE TABLE fp_groups (
-	gid   INTEGER PRIMARY KEY NOT NULL CHECK (gid >= 0 AND gid <= 4294967295),
-	state BLOB NOT NULL
-);
-CREATE TABLE fp_lockout (
-	gid   INTEGER PRIMARY KEY NOT NULL CHECK (gid >= 0 AND gid <= 4294967295),
-	state BLOB NOT NULL
-);
-`+replayMarks.CreateSQL()),
+`+store.U32Table("fp_groups", "gid", "state")+
+			store.U32Table("fp_lockout", "gid", "state")+
+			replayMarks.CreateSQL()),
 	}
 }
 

@@ -40,11 +40,8 @@ var replayMarks = marks.MustTable("gk_replay_marks", ErrCorruptRecord)
 // this schema.
 func Schema() store.Schema {
 	return store.Schema{
-		store.SQL("gatekeeper v1: users, failure records, replay marks", `
-CREATE TABLE gk_users (
-	uid    INTEGER PRIMARY KEY NOT NULL CHECK (uid >= 0 AND uid <= 4294967295),
-	handle BLOB NOT NULL
-);
+		store.SQL("gatekeeper v1: users, failure records, replay marks",
+			store.U32Table("gk_users", "uid", "handle")+`
 CREATE TABLE gk_failure_records (
 	sid    INTEGER PRIMARY KEY NOT NULL,
 	record BLOB NOT NULL

@@ -7,9 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var rowSchema = Schema{SQL("create kv", `CREATE TABLE kv (
-	k     INTEGER PRIMARY KEY,
-	value BLOB NOT NULL);`)}
+var rowSchema = Schema{SQL("create kv", U32Table("kv", "k", "value"))}
 
 func kvID(k int64) []byte { return Identity(Str("k"), I64(k)) }
 
@@ -71,4 +69,22 @@ func TestSealedRowStatementErrors(t *testing.T) {
 		return tx.PutSealed("kv", kvID(1), []byte("x"), `INSERT INTO missing(k, value) VALUES (?, ?)`, int64(1))
 	})
 	require.ErrorContains(t, err, "store kv row")
+}
+
+func TestU32TableKeyRange(t *testing.T) {
+	s := openTest(t, dbPath(t), rowSchema)
+	for _, tc := range []struct {
+		k  int64
+		ok bool
+	}{{0, true}, {1<<32 - 1, true}, {-1, false}, {1 << 32, false}} {
+		err := s.Tx(context.Background(), func(tx *Tx) error {
+			_, err := tx.Exec(`INSERT INTO kv(k, value) VALUES (?, x'00')`, tc.k)
+			return err
+		})
+		if tc.ok {
+			require.NoError(t, err, "key %d", tc.k)
+		} else {
+			require.Error(t, err, "key %d", tc.k)
+		}
+	}
 }
