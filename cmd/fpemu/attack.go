@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fpemu/fpemu/sim/attack"
-	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -68,9 +64,9 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 					return usageErrorf("--run: %v", err)
 				}
 			}
-			exe, err := os.Executable()
+			self, err := newSelfLauncher()
 			if err != nil {
-				return fmt.Errorf("locate the fpemu binary: %w", err)
+				return err
 			}
 			root, cleanup, err := attackDir(dir)
 			if err != nil {
@@ -78,13 +74,13 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 			}
 			defer cleanup()
 
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
 			out := cmd.OutOrStdout()
 			cfg := attack.Config{
 				Dir:        root,
-				TACommand:  func(d string) func(tee.Role) *exec.Cmd { return device.TACommand(exe, d) },
-				HALCommand: func(d string) *exec.Cmd { return device.HALCommand(exe, d) },
+				TACommand:  self.ta,
+				HALCommand: self.hal,
 				Match:      match,
 				Interpose:  attackInterpose,
 			}

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"regexp"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,7 +88,7 @@ not be reached; 2 for a usage error.`,
 				target = deviceTarget(device)
 			}
 
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
 			var own *conform.Device
 			if target.HAL == "" {
@@ -177,13 +174,13 @@ func deviceTarget(dir string) conform.Target {
 // bootOwnDevice boots a device whose processes are this binary's TA and
 // HAL subcommands.
 func bootOwnDevice(ctx context.Context, logs bool, stderr io.Writer) (*conform.Device, error) {
-	exe, err := os.Executable()
+	self, err := newSelfLauncher()
 	if err != nil {
-		return nil, fmt.Errorf("locating the fpemu binary: %w", err)
+		return nil, err
 	}
 	cfg := conform.DeviceConfig{
-		TACommand:  func(dir string) func(tee.Role) *exec.Cmd { return device.TACommand(exe, dir) },
-		HALCommand: func(dir string) *exec.Cmd { return device.HALCommand(exe, dir) },
+		TACommand:  self.ta,
+		HALCommand: self.hal,
 	}
 	if logs {
 		cfg.Logs = stderr

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,16 +30,9 @@ func conformRun(t *testing.T, tmp string, args ...string) (int, string, string) 
 	defer cancel()
 	cmd := fpemuCmd(ctx, append([]string{"conform"}, args...)...)
 	cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	code, stdout, stderr := runCmd(t, cmd)
 	require.NoError(t, ctx.Err(), "must not hang")
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode(), stdout.String(), stderr.String()
-	}
-	require.NoError(t, err)
-	return 0, stdout.String(), stderr.String()
+	return code, stdout, stderr
 }
 
 // TestConformSelfBooted: without --hal, conform boots its own device, runs

@@ -4,16 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fpemu/fpemu/sim/demo"
-	"github.com/fpemu/fpemu/sim/device"
-	"github.com/fpemu/fpemu/tee"
 )
 
 func init() { subcommands = append(subcommands, newDemoCmd) }
@@ -52,18 +46,18 @@ it for inspection; --json prints one JSON object per step
 ({"n","step","ok","ms","details"}) instead of the text trace.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			exe, err := os.Executable()
+			self, err := newSelfLauncher()
 			if err != nil {
-				return fmt.Errorf("locate the fpemu binary: %w", err)
+				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			cfg := demo.Config{
 				Dir:        keep,
 				Keep:       keep != "",
-				TACommand:  func(dir string) func(tee.Role) *exec.Cmd { return device.TACommand(exe, dir) },
-				HALCommand: func(dir string) *exec.Cmd { return device.HALCommand(exe, dir) },
+				TACommand:  self.ta,
+				HALCommand: self.hal,
 			}
 			if logs {
 				cfg.Logs = errOut

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,21 +19,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// buildDemoBinary builds the fpemu binary into a temporary directory.
-func buildDemoBinary(t *testing.T) string {
-	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if p, err := exec.LookPath("go"); err == nil {
-		goTool = p
-	}
-	bin := filepath.Join(t.TempDir(), "fpemu")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
-}
 
 // demoLine is one line of `fpemu demo --json`.
 type demoLine struct {
@@ -120,16 +104,8 @@ func runDemo(t *testing.T, bin string, args ...string) (int, []byte, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"demo"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode(), stdout.Bytes(), stderr.String()
-	}
-	require.NoError(t, err)
-	return 0, stdout.Bytes(), stderr.String()
+	code, stdout, stderr := runCmd(t, exec.CommandContext(ctx, bin, append([]string{"demo"}, args...)...))
+	return code, []byte(stdout), stderr
 }
 
 // TestDemoBinary runs the built fpemu binary's demo the way the README
@@ -138,7 +114,7 @@ func TestDemoBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and boots devices")
 	}
-	bin := buildDemoBinary(t)
+	bin := buildFpemu(t)
 	t.Run("json", func(t *testing.T) { testDemoJSON(t, bin) })
 	t.Run("text", func(t *testing.T) { testDemoText(t, bin) })
 	t.Run("sigint", func(t *testing.T) { testDemoSIGINT(t, bin) })

@@ -6,13 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -62,7 +57,7 @@ type DeviceInfo struct {
 }
 
 func newDeviceUpCmd() *cobra.Command {
-	var dir, level string
+	var pf processFlags
 	var asJSON bool
 	var restarts, clientGroup int
 	c := &cobra.Command{
@@ -96,9 +91,9 @@ those sockets 0660, group GID); each TA tells them apart by the kernel's socket
 credentials. The sensor socket, data/ and rpmb/ stay private.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lvl, err := zapcore.ParseLevel(level)
+			abs, lvl, err := pf.parse()
 			if err != nil {
-				return usageErrorf("--log-level: %v", err)
+				return err
 			}
 			if restarts < 0 {
 				return usageErrorf("--restarts: must be ≥ 0")
@@ -110,30 +105,25 @@ credentials. The sensor socket, data/ and rpmb/ stay private.`,
 				}
 				group = &clientGroup
 			}
-			abs, err := filepath.Abs(dir)
+			self, err := newSelfLauncher()
 			if err != nil {
-				return usageErrorf("--dir: %v", err)
-			}
-			exe, err := os.Executable()
-			if err != nil {
-				return fmt.Errorf("locate the fpemu binary: %w", err)
+				return err
 			}
 			return deviceUp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), deviceUpOptions{
-				dir: abs, exe: exe, json: asJSON, level: lvl, restarts: restarts, clientGroup: group,
+				dir: abs, self: self, json: asJSON, level: lvl, restarts: restarts, clientGroup: group,
 			})
 		},
 	}
-	c.Flags().StringVar(&dir, "dir", "", "device directory (fused key, sockets, TA data)")
+	pf.register(c, "device directory (fused key, sockets, TA data)", "launcher log level: debug, info, warn, error")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the processes as one JSON object")
-	c.Flags().StringVar(&level, "log-level", "info", "launcher log level: debug, info, warn, error")
 	c.Flags().IntVar(&restarts, "restarts", 0, "how many times a crashed TA is restarted")
 	c.Flags().IntVar(&clientGroup, "client-group", -1, "group id whose members may reach the TA and HAL sockets (not the sensor)")
-	_ = c.MarkFlagRequired("dir")
 	return c
 }
 
 type deviceUpOptions struct {
-	dir, exe string
+	dir      string
+	self     selfLauncher
 	json     bool
 	level    zapcore.Level
 	restarts int
@@ -154,7 +144,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 }
 
 func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := untilSignal(ctx)
 	defer stop()
 	errw := &syncWriter{w: stderr}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(errw), o.level)).
@@ -163,14 +153,14 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 		Config: device.Config{
 			Dir:     o.dir,
 			Roles:   deviceRoles(),
-			Command: device.TACommand(o.exe, o.dir),
+			Command: o.self.ta(o.dir),
 			Restart: device.RestartPolicy{MaxRestarts: o.restarts, Backoff: 100 * time.Millisecond},
 			Log:     log,
 			Stderr:  errw,
 
 			ClientGroup: o.clientGroup,
 		},
-		HALCommand: func(dir string) *exec.Cmd { return device.HALCommand(o.exe, dir) },
+		HALCommand: o.self.hal,
 	})
 	if err != nil {
 		return err

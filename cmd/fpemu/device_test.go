@@ -1,17 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,39 +15,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/internal/testkit"
 )
-
-var (
-	fpemuBinOnce sync.Once
-	fpemuBin     string
-	fpemuBinErr  error
-)
-
-// buildFpemu builds the real fpemu binary once per test run.
-func buildFpemu(t *testing.T) string {
-	t.Helper()
-	fpemuBinOnce.Do(func() {
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if p, err := exec.LookPath("go"); err == nil {
-			goTool = p
-		}
-		dir, err := os.MkdirTemp("", "fpemu-bin")
-		if err != nil {
-			fpemuBinErr = err
-			return
-		}
-		fpemuBin = filepath.Join(dir, "fpemu")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, goTool, "build", "-o", fpemuBin, ".").CombinedOutput()
-		if err != nil {
-			fpemuBinErr = errors.New("go build: " + err.Error() + ": " + string(out))
-		}
-	})
-	require.NoError(t, fpemuBinErr)
-	return fpemuBin
-}
 
 // TestDeviceUp runs the real binary as a vendor's setup would: `fpemu
 // device up --dir DIR --json`, reads the JSON, drives the HAL it names
@@ -67,40 +29,8 @@ func TestDeviceUp(t *testing.T) {
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "device", "up", "--dir", dir, "--json")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr testkit.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 5 * time.Second
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-	})
-
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 64<<10)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var line string
-	select {
-	case l, ok := <-lines:
-		require.True(t, ok, "no output; stderr:\n%s", stderr.String())
-		line = l
-	case err := <-exited:
-		t.Fatalf("device up exited early: %v\n%s", err, stderr.String())
-	case <-ctx.Done():
-		t.Fatalf("no JSON within the deadline; stderr:\n%s", stderr.String())
-	}
-	var info DeviceInfo
-	require.NoError(t, json.Unmarshal([]byte(line), &info), line)
+	up := startDeviceUp(t, ctx, bin, dir)
+	info := up.info
 	assert.Equal(t, dir, info.Dir)
 	assert.NotEmpty(t, info.BootID)
 	assert.Equal(t, filepath.Join(dir, "sock", "hal.sock"), info.HAL.Socket)
@@ -137,13 +67,7 @@ func TestDeviceUp(t *testing.T) {
 	assert.Equal(t, hidl.OnError{DeviceID: cbs.DeviceID, Error: hidl.ErrorCanceled}, cb)
 
 	// SIGINT stops everything.
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	select {
-	case err := <-exited:
-		require.NoError(t, err, "stderr:\n%s", stderr.String())
-	case <-ctx.Done():
-		t.Fatalf("device up did not stop; stderr:\n%s", stderr.String())
-	}
+	up.interrupt(t, ctx)
 	// The HAL's callback stream ends with the HAL.
 	_, err = cbs.Next(ctx)
 	assert.ErrorIs(t, err, halclient.ErrStreamEnded)
@@ -154,8 +78,8 @@ func TestDeviceUp(t *testing.T) {
 	for _, s := range sockets {
 		assert.NoFileExists(t, s)
 	}
-	assert.Contains(t, stderr.String(), `"component":"hal"`)
-	assert.NotContains(t, stderr.String(), `"level":"error"`)
+	assert.Contains(t, up.stderr.String(), `"component":"hal"`)
+	assert.NotContains(t, up.stderr.String(), `"level":"error"`)
 }
 
 // TestDeviceUpTable: the human output lists every process.

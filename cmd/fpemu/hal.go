@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
 	"github.com/fpemu/fpemu/hal"
@@ -16,7 +14,7 @@ import (
 func init() { subcommands = append(subcommands, newHALCmd) }
 
 func newHALCmd() *cobra.Command {
-	var dir, level string
+	var pf processFlags
 	var readyFD int
 	c := &cobra.Command{
 		Use:   "hal --dir DEVICE_DIR",
@@ -37,13 +35,9 @@ with component=hal. The launcher (fpemu device up) passes --ready-fd 4 and waits
 for a READY line there; started by hand, the HAL needs the TAs already running.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lvl, err := zapcore.ParseLevel(level)
+			abs, lvl, err := pf.parse()
 			if err != nil {
-				return usageErrorf("--log-level: %v", err)
-			}
-			abs, err := filepath.Abs(dir)
-			if err != nil {
-				return usageErrorf("--dir: %v", err)
+				return err
 			}
 			opt := hal.Options{Dir: abs, LogLevel: lvl}
 			if readyFD > 0 {
@@ -56,10 +50,8 @@ for a READY line there; started by hand, the HAL needs the TAs already running.`
 			return hal.Run(cmd.Context(), opt)
 		},
 	}
-	c.Flags().StringVar(&dir, "dir", "", "device directory (holds sock/)")
-	c.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	pf.register(c, "device directory (holds sock/)", "log level: debug, info, warn, error")
 	c.Flags().IntVar(&readyFD, "ready-fd", 0, "inherited pipe to write READY on once serving (set by the launcher)")
-	_ = c.MarkFlagRequired("dir")
 	return c
 }
 

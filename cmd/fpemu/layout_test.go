@@ -1,24 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // layoutEntry is one path of docs/protocol.md §7.1, placeholders expanded.
@@ -122,36 +116,7 @@ func TestDeviceDirMatchesProtocol(t *testing.T) {
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "device", "up", "--dir", dir, "--json")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr testkit.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 5 * time.Second
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() }) // by pid; a no-op once it has exited
-
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 64<<10)
-		if sc.Scan() {
-			line <- sc.Text()
-		}
-		close(line)
-	}()
-	select {
-	case l, ok := <-line:
-		require.True(t, ok, "no output; stderr:\n%s", stderr.String())
-		var info DeviceInfo
-		require.NoError(t, json.Unmarshal([]byte(l), &info), l)
-	case err := <-exited:
-		t.Fatalf("device up exited early: %v\n%s", err, stderr.String())
-	case <-ctx.Done():
-		t.Fatalf("no JSON within the deadline; stderr:\n%s", stderr.String())
-	}
+	up := startDeviceUp(t, ctx, bin, dir)
 
 	running := deviceTree(t, dir)
 	assert.Equal(t, sortedKeys(want), sortedKeys(running), "entries of a running device vs §7.1")
@@ -161,13 +126,7 @@ func TestDeviceDirMatchesProtocol(t *testing.T) {
 		}
 	}
 
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	select {
-	case err := <-exited:
-		require.NoError(t, err, "stderr:\n%s", stderr.String())
-	case <-ctx.Done():
-		t.Fatalf("device up did not stop; stderr:\n%s", stderr.String())
-	}
+	up.interrupt(t, ctx)
 	kept := map[string]layoutEntry{}
 	for p, e := range want {
 		if e.kept {

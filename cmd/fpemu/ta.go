@@ -3,10 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/tas"
@@ -39,19 +37,15 @@ Logs are JSON lines on stderr with component=<role>.`,
 }
 
 func newTARoleCmd(role tee.Role) *cobra.Command {
-	var dir, level string
+	var pf processFlags
 	c := &cobra.Command{
 		Use:   string(role) + " --dir DEVICE_DIR",
 		Short: fmt.Sprintf("Run the %s TA process", role),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lvl, err := zapcore.ParseLevel(level)
+			abs, lvl, err := pf.parse()
 			if err != nil {
-				return usageErrorf("--log-level: %v", err)
-			}
-			abs, err := filepath.Abs(dir)
-			if err != nil {
-				return usageErrorf("--dir: %v", err)
+				return err
 			}
 			err = tas.RunTA(cmd.Context(), role, abs, lvl)
 			if errors.Is(err, taproc.ErrNotLaunched) {
@@ -60,8 +54,6 @@ func newTARoleCmd(role tee.Role) *cobra.Command {
 			return err
 		},
 	}
-	c.Flags().StringVar(&dir, "dir", "", "device directory (holds sock/, data/, rpmb/)")
-	c.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
-	_ = c.MarkFlagRequired("dir")
+	pf.register(c, "device directory (holds sock/, data/, rpmb/)", "log level: debug, info, warn, error")
 	return c
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -36,14 +35,10 @@ func TestFingerprintTAEntry(t *testing.T) {
 	assert.Contains(t, stderr.String(), "not started by the fpemu launcher")
 
 	d, err := device.Boot(ctx, device.Config{
-		Dir:   dir,
-		Roles: []tee.Role{tee.RoleKeymaster, tee.RoleFingerprint},
-		Command: func(r tee.Role) *exec.Cmd {
-			c := device.TACommand(os.Args[0], dir)(r)
-			c.Env = append(os.Environ(), asFpemu+"=1", "GORACE=atexit_sleep_ms=0")
-			return c
-		},
-		Log: zap.NewNop(),
+		Dir:     dir,
+		Roles:   []tee.Role{tee.RoleKeymaster, tee.RoleFingerprint},
+		Command: taCommand(dir),
+		Log:     zap.NewNop(),
 	})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, d.Shutdown(ctx)) }()

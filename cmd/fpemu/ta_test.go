@@ -83,13 +83,9 @@ func TestTAUnderLauncher(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	d, err := device.Boot(ctx, device.Config{
-		Dir: dir,
-		Command: func(r tee.Role) *exec.Cmd {
-			c := device.TACommand(os.Args[0], dir)(r)
-			c.Env = append(os.Environ(), asFpemu+"=1", "GORACE=atexit_sleep_ms=0")
-			return c
-		},
-		Log: zap.NewNop(),
+		Dir:     dir,
+		Command: taCommand(dir),
+		Log:     zap.NewNop(),
 	})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, d.Shutdown(ctx)) }()

@@ -34,6 +34,15 @@ shells record it in history.`,
 // maxTokenInput bounds what is read from stdin for one token.
 const maxTokenInput = 64 << 10
 
+// readToken parses the token of the HEX|- argument.
+func readToken(cmd *cobra.Command, arg string) (tokens.Token, error) {
+	text, err := readTokenArg(cmd, arg)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	return tokens.ParseHex(text)
+}
+
 // readTokenArg returns the token text from the HEX|- argument.
 func readTokenArg(cmd *cobra.Command, arg string) (string, error) {
 	if arg != "-" {

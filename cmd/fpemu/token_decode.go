@@ -53,11 +53,7 @@ exits 1.`,
   echo 00efcdab89...1a0e | fpemu token decode -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			text, err := readTokenArg(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			t, err := tokens.ParseHex(text)
+			t, err := readToken(cmd, args[0])
 			if err != nil {
 				return err
 			}

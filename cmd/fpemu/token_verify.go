@@ -67,11 +67,7 @@ prefer --key-file.`,
 			} else if f.Changed("skew") {
 				return usageErrorf("--skew needs --now and --timeout")
 			}
-			text, err := readTokenArg(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			t, err := tokens.ParseHex(text)
+			t, err := readToken(cmd, args[0])
 			if err != nil {
 				return err
 			}

@@ -59,7 +59,7 @@ func authenticatorIDRemoveTest(t *T) {
 	if res.match.FingerID != a.fid {
 		t.Errorf("%v, want fingerId %d", res.match, a.fid)
 	}
-	tok, err := tokens.Parse(res.match.Token)
+	tok, err := tokens.Parse(res.match.HAT)
 	if err != nil {
 		t.Fatalf("onAuthenticated token: %v", err)
 	}

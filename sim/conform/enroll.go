@@ -105,7 +105,7 @@ func authenticateTest(t *T) {
 	if m.FingerID != e.fid {
 		t.Errorf("%v, want fingerId %d (the enrolled finger)", m, e.fid)
 	}
-	tok, err := tokens.Parse(m.Token)
+	tok, err := tokens.Parse(m.HAT)
 	if err != nil {
 		t.Fatalf("onAuthenticated token: %v", err)
 	}
@@ -251,7 +251,7 @@ func enrollFingerprintHatTest(t *T) {
 	t.enroll(gidFingerprintHAT, fingerA)
 	c := t.preEnroll()
 	res := t.authenticate(gidFingerprintHAT, c, probeTouches(fingerA))
-	t.refuseEnroll(gidFingerprintHAT, res.match.Token, "a FINGERPRINT HAT for the outstanding challenge")
+	t.refuseEnroll(gidFingerprintHAT, res.match.HAT, "a FINGERPRINT HAT for the outstanding challenge")
 }
 
 // enrollCancelTest: cancel during an enrollment keeps the challenge.

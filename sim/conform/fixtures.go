@@ -12,6 +12,7 @@ import (
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
@@ -183,5 +184,61 @@ func randomID() uint64 {
 		if v := binary.LittleEndian.Uint64(b[:]); v != 0 {
 			return v
 		}
+	}
+}
+
+// scripted is the case's sensor as sim/drive's flows see it: every touch
+// a flow presents is the next of one of conform's touch sequences
+// (enrollTouches, probeTouches, or the impostor-then-owner one of
+// AuthenticateRejectTest), whatever finger the flow names.
+type scripted struct {
+	sensor *device.Sensor
+	next   touch
+	n      int
+}
+
+var _ drive.Sensor = (*scripted)(nil)
+
+// Touch presents the next touch of the sequence.
+func (s *scripted) Touch(ctx context.Context, _ *finger.Finger, _ finger.Placement) error {
+	f, p := s.next(s.n)
+	s.n++
+	return s.sensor.Touch(ctx, f, p)
+}
+
+// Reset empties the sensor queue.
+func (s *scripted) Reset(ctx context.Context) error { return s.sensor.Reset(ctx) }
+
+// driver is the case's HAL connection and sensor as sim/drive's flows
+// take them, presenting the touches of next; it makes sure a callback is
+// registered first.
+func (t *T) driver(next touch) (drive.HAL, *scripted) {
+	if t.r.sensor == nil {
+		t.Fatalf("internal: a fingerprint flow without a sensor")
+	}
+	t.listen()
+	return drive.HAL{Client: t.hal, Callbacks: t.cbs}, &scripted{sensor: t.r.sensor, next: next}
+}
+
+// paced holds a flow to VTS's pace on top of check: every callback within
+// Timeout of the one before (the first, of the call that starts the
+// operation), as VTS's waitForCallback does per step; what names the
+// callback awaited.
+func (t *T) paced(what string, check drive.Observer) drive.Observer {
+	last := time.Now()
+	return func(e fpproto.Event) error {
+		if gap := time.Since(last); gap > Timeout {
+			return fmt.Errorf("no %s within %v (%v came after %v)", what, Timeout, e, gap.Round(time.Millisecond))
+		}
+		last = time.Now()
+		return check(e)
+	}
+}
+
+// resetSensor empties the sensor queue after a flow; a failure fails the
+// case.
+func (t *T) resetSensor() {
+	if err := t.r.sensor.Reset(t.ctx); err != nil && t.ctx.Err() == nil {
+		t.Errorf("sensor reset: %v", err)
 	}
 }

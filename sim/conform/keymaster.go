@@ -64,7 +64,7 @@ func authenticateKeymasterTest(t *T) {
 	}
 	res := t.authenticate(gidKeymaster, op, probeTouches(fingerA))
 	msg := []byte("fpemu conform: a payment of 12.34")
-	sig, err := kmproto.Finish{Handle: op, Input: msg, HAT: res.match.Token}.Execute(t.ctx, km)
+	sig, err := kmproto.Finish{Handle: op, Input: msg, HAT: res.match.HAT}.Execute(t.ctx, km)
 	if err != nil {
 		t.Fatalf("keymaster finish with the HAT of authenticate(operation handle): %v", err)
 	}

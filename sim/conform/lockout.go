@@ -1,9 +1,13 @@
 package conform
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/sim/drive"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 )
 
 // Lockout policy of the HIDL framework (LockoutFrameworkImpl,
@@ -33,37 +37,40 @@ func (t *T) lockOut(gid uint32) time.Time {
 	t.enroll(gid, fingerA)
 	t.authenticate(gid, randomID(), probeTouches(fingerA))
 
-	fd := t.feed(probeTouches(impostor))
-	defer t.stop(fd)
-	op := randomID()
-	st, err := t.hal.Authenticate(t.ctx, op, gid)
-	t.must(st, err, "authenticate(%#x, %d)", op, gid)
 	rejections := 0
-	t.await("onError(ERROR_LOCKOUT)", func(cb hidl.Callback) verdict {
-		switch c := cb.(type) {
-		case hidl.OnAcquired:
-			return more
-		case hidl.OnAuthenticated:
-			if !c.Rejected() {
-				t.Fatalf("the impostor authenticated: %v", c)
+	check := func(e fpproto.Event) error {
+		switch e.Type {
+		case fpproto.MsgAcquired:
+			return nil
+		case fpproto.MsgAuthenticated:
+			if e.FingerID != 0 {
+				return fmt.Errorf("the impostor authenticated: %v", e)
 			}
-			rejections++
-			if rejections > LockoutAttempts {
-				t.Fatalf("%d consecutive rejections and no ERROR_LOCKOUT (the %dth must lock out for %v)", rejections, LockoutAttempts, LockoutDuration)
+			if rejections++; rejections > LockoutAttempts {
+				return fmt.Errorf("%d consecutive rejections and no ERROR_LOCKOUT (the %dth must lock out for %v)", rejections, LockoutAttempts, LockoutDuration)
 			}
-			return more
-		case hidl.OnError:
-			if c.Error != hidl.ErrorLockout {
-				t.Fatalf("after %d rejection(s): %v, want ERROR_LOCKOUT after the %dth", rejections, c, LockoutAttempts)
+			return nil
+		case fpproto.MsgError:
+			if e.Error != fpproto.ErrorLockout {
+				return fmt.Errorf("after %d rejection(s): %v, want ERROR_LOCKOUT after the %dth", rejections, e, LockoutAttempts)
 			}
 			if rejections != LockoutAttempts {
-				t.Fatalf("%v after %d rejection(s), want it after the %dth", c, rejections, LockoutAttempts)
+				return fmt.Errorf("%v after %d rejection(s), want it after the %dth", e, rejections, LockoutAttempts)
 			}
-			return done
+			return nil
 		}
-		t.Fatalf("authentication with an impostor: unexpected %v", cb)
-		return more
+		return fmt.Errorf("authentication with an impostor: unexpected %v", e)
+	}
+	fp, sen := t.driver(probeTouches(impostor))
+	defer t.resetSensor()
+	op := randomID()
+	_, err := drive.Authenticate(t.ctx, fp, sen, impostor, op, gid, drive.AuthOptions{
+		Touches: LockoutAttempts + 1,
+		Observe: t.paced("onError(ERROR_LOCKOUT)", check),
 	})
+	if !errors.Is(err, &drive.OpError{Code: fpproto.ErrorLockout}) {
+		t.Fatalf("authenticate(%#x, %d) with an impostor: %v, want ERROR_LOCKOUT", op, gid, err)
+	}
 	return time.Now()
 }
 

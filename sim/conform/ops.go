@@ -4,8 +4,12 @@ import (
 	"context"
 	"slices"
 
+	"fmt"
+
 	"github.com/fpemu/fpemu/hal/hidl"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/finger"
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -159,88 +163,91 @@ func (t *T) enroll(gid uint32, f *finger.Finger) enrolled {
 }
 
 // enrollWith runs enroll(hat, gid, 60) to completion with f on the
-// sensor and returns the new finger id: SYS_OK, then onAcquired and
-// onEnrollResult(fid, gid, remaining) with remaining strictly decreasing
-// to 0, fid the same non-zero id throughout, and no other callback.
+// sensor (drive.Enroll, a touch for every sample asked for) and returns
+// the new finger id: SYS_OK, then onAcquired and onEnrollResult(fid,
+// gid, remaining) with remaining strictly decreasing to 0, fid the same
+// non-zero id throughout, each within Timeout of the one before, and no
+// other callback.
 func (t *T) enrollWith(gid uint32, f *finger.Finger, hat []byte) uint32 {
-	t.listen()
-	fd := t.feed(enrollTouches(f))
-	defer t.stop(fd)
-	st, err := t.hal.Enroll(t.ctx, hat, gid, EnrollTimeoutSec)
-	t.must(st, err, "enroll(hat, %d, %d)", gid, EnrollTimeoutSec)
 	var fid uint32
 	last := ^uint32(0)
-	t.await("onEnrollResult(remaining 0)", func(cb hidl.Callback) verdict {
-		switch c := cb.(type) {
-		case hidl.OnAcquired:
-			return more
-		case hidl.OnEnrollResult:
-			switch {
-			case c.GroupID != gid:
-				t.Fatalf("%v, want groupId %d", c, gid)
-			case c.FingerID == 0:
-				t.Fatalf("%v: fingerId 0", c)
-			case fid != 0 && c.FingerID != fid:
-				t.Fatalf("%v: fingerId changed from %d during one enrollment", c, fid)
-			case c.Remaining >= last:
-				t.Fatalf("%v: remaining did not decrease (was %d)", c, last)
-			}
-			fid, last = c.FingerID, c.Remaining
-			if c.Remaining == 0 {
-				return done
-			}
-			return more
+	check := func(e fpproto.Event) error {
+		switch {
+		case e.Type == fpproto.MsgAcquired:
+			return nil
+		case e.Type != fpproto.MsgTemplateEnrolling:
+			return fmt.Errorf("enrollment of group %d: unexpected %v", gid, e)
+		case e.GroupID != gid:
+			return fmt.Errorf("%v, want groupId %d", e, gid)
+		case e.FingerID == 0:
+			return fmt.Errorf("%v: fingerId 0", e)
+		case fid != 0 && e.FingerID != fid:
+			return fmt.Errorf("%v: fingerId changed from %d during one enrollment", e, fid)
+		case e.Remaining >= last:
+			return fmt.Errorf("%v: remaining did not decrease (was %d)", e, last)
 		}
-		t.Fatalf("enrollment of group %d: unexpected %v", gid, cb)
-		return more
-	})
-	return fid
+		fid, last = e.FingerID, e.Remaining
+		return nil
+	}
+	fp, sen := t.driver(enrollTouches(f))
+	defer t.resetSensor()
+	res, err := drive.Enroll(t.ctx, fp, sen, f, hat, gid, t.paced("onEnrollResult(remaining 0)", check))
+	if err != nil {
+		t.Fatalf("enroll(hat, %d, %d): %v", gid, EnrollTimeoutSec, err)
+	}
+	return res.FingerID
 }
+
+// maxRejections is how often authenticate lets the genuine finger be
+// rejected before it fails the case.
+const maxRejections = 5
 
 // authResult is the end of an authentication.
 type authResult struct {
-	match      hidl.OnAuthenticated // FingerID != 0
+	match      fpproto.Event // AUTHENTICATED with FingerID != 0
 	rejections int
 }
 
-// authenticate runs authenticate(op, gid) with touches presented whenever
-// the sensor waits, until a match (onAuthenticated with fingerId != 0);
-// rejections (fingerId 0, empty token, the authentication goes on) are
-// counted. Any onError fails the case.
+// authenticate runs authenticate(op, gid) with the touches of next
+// presented (drive.Authenticate: one, then one per rejection) until a
+// match (onAuthenticated with fingerId != 0); rejections (fingerId 0,
+// empty token, the authentication goes on) are counted. Every callback
+// must come within Timeout of the one before; any onError fails the case.
 func (t *T) authenticate(gid uint32, op uint64, next touch) authResult {
-	t.listen()
-	fd := t.feed(next)
-	defer t.stop(fd)
-	st, err := t.hal.Authenticate(t.ctx, op, gid)
-	t.must(st, err, "authenticate(%#x, %d)", op, gid)
-	var res authResult
-	t.await("onAuthenticated(fingerId != 0)", func(cb hidl.Callback) verdict {
-		switch c := cb.(type) {
-		case hidl.OnAcquired:
-			return more
-		case hidl.OnAuthenticated:
-			if c.GroupID != gid {
-				t.Fatalf("%v, want groupId %d", c, gid)
+	rejections := 0
+	check := func(e fpproto.Event) error {
+		switch e.Type {
+		case fpproto.MsgAcquired:
+			return nil
+		case fpproto.MsgAuthenticated:
+			if e.GroupID != gid {
+				return fmt.Errorf("%v, want groupId %d", e, gid)
 			}
-			if c.Rejected() {
-				if len(c.Token) != 0 {
-					t.Errorf("%v: a rejection carries no token (HIDL 2.1 default wrapper)", c)
-				}
-				res.rejections++
-				if res.rejections > 5 {
-					t.Fatalf("genuine finger rejected %d times", res.rejections)
-				}
-				return more
+			if e.FingerID != 0 {
+				return nil
 			}
-			res.match = c
-			return done
-		case hidl.OnError:
-			if c.Error == hidl.ErrorLockout {
-				t.Fatalf("authentication of group %d: %v: the group is locked out (by an earlier run less than %v ago?)", gid, c, LockoutDuration)
+			if len(e.HAT) != 0 {
+				t.Errorf("%v: a rejection carries no token (HIDL 2.1 default wrapper)", e)
+			}
+			if rejections++; rejections > maxRejections {
+				return fmt.Errorf("genuine finger rejected %d times", rejections)
+			}
+			return nil
+		case fpproto.MsgError:
+			if e.Error == fpproto.ErrorLockout {
+				return fmt.Errorf("authentication of group %d: %v: the group is locked out (by an earlier run less than %v ago?)", gid, e, LockoutDuration)
 			}
 		}
-		t.Fatalf("authentication of group %d: unexpected %v", gid, cb)
-		return more
+		return fmt.Errorf("authentication of group %d: unexpected %v", gid, e)
+	}
+	fp, sen := t.driver(next)
+	defer t.resetSensor()
+	res, err := drive.Authenticate(t.ctx, fp, sen, nil /* scripted by next */, op, gid, drive.AuthOptions{
+		Touches: maxRejections + 1,
+		Observe: t.paced("onAuthenticated(fingerId != 0)", check),
 	})
-	return res
+	if err != nil {
+		t.Fatalf("authenticate(%#x, %d): %v", op, gid, err)
+	}
+	return authResult{match: res.Event, rejections: rejections}
 }

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/tee"
+)
+
+// The helpers of the tests that run fpemu as a process: the built binary
+// (buildFpemu), or this test binary standing in for it (fpemuCmd,
+// taCommand).
+
+var (
+	fpemuBinOnce sync.Once
+	fpemuBin     string
+	fpemuBinErr  error
+)
+
+// buildFpemu builds the real fpemu binary once per test run.
+func buildFpemu(t *testing.T) string {
+	t.Helper()
+	fpemuBinOnce.Do(func() {
+		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if p, err := exec.LookPath("go"); err == nil {
+			goTool = p
+		}
+		dir, err := os.MkdirTemp("", "fpemu-bin")
+		if err != nil {
+			fpemuBinErr = err
+			return
+		}
+		fpemuBin = filepath.Join(dir, "fpemu")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, goTool, "build", "-o", fpemuBin, ".").CombinedOutput()
+		if err != nil {
+			fpemuBinErr = errors.New("go build: " + err.Error() + ": " + string(out))
+		}
+	})
+	require.NoError(t, fpemuBinErr)
+	return fpemuBin
+}
+
+// runCmd runs cmd to its end and returns its exit code, stdout and
+// stderr; an error other than a non-zero exit fails the test.
+func runCmd(t *testing.T, cmd *exec.Cmd) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), stdout.String(), stderr.String()
+	}
+	require.NoError(t, err)
+	return 0, stdout.String(), stderr.String()
+}
+
+// taCommand is a launcher Command (device.Config) whose TAs are this test
+// binary as `fpemu ta <role> --dir dir`.
+func taCommand(dir string) func(tee.Role) *exec.Cmd {
+	return func(r tee.Role) *exec.Cmd {
+		c := device.TACommand(os.Args[0], dir)(r)
+		c.Env = append(os.Environ(), asFpemu+"=1", "GORACE=atexit_sleep_ms=0")
+		return c
+	}
+}
+
+// upProcess is a running `fpemu device up --dir DIR --json` of the built
+// binary, past its JSON line.
+type upProcess struct {
+	cmd    *exec.Cmd
+	stderr *testkit.Buffer
+	exited chan error
+	info   DeviceInfo
+}
+
+// startDeviceUp starts `bin device up --dir dir --json` and waits, within
+// ctx, for the JSON line that says the device is up; the process is
+// killed when the test ends.
+func startDeviceUp(t *testing.T, ctx context.Context, bin, dir string) *upProcess {
+	t.Helper()
+	d := &upProcess{
+		cmd:    exec.CommandContext(ctx, bin, "device", "up", "--dir", dir, "--json"),
+		stderr: &testkit.Buffer{},
+		exited: make(chan error, 1),
+	}
+	stdout, err := d.cmd.StdoutPipe()
+	require.NoError(t, err)
+	d.cmd.Stderr = d.stderr
+	d.cmd.WaitDelay = 5 * time.Second
+	require.NoError(t, d.cmd.Start())
+	go func() { d.exited <- d.cmd.Wait() }()
+	t.Cleanup(func() { _ = d.cmd.Process.Kill() }) // by pid; a no-op once it has exited
+
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 64<<10)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	select {
+	case l, ok := <-lines:
+		require.True(t, ok, "no output; stderr:\n%s", d.stderr.String())
+		require.NoError(t, json.Unmarshal([]byte(l), &d.info), l)
+	case err := <-d.exited:
+		t.Fatalf("device up exited early: %v\n%s", err, d.stderr.String())
+	case <-ctx.Done():
+		t.Fatalf("no JSON within the deadline; stderr:\n%s", d.stderr.String())
+	}
+	return d
+}
+
+// interrupt sends SIGINT and requires a clean exit within ctx.
+func (d *upProcess) interrupt(t *testing.T, ctx context.Context) {
+	t.Helper()
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGINT))
+	select {
+	case err := <-d.exited:
+		require.NoError(t, err, "stderr:\n%s", d.stderr.String())
+	case <-ctx.Done():
+		t.Fatalf("device up did not stop; stderr:\n%s", d.stderr.String())
+	}
+}

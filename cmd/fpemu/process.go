@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/tee"
+)
+
+// The plumbing the subcommands that run device processes share: their
+// --dir and --log-level flags, the binary the launcher starts, and the
+// signals that stop them.
+
+// processFlags are --dir (required) and --log-level.
+type processFlags struct{ dir, level string }
+
+// register adds the flags to c, with their usage lines.
+func (f *processFlags) register(c *cobra.Command, dirUsage, levelUsage string) {
+	c.Flags().StringVar(&f.dir, "dir", "", dirUsage)
+	c.Flags().StringVar(&f.level, "log-level", "info", levelUsage)
+	_ = c.MarkFlagRequired("dir")
+}
+
+// parse returns --dir made absolute and the --log-level; a bad value is a
+// usage error.
+func (f *processFlags) parse() (string, zapcore.Level, error) {
+	lvl, err := zapcore.ParseLevel(f.level)
+	if err != nil {
+		return "", lvl, usageErrorf("--log-level: %v", err)
+	}
+	abs, err := filepath.Abs(f.dir)
+	if err != nil {
+		return "", lvl, usageErrorf("--dir: %v", err)
+	}
+	return abs, lvl, nil
+}
+
+// selfLauncher starts a device's processes as this binary's `fpemu ta`
+// and `fpemu hal` subcommands.
+type selfLauncher struct{ exe string }
+
+// newSelfLauncher locates the running fpemu binary.
+func newSelfLauncher() (selfLauncher, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return selfLauncher{}, fmt.Errorf("locate the fpemu binary: %w", err)
+	}
+	return selfLauncher{exe: exe}, nil
+}
+
+// ta is the command of each TA of the device in dir.
+func (l selfLauncher) ta(dir string) func(tee.Role) *exec.Cmd { return device.TACommand(l.exe, dir) }
+
+// hal is the command of the HAL of the device in dir.
+func (l selfLauncher) hal(dir string) *exec.Cmd { return device.HALCommand(l.exe, dir) }
+
+// untilSignal is ctx, also cancelled by SIGINT or SIGTERM: how every
+// long-running subcommand stops cleanly.
+func untilSignal(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+}
