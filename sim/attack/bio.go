@@ -103,6 +103,18 @@ func (p *payFixture) begin(ctx context.Context, t *tally) (uint64, bool) {
 	return c, t.must("BEGIN_PAYMENT", err)
 }
 
+// matched begins a payment and authenticates finger A for its challenge:
+// it returns the challenge and the sealed auth result the compromised HAL
+// holds, undelivered.
+func (p *payFixture) matched(ctx context.Context, t *tally) (uint64, []byte, bool) {
+	c, ok := p.begin(ctx, t)
+	if !ok {
+		return 0, nil, false
+	}
+	res, err := p.authResult(ctx, c)
+	return c, res, t.must("bio auth result", err)
+}
+
 var bioReplay = attack{
 	Info: Info{
 		ID:      "bio-replay",
@@ -115,12 +127,8 @@ var bioReplay = attack{
 		if p == nil {
 			return
 		}
-		op, ok := p.begin(ctx, t)
+		op, res, ok := p.matched(ctx, t)
 		if !ok {
-			return
-		}
-		res, err := p.authResult(ctx, op)
-		if !t.must("bio auth result", err) {
 			return
 		}
 		if !t.must("control: deliver", deliver(ctx, p.pay, res)) || !t.must("control: pay", p.sign(ctx, op, "order 1")) {
@@ -162,12 +170,8 @@ var bioReuse = attack{
 		if p == nil {
 			return
 		}
-		op, ok := p.begin(ctx, t)
+		op, res, ok := p.matched(ctx, t)
 		if !ok {
-			return
-		}
-		res, err := p.authResult(ctx, op)
-		if !t.must("bio auth result", err) {
 			return
 		}
 		if !t.must("deliver", deliver(ctx, p.pay, res)) {

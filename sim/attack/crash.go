@@ -93,12 +93,8 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 	if !t.must("authenticator id", err) {
 		return nil, "", false
 	}
-	c, err := fx.fp.PreEnroll(ctx)
-	if !t.must("preEnroll", err) {
-		return nil, "", false
-	}
-	hat, err := fx.pin.hat(ctx, c)
-	if !t.must("gatekeeper VERIFY", err) {
+	_, hat, ok := fx.enrollHAT(ctx, t)
+	if !ok {
 		return nil, "", false
 	}
 	if !t.must("queue touches", fx.sen.EnrollTouches(ctx, f, k)) || !t.must("ENROLL", fx.fp.Enroll(ctx, hat, 0)) {

@@ -90,12 +90,8 @@ var publicLogin = attack{
 		if p == nil {
 			return
 		}
-		c, ok := p.begin(ctx, t)
+		c, res, ok := p.matched(ctx, t)
 		if !ok {
-			return
-		}
-		res, err := p.authResult(ctx, c)
-		if !t.must("bio auth result", err) {
 			return
 		}
 		pub, err := p.dev.session(ctx, tee.RolePayment)

@@ -140,6 +140,18 @@ type fixture struct {
 	authID uint64
 }
 
+// enrollHAT opens an enrollment (PRE_ENROLL) and has the owner's PIN
+// verified for its challenge: the challenge and the PASSWORD HAT that
+// ENROLL needs. Failures are recorded in t.
+func (fx *fixture) enrollHAT(ctx context.Context, t *tally) (uint64, []byte, bool) {
+	c, err := fx.fp.PreEnroll(ctx)
+	if !t.must("preEnroll", err) {
+		return 0, nil, false
+	}
+	hat, err := fx.pin.hat(ctx, c)
+	return c, hat, t.must("gatekeeper VERIFY", err)
+}
+
 // setup boots a device (TAs and HAL) and enrolls user 0's PIN and finger
 // A in group 0 — through the honest HAL when viaHAL, else as the HAL
 // (taking its place). Failures are recorded in t; it returns nil then.
