@@ -76,6 +76,17 @@ func (d *device) relayBench(ctx context.Context, t *tally) *relayBench {
 	return b
 }
 
+// payRelay is a pay fixture (the attacker in the HAL's place, holding
+// the bio auth results) with the relay bench's sessions on its device: it
+// holds the key envelopes too. The bench is nil on failure.
+func (r *runner) payRelay(ctx context.Context, t *tally) (*payFixture, *relayBench) {
+	p := r.paySetup(ctx, t, simdev.RestartPolicy{})
+	if p == nil {
+		return nil, nil
+	}
+	return p, p.dev.relayBench(ctx, t)
+}
+
 // fresh returns a new auth-token-key envelope for role.
 func (b *relayBench) fresh(ctx context.Context, t *tally, role tee.Role) ([]byte, bool) {
 	env, err := keyEnvelope(ctx, b.km, role)
@@ -114,13 +125,7 @@ var envRedirect = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		// A device with finger A and a payment key, the attacker in the
-		// HAL's place: it holds the key envelopes and the bio auth result.
-		p := r.paySetup(ctx, t, simdev.RestartPolicy{})
-		if p == nil {
-			return
-		}
-		b := p.dev.relayBench(ctx, t)
+		p, b := r.payRelay(ctx, t)
 		if b == nil {
 			return
 		}
@@ -178,11 +183,7 @@ var envReorder = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t, simdev.RestartPolicy{})
-		if p == nil {
-			return
-		}
-		b := p.dev.relayBench(ctx, t)
+		p, b := r.payRelay(ctx, t)
 		if b == nil {
 			return
 		}
