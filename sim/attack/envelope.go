@@ -100,11 +100,7 @@ var envReplayKey = attack{
 		Defence: "per-route replay mark: an envelope opens only if its seq is above the last accepted (protocol §4.4) → TEEC_ERROR_SECURITY",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		b := r.relayBench(ctx, t)
-		if b == nil {
-			return
-		}
+	run: given((*runner).relayBench, func(ctx context.Context, r *runner, b *relayBench, t *tally) {
 		var name string
 		for _, role := range keyRecipients {
 			env, ok := b.fresh(ctx, t, role)
@@ -114,7 +110,7 @@ var envReplayKey = attack{
 			name = t.refused("envelope replayed to "+string(role), setAuthTokenKey(ctx, role, b.sess[role], env), tee.ErrSecurity)
 		}
 		t.summarize("replays to fingerprint, gatekeeper and payment → %s; first deliveries accepted", name)
-	},
+	}),
 }
 
 var envRedirect = attack{
@@ -243,11 +239,7 @@ var envForge = attack{
 		Defence: "strict layout, recipient/route checks, SM4-GCM over header+payload (protocol §4.2-4.5) → refused",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		b := r.relayBench(ctx, t)
-		if b == nil {
-			return
-		}
+	run: given((*runner).relayBench, func(ctx context.Context, r *runner, b *relayBench, t *tally) {
 		env, ok := b.fresh(ctx, t, tee.RoleFingerprint)
 		if !ok {
 			return
@@ -268,5 +260,5 @@ var envForge = attack{
 			return
 		}
 		t.summarize("%d/%d forged envelopes refused (BAD_FORMAT, ACCESS_DENIED or SECURITY); the genuine one opens", len(t.held), len(envelopeRegions))
-	},
+	}),
 }

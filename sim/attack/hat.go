@@ -83,6 +83,16 @@ func (r *runner) keystore(ctx context.Context, t *tally) *keystore {
 	return &keystore{fx: fx, km: km, key: key}
 }
 
+// signingKeystore is a keystore whose control (one genuine signature)
+// passed: the path the attacks tamper with works.
+func (r *runner) signingKeystore(ctx context.Context, t *tally) *keystore {
+	k := r.keystore(ctx, t)
+	if k == nil || !k.control(ctx, t) {
+		return nil
+	}
+	return k
+}
+
 // begin starts a signing operation; its handle is the challenge a HAT
 // must carry.
 func (k *keystore) begin(ctx context.Context) (uint64, error) {
@@ -133,11 +143,7 @@ var hatFlipKeymaster = attack{
 		Defence: "HMAC-SHA256 over bytes 0..36 (hw_auth_token.h), KeyMint per-op auth → KEY_USER_NOT_AUTHENTICATED",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		k := r.keystore(ctx, t)
-		if k == nil || !k.control(ctx, t) {
-			return
-		}
+	run: given((*runner).signingKeystore, func(ctx context.Context, r *runner, k *keystore, t *tally) {
 		var name string
 		for _, reg := range hatRegions {
 			op, hat, ok := k.authorized(ctx, t)
@@ -148,7 +154,7 @@ var hatFlipKeymaster = attack{
 			name = t.refused("FINISH with HAT "+where, k.finish(ctx, op, bad), kmproto.ErrKeyUserNotAuthenticated)
 		}
 		t.summarize("%d/%d flipped HATs → %s; the genuine HAT signs", len(t.held), len(hatRegions), name)
-	},
+	}),
 }
 
 var hatFlipEnroll = attack{
@@ -158,11 +164,7 @@ var hatFlipEnroll = attack{
 		Defence: "fingerprint TA enroll checks (HMAC, challenge, type, age; protocol §9.5) → ERROR_UNABLE_TO_PROCESS, nothing stored",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, true, simdev.RestartPolicy{})
-		if fx == nil {
-			return
-		}
+	run: given(viaHAL(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, fx *fixture, t *tally) {
 		_, hat, ok := fx.enrollHAT(ctx, t)
 		if !ok {
 			return
@@ -176,7 +178,7 @@ var hatFlipEnroll = attack{
 			return
 		}
 		t.summarize("%d/%d flipped HATs → %s; nothing stored; the genuine HAT is accepted", len(hatRegions), len(hatRegions), name)
-	},
+	}),
 }
 
 // genuineEnrollControl enrolls with the genuine hat after the forgeries
@@ -209,11 +211,7 @@ var hatReplay = attack{
 		Defence: "per-op key: HAT challenge must equal the operation handle (KeyMint) → KEY_USER_NOT_AUTHENTICATED",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		k := r.keystore(ctx, t)
-		if k == nil {
-			return
-		}
+	run: given((*runner).keystore, func(ctx context.Context, r *runner, k *keystore, t *tally) {
 		opA, err := k.begin(ctx)
 		if !t.must("BEGIN A", err) {
 			return
@@ -236,7 +234,7 @@ var hatReplay = attack{
 		}
 		t.refused("FINISH C with A's spent HAT", k.finish(ctx, opC, hatA), kmproto.ErrKeyUserNotAuthenticated)
 		t.summarize("A's HAT on B and on a later C → %s; it signs A", name)
-	},
+	}),
 }
 
 var hatGuessedKey = attack{
@@ -246,11 +244,7 @@ var hatGuessedKey = attack{
 		Defence: "HATs verify only under Keymaster's per-boot auth-token key, never sent in clear (protocol §2.4)",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		k := r.keystore(ctx, t)
-		if k == nil || !k.control(ctx, t) {
-			return
-		}
+	run: given((*runner).signingKeystore, func(ctx context.Context, r *runner, k *keystore, t *tally) {
 		random := make([]byte, tokens.KeySize)
 		_, _ = rand.Read(random) // crypto/rand.Read never fails (Go ≥ 1.24)
 		guesses := []struct {
@@ -296,7 +290,7 @@ var hatGuessedKey = attack{
 			return
 		}
 		t.summarize("%d forged HATs refused (Keymaster: KEY_USER_NOT_AUTHENTICATED, enroll: ERROR_UNABLE_TO_PROCESS); genuine ones work", len(t.held))
-	},
+	}),
 }
 
 var enrollStaleChallenge = attack{
@@ -306,11 +300,7 @@ var enrollStaleChallenge = attack{
 		Defence: "HAT challenge must be the outstanding pre_enroll challenge (protocol §9.5 check 4) → ERROR_UNABLE_TO_PROCESS",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, true, simdev.RestartPolicy{})
-		if fx == nil {
-			return
-		}
+	run: given(viaHAL(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, fx *fixture, t *tally) {
 		_, stale, ok := fx.enrollHAT(ctx, t)
 		if !ok {
 			return
@@ -339,5 +329,5 @@ var enrollStaleChallenge = attack{
 		_ = fx.fp.PostEnroll(ctx)
 		checkNothingStored(ctx, t, fx)
 		t.summarize("stale and revoked challenges → %s; the current one is accepted", name)
-	},
+	}),
 }

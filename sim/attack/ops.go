@@ -140,6 +140,16 @@ type fixture struct {
 	authID uint64
 }
 
+// viaHAL is setup through the honest HAL, asHAL setup with the attacker
+// in the HAL's place; both as fixtures for given.
+func viaHAL(restart simdev.RestartPolicy) func(*runner, context.Context, *tally) *fixture {
+	return func(r *runner, ctx context.Context, t *tally) *fixture { return r.setup(ctx, t, true, restart) }
+}
+
+func asHAL(restart simdev.RestartPolicy) func(*runner, context.Context, *tally) *fixture {
+	return func(r *runner, ctx context.Context, t *tally) *fixture { return r.setup(ctx, t, false, restart) }
+}
+
 // enrollHAT opens an enrollment (PRE_ENROLL) and has the owner's PIN
 // verified for its challenge: the challenge and the PASSWORD HAT that
 // ENROLL needs. Failures are recorded in t.

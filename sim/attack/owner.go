@@ -201,11 +201,7 @@ var hillClimb = attack{
 		Defence: "no match score, distance or feature count leaves the TA (ISO/IEC 30107-1 hill-climbing countermeasure, CDD 7.3.10): every rejection looks the same → never accepted",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
-		if fx == nil {
-			return
-		}
+	run: given(asHAL(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, fx *fixture, t *tally) {
 		if _, err := authenticate(ctx, fx.fp, fx.sen, fingerA, 1, 0); !t.must("control: finger A is accepted", err) {
 			return
 		}
@@ -315,7 +311,7 @@ var hillClimb = attack{
 		t.heldf("%d climbed samples rejected, one event transcript, %d distinct log lines", hillClimbTries, len(lines))
 		t.summarize("%d climbed samples (%d restarts), %d lockout resets with the owner's PIN → never accepted; every rejection the same transcript; finger A accepted",
 			hillClimbTries, restarts, hillClimbTries/(fpproto.LockoutTimedAttempts-1))
-	},
+	}),
 }
 
 // lockedOut fails finger B until the group is in timed lockout.
