@@ -166,6 +166,17 @@ type attack struct {
 	run func(ctx context.Context, r *runner, t *tally)
 }
 
+// given makes a row's run from its fixture and its body: setup boots the
+// device the row needs (recording in t why it could not, and returning
+// nil then) and f runs on it.
+func given[F any](setup func(*runner, context.Context, *tally) *F, f func(context.Context, *runner, *F, *tally)) func(context.Context, *runner, *tally) {
+	return func(ctx context.Context, r *runner, t *tally) {
+		if fx := setup(r, ctx, t); fx != nil {
+			f(ctx, r, fx, t)
+		}
+	}
+}
+
 // suite is every attack, in report order.
 var suite = []attack{
 	hatFlipKeymaster,

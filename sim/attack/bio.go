@@ -58,6 +58,11 @@ func (r *runner) paySetup(ctx context.Context, t *tally, restart simdev.RestartP
 	return p
 }
 
+// paying is paySetup as a fixture for given.
+func paying(restart simdev.RestartPolicy) func(*runner, context.Context, *tally) *payFixture {
+	return func(r *runner, ctx context.Context, t *tally) *payFixture { return r.paySetup(ctx, t, restart) }
+}
+
 // authResult authenticates finger A with operation_id = op and takes the
 // sealed BIO_AUTH_RESULT the fingerprint TA put in its outbox, without
 // delivering it (the compromised HAL holds it).
@@ -103,6 +108,18 @@ func (p *payFixture) begin(ctx context.Context, t *tally) (uint64, bool) {
 	return c, t.must("BEGIN_PAYMENT", err)
 }
 
+// matched begins a payment and authenticates finger A for its challenge:
+// it returns the challenge and the sealed auth result the compromised HAL
+// holds, undelivered.
+func (p *payFixture) matched(ctx context.Context, t *tally) (uint64, []byte, bool) {
+	c, ok := p.begin(ctx, t)
+	if !ok {
+		return 0, nil, false
+	}
+	res, err := p.authResult(ctx, c)
+	return c, res, t.must("bio auth result", err)
+}
+
 var bioReplay = attack{
 	Info: Info{
 		ID:      "bio-replay",
@@ -110,17 +127,9 @@ var bioReplay = attack{
 		Defence: "replay mark of the fingerprint→payment route, sealed in the TA's store with the effect (protocol §4.4, §8) → TEEC_ERROR_SECURITY",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t, simdev.RestartPolicy{MaxRestarts: 1})
-		if p == nil {
-			return
-		}
-		op, ok := p.begin(ctx, t)
+	run: given(paying(simdev.RestartPolicy{MaxRestarts: 1}), func(ctx context.Context, r *runner, p *payFixture, t *tally) {
+		op, res, ok := p.matched(ctx, t)
 		if !ok {
-			return
-		}
-		res, err := p.authResult(ctx, op)
-		if !t.must("bio auth result", err) {
 			return
 		}
 		if !t.must("control: deliver", deliver(ctx, p.pay, res)) || !t.must("control: pay", p.sign(ctx, op, "order 1")) {
@@ -147,7 +156,7 @@ var bioReplay = attack{
 		t.refused("the auth result replayed to the restarted payment TA", deliver(ctx, p.pay, res), tee.ErrSecurity)
 		t.refused("pay again after the restart", p.sign(ctx, op, "order 3"), payproto.ErrNotAuthorized)
 		t.summarize("replayed auth result → %s, also after the payment TA's kill -9 and restart; no second signature", name)
-	},
+	}),
 }
 
 var bioReuse = attack{
@@ -157,17 +166,9 @@ var bioReuse = attack{
 		Defence: "auth results are single-use and bound to transaction_id = challenge (protocol §8) → NOT_AUTHORIZED",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t, simdev.RestartPolicy{})
-		if p == nil {
-			return
-		}
-		op, ok := p.begin(ctx, t)
+	run: given(paying(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, p *payFixture, t *tally) {
+		op, res, ok := p.matched(ctx, t)
 		if !ok {
-			return
-		}
-		res, err := p.authResult(ctx, op)
-		if !t.must("bio auth result", err) {
 			return
 		}
 		if !t.must("deliver", deliver(ctx, p.pay, res)) {
@@ -183,5 +184,5 @@ var bioReuse = attack{
 		}
 		t.refused("pay the same challenge a second time", p.sign(ctx, op, "order 2"), payproto.ErrNotAuthorized)
 		t.summarize("second payment and another transaction → %s; the first payment verifies", name)
-	},
+	}),
 }

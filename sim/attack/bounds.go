@@ -75,6 +75,20 @@ func noAuthKey(ctx context.Context, km rpc.Invoker) (*kmproto.GenerateKeyRespons
 	}}.Execute(ctx, km)
 }
 
+// keymasterTarget boots a device whose Keymaster a genuine client signs
+// with (the control) and returns it with the Keymaster TA's pid and socket.
+func (r *runner) keymasterTarget(ctx context.Context, t *tally) (d *device, pid int, sock string, ok bool) {
+	d, err := r.boot(ctx, false, simdev.RestartPolicy{})
+	if !t.must("boot", err) || !t.must("control: a genuine client signs", genuineSign(ctx, d)) {
+		return nil, 0, "", false
+	}
+	pid, err = d.sim.PID(tee.RoleKeymaster)
+	if !t.must("keymaster pid", err) {
+		return nil, 0, "", false
+	}
+	return d, pid, d.sim.SocketPath(tee.RoleKeymaster), true
+}
+
 // alive checks that role's TA process is still the one booted.
 func alive(t *tally, d *device, role tee.Role, pid int) bool {
 	now, err := d.sim.PID(role)
@@ -94,15 +108,10 @@ var connFlood = attack{
 		Want:    Survived,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		d, err := r.boot(ctx, false, simdev.RestartPolicy{})
-		if !t.must("boot", err) || !t.must("control: a genuine client signs", genuineSign(ctx, d)) {
+		d, pid, sock, ok := r.keymasterTarget(ctx, t)
+		if !ok {
 			return
 		}
-		pid, err := d.sim.PID(tee.RoleKeymaster)
-		if !t.must("keymaster pid", err) {
-			return
-		}
-		sock := d.sim.SocketPath(tee.RoleKeymaster)
 		var flood []net.Conn
 		defer func() {
 			for _, c := range flood {
@@ -199,19 +208,14 @@ var stalledFrames = attack{
 		Want:    Survived,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		d, err := r.boot(ctx, false, simdev.RestartPolicy{})
-		if !t.must("boot", err) || !t.must("control: a genuine client signs", genuineSign(ctx, d)) {
-			return
-		}
-		pid, err := d.sim.PID(tee.RoleKeymaster)
-		if !t.must("keymaster pid", err) {
+		d, pid, sock, ok := r.keymasterTarget(ctx, t)
+		if !ok {
 			return
 		}
 		base, err := vmRSS(pid)
 		if !t.must("RSS", err) {
 			return
 		}
-		sock := d.sim.SocketPath(tee.RoleKeymaster)
 		conns := make([]net.Conn, 0, stalledConns)
 		closeAll := sync.OnceFunc(func() {
 			for _, c := range conns {

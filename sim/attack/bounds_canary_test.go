@@ -2,12 +2,9 @@ package attack
 
 import (
 	"os/exec"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
@@ -36,25 +33,17 @@ func TestResourceCanaries(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.Match = regexp.MustCompile(tc.run)
-			cfg.TACommand = func(dir string) func(tee.Role) *exec.Cmd {
-				return func(role tee.Role) *exec.Cmd {
-					if role == tee.RoleKeymaster {
-						return childCmd("ta-weakened", string(tc.weaken), string(role), "--dir", dir)
+			_, findings := runCanary(t, tc.run, func(cfg *Config) {
+				cfg.TACommand = func(dir string) func(tee.Role) *exec.Cmd {
+					return func(role tee.Role) *exec.Cmd {
+						if role == tee.RoleKeymaster {
+							return childCmd("ta-weakened", string(tc.weaken), string(role), "--dir", dir)
+						}
+						return childCmd("ta", string(role), "--dir", dir)
 					}
-					return childCmd("ta", string(role), "--dir", dir)
 				}
-			}
-			rep := runSuite(t, cfg)
-			require.Len(t, rep.Results, 1)
-			r := rep.Results[0]
-			assert.Equal(t, NotSurvived, r.Verdict, "%s %v", r.Observed, r.Findings)
-			assert.False(t, r.Held)
-			assert.False(t, rep.OK())
-			require.NotEmpty(t, r.Findings)
-			assert.Contains(t, strings.Join(r.Findings, "\n"), tc.finding)
-			assert.Empty(t, leftovers(t, cfg.Dir))
+			}, NotSurvived)
+			assert.Contains(t, findings, tc.finding)
 		})
 	}
 }

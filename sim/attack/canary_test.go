@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -179,21 +178,11 @@ func TestCanaries(t *testing.T) {
 			mu.Lock()
 			seen = nil
 			mu.Unlock()
-			cfg := testConfig(t)
-			cfg.Match = regexp.MustCompile(tc.run)
-			cfg.Interpose = tc.interpose
-			rep := runSuite(t, cfg)
-			require.Len(t, rep.Results, 1)
-			r := rep.Results[0]
-			assert.Equal(t, tc.want, r.Verdict, "%s %v", r.Observed, r.Findings)
-			assert.False(t, r.Held)
-			assert.False(t, rep.OK())
-			require.NotEmpty(t, r.Findings)
-			assert.Contains(t, strings.Join(r.Findings, "\n"), tc.finding)
+			rep, findings := runCanary(t, tc.run, func(c *Config) { c.Interpose = tc.interpose }, tc.want)
+			assert.Contains(t, findings, tc.finding)
 			var out strings.Builder
 			require.NoError(t, WriteTable(&out, rep))
-			assert.Contains(t, out.String(), "did not hold: "+r.ID)
-			assert.Empty(t, leftovers(t, cfg.Dir))
+			assert.Contains(t, out.String(), "did not hold: "+rep.Results[0].ID)
 		})
 	}
 }
@@ -338,26 +327,20 @@ func TestOwnerCanaries(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.Match = regexp.MustCompile(tc.run)
-			cfg.Interpose = tc.interpose
-			if tc.leaky {
-				ta := cfg.TACommand
-				cfg.TACommand = func(dir string) func(tee.Role) *exec.Cmd {
-					return func(role tee.Role) *exec.Cmd {
-						c := ta(dir)(role)
-						c.Env = append(c.Env, leakyEnv+"=1")
-						return c
+			_, findings := runCanary(t, tc.run, func(cfg *Config) {
+				cfg.Interpose = tc.interpose
+				if tc.leaky {
+					ta := cfg.TACommand
+					cfg.TACommand = func(dir string) func(tee.Role) *exec.Cmd {
+						return func(role tee.Role) *exec.Cmd {
+							c := ta(dir)(role)
+							c.Env = append(c.Env, leakyEnv+"=1")
+							return c
+						}
 					}
 				}
-			}
-			rep := runSuite(t, cfg)
-			require.Len(t, rep.Results, 1)
-			r := rep.Results[0]
-			assert.Equal(t, NotRejected, r.Verdict, "%s %v", r.Observed, r.Findings)
-			assert.False(t, rep.OK())
-			assert.Regexp(t, tc.finding, strings.Join(r.Findings, "\n"))
-			assert.Empty(t, leftovers(t, cfg.Dir))
+			}, NotRejected)
+			assert.Regexp(t, tc.finding, findings)
 		})
 	}
 }

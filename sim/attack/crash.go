@@ -36,11 +36,7 @@ var killMidEnroll = attack{
 		Defence: "template, SID binding and authenticator id in one transaction (docs/architecture.md rule 5) → no partial template, nothing lost",
 		Want:    Survived,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, simdev.RestartPolicy{MaxRestarts: len(killPoints)})
-		if fx == nil {
-			return
-		}
+	run: given(asHAL(simdev.RestartPolicy{MaxRestarts: len(killPoints)}), func(ctx context.Context, r *runner, fx *fixture, t *tally) {
 		var stale []byte
 		commits := map[string]int{}
 		for i, kp := range killPoints {
@@ -73,7 +69,7 @@ var killMidEnroll = attack{
 		}
 		t.summarize("kill -9 after 1, 4, 7 samples: nothing stored; 0-30 ms after the last: %d nothing stored, %d template committed whole; finger A intact; the interrupted challenge is dead",
 			commits[outcomeNothing], commits[outcomeWhole])
-	},
+	}),
 }
 
 // killDuringEnroll enrolls f with k touches queued and SIGKILLs the
@@ -93,12 +89,8 @@ func killDuringEnroll(ctx context.Context, t *tally, r *runner, fx *fixture, f *
 	if !t.must("authenticator id", err) {
 		return nil, "", false
 	}
-	c, err := fx.fp.PreEnroll(ctx)
-	if !t.must("preEnroll", err) {
-		return nil, "", false
-	}
-	hat, err := fx.pin.hat(ctx, c)
-	if !t.must("gatekeeper VERIFY", err) {
+	_, hat, ok := fx.enrollHAT(ctx, t)
+	if !ok {
 		return nil, "", false
 	}
 	if !t.must("queue touches", fx.sen.EnrollTouches(ctx, f, k)) || !t.must("ENROLL", fx.fp.Enroll(ctx, hat, 0)) {

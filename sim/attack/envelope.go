@@ -3,7 +3,6 @@ package attack
 import (
 	"context"
 	"fmt"
-	mrand "math/rand/v2"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
@@ -49,23 +48,43 @@ type relayBench struct {
 	sess map[tee.Role]rpc.Invoker
 }
 
+// relayBench boots a device (TAs and HAL) and opens the bench's sessions
+// on it.
 func (r *runner) relayBench(ctx context.Context, t *tally) *relayBench {
 	dev, err := r.boot(ctx, true, simdev.RestartPolicy{})
 	if !t.must("boot device", err) {
 		return nil
 	}
-	b := &relayBench{dev: dev, sess: map[tee.Role]rpc.Invoker{}}
-	if b.km, err = dev.session(ctx, tee.RoleKeymaster); !t.must("keymaster", err) {
+	return dev.relayBench(ctx, t)
+}
+
+// relayBench opens a Keymaster session and one session per key recipient
+// on d.
+func (d *device) relayBench(ctx context.Context, t *tally) *relayBench {
+	var err error
+	b := &relayBench{dev: d, sess: map[tee.Role]rpc.Invoker{}}
+	if b.km, err = d.session(ctx, tee.RoleKeymaster); !t.must("keymaster", err) {
 		return nil
 	}
 	for _, role := range keyRecipients {
-		s, err := dev.session(ctx, role)
+		s, err := d.session(ctx, role)
 		if !t.must(string(role), err) {
 			return nil
 		}
 		b.sess[role] = s
 	}
 	return b
+}
+
+// payRelay is a pay fixture (the attacker in the HAL's place, holding
+// the bio auth results) with the relay bench's sessions on its device: it
+// holds the key envelopes too. The bench is nil on failure.
+func (r *runner) payRelay(ctx context.Context, t *tally) (*payFixture, *relayBench) {
+	p := r.paySetup(ctx, t, simdev.RestartPolicy{})
+	if p == nil {
+		return nil, nil
+	}
+	return p, p.dev.relayBench(ctx, t)
 }
 
 // fresh returns a new auth-token-key envelope for role.
@@ -81,11 +100,7 @@ var envReplayKey = attack{
 		Defence: "per-route replay mark: an envelope opens only if its seq is above the last accepted (protocol §4.4) → TEEC_ERROR_SECURITY",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		b := r.relayBench(ctx, t)
-		if b == nil {
-			return
-		}
+	run: given((*runner).relayBench, func(ctx context.Context, r *runner, b *relayBench, t *tally) {
 		var name string
 		for _, role := range keyRecipients {
 			env, ok := b.fresh(ctx, t, role)
@@ -95,7 +110,7 @@ var envReplayKey = attack{
 			name = t.refused("envelope replayed to "+string(role), setAuthTokenKey(ctx, role, b.sess[role], env), tee.ErrSecurity)
 		}
 		t.summarize("replays to fingerprint, gatekeeper and payment → %s; first deliveries accepted", name)
-	},
+	}),
 }
 
 var envRedirect = attack{
@@ -106,32 +121,19 @@ var envRedirect = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		// A device with finger A and a payment key, the attacker in the
-		// HAL's place: it holds the key envelopes and the bio auth result.
-		p := r.paySetup(ctx, t, simdev.RestartPolicy{})
-		if p == nil {
+		p, b := r.payRelay(ctx, t)
+		if b == nil {
 			return
 		}
-		km, err := p.dev.session(ctx, tee.RoleKeymaster)
-		if !t.must("keymaster", err) {
-			return
-		}
-		sess := map[tee.Role]rpc.Invoker{}
-		envs := map[tee.Role][]byte{}
+		sess, envs := b.sess, map[tee.Role][]byte{}
 		for _, role := range keyRecipients {
-			if sess[role], err = p.dev.session(ctx, role); !t.must(string(role), err) {
-				return
-			}
-			if envs[role], err = keyEnvelope(ctx, km, role); !t.must("GET_AUTH_TOKEN_KEY("+string(role)+")", err) {
+			var ok bool
+			if envs[role], ok = b.fresh(ctx, t, role); !ok {
 				return
 			}
 		}
-		op, ok := p.begin(ctx, t)
+		op, res, ok := p.matched(ctx, t)
 		if !ok {
-			return
-		}
-		res, err := p.authResult(ctx, op)
-		if !t.must("bio auth result", err) {
 			return
 		}
 		fp, gk, pay := sess[tee.RoleFingerprint], sess[tee.RoleGatekeeper], sess[tee.RolePayment]
@@ -177,24 +179,17 @@ var envReorder = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t, simdev.RestartPolicy{})
-		if p == nil {
+		p, b := r.payRelay(ctx, t)
+		if b == nil {
 			return
 		}
-		km, err := p.dev.session(ctx, tee.RoleKeymaster)
-		if !t.must("keymaster", err) {
+		fp := b.sess[tee.RoleFingerprint]
+		older, ok := b.fresh(ctx, t, tee.RoleFingerprint)
+		if !ok {
 			return
 		}
-		fp, err := p.dev.session(ctx, tee.RoleFingerprint)
-		if !t.must("fingerprint", err) {
-			return
-		}
-		older, err := keyEnvelope(ctx, km, tee.RoleFingerprint)
-		if !t.must("GET_AUTH_TOKEN_KEY", err) {
-			return
-		}
-		newer, err := keyEnvelope(ctx, km, tee.RoleFingerprint)
-		if !t.must("GET_AUTH_TOKEN_KEY", err) {
+		newer, ok := b.fresh(ctx, t, tee.RoleFingerprint)
+		if !ok {
 			return
 		}
 		if !t.must("control: newer key envelope", setAuthTokenKey(ctx, tee.RoleFingerprint, fp, newer)) {
@@ -232,10 +227,7 @@ var envReorder = attack{
 
 // envelopeRegions are the fields of a version-1 envelope (protocol §4.2);
 // the payload is 32 bytes for an auth-token key.
-var envelopeRegions = []struct {
-	name     string
-	off, len int
-}{
+var envelopeRegions = []region{
 	{"version", 0, 1}, {"sender", 1, 16}, {"recipient", 17, 16}, {"type", 33, 4},
 	{"seq", 37, 8}, {"nonce", 45, 12}, {"length", 57, 4}, {"ciphertext", 61, 32}, {"tag", 93, 16},
 }
@@ -247,11 +239,7 @@ var envForge = attack{
 		Defence: "strict layout, recipient/route checks, SM4-GCM over header+payload (protocol §4.2-4.5) → refused",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		b := r.relayBench(ctx, t)
-		if b == nil {
-			return
-		}
+	run: given((*runner).relayBench, func(ctx context.Context, r *runner, b *relayBench, t *tally) {
 		env, ok := b.fresh(ctx, t, tee.RoleFingerprint)
 		if !ok {
 			return
@@ -262,11 +250,8 @@ var envForge = attack{
 		}
 		fp := b.sess[tee.RoleFingerprint]
 		for _, reg := range envelopeRegions {
-			bad := append([]byte(nil), env...)
-			off := reg.off + mrand.IntN(reg.len)
-			mask := byte(1 + mrand.IntN(255))
-			bad[off] ^= mask
-			t.refused(fmt.Sprintf("envelope with %s byte %d ^ 0x%02x", reg.name, off, mask),
+			bad, where := flip(env, reg)
+			t.refused("envelope with "+where,
 				setAuthTokenKey(ctx, tee.RoleFingerprint, fp, bad), tee.ErrSecurity, tee.ErrAccessDenied, tee.ErrBadFormat)
 		}
 		// Refused forgeries did not move the replay mark: the genuine
@@ -275,5 +260,5 @@ var envForge = attack{
 			return
 		}
 		t.summarize("%d/%d forged envelopes refused (BAD_FORMAT, ACCESS_DENIED or SECURITY); the genuine one opens", len(t.held), len(envelopeRegions))
-	},
+	}),
 }

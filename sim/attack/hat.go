@@ -13,12 +13,15 @@ import (
 	"github.com/fpemu/fpemu/tokens"
 )
 
-// hatRegions are the fields of the 69-byte hw_auth_token_t (AOSP
-// hw_auth_token.h): the MAC covers bytes 0..36.
-var hatRegions = []struct {
+// region is a field of a wire structure the forgery attacks tamper with.
+type region struct {
 	name     string
 	off, len int
-}{
+}
+
+// hatRegions are the fields of the 69-byte hw_auth_token_t (AOSP
+// hw_auth_token.h): the MAC covers bytes 0..36.
+var hatRegions = []region{
 	{"version", 0, 1},
 	{"challenge", 1, 8},
 	{"user_id", 9, 8},
@@ -28,11 +31,10 @@ var hatRegions = []struct {
 	{"hmac", 37, 32},
 }
 
-// flip returns a copy of hat with one random byte of region i XORed with
-// a random non-zero mask, and says where.
-func flip(hat []byte, i int) ([]byte, string) {
-	reg := hatRegions[i]
-	out := append([]byte(nil), hat...)
+// flip returns a copy of b with one random byte of reg XORed with a
+// random non-zero mask, and says where.
+func flip(b []byte, reg region) ([]byte, string) {
+	out := append([]byte(nil), b...)
 	off := reg.off + mrand.IntN(reg.len)
 	mask := byte(1 + mrand.IntN(255))
 	out[off] ^= mask
@@ -81,6 +83,16 @@ func (r *runner) keystore(ctx context.Context, t *tally) *keystore {
 	return &keystore{fx: fx, km: km, key: key}
 }
 
+// signingKeystore is a keystore whose control (one genuine signature)
+// passed: the path the attacks tamper with works.
+func (r *runner) signingKeystore(ctx context.Context, t *tally) *keystore {
+	k := r.keystore(ctx, t)
+	if k == nil || !k.control(ctx, t) {
+		return nil
+	}
+	return k
+}
+
 // begin starts a signing operation; its handle is the challenge a HAT
 // must carry.
 func (k *keystore) begin(ctx context.Context) (uint64, error) {
@@ -106,18 +118,22 @@ func (k *keystore) finish(ctx context.Context, op uint64, hat []byte) error {
 	return kmproto.VerifySignature(kmproto.CurveSM2, k.key.PublicKey, payMsg, sig)
 }
 
+// authorized begins an operation and authenticates finger A for it: the
+// operation handle and its genuine FINGERPRINT HAT.
+func (k *keystore) authorized(ctx context.Context, t *tally) (uint64, []byte, bool) {
+	op, err := k.begin(ctx)
+	if !t.must("BEGIN", err) {
+		return 0, nil, false
+	}
+	hat, err := k.hatFor(ctx, op)
+	return op, hat, t.must("authenticate", err)
+}
+
 // control signs once with a genuine HAT: the path the attacks tamper with
 // works.
 func (k *keystore) control(ctx context.Context, t *tally) bool {
-	op, err := k.begin(ctx)
-	if !t.must("control BEGIN", err) {
-		return false
-	}
-	hat, err := k.hatFor(ctx, op)
-	if !t.must("control authenticate", err) {
-		return false
-	}
-	return t.must("control FINISH with the genuine HAT", k.finish(ctx, op, hat))
+	op, hat, ok := k.authorized(ctx, t)
+	return ok && t.must("control FINISH with the genuine HAT", k.finish(ctx, op, hat))
 }
 
 var hatFlipKeymaster = attack{
@@ -127,26 +143,18 @@ var hatFlipKeymaster = attack{
 		Defence: "HMAC-SHA256 over bytes 0..36 (hw_auth_token.h), KeyMint per-op auth → KEY_USER_NOT_AUTHENTICATED",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		k := r.keystore(ctx, t)
-		if k == nil || !k.control(ctx, t) {
-			return
-		}
+	run: given((*runner).signingKeystore, func(ctx context.Context, r *runner, k *keystore, t *tally) {
 		var name string
-		for i := range hatRegions {
-			op, err := k.begin(ctx)
-			if !t.must("BEGIN", err) {
+		for _, reg := range hatRegions {
+			op, hat, ok := k.authorized(ctx, t)
+			if !ok {
 				return
 			}
-			hat, err := k.hatFor(ctx, op)
-			if !t.must("authenticate", err) {
-				return
-			}
-			bad, where := flip(hat, i)
+			bad, where := flip(hat, reg)
 			name = t.refused("FINISH with HAT "+where, k.finish(ctx, op, bad), kmproto.ErrKeyUserNotAuthenticated)
 		}
 		t.summarize("%d/%d flipped HATs → %s; the genuine HAT signs", len(t.held), len(hatRegions), name)
-	},
+	}),
 }
 
 var hatFlipEnroll = attack{
@@ -156,32 +164,32 @@ var hatFlipEnroll = attack{
 		Defence: "fingerprint TA enroll checks (HMAC, challenge, type, age; protocol §9.5) → ERROR_UNABLE_TO_PROCESS, nothing stored",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, true, simdev.RestartPolicy{})
-		if fx == nil {
-			return
-		}
-		c, err := fx.fp.PreEnroll(ctx)
-		if !t.must("preEnroll", err) {
-			return
-		}
-		hat, err := fx.pin.hat(ctx, c)
-		if !t.must("gatekeeper VERIFY", err) {
+	run: given(viaHAL(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, fx *fixture, t *tally) {
+		_, hat, ok := fx.enrollHAT(ctx, t)
+		if !ok {
 			return
 		}
 		var name string
-		for i := range hatRegions {
-			bad, where := flip(hat, i)
+		for _, reg := range hatRegions {
+			bad, where := flip(hat, reg)
 			name = t.refused("enroll with HAT "+where, tryEnroll(ctx, fx.fp, fx.sen, bad, 0), errUnableToProcess)
 		}
-		// A refused enrollment leaves the challenge valid: the genuine
-		// HAT is still accepted (and the enrollment cancelled).
-		if !t.must("control: enroll with the genuine HAT", tryEnroll(ctx, fx.fp, fx.sen, hat, 0)) {
+		if !genuineEnrollControl(ctx, t, fx, hat) {
 			return
 		}
-		checkNothingStored(ctx, t, fx)
 		t.summarize("%d/%d flipped HATs → %s; nothing stored; the genuine HAT is accepted", len(hatRegions), len(hatRegions), name)
-	},
+	}),
+}
+
+// genuineEnrollControl enrolls with the genuine hat after the forgeries
+// were refused (a refused enrollment leaves the challenge valid; the
+// control's enrollment is cancelled) and checks nothing was stored.
+func genuineEnrollControl(ctx context.Context, t *tally, fx *fixture, hat []byte) bool {
+	if !t.must("control: enroll with the genuine HAT", tryEnroll(ctx, fx.fp, fx.sen, hat, 0)) {
+		return false
+	}
+	checkNothingStored(ctx, t, fx)
+	return true
 }
 
 // checkNothingStored checks that the group's authenticator id, which
@@ -203,11 +211,7 @@ var hatReplay = attack{
 		Defence: "per-op key: HAT challenge must equal the operation handle (KeyMint) → KEY_USER_NOT_AUTHENTICATED",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		k := r.keystore(ctx, t)
-		if k == nil {
-			return
-		}
+	run: given((*runner).keystore, func(ctx context.Context, r *runner, k *keystore, t *tally) {
 		opA, err := k.begin(ctx)
 		if !t.must("BEGIN A", err) {
 			return
@@ -230,7 +234,7 @@ var hatReplay = attack{
 		}
 		t.refused("FINISH C with A's spent HAT", k.finish(ctx, opC, hatA), kmproto.ErrKeyUserNotAuthenticated)
 		t.summarize("A's HAT on B and on a later C → %s; it signs A", name)
-	},
+	}),
 }
 
 var hatGuessedKey = attack{
@@ -240,11 +244,7 @@ var hatGuessedKey = attack{
 		Defence: "HATs verify only under Keymaster's per-boot auth-token key, never sent in clear (protocol §2.4)",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		k := r.keystore(ctx, t)
-		if k == nil || !k.control(ctx, t) {
-			return
-		}
+	run: given((*runner).signingKeystore, func(ctx context.Context, r *runner, k *keystore, t *tally) {
 		random := make([]byte, tokens.KeySize)
 		_, _ = rand.Read(random) // crypto/rand.Read never fails (Go ≥ 1.24)
 		guesses := []struct {
@@ -264,12 +264,8 @@ var hatGuessedKey = attack{
 			return tok.Marshal(), nil
 		}
 		for _, g := range guesses {
-			op, err := k.begin(ctx)
-			if !t.must("BEGIN", err) {
-				return
-			}
-			hat, err := k.hatFor(ctx, op)
-			if !t.must("authenticate", err) {
+			op, hat, ok := k.authorized(ctx, t)
+			if !ok {
 				return
 			}
 			forged, err := remac(hat, g.key)
@@ -279,12 +275,8 @@ var hatGuessedKey = attack{
 			t.refused("FINISH with a HAT MACed with a "+g.name, k.finish(ctx, op, forged), kmproto.ErrKeyUserNotAuthenticated)
 		}
 		fx := k.fx
-		c, err := fx.fp.PreEnroll(ctx)
-		if !t.must("preEnroll", err) {
-			return
-		}
-		hat, err := fx.pin.hat(ctx, c)
-		if !t.must("gatekeeper VERIFY", err) {
+		_, hat, ok := fx.enrollHAT(ctx, t)
+		if !ok {
 			return
 		}
 		for _, g := range guesses {
@@ -294,12 +286,11 @@ var hatGuessedKey = attack{
 			}
 			t.refused("enroll with a password HAT MACed with a "+g.name, tryEnroll(ctx, fx.fp, fx.sen, forged, 0), errUnableToProcess)
 		}
-		if !t.must("control: enroll with the genuine HAT", tryEnroll(ctx, fx.fp, fx.sen, hat, 0)) {
+		if !genuineEnrollControl(ctx, t, fx, hat) {
 			return
 		}
-		checkNothingStored(ctx, t, fx)
 		t.summarize("%d forged HATs refused (Keymaster: KEY_USER_NOT_AUTHENTICATED, enroll: ERROR_UNABLE_TO_PROCESS); genuine ones work", len(t.held))
-	},
+	}),
 }
 
 var enrollStaleChallenge = attack{
@@ -309,17 +300,9 @@ var enrollStaleChallenge = attack{
 		Defence: "HAT challenge must be the outstanding pre_enroll challenge (protocol §9.5 check 4) → ERROR_UNABLE_TO_PROCESS",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, true, simdev.RestartPolicy{})
-		if fx == nil {
-			return
-		}
-		c, err := fx.fp.PreEnroll(ctx)
-		if !t.must("preEnroll", err) {
-			return
-		}
-		stale, err := fx.pin.hat(ctx, c)
-		if !t.must("gatekeeper VERIFY", err) {
+	run: given(viaHAL(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, fx *fixture, t *tally) {
+		_, stale, ok := fx.enrollHAT(ctx, t)
+		if !ok {
 			return
 		}
 		if !t.must("postEnroll", fx.fp.PostEnroll(ctx)) {
@@ -327,12 +310,8 @@ var enrollStaleChallenge = attack{
 		}
 		name := t.refused("enroll with the HAT of a challenge closed by post_enroll", tryEnroll(ctx, fx.fp, fx.sen, stale, 0), errUnableToProcess)
 
-		c1, err := fx.fp.PreEnroll(ctx)
-		if !t.must("preEnroll", err) {
-			return
-		}
-		revoked, err := fx.pin.hat(ctx, c1)
-		if !t.must("gatekeeper VERIFY", err) {
+		_, revoked, ok := fx.enrollHAT(ctx, t)
+		if !ok {
 			return
 		}
 		c2, err := fx.fp.PreEnroll(ctx)
@@ -350,5 +329,5 @@ var enrollStaleChallenge = attack{
 		_ = fx.fp.PostEnroll(ctx)
 		checkNothingStored(ctx, t, fx)
 		t.summarize("stale and revoked challenges → %s; the current one is accepted", name)
-	},
+	}),
 }

@@ -29,11 +29,8 @@ var crossAppKeys = attack{
 		Defence: "keys owned by the client identity the TA host derives from SO_PEERCRED and the GP login (protocol §1.12, §8) → TEEC_ERROR_ACCESS_DENIED / NOT_AUTHORIZED",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t, simdev.RestartPolicy{}) // the victim app's keys
-		if p == nil {
-			return
-		}
+	// p holds the victim app's keys.
+	run: given(paying(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, p *payFixture, t *tally) {
 		if !t.must("control: the victim pays", p.payOnce(ctx, t, "order 1")) {
 			return
 		}
@@ -56,13 +53,9 @@ var crossAppKeys = attack{
 		t.refused("certify a scene key under the victim's app key",
 			createScene(ctx, atk, payproto.KeyRef{AppID: app.AppID, Scene: "attacker"}), payproto.ErrNotOwner)
 		t.refused("replace the victim's scene key", createScene(ctx, atk, sceneRef), payproto.ErrNotOwner)
-		_, err = payproto.GetCert{Ref: sceneRef}.Execute(ctx, atk)
-		t.refused("read the victim's scene certificate", err, payproto.ErrNotOwner)
-		_, err = payproto.BeginPayment{Ref: sceneRef}.Execute(ctx, atk)
-		t.refused("begin a payment with the victim's key", err, payproto.ErrNotOwner)
-		_, err = payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("attacker order")}.Execute(ctx, atk)
-		t.refused("sign with the victim's key and challenge", err, payproto.ErrNotOwner)
-		t.refused("delete the victim's scene key", payproto.DeleteKey{Ref: sceneRef}.Execute(ctx, atk), payproto.ErrNotOwner)
+		for _, u := range sceneKeyUses(c, "attacker order") {
+			t.refused(u.name+" with the victim's scene key", u.run(ctx, atk), payproto.ErrNotOwner)
+		}
 		t.refused("delete the victim's app key", payproto.DeleteKey{Ref: app}.Execute(ctx, atk), payproto.ErrNotOwner)
 		own := payproto.KeyRef{AppID: "com.attacker.app", Scene: "pay"}
 		if !t.must("the attacker's own app key", createApp(ctx, atk, own.AppID)) || !t.must("the attacker's own scene key", createScene(ctx, atk, own)) {
@@ -75,7 +68,7 @@ var crossAppKeys = attack{
 			return
 		}
 		t.summarize("8 actions on another app's keys → %s, its challenge spent elsewhere → NOT_AUTHORIZED; the owner still pays", name)
-	},
+	}),
 }
 
 var publicLogin = attack{
@@ -85,17 +78,9 @@ var publicLogin = attack{
 		Defence: "the payment TA's app commands need an identity; PUBLIC has the nil one (protocol §1.12, §8) → TEEC_ERROR_ACCESS_DENIED",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		p := r.paySetup(ctx, t, simdev.RestartPolicy{})
-		if p == nil {
-			return
-		}
-		c, ok := p.begin(ctx, t)
+	run: given(paying(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, p *payFixture, t *tally) {
+		c, res, ok := p.matched(ctx, t)
 		if !ok {
-			return
-		}
-		res, err := p.authResult(ctx, c)
-		if !t.must("bio auth result", err) {
 			return
 		}
 		pub, err := p.dev.session(ctx, tee.RolePayment)
@@ -109,18 +94,43 @@ var publicLogin = attack{
 		name := t.refused("CREATE_APP_KEY over the app's id", createApp(ctx, pub, sceneRef.AppID), payproto.ErrNeedsIdentity)
 		t.refused("CREATE_APP_KEY of a new app", createApp(ctx, pub, "com.public.app"), payproto.ErrNeedsIdentity)
 		t.refused("CREATE_SCENE_KEY", createScene(ctx, pub, payproto.KeyRef{AppID: sceneRef.AppID, Scene: "public"}), payproto.ErrNeedsIdentity)
-		_, err = payproto.GetCert{Ref: sceneRef}.Execute(ctx, pub)
-		t.refused("GET_CERT", err, payproto.ErrNeedsIdentity)
-		_, err = payproto.BeginPayment{Ref: sceneRef}.Execute(ctx, pub)
-		t.refused("BEGIN_PAYMENT", err, payproto.ErrNeedsIdentity)
-		_, err = payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("public order")}.Execute(ctx, pub)
-		t.refused("SIGN_PAYMENT with the app's challenge", err, payproto.ErrNeedsIdentity)
-		t.refused("DELETE_KEY", payproto.DeleteKey{Ref: sceneRef}.Execute(ctx, pub), payproto.ErrNeedsIdentity)
+		for _, u := range sceneKeyUses(c, "public order") {
+			t.refused(u.name, u.run(ctx, pub), payproto.ErrNeedsIdentity)
+		}
 		if !t.must("control: the app pays with its user login", p.sign(ctx, c, "order 1")) {
 			return
 		}
 		t.summarize("7 app commands without an identity → %s; DELIVER works, the app's own login pays", name)
-	},
+	}),
+}
+
+// keyUse is one command on an app's scene key.
+type keyUse struct {
+	name string
+	run  func(context.Context, rpc.Invoker) error
+}
+
+// sceneKeyUses are the commands that use the app's existing scene key:
+// read its certificate, begin a payment, sign challenge c's order with it
+// (the app's own challenge), delete it. Only the app's own identity may.
+func sceneKeyUses(c uint64, order string) []keyUse {
+	return []keyUse{
+		{"GET_CERT", func(ctx context.Context, inv rpc.Invoker) error {
+			_, err := payproto.GetCert{Ref: sceneRef}.Execute(ctx, inv)
+			return err
+		}},
+		{"BEGIN_PAYMENT", func(ctx context.Context, inv rpc.Invoker) error {
+			_, err := payproto.BeginPayment{Ref: sceneRef}.Execute(ctx, inv)
+			return err
+		}},
+		{"SIGN_PAYMENT with the app's challenge", func(ctx context.Context, inv rpc.Invoker) error {
+			_, err := payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte(order)}.Execute(ctx, inv)
+			return err
+		}},
+		{"DELETE_KEY", func(ctx context.Context, inv rpc.Invoker) error {
+			return payproto.DeleteKey{Ref: sceneRef}.Execute(ctx, inv)
+		}},
+	}
 }
 
 var errBegin = errors.New("BEGIN_PAYMENT failed")

@@ -140,6 +140,28 @@ type fixture struct {
 	authID uint64
 }
 
+// viaHAL is setup through the honest HAL, asHAL setup with the attacker
+// in the HAL's place; both as fixtures for given.
+func viaHAL(restart simdev.RestartPolicy) func(*runner, context.Context, *tally) *fixture {
+	return func(r *runner, ctx context.Context, t *tally) *fixture { return r.setup(ctx, t, true, restart) }
+}
+
+func asHAL(restart simdev.RestartPolicy) func(*runner, context.Context, *tally) *fixture {
+	return func(r *runner, ctx context.Context, t *tally) *fixture { return r.setup(ctx, t, false, restart) }
+}
+
+// enrollHAT opens an enrollment (PRE_ENROLL) and has the owner's PIN
+// verified for its challenge: the challenge and the PASSWORD HAT that
+// ENROLL needs. Failures are recorded in t.
+func (fx *fixture) enrollHAT(ctx context.Context, t *tally) (uint64, []byte, bool) {
+	c, err := fx.fp.PreEnroll(ctx)
+	if !t.must("preEnroll", err) {
+		return 0, nil, false
+	}
+	hat, err := fx.pin.hat(ctx, c)
+	return c, hat, t.must("gatekeeper VERIFY", err)
+}
+
 // setup boots a device (TAs and HAL) and enrolls user 0's PIN and finger
 // A in group 0 — through the honest HAL when viaHAL, else as the HAL
 // (taking its place). Failures are recorded in t; it returns nil then.

@@ -29,10 +29,20 @@ import (
 // LockoutFrameworkImpl's permanent lockout at 20), as the HAL: the
 // attacker drives the fingerprint TA directly.
 
-// otherUser is a second Gatekeeper user of the device: the attacker's own
+// withOtherUser sets up finger A's group as the HAL (restart as given)
+// and enrolls a second Gatekeeper user of the device: the attacker's own
 // account, whose PASSWORD HATs are authentic but carry another SID.
-func otherUser(ctx context.Context, fx *fixture) (*pin, error) {
-	return enrollUserPIN(ctx, fx.pin.gk, 10, []byte("0000"))
+// Failures are recorded in t; the fixture is nil then.
+func (r *runner) withOtherUser(ctx context.Context, t *tally, restart simdev.RestartPolicy) (*fixture, *pin) {
+	fx := r.setup(ctx, t, false, restart)
+	if fx == nil {
+		return nil, nil
+	}
+	other, err := enrollUserPIN(ctx, fx.pin.gk, 10, []byte("0000"))
+	if !t.must("second Gatekeeper user", err) {
+		return nil, nil
+	}
+	return fx, other
 }
 
 // resetLockout runs RESET_LOCKOUT(gid) with p's fresh PASSWORD HAT on the
@@ -191,11 +201,7 @@ var hillClimb = attack{
 		Defence: "no match score, distance or feature count leaves the TA (ISO/IEC 30107-1 hill-climbing countermeasure, CDD 7.3.10): every rejection looks the same → never accepted",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
-		if fx == nil {
-			return
-		}
+	run: given(asHAL(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, fx *fixture, t *tally) {
 		if _, err := authenticate(ctx, fx.fp, fx.sen, fingerA, 1, 0); !t.must("control: finger A is accepted", err) {
 			return
 		}
@@ -305,7 +311,7 @@ var hillClimb = attack{
 		t.heldf("%d climbed samples rejected, one event transcript, %d distinct log lines", hillClimbTries, len(lines))
 		t.summarize("%d climbed samples (%d restarts), %d lockout resets with the owner's PIN → never accepted; every rejection the same transcript; finger A accepted",
 			hillClimbTries, restarts, hillClimbTries/(fpproto.LockoutTimedAttempts-1))
-	},
+	}),
 }
 
 // lockedOut fails finger B until the group is in timed lockout.
@@ -346,12 +352,8 @@ var resetLockoutOtherUser = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
-		if fx == nil {
-			return
-		}
-		other, err := otherUser(ctx, fx)
-		if !t.must("second Gatekeeper user", err) || !lockedOut(ctx, fx, t) {
+		fx, other := r.withOtherUser(ctx, t, simdev.RestartPolicy{})
+		if fx == nil || !lockedOut(ctx, fx, t) {
 			return
 		}
 		name := t.refused("RESET_LOCKOUT with the other user's HAT", resetLockout(ctx, fx, other, 0), fpproto.ErrNotGroupOwner)
@@ -376,12 +378,8 @@ var enrollOtherSID = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
+		fx, other := r.withOtherUser(ctx, t, simdev.RestartPolicy{})
 		if fx == nil {
-			return
-		}
-		other, err := otherUser(ctx, fx)
-		if !t.must("second Gatekeeper user", err) {
 			return
 		}
 		c, err := fx.fp.PreEnroll(ctx)
@@ -415,12 +413,8 @@ var permanentLockout = attack{
 		Want:    Rejected,
 	},
 	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, simdev.RestartPolicy{MaxRestarts: 2 * fpproto.LockoutPermanentAttempts})
+		fx, other := r.withOtherUser(ctx, t, simdev.RestartPolicy{MaxRestarts: 2 * fpproto.LockoutPermanentAttempts})
 		if fx == nil {
-			return
-		}
-		other, err := otherUser(ctx, fx)
-		if !t.must("second Gatekeeper user", err) {
 			return
 		}
 		kill := func(ctx context.Context) error {

@@ -141,11 +141,7 @@ var storeSwap = attack{
 		Defence: "rows sealed with their identity as AD, whole-file state digest (protocol §6.3, §6.5) → refused",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
-		if fx == nil {
-			return
-		}
+	run: given(asHAL(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, fx *fixture, t *tally) {
 		fidB, err := enrollFinger(ctx, fx.fp, fx.sen, fx.pin, 1, fingerB)
 		if !t.must("enroll finger B in group 1", err) {
 			return
@@ -185,7 +181,7 @@ var storeSwap = attack{
 		}
 		t.heldf("restart → fingerprint TA refuses to start: %s", why)
 		t.summarize("running TA: authenticate → %s; restart: TA refuses (%s)", running, why)
-	},
+	}),
 }
 
 var storeRollback = attack{
@@ -195,11 +191,7 @@ var storeRollback = attack{
 		Defence: "sealed generation vs RPMB-stand-in counter in DIR/rpmb, outside data/ (protocol §6.6-6.7) → TA refuses",
 		Want:    Rejected,
 	},
-	run: func(ctx context.Context, r *runner, t *tally) {
-		fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
-		if fx == nil {
-			return
-		}
+	run: given(asHAL(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, fx *fixture, t *tally) {
 		dataDir := devdir.DataDir(r.dir, tee.RoleFingerprint)
 		older, latest := filepath.Join(r.dir, "copy-older"), filepath.Join(r.dir, "copy-latest")
 		if !t.must("copy the database (TA running)", copyFiles(dataDir, older)) {
@@ -257,5 +249,5 @@ var storeRollback = attack{
 			return
 		}
 		t.summarize("copy at counter %d restored with counter at %d → TA refuses (%s); the newest copy opens with both fingers", ctrOld, ctrNew, why)
-	},
+	}),
 }

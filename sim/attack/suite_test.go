@@ -25,6 +25,26 @@ func runSuite(t *testing.T, cfg Config) *Report {
 	return rep
 }
 
+// runCanary runs the one attack run (a regular expression) selects on a
+// test device of testConfig changed by weaken, and checks that it reports
+// a defence that did not hold: verdict want, findings, nothing left
+// running or bound. It returns the report and the findings, one a line.
+func runCanary(t *testing.T, run string, weaken func(*Config), want Verdict) (*Report, string) {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.Match = regexp.MustCompile(run)
+	weaken(&cfg)
+	rep := runSuite(t, cfg)
+	require.Len(t, rep.Results, 1)
+	r := rep.Results[0]
+	assert.Equal(t, want, r.Verdict, "%s %v", r.Observed, r.Findings)
+	assert.False(t, r.Held)
+	assert.False(t, rep.OK())
+	require.NotEmpty(t, r.Findings)
+	assert.Empty(t, leftovers(t, cfg.Dir))
+	return rep, strings.Join(r.Findings, "\n")
+}
+
 // TestSuiteHolds runs every attack against fresh devices of the real TAs
 // and HAL: every defence holds, and nothing is left running or bound.
 func TestSuiteHolds(t *testing.T) {

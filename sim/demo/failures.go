@@ -36,12 +36,7 @@ func impostorRejected(r *runner, ctx context.Context, rec *record) error {
 		return err
 	}
 	rec.Add("cancel", "onError(ERROR_CANCELED)")
-	_, err = payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("order 1002")}.Execute(ctx, r.pay)
-	if !errors.Is(err, payproto.ErrNotAuthorized) {
-		return fmt.Errorf("SIGN_PAYMENT after a rejection: %v, want NOT_AUTHORIZED", err)
-	}
-	rec.Add("sign_payment", "NOT_AUTHORIZED")
-	return r.sensorIdle(ctx)
+	return r.unpaid(ctx, rec, c, "order 1002", "a rejection")
 }
 
 func enrollNewFinger(r *runner, ctx context.Context, rec *record) error {
@@ -175,9 +170,16 @@ func lockout(r *runner, ctx context.Context, rec *record) error {
 		return fmt.Errorf("%w while locked out: %v, want onError(ERROR_LOCKOUT)", errUnexpected, cb)
 	}
 	rec.Add("next_authenticate", "onError(ERROR_LOCKOUT)")
-	_, err = payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte("order 1005")}.Execute(ctx, r.pay)
+	return r.unpaid(ctx, rec, c, "order 1005", "the lockout")
+}
+
+// unpaid checks that SIGN_PAYMENT of order for challenge c is refused
+// NOT_AUTHORIZED after the failure named by after, records it, and waits
+// for the sensor to be idle.
+func (r *runner) unpaid(ctx context.Context, rec *record, c uint64, order, after string) error {
+	_, err := payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte(order)}.Execute(ctx, r.pay)
 	if !errors.Is(err, payproto.ErrNotAuthorized) {
-		return fmt.Errorf("SIGN_PAYMENT after the lockout: %v, want NOT_AUTHORIZED", err)
+		return fmt.Errorf("SIGN_PAYMENT after %s: %v, want NOT_AUTHORIZED", after, err)
 	}
 	rec.Add("sign_payment", "NOT_AUTHORIZED")
 	return r.sensorIdle(ctx)

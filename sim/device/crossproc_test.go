@@ -21,6 +21,7 @@ import (
 	"github.com/fpemu/fpemu/ta/gatekeeper/gatekeepertest"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/boot"
 	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -34,22 +35,34 @@ import (
 func bootDevice(t *testing.T, mut func(*Config)) *Device {
 	t.Helper()
 	dir := shortDir(t)
-	cfg := Config{
+	d, err := startDevice(t, Config{
 		Dir:          dir,
 		Command:      taCommand(dir),
 		ReadyTimeout: 15 * time.Second,
 		StopGrace:    5 * time.Second,
-		Log:          zap.NewNop(),
+	}, mut, 30*time.Second, Boot)
+	require.NoError(t, err)
+	return d
+}
+
+// startDevice starts a launcher of cfg (with a silent log unless set, and
+// mut applied) through start within timeout, and shuts it down when the
+// test ends.
+func startDevice(t *testing.T, cfg Config, mut func(*Config), timeout time.Duration, start func(context.Context, Config) (*Device, error)) (*Device, error) {
+	t.Helper()
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
 	}
 	if mut != nil {
 		mut(&cfg)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	d, err := Boot(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = shutdown(t, d) })
-	return d
+	d, err := start(ctx, cfg)
+	if d != nil {
+		t.Cleanup(func() { _ = shutdown(t, d) })
+	}
+	return d, err
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -66,18 +79,27 @@ func session(t *testing.T, d *Device, role tee.Role, opts ...rpc.SessionOption) 
 	return s
 }
 
-// gatekeeperOpener is a test-only stand-in for the Gatekeeper TA's
-// envelope keys: the launcher provisions a second Gatekeeper record of the
-// same boot (as secure boot could) so the test can open the auth-token key
-// envelope and check HATs with tokens.Verifier. The REE code under test
-// never has this.
-func gatekeeperOpener(t *testing.T, d *Device) *envelope.Opener {
+// provisioned is a test-only second record of role's keys for this boot,
+// which the launcher provisions as secure boot could, so that a test can
+// play that TA or check what was sealed for it. The REE code under test
+// never has it. It is wiped when the test ends.
+func provisioned(t *testing.T, d *Device, role tee.Role) boot.Record {
 	t.Helper()
 	require.NotNil(t, d.boot)
-	rec, err := d.boot.Provision(tee.RoleGatekeeper)
+	rec, err := d.boot.Provision(role)
 	require.NoError(t, err)
 	t.Cleanup(rec.Wipe)
-	o, err := envelope.NewOpener(tee.UUIDGatekeeper, rec.Keys, envelope.NewMemoryGuard())
+	return rec
+}
+
+// opener is a test-only stand-in for role's TA's envelope keys: it opens
+// what was sealed for role this boot (the Gatekeeper's auth-token key
+// envelope, the payment TA's bio envelopes).
+func opener(t *testing.T, d *Device, role tee.Role) *envelope.Opener {
+	t.Helper()
+	u, err := tee.UUIDOf(role)
+	require.NoError(t, err)
+	o, err := envelope.NewOpener(u, provisioned(t, d, role).Keys, envelope.NewMemoryGuard())
 	require.NoError(t, err)
 	return o
 }
@@ -163,7 +185,7 @@ func TestKeymasterAuthTestsAcrossProcesses(t *testing.T) {
 	km := session(t, d, tee.RoleKeymaster)
 	keymastertest.RunAuthTests(t, keymastertest.Env{
 		Invoker:    km,
-		Gatekeeper: gatekeeperOpener(t, d),
+		Gatekeeper: opener(t, d, tee.RoleGatekeeper),
 		NowMs:      d.boot.Clock().NowMs,
 	})
 }
@@ -173,7 +195,7 @@ func TestKeymasterAuthTestsAcrossProcesses(t *testing.T) {
 func TestGatekeeperVTSAcrossProcesses(t *testing.T) {
 	d := bootDevice(t, nil)
 	km := session(t, d, tee.RoleKeymaster)
-	mac, err := keymastertest.AuthTokenMAC(testCtx(t), km, gatekeeperOpener(t, d))
+	mac, err := keymastertest.AuthTokenMAC(testCtx(t), km, opener(t, d, tee.RoleGatekeeper))
 	require.NoError(t, err)
 	gatekeepertest.Run(t, gatekeepertest.Target{Invoker: session(t, d, tee.RoleGatekeeper), MAC: mac})
 }

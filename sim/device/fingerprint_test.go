@@ -37,19 +37,6 @@ func fpEvents(t *testing.T, s *Session, stop func(fpproto.Event) bool) []fpproto
 	return nil
 }
 
-// paymentOpener is a test-only stand-in for the payment TA: the launcher
-// provisions its record of this boot so the test can open the bio
-// envelopes the fingerprint TA sealed for it.
-func paymentOpener(t *testing.T, d *Device) *envelope.Opener {
-	t.Helper()
-	rec, err := d.boot.Provision(tee.RolePayment)
-	require.NoError(t, err)
-	t.Cleanup(rec.Wipe)
-	o, err := envelope.NewOpener(tee.UUIDPayment, rec.Keys, envelope.NewMemoryGuard())
-	require.NoError(t, err)
-	return o
-}
-
 // TestFingerprintHATUnlocksKeymasterKey runs Keymaster, Gatekeeper and the
 // fingerprint TA as processes: a password HAT from Gatekeeper (challenge =
 // the fingerprint TA's PRE_ENROLL challenge) enrolls a synthetic finger
@@ -141,7 +128,7 @@ func TestFingerprintHATUnlocksKeymasterKey(t *testing.T) {
 	// The payment TA's view: finger lists and the auth result of op.
 	envs, _, err := fpproto.FetchOutbox{}.Execute(ctx, fp)
 	require.NoError(t, err)
-	payment := paymentOpener(t, d)
+	payment := opener(t, d, tee.RolePayment)
 	var result *bio.AuthResult
 	for _, e := range envs {
 		m, err := payment.Open(e)

@@ -52,7 +52,7 @@ func TestSecretsStayOnFD3(t *testing.T) {
 	require.NoError(t, err)
 	// The per-boot auth-token key, opened as Gatekeeper would: it never
 	// leaves Keymaster in the clear and must not reach a log either.
-	hatKey, err := gatekeeperOpener(t, d).Open(env)
+	hatKey, err := opener(t, d, tee.RoleGatekeeper).Open(env)
 	require.NoError(t, err)
 	require.Len(t, hatKey.Payload, tokens.KeySize)
 

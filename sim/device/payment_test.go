@@ -25,10 +25,7 @@ import (
 
 func fingerprintHook(t *testing.T, d *Device) *bio.Sender {
 	t.Helper()
-	require.NotNil(t, d.boot)
-	rec, err := d.boot.Provision(tee.RoleFingerprint)
-	require.NoError(t, err)
-	t.Cleanup(rec.Wipe)
+	rec := provisioned(t, d, tee.RoleFingerprint)
 	clock := rec.Clock()
 	s, err := envelope.NewSealer(tee.UUIDFingerprint, rec.Keys, clock)
 	require.NoError(t, err)

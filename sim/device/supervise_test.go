@@ -31,23 +31,14 @@ func shortDir(t *testing.T) string { return testkit.ShortDir(t) }
 func bootTrivial(t *testing.T, modes map[tee.Role]string, mut func(*Config), relay relayer) (*Device, error) {
 	t.Helper()
 	dir := shortDir(t)
-	cfg := Config{
+	return startDevice(t, Config{
 		Dir:          dir,
 		Command:      childCommand(dir, modes),
 		ReadyTimeout: 5 * time.Second,
 		StopGrace:    2 * time.Second,
-		Log:          zap.NewNop(),
-	}
-	if mut != nil {
-		mut(&cfg)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	d, err := newDevice(ctx, cfg, fakeProvisioner{}, relay)
-	if d != nil {
-		t.Cleanup(func() { shutdown(t, d) })
-	}
-	return d, err
+	}, mut, 20*time.Second, func(ctx context.Context, cfg Config) (*Device, error) {
+		return newDevice(ctx, cfg, fakeProvisioner{}, relay)
+	})
 }
 
 func shutdown(t *testing.T, d *Device) error {

@@ -90,18 +90,7 @@ func drawText(img *image.RGBA, x, y int, s string, scale int, c color.RGBA) {
 		if !ok {
 			g = [7]string{"#####", "#...#", "#...#", "#...#", "#...#", "#...#", "#####"}
 		}
-		for row := 0; row < glyphH; row++ {
-			for col := 0; col < glyphW; col++ {
-				if g[row][col] != '#' {
-					continue
-				}
-				for dy := 0; dy < scale; dy++ {
-					for dx := 0; dx < scale; dx++ {
-						setPx(img, x+col*scale+dx, y+row*scale+dy, c)
-					}
-				}
-			}
-		}
+		glyphPixels(g, scale, func(u, v int) { setPx(img, x+u, y+v, c) })
 		x += glyphAdv * scale
 	}
 }
@@ -114,19 +103,25 @@ func drawTextUp(img *image.RGBA, x, y int, s string, scale int, c color.RGBA) {
 		if !ok {
 			g = glyphs[' ']
 		}
-		for row := 0; row < glyphH; row++ {
-			for col := 0; col < glyphW; col++ {
-				if g[row][col] != '#' {
-					continue
-				}
-				for dy := 0; dy < scale; dy++ {
-					for dx := 0; dx < scale; dx++ {
-						setPx(img, x+row*scale+dx, y-col*scale-dy, c)
-					}
+		glyphPixels(g, scale, func(u, v int) { setPx(img, x+v, y-u, c) })
+		y -= glyphAdv * scale
+	}
+}
+
+// glyphPixels calls set for every pixel of g drawn at scale, at u pixels
+// along the text and v pixels down from the glyph's top.
+func glyphPixels(g [glyphH]string, scale int, set func(u, v int)) {
+	for row := 0; row < glyphH; row++ {
+		for col := 0; col < glyphW; col++ {
+			if g[row][col] != '#' {
+				continue
+			}
+			for dv := 0; dv < scale; dv++ {
+				for du := 0; du < scale; du++ {
+					set(col*scale+du, row*scale+dv)
 				}
 			}
 		}
-		y -= glyphAdv * scale
 	}
 }
 
