@@ -10,7 +10,6 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/tatest"
 )
 
@@ -49,7 +48,7 @@ func FuzzParseKeyRecord(f *testing.F) {
 // one for a client with that identity.
 func ownerSession(tb testing.TB, ta *TA) rpc.TASession {
 	tb.Helper()
-	s, err := tacore.OpenSession(ta.mux, session{t: ta, owner: ownerA}, &tee.Params{})
+	s, err := ta.OpenSession(rpc.ContextWithClient(context.Background(), rpc.ClientIdentity{UUID: ownerA}), &tee.Params{})
 	require.NoError(tb, err)
 	return s
 }

@@ -2,7 +2,6 @@ package payment
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,8 +14,8 @@ import (
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/store"
-	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/tatest"
+	"github.com/fpemu/fpemu/tee/tatest/tafixture"
 )
 
 const (
@@ -50,15 +49,9 @@ func newDevice(t testing.TB) *device {
 }
 
 func (d *device) config() Config {
-	return Config{Config: tacore.Config{
-		Self:         tee.UUIDPayment,
-		StorageKey:   d.StorageKey,
-		DBPath:       filepath.Join(d.Dir, "payment.db"),
-		StoreOptions: []store.Option{store.WithCounter(d.counter)},
-		Keys:         d.Keys.For(tee.UUIDPayment),
-		BootID:       d.BootID,
-		Clock:        d.Clock,
-	}}
+	c := tafixture.Config(d.Device, tee.UUIDPayment, "payment.db")
+	c.StoreOptions = []store.Option{store.WithCounter(d.counter)}
+	return Config{Config: c}
 }
 
 // open starts the TA on the device's database (a TA (re)start).

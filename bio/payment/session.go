@@ -8,7 +8,6 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/tacore"
 )
 
 // commands is the payment TA's command table (docs/protocol.md §8.4): each
@@ -28,29 +27,26 @@ var commands = map[payproto.Command]rpc.Route[session]{
 	payproto.CmdSetAuthTokenKey: {Params: payproto.TypesSetAuthTokenKey, Handler: session.setAuthTokenKey},
 }
 
-// OpenSession implements rpc.TA. Sessions take no parameters; each holds
-// the client identity the TA host established (rpc.ClientFrom): the owner
-// of the keys its app commands touch. A session without one (opened with
-// TEEC_LOGIN_PUBLIC, such as the HAL's relay) may DELIVER,
-// GET_DEVICE_CERT and SET_AUTH_TOKEN_KEY; every app command answers it
-// payproto.ErrNeedsIdentity (TEEC_ERROR_ACCESS_DENIED).
+// session is the receiver of the command handlers: the TA and the
+// session's client identity. Sessions (tacore.Commands) take no
+// parameters; each holds the client identity the TA host established
+// (rpc.ClientFrom): the owner of the keys its app commands touch. A session
+// without one (opened with TEEC_LOGIN_PUBLIC, such as the HAL's relay) may
+// DELIVER, GET_DEVICE_CERT and SET_AUTH_TOKEN_KEY; every app command
+// answers it payproto.ErrNeedsIdentity (TEEC_ERROR_ACCESS_DENIED).
 //
 // The session runs the command table and maps the handler's error to a
 // TEEC result (tacore.TEEError: envelope refusals, the payproto
 // sentinels' codes, GENERIC for the store).
-func (t *TA) OpenSession(ctx context.Context, p *tee.Params) (rpc.TASession, error) {
-	id, _ := rpc.ClientFrom(ctx)
-	return tacore.OpenSession(t.mux, session{t: t, owner: id.UUID}, p)
-}
-
-// CommandName implements rpc.CommandNamer: the host's log names commands.
-func (t *TA) CommandName(cmd uint32) (string, bool) { return t.mux.CommandName(cmd) }
-
-// session is the receiver of the command handlers: the TA and the
-// session's client identity.
 type session struct {
 	t     *TA
 	owner tee.UUID // nil for TEEC_LOGIN_PUBLIC
+}
+
+// newSession is the session opened with ctx's client identity.
+func (t *TA) newSession(ctx context.Context) session {
+	id, _ := rpc.ClientFrom(ctx)
+	return session{t: t, owner: id.UUID}
 }
 
 // needCapacity fails with SHORT_BUFFER, before any state change, when

@@ -15,7 +15,6 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
-	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/store"
 	"github.com/fpemu/fpemu/tee/tacore"
 )
@@ -65,9 +64,10 @@ type Config struct {
 // committed with the key).
 type TA struct {
 	*tacore.Core
+	tacore.Commands[session, payproto.Command] // OpenSession, CommandName
+
 	guard *stagedGuard
 	ttlMs uint64
-	mux   *rpc.Mux[session, payproto.Command]
 
 	devCert []byte // signed device certificate
 	devID   proof.DeviceID
@@ -93,8 +93,9 @@ func NewTA(cfg Config) (*TA, error) {
 	if ttl == 0 {
 		ttl = DefaultAuthResultTTL
 	}
-	mux, err := rpc.NewMux("payment", commands)
-	if err != nil {
+	t := &TA{pending: make(map[uint64]*pendingPayment)}
+	var err error
+	if t.Commands, err = tacore.NewCommands("payment", commands, t.newSession); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	g := &stagedGuard{bootID: bytes.Clone(cfg.BootID)}
@@ -109,10 +110,7 @@ func NewTA(cfg Config) (*TA, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &TA{
-		Core: core, guard: g, ttlMs: uint64(ttl / time.Millisecond), mux: mux,
-		pending: make(map[uint64]*pendingPayment),
-	}
+	t.Core, t.guard, t.ttlMs = core, g, uint64(ttl/time.Millisecond)
 	if err := t.initDevice(context.Background()); err != nil {
 		_ = core.Close()
 		return nil, err

@@ -6,6 +6,12 @@ import (
 
 	"cmp"
 	"context"
+	"math"
+	mrand "math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
 	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
@@ -16,15 +22,9 @@ import (
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/store"
-	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/tatest"
+	"github.com/fpemu/fpemu/tee/tatest/tafixture"
 	"github.com/fpemu/fpemu/tokens"
-	"math"
-	mrand "math/rand/v2"
-	"path/filepath"
-	"slices"
-	"testing"
-	"time"
 )
 
 // device is one emulated device for tests: storage key, pairwise envelope
@@ -64,14 +64,7 @@ func (d *device) config(t testing.TB, s *sensor.Sensor) Config {
 	hook, err := bio.NewSender(sealer, d.Clock)
 	require.NoError(t, err)
 	return Config{
-		Config: tacore.Config{
-			Self:       tee.UUIDFingerprint,
-			StorageKey: d.StorageKey,
-			DBPath:     filepath.Join(d.Dir, "fingerprint.db"),
-			Keys:       d.Keys.For(tee.UUIDFingerprint),
-			BootID:     d.BootID,
-			Clock:      d.Clock,
-		},
+		Config: tafixture.Config(d.Device, tee.UUIDFingerprint, "fingerprint.db"),
 		Sensor: s,
 		Hook:   hook,
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -32,16 +31,9 @@ var commands = map[fpproto.Command]rpc.Route[session]{
 	fpproto.CmdSetAuthTokenKey:    {Params: fpproto.TypesSetAuthTokenKey, Handler: session.setAuthTokenKey},
 }
 
-// OpenSession implements rpc.TA. Sessions take no parameters and hold no
-// state: the TA's state is shared by all of them.
-func (t *TA) OpenSession(_ context.Context, p *tee.Params) (rpc.TASession, error) {
-	return tacore.OpenSession(t.mux, session{t}, p)
-}
-
-// CommandName implements rpc.CommandNamer: the host's log names commands.
-func (t *TA) CommandName(cmd uint32) (string, bool) { return t.mux.CommandName(cmd) }
-
-// session is the receiver of the command handlers.
+// session is the receiver of the command handlers. Sessions
+// (tacore.Commands) take no parameters and hold no state: the TA's state is
+// shared by all of them.
 type session struct{ t *TA }
 
 func setStatus(p *tee.Params, i int, st fpproto.RequestStatus) { p.SetValue(i, uint32(st), 0) }

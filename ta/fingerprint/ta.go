@@ -84,7 +84,7 @@ var spec = tacore.Spec{
 // shared core's (tacore).
 type TA struct {
 	*tacore.Core
-	mux *rpc.Mux[session, fpproto.Command]
+	tacore.Commands[session, fpproto.Command] // OpenSession, CommandName
 
 	sensor    *sensor.Sensor
 	matcher   matcher.Matcher
@@ -120,7 +120,8 @@ func NewTA(cfg Config) (*TA, error) {
 	case cfg.EnrollSamples < 0 || cfg.EnrollSamples > matcher.MaxTemplateWindows:
 		return nil, fmt.Errorf("%w: %d enroll samples", ErrConfig, cfg.EnrollSamples)
 	}
-	mux, err := rpc.NewMux("fingerprint", commands)
+	t := new(TA)
+	cmds, err := tacore.NewCommands("fingerprint", commands, func(context.Context) session { return session{t} })
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -128,9 +129,9 @@ func NewTA(cfg Config) (*TA, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &TA{
+	*t = TA{
 		Core:          core,
-		mux:           mux,
+		Commands:      cmds,
 		sensor:        cfg.Sensor,
 		matcher:       cfg.Matcher,
 		hook:          cfg.Hook,

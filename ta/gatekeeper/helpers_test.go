@@ -5,7 +5,6 @@ import (
 
 	"context"
 	"database/sql"
-	"path/filepath"
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
@@ -13,8 +12,8 @@ import (
 
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/store"
-	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/tatest"
+	"github.com/fpemu/fpemu/tee/tatest/tafixture"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -34,14 +33,7 @@ func newDevice(t testing.TB) *device {
 func randBytes(t testing.TB, n int) []byte { return tatest.Rand(t, n) }
 
 func (d *device) config() Config {
-	return Config{Config: tacore.Config{
-		Self:       tee.UUIDGatekeeper,
-		StorageKey: d.StorageKey,
-		DBPath:     filepath.Join(d.Dir, "gatekeeper.db"),
-		Keys:       d.Keys.For(tee.UUIDGatekeeper),
-		BootID:     d.BootID,
-		Clock:      d.Clock,
-	}}
+	return Config{Config: tafixture.Config(d.Device, tee.UUIDGatekeeper, "gatekeeper.db")}
 }
 
 // open starts the TA on the device's database (a TA (re)start).

@@ -24,19 +24,12 @@ var commands = map[gkproto.Command]rpc.Route[session]{
 	gkproto.CmdSetAuthTokenKey: {Params: gkproto.TypesSetAuthTokenKey, Handler: session.setAuthTokenKey},
 }
 
-// OpenSession implements rpc.TA. Sessions take no parameters and hold no
-// state: every command is complete in itself. The handlers decode the
-// payload (TEEC_ERROR_BAD_FORMAT) and run the command; Gatekeeper
-// outcomes, including wrong passwords and retry timeouts, are
-// TEEC_SUCCESS with the Status in p0.
-func (t *TA) OpenSession(_ context.Context, p *tee.Params) (rpc.TASession, error) {
-	return tacore.OpenSession(t.mux, session{t}, p)
-}
-
-// CommandName implements rpc.CommandNamer: the host's log names commands.
-func (t *TA) CommandName(cmd uint32) (string, bool) { return t.mux.CommandName(cmd) }
-
-// session is the receiver of the command handlers.
+// session is the receiver of the command handlers. Sessions
+// (tacore.Commands) take no parameters and hold no state: every command is
+// complete in itself. The handlers decode the payload
+// (TEEC_ERROR_BAD_FORMAT) and run the command; Gatekeeper outcomes,
+// including wrong passwords and retry timeouts, are TEEC_SUCCESS with the
+// Status in p0.
 type session struct{ t *TA }
 
 func (s session) setAuthTokenKey(_ context.Context, p *tee.Params) error {

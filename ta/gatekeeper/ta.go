@@ -2,7 +2,6 @@ package gatekeeper
 
 import (
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/tacore"
 
 	"context"
@@ -33,11 +32,12 @@ var spec = tacore.Spec{Name: "gatekeeper", Schema: Schema(), Marks: replayMarks,
 // TA is the Gatekeeper trusted application. Its methods are safe for
 // concurrent use: every state change is one store transaction, and the
 // store serialises them. SetAuthTokenKey, HasAuthTokenKey and Close are
-// the shared core's (tacore).
+// the shared core's (tacore); OpenSession and CommandName serve the
+// command table (tacore.Commands).
 type TA struct {
 	*tacore.Core
+	tacore.Commands[session, gkproto.Command]
 	pwKey []byte
-	mux   *rpc.Mux[session, gkproto.Command]
 }
 
 // NewTA validates cfg, opens the store if needed and returns the TA. It
@@ -48,15 +48,14 @@ func NewTA(cfg Config) (*TA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	mux, err := rpc.NewMux("gatekeeper", commands)
-	if err != nil {
+	t := &TA{pwKey: pwKey}
+	if t.Commands, err = tacore.NewCommands("gatekeeper", commands, func(context.Context) session { return session{t} }); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	core, err := tacore.New(cfg.Config, spec)
-	if err != nil {
+	if t.Core, err = tacore.New(cfg.Config, spec); err != nil {
 		return nil, err
 	}
-	return &TA{Core: core, pwKey: pwKey, mux: mux}, nil
+	return t, nil
 }
 
 // attempt is what the throttled part of ENROLL and VERIFY decided.

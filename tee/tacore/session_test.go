@@ -60,3 +60,37 @@ func TestSession(t *testing.T) {
 	}
 	assert.Equal(t, "r", got)
 }
+
+// TestCommands: the embedded Commands open sessions on the receiver the TA
+// builds from the OpenSession context, and name the table's commands.
+func TestCommands(t *testing.T) {
+	type recv struct{ login tee.Login }
+	var got recv
+	table := map[testCmd]rpc.Route[recv]{
+		1: {Handler: func(r recv, _ context.Context, _ *tee.Params) error { got = r; return nil }},
+	}
+	c, err := NewCommands("testta", table, func(ctx context.Context) recv {
+		id, _ := rpc.ClientFrom(ctx)
+		return recv{id.Login}
+	})
+	require.NoError(t, err)
+
+	ctx := rpc.ContextWithClient(context.Background(), rpc.ClientIdentity{Login: tee.LoginUser})
+	_, err = c.OpenSession(ctx, &tee.Params{tee.Value(1, 0)})
+	assert.Equal(t, tee.ResultBadParameters, tee.ResultOf(err))
+	s, err := c.OpenSession(ctx, &tee.Params{})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Invoke(ctx, 1, &tee.Params{}))
+	assert.Equal(t, recv{tee.LoginUser}, got)
+
+	name, ok := c.CommandName(1)
+	assert.True(t, ok)
+	assert.Equal(t, "PING", name)
+	_, ok = c.CommandName(2)
+	assert.False(t, ok)
+
+	_, err = NewCommands("testta", map[testCmd]rpc.Route[recv]{1: {}}, nil)
+	assert.ErrorIs(t, err, ErrConfig)
+	assert.ErrorIs(t, err, rpc.ErrMux)
+}
