@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,34 +17,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/sim/attack"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
-
-// attackLeftovers lists sockets under dir and live processes whose command
-// line mentions dir.
-func attackLeftovers(dir string) []string {
-	var out []string
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.Type()&os.ModeSocket != 0 {
-			out = append(out, "socket "+p)
-		}
-		return nil
-	})
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), dir) {
-			continue
-		}
-		if st, err := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); err == nil && strings.Contains(string(st), ") Z ") {
-			continue // a zombie awaiting its parent's wait
-		}
-		out = append(out, "process "+strings.ReplaceAll(string(b), "\x00", " "))
-	}
-	return out
-}
 
 // replayTolerantPayment is a payment TA that accepts a replayed envelope
 // (answers success without passing it on): a deliberately weakened target.
@@ -99,7 +75,7 @@ func TestAttackWeakenedTarget(t *testing.T) {
 	assert.False(t, r.Held)
 	assert.Contains(t, strings.Join(r.Findings, "\n"), "the same auth result delivered again: accepted")
 	assert.Contains(t, stderr.String(), "fpemu attack: 1 of 1 defence did not hold: bio-replay (NOT REJECTED)")
-	assert.Empty(t, attackLeftovers(dir))
+	assert.Empty(t, testkit.Leftovers(dir))
 
 	// The table names the row and its findings too.
 	stdout.Reset()
@@ -111,7 +87,7 @@ func TestAttackWeakenedTarget(t *testing.T) {
 	require.Equal(t, exitFailure, code)
 	assert.Regexp(t, `(?m)^bio-replay\s.*NOT REJECTED$`, stdout.String())
 	assert.Contains(t, stdout.String(), "  - the same auth result delivered again: accepted")
-	assert.Empty(t, attackLeftovers(dir))
+	assert.Empty(t, testkit.Leftovers(dir))
 }
 
 func TestAttackUsage(t *testing.T) {
@@ -161,7 +137,7 @@ func TestAttackBinary(t *testing.T) {
 		assert.True(t, r.Held, "%s: %s %v", r.ID, r.Observed, r.Findings)
 		assert.Contains(t, []attack.Verdict{attack.Rejected, attack.Survived}, r.Verdict)
 	}
-	assert.Empty(t, attackLeftovers(dir))
+	assert.Empty(t, testkit.Leftovers(dir))
 
 	// SIGINT while an attack runs.
 	dir2 := shortTempDir(t)
@@ -184,5 +160,5 @@ func TestAttackBinary(t *testing.T) {
 	require.True(t, errors.As(err, &ee), "exit: %v; stderr %s", err, &stderr)
 	assert.Equal(t, exitFailure, ee.ExitCode(), stderr.String())
 	assert.Contains(t, stderr.String(), "fpemu attack: interrupted")
-	assert.Empty(t, attackLeftovers(dir2))
+	assert.Empty(t, testkit.Leftovers(dir2))
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os/exec"
 	"testing"
@@ -10,9 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 )
@@ -23,8 +21,7 @@ import (
 // sensor control on sock/fingerprint-sensor.sock.
 func TestFingerprintTAEntry(t *testing.T) {
 	dir := shortTempDir(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testkit.Context(t, 60*time.Second)
 
 	cmd := fpemuCmd(ctx, "ta", "fingerprint", "--dir", dir)
 	var stderr bytes.Buffer
@@ -34,18 +31,8 @@ func TestFingerprintTAEntry(t *testing.T) {
 	assert.Equal(t, exitUsage, ee.ExitCode(), stderr.String())
 	assert.Contains(t, stderr.String(), "not started by the fpemu launcher")
 
-	d, err := device.Boot(ctx, device.Config{
-		Dir:     dir,
-		Roles:   []tee.Role{tee.RoleKeymaster, tee.RoleFingerprint},
-		Command: taCommand(dir),
-		Log:     zap.NewNop(),
-	})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, d.Shutdown(ctx)) }()
-
-	fp, err := d.OpenSession(ctx, tee.RoleFingerprint)
-	require.NoError(t, err)
-	defer fp.Close()
+	d := bootTAs(t, ctx, dir, tee.RoleKeymaster, tee.RoleFingerprint)
+	fp := openSession(t, ctx, d, tee.RoleFingerprint)
 	st, err := fpproto.SetActiveGroup{GID: 0, Path: t.TempDir()}.Execute(ctx, fp)
 	require.NoError(t, err)
 	require.Equal(t, fpproto.SysOK, st)

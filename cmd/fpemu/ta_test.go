@@ -42,6 +42,28 @@ func fpemuCmd(ctx context.Context, args ...string) *exec.Cmd {
 
 func shortTempDir(t *testing.T) string { return testkit.ShortDir(t) }
 
+// bootTAs boots a device in dir whose TAs of roles (device.Config's
+// default when none) are `fpemu ta <role> --dir DIR` processes of this
+// test binary, and shuts it down when the test ends: every TA must exit
+// cleanly.
+func bootTAs(t *testing.T, ctx context.Context, dir string, roles ...tee.Role) *device.Device {
+	t.Helper()
+	d, err := device.Boot(ctx, device.Config{Dir: dir, Roles: roles, Command: taCommand(dir), Log: zap.NewNop()})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, d.Shutdown(ctx), "shutdown") })
+	return d
+}
+
+// openSession opens a session on d's TA of role, closed when the test
+// ends (before the device shuts down).
+func openSession(t *testing.T, ctx context.Context, d *device.Device, role tee.Role) *device.Session {
+	t.Helper()
+	s, err := d.OpenSession(ctx, role)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // TestTAByHand: a TA started without the launcher's descriptors fails at
 // once with a clear message and exit 2; bad invocations are usage errors.
 func TestTAByHand(t *testing.T) {
@@ -80,28 +102,17 @@ func TestTAByHand(t *testing.T) {
 // DIR` processes and drives both through the launcher's relay.
 func TestTAUnderLauncher(t *testing.T) {
 	dir := shortTempDir(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	d, err := device.Boot(ctx, device.Config{
-		Dir:     dir,
-		Command: taCommand(dir),
-		Log:     zap.NewNop(),
-	})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, d.Shutdown(ctx)) }()
+	ctx := testkit.Context(t, 60*time.Second)
+	d := bootTAs(t, ctx, dir)
 
-	gk, err := d.OpenSession(ctx, tee.RoleGatekeeper)
-	require.NoError(t, err)
-	defer gk.Close()
+	gk := openSession(t, ctx, d, tee.RoleGatekeeper)
 	enr, err := gkproto.Enroll{UID: 1, DesiredPassword: []byte("pw")}.Execute(ctx, gk)
 	require.NoError(t, err)
 	ver, err := gkproto.Verify{UID: 1, Handle: enr.Handle, Password: []byte("pw")}.Execute(ctx, gk)
 	require.NoError(t, err)
 	require.Equal(t, gkproto.StatusOK, ver.Status, "the relayed auth-token key is installed")
 
-	km, err := d.OpenSession(ctx, tee.RoleKeymaster)
-	require.NoError(t, err)
-	defer km.Close()
+	km := openSession(t, ctx, d, tee.RoleKeymaster)
 	_, err = kmproto.GetAuthTokenKey{Recipient: tee.UUIDKeymaster}.Execute(ctx, km)
 	assert.ErrorIs(t, err, tee.ErrAccessDenied)
 }

@@ -7,7 +7,6 @@ import (
 	"syscall"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/bio/payment/proof"
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
@@ -26,8 +25,7 @@ var sceneRef = payproto.KeyRef{AppID: "com.example.wallet", Scene: "pay"}
 type payFixture struct {
 	*fixture
 	outbox rpc.Invoker // a fingerprint TA session for FETCH_OUTBOX
-	pay    rpc.Invoker
-	scene  proof.Cert
+	app    drive.App   // the payment app: its payment TA session and scene key
 }
 
 func (r *runner) paySetup(ctx context.Context, t *tally, restart simdev.RestartPolicy) *payFixture {
@@ -40,21 +38,18 @@ func (r *runner) paySetup(ctx context.Context, t *tally, restart simdev.RestartP
 	if p.outbox, err = fx.dev.session(ctx, tee.RoleFingerprint); !t.must("fingerprint", err) {
 		return nil
 	}
-	if p.pay, err = fx.dev.session(ctx, tee.RolePayment, rpc.AsUser()); !t.must("payment", err) {
+	pay, err := fx.dev.session(ctx, tee.RolePayment, rpc.AsUser())
+	if !t.must("payment", err) {
 		return nil
 	}
-	envs, _, err := fpproto.FetchOutbox{}.Execute(ctx, p.outbox)
-	if !t.must("FETCH_OUTBOX", err) {
+	if !t.must("relay finger lists", drive.RelayOutbox(p.outbox, pay)(ctx)) {
 		return nil
 	}
-	if !t.must("relay finger lists", payproto.DeliverAll(ctx, p.pay, envs)) {
-		return nil
-	}
-	reg, err := drive.RegisterScene(ctx, p.pay, sceneRef, 0, nil)
+	reg, err := drive.RegisterScene(ctx, pay, sceneRef, 0, nil)
 	if !t.must("register the scene key", err) {
 		return nil
 	}
-	p.scene = reg.SceneCert
+	p.app = drive.App{Session: pay, Ref: sceneRef, Scene: reg.SceneCert}
 	return p
 }
 
@@ -70,6 +65,12 @@ func (p *payFixture) authResult(ctx context.Context, op uint64) ([]byte, error) 
 	if _, err := authenticate(ctx, p.fp, p.sen, fingerA, op, 0); err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
+	return p.heldResult(ctx)
+}
+
+// heldResult takes the one sealed BIO_AUTH_RESULT a match put in the
+// fingerprint TA's outbox, as the HAL does, without delivering it.
+func (p *payFixture) heldResult(ctx context.Context) ([]byte, error) {
 	envs, _, err := fpproto.FetchOutbox{}.Execute(ctx, p.outbox)
 	if err != nil {
 		return nil, fmt.Errorf("FETCH_OUTBOX: %w", err)
@@ -88,13 +89,9 @@ func (p *payFixture) authResult(ctx context.Context, op uint64) ([]byte, error) 
 }
 
 // sign asks for a payment signature for challenge and verifies the
-// statement offline.
+// statement offline (drive.App.Sign).
 func (p *payFixture) sign(ctx context.Context, challenge uint64, order string) error {
-	signed, err := payproto.SignPayment{Ref: sceneRef, Challenge: challenge, Payload: []byte(order)}.Execute(ctx, p.pay)
-	if err != nil {
-		return err
-	}
-	_, err = proof.VerifyPayment(signed, p.scene, challenge, []byte(order))
+	_, err := p.app.Sign(ctx, challenge, []byte(order))
 	return err
 }
 
@@ -104,8 +101,8 @@ func challenge() uint64 { return mrand.Uint64() | 1 }
 // begin is BEGIN_PAYMENT for the fixture's scene key: the payment
 // challenge (authenticate's operation id) the payment TA issues.
 func (p *payFixture) begin(ctx context.Context, t *tally) (uint64, bool) {
-	c, err := payproto.BeginPayment{Ref: sceneRef}.Execute(ctx, p.pay)
-	return c, t.must("BEGIN_PAYMENT", err)
+	c, err := p.app.Begin(ctx)
+	return c, t.must("payment challenge", err)
 }
 
 // matched begins a payment and authenticates finger A for its challenge:
@@ -132,10 +129,10 @@ var bioReplay = attack{
 		if !ok {
 			return
 		}
-		if !t.must("control: deliver", deliver(ctx, p.pay, res)) || !t.must("control: pay", p.sign(ctx, op, "order 1")) {
+		if !t.must("control: deliver", deliver(ctx, p.app.Session, res)) || !t.must("control: pay", p.sign(ctx, op, "order 1")) {
 			return
 		}
-		name := t.refused("the same auth result delivered again", deliver(ctx, p.pay, res), tee.ErrSecurity)
+		name := t.refused("the same auth result delivered again", deliver(ctx, p.app.Session, res), tee.ErrSecurity)
 		t.refused("pay again after the replay", p.sign(ctx, op, "order 2"), payproto.ErrNotAuthorized)
 
 		// The mark is in the payment TA's sealed store: kill -9 it and
@@ -152,8 +149,8 @@ var bioReplay = attack{
 		if !t.must("payment TA after restart", err) {
 			return
 		}
-		p.pay = pay
-		t.refused("the auth result replayed to the restarted payment TA", deliver(ctx, p.pay, res), tee.ErrSecurity)
+		p.app.Session = pay
+		t.refused("the auth result replayed to the restarted payment TA", deliver(ctx, p.app.Session, res), tee.ErrSecurity)
 		t.refused("pay again after the restart", p.sign(ctx, op, "order 3"), payproto.ErrNotAuthorized)
 		t.summarize("replayed auth result → %s, also after the payment TA's kill -9 and restart; no second signature", name)
 	}),
@@ -171,7 +168,7 @@ var bioReuse = attack{
 		if !ok {
 			return
 		}
-		if !t.must("deliver", deliver(ctx, p.pay, res)) {
+		if !t.must("deliver", deliver(ctx, p.app.Session, res)) {
 			return
 		}
 		other, ok := p.begin(ctx, t)

@@ -213,10 +213,10 @@ var envReorder = attack{
 		if !t.must("bio auth result 2", err) {
 			return
 		}
-		if !t.must("control: deliver the newer auth result", deliver(ctx, p.pay, r2)) {
+		if !t.must("control: deliver the newer auth result", deliver(ctx, p.app.Session, r2)) {
 			return
 		}
-		t.refused("older auth result after the newer", deliver(ctx, p.pay, r1), tee.ErrSecurity)
+		t.refused("older auth result after the newer", deliver(ctx, p.app.Session, r1), tee.ErrSecurity)
 		if !t.must("control: pay with the newer result", p.sign(ctx, op2, "order 2")) {
 			return
 		}

@@ -2,11 +2,11 @@ package attack
 
 import (
 	"context"
-	"errors"
 	"os"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	simdev "github.com/fpemu/fpemu/sim/device"
+	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -31,7 +31,7 @@ var crossAppKeys = attack{
 	},
 	// p holds the victim app's keys.
 	run: given(paying(simdev.RestartPolicy{}), func(ctx context.Context, r *runner, p *payFixture, t *tally) {
-		if !t.must("control: the victim pays", p.payOnce(ctx, t, "order 1")) {
+		if !t.must("control: the victim pays", p.payOnce(ctx, "order 1")) {
 			return
 		}
 		// The victim's next payment is in flight: challenge issued, finger
@@ -41,7 +41,7 @@ var crossAppKeys = attack{
 			return
 		}
 		res, err := p.authResult(ctx, c)
-		if !t.must("bio auth result", err) || !t.must("deliver", deliver(ctx, p.pay, res)) {
+		if !t.must("bio auth result", err) || !t.must("deliver", deliver(ctx, p.app.Session, res)) {
 			return
 		}
 		atk, err := p.dev.session(ctx, tee.RolePayment, attackerOpts()...)
@@ -133,8 +133,6 @@ func sceneKeyUses(c uint64, order string) []keyUse {
 	}
 }
 
-var errBegin = errors.New("BEGIN_PAYMENT failed")
-
 func createApp(ctx context.Context, inv rpc.Invoker, app string) error {
 	_, err := payproto.CreateAppKey{AppID: app}.Execute(ctx, inv)
 	return err
@@ -145,19 +143,20 @@ func createScene(ctx context.Context, inv rpc.Invoker, ref payproto.KeyRef) erro
 	return err
 }
 
-// payOnce is one whole genuine payment: BEGIN_PAYMENT, a match of finger
-// A for its challenge, DELIVER, SIGN_PAYMENT verified offline.
-func (p *payFixture) payOnce(ctx context.Context, t *tally, order string) error {
-	c, ok := p.begin(ctx, t)
-	if !ok {
-		return errBegin
-	}
-	res, err := p.authResult(ctx, c)
+// payOnce is one whole genuine payment (drive.App.Pay): BEGIN_PAYMENT, a
+// match of finger A for its challenge, the one auth result it put in the
+// outbox DELIVERed, SIGN_PAYMENT verified offline.
+func (p *payFixture) payOnce(ctx context.Context, order string) error {
+	_, err := p.app.Pay(ctx, p.fp, p.sen, drive.Payment{Finger: fingerA, Payload: []byte(order), Relay: p.deliverHeld})
+	return err
+}
+
+// deliverHeld is the honest HAL's relay of a match: the one auth result
+// in the outbox (heldResult), DELIVERed.
+func (p *payFixture) deliverHeld(ctx context.Context) error {
+	res, err := p.heldResult(ctx)
 	if err != nil {
 		return err
 	}
-	if err := deliver(ctx, p.pay, res); err != nil {
-		return err
-	}
-	return p.sign(ctx, c, order)
+	return deliver(ctx, p.app.Session, res)
 }

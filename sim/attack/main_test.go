@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"go.uber.org/zap/zapcore"
@@ -71,31 +69,4 @@ func testConfig(t *testing.T) Config {
 			return childCmd("hal", "--dir", dir, "--ready-fd", fmt.Sprint(simdev.HALReadyFD))
 		},
 	}
-}
-
-// leftovers lists sockets under dir and live processes whose command line
-// mentions dir.
-func leftovers(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.Type()&os.ModeSocket != 0 {
-			out = append(out, "socket "+p)
-		}
-		return nil
-	})
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		if cmd := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cmd, dir) {
-			if st, err := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); err == nil && strings.Contains(string(st), ") Z ") {
-				continue // a zombie awaiting its parent's wait: not running
-			}
-			out = append(out, "process "+filepath.Base(filepath.Dir(p))+": "+cmd)
-		}
-	}
-	return out
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -41,7 +42,7 @@ func runCanary(t *testing.T, run string, weaken func(*Config), want Verdict) (*R
 	assert.False(t, r.Held)
 	assert.False(t, rep.OK())
 	require.NotEmpty(t, r.Findings)
-	assert.Empty(t, leftovers(t, cfg.Dir))
+	assert.Empty(t, testkit.Leftovers(cfg.Dir))
 	return rep, strings.Join(r.Findings, "\n")
 }
 
@@ -59,7 +60,7 @@ func TestSuiteHolds(t *testing.T) {
 		assert.Equal(t, r.Verdict.Held(), r.Held)
 	}
 	assert.True(t, rep.OK())
-	assert.Empty(t, leftovers(t, cfg.Dir))
+	assert.Empty(t, testkit.Leftovers(cfg.Dir))
 }
 
 // TestRunInterrupted: cancelling Run (what SIGINT does in `fpemu
@@ -94,7 +95,7 @@ func TestRunInterrupted(t *testing.T) {
 	assert.Equal(t, Inconclusive, r.Verdict, "%s %v", r.Observed, r.Findings)
 	assert.Contains(t, r.Observed, "interrupted")
 	assert.False(t, rep.OK())
-	assert.Empty(t, leftovers(t, cfg.Dir))
+	assert.Empty(t, testkit.Leftovers(cfg.Dir))
 }
 
 func TestRunRefusesBadConfig(t *testing.T) {

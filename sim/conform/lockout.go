@@ -38,29 +38,23 @@ func (t *T) lockOut(gid uint32) time.Time {
 	t.authenticate(gid, randomID(), probeTouches(fingerA))
 
 	rejections := 0
-	check := func(e fpproto.Event) error {
-		switch e.Type {
-		case fpproto.MsgAcquired:
-			return nil
-		case fpproto.MsgAuthenticated:
-			if e.FingerID != 0 {
-				return fmt.Errorf("the impostor authenticated: %v", e)
-			}
-			if rejections++; rejections > LockoutAttempts {
-				return fmt.Errorf("%d consecutive rejections and no ERROR_LOCKOUT (the %dth must lock out for %v)", rejections, LockoutAttempts, LockoutDuration)
-			}
-			return nil
-		case fpproto.MsgError:
-			if e.Error != fpproto.ErrorLockout {
-				return fmt.Errorf("after %d rejection(s): %v, want ERROR_LOCKOUT after the %dth", rejections, e, LockoutAttempts)
-			}
-			if rejections != LockoutAttempts {
-				return fmt.Errorf("%v after %d rejection(s), want it after the %dth", e, rejections, LockoutAttempts)
-			}
-			return nil
+	check := authEvents("authentication with an impostor", func(e fpproto.Event) error {
+		if e.FingerID != 0 {
+			return fmt.Errorf("the impostor authenticated: %v", e)
 		}
-		return fmt.Errorf("authentication with an impostor: unexpected %v", e)
-	}
+		if rejections++; rejections > LockoutAttempts {
+			return fmt.Errorf("%d consecutive rejections and no ERROR_LOCKOUT (the %dth must lock out for %v)", rejections, LockoutAttempts, LockoutDuration)
+		}
+		return nil
+	}, func(e fpproto.Event) error {
+		if e.Error != fpproto.ErrorLockout {
+			return fmt.Errorf("after %d rejection(s): %v, want ERROR_LOCKOUT after the %dth", rejections, e, LockoutAttempts)
+		}
+		if rejections != LockoutAttempts {
+			return fmt.Errorf("%v after %d rejection(s), want it after the %dth", e, rejections, LockoutAttempts)
+		}
+		return nil
+	})
 	fp, sen := t.driver(probeTouches(impostor))
 	defer t.resetSensor()
 	op := randomID()

@@ -176,7 +176,7 @@ func (t *T) enrollWith(gid uint32, f *finger.Finger, hat []byte) uint32 {
 		case e.Type == fpproto.MsgAcquired:
 			return nil
 		case e.Type != fpproto.MsgTemplateEnrolling:
-			return fmt.Errorf("enrollment of group %d: unexpected %v", gid, e)
+			return unexpected(fmt.Sprintf("enrollment of group %d", gid), e)
 		case e.GroupID != gid:
 			return fmt.Errorf("%v, want groupId %d", e, gid)
 		case e.FingerID == 0:
@@ -198,6 +198,29 @@ func (t *T) enrollWith(gid uint32, f *finger.Finger, hat []byte) uint32 {
 	return res.FingerID
 }
 
+// authEvents is the Observer check of an authentication's callbacks:
+// onAcquired passes, onAuthenticated goes to authenticated and onError to
+// failed, and any other callback is unexpected in what (the operation, as
+// the error names it).
+func authEvents(what string, authenticated, failed func(fpproto.Event) error) func(fpproto.Event) error {
+	return func(e fpproto.Event) error {
+		switch e.Type {
+		case fpproto.MsgAcquired:
+			return nil
+		case fpproto.MsgAuthenticated:
+			return authenticated(e)
+		case fpproto.MsgError:
+			return failed(e)
+		}
+		return unexpected(what, e)
+	}
+}
+
+// unexpected is the error of a callback no check of what expects.
+func unexpected(what string, e fpproto.Event) error {
+	return fmt.Errorf("%s: unexpected %v", what, e)
+}
+
 // maxRejections is how often authenticate lets the genuine finger be
 // rejected before it fails the case.
 const maxRejections = 5
@@ -214,32 +237,28 @@ type authResult struct {
 // empty token, the authentication goes on) are counted. Every callback
 // must come within Timeout of the one before; any onError fails the case.
 func (t *T) authenticate(gid uint32, op uint64, next touch) authResult {
+	what := fmt.Sprintf("authentication of group %d", gid)
 	rejections := 0
-	check := func(e fpproto.Event) error {
-		switch e.Type {
-		case fpproto.MsgAcquired:
-			return nil
-		case fpproto.MsgAuthenticated:
-			if e.GroupID != gid {
-				return fmt.Errorf("%v, want groupId %d", e, gid)
-			}
-			if e.FingerID != 0 {
-				return nil
-			}
-			if len(e.HAT) != 0 {
-				t.Errorf("%v: a rejection carries no token (HIDL 2.1 default wrapper)", e)
-			}
-			if rejections++; rejections > maxRejections {
-				return fmt.Errorf("genuine finger rejected %d times", rejections)
-			}
-			return nil
-		case fpproto.MsgError:
-			if e.Error == fpproto.ErrorLockout {
-				return fmt.Errorf("authentication of group %d: %v: the group is locked out (by an earlier run less than %v ago?)", gid, e, LockoutDuration)
-			}
+	check := authEvents(what, func(e fpproto.Event) error {
+		if e.GroupID != gid {
+			return fmt.Errorf("%v, want groupId %d", e, gid)
 		}
-		return fmt.Errorf("authentication of group %d: unexpected %v", gid, e)
-	}
+		if e.FingerID != 0 {
+			return nil
+		}
+		if len(e.HAT) != 0 {
+			t.Errorf("%v: a rejection carries no token (HIDL 2.1 default wrapper)", e)
+		}
+		if rejections++; rejections > maxRejections {
+			return fmt.Errorf("genuine finger rejected %d times", rejections)
+		}
+		return nil
+	}, func(e fpproto.Event) error {
+		if e.Error == fpproto.ErrorLockout {
+			return fmt.Errorf("%s: %v: the group is locked out (by an earlier run less than %v ago?)", what, e, LockoutDuration)
+		}
+		return unexpected(what, e)
+	})
 	fp, sen := t.driver(next)
 	defer t.resetSensor()
 	res, err := drive.Authenticate(t.ctx, fp, sen, nil /* scripted by next */, op, gid, drive.AuthOptions{

@@ -67,7 +67,7 @@ func nextPayment(b *testing.B, ctx context.Context, r *runner, sample sensorprot
 	b.Helper()
 	b.StopTimer()
 	defer b.StartTimer()
-	c, err := r.beginPayment(ctx)
+	c, err := r.app().Begin(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 // have to wait.
 
 func impostorRejected(r *runner, ctx context.Context, rec *record) error {
-	c, err := r.beginPayment(ctx)
+	c, err := r.app().Begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
 	// The HAL relayed the new finger list at onEnrollResult(remaining 0),
 	// so the payment TA already knows the key is stale: it issues no
 	// challenge for it.
-	_, err := r.beginPayment(ctx)
+	_, err := r.app().Begin(ctx)
 	if err == nil {
 		return errors.New("BEGIN_PAYMENT succeeded with a key bound to the old finger set")
 	}
@@ -92,9 +92,10 @@ func paymentKeyInvalidated(r *runner, ctx context.Context, rec *record) error {
 }
 
 // reRegister creates the scene key again, bound to the three fingers, and
-// pays with it: the server's new challenge, the newly enrolled finger
-// authenticates, SIGN_PAYMENT signs with the new key, the statement
-// verifies under the new certificate and not under the invalidated one.
+// pays with it (drive.App.Pay): the server's new challenge, the newly
+// enrolled finger authenticates, SIGN_PAYMENT signs with the new key, the
+// statement verifies under the new certificate and not under the
+// invalidated one.
 func reRegister(r *runner, ctx context.Context, rec *record) error {
 	reg, err := r.registerScene(ctx, r.reg.App, r.authID, r.fids)
 	if err != nil {
@@ -103,24 +104,12 @@ func reRegister(r *runner, ctx context.Context, rec *record) error {
 	r.reg = reg
 	rec.Add("bound_fingers", r.fids)
 	rec.Add("bound_authenticator_id", Hex64(reg.SceneCert.AuthenticatorID))
-	c, err := r.beginPayment(ctx)
+	payload := []byte("order 1004: 5.00 CNY to merchant 42")
+	paid, err := r.app().Pay(ctx, r.fp, r.sen, drive.Payment{Finger: r.fingers[2], GID: gid, Payload: payload, Auth: genuineTouches(4)})
 	if err != nil {
-		return err
+		return fmt.Errorf("pay with the new scene key: %w", err)
 	}
-	o := order{challenge: c, payload: []byte("order 1004: 5.00 CNY to merchant 42")}
-	if o.auth, err = r.authenticate(ctx, o.challenge, r.fingers[2], 4); err != nil {
-		return err
-	}
-	if o.sign, err = r.signAtCallback(ctx, o.challenge, o.payload); err != nil {
-		return err
-	}
-	if o.sign.err != nil {
-		return fmt.Errorf("SIGN_PAYMENT with the new scene key: %w", o.sign.err)
-	}
-	st, err := proof.VerifyPayment(o.sign.statement, reg.SceneCert, o.challenge, o.payload)
-	if err != nil {
-		return err
-	}
+	st := paid.Statement
 	if st.Counter <= r.lastCounter {
 		return fmt.Errorf("counter %d not above the last one %d", st.Counter, r.lastCounter)
 	}
@@ -128,10 +117,10 @@ func reRegister(r *runner, ctx context.Context, rec *record) error {
 		return fmt.Errorf("statement names finger %d, want the new finger %d", st.FingerID, r.fids[2])
 	}
 	r.lastCounter = st.Counter
-	if _, err := proof.VerifyPayment(o.sign.statement, r.staleScene, o.challenge, o.payload); err == nil {
+	if _, err := proof.VerifyPayment(paid.Signed, r.staleScene, paid.Challenge, payload); err == nil {
 		return errors.New("the statement verifies under the invalidated key's certificate")
 	}
-	rec.Add("challenge", Hex64(o.challenge))
+	rec.Add("challenge", Hex64(paid.Challenge))
 	rec.Add("fid", st.FingerID)
 	rec.Add("counter", st.Counter)
 	rec.Add("verified", "new certificate yes, old no")
@@ -139,7 +128,7 @@ func reRegister(r *runner, ctx context.Context, rec *record) error {
 }
 
 func lockout(r *runner, ctx context.Context, rec *record) error {
-	c, err := r.beginPayment(ctx)
+	c, err := r.app().Begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -177,7 +166,7 @@ func lockout(r *runner, ctx context.Context, rec *record) error {
 // NOT_AUTHORIZED after the failure named by after, records it, and waits
 // for the sensor to be idle.
 func (r *runner) unpaid(ctx context.Context, rec *record, c uint64, order, after string) error {
-	_, err := payproto.SignPayment{Ref: sceneRef, Challenge: c, Payload: []byte(order)}.Execute(ctx, r.pay)
+	_, err := r.app().Sign(ctx, c, []byte(order))
 	if !errors.Is(err, payproto.ErrNotAuthorized) {
 		return fmt.Errorf("SIGN_PAYMENT after %s: %v, want NOT_AUTHORIZED", after, err)
 	}

@@ -73,11 +73,18 @@ func (r *runner) touchAndAuthenticate(ctx context.Context, op uint64, f *finger.
 // finger id; another touch follows a rejection, at most
 // maxGenuineRetries.
 func (r *runner) authenticate(ctx context.Context, op uint64, f *finger.Finger, noise uint64) (drive.Authenticated, error) {
-	return drive.Authenticate(ctx, r.fp, r.sen, f, op, gid, drive.AuthOptions{
+	return drive.Authenticate(ctx, r.fp, r.sen, f, op, gid, genuineTouches(noise))
+}
+
+// genuineTouches is how the demo's user authenticates: genuine
+// placements varying with noise and the touch, at most maxGenuineRetries
+// after the first, and no event but the operation's own.
+func genuineTouches(noise uint64) drive.AuthOptions {
+	return drive.AuthOptions{
 		Place:   func(n int) finger.Placement { return genuinePlacement(noise + uint64(n)<<32) },
 		Touches: 1 + maxGenuineRetries,
 		Observe: only(fpproto.MsgAuthenticated),
-	})
+	}
 }
 
 // rejected is what an impostor's authentication showed.

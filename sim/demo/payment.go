@@ -18,15 +18,13 @@ import (
 // key for payments (SOTER's ASK and AuthKey, Tencent SOTER's ATTK → ASK → AuthKey hierarchy).
 var sceneRef = payproto.KeyRef{AppID: "com.example.wallet", Scene: "pay"}
 
-// beginPayment is BEGIN_PAYMENT: the payment TA issues the challenge the
-// app authenticates with (operation_id) and later signs for, bound to the
-// app's identity and scene key (docs/protocol.md §8).
-func (r *runner) beginPayment(ctx context.Context) (uint64, error) {
-	c, err := (payproto.BeginPayment{Ref: sceneRef}).Execute(ctx, r.pay)
-	if err != nil {
-		return 0, fmt.Errorf("BEGIN_PAYMENT: %w", err)
-	}
-	return c, nil
+// app is the payment app as it pays with the scene key registered last
+// (drive.App: BEGIN_PAYMENT, SIGN_PAYMENT verified offline, the whole
+// payment). The payment TA issues the challenge the app authenticates
+// with (operation_id) and later signs for, bound to the app's identity
+// and scene key (docs/protocol.md §8).
+func (r *runner) app() drive.App {
+	return drive.App{Session: r.pay, Ref: sceneRef, Scene: r.reg.SceneCert}
 }
 
 // newChallenge is a fresh random non-zero 64-bit operation id for an
@@ -87,7 +85,7 @@ func (r *runner) signAtCallback(ctx context.Context, challenge uint64, payload [
 	st, err := payproto.SignPayment{Ref: sceneRef, Challenge: challenge, Payload: payload}.Execute(ctx, r.pay)
 	s.call = time.Since(s.start)
 	if errors.Is(err, payproto.ErrNotAuthorized) {
-		return s, fmt.Errorf("SIGN_PAYMENT right after onAuthenticated: the payment TA does not hold the bio auth result of the match (is the HAL relaying bio envelopes before onAuthenticated?): %w", err)
+		return s, fmt.Errorf("SIGN_PAYMENT right after onAuthenticated: %w: %w", drive.ErrNotRelayed, err)
 	}
 	s.statement, s.err = st, err
 	return s, nil

@@ -225,7 +225,7 @@ func registerPayment(r *runner, ctx context.Context, rec *record) error {
 }
 
 func issueChallenge(r *runner, ctx context.Context, rec *record) error {
-	c, err := r.beginPayment(ctx)
+	c, err := r.app().Begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -332,7 +332,7 @@ func signOrder(r *runner, ctx context.Context, rec *record) error {
 	rec.Add("statement_bytes", len(sg.Body))
 	rec.Add("signature_bytes", len(sg.Signature))
 	// A second signature with the same auth result is refused: single use.
-	_, err = payproto.SignPayment{Ref: sceneRef, Challenge: r.order.challenge, Payload: r.order.payload}.Execute(ctx, r.pay)
+	_, err = r.app().Sign(ctx, r.order.challenge, r.order.payload)
 	if !errors.Is(err, payproto.ErrNotAuthorized) {
 		return fmt.Errorf("second SIGN_PAYMENT with the same auth result: %v, want NOT_AUTHORIZED", err)
 	}

@@ -10,7 +10,11 @@
 //   - the fingerprint flows over it, playing the user on the virtual
 //     sensor: Enroll (a touch per sample asked for) and Authenticate (a
 //     touch per rejection, then cancel), with an Observer for a tool that
-//     checks every event.
+//     checks every event;
+//   - the payment app's side (App): RegisterScene, then Pay — BEGIN_PAYMENT,
+//     Authenticate for its challenge, the match's auth result relayed (by
+//     the HAL, or RelayOutbox when the caller plays it), SIGN_PAYMENT
+//     verified offline.
 //
 // It is REE code: it imports TA protocol packages, tee/rpc and the HAL
 // client only, never a TA implementation, tee/store, tee/boot or the

@@ -38,13 +38,12 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// gatekeeper boots Keymaster and Gatekeeper as processes and returns a
-// session on Gatekeeper.
-func gatekeeper(t *testing.T) *device.Session {
+// upTAs boots the TAs of roles as processes of this test binary (no
+// HAL), stopped when the test ends.
+func upTAs(t *testing.T, ctx context.Context, roles ...tee.Role) *device.Stack {
 	t.Helper()
-	ctx := testkit.Context(t, 30*time.Second)
 	st, err := device.Up(ctx, device.StackConfig{
-		Config: device.Config{Roles: []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper}, Log: zap.NewNop()},
+		Config: device.Config{Roles: roles, Log: zap.NewNop()},
 		TACommand: func(dir string) func(tee.Role) *exec.Cmd {
 			return func(r tee.Role) *exec.Cmd {
 				return testkit.ChildCommand(childEnv+"=ta", childEnv+"_ROLE="+string(r), childEnv+"_DIR="+dir)
@@ -54,7 +53,15 @@ func gatekeeper(t *testing.T) *device.Session {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, st.Close(context.Background())) })
-	s, err := st.Session(ctx, tee.RoleGatekeeper)
+	return st
+}
+
+// gatekeeper boots Keymaster and Gatekeeper as processes and returns a
+// session on Gatekeeper.
+func gatekeeper(t *testing.T) *device.Session {
+	t.Helper()
+	ctx := testkit.Context(t, 30*time.Second)
+	s, err := upTAs(t, ctx, tee.RoleKeymaster, tee.RoleGatekeeper).Session(ctx, tee.RoleGatekeeper)
 	require.NoError(t, err)
 	return s
 }

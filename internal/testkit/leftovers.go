@@ -1,0 +1,36 @@
+package testkit
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Leftovers is what a device run left behind under dir: every socket
+// below it ("socket PATH") and every live process whose command line
+// mentions dir ("process PID: ARGS", arguments space-separated). A zombie
+// awaiting its parent's wait is not running and is not listed. An empty
+// result is the clean stop the tools promise (no process or socket left).
+func Leftovers(dir string) []string {
+	var out []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type()&os.ModeSocket != 0 {
+			out = append(out, "socket "+p)
+		}
+		return nil
+	})
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), dir) {
+			continue
+		}
+		pdir := filepath.Dir(p)
+		if st, err := os.ReadFile(filepath.Join(pdir, "stat")); err == nil && strings.Contains(string(st), ") Z ") {
+			continue
+		}
+		cmd := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+		out = append(out, "process "+filepath.Base(pdir)+": "+cmd)
+	}
+	return out
+}
