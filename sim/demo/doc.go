@@ -15,7 +15,8 @@
 //     fingerprint TA's sensor-control endpoint;
 //  3. the payment app registers its app key and a scene payment key with
 //     the payment TA (certified, bound to the enrolled fingers), the
-//     payment server issues a challenge, the user authenticates with
+//     payment TA issues the order's challenge (BEGIN_PAYMENT, bound to
+//     the app's identity and scene key), the user authenticates with
 //     operation_id = that challenge, the HAT is checked, the bio result the
 //     fingerprint TA sealed for the payment TA has been relayed by the HAL
 //     before onAuthenticated (as QSEE's bio_set_auth_result runs before the

@@ -48,7 +48,7 @@ type state struct {
 	staleScene  proof.Cert // the scene certificate a new finger invalidated
 }
 
-// order is one payment: the server's challenge and payload, the
+// order is one payment: the payment TA's challenge and the payload, the
 // authentication for it and the payment TA's answer.
 type order struct {
 	challenge uint64
