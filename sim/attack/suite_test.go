@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 func runSuite(t *testing.T, cfg Config) *Report {

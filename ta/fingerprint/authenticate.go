@@ -7,12 +7,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"sync"
+
 	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 	"github.com/fpemu/fpemu/tee/store"
 	"github.com/fpemu/fpemu/tokens"
-	"sync"
 )
 
 // bioResultRejected is the bio result code of a rejected finger (any

@@ -1,8 +1,9 @@
 package fingerprint
 
 import (
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"testing"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 
 	"github.com/stretchr/testify/require"
 )

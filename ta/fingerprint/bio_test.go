@@ -4,12 +4,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"testing"
+	"time"
+
 	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
-	"testing"
-	"time"
 )
 
 // payments drains FETCH_OUTBOX and opens every envelope as the payment TA

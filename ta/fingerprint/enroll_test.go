@@ -5,12 +5,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"context"
+	"testing"
+	"time"
+
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
 	"github.com/fpemu/fpemu/tokens"
-	"testing"
-	"time"
 )
 
 // assertNothingEnrolled checks that a refused or failed enrollment stored

@@ -2,6 +2,7 @@ package fingerprint
 
 import (
 	"errors"
+
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tokens"
 )

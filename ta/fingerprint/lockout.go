@@ -2,8 +2,9 @@ package fingerprint
 
 import (
 	"bytes"
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"time"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 )
 
 // LockoutMode is the framework's lockout mode (LockoutTracker LOCKOUT_NONE,

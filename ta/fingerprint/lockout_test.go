@@ -4,10 +4,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-	"github.com/fpemu/fpemu/tokens"
 	"testing"
 	"time"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/tokens"
 )
 
 // TestLockoutPolicy replays LockoutFrameworkImpl: timed lockout at every

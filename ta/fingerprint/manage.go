@@ -7,11 +7,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-	"github.com/fpemu/fpemu/tee/store"
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/tee/store"
 )
 
 // GetAuthenticatorID is get_authenticator_id for the active group: 0 with

@@ -1,11 +1,12 @@
 package fingerprint
 
 import (
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

@@ -2,8 +2,9 @@ package fingerprint
 
 import (
 	"context"
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"time"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 
 	"go.uber.org/zap"
 )

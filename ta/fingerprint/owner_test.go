@@ -7,14 +7,15 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"fmt"
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
-	"github.com/fpemu/fpemu/tee/store"
 	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor"
+	"github.com/fpemu/fpemu/tee/store"
 )
 
 // The SIDs of two Gatekeeper users: the owner of the enrolled group and

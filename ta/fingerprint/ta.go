@@ -6,6 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
+	"time"
+
 	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
@@ -15,9 +19,6 @@ import (
 	"github.com/fpemu/fpemu/tee/store"
 	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/taproc"
-	"slices"
-	"sync"
-	"time"
 )
 
 // ErrConfig reports an unusable Config (tacore.ErrConfig is wrapped too).

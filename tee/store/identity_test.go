@@ -3,8 +3,9 @@ package store
 import (
 	"testing"
 
-	"github.com/fpemu/fpemu/tee"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/tee"
 )
 
 func TestIdentityEncoding(t *testing.T) {

@@ -3,10 +3,11 @@ package sensor
 import (
 	"context"
 	"errors"
+	"time"
+
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"time"
 )
 
 // ControlTA serves the sensor-control endpoint for s (an rpc.TA).

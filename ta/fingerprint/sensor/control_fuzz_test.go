@@ -4,10 +4,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"context"
-	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
-	"github.com/fpemu/fpemu/tee"
 	"math"
 	"testing"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
+	"github.com/fpemu/fpemu/tee"
 )
 
 // FuzzControlInvoke drives the sensor-control endpoint's command dispatcher
