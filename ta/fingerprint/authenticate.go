@@ -1,13 +1,13 @@
 package fingerprint
 
 import (
-	"go.uber.org/zap"
-
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"sync"
+
+	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"

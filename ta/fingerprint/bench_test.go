@@ -3,9 +3,9 @@ package fingerprint
 import (
 	"testing"
 
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 )
 
 // BenchmarkAuthenticate measures one AUTHENTICATE over Unix sockets with a

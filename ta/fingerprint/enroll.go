@@ -1,8 +1,6 @@
 package fingerprint
 
 import (
-	"go.uber.org/zap"
-
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -10,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"

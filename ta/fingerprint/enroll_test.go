@@ -1,12 +1,12 @@
 package fingerprint
 
 import (
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"context"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"

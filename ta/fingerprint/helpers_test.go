@@ -1,9 +1,6 @@
 package fingerprint
 
 import (
-	_ "github.com/mattn/go-sqlite3"
-	"github.com/stretchr/testify/require"
-
 	"cmp"
 	"context"
 	"math"
@@ -11,6 +8,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"

@@ -1,15 +1,15 @@
 package fingerprint
 
 import (
-	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
-
 	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee/store"

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 )
 
 func (b *bench) authenticatorID(t *testing.T) uint64 {

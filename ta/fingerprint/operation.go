@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
-
 	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 )
 
 // opKind names what an operation does (for logs).

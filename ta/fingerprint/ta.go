@@ -1,14 +1,14 @@
 package fingerprint
 
 import (
-	"go.uber.org/zap"
-
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/bio"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"

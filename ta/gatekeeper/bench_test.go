@@ -1,10 +1,10 @@
 package gatekeeper
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"testing"
+
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 )
 
 func BenchmarkParseHandle(b *testing.B) {

@@ -1,8 +1,6 @@
 package gatekeeper
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"bufio"
 	"bytes"
 	"encoding/hex"
@@ -13,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 )
 
 // golden reads testdata/handle_golden.txt: "name hex" lines.

@@ -1,8 +1,6 @@
 package gatekeeper
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"context"
 	"database/sql"
 	"testing"
@@ -10,6 +8,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/store"
 	"github.com/fpemu/fpemu/tee/tatest"

@@ -1,8 +1,6 @@
 package gatekeeper_test
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"bytes"
 	"context"
 	"errors"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/fpemu/fpemu/ta/gatekeeper"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gatekeepertest"
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tee/rpc"

@@ -1,14 +1,14 @@
 package gatekeeper
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 )
 
 // PasswordKeySize is the size of the password key (Trusty

@@ -1,16 +1,15 @@
 package gatekeeper
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-	"github.com/fpemu/fpemu/tee/tacore"
-
 	"context"
 	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee/store"
+	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tokens"
 )
 

@@ -1,11 +1,11 @@
 package sensor
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"context"
 	"math"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
 	"github.com/fpemu/fpemu/tee"

@@ -10,8 +10,6 @@
 package gatekeepertest
 
 import (
-	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
-
 	"bytes"
 	"context"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
 )
