@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
@@ -61,46 +62,32 @@ func Run(t *testing.T, target Target) {
 	require.NotNil(t, target.Commands, "fingerprinttest: nil Commands")
 	require.NotNil(t, target.Events, "fingerprinttest: nil Events")
 	require.NotEmpty(t, target.StoreDir, "fingerprinttest: no StoreDir")
-	for _, c := range cases() {
-		t.Run(c.name, func(t *testing.T) {
-			d := target.CaseTimeout
-			if d <= 0 {
-				d = 20 * time.Second
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), d)
-			defer cancel()
-			v := &vts{t: t, ctx: ctx, target: target}
-			v.setUp()
-			defer v.tearDown()
-			c.run(v)
-		})
-	}
-}
-
-type vtsCase struct {
-	name string
-	run  func(v *vts)
+	testkit.RunCases(t, cases(), target.CaseTimeout, 20*time.Second, func(t *testing.T, ctx context.Context) (*vts, func()) {
+		v := &vts{t: t, ctx: ctx, target: target}
+		v.setUp()
+		return v, v.tearDown
+	})
 }
 
 // cases returns the ported cases in the order of the AOSP file.
-func cases() []vtsCase {
-	return []vtsCase{
-		{"PreEnrollTest", preEnrollTest},
-		{"EnrollInvalidHatTest", enrollInvalidHatTest},
-		{"EnrollNullTest", enrollNullTest},
-		{"PostEnrollTest", postEnrollTest},
-		{"GetAuthenticatorIdTest", getAuthenticatorIDTest},
-		{"EnumerateTest", enumerateTest},
-		{"RemoveFingerprintTest", removeFingerprintTest},
-		{"RemoveAllFingerprintsTest", removeAllFingerprintsTest},
-		{"SetActiveGroupTest", setActiveGroupTest},
-		{"SetActiveGroupUnwritableTest", setActiveGroupUnwritableTest},
-		{"SetActiveGroupNullTest", setActiveGroupNullTest},
-		{"CancelTest", cancelTest},
-		{"CancelEnrollTest", cancelEnrollTest},
-		{"CancelAuthTest", cancelAuthTest},
-		{"CancelRemoveTest", cancelRemoveTest},
-		{"CancelRemoveAllTest", cancelRemoveAllTest},
+func cases() []testkit.Case[*vts] {
+	return []testkit.Case[*vts]{
+		{Name: "PreEnrollTest", Run: preEnrollTest},
+		{Name: "EnrollInvalidHatTest", Run: enrollInvalidHatTest},
+		{Name: "EnrollNullTest", Run: enrollNullTest},
+		{Name: "PostEnrollTest", Run: postEnrollTest},
+		{Name: "GetAuthenticatorIdTest", Run: getAuthenticatorIDTest},
+		{Name: "EnumerateTest", Run: enumerateTest},
+		{Name: "RemoveFingerprintTest", Run: removeFingerprintTest},
+		{Name: "RemoveAllFingerprintsTest", Run: removeAllFingerprintsTest},
+		{Name: "SetActiveGroupTest", Run: setActiveGroupTest},
+		{Name: "SetActiveGroupUnwritableTest", Run: setActiveGroupUnwritableTest},
+		{Name: "SetActiveGroupNullTest", Run: setActiveGroupNullTest},
+		{Name: "CancelTest", Run: cancelTest},
+		{Name: "CancelEnrollTest", Run: cancelEnrollTest},
+		{Name: "CancelAuthTest", Run: cancelAuthTest},
+		{Name: "CancelRemoveTest", Run: cancelRemoveTest},
+		{Name: "CancelRemoveAllTest", Run: cancelRemoveAllTest},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
@@ -40,42 +41,27 @@ type Target struct {
 func Run(t *testing.T, target Target) {
 	t.Helper()
 	require.NotNil(t, target.Invoker, "gatekeepertest: nil Invoker")
-	for _, c := range cases() {
-		t.Run(c.Name, func(t *testing.T) {
-			timeout := target.Timeout
-			if timeout <= 0 {
-				timeout = 10 * time.Second
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			v := &vts{t: t, ctx: ctx, target: target}
-			v.deleteAllUsers() // SetUp
-			defer v.deleteAllUsers()
-			c.Run(v)
-		})
-	}
-}
-
-// vtsCase is one ported VTS test.
-type vtsCase struct {
-	Name string
-	Run  func(v *vts)
+	testkit.RunCases(t, cases(), target.Timeout, 10*time.Second, func(t *testing.T, ctx context.Context) (*vts, func()) {
+		v := &vts{t: t, ctx: ctx, target: target}
+		v.deleteAllUsers() // SetUp
+		return v, v.deleteAllUsers
+	})
 }
 
 // cases returns the ported VTS cases in the order of the AOSP file.
-func cases() []vtsCase {
-	return []vtsCase{
-		{"EnrollSuccess", enrollSuccess},
-		{"EnrollNoPassword", enrollNoPassword},
-		{"VerifySuccess", verifySuccess},
-		{"PasswordIsBinaryData", passwordIsBinaryData},
-		{"LongPassword", longPassword},
-		{"TrustedReenroll", trustedReenroll},
-		{"UntrustedReenroll", untrustedReenroll},
-		{"VerifyNoData", verifyNoData},
-		{"DeleteUserTest", deleteUserTest},
-		{"DeleteInvalidUserTest", deleteInvalidUserTest},
-		{"DeleteAllUsersTest", deleteAllUsersTest},
+func cases() []testkit.Case[*vts] {
+	return []testkit.Case[*vts]{
+		{Name: "EnrollSuccess", Run: enrollSuccess},
+		{Name: "EnrollNoPassword", Run: enrollNoPassword},
+		{Name: "VerifySuccess", Run: verifySuccess},
+		{Name: "PasswordIsBinaryData", Run: passwordIsBinaryData},
+		{Name: "LongPassword", Run: longPassword},
+		{Name: "TrustedReenroll", Run: trustedReenroll},
+		{Name: "UntrustedReenroll", Run: untrustedReenroll},
+		{Name: "VerifyNoData", Run: verifyNoData},
+		{Name: "DeleteUserTest", Run: deleteUserTest},
+		{Name: "DeleteInvalidUserTest", Run: deleteInvalidUserTest},
+		{Name: "DeleteAllUsersTest", Run: deleteAllUsersTest},
 	}
 }
 
