@@ -1,8 +1,6 @@
 package kmproto
 
 import (
-	"strconv"
-
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 	"github.com/fpemu/fpemu/tokens"
@@ -28,24 +26,18 @@ const (
 	CmdGetAuthTokenKey Command = 0x10000 // KM_GET_AUTH_TOKEN_KEY (Trusty)
 )
 
-// String returns the command's name in docs/protocol.md §2.1.
-func (c Command) String() string {
-	switch c {
-	case CmdGenerateKey:
-		return "GENERATE_KEY"
-	case CmdBegin:
-		return "BEGIN"
-	case CmdUpdate:
-		return "UPDATE"
-	case CmdFinish:
-		return "FINISH"
-	case CmdAbort:
-		return "ABORT"
-	case CmdGetAuthTokenKey:
-		return "GET_AUTH_TOKEN_KEY"
-	}
-	return "keymaster_command(0x" + strconv.FormatUint(uint64(c), 16) + ")"
+// commandNames are the names docs/protocol.md §2.1 gives the commands.
+var commandNames = map[Command]string{
+	CmdGenerateKey:     "GENERATE_KEY",
+	CmdBegin:           "BEGIN",
+	CmdUpdate:          "UPDATE",
+	CmdFinish:          "FINISH",
+	CmdAbort:           "ABORT",
+	CmdGetAuthTokenKey: "GET_AUTH_TOKEN_KEY",
 }
+
+// String returns the command's name in docs/protocol.md §2.1.
+func (c Command) String() string { return tee.CommandName("keymaster", commandNames, c) }
 
 // Parameter layouts of the Keymaster commands (docs/protocol.md §2.1). A
 // 64-bit operation handle travels as two VALUE halves (HandleParam).

@@ -1,8 +1,6 @@
 package payproto
 
 import (
-	"strconv"
-
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
 )
@@ -27,30 +25,21 @@ const (
 	CmdSetAuthTokenKey Command = 0x1000 // SET_AUTH_TOKEN_KEY (fpemu)
 )
 
-// String returns the command's name in docs/protocol.md §8.4.
-func (c Command) String() string {
-	switch c {
-	case CmdDeliver:
-		return "DELIVER"
-	case CmdGetDeviceCert:
-		return "GET_DEVICE_CERT"
-	case CmdCreateAppKey:
-		return "CREATE_APP_KEY"
-	case CmdCreateSceneKey:
-		return "CREATE_SCENE_KEY"
-	case CmdGetCert:
-		return "GET_CERT"
-	case CmdSignPayment:
-		return "SIGN_PAYMENT"
-	case CmdDeleteKey:
-		return "DELETE_KEY"
-	case CmdBeginPayment:
-		return "BEGIN_PAYMENT"
-	case CmdSetAuthTokenKey:
-		return "SET_AUTH_TOKEN_KEY"
-	}
-	return "payment_command(0x" + strconv.FormatUint(uint64(c), 16) + ")"
+// commandNames are the names docs/protocol.md §8.4 gives the commands.
+var commandNames = map[Command]string{
+	CmdDeliver:         "DELIVER",
+	CmdGetDeviceCert:   "GET_DEVICE_CERT",
+	CmdCreateAppKey:    "CREATE_APP_KEY",
+	CmdCreateSceneKey:  "CREATE_SCENE_KEY",
+	CmdGetCert:         "GET_CERT",
+	CmdSignPayment:     "SIGN_PAYMENT",
+	CmdDeleteKey:       "DELETE_KEY",
+	CmdBeginPayment:    "BEGIN_PAYMENT",
+	CmdSetAuthTokenKey: "SET_AUTH_TOKEN_KEY",
 }
+
+// String returns the command's name in docs/protocol.md §8.4.
+func (c Command) String() string { return tee.CommandName("payment", commandNames, c) }
 
 // Parameter layouts of the payment commands (docs/protocol.md §8.4). u64
 // values travel as two VALUE halves, a = low 32 bits, b = high 32 bits.

@@ -50,12 +50,7 @@ var commandNames = map[Command]string{
 }
 
 // String returns the command's name in docs/protocol.md §9.2.
-func (c Command) String() string {
-	if n, ok := commandNames[c]; ok {
-		return n
-	}
-	return "fingerprint_command(0x" + strconv.FormatUint(uint64(c), 16) + ")"
-}
+func (c Command) String() string { return tee.CommandName("fingerprint", commandNames, c) }
 
 // Parameter layouts (docs/protocol.md). 64-bit values travel in one VALUE
 // parameter, a = low 32 bits, b = high 32 bits (as the Gatekeeper TA's);

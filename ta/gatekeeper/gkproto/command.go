@@ -1,8 +1,6 @@
 package gkproto
 
 import (
-	"strconv"
-
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tokens"
 )
@@ -23,22 +21,17 @@ const (
 	CmdSetAuthTokenKey Command = 0x1000 // SET_AUTH_TOKEN_KEY (fpemu)
 )
 
-// String returns the command's name in docs/protocol.md §3.2.
-func (c Command) String() string {
-	switch c {
-	case CmdEnroll:
-		return "ENROLL"
-	case CmdVerify:
-		return "VERIFY"
-	case CmdDeleteUser:
-		return "DELETE_USER"
-	case CmdDeleteAllUsers:
-		return "DELETE_ALL_USERS"
-	case CmdSetAuthTokenKey:
-		return "SET_AUTH_TOKEN_KEY"
-	}
-	return "gatekeeper_command(0x" + strconv.FormatUint(uint64(c), 16) + ")"
+// commandNames are the names docs/protocol.md §3.2 gives the commands.
+var commandNames = map[Command]string{
+	CmdEnroll:          "ENROLL",
+	CmdVerify:          "VERIFY",
+	CmdDeleteUser:      "DELETE_USER",
+	CmdDeleteAllUsers:  "DELETE_ALL_USERS",
+	CmdSetAuthTokenKey: "SET_AUTH_TOKEN_KEY",
 }
+
+// String returns the command's name in docs/protocol.md §3.2.
+func (c Command) String() string { return tee.CommandName("gatekeeper", commandNames, c) }
 
 // Parameter layouts of the Gatekeeper commands (docs/protocol.md §3.3–3.6).
 // A status travels as the two's-complement uint32 of the int32 Status; u64
