@@ -109,6 +109,37 @@ func failed(timeout uint32) (gkproto.Status, uint32) {
 	return gkproto.ErrorGeneralFailure, 0
 }
 
+// checkPassword is the password check ENROLL (of the current password) and
+// VERIFY share, in gatekeeper.cpp's order: handle must parse and be uid's
+// enrolled handle, the attempt is throttled and counted (throttledAttempt),
+// then password is checked against the handle. On a match it returns the
+// enrolled handle and STATUS_OK; otherwise the status and retry timeout to
+// answer, the refusal logged as op's ("enroll", "verify") with what
+// naming the handle and password ("current " for ENROLL's). err is for
+// internal failures only, with a zero status.
+func (t *TA) checkPassword(ctx context.Context, op, what string, uid uint32, handle, password []byte, now uint64) (gkproto.PasswordHandle, gkproto.Status, uint32, error) {
+	if _, err := gkproto.ParseHandle(handle); err != nil {
+		t.Log.Info(op+" rejected", zap.Uint32("uid", uid), zap.String("reason", "malformed "+what+"handle"))
+		return gkproto.PasswordHandle{}, gkproto.ErrorGeneralFailure, 0, nil
+	}
+	a, err := t.throttledAttempt(ctx, uid, handle, now)
+	switch {
+	case err != nil:
+		return gkproto.PasswordHandle{}, 0, 0, err
+	case !a.ok:
+		t.Log.Info(op+" rejected", zap.Uint32("uid", uid), zap.String("reason", what+"handle is not the enrolled one"))
+		return gkproto.PasswordHandle{}, gkproto.ErrorGeneralFailure, 0, nil
+	case a.retryMs > 0:
+		t.Log.Info(op+" throttled", zap.Uint32("uid", uid), zap.Uint32("retry_ms", a.retryMs))
+		return gkproto.PasswordHandle{}, gkproto.ErrorRetryTimeout, a.retryMs, nil
+	case !CheckPassword(t.pwKey, &a.handle, password):
+		st, retry := failed(a.timeout)
+		t.Log.Info(op+": wrong "+what+"password", zap.Uint32("uid", uid), zap.Uint32("retry_ms", retry))
+		return gkproto.PasswordHandle{}, st, retry, nil
+	}
+	return a.handle, gkproto.StatusOK, 0, nil
+}
+
 // Enroll is GateKeeper::Enroll for Android user uid. Without a current
 // handle it is an untrusted enroll under a new random SID; with one, the
 // handle must be uid's enrolled handle and the current password must verify
@@ -129,26 +160,11 @@ func (t *TA) Enroll(ctx context.Context, uid uint32, p gkproto.EnrollPayload) (g
 			return gkproto.EnrollResponse{}, err
 		}
 	} else {
-		if _, err := gkproto.ParseHandle(p.CurrentHandle); err != nil {
-			t.Log.Info("enroll rejected", zap.Uint32("uid", uid), zap.String("reason", "malformed current handle"))
-			return gkproto.EnrollResponse{Status: gkproto.ErrorGeneralFailure}, nil
+		cur, st, retry, err := t.checkPassword(ctx, "enroll", "current ", uid, p.CurrentHandle, p.CurrentPassword, now)
+		if err != nil || st != gkproto.StatusOK {
+			return gkproto.EnrollResponse{Status: st, RetryTimeoutMs: retry}, err
 		}
-		a, err := t.throttledAttempt(ctx, uid, p.CurrentHandle, now)
-		switch {
-		case err != nil:
-			return gkproto.EnrollResponse{}, err
-		case !a.ok:
-			t.Log.Info("enroll rejected", zap.Uint32("uid", uid), zap.String("reason", "current handle is not the enrolled one"))
-			return gkproto.EnrollResponse{Status: gkproto.ErrorGeneralFailure}, nil
-		case a.retryMs > 0:
-			t.Log.Info("enroll throttled", zap.Uint32("uid", uid), zap.Uint32("retry_ms", a.retryMs))
-			return gkproto.EnrollResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: a.retryMs}, nil
-		case !CheckPassword(t.pwKey, &a.handle, p.CurrentPassword):
-			st, retry := failed(a.timeout)
-			t.Log.Info("enroll: wrong current password", zap.Uint32("uid", uid), zap.Uint32("retry_ms", retry))
-			return gkproto.EnrollResponse{Status: st, RetryTimeoutMs: retry}, nil
-		}
-		sid = a.handle.UserID
+		sid = cur.UserID
 	}
 
 	salt, err := t.RandomUint64()
@@ -201,37 +217,22 @@ func (t *TA) Verify(ctx context.Context, uid uint32, challenge uint64, p gkproto
 		t.Log.Info("verify rejected", zap.Uint32("uid", uid), zap.String("reason", "missing handle or password size"))
 		return gkproto.VerifyResponse{Status: gkproto.ErrorGeneralFailure}, nil
 	}
-	if _, err := gkproto.ParseHandle(p.Handle); err != nil {
-		t.Log.Info("verify rejected", zap.Uint32("uid", uid), zap.String("reason", "malformed handle"))
-		return gkproto.VerifyResponse{Status: gkproto.ErrorGeneralFailure}, nil
-	}
 	now := t.Clock.NowMs()
-	a, err := t.throttledAttempt(ctx, uid, p.Handle, now)
-	switch {
-	case err != nil:
-		return gkproto.VerifyResponse{}, err
-	case !a.ok:
-		t.Log.Info("verify rejected", zap.Uint32("uid", uid), zap.String("reason", "handle is not the enrolled one"))
-		return gkproto.VerifyResponse{Status: gkproto.ErrorGeneralFailure}, nil
-	case a.retryMs > 0:
-		t.Log.Info("verify throttled", zap.Uint32("uid", uid), zap.Uint32("retry_ms", a.retryMs))
-		return gkproto.VerifyResponse{Status: gkproto.ErrorRetryTimeout, RetryTimeoutMs: a.retryMs}, nil
-	case !CheckPassword(t.pwKey, &a.handle, p.Password):
-		st, retry := failed(a.timeout)
-		t.Log.Info("verify: wrong password", zap.Uint32("uid", uid), zap.Uint32("retry_ms", retry))
-		return gkproto.VerifyResponse{Status: st, RetryTimeoutMs: retry}, nil
+	h, st, retry, err := t.checkPassword(ctx, "verify", "", uid, p.Handle, p.Password, now)
+	if err != nil || st != gkproto.StatusOK {
+		return gkproto.VerifyResponse{Status: st, RetryTimeoutMs: retry}, err
 	}
 	// GateKeeper::MintAuthToken.
 	tok := tokens.Token{
 		Version:           tokens.Version,
 		Challenge:         challenge,
-		UserID:            a.handle.UserID,
+		UserID:            h.UserID,
 		AuthenticatorID:   0,
 		AuthenticatorType: tokens.AuthPassword,
 		Timestamp:         now,
 	}
 	mac.Sign(&tok)
-	if err := t.Tx(ctx, func(tx *store.Tx) error { return clearRecord(tx, a.handle.UserID) }); err != nil {
+	if err := t.Tx(ctx, func(tx *store.Tx) error { return clearRecord(tx, h.UserID) }); err != nil {
 		// The password was right and the token is minted; a record that
 		// failed to clear only throttles the next attempt early.
 		t.Log.Error("verify: failure record not cleared", zap.Uint32("uid", uid), zap.Error(err))
