@@ -137,6 +137,19 @@ func (p *Params) SetOutput(i int, b []byte) {
 	p[i].Data = b
 }
 
+// NeedCapacity is the check a TA makes before a command changes any state
+// whose output could then not be delivered: when memref parameter i offers
+// fewer than n bytes, Size becomes n (the size the CA must offer) and the
+// command fails with TEEC_ERROR_SHORT_BUFFER, origin TEEC_ORIGIN_TRUSTED_APP,
+// "<what> needs n bytes".
+func (p *Params) NeedCapacity(i, n int, what string) error {
+	if int(p[i].Size) < n {
+		p[i].Size = uint32(n)
+		return Errorf(ResultShortBuffer, OriginTrustedApp, "%s needs %d bytes", what, n)
+	}
+	return nil
+}
+
 // SetValue stores a value output for parameter i.
 func (p *Params) SetValue(i int, a, b uint32) {
 	p[i].A, p[i].B = a, b

@@ -154,6 +154,23 @@ func TestParamsExpect(t *testing.T) {
 	assert.Equal(t, uint32(8), p[0].B)
 }
 
+// TestParamsNeedCapacity: an output memref with room enough passes
+// untouched; a smaller one is SHORT_BUFFER from the TA with Size raised to
+// what the command needs.
+func TestParamsNeedCapacity(t *testing.T) {
+	p := Params{MemrefOut(69), MemrefOut(68)}
+	require.NoError(t, p.NeedCapacity(0, 69, "HAT"))
+	assert.Equal(t, uint32(69), p[0].Size)
+
+	err := p.NeedCapacity(1, 69, "HAT")
+	require.ErrorIs(t, err, ErrShortBuffer)
+	var te *Error
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, OriginTrustedApp, te.Origin)
+	assert.Contains(t, err.Error(), "HAT needs 69 bytes")
+	assert.Equal(t, uint32(69), p[1].Size, "Size tells the CA what to offer")
+}
+
 func TestManifestRoutes(t *testing.T) {
 	assert.True(t, RouteAllowed(UUIDKeymaster, UUIDGatekeeper))
 	assert.True(t, RouteAllowed(UUIDFingerprint, UUIDPayment))

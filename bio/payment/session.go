@@ -52,11 +52,7 @@ func (t *TA) newSession(ctx context.Context) session {
 // needCapacity fails with SHORT_BUFFER, before any state change, when
 // output memref i offers less than payproto.OutputCapacity.
 func needCapacity(p *tee.Params, i int) error {
-	if p[i].Size < payproto.OutputCapacity {
-		p[i].Size = payproto.OutputCapacity
-		return tee.Errorf(tee.ResultShortBuffer, tee.OriginTrustedApp, "payment: output needs %d bytes", payproto.OutputCapacity)
-	}
-	return nil
+	return p.NeedCapacity(i, payproto.OutputCapacity, "payment: output")
 }
 
 // keyRefRequest is the prologue of every command addressed to a key, after

@@ -107,10 +107,9 @@ func (s session) setAuthTokenKey(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) nextEvent(ctx context.Context, p *tee.Params) error {
-	if p[3].Size < tokens.Size {
-		// Checked before dequeuing: no event is lost to a small buffer.
-		p[3].Size = tokens.Size
-		return tee.Errorf(tee.ResultShortBuffer, tee.OriginTrustedApp, "HAT needs %d bytes", tokens.Size)
+	// Checked before dequeuing: no event is lost to a small buffer.
+	if err := p.NeedCapacity(3, tokens.Size, "HAT"); err != nil {
+		return err
 	}
 	e, queued := s.t.NextEvent(ctx, time.Duration(p[0].A)*time.Millisecond)
 	fpproto.PutEvent(p, e, uint32(queued))
@@ -124,9 +123,8 @@ func (s session) fetchOutbox(_ context.Context, p *tee.Params) error {
 		p.SetValue(1, 0, 0)
 		return nil
 	}
-	if need := o.PendingSize(); need > int(p[0].Size) {
-		p[0].Size = uint32(need)
-		return tee.Errorf(tee.ResultShortBuffer, tee.OriginTrustedApp, "oldest envelope needs %d bytes", need)
+	if err := p.NeedCapacity(0, o.PendingSize(), "oldest envelope"); err != nil {
+		return err
 	}
 	envs := o.Drain(int(p[0].Size))
 	var batch []byte

@@ -38,11 +38,10 @@ func (s session) setAuthTokenKey(_ context.Context, p *tee.Params) error {
 func setStatus(p *tee.Params, st gkproto.Status, retryMs uint32) { p.SetValue(0, uint32(st), retryMs) }
 
 func (s session) enroll(ctx context.Context, p *tee.Params) error {
-	if p[2].Size < gkproto.HandleSize {
-		// Checked before any state changes: a handle the client cannot
-		// receive would be an enrollment it cannot use.
-		p[2].Size = gkproto.HandleSize
-		return tee.Errorf(tee.ResultShortBuffer, tee.OriginTrustedApp, "handle needs %d bytes", gkproto.HandleSize)
+	// Checked before any state changes: a handle the client cannot receive
+	// would be an enrollment it cannot use.
+	if err := p.NeedCapacity(2, gkproto.HandleSize, "handle"); err != nil {
+		return err
 	}
 	req, err := gkproto.ParseEnrollPayload(p[1].Data)
 	if err != nil {
@@ -59,9 +58,8 @@ func (s session) enroll(ctx context.Context, p *tee.Params) error {
 }
 
 func (s session) verify(ctx context.Context, p *tee.Params) error {
-	if p[3].Size < tokens.Size {
-		p[3].Size = tokens.Size
-		return tee.Errorf(tee.ResultShortBuffer, tee.OriginTrustedApp, "auth token needs %d bytes", tokens.Size)
+	if err := p.NeedCapacity(3, tokens.Size, "auth token"); err != nil {
+		return err
 	}
 	req, err := gkproto.ParseVerifyPayload(p[2].Data)
 	if err != nil {
