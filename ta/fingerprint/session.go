@@ -36,64 +36,62 @@ var commands = map[fpproto.Command]rpc.Route[session]{
 // shared by all of them.
 type session struct{ t *TA }
 
-func setStatus(p *tee.Params, i int, st fpproto.RequestStatus) { p.SetValue(i, uint32(st), 0) }
-
-func setU64(p *tee.Params, i int, v uint64) { p.SetValue(i, uint32(v), uint32(v>>32)) }
-
-func (s session) preEnroll(_ context.Context, p *tee.Params) error {
-	c, err := s.t.PreEnroll()
-	if err != nil {
-		return err
-	}
-	setU64(p, 0, c)
+// answer stores the HAL status st in VALUE parameter i: the command
+// succeeds (TEEC_SUCCESS) whatever the status.
+func answer(p *tee.Params, i int, st fpproto.RequestStatus) error {
+	p.SetValue(i, uint32(st), 0)
 	return nil
 }
 
-func (s session) enroll(_ context.Context, p *tee.Params) error {
-	setStatus(p, 2, s.t.Enroll(p[1].Data, p[0].A, p[0].B))
+// answerU64 stores v in VALUE parameter i (a = low, b = high 32 bits)
+// unless err, the TA's failure, which is the answer instead.
+func answerU64(p *tee.Params, i int, v uint64, err error) error {
+	if err != nil {
+		return err
+	}
+	p.SetValue(i, uint32(v), uint32(v>>32))
 	return nil
+}
+
+func (s session) preEnroll(_ context.Context, p *tee.Params) error {
+	c, err := s.t.PreEnroll()
+	return answerU64(p, 0, c, err)
+}
+
+func (s session) enroll(_ context.Context, p *tee.Params) error {
+	return answer(p, 2, s.t.Enroll(p[1].Data, p[0].A, p[0].B))
 }
 
 func (s session) postEnroll(_ context.Context, p *tee.Params) error {
 	s.t.PostEnroll()
-	setStatus(p, 0, fpproto.SysOK)
-	return nil
+	return answer(p, 0, fpproto.SysOK)
 }
 
 func (s session) getAuthenticatorID(ctx context.Context, p *tee.Params) error {
 	id, err := s.t.GetAuthenticatorID(ctx)
-	if err != nil {
-		return err
-	}
-	setU64(p, 0, id)
-	return nil
+	return answerU64(p, 0, id, err)
 }
 
 func (s session) cancel(_ context.Context, p *tee.Params) error {
 	s.t.Cancel()
-	setStatus(p, 0, fpproto.SysOK)
-	return nil
+	return answer(p, 0, fpproto.SysOK)
 }
 
 func (s session) enumerate(ctx context.Context, p *tee.Params) error {
-	setStatus(p, 0, s.t.Enumerate(ctx))
-	return nil
+	return answer(p, 0, s.t.Enumerate(ctx))
 }
 
 func (s session) remove(ctx context.Context, p *tee.Params) error {
-	setStatus(p, 1, s.t.Remove(ctx, p[0].A, p[0].B))
-	return nil
+	return answer(p, 1, s.t.Remove(ctx, p[0].A, p[0].B))
 }
 
 func (s session) setActiveGroup(ctx context.Context, p *tee.Params) error {
-	setStatus(p, 2, s.t.SetActiveGroup(ctx, p[0].A, p[1].Data))
-	return nil
+	return answer(p, 2, s.t.SetActiveGroup(ctx, p[0].A, p[1].Data))
 }
 
 func (s session) authenticate(_ context.Context, p *tee.Params) error {
 	opID := uint64(p[0].A) | uint64(p[0].B)<<32
-	setStatus(p, 2, s.t.Authenticate(opID, p[1].A))
-	return nil
+	return answer(p, 2, s.t.Authenticate(opID, p[1].A))
 }
 
 func (s session) resetLockout(ctx context.Context, p *tee.Params) error {
