@@ -86,8 +86,7 @@ func TestEnrollHATCheckOrder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDevice(t)
 			b := d.ready(t)
-			c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-			require.NoError(t, err)
+			c := b.preEnroll(t)
 			ts := uint64(int64(d.Clock.NowMs()) - tc.hat.ageMs)
 			raw := tokens.Token{Version: tc.hat.version, Challenge: tc.hat.challenge(c), UserID: sid,
 				AuthenticatorType: tc.hat.typ, Timestamp: ts}
@@ -121,8 +120,7 @@ func TestEnrollHATCheckOrder(t *testing.T) {
 func TestEnrollWithoutAuthTokenKey(t *testing.T) {
 	d := newDevice(t)
 	b := d.serve(t, d.open(t))
-	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-	require.NoError(t, err)
+	c := b.preEnroll(t)
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, 1), GID: 1}))
 	assert.Equal(t, fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorHWUnavailable, Detail: uint32(fpproto.ReasonNoAuthTokenKey)}, b.next(t))
 	assertNothingEnrolled(t, b, 1)
@@ -156,8 +154,7 @@ func TestChallengeLifetime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDevice(t)
 			b := d.ready(t)
-			c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-			require.NoError(t, err)
+			c := b.preEnroll(t)
 			tc.mut(b)
 			require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, 9), GID: 2}))
 			assert.Equal(t, fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorUnableToProcess, Detail: uint32(fpproto.ReasonHATChallenge)}, b.next(t))
@@ -167,8 +164,7 @@ func TestChallengeLifetime(t *testing.T) {
 	t.Run("just before expiry", func(t *testing.T) {
 		d := newDevice(t)
 		b := d.ready(t)
-		c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-		require.NoError(t, err)
+		c := b.preEnroll(t)
 		d.Clock.Advance(fpproto.DefaultChallengeTimeout - time.Millisecond)
 		b.present(t, enrollSamples(testFinger(4), 4)...)
 		require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, 9), GID: 2}))
@@ -182,8 +178,7 @@ func TestPreEnroll(t *testing.T) {
 	b := newDevice(t).ready(t)
 	seen := map[uint64]bool{}
 	for range 10 {
-		c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-		require.NoError(t, err)
+		c := b.preEnroll(t)
 		require.NotZero(t, c)
 		require.False(t, seen[c], "challenge repeated")
 		seen[c] = true
@@ -198,8 +193,7 @@ func TestEnrollProgress(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
 	const gid, sid = 3, 0xABCDEF0123456789
-	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-	require.NoError(t, err)
+	c := b.preEnroll(t)
 	ss := enrollSamples(testFinger(5), 5)
 	thin := matcher.Sample{Width: 200, Height: 200, Minutiae: ss[0].Minutiae[:3]}
 	require.NoError(t, b.sensor.Acquired(ctx(t), int32(fpproto.AcquiredPartial), 0))
@@ -230,7 +224,7 @@ func TestEnrollProgress(t *testing.T) {
 	assert.Equal(t, fid, recs[0].FID)
 	assert.Equal(t, uint64(sid), recs[0].Record.SID)
 	assert.Equal(t, matcher.MinutiaeName, recs[0].Record.Matcher)
-	_, err = matcher.ParseMinutiaeTemplate(recs[0].Record.Template)
+	_, err := matcher.ParseMinutiaeTemplate(recs[0].Record.Template)
 	assert.NoError(t, err)
 }
 
@@ -240,8 +234,7 @@ func TestEnrollProgress(t *testing.T) {
 func TestEnrollTimeout(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
-	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-	require.NoError(t, err)
+	c := b.preEnroll(t)
 	hat := d.passwordHAT(c, 5)
 
 	b.present(t, enrollSamples(testFinger(6), 6)[:2]...)
@@ -266,8 +259,7 @@ func TestEnrollNoSpace(t *testing.T) {
 	for i := range fpproto.MaxTemplatesPerGroup {
 		b.enroll(t, gid, 77, testFinger(uint64(100+i)))
 	}
-	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-	require.NoError(t, err)
+	c := b.preEnroll(t)
 	b.present(t, enrollSamples(testFinger(200), 200)...)
 	before, err := b.sensor.Status(ctx(t))
 	require.NoError(t, err)
@@ -290,8 +282,7 @@ func TestEnrollNoSpace(t *testing.T) {
 func TestEnrollMergeFailure(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
-	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-	require.NoError(t, err)
+	c := b.preEnroll(t)
 	for i := range fpproto.DefaultEnrollSamples {
 		b.present(t, probe(testFinger(uint64(400+i)), uint64(i)))
 	}
@@ -308,8 +299,7 @@ func TestEnrollMergeFailure(t *testing.T) {
 func TestCancelEnrollKeepsChallenge(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
-	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-	require.NoError(t, err)
+	c := b.preEnroll(t)
 	hat := d.passwordHAT(c, 11)
 	ss := enrollSamples(testFinger(7), 7)
 	b.present(t, ss[:3]...)
@@ -351,14 +341,12 @@ func TestCancel(t *testing.T) {
 func TestEnrollHATReplay(t *testing.T) {
 	d := newDevice(t)
 	b := d.ready(t)
-	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-	require.NoError(t, err)
+	c := b.preEnroll(t)
 	hat := keymastertest.Mint(d.mac, keymastertest.HAT{Challenge: c, UserID: 8, Type: tokens.AuthPassword, TimestampMs: d.Clock.NowMs()})
 	b.present(t, enrollSamples(testFinger(8), 8)...)
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: hat, GID: 8}))
 	b.until(t, enrollEnd)
-	_, err = fpproto.PostEnroll{}.Execute(ctx(t), b.cmd)
-	require.NoError(t, err)
+	b.do(t, fpproto.PostEnroll{})
 	b.present(t, enrollSamples(testFinger(9), 9)...)
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: hat, GID: 8}))
 	assert.Equal(t, fpproto.Event{Type: fpproto.MsgError, Error: fpproto.ErrorUnableToProcess, Detail: uint32(fpproto.ReasonHATChallenge)}, b.next(t))

@@ -182,6 +182,15 @@ func (b *bench) do(t testing.TB, req statusRequest) fpproto.RequestStatus {
 	return st
 }
 
+// preEnroll runs PRE_ENROLL on the command session: the enrollment
+// challenge.
+func (b *bench) preEnroll(t testing.TB) uint64 {
+	t.Helper()
+	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
+	require.NoError(t, err)
+	return c
+}
+
 // present queues samples on the sensor.
 func (b *bench) present(t testing.TB, ss ...matcher.Sample) {
 	t.Helper()
@@ -194,16 +203,14 @@ func (b *bench) present(t testing.TB, ss ...matcher.Sample) {
 // the finger id.
 func (b *bench) enroll(t testing.TB, gid uint32, sid uint64, f []matcher.Minutia) uint32 {
 	t.Helper()
-	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-	require.NoError(t, err)
+	c := b.preEnroll(t)
 	b.present(t, enrollSamples(f, uint64(gid)<<8|uint64(sid&0xff))...)
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: b.d.passwordHAT(c, sid), GID: gid, TimeoutSec: 10}))
 	evs := b.until(t, enrollEnd)
 	last := evs[len(evs)-1]
 	require.Equal(t, fpproto.MsgTemplateEnrolling, last.Type, "enrollment failed: %v", evs)
 	require.NotZero(t, last.FingerID)
-	_, err = fpproto.PostEnroll{}.Execute(ctx(t), b.cmd)
-	require.NoError(t, err)
+	b.do(t, fpproto.PostEnroll{})
 	return last.FingerID
 }
 

@@ -107,8 +107,7 @@ func TestEnrollBindsGroupToOneSID(t *testing.T) {
 	fids, err := b.ta.Fingers(ctx(t), gid)
 	require.NoError(t, err)
 
-	c, err := fpproto.PreEnroll{}.Execute(ctx(t), b.cmd)
-	require.NoError(t, err)
+	c := b.preEnroll(t)
 	captures := b.ta.Sensor().Status().Captures
 	b.present(t, enrollSamples(testFinger(43), 1)...)
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Enroll{HAT: d.passwordHAT(c, otherSID), GID: gid, TimeoutSec: 10}))
