@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"testing"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/require"
@@ -87,6 +88,17 @@ func verify(t testing.TB, ta *TA, uid uint32, challenge uint64, handle, pw []byt
 	rsp, err := ta.Verify(context.Background(), uid, challenge, gkproto.VerifyPayload{Handle: handle, Password: pw})
 	require.NoError(t, err)
 	return rsp
+}
+
+// failVerifies makes n wrong-password attempts on uid's handle, 1 ms apart
+// on the device clock: enough, for n = 5, to start the first retry
+// timeout.
+func failVerifies(t testing.TB, d *device, ta *TA, uid uint32, handle []byte, n int) {
+	t.Helper()
+	for range n {
+		d.Clock.Advance(time.Millisecond)
+		verify(t, ta, uid, 0, handle, []byte("bad"))
+	}
 }
 
 // eraseFailureRecords edits the database file behind the store's back, as

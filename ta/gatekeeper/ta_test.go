@@ -292,10 +292,7 @@ func TestThrottleAfterReboot(t *testing.T) {
 	d := newDevice(t)
 	ta := d.ready(t)
 	e := enroll(t, ta, 0, []byte("pw"))
-	for range 5 {
-		d.Clock.Advance(time.Millisecond)
-		verify(t, ta, 0, 0, e.Handle, []byte("bad"))
-	}
+	failVerifies(t, d, ta, 0, e.Handle, 5)
 	require.NoError(t, ta.Close())
 
 	d.Clock.Set(500) // rebooted: 0.5 s since boot
@@ -313,10 +310,7 @@ func TestFailureRecordSurvivesRestart(t *testing.T) {
 	d := newDevice(t)
 	ta := d.ready(t)
 	e := enroll(t, ta, 4, []byte("pw"))
-	for range 5 {
-		d.Clock.Advance(time.Millisecond)
-		verify(t, ta, 4, 0, e.Handle, []byte("bad"))
-	}
+	failVerifies(t, d, ta, 4, e.Handle, 5)
 	before := record(t, ta, e.SecureUserID)
 	require.Equal(t, uint32(5), before.FailureCounter)
 	require.NoError(t, ta.Close())
@@ -390,10 +384,7 @@ func TestTamperedStoreIsRefused(t *testing.T) {
 	d := newDevice(t)
 	ta := d.ready(t)
 	e := enroll(t, ta, 0, []byte("pw"))
-	for range 5 {
-		d.Clock.Advance(time.Millisecond)
-		verify(t, ta, 0, 0, e.Handle, []byte("bad"))
-	}
+	failVerifies(t, d, ta, 0, e.Handle, 5)
 	require.NoError(t, ta.Close())
 	eraseFailureRecords(t, d.config().DBPath)
 	_, err := NewTA(d.config())
