@@ -112,6 +112,16 @@ func deliver(t testing.TB, inv rpc.Invoker, env []byte) payproto.Delivery {
 	return d
 }
 
+// authorized runs BEGIN_PAYMENT on the scene key and delivers the auth
+// result that authorises it: finger 1 of group 0, authenticator id 0xA1,
+// the group registered sets up. It returns the payment's challenge.
+func authorized(t *testing.T, d *device, inv rpc.Invoker) uint64 {
+	t.Helper()
+	c := begin(t, inv, sceneRef)
+	deliver(t, inv, d.match(t, 0, 0xA1, 1, c))
+	return c
+}
+
 // registered sets up group 0 with fingers 1, 2 (authenticator id 0xA1),
 // an app key and a scene key, and returns the verified chain's scene
 // certificate.
