@@ -112,6 +112,16 @@ func deliver(t testing.TB, inv rpc.Invoker, env []byte) payproto.Delivery {
 	return d
 }
 
+// registeredSession is a new device whose payment TA is served over a Unix
+// socket and registered (registered): the start of most tests.
+func registeredSession(t *testing.T) (*device, *rpc.Session) {
+	t.Helper()
+	d := newDevice(t)
+	s := serve(t, d.open(t))
+	registered(t, d, s)
+	return d, s
+}
+
 // authorized runs BEGIN_PAYMENT on the scene key and delivers the auth
 // result that authorises it: finger 1 of group 0, authenticator id 0xA1,
 // the group registered sets up. It returns the payment's challenge.

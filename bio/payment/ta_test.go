@@ -165,9 +165,7 @@ func TestReplayRejected(t *testing.T) {
 }
 
 func TestSingleUse(t *testing.T) {
-	d := newDevice(t)
-	s := serve(t, d.open(t))
-	registered(t, d, s)
+	d, s := registeredSession(t)
 	c := authorized(t, d, s)
 	_, err := sign(t, s, c)
 	require.NoError(t, err)
@@ -187,9 +185,7 @@ func TestSingleUse(t *testing.T) {
 }
 
 func TestExpiry(t *testing.T) {
-	d := newDevice(t)
-	s := serve(t, d.open(t))
-	registered(t, d, s)
+	d, s := registeredSession(t)
 
 	c1 := authorized(t, d, s)
 	d.Clock.Advance(DefaultAuthResultTTL)
@@ -238,9 +234,7 @@ func TestWrongChallenge(t *testing.T) {
 }
 
 func TestFailedAndForeignResults(t *testing.T) {
-	d := newDevice(t)
-	s := serve(t, d.open(t))
-	registered(t, d, s)
+	d, s := registeredSession(t)
 	c9 := begin(t, s, sceneRef)
 	require.NoError(t, d.fp.SetAuthResult(1, 0, c9, bio.Match{GroupID: 0, AuthenticatorID: 0xA1}))
 	assert.False(t, deliver(t, s, d.drain(t)).Held)
@@ -324,9 +318,7 @@ func TestKeyInvalidation(t *testing.T) {
 // TestSameListKeepsKeys: the fingerprint TA re-sends its list at every
 // start; an unchanged list must not invalidate anything.
 func TestSameListKeepsKeys(t *testing.T) {
-	d := newDevice(t)
-	s := serve(t, d.open(t))
-	registered(t, d, s)
+	d, s := registeredSession(t)
 	got := deliver(t, s, d.fingerList(t, 0, 0xA1, 2, 1))
 	assert.Zero(t, got.Invalidated)
 	c := authorized(t, d, s)
@@ -347,9 +339,7 @@ func TestWithheldFingerList(t *testing.T) {
 		{"finger not bound", 0xA1, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			d := newDevice(t)
-			s := serve(t, d.open(t))
-			registered(t, d, s)
+			d, s := registeredSession(t)
 			c70 := begin(t, s, sceneRef)
 			deliver(t, s, d.match(t, 0, c.authID, c.fid, c70))
 			_, err := sign(t, s, c70)
@@ -384,9 +374,7 @@ func TestCounterPersistsAcrossRestart(t *testing.T) {
 }
 
 func TestShortBufferConsumesNothing(t *testing.T) {
-	d := newDevice(t)
-	s := serve(t, d.open(t))
-	registered(t, d, s)
+	d, s := registeredSession(t)
 	c := authorized(t, d, s)
 	ref, err := sceneRef.Marshal()
 	require.NoError(t, err)
@@ -399,9 +387,7 @@ func TestShortBufferConsumesNothing(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	d := newDevice(t)
-	s := serve(t, d.open(t))
-	registered(t, d, s)
+	_, s := registeredSession(t)
 	ctx := testCtx(t)
 	_, err := payproto.SignPayment{Ref: payproto.KeyRef{AppID: testApp, Scene: "nope"}, Challenge: 1}.Execute(ctx, s)
 	require.ErrorIs(t, err, payproto.ErrNoKey)
@@ -427,9 +413,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestKeyLifecycle(t *testing.T) {
-	d := newDevice(t)
-	s := serve(t, d.open(t))
-	registered(t, d, s)
+	_, s := registeredSession(t)
 	ctx := testCtx(t)
 	before, err := payproto.GetCert{Ref: sceneRef}.Execute(ctx, s)
 	require.NoError(t, err)
@@ -535,9 +519,7 @@ func TestNewTARefuses(t *testing.T) {
 // carries the old authenticator id; it must not sign, but it must not
 // invalidate the fresh key either.
 func TestStaleMatchDoesNotKillNewKey(t *testing.T) {
-	d := newDevice(t)
-	s := serve(t, d.open(t))
-	registered(t, d, s)
+	d, s := registeredSession(t)
 	c90 := authorized(t, d, s)
 	d.Clock.Advance(time.Second)
 	got := deliver(t, s, d.fingerList(t, 0, 0xA2, 1, 2, 3))
