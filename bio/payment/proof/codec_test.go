@@ -2,6 +2,7 @@ package proof
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,110 +53,99 @@ func TestSignedRoundTrip(t *testing.T) {
 	assert.Equal(t, marshal(t, c.st), s.Body)
 }
 
+// malformed is an encoding its parser must refuse.
+type malformed struct {
+	name string
+	b    []byte
+}
+
+// edited is a copy of good with f applied to it.
+func edited(good []byte, f func(b []byte)) []byte {
+	b := slices.Clone(good)
+	f(b)
+	return b
+}
+
+// rejects holds parse to refusing every case, and nil, good truncated by a
+// byte and good with a trailing byte, with ErrMalformed and the zero T.
+func rejects[T any](t *testing.T, parse func([]byte) (T, error), good []byte, cases ...malformed) {
+	t.Helper()
+	cases = append(cases,
+		malformed{"nil", nil},
+		malformed{"truncated", good[:len(good)-1]},
+		malformed{"trailing", append(slices.Clone(good), 0)},
+	)
+	for _, cs := range cases {
+		t.Run(cs.name, func(t *testing.T) {
+			got, err := parse(cs.b)
+			require.ErrorIs(t, err, ErrMalformed)
+			var zero T
+			assert.Equal(t, zero, got)
+		})
+	}
+}
+
+// marshalRejects holds Marshal to refusing every value with ErrMalformed
+// and no bytes.
+func marshalRejects[T interface{ Marshal() ([]byte, error) }](t *testing.T, bad ...T) {
+	t.Helper()
+	for i, v := range bad {
+		b, err := v.Marshal()
+		require.ErrorIs(t, err, ErrMalformed, "case %d", i)
+		assert.Nil(t, b, "case %d", i)
+	}
+}
+
 func TestCertRejects(t *testing.T) {
 	c := newChain(t)
 	good := marshal(t, c.scene)
-	mod := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good...)) }
-	cases := []struct {
-		name string
-		b    []byte
-	}{
-		{"nil", nil},
-		{"version", mod(func(b []byte) []byte { b[0] = 2; return b })},
-		{"kind 0", mod(func(b []byte) []byte { b[1] = 0; return b })},
-		{"kind payment", mod(func(b []byte) []byte { b[1] = byte(KindPayment); return b })},
-		{"compressed key", mod(func(b []byte) []byte { b[70] = 0x02; return b })},
-		{"truncated", good[:len(good)-1]},
-		{"trailing", append(append([]byte(nil), good...), 0)},
-		{"app len over max", mod(func(b []byte) []byte { binary.BigEndian.PutUint16(b[135:], MaxAppIDLen+1); return b })},
-		{"app len past end", mod(func(b []byte) []byte { binary.BigEndian.PutUint16(b[135:], 0xFFFF); return b })},
-		{"scene as app cert", mod(func(b []byte) []byte { b[1] = byte(KindApp); return b })},
-		{"too long", make([]byte, MaxCertSize+1)},
-	}
-	for _, cs := range cases {
-		t.Run(cs.name, func(t *testing.T) {
-			got, err := ParseCert(cs.b)
-			require.ErrorIs(t, err, ErrMalformed)
-			assert.Equal(t, Cert{}, got)
-		})
-	}
-	bad := []Cert{
-		{Kind: KindDevice, PublicKey: c.dev.PublicKey, AppID: "x"},
-		{Kind: KindApp, PublicKey: c.dev.PublicKey},
-		{Kind: KindApp, PublicKey: c.dev.PublicKey, AppID: "a", Scene: "s"},
-		{Kind: KindApp, PublicKey: c.dev.PublicKey, AppID: "a", GroupID: 1},
-		{Kind: KindScene, PublicKey: c.dev.PublicKey, AppID: "a"},
-		{Kind: KindScene, PublicKey: c.dev.PublicKey, AppID: "a", Scene: strings.Repeat("s", MaxSceneLen+1)},
-		{Kind: KindScene, AppID: "a", Scene: "s"},
-		{Kind: KindPayment, PublicKey: c.dev.PublicKey, AppID: "a", Scene: "s"},
-	}
-	for i, cert := range bad {
-		b, err := cert.Marshal()
-		require.ErrorIs(t, err, ErrMalformed, "case %d", i)
-		assert.Nil(t, b)
-	}
+	rejects(t, ParseCert, good,
+		malformed{"version", edited(good, func(b []byte) { b[0] = 2 })},
+		malformed{"kind 0", edited(good, func(b []byte) { b[1] = 0 })},
+		malformed{"kind payment", edited(good, func(b []byte) { b[1] = byte(KindPayment) })},
+		malformed{"compressed key", edited(good, func(b []byte) { b[70] = 0x02 })},
+		malformed{"app len over max", edited(good, func(b []byte) { binary.BigEndian.PutUint16(b[135:], MaxAppIDLen+1) })},
+		malformed{"app len past end", edited(good, func(b []byte) { binary.BigEndian.PutUint16(b[135:], 0xFFFF) })},
+		malformed{"scene as app cert", edited(good, func(b []byte) { b[1] = byte(KindApp) })},
+		malformed{"too long", make([]byte, MaxCertSize+1)},
+	)
+	marshalRejects(t,
+		Cert{Kind: KindDevice, PublicKey: c.dev.PublicKey, AppID: "x"},
+		Cert{Kind: KindApp, PublicKey: c.dev.PublicKey},
+		Cert{Kind: KindApp, PublicKey: c.dev.PublicKey, AppID: "a", Scene: "s"},
+		Cert{Kind: KindApp, PublicKey: c.dev.PublicKey, AppID: "a", GroupID: 1},
+		Cert{Kind: KindScene, PublicKey: c.dev.PublicKey, AppID: "a"},
+		Cert{Kind: KindScene, PublicKey: c.dev.PublicKey, AppID: "a", Scene: strings.Repeat("s", MaxSceneLen+1)},
+		Cert{Kind: KindScene, AppID: "a", Scene: "s"},
+		Cert{Kind: KindPayment, PublicKey: c.dev.PublicKey, AppID: "a", Scene: "s"},
+	)
 }
 
 func TestStatementRejects(t *testing.T) {
 	c := newChain(t)
 	good := marshal(t, c.st)
-	mod := func(f func(b []byte)) []byte {
-		b := append([]byte(nil), good...)
-		f(b)
-		return b
-	}
-	for _, cs := range []struct {
-		name string
-		b    []byte
-	}{
-		{"nil", nil},
-		{"kind scene", mod(func(b []byte) { b[1] = byte(KindScene) })},
-		{"finger 0", mod(func(b []byte) { clear(b[66:70]) })},
-		{"truncated", good[:len(good)-1]},
-		{"trailing", append(append([]byte(nil), good...), 0)},
-		{"empty scene", mod(func(b []byte) { b[len(b)-4] = 0 })},
-	} {
-		t.Run(cs.name, func(t *testing.T) {
-			got, err := ParseStatement(cs.b)
-			require.ErrorIs(t, err, ErrMalformed)
-			assert.Equal(t, Statement{}, got)
-		})
-	}
-	for _, s := range []Statement{{AppID: "a", Scene: "s"}, {FingerID: 1, Scene: "s"}, {FingerID: 1, AppID: "a"}} {
-		_, err := s.Marshal()
-		require.ErrorIs(t, err, ErrMalformed)
-	}
+	rejects(t, ParseStatement, good,
+		malformed{"kind scene", edited(good, func(b []byte) { b[1] = byte(KindScene) })},
+		malformed{"finger 0", edited(good, func(b []byte) { clear(b[66:70]) })},
+		malformed{"empty scene", edited(good, func(b []byte) { b[len(b)-4] = 0 })},
+	)
+	marshalRejects(t, Statement{AppID: "a", Scene: "s"}, Statement{FingerID: 1, Scene: "s"}, Statement{FingerID: 1, AppID: "a"})
 }
 
 func TestSignedRejects(t *testing.T) {
 	c := newChain(t)
 	good := c.stSigned
-	mod := func(f func(b []byte)) []byte {
-		b := append([]byte(nil), good...)
-		f(b)
-		return b
-	}
-	for _, cs := range []struct {
-		name string
-		b    []byte
-	}{
-		{"nil", nil},
-		{"body len 0", mod(func(b []byte) { clear(b[:4]) })},
-		{"body len huge", mod(func(b []byte) { b[0] = 0xFF })},
-		{"sig len short", mod(func(b []byte) { binary.BigEndian.PutUint16(b[len(b)-len(good)+4+0x6b:], 7) })},
-		{"truncated", good[:len(good)-1]},
-		{"trailing", append(append([]byte(nil), good...), 0)},
-	} {
-		t.Run(cs.name, func(t *testing.T) {
-			got, err := ParseSigned(cs.b)
-			require.ErrorIs(t, err, ErrMalformed)
-			assert.Equal(t, Signed{}, got)
-		})
-	}
-	for _, s := range []Signed{{Signature: make([]byte, 70)}, {Body: []byte{1}, Signature: make([]byte, 7)}, {Body: []byte{1}, Signature: make([]byte, 73)}, {Body: make([]byte, MaxBodySize+1), Signature: make([]byte, 70)}} {
-		_, err := s.Marshal()
-		require.ErrorIs(t, err, ErrMalformed)
-	}
+	rejects(t, ParseSigned, good,
+		malformed{"body len 0", edited(good, func(b []byte) { clear(b[:4]) })},
+		malformed{"body len huge", edited(good, func(b []byte) { b[0] = 0xFF })},
+		malformed{"sig len short", edited(good, func(b []byte) { binary.BigEndian.PutUint16(b[len(b)-len(good)+4+0x6b:], 7) })},
+	)
+	marshalRejects(t,
+		Signed{Signature: make([]byte, 70)},
+		Signed{Body: []byte{1}, Signature: make([]byte, 7)},
+		Signed{Body: []byte{1}, Signature: make([]byte, 73)},
+		Signed{Body: make([]byte, MaxBodySize+1), Signature: make([]byte, 70)},
+	)
 }
 
 func TestFingerBinding(t *testing.T) {
