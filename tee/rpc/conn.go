@@ -328,19 +328,29 @@ func (c *conn) allocID() uint32 {
 	}
 }
 
+// idleSession returns session id with Success when it exists and runs no
+// command; else the refusal: BAD_PARAMETERS for an unknown session (as
+// OP-TEE answers), BUSY while it runs one (one command at a time per
+// session). c.mu must be held.
+func (c *conn) idleSession(id uint32) (*session, tee.Result) {
+	s := c.sessions[id]
+	switch {
+	case s == nil:
+		return nil, tee.ResultBadParameters
+	case s.busy:
+		return s, tee.ResultBusy
+	}
+	return s, tee.Success
+}
+
 func (c *conn) invoke(f *wire.Frame) func() {
 	start := time.Now()
 	c.mu.Lock()
-	s := c.sessions[f.Session]
-	var code tee.Result
-	switch {
-	case s == nil:
-		code = tee.ResultBadParameters // unknown session, as OP-TEE answers
-	case s.busy:
-		code = tee.ResultBusy // one command at a time per session
-	case s.dead:
+	s, code := c.idleSession(f.Session)
+	if code == tee.Success && s.dead {
 		code = tee.ResultTargetDead
-	default:
+	}
+	if code == tee.Success {
 		s.busy = true
 		c.inflight.Add(1)
 	}
@@ -371,14 +381,8 @@ func (c *conn) runInvoke(s *session, f *wire.Frame, start time.Time) {
 func (c *conn) closeSession(f *wire.Frame) func() {
 	start := time.Now()
 	c.mu.Lock()
-	s := c.sessions[f.Session]
-	var code tee.Result
-	switch {
-	case s == nil:
-		code = tee.ResultBadParameters
-	case s.busy:
-		code = tee.ResultBusy
-	default:
+	s, code := c.idleSession(f.Session)
+	if code == tee.Success {
 		delete(c.sessions, f.Session)
 		c.reserved--
 		c.srv.sessions.Add(-1)
