@@ -253,22 +253,15 @@ func decodeFrame(b []byte) (Frame, error) {
 		copy(f.UUID[:], b[d.off:])
 		d.off += 16
 		var login uint32
-		if login, err = d.u32("login"); err == nil {
-			f.Login = tee.Login(login)
-			f.ConnData, err = d.u32("connection_data")
-		}
+		login, f.ConnData, err = d.pair("login", "connection_data")
+		f.Login = tee.Login(login)
 	case OpInvoke:
-		if f.Session, err = d.u32("session_id"); err == nil {
-			f.Command, err = d.u32("command_id")
-		}
+		f.Session, f.Command, err = d.pair("session_id", "command_id")
 	case OpCloseSession:
 		f.Session, err = d.u32("session_id")
 	case OpResponse:
 		var r, o uint32
-		if r, err = d.u32("result"); err == nil {
-			o, err = d.u32("origin")
-		}
-		if err == nil {
+		if r, o, err = d.pair("result", "origin"); err == nil {
 			f.Result, f.Origin = tee.Result(r), tee.Origin(o)
 			if !validOrigin(f.Origin) {
 				return f, formatErr(ErrOrigin, d.off-4, "%v", f.Origin)

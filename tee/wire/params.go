@@ -200,6 +200,19 @@ func (d *decoder) u32(what string) (uint32, error) {
 	return v, nil
 }
 
+// pair reads two consecutive u32 fields, named a and b in errors.
+func (d *decoder) pair(a, b string) (uint32, uint32, error) {
+	x, err := d.u32(a)
+	if err != nil {
+		return 0, 0, err
+	}
+	y, err := d.u32(b)
+	if err != nil {
+		return 0, 0, err
+	}
+	return x, y, nil
+}
+
 // bytes copies n bytes out of the input, so the result owns its memory.
 // A zero length yields nil.
 func (d *decoder) bytes(n uint32, what string) ([]byte, error) {
@@ -243,9 +256,7 @@ func (d *decoder) params(l Layout) (tee.Params, error) {
 		var err error
 		switch formOf(q.Type, l) {
 		case formValue:
-			if q.A, err = d.u32("value a"); err == nil {
-				q.B, err = d.u32("value b")
-			}
+			q.A, q.B, err = d.pair("value a", "value b")
 		case formSize:
 			q.Size, err = d.u32("memref size")
 		case formSizeData:
@@ -254,9 +265,7 @@ func (d *decoder) params(l Layout) (tee.Params, error) {
 			}
 		case formCapData:
 			var n uint32
-			if q.Size, err = d.u32("memref capacity"); err == nil {
-				n, err = d.u32("memref length")
-			}
+			q.Size, n, err = d.pair("memref capacity", "memref length")
 			if err == nil && n > q.Size {
 				err = formatErr(ErrMemrefSize, d.off-4, "length %d exceeds capacity %d", n, q.Size)
 			}
