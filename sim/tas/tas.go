@@ -36,11 +36,17 @@ func Factory(role tee.Role) (taproc.Factory, error) {
 	return nil, fmt.Errorf("tas: no TA implementation for role %q", string(role))
 }
 
-// newKeymaster builds the Keymaster TA: its storage key (key-blob
-// sealing), its envelope Sealer (auth-token key distribution) and the
-// boot clock (HAT freshness). Its auth-token key is drawn per process.
+// newKeymaster builds the Keymaster TA of keymasterConfig.
 func newKeymaster(env *taproc.Env) (rpc.TA, error) {
-	return keymaster.NewTA(keymaster.Config{
+	return keymaster.NewTA(keymasterConfig(env))
+}
+
+// keymasterConfig is the Keymaster TA's configuration: its storage key
+// (key-blob sealing), its envelope Sealer (auth-token key distribution)
+// and the boot clock (HAT freshness). Its auth-token key is drawn per
+// process.
+func keymasterConfig(env *taproc.Env) keymaster.Config {
+	return keymaster.Config{
 		Config: tacore.Config{
 			Self:         env.UUID,
 			StorageKey:   env.Record.StorageKey[:],
@@ -49,7 +55,7 @@ func newKeymaster(env *taproc.Env) (rpc.TA, error) {
 			MACAlgorithm: tokens.HMACSHA256,
 		},
 		Sealer: env.Sealer,
-	})
+	}
 }
 
 // newGatekeeper builds the Gatekeeper TA over its sealed store in the data

@@ -9,9 +9,7 @@ import (
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
-	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tee/taproc"
-	"github.com/fpemu/fpemu/tokens"
 )
 
 // Weakening names one resource bound a TA process can be run without:
@@ -46,17 +44,9 @@ func RunWeakenedTA(ctx context.Context, role tee.Role, dir string, level zapcore
 	case NoOpPruning:
 		if role == tee.RoleKeymaster {
 			opt.Factory = func(env *taproc.Env) (rpc.TA, error) {
-				return keymaster.NewTA(keymaster.Config{
-					Config: tacore.Config{
-						Self:         env.UUID,
-						StorageKey:   env.Record.StorageKey[:],
-						Clock:        env.Clock,
-						Logger:       env.Log,
-						MACAlgorithm: tokens.HMACSHA256,
-					},
-					Sealer:    env.Sealer,
-					NoPruning: true,
-				})
+				cfg := keymasterConfig(env)
+				cfg.NoPruning = true
+				return keymaster.NewTA(cfg)
 			}
 		}
 	default:
