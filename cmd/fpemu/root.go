@@ -114,6 +114,9 @@ func markStart(c *cobra.Command, started *bool) {
 // run executes fpemu with args and returns the exit code. It is main without
 // the process: tests call it directly.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if cmd, err := unknownCommand(args); err != nil {
+		return report(stderr, cmd.CommandPath(), exitUsage, err)
+	}
 	var started bool
 	root := newRootCmd(&started)
 	root.SetArgs(args)
@@ -136,6 +139,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if cmd != nil {
 		path = cmd.CommandPath()
 	}
+	return report(stderr, path, code, err)
+}
+
+// report prints err for the command at path (with a pointer to its help
+// for a usage error) and returns code.
+func report(stderr io.Writer, path string, code int, err error) int {
 	fmt.Fprintf(stderr, "%s: %v\n", path, err)
 	if code == exitUsage {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", path)
