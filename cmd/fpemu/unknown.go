@@ -53,6 +53,9 @@ func unknownCommand(args []string) (*cobra.Command, error) {
 // they do not parse (cobra then reports the flag error itself).
 func positionalArgs(c *cobra.Command, args []string) []string {
 	c.InitDefaultHelpFlag()
+	// A group has no flags of its children: skip unknown ones (and the
+	// value after them) as cobra's own search for the command does.
+	c.FParseErrWhitelist.UnknownFlags = true
 	if err := c.ParseFlags(args); err != nil {
 		return nil
 	}

@@ -26,6 +26,8 @@ func TestUnknownCommandIsUsageError(t *testing.T) {
 		{[]string{"token", "NOSUCH", "--help"}, exitUsage, "", "unknown command \"NOSUCH\" for \"fpemu token\""},
 		{[]string{"help", "NOSUCH"}, exitUsage, "", "unknown command \"NOSUCH\" for \"fpemu\""},
 		{[]string{"tokne"}, exitUsage, "", "did you mean token?"},
+		{[]string{"gatekeeper", "enrol", "--device", "/tmp/x"}, exitUsage, "", "fpemu gatekeeper: unknown command \"enrol\" for \"fpemu gatekeeper\" (did you mean enroll?)"},
+		{[]string{"sensor", "--device", "/tmp/x", "presnt", "--help"}, exitUsage, "", "unknown command \"presnt\""},
 		// What names a command is untouched.
 		{[]string{"--help"}, exitOK, "Available Commands", ""},
 		{[]string{}, exitOK, "Available Commands", ""},
