@@ -75,7 +75,9 @@ payment hook and the payment server, each as its own process speaking AOSP and
 GlobalPlatform wire formats. Every role and tool is a subcommand.
 
 Exit status: 0 success; 1 input rejected (malformed or invalid token) or
-run-time failure; 2 usage error (unknown command or flag, bad argument or key).`,
+run-time failure; 2 usage error (unknown command or flag, bad argument or key).
+The device helpers (gatekeeper, sensor) add 3 Gatekeeper throttling, 4 socket
+unreachable or not the TA asked for, 5 other device failure.`,
 		Args:          cobra.NoArgs,
 		SilenceErrors: true,
 		SilenceUsage:  true,
