@@ -75,7 +75,9 @@ payment hook and the payment server, each as its own process speaking AOSP and
 GlobalPlatform wire formats. Every role and tool is a subcommand.
 
 Exit status: 0 success; 1 input rejected (malformed or invalid token) or
-run-time failure; 2 usage error (unknown command or flag, bad argument or key).`,
+run-time failure; 2 usage error (unknown command or flag, bad argument or key).
+The device helpers (gatekeeper, sensor) add 3 Gatekeeper throttling, 4 socket
+unreachable or not the TA asked for, 5 other device failure.`,
 		Args:          cobra.NoArgs,
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -114,6 +116,9 @@ func markStart(c *cobra.Command, started *bool) {
 // run executes fpemu with args and returns the exit code. It is main without
 // the process: tests call it directly.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if cmd, err := unknownCommand(args); err != nil {
+		return report(stderr, cmd.CommandPath(), exitUsage, err)
+	}
 	var started bool
 	root := newRootCmd(&started)
 	root.SetArgs(args)
@@ -136,6 +141,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if cmd != nil {
 		path = cmd.CommandPath()
 	}
+	return report(stderr, path, code, err)
+}
+
+// report prints err for the command at path (with a pointer to its help
+// for a usage error) and returns code.
+func report(stderr io.Writer, path string, code int, err error) int {
 	fmt.Fprintf(stderr, "%s: %v\n", path, err)
 	if code == exitUsage {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", path)

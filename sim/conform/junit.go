@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/fpemu/fpemu/internal/buildinfo"
 )
 
 // JUnit XML, the de-facto schema CI systems read (Jenkins, GitLab, GitHub
@@ -60,6 +62,11 @@ type (
 	}
 )
 
+// readBuildInfo is what the JUnit properties report of the running
+// binary; tests replace it so that golden files do not depend on the
+// toolchain or commit.
+var readBuildInfo = buildinfo.Read
+
 func junitTime(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 
 // JUnit returns the report as a JUnit document.
@@ -72,6 +79,11 @@ func (r *Report) JUnit() JUnitSuites {
 		}
 	}
 	props = append(props, JUnitProperty{Name: "self_booted", Value: fmt.Sprint(r.SelfBooted)})
+	// The emulator that produced the report (fpemu version): module,
+	// version, VCS revision and modified flag, Go version, platform.
+	for _, p := range readBuildInfo().Properties() {
+		props = append(props, JUnitProperty{Name: p[0], Value: p[1]})
+	}
 	index := map[Suite]int{}
 	for _, c := range r.Results {
 		i, ok := index[c.Suite]
