@@ -2,7 +2,6 @@ package hal_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/internal/testkit/devchild"
@@ -27,15 +25,7 @@ import (
 const child devchild.Switch = "FPEMU_HAL_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	testkit.Main(m, string(child), func(mode string) int {
-		switch mode {
-		case devchild.ModeTA:
-			return devchild.RunTA(child.Role(), child.Dir(), zapcore.InfoLevel)
-		case devchild.ModeHAL:
-			return devchild.RunHAL(hal.Options{Dir: child.Dir(), LogLevel: zapcore.DebugLevel, Ready: os.NewFile(simdev.HALReadyFD, "ready")})
-		}
-		return devchild.Exit(fmt.Errorf("unknown child mode %q", mode))
-	})
+	child.Main(m, devchild.Levels{TA: zapcore.InfoLevel, HAL: zapcore.DebugLevel})
 }
 
 // device is a booted device (a sim/device Stack: the TAs and the HAL

@@ -2,7 +2,6 @@ package conform
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -10,10 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/internal/testkit/devchild"
-	"github.com/fpemu/fpemu/sim/device"
 )
 
 // child switches the test binary into a device process: devchild.ModeTA
@@ -22,15 +19,7 @@ import (
 const child devchild.Switch = "FPEMU_CONFORM_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	testkit.Main(m, string(child), func(mode string) int {
-		switch mode {
-		case devchild.ModeTA:
-			return devchild.RunTA(child.Role(), child.Dir(), zapcore.WarnLevel)
-		case devchild.ModeHAL:
-			return devchild.RunHAL(hal.Options{Dir: child.Dir(), LogLevel: zapcore.WarnLevel, Ready: os.NewFile(device.HALReadyFD, "ready")})
-		}
-		return devchild.Exit(fmt.Errorf("unknown child mode %q", mode))
-	})
+	child.Main(m, devchild.Levels{TA: zapcore.WarnLevel, HAL: zapcore.WarnLevel})
 }
 
 // testDeviceConfig runs the device's processes as this test binary.

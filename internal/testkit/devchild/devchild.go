@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"testing"
 
 	"go.uber.org/zap/zapcore"
 
@@ -30,6 +31,10 @@ const (
 	ModeTA  = "ta"  // the real TA of the child's role
 	ModeHAL = "hal" // the HAL process
 )
+
+// ReadyFD is the descriptor on which a HAL child signals readiness: the
+// launcher's (sim/device.HALReadyFD, which a test holds this to).
+const ReadyFD = 4
 
 // Exit codes of a device child, as fpemu's.
 const (
@@ -62,6 +67,24 @@ func RunTA(role tee.Role, dir string, level zapcore.Level) int {
 // SIGTERM or SIGINT, and returns its exit code.
 func RunHAL(opt hal.Options) int {
 	return Exit(hal.Run(context.Background(), opt))
+}
+
+// Levels are the log levels of a test binary's TA and HAL children.
+type Levels struct{ TA, HAL zapcore.Level }
+
+// Main is testkit.Main for a test binary whose children are the common
+// device processes: ModeTA runs the child's role's TA, ModeHAL the HAL
+// (signalling readiness on ReadyFD), each in the child's directory.
+func (s Switch) Main(m *testing.M, levels Levels) {
+	testkit.Main(m, string(s), func(mode string) int {
+		switch mode {
+		case ModeTA:
+			return RunTA(s.Role(), s.Dir(), levels.TA)
+		case ModeHAL:
+			return RunHAL(hal.Options{Dir: s.Dir(), LogLevel: levels.HAL, Ready: os.NewFile(ReadyFD, "ready")})
+		}
+		return Exit(fmt.Errorf("unknown child mode %q", mode))
+	})
 }
 
 // Switch is the environment variable that makes a test binary a device
