@@ -2,12 +2,8 @@ package hal_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,56 +12,20 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/internal/testkit/devchild"
 	simdev "github.com/fpemu/fpemu/sim/device"
-	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/taproc"
 )
 
-// childEnv turns the test binary into a device process: "ta" runs the TA
-// of childEnv_ROLE (what `fpemu ta <role>` runs), "hal" the HAL process
-// (what `fpemu hal` runs). It names the behaviour only, never a secret.
-const childEnv = "FPEMU_HAL_TEST_CHILD"
+// child turns the test binary into a device process: devchild.ModeTA runs
+// the TA of the child's role (what `fpemu ta <role>` runs),
+// devchild.ModeHAL the HAL process (what `fpemu hal --ready-fd 4` runs).
+const child devchild.Switch = "FPEMU_HAL_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	switch os.Getenv(childEnv) {
-	case "ta":
-		os.Exit(runTA())
-	case "hal":
-		os.Exit(runHAL())
-	}
-	os.Exit(m.Run())
-}
-
-func runTA() int {
-	role, dir := tee.Role(os.Getenv(childEnv+"_ROLE")), os.Getenv(childEnv+"_DIR")
-	if err := tas.RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		if errors.Is(err, taproc.ErrNotLaunched) {
-			return 2
-		}
-		return 1
-	}
-	return 0
-}
-
-func runHAL() int {
-	opt := hal.Options{Dir: os.Getenv(childEnv + "_DIR"), LogLevel: zapcore.DebugLevel}
-	if os.Getenv(childEnv+"_READY") == "1" {
-		opt.Ready = os.NewFile(simdev.HALReadyFD, "ready")
-	}
-	if err := hal.Run(context.Background(), opt); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
-func childCmd(mode, dir string, role tee.Role) *exec.Cmd {
-	return testkit.ChildCommand(childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
+	child.Main(m, devchild.Levels{TA: zapcore.InfoLevel, HAL: zapcore.DebugLevel})
 }
 
 // device is a booted device (a sim/device Stack: the TAs and the HAL
@@ -77,14 +37,10 @@ type device struct {
 	hal    *simdev.HAL
 	client *halclient.Client
 	logs   *testkit.Buffer
-	pids   []int
+	pids   map[string]int // every process of the device, by name
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T) context.Context { return testkit.Context(t, 30*time.Second) }
 
 func shortDir(t *testing.T) string { return testkit.ShortDir(t) }
 
@@ -103,22 +59,15 @@ func bootDevice(t *testing.T, restart simdev.RestartPolicy, roles ...tee.Role) *
 		Config: simdev.Config{
 			Dir:     dir,
 			Roles:   roles,
-			Command: func(r tee.Role) *exec.Cmd { return childCmd("ta", dir, r) },
+			Command: child.TACommand(dir),
 			Stderr:  logs,
 			Restart: restart,
 			Log:     zap.NewNop(),
 		},
-		HALCommand: func(dir string) *exec.Cmd {
-			cmd := childCmd("hal", dir, "")
-			cmd.Env = append(cmd.Env, childEnv+"_READY=1")
-			return cmd
-		},
+		HALCommand: child.HALCommand,
 	})
 	require.NoError(t, err)
-	dev := &device{dir: dir, st: st, d: st.Device, hal: st.HAL(), logs: logs}
-	for _, pid := range st.PIDs() {
-		dev.pids = append(dev.pids, pid)
-	}
+	dev := &device{dir: dir, st: st, d: st.Device, hal: st.HAL(), logs: logs, pids: st.PIDs()}
 	t.Cleanup(func() { dev.shutdown(t) })
 	dev.client, err = halclient.Dial(testCtx(t), dev.hal.SocketPath())
 	require.NoError(t, err)
@@ -134,9 +83,7 @@ func (dev *device) shutdown(t *testing.T) {
 	if err := dev.st.Close(ctx); err != nil {
 		t.Logf("stack close: %v\nHAL stderr: %s", err, dev.hal.Stderr())
 	}
-	for _, pid := range dev.pids {
-		assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "pid %d still exists", pid)
-	}
+	testkit.NotRunning(t, dev.pids)
 	entries, _ := os.ReadDir(dev.dir + "/sock")
 	assert.Empty(t, entries, "sockets left behind")
 }

@@ -3,7 +3,6 @@ package hal_test
 import (
 	"context"
 	"errors"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
 	"github.com/fpemu/fpemu/hal/vts"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	simdev "github.com/fpemu/fpemu/sim/device"
@@ -286,7 +286,7 @@ func TestTARestartReconnects(t *testing.T) {
 		if ev.Kind == simdev.EventRestarted {
 			npid, err := dev.d.PID(tee.RoleFingerprint)
 			require.NoError(t, err)
-			dev.pids = append(dev.pids, npid)
+			dev.pids["restarted fingerprint"] = npid
 			break
 		}
 		require.NotEqual(t, simdev.EventGaveUp, ev.Kind, "%v", ev)
@@ -334,18 +334,16 @@ func TestHALStartFailures(t *testing.T) {
 	d, err := simdev.Boot(testCtx(t), simdev.Config{
 		Dir:     dir,
 		Roles:   []tee.Role{tee.RoleKeymaster, tee.RoleGatekeeper},
-		Command: func(r tee.Role) *exec.Cmd { return childCmd("ta", dir, r) },
+		Command: child.TACommand(dir),
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = d.Shutdown(context.Background()) })
-	cmd := childCmd("hal", dir, "")
-	cmd.Env = append(cmd.Env, childEnv+"_READY=1")
-	_, err = simdev.StartHAL(testCtx(t), d, cmd)
+	_, err = simdev.StartHAL(testCtx(t), d, child.HALCommand(dir))
 	var se *simdev.StartError
 	require.True(t, errors.As(err, &se), "%v", err)
 	assert.ErrorIs(t, err, simdev.ErrExitedBeforeReady)
 	assert.Contains(t, se.Stderr, "connect to fingerprint TA")
-	assert.ErrorIs(t, syscall.Kill(se.PID, 0), syscall.ESRCH)
+	testkit.NotRunning(t, map[string]int{"HAL": se.PID})
 }
 
 // TestBioRelayToPaymentTA: with a payment TA on the device, the HAL drains

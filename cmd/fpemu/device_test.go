@@ -78,8 +78,8 @@ func TestDeviceUp(t *testing.T) {
 	for _, s := range sockets {
 		assert.NoFileExists(t, s)
 	}
-	assert.Contains(t, up.stderr.String(), `"component":"hal"`)
-	assert.NotContains(t, up.stderr.String(), `"level":"error"`)
+	assert.Contains(t, up.Stderr(), `"component":"hal"`)
+	assert.NotContains(t, up.Stderr(), `"level":"error"`)
 }
 
 // TestDeviceUpTable: the human output lists every process.

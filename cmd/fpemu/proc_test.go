@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -85,59 +84,34 @@ func taCommand(dir string) func(tee.Role) *exec.Cmd {
 // upProcess is a running `fpemu device up --dir DIR --json` of the built
 // binary, past its JSON line.
 type upProcess struct {
-	cmd    *exec.Cmd
-	stderr *testkit.Buffer
-	exited chan error
-	info   DeviceInfo
+	*testkit.Proc
+	info DeviceInfo
 }
 
 // startDeviceUp starts `bin device up --dir dir --json` and waits, within
 // ctx, for the JSON line that says the device is up; the process is
-// killed when the test ends.
+// killed by pid and reaped when the test ends.
 func startDeviceUp(t *testing.T, ctx context.Context, bin, dir string) *upProcess {
 	t.Helper()
-	d := &upProcess{
-		cmd:    exec.CommandContext(ctx, bin, "device", "up", "--dir", dir, "--json"),
-		stderr: &testkit.Buffer{},
-		exited: make(chan error, 1),
-	}
-	stdout, err := d.cmd.StdoutPipe()
-	require.NoError(t, err)
-	d.cmd.Stderr = d.stderr
-	d.cmd.WaitDelay = 5 * time.Second
-	require.NoError(t, d.cmd.Start())
-	go func() { d.exited <- d.cmd.Wait() }()
-	t.Cleanup(func() { _ = d.cmd.Process.Kill() }) // by pid; a no-op once it has exited
-
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 64<<10)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	select {
-	case l, ok := <-lines:
-		require.True(t, ok, "no output; stderr:\n%s", d.stderr.String())
-		require.NoError(t, json.Unmarshal([]byte(l), &d.info), l)
-	case err := <-d.exited:
-		t.Fatalf("device up exited early: %v\n%s", err, d.stderr.String())
-	case <-ctx.Done():
-		t.Fatalf("no JSON within the deadline; stderr:\n%s", d.stderr.String())
-	}
+	cmd := exec.CommandContext(ctx, bin, "device", "up", "--dir", dir, "--json")
+	cmd.WaitDelay = 5 * time.Second
+	d := &upProcess{Proc: testkit.Start(t, cmd)}
+	l := d.Line(t, time.Until(deadline(ctx)))
+	require.NoError(t, json.Unmarshal([]byte(l), &d.info), l)
 	return d
+}
+
+// deadline is ctx's deadline, or a minute from now if it has none.
+func deadline(ctx context.Context) time.Time {
+	if dl, ok := ctx.Deadline(); ok {
+		return dl
+	}
+	return time.Now().Add(time.Minute)
 }
 
 // interrupt sends SIGINT and requires a clean exit within ctx.
 func (d *upProcess) interrupt(t *testing.T, ctx context.Context) {
 	t.Helper()
-	require.NoError(t, d.cmd.Process.Signal(syscall.SIGINT))
-	select {
-	case err := <-d.exited:
-		require.NoError(t, err, "stderr:\n%s", d.stderr.String())
-	case <-ctx.Done():
-		t.Fatalf("device up did not stop; stderr:\n%s", d.stderr.String())
-	}
+	d.Signal(t, syscall.SIGINT)
+	require.NoError(t, d.Wait(t, time.Until(deadline(ctx))), "stderr:\n%s", d.Stderr())
 }

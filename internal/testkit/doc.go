@@ -1,7 +1,10 @@
 // Package testkit is the test kit every fpemu test suite shares: a
 // mutex-guarded buffer for the stderr that os/exec copies from child
 // processes, the helpers that re-run a test binary as a child process (a
-// TA, the HAL, a launcher, a crashing writer), the short temporary
+// TA, the HAL, a launcher, a crashing writer), the parent's handle on a
+// started child (Start: its stdout lines, its exit, kill and reap when
+// the test ends; NotRunning) and the child's serve-until-stopped loop
+// (StopContext, ParentContext), the short temporary
 // directories and bounded contexts those children need, the root guard of
 // the cross-uid tests (NeedRoot) and the import-boundary check (LinksNone).
 //

@@ -21,6 +21,8 @@ func TestMain(m *testing.M) {
 		case "echo":
 			fmt.Fprint(os.Stderr, os.Getenv(childEnv+"_WORD"))
 			return 0
+		case "serve", "silent", "die":
+			return runProcChild(mode)
 		default:
 			return 3
 		}

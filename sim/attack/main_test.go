@@ -11,6 +11,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/internal/testkit/devchild"
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
@@ -36,18 +37,14 @@ func runChild(args []string) int {
 	case len(args) == 5 && args[0] == "ta-weakened" && args[3] == "--dir":
 		err = tas.RunWeakenedTA(ctx, tee.Role(args[2]), args[4], zapcore.WarnLevel, tas.Weakening(args[1]))
 	case len(args) == 5 && args[0] == "hal" && args[1] == "--dir" && args[3] == "--ready-fd":
-		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(uintptr(simdev.HALReadyFD), "ready")})
+		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(devchild.ReadyFD, "ready")})
 	case len(args) == 6 && args[0] == "hal" && args[5] == "--unbounded-callbacks":
 		// A canary double: a HAL that buffers callbacks without a bound.
-		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(uintptr(simdev.HALReadyFD), "ready"), CallbackBuffer: 1 << 24})
+		err = hal.Run(ctx, hal.Options{Dir: args[2], LogLevel: zapcore.WarnLevel, Ready: os.NewFile(devchild.ReadyFD, "ready"), CallbackBuffer: 1 << 24})
 	default:
 		err = fmt.Errorf("unexpected child arguments %q", args)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
+	return devchild.Exit(err)
 }
 
 // childCmd runs the test binary as an fpemu child process.

@@ -149,7 +149,7 @@ func TestFailuresAreReported(t *testing.T) {
 				c.TACommand = func(dir string) func(tee.Role) *exec.Cmd {
 					return func(role tee.Role) *exec.Cmd {
 						if role == tee.RoleFingerprint {
-							return childCmd("crash", role, dir)
+							return child.Command("crash", role, dir)
 						}
 						return ta(dir)(role)
 					}
@@ -160,14 +160,14 @@ func TestFailuresAreReported(t *testing.T) {
 		{
 			"a HAL that never relays the bio reports",
 			func(c *Config) {
-				c.HALCommand = func(dir string) *exec.Cmd { return childCmd("hal-norelay", "", dir) }
+				c.HALCommand = func(dir string) *exec.Cmd { return child.Command("hal-norelay", "", dir) }
 			},
 			"payment app registers", "is the HAL relaying bio envelopes?",
 		},
 		{
 			"a HAL that loses the auth results",
 			func(c *Config) {
-				c.HALCommand = func(dir string) *exec.Cmd { return childCmd("hal-noauth", "", dir) }
+				c.HALCommand = func(dir string) *exec.Cmd { return child.Command("hal-noauth", "", dir) }
 			},
 			"bio result relayed", "is the HAL relaying bio envelopes before onAuthenticated?",
 		},

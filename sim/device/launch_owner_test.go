@@ -158,8 +158,7 @@ func TestSecondLauncherRefused(t *testing.T) {
 	require.NoError(t, err)
 	before := tree(t, dir)
 	// A second launcher process on the same directory.
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", childEnv+"="+modeLauncher, childEnv+"_DIR="+dir)
+	cmd := child.Command(modeLauncher, "", dir)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	start := time.Now()

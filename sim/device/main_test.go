@@ -2,7 +2,6 @@ package device
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,8 +13,9 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/internal/testkit"
-	"github.com/fpemu/fpemu/sim/tas"
+	"github.com/fpemu/fpemu/internal/testkit/devchild"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -23,22 +23,26 @@ import (
 
 // childEnv switches the test binary into a TA child. Its value names the
 // behaviour only (never a secret); the record still arrives on fd 3.
-const childEnv = "FPEMU_SIM_TEST_CHILD"
+// child starts the children of the common modes.
+const (
+	childEnv                 = "FPEMU_SIM_TEST_CHILD"
+	child    devchild.Switch = childEnv
+)
 
 func TestMain(m *testing.M) { testkit.Main(m, childEnv, runChild) }
 
 // Trivial child behaviours, for testing supervision without real TAs.
 const (
-	modeServe    = "serve"    // read record, listen on the socket, ready, exit 0 on SIGTERM
-	modeCrash    = "crash"    // write to stderr and exit 3 before ready
-	modeHang     = "hang"     // read the record, never become ready
-	modeBadReady = "badready" // write a wrong readiness line
-	modeStubborn = "stubborn" // like serve, but ignore SIGTERM
-	modeTA       = "ta"       // the real TA of the role: what `fpemu ta <role>` runs
-	modeLauncher = "launcher" // a launcher process: boot trivial TAs, print their pids, wait
-	modeFastLock = "fastlock" // the real fingerprint TA with a timed lockout of fastLockout
-	modeLiar     = "liar"     // read the record, signal ready without binding any socket
-	modeDial     = "dial"     // open a session on the socket childEnv_DIR names (a sensor); exit 0 if refused, 3 if served
+	modeServe    = "serve"         // read record, listen on the socket, ready, exit 0 on SIGTERM
+	modeCrash    = "crash"         // write to stderr and exit 3 before ready
+	modeHang     = "hang"          // read the record, never become ready
+	modeBadReady = "badready"      // write a wrong readiness line
+	modeStubborn = "stubborn"      // like serve, but ignore SIGTERM
+	modeTA       = devchild.ModeTA // the real TA of the role: what `fpemu ta <role>` runs
+	modeLauncher = "launcher"      // a launcher process: boot trivial TAs, print their pids, wait
+	modeFastLock = "fastlock"      // the real fingerprint TA with a timed lockout of fastLockout
+	modeLiar     = "liar"          // read the record, signal ready without binding any socket
+	modeDial     = "dial"          // open a session on the socket childEnv_DIR names (a sensor); exit 0 if refused, 3 if served
 )
 
 // runLauncher boots a device of trivial TAs in dir, prints "pids A B" on
@@ -59,18 +63,6 @@ func runLauncher(dir string) int {
 	return 0
 }
 
-// runTA runs role's real TA process, as `fpemu ta <role> --dir dir` does.
-func runTA(role tee.Role, dir string) int {
-	if err := tas.RunTA(context.Background(), role, dir, zapcore.InfoLevel); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		if errors.Is(err, taproc.ErrNotLaunched) {
-			return 2
-		}
-		return 1
-	}
-	return 0
-}
-
 // taCommand runs the test binary as the real TA of each role.
 func taCommand(dir string) func(tee.Role) *exec.Cmd {
 	return childCommand(dir, map[tee.Role]string{
@@ -82,11 +74,10 @@ func taCommand(dir string) func(tee.Role) *exec.Cmd {
 func fakeRecord(role tee.Role) []byte { return []byte("record-for-" + string(role)) }
 
 func runChild(mode string) int {
-	role := tee.Role(os.Getenv(childEnv + "_ROLE"))
-	dir := os.Getenv(childEnv + "_DIR")
+	role, dir := child.Role(), child.Dir()
 	switch mode {
 	case modeTA:
-		return runTA(role, dir)
+		return devchild.RunTA(role, dir, zapcore.InfoLevel)
 	case modeLauncher:
 		return runLauncher(dir)
 	case modeFastLock:
@@ -96,7 +87,7 @@ func runChild(mode string) int {
 	case modePayClient:
 		return runPayClient()
 	case modeHAL:
-		return runHAL(dir)
+		return devchild.RunHAL(hal.Options{Dir: dir, LogLevel: zapcore.WarnLevel, Ready: os.NewFile(HALReadyFD, "ready")})
 	}
 	if mode == modeCrash {
 		fmt.Fprintln(os.Stderr, "boom: cannot open store")
@@ -128,8 +119,8 @@ func runChild(mode string) int {
 		time.Sleep(time.Hour)
 		return 1
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	stopped, stop := testkit.StopContext(context.Background())
+	defer stop()
 	if mode == modeStubborn {
 		signal.Ignore(syscall.SIGTERM)
 	}
@@ -143,7 +134,7 @@ func runChild(mode string) int {
 	if err := in.SignalReady(); err != nil {
 		return 6
 	}
-	<-sigs
+	<-stopped.Done()
 	ln.Close()
 	return 0
 }
@@ -156,7 +147,7 @@ func childCommand(dir string, modes map[tee.Role]string) func(tee.Role) *exec.Cm
 		if mode == "" {
 			mode = modeServe
 		}
-		return testkit.ChildCommand(childEnv+"="+mode, childEnv+"_ROLE="+string(role), childEnv+"_DIR="+dir)
+		return child.Command(mode, role, dir)
 	}
 }
 

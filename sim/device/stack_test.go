@@ -2,10 +2,8 @@ package device
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -14,33 +12,20 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
 	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/internal/testkit/devchild"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
 
 // modeHAL runs the real HAL process, as `fpemu hal --ready-fd 4` does.
-const modeHAL = "hal"
-
-func runHAL(dir string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	err := hal.Run(ctx, hal.Options{Dir: dir, LogLevel: zapcore.WarnLevel, Ready: os.NewFile(HALReadyFD, "ready")})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
+const modeHAL = devchild.ModeHAL
 
 func halCommand(mode string) func(dir string) *exec.Cmd {
-	return func(dir string) *exec.Cmd {
-		return testkit.ChildCommand(childEnv+"="+mode, childEnv+"_DIR="+dir)
-	}
+	return func(dir string) *exec.Cmd { return child.Command(mode, "", dir) }
 }
 
 func stackConfig(halMode string) StackConfig {
@@ -72,9 +57,7 @@ func upStack(t *testing.T, cfg StackConfig) (*Stack, error) {
 // gone asserts that no process of pids runs and that dir holds no socket.
 func gone(t *testing.T, pids map[string]int, dir string) {
 	t.Helper()
-	for name, pid := range pids {
-		assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "%s (pid %d) still alive", name, pid)
-	}
+	testkit.NotRunning(t, pids)
 	ents, _ := os.ReadDir(filepath.Join(dir, devdir.SockDirName))
 	for _, e := range ents {
 		assert.Zero(t, e.Type()&os.ModeSocket, "socket %s left", e.Name())
@@ -144,7 +127,7 @@ func TestStackUpErrors(t *testing.T) {
 		{"TA crashes", func() StackConfig {
 			c := stackConfig("")
 			c.TACommand = func(string) func(tee.Role) *exec.Cmd {
-				return func(tee.Role) *exec.Cmd { return testkit.ChildCommand(childEnv + "=" + modeCrash) }
+				return func(tee.Role) *exec.Cmd { return child.Command(modeCrash, "", "") }
 			}
 			return c
 		}, "boom"},

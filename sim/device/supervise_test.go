@@ -1,7 +1,6 @@
 package device
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -351,25 +350,8 @@ func TestConfigErrors(t *testing.T) {
 // (SIGKILL, no cleanup possible), Pdeathsig takes its TAs down with it.
 func TestTAsDieWithTheLauncher(t *testing.T) {
 	dir := shortDir(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	launcher := childCommand(dir, map[tee.Role]string{"": modeLauncher})("")
-	out, err := launcher.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, launcher.Start())
-	defer func() { _ = launcher.Process.Kill(); _ = launcher.Wait() }()
-
-	lineCh := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		lineCh <- line
-	}()
-	var line string
-	select {
-	case line = <-lineCh:
-	case <-ctx.Done():
-		t.Fatal("launcher did not boot")
-	}
+	launcher := testkit.Start(t, childCommand(dir, map[tee.Role]string{"": modeLauncher})(""))
+	line := launcher.Line(t, 30*time.Second)
 	fields := strings.Fields(line)
 	require.Len(t, fields, 3, "launcher said %q", line)
 	var tas []int
@@ -387,8 +369,8 @@ func TestTAsDieWithTheLauncher(t *testing.T) {
 		}
 	}()
 
-	require.NoError(t, launcher.Process.Kill())
-	_ = launcher.Wait()
+	launcher.Signal(t, syscall.SIGKILL)
+	_ = launcher.Wait(t, testkit.ReapTimeout)
 	for _, pid := range tas {
 		assert.Eventually(t, func() bool { return !alive(pid) }, 10*time.Second, 20*time.Millisecond,
 			"TA pid %d outlived its launcher", pid)

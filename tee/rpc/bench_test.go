@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -113,7 +114,7 @@ func median(v []float64) float64 {
 // BenchmarkInProcessInvoke is the same round trip with client and host in
 // one process (still over a Unix socket): the protocol's own overhead.
 func BenchmarkInProcessInvoke(b *testing.B) {
-	dir := shortTempDir(b)
+	dir := testkit.ShortDir(b)
 	srv := NewServer(testUUID, newFakeTA(), nil)
 	ln, err := net.Listen("unix", dir+"/ta.sock")
 	require.NoError(b, err)

@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -76,6 +78,12 @@ func (ta *fakeTA) openGate() {
 	default:
 		close(ta.gate)
 	}
+}
+
+// waitGated waits until a cmdGate command is in flight.
+func (ta *fakeTA) waitGated(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool { return ta.running.Load() == 1 }, 5*time.Second, time.Millisecond, "a command in flight")
 }
 
 func (ta *fakeTA) gateChan() chan struct{} {
@@ -211,16 +219,6 @@ func (s *fakeSession) Invoke(ctx context.Context, cmd uint32, p *tee.Params) err
 // testUUID is the UUID the fake TA answers on.
 var testUUID = tee.MustParseUUID("00112233-4455-6677-8899-aabbccddeeff")
 
-// shortTempDir returns a temporary directory with a short path (Unix socket
-// paths are limited to about 108 bytes), removed at cleanup.
-func shortTempDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "fprpc")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 // testServer is an in-process host serving a fakeTA on a temp socket.
 type testServer struct {
 	ta    *fakeTA
@@ -231,7 +229,7 @@ type testServer struct {
 
 func startServer(t *testing.T, log *zap.Logger, opts ...Option) *testServer {
 	t.Helper()
-	dir := shortTempDir(t)
+	dir := testkit.ShortDir(t)
 	ts := &testServer{ta: newFakeTA(), path: filepath.Join(dir, "ta.sock"), serve: make(chan error, 1)}
 	ts.ta.markerDir = dir
 	ts.srv = NewServer(testUUID, ts.ta, log, opts...)
@@ -274,10 +272,28 @@ func openAt(t testing.TB, path string) (*Client, *Session) {
 
 // testCtx is a context that ends with the test or after 10 s, whichever
 // is first, so that no test can hang.
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+func testCtx(t testing.TB) context.Context { return testkit.Context(t, 10*time.Second) }
+
+// requireTargetDead requires err to be TEEC_ERROR_TARGET_DEAD from
+// TEEC_ORIGIN_COMMS: the host is gone (or was never there).
+func requireTargetDead(t *testing.T, err error) {
+	t.Helper()
+	te := teeErr(t, err)
+	assert.Equal(t, tee.ResultTargetDead, te.Code)
+	assert.Equal(t, tee.OriginComms, te.Origin)
+}
+
+// awaitTargetDead requires the pending call whose result done carries to
+// fail with requireTargetDead within 5 s of its host going away, never
+// hang.
+func awaitTargetDead(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		requireTargetDead(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("pending call hangs after its host went away")
+	}
 }
 
 // teeErr extracts the *tee.Error of err.

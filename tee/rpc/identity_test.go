@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -82,7 +83,7 @@ func startIdentityServer(t *testing.T) (*identityTA, *Server, string) {
 	t.Helper()
 	ta := &identityTA{}
 	srv := NewServer(testUUID, ta, nil)
-	path := filepath.Join(shortTempDir(t), "id.sock")
+	path := filepath.Join(testkit.ShortDir(t), "id.sock")
 	ln, err := net.Listen("unix", path)
 	require.NoError(t, err)
 	go srv.Serve(ln)

@@ -108,7 +108,7 @@ func TestCrossProcessStalledFrames(t *testing.T) {
 		t.Skip("1,000 connections and ~200 MB of socket buffers")
 	}
 	ch := startChild(t, "frametimeout=2m")
-	pid := ch.cmd.Process.Pid
+	pid := ch.PID()
 	echoOK(t, ch.taPath())
 	base := vmRSS(t, pid)
 
@@ -243,7 +243,7 @@ func TestCrossProcessConnectionCap(t *testing.T) {
 // it serves a genuine client again.
 func TestCrossProcessAcceptEMFILE(t *testing.T) {
 	ch := startChild(t, "nofile=32")
-	pid := ch.cmd.Process.Pid
+	pid := ch.PID()
 	var flood []net.Conn
 	defer func() {
 		for _, c := range flood {
@@ -286,8 +286,8 @@ func TestCrossProcessAcceptEMFILE(t *testing.T) {
 		return s.Invoke(ctx, cmdEcho, &p) == nil
 	}, 10*time.Second, 50*time.Millisecond, "the TA serves again once descriptors free up")
 	select {
-	case err := <-ch.exited:
-		t.Fatalf("TA exited: %v", err)
+	case <-ch.Exited():
+		t.Fatalf("TA exited: %v", ch.Wait(t, 0))
 	default:
 	}
 	_, err := os.Stat(filepath.Join(ch.dir, "ta.sock"))

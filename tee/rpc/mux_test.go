@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -161,7 +162,7 @@ func (muxTASession) Close() {}
 func TestMuxOverHost(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	srv := NewServer(testUUID, muxTA{newTestMux(t)}, zap.New(core))
-	path := filepath.Join(shortTempDir(t), "mux.sock")
+	path := filepath.Join(testkit.ShortDir(t), "mux.sock")
 	ln, err := net.Listen("unix", path)
 	require.NoError(t, err)
 	served := make(chan error, 1)

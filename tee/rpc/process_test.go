@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -37,10 +36,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envChild) == "1" {
-		os.Exit(childMain())
-	}
-	os.Exit(m.Run())
+	testkit.Main(m, envChild, func(string) int { return childMain() })
 }
 
 // childMain is the child process: serve the fake TA on DIR/ta.sock and a
@@ -71,19 +67,11 @@ func childMain() int {
 	go func() { served <- srv.Serve(ln) }()
 	go rawEcho(eln)
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM)
-	parentGone := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, os.Stdin)
-		close(parentGone)
-	}()
+	stopped, stop := testkit.ParentContext(context.Background())
+	defer stop()
 	os.Stdout.WriteString("READY\n")
+	<-stopped.Done()
 
-	select {
-	case <-sig:
-	case <-parentGone:
-	}
 	eln.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -158,10 +146,9 @@ func rawEcho(ln net.Listener) {
 
 // child is a running child process serving the fake TA.
 type child struct {
-	cmd    *exec.Cmd
-	dir    string
-	stdin  io.WriteCloser
-	exited chan error // receives cmd.Wait's result once
+	*testkit.Proc
+	dir   string
+	stdin io.WriteCloser // held open: the child stops when it closes
 }
 
 func (c *child) taPath() string   { return filepath.Join(c.dir, "ta.sock") }
@@ -172,53 +159,16 @@ func (c *child) echoPath() string { return filepath.Join(c.dir, "echo.sock") }
 // configure the child's host (see childOptions).
 func startChild(tb testing.TB, opts ...string) *child {
 	tb.Helper()
-	dir := shortTempDir(tb)
-	exe, err := os.Executable()
-	require.NoError(tb, err)
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=1", envDir+"="+dir, envOpts+"="+strings.Join(opts, " "))
-	if _, set := os.LookupEnv("GORACE"); !set {
-		// Under -race the runtime sleeps 1 s at exit by default.
-		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
-	}
+	dir := testkit.ShortDir(tb)
+	cmd := testkit.ChildCommand(envChild+"=1", envDir+"="+dir, envOpts+"="+strings.Join(opts, " "))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	require.NoError(tb, err)
-	outR, outW, err := os.Pipe()
-	require.NoError(tb, err)
-	cmd.Stdout = outW
-	require.NoError(tb, cmd.Start())
-	outW.Close()
-
-	c := &child{cmd: cmd, dir: dir, stdin: stdin, exited: make(chan error, 1)}
-	go func() { c.exited <- cmd.Wait() }()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill() // by pid; harmless if it already exited
-		select {
-		case <-c.exited:
-		case <-time.After(10 * time.Second):
-			tb.Errorf("child %d not reaped", cmd.Process.Pid)
-		}
-		outR.Close()
-	})
-
-	ready := make(chan bool, 1)
-	go func() {
-		line, err := bufio.NewReader(outR).ReadString('\n')
-		ready <- err == nil && line == "READY\n"
-	}()
-	select {
-	case ok := <-ready:
-		require.True(tb, ok, "child did not report READY")
-	case err := <-c.exited:
-		tb.Fatalf("child exited before READY: %v", err)
-	case <-time.After(20 * time.Second):
-		tb.Fatal("child not ready after 20s")
-	}
+	c := &child{Proc: testkit.Start(tb, cmd), dir: dir, stdin: stdin}
+	require.Equal(tb, "READY", c.Line(tb, 20*time.Second), "the child's first line")
 	return c
 }
 
-// waitExit waits for the child to exit and returns its Wait error.
 // waitMarker waits until a cmdMarker command is running in the child (the
 // fake TA has written its marker file).
 func (c *child) waitMarker(tb testing.TB) {
@@ -227,18 +177,6 @@ func (c *child) waitMarker(tb testing.TB) {
 		_, err := os.Stat(filepath.Join(c.dir, "marker"))
 		return err == nil
 	}, 10*time.Second, time.Millisecond, "command in flight in the child")
-}
-
-func (c *child) waitExit(tb testing.TB) error {
-	tb.Helper()
-	select {
-	case err := <-c.exited:
-		c.exited <- err // keep it for Cleanup
-		return err
-	case <-time.After(10 * time.Second):
-		tb.Fatal("child did not exit")
-		return nil
-	}
 }
 
 func TestCrossProcessRoundTrip(t *testing.T) {
@@ -273,18 +211,10 @@ func TestCrossProcessTargetDead(t *testing.T) {
 	go func() { done <- s.Invoke(ctx, cmdMarker, nil) }()
 	ch.waitMarker(t)
 
-	require.NoError(t, syscall.Kill(ch.cmd.Process.Pid, syscall.SIGKILL))
-	select {
-	case err := <-done:
-		te := teeErr(t, err)
-		assert.Equal(t, tee.ResultTargetDead, te.Code)
-		assert.Equal(t, tee.OriginComms, te.Origin)
-	case <-time.After(5 * time.Second):
-		t.Fatal("in-flight call hangs after the TA process died")
-	}
-	werr := ch.waitExit(t)
+	ch.Signal(t, syscall.SIGKILL)
+	awaitTargetDead(t, done)
 	var ee *exec.ExitError
-	require.ErrorAs(t, werr, &ee, "child reaped")
+	require.ErrorAs(t, ch.Wait(t, 10*time.Second), &ee, "child reaped")
 
 	require.ErrorIs(t, idle.Invoke(ctx, cmdEcho, nil), tee.ErrTargetDead)
 	_, err = c.OpenSession(ctx, testUUID, nil)
@@ -305,9 +235,9 @@ func TestCrossProcessGracefulShutdown(t *testing.T) {
 	go func() { done <- s.Invoke(ctx, cmdMarker, &tee.Params{tee.Value(300, 0)}) }()
 	ch.waitMarker(t)
 
-	require.NoError(t, ch.cmd.Process.Signal(syscall.SIGTERM))
+	ch.Signal(t, syscall.SIGTERM)
 	require.NoError(t, <-done, "in-flight command finished and answered")
-	require.NoError(t, ch.waitExit(t), "clean exit status")
+	require.NoError(t, ch.Wait(t, 10*time.Second), "clean exit status")
 	_, err := os.Stat(ch.taPath())
 	require.True(t, os.IsNotExist(err), "socket removed")
 	require.ErrorIs(t, s.Invoke(ctx, cmdEcho, nil), tee.ErrTargetDead)

@@ -163,7 +163,7 @@ func TestHostSessionRules(t *testing.T) {
 	// Pipelining on one session: the second command is refused as busy.
 	sid := r.open(5)
 	r.send(&wire.Frame{Op: wire.OpInvoke, RequestID: 6, Session: sid, Command: cmdGate})
-	require.Eventually(t, func() bool { return ts.ta.running.Load() == 1 }, 5*time.Second, time.Millisecond)
+	ts.ta.waitGated(t)
 	r.send(&wire.Frame{Op: wire.OpInvoke, RequestID: 7, Session: sid, Command: cmdEcho})
 	f = r.recv()
 	require.Equal(t, uint32(7), f.RequestID)

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 )
 
@@ -350,7 +351,7 @@ func TestClientClosePendingCall(t *testing.T) {
 	c, s := ts.open(t)
 	done := make(chan error, 1)
 	go func() { done <- s.Invoke(testCtx(t), cmdGate, nil) }()
-	require.Eventually(t, func() bool { return ts.ta.running.Load() == 1 }, 5*time.Second, time.Millisecond)
+	ts.ta.waitGated(t)
 	require.NoError(t, c.Close())
 	err := <-done
 	require.ErrorIs(t, err, ErrClientClosed)
@@ -365,20 +366,13 @@ func TestTargetDeadWhenServerGoesAway(t *testing.T) {
 	c, s := ts.open(t)
 	done := make(chan error, 1)
 	go func() { done <- s.Invoke(testCtx(t), cmdGate, nil) }()
-	require.Eventually(t, func() bool { return ts.ta.running.Load() == 1 }, 5*time.Second, time.Millisecond)
+	ts.ta.waitGated(t)
 
 	expired, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.ErrorIs(t, ts.srv.Shutdown(expired), context.Canceled)
 
-	select {
-	case err := <-done:
-		te := teeErr(t, err)
-		assert.Equal(t, tee.ResultTargetDead, te.Code)
-		assert.Equal(t, tee.OriginComms, te.Origin)
-	case <-time.After(5 * time.Second):
-		t.Fatal("pending call hangs after the host went away")
-	}
+	awaitTargetDead(t, done)
 	require.ErrorIs(t, s.Invoke(testCtx(t), cmdEcho, nil), tee.ErrTargetDead)
 	_, err := c.OpenSession(testCtx(t), testUUID, nil)
 	require.ErrorIs(t, err, tee.ErrTargetDead)
@@ -395,7 +389,7 @@ func TestGracefulShutdown(t *testing.T) {
 	_, idle := ts.open(t)
 	done := make(chan error, 1)
 	go func() { done <- s.Invoke(testCtx(t), cmdGate, nil) }()
-	require.Eventually(t, func() bool { return ts.ta.running.Load() == 1 }, 5*time.Second, time.Millisecond)
+	ts.ta.waitGated(t)
 
 	shut := make(chan error, 1)
 	go func() { shut <- ts.srv.Shutdown(testCtx(t)) }()
@@ -423,10 +417,8 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func TestDialNothingListening(t *testing.T) {
-	_, err := Dial(testCtx(t), shortTempDir(t)+"/none.sock")
-	te := teeErr(t, err)
-	assert.Equal(t, tee.ResultTargetDead, te.Code)
-	assert.Equal(t, tee.OriginComms, te.Origin)
+	_, err := Dial(testCtx(t), testkit.ShortDir(t)+"/none.sock")
+	requireTargetDead(t, err)
 }
 
 func TestClientRejectsUnframeableParams(t *testing.T) {
