@@ -47,13 +47,9 @@ var (
 // logs that tag and the test can tell which build served a role.
 func buildVendorFpemu(t *testing.T) string {
 	t.Helper()
+	own := buildFpemu(t) // the vendor's build sits beside it
 	vendorBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fpemu-vendor")
-		if err != nil {
-			vendorBinErr = err
-			return
-		}
-		vendorBin = filepath.Join(dir, "acme-fp")
+		vendorBin = filepath.Join(filepath.Dir(own), "acme-fp")
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X main.buildTag="+vendorTag, "-o", vendorBin, ".").CombinedOutput()
