@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -251,17 +252,8 @@ func writeReport(out io.Writer, rep *conform.Report, asJSON bool, junit string) 
 func listCases(out io.Writer) error {
 	for _, c := range conform.Cases() {
 		needs := ""
-		if c.Needs&conform.NeedGatekeeper != 0 {
-			needs += " --gatekeeper"
-		}
-		if c.Needs&conform.NeedSensor != 0 {
-			needs += " --sensor"
-		}
-		if c.Needs&conform.NeedKeymaster != 0 {
-			needs += " --keymaster"
-		}
-		if needs != "" {
-			needs = " [needs" + needs + "]"
+		if f := c.Needs.Flags(); len(f) > 0 {
+			needs = " [needs " + strings.Join(f, " ") + "]"
 		}
 		if _, err := fmt.Fprintf(out, "%s%s\n    %s\n", c.FullName(), needs, c.Doc); err != nil {
 			return err
