@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,6 +55,13 @@ its MAC. Without them those cases are reported as SKIP with the reason, never
 as passed. --device DIR takes all four sockets of a device started with
 "fpemu device up --dir DIR".
 
+Your own HAL: start the TAs with "fpemu device up --dir DIR --no-hal", point
+your HAL at DIR/sock/ (docs/protocol.md §7.8), and run
+"fpemu conform --hal YOUR.sock --device DIR": the HAL is yours, Gatekeeper,
+the sensor and Keymaster come from DIR, and every case runs. A DIR whose own
+fpemu HAL still runs is refused with another --hal: that HAL reads the
+fingerprint TA's events before yours could.
+
 Without --hal or --device, conform boots an fpemu device of its own in a
 temporary directory (Keymaster, Gatekeeper, fingerprint TA and HAL, each its
 own process), tests it, and shuts it down, leaving nothing behind.
@@ -80,12 +89,14 @@ not be reached; 2 for a usage error.`,
 				return err
 			}
 			switch {
-			case device != "" && (target.HAL != "" || target.Gatekeeper != "" || target.Sensor != "" || target.Keymaster != ""):
-				return usageErrorf("--device replaces --hal, --gatekeeper, --sensor and --keymaster; give one or the other")
+			case device != "" && (target.Gatekeeper != "" || target.Sensor != "" || target.Keymaster != ""):
+				return usageErrorf("--device replaces --gatekeeper, --sensor and --keymaster (only --hal may go with it); give one or the other")
 			case target.HAL == "" && (target.Gatekeeper != "" || target.Sensor != "" || target.Keymaster != ""):
 				return usageErrorf("--gatekeeper, --sensor and --keymaster need --hal (without --hal, conform boots its own device)")
 			case device != "":
-				target = deviceTarget(device)
+				if target, err = deviceTarget(device, target.HAL); err != nil {
+					return usageError(err)
+				}
 			}
 
 			ctx, stop := untilSignal(cmd.Context())
@@ -137,7 +148,7 @@ not be reached; 2 for a usage error.`,
 	f.StringVar(&target.Gatekeeper, "gatekeeper", "", "Gatekeeper TA socket, for valid enroll HATs (with --hal)")
 	f.StringVar(&target.Sensor, "sensor", "", "fingerprint TA sensor-control socket, for fingers (with --hal)")
 	f.StringVar(&target.Keymaster, "keymaster", "", "Keymaster TA socket, to check the authenticate HAT as Keystore does (with --hal)")
-	f.StringVar(&device, "device", "", "device directory of 'fpemu device up': its HAL, Gatekeeper and sensor sockets")
+	f.StringVar(&device, "device", "", "device directory of 'fpemu device up': its HAL (unless --hal), Gatekeeper, sensor and Keymaster sockets")
 	f.StringVar(&store, "store-path", "", "directory for setActiveGroup, writable by the HAL (default: a temporary directory)")
 	f.StringVar(&junit, "junit", "", "also write the results as JUnit XML to `FILE`")
 	f.StringVar(&runRe, "run", "", "run only the cases whose name or suite/name matches `REGEX`")
@@ -160,15 +171,38 @@ func compileFlag(name, expr string) (*regexp.Regexp, error) {
 }
 
 // deviceTarget returns the sockets of a device directory (docs/protocol.md
-// §7.1): DIR/sock/hal.sock, gatekeeper.sock, fingerprint-sensor.sock,
-// keymaster.sock.
-func deviceTarget(dir string) conform.Target {
-	return conform.Target{
-		HAL:        hal.SocketPath(dir),
+// §7.1): DIR/sock/gatekeeper.sock, fingerprint-sensor.sock, keymaster.sock,
+// and as the HAL halSock (--hal: a vendor HAL beside a `device up
+// --no-hal`), or else DIR/sock/hal.sock. It refuses a pairing that cannot
+// work: a vendor HAL beside fpemu's own HAL, whose event pump would take
+// the fingerprint TA's events first (§9.4: one reader gets each event),
+// and a device started with --no-hal without --hal.
+func deviceTarget(dir, halSock string) (conform.Target, error) {
+	own := hal.SocketPath(dir)
+	t := conform.Target{
+		HAL:        own,
 		Gatekeeper: devdir.SocketPath(dir, tee.RoleGatekeeper),
 		Sensor:     device.SensorSocketPath(dir),
 		Keymaster:  devdir.SocketPath(dir, tee.RoleKeymaster),
 	}
+	_, ownErr := os.Lstat(own)
+	switch {
+	case halSock == "" && errors.Is(ownErr, os.ErrNotExist) && exists(devdir.SocketPath(dir, tee.RoleFingerprint)):
+		return t, fmt.Errorf("--device %s runs no HAL (fpemu device up --no-hal): give your HAL's socket with --hal", dir)
+	case halSock == "":
+	case filepath.Clean(halSock) == own:
+	case ownErr == nil:
+		return t, fmt.Errorf("--device %s also runs fpemu's HAL (%s), whose event pump takes the fingerprint TA's events before the HAL at %s can: start that device with \"fpemu device up --no-hal\", or drop --hal to test fpemu's HAL", dir, own, halSock)
+	default:
+		t.HAL = halSock
+	}
+	return t, nil
+}
+
+// exists reports whether something is at path (without following a link).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // bootOwnDevice boots a device whose processes are this binary's TA and
@@ -218,17 +252,8 @@ func writeReport(out io.Writer, rep *conform.Report, asJSON bool, junit string) 
 func listCases(out io.Writer) error {
 	for _, c := range conform.Cases() {
 		needs := ""
-		if c.Needs&conform.NeedGatekeeper != 0 {
-			needs += " --gatekeeper"
-		}
-		if c.Needs&conform.NeedSensor != 0 {
-			needs += " --sensor"
-		}
-		if c.Needs&conform.NeedKeymaster != 0 {
-			needs += " --keymaster"
-		}
-		if needs != "" {
-			needs = " [needs" + needs + "]"
+		if f := c.Needs.Flags(); len(f) > 0 {
+			needs = " [needs " + strings.Join(f, " ") + "]"
 		}
 		if _, err := fmt.Fprintf(out, "%s%s\n    %s\n", c.FullName(), needs, c.Doc); err != nil {
 			return err

@@ -137,7 +137,7 @@ func TestConformUsage(t *testing.T) {
 		{"bad --skip", []string{"--skip", "[", "--hal", "x"}, exitUsage, "--skip"},
 		{"gatekeeper without hal", []string{"--gatekeeper", "g.sock"}, exitUsage, "need --hal"},
 		{"keymaster without hal", []string{"--keymaster", "k.sock"}, exitUsage, "need --hal"},
-		{"device and hal", []string{"--device", dir, "--hal", "h.sock"}, exitUsage, "--device replaces"},
+		{"device and gatekeeper", []string{"--device", dir, "--gatekeeper", "g.sock"}, exitUsage, "--device replaces"},
 		{"empty selection", []string{"--hal", "x", "--run", "NoSuchCase"}, exitUsage, "select no case"},
 		{"stray argument", []string{"extra"}, exitUsage, "unknown command"},
 		{"unreachable hal", []string{"--hal", filepath.Join(dir, "none.sock")}, exitFailure, "HAL unreachable"},

@@ -44,24 +44,30 @@ type DeviceProcess struct {
 	UUID   string `json:"uuid,omitempty"`
 	PID    int    `json:"pid"`
 	Socket string `json:"socket"`
+	// Exec is the vendor binary running the role (`--exec ROLE=PATH`);
+	// empty when it is fpemu's own.
+	Exec string `json:"exec,omitempty"`
 }
 
 // DeviceInfo is the JSON object `device up --json` prints once the device
 // is up: what a vendor's test setup reads to find the sockets.
 type DeviceInfo struct {
-	Dir          string          `json:"dir"`
-	BootID       string          `json:"boot_id"`
-	HAL          DeviceProcess   `json:"hal"`
+	Dir    string `json:"dir"`
+	BootID string `json:"boot_id"`
+	// HAL is the HAL process; nil (absent from the JSON) with --no-hal.
+	HAL          *DeviceProcess  `json:"hal,omitempty"`
 	TAs          []DeviceProcess `json:"tas"`
 	SensorSocket string          `json:"sensor_socket"`
 }
 
 func newDeviceUpCmd() *cobra.Command {
 	var pf processFlags
-	var asJSON bool
+	var asJSON, noHAL bool
 	var restarts, clientGroup int
+	var execs []string
+	var readyTimeout time.Duration
 	c := &cobra.Command{
-		Use:   "up --dir DEVICE_DIR [--json] [--client-group GID]",
+		Use:   "up --dir DEVICE_DIR [--json] [--no-hal] [--exec ROLE=PATH]... [--client-group GID]",
 		Short: "Boot keymaster, gatekeeper, fingerprint TA and HAL; run until interrupted",
 		Long: `Boot an emulated device in DEVICE_DIR (created 0700 if missing) and run it until
 SIGINT or SIGTERM: Keymaster, Gatekeeper and the fingerprint TA (and the payment
@@ -88,7 +94,24 @@ sensor socket refuses any other uid (whoever can write to it places fingers on
 the sensor). --client-group GID lets members of group GID — payment apps running
 as their own uids — reach the TA and HAL sockets (DEVICE_DIR and sock/ 0710,
 those sockets 0660, group GID); each TA tells them apart by the kernel's socket
-credentials. The sensor socket, data/ and rpmb/ stay private.`,
+credentials. The sensor socket, data/ and rpmb/ stay private.
+
+Bring your own HAL or TA (docs/protocol.md §7.8):
+
+  --no-hal          start the TAs and the sensor only, no HAL: a vendor HAL
+                    connects to DEVICE_DIR/sock/<role>.sock and is the only
+                    reader of the fingerprint TA's events (fpemu's HAL would
+                    pump them away). "hal" is absent from the JSON.
+  --exec ROLE=PATH  run the vendor binary PATH (absolute, executable) for
+                    ROLE (hal, keymaster, gatekeeper, fingerprint, payment)
+                    instead of fpemu, with fpemu's own contract: argv
+                    "PATH ta ROLE --dir DIR" (HAL: "PATH hal --dir DIR
+                    --ready-fd 4"), the provisioning record on fd 3, READY
+                    on fd 4 within --ready-timeout, SIGTERM to stop, the
+                    same restart policy. Repeatable, once per role.
+
+A vendor binary that exits or does not become ready fails the start (exit 1,
+naming PATH, its exit status and stderr tail); nothing is left running.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			abs, lvl, err := pf.parse()
@@ -97,6 +120,13 @@ credentials. The sensor socket, data/ and rpmb/ stay private.`,
 			}
 			if restarts < 0 {
 				return usageErrorf("--restarts: must be ≥ 0")
+			}
+			if readyTimeout <= 0 {
+				return usageErrorf("--ready-timeout: must be > 0")
+			}
+			vendor, err := parseExecs(execs, noHAL)
+			if err != nil {
+				return err
 			}
 			var group *int
 			if cmd.Flags().Changed("client-group") {
@@ -109,8 +139,10 @@ credentials. The sensor socket, data/ and rpmb/ stay private.`,
 			if err != nil {
 				return err
 			}
+			self.vendor = vendor
 			return deviceUp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), deviceUpOptions{
 				dir: abs, self: self, json: asJSON, level: lvl, restarts: restarts, clientGroup: group,
+				noHAL: noHAL, readyTimeout: readyTimeout,
 			})
 		},
 	}
@@ -118,6 +150,9 @@ credentials. The sensor socket, data/ and rpmb/ stay private.`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print the processes as one JSON object")
 	c.Flags().IntVar(&restarts, "restarts", 0, "how many times a crashed TA is restarted")
 	c.Flags().IntVar(&clientGroup, "client-group", -1, "group id whose members may reach the TA and HAL sockets (not the sensor)")
+	c.Flags().BoolVar(&noHAL, "no-hal", false, "start the TAs and the sensor only: bring your own HAL")
+	c.Flags().StringArrayVar(&execs, "exec", nil, "run the vendor binary `ROLE=PATH` for ROLE (hal, keymaster, gatekeeper, fingerprint, payment); repeatable")
+	c.Flags().DurationVar(&readyTimeout, "ready-timeout", device.DefaultReadyTimeout, "how long each process has to write READY on fd 4")
 	return c
 }
 
@@ -129,6 +164,10 @@ type deviceUpOptions struct {
 	restarts int
 	// clientGroup is --client-group (device.Config.ClientGroup), or nil.
 	clientGroup *int
+	// noHAL is --no-hal: the TAs and the sensor only.
+	noHAL bool
+	// readyTimeout is --ready-timeout (device.Config.ReadyTimeout).
+	readyTimeout time.Duration
 }
 
 // syncWriter serializes the children's stderr copies and the launcher log.
@@ -149,21 +188,29 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 	errw := &syncWriter{w: stderr}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(errw), o.level)).
 		With(zap.String("component", "launcher"))
+	halCommand := o.self.hal
+	if o.noHAL {
+		halCommand = nil
+	}
+	for role, path := range o.self.vendor {
+		log.Info("vendor binary", zap.String("role", role), zap.String("exec", path))
+	}
 	st, err := device.Up(ctx, device.StackConfig{
 		Config: device.Config{
-			Dir:     o.dir,
-			Roles:   deviceRoles(),
-			Command: o.self.ta(o.dir),
-			Restart: device.RestartPolicy{MaxRestarts: o.restarts, Backoff: 100 * time.Millisecond},
-			Log:     log,
-			Stderr:  errw,
+			Dir:          o.dir,
+			Roles:        deviceRoles(),
+			Command:      o.self.ta(o.dir),
+			ReadyTimeout: o.readyTimeout,
+			Restart:      device.RestartPolicy{MaxRestarts: o.restarts, Backoff: 100 * time.Millisecond},
+			Log:          log,
+			Stderr:       errw,
 
 			ClientGroup: o.clientGroup,
 		},
-		HALCommand: o.self.hal,
+		HALCommand: halCommand,
 	})
 	if err != nil {
-		return err
+		return o.self.vendor.vendorStartError(err)
 	}
 	shutdown := func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -171,10 +218,11 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 		return st.Close(sctx)
 	}
 	h, socks := st.HAL(), st.Sockets()
-	info := DeviceInfo{
-		Dir:          o.dir,
-		HAL:          DeviceProcess{Role: device.HALName, PID: h.PID(), Socket: socks.HAL},
-		SensorSocket: socks.Sensor,
+	info := DeviceInfo{Dir: o.dir, SensorSocket: socks.Sensor}
+	var halDone <-chan struct{} // nil without a HAL: never ready
+	if h != nil {
+		info.HAL = &DeviceProcess{Role: device.HALName, PID: h.PID(), Socket: socks.HAL, Exec: o.self.vendor[device.HALName]}
+		halDone = h.Done()
 	}
 	if id, ok := st.BootID(); ok {
 		info.BootID = id.String()
@@ -185,7 +233,7 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 			return errors.Join(err, shutdown())
 		}
 		u, _ := tee.UUIDOf(r)
-		info.TAs = append(info.TAs, DeviceProcess{Role: string(r), UUID: u.String(), PID: pid, Socket: socks.TAs[r]})
+		info.TAs = append(info.TAs, DeviceProcess{Role: string(r), UUID: u.String(), PID: pid, Socket: socks.TAs[r], Exec: o.self.vendor[string(r)]})
 	}
 	if err := printDevice(stdout, info, o.json); err != nil {
 		return errors.Join(err, shutdown())
@@ -199,8 +247,8 @@ wait:
 		case <-ctx.Done():
 			log.Info("stopping the device", zap.String("reason", "signal"))
 			break wait
-		case <-h.Done():
-			runErr = fmt.Errorf("the HAL process (pid %d) died: %s", h.PID(), h.Status())
+		case <-halDone:
+			runErr = fmt.Errorf("the HAL process (pid %d, %s) died: %s", h.PID(), o.self.vendor.exe(device.HALName, "fpemu"), h.Status())
 			log.Error("HAL died; stopping the device", zap.String("status", h.Status()))
 			break wait
 		case ev, ok := <-events:
@@ -229,12 +277,23 @@ func printDevice(w io.Writer, info DeviceInfo, asJSON bool) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "device\t%s\tboot %s\n", info.Dir, info.BootID)
-	fmt.Fprintln(tw, "ROLE\tPID\tSOCKET")
-	for _, p := range info.TAs {
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", p.Role, p.PID, p.Socket)
+	fmt.Fprintln(tw, "ROLE\tPID\tSOCKET\tEXEC")
+	row := func(p DeviceProcess) {
+		exe := "fpemu"
+		if p.Exec != "" {
+			exe = p.Exec
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", p.Role, p.PID, p.Socket, exe)
 	}
-	fmt.Fprintf(tw, "%s\t%d\t%s\n", info.HAL.Role, info.HAL.PID, info.HAL.Socket)
-	fmt.Fprintf(tw, "sensor\t-\t%s\n", info.SensorSocket)
+	for _, p := range info.TAs {
+		row(p)
+	}
+	if info.HAL != nil {
+		row(*info.HAL)
+	} else {
+		fmt.Fprintf(tw, "%s\t-\t(none: --no-hal; bring your own)\t-\n", device.HALName)
+	}
+	fmt.Fprintf(tw, "sensor\t-\t%s\t-\n", info.SensorSocket)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

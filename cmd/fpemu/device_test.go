@@ -87,7 +87,7 @@ func TestDeviceUpTable(t *testing.T) {
 	var b bytes.Buffer
 	info := DeviceInfo{
 		Dir: "/d", BootID: "b1",
-		HAL:          DeviceProcess{Role: "hal", PID: 9, Socket: "/d/sock/hal.sock"},
+		HAL:          &DeviceProcess{Role: "hal", PID: 9, Socket: "/d/sock/hal.sock"},
 		TAs:          []DeviceProcess{{Role: "keymaster", PID: 7, Socket: "/d/sock/keymaster.sock"}},
 		SensorSocket: "/d/sock/fingerprint-sensor.sock",
 	}

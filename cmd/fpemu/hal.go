@@ -39,6 +39,7 @@ for a READY line there; started by hand, the HAL needs the TAs already running.`
 			if err != nil {
 				return err
 			}
+			logBuildTag("hal", lvl)
 			opt := hal.Options{Dir: abs, LogLevel: lvl}
 			if readyFD > 0 {
 				f, err := readyFile(readyFD)

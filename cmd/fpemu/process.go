@@ -45,8 +45,12 @@ func (f *processFlags) parse() (string, zapcore.Level, error) {
 }
 
 // selfLauncher starts a device's processes as this binary's `fpemu ta`
-// and `fpemu hal` subcommands.
-type selfLauncher struct{ exe string }
+// and `fpemu hal` subcommands, or, for the roles in vendor (`device up
+// --exec ROLE=PATH`), as PATH with the very same argv.
+type selfLauncher struct {
+	exe    string
+	vendor vendorExecs
+}
 
 // newSelfLauncher locates the running fpemu binary.
 func newSelfLauncher() (selfLauncher, error) {
@@ -58,10 +62,14 @@ func newSelfLauncher() (selfLauncher, error) {
 }
 
 // ta is the command of each TA of the device in dir.
-func (l selfLauncher) ta(dir string) func(tee.Role) *exec.Cmd { return device.TACommand(l.exe, dir) }
+func (l selfLauncher) ta(dir string) func(tee.Role) *exec.Cmd {
+	return func(r tee.Role) *exec.Cmd { return device.TACommand(l.vendor.exe(string(r), l.exe), dir)(r) }
+}
 
 // hal is the command of the HAL of the device in dir.
-func (l selfLauncher) hal(dir string) *exec.Cmd { return device.HALCommand(l.exe, dir) }
+func (l selfLauncher) hal(dir string) *exec.Cmd {
+	return device.HALCommand(l.vendor.exe(device.HALName, l.exe), dir)
+}
 
 // untilSignal is ctx, also cancelled by SIGINT or SIGTERM: how every
 // long-running subcommand stops cleanly.

@@ -47,6 +47,7 @@ func newTARoleCmd(role tee.Role) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			logBuildTag(string(role), lvl)
 			err = tas.RunTA(cmd.Context(), role, abs, lvl)
 			if errors.Is(err, taproc.ErrNotLaunched) {
 				return usageError(err)

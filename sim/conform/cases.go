@@ -33,6 +33,22 @@ const (
 	NeedKeymaster
 )
 
+// Flags names the endpoints of n by the `fpemu conform` flags that give
+// them, in the order --gatekeeper, --sensor, --keymaster (all three come
+// with --device DIR). Empty: the case needs the HAL only.
+func (n Need) Flags() []string {
+	var out []string
+	for _, f := range []struct {
+		need Need
+		flag string
+	}{{NeedGatekeeper, "--gatekeeper"}, {NeedSensor, "--sensor"}, {NeedKeymaster, "--keymaster"}} {
+		if n&f.need != 0 {
+			out = append(out, f.flag)
+		}
+	}
+	return out
+}
+
 // Case describes one case (`fpemu conform --list`).
 type Case struct {
 	Suite Suite
