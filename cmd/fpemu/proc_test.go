@@ -88,12 +88,12 @@ type upProcess struct {
 	info DeviceInfo
 }
 
-// startDeviceUp starts `bin device up --dir dir --json` and waits, within
-// ctx, for the JSON line that says the device is up; the process is
+// startDeviceUp starts `bin device up --dir dir --json ARGS…` and waits,
+// within ctx, for the JSON line that says the device is up; the process is
 // killed by pid and reaped when the test ends.
-func startDeviceUp(t *testing.T, ctx context.Context, bin, dir string) *upProcess {
+func startDeviceUp(t *testing.T, ctx context.Context, bin, dir string, args ...string) *upProcess {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, bin, "device", "up", "--dir", dir, "--json")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"device", "up", "--dir", dir, "--json"}, args...)...)
 	cmd.WaitDelay = 5 * time.Second
 	d := &upProcess{Proc: testkit.Start(t, cmd)}
 	l := d.Line(t, time.Until(deadline(ctx)))

@@ -90,7 +90,7 @@ func TestDeviceUpExecStartFailures(t *testing.T) {
 			assert.True(t, os.IsNotExist(err), "sock/ removed: %v", err)
 			ctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel2()
-			up := startUp(t, ctx2, bin, dir)
+			up := startDeviceUp(t, ctx2, bin, dir)
 			up.interrupt(t, ctx2)
 		})
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,42 +58,6 @@ func buildVendorFpemu(t *testing.T) string {
 	})
 	require.NoError(t, vendorBinErr)
 	return vendorBin
-}
-
-// startUp starts `bin device up --dir dir --json ARGS…` and waits for its
-// JSON line, like startDeviceUp.
-func startUp(t *testing.T, ctx context.Context, bin, dir string, args ...string) *upProcess {
-	t.Helper()
-	d := &upProcess{
-		cmd:    exec.CommandContext(ctx, bin, append([]string{"device", "up", "--dir", dir, "--json"}, args...)...),
-		stderr: &testkit.Buffer{},
-		exited: make(chan error, 1),
-	}
-	stdout, err := d.cmd.StdoutPipe()
-	require.NoError(t, err)
-	d.cmd.Stderr = d.stderr
-	d.cmd.WaitDelay = 5 * time.Second
-	require.NoError(t, d.cmd.Start())
-	go func() { d.exited <- d.cmd.Wait() }()
-	t.Cleanup(func() { _ = d.cmd.Process.Kill() }) // by pid; a no-op once it has exited
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	select {
-	case l, ok := <-lines:
-		require.True(t, ok, "no output; stderr:\n%s", d.stderr.String())
-		require.NoError(t, json.Unmarshal([]byte(l), &d.info), l)
-	case err := <-d.exited:
-		t.Fatalf("device up exited early: %v\n%s", err, d.stderr.String())
-	case <-ctx.Done():
-		t.Fatalf("device up not up in time; stderr:\n%s", d.stderr.String())
-	}
-	return d
 }
 
 // procExe is the binary process pid runs.
@@ -166,7 +129,7 @@ func TestDeviceUpExecVendorBuild(t *testing.T) {
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	up := startUp(t, ctx, bin, dir, "--exec", "fingerprint="+vbin, "--exec", "hal="+vbin)
+	up := startDeviceUp(t, ctx, bin, dir, "--exec", "fingerprint="+vbin, "--exec", "hal="+vbin)
 
 	require.NotNil(t, up.info.HAL)
 	assert.Equal(t, vbin, up.info.HAL.Exec)
@@ -184,11 +147,11 @@ func TestDeviceUpExecVendorBuild(t *testing.T) {
 		assert.Equal(t, want, procExe(t, p.PID), p.Role)
 	}
 	for _, comp := range []string{"fingerprint", "hal"} {
-		lines := logLines(up.stderr.String(), comp, "build")
+		lines := logLines(up.Stderr(), comp, "build")
 		require.Len(t, lines, 1, "%s logs its build once", comp)
 		assert.Equal(t, vendorTag, lines[0]["build_tag"], comp)
 	}
-	assert.Empty(t, logLines(up.stderr.String(), "keymaster", "build"), "fpemu's own build logs no tag")
+	assert.Empty(t, logLines(up.Stderr(), "keymaster", "build"), "fpemu's own build logs no tag")
 
 	code, got, stderr := conformJSON(t, ctx, bin, "--device", dir)
 	assert.Equal(t, 0, code, stderr)
@@ -222,7 +185,7 @@ func TestConformVendorHALNoHAL(t *testing.T) {
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	up := startUp(t, ctx, bin, dir, "--no-hal")
+	up := startDeviceUp(t, ctx, bin, dir, "--no-hal")
 	assert.Nil(t, up.info.HAL, "no hal in the JSON")
 	halSock := filepath.Join(dir, "sock", "hal.sock")
 	assert.NoFileExists(t, halSock)
@@ -280,7 +243,7 @@ func TestNoHALDirectClientSeesEveryEvent(t *testing.T) {
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	up := startUp(t, ctx, bin, dir, "--no-hal")
+	up := startDeviceUp(t, ctx, bin, dir, "--no-hal")
 	require.Nil(t, up.info.HAL)
 	sock := func(r tee.Role) string { return filepath.Join(dir, "sock", string(r)+".sock") }
 
