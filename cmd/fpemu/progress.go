@@ -58,8 +58,10 @@ type progress struct {
 	bar    *progressbar.ProgressBar
 
 	mu       sync.Mutex
-	stage    string // what is being counted: "enrolling", "attacks"
-	unit     string // "fingers", "s"
+	active   bool   // a stage has been set
+	stage    string // what is being done: "enrolling" (may be empty)
+	unit     string // what is counted: "fingers", "attacks", "s"
+	detail   string // what is being done now: "running hat-replay"
 	done     int64
 	total    int64
 	start    time.Time // of the stage
@@ -114,8 +116,8 @@ func (p *progress) Stage(stage string, total int, unit string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stage, p.unit, p.done, p.total = stage, unit, 0, int64(total)
-	p.start, p.deadline = time.Now(), time.Time{}
+	p.active, p.stage, p.unit, p.done, p.total = true, stage, unit, 0, int64(total)
+	p.start, p.deadline, p.detail = time.Now(), time.Time{}, ""
 	p.resetBar()
 }
 
@@ -128,7 +130,7 @@ func (p *progress) Timed(stage string, deadline time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	p.stage, p.unit, p.done = stage, "s", 0
+	p.active, p.stage, p.unit, p.done, p.detail = true, stage, "s", 0, ""
 	p.total = int64(max(deadline.Sub(now).Round(time.Second), time.Second) / time.Second)
 	p.start, p.deadline = now, deadline
 	p.resetBar()
@@ -141,7 +143,31 @@ func (p *progress) resetBar() {
 	}
 	p.bar.Reset()
 	p.bar.ChangeMax64(p.total)
-	p.bar.Describe(p.prefix + ": " + p.stage)
+	p.describeBar()
+}
+
+// describeBar sets the bar's text; p.mu is held.
+func (p *progress) describeBar() {
+	d := p.prefix + ":"
+	for _, s := range []string{p.stage, p.detail} {
+		if s != "" {
+			d += " " + s
+		}
+	}
+	p.bar.Describe(d)
+}
+
+// Detail says what is being done now; it ends each line.
+func (p *progress) Detail(detail string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.detail = detail
+	if p.bar != nil {
+		p.describeBar()
+	}
 }
 
 // Set records that done units of the stage are done. Counts reported
@@ -174,7 +200,7 @@ func (p *progress) Above(f func()) {
 func (p *progress) tick() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stage == "" {
+	if !p.active {
 		return
 	}
 	if !p.deadline.IsZero() {
@@ -189,10 +215,15 @@ func (p *progress) tick() {
 }
 
 // line is one progress line: "fpemu eval matcher: enrolling 120/500
-// fingers (24%), 3s elapsed, about 9s left".
+// fingers (24%), 3s elapsed, about 9s left", "fpemu attack: 3/29 attacks
+// (10%), 45s elapsed, about 6m45s left; running hat-replay".
 func (p *progress) line() string {
 	elapsed := time.Since(p.start)
-	s := fmt.Sprintf("%s: %s %d/%d %s", p.prefix, p.stage, p.done, p.total, p.unit)
+	s := p.prefix + ": "
+	if p.stage != "" {
+		s += p.stage + " "
+	}
+	s += fmt.Sprintf("%d/%d %s", p.done, p.total, p.unit)
 	if p.total > 0 {
 		s += fmt.Sprintf(" (%d%%)", 100*p.done/p.total)
 	}
@@ -203,6 +234,9 @@ func (p *progress) line() string {
 	case p.done > 0 && p.done < p.total:
 		left := time.Duration(float64(elapsed) * float64(p.total-p.done) / float64(p.done))
 		s += fmt.Sprintf(", about %s left", left.Round(time.Second))
+	}
+	if p.detail != "" {
+		s += "; " + p.detail
 	}
 	return s
 }
@@ -230,7 +264,7 @@ func (p *progress) Finish() {
 		_ = p.bar.Clear()
 		return
 	}
-	if p.printed && p.stage != "" {
+	if p.printed && p.active {
 		if !p.deadline.IsZero() {
 			p.done = min(int64(time.Since(p.start)/time.Second), p.total)
 		}
