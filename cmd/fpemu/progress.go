@@ -181,19 +181,36 @@ func (p *progress) Set(done int) {
 	p.mu.Unlock()
 }
 
-// Above runs f, which writes to the terminal, with the bar cleared, and
-// redraws the bar after it.
+// Above runs f, which writes to stderr or the terminal, never at the same
+// time as a progress line or bar is written; on a terminal the bar is
+// cleared before f and redrawn after it.
 func (p *progress) Above(f func()) {
-	if p == nil || p.bar == nil {
+	if p == nil {
 		f()
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.bar == nil {
+		f()
+		return
+	}
 	_ = p.bar.Clear()
 	f()
 	_ = p.bar.RenderBlank()
 	_ = p.bar.Set64(p.done)
+}
+
+// updateTimed sets the count of a timed stage: the whole seconds waited,
+// all of them once the deadline has passed; p.mu is held.
+func (p *progress) updateTimed() {
+	switch {
+	case p.deadline.IsZero():
+	case !time.Now().Before(p.deadline):
+		p.done = p.total
+	default:
+		p.done = min(int64(time.Since(p.start)/time.Second), p.total)
+	}
 }
 
 // tick redraws the bar or writes a line.
@@ -203,9 +220,7 @@ func (p *progress) tick() {
 	if !p.active {
 		return
 	}
-	if !p.deadline.IsZero() {
-		p.done = min(int64(time.Since(p.start)/time.Second), p.total)
-	}
+	p.updateTimed()
 	if p.bar != nil {
 		_ = p.bar.Set64(p.done)
 		return
@@ -242,8 +257,9 @@ func (p *progress) line() string {
 }
 
 // Finish stops reporting: the bar is cleared; in line mode a last line
-// is written if any was, so a log shows the stage completed. Safe to
-// call more than once.
+// is written if any was, ending "done" or, short of the total (an error,
+// Ctrl-C), "stopped", so a log shows how the stage ended. Safe to call
+// more than once.
 func (p *progress) Finish() {
 	if p == nil {
 		return
@@ -265,9 +281,11 @@ func (p *progress) Finish() {
 		return
 	}
 	if p.printed && p.active {
-		if !p.deadline.IsZero() {
-			p.done = min(int64(time.Since(p.start)/time.Second), p.total)
+		p.updateTimed()
+		end := ", done"
+		if p.done < p.total {
+			end = ", stopped" // failed or interrupted
 		}
-		fmt.Fprintln(p.w, p.line()+", done")
+		fmt.Fprintln(p.w, p.line()+end)
 	}
 }

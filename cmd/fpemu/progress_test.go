@@ -72,6 +72,21 @@ func TestProgressTimed(t *testing.T) {
 	assert.Regexp(t, `(?m)^fpemu conform: waiting out the 30 s lockout 0/31 s \(0%\), \d+s elapsed, 31s left$`, w.String())
 }
 
+// A stage that ends short of its total says so.
+func TestProgressStopped(t *testing.T) {
+	fastProgress(t)
+	var w syncBuffer
+	p := newProgress(&w, true, "fpemu attack")
+	p.Stage("", 29, "attacks")
+	p.Set(2)
+	p.Detail("running hat-replay")
+	time.Sleep(20 * time.Millisecond)
+	p.Finish()
+	lines := strings.Split(strings.TrimSpace(w.String()), "\n")
+	assert.Regexp(t, `^fpemu attack: 2/29 attacks \(6%\), \d+s elapsed, about \d+s left; running hat-replay$`, lines[0])
+	assert.Regexp(t, `, stopped$`, lines[len(lines)-1])
+}
+
 // A disabled progress is nil and every method is a no-op.
 func TestProgressDisabled(t *testing.T) {
 	var w syncBuffer
