@@ -50,7 +50,9 @@ Attacks (--run selects by ID, a Go regular expression):
 Every row must end "rejected" or "survived". The exit status is 0 when every
 defence held, 1 when any did not (the row says NOT REJECTED, NOT SURVIVED or
 ERROR, and the findings name the input that got through), 2 on a usage error.
---json prints one JSON object per row instead of the table.
+--json prints one JSON object per row instead of the table. Progress (rows
+done of total, the attack running) goes to stderr: a bar on a terminal,
+else a line a second; off with --progress=false, and by default with --json.
 
 Devices boot under --dir DIR (in a fresh DIR/run-* subdirectory, kept for
 inspection), or in a temporary directory that is removed. Every process is
@@ -77,22 +79,26 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
 			out := cmd.OutOrStdout()
+			prog := newProgress(cmd.ErrOrStderr(), progressEnabled(cmd, asJSON), "fpemu attack")
+			defer prog.Finish()
 			cfg := attack.Config{
 				Dir:        root,
 				TACommand:  self.ta,
 				HALCommand: self.hal,
 				Match:      match,
 				Interpose:  attackInterpose,
+				OnProgress: attackProgress(prog),
 			}
 			if asJSON {
-				cfg.OnResult = func(r attack.Result) { _ = attack.WriteJSON(out, r) }
+				cfg.OnResult = func(r attack.Result) { prog.Above(func() { _ = attack.WriteJSON(out, r) }) }
 			} else {
 				errOut := cmd.ErrOrStderr()
 				cfg.OnResult = func(r attack.Result) {
-					fmt.Fprintf(errOut, "%-24s %s (%.1f s)\n", r.ID, r.Verdict, r.Duration.Seconds())
+					prog.Above(func() { fmt.Fprintf(errOut, "%-24s %s (%.1f s)\n", r.ID, r.Verdict, r.Duration.Seconds()) })
 				}
 			}
 			rep, err := attack.Run(ctx, cfg)
+			prog.Finish()
 			if errors.Is(err, attack.ErrNoAttack) || errors.Is(err, attack.ErrDirTooLong) {
 				return usageError(err)
 			}
@@ -116,6 +122,7 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 	c.Flags().StringVar(&dir, "dir", "", "boot the devices under this directory and keep their data (default: a removed temporary directory)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per attack instead of the table")
 	c.Flags().StringVar(&run, "run", "", "run only the attacks whose ID matches this regular expression")
+	addProgressFlag(c)
 	return c
 }
 
@@ -141,4 +148,22 @@ func attackDir(dir string) (string, func(), error) {
 		return "", nil, usageErrorf("--dir: %v", err)
 	}
 	return d, func() {}, nil
+}
+
+// attackProgress reports attack.Run's rows done to p.
+func attackProgress(p *progress) func(attack.Progress) {
+	if p == nil {
+		return nil
+	}
+	return func(a attack.Progress) {
+		if a.Done == 0 && a.Next != "" {
+			p.Stage("", a.Total, "attacks")
+		}
+		p.Set(a.Done)
+		if a.Next != "" {
+			p.Detail("running " + a.Next)
+		} else {
+			p.Detail("")
+		}
+	}
 }

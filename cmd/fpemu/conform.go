@@ -66,8 +66,9 @@ Without --hal or --device, conform boots an fpemu device of its own in a
 temporary directory (Keymaster, Gatekeeper, fingerprint TA and HAL, each its
 own process), tests it, and shuts it down, leaving nothing behind.
 
-The LockoutExpiryTest case waits out the 30 s lockout; --skip LockoutExpiry
-leaves it out. Output: one line per case (PASS/FAIL/SKIP, duration, reason)
+The LockoutExpiryTest case waits out the 30 s lockout, showing progress on
+stderr (off with --progress=false, and by default with --json); --skip
+LockoutExpiry leaves it out. Output: one line per case (PASS/FAIL/SKIP, duration, reason)
 and a summary, or with --json one JSON object; --junit FILE also writes JUnit
 XML. Exit status 0 only if no case failed; 1 if one did or the device could
 not be reached; 2 for a usage error.`,
@@ -101,6 +102,9 @@ not be reached; 2 for a usage error.`,
 
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
+			if progressEnabled(cmd, asJSON) {
+				ctx = conform.WithWaitObserver(ctx, conformWaitProgress(cmd.ErrOrStderr()))
+			}
 			var own *conform.Device
 			if target.HAL == "" {
 				if own, err = bootOwnDevice(ctx, logs, cmd.ErrOrStderr()); err != nil {
@@ -155,6 +159,7 @@ not be reached; 2 for a usage error.`,
 	f.StringVar(&skipRe, "skip", "", "leave out the cases whose name or suite/name matches `REGEX`")
 	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object instead of lines")
 	f.BoolVar(&list, "list", false, "list the cases with what each asserts, and exit")
+	addProgressFlag(c)
 	f.BoolVar(&logs, "logs", false, "JSON logs on stderr: conform's own and, for a self-booted device, the launcher's, TAs' and HAL's")
 	return c
 }
@@ -260,4 +265,14 @@ func listCases(out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// conformWaitProgress shows each deliberate wait of a case (the 30 s
+// lockout) as progress on stderr.
+func conformWaitProgress(stderr io.Writer) conform.WaitObserver {
+	return func(what string, until time.Time) func() {
+		p := newProgress(stderr, true, "fpemu conform")
+		p.Timed(what, until)
+		return p.Finish
+	}
 }

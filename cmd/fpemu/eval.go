@@ -28,8 +28,8 @@ the seed and independent of the number of CPUs.`,
 
 // Goals checked by "fpemu eval matcher --check".
 const (
-	goalMaxFAR       = 1.0 / 50000 // Android CDD §7.3.10, strong biometric (FAR ≤ 0.002 %)
-	goalMaxFRR       = 0.05
+	goalMaxFAR       = eval.CDDMaxFAR // Android CDD §7.3.10 (FAR ≤ 0.002 %)
+	goalMaxFRR       = eval.GoalMaxFRR
 	goalMinImpostors = 200000
 )
 
@@ -40,6 +40,9 @@ var errGoalMissed = errors.New("matcher goal missed")
 type evalMatcherJSON struct {
 	*eval.EvalResult
 	DET string `json:"det_png,omitempty"`
+	// DETFile is the DET image whatever its format; det_png is kept for
+	// consumers of earlier versions and set for a PNG only.
+	DETFile string `json:"det,omitempty"`
 }
 
 func newEvalMatcherCmd() *cobra.Command {
@@ -48,10 +51,10 @@ func newEvalMatcherCmd() *cobra.Command {
 		seed                             uint64
 		threshold                        float64
 		asJSON, check                    bool
-		out                              string
+		out, format                      string
 	)
 	c := &cobra.Command{
-		Use:   "matcher [--fingers N] [--seed S] [--json] [--out det.png] [--threshold T]",
+		Use:   "matcher [--fingers N] [--seed S] [--json] [--out det.png|det.svg] [--format png|svg] [--threshold T]",
 		Short: "FAR, FRR and DET curve of the reference matcher on a synthetic population",
 		Long: `Build a population of synthetic fingers (package sim/finger), enroll each from
 several impressions, then compare fresh impressions of every finger with its
@@ -59,7 +62,11 @@ own template (genuine) and every finger's first probe with every other
 finger's template (impostor: enrolled × (N−1) comparisons). Report FAR and FRR
 at the threshold, the comparison counts, the equal error rate and a 95 %
 upper confidence bound of FAR, and draw the DET curve (FAR against FRR, log
-axes) as a PNG.
+axes, with the CDD bounds, fpemu's FRR goal and the operating point) as a
+PNG or SVG: --format, or else the extension of --out.
+
+Progress goes to stderr (a bar on a terminal, else a line a second), never
+to stdout; it is off with --progress=false and by default with --json.
 
 Goal (Android CDD §7.3.10, strong biometric): FAR ≤ 1/50,000 over at least
 200,000 impostor comparisons with FRR ≤ 5 %. With --check the command exits 1
@@ -79,22 +86,33 @@ impostor comparisons if every finger enrolls.`,
 			case workers < 0:
 				return usageErrorf("--workers %d: want ≥ 0 (0: one per CPU)", workers)
 			}
+			detFormat, err := detFormatOf(out, format)
+			if err != nil {
+				return err
+			}
 			start := time.Now()
+			prog := newProgress(cmd.ErrOrStderr(), progressEnabled(cmd, asJSON), "fpemu eval matcher")
 			res, err := eval.Evaluate(cmd.Context(), matcher.NewMinutiae(0), eval.EvalConfig{
 				Fingers: fingers, Seed: seed, EnrollSamples: enroll, GenuineProbes: probes,
 				Threshold: threshold, Workers: workers,
+				Progress: evalProgress(prog),
 			})
+			prog.Finish()
 			if err != nil {
 				return err
 			}
 			if out != "" {
-				if err := writeDETFile(out, res); err != nil {
+				if err := writeDETFile(out, detFormat, res); err != nil {
 					return err
 				}
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
-				if err := json.NewEncoder(w).Encode(evalMatcherJSON{EvalResult: res, DET: out}); err != nil {
+				j := evalMatcherJSON{EvalResult: res, DETFile: out}
+				if detFormat == eval.DETPNG {
+					j.DET = out
+				}
+				if err := json.NewEncoder(w).Encode(j); err != nil {
 					return err
 				}
 			} else {
@@ -114,7 +132,9 @@ impostor comparisons if every finger enrolls.`,
 	f.Float64Var(&threshold, "threshold", 0, "decision threshold (0: the matcher's default)")
 	f.IntVar(&workers, "workers", 0, "goroutines (0: one per CPU); results do not depend on it")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of the summary")
-	f.StringVar(&out, "out", "det.png", `DET curve PNG to write ("" for none)`)
+	f.StringVar(&out, "out", "det.png", `DET curve image to write, .png or .svg ("" for none)`)
+	f.StringVar(&format, "format", "", "DET image format, png or svg (default: from the extension of --out)")
+	addProgressFlag(c)
 	f.BoolVar(&check, "check", false, "exit 1 unless FAR ≤ 1/50000 over ≥ 200000 impostor comparisons and FRR ≤ 5%")
 	return c
 }
@@ -154,10 +174,53 @@ func checkGoals(r *eval.EvalResult) error {
 	return nil
 }
 
-// writeDETFile writes the DET PNG through a temporary file in the same
+// detFormatOf is the DET image format: --format if given (it must agree
+// with a .png or .svg extension of --out), else the extension of --out.
+// Anything else is a usage error.
+func detFormatOf(out, format string) (eval.DETFormat, error) {
+	ext := filepath.Ext(out)
+	if format != "" {
+		f, err := eval.ParseDETFormat(format)
+		if err != nil {
+			return "", usageErrorf("--format: %v", err)
+		}
+		if e, err := eval.ParseDETFormat(ext); err == nil && e != f {
+			return "", usageErrorf("--out %q is not %s (--format %s)", out, f, format)
+		}
+		return f, nil
+	}
+	if out == "" {
+		return eval.DETPNG, nil // nothing is written
+	}
+	f, err := eval.ParseDETFormat(ext)
+	if err != nil {
+		return "", usageErrorf("--out %q: name it .png or .svg, or give --format png|svg", out)
+	}
+	return f, nil
+}
+
+// evalProgress reports the stages of an evaluation to p.
+func evalProgress(p *progress) func(eval.EvalProgress) {
+	if p == nil {
+		return nil
+	}
+	return func(e eval.EvalProgress) {
+		if e.Done == 0 {
+			stage := "comparing"
+			if e.Stage == eval.StageEnroll {
+				stage = "enrolling"
+			}
+			p.Stage(stage, e.Total, "fingers")
+			return
+		}
+		p.Set(e.Done)
+	}
+}
+
+// writeDETFile writes the DET image through a temporary file in the same
 // directory, so a failure never leaves a truncated image behind.
-func writeDETFile(path string, r *eval.EvalResult) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".det-*.png")
+func writeDETFile(path string, format eval.DETFormat, r *eval.EvalResult) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".det-*."+string(format))
 	if err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
@@ -167,7 +230,7 @@ func writeDETFile(path string, r *eval.EvalResult) (err error) {
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	if err = eval.WriteDET(tmp, r, eval.DETWidth, eval.DETHeight); err != nil {
+	if err = eval.WriteDET(tmp, r, format, eval.DETWidth, eval.DETHeight); err != nil {
 		return err
 	}
 	if err = tmp.Chmod(0o644); err != nil {

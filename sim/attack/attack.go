@@ -123,6 +123,10 @@ type Config struct {
 	Stderr io.Writer
 	// OnResult, if set, is called with each result as soon as it is known.
 	OnResult func(Result)
+	// OnProgress, if set, is called before each attack starts and once
+	// more when the last has ended, from Run's goroutine: how many rows
+	// are done of how many selected, and which attack runs next.
+	OnProgress func(Progress)
 	// Interpose, if set, wraps every CA→TA session the attacker opens:
 	// a test hook that puts a deliberately weakened TA (a test double)
 	// between the attacker and the real one, to prove the checks can
@@ -143,6 +147,13 @@ func (c *Config) boot(ctx context.Context, cfg simdev.Config) (*simdev.Device, e
 		return c.Boot(ctx, cfg)
 	}
 	return simdev.Boot(ctx, cfg)
+}
+
+// Progress is how far Run has got: Done of Total selected attacks have
+// ended; Next is the ID of the one starting ("" after the last).
+type Progress struct {
+	Done, Total int
+	Next        string
 }
 
 // Defaults for Config.
@@ -253,16 +264,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("attack: %w", err)
 	}
 	rep := &Report{}
+	progress := func(next string) {
+		if cfg.OnProgress != nil {
+			cfg.OnProgress(Progress{Done: len(rep.Results), Total: len(selected), Next: next})
+		}
+	}
 	for _, a := range selected {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
+		progress(a.ID)
 		res := runOne(ctx, &cfg, a)
 		rep.Results = append(rep.Results, res)
 		if cfg.OnResult != nil {
 			cfg.OnResult(res)
 		}
 	}
+	progress("")
 	return rep, ctx.Err()
 }
 

@@ -1,8 +1,10 @@
 package conform
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/fpemu/fpemu/hal/hidl"
@@ -110,10 +112,49 @@ func lockoutTest(t *T) {
 // lockoutExpiryTest: the window lasts 30 s, then the owner gets in.
 func lockoutExpiryTest(t *T) {
 	at := t.lockOut(gidLockoutExpiry)
+	end := t.waitStarts("LockoutExpiryTest: waiting out the 30 s lockout", at.Add(LockoutDuration+time.Second))
+	defer end()
 	t.sleepUntil(at.Add(LockoutDuration - lockoutMargin))
 	t.lockedOut(gidLockoutExpiry, "28 s after ERROR_LOCKOUT")
 	t.sleepUntil(at.Add(LockoutDuration + time.Second))
+	end()
 	t.authenticate(gidLockoutExpiry, randomID(), probeTouches(fingerA))
+}
+
+// WaitObserver is told of each long wait a case makes on purpose
+// (LockoutExpiryTest waits out FAIL_LOCKOUT_TIMEOUT_MS, ~31 s, because
+// the HIDL north API has no clock to advance): it is called when the wait
+// starts, with what the case waits for and until when, and the function
+// it returns is called once when the wait ends, also when the case fails
+// or the run is cancelled during it. `fpemu conform` shows it as
+// progress on stderr.
+type WaitObserver func(what string, until time.Time) (end func())
+
+type waitObserverKey struct{}
+
+// WithWaitObserver returns a context carrying o: Run under it tells o of
+// every deliberate wait. It is a context value, not a Config field, so
+// that it reaches the cases through the context Run already hands them.
+func WithWaitObserver(ctx context.Context, o WaitObserver) context.Context {
+	return context.WithValue(ctx, waitObserverKey{}, o)
+}
+
+// waitStarts tells the run's WaitObserver, if any, that a wait until
+// until starts, and returns the function that ends it (idempotent).
+func (t *T) waitStarts(what string, until time.Time) (end func()) {
+	o, _ := t.ctx.Value(waitObserverKey{}).(WaitObserver)
+	if o == nil {
+		return func() {}
+	}
+	var once sync.Once
+	stop := o(what, until)
+	return func() {
+		once.Do(func() {
+			if stop != nil {
+				stop()
+			}
+		})
+	}
 }
 
 // sleepUntil waits until deadline or the case's end.

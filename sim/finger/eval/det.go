@@ -5,24 +5,65 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"math"
 	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// DET image defaults and bounds.
+// DET image defaults and bounds, in pixels (CSS pixels, 1/96 in, for SVG).
 const (
-	DETWidth     = 800
-	DETHeight    = 600
-	minDETSide   = 320
-	maxDETSide   = 4096
-	cddMaxFAR    = 1.0 / 50000 // Android CDD §7.3.10, strong biometric
-	targetMaxFRR = 0.05
+	DETWidth   = 800
+	DETHeight  = 600
+	minDETSide = 320
+	maxDETSide = 4096
 )
 
-// ErrDETSize is returned for an image size out of bounds.
-var ErrDETSize = errors.New("finger: DET image size out of bounds")
+// Guide lines drawn on the DET plot.
+const (
+	// CDDMaxFAR is Android CDD §7.3.10 (fingerprint sensors): "MUST have
+	// a false acceptance rate not higher than 0.002%".
+	CDDMaxFAR = 1.0 / 50000
+	// CDDMaxFRR is the same section's "STRONGLY RECOMMENDED to have a
+	// false rejection rate not higher than 10%".
+	CDDMaxFRR = 0.10
+	// GoalMaxFRR is fpemu's own, stricter FRR goal for the reference
+	// matcher (`fpemu eval matcher --check`).
+	GoalMaxFRR = 0.05
+)
+
+// DETFormat is an image format WriteDET can write.
+type DETFormat string
+
+// The formats of WriteDET.
+const (
+	DETPNG DETFormat = "png"
+	DETSVG DETFormat = "svg"
+)
+
+// Errors of WriteDET and ParseDETFormat.
+var (
+	// ErrDETSize: an image side out of minDETSide..maxDETSide.
+	ErrDETSize = errors.New("finger: DET image size out of bounds")
+	// ErrDETFormat: a format other than png or svg.
+	ErrDETFormat = errors.New("finger: unknown DET image format")
+)
+
+// ParseDETFormat returns the format named s ("png", "svg", any case, with
+// or without a leading dot, as filepath.Ext returns it).
+func ParseDETFormat(s string) (DETFormat, error) {
+	switch f := DETFormat(strings.ToLower(strings.TrimPrefix(s, "."))); f {
+	case DETPNG, DETSVG:
+		return f, nil
+	}
+	return "", fmt.Errorf("%w %q: want png or svg", ErrDETFormat, s)
+}
 
 // DETPoint is the error trade-off at one threshold.
 type DETPoint struct {
@@ -42,124 +83,237 @@ func (r *EvalResult) DET() []DETPoint {
 }
 
 var (
-	colWhite = color.RGBA{255, 255, 255, 255}
-	colBlack = color.RGBA{0, 0, 0, 255}
-	colGrid  = color.RGBA{215, 215, 215, 255}
-	colMinor = color.RGBA{238, 238, 238, 255}
 	colCurve = color.RGBA{25, 80, 200, 255}
 	colPoint = color.RGBA{210, 30, 30, 255}
-	colGoal  = color.RGBA{30, 150, 60, 255}
-	colText  = color.RGBA{40, 40, 40, 255}
+	colCDD   = color.RGBA{30, 150, 60, 255}
+	colGoal  = color.RGBA{220, 130, 0, 255}
+	colGrid  = color.RGBA{215, 215, 215, 255}
 )
 
-// WriteDET draws the detection error trade-off curve of r as a PNG: FAR
-// (x) against FRR (y), both on log axes down to about one error in the
-// number of comparisons made, with the CDD FAR bound and the 5 % FRR goal
-// dashed and the operating point at r.Threshold marked. Rates of 0 are
-// drawn on the axis they cannot reach.
-func WriteDET(w io.Writer, r *EvalResult, width, height int) error {
+// Text of the plot, also what tests look for in the SVG.
+const (
+	DETXLabel = "False accept rate FAR (= FMR: no failures to acquire)"
+	DETYLabel = "False reject rate FRR (= FNMR)"
+)
+
+// WriteDET draws the detection error trade-off curve of r (the DET of
+// ISO/IEC 19795-1, here on log–log axes) with gonum.org/v1/plot: FAR (x) against FRR (y), each axis from one
+// decade below one error in the comparisons made (the x axis at least
+// down to the CDD bound) up to 1; the CDD FAR
+// bound, the CDD's recommended FRR and fpemu's FRR goal as dashed guide
+// lines; and the operating point at r.Threshold marked and labelled.
+// Rates of 0, which a log axis cannot show, are drawn on the axis. The
+// image is width×height pixels; SVG is sized in CSS pixels.
+func WriteDET(w io.Writer, r *EvalResult, format DETFormat, width, height int) error {
 	if width < minDETSide || height < minDETSide || width > maxDETSide || height > maxDETSide {
 		return fmt.Errorf("%w: %dx%d, each side %d..%d", ErrDETSize, width, height, minDETSide, maxDETSide)
 	}
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
-	for i := range img.Pix {
-		img.Pix[i] = 255
+	if format != DETPNG && format != DETSVG {
+		return fmt.Errorf("%w %q: want png or svg", ErrDETFormat, format)
 	}
-	const left, right, top, bottom = 100, 30, 50, 70
-	pl := plot{x0: left, x1: width - right, y0: top, y1: height - bottom}
-	pl.xmin = decadeFloor(0.5 / float64(max(len(r.Impostor), 1)))
-	pl.ymin = decadeFloor(0.5 / float64(max(len(r.Genuine), 1)))
+	p, err := detPlot(r)
+	if err != nil {
+		return err
+	}
+	var c interface {
+		vg.CanvasSizer
+		io.WriterTo
+	}
+	switch format {
+	case DETPNG:
+		img := vgimg.NewWith(vgimg.UseImage(image.NewRGBA(image.Rect(0, 0, width, height))), vgimg.UseDPI(vgimg.DefaultDPI))
+		c = vgimg.PngCanvas{Canvas: img}
+	case DETSVG:
+		px := vg.Inch / vgimg.DefaultDPI
+		c = vgsvg.New(vg.Length(width)*px, vg.Length(height)*px)
+	}
+	drawDET(p, draw.New(c))
+	_, err = c.WriteTo(w)
+	return err
+}
 
-	// grid: decades and their 2..9 subdivisions
-	for d := pl.xmin; d <= 0; d++ {
-		for k := 2; k <= 9 && d < 0; k++ {
-			x := pl.x(float64(k) * math.Pow(10, float64(d)))
-			vline(img, x, pl.y0, pl.y1, colMinor, 0)
-		}
-		x := pl.x(math.Pow(10, float64(d)))
-		vline(img, x, pl.y0, pl.y1, colGrid, 0)
-		lab := decadeLabel(d)
-		drawText(img, x-textWidth(lab, 2)/2, pl.y1+10, lab, 2, colText)
-	}
-	for d := pl.ymin; d <= 0; d++ {
-		for k := 2; k <= 9 && d < 0; k++ {
-			y := pl.y(float64(k) * math.Pow(10, float64(d)))
-			hline(img, pl.x0, pl.x1, y, colMinor, 0)
-		}
-		y := pl.y(math.Pow(10, float64(d)))
-		hline(img, pl.x0, pl.x1, y, colGrid, 0)
-		lab := decadeLabel(d)
-		drawText(img, pl.x0-10-textWidth(lab, 2), y-7, lab, 2, colText)
-	}
+// detPlot builds the plot of r.
+func detPlot(r *EvalResult) (*plot.Plot, error) {
+	// the x axis always reaches the CDD bound, even when too few
+	// comparisons were made to show a FAR that low
+	xmin := min(decadeFloor(0.5/float64(max(len(r.Impostor), 1))), decadeFloor(CDDMaxFAR))
+	ymin := decadeFloor(0.5 / float64(max(len(r.Genuine), 1)))
+	clampX := func(v float64) float64 { return min(max(v, xmin), 1) }
+	clampY := func(v float64) float64 { return min(max(v, ymin), 1) }
 
-	// goals
-	if gx := pl.x(cddMaxFAR); gx > pl.x0 {
-		vline(img, gx, pl.y0, pl.y1, colGoal, 8)
-		drawTextUp(img, gx+4, pl.y1-6, "CDD FAR 1/50000", 1, colGoal)
-	}
-	gy := pl.y(targetMaxFRR)
-	hline(img, pl.x0, pl.x1, gy, colGoal, 8)
-	drawText(img, pl.x1-textWidth("FRR 5%", 1)-4, gy-10, "FRR 5%", 1, colGoal)
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("DET curve: %s matcher, %d fingers, seed %d", r.Matcher, r.Fingers, r.Seed)
+	// the axis labels are drawn by drawDET
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = decadeTicks{}, decadeTicks{}
+	leg := plot.NewLegend()
+	leg.Top = true
+	leg.Padding = vg.Points(2)
+	leg.TextStyle.Font.Size = vg.Points(10)
 
-	// the curve
+	grid := plotter.NewGrid()
+	grid.Vertical.Color, grid.Horizontal.Color = colGrid, colGrid
+	grid.Vertical.Width, grid.Horizontal.Width = vg.Points(0.5), vg.Points(0.5)
+	p.Add(grid)
+
+	// the curve, thinned to the points that move it visibly
 	det := r.DET()
-	px, py := -1.0, -1.0
-	for i, p := range det {
-		x, y := pl.fx(p.FAR), pl.fy(p.FRR)
-		if i > 0 {
-			segment(img, px, py, x, y, colCurve)
+	pts := make(plotter.XYs, 0, min(len(det), 4096))
+	const step = 1.0 / 2000 // of an axis, in decades
+	spanX, spanY := -math.Log10(xmin), -math.Log10(ymin)
+	for i, d := range det {
+		pt := plotter.XY{X: clampX(d.FAR), Y: clampY(d.FRR)}
+		if n := len(pts); n > 0 && i < len(det)-1 {
+			dx := math.Abs(math.Log10(pt.X)-math.Log10(pts[n-1].X)) / spanX
+			dy := math.Abs(math.Log10(pt.Y)-math.Log10(pts[n-1].Y)) / spanY
+			if max(dx, dy) < step {
+				continue
+			}
 		}
-		px, py = x, y
+		pts = append(pts, pt)
+	}
+	if len(pts) > 0 {
+		curve, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, fmt.Errorf("finger: DET curve: %w", err)
+		}
+		curve.Color, curve.Width = colCurve, vg.Points(1.5)
+		p.Add(curve)
+		leg.Add("DET curve (rates of 0 drawn on the axes)", curve)
 	}
 
-	// frame, drawn over the curve's clamped ends
-	hline(img, pl.x0, pl.x1, pl.y0, colBlack, 0)
-	hline(img, pl.x0, pl.x1, pl.y1, colBlack, 0)
-	vline(img, pl.x0, pl.y0, pl.y1, colBlack, 0)
-	vline(img, pl.x1, pl.y0, pl.y1, colBlack, 0)
+	// guide lines
+	dashed := []vg.Length{vg.Points(5), vg.Points(3)}
+	for _, g := range []struct {
+		name     string
+		col      color.Color
+		vertical bool
+		at       float64
+	}{
+		{"CDD 7.3.10: FAR <= 0.002% (1/50000)", colCDD, true, CDDMaxFAR},
+		{"CDD 7.3.10: FRR <= 10% (strongly recommended)", colCDD, false, CDDMaxFRR},
+		{fmt.Sprintf("fpemu goal: FRR <= %.0f%%", 100*GoalMaxFRR), colGoal, false, GoalMaxFRR},
+	} {
+		xy := plotter.XYs{{X: xmin, Y: g.at}, {X: 1, Y: g.at}}
+		if g.vertical {
+			xy = plotter.XYs{{X: g.at, Y: ymin}, {X: g.at, Y: 1}}
+		}
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return nil, fmt.Errorf("finger: DET guide: %w", err)
+		}
+		l.Color, l.Dashes, l.Width = g.col, dashed, vg.Points(1)
+		p.Add(l)
+		leg.Add(g.name, l)
+	}
 
-	// operating point
+	// the operating point
 	far, frr := r.Rates(r.Threshold)
-	disc(img, pl.fx(far), pl.fy(frr), 5, colPoint)
-	op := fmt.Sprintf("THRESHOLD %g: FAR %d/%d, FRR %d/%d (%.2f%%)", r.Threshold,
-		r.FalseAccepts, r.ImpostorComparisons, r.FalseRejects, r.GenuineComparisons, 100*frr)
-	drawText(img, pl.x0+10, pl.y0+10, op, 1, colPoint)
-	drawText(img, pl.x0+10, pl.y0+22, "RATES OF 0 ARE DRAWN ON THE AXES", 1, colText)
+	op := plotter.XYs{{X: clampX(far), Y: clampY(frr)}}
+	dot, err := plotter.NewScatter(op)
+	if err != nil {
+		return nil, fmt.Errorf("finger: DET operating point: %w", err)
+	}
+	dot.GlyphStyle = draw.GlyphStyle{Color: colPoint, Radius: vg.Points(4), Shape: draw.CircleGlyph{}}
+	p.Add(dot)
+	leg.Add(fmt.Sprintf("operating point: FAR %d/%d, FRR %d/%d (%.2f%%)",
+		r.FalseAccepts, r.ImpostorComparisons, r.FalseRejects, r.GenuineComparisons, 100*frr), dot)
+	lab, err := plotter.NewLabels(plotter.XYLabels{XYs: op, Labels: []string{DETPointLabel(r.Threshold)}})
+	if err != nil {
+		return nil, fmt.Errorf("finger: DET operating point: %w", err)
+	}
+	lab.TextStyle[0].Color = colPoint
+	lab.Offset = vg.Point{X: vg.Points(7), Y: vg.Points(4)}
+	if math.Log10(op[0].X)/math.Log10(xmin) < 0.35 { // near the right edge: label to the left
+		lab.TextStyle[0].XAlign = draw.XRight
+		lab.Offset.X = -lab.Offset.X
+	}
+	p.Add(lab, dataLegend{leg})
 
-	// titles
-	title := strings.ToUpper(fmt.Sprintf("DET %s: %d fingers, seed %d", r.Matcher, r.Fingers, r.Seed))
-	drawText(img, (width-textWidth(title, 2))/2, 15, title, 2, colBlack)
-	xl := "FALSE ACCEPT RATE (FAR)"
-	drawText(img, (pl.x0+pl.x1-textWidth(xl, 2))/2, height-28, xl, 2, colBlack)
-	yl := "FALSE REJECT RATE (FRR)"
-	drawTextUp(img, 10, (pl.y0+pl.y1+textWidth(yl, 2))/2, yl, 2, colBlack)
-
-	enc := png.Encoder{CompressionLevel: png.BestCompression}
-	return enc.Encode(w, img)
+	// Add widened the axes to the data; the DET's axes are fixed.
+	p.X.Min, p.X.Max = xmin, 1
+	p.Y.Min, p.Y.Max = ymin, 1
+	return p, nil
 }
 
-// plot maps rates to pixels on log axes from 10^xmin (10^ymin) to 1.
-type plot struct {
-	x0, x1, y0, y1 int
-	xmin, ymin     int // decades
+// drawDET draws p on c with DETXLabel and DETYLabel centred on the data
+// area. plot.Plot would place them itself, but with a log scale its
+// layout takes the arithmetic mean of the axis range for the label's
+// centre and leaves a wide empty margin at the right and top.
+func drawDET(p *plot.Plot, c draw.Canvas) {
+	sty := p.Title.TextStyle
+	sty.Font.Size = vg.Points(11)
+	sty.YAlign = draw.YBottom
+	h := sty.Height(DETXLabel) + vg.Points(4)
+	inner := draw.Crop(c, h, -vg.Points(10), h, -vg.Points(4))
+	p.Draw(inner)
+	data := p.DataCanvas(inner)
+	c.FillText(sty, vg.Point{X: data.Center().X, Y: c.Min.Y + vg.Points(2)}, DETXLabel)
+	sty.Rotation = math.Pi / 2
+	c.FillText(sty, vg.Point{X: c.Min.X + h - vg.Points(2), Y: data.Center().Y}, DETYLabel)
 }
 
-func (p plot) fx(rate float64) float64 {
-	l := math.Log10(max(rate, math.Pow(10, float64(p.xmin))))
-	return float64(p.x0) + (l-float64(p.xmin))/float64(-p.xmin)*float64(p.x1-p.x0)
+// dataLegend draws a legend in the top right corner of the data area, on
+// a white ground, where plot.Plot would draw it over the title and axes.
+type dataLegend struct{ plot.Legend }
+
+func (l dataLegend) Plot(c draw.Canvas, _ *plot.Plot) {
+	c = padCanvas(c, vg.Points(6))
+	r := l.Rectangle(c)
+	m := vg.Points(3)
+	c.FillPolygon(color.White, c.ClipPolygonXY([]vg.Point{
+		{X: r.Min.X - m, Y: r.Min.Y - m}, {X: r.Max.X + m, Y: r.Min.Y - m},
+		{X: r.Max.X + m, Y: r.Max.Y + m}, {X: r.Min.X - m, Y: r.Max.Y + m},
+	}))
+	l.Draw(c)
 }
 
-func (p plot) fy(rate float64) float64 {
-	l := math.Log10(max(rate, math.Pow(10, float64(p.ymin))))
-	return float64(p.y1) - (l-float64(p.ymin))/float64(-p.ymin)*float64(p.y1-p.y0)
+// padCanvas shrinks c by d on every side.
+func padCanvas(c draw.Canvas, d vg.Length) draw.Canvas {
+	c.Min.X += d
+	c.Min.Y += d
+	c.Max.X -= d
+	c.Max.Y -= d
+	return c
 }
 
-func (p plot) x(rate float64) int { return int(math.Round(p.fx(rate))) }
-func (p plot) y(rate float64) int { return int(math.Round(p.fy(rate))) }
+// DETPointLabel is the label beside the operating point.
+func DETPointLabel(threshold float64) string {
+	return fmt.Sprintf("threshold %g", threshold)
+}
 
-// decadeFloor is the decade at or below v, at most -1 and at least -9.
-func decadeFloor(v float64) int {
-	return min(max(int(math.Floor(math.Log10(v))), -9), -1)
+// decadeTicks labels every decade and marks 2..9 of each as minor ticks.
+// Unlike plot.LogTicks it never panics: a range that is not positive
+// gets no ticks.
+type decadeTicks struct{}
+
+func (decadeTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi >= lo) || math.IsInf(hi, 0) {
+		return nil
+	}
+	var ticks []plot.Tick
+	for d := int(math.Floor(math.Log10(lo))); d <= int(math.Ceil(math.Log10(hi))); d++ {
+		v := math.Pow10(d)
+		if v >= lo && v <= hi {
+			ticks = append(ticks, plot.Tick{Value: v, Label: decadeLabel(d)})
+		}
+		for k := 2; k <= 9; k++ {
+			if m := float64(k) * v; m >= lo && m <= hi {
+				ticks = append(ticks, plot.Tick{Value: m})
+			}
+		}
+	}
+	return ticks
+}
+
+// decadeFloor is 10 to the decade at or below v, at most 0.1 and at
+// least 1e-9.
+func decadeFloor(v float64) float64 {
+	d := -1
+	if v > 0 {
+		d = min(max(int(math.Floor(math.Log10(v))), -9), -1)
+	}
+	return math.Pow10(d)
 }
 
 func decadeLabel(d int) string {
@@ -172,46 +326,4 @@ func decadeLabel(d int) string {
 		return "0.01"
 	}
 	return fmt.Sprintf("1e%d", d)
-}
-
-// hline and vline draw a line, dashed with the given period (0: solid).
-func hline(img *image.RGBA, x0, x1, y int, c color.RGBA, dash int) {
-	for x := x0; x <= x1; x++ {
-		if dash == 0 || (x-x0)%dash < dash/2 {
-			setPx(img, x, y, c)
-		}
-	}
-}
-
-func vline(img *image.RGBA, x, y0, y1 int, c color.RGBA, dash int) {
-	for y := y0; y <= y1; y++ {
-		if dash == 0 || (y-y0)%dash < dash/2 {
-			setPx(img, x, y, c)
-		}
-	}
-}
-
-// segment draws a 2-pixel-wide line between two points.
-func segment(img *image.RGBA, x0, y0, x1, y1 float64, c color.RGBA) {
-	n := int(math.Ceil(2*math.Max(math.Abs(x1-x0), math.Abs(y1-y0)))) + 1
-	for i := 0; i <= n; i++ {
-		t := float64(i) / float64(n)
-		x := int(math.Round(x0 + t*(x1-x0)))
-		y := int(math.Round(y0 + t*(y1-y0)))
-		setPx(img, x, y, c)
-		setPx(img, x+1, y, c)
-		setPx(img, x, y+1, c)
-		setPx(img, x+1, y+1, c)
-	}
-}
-
-func disc(img *image.RGBA, cx, cy float64, r int, c color.RGBA) {
-	x0, y0 := int(math.Round(cx)), int(math.Round(cy))
-	for dy := -r; dy <= r; dy++ {
-		for dx := -r; dx <= r; dx++ {
-			if dx*dx+dy*dy <= r*r {
-				setPx(img, x0+dx, y0+dy, c)
-			}
-		}
-	}
 }

@@ -2,49 +2,182 @@ package eval
 
 import (
 	"bytes"
+	"encoding/xml"
+	"image"
 	"image/png"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func TestWriteDET(t *testing.T) {
-	res := smallEval(t, 0)
-	var buf bytes.Buffer
-	require.NoError(t, WriteDET(&buf, res, DETWidth, DETHeight))
-	img, err := png.Decode(bytes.NewReader(buf.Bytes()))
-	require.NoError(t, err)
-	assert.Equal(t, DETWidth, img.Bounds().Dx())
-	assert.Equal(t, DETHeight, img.Bounds().Dy())
-	assert.Less(t, buf.Len(), 100<<10)
-
-	// the curve, the operating point and the goal lines are drawn
-	count := map[[3]uint32]int{}
-	for y := 0; y < DETHeight; y++ {
-		for x := 0; x < DETWidth; x++ {
-			r, g, b, _ := img.At(x, y).RGBA()
-			count[[3]uint32{r >> 8, g >> 8, b >> 8}]++
+// colourCount counts the pixels of img within a small distance of c
+// (anti-aliasing blends the edges of every stroke).
+func colourCount(img image.Image, c [3]uint8) int {
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			d := absInt(int(r>>8)-int(c[0])) + absInt(int(g>>8)-int(c[1])) + absInt(int(bl>>8)-int(c[2]))
+			if d <= 24 {
+				n++
+			}
 		}
 	}
-	for name, c := range map[string][3]uint32{
-		"curve": {uint32(colCurve.R), uint32(colCurve.G), uint32(colCurve.B)},
-		"point": {uint32(colPoint.R), uint32(colPoint.G), uint32(colPoint.B)},
-		"goal":  {uint32(colGoal.R), uint32(colGoal.G), uint32(colGoal.B)},
+	return n
+}
+
+func absInt(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func TestWriteDETPNG(t *testing.T) {
+	res := smallEval(t, 0)
+	var buf bytes.Buffer
+	require.NoError(t, WriteDET(&buf, res, DETPNG, DETWidth, DETHeight))
+	img, err := png.Decode(bytes.NewReader(buf.Bytes()))
+	require.NoError(t, err)
+	assert.Equal(t, image.Rect(0, 0, DETWidth, DETHeight), img.Bounds())
+	assert.Less(t, buf.Len(), 200<<10)
+
+	// the curve, the operating point, the CDD and goal lines and the
+	// axes are drawn in their colours
+	for name, c := range map[string][3]uint8{
+		"curve": {colCurve.R, colCurve.G, colCurve.B},
+		"point": {colPoint.R, colPoint.G, colPoint.B},
+		"CDD":   {colCDD.R, colCDD.G, colCDD.B},
+		"goal":  {colGoal.R, colGoal.G, colGoal.B},
 		"axes":  {0, 0, 0},
 	} {
-		assert.Greater(t, count[c], 50, name)
+		assert.Greater(t, colourCount(img, c), 50, name)
 	}
 
 	// a different size is honoured
 	buf.Reset()
-	require.NoError(t, WriteDET(&buf, res, 400, 330))
+	require.NoError(t, WriteDET(&buf, res, DETPNG, 400, 330))
 	cfg, err := png.DecodeConfig(&buf)
 	require.NoError(t, err)
 	assert.Equal(t, [2]int{400, 330}, [2]int{cfg.Width, cfg.Height})
+}
 
-	for _, sz := range [][2]int{{0, 600}, {800, 100}, {maxDETSide + 1, 600}} {
-		assert.ErrorIs(t, WriteDET(&bytes.Buffer{}, res, sz[0], sz[1]), ErrDETSize)
+// svgText returns the text of every <text> element of an SVG document,
+// failing the test unless the document is well-formed XML.
+func svgText(t *testing.T, doc []byte) []string {
+	t.Helper()
+	var texts []string
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	inText, root := false, ""
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		switch e := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = e.Name.Local
+			}
+			inText = e.Name.Local == "text"
+		case xml.CharData:
+			if inText {
+				texts = append(texts, string(e))
+			}
+		case xml.EndElement:
+			inText = false
+		}
+	}
+	require.Equal(t, "svg", root)
+	return texts
+}
+
+func TestWriteDETSVG(t *testing.T) {
+	res := smallEval(t, 0)
+	var buf bytes.Buffer
+	require.NoError(t, WriteDET(&buf, res, DETSVG, DETWidth, DETHeight))
+	texts := strings.Join(svgText(t, buf.Bytes()), "\n")
+	for _, want := range []string{DETXLabel, DETYLabel, DETPointLabel(res.Threshold),
+		"CDD 7.3.10: FAR <= 0.002% (1/50000)", "fpemu goal: FRR <= 5%", "DET curve: " + res.Matcher + " matcher, 40 fingers, seed 7", "1e-5"} {
+		assert.Contains(t, texts, want)
+	}
+	// 800×600 CSS pixels are 600×450 pt
+	assert.Contains(t, buf.String(), `width="600pt" height="450pt"`)
+}
+
+// Degenerate results draw without a panic: no scores at all, rates of 0
+// and 1 everywhere, a threshold above every score.
+func TestWriteDETDegenerate(t *testing.T) {
+	for name, r := range map[string]*EvalResult{
+		"empty":        {Matcher: "m", Fingers: 2},
+		"no impostors": {Matcher: "m", Genuine: []float64{1, 2, 3}, Threshold: 2},
+		"perfect":      {Matcher: "m", Genuine: []float64{50, 60}, Impostor: []float64{1, 2, 3}, Threshold: 40},
+		"all accepted": {Matcher: "m", Genuine: []float64{50}, Impostor: []float64{60, 70}, Threshold: 1},
+		"above all":    {Matcher: "m", Genuine: []float64{5}, Impostor: []float64{1}, Threshold: 1e9},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, f := range []DETFormat{DETPNG, DETSVG} {
+				var buf bytes.Buffer
+				require.NoError(t, WriteDET(&buf, r, f, minDETSide, minDETSide), f)
+				assert.NotZero(t, buf.Len())
+			}
+		})
+	}
+}
+
+func TestWriteDETRefuses(t *testing.T) {
+	res := &EvalResult{Matcher: "m", Genuine: []float64{5}, Impostor: []float64{1}}
+	for _, sz := range [][2]int{{0, 600}, {800, 100}, {maxDETSide + 1, 600}, {800, -1}} {
+		assert.ErrorIs(t, WriteDET(&bytes.Buffer{}, res, DETPNG, sz[0], sz[1]), ErrDETSize, "%v", sz)
+	}
+	for _, f := range []DETFormat{"", "jpg", "PNG", "pdf"} {
+		assert.ErrorIs(t, WriteDET(&bytes.Buffer{}, res, f, DETWidth, DETHeight), ErrDETFormat, "%q", f)
+	}
+}
+
+func TestParseDETFormat(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want DETFormat
+		err  bool
+	}{
+		{"png", DETPNG, false},
+		{".png", DETPNG, false},
+		{"PNG", DETPNG, false},
+		{".SVG", DETSVG, false},
+		{"svg", DETSVG, false},
+		{"", "", true},
+		{".", "", true},
+		{"jpeg", "", true},
+		{".png.gz", "", true},
+	} {
+		got, err := ParseDETFormat(tc.in)
+		if tc.err {
+			assert.ErrorIs(t, err, ErrDETFormat, "%q", tc.in)
+			continue
+		}
+		require.NoError(t, err, "%q", tc.in)
+		assert.Equal(t, tc.want, got, "%q", tc.in)
+	}
+}
+
+func TestDecadeTicks(t *testing.T) {
+	ticks := decadeTicks{}.Ticks(1e-3, 1)
+	var labels []string
+	for _, tk := range ticks {
+		if tk.Label != "" {
+			labels = append(labels, tk.Label)
+		}
+	}
+	assert.Equal(t, []string{"1e-3", "0.01", "0.1", "1"}, labels)
+	assert.Len(t, ticks, 4+3*8)
+	for _, r := range [][2]float64{{0, 1}, {-1, 1}, {1, 0.5}} {
+		assert.Empty(t, decadeTicks{}.Ticks(r[0], r[1]), "%v", r)
 	}
 }
 

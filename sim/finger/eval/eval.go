@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
@@ -23,6 +24,38 @@ type EvalConfig struct {
 	Threshold     float64       // operating point; 0 means the matcher's
 	Sensor        finger.Sensor // zero means finger.DefaultSensor
 	Workers       int           // goroutines; 0 means GOMAXPROCS
+	// Progress, if set, is told how far the run has got: after each
+	// finger of each stage (StageEnroll, then StageCompare). It may be
+	// called from several goroutines at once and must return quickly.
+	Progress func(EvalProgress)
+}
+
+// EvalProgress is how far an evaluation has got: Done of Total fingers
+// of Stage.
+type EvalProgress struct {
+	Stage       string
+	Done, Total int
+}
+
+// The stages of Evaluate, in order.
+const (
+	// StageEnroll: impressions are made and each finger enrolled.
+	StageEnroll = "enroll"
+	// StageCompare: each enrolled finger's template is compared with its
+	// genuine probes and every other finger's impostor probe.
+	StageCompare = "compare"
+)
+
+// counter reports the fingers done of a stage to cfg.Progress.
+func (c *EvalConfig) counter(stage string, total int) func() {
+	if c.Progress == nil {
+		return func() {}
+	}
+	c.Progress(EvalProgress{Stage: stage, Total: total})
+	var done atomic.Int64
+	return func() {
+		c.Progress(EvalProgress{Stage: stage, Done: int(done.Add(1)), Total: total})
+	}
 }
 
 // Defaults for EvalConfig.
@@ -136,7 +169,9 @@ func Evaluate(ctx context.Context, m matcher.Matcher, cfg EvalConfig) (*EvalResu
 	seeds := finger.FingerSeeds(cfg.Seed, n)
 	templates := make([]matcher.Template, n)
 	probes := make([][]matcher.Sample, n)
+	enrolledOne := cfg.counter(StageEnroll, n)
 	err := parallel(ctx, cfg.Workers, n, func(i int) error {
+		defer enrolledOne()
 		f := finger.New(seeds[i])
 		ep, pp := finger.Touches(f, cfg.EnrollSamples, cfg.GenuineProbes)
 		samples := make([]matcher.Sample, len(ep))
@@ -181,7 +216,9 @@ func Evaluate(ctx context.Context, m matcher.Matcher, cfg EvalConfig) (*EvalResu
 	g := cfg.GenuineProbes
 	genuine := make([]float64, len(enrolled)*g)
 	impostor := make([]float64, len(enrolled)*(n-1))
+	comparedOne := cfg.counter(StageCompare, len(enrolled))
 	err = parallel(ctx, cfg.Workers, len(enrolled), func(e int) error {
+		defer comparedOne()
 		a := enrolled[e]
 		t := templates[a]
 		for k, p := range probes[a] {
