@@ -28,14 +28,18 @@ type Record struct {
 
 // AAD returns the bytes an SM2-profile record authenticates besides its
 // ciphertext: the header (with the final length) and the sequence number.
-func (m *Record) AAD() []byte {
+func (m *Record) AAD() []byte { return RecordAAD(m.Profile, m.Seq, len(m.Ciphertext)) }
+
+// RecordAAD is Record.AAD for a record not built yet: profile, sequence
+// number and ciphertext length are all it depends on.
+func RecordAAD(p Profile, seq uint64, ctLen int) []byte {
 	w := writer{}
 	w.u8(Version)
-	w.u8(uint8(m.Profile))
+	w.u8(uint8(p))
 	w.u8(uint8(TypeRecord))
-	n := 8 + len(m.Ciphertext)
+	n := 8 + ctLen
 	w.raw([]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
-	w.u64(m.Seq)
+	w.u64(seq)
 	return w.b
 }
 
