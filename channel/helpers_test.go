@@ -30,7 +30,7 @@ func newPKI(t testing.TB, name string) *testPKI {
 	require.NoError(t, err)
 	tmpl := &smx509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkixName(name),
-		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(24 * time.Hour * 365),
+		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(24 * time.Hour * 365 * 10),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: smx509.KeyUsageCertSign,
 	}
 	der, err := smx509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
@@ -46,7 +46,7 @@ func (p *testPKI) issue(t testing.TB, cn string, usage smx509.KeyUsage, key *sm2
 	p.serial++
 	tmpl := &smx509.Certificate{
 		SerialNumber: big.NewInt(p.serial), Subject: pkixName(cn),
-		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(24 * time.Hour * 30),
+		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(24 * time.Hour * 365 * 5),
 		KeyUsage: usage,
 	}
 	der, err := smx509.CreateCertificate(rand.Reader, tmpl, p.ca, key.Public(), p.caKey)

@@ -10,4 +10,6 @@ func (hs *rsaClientHS) response(cfg *ClientConfig, msg []byte) ([]byte, *session
 func rsaServerHello(cfg *ServerConfig, msg []byte) (*rsaServerHS, []byte, error) {
 	return nil, nil, ErrConfig
 }
-func (hs *rsaServerHS) confirm(cfg *ServerConfig, msg []byte) (*session, error) { return nil, ErrConfig }
+func (hs *rsaServerHS) confirm(cfg *ServerConfig, msg []byte) (*session, error) {
+	return nil, ErrConfig
+}

@@ -61,7 +61,11 @@ func TestClientRejectsServerHello(t *testing.T) {
 		{"truncated", chanwire.ProfileGMFS, func(t *testing.T, ch, sh []byte) []byte { return sh[:len(sh)-1] }, ErrMalformed},
 		{"unknown type", chanwire.ProfileGMFS, func(t *testing.T, ch, sh []byte) []byte { b := flip(sh, 2); b[2] = 0x09; return b }, ErrMalformed},
 		{"reflected ClientHello", chanwire.ProfileGMFS, func(t *testing.T, ch, sh []byte) []byte { return ch }, ErrUnexpectedMessage},
-		{"profile swapped", chanwire.ProfileGMFS, func(t *testing.T, ch, sh []byte) []byte { b := append([]byte{}, sh...); b[1] = byte(chanwire.ProfileGM); return b }, ErrProfile},
+		{"profile swapped", chanwire.ProfileGMFS, func(t *testing.T, ch, sh []byte) []byte {
+			b := append([]byte{}, sh...)
+			b[1] = byte(chanwire.ProfileGM)
+			return b
+		}, ErrProfile},
 		{"signature", chanwire.ProfileGMFS, func(t *testing.T, ch, sh []byte) []byte {
 			m := parse(t, sh)
 			m.Signature = flip(m.Signature, len(m.Signature)-1)
@@ -146,7 +150,7 @@ func TestServerRejects(t *testing.T) {
 		name   string
 		p      chanwire.Profile
 		accept []chanwire.Profile
-		ch     func(t *testing.T, ch []byte) []byte                 // edit of the ClientHello
+		ch     func(t *testing.T, ch []byte) []byte                    // edit of the ClientHello
 		cf     func(t *testing.T, ch, sh, cf []byte, c *Client) []byte // edit of the ClientFinished
 		want   error
 	}
