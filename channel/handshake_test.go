@@ -46,3 +46,16 @@ func TestDefaultProfile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, chanwire.ProfileGMFS, c.Profile())
 }
+
+// TestAllProfiles: every profile completes and carries records.
+func TestAllProfiles(t *testing.T) {
+	w := getWorld(t)
+	for _, p := range []chanwire.Profile{chanwire.ProfileOpteeRSA, chanwire.ProfileGM, chanwire.ProfileGMFS} {
+		c, s, _ := handshake(t, w.clientConfig(p), w.serverConfig(p))
+		rec, err := c.Seal(testApp)
+		require.NoError(t, err)
+		got, err := s.OpenRecord(rec)
+		require.NoError(t, err)
+		require.Equal(t, testApp.Custom, got.Custom, p)
+	}
+}
