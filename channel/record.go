@@ -17,18 +17,22 @@ import (
 
 // protector seals and opens one direction's records.
 type protector interface {
-	seal(seq uint64, plaintext []byte) (chanwire.Record, error)
+	// seal returns the marshalled record of seq carrying plaintext.
+	seal(seq uint64, plaintext []byte) ([]byte, error)
 	// open authenticates and decrypts rec; any failure is ErrRecordAuth.
 	open(rec chanwire.Record) ([]byte, error)
 }
 
 // gcmDir is one direction of an SM2-profile record layer: SM4-GCM with a
 // per-record nonce iv XOR seq (RFC 8446 §5.3) and the record header and
-// sequence number as associated data.
+// sequence number as associated data. Its scratch buffers make it
+// single-goroutine, as the session is.
 type gcmDir struct {
 	profile chanwire.Profile
 	aead    cipher.AEAD
 	iv      [gcmIVSize]byte
+	nonceB  [gcmIVSize]byte
+	aadB    [chanwire.HeaderSize + 8]byte
 }
 
 func newGCMDir(p chanwire.Profile, key, iv []byte) (*gcmDir, error) {
@@ -46,23 +50,30 @@ func newGCMDir(p chanwire.Profile, key, iv []byte) (*gcmDir, error) {
 }
 
 func (d *gcmDir) nonce(seq uint64) []byte {
-	n := d.iv
+	d.nonceB = d.iv
 	var s [8]byte
 	binary.BigEndian.PutUint64(s[:], seq)
 	for i := range s {
-		n[4+i] ^= s[i]
+		d.nonceB[4+i] ^= s[i]
 	}
-	return n[:]
+	return d.nonceB[:]
 }
 
-func (d *gcmDir) seal(seq uint64, pt []byte) (chanwire.Record, error) {
-	aad := chanwire.RecordAAD(d.profile, seq, len(pt)+chanwire.GCMTag)
-	ct := d.aead.Seal(nil, d.nonce(seq), pt, aad)
-	return chanwire.Record{Profile: d.profile, Seq: seq, Ciphertext: ct}, nil
+// seal writes header ‖ seq ‖ SM4-GCM(plaintext) into one buffer: the
+// first HeaderSize+8 bytes are also the associated data.
+func (d *gcmDir) seal(seq uint64, pt []byte) ([]byte, error) {
+	if len(pt) > chanwire.MaxPlaintext {
+		return nil, fmt.Errorf("%w: plaintext %d > %d", ErrMalformed, len(pt), chanwire.MaxPlaintext)
+	}
+	aad := chanwire.AppendRecordAAD(d.aadB[:0], d.profile, seq, len(pt)+chanwire.GCMTag)
+	out := make([]byte, len(aad), len(aad)+len(pt)+chanwire.GCMTag)
+	copy(out, aad)
+	return d.aead.Seal(out, d.nonce(seq), pt, aad), nil
 }
 
 func (d *gcmDir) open(rec chanwire.Record) ([]byte, error) {
-	pt, err := d.aead.Open(nil, d.nonce(rec.Seq), rec.Ciphertext, rec.AAD())
+	aad := chanwire.AppendRecordAAD(d.aadB[:0], rec.Profile, rec.Seq, len(rec.Ciphertext))
+	pt, err := d.aead.Open(nil, d.nonce(rec.Seq), rec.Ciphertext, aad)
 	if err != nil {
 		return nil, ErrRecordAuth
 	}
@@ -123,13 +134,9 @@ func (s *session) seal(m chanwire.AppMessage) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	rec, err := s.send.seal(seq, pt)
+	b, err := s.send.seal(seq, pt)
 	if err != nil {
 		return nil, err
-	}
-	b, err := rec.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	s.sendSeq++
 	return b, nil
@@ -142,7 +149,7 @@ func (s *session) seal(m chanwire.AppMessage) ([]byte, error) {
 // application message; its signature verifies under the peer's signing
 // key (ErrAppSignature).
 func (s *session) open(b []byte) (chanwire.AppMessage, error) {
-	rec, err := chanwire.ParseRecord(b)
+	rec, err := chanwire.ParseRecordShared(b)
 	if err != nil {
 		if h, herr := chanwire.ParseHeader(b); herr == nil && h.Type != chanwire.TypeRecord {
 			return chanwire.AppMessage{}, fmt.Errorf("%w: %s after the handshake", ErrUnexpectedMessage, h.Type)

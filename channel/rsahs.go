@@ -308,7 +308,7 @@ func rsaSession(key []byte, client bool, r io.Reader, own RSAKey, peer *rsa.Publ
 		send: &rsaDir{block: b, rand: r, signer: own}, recv: &rsaDir{block: b, rand: r, peer: peer}}
 }
 
-func (d *rsaDir) seal(seq uint64, pt []byte) (chanwire.Record, error) {
+func (d *rsaDir) seal(seq uint64, pt []byte) ([]byte, error) {
 	pad := aes.BlockSize - len(pt)%aes.BlockSize
 	buf := make([]byte, len(pt)+pad)
 	copy(buf, pt)
@@ -317,19 +317,23 @@ func (d *rsaDir) seal(seq uint64, pt []byte) (chanwire.Record, error) {
 	}
 	iv := make([]byte, aes.BlockSize)
 	if _, err := io.ReadFull(d.rand, iv); err != nil {
-		return chanwire.Record{}, fmt.Errorf("%w: randomness: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: randomness: %v", ErrConfig, err)
 	}
 	cipher.NewCBCEncrypter(d.block, iv).CryptBlocks(buf, buf)
 	rec := chanwire.Record{Profile: chanwire.ProfileOpteeRSA, Seq: seq, IV: iv, Ciphertext: buf,
 		Signature: make([]byte, d.signer.Public().(*rsa.PublicKey).Size())}
 	signed, err := rec.SignedPart()
 	if err != nil {
-		return chanwire.Record{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if rec.Signature, err = pssSign(d.rand, d.signer, signed); err != nil {
-		return chanwire.Record{}, err
+		return nil, err
 	}
-	return rec, nil
+	out, err := rec.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return out, nil
 }
 
 func (d *rsaDir) open(rec chanwire.Record) ([]byte, error) {

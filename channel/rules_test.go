@@ -406,7 +406,7 @@ func TestRecordRules(t *testing.T) {
 				pt := mustMarshal(t, m.Marshal)
 				rec, err := c.sess.send.seal(0, pt)
 				require.NoError(t, err)
-				_, err = s.OpenRecord(mustMarshal(t, rec.Marshal))
+				_, err = s.OpenRecord(rec)
 				require.ErrorIs(t, err, ErrAppSignature)
 			})
 			t.Run("app message lifted into another session", func(t *testing.T) {
@@ -422,7 +422,7 @@ func TestRecordRules(t *testing.T) {
 				pt := mustMarshal(t, got.Marshal)
 				rec, err := c2.sess.send.seal(0, pt)
 				require.NoError(t, err)
-				_, err = s2.OpenRecord(mustMarshal(t, rec.Marshal))
+				_, err = s2.OpenRecord(rec)
 				if p == chanwire.ProfileGMFS {
 					require.ErrorIs(t, err, ErrAppSignature)
 				} else {

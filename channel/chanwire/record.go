@@ -1,5 +1,7 @@
 package chanwire
 
+import "encoding/binary"
+
 // Record limits (docs/protocol.md §11.7).
 const (
 	// MaxPlaintext bounds the plaintext of one record (TLS's 2^14).
@@ -33,14 +35,15 @@ func (m *Record) AAD() []byte { return RecordAAD(m.Profile, m.Seq, len(m.Ciphert
 // RecordAAD is Record.AAD for a record not built yet: profile, sequence
 // number and ciphertext length are all it depends on.
 func RecordAAD(p Profile, seq uint64, ctLen int) []byte {
-	w := writer{}
-	w.u8(Version)
-	w.u8(uint8(p))
-	w.u8(uint8(TypeRecord))
-	n := 8 + ctLen
-	w.raw([]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
-	w.u64(seq)
-	return w.b
+	return AppendRecordAAD(make([]byte, 0, HeaderSize+8), p, seq, ctLen)
+}
+
+// AppendRecordAAD appends RecordAAD's bytes to dst (no allocation when dst
+// has room for HeaderSize+8 bytes).
+func AppendRecordAAD(dst []byte, p Profile, seq uint64, ctLen int) []byte {
+	dst = append(dst, Version, uint8(p), uint8(TypeRecord))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(8+ctLen))
+	return binary.BigEndian.AppendUint64(dst, seq)
 }
 
 // SignedPart returns the bytes under an optee-rsa record's signature: the
@@ -87,8 +90,15 @@ func (m *Record) Marshal() ([]byte, error) {
 	return frame(m.Profile, TypeRecord, w.b)
 }
 
-// ParseRecord decodes a record of any profile.
-func ParseRecord(b []byte) (Record, error) {
+// ParseRecord decodes a record of any profile. The result does not alias b.
+func ParseRecord(b []byte) (Record, error) { return parseRecord(b, true) }
+
+// ParseRecordShared is ParseRecord for the record layer's hot path: the
+// ciphertext of an SM2-profile record aliases b instead of being copied.
+// The rules are the same.
+func ParseRecordShared(b []byte) (Record, error) { return parseRecord(b, false) }
+
+func parseRecord(b []byte, copyOut bool) (Record, error) {
 	const name = "Record"
 	h, body, err := expect(b, TypeRecord)
 	if err != nil {
@@ -102,7 +112,10 @@ func ParseRecord(b []byte) (Record, error) {
 			r.fail("ciphertext", ErrLength, "%d", len(r.b))
 		}
 		if r.err == nil {
-			m.Ciphertext = append([]byte{}, r.b...)
+			m.Ciphertext = r.b[:len(r.b):len(r.b)]
+			if copyOut {
+				m.Ciphertext = append([]byte{}, r.b...)
+			}
 			r.b = nil
 		}
 	default:
