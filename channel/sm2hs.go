@@ -2,6 +2,7 @@ package channel
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/emmansun/gmsm/ecdh"
 	"github.com/emmansun/gmsm/sm2"
@@ -9,6 +10,10 @@ import (
 
 	"github.com/fpemu/fpemu/channel/chanwire"
 )
+
+// generateEphemeral makes a random point's key r (GB/T 32918.3 §6.1
+// A1/B1). The vector generator wraps it to record the keys.
+var generateEphemeral = func(r io.Reader) (*ecdh.PrivateKey, error) { return ecdh.P256().GenerateKey(r) }
 
 // sm2ClientHS is the device's pending gm/gm-fs handshake after
 // ClientHello.
@@ -28,7 +33,7 @@ func sm2ClientHello(cfg *ClientConfig) (*sm2ClientHS, []byte, error) {
 	m := chanwire.ClientHello{Profile: cfg.Profile, Offered: cfg.Offered, Random: hs.random,
 		SignCert: cfg.Credentials.SignCert.Raw, EncCert: cfg.Credentials.EncCert.Raw, Ephemeral: []byte{}}
 	if cfg.Profile == chanwire.ProfileGMFS {
-		if hs.eph, err = ecdh.P256().GenerateKey(cfg.Rand); err != nil {
+		if hs.eph, err = generateEphemeral(cfg.Rand); err != nil {
 			return nil, nil, fmt.Errorf("%w: ephemeral key: %v", ErrConfig, err)
 		}
 		m.Ephemeral = hs.eph.PublicKey().Bytes()
@@ -194,7 +199,7 @@ func sm2ServerHello(cfg *ServerConfig, msg []byte) (*sm2ServerHS, []byte, error)
 		if eRemote, err = ecdh.P256().NewPublicKey(ch.Ephemeral); err != nil {
 			return nil, nil, fmt.Errorf("%w: R_A is not a curve point", ErrKeyExchange)
 		}
-		if eph, err = ecdh.P256().GenerateKey(cfg.Rand); err != nil {
+		if eph, err = generateEphemeral(cfg.Rand); err != nil {
 			return nil, nil, fmt.Errorf("%w: ephemeral key: %v", ErrConfig, err)
 		}
 		sh.Ephemeral = eph.PublicKey().Bytes()
