@@ -159,6 +159,9 @@ func (s *session) open(b []byte) (chanwire.AppMessage, error) {
 	if rec.Profile != s.profile {
 		return chanwire.AppMessage{}, fmt.Errorf("%w: record of %s in a %s session", ErrProfile, rec.Profile, s.profile)
 	}
+	if s.recvSeq == math.MaxUint64 {
+		return chanwire.AppMessage{}, ErrExhausted
+	}
 	if rec.Seq != s.recvSeq {
 		return chanwire.AppMessage{}, fmt.Errorf("%w: got %d, want %d", ErrSequence, rec.Seq, s.recvSeq)
 	}
