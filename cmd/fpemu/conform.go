@@ -32,6 +32,7 @@ func newConformCmd() *cobra.Command {
 		device, store, junit string
 		runRe, skipRe        string
 		asJSON, list, logs   bool
+		logLevel             string
 	)
 	c := &cobra.Command{
 		Use:   "conform [--hal ADDR [--gatekeeper ADDR] [--sensor ADDR] [--keymaster ADDR] | --device DIR] [--junit FILE] [--run REGEX] [--skip REGEX] [--json]",
@@ -78,10 +79,13 @@ not be reached; 2 for a usage error.`,
 				return listCases(out)
 			}
 			cfg := conform.Config{StorePath: store}
-			if logs {
-				cfg.Log = tee.NewLogger("conform", zapcore.InfoLevel)
+			lvl, err := parseLogLevel(logLevel)
+			if err != nil {
+				return err
 			}
-			var err error
+			if logs {
+				cfg.Log = tee.NewLogger("conform", lvl)
+			}
 			if cfg.Run, err = compileFlag("--run", runRe); err != nil {
 				return err
 			}
@@ -103,7 +107,7 @@ not be reached; 2 for a usage error.`,
 			defer stop()
 			var own *conform.Device
 			if target.HAL == "" {
-				if own, err = bootOwnDevice(ctx, logs, cmd.ErrOrStderr()); err != nil {
+				if own, err = bootOwnDevice(ctx, logs, lvl, cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 				defer func() {
@@ -155,6 +159,7 @@ not be reached; 2 for a usage error.`,
 	f.StringVar(&skipRe, "skip", "", "leave out the cases whose name or suite/name matches `REGEX`")
 	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object instead of lines")
 	f.BoolVar(&list, "list", false, "list the cases with what each asserts, and exit")
+	f.StringVar(&logLevel, "log-level", "info", logLevelUsage)
 	f.BoolVar(&logs, "logs", false, "JSON logs on stderr: conform's own and, for a self-booted device, the launcher's, TAs' and HAL's")
 	return c
 }
@@ -207,18 +212,19 @@ func exists(path string) bool {
 
 // bootOwnDevice boots a device whose processes are this binary's TA and
 // HAL subcommands.
-func bootOwnDevice(ctx context.Context, logs bool, stderr io.Writer) (*conform.Device, error) {
+func bootOwnDevice(ctx context.Context, logs bool, level zapcore.Level, stderr io.Writer) (*conform.Device, error) {
 	self, err := newSelfLauncher()
 	if err != nil {
 		return nil, err
 	}
+	self.level = level
 	cfg := conform.DeviceConfig{
 		TACommand:  self.ta,
 		HALCommand: self.hal,
 	}
 	if logs {
 		cfg.Logs = stderr
-		cfg.Log = tee.NewLogger("launcher", zapcore.InfoLevel)
+		cfg.Log = tee.NewLogger("launcher", level)
 	}
 	return conform.StartDevice(ctx, cfg)
 }
