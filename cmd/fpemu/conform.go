@@ -71,7 +71,12 @@ The LockoutExpiryTest case waits out the 30 s lockout; --skip LockoutExpiry
 leaves it out. Output: one line per case (PASS/FAIL/SKIP, duration, reason)
 and a summary, or with --json one JSON object; --junit FILE also writes JUnit
 XML. Exit status 0 only if no case failed; 1 if one did or the device could
-not be reached; 2 for a usage error.`,
+not be reached; 2 for a usage error.
+
+--hal must be the HAL's socket (DEVICE_DIR/sock/hal.sock): a directory or a
+regular file is a usage error, and a socket that does not answer as the
+HAL's gRPC (Keymaster's, say) is named as such within a few seconds; both
+suggest --device DIR.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
@@ -105,6 +110,14 @@ not be reached; 2 for a usage error.`,
 
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
+			if target.HAL != "" {
+				if err := checkHAL(ctx, target.HAL); err != nil {
+					if errors.Is(err, errHALNotSocket) {
+						return usageError(err)
+					}
+					return err
+				}
+			}
 			var own *conform.Device
 			if target.HAL == "" {
 				if own, err = bootOwnDevice(ctx, logs, lvl, cmd.ErrOrStderr()); err != nil {
