@@ -191,7 +191,8 @@ func TestEnrollInvalidHAT(t *testing.T) {
 	r := newRig(t)
 	cbs := r.notify()
 	require.Equal(t, hidl.SysOK, must(r.client.Enroll(ctxT(t), make([]byte, hidl.HATSize), 99, 3))(t))
-	assert.Equal(t, hidl.OnError{DeviceID: cbs.DeviceID, Error: hidl.ErrorUnableToProcess}, next(t, cbs))
+	assert.Equal(t, hidl.OnError{DeviceID: cbs.DeviceID, Error: hidl.ErrorUnableToProcess, VendorCode: int32(fpproto.ReasonHATMAC)}, next(t, cbs),
+		"the TA's reason reaches the client as vendorCode")
 }
 
 func TestEnrollHATLength(t *testing.T) {

@@ -183,7 +183,9 @@ func statusOf(err error) hidl.RequestStatus {
 // the wrapper's way, and a code the wrapper does not know becomes
 // ERROR_UNABLE_TO_PROCESS / ACQUIRED_INSUFFICIENT. ERROR_LOCKOUT_PERMANENT
 // (9, the framework's FINGERPRINT_ERROR_LOCKOUT_PERMANENT, outside the 2.1
-// enum) is passed through. MsgNone and unknown types yield ok = false.
+// enum) is passed through. Any other error carries the TA's Reason as its
+// vendorCode (fpproto.Reason.VendorCode). MsgNone and unknown types yield
+// ok = false.
 func callbackFromEvent(deviceID uint64, e fpproto.Event) (hidl.Callback, bool) {
 	m := hidl.Msg{
 		Type:      hidl.MsgType(e.Type),
@@ -202,6 +204,16 @@ func callbackFromEvent(deviceID uint64, e fpproto.Event) (hidl.Callback, bool) {
 			return hidl.OnError{DeviceID: deviceID, Error: hidl.FingerprintError(e.Error)}, true
 		}
 		m.Code = int32(e.Error)
+		if e.Error != fpproto.ErrorLockout { // its Detail is a duration
+			cb, ok := hidl.CallbackFromMsg(deviceID, m)
+			if oe, isErr := cb.(hidl.OnError); isErr && oe.VendorCode == 0 {
+				// The TA's reason as vendorCode beside the mandated error
+				// (docs/protocol.md §10 "Vendor codes").
+				oe.VendorCode = e.Reason().VendorCode()
+				cb = oe
+			}
+			return cb, ok
+		}
 	case fpproto.MsgAcquired:
 		if e.Acquired == fpproto.AcquiredVendor {
 			return hidl.OnAcquired{DeviceID: deviceID, AcquiredInfo: hidl.AcquiredVendor, VendorCode: e.VendorCode}, true

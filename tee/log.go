@@ -1,25 +1,37 @@
 package tee
 
 import (
+	"io"
+	"os"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
+
+// LogEncoderConfig is the one JSON line format of every fpemu process
+// (launcher, TAs, HAL, conform, demo): "ts" as ISO 8601 with milliseconds
+// and zone (e.g. 2026-01-02T15:04:05.000Z), "level", "caller", "msg",
+// then the fields; NewLogger adds "component". A vendor process started
+// by the launcher should write the same keys (docs/protocol.md §7.8).
+func LogEncoderConfig() zapcore.EncoderConfig {
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	return enc
+}
 
 // NewLogger returns fpemu's structured logger: JSON lines on stderr, every
 // line carrying a "component" field (e.g. "keymaster", "launcher"). Callers
 // must never log secret material (keys, passwords, sealed payloads, HAT
 // MACs); log lengths, identities and results instead.
 func NewLogger(component string, level zapcore.Level) *zap.Logger {
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(level)
-	cfg.Sampling = nil
-	cfg.EncoderConfig.TimeKey = "ts"
-	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	l, err := cfg.Build()
-	if err != nil {
-		// The production config is static; Build only fails on a broken
-		// stderr, where a no-op logger is the only safe choice.
-		return zap.NewNop().With(zap.String("component", component))
-	}
-	return l.With(zap.String("component", component))
+	return NewLoggerTo(os.Stderr, component, level)
+}
+
+// NewLoggerTo is NewLogger writing to w (which must be safe for the
+// concurrent writes of one logger; wrap a shared writer in a mutex).
+func NewLoggerTo(w io.Writer, component string, level zapcore.Level) *zap.Logger {
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(LogEncoderConfig()), zapcore.AddSync(w), level)
+	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel), zap.ErrorOutput(zapcore.Lock(os.Stderr))).
+		With(zap.String("component", component))
 }

@@ -32,6 +32,7 @@ func newConformCmd() *cobra.Command {
 		device, store, junit string
 		runRe, skipRe        string
 		asJSON, list, logs   bool
+		logLevel             string
 	)
 	c := &cobra.Command{
 		Use:   "conform [--hal ADDR [--gatekeeper ADDR] [--sensor ADDR] [--keymaster ADDR] | --device DIR] [--junit FILE] [--run REGEX] [--skip REGEX] [--json]",
@@ -71,7 +72,12 @@ stderr (off with --progress=false, and by default with --json); --skip
 LockoutExpiry leaves it out. Output: one line per case (PASS/FAIL/SKIP, duration, reason)
 and a summary, or with --json one JSON object; --junit FILE also writes JUnit
 XML. Exit status 0 only if no case failed; 1 if one did or the device could
-not be reached; 2 for a usage error.`,
+not be reached; 2 for a usage error.
+
+--hal must be the HAL's socket (DEVICE_DIR/sock/hal.sock): a directory or a
+regular file is a usage error, and a socket that does not answer as the
+HAL's gRPC (Keymaster's, say) is named as such within a few seconds; both
+suggest --device DIR.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
@@ -79,10 +85,13 @@ not be reached; 2 for a usage error.`,
 				return listCases(out)
 			}
 			cfg := conform.Config{StorePath: store}
-			if logs {
-				cfg.Log = tee.NewLogger("conform", zapcore.InfoLevel)
+			lvl, err := parseLogLevel(logLevel)
+			if err != nil {
+				return err
 			}
-			var err error
+			if logs {
+				cfg.Log = tee.NewLogger("conform", lvl)
+			}
 			if cfg.Run, err = compileFlag("--run", runRe); err != nil {
 				return err
 			}
@@ -105,9 +114,17 @@ not be reached; 2 for a usage error.`,
 			if progressEnabled(cmd, asJSON) {
 				ctx = conform.WithWaitObserver(ctx, conformWaitProgress(cmd.ErrOrStderr()))
 			}
+			if target.HAL != "" {
+				if err := checkHAL(ctx, target.HAL); err != nil {
+					if errors.Is(err, errHALNotSocket) {
+						return usageError(err)
+					}
+					return err
+				}
+			}
 			var own *conform.Device
 			if target.HAL == "" {
-				if own, err = bootOwnDevice(ctx, logs, cmd.ErrOrStderr()); err != nil {
+				if own, err = bootOwnDevice(ctx, logs, lvl, cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 				defer func() {
@@ -160,6 +177,7 @@ not be reached; 2 for a usage error.`,
 	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object instead of lines")
 	f.BoolVar(&list, "list", false, "list the cases with what each asserts, and exit")
 	addProgressFlag(c)
+	f.StringVar(&logLevel, "log-level", "info", logLevelUsage)
 	f.BoolVar(&logs, "logs", false, "JSON logs on stderr: conform's own and, for a self-booted device, the launcher's, TAs' and HAL's")
 	return c
 }
@@ -212,18 +230,19 @@ func exists(path string) bool {
 
 // bootOwnDevice boots a device whose processes are this binary's TA and
 // HAL subcommands.
-func bootOwnDevice(ctx context.Context, logs bool, stderr io.Writer) (*conform.Device, error) {
+func bootOwnDevice(ctx context.Context, logs bool, level zapcore.Level, stderr io.Writer) (*conform.Device, error) {
 	self, err := newSelfLauncher()
 	if err != nil {
 		return nil, err
 	}
+	self.level = level
 	cfg := conform.DeviceConfig{
 		TACommand:  self.ta,
 		HALCommand: self.hal,
 	}
 	if logs {
 		cfg.Logs = stderr
-		cfg.Log = tee.NewLogger("launcher", zapcore.InfoLevel)
+		cfg.Log = tee.NewLogger("launcher", level)
 	}
 	return conform.StartDevice(ctx, cfg)
 }

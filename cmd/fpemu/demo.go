@@ -17,6 +17,7 @@ func newDemoCmd() *cobra.Command {
 		keep   string
 		asJSON bool
 		logs   bool
+		level  string
 	)
 	c := &cobra.Command{
 		Use:   "demo [--keep DIR] [--json]",
@@ -46,10 +47,15 @@ it for inspection; --json prints one JSON object per step
 ({"n","step","ok","ms","details"}) instead of the text trace.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			lvl, err := parseLogLevel(level)
+			if err != nil {
+				return err
+			}
 			self, err := newSelfLauncher()
 			if err != nil {
 				return err
 			}
+			self.level = lvl
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -60,7 +66,7 @@ it for inspection; --json prints one JSON object per step
 				HALCommand: self.hal,
 			}
 			if logs {
-				cfg.Logs = errOut
+				cfg.Logs, cfg.LogLevel = errOut, lvl
 			}
 			write := demo.JSONLines{W: out}.Step
 			if !asJSON {
@@ -95,6 +101,7 @@ it for inspection; --json prints one JSON object per step
 	}
 	c.Flags().StringVar(&keep, "keep", "", "run the device in `DIR` (absent or empty) and keep it afterwards")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the trace as JSON lines, one object per step")
+	c.Flags().StringVar(&level, "log-level", "info", logLevelUsage)
 	c.Flags().BoolVar(&logs, "logs", false, "also copy every process's JSON log lines to stderr")
 	return c
 }

@@ -139,14 +139,14 @@ naming PATH, its exit status and stderr tail); nothing is left running.`,
 			if err != nil {
 				return err
 			}
-			self.vendor = vendor
+			self.vendor, self.level = vendor, lvl
 			return deviceUp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), deviceUpOptions{
 				dir: abs, self: self, json: asJSON, level: lvl, restarts: restarts, clientGroup: group,
 				noHAL: noHAL, readyTimeout: readyTimeout,
 			})
 		},
 	}
-	pf.register(c, "device directory (fused key, sockets, TA data)", "launcher log level: debug, info, warn, error")
+	pf.register(c, "device directory (fused key, sockets, TA data)", "log level of the launcher and every process it starts (TAs, HAL, --exec binaries): debug, info, warn, error")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the processes as one JSON object")
 	c.Flags().IntVar(&restarts, "restarts", 0, "how many times a crashed TA is restarted")
 	c.Flags().IntVar(&clientGroup, "client-group", -1, "group id whose members may reach the TA and HAL sockets (not the sensor)")
@@ -186,8 +186,7 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 	ctx, stop := untilSignal(ctx)
 	defer stop()
 	errw := &syncWriter{w: stderr}
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(errw), o.level)).
-		With(zap.String("component", "launcher"))
+	log := tee.NewLoggerTo(errw, "launcher", o.level)
 	halCommand := o.self.hal
 	if o.noHAL {
 		halCommand = nil

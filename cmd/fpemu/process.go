@@ -33,9 +33,9 @@ func (f *processFlags) register(c *cobra.Command, dirUsage, levelUsage string) {
 // parse returns --dir made absolute and the --log-level; a bad value is a
 // usage error.
 func (f *processFlags) parse() (string, zapcore.Level, error) {
-	lvl, err := zapcore.ParseLevel(f.level)
+	lvl, err := parseLogLevel(f.level)
 	if err != nil {
-		return "", lvl, usageErrorf("--log-level: %v", err)
+		return "", lvl, err
 	}
 	abs, err := filepath.Abs(f.dir)
 	if err != nil {
@@ -44,12 +44,28 @@ func (f *processFlags) parse() (string, zapcore.Level, error) {
 	return abs, lvl, nil
 }
 
+// logLevelUsage is --log-level's usage line where it also reaches the
+// processes a command starts.
+const logLevelUsage = "log level (with --logs) of this command and of every process it starts: debug, info, warn, error"
+
+// parseLogLevel parses a --log-level value; a bad one is a usage error.
+func parseLogLevel(s string) (zapcore.Level, error) {
+	lvl, err := zapcore.ParseLevel(s)
+	if err != nil {
+		return lvl, usageErrorf("--log-level: %v", err)
+	}
+	return lvl, nil
+}
+
 // selfLauncher starts a device's processes as this binary's `fpemu ta`
 // and `fpemu hal` subcommands, or, for the roles in vendor (`device up
-// --exec ROLE=PATH`), as PATH with the very same argv.
+// --exec ROLE=PATH`), as PATH with the very same argv. Every child gets
+// `--log-level` with level (the zero value is info): one level for the
+// whole stack.
 type selfLauncher struct {
 	exe    string
 	vendor vendorExecs
+	level  zapcore.Level
 }
 
 // newSelfLauncher locates the running fpemu binary.
@@ -63,12 +79,14 @@ func newSelfLauncher() (selfLauncher, error) {
 
 // ta is the command of each TA of the device in dir.
 func (l selfLauncher) ta(dir string) func(tee.Role) *exec.Cmd {
-	return func(r tee.Role) *exec.Cmd { return device.TACommand(l.vendor.exe(string(r), l.exe), dir)(r) }
+	return func(r tee.Role) *exec.Cmd {
+		return device.WithLogLevel(device.TACommand(l.vendor.exe(string(r), l.exe), dir)(r), l.level)
+	}
 }
 
 // hal is the command of the HAL of the device in dir.
 func (l selfLauncher) hal(dir string) *exec.Cmd {
-	return device.HALCommand(l.vendor.exe(device.HALName, l.exe), dir)
+	return device.WithLogLevel(device.HALCommand(l.vendor.exe(device.HALName, l.exe), dir), l.level)
 }
 
 // untilSignal is ctx, also cancelled by SIGINT or SIGTERM: how every

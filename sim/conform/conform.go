@@ -70,7 +70,8 @@ var (
 )
 
 // Run runs the selected cases, in the order of Cases, against the device
-// of cfg.Target and returns their results. The error is not nil when the
+// of cfg.Target and returns their results, every case not selected among
+// them as Skip with Reason NotSelected. The error is not nil when the
 // run could not start (HAL, Gatekeeper or sensor unreachable, no case
 // selected) or ctx ended; in the latter case the report holds the cases
 // that ran. Failing cases are not an error: see Report.OK.
@@ -92,11 +93,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			r.log.Warn("closing", zap.Error(err))
 		}
 	}()
-	for _, c := range cases {
+	for _, c := range allCases() {
 		if ctx.Err() != nil {
 			break
 		}
-		res := r.runCase(ctx, c)
+		var res Result
+		if selected(c, cfg.Run, cfg.Skip) {
+			res = r.runCase(ctx, c)
+		} else {
+			res = Result{Suite: c.Suite, Name: c.Name, Status: Skip, Reason: NotSelected}
+		}
 		rep.Results = append(rep.Results, res)
 		if cfg.OnResult != nil {
 			cfg.OnResult(res)
@@ -109,20 +115,31 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// selectCases applies --run and --skip.
+// NotSelected is the Reason of a case that --run did not select or --skip
+// deselected: it is reported as skipped (text, JSON, JUnit
+// <skipped message="not selected">), so a report always lists every case
+// and a deselected one never counts as passed.
+const NotSelected = "not selected"
+
+// selectCases applies --run and --skip: the cases that run.
 func selectCases(run, skip *regexp.Regexp) []caseDef {
 	var out []caseDef
 	for _, c := range allCases() {
-		full := string(c.Suite) + "/" + c.Name
-		if run != nil && !run.MatchString(c.Name) && !run.MatchString(full) {
-			continue
+		if selected(c, run, skip) {
+			out = append(out, c)
 		}
-		if skip != nil && (skip.MatchString(c.Name) || skip.MatchString(full)) {
-			continue
-		}
-		out = append(out, c)
 	}
 	return out
+}
+
+// selected reports whether c matches run (if set) and not skip (if set),
+// by name or suite/name.
+func selected(c caseDef, run, skip *regexp.Regexp) bool {
+	full := string(c.Suite) + "/" + c.Name
+	if run != nil && !run.MatchString(c.Name) && !run.MatchString(full) {
+		return false
+	}
+	return skip == nil || (!skip.MatchString(c.Name) && !skip.MatchString(full))
 }
 
 // runner holds the connections a run shares.

@@ -30,9 +30,15 @@ type T struct {
 	cbs *halclient.Callbacks
 
 	failures []string
-	skip     string
-	note     string
-	cleanups []func(context.Context) error
+	// received is every callback the case read from its own stream, in
+	// order; listened says it registered one (a hal/vts body reads its
+	// own, whose callbacks its failure names).
+	received     []hidl.Callback
+	receivedOver int // callbacks past maxReceived, counted only
+	listened     bool
+	skip         string
+	note         string
+	cleanups     []func(context.Context) error
 }
 
 // Errorf records a failure; the case goes on.
@@ -86,7 +92,7 @@ func (t *T) notify() uint64 {
 	if err != nil {
 		t.Fatalf("setNotify: %v", err)
 	}
-	t.cbs = cbs
+	t.cbs, t.listened = cbs, true
 	if cbs.DeviceID == 0 {
 		t.Fatalf("setNotify returned deviceId 0")
 	}
@@ -109,6 +115,11 @@ func (t *T) next(d time.Duration) hidl.Callback {
 	cb, err := t.cbs.Next(ctx)
 	switch {
 	case err == nil:
+		if len(t.received) < maxReceived {
+			t.received = append(t.received, cb)
+		} else {
+			t.receivedOver++
+		}
 		return cb
 	case errors.Is(err, context.DeadlineExceeded) && t.ctx.Err() == nil:
 		return nil
@@ -136,7 +147,7 @@ func (t *T) await(what string, handle func(hidl.Callback) verdict) []hidl.Callba
 	for {
 		cb := t.next(Timeout)
 		if cb == nil {
-			t.Fatalf("no %s within %v (after %s)", what, Timeout, describe(seen))
+			t.Fatalf("no %s within %v", what, Timeout)
 		}
 		seen = append(seen, cb)
 		if handle(cb) == done {
@@ -145,9 +156,15 @@ func (t *T) await(what string, handle func(hidl.Callback) verdict) []hidl.Callba
 	}
 }
 
+// maxReceived bounds the callbacks a case keeps for its failure message:
+// a HAL flooding onAcquired cannot make conform hold them all.
+const maxReceived = 256
+
+// describe lists callbacks compactly, in order: the first and last five
+// of a long list, the middle counted.
 func describe(cbs []hidl.Callback) string {
 	if len(cbs) == 0 {
-		return "no callback"
+		return "none"
 	}
 	var parts []string
 	for i, cb := range cbs {
@@ -173,7 +190,14 @@ func isCanceled(cb hidl.Callback) bool {
 func (t *T) outcome() (Status, string) {
 	switch {
 	case len(t.failures) > 0:
-		return Fail, strings.Join(t.failures, "\n")
+		reason := strings.Join(t.failures, "\n")
+		if t.listened {
+			reason += "\ncallbacks received: " + describe(t.received)
+			if t.receivedOver > 0 {
+				reason += fmt.Sprintf(" (and %d later ones)", t.receivedOver)
+			}
+		}
+		return Fail, reason
 	case t.skip != "":
 		return Skip, t.skip
 	}

@@ -106,6 +106,9 @@ func (r *Report) JUnit() JUnitSuites {
 			s.Failures++
 			doc.Failures++
 		case Skip:
+			if c.Reason == NotSelected {
+				msg.Text = "" // <skipped message="not selected"/>
+			}
 			jc.Skipped = msg
 			s.Skipped++
 			doc.Skipped++

@@ -36,7 +36,7 @@ func bootTAs(r *runner, ctx context.Context, rec *record) error {
 		Roles:     roles,
 		Command:   r.cfg.TACommand(r.dir),
 		StopGrace: DefaultStopGrace,
-		Log:       newLogger(r.cfg.Logs, "launcher"),
+		Log:       newLogger(r.cfg.Logs, "launcher", r.cfg.LogLevel),
 		Stderr:    r.cfg.Logs,
 	}})
 	if err != nil {

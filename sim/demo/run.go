@@ -61,6 +61,9 @@ type Config struct {
 	// Logs, if set, receives every process's JSON log lines (TAs, HAL,
 	// launcher). Nil discards them.
 	Logs io.Writer
+	// LogLevel is the level of the demo's and the launcher's own lines
+	// (the children's comes from TACommand/HALCommand). Default info.
+	LogLevel zapcore.Level
 	// OnStep, if set, is called with each step as soon as it ends.
 	OnStep func(Step)
 	// StepTimeout bounds each step. Default DefaultStepTimeout.
@@ -181,7 +184,7 @@ func newRunner(cfg Config) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, dir: dir, rep: &Report{Dir: dir, PIDs: map[string]int{}}, log: newLogger(cfg.Logs, "demo")}
+	r := &runner{cfg: cfg, dir: dir, rep: &Report{Dir: dir, PIDs: map[string]int{}}, log: newLogger(cfg.Logs, "demo", cfg.LogLevel)}
 	return r, nil
 }
 
@@ -216,15 +219,11 @@ func deviceDir(dir string) (string, error) {
 
 // newLogger returns a JSON logger to w with the component field, or a
 // no-op logger when w is nil.
-func newLogger(w io.Writer, component string) *zap.Logger {
+func newLogger(w io.Writer, component string, level zapcore.Level) *zap.Logger {
 	if w == nil {
 		return zap.NewNop()
 	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.TimeKey = "ts"
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), zap.InfoLevel)
-	return zap.New(core).With(zap.String("component", component))
+	return tee.NewLoggerTo(w, component, level)
 }
 
 // stepFunc is a step's body. It records observations in rec and returns an

@@ -231,8 +231,16 @@ func (c *conn) refuse(op wire.Op, f *wire.Frame, session uint32, start time.Time
 	c.send(resp)
 }
 
+// logCommand logs one answered request. A command that succeeded is
+// per-request chatter — the HAL's NEXT_EVENT long poll alone is five a
+// second on an idle device — so it is logged at debug; one that failed is
+// worth a line at info.
 func (c *conn) logCommand(op wire.Op, req *wire.Frame, session uint32, start time.Time, resp *wire.Frame) {
-	if ce := c.log.Check(zapcore.InfoLevel, "command"); ce != nil {
+	level := zapcore.DebugLevel
+	if resp.Result != tee.Success {
+		level = zapcore.InfoLevel
+	}
+	if ce := c.log.Check(level, "command"); ce != nil {
 		ce.Write(
 			zap.Stringer("op", op),
 			zap.Uint32("request_id", req.RequestID),

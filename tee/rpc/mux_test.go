@@ -160,7 +160,7 @@ func (muxTASession) Close() {}
 // TestMuxOverHost checks the wire answer to an unknown command and that the
 // host's per-command log line names known commands.
 func TestMuxOverHost(t *testing.T) {
-	core, logs := observer.New(zapcore.InfoLevel)
+	core, logs := observer.New(zapcore.DebugLevel)
 	srv := NewServer(testUUID, muxTA{newTestMux(t)}, zap.New(core))
 	path := filepath.Join(testkit.ShortDir(t), "mux.sock")
 	ln, err := net.Listen("unix", path)
@@ -188,12 +188,16 @@ func TestMuxOverHost(t *testing.T) {
 	assert.Equal(t, tee.OriginTrustedApp, te.Origin)
 
 	byCmd := map[uint32]map[string]any{}
+	levels := map[uint32]zapcore.Level{}
 	for _, e := range logs.FilterMessage("command").All() {
 		m := e.ContextMap()
 		if m["op"] == "INVOKE" {
 			byCmd[m["cmd"].(uint32)] = m
+			levels[m["cmd"].(uint32)] = e.Level
 		}
 	}
+	assert.Equal(t, zapcore.DebugLevel, levels[uint32(muxAdd)], "a success is debug")
+	assert.Equal(t, zapcore.InfoLevel, levels[42], "a failure is info")
 	require.Contains(t, byCmd, uint32(muxAdd))
 	assert.Equal(t, "ADD", byCmd[uint32(muxAdd)]["name"])
 	require.Contains(t, byCmd, uint32(42))

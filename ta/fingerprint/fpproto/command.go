@@ -171,6 +171,28 @@ var reasonNames = [...]string{
 	"HAT user not the group's SID",
 }
 
+// Reasons lists every defined Reason but ReasonNone, in code order: the
+// vendor codes of docs/protocol.md §10's table.
+func Reasons() []Reason {
+	out := make([]Reason, 0, reasonCount-1)
+	for r := Reason(1); r < reasonCount; r++ {
+		out = append(out, r)
+	}
+	return out
+}
+
+// VendorCode is the vendorCode the HAL reports beside an onError the TA
+// refused for this reason (fpemu's extension; AOSP's framework reads
+// vendorCode only with ERROR_VENDOR): the reason's number, or 0 for
+// ReasonNone and any value the TA does not define. It never carries
+// anything a real TEE would keep secret (a match score, a distance).
+func (r Reason) VendorCode() int32 {
+	if r == ReasonNone || r >= reasonCount {
+		return 0
+	}
+	return int32(r)
+}
+
 // String names the reason.
 func (r Reason) String() string {
 	if r < reasonCount {
