@@ -109,6 +109,9 @@ suggest --device DIR.`,
 				}
 			}
 
+			if err := conform.CheckSelection(cfg); err != nil {
+				return usageError(err)
+			}
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
 			if progressEnabled(cmd, asJSON) {

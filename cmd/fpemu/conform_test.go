@@ -147,7 +147,7 @@ func TestConformUsage(t *testing.T) {
 		{"device and gatekeeper", []string{"--device", dir, "--gatekeeper", "g.sock"}, exitUsage, "--device replaces"},
 		{"empty selection", []string{"--hal", "x", "--run", "NoSuchCase"}, exitUsage, "select no case"},
 		{"stray argument", []string{"extra"}, exitUsage, "unknown command"},
-		{"unreachable hal", []string{"--hal", filepath.Join(dir, "none.sock")}, exitFailure, "HAL unreachable"},
+		{"unreachable hal", []string{"--hal", filepath.Join(dir, "none.sock")}, exitFailure, "nothing there"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -121,6 +121,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // and a deselected one never counts as passed.
 const NotSelected = "not selected"
 
+// CheckSelection returns ErrNoCases when --run and --skip (cfg.Run,
+// cfg.Skip) leave no case to run, so that a command can refuse the
+// invocation before it reaches for any device.
+func CheckSelection(cfg Config) error {
+	if len(selectCases(cfg.Run, cfg.Skip)) == 0 {
+		return ErrNoCases
+	}
+	return nil
+}
+
 // selectCases applies --run and --skip: the cases that run.
 func selectCases(run, skip *regexp.Regexp) []caseDef {
 	var out []caseDef
