@@ -104,4 +104,3 @@ func (c *Channel) Receive(ctx context.Context) ([]byte, error) {
 func (c *Channel) Close(ctx context.Context) error {
 	return payproto.CloseChannel{Handle: c.Handle}.Execute(ctx, c.Pay)
 }
-
