@@ -42,6 +42,10 @@ var replayMarks = marks.MustTable("pay_replay_marks", ErrCorruptRecord)
 //	    envelope replay high-water marks of the current boot (tee/marks);
 //	    mark sealed, identity Str("route") ‖ TA(sender) ‖ TA(recipient) ‖
 //	    Raw(boot_id)
+//	pay_chan_keys(kind, record)  (v3)
+//	    the trusted channel's keys (payproto.ChannelKeyKind): record is a
+//	    sealed chanKey (private key and installed certificate), identity
+//	    Str("chankey") ‖ U32(kind)
 func Schema() store.Schema {
 	return store.Schema{
 		store.SQL("payment v1: keys, finger lists, counter, replay marks", `
@@ -61,6 +65,12 @@ CREATE TABLE pay_counter (
 		store.SQL("payment v2: key owners (client identities) for the per-identity quota", `
 ALTER TABLE pay_keys ADD COLUMN owner BLOB NOT NULL DEFAULT x'';
 CREATE INDEX pay_keys_owner ON pay_keys(owner);
+`),
+		store.SQL("payment v3: trusted channel keys", `
+CREATE TABLE pay_chan_keys (
+	kind   INTEGER PRIMARY KEY NOT NULL CHECK (kind IN (1, 2, 3)),
+	record BLOB NOT NULL
+);
 `),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
+	"github.com/fpemu/fpemu/channel/chanwire"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
@@ -25,6 +26,114 @@ var commands = map[payproto.Command]rpc.Route[session]{
 	payproto.CmdDeleteKey:       {Params: payproto.TypesDeleteKey, Handler: session.deleteKey},
 	payproto.CmdBeginPayment:    {Params: payproto.TypesBeginPayment, Handler: session.beginPayment},
 	payproto.CmdSetAuthTokenKey: {Params: payproto.TypesSetAuthTokenKey, Handler: session.setAuthTokenKey},
+
+	payproto.CmdChannelKey:         {Params: payproto.TypesChannelKey, Handler: session.channelKey},
+	payproto.CmdChannelInstallCert: {Params: payproto.TypesChannelInstallCert, Handler: session.channelInstallCert},
+	payproto.CmdChannelOpen:        {Params: payproto.TypesChannelOpen, Handler: session.channelOpen},
+	payproto.CmdChannelContinue:    {Params: payproto.TypesChannelContinue, Handler: session.channelContinue},
+	payproto.CmdChannelSeal:        {Params: payproto.TypesChannelSeal, Handler: session.channelSeal},
+	payproto.CmdChannelSealPayment: {Params: payproto.TypesChannelSealPayment, Handler: session.channelSealPayment},
+	payproto.CmdChannelOpenRecord:  {Params: payproto.TypesChannelOpenRecord, Handler: session.channelOpenRecord},
+	payproto.CmdChannelClose:       {Params: payproto.TypesChannelClose, Handler: session.channelClose},
+}
+
+// needChannelCapacity is needCapacity for the channel commands' outputs.
+func needChannelCapacity(p *tee.Params, i int) error {
+	return p.NeedCapacity(i, payproto.ChannelOutputCapacity, "payment: channel output")
+}
+
+func (s session) channelKey(ctx context.Context, p *tee.Params) error {
+	if err := needChannelCapacity(p, 1); err != nil {
+		return err
+	}
+	out, err := s.t.ChannelKey(ctx, s.owner, payproto.ChannelKeyKind(p[0].A))
+	if err != nil {
+		return err
+	}
+	p.SetOutput(1, out)
+	return nil
+}
+
+func (s session) channelInstallCert(ctx context.Context, p *tee.Params) error {
+	return s.t.InstallChannelCert(ctx, s.owner, payproto.ChannelKeyKind(p[0].A), p[1].Data)
+}
+
+func (s session) channelOpen(ctx context.Context, p *tee.Params) error {
+	if err := needChannelCapacity(p, 1); err != nil {
+		return err
+	}
+	if p[0].A > 0xff {
+		return payproto.ErrBadRequest
+	}
+	h, msg, err := s.t.OpenChannel(ctx, s.owner, chanwire.Profile(p[0].A))
+	if err != nil {
+		return err
+	}
+	p.SetOutput(1, msg)
+	p.SetValue(2, h, 0)
+	return nil
+}
+
+func (s session) channelContinue(_ context.Context, p *tee.Params) error {
+	if err := needChannelCapacity(p, 2); err != nil {
+		return err
+	}
+	out, est, err := s.t.ContinueChannel(s.owner, p[0].A, p[1].Data)
+	if err != nil {
+		return err
+	}
+	p.SetOutput(2, out)
+	e := uint32(0)
+	if est {
+		e = 1
+	}
+	p.SetValue(3, e, 0)
+	return nil
+}
+
+func (s session) channelSeal(_ context.Context, p *tee.Params) error {
+	if err := needChannelCapacity(p, 2); err != nil {
+		return err
+	}
+	rec, err := s.t.SealChannel(s.owner, p[0].A, p[1].Data)
+	if err != nil {
+		return err
+	}
+	p.SetOutput(2, rec)
+	return nil
+}
+
+func (s session) channelSealPayment(ctx context.Context, p *tee.Params) error {
+	if err := needChannelCapacity(p, 3); err != nil {
+		return err
+	}
+	ref, payload, err := payproto.ParseKeyRefPrefix(p[2].Data)
+	if err != nil {
+		return err
+	}
+	challenge := uint64(p[1].A) | uint64(p[1].B)<<32
+	rec, err := s.t.SealChannelPayment(ctx, s.owner, p[0].A, ref, challenge, payload)
+	if err != nil {
+		return err
+	}
+	p.SetOutput(3, rec)
+	return nil
+}
+
+func (s session) channelOpenRecord(_ context.Context, p *tee.Params) error {
+	if err := needChannelCapacity(p, 2); err != nil {
+		return err
+	}
+	fb, err := s.t.OpenChannelRecord(s.owner, p[0].A, p[1].Data)
+	if err != nil {
+		return err
+	}
+	p.SetOutput(2, fb)
+	return nil
+}
+
+func (s session) channelClose(_ context.Context, p *tee.Params) error {
+	return s.t.CloseChannel(s.owner, p[0].A)
 }
 
 // session is the receiver of the command handlers: the TA and the

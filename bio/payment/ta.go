@@ -56,6 +56,14 @@ type Config struct {
 	// AuthResultTTL is how long an auth result is usable after its match;
 	// DefaultAuthResultTTL when zero.
 	AuthResultTTL time.Duration
+	// Anchors are the trusted channel's trust anchors from the
+	// provisioning record (payproto.TrustAnchors wire form; boot.Record's
+	// Anchors). None: the channel commands answer
+	// payproto.ErrChannelNotProvisioned.
+	Anchors []byte
+	// WallClock is the clock certificate validity is checked against
+	// (default time.Now).
+	WallClock func() time.Time
 }
 
 // TA is the payment trusted application. Its methods are safe for
@@ -76,6 +84,10 @@ type TA struct {
 
 	mu      sync.Mutex
 	pending map[uint64]*pendingPayment // by challenge (= auth result transaction id)
+
+	anchors   *anchors // nil: not provisioned for the channel
+	wallClock func() time.Time
+	chans     channels
 }
 
 // NewTA validates cfg, opens the store, creates the device attestation key
@@ -93,8 +105,11 @@ func NewTA(cfg Config) (*TA, error) {
 	if ttl == 0 {
 		ttl = DefaultAuthResultTTL
 	}
-	t := &TA{pending: make(map[uint64]*pendingPayment)}
+	t := &TA{pending: make(map[uint64]*pendingPayment), wallClock: cfg.WallClock}
 	var err error
+	if t.anchors, err = parseAnchors(cfg.Anchors); err != nil {
+		return nil, fmt.Errorf("%w: %w: %w", ErrConfig, tacore.ErrConfig, err)
+	}
 	if t.Commands, err = tacore.NewCommands("payment", commands, t.newSession); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -178,6 +193,9 @@ func (t *TA) Close() error {
 	t.mu.Lock()
 	clear(t.pending)
 	t.mu.Unlock()
+	t.chans.mu.Lock()
+	clear(t.chans.byID)
+	t.chans.mu.Unlock()
 	return t.Core.Close()
 }
 

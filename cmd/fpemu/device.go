@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sync"
 	"text/tabwriter"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )
@@ -64,6 +66,7 @@ func newDeviceUpCmd() *cobra.Command {
 	var pf processFlags
 	var asJSON, noHAL bool
 	var restarts, clientGroup int
+	var anchorsFile string
 	var execs []string
 	var readyTimeout time.Duration
 	c := &cobra.Command{
@@ -135,6 +138,12 @@ naming PATH, its exit status and stderr tail); nothing is left running.`,
 				}
 				group = &clientGroup
 			}
+			var anchors []byte
+			if anchorsFile != "" {
+				if anchors, err = readTrustAnchors(anchorsFile); err != nil {
+					return err
+				}
+			}
 			self, err := newSelfLauncher()
 			if err != nil {
 				return err
@@ -142,7 +151,7 @@ naming PATH, its exit status and stderr tail); nothing is left running.`,
 			self.vendor, self.level = vendor, lvl
 			return deviceUp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), deviceUpOptions{
 				dir: abs, self: self, json: asJSON, level: lvl, restarts: restarts, clientGroup: group,
-				noHAL: noHAL, readyTimeout: readyTimeout,
+				noHAL: noHAL, readyTimeout: readyTimeout, trustAnchors: anchors,
 			})
 		},
 	}
@@ -152,6 +161,7 @@ naming PATH, its exit status and stderr tail); nothing is left running.`,
 	c.Flags().IntVar(&clientGroup, "client-group", -1, "group id whose members may reach the TA and HAL sockets (not the sensor)")
 	c.Flags().BoolVar(&noHAL, "no-hal", false, "start the TAs and the sensor only: bring your own HAL")
 	c.Flags().StringArrayVar(&execs, "exec", nil, "run the vendor binary `ROLE=PATH` for ROLE (hal, keymaster, gatekeeper, fingerprint, payment); repeatable")
+	c.Flags().StringVar(&anchorsFile, "trust-anchors", "", "hand the payment TA the trusted channel's trust anchors from `FILE` (docs/protocol.md §8.11 wire form)")
 	c.Flags().DurationVar(&readyTimeout, "ready-timeout", device.DefaultReadyTimeout, "how long each process has to write READY on fd 4")
 	return c
 }
@@ -168,6 +178,22 @@ type deviceUpOptions struct {
 	noHAL bool
 	// readyTimeout is --ready-timeout (device.Config.ReadyTimeout).
 	readyTimeout time.Duration
+	// trustAnchors are the bytes of --trust-anchors
+	// (device.Config.TrustAnchors).
+	trustAnchors []byte
+}
+
+// readTrustAnchors reads and checks --trust-anchors FILE (a usage error,
+// exit 2, when it is unreadable or not payproto.TrustAnchors).
+func readTrustAnchors(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErrorf("--trust-anchors: %v", err)
+	}
+	if _, err := payproto.ParseTrustAnchors(b); err != nil {
+		return nil, usageErrorf("--trust-anchors: %v", err)
+	}
+	return b, nil
 }
 
 // syncWriter serializes the children's stderr copies and the launcher log.
@@ -204,7 +230,8 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 			Log:          log,
 			Stderr:       errw,
 
-			ClientGroup: o.clientGroup,
+			ClientGroup:  o.clientGroup,
+			TrustAnchors: o.trustAnchors,
 		},
 		HALCommand: halCommand,
 	})

@@ -46,7 +46,7 @@ func Boot(ctx context.Context, cfg Config) (*Device, error) {
 		own.close()
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	d, err := newOwnedDevice(ctx, cfg, own, bootProvisioner{bd}, relayAuthTokenKey)
+	d, err := newOwnedDevice(ctx, cfg, own, bootProvisioner{dev: bd, anchors: cfg.TrustAnchors}, relayAuthTokenKey)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,10 @@ func Boot(ctx context.Context, cfg Config) (*Device, error) {
 // bootProvisioner mints records from the launcher's boot.Device: every
 // record of one boot carries the same BootID, clock origin and derived
 // keys, so a restarted TA finds its sealed state and its routes.
-type bootProvisioner struct{ dev *boot.Device }
+type bootProvisioner struct {
+	dev     *boot.Device
+	anchors []byte // the payment TA's trust anchors, or nil
+}
 
 func (p bootProvisioner) record(role tee.Role) ([]byte, error) {
 	rec, err := p.dev.Provision(role)
@@ -65,6 +68,9 @@ func (p bootProvisioner) record(role tee.Role) ([]byte, error) {
 		return nil, err
 	}
 	defer rec.Wipe()
+	if role == tee.RolePayment {
+		rec.Anchors = p.anchors
+	}
 	return rec.Marshal()
 }
 

@@ -68,6 +68,11 @@ type Config struct {
 	// this group. The sensor-control socket, data/ and rpmb/ stay the
 	// launcher user's alone (docs/protocol.md §7.7). Nil: nobody else.
 	ClientGroup *int
+	// TrustAnchors, if set, are handed to the payment TA in its
+	// provisioning record (boot.Record.Anchors; docs/protocol.md §5.3,
+	// §8.11): the trusted channel's roots and pinned server key, which no
+	// TA command can change.
+	TrustAnchors []byte
 }
 
 func (c *Config) setDefaults() error {

@@ -1,6 +1,7 @@
 package tas
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -145,7 +146,7 @@ func newPayment(env *taproc.Env) (rpc.TA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return payment.NewTA(payment.Config{Config: base})
+	return payment.NewTA(payment.Config{Config: base, Anchors: bytes.Clone(env.Record.Anchors)})
 }
 
 // RunTA runs the TA process of role in device directory dir: the body of

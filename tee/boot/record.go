@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -23,6 +24,12 @@ type Record struct {
 	// Keys holds the pairwise envelope keys of exactly the manifest routes
 	// the TA is an endpoint of (DeriveEnvelopeKey), and no others.
 	Keys envelope.Keyring
+	// Anchors are the payment TA's trust anchors for the trusted channel
+	// (docs/protocol.md §5.3, §8.11): opaque here, at most MaxAnchors
+	// bytes, only in the payment TA's record. A record with anchors is
+	// version 2; without, version 1 as before. They are not secret, but
+	// only the launcher can hand them over, so the REE cannot swap them.
+	Anchors []byte
 }
 
 // Record wire format, version 1 (integers big-endian):
@@ -36,13 +43,19 @@ type Record struct {
 //	45     32      storage key
 //	77     1       route count n
 //	78     48·n    routes, in tee.Routes order: sender UUID ‖ recipient UUID ‖ SM4 key
+//
+// Version 2 (payment TA only) appends u16 len ‖ anchors (1..MaxAnchors).
 const (
-	recordMagic     = "FPPR"
-	RecordVersion   = 1
+	recordMagic   = "FPPR"
+	RecordVersion = 1
+	// RecordVersionAnchors is the version of a record carrying Anchors.
+	RecordVersionAnchors = 2
+	// MaxAnchors bounds Record.Anchors.
+	MaxAnchors      = 16 * 1024
 	recordFixedSize = 4 + 1 + 16 + BootIDSize + 8 + StorageKeySize + 1
 	recordRouteSize = 16 + 16 + envelope.KeySize
 	// MaxRecordSize bounds a record: every manifest route at most.
-	MaxRecordSize = recordFixedSize + 255*recordRouteSize
+	MaxRecordSize = recordFixedSize + 255*recordRouteSize + 2 + MaxAnchors
 )
 
 // routesOf returns the manifest routes u is an endpoint of, in manifest
@@ -82,6 +95,12 @@ func (r *Record) check() error {
 			return fmt.Errorf("%w: zero key for route %s", ErrMalformedRecord, rt)
 		}
 	}
+	if len(r.Anchors) > MaxAnchors {
+		return fmt.Errorf("%w: %d bytes of trust anchors, max %d", ErrMalformedRecord, len(r.Anchors), MaxAnchors)
+	}
+	if len(r.Anchors) > 0 && r.Role != tee.RolePayment {
+		return fmt.Errorf("%w: trust anchors in the record of %s (only the payment TA takes them)", ErrMalformedRecord, r.Role)
+	}
 	return nil
 }
 
@@ -95,7 +114,11 @@ func (r Record) Marshal() ([]byte, error) {
 	routes := routesOf(r.UUID)
 	b := make([]byte, 0, recordFixedSize+len(routes)*recordRouteSize)
 	b = append(b, recordMagic...)
-	b = append(b, RecordVersion)
+	if len(r.Anchors) > 0 {
+		b = append(b, RecordVersionAnchors)
+	} else {
+		b = append(b, RecordVersion)
+	}
 	b = append(b, r.UUID[:]...)
 	b = append(b, r.BootID[:]...)
 	b = binary.BigEndian.AppendUint64(b, r.ClockOriginNs)
@@ -106,6 +129,10 @@ func (r Record) Marshal() ([]byte, error) {
 		b = append(b, rt.From[:]...)
 		b = append(b, rt.To[:]...)
 		b = append(b, k[:]...)
+	}
+	if len(r.Anchors) > 0 {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(r.Anchors)))
+		b = append(b, r.Anchors...)
 	}
 	return b, nil
 }
@@ -126,8 +153,9 @@ func Parse(b []byte) (Record, error) {
 	if string(b[0:4]) != recordMagic {
 		return Record{}, fmt.Errorf("%w: bad magic", ErrMalformedRecord)
 	}
-	if b[4] != RecordVersion {
-		return Record{}, fmt.Errorf("%w: version %d, want %d", ErrMalformedRecord, b[4], RecordVersion)
+	version := b[4]
+	if version != RecordVersion && version != RecordVersionAnchors {
+		return Record{}, fmt.Errorf("%w: version %d, want %d or %d", ErrMalformedRecord, version, RecordVersion, RecordVersionAnchors)
 	}
 	var r Record
 	copy(r.UUID[:], b[5:21])
@@ -145,7 +173,21 @@ func Parse(b []byte) (Record, error) {
 		r.Wipe()
 		return Record{}, fmt.Errorf("%w: %d routes for %s, want %d", ErrMalformedRecord, n, role, len(routes))
 	}
-	if want := recordFixedSize + n*recordRouteSize; len(b) != want {
+	want := recordFixedSize + n*recordRouteSize
+	if version == RecordVersionAnchors {
+		if len(b) < want+2 {
+			r.Wipe()
+			return Record{}, fmt.Errorf("%w: %d bytes, no trust anchor length", ErrMalformedRecord, len(b))
+		}
+		a := int(binary.BigEndian.Uint16(b[want:]))
+		if a == 0 {
+			r.Wipe()
+			return Record{}, fmt.Errorf("%w: version 2 with no trust anchors", ErrMalformedRecord)
+		}
+		r.Anchors = bytes.Clone(b[want+2 : min(len(b), want+2+a)])
+		want += 2 + a
+	}
+	if len(b) != want {
 		r.Wipe()
 		return Record{}, fmt.Errorf("%w: %d bytes, want %d", ErrMalformedRecord, len(b), want)
 	}
@@ -178,6 +220,7 @@ func (r *Record) Wipe() {
 		r.Keys[rt] = envelope.Key{}
 	}
 	clear(r.Keys)
+	r.Anchors = nil
 }
 
 // Clock returns the device boot clock of the boot r belongs to.

@@ -213,6 +213,11 @@ func FuzzParse(f *testing.F) {
 		f.Add(b)
 		f.Add(b[:len(b)-1])
 	}
+	pay := mustProvision(f, testFused(), testBootID(0), tee.RolePayment)
+	pay.Anchors = []byte("anchors")
+	b2, err := pay.Marshal()
+	require.NoError(f, err)
+	f.Add(b2)
 	f.Add([]byte{})
 	f.Add([]byte("FPPR\x01"))
 	f.Add(make([]byte, recordFixedSize))
@@ -220,6 +225,7 @@ func FuzzParse(f *testing.F) {
 		rec, err := Parse(b)
 		if err != nil {
 			require.Nil(t, rec.Keys)
+			require.Nil(t, rec.Anchors)
 			require.Equal(t, StorageKey{}, rec.StorageKey)
 			require.Equal(t, tee.UUID{}, rec.UUID)
 			return
@@ -231,4 +237,47 @@ func FuzzParse(f *testing.F) {
 			require.True(t, r.From == rec.UUID || r.To == rec.UUID)
 		}
 	})
+}
+
+// TestRecordAnchors: the payment TA's record carries the trust anchors
+// (version 2, docs/protocol.md §5.3); no other TA's may; the length is
+// checked exactly and bounded.
+func TestRecordAnchors(t *testing.T) {
+	anchors := []byte("anchors: opaque to the launcher")
+	rec := mustProvision(t, testFused(), testBootID(0), tee.RolePayment)
+	rec.Anchors = anchors
+	b, err := rec.Marshal()
+	require.NoError(t, err)
+	assert.Equal(t, byte(RecordVersionAnchors), b[4])
+	assert.Len(t, b, recordFixedSize+len(rec.Keys)*recordRouteSize+2+len(anchors))
+	got, err := Parse(b)
+	require.NoError(t, err)
+	assert.Equal(t, anchors, got.Anchors)
+	assert.Equal(t, rec.Keys, got.Keys)
+
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"truncated anchors", b[:len(b)-1]},
+		{"trailing byte", append(bytes.Clone(b), 0)},
+		{"no anchor length", b[:len(b)-len(anchors)-2]},
+		{"zero anchor length", append(bytes.Clone(b[:len(b)-len(anchors)-2]), 0, 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Parse(tt.b)
+			require.ErrorIs(t, err, ErrMalformedRecord)
+			assert.Nil(t, r.Anchors, "no partial result")
+		})
+	}
+
+	gk := mustProvision(t, testFused(), testBootID(0), tee.RoleGatekeeper)
+	gk.Anchors = anchors
+	_, err = gk.Marshal()
+	require.ErrorIs(t, err, ErrMalformedRecord, "only the payment TA takes anchors")
+
+	rec.Anchors = make([]byte, MaxAnchors+1)
+	_, err = rec.Marshal()
+	require.ErrorIs(t, err, ErrMalformedRecord)
 }
