@@ -471,3 +471,32 @@ func isLetters(s string) bool {
 	}
 	return true
 }
+
+// ParsePKCS7 reads a PKCS#7 certs-only message (DER, or PEM "PKCS7") as
+// Issue's response carries it and returns its certificates in order;
+// ErrMalformed if it is anything else or larger than maxPKCS7Size.
+func ParsePKCS7(b []byte) ([]*smx509.Certificate, error) {
+	if len(b) > maxPKCS7Size {
+		return nil, fmt.Errorf("%w: PKCS#7 of %d bytes, at most %d", ErrMalformed, len(b), maxPKCS7Size)
+	}
+	der := b
+	if t := bytes.TrimSpace(b); bytes.HasPrefix(t, []byte("-----BEGIN")) {
+		blk, rest := pem.Decode(t)
+		if blk == nil || blk.Type != "PKCS7" || len(bytes.TrimSpace(rest)) != 0 {
+			return nil, fmt.Errorf("%w: want one PEM PKCS7 block", ErrMalformed)
+		}
+		der = blk.Bytes
+	}
+	p7, err := pkcs7.Parse(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: PKCS#7: %v", ErrMalformed, err)
+	}
+	if len(p7.Certificates) == 0 || len(p7.Signers) != 0 || len(p7.Content) != 0 {
+		return nil, fmt.Errorf("%w: not a certs-only PKCS#7", ErrMalformed)
+	}
+	return p7.Certificates, nil
+}
+
+// maxPKCS7Size bounds a PKCS#7 response as read (a dual pair and the root
+// are about 1.6 KB).
+const maxPKCS7Size = 64 << 10

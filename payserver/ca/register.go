@@ -107,7 +107,9 @@ type Record struct {
 func (r Record) Certificate() (*smx509.Certificate, error) { return smx509.ParseCertificate(r.DER) }
 
 // PEM returns the record's certificate as PEM.
-func (r Record) PEM() []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.DER}) }
+func (r Record) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.DER})
+}
 
 const recordCols = `serial, subject, profile, usage, pair, not_before, not_after, issued_at, der, revoked_at, reason`
 
@@ -315,4 +317,6 @@ func (c *CA) CRL(ctx context.Context, validity time.Duration) ([]byte, error) {
 }
 
 // EncodeCRL returns the PEM form of a DER CRL ("X509 CRL", RFC 7468 §6).
-func EncodeCRL(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}) }
+func EncodeCRL(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+}
