@@ -57,7 +57,7 @@ var (
 
 // Options configures Open.
 type Options struct {
-	Logger *zap.Logger      // component "se"; never PINs or keys
+	Logger *zap.Logger      // tee.NewLogger("se", …) in fpemu se; it never gets PINs or keys
 	Rand   io.Reader        // default crypto/rand
 	Now    func() time.Time // certificate validity checks; default time.Now
 }
@@ -137,7 +137,7 @@ func Open(dir string, o Options) (c *Card, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("card: EEPROM: %w", err)
 	}
-	return &Card{st: st, lock: lf, log: o.Logger.With(zap.String("component", "se")), rand: o.Rand, now: o.Now}, nil
+	return &Card{st: st, lock: lf, log: o.Logger, rand: o.Rand, now: o.Now}, nil
 }
 
 // Close closes the store and releases the directory.
