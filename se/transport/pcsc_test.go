@@ -169,8 +169,9 @@ func pinBlockHex(pin string) string {
 // TestPCSC: the card through real pcscd and vsmartcard's vpcd driver,
 // driven by opensc-tool (a PC/SC program that knows nothing of fpemu):
 // SELECT, 63C5…63C0 then 6983 for wrong PINs and the right one; on a
-// second card, change the transport PIN, generate a key and a signature
-// that verifies; pcscd restarted under the card and found again.
+// the same card, unblock with the admin PIN (setting a new user PIN),
+// generate a key and a signature that verifies. (Reconnecting after a
+// pcscd restart is not tested yet.)
 func TestPCSC(t *testing.T) {
 	needPCSC(t)
 	env := startPCSCD(t)
