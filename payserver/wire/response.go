@@ -220,18 +220,32 @@ func ParseChallenge(b []byte) (Challenge, Summary, error) {
 // --- Order binding: the payload the TA signs -------------------------------
 
 // Binding returns the payload a payment app passes to SIGN_PAYMENT /
-// CHANNEL_SEAL_PAYMENT for the order of s: a label and the summary's
-// canonical bytes. The statement's payload_hash is SM3 of it, so the
-// scene key's signature covers the server challenge, the order, the
-// amount, currency and payee, the device and the text the user saw,
-// while the statement's own challenge stays the TA's BEGIN_PAYMENT
-// challenge (the fingerprint operation id) — docs/protocol.md §14.4.
+// CHANNEL_SEAL_PAYMENT for the order of s:
+//
+//	BindingLabel ‖ u64 challenge ‖ u8 len ‖ order id ‖ 16 device id ‖
+//	u8 len ‖ payee ‖ i64 amount ‖ 3 currency ‖ u16 len ‖ summary text
+//
+// The statement's payload_hash is SM3 of it, so the scene key's signature
+// covers the server challenge, the order, amount, currency and payee, the
+// device and the text the user saw, while the statement's own challenge
+// stays the TA's BEGIN_PAYMENT challenge (the fingerprint operation id) —
+// docs/protocol.md §14.4. The expiry is not in it: the server enforces it
+// from its own record of the challenge.
 func Binding(s Summary) ([]byte, error) {
-	b, err := s.Marshal()
-	if err != nil {
+	if s.ExpiresMs == 0 {
+		s.ExpiresMs = 1 // the expiry is not bound; let check pass
+	}
+	if err := s.check(); err != nil {
 		return nil, err
 	}
-	return append([]byte(BindingLabel), b...), nil
+	b := append([]byte(BindingLabel), 0, 0, 0, 0, 0, 0, 0, 0)
+	binary.BigEndian.PutUint64(b[len(BindingLabel):], s.Challenge)
+	b = put8(b, []byte(s.OrderID))
+	b = append(b, s.Device[:]...)
+	b = put8(b, []byte(s.Payee))
+	b = binary.BigEndian.AppendUint64(b, uint64(s.Amount))
+	b = append(b, s.Currency...)
+	return put16(b, []byte(s.Text)), nil
 }
 
 // BindingLabel separates the order binding from any other payload a scene
