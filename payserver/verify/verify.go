@@ -258,3 +258,18 @@ var ruleMap = []struct {
 	{store.ErrInvalid, wire.RuleMalformed}, {wire.ErrMalformed, wire.RuleMalformed},
 	{proof.ErrMalformed, wire.RuleMalformed}, {proof.ErrSignature, wire.RuleSignature}, {proof.ErrChain, wire.RuleSignature},
 }
+
+// ErrSummarySignature: an order summary whose signature does not verify
+// under the server's signing certificate (SM2, SM3, default identifier).
+var ErrSummarySignature = errors.New("verify: order summary not signed by the server")
+
+// SummarySignature checks the server's signature on a Challenge's order
+// summary: what a payment app does before it shows the summary (the
+// anti-phishing step of seed 003: the user sees who asks).
+func SummarySignature(c wire.Challenge, serverSign *smx509.Certificate) error {
+	pub, ok := serverSign.PublicKey.(*ecdsa.PublicKey)
+	if !ok || !sm2.VerifyASN1WithSM2(pub, nil, c.Summary, c.Signature) {
+		return ErrSummarySignature
+	}
+	return nil
+}
