@@ -28,7 +28,9 @@ type ServerRefused struct {
 	Detail string
 }
 
-func (e *ServerRefused) Error() string { return fmt.Sprintf("server refused: %s (%s)", e.Rule, e.Detail) }
+func (e *ServerRefused) Error() string {
+	return fmt.Sprintf("server refused: %s (%s)", e.Rule, e.Detail)
+}
 
 // RegisterWithServer sends the scene key's attestation chain and its finger
 // list (wire.Register); a refusal is a *ServerRefused.
