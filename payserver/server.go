@@ -1,0 +1,508 @@
+// Package payserver is the payment server `fpemu server` runs
+// (docs/protocol.md §14): the server side of the trusted channel over TCP
+// (channel.Server, gm-fs by default), the application protocol of
+// payserver/wire on top of it — registration against the device roots,
+// challenges with a signed order summary, payment statements verified by
+// payserver/verify and booked by payserver/store, feedback sealed back —
+// and the merchant HTTP/JSON API (merchant.go).
+//
+// Every resource a peer can make the server hold is bounded: connections
+// (Config.MaxConns; beyond it a new connection is closed at once), the
+// time a handshake may take (HandshakeTimeout) and a connection may idle
+// (IdleTimeout), one message (the channel header's length, ≤
+// chanwire.MaxBody, is checked before the body is read), one pending
+// PayIntent per connection, and merchant request bodies (MaxBodyBytes).
+package payserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/smx509"
+	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/channel"
+	"github.com/fpemu/fpemu/channel/chanwire"
+	"github.com/fpemu/fpemu/payserver/store"
+	"github.com/fpemu/fpemu/payserver/verify"
+	"github.com/fpemu/fpemu/payserver/wire"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxConns         = 256
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultIdleTimeout      = 60 * time.Second
+	DefaultPruneEvery       = time.Minute
+	DefaultMaxBodyBytes     = 16 << 10
+)
+
+// Config configures a Server.
+type Config struct {
+	Store store.Store
+	// Channel is the channel server configuration (profiles, the server's
+	// dual certificates, the CA roots of device channel certificates).
+	// VerifyDevice is set by the server per connection.
+	Channel channel.ServerConfig
+	// Roots are the device attestation keys registrations must chain to.
+	Roots *verify.Roots
+	// Logger gets component=payserver (and component=merchant).
+	Logger           *zap.Logger
+	MaxConns         int
+	HandshakeTimeout time.Duration
+	IdleTimeout      time.Duration
+	PruneEvery       time.Duration
+	MaxBodyBytes     int64
+}
+
+// Server is a running payment server.
+type Server struct {
+	cfg   Config
+	log   *zap.Logger
+	slots chan struct{}
+	wg    sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Roots == nil {
+		return nil, errors.New("payserver: store and device roots are required")
+	}
+	if cfg.Channel.Credentials == nil || cfg.Channel.Roots == nil {
+		return nil, errors.New("payserver: the channel needs the server's credentials and the device CA roots")
+	}
+	if _, ok := cfg.Channel.Credentials.Signer.(*sm2.PrivateKey); !ok {
+		return nil, errors.New("payserver: the signing key must be an SM2 key")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.PruneEvery <= 0 {
+		cfg.PruneEvery = DefaultPruneEvery
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	// Check the channel configuration once, at start.
+	probe := cfg.Channel
+	if _, err := channel.NewServer(probe); err != nil {
+		return nil, fmt.Errorf("payserver: %w", err)
+	}
+	return &Server{cfg: cfg, log: cfg.Logger.With(zap.String("component", "payserver")),
+		slots: make(chan struct{}, cfg.MaxConns), conns: map[net.Conn]struct{}{}}, nil
+}
+
+// ServeChannel accepts channel connections on ln until ctx ends or ln
+// fails; then it closes ln and every open connection and waits for their
+// goroutines.
+func (s *Server) ServeChannel(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	defer s.closeAll()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("payserver: accept: %w", err)
+		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.log.Warn("connection refused: at the connection bound", zap.Int("max_conns", s.cfg.MaxConns))
+			_ = conn.Close()
+			continue
+		}
+		s.track(conn, true)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.slots }()
+			defer s.track(conn, false)
+			defer conn.Close()
+			s.serveConn(ctx, conn)
+		}()
+	}
+}
+
+func (s *Server) track(c net.Conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// RunPrune calls Store.Prune every PruneEvery until ctx ends.
+func (s *Server) RunPrune(ctx context.Context) {
+	t := time.NewTicker(s.cfg.PruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p, err := s.cfg.Store.Prune(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("prune failed", zap.Error(err))
+				continue
+			}
+			if p.Challenges+p.Requests > 0 {
+				s.log.Info("pruned", zap.Int64("challenges", p.Challenges), zap.Int64("requests", p.Requests))
+			}
+		}
+	}
+}
+
+// readMessage reads one channel message (docs/protocol.md §11.2): the
+// header is checked before any body byte is read.
+func readMessage(r io.Reader) ([]byte, error) {
+	hdr := make([]byte, chanwire.HeaderSize)
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return nil, err
+	}
+	h, err := chanwire.ParseHeader(hdr)
+	if err != nil {
+		return nil, err
+	}
+	msg := make([]byte, chanwire.HeaderSize+int(h.Length))
+	copy(msg, hdr)
+	if _, err := io.ReadFull(r, msg[chanwire.HeaderSize:]); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+// peerDevice is the device id a channel signing certificate names: its
+// subject CommonName, 32 lower-case hex digits (the payment TA's
+// CHANNEL_KEY CSR, docs/protocol.md §8.11).
+func peerDevice(cert *smx509.Certificate) (proof.DeviceID, error) {
+	var id proof.DeviceID
+	cn := cert.Subject.CommonName
+	b, err := hex.DecodeString(cn)
+	if err != nil || len(b) != proof.DeviceIDSize || hex.EncodeToString(b) != cn {
+		return id, fmt.Errorf("%w: channel certificate subject %q is not a device id", channel.ErrIdentity, cn)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// conn is one channel connection's state.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	ch     *channel.Server
+	peer   proof.DeviceID
+	peerTx []byte // hex of peer, as the TA fills AppMessage.DeviceID
+	intent *wire.PayIntent
+	log    *zap.Logger
+}
+
+func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+	c := &conn{s: s, nc: nc, log: s.log.With(zap.String("remote", nc.RemoteAddr().String()))}
+	cfg := s.cfg.Channel
+	var havePeer bool
+	cfg.VerifyDevice = func(sign, _ *smx509.Certificate) error {
+		id, err := peerDevice(sign)
+		if err != nil {
+			return err
+		}
+		c.peer, havePeer = id, true
+		return nil
+	}
+	ch, err := channel.NewServer(cfg)
+	if err != nil {
+		c.log.Error("channel config", zap.Error(err))
+		return
+	}
+	c.ch = ch
+	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	for !ch.Established() {
+		msg, err := readMessage(nc)
+		if err != nil {
+			c.log.Info("handshake ended", zap.Error(err))
+			return
+		}
+		out, _, err := ch.Handle(msg)
+		if err != nil {
+			c.log.Info("handshake refused", zap.Error(err))
+			return
+		}
+		if out != nil {
+			if _, err := nc.Write(out); err != nil {
+				return
+			}
+		}
+	}
+	if !havePeer {
+		c.log.Info("channel without a device certificate (profile without certificates is not served)")
+		return
+	}
+	c.peerTx = []byte(hex.EncodeToString(c.peer[:]))
+	c.log = c.log.With(zap.String("device", string(c.peerTx)), zap.Stringer("profile", ch.Profile()))
+	c.log.Info("channel established")
+	for ctx.Err() == nil {
+		_ = nc.SetDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		rec, err := readMessage(nc)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				c.log.Info("connection ended", zap.Error(err))
+			}
+			return
+		}
+		m, err := ch.OpenRecord(rec)
+		if err != nil {
+			c.log.Info("record refused; closing", zap.Error(err))
+			return
+		}
+		if string(m.DeviceID) != string(c.peerTx) {
+			c.log.Warn("application message names another device; closing")
+			return
+		}
+		resp := c.handle(ctx, m.Custom)
+		if resp == nil {
+			continue
+		}
+		out, err := ch.Seal(chanwire.AppMessage{DeviceID: m.DeviceID, UserID: m.UserID, Custom: resp})
+		if err != nil {
+			c.log.Error("seal", zap.Error(err))
+			return
+		}
+		if _, err := nc.Write(out); err != nil {
+			return
+		}
+	}
+}
+
+// handle answers one application message's custom info (nil: no answer,
+// after a PayIntent).
+func (c *conn) handle(ctx context.Context, custom []byte) []byte {
+	if !wire.IsMessage(custom) {
+		return c.payment(ctx, custom)
+	}
+	typ, err := wire.PeekType(custom)
+	if err != nil {
+		return result(err)
+	}
+	if c.intent != nil {
+		c.intent = nil
+		return result(fmt.Errorf("%w: %s where the statement of a pay intent was expected", wire.ErrMalformed, typ))
+	}
+	switch typ {
+	case wire.TypeRegister:
+		m, err := wire.ParseRegister(custom)
+		if err != nil {
+			return result(err)
+		}
+		return result(c.register(ctx, m))
+	case wire.TypeChallengeRequest:
+		m, err := wire.ParseChallengeRequest(custom)
+		if err != nil {
+			return result(err)
+		}
+		return c.challenge(ctx, m.OrderID)
+	case wire.TypePayIntent:
+		m, err := wire.ParsePayIntent(custom)
+		if err != nil {
+			return result(err)
+		}
+		c.intent = &m
+		return nil
+	case wire.TypeStatus:
+		m, err := wire.ParseStatusRequest(custom)
+		if err != nil {
+			return result(err)
+		}
+		return c.status(ctx, m.OrderID)
+	}
+	return result(fmt.Errorf("%w: %s is not a request", wire.ErrMalformed, typ))
+}
+
+// result encodes err as a Result (refusal details are the rule's name:
+// nothing a device should not learn).
+func result(err error) []byte {
+	r := wire.Result{Rule: verify.RuleOf(err), Detail: detail(err)}
+	b, _ := r.Marshal()
+	return b
+}
+
+func detail(err error) string {
+	if err == nil {
+		return ""
+	}
+	rule := verify.RuleOf(err)
+	if rule == wire.RuleUnavailable {
+		return "the server could not decide; retry"
+	}
+	return rule.String()
+}
+
+func (c *conn) register(ctx context.Context, m wire.Register) error {
+	d, k, err := verify.Registration(m, c.s.cfg.Roots, c.peer)
+	if err != nil {
+		c.log.Info("registration refused", zap.Error(err))
+		return err
+	}
+	if err := c.s.cfg.Store.RegisterDevice(ctx, d); err != nil {
+		c.log.Info("registration refused", zap.Error(err))
+		return err
+	}
+	if old, err := c.s.cfg.Store.Key(ctx, k.Ref); err == nil && old.PublicKey == k.PublicKey && old.Serial == k.Serial && !old.Revoked {
+		return nil // the same registration again
+	}
+	if err := c.s.cfg.Store.RegisterKey(ctx, k); err != nil {
+		c.log.Info("registration refused", zap.Error(err))
+		return err
+	}
+	c.log.Info("scene key registered", zap.String("app", k.Ref.App), zap.String("scene", k.Ref.Scene), zap.Int("fingers", len(k.FingerIDs)))
+	return nil
+}
+
+func summaryOf(o store.Order, ch store.Challenge) wire.Summary {
+	return wire.Summary{Challenge: ch.Value, ExpiresMs: ch.Expires.UnixMilli(), OrderID: o.ID, Device: ch.Device,
+		Payee: o.Payee, Amount: o.Amount, Currency: o.Currency, Text: o.Summary}
+}
+
+func (c *conn) challenge(ctx context.Context, orderID string) []byte {
+	o, err := c.s.cfg.Store.Order(ctx, orderID)
+	if err != nil {
+		return result(err)
+	}
+	ch, err := c.s.cfg.Store.IssueChallenge(ctx, orderID, c.peer)
+	if err != nil {
+		c.log.Info("challenge refused", zap.String("order", orderID), zap.Error(err))
+		return result(err)
+	}
+	body, err := summaryOf(o, ch).Marshal()
+	if err != nil {
+		return result(err)
+	}
+	sig, err := c.s.cfg.Channel.Credentials.Signer.Sign(rand.Reader, body, sm2.DefaultSM2SignerOpts)
+	if err != nil {
+		c.log.Error("sign summary", zap.Error(err))
+		return result(err)
+	}
+	b, err := wire.Challenge{Summary: body, Signature: sig}.Marshal()
+	if err != nil {
+		return result(err)
+	}
+	c.log.Info("challenge issued", zap.String("order", orderID), zap.Int("attempt", ch.Attempt))
+	return b
+}
+
+func refused(orderID string, requestID []byte, err error) []byte {
+	rule, d := verify.RuleOf(err), detail(err)
+	if errors.Is(err, errNotYours) {
+		rule, d = wire.RuleNotYours, wire.RuleNotYours.String()
+	}
+	b, _ := wire.Feedback{Rule: rule, OrderID: orderID, RequestID: requestID, Detail: d}.Marshal()
+	return b
+}
+
+func booked(rc store.Receipt) []byte {
+	b, _ := wire.Feedback{Rule: wire.RuleOK, Replayed: rc.Replayed, OrderID: rc.OrderID, RequestID: rc.RequestID,
+		EntryID: rc.EntryID, Counter: rc.Counter, StatementHash: rc.StatementHash}.Marshal()
+	return b
+}
+
+// payment verifies and books the statement announced by the pending
+// PayIntent (docs/protocol.md §14.4).
+func (c *conn) payment(ctx context.Context, signed []byte) []byte {
+	in := c.intent
+	c.intent = nil
+	if in == nil {
+		return result(fmt.Errorf("%w: a statement without a pay intent", wire.ErrMalformed))
+	}
+	fail := func(err error) []byte {
+		c.log.Info("payment refused", zap.String("order", in.OrderID), zap.Stringer("rule", verify.RuleOf(err)), zap.Error(err))
+		return refused(in.OrderID, in.RequestID, err)
+	}
+	ref, err := verify.PeekRef(signed)
+	if err != nil {
+		return fail(err)
+	}
+	if ref.Device != c.peer {
+		return fail(fmt.Errorf("%w: statement names device %x", verify.ErrIdentity, ref.Device[:]))
+	}
+	key, err := c.s.cfg.Store.Key(ctx, ref)
+	if err != nil {
+		return fail(err)
+	}
+	o, err := c.s.cfg.Store.Order(ctx, in.OrderID)
+	if err != nil {
+		return fail(err)
+	}
+	sum := wire.Summary{Challenge: in.Challenge, OrderID: o.ID, Device: c.peer, Payee: o.Payee, Amount: o.Amount,
+		Currency: o.Currency, Text: o.Summary}
+	b, _, err := verify.Statement(signed, key, c.peer, sum, in.RequestID)
+	if err != nil {
+		return fail(err)
+	}
+	rc, err := c.s.cfg.Store.Book(ctx, b)
+	if err != nil {
+		return fail(err)
+	}
+	c.log.Info("payment booked", zap.String("order", rc.OrderID), zap.Int64("entry", rc.EntryID), zap.Bool("replayed", rc.Replayed))
+	return booked(rc)
+}
+
+// status answers a StatusRequest: the booking of an order this device
+// paid, as a replayed Feedback.
+func (c *conn) status(ctx context.Context, orderID string) []byte {
+	o, err := c.s.cfg.Store.Order(ctx, orderID)
+	if err != nil {
+		return refused(orderID, nil, err)
+	}
+	notYours := refused(orderID, nil, errNotYours)
+	if o.Status != store.OrderPaid || o.EntryID == 0 {
+		return notYours
+	}
+	rows, err := c.s.cfg.Store.Ledger(ctx, o.EntryID-1, 1)
+	if err != nil {
+		return refused(orderID, nil, err)
+	}
+	if len(rows) != 1 || rows[0].EntryID != o.EntryID || rows[0].Key.Device != c.peer {
+		return notYours
+	}
+	rows[0].Replayed = true
+	return booked(rows[0])
+}
+
+var errNotYours = errors.New("payserver: order not paid by this device")
