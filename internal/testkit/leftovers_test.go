@@ -31,3 +31,25 @@ func TestLeftovers(t *testing.T) {
 	_ = cmd.Wait()
 	assert.Empty(t, Leftovers(dir))
 }
+
+// TestLeftoversMatchesWholeDir: a process of another directory whose name
+// merely starts with dir's (os.MkdirTemp names differ in length) is not
+// dir's leftover; dir itself, a path below it and dir at the end of an
+// option are.
+func TestLeftoversMatchesWholeDir(t *testing.T) {
+	tests := []struct {
+		cmdline string
+		want    bool
+	}{
+		{"sh\x00-c\x00sleep 30\x00/tmp/fpt12", true},
+		{"fpemu\x00device\x00up\x00--dir\x00/tmp/fpt12/dev", true},
+		{"fpemu\x00--dir=/tmp/fpt12", true},
+		{"sh\x00-c\x00sleep 30\x00/tmp/fpt123", false},
+		{"x\x00/tmp/fpt12.sock", false},
+		{"x\x00/tmp/fpt123\x00/tmp/fpt12", true},
+		{"x", false},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, mentions(tc.cmdline, "/tmp/fpt12"), "%q", tc.cmdline)
+	}
+}

@@ -321,7 +321,10 @@ func runOne(parent context.Context, cfg *Config, a attack) Result {
 	}()
 	switch {
 	case parent.Err() != nil:
-		t.brokef("interrupted before it finished")
+		// The interruption is the reason; whatever failed after it (a
+		// boot cut short, a dropped connection) is its consequence, so it
+		// leads the findings and the observed text.
+		t.broken = append([]string{"interrupted before it finished"}, t.broken...)
 	case ctx.Err() != nil:
 		t.brokef("did not finish within %v", cfg.AttackTimeout)
 	}
