@@ -201,7 +201,7 @@ password and the new one.
 			req.DesiredPassword = pws[n-1]
 
 			obj := map[string]any{"uid": uid}
-			return gatekeeperCall(cmd, tf, path, asJSON, obj, "handle", func(ctx context.Context, s *rpc.Session) error {
+			err = withTA(cmd, tf.timeout, path, tee.UUIDGatekeeper, "gatekeeper", func(ctx context.Context, s *rpc.Session) error {
 				rsp, err := req.Execute(ctx, s)
 				if err != nil {
 					return invokeErr(err, kindDevice, "gatekeeper ENROLL")
@@ -212,6 +212,7 @@ password and the new one.
 				obj["sid"], obj["handle"] = rsp.SecureUserID, hex.EncodeToString(rsp.Handle)
 				return nil
 			})
+			return outcome(cmd, asJSON, obj, err, func() string { return obj["handle"].(string) })
 		},
 	}
 	tf.register(c, "gatekeeper.sock")
@@ -282,7 +283,7 @@ being the object "fpemu token decode" prints (on failure "retry_timeout_ms",
 			defer clearAll(pws)
 
 			obj := map[string]any{"uid": uid, "challenge": challenge}
-			return gatekeeperCall(cmd, tf, path, asJSON, obj, "hat", func(ctx context.Context, s *rpc.Session) error {
+			err = withTA(cmd, tf.timeout, path, tee.UUIDGatekeeper, "gatekeeper", func(ctx context.Context, s *rpc.Session) error {
 				rsp, err := gkproto.Verify{UID: uid, Challenge: challenge, Handle: handle, Password: pws[0]}.Execute(ctx, s)
 				if err != nil {
 					return invokeErr(err, kindDevice, "gatekeeper VERIFY")
@@ -303,6 +304,7 @@ being the object "fpemu token decode" prints (on failure "retry_timeout_ms",
 				}
 				return nil
 			})
+			return outcome(cmd, asJSON, obj, err, func() string { return obj["hat"].(string) })
 		},
 	}
 	tf.register(c, "gatekeeper.sock")
@@ -316,34 +318,6 @@ being the object "fpemu token decode" prints (on failure "retry_timeout_ms",
 	c.MarkFlagsOneRequired("handle", "handle-file")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (also on failure)")
 	return c
-}
-
-// gatekeeperCall opens a session to the Gatekeeper TA at path within
-// --timeout, lets exchange fill obj from one command, and prints the
-// outcome: obj as one JSON object with --json (also on failure), else, on
-// success, obj[field] as one line.
-func gatekeeperCall(cmd *cobra.Command, tf targetFlags, path string, asJSON bool, obj map[string]any, field string,
-	exchange func(ctx context.Context, s *rpc.Session) error) error {
-	err := func() error {
-		ctx, cancel := context.WithTimeout(cmd.Context(), tf.timeout)
-		defer cancel()
-		c, s, err := openTA(ctx, path, tee.UUIDGatekeeper, "gatekeeper")
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return exchange(ctx, s)
-	}()
-	out := cmd.OutOrStdout()
-	if asJSON {
-		jsonOutcome(out, obj, err)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(out, obj[field])
-	return err
 }
 
 // gkStatus records a Gatekeeper answer's status in obj and, unless it is one
