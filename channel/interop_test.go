@@ -16,19 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/channel/chanwire"
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
-// needOpenSSL returns the openssl binary, skipping the test when it is
-// absent — except under CI=true, where its absence is a failure.
+// needOpenSSL returns the openssl binary (testkit.NeedCommand: skipped
+// without one, failed under CI=true).
 func needOpenSSL(t *testing.T) string {
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is required under CI: %v", err)
-		}
-		t.Skip("openssl not on PATH: the OpenSSL interop checks of docs/protocol.md §11.13 need it")
-	}
-	return p
+	return testkit.NeedCommand(t, "openssl", "the OpenSSL interop checks of docs/protocol.md §11.13")
 }
 
 func loadVectors(t *testing.T) map[string]vector {

@@ -40,6 +40,15 @@ func writeOut(cmd *cobra.Command, path string, b []byte) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
+// writeFormatted writes der as writeOut does, first armoured by pem when
+// --format is "pem".
+func writeFormatted(cmd *cobra.Command, path, format string, der []byte, pem func([]byte) []byte) error {
+	if format == "pem" {
+		der = pem(der)
+	}
+	return writeOut(cmd, path, der)
+}
+
 // readInput reads at most max bytes from path ("-" is stdin); more is
 // refused rather than truncated.
 func readInput(cmd *cobra.Command, path string, max int) ([]byte, error) {
@@ -185,14 +194,11 @@ signing first, then the root; --format der for DER.`,
 			if err != nil {
 				return err
 			}
-			if format == "pem" {
-				p7 = ca.EncodePKCS7(p7)
-			}
 			for _, cert := range is.Certs {
 				fmt.Fprintf(cmd.ErrOrStderr(), "issued %s %s serial %s until %s\n", profile, cert.Subject,
 					ca.FormatSerial(cert.SerialNumber), cert.NotAfter.UTC().Format(time.RFC3339))
 			}
-			return writeOut(cmd, out, p7)
+			return writeFormatted(cmd, out, format, p7, ca.EncodePKCS7)
 		},
 	}
 	f := cmd.Flags()
@@ -282,10 +288,7 @@ expired with its revocation date and reason, thisUpdate now, nextUpdate in --day
 			if err != nil {
 				return err
 			}
-			if format == "pem" {
-				der = ca.EncodeCRL(der)
-			}
-			return writeOut(cmd, out, der)
+			return writeFormatted(cmd, out, format, der, ca.EncodeCRL)
 		},
 	}
 	f := cmd.Flags()

@@ -61,10 +61,7 @@ existing file is never replaced). The key itself is never printed.`,
 			if err != nil {
 				return err
 			}
-			if format == "pem" {
-				der = ca.EncodeCSR(der)
-			}
-			return writeOut(cmd, out, der)
+			return writeFormatted(cmd, out, format, der, ca.EncodeCSR)
 		},
 	}
 	f := cmd.Flags()

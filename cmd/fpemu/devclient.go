@@ -139,6 +139,20 @@ func openTA(ctx context.Context, path string, uuid tee.UUID, what string) (*rpc.
 	return c, s, nil
 }
 
+// withTA opens a session on uuid at path (see openTA) and runs fn on it,
+// all within timeout.
+func withTA(cmd *cobra.Command, timeout time.Duration, path string, uuid tee.UUID, what string,
+	fn func(context.Context, *rpc.Session) error) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	defer cancel()
+	c, s, err := openTA(ctx, path, uuid, what)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(ctx, s)
+}
+
 // invokeErr classifies the error of a command on an open session: the
 // connection lost is exit 4, a TEEC result from the TA is refusedKind.
 func invokeErr(err error, refusedKind errKind, format string, args ...any) error {
@@ -168,4 +182,18 @@ func jsonOutcome(w io.Writer, obj map[string]any, err error) {
 		obj["message"] = err.Error()
 	}
 	_ = json.NewEncoder(w).Encode(obj)
+}
+
+// outcome prints a device helper's result: obj as one JSON object with
+// --json (also on failure), else, on success, text() as one line.
+func outcome(cmd *cobra.Command, asJSON bool, obj map[string]any, err error, text func() string) error {
+	if asJSON {
+		jsonOutcome(cmd.OutOrStdout(), obj, err)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(cmd.OutOrStdout(), text())
+	return err
 }

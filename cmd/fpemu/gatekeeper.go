@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/devdir"
+	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -199,36 +201,18 @@ password and the new one.
 			req.DesiredPassword = pws[n-1]
 
 			obj := map[string]any{"uid": uid}
-			err = func() error {
-				ctx, cancel := context.WithTimeout(cmd.Context(), tf.timeout)
-				defer cancel()
-				c, s, err := openTA(ctx, path, tee.UUIDGatekeeper, "gatekeeper")
-				if err != nil {
-					return err
-				}
-				defer c.Close()
+			err = withTA(cmd, tf.timeout, path, tee.UUIDGatekeeper, "gatekeeper", func(ctx context.Context, s *rpc.Session) error {
 				rsp, err := req.Execute(ctx, s)
 				if err != nil {
 					return invokeErr(err, kindDevice, "gatekeeper ENROLL")
 				}
-				obj["status"], obj["status_code"] = rsp.Status.String(), int32(rsp.Status)
-				if rsp.Status != gkproto.StatusOK {
-					obj["retry_timeout_ms"] = rsp.RetryTimeoutMs
-					return statusErr(rsp.Status, rsp.RetryTimeoutMs, "ENROLL")
+				if err := gkStatus(obj, rsp.Status, rsp.RetryTimeoutMs, "ENROLL", gkproto.StatusOK); err != nil {
+					return err
 				}
 				obj["sid"], obj["handle"] = rsp.SecureUserID, hex.EncodeToString(rsp.Handle)
 				return nil
-			}()
-			out := cmd.OutOrStdout()
-			if asJSON {
-				jsonOutcome(out, obj, err)
-				return err
-			}
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(out, obj["handle"])
-			return err
+			})
+			return outcome(cmd, asJSON, obj, err, func() string { return obj["handle"].(string) })
 		},
 	}
 	tf.register(c, "gatekeeper.sock")
@@ -299,22 +283,13 @@ being the object "fpemu token decode" prints (on failure "retry_timeout_ms",
 			defer clearAll(pws)
 
 			obj := map[string]any{"uid": uid, "challenge": challenge}
-			err = func() error {
-				ctx, cancel := context.WithTimeout(cmd.Context(), tf.timeout)
-				defer cancel()
-				c, s, err := openTA(ctx, path, tee.UUIDGatekeeper, "gatekeeper")
-				if err != nil {
-					return err
-				}
-				defer c.Close()
+			err = withTA(cmd, tf.timeout, path, tee.UUIDGatekeeper, "gatekeeper", func(ctx context.Context, s *rpc.Session) error {
 				rsp, err := gkproto.Verify{UID: uid, Challenge: challenge, Handle: handle, Password: pws[0]}.Execute(ctx, s)
 				if err != nil {
 					return invokeErr(err, kindDevice, "gatekeeper VERIFY")
 				}
-				obj["status"], obj["status_code"] = rsp.Status.String(), int32(rsp.Status)
-				if rsp.Status != gkproto.StatusOK && rsp.Status != gkproto.StatusReenroll {
-					obj["retry_timeout_ms"] = rsp.RetryTimeoutMs
-					return statusErr(rsp.Status, rsp.RetryTimeoutMs, "VERIFY")
+				if err := gkStatus(obj, rsp.Status, rsp.RetryTimeoutMs, "VERIFY", gkproto.StatusOK, gkproto.StatusReenroll); err != nil {
+					return err
 				}
 				obj["request_reenroll"] = rsp.RequestReenroll
 				t := rsp.Token
@@ -328,17 +303,8 @@ being the object "fpemu token decode" prints (on failure "retry_timeout_ms",
 					return fail(kindBadHAT, fmt.Errorf("gatekeeper VERIFY: token challenge %d, want %d", t.Challenge, challenge))
 				}
 				return nil
-			}()
-			out := cmd.OutOrStdout()
-			if asJSON {
-				jsonOutcome(out, obj, err)
-				return err
-			}
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(out, obj["hat"])
-			return err
+			})
+			return outcome(cmd, asJSON, obj, err, func() string { return obj["hat"].(string) })
 		},
 	}
 	tf.register(c, "gatekeeper.sock")
@@ -352,4 +318,15 @@ being the object "fpemu token decode" prints (on failure "retry_timeout_ms",
 	c.MarkFlagsOneRequired("handle", "handle-file")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (also on failure)")
 	return c
+}
+
+// gkStatus records a Gatekeeper answer's status in obj and, unless it is one
+// of ok, its retry timeout too, returning the status's error for op.
+func gkStatus(obj map[string]any, st gkproto.Status, retryMs uint32, op string, ok ...gkproto.Status) error {
+	obj["status"], obj["status_code"] = st.String(), int32(st)
+	if slices.Contains(ok, st) {
+		return nil
+	}
+	obj["retry_timeout_ms"] = retryMs
+	return statusErr(st, retryMs, op)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/fpemu/fpemu/sim/finger"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 	"github.com/fpemu/fpemu/ta/fingerprint/sensor/sensorproto"
+	"github.com/fpemu/fpemu/tee/rpc"
 )
 
 func init() { subcommands = append(subcommands, newSensorCmd) }
@@ -49,27 +50,31 @@ func withSensor(cmd *cobra.Command, tf *targetFlags, fn func(context.Context, se
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), tf.timeout)
-	defer cancel()
-	c, s, err := openTA(ctx, path, sensorproto.UUID, "sensor")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return fn(ctx, sensorproto.Client{Invoker: s})
+	return withTA(cmd, tf.timeout, path, sensorproto.UUID, "sensor", func(ctx context.Context, s *rpc.Session) error {
+		return fn(ctx, sensorproto.Client{Invoker: s})
+	})
 }
 
-// outcome prints a sensor command's result: obj as JSON, or text.
-func outcome(cmd *cobra.Command, asJSON bool, obj map[string]any, err error, text func() string) error {
-	if asJSON {
-		jsonOutcome(cmd.OutOrStdout(), obj, err)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(cmd.OutOrStdout(), text())
-	return err
+// sensorStatus runs prep (when not nil) on the sensor, then reads its
+// STATUS and prints it: as JSON, or as text(status).
+func sensorStatus(cmd *cobra.Command, tf *targetFlags, asJSON bool,
+	prep func(context.Context, sensorproto.Client) error, text func(sensorproto.RemoteStatus) string) error {
+	obj := map[string]any{}
+	var st sensorproto.RemoteStatus
+	err := withSensor(cmd, tf, func(ctx context.Context, sc sensorproto.Client) error {
+		if prep != nil {
+			if err := prep(ctx, sc); err != nil {
+				return err
+			}
+		}
+		var err error
+		if st, err = sc.Status(ctx); err != nil {
+			return invokeErr(err, kindDevice, "sensor STATUS")
+		}
+		obj = statusJSON(st)
+		return nil
+	})
+	return outcome(cmd, asJSON, obj, err, func() string { return text(st) })
 }
 
 // maxSampleFile bounds a --sample file: the hex of the largest sample with
@@ -303,17 +308,7 @@ func newSensorStatusCmd() *cobra.Command {
 ` + sensorExitDoc,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			obj := map[string]any{}
-			var st sensorproto.RemoteStatus
-			err := withSensor(cmd, &tf, func(ctx context.Context, sc sensorproto.Client) error {
-				var err error
-				if st, err = sc.Status(ctx); err != nil {
-					return invokeErr(err, kindDevice, "sensor STATUS")
-				}
-				obj = statusJSON(st)
-				return nil
-			})
-			return outcome(cmd, asJSON, obj, err, func() string {
+			return sensorStatus(cmd, &tf, asJSON, nil, func(st sensorproto.RemoteStatus) string {
 				return fmt.Sprintf("queued %d\nwaiting %d\ncaptures %d\nlatency_ms %d\nfault_error %d (%v)",
 					st.Queued, st.Waiting, st.Captures, st.Latency.Milliseconds(), st.FaultError, fpproto.Error(st.FaultError))
 			})
@@ -431,20 +426,13 @@ waiting for the next item. Prints the status after the reset (as "status").
 ` + sensorExitDoc,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			obj := map[string]any{}
-			var st sensorproto.RemoteStatus
-			err := withSensor(cmd, &tf, func(ctx context.Context, sc sensorproto.Client) error {
+			reset := func(ctx context.Context, sc sensorproto.Client) error {
 				if err := sc.Reset(ctx); err != nil {
 					return invokeErr(err, kindRefused, "sensor RESET")
 				}
-				var err error
-				if st, err = sc.Status(ctx); err != nil {
-					return invokeErr(err, kindDevice, "sensor STATUS")
-				}
-				obj = statusJSON(st)
 				return nil
-			})
-			return outcome(cmd, asJSON, obj, err, func() string {
+			}
+			return sensorStatus(cmd, &tf, asJSON, reset, func(st sensorproto.RemoteStatus) string {
 				return fmt.Sprintf("reset (queued %d, waiting %d, captures %d)", st.Queued, st.Waiting, st.Captures)
 			})
 		},

@@ -114,6 +114,22 @@ func allPass(t *testing.T, got map[string]string) {
 	}
 }
 
+// vendorBench sets up a test that runs the vendor's build against the
+// whole suite: skipped with -short, parallel, fpemu and the vendor build
+// built, a device directory and a 4-minute context.
+func vendorBench(t *testing.T) (bin, vbin, dir string, ctx context.Context) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds two binaries and runs the whole suite")
+	}
+	t.Parallel()
+	bin, vbin = buildFpemu(t), buildVendorFpemu(t)
+	dir = shortTempDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	return bin, vbin, dir, ctx
+}
+
 // TestDeviceUpExecVendorBuild is issue 13's swap: `device up --exec
 // fingerprint=VENDOR --exec hal=VENDOR` runs the vendor's build for the
 // fingerprint TA and the HAL with fpemu's contract, and the whole
@@ -121,14 +137,7 @@ func allPass(t *testing.T, got map[string]string) {
 // against that stack; /proc/PID/exe and the build line each process logs
 // show the vendor's build served both roles throughout.
 func TestDeviceUpExecVendorBuild(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds two binaries and runs the whole suite")
-	}
-	t.Parallel()
-	bin, vbin := buildFpemu(t), buildVendorFpemu(t)
-	dir := shortTempDir(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	bin, vbin, dir, ctx := vendorBench(t)
 	up := startDeviceUp(t, ctx, bin, dir, "--exec", "fingerprint="+vbin, "--exec", "hal="+vbin)
 
 	require.NotNil(t, up.info.HAL)
@@ -177,14 +186,7 @@ func TestDeviceUpExecVendorBuild(t *testing.T) {
 // --device DIR` runs every case against it — the 13 stricter cases that
 // need Gatekeeper, the sensor or Keymaster included, none skipped.
 func TestConformVendorHALNoHAL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds two binaries and runs the whole suite")
-	}
-	t.Parallel()
-	bin, vbin := buildFpemu(t), buildVendorFpemu(t)
-	dir := shortTempDir(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	bin, vbin, dir, ctx := vendorBench(t)
 	up := startDeviceUp(t, ctx, bin, dir, "--no-hal")
 	assert.Nil(t, up.info.HAL, "no hal in the JSON")
 	halSock := filepath.Join(dir, "sock", "hal.sock")

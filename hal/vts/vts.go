@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/fpemu/fpemu/hal/halclient"
@@ -143,7 +142,7 @@ func waitFor(ctx context.Context, cbs *halclient.Callbacks, env Env, what string
 	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, failf("timed out waiting for %s (%v); callbacks received meanwhile: %s", what, env.Timeout, listCallbacks(skipped))
+			return nil, failf("timed out waiting for %s (%v); callbacks received meanwhile: %s", what, env.Timeout, hidl.Describe(skipped))
 		}
 		return nil, fmt.Errorf("waiting for %s: %w", what, err)
 	}
@@ -151,23 +150,4 @@ func waitFor(ctx context.Context, cbs *halclient.Callbacks, env Env, what string
 		return nil, failf("unexpected %v while waiting for %s", e, what)
 	}
 	return cb, nil
-}
-
-// listCallbacks names cbs in order, compactly: the first and last five of
-// a long list, the middle counted.
-func listCallbacks(cbs []hidl.Callback) string {
-	if len(cbs) == 0 {
-		return "none"
-	}
-	var parts []string
-	for i, cb := range cbs {
-		if len(cbs) > 12 && i >= 5 && i < len(cbs)-5 {
-			if i == 5 {
-				parts = append(parts, fmt.Sprintf("… %d more …", len(cbs)-10))
-			}
-			continue
-		}
-		parts = append(parts, cb.String())
-	}
-	return strings.Join(parts, ", ")
 }

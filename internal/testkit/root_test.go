@@ -8,17 +8,20 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// recordingTB records what NeedRoot and LinksNone ask of their test
+// recordingTB records what NeedRoot, NeedCommand and LinksNone ask of their test
 // instead of doing it.
 type recordingTB struct {
 	testing.TB
 	skipped, failed bool
+	reason          string // of the last Skip or Fatal
 	errors          []string
 }
 
-func (r *recordingTB) Helper()      {}
-func (r *recordingTB) Skip(...any)  { r.skipped = true }
-func (r *recordingTB) Fatal(...any) { r.failed = true }
+func (r *recordingTB) Helper() {}
+
+func (r *recordingTB) Skip(args ...any) { r.skipped, r.reason = true, fmt.Sprint(args...) }
+
+func (r *recordingTB) Fatal(args ...any) { r.failed, r.reason = true, fmt.Sprint(args...) }
 
 func (r *recordingTB) Fatalf(format string, args ...any) {
 	r.failed = true

@@ -3,7 +3,6 @@ package ca
 import (
 	"context"
 	"encoding/pem"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,19 +11,14 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
-// needOpenSSL returns the openssl binary, skipping the test when it is
-// absent — except under CI=true, where its absence is a failure.
+// needOpenSSL returns the openssl binary (testkit.NeedCommand: skipped
+// without one, failed under CI=true).
 func needOpenSSL(t *testing.T) string {
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is required under CI: %v", err)
-		}
-		t.Skip("openssl not on PATH: the OpenSSL interop checks of the CA section of docs/protocol.md need it")
-	}
-	return p
+	return testkit.NeedCommand(t, "openssl", "the OpenSSL interop checks of the CA section of docs/protocol.md")
 }
 
 func openssl(t *testing.T, bin string, args ...string) (string, error) {

@@ -160,25 +160,6 @@ func (t *T) await(what string, handle func(hidl.Callback) verdict) []hidl.Callba
 // a HAL flooding onAcquired cannot make conform hold them all.
 const maxReceived = 256
 
-// describe lists callbacks compactly, in order: the first and last five
-// of a long list, the middle counted.
-func describe(cbs []hidl.Callback) string {
-	if len(cbs) == 0 {
-		return "none"
-	}
-	var parts []string
-	for i, cb := range cbs {
-		if len(cbs) > 12 && i >= 5 && i < len(cbs)-5 {
-			if i == 5 {
-				parts = append(parts, fmt.Sprintf("… %d more …", len(cbs)-10))
-			}
-			continue
-		}
-		parts = append(parts, cb.String())
-	}
-	return strings.Join(parts, ", ")
-}
-
 // isCanceled reports onError(ERROR_CANCELED).
 func isCanceled(cb hidl.Callback) bool {
 	e, ok := cb.(hidl.OnError)
@@ -192,7 +173,7 @@ func (t *T) outcome() (Status, string) {
 	case len(t.failures) > 0:
 		reason := strings.Join(t.failures, "\n")
 		if t.listened {
-			reason += "\ncallbacks received: " + describe(t.received)
+			reason += "\ncallbacks received: " + hidl.Describe(t.received)
 			if t.receivedOver > 0 {
 				reason += fmt.Sprintf(" (and %d later ones)", t.receivedOver)
 			}

@@ -1,22 +1,16 @@
 package device
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"math/big"
 	"net"
 	"testing"
 	"time"
 
-	"github.com/emmansun/gmsm/sm2"
-	"github.com/emmansun/gmsm/smx509"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio"
-	"github.com/fpemu/fpemu/bio/payment/payproto"
+	"github.com/fpemu/fpemu/bio/payment/chantest"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/channel"
 	"github.com/fpemu/fpemu/channel/chanwire"
@@ -25,67 +19,11 @@ import (
 	"github.com/fpemu/fpemu/tee/rpc"
 )
 
-// payServerPKI is the payment server's side for the channel tests: a CA
-// (the test plays it), the server's dual certificates and its RSA key.
-type payServerPKI struct {
-	caKey  *sm2.PrivateKey
-	ca     *smx509.Certificate
-	roots  *smx509.CertPool
-	creds  *channel.SM2Credentials
-	rsa    *rsa.PrivateKey
-	serial int64
-}
-
-func (p *payServerPKI) issue(t *testing.T, cn string, pub any, usage smx509.KeyUsage) []byte {
-	p.serial++
-	tmpl := &smx509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: usage}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, p.ca, pub, p.caKey)
-	require.NoError(t, err)
-	return der
-}
-
-func newPayServerPKI(t *testing.T) *payServerPKI {
-	key, err := sm2.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	tmpl := &smx509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fpemu test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: smx509.KeyUsageCertSign}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
-	ca, err := smx509.ParseCertificate(der)
-	require.NoError(t, err)
-	p := &payServerPKI{caKey: key, ca: ca, roots: smx509.NewCertPool(), serial: 1}
-	p.roots.AddCert(ca)
-	sk, err := sm2.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	ek, err := sm2.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	x, err := channel.NewKeyExchanger(ek)
-	require.NoError(t, err)
-	sc, err := smx509.ParseCertificate(p.issue(t, "pay.fpemu.test", sk.Public(), smx509.KeyUsageDigitalSignature))
-	require.NoError(t, err)
-	ec, err := smx509.ParseCertificate(p.issue(t, "pay.fpemu.test", ek.Public(), smx509.KeyUsageKeyAgreement|smx509.KeyUsageKeyEncipherment))
-	require.NoError(t, err)
-	p.creds = &channel.SM2Credentials{SignCert: sc, Signer: sk, EncCert: ec, Exchange: x, Decrypter: ek}
-	p.rsa, err = rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	return p
-}
-
-func (p *payServerPKI) anchors(t *testing.T) []byte {
-	pub, err := x509.MarshalPKIXPublicKey(&p.rsa.PublicKey)
-	require.NoError(t, err)
-	b, err := payproto.TrustAnchors{ServerName: "pay.fpemu.test", Roots: [][]byte{p.ca.Raw}, RSAServer: pub}.Marshal()
-	require.NoError(t, err)
-	return b
-}
-
 // serveChannel is the payment server's loop for one TCP connection: the
 // handshake, then one payment record whose statement it verifies against
 // scene and answers with a feedback naming the statement's counter. It
 // reports the first error on done.
-func (p *payServerPKI) serveChannel(t *testing.T, ln net.Listener, profile chanwire.Profile, scene proof.Cert, done chan<- error) {
+func serveChannel(p *chantest.Server, ln net.Listener, profile chanwire.Profile, scene proof.Cert, done chan<- error) {
 	conn, err := ln.Accept()
 	if err != nil {
 		done <- err
@@ -93,7 +31,7 @@ func (p *payServerPKI) serveChannel(t *testing.T, ln net.Listener, profile chanw
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	srv, err := channel.NewServer(channel.ServerConfig{Profiles: []chanwire.Profile{profile}, Credentials: p.creds, Roots: p.roots, RSA: &channel.RSAServerKeys{Key: p.rsa}})
+	srv, err := channel.NewServer(p.Config(profile))
 	if err != nil {
 		done <- err
 		return
@@ -147,10 +85,10 @@ func (p *payServerPKI) serveChannel(t *testing.T, ln net.Listener, profile chanw
 // the TA signs and seals a payment statement; the server opens and
 // verifies it and answers; the TA verifies the feedback and returns it.
 func TestChannelAcrossProcesses(t *testing.T) {
-	pki := newPayServerPKI(t)
+	pki := chantest.NewServer(t)
 	d := bootDevice(t, func(c *Config) {
 		c.Roles = []tee.Role{tee.RoleKeymaster, tee.RolePayment}
-		c.TrustAnchors = pki.anchors(t)
+		c.TrustAnchors = pki.Anchors(t)
 	})
 	h := fingerprintHook(t, d)
 	pay := session(t, d, tee.RolePayment, rpc.AsUser())
@@ -158,19 +96,7 @@ func TestChannelAcrossProcesses(t *testing.T) {
 	ctx := testCtx(t)
 
 	// Registration: the TA's CSRs go to the CA, its certificates come back.
-	for kind, usage := range map[payproto.ChannelKeyKind]smx509.KeyUsage{
-		payproto.ChannelKeySign: smx509.KeyUsageDigitalSignature,
-		payproto.ChannelKeyEnc:  smx509.KeyUsageKeyAgreement | smx509.KeyUsageKeyEncipherment,
-	} {
-		csrDER, err := payproto.ChannelKey{Kind: kind}.Execute(ctx, pay)
-		require.NoError(t, err)
-		csr, err := smx509.ParseCertificateRequest(csrDER)
-		require.NoError(t, err)
-		require.NoError(t, csr.CheckSignature())
-		require.NoError(t, payproto.InstallChannelCert{Kind: kind, DER: pki.issue(t, csr.Subject.CommonName, csr.PublicKey, usage)}.Execute(ctx, pay))
-	}
-	_, err := payproto.ChannelKey{Kind: payproto.ChannelKeyRSA}.Execute(ctx, pay)
-	require.NoError(t, err)
+	pki.Provision(ctx, t, pay)
 
 	for _, p := range []chanwire.Profile{chanwire.ProfileGMFS, chanwire.ProfileGM, chanwire.ProfileOpteeRSA} {
 		t.Run(p.String(), func(t *testing.T) {
@@ -178,7 +104,7 @@ func TestChannelAcrossProcesses(t *testing.T) {
 			require.NoError(t, err)
 			defer ln.Close()
 			done := make(chan error, 1)
-			go pki.serveChannel(t, ln, p, scene, done)
+			go serveChannel(pki, ln, p, scene, done)
 
 			conn, err := net.Dial("tcp", ln.Addr().String())
 			require.NoError(t, err)

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/tas"
@@ -50,14 +51,8 @@ func TestMain(m *testing.M) {
 // buildClient compiles km_client.c with warnings as errors.
 func buildClient(t *testing.T) string {
 	t.Helper()
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			// CI must prove the protocol is speakable from C, not skip it.
-			t.Fatal("gcc not installed: CI needs it for the C client and for cgo")
-		}
-		t.Skip("gcc not installed")
-	}
+	// CI must prove the protocol is speakable from C, not skip it.
+	gcc := testkit.NeedCommand(t, "gcc", "the C client (and cgo)")
 	bin := filepath.Join(t.TempDir(), "km_client")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // Script is the verification recipe of docs/protocol.md §8, verbatim: it
@@ -26,15 +27,11 @@ tail -c +5 signed.bin | head -c "$n" > body.bin
 tail -c +$((n + 7)) signed.bin > sig.der
 openssl dgst -sm3 -sigopt distid:1234567812345678 -verify pub.pem -signature sig.der body.bin`
 
-// OpenSSL returns the path of the openssl binary, skipping the test when
-// there is none.
+// OpenSSL returns the path of the openssl binary (testkit.NeedCommand:
+// skipped without one, failed under CI=true).
 func OpenSSL(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl not installed")
-	}
-	return p
+	return testkit.NeedCommand(t, "openssl", "the OpenSSL signature checks of docs/protocol.md §8")
 }
 
 // Verify writes signed as signed.bin and pub as pub.pem into a temporary
