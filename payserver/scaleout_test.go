@@ -4,87 +4,31 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/channel/chanwire"
 	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/ca"
+	"github.com/fpemu/fpemu/payserver/store/storetest"
 	"github.com/fpemu/fpemu/payserver/wire"
 	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/load"
 )
-
-// postgresURL returns a postgres:// URL (what `fpemu server --db` takes)
-// for a fresh schema in the FPEMU_TEST_POSTGRES database, dropped when
-// the test ends. The variable may hold a URL or a key=value DSN (what
-// .ci/run exports); a password goes into a 0600 passfile in dir, never
-// into the servers' argv. Without the variable the test skips, naming it,
-// and fails under CI=true.
-func postgresURL(t *testing.T, dir string) string {
-	t.Helper()
-	dsn := os.Getenv("FPEMU_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("FPEMU_TEST_POSTGRES is not set under CI=true")
-		}
-		t.Skip("FPEMU_TEST_POSTGRES not set: no PostgreSQL to run against")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := fmt.Sprintf("scaleout_%x", b)
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		_ = conn.Close(ctx)
-	})
-	cfg := conn.Config()
-	u := url.URL{Scheme: "postgres", User: url.User(cfg.User), Path: "/" + cfg.Database}
-	q := url.Values{}
-	if strings.HasPrefix(cfg.Host, "/") {
-		q.Set("host", cfg.Host) // a Unix socket directory
-	} else {
-		u.Host = cfg.Host
-	}
-	q.Set("port", strconv.Itoa(int(cfg.Port)))
-	if cfg.TLSConfig == nil {
-		q.Set("sslmode", "disable")
-	}
-	if cfg.Password != "" {
-		pass := filepath.Join(dir, "pgpass")
-		line := fmt.Sprintf("*:*:*:%s:%s\n", cfg.User, strings.NewReplacer(`\`, `\\`, ":", `\:`).Replace(cfg.Password))
-		require.NoError(t, os.WriteFile(pass, []byte(line), 0o600))
-		q.Set("passfile", pass)
-	}
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // serverProc is an `fpemu server` process, ended by pid with SIGTERM when
 // the test ends (exit 0 required).
@@ -181,7 +125,7 @@ func TestScaleOutRaceTwoServers(t *testing.T) {
 	dir, err := os.MkdirTemp("", "scaleout")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	db := postgresURL(t, dir)
+	db := storetest.PostgresURL(t, dir, "scaleout")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 

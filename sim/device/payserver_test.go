@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,8 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fpemu/fpemu/payserver/store/storetest"
+
 	"github.com/emmansun/gmsm/sm2"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -150,33 +150,8 @@ func TestServerPaymentAcrossProcesses(t *testing.T) {
 
 // TestServerPaymentAcrossProcessesPostgres is the same on PostgreSQL.
 func TestServerPaymentAcrossProcessesPostgres(t *testing.T) {
-	dsn := os.Getenv("FPEMU_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("FPEMU_TEST_POSTGRES is not set under CI=true")
-		}
-		t.Skip("FPEMU_TEST_POSTGRES not set: no PostgreSQL to run against")
-	}
-	ctx := testCtx(t)
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := fmt.Sprintf("psrv_%x", b)
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		_ = conn.Close(context.Background())
-	})
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Skip("FPEMU_TEST_POSTGRES is not a postgres:// URL; this test passes it as --db")
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	runServerPayment(t, shortDir(t), u.String())
+	dir := shortDir(t)
+	runServerPayment(t, dir, storetest.PostgresURL(t, dir, "psrv"))
 }
 
 func runServerPayment(t *testing.T, dir, db string) {
