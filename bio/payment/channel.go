@@ -87,6 +87,25 @@ func putChanKey(tx *store.Tx, kind payproto.ChannelKeyKind, k *chanKey) error {
 		`INSERT INTO pay_chan_keys(kind, record) VALUES (?, ?) ON CONFLICT(kind) DO UPDATE SET record = excluded.record`, int64(kind))
 }
 
+// ChannelWeakening names one TA-side channel rule a canary double runs
+// without (Config.Weakened). The rules inside the channel library have no
+// such switch.
+type ChannelWeakening uint8
+
+// Channel weakenings. Each skips exactly one check of §8.11.
+const (
+	// ChannelRulesKept is the TA as built: every rule applies.
+	ChannelRulesKept ChannelWeakening = iota
+	// OfferOnlyProposed makes CHANNEL_OPEN offer just the profile it
+	// proposes instead of every profile the TA is provisioned for, so a
+	// server cannot see that the REE asked for a weaker one
+	// (docs/protocol.md §8.11, §11.8: no downgrade).
+	OfferOnlyProposed
+	// IgnoreAddressee makes CHANNEL_OPEN_RECORD return a feedback without
+	// checking that it names this device and the calling user (§8.11).
+	IgnoreAddressee
+)
+
 // anchors are the parsed trust anchors of the provisioning record.
 type anchors struct {
 	roots      *smx509.CertPool // nil: no SM2 profiles
@@ -348,6 +367,9 @@ func (t *TA) clientConfig(ctx context.Context, profile chanwire.Profile) (channe
 	if haveRSA {
 		cfg.Offered = append(cfg.Offered, chanwire.ProfileOpteeRSA)
 	}
+	if t.weak == OfferOnlyProposed {
+		cfg.Offered = []chanwire.Profile{profile}
+	}
 	switch profile {
 	case chanwire.ProfileGM, chanwire.ProfileGMFS:
 		if !haveSM2 {
@@ -577,7 +599,7 @@ func (t *TA) OpenChannelRecord(owner tee.UUID, h uint32, rec []byte) ([]byte, er
 	if err != nil {
 		return nil, t.channelFailed(h, err)
 	}
-	if !bytes.Equal(m.DeviceID, t.deviceIDText()) || !bytes.Equal(m.UserID, owner[:]) {
+	if t.weak != IgnoreAddressee && (!bytes.Equal(m.DeviceID, t.deviceIDText()) || !bytes.Equal(m.UserID, owner[:])) {
 		return nil, t.channelFailed(h, errors.New("feedback addressed to another device or user"))
 	}
 	return m.Custom, nil

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -27,6 +28,14 @@ const (
 	// NoOpPruning makes Keymaster refuse a BEGIN on a full operation table
 	// instead of pruning (keymaster.Config.NoPruning).
 	NoOpPruning Weakening = "no-op-pruning"
+	// ChanOfferOnlyProposed makes the payment TA's CHANNEL_OPEN offer only
+	// the profile the REE asked for (payment.OfferOnlyProposed): the
+	// channel-downgrade row's canary.
+	ChanOfferOnlyProposed Weakening = "chan-offer-only-proposed"
+	// ChanIgnoreAddressee makes the payment TA's CHANNEL_OPEN_RECORD skip
+	// its device-and-user addressee check (payment.IgnoreAddressee): the
+	// channel-other-device row's canary.
+	ChanIgnoreAddressee Weakening = "chan-ignore-addressee"
 )
 
 // RunWeakenedTA is RunTA without the bound w.
@@ -48,6 +57,14 @@ func RunWeakenedTA(ctx context.Context, role tee.Role, dir string, level zapcore
 				cfg.NoPruning = true
 				return keymaster.NewTA(cfg)
 			}
+		}
+	case ChanOfferOnlyProposed, ChanIgnoreAddressee:
+		if role == tee.RolePayment {
+			weak := payment.OfferOnlyProposed
+			if w == ChanIgnoreAddressee {
+				weak = payment.IgnoreAddressee
+			}
+			opt.Factory = func(env *taproc.Env) (rpc.TA, error) { return newPaymentWeakened(env, weak) }
 		}
 	default:
 		return fmt.Errorf("sim: unknown weakening %q", string(w))
