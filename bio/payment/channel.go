@@ -113,6 +113,19 @@ type anchors struct {
 	rsaServer  *rsa.PublicKey // nil: no optee-rsa
 }
 
+// CheckAnchors reports whether b are trust anchors the TA starts with
+// (docs/protocol.md §8.11): the payproto.TrustAnchors wire form, every
+// root a CA certificate, the RSA server key RSA-2048 or more. The error
+// wraps payproto.ErrAnchors and says what is wrong; `fpemu device up
+// --trust-anchors` checks a file with it before it boots anything.
+func CheckAnchors(b []byte) error {
+	if len(b) == 0 {
+		return fmt.Errorf("%w: empty", payproto.ErrAnchors)
+	}
+	_, err := parseAnchors(b)
+	return err
+}
+
 func parseAnchors(b []byte) (*anchors, error) {
 	if len(b) == 0 {
 		return nil, nil
