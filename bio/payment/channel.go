@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -60,7 +61,7 @@ func parseChanKey(b []byte) (chanKey, error) {
 			return chanKey{}, fmt.Errorf("%w: channel key record truncated", ErrCorruptRecord)
 		}
 		*f = make([]byte, n)
-		if _, err := r.Read(*f); err != nil && n > 0 {
+		if _, err := io.ReadFull(r, *f); err != nil {
 			return chanKey{}, fmt.Errorf("%w: channel key record truncated", ErrCorruptRecord)
 		}
 	}
