@@ -13,9 +13,10 @@ import (
 	"github.com/fpemu/fpemu/tee/taproc"
 )
 
-// Weakening names one resource bound a TA process can be run without:
-// the deliberately weakened configurations the attack suite's canaries
-// run to show that its resource rows can fail. No device runs one.
+// Weakening names one resource bound or TA-side rule a TA process can be
+// run without: the deliberately weakened configurations the attack
+// suite's canaries run to show that its rows can fail. Only test binaries
+// run one; `fpemu ta` never does.
 type Weakening string
 
 // Weakenings.
@@ -38,7 +39,8 @@ const (
 	ChanIgnoreAddressee Weakening = "chan-ignore-addressee"
 )
 
-// RunWeakenedTA is RunTA without the bound w.
+// RunWeakenedTA is RunTA without the bound or rule w (a weakening of
+// another role than w's leaves the TA as built).
 func RunWeakenedTA(ctx context.Context, role tee.Role, dir string, level zapcore.Level, w Weakening) error {
 	f, err := Factory(role)
 	if err != nil {
