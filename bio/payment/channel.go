@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -60,7 +61,7 @@ func parseChanKey(b []byte) (chanKey, error) {
 			return chanKey{}, fmt.Errorf("%w: channel key record truncated", ErrCorruptRecord)
 		}
 		*f = make([]byte, n)
-		if _, err := r.Read(*f); err != nil && n > 0 {
+		if _, err := io.ReadFull(r, *f); err != nil {
 			return chanKey{}, fmt.Errorf("%w: channel key record truncated", ErrCorruptRecord)
 		}
 	}
@@ -87,11 +88,43 @@ func putChanKey(tx *store.Tx, kind payproto.ChannelKeyKind, k *chanKey) error {
 		`INSERT INTO pay_chan_keys(kind, record) VALUES (?, ?) ON CONFLICT(kind) DO UPDATE SET record = excluded.record`, int64(kind))
 }
 
+// ChannelWeakening names one TA-side channel rule a canary double runs
+// without (Config.Weakened). The rules inside the channel library have no
+// such switch.
+type ChannelWeakening uint8
+
+// Channel weakenings. Each skips exactly one check of §8.11.
+const (
+	// ChannelRulesKept is the TA as built: every rule applies.
+	ChannelRulesKept ChannelWeakening = iota
+	// OfferOnlyProposed makes CHANNEL_OPEN offer just the profile it
+	// proposes instead of every profile the TA is provisioned for, so a
+	// server cannot see that the REE asked for a weaker one
+	// (docs/protocol.md §8.11, §11.8: no downgrade).
+	OfferOnlyProposed
+	// IgnoreAddressee makes CHANNEL_OPEN_RECORD return a feedback without
+	// checking that it names this device and the calling user (§8.11).
+	IgnoreAddressee
+)
+
 // anchors are the parsed trust anchors of the provisioning record.
 type anchors struct {
 	roots      *smx509.CertPool // nil: no SM2 profiles
 	serverName string
 	rsaServer  *rsa.PublicKey // nil: no optee-rsa
+}
+
+// CheckAnchors reports whether b are trust anchors the TA starts with
+// (docs/protocol.md §8.11): the payproto.TrustAnchors wire form, every
+// root a CA certificate, the RSA server key RSA-2048 or more. The error
+// wraps payproto.ErrAnchors and says what is wrong; `fpemu device up
+// --trust-anchors` checks a file with it before it boots anything.
+func CheckAnchors(b []byte) error {
+	if len(b) == 0 {
+		return fmt.Errorf("%w: empty", payproto.ErrAnchors)
+	}
+	_, err := parseAnchors(b)
+	return err
 }
 
 func parseAnchors(b []byte) (*anchors, error) {
@@ -348,6 +381,9 @@ func (t *TA) clientConfig(ctx context.Context, profile chanwire.Profile) (channe
 	if haveRSA {
 		cfg.Offered = append(cfg.Offered, chanwire.ProfileOpteeRSA)
 	}
+	if t.weak == OfferOnlyProposed {
+		cfg.Offered = []chanwire.Profile{profile}
+	}
 	switch profile {
 	case chanwire.ProfileGM, chanwire.ProfileGMFS:
 		if !haveSM2 {
@@ -577,7 +613,7 @@ func (t *TA) OpenChannelRecord(owner tee.UUID, h uint32, rec []byte) ([]byte, er
 	if err != nil {
 		return nil, t.channelFailed(h, err)
 	}
-	if !bytes.Equal(m.DeviceID, t.deviceIDText()) || !bytes.Equal(m.UserID, owner[:]) {
+	if t.weak != IgnoreAddressee && (!bytes.Equal(m.DeviceID, t.deviceIDText()) || !bytes.Equal(m.UserID, owner[:])) {
 		return nil, t.channelFailed(h, errors.New("feedback addressed to another device or user"))
 	}
 	return m.Custom, nil

@@ -1,6 +1,7 @@
 package payment
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -129,5 +130,52 @@ func FuzzSessionInvoke(f *testing.F) {
 		_ = tatest.InvokeHostile(t, s, cmd, &p, 5*time.Second)
 		q := tee.Params{tee.MemrefOut(payproto.OutputCapacity)}
 		require.NoError(t, s.Invoke(ctx, uint32(payproto.CmdGetDeviceCert), &q), "the TA stays usable")
+	})
+}
+
+// FuzzParseChanKey: the decoder of sealed channel-key rows never panics,
+// returns nothing on error (ErrCorruptRecord) and re-encodes what it
+// accepts byte for byte.
+func FuzzParseChanKey(f *testing.F) {
+	for _, k := range []chanKey{
+		{priv: bytes.Repeat([]byte{7}, 32)},
+		{priv: bytes.Repeat([]byte{7}, 32), cert: []byte{0x30, 0x82, 1, 2}},
+	} {
+		b := k.marshal()
+		f.Add(b)
+		f.Add(b[:len(b)-1])
+		f.Add(append(b, 0))
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := parseChanKey(b)
+		if err != nil {
+			require.ErrorIs(t, err, ErrCorruptRecord)
+			require.Equal(t, chanKey{}, k)
+			return
+		}
+		require.Equal(t, b, k.marshal())
+	})
+}
+
+// FuzzCheckAnchors: the TA-side check of trust anchors (wire form, CA
+// roots, RSA-2048) never panics and every refusal wraps
+// payproto.ErrAnchors.
+func FuzzCheckAnchors(f *testing.F) {
+	for _, a := range []payproto.TrustAnchors{
+		{ServerName: "pay.fpemu.test", Roots: [][]byte{{0x30, 1}}},
+		{RSAServer: []byte{0x30, 0x82}},
+	} {
+		b, err := a.Marshal()
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := CheckAnchors(b); err != nil {
+			require.ErrorIs(t, err, payproto.ErrAnchors)
+		}
 	})
 }

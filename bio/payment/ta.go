@@ -64,6 +64,11 @@ type Config struct {
 	// WallClock is the clock certificate validity is checked against
 	// (default time.Now).
 	WallClock func() time.Time
+	// Weakened turns off one of the TA's own channel rules. It exists
+	// only for the attack suite's canary doubles (sim/tas), which show
+	// that a row catches a TA without the rule; the zero value keeps
+	// every rule, and no device sets it.
+	Weakened ChannelWeakening
 }
 
 // TA is the payment trusted application. Its methods are safe for
@@ -88,6 +93,7 @@ type TA struct {
 	anchors   *anchors // nil: not provisioned for the channel
 	wallClock func() time.Time
 	chans     channels
+	weak      ChannelWeakening
 }
 
 // NewTA validates cfg, opens the store, creates the device attestation key
@@ -105,7 +111,7 @@ func NewTA(cfg Config) (*TA, error) {
 	if ttl == 0 {
 		ttl = DefaultAuthResultTTL
 	}
-	t := &TA{pending: make(map[uint64]*pendingPayment), wallClock: cfg.WallClock}
+	t := &TA{pending: make(map[uint64]*pendingPayment), wallClock: cfg.WallClock, weak: cfg.Weakened}
 	var err error
 	if t.anchors, err = parseAnchors(cfg.Anchors); err != nil {
 		return nil, fmt.Errorf("%w: %w: %w", ErrConfig, tacore.ErrConfig, err)

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/fpemu/fpemu/bio/payment/payproto"
+	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 )
@@ -183,14 +183,17 @@ type deviceUpOptions struct {
 	trustAnchors []byte
 }
 
-// readTrustAnchors reads and checks --trust-anchors FILE (a usage error,
-// exit 2, when it is unreadable or not payproto.TrustAnchors).
+// readTrustAnchors reads and checks --trust-anchors FILE as the payment
+// TA will (payment.CheckAnchors): a usage error, exit 2, when it is
+// unreadable, not payproto.TrustAnchors, or names a root that is not a CA
+// certificate or an RSA key under 2048 bits — rather than a payment TA
+// that does not start.
 func readTrustAnchors(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, usageErrorf("--trust-anchors: %v", err)
 	}
-	if _, err := payproto.ParseTrustAnchors(b); err != nil {
+	if err := payment.CheckAnchors(b); err != nil {
 		return nil, usageErrorf("--trust-anchors: %v", err)
 	}
 	return b, nil

@@ -219,6 +219,16 @@ var suite = []attack{
 	connFlood,
 	stalledFrames,
 	kmOpExhaust,
+	chanMITMCert,
+	chanMITMEphemeral,
+	chanReplay,
+	chanReorder,
+	chanReflect,
+	chanDowngrade,
+	chanCrossSession,
+	chanOtherDevice,
+	chanTruncated,
+	chanForgedFeedback,
 }
 
 // Attacks lists the suite, in report order.

@@ -27,6 +27,9 @@ type runner struct {
 	dir  string // the device directory, Config.Dir/<id>
 	log  *zap.Logger
 	devs []*device
+	// anchors, if set, are the payment TA's channel trust anchors
+	// (simdev.Config.TrustAnchors) for the devices booted after.
+	anchors []byte
 }
 
 // device is a booted emulated device: the stack (the launcher,
@@ -63,12 +66,13 @@ func (r *runner) boot(ctx context.Context, withHAL bool, restart simdev.RestartP
 // simConfig is the launcher configuration of the attack's device.
 func (r *runner) simConfig(restart simdev.RestartPolicy, stderr io.Writer) simdev.Config {
 	return simdev.Config{
-		Dir:     r.dir,
-		Roles:   simdev.RunnableRoles,
-		Command: r.cfg.TACommand(r.dir),
-		Restart: restart,
-		Log:     r.log.With(zap.String("component", "launcher")),
-		Stderr:  stderr,
+		Dir:          r.dir,
+		Roles:        simdev.RunnableRoles,
+		Command:      r.cfg.TACommand(r.dir),
+		Restart:      restart,
+		Log:          r.log.With(zap.String("component", "launcher")),
+		Stderr:       stderr,
+		TrustAnchors: r.anchors,
 	}
 }
 

@@ -26,6 +26,13 @@
 //     fingerprint TA's SQLite file, and the file rolled back to an older
 //     copy, which the rollback counter outside data/ must detect the way
 //     OP-TEE detects REE-FS rollback with RPMB;
+//   - the trusted channel (docs/protocol.md §8.11, §11): the REE between
+//     the payment TA and a payment server (channel.Server on loopback TCP
+//     in this process) swaps certificates and ephemeral keys, replays,
+//     reorders, reflects and forges records, downgrades gm-fs, mixes two
+//     sessions' handshake messages, hands over another device's record and
+//     cuts the handshake short (channel.go; which rows have canaries and
+//     why the others cannot is said there);
 //   - robustness: a TA killed by SIGKILL in the middle of an enrollment
 //     (docs/architecture.md rule 5: one transaction, old or new state) and a few
 //     thousand fuzzed frames at every TA socket (§1.8).

@@ -24,6 +24,9 @@ var paymentNames = map[tee.Result]string{
 	payproto.ResultAuthExpired:    "PAYMENT_AUTH_EXPIRED",
 	payproto.ResultKeyInvalidated: "PAYMENT_KEY_INVALIDATED",
 	payproto.ResultNoFingers:      "PAYMENT_NO_FINGERS",
+	// The channel's (docs/protocol.md §8.11).
+	payproto.ResultChannelFailed:         "PAY_ERROR_CHANNEL_FAILED",
+	payproto.ResultChannelNotProvisioned: "PAY_ERROR_CHANNEL_NOT_PROVISIONED",
 }
 
 // describe names an answer the way a reader of the protocol would: the

@@ -142,11 +142,17 @@ func FingerprintFactory(mut ...func(*fingerprint.Config, *taproc.Env)) taproc.Fa
 // from the record, replay marks persisted per BootID. Its device
 // attestation key is created in the store at first boot.
 func newPayment(env *taproc.Env) (rpc.TA, error) {
+	return newPaymentWeakened(env, payment.ChannelRulesKept)
+}
+
+// newPaymentWeakened is newPayment without the TA-side channel rule w
+// (payment.Config.Weakened; ChannelRulesKept keeps them all).
+func newPaymentWeakened(env *taproc.Env, w payment.ChannelWeakening) (rpc.TA, error) {
 	base, err := baseConfig(env)
 	if err != nil {
 		return nil, err
 	}
-	return payment.NewTA(payment.Config{Config: base, Anchors: bytes.Clone(env.Record.Anchors)})
+	return payment.NewTA(payment.Config{Config: base, Anchors: bytes.Clone(env.Record.Anchors), Weakened: w})
 }
 
 // RunTA runs the TA process of role in device directory dir: the body of

@@ -6,15 +6,17 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
 
-// Weakening names one resource bound a TA process can be run without:
-// the deliberately weakened configurations the attack suite's canaries
-// run to show that its resource rows can fail. No device runs one.
+// Weakening names one resource bound or TA-side rule a TA process can be
+// run without: the deliberately weakened configurations the attack
+// suite's canaries run to show that its rows can fail. Only test binaries
+// run one; `fpemu ta` never does.
 type Weakening string
 
 // Weakenings.
@@ -27,9 +29,18 @@ const (
 	// NoOpPruning makes Keymaster refuse a BEGIN on a full operation table
 	// instead of pruning (keymaster.Config.NoPruning).
 	NoOpPruning Weakening = "no-op-pruning"
+	// ChanOfferOnlyProposed makes the payment TA's CHANNEL_OPEN offer only
+	// the profile the REE asked for (payment.OfferOnlyProposed): the
+	// channel-downgrade row's canary.
+	ChanOfferOnlyProposed Weakening = "chan-offer-only-proposed"
+	// ChanIgnoreAddressee makes the payment TA's CHANNEL_OPEN_RECORD skip
+	// its device-and-user addressee check (payment.IgnoreAddressee): the
+	// channel-other-device row's canary.
+	ChanIgnoreAddressee Weakening = "chan-ignore-addressee"
 )
 
-// RunWeakenedTA is RunTA without the bound w.
+// RunWeakenedTA is RunTA without the bound or rule w (a weakening of
+// another role than w's leaves the TA as built).
 func RunWeakenedTA(ctx context.Context, role tee.Role, dir string, level zapcore.Level, w Weakening) error {
 	f, err := Factory(role)
 	if err != nil {
@@ -48,6 +59,14 @@ func RunWeakenedTA(ctx context.Context, role tee.Role, dir string, level zapcore
 				cfg.NoPruning = true
 				return keymaster.NewTA(cfg)
 			}
+		}
+	case ChanOfferOnlyProposed, ChanIgnoreAddressee:
+		if role == tee.RolePayment {
+			weak := payment.OfferOnlyProposed
+			if w == ChanIgnoreAddressee {
+				weak = payment.IgnoreAddressee
+			}
+			opt.Factory = func(env *taproc.Env) (rpc.TA, error) { return newPaymentWeakened(env, weak) }
 		}
 	default:
 		return fmt.Errorf("sim: unknown weakening %q", string(w))

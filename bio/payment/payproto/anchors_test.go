@@ -85,3 +85,31 @@ func TestParseKeyRefPrefix(t *testing.T) {
 		require.ErrorIs(t, err, ErrBadRequest, "prefix %d", i)
 	}
 }
+
+// FuzzParseKeyRefPrefix: CHANNEL_SEAL_PAYMENT's p2 decoder never panics,
+// returns nothing on error (ErrBadRequest), and what it accepts is the
+// canonical KeyRef followed by the payload, byte for byte.
+func FuzzParseKeyRefPrefix(f *testing.F) {
+	for _, r := range []KeyRef{{AppID: "a", Scene: "pay"}, {AppID: "com.example.wallet"}} {
+		b, err := r.Marshal()
+		require.NoError(f, err)
+		f.Add(b)
+		f.Add(append(bytes.Clone(b), "order 42"...))
+		f.Add(b[:len(b)-1])
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0, 1, 'a'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, rest, err := ParseKeyRefPrefix(b)
+		if err != nil {
+			require.ErrorIs(t, err, ErrBadRequest)
+			require.Equal(t, KeyRef{}, r)
+			require.Nil(t, rest)
+			return
+		}
+		ref, err := r.Marshal()
+		require.NoError(t, err)
+		require.Equal(t, b, append(ref, rest...))
+	})
+}
