@@ -62,7 +62,7 @@ var scenario = []struct {
 	name string
 	run  stepFunc
 }{
-	{"CA minted; server certificates; trust anchors (payserver/ca)", mintCA},
+	{"CA minted: server certificates, trust anchors", mintCA},
 	{"boot TAs: keymaster, gatekeeper, fingerprint, payment", bootTAs},
 	{"start the HAL (IBiometricsFingerprint@2.1 over gRPC)", startHAL},
 	{"PIN enroll (Gatekeeper ENROLL)", pinEnroll},
@@ -80,7 +80,7 @@ var scenario = []struct {
 	{"statement verified offline (certified key)", verifyOrder},
 	{"Keystore: per-op SM2 key, FINISH with the HAT", keystorePath},
 	// Through the payment server (server.go, serverpay.go).
-	{"device channel certificates: CSRs from the TA, CA issues", channelCerts},
+	{"channel certificates: CSRs from the TA, CA issues", channelCerts},
 	{"fpemu server process (SQLite ledger, loopback)", startServer},
 	{"merchant order over HTTP (POST /v1/orders)", merchantOrder},
 	{"gm-fs channel to the server; scene key registered", registerWithServer},

@@ -154,6 +154,7 @@ func mintCA(r *runner, ctx context.Context, rec *record) error {
 	if r.srv.anchors, err = (payproto.TrustAnchors{ServerName: serverName, Roots: [][]byte{c.Root().Raw}}).Marshal(); err != nil {
 		return err
 	}
+	rec.Add("dir", r.dir)
 	rec.Add("ca", caDir)
 	rec.Add("root", c.Root().Subject.CommonName)
 	rec.Add("server_certs", "sign + enc for "+serverName)
