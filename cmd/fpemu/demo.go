@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 
 	"github.com/spf13/cobra"
 
@@ -35,9 +36,20 @@ narrate, with timings, the whole chain a fingerprint payment goes through:
   offline with the certified key; the Android Keystore path (a per-operation
   SM2 key finished with the token of authenticate(op handle)).
 
-Then the failure paths: an impostor rejected, a new finger invalidating the
+Then the same payment through the payment server, 'fpemu server' as its own
+process (a CA minted in the demo directory with payserver/ca issues the server's
+and the device's channel certificates; the ledger is SQLite in the demo
+directory; everything on loopback): a merchant order over HTTP → the gm-fs
+channel (terminated in the payment TA) → the scene key registered → the
+server's challenge and its signed order summary shown → the fingerprint
+through the HAL → the statement sealed in the TA → verified and booked → the
+ledger row → the feedback verified by the TA. And the server's refusals: a
+tampered amount (payload), a counter rollback (counter), a replayed statement
+(challenge-used).
+
+Then the device's failure paths: an impostor rejected, a new finger invalidating the
 payment key (the app must re-register) and re-registration working, lockout
-after five failures. Finally every process is stopped and the command checks
+after five failures. Finally every process (server, HAL, TAs) is stopped and the command checks
 that no process or socket is left.
 
 Exit status 0 only if every step behaved as expected; otherwise 1, with the
@@ -64,6 +76,9 @@ it for inspection; --json prints one JSON object per step
 				Keep:       keep != "",
 				TACommand:  self.ta,
 				HALCommand: self.hal,
+				ServerCommand: func(args ...string) *exec.Cmd {
+					return exec.Command(self.exe, append([]string{"server"}, args...)...)
+				},
 			}
 			if logs {
 				cfg.Logs, cfg.LogLevel = errOut, lvl

@@ -54,21 +54,30 @@ func parseDemoLines(t *testing.T, out []byte) []demoLine {
 	return lines
 }
 
-// devicePIDs returns the pids the first step and the HAL step report.
+// devicePIDs returns the pids the steps report: the TAs (boot step), the
+// HAL and the payment server, by the steps' names.
 func devicePIDs(t *testing.T, lines []demoLine) map[string]int {
 	t.Helper()
 	pids := map[string]int{}
-	require.GreaterOrEqual(t, len(lines), 1)
-	for _, role := range []string{"keymaster", "gatekeeper", "fingerprint", "payment"} {
-		v, ok := lines[0].Details[role].(float64)
-		require.True(t, ok, "step 1 reports the %s pid: %v", role, lines[0].Details)
-		pids[role] = int(v)
-	}
-	if len(lines) >= 2 {
-		if v, ok := lines[1].Details["pid"].(float64); ok {
-			pids["hal"] = int(v)
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l.Step, "boot TAs"):
+			for _, role := range []string{"keymaster", "gatekeeper", "fingerprint", "payment"} {
+				v, ok := l.Details[role].(float64)
+				require.True(t, ok, "the boot step reports the %s pid: %v", role, l.Details)
+				pids[role] = int(v)
+			}
+		case strings.HasPrefix(l.Step, "start the HAL"):
+			if v, ok := l.Details["pid"].(float64); ok {
+				pids["hal"] = int(v)
+			}
+		case strings.HasPrefix(l.Step, "fpemu server"):
+			if v, ok := l.Details["pid"].(float64); ok {
+				pids["server"] = int(v)
+			}
 		}
 	}
+	require.NotEmpty(t, pids, "no step reported a pid")
 	return pids
 }
 
@@ -117,7 +126,8 @@ func TestDemoBinary(t *testing.T) {
 	bin := buildFpemu(t)
 	t.Run("json", func(t *testing.T) { testDemoJSON(t, bin) })
 	t.Run("text", func(t *testing.T) { testDemoText(t, bin) })
-	t.Run("sigint", func(t *testing.T) { testDemoSIGINT(t, bin) })
+	t.Run("sigint", func(t *testing.T) { testDemoSIGINT(t, bin, `"n":5,`) })
+	t.Run("sigint-with-server", func(t *testing.T) { testDemoSIGINT(t, bin, `"step":"merchant order`) })
 }
 
 // testDemoJSON: `fpemu demo --json` exits 0 with one well-formed object per
@@ -135,7 +145,9 @@ func testDemoJSON(t *testing.T, bin string) {
 	assert.Contains(t, lines[len(lines)-1].Step, "no process or socket left")
 	dir, _ := lines[0].Details["dir"].(string)
 	require.NotEmpty(t, dir)
-	assertNothingLeft(t, devicePIDs(t, lines), dir)
+	pids := devicePIDs(t, lines)
+	assert.Contains(t, pids, "server", "the demo ran fpemu server as a process")
+	assertNothingLeft(t, pids, dir)
 	_, err := os.Stat(dir)
 	assert.ErrorIs(t, err, os.ErrNotExist, "temporary device directory removed")
 
@@ -175,9 +187,10 @@ func testDemoText(t *testing.T, bin string) {
 	assert.Empty(t, stderr)
 }
 
-// testDemoSIGINT interrupts a run mid-way: the command exits 1 with a
-// message naming the interrupted step, and stops every process.
-func testDemoSIGINT(t *testing.T, bin string) {
+// testDemoSIGINT interrupts a run after the step whose JSON line contains
+// mark: the command exits 1 with a message naming the interrupted step,
+// and stops every process (the payment server's too once it runs).
+func testDemoSIGINT(t *testing.T, bin, mark string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "demo", "--json")
@@ -193,9 +206,9 @@ func testDemoSIGINT(t *testing.T, bin string) {
 		got.Write(line)
 		if err != nil {
 			_ = cmd.Wait() // stderr is complete (and no longer written) after Wait
-			t.Fatalf("demo ended before step 5: %v\nstdout:\n%s\nstderr:\n%s", err, got.String(), stderr.String())
+			t.Fatalf("demo ended before %s: %v\nstdout:\n%s\nstderr:\n%s", mark, err, got.String(), stderr.String())
 		}
-		if bytes.Contains(line, []byte(`"n":5,`)) {
+		if bytes.Contains(line, []byte(mark)) {
 			break
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"sync"
@@ -26,7 +27,7 @@ func init() { subcommands = append(subcommands, newDeviceCmd) }
 func newDeviceCmd() *cobra.Command {
 	return newGroup("device", "Run an emulated device",
 		"Boot and run an emulated fpemu device: its TA processes and its HAL.",
-		newDeviceUpCmd())
+		newDeviceUpCmd(), newDeviceRootCmd())
 }
 
 // deviceRoles are the TAs `device up` boots: Keymaster, Gatekeeper, the
@@ -60,6 +61,9 @@ type DeviceInfo struct {
 	HAL          *DeviceProcess  `json:"hal,omitempty"`
 	TAs          []DeviceProcess `json:"tas"`
 	SensorSocket string          `json:"sensor_socket"`
+	// Server is the payment server the device is wired to (--server);
+	// absent without it.
+	Server *ServerLink `json:"server,omitempty"`
 }
 
 func newDeviceUpCmd() *cobra.Command {
@@ -67,10 +71,11 @@ func newDeviceUpCmd() *cobra.Command {
 	var asJSON, noHAL bool
 	var restarts, clientGroup int
 	var anchorsFile string
+	var srv serverOptions
 	var execs []string
 	var readyTimeout time.Duration
 	c := &cobra.Command{
-		Use:   "up --dir DEVICE_DIR [--json] [--no-hal] [--exec ROLE=PATH]... [--client-group GID]",
+		Use:   "up --dir DEVICE_DIR [--json] [--no-hal] [--exec ROLE=PATH]... [--client-group GID] [--server ADDR --ca DIR]",
 		Short: "Boot keymaster, gatekeeper, fingerprint TA and HAL; run until interrupted",
 		Long: `Boot an emulated device in DEVICE_DIR (created 0700 if missing) and run it until
 SIGINT or SIGTERM: Keymaster, Gatekeeper and the fingerprint TA (and the payment
@@ -114,7 +119,28 @@ Bring your own HAL or TA (docs/protocol.md §7.8):
                     same restart policy. Repeatable, once per role.
 
 A vendor binary that exits or does not become ready fails the start (exit 1,
-naming PATH, its exit status and stderr tail); nothing is left running.`,
+naming PATH, its exit status and stderr tail); nothing is left running.
+
+Wire the device to a standing payment server (docs/protocol.md §14.8):
+
+  --server ADDR     the channel address of 'fpemu server' (its --listen). Needs
+                    --ca: the payment TA is provisioned with trust anchors made
+                    of the CA's root and --server-name (unless --trust-anchors
+                    gives them), its channel key pairs are made in the TA for
+                    the payment app's identity, the CA issues their dual
+                    certificates, the TA installs them, and a gm-fs handshake
+                    with ADDR checks both sides before the device is reported
+                    up (a failure is exit 1, nothing left running). The JSON
+                    gains "server":{"addr","name","profile","device_id",
+                    "channel_certs"}. A payment app then opens the payment TA
+                    socket as its user, dials ADDR and drives the channel
+                    (sim/drive: Connect, RegisterWithServer, ServerChallenge,
+                    PayOrder). The server accepts the device's registrations
+                    only if the device's attestation key is in its
+                    --device-roots: 'fpemu device root --dir DEVICE_DIR' prints it.
+  --ca DIR          the server's CA directory (fpemu ca init).
+  --server-name N   the name in the server's certificate (default
+                    pay.fpemu.test, fpemu server's default --name).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			abs, lvl, err := pf.parse()
@@ -144,6 +170,21 @@ naming PATH, its exit status and stderr tail); nothing is left running.`,
 					return err
 				}
 			}
+			switch {
+			case srv.addr == "" && srv.caDir != "":
+				return usageErrorf("--ca goes with --server")
+			case srv.addr != "" && srv.caDir == "":
+				return usageErrorf("--server needs --ca (the CA that issues the device's channel certificates)")
+			case srv.addr != "":
+				if _, _, err := net.SplitHostPort(srv.addr); err != nil {
+					return usageErrorf("--server: %v", err)
+				}
+				if anchors == nil {
+					if anchors, err = srv.trustAnchors(); err != nil {
+						return err
+					}
+				}
+			}
 			self, err := newSelfLauncher()
 			if err != nil {
 				return err
@@ -151,7 +192,7 @@ naming PATH, its exit status and stderr tail); nothing is left running.`,
 			self.vendor, self.level = vendor, lvl
 			return deviceUp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), deviceUpOptions{
 				dir: abs, self: self, json: asJSON, level: lvl, restarts: restarts, clientGroup: group,
-				noHAL: noHAL, readyTimeout: readyTimeout, trustAnchors: anchors,
+				noHAL: noHAL, readyTimeout: readyTimeout, trustAnchors: anchors, server: srv,
 			})
 		},
 	}
@@ -162,6 +203,9 @@ naming PATH, its exit status and stderr tail); nothing is left running.`,
 	c.Flags().BoolVar(&noHAL, "no-hal", false, "start the TAs and the sensor only: bring your own HAL")
 	c.Flags().StringArrayVar(&execs, "exec", nil, "run the vendor binary `ROLE=PATH` for ROLE (hal, keymaster, gatekeeper, fingerprint, payment); repeatable")
 	c.Flags().StringVar(&anchorsFile, "trust-anchors", "", "hand the payment TA the trusted channel's trust anchors from `FILE` (docs/protocol.md §8.11 wire form)")
+	c.Flags().StringVar(&srv.addr, "server", "", "wire the device to the payment server whose channel listens on `ADDR` (needs --ca)")
+	c.Flags().StringVar(&srv.caDir, "ca", "", "the server's CA `DIR`: trust anchors and the device's channel certificates")
+	c.Flags().StringVar(&srv.name, "server-name", "pay.fpemu.test", "the server `NAME` the trust anchors expect")
 	c.Flags().DurationVar(&readyTimeout, "ready-timeout", device.DefaultReadyTimeout, "how long each process has to write READY on fd 4")
 	return c
 }
@@ -181,6 +225,8 @@ type deviceUpOptions struct {
 	// trustAnchors are the bytes of --trust-anchors
 	// (device.Config.TrustAnchors).
 	trustAnchors []byte
+	// server is --server, --ca, --server-name; addr "" without --server.
+	server serverOptions
 }
 
 // readTrustAnchors reads and checks --trust-anchors FILE as the payment
@@ -256,6 +302,14 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 	if id, ok := st.BootID(); ok {
 		info.BootID = id.String()
 	}
+	if o.server.addr != "" {
+		link, err := wireServer(ctx, st, o.server)
+		if err != nil {
+			return errors.Join(err, shutdown())
+		}
+		info.Server = link
+		log.Info("wired to the payment server", zap.String("server", link.Addr), zap.String("device_id", link.DeviceID))
+	}
 	for _, r := range st.Roles() {
 		pid, err := st.PID(r)
 		if err != nil {
@@ -323,6 +377,9 @@ func printDevice(w io.Writer, info DeviceInfo, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t-\t(none: --no-hal; bring your own)\t-\n", device.HALName)
 	}
 	fmt.Fprintf(tw, "sensor\t-\t%s\t-\n", info.SensorSocket)
+	if info.Server != nil {
+		fmt.Fprintf(tw, "server\t-\t%s (%s, %s; device %s)\t-\n", info.Server.Addr, info.Server.Name, info.Server.Profile, info.Server.DeviceID)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

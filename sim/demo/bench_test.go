@@ -34,7 +34,7 @@ func setupThrough(tb testing.TB, last string) (*runner, context.Context) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	tb.Cleanup(cancel)
-	r, err := newRunner(testConfig())
+	r, err := newRunner(testConfig(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}

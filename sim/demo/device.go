@@ -32,12 +32,13 @@ const halPIDKey = "hal"
 // (the payment app's CA).
 func bootTAs(r *runner, ctx context.Context, rec *record) error {
 	d, err := device.Up(ctx, device.StackConfig{Config: device.Config{
-		Dir:       r.dir,
-		Roles:     roles,
-		Command:   r.cfg.TACommand(r.dir),
-		StopGrace: DefaultStopGrace,
-		Log:       newLogger(r.cfg.Logs, "launcher", r.cfg.LogLevel),
-		Stderr:    r.cfg.Logs,
+		Dir:          r.dir,
+		Roles:        roles,
+		Command:      r.cfg.TACommand(r.dir),
+		StopGrace:    DefaultStopGrace,
+		TrustAnchors: r.srv.anchors,
+		Log:          newLogger(r.cfg.Logs, "launcher", r.cfg.LogLevel),
+		Stderr:       r.cfg.Logs,
 	}})
 	if err != nil {
 		return err
@@ -127,9 +128,10 @@ func stopDevice(r *runner, ctx context.Context, rec *record) error {
 	return nil
 }
 
-// teardown closes the HAL clients, then the stack (the sessions and the
+// teardown closes the HAL clients and the server channel, then the stack (the sessions and the
 // sensor endpoint, the HAL, then the TAs by pid: SIGTERM, SIGKILL after
-// the grace), and checks that every process is gone and every socket
+// the grace), then the payment server by pid (SIGTERM, SIGKILL after the
+// grace), and checks that every process is gone and every socket
 // removed. It runs once.
 func (r *runner) teardown(ctx context.Context) error {
 	if r.done {
@@ -143,10 +145,14 @@ func (r *runner) teardown(ctx context.Context) error {
 	if r.hc != nil {
 		_ = r.hc.Close()
 	}
+	r.closeChannel(ctx)
 	if r.dev != nil {
 		if err := r.dev.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := r.closeServer(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := r.leftovers(); err != nil {
 		errs = append(errs, err)

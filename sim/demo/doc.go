@@ -26,14 +26,22 @@
 //  4. the Android Keystore path: a Keymaster per-operation SM2 key bound
 //     to the fingerprint authenticator id finishes only with the HAT of
 //     authenticate(operation_id = its op handle);
-//  5. the failure paths: an impostor is rejected, a newly enrolled finger
+//  5. the payment server (server.go, serverpay.go): a CA minted in the
+//     demo directory, `fpemu server` as a process (SQLite ledger there,
+//     loopback), a merchant order over HTTP, the scene key registered
+//     over the gm-fs channel the payment TA terminates, the server's
+//     challenge and signed summary, a touch, the statement sealed in the
+//     TA, booked, the ledger row, the feedback verified by the TA; and
+//     the server's refusals of a tampered amount, a counter rollback and
+//     a replayed statement (docs/protocol.md §14);
+//  6. the failure paths: an impostor is rejected, a newly enrolled finger
 //     invalidates the payment key (KEY_INVALIDATED, re-register) and the
 //     re-registered key signs, five failures lock the sensor out.
 //
 // Every step reports ok, its duration and details (Step); the run stops at
 // the first step that does not behave as expected. Whatever happens —
-// failure, context cancelled by SIGINT — Run stops the HAL and every TA by
-// pid and removes their sockets before it returns, and removes the device
+// failure, context cancelled by SIGINT — Run stops the server, the HAL and
+// every TA by pid and removes their sockets before it returns, and removes the device
 // directory unless Config.Keep.
 //
 // The numbered rules each step checks are those of docs/protocol.md §3

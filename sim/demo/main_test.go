@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
 	"testing"
 
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/internal/testkit/devchild"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
@@ -22,7 +24,46 @@ import (
 const child devchild.Switch = "FPEMU_DEMO_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	testkit.Main(m, string(child), func(mode string) int { return runChild(mode, child.Role(), child.Dir()) })
+	if mode := os.Getenv(string(child)); mode != "" {
+		os.Exit(runChild(mode, child.Role(), child.Dir()))
+	}
+	code := m.Run()
+	if fpemuBin.dir != "" {
+		_ = os.RemoveAll(fpemuBin.dir)
+	}
+	os.Exit(code)
+}
+
+// fpemuBin is the fpemu binary the demo's `fpemu server` runs from, built
+// once per test process (go build; cached) and removed by TestMain.
+var fpemuBin struct {
+	once sync.Once
+	dir  string
+	exe  string
+	err  error
+}
+
+// fpemuExe builds fpemu, or skips tb when there is no go tool.
+func fpemuExe(tb testing.TB) string {
+	tb.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		tb.Skip("no go tool on PATH to build fpemu for the demo's server")
+	}
+	fpemuBin.once.Do(func() {
+		if fpemuBin.dir, fpemuBin.err = os.MkdirTemp("", "fpemu-demo-bin-"); fpemuBin.err != nil {
+			return
+		}
+		fpemuBin.exe = filepath.Join(fpemuBin.dir, "fpemu")
+		out, err := exec.Command(goTool, "build", "-o", fpemuBin.exe, "github.com/fpemu/fpemu/cmd/fpemu").CombinedOutput()
+		if err != nil {
+			fpemuBin.err = fmt.Errorf("go build fpemu: %w\n%s", err, out)
+		}
+	})
+	if fpemuBin.err != nil {
+		tb.Fatal(fpemuBin.err)
+	}
+	return fpemuBin.exe
 }
 
 // runChild is what `fpemu ta <role> --dir dir` or `fpemu hal --dir dir
@@ -65,7 +106,10 @@ func (d dropAuthResults) Deliver(ctx context.Context, env []byte) error {
 	return d.BioRelay.Deliver(ctx, env)
 }
 
-// testConfig runs the device's processes as children of the test binary.
-func testConfig() Config {
-	return Config{TACommand: child.TACommand, HALCommand: child.HALCommand}
+// testConfig runs the device's processes as children of the test binary
+// and the payment server from a built fpemu binary.
+func testConfig(tb testing.TB) Config {
+	exe := fpemuExe(tb)
+	return Config{TACommand: child.TACommand, HALCommand: child.HALCommand,
+		ServerCommand: func(args ...string) *exec.Cmd { return exec.Command(exe, append([]string{"server"}, args...)...) }}
 }

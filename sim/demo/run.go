@@ -58,6 +58,10 @@ type Config struct {
 	// HALCommand returns the command of the HAL process for dir: normally
 	// device.HALCommand(fpemu, dir). Required.
 	HALCommand func(dir string) *exec.Cmd
+	// ServerCommand returns the `fpemu server` command with args (normally
+	// exec.Command(fpemu, append([]string{"server"}, args...)...)): the
+	// payment server the demo pays through. Required.
+	ServerCommand func(args ...string) *exec.Cmd
 	// Logs, if set, receives every process's JSON log lines (TAs, HAL,
 	// launcher). Nil discards them.
 	Logs io.Writer
@@ -89,7 +93,8 @@ type Report struct {
 	Kept bool
 	// Steps in order; the last one failed if the run failed at a step.
 	Steps []Step
-	// PIDs of the device's processes by role ("hal" for the HAL).
+	// PIDs of the device's processes by role ("hal" for the HAL, "server"
+	// for the payment server).
 	PIDs map[string]int
 	// Elapsed is the wall time of the whole run, shutdown included.
 	Elapsed time.Duration
@@ -169,13 +174,15 @@ type runner struct {
 	km   *device.Session
 	pay  *device.Session
 	done bool // teardown ran
+	srv  serverSide
+	sp   serverPay
 
 	state
 }
 
 func newRunner(cfg Config) (*runner, error) {
-	if cfg.TACommand == nil || cfg.HALCommand == nil {
-		return nil, errors.New("demo: Config.TACommand and Config.HALCommand are required")
+	if cfg.TACommand == nil || cfg.HALCommand == nil || cfg.ServerCommand == nil {
+		return nil, errors.New("demo: Config.TACommand, Config.HALCommand and Config.ServerCommand are required")
 	}
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = DefaultStepTimeout

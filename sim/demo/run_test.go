@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ func shortTempDir(t *testing.T) string { return testkit.ShortDir(t) }
 // checks that every step behaved as expected, that the trace reads as
 // documented, and that the device left nothing behind.
 func TestScenario(t *testing.T) {
-	cfg := testConfig()
+	cfg := testConfig(t)
 	var logs testkit.Buffer
 	var seen []Step
 	cfg.OnStep = func(s Step) { seen = append(seen, s) }
@@ -70,8 +71,29 @@ func TestScenario(t *testing.T) {
 	v, _ = byName("Keystore").Details.Get("other_op_hat")
 	assert.Equal(t, "KEY_USER_NOT_AUTHENTICATED", v)
 
-	// Nothing left: processes, sockets, directory.
-	require.Len(t, rep.PIDs, 5)
+	// The payment through the server process, and its refusals.
+	v, _ = byName("statement sealed in the TA").Details.Get("rule")
+	assert.Equal(t, "ok", v)
+	v, _ = byName("ledger row").Details.Get("amount")
+	assert.Equal(t, "12.50 CNY", v)
+	v, _ = byName("ledger row").Details.Get("order_status")
+	assert.Equal(t, "paid", v)
+	v, _ = byName("feedback verified by the TA").Details.Get("status_request")
+	assert.Equal(t, "the same booking, replayed", v)
+	for step, rule := range map[string]string{
+		"tampered amount refused":    "payload",
+		"counter rollback refused":   "counter",
+		"replayed statement refused": "payload",
+	} {
+		v, _ = byName(step).Details.Get("rule")
+		assert.Equal(t, rule, v, step)
+	}
+	v, _ = byName("replayed statement refused").Details.Get("ledger_rows")
+	assert.Equal(t, 2, v, "one row per paid order, none for a refusal")
+
+	// Nothing left: processes (the server's too), sockets, directory.
+	require.Len(t, rep.PIDs, 6)
+	require.Contains(t, rep.PIDs, serverPIDKey)
 	for role, pid := range rep.PIDs {
 		assert.False(t, alive(pid), "%s pid %d", role, pid)
 	}
@@ -84,7 +106,7 @@ func TestScenario(t *testing.T) {
 // without sockets; a non-empty directory is refused before anything starts.
 func TestKeepDir(t *testing.T) {
 	dir := filepath.Join(shortTempDir(t), "dev")
-	cfg := testConfig()
+	cfg := testConfig(t)
 	cfg.Dir, cfg.Keep = dir, true
 	rep, err := Run(testCtx(t), cfg)
 	require.NoError(t, err)
@@ -102,27 +124,37 @@ func TestKeepDir(t *testing.T) {
 }
 
 // TestInterrupted: cancelling the context mid-run (what SIGINT does in
-// `fpemu demo`) fails the step in progress and still stops every process.
+// `fpemu demo`) fails the step in progress and still stops every process:
+// before the server exists, and while it runs.
 func TestInterrupted(t *testing.T) {
-	ctx, cancel := context.WithCancel(testCtx(t))
-	cfg := testConfig()
-	cfg.OnStep = func(s Step) {
-		if strings.HasPrefix(s.Name, "enroll finger 1") {
-			cancel()
-		}
+	for _, tc := range []struct {
+		after      string
+		withServer bool
+	}{{"enroll finger 1", false}, {"merchant order", true}} {
+		t.Run(tc.after, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(testCtx(t))
+			cfg := testConfig(t)
+			cfg.OnStep = func(s Step) {
+				if strings.HasPrefix(s.Name, tc.after) {
+					cancel()
+				}
+			}
+			rep, err := Run(ctx, cfg)
+			require.ErrorIs(t, err, context.Canceled)
+			require.False(t, rep.OK())
+			last := rep.Steps[len(rep.Steps)-1]
+			assert.False(t, last.OK)
+			assert.ErrorContains(t, last.Err, "interrupted")
+			require.NotEmpty(t, rep.PIDs)
+			_, ok := rep.PIDs[serverPIDKey]
+			assert.Equal(t, tc.withServer, ok, "server pid in the report")
+			for role, pid := range rep.PIDs {
+				assert.False(t, alive(pid), "%s pid %d", role, pid)
+			}
+			_, err = os.Stat(rep.Dir)
+			assert.ErrorIs(t, err, os.ErrNotExist)
+		})
 	}
-	rep, err := Run(ctx, cfg)
-	require.ErrorIs(t, err, context.Canceled)
-	require.False(t, rep.OK())
-	last := rep.Steps[len(rep.Steps)-1]
-	assert.False(t, last.OK)
-	assert.ErrorContains(t, last.Err, "interrupted")
-	require.NotEmpty(t, rep.PIDs)
-	for role, pid := range rep.PIDs {
-		assert.False(t, alive(pid), "%s pid %d", role, pid)
-	}
-	_, err = os.Stat(rep.Dir)
-	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
 func tailOf(s string, n int) string {
@@ -171,10 +203,32 @@ func TestFailuresAreReported(t *testing.T) {
 			},
 			"bio result relayed", "is the HAL relaying bio envelopes before onAuthenticated?",
 		},
+		{
+			"a server that exits before it is ready",
+			func(c *Config) {
+				srv := c.ServerCommand
+				c.ServerCommand = func(args ...string) *exec.Cmd { return srv(append(args, "--profiles", "tls")...) }
+			},
+			"fpemu server process", "no ready line",
+		},
+		{
+			"a server killed mid-run",
+			func(c *Config) {
+				c.OnStep = func(s Step) {
+					if pid, ok := s.Details.Get("pid"); ok && strings.HasPrefix(s.Name, "fpemu server") {
+						_ = syscall.Kill(pid.(int), syscall.SIGKILL)
+						for end := time.Now().Add(10 * time.Second); alive(pid.(int)) && time.Now().Before(end); {
+							time.Sleep(10 * time.Millisecond)
+						}
+					}
+				}
+			},
+			"merchant order", "connection refused",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig()
+			cfg := testConfig(t)
 			tc.mutate(&cfg)
 			r, err := newRunner(cfg)
 			require.NoError(t, err)

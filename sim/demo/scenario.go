@@ -62,6 +62,7 @@ var scenario = []struct {
 	name string
 	run  stepFunc
 }{
+	{"CA minted: server certificates, trust anchors", mintCA},
 	{"boot TAs: keymaster, gatekeeper, fingerprint, payment", bootTAs},
 	{"start the HAL (IBiometricsFingerprint@2.1 over gRPC)", startHAL},
 	{"PIN enroll (Gatekeeper ENROLL)", pinEnroll},
@@ -78,13 +79,26 @@ var scenario = []struct {
 	{"SIGN_PAYMENT(challenge, order) (payment TA)", signOrder},
 	{"statement verified offline (certified key)", verifyOrder},
 	{"Keystore: per-op SM2 key, FINISH with the HAT", keystorePath},
+	// Through the payment server (server.go, serverpay.go).
+	{"channel certificates: CSRs from the TA, CA issues", channelCerts},
+	{"fpemu server process (SQLite ledger, loopback)", startServer},
+	{"merchant order over HTTP (POST /v1/orders)", merchantOrder},
+	{"gm-fs channel to the server; scene key registered", registerWithServer},
+	{"server challenge; signed order summary shown", serverChallenge},
+	{"fingerprint for the order (BEGIN_PAYMENT, HAL)", serverFingerprint},
+	{"statement sealed in the TA; server verifies, books", serverBooks},
+	{"ledger row (GET /v1/ledger)", ledgerRow},
+	{"feedback verified by the TA; status request", feedbackShown},
+	{"tampered amount refused (payload)", tamperedAmountRefused},
+	{"counter rollback refused (counter)", counterRollbackRefused},
+	{"replayed statement refused (payload: another order)", replayedStatementRefused},
 	// The failure paths (failures.go).
 	{"impostor finger rejected", impostorRejected},
 	{"enroll finger 3: authenticator id changes", enrollNewFinger},
 	{"payment key invalidated: re-register error", paymentKeyInvalidated},
 	{"re-register; the new finger pays, verified", reRegister},
 	{"lockout after five failures (onError LOCKOUT)", lockout},
-	{"stop HAL and TAs: no process or socket left", stopDevice},
+	{"stop server, HAL and TAs: no process or socket left", stopDevice},
 }
 
 func pinEnroll(r *runner, ctx context.Context, rec *record) error {

@@ -1,0 +1,362 @@
+package demo
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/fpemu/fpemu/bio/payment/payproto"
+	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/payserver"
+	"github.com/fpemu/fpemu/payserver/ca"
+)
+
+// The payment server side of the demo (docs/protocol.md §13, §14): a CA
+// minted in the demo directory with payserver/ca, the server's dual
+// certificates issued by it, the payment TA provisioned with the CA root
+// as its trust anchor, and `fpemu server` as its own process on loopback
+// with a SQLite ledger in the demo directory.
+
+// serverPIDKey names the server process in Report.PIDs.
+const serverPIDKey = "server"
+
+// serverName is the name the server's certificate carries and the payment
+// TA's trust anchors expect.
+const serverName = "pay.fpemu.test"
+
+// Where the server side lives in the demo directory.
+const (
+	caDirName     = "ca"     // the CA (fpemu ca init layout)
+	serverDirName = "server" // the server's certificates, keys, device roots and ledger
+)
+
+// serverStderrTail bounds what the demo keeps of the server's stderr when
+// it is not copying logs: the tail quoted when the server fails to start.
+const serverStderrTail = 4 << 10
+
+// serverSide is what the demo holds of the server.
+type serverSide struct {
+	ca      *ca.CA
+	anchors []byte              // payproto.TrustAnchors for the payment TA
+	sign    *smx509.Certificate // the server's signing certificate (checks the order summary)
+	srvDir  string
+	proc    *serverProc
+	http    *http.Client
+}
+
+// serverProc is the `fpemu server` process.
+type serverProc struct {
+	cmd           *exec.Cmd
+	exited        chan struct{} // closed when Wait returned
+	waitErr       error
+	channel, mAPI string // channel and merchant API addresses from the ready line
+	stderr        *tailBuffer
+}
+
+// tailBuffer keeps the last max bytes written to it, and copies them to w
+// when w is set.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+	w   io.Writer
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.w != nil {
+		_, _ = t.w.Write(p)
+	}
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+// mintCA creates the demo's CA (payserver/ca, in process), has it issue
+// the server's dual certificates for fresh SM2 keys written 0600 in the
+// server directory, and builds the payment TA's trust anchors (the CA
+// root, serverName) — provisioned at boot, so this runs before the TAs.
+func mintCA(r *runner, ctx context.Context, rec *record) error {
+	caDir := filepath.Join(r.dir, caDirName)
+	c, err := ca.Init(caDir, ca.InitOptions{Options: ca.Options{Logger: newLogger(r.cfg.Logs, "ca", r.cfg.LogLevel)}})
+	if err != nil {
+		return fmt.Errorf("CA: %w", err)
+	}
+	r.srv.ca = c
+	r.srv.srvDir = filepath.Join(r.dir, serverDirName)
+	if err := os.MkdirAll(r.srv.srvDir, 0o700); err != nil {
+		return err
+	}
+	sk, err := sm2.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	ek, err := sm2.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	scsr, err := ca.NewCSR(rand.Reader, sk, ca.CSRTemplate{CommonName: serverName})
+	if err != nil {
+		return err
+	}
+	ecsr, err := ca.NewCSR(rand.Reader, ek, ca.CSRTemplate{CommonName: serverName})
+	if err != nil {
+		return err
+	}
+	iss, err := c.Issue(ctx, ca.Request{CSR: scsr, EncCSR: ecsr, Profile: ca.ProfileServer, Usage: ca.UsageDual})
+	if err != nil {
+		return fmt.Errorf("CA: issue the server's certificates: %w", err)
+	}
+	if len(iss.Certs) != 2 {
+		return fmt.Errorf("CA issued %d server certificates, want the dual pair", len(iss.Certs))
+	}
+	r.srv.sign = iss.Certs[0]
+	var certs []byte
+	for _, crt := range iss.Certs {
+		certs = append(certs, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: crt.Raw})...)
+	}
+	if err := os.WriteFile(filepath.Join(r.srv.srvDir, "server.pem"), certs, 0o644); err != nil {
+		return err
+	}
+	if err := ca.WriteKeyFile(filepath.Join(r.srv.srvDir, "server-sign.key"), sk); err != nil {
+		return err
+	}
+	if err := ca.WriteKeyFile(filepath.Join(r.srv.srvDir, "server-enc.key"), ek); err != nil {
+		return err
+	}
+	if r.srv.anchors, err = (payproto.TrustAnchors{ServerName: serverName, Roots: [][]byte{c.Root().Raw}}).Marshal(); err != nil {
+		return err
+	}
+	rec.Add("dir", r.dir)
+	rec.Add("ca", caDir)
+	rec.Add("root", c.Root().Subject.CommonName)
+	rec.Add("server_certs", "sign + enc for "+serverName)
+	rec.Add("trust_anchors", "CA root, "+serverName+" (for the payment TA's provisioning record)")
+	return nil
+}
+
+// channelCerts has the payment TA make its channel key pair (the CSRs
+// come out of the TA, the keys never do), the CA issue the device's dual
+// certificates for them (their subject names the device id) and the TA
+// install them (docs/protocol.md §8.11, §13).
+func channelCerts(r *runner, ctx context.Context, rec *record) error {
+	scsr, err := payproto.ChannelKey{Kind: payproto.ChannelKeySign}.Execute(ctx, r.pay)
+	if err != nil {
+		return err
+	}
+	ecsr, err := payproto.ChannelKey{Kind: payproto.ChannelKeyEnc}.Execute(ctx, r.pay)
+	if err != nil {
+		return err
+	}
+	iss, err := r.srv.ca.Issue(ctx, ca.Request{CSR: scsr, EncCSR: ecsr, Profile: ca.ProfileDevice, Usage: ca.UsageDual})
+	if err != nil {
+		return fmt.Errorf("CA: issue the device's channel certificates: %w", err)
+	}
+	if len(iss.Certs) != 2 {
+		return fmt.Errorf("CA issued %d device certificates, want the dual pair", len(iss.Certs))
+	}
+	if err := (payproto.InstallChannelCert{Kind: payproto.ChannelKeySign, DER: iss.Certs[0].Raw}).Execute(ctx, r.pay); err != nil {
+		return err
+	}
+	if err := (payproto.InstallChannelCert{Kind: payproto.ChannelKeyEnc, DER: iss.Certs[1].Raw}).Execute(ctx, r.pay); err != nil {
+		return err
+	}
+	rec.Add("subject", iss.Certs[0].Subject.CommonName)
+	rec.Add("serials", []string{ca.FormatSerial(iss.Certs[0].SerialNumber), ca.FormatSerial(iss.Certs[1].SerialNumber)})
+	rec.Add("keys", "generated in the payment TA; only the CSRs left it")
+	return nil
+}
+
+// startServer writes the device's attestation key as the server's only
+// device root (what a device maker hands the payment server) and starts
+// `fpemu server` on loopback with its ledger in SQLite in the demo
+// directory, then waits for its ready line.
+func startServer(r *runner, ctx context.Context, rec *record) error {
+	if r.cfg.ServerCommand == nil {
+		return errors.New("demo: Config.ServerCommand is required")
+	}
+	dev, err := proof.VerifyDeviceCert(r.reg.Device)
+	if err != nil {
+		return err
+	}
+	root, err := dev.PublicKey.PEM()
+	if err != nil {
+		return err
+	}
+	roots := filepath.Join(r.srv.srvDir, "device-roots.pem")
+	if err := os.WriteFile(roots, root, 0o644); err != nil {
+		return err
+	}
+	db := filepath.Join(r.srv.srvDir, "ledger.db")
+	cmd := r.cfg.ServerCommand("--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", "sqlite:"+db,
+		"--ca", r.srv.ca.Dir(), "--cert", filepath.Join(r.srv.srvDir, "server.pem"),
+		"--key", filepath.Join(r.srv.srvDir, "server-sign.key"), "--enc-key", filepath.Join(r.srv.srvDir, "server-enc.key"),
+		"--device-roots", roots, "--name", serverName, "--log-level", r.cfg.LogLevel.String())
+	p, err := runServer(ctx, cmd, r.cfg.Logs)
+	if p != nil {
+		r.srv.proc = p
+		r.rep.PIDs[serverPIDKey] = p.cmd.Process.Pid
+	}
+	if err != nil {
+		return err
+	}
+	r.srv.http = &http.Client{Timeout: 10 * time.Second}
+	rec.Add("pid", p.cmd.Process.Pid)
+	rec.Add("channel", p.channel+" (gm-fs)")
+	rec.Add("merchant_api", "http://"+p.mAPI)
+	rec.Add("db", "sqlite:"+db)
+	rec.Add("device_roots", "this device's attestation key")
+	return nil
+}
+
+// runServer starts cmd and waits for its "ready channel=… http=…" line.
+// The process is returned whenever it started, so that teardown stops it.
+func runServer(ctx context.Context, cmd *exec.Cmd, logs io.Writer) (*serverProc, error) {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	p := &serverProc{cmd: cmd, exited: make(chan struct{}), stderr: &tailBuffer{max: serverStderrTail, w: logs}}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start fpemu server: %w", err)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		br := bufio.NewReader(out)
+		l, _ := br.ReadString('\n')
+		lines <- l
+		_, _ = io.Copy(io.Discard, br)
+	}()
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	select {
+	case l := <-lines:
+		if _, err := fmt.Sscanf(strings.TrimSpace(l), "ready channel=%s http=%s", &p.channel, &p.mAPI); err != nil {
+			<-p.exited
+			return p, fmt.Errorf("fpemu server (pid %d): no ready line (%q): %v; stderr:\n%s", cmd.Process.Pid, l, p.waitErr, p.stderr)
+		}
+		return p, nil
+	case <-ctx.Done():
+		return p, fmt.Errorf("fpemu server (pid %d) not ready: %w", cmd.Process.Pid, ctx.Err())
+	}
+}
+
+// stopServer ends the server by pid: SIGTERM (it shuts down gracefully),
+// SIGKILL after grace. A non-zero exit after SIGTERM is an error.
+func (p *serverProc) stop(grace time.Duration) error {
+	select {
+	case <-p.exited:
+		return p.exitErr()
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+		return p.exitErr()
+	case <-t.C:
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		return fmt.Errorf("fpemu server (pid %d) did not stop within %v of SIGTERM: killed", p.cmd.Process.Pid, grace)
+	}
+}
+
+func (p *serverProc) exitErr() error {
+	if p.waitErr != nil {
+		return fmt.Errorf("fpemu server (pid %d): %v; stderr tail:\n%s", p.cmd.Process.Pid, p.waitErr, p.stderr)
+	}
+	return nil
+}
+
+// merchant calls the merchant API: method on path with body (JSON) and
+// the idempotency key, decoding the answer into v; it returns the status.
+func (r *runner) merchant(ctx context.Context, method, path, key string, body, v any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+r.srv.proc.mAPI+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := r.srv.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(io.LimitReader(resp.Body, 1<<20))
+	if err := dec.Decode(v); err != nil {
+		return resp.StatusCode, fmt.Errorf("merchant API %s %s: %d, undecodable answer: %w", method, path, resp.StatusCode, err)
+	}
+	return resp.StatusCode, nil
+}
+
+// dialServer opens a TCP connection to the server's channel listener.
+func (r *runner) dialServer(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", r.srv.proc.channel)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	return conn, nil
+}
+
+// closeServer stops the server process and closes the CA; run by teardown.
+func (r *runner) closeServer() error {
+	var errs []error
+	if r.srv.proc != nil {
+		errs = append(errs, r.srv.proc.stop(DefaultStopGrace))
+	}
+	if r.srv.ca != nil {
+		errs = append(errs, r.srv.ca.Close())
+		r.srv.ca = nil
+	}
+	return errors.Join(errs...)
+}
+
+// orderJSON aliases the merchant API's order for the steps.
+type orderJSON = payserver.OrderJSON
