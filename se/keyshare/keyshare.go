@@ -243,4 +243,3 @@ func SerialOf(b []byte) ([SerialSize]byte, error) {
 	copy(s[:], b)
 	return s, nil
 }
-
