@@ -13,7 +13,7 @@ import (
 	"github.com/fpemu/fpemu/se/apdu"
 )
 
-func openCard(t *testing.T, dir string) *Card {
+func openCard(t testing.TB, dir string) *Card {
 	t.Helper()
 	c, err := Open(dir, Options{})
 	require.NoError(t, err)
