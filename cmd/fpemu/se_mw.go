@@ -204,4 +204,3 @@ func newSEMiddlewareCmds() []*cobra.Command {
 	kf.register(keygen)
 	return []*cobra.Command{personalise, status, change, unblock, keygen, sign}
 }
-
