@@ -96,5 +96,6 @@ stops it cleanly. Logs are JSON lines on stderr (component "se").`,
 	pf.register(c, "the card's directory (created 0700 on first use)", "log level: debug, info, warn, error")
 	c.Flags().StringVar(&socket, "socket", "", "Unix socket path (default DIR/se.sock)")
 	c.Flags().StringVar(&vpcd, "vpcd", "", "connect to pcscd's vpcd reader at HOST:PORT (vsmartcard, default port 35963)")
+	c.AddCommand(newSEMiddlewareCmds()...)
 	return c
 }

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/se/apdu"
+	"github.com/fpemu/fpemu/se/sm"
 )
 
 // AID is the shield applet's application identifier: proprietary RID
@@ -55,8 +56,10 @@ type Session struct {
 	selected bool
 	verified bool // the user PIN was verified in this session (security status)
 	chain    *apdu.Command
-	pending  []byte // response bytes left for GET RESPONSE
-	chal     []byte // the last GET CHALLENGE
+	pending  []byte      // response bytes left for GET RESPONSE
+	chal     []byte      // the last GET CHALLENGE
+	sm       *sm.Session // the secure-messaging session (§15.4), nil without one
+	inSM     bool        // the command being processed arrived protected
 }
 
 // NewSession powers the card on: nothing selected, nothing verified.
@@ -91,6 +94,9 @@ func (s *Session) Transmit(ctx context.Context, raw []byte) []byte {
 		}
 		return apdu.Response{SW: apdu.SWWrongLength}.Marshal()
 	}
+	if s.sm != nil || sm.IsProtected(cmd.CLA) {
+		return s.transmitSM(ctx, cmd)
+	}
 	r := s.process(ctx, cmd)
 	return s.respond(cmd, r)
 }
@@ -119,6 +125,15 @@ func (s *Session) serve(data []byte, ne int) []byte {
 }
 
 func (s *Session) process(ctx context.Context, cmd apdu.Command) result {
+	if cmd.CLA == ClaProprietary && s.chain == nil {
+		if cmd.INS != InsInitSMKey {
+			return fail(apdu.SWINSNotSupported)
+		}
+		if !s.selected {
+			return fail(apdu.SWConditionsNotSatisfied)
+		}
+		return s.initSMKey(ctx, cmd)
+	}
 	if cmd.CLA&0xE0 != 0 || cmd.CLA&0x0F != 0 {
 		// First interindustry class only (ISO/IEC 7816-4 §5.4.1), no
 		// secure messaging and logical channel 0 in this round.
@@ -163,7 +178,20 @@ func (s *Session) process(ctx context.Context, cmd apdu.Command) result {
 	if !s.selected {
 		return fail(apdu.SWConditionsNotSatisfied)
 	}
+	if !s.inSM && needsSM(cmd) {
+		// Once the card has an SM key, PINs and the private key are
+		// reachable only under secure messaging (§15.4.3).
+		k, err := s.smKey(ctx)
+		if err != nil {
+			return s.memoryFailure("read SM key", err)
+		}
+		if k != nil {
+			return fail(apdu.SWSecurityNotSatisfied)
+		}
+	}
 	switch cmd.INS {
+	case InsMutualAuth:
+		return s.mutualAuthenticate(ctx, cmd)
 	case InsVerify:
 		return s.verify(ctx, cmd)
 	case InsChangeRefData:

@@ -13,7 +13,7 @@ import (
 	"github.com/fpemu/fpemu/se/apdu"
 )
 
-func openCard(t *testing.T, dir string) *Card {
+func openCard(t testing.TB, dir string) *Card {
 	t.Helper()
 	c, err := Open(dir, Options{})
 	require.NoError(t, err)
@@ -91,7 +91,8 @@ func TestSelect(t *testing.T) {
 	assert.Equal(t, apdu.SWIncorrectP1P2, h.sw("00A4000007F04650454D5501"))
 	assert.Equal(t, apdu.SWINSNotSupported, h.sw("00EE0000"))
 	assert.Equal(t, apdu.SWINSNotSupported, h.sw("00600000"))
-	assert.Equal(t, apdu.SWCLANotSupported, h.sw("80200001"))
+	assert.Equal(t, apdu.SWINSNotSupported, h.sw("80200001"), "class 80 carries only INITIALIZE SM KEY")
+	assert.Equal(t, apdu.SWCLANotSupported, h.sw("A0200001"))
 	assert.Equal(t, apdu.SWWrongLength, h.sw("002000010631"))
 }
 

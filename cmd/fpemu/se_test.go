@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/se/card"
+)
+
+// TestSEBinary runs `fpemu se` as a process: flag errors exit 2; the card
+// announces its socket; the middleware subcommands personalise it (2 of
+// 3 shares in three directories), change the transport PIN, generate a
+// key and sign — PINs on stdin only; one share alone is refused; SIGTERM
+// ends the card with exit 0 and its socket removed.
+func TestSEBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildFpemu(t)
+	exe := func(stdin string, args ...string) (int, string, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		return runCmd(t, cmd)
+	}
+	root := testkit.ShortDir(t)
+	dir := filepath.Join(root, "card")
+	for _, bad := range [][]string{
+		{"se"},
+		{"se", "--dir", dir, "--vpcd", "nohostport"},
+		{"se", "--dir", dir, "--vpcd", "127.0.0.1:0"},
+		{"se", "--dir", dir, "extra"},
+	} {
+		code, _, stderr := exe("", bad...)
+		assert.Equal(t, 2, code, "%v: %s", bad, stderr)
+	}
+
+	sock := filepath.Join(root, "se.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	proc := exec.CommandContext(ctx, bin, "se", "--dir", dir, "--socket", sock)
+	stdout, err := proc.StdoutPipe()
+	require.NoError(t, err)
+	var stderr testkit.Buffer
+	proc.Stderr = &stderr
+	require.NoError(t, proc.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- proc.Wait() }()
+	t.Cleanup(func() {
+		if proc.ProcessState == nil {
+			_ = proc.Process.Kill()
+			<-exited
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, stderr.String())
+	require.Equal(t, "se ready socket="+sock+"\n", line)
+
+	var shares []string
+	for _, d := range []string{"sandbox", "keystore", "backup"} {
+		require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o700))
+		shares = append(shares, "--share", filepath.Join(root, d, "sm.share"))
+	}
+	args := func(sub string, extra ...string) []string {
+		return append(append([]string{"se", sub, "--socket", sock}, shares...), extra...)
+	}
+	code, out, errOut := exe(card.DefaultAdmin+"\n", args("personalise")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, "personalised: 3 shares, any 2 open the card\n", out)
+	code, _, errOut = exe(card.TransportPIN+"\n24681357\n", args("pin-change")...)
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut = exe("", args("pin-status")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, "tries left 6\n", out)
+	code, pubHex, errOut := exe("24681357\n", args("keygen")...)
+	require.Equal(t, 0, code, errOut)
+	code, sigHex, errOut := exe("24681357\n", args("sign", "--message", "pay 12.00 to shop 7")...)
+	require.Equal(t, 0, code, errOut)
+	pub, err := card.ParsePoint(mustUnhex(t, strings.TrimSpace(pubHex)))
+	require.NoError(t, err)
+	sig, err := hex.DecodeString(strings.TrimSpace(sigHex))
+	require.NoError(t, err)
+	assert.True(t, sm2.VerifyASN1WithSM2(pub, nil, []byte("pay 12.00 to shop 7"), sig))
+
+	code, _, errOut = exe("000000\n", args("sign", "--message", "x")...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "wrong PIN, 5 tries left")
+	assert.NotContains(t, errOut, "000000", "no PIN in errors")
+	code, _, errOut = exe("", "se", "pin-status", "--socket", sock, shares[0], shares[1])
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "too few valid shares")
+	code, _, errOut = exe("", args("pin-change")...)
+	assert.Equal(t, 2, code, "no PINs on stdin: %s", errOut)
+
+	require.NoError(t, proc.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		require.NoError(t, err, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("fpemu se did not stop on SIGTERM")
+	}
+	assert.Equal(t, 0, proc.ProcessState.ExitCode())
+	_, err = os.Lstat(sock)
+	assert.ErrorIs(t, err, os.ErrNotExist, "socket removed")
+	assert.Contains(t, stderr.String(), `"component":"se"`)
+	assert.NotContains(t, stderr.String(), "24681357")
+}
