@@ -93,7 +93,45 @@ var (
 	ErrFingerNotBound = errors.New("store: finger not bound to the scene key")
 	// ErrRequestConflict: a request id reused for another statement.
 	ErrRequestConflict = errors.New("store: request id reused for another statement")
+	// ErrOTPUnknown: no OTP seed for that (device, app).
+	ErrOTPUnknown = errors.New("store: OTP seed not registered")
+	// ErrOTPReplay: the OTP time step is not greater than the last
+	// accepted one (RFC 6238 §5.2: a code is accepted at most once).
+	ErrOTPReplay = errors.New("store: OTP step not after the last accepted one")
 )
+
+// MaxSealedSeedLen bounds a stored sealed OTP seed (bytes; payserver/otp
+// seals at most 92).
+const MaxSealedSeedLen = 128
+
+// MaxOTPStep bounds an OTP time step: steps are compared in SQL, so they
+// must stay below 2^63 (a step of one second reaches that in 2.9e11
+// years).
+const MaxOTPStep = 1<<63 - 1
+
+// OTPRef names an OTP seed: one per (device, app).
+type OTPRef struct {
+	Device proof.DeviceID
+	App    string
+}
+
+func (r OTPRef) String() string { return fmt.Sprintf("%x/%s", r.Device[:], r.App) }
+
+// OTPSeed is a registered one-time-code seed (payserver/otp). The store
+// keeps the seed sealed and never opens it: Sealed is opaque here.
+type OTPSeed struct {
+	Ref           OTPRef
+	Algorithm     string // payserver/otp.Algorithm, 1..32 bytes
+	Digits        int    // 6..8
+	PeriodSeconds int    // 1..60
+	Epoch         int64  // T0, Unix seconds, ≥ 0
+	Sealed        []byte // 1..MaxSealedSeedLen bytes
+	// LastStep is the last accepted time step when HasLastStep; set by
+	// the store (AcceptOTPStep), ignored by PutOTPSeed.
+	LastStep    uint64
+	HasLastStep bool
+	Created     time.Time
+}
 
 // KeyRef names a scene key: what it is bound to.
 type KeyRef struct {
@@ -262,6 +300,19 @@ type Store interface {
 	// Prune deletes challenges past their expiry plus ReplayWindow and
 	// request ids older than ReplayWindow.
 	Prune(ctx context.Context) (Pruned, error)
+	// PutOTPSeed registers the OTP seed of (device, app) for a
+	// registered, unrevoked device, or replaces it (a device re-seeding
+	// at re-registration). A replacement keeps the last accepted step:
+	// steps are time, and a new seed must not reopen an old window.
+	PutOTPSeed(ctx context.Context, s OTPSeed) error
+	// OTPSeed returns a registered OTP seed (ErrOTPUnknown).
+	OTPSeed(ctx context.Context, ref OTPRef) (OTPSeed, error)
+	// AcceptOTPStep records step (≤ MaxOTPStep) as the last accepted one
+	// of ref's seed by compare-and-swap, in one transaction: a step not
+	// greater than the stored one is ErrOTPReplay, so of N concurrent
+	// calls with one step exactly one succeeds. The device must be
+	// registered and unrevoked.
+	AcceptOTPStep(ctx context.Context, ref OTPRef, step uint64) error
 	// Close releases the database.
 	Close() error
 }

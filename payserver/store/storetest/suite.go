@@ -82,6 +82,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RaceGoroutines", func(t *testing.T) { testRaceGoroutines(t, h) })
 	t.Run("RaceProcesses", func(t *testing.T) { testRaceProcesses(t, h) })
 	t.Run("Options", func(t *testing.T) { testOptions(t, h) })
+	t.Run("OTPSeeds", func(t *testing.T) { testOTPSeeds(t, h) })
+	t.Run("OTPRace", func(t *testing.T) { testOTPRace(t, h) })
 }
 
 func testMigrations(t *testing.T, h Harness) {

@@ -101,6 +101,25 @@ var migrations = []migration{{
 )`,
 		`CREATE INDEX requests_created ON requests (created_ms)`,
 	},
+}, {
+	version: 2,
+	name:    "OTP seeds and last accepted steps",
+	// last_step is NULL until a code is accepted; steps are < 2^63
+	// (store.MaxOTPStep), so unlike counters they compare in SQL.
+	stmts: []string{
+		`CREATE TABLE otp_seeds (
+	device_id  {{blob}} NOT NULL REFERENCES devices(device_id),
+	app_id     TEXT NOT NULL,
+	algorithm  TEXT NOT NULL,
+	digits     INTEGER NOT NULL CHECK (digits BETWEEN 6 AND 8),
+	period_s   INTEGER NOT NULL CHECK (period_s BETWEEN 1 AND 60),
+	epoch_s    BIGINT NOT NULL CHECK (epoch_s >= 0),
+	sealed     {{blob}} NOT NULL,
+	last_step  BIGINT CHECK (last_step >= 0),
+	created_ms BIGINT NOT NULL,
+	PRIMARY KEY (device_id, app_id)
+)`,
+	},
 }}
 
 // SchemaVersion is the newest schema version this build knows.
