@@ -118,6 +118,9 @@ func (s *Session) generateKeyPair(ctx context.Context, cmd apdu.Command) result 
 // input is 1..MaxSignInput bytes and may not start with SignLabelPrefix
 // (6A80).
 func (s *Session) pso(ctx context.Context, cmd apdu.Command) result {
+	if cmd.P1 == 0x9E && cmd.P2 == P2Confirm {
+		return s.confirmPreSubmit(ctx, cmd)
+	}
 	if cmd.P1 != 0x9E || cmd.P2 != 0x9A {
 		return fail(apdu.SWIncorrectP1P2)
 	}
@@ -168,6 +171,9 @@ func (s *Session) getChallenge(cmd apdu.Command) result {
 // response is the SM2 signature over InternalAuthLabel ‖ challenge, with
 // Z_A as PSO. Same conditions as signing.
 func (s *Session) internalAuthenticate(ctx context.Context, cmd apdu.Command) result {
+	if cmd.P1 == 0 && cmd.P2 == P2ServerLogin {
+		return s.serverLogin(ctx, cmd)
+	}
 	if cmd.P1 != 0 || cmd.P2 != 0 {
 		return fail(apdu.SWIncorrectP1P2)
 	}
@@ -211,6 +217,8 @@ func (s *Session) getData(ctx context.Context, cmd apdu.Command) result {
 		return ok(der)
 	case DOCertRequest:
 		return s.certRequest(ctx)
+	case DOServerCert:
+		return s.getServerCert(ctx)
 	}
 	return fail(apdu.SWReferencedDataNotFound)
 }
@@ -253,6 +261,9 @@ func (s *Session) certRequest(ctx context.Context) result {
 // verifies against an issuer certificate in the same P7 that is a CA.
 // With no key on the card the answer is 6A88.
 func (s *Session) putData(ctx context.Context, cmd apdu.Command) result {
+	if uint16(cmd.P1)<<8|uint16(cmd.P2) == DOServerCert {
+		return s.putServerCert(ctx, cmd)
+	}
 	if uint16(cmd.P1)<<8|uint16(cmd.P2) != DOCertificate {
 		return fail(apdu.SWReferencedDataNotFound)
 	}
