@@ -187,5 +187,6 @@ func (s *Server) MerchantHandler() http.Handler {
 		}
 		ok(w, http.StatusOK, page)
 	})
+	s.registerShield(mux) // shield.go: seed 002 login and pre-submit confirmation
 	return mux
 }
