@@ -30,7 +30,12 @@ type runner struct {
 	// anchors, if set, are the payment TA's channel trust anchors
 	// (simdev.Config.TrustAnchors) for the devices booted after.
 	anchors []byte
+	// cleanups run at teardown, last first (rows without a device).
+	cleanups []func()
 }
+
+// cleanup registers f to run at teardown.
+func (r *runner) cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
 
 // device is a booted emulated device: the stack (the launcher,
 // optionally the HAL) and the CA sessions the attacker opened on it,
@@ -78,6 +83,9 @@ func (r *runner) simConfig(restart simdev.RestartPolicy, stderr io.Writer) simde
 
 // teardown stops every device the attack booted.
 func (r *runner) teardown() {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
 	for _, d := range r.devs {
 		if err := d.stop(); err != nil {
 			r.log.Warn("device teardown", zap.Error(err))
