@@ -77,6 +77,10 @@ func (b *syncBuffer) String() string {
 func launch(t *testing.T, exe string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(exe, append([]string{"server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "info"}, args...)...)
+	// Dies with the test binary even when a timeout panic skips the
+	// cleanups. (Pdeathsig follows the starting thread; Go does not end
+	// its threads while the program runs.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	p := &proc{cmd: cmd, exited: make(chan error, 1), stderr: newSyncBuffer()}
