@@ -3,9 +3,12 @@ package payserver
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -270,4 +273,45 @@ type confirmFunc func(ref []byte) error
 
 func (f confirmFunc) Confirmed(_ context.Context, _ proof.DeviceID, _ store.Order, ref []byte) error {
 	return f(ref)
+}
+
+// TestMerchantTier: GET /v1/devices/{id}/tier shows the default until a
+// PUT records a tier the policy names; other names, unknown devices,
+// malformed ids and bodies are refused.
+func TestMerchantTier(t *testing.T) {
+	s, _ := newTestServer(t)
+	w := newFactorWorld(t)
+	s.cfg.Store, s.cfg.Factors = w.st, *w.f
+	h := s.MerchantHandler()
+	id := hex.EncodeToString(w.device[:])
+	path := "/v1/devices/" + id + "/tier"
+
+	rr, v := do(t, h, "GET", path, "", "", "")
+	require.Equal(t, http.StatusOK, rr.Code, rr.Body.String())
+	assert.Equal(t, "standard", v["tier"])
+	assert.Equal(t, false, v["recorded"])
+
+	rr, v = do(t, h, "PUT", path, "application/json", "", `{"tier":"platinum"}`)
+	require.Equal(t, http.StatusOK, rr.Code, rr.Body.String())
+	assert.Equal(t, true, v["recorded"])
+	rr, v = do(t, h, "GET", path, "", "", "")
+	require.Equal(t, http.StatusOK, rr.Code)
+	assert.Equal(t, "platinum", v["tier"])
+	d, err := w.f.decide(context.Background(), w.device, store.Order{NewOrder: store.NewOrder{Amount: 100, Currency: "CNY"}})
+	require.NoError(t, err)
+	assert.Equal(t, "platinum", d.Tier, "the recorded tier decides")
+
+	for _, c := range []struct {
+		path, ctype, body string
+		code              int
+	}{
+		{path, "application/json", `{"tier":"gold"}`, http.StatusBadRequest},
+		{path, "application/json", `{"tier":"standard","x":1}`, http.StatusBadRequest},
+		{path, "text/plain", `{"tier":"standard"}`, http.StatusUnsupportedMediaType},
+		{"/v1/devices/" + strings.Repeat("ab", 16) + "/tier", "application/json", `{"tier":"standard"}`, http.StatusNotFound},
+		{"/v1/devices/XYZ/tier", "application/json", `{"tier":"standard"}`, http.StatusNotFound},
+	} {
+		rr, _ := do(t, h, "PUT", c.path, c.ctype, "", c.body)
+		assert.Equal(t, c.code, rr.Code, "%s %s: %s", c.path, c.body, rr.Body.String())
+	}
 }
