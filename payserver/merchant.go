@@ -6,10 +6,12 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/payserver/store"
 )
 
@@ -19,6 +21,8 @@ import (
 //	                       → 201 the order (200 and Idempotent-Replayed: true for a repeat)
 //	GET  /v1/orders/{id}   → 200 the order, 404
 //	GET  /v1/ledger?after=N&limit=M → 200 {"entries": [...], "next_after": N}
+//	PUT  /v1/devices/{id}/tier {"tier"} → 200 {"device","tier","recorded":true}
+//	GET  /v1/devices/{id}/tier → 200 {"device","tier","recorded"} (recorded false: the default tier)
 //
 // Errors are {"error": code, "message": text} with 400 (invalid), 404,
 // 405, 409 (idempotency conflict), 413 (body over MaxBodyBytes), 415 (not
@@ -88,6 +92,10 @@ func (s *Server) MerchantHandler() http.Handler {
 			fail(w, http.StatusConflict, "idempotency_conflict", "Idempotency-Key reused with other parameters")
 		case errors.Is(err, store.ErrOrderUnknown):
 			fail(w, http.StatusNotFound, "not_found", "no such order")
+		case errors.Is(err, store.ErrDeviceUnknown):
+			fail(w, http.StatusNotFound, "not_found", "no such device")
+		case errors.Is(err, store.ErrDeviceRevoked):
+			fail(w, http.StatusConflict, "revoked", "the device is revoked")
 		case errors.Is(err, store.ErrInvalid):
 			fail(w, http.StatusBadRequest, "invalid", err.Error())
 		default:
@@ -188,5 +196,76 @@ func (s *Server) MerchantHandler() http.Handler {
 		ok(w, http.StatusOK, page)
 	})
 	s.registerShield(mux) // shield.go: seed 002 login and pre-submit confirmation
+	s.tierRoutes(mux, fail, storeFail, ok, log)
 	return mux
+}
+
+// TierJSON is a device's customer tier as the merchant API shows it.
+type TierJSON struct {
+	Device   string `json:"device"`
+	Tier     string `json:"tier"`
+	Recorded bool   `json:"recorded"`
+}
+
+// tierRoutes serves the customer tier of a device (docs/protocol.md
+// §16.4): the tier the server's policy decides payments by.
+func (s *Server) tierRoutes(mux *http.ServeMux, fail func(http.ResponseWriter, int, string, string),
+	storeFail func(http.ResponseWriter, error), ok func(http.ResponseWriter, int, any), log *zap.Logger) {
+	device := func(w http.ResponseWriter, r *http.Request) (proof.DeviceID, bool) {
+		var id proof.DeviceID
+		v := r.PathValue("id")
+		b, err := hex.DecodeString(v)
+		if err != nil || len(b) != proof.DeviceIDSize || hex.EncodeToString(b) != v {
+			fail(w, http.StatusNotFound, "not_found", "no such device")
+			return id, false
+		}
+		copy(id[:], b)
+		return id, true
+	}
+	mux.HandleFunc("GET /v1/devices/{id}/tier", func(w http.ResponseWriter, r *http.Request) {
+		id, good := device(w, r)
+		if !good {
+			return
+		}
+		t, err := s.cfg.Store.Tier(r.Context(), id)
+		recorded := err == nil
+		if errors.Is(err, store.ErrTierUnset) {
+			t, err = s.cfg.Factors.DefaultTier, nil
+		}
+		if err != nil {
+			storeFail(w, err)
+			return
+		}
+		ok(w, http.StatusOK, TierJSON{Device: hex.EncodeToString(id[:]), Tier: t, Recorded: recorded})
+	})
+	mux.HandleFunc("PUT /v1/devices/{id}/tier", func(w http.ResponseWriter, r *http.Request) {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			fail(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+			return
+		}
+		id, good := device(w, r)
+		if !good {
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		var req struct {
+			Tier string `json:"tier"`
+		}
+		if err := dec.Decode(&req); err != nil || dec.More() {
+			fail(w, http.StatusBadRequest, "invalid", "body is not {\"tier\": NAME}")
+			return
+		}
+		if p := s.cfg.Factors.Policy; p != nil && !slices.Contains(p.Tiers(), req.Tier) {
+			fail(w, http.StatusBadRequest, "invalid", "the policy has no tier "+strconv.Quote(req.Tier))
+			return
+		}
+		if err := s.cfg.Store.SetTier(r.Context(), id, req.Tier); err != nil {
+			storeFail(w, err)
+			return
+		}
+		log.Info("customer tier set", zap.String("device", hex.EncodeToString(id[:])), zap.String("tier", req.Tier))
+		ok(w, http.StatusOK, TierJSON{Device: hex.EncodeToString(id[:]), Tier: req.Tier, Recorded: true})
+	})
 }

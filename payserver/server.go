@@ -32,6 +32,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/channel"
 	"github.com/fpemu/fpemu/channel/chanwire"
+	"github.com/fpemu/fpemu/payserver/policy"
 	"github.com/fpemu/fpemu/payserver/store"
 	"github.com/fpemu/fpemu/payserver/verify"
 	"github.com/fpemu/fpemu/payserver/wire"
@@ -62,6 +63,10 @@ type Config struct {
 	IdleTimeout      time.Duration
 	PruneEvery       time.Duration
 	MaxBodyBytes     int64
+	// Factors is the n-factor configuration (docs/protocol.md §16.4);
+	// its zero value asks every payment for a fingerprint only and
+	// enrols no one-time codes, as before the policy existed.
+	Factors Factors
 }
 
 // Server is a running payment server.
@@ -104,13 +109,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if err := cfg.Factors.init(cfg.Store, cfg.Logger.With(zap.String("component", "payserver"))); err != nil {
+		return nil, err
+	}
 	// Check the channel configuration once, at start.
 	probe := cfg.Channel
 	if _, err := channel.NewServer(probe); err != nil {
 		return nil, fmt.Errorf("payserver: %w", err)
 	}
-	return &Server{cfg: cfg, log: cfg.Logger.With(zap.String("component", "payserver")),
-		slots: make(chan struct{}, cfg.MaxConns), conns: map[net.Conn]struct{}{}}, nil
+	srv := &Server{cfg: cfg, log: cfg.Logger.With(zap.String("component", "payserver")),
+		slots: make(chan struct{}, cfg.MaxConns), conns: map[net.Conn]struct{}{}}
+	if srv.cfg.Factors.Shield == nil {
+		// The shield factor is this server's own seed 002 flow: a
+		// pre-submit a card confirmed through /v1/shield (shield.go).
+		srv.cfg.Factors.Shield = ownShield{srv}
+	}
+	return srv, nil
 }
 
 // ServeChannel accepts channel connections on ln until ctx ends or ln
@@ -232,7 +246,10 @@ type conn struct {
 	peer   proof.DeviceID
 	peerTx []byte // hex of peer, as the TA fills AppMessage.DeviceID
 	intent *wire.PayIntent
-	log    *zap.Logger
+	// intent2 is the pending PayIntent2 (intent is its PayIntent): its
+	// payment is answered by a SignedFeedback.
+	intent2 *wire.PayIntent2
+	log     *zap.Logger
 }
 
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
@@ -322,7 +339,7 @@ func (c *conn) handle(ctx context.Context, custom []byte) []byte {
 		return result(err)
 	}
 	if c.intent != nil {
-		c.intent = nil
+		c.intent, c.intent2 = nil, nil
 		return result(fmt.Errorf("%w: %s where the statement of a pay intent was expected", wire.ErrMalformed, typ))
 	}
 	switch typ {
@@ -345,6 +362,19 @@ func (c *conn) handle(ctx context.Context, custom []byte) []byte {
 		}
 		c.intent = &m
 		return nil
+	case wire.TypePayIntent2:
+		m, err := wire.ParsePayIntent2(custom)
+		if err != nil {
+			return result(err)
+		}
+		c.intent, c.intent2 = &m.PayIntent, &m
+		return nil
+	case wire.TypeOTPEnroll:
+		m, err := wire.ParseOTPEnroll(custom)
+		if err != nil {
+			return result(err)
+		}
+		return c.otpEnroll(ctx, m)
 	case wire.TypeStatus:
 		m, err := wire.ParseStatusRequest(custom)
 		if err != nil {
@@ -366,6 +396,10 @@ func result(err error) []byte {
 func detail(err error) string {
 	if err == nil {
 		return ""
+	}
+	var missing *policy.MissingError
+	if errors.As(err, &missing) {
+		return "missing " + missing.Missing.String()
 	}
 	rule := verify.RuleOf(err)
 	if rule == wire.RuleUnavailable {
@@ -405,12 +439,24 @@ func (c *conn) challenge(ctx context.Context, orderID string) []byte {
 	if err != nil {
 		return result(err)
 	}
+	// The decision comes first: a policy that names no rule for this
+	// customer burns no challenge.
+	dec, err := c.s.cfg.Factors.decide(ctx, c.peer, o)
+	if err != nil {
+		c.log.Warn("no factor decision", zap.String("order", orderID), zap.Error(err))
+		return result(err)
+	}
 	ch, err := c.s.cfg.Store.IssueChallenge(ctx, orderID, c.peer)
 	if err != nil {
 		c.log.Info("challenge refused", zap.String("order", orderID), zap.Error(err))
 		return result(err)
 	}
-	body, err := summaryOf(o, ch).Marshal()
+	sum := summaryOf(o, ch)
+	if c.s.cfg.Factors.Policy != nil {
+		// Summary version 2: the device shows what is asked.
+		sum.Tier, sum.Required = dec.Tier, dec.Required
+	}
+	body, err := sum.Marshal()
 	if err != nil {
 		return result(err)
 	}
@@ -423,7 +469,8 @@ func (c *conn) challenge(ctx context.Context, orderID string) []byte {
 	if err != nil {
 		return result(err)
 	}
-	c.log.Info("challenge issued", zap.String("order", orderID), zap.Int("attempt", ch.Attempt))
+	c.log.Info("challenge issued", zap.String("order", orderID), zap.Int("attempt", ch.Attempt),
+		zap.String("tier", dec.Tier), zap.Stringer("required", dec.Required))
 	return b
 }
 
@@ -443,16 +490,23 @@ func booked(rc store.Receipt) []byte {
 }
 
 // payment verifies and books the statement announced by the pending
-// PayIntent (docs/protocol.md §14.4).
+// PayIntent or PayIntent2 (docs/protocol.md §14.5, §16.4).
 func (c *conn) payment(ctx context.Context, signed []byte) []byte {
-	in := c.intent
-	c.intent = nil
+	in, in2 := c.intent, c.intent2
+	c.intent, c.intent2 = nil, nil
 	if in == nil {
 		return result(fmt.Errorf("%w: a statement without a pay intent", wire.ErrMalformed))
 	}
+	var dec wire.Decision
+	answer := func(fb []byte) []byte {
+		if in2 == nil {
+			return fb
+		}
+		return c.signFeedback(fb, dec)
+	}
 	fail := func(err error) []byte {
 		c.log.Info("payment refused", zap.String("order", in.OrderID), zap.Stringer("rule", verify.RuleOf(err)), zap.Error(err))
-		return refused(in.OrderID, in.RequestID, err)
+		return answer(refused(in.OrderID, in.RequestID, err))
 	}
 	ref, err := verify.PeekRef(signed)
 	if err != nil {
@@ -471,16 +525,59 @@ func (c *conn) payment(ctx context.Context, signed []byte) []byte {
 	}
 	sum := wire.Summary{Challenge: in.Challenge, OrderID: o.ID, Device: c.peer, Payee: o.Payee, Amount: o.Amount,
 		Currency: o.Currency, Text: o.Summary}
-	b, _, err := verify.Statement(signed, key, c.peer, sum, in.RequestID)
+	b, st, err := verify.Statement(signed, key, c.peer, sum, in.RequestID)
 	if err != nil {
 		return fail(err)
+	}
+	if o.Status != store.OrderPaid {
+		// An order already paid skips the factors: Book returns the first
+		// booking of this request or statement (a retry whose one-time
+		// code is spent) or refuses order-paid; it books nothing new.
+		d, err := c.s.cfg.Factors.decide(ctx, c.peer, o)
+		if err != nil {
+			return fail(err)
+		}
+		dec = wire.Decision{Tier: d.Tier, Required: d.Required}
+		var extra wire.PayIntent2
+		if in2 != nil {
+			extra = *in2
+		}
+		dec.Satisfied, err = c.s.cfg.Factors.satisfy(ctx, c.peer, o, st, extra, d.Required)
+		if err != nil {
+			return fail(err)
+		}
 	}
 	rc, err := c.s.cfg.Store.Book(ctx, b)
 	if err != nil {
 		return fail(err)
 	}
-	c.log.Info("payment booked", zap.String("order", rc.OrderID), zap.Int64("entry", rc.EntryID), zap.Bool("replayed", rc.Replayed))
-	return booked(rc)
+	c.log.Info("payment booked", zap.String("order", rc.OrderID), zap.Int64("entry", rc.EntryID), zap.Bool("replayed", rc.Replayed),
+		zap.String("tier", dec.Tier), zap.Stringer("required", dec.Required), zap.Stringer("satisfied", dec.Satisfied))
+	return answer(booked(rc))
+}
+
+// signFeedback wraps a Feedback message in a SignedFeedback with the
+// decision, signed by the server's channel signing key.
+func (c *conn) signFeedback(fb []byte, dec wire.Decision) []byte {
+	f, err := wire.ParseFeedback(fb)
+	if err != nil {
+		c.log.Error("feedback", zap.Error(err))
+		return result(err)
+	}
+	sf := wire.SignedFeedback{Feedback: f, Decision: dec}
+	msg, err := sf.SignedBytes()
+	if err == nil {
+		sf.Signature, err = c.s.cfg.Channel.Credentials.Signer.Sign(rand.Reader, msg, sm2.DefaultSM2SignerOpts)
+	}
+	var out []byte
+	if err == nil {
+		out, err = sf.Marshal()
+	}
+	if err != nil {
+		c.log.Error("sign feedback", zap.Error(err))
+		return result(err)
+	}
+	return out
 }
 
 // status answers a StatusRequest: the booking of an order this device

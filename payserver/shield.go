@@ -427,3 +427,13 @@ func (s *Server) registerShield(mux *http.ServeMux) {
 		reply(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "status": "confirmed"})
 	})
 }
+
+// ownShield is the shield factor's default confirmer (Factors.Shield): a
+// payment's shield reference names a pre-submit of this server's
+// /v1/shield flow, confirmed by a card for exactly this order and device
+// (ShieldConfirmed).
+type ownShield struct{ s *Server }
+
+func (o ownShield) Confirmed(ctx context.Context, device proof.DeviceID, order store.Order, ref []byte) error {
+	return o.s.ShieldConfirmed(ctx, string(ref), order.ID, device)
+}

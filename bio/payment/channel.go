@@ -583,7 +583,7 @@ func (t *TA) sealLocked(ch *openChannel, owner tee.UUID, h uint32, custom []byte
 // the statement into a record of channel h, which must be established
 // (checked first: an authorisation is spent only when the record can be
 // made). The statement does not leave the TA in the clear.
-func (t *TA) SealChannelPayment(ctx context.Context, owner tee.UUID, h uint32, ref payproto.KeyRef, challenge uint64, payload []byte) ([]byte, error) {
+func (t *TA) SealChannelPayment(ctx context.Context, owner tee.UUID, h uint32, ref payproto.KeyRef, challenge uint64, payload, passwordHAT []byte) ([]byte, error) {
 	ch, err := t.channel(owner, h)
 	if err != nil {
 		return nil, err
@@ -592,7 +592,7 @@ func (t *TA) SealChannelPayment(ctx context.Context, owner tee.UUID, h uint32, r
 	if !ch.client.Established() {
 		return nil, t.channelFailed(h, channel.ErrNotEstablished)
 	}
-	st, err := t.SignPayment(ctx, owner, ref, challenge, payload)
+	st, err := t.SignPaymentWithPassword(ctx, owner, ref, challenge, payload, passwordHAT)
 	if err != nil {
 		return nil, err
 	}

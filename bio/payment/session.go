@@ -107,12 +107,12 @@ func (s session) channelSealPayment(ctx context.Context, p *tee.Params) error {
 	if err := needChannelCapacity(p, 3); err != nil {
 		return err
 	}
-	ref, payload, err := payproto.ParseKeyRefPrefix(p[2].Data)
+	ref, hat, payload, err := payproto.ParseSealPaymentInput(payproto.SealPaymentFlags(p[0].B), p[2].Data)
 	if err != nil {
 		return err
 	}
 	challenge := uint64(p[1].A) | uint64(p[1].B)<<32
-	rec, err := s.t.SealChannelPayment(ctx, s.owner, p[0].A, ref, challenge, payload)
+	rec, err := s.t.SealChannelPayment(ctx, s.owner, p[0].A, ref, challenge, payload, hat)
 	if err != nil {
 		return err
 	}

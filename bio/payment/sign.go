@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/store"
 	"github.com/fpemu/fpemu/tee/tacore"
+	"github.com/fpemu/fpemu/tokens"
 )
 
 // errInvalidatedNow carries a key invalidation decided inside a signing
@@ -45,6 +47,25 @@ var errInvalidatedNow = errors.New("payment: key invalidated during signing")
 // consumed, with its challenge, by a successful signature only; after any
 // failure both stay usable until they expire.
 func (t *TA) SignPayment(ctx context.Context, owner tee.UUID, ref payproto.KeyRef, challenge uint64, payload []byte) ([]byte, error) {
+	return t.SignPaymentWithPassword(ctx, owner, ref, challenge, payload, nil)
+}
+
+// SignPaymentWithPassword is SignPayment with the device password factor
+// (docs/protocol.md §8.7, seed 003): when passwordHAT is not nil it must
+// be a Gatekeeper PASSWORD hw_auth_token_t for this payment's challenge —
+// checkPasswordHAT — and the statement then carries proof.FlagPassword
+// (statement version 2). A HAT that fails a check is ErrNotAuthorized
+// before anything else is touched: the challenge and its auth result
+// stay usable.
+func (t *TA) SignPaymentWithPassword(ctx context.Context, owner tee.UUID, ref payproto.KeyRef, challenge uint64, payload, passwordHAT []byte) ([]byte, error) {
+	var flags proof.StatementFlags
+	if passwordHAT != nil {
+		if err := t.checkPasswordHAT(passwordHAT, challenge); err != nil {
+			t.Log.Info("payment refused: password token", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene), zap.Error(err))
+			return nil, err
+		}
+		flags |= proof.FlagPassword
+	}
 	if err := ref.Check(); err != nil {
 		return nil, err
 	}
@@ -107,7 +128,7 @@ func (t *TA) SignPayment(ctx context.Context, owner tee.UUID, ref payproto.KeyRe
 		st = proof.Statement{
 			DeviceID: t.devID, Counter: counter, Challenge: challenge, PayloadHash: hash,
 			FingerID: r.FingerID, GroupID: r.GroupID, TAVersion: TAVersion, SensorVersion: r.SensorVersion,
-			AppID: ref.AppID, Scene: ref.Scene,
+			AppID: ref.AppID, Scene: ref.Scene, Flags: flags,
 		}
 		body, err := st.Marshal()
 		if err != nil {
@@ -139,8 +160,40 @@ func (t *TA) SignPayment(ctx context.Context, owner tee.UUID, ref payproto.KeyRe
 		return nil, err
 	}
 	t.Log.Info("payment signed", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene),
-		zap.Uint32("gid", st.GroupID), zap.Uint32("finger_id", st.FingerID), zap.Uint64("counter", st.Counter))
+		zap.Uint32("gid", st.GroupID), zap.Uint32("finger_id", st.FingerID), zap.Uint64("counter", st.Counter),
+		zap.Bool("password", flags.Has(proof.FlagPassword)))
 	return out, nil
+}
+
+// checkPasswordHAT checks a device-password token for a payment, as
+// Keymaster checks a per-operation token (AOSP hw_auth_token.h; Keymaster
+// "auth per operation": the token's challenge is the operation):
+//
+//  0. the auth-token key has arrived (else fail closed)
+//  1. 69 bytes, version 0                  tokens.Parse, tokens.Verifier
+//  2. HMAC under the auth-token key        tokens.Verifier (constant time)
+//  3. authenticator type has PASSWORD      tokens.Verifier.WithAuthenticatorTypes
+//  4. challenge = the payment's challenge  tokens.Verifier.WithChallenge
+//  5. at most AuthResultTTL old            tokens.Verifier.WithFreshness
+//
+// (4) makes it single-use with the challenge: SIGN_PAYMENT consumes the
+// challenge, so the same token never authorises a second statement.
+// Every refusal is ErrNotAuthorized; the reason goes to the TA's log
+// only.
+func (t *TA) checkPasswordHAT(hat []byte, challenge uint64) error {
+	mac := t.AuthTokenMAC()
+	if mac == nil {
+		return fmt.Errorf("%w: no auth-token key to check the password token", payproto.ErrNotAuthorized)
+	}
+	_, err := tokens.NewVerifier(mac).
+		WithAuthenticatorTypes(tokens.AuthPassword).
+		WithChallenge(challenge).
+		WithFreshness(t.Clock.NowMs(), time.Duration(t.ttlMs)*time.Millisecond).
+		Verify(hat)
+	if err != nil {
+		return fmt.Errorf("%w: password token: %w", payproto.ErrNotAuthorized, err)
+	}
+	return nil
 }
 
 // invalidate marks the scene key of ref invalidated in its own

@@ -30,6 +30,7 @@ const maxRootsFile = 16 << 20
 func newServerCmd() *cobra.Command {
 	var (
 		listen, httpAddr, dbURL, caDir, certFile, keyFile, encKeyFile, rootsFile, name, profiles, level string
+		policyFile, defaultTier, otpKeyFile, otpAlg                                                     string
 		maxConns                                                                                        int
 		handshake, idle, ttl, window, prune, shutdown                                                   time.Duration
 	)
@@ -54,6 +55,18 @@ The merchant API listens on --http, which must be a loopback address:
   POST /v1/orders       Idempotency-Key header, JSON {"payee","amount","currency","summary"}
   GET  /v1/orders/{id}
   GET  /v1/ledger?after=N&limit=M
+  GET|PUT /v1/devices/{id}/tier  JSON {"tier"}: the customer tier of a device
+
+n-factor payments (docs/protocol.md §16.4, seed 003): --policy FILE (the
+policy file of §16.1) decides from the device's customer tier (recorded by
+PUT /v1/devices/{id}/tier, else --default-tier) and the order's amount and
+currency which factors a payment needs — fingerprint, password (the payment
+TA checked a Gatekeeper PASSWORD token, said inside the signed statement),
+otp (a one-time code, seeded over the channel, never accepted twice), shield
+(not served yet: never satisfied). The signed order summary names them; a
+payment lacking one is refused with rule "factors" naming the missing ones.
+--otp-key FILE (32 hex digits, mode 0600) is the SM4 key that seals OTP
+seeds in the database; without it no codes are enrolled.
 
 Storage (--db): sqlite:PATH (default sqlite:fpemu-server.db) or
 postgres://… (several servers may share one PostgreSQL database).
@@ -134,8 +147,12 @@ Exit status: 0 after a clean shutdown; 1 a run-time failure; 2 usage error.`,
 				return fmt.Errorf("--db: %w", err)
 			}
 			defer st.Close()
+			factors, err := serverFactors(policyFile, defaultTier, otpKeyFile, otpAlg)
+			if err != nil {
+				return err
+			}
 			srv, err := payserver.New(payserver.Config{Store: st, Roots: roots, Logger: log, MaxConns: maxConns,
-				HandshakeTimeout: handshake, IdleTimeout: idle, PruneEvery: prune,
+				HandshakeTimeout: handshake, IdleTimeout: idle, PruneEvery: prune, Factors: factors,
 				Channel: channel.ServerConfig{Profiles: profs, Credentials: creds, Roots: pool}})
 			if err != nil {
 				return err
@@ -204,6 +221,10 @@ Exit status: 0 after a clean shutdown; 1 a run-time failure; 2 usage error.`,
 	f.DurationVar(&prune, "prune-every", payserver.DefaultPruneEvery, "interval of store pruning")
 	f.DurationVar(&shutdown, "shutdown-timeout", 10*time.Second, "time to drain the merchant API at shutdown")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&policyFile, "policy", "", "n-factor policy file (docs/protocol.md §16.1); none: fingerprint only")
+	f.StringVar(&defaultTier, "default-tier", "standard", "customer tier of a device without a recorded one (with --policy)")
+	f.StringVar(&otpKeyFile, "otp-key", "", "OTP seed sealing key file (32 hex digits, mode 0600); none: no one-time codes")
+	f.StringVar(&otpAlg, "otp-algorithm", "sm3", "algorithm of enrolled OTP seeds: sm3 (GM/T 0021), totp-sha1, totp-sha256 (RFC 6238)")
 	return c
 }
 

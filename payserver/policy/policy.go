@@ -28,6 +28,10 @@ var factorNames = []struct {
 // Set is a set of factors.
 type Set uint8
 
+// All is the set of every factor this version knows: a Set with another
+// bit is not one a peer may send.
+const All = Set(allFactors)
+
 // NewSet returns the set of fs.
 func NewSet(fs ...Factor) Set {
 	var s Set

@@ -98,6 +98,8 @@ var (
 	// ErrOTPReplay: the OTP time step is not greater than the last
 	// accepted one (RFC 6238 §5.2: a code is accepted at most once).
 	ErrOTPReplay = errors.New("store: OTP step not after the last accepted one")
+	// ErrTierUnset: no customer tier recorded for the device.
+	ErrTierUnset = errors.New("store: no customer tier recorded")
 )
 
 // MaxSealedSeedLen bounds a stored sealed OTP seed (bytes; payserver/otp
@@ -313,6 +315,12 @@ type Store interface {
 	// calls with one step exactly one succeeds. The device must be
 	// registered and unrevoked.
 	AcceptOTPStep(ctx context.Context, ref OTPRef, step uint64) error
+	// SetTier records the customer tier of a registered, unrevoked
+	// device (docs/protocol.md §16.4; migration 3), replacing any earlier
+	// one. The tier must be a policy tier name (CheckTier).
+	SetTier(ctx context.Context, device proof.DeviceID, tier string) error
+	// Tier returns the tier SetTier recorded (ErrTierUnset when none).
+	Tier(ctx context.Context, device proof.DeviceID) (string, error)
 	// Close releases the database.
 	Close() error
 }
@@ -359,4 +367,21 @@ func (o Options) WithDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: max attempts %d", ErrInvalid, o.MaxAttempts)
 	}
 	return o, nil
+}
+
+// MaxTierLen bounds a tier name (payserver/policy's tier syntax).
+const MaxTierLen = 32
+
+// CheckTier checks a tier name: [a-z][a-z0-9_-]{0,31}, the policy file's
+// TIER (docs/protocol.md §16.1). Anything else is ErrInvalid.
+func CheckTier(tier string) error {
+	if len(tier) == 0 || len(tier) > MaxTierLen || tier[0] < 'a' || tier[0] > 'z' {
+		return fmt.Errorf("%w: tier %q", ErrInvalid, tier)
+	}
+	for _, c := range []byte(tier) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {
+			return fmt.Errorf("%w: tier %q", ErrInvalid, tier)
+		}
+	}
+	return nil
 }

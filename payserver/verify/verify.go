@@ -22,6 +22,8 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/payserver/otp"
+	"github.com/fpemu/fpemu/payserver/policy"
 	"github.com/fpemu/fpemu/payserver/store"
 	"github.com/fpemu/fpemu/payserver/wire"
 )
@@ -257,11 +259,35 @@ var ruleMap = []struct {
 	{store.ErrFingerNotBound, wire.RuleFingerNotBound}, {store.ErrRequestConflict, wire.RuleRequestConflict},
 	{store.ErrInvalid, wire.RuleMalformed}, {wire.ErrMalformed, wire.RuleMalformed},
 	{proof.ErrMalformed, wire.RuleMalformed}, {proof.ErrSignature, wire.RuleSignature}, {proof.ErrChain, wire.RuleSignature},
+	{policy.ErrMissingFactors, wire.RuleFactors}, {policy.ErrUnknownTier, wire.RulePolicy},
+	{policy.ErrUnknownCurrency, wire.RulePolicy}, {otp.ErrReplay, wire.RuleOTPReplay}, {store.ErrOTPReplay, wire.RuleOTPReplay},
+	{otp.ErrMismatch, wire.RuleOTP}, {otp.ErrMalformed, wire.RuleOTP}, {store.ErrOTPUnknown, wire.RuleOTP},
+	{otp.ErrSealed, wire.RuleUnavailable},
 }
 
 // ErrSummarySignature: an order summary whose signature does not verify
 // under the server's signing certificate (SM2, SM3, default identifier).
 var ErrSummarySignature = errors.New("verify: order summary not signed by the server")
+
+// ErrFeedbackSignature: a SignedFeedback whose signature does not verify
+// under the server's signing certificate.
+var ErrFeedbackSignature = errors.New("verify: feedback not signed by the server")
+
+// FeedbackSignature checks the server's signature on a SignedFeedback
+// (SM2 with SM3 and the default identifier over
+// wire.SignedFeedback.SignedBytes): what a payment app does before it
+// trusts the decision and the booking it reports.
+func FeedbackSignature(f wire.SignedFeedback, serverSign *smx509.Certificate) error {
+	msg, err := f.SignedBytes()
+	if err != nil {
+		return err
+	}
+	pub, ok := serverSign.PublicKey.(*ecdsa.PublicKey)
+	if !ok || !sm2.VerifyASN1WithSM2(pub, nil, msg, f.Signature) {
+		return ErrFeedbackSignature
+	}
+	return nil
+}
 
 // SummarySignature checks the server's signature on a Challenge's order
 // summary: what a payment app does before it shows the summary (the

@@ -36,3 +36,9 @@ func FuzzParseStatusRequest(f *testing.F) { fuzzParse(f, "status", ParseStatusRe
 func FuzzParseChallenge(f *testing.F) {
 	fuzzParse(f, "challenge", func(b []byte) (Challenge, error) { m, _, err := ParseChallenge(b); return m, err })
 }
+
+func FuzzParsePayIntent2(f *testing.F)     { fuzzParse(f, "pay-intent-2", ParsePayIntent2) }
+func FuzzParseOTPEnroll(f *testing.F)      { fuzzParse(f, "otp-enroll", ParseOTPEnroll) }
+func FuzzParseOTPSeed(f *testing.F)        { fuzzParse(f, "otp-seed", ParseOTPSeed) }
+func FuzzParseSignedFeedback(f *testing.F) { fuzzParse(f, "signed-feedback", ParseSignedFeedback) }
+func FuzzParseSummary2(f *testing.F)       { fuzzParse(f, "summary-2", ParseSummary) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/payserver/policy"
 )
 
 // Rule names the rule a refusal broke (docs/protocol.md §14.5). The
@@ -38,6 +39,10 @@ const (
 	RuleRequestConflict  Rule = 22 // a request id reused for another statement
 	RuleNotYours         Rule = 23 // a status request for an order another device paid or that is open
 	RuleUnavailable      Rule = 24 // the server could not decide (storage down): retry
+	RuleFactors          Rule = 25 // the payment lacks a factor the policy requires (§16.4)
+	RuleOTP              Rule = 26 // the one-time code is wrong, malformed, or no seed is enrolled
+	RuleOTPReplay        Rule = 27 // the one-time code was accepted before (or an older one)
+	RulePolicy           Rule = 28 // the policy names no rule for the customer's tier and currency
 )
 
 var ruleNames = map[Rule]string{
@@ -49,7 +54,8 @@ var ruleNames = map[Rule]string{
 	RuleChallengeExpired: "challenge-expired", RuleChallengeUsed: "challenge-used",
 	RuleChallengeBinding: "challenge-binding", RulePayload: "payload", RuleCounter: "counter",
 	RuleFingerNotBound: "finger-not-bound", RuleRequestConflict: "request-conflict", RuleNotYours: "not-yours",
-	RuleUnavailable: "unavailable",
+	RuleUnavailable: "unavailable", RuleFactors: "factors", RuleOTP: "otp", RuleOTPReplay: "otp-replay",
+	RulePolicy: "policy",
 }
 
 // String names r as docs/protocol.md §14.5 does.
@@ -108,6 +114,12 @@ func ParseResult(b []byte) (Result, error) {
 //	u8 version 1 ‖ u64 challenge ‖ u64 expires (Unix ms) ‖ u8 len ‖ order id ‖
 //	16 device id ‖ u8 len ‖ payee ‖ i64 amount (minor units) ‖ 3 currency ‖
 //	u16 len ‖ summary text
+//
+// Version 2 (a server with an n-factor policy, docs/protocol.md §16.4)
+// starts with 02 and appends what the server asks for, so the device
+// shows the user which factors this payment needs:
+//
+//	… ‖ s8 tier (1..32) ‖ u8 required factors (policy.Set, non-zero)
 type Summary struct {
 	Challenge uint64
 	ExpiresMs int64
@@ -117,7 +129,18 @@ type Summary struct {
 	Amount    int64
 	Currency  string
 	Text      string
+	// Tier and Required are version 2's: the customer tier the server
+	// decided on and the factors its policy requires (both zero in
+	// version 1).
+	Tier     string
+	Required policy.Set
 }
+
+// SummaryVersion2 is the version byte of a Summary with factors.
+const SummaryVersion2 = 2
+
+// MaxTierLen bounds a tier name (policy's syntax).
+const MaxTierLen = 32
 
 func (s Summary) check() error {
 	switch {
@@ -137,7 +160,43 @@ func (s Summary) check() error {
 	if err := checkCurrency(s.Currency); err != nil {
 		return err
 	}
+	if (s.Tier == "") != (s.Required == 0) {
+		return malformed("summary with tier %q and factors %s: both or neither", s.Tier, s.Required)
+	}
+	if s.Tier != "" {
+		if err := checkFactors(s.Required, false); err != nil {
+			return err
+		}
+		if err := checkTier(s.Tier, 1); err != nil {
+			return err
+		}
+	}
 	return checkText("summary", s.Text, 0, MaxSummaryLen)
+}
+
+// checkTier: 0 (when minLen is 0) or minLen..MaxTierLen bytes of the
+// policy tier syntax [a-z][a-z0-9_-]*.
+func checkTier(t string, minLen int) error {
+	if len(t) < minLen || len(t) > MaxTierLen {
+		return malformed("tier of %d bytes", len(t))
+	}
+	for i, c := range []byte(t) {
+		if (c < 'a' || c > 'z') && (i == 0 || ((c < '0' || c > '9') && c != '_' && c != '-')) {
+			return malformed("tier %q", t)
+		}
+	}
+	return nil
+}
+
+// checkFactors: only the factors policy knows; zero only if allowed.
+func checkFactors(s policy.Set, zeroOK bool) error {
+	if s == 0 && !zeroOK {
+		return malformed("no factors")
+	}
+	if s&^policy.All != 0 {
+		return malformed("unknown factors %#x", uint8(s))
+	}
+	return nil
 }
 
 // Marshal returns the canonical bytes of s: what the server signs.
@@ -145,7 +204,11 @@ func (s Summary) Marshal() ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	b := []byte{Version}
+	v := byte(Version)
+	if s.Tier != "" {
+		v = SummaryVersion2
+	}
+	b := []byte{v}
 	b = binary.BigEndian.AppendUint64(b, s.Challenge)
 	b = binary.BigEndian.AppendUint64(b, uint64(s.ExpiresMs))
 	b = put8(b, []byte(s.OrderID))
@@ -153,13 +216,18 @@ func (s Summary) Marshal() ([]byte, error) {
 	b = put8(b, []byte(s.Payee))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.Amount))
 	b = append(b, s.Currency...)
-	return put16(b, []byte(s.Text)), nil
+	b = put16(b, []byte(s.Text))
+	if v == SummaryVersion2 {
+		b = append(put8(b, []byte(s.Tier)), byte(s.Required))
+	}
+	return b, nil
 }
 
 // ParseSummary decodes a Summary strictly.
 func ParseSummary(b []byte) (Summary, error) {
 	r := reader{b: b}
-	if r.u8() != Version {
+	v := r.u8()
+	if v != Version && v != SummaryVersion2 {
 		r.bad = true
 	}
 	var s Summary
@@ -171,6 +239,13 @@ func ParseSummary(b []byte) (Summary, error) {
 	s.Amount = int64(r.u64())
 	s.Currency = string(r.take(3))
 	s.Text = string(r.bytes16(0, MaxSummaryLen))
+	if v == SummaryVersion2 {
+		s.Tier = string(r.bytes8(1, MaxTierLen))
+		s.Required = policy.Set(r.u8())
+		if !r.bad && (s.Tier == "" || s.Required == 0) {
+			r.bad = true
+		}
+	}
 	if !r.done() {
 		return Summary{}, malformed("summary of %d bytes", len(b))
 	}
@@ -232,6 +307,8 @@ func ParseChallenge(b []byte) (Challenge, Summary, error) {
 // docs/protocol.md §14.4. The expiry is not in it: the server enforces it
 // from its own record of the challenge.
 func Binding(s Summary) ([]byte, error) {
+	// The decision is the server's, from its own records: not bound.
+	s.Tier, s.Required = "", 0
 	if s.ExpiresMs == 0 {
 		s.ExpiresMs = 1 // the expiry is not bound; let check pass
 	}

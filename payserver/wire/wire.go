@@ -27,9 +27,13 @@ const (
 	TypeChallengeRequest Type = 0x02 // ChallengeRequest: a challenge for an order
 	TypePayIntent        Type = 0x03 // PayIntent: the next record is the statement
 	TypeStatus           Type = 0x04 // StatusRequest: the result of an order paid earlier
+	TypePayIntent2       Type = 0x05 // PayIntent2: PayIntent with the further factors (§16.4)
+	TypeOTPEnroll        Type = 0x06 // OTPEnroll: a one-time-code seed for an app (§16.4)
 	TypeResult           Type = 0x81 // Result: accepted or refused with a rule
 	TypeChallenge        Type = 0x82 // Challenge: the server's signed order summary
 	TypeFeedback         Type = 0x83 // Feedback: booked or refused with the rule
+	TypeOTPSeed          Type = 0x84 // OTPSeed: the seed an OTPEnroll asked for
+	TypeSignedFeedback   Type = 0x85 // SignedFeedback: a Feedback with the factor decision, signed
 )
 
 func (t Type) String() string {
@@ -48,6 +52,14 @@ func (t Type) String() string {
 		return "challenge"
 	case TypeFeedback:
 		return "feedback"
+	case TypePayIntent2:
+		return "pay-intent-2"
+	case TypeOTPEnroll:
+		return "otp-enroll"
+	case TypeOTPSeed:
+		return "otp-seed"
+	case TypeSignedFeedback:
+		return "signed-feedback"
 	}
 	return fmt.Sprintf("type-%#02x", uint8(t))
 }

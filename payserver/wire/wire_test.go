@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/payserver/policy"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden.txt")
@@ -44,6 +45,25 @@ func samples(t testing.TB) map[string][]byte {
 		out[name] = b
 	}
 	out["summary"] = sum
+	s2 := sampleSummary()
+	s2.Tier, s2.Required = "standard", policy.NewSet(policy.Fingerprint, policy.Password, policy.OTP)
+	sum2, err := s2.Marshal()
+	require.NoError(t, err)
+	out["summary-2"] = sum2
+	fb := Feedback{Rule: RuleOK, OrderID: orderID, RequestID: []byte("req-3"), EntryID: 43, Counter: 10, StatementHash: [32]byte{0xbb}}
+	for name, m := range map[string]interface{ Marshal() ([]byte, error) }{
+		"challenge-2":     Challenge{Summary: sum2, Signature: make([]byte, 71)},
+		"pay-intent-2":    PayIntent2{PayIntent: PayIntent{RequestID: []byte("req-3"), OrderID: orderID, Challenge: 0x1122334455667788}, OTPCode: "123456", ShieldRef: []byte("ps-1")},
+		"otp-enroll":      OTPEnroll{AppID: "com.example.wallet", Scene: "pay"},
+		"otp-seed":        OTPSeed{Algorithm: "sm3", Digits: 6, PeriodSeconds: 60, Seed: []byte("0123456789abcdef0123456789abcdef")},
+		"signed-feedback": SignedFeedback{Feedback: fb, Decision: Decision{Tier: "standard", Required: s2.Required, Satisfied: s2.Required}, Signature: make([]byte, 70)},
+		"signed-feedback-refused": SignedFeedback{Feedback: Feedback{Rule: RuleFactors, OrderID: orderID, RequestID: []byte("req-4"), Detail: "missing password+otp"},
+			Decision: Decision{Tier: "standard", Required: s2.Required, Satisfied: policy.NewSet(policy.Fingerprint)}, Signature: make([]byte, 70)},
+	} {
+		b, err := m.Marshal()
+		require.NoError(t, err, name)
+		out[name] = b
+	}
 	b, err := Binding(sampleSummary())
 	require.NoError(t, err)
 	out["binding"] = b
@@ -51,7 +71,10 @@ func samples(t testing.TB) map[string][]byte {
 }
 
 func parse(name string, b []byte) (any, error) {
-	switch strings.TrimSuffix(name, "-refused") {
+	if name == "pay-intent-2" {
+		return ParsePayIntent2(b)
+	}
+	switch strings.TrimSuffix(strings.TrimSuffix(name, "-refused"), "-2") {
 	case "register":
 		return ParseRegister(b)
 	case "challenge-request":
@@ -69,7 +92,14 @@ func parse(name string, b []byte) (any, error) {
 		return ParseFeedback(b)
 	case "summary":
 		return ParseSummary(b)
+	case "otp-enroll":
+		return ParseOTPEnroll(b)
+	case "otp-seed":
+		return ParseOTPSeed(b)
+	case "signed-feedback":
+		return ParseSignedFeedback(b)
 	}
+
 	return nil, nil
 }
 
@@ -121,6 +151,20 @@ func TestRefusals(t *testing.T) {
 		"feedback refused entry":    Feedback{Rule: RuleCounter, OrderID: orderID, EntryID: 3},
 		"feedback replayed refusal": Feedback{Rule: RuleCounter, OrderID: orderID, Replayed: true},
 		"challenge short sig":       Challenge{Summary: samples(t)["summary"], Signature: []byte{1}},
+		"summary tier no factors":   bad(func(s *Summary) { s.Tier = "standard" }),
+		"summary factors no tier":   bad(func(s *Summary) { s.Required = policy.NewSet(policy.OTP) }),
+		"summary unknown factor":    bad(func(s *Summary) { s.Tier, s.Required = "standard", 0x80 }),
+		"summary tier syntax":       bad(func(s *Summary) { s.Tier, s.Required = "Gold", 1 }),
+		"intent2 code short":        PayIntent2{PayIntent: PayIntent{RequestID: []byte("r"), OrderID: orderID, Challenge: 1}, OTPCode: "12345"},
+		"intent2 code not digits":   PayIntent2{PayIntent: PayIntent{RequestID: []byte("r"), OrderID: orderID, Challenge: 1}, OTPCode: "12345a"},
+		"intent2 shield long":       PayIntent2{PayIntent: PayIntent{RequestID: []byte("r"), OrderID: orderID, Challenge: 1}, ShieldRef: make([]byte, 65)},
+		"otp enroll no app":         OTPEnroll{Scene: "pay"},
+		"otp seed short":            OTPSeed{Algorithm: "sm3", Digits: 6, PeriodSeconds: 60, Seed: make([]byte, 15)},
+		"otp seed digits":           OTPSeed{Algorithm: "sm3", Digits: 9, PeriodSeconds: 60, Seed: make([]byte, 16)},
+		"otp seed period":           OTPSeed{Algorithm: "sm3", Digits: 6, PeriodSeconds: 61, Seed: make([]byte, 16)},
+		"signed feedback booked missing": SignedFeedback{Feedback: Feedback{Rule: RuleOK, OrderID: orderID, EntryID: 1},
+			Decision: Decision{Tier: "standard", Required: 3, Satisfied: 1}, Signature: make([]byte, 70)},
+		"signed feedback no sig": SignedFeedback{Feedback: Feedback{Rule: RuleOK, OrderID: orderID, EntryID: 1}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			b, err := m.Marshal()
@@ -175,4 +219,24 @@ func sortStrings(s []string) {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
+}
+
+// TestSummaryVersions: a summary without a decision is version 1 (its
+// bytes unchanged); with one, version 2 = version 1 ‖ s8 tier ‖ u8
+// factors; the binding the TA signs is the same for both.
+func TestSummaryVersions(t *testing.T) {
+	v1, v2 := samples(t)["summary"], samples(t)["summary-2"]
+	assert.Equal(t, byte(Version), v1[0])
+	assert.Equal(t, byte(SummaryVersion2), v2[0])
+	assert.Equal(t, v1[1:], v2[1:len(v1)])
+	assert.Equal(t, append([]byte{8}, "standard\x07"...), v2[len(v1):])
+	s, err := ParseSummary(v2)
+	require.NoError(t, err)
+	b1, err := Binding(sampleSummary())
+	require.NoError(t, err)
+	b2, err := Binding(s)
+	require.NoError(t, err)
+	assert.Equal(t, b1, b2)
+	d := Decision{Required: 7, Satisfied: 3}
+	assert.Equal(t, policy.NewSet(policy.OTP), d.Missing())
 }

@@ -78,6 +78,28 @@ func TestScenario(t *testing.T) {
 	assert.Equal(t, "12.50 CNY", v)
 	v, _ = byName("ledger row").Details.Get("order_status")
 	assert.Equal(t, "paid", v)
+
+	// n-factor payments (seed 003's example policy): 1, 2 and 3 factors
+	// booked, a large one with a fingerprint only refused naming the
+	// missing factors, the spent one-time code refused.
+	for _, c := range []struct{ step, shown, satisfied, rule string }{
+		{"small order", "factors fingerprint", "fingerprint", "ok"},
+		{"medium order", "factors fingerprint+password", "fingerprint+password", "ok"},
+		{"large order, fingerprint only", "factors fingerprint+password+otp", "fingerprint", "factors"},
+		{"large order: 3 factors", "factors fingerprint+password+otp", "fingerprint+password+otp", "ok"},
+	} {
+		s := byName(c.step)
+		v, _ := s.Details.Get("shown_to_user")
+		assert.Equal(t, c.shown, v, c.step)
+		v, _ = s.Details.Get("satisfied")
+		assert.Equal(t, c.satisfied, v, c.step)
+		v, _ = s.Details.Get("rule")
+		assert.Equal(t, c.rule, v, c.step)
+	}
+	v, _ = byName("large order, fingerprint only").Details.Get("detail")
+	assert.Equal(t, "missing password+otp", v)
+	v, _ = byName("one-time code replayed").Details.Get("rule")
+	assert.Equal(t, "otp-replay", v)
 	v, _ = byName("feedback verified by the TA").Details.Get("status_request")
 	assert.Equal(t, "the same booking, replayed", v)
 	for step, rule := range map[string]string{

@@ -35,6 +35,7 @@ var pin = []byte("1234")
 type state struct {
 	sid  uint64     // the PIN's secure user id (Gatekeeper)
 	cred *drive.PIN // the enrolled PIN
+	nf   nfactor    // the n-factor payments (nfactor.go)
 
 	enrollChallenge uint64
 	enrollHAT       []byte
@@ -92,6 +93,13 @@ var scenario = []struct {
 	{"tampered amount refused (payload)", tamperedAmountRefused},
 	{"counter rollback refused (counter)", counterRollbackRefused},
 	{"replayed statement refused (payload: another order)", replayedStatementRefused},
+	// n-factor payments, seed 003's example policy (nfactor.go).
+	{"one-time-code seed enrolled over the channel", otpEnrolled},
+	{"small order: 1 factor (fingerprint)", smallOneFactor},
+	{"medium order: 2 factors (fingerprint + password)", mediumTwoFactors},
+	{"large order, fingerprint only: refused (factors)", largeFingerprintOnlyRefused},
+	{"large order: 3 factors (fingerprint + password + OTP)", largeThreeFactors},
+	{"one-time code replayed: refused (otp-replay)", otpReplayRefused},
 	// The failure paths (failures.go).
 	{"impostor finger rejected", impostorRejected},
 	{"enroll finger 3: authenticator id changes", enrollNewFinger},

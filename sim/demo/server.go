@@ -215,10 +215,14 @@ func startServer(r *runner, ctx context.Context, rec *record) error {
 		return err
 	}
 	db := filepath.Join(r.srv.srvDir, "ledger.db")
-	cmd := r.cfg.ServerCommand("--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", "sqlite:"+db,
+	factorArgs, err := serverFactorArgs(r.srv.srvDir)
+	if err != nil {
+		return err
+	}
+	cmd := r.cfg.ServerCommand(append([]string{"--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", "sqlite:" + db,
 		"--ca", r.srv.ca.Dir(), "--cert", filepath.Join(r.srv.srvDir, "server.pem"),
 		"--key", filepath.Join(r.srv.srvDir, "server-sign.key"), "--enc-key", filepath.Join(r.srv.srvDir, "server-enc.key"),
-		"--device-roots", roots, "--name", serverName, "--log-level", r.cfg.LogLevel.String())
+		"--device-roots", roots, "--name", serverName, "--log-level", r.cfg.LogLevel.String()}, factorArgs...)...)
 	p, err := runServer(ctx, cmd, r.cfg.Logs)
 	if p != nil {
 		r.srv.proc = p
@@ -233,6 +237,7 @@ func startServer(r *runner, ctx context.Context, rec *record) error {
 	rec.Add("merchant_api", "http://"+p.mAPI)
 	rec.Add("db", "sqlite:"+db)
 	rec.Add("device_roots", "this device's attestation key")
+	rec.Add("policy", "seed 003's example (standard CNY: ≤ 500.00 fingerprint, ≤ 5 000.00 + password, above + OTP)")
 	return nil
 }
 

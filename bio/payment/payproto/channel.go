@@ -8,6 +8,7 @@ import (
 	"github.com/fpemu/fpemu/channel/chanwire"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
+	"github.com/fpemu/fpemu/tokens"
 )
 
 // The trusted channel commands (docs/protocol.md §8.11): the payment TA is
@@ -241,6 +242,38 @@ type SealPayment struct {
 	Ref       KeyRef
 	Challenge uint64
 	Payload   []byte
+	// PasswordHAT, when not nil, is Gatekeeper's PASSWORD
+	// hw_auth_token_t (tokens.Size bytes) for Challenge: the TA checks it
+	// and the statement then says so (proof.FlagPassword). It travels as
+	// SealPaymentWithPassword in p0.b.
+	PasswordHAT []byte
+}
+
+// SealPaymentFlags is CHANNEL_SEAL_PAYMENT's p0.b (docs/protocol.md
+// §8.11): zero for the original layout, unknown bits refused.
+type SealPaymentFlags uint32
+
+// SealPaymentWithPassword: p2 is KeyRef ‖ 69-byte PASSWORD HAT ‖ payload.
+const SealPaymentWithPassword SealPaymentFlags = 1
+
+// ParseSealPaymentInput splits CHANNEL_SEAL_PAYMENT's p2 by its flags:
+// the key reference, the password token (nil without the flag) and the
+// payload. Unknown flags or a short token are ErrBadRequest.
+func ParseSealPaymentInput(flags SealPaymentFlags, b []byte) (KeyRef, []byte, []byte, error) {
+	if flags&^SealPaymentWithPassword != 0 {
+		return KeyRef{}, nil, nil, fmt.Errorf("%w: CHANNEL_SEAL_PAYMENT flags %#x", ErrBadRequest, uint32(flags))
+	}
+	ref, rest, err := ParseKeyRefPrefix(b)
+	if err != nil {
+		return KeyRef{}, nil, nil, err
+	}
+	if flags&SealPaymentWithPassword == 0 {
+		return ref, nil, rest, nil
+	}
+	if len(rest) < tokens.Size {
+		return KeyRef{}, nil, nil, fmt.Errorf("%w: password token of %d bytes, want %d", ErrBadRequest, len(rest), tokens.Size)
+	}
+	return ref, rest[:tokens.Size:tokens.Size], rest[tokens.Size:], nil
 }
 
 // Execute runs CHANNEL_SEAL_PAYMENT and returns the record.
@@ -249,8 +282,16 @@ func (c SealPayment) Execute(ctx context.Context, inv rpc.Invoker) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
+	var flags SealPaymentFlags
+	if c.PasswordHAT != nil {
+		if len(c.PasswordHAT) != tokens.Size {
+			return nil, fmt.Errorf("%w: password token of %d bytes, want %d", ErrBadRequest, len(c.PasswordHAT), tokens.Size)
+		}
+		flags |= SealPaymentWithPassword
+		ref = append(ref, c.PasswordHAT...)
+	}
 	p := tee.Params{
-		tee.Value(c.Handle, 0),
+		tee.Value(c.Handle, uint32(flags)),
 		tee.Value(uint32(c.Challenge), uint32(c.Challenge>>32)),
 		tee.MemrefIn(append(ref, c.Payload...)),
 		tee.MemrefOut(ChannelOutputCapacity),

@@ -52,7 +52,7 @@ const (
 	statementFixed = 1 + 1 + DeviceIDSize + 8 + 8 + HashSize + 4 + 4 + 4 + 4
 	// MaxCertSize and MaxStatementSize bound the bodies.
 	MaxCertSize      = certFixed + 2 + MaxAppIDLen + 2 + MaxSceneLen
-	MaxStatementSize = statementFixed + 2 + MaxAppIDLen + 2 + MaxSceneLen
+	MaxStatementSize = statementFixed + 2 + MaxAppIDLen + 2 + MaxSceneLen + 1 // + version 2's flags
 	// MaxBodySize bounds any signed body.
 	MaxBodySize = max(MaxCertSize, MaxStatementSize)
 	// MaxSignedSize bounds a signed object (body ‖ signature, framed).

@@ -161,3 +161,47 @@ func TestFingerBinding(t *testing.T) {
 		assert.NotEqual(t, base, other)
 	}
 }
+
+// TestStatementVersion2Flags: a statement with flags is version 2 (the
+// version-1 layout, version byte 2, one flags byte after the scene); one
+// without flags keeps its version-1 bytes; non-canonical flags are
+// refused both ways.
+func TestStatementVersion2Flags(t *testing.T) {
+	c := newChain(t)
+	v1 := marshal(t, c.st)
+	st := c.st
+	st.Flags = FlagPassword
+	v2 := marshal(t, st)
+	assert.Equal(t, []byte{StatementVersion2, byte(KindPayment)}, v2[:2])
+	assert.Equal(t, v1[2:], v2[2:len(v2)-1], "version 2 is version 1 plus the flags byte")
+	assert.Equal(t, byte(FlagPassword), v2[len(v2)-1])
+	got, err := ParseStatement(v2)
+	require.NoError(t, err)
+	assert.Equal(t, st, got)
+	assert.True(t, got.Flags.Has(FlagPassword))
+	got, err = ParseStatement(v1)
+	require.NoError(t, err)
+	assert.Zero(t, got.Flags)
+
+	rejects(t, ParseStatement, v2,
+		malformed{"flags 0", edited(v2, func(b []byte) { b[len(b)-1] = 0 })},
+		malformed{"unknown flag", edited(v2, func(b []byte) { b[len(b)-1] = 0x80 })},
+		malformed{"version 2 without flags", v2[:len(v2)-1]},
+		malformed{"version 1 with a flags byte", edited(v2, func(b []byte) { b[0] = Version })},
+	)
+	bad := c.st
+	bad.Flags = 0x40
+	marshalRejects(t, bad)
+}
+
+// TestStatementVersion2Verifies: a version-2 statement signed by the
+// scene key verifies, and its flags come back from VerifyStatement.
+func TestStatementVersion2Verifies(t *testing.T) {
+	c := newChain(t)
+	st := c.st
+	st.Flags = FlagPassword
+	signed := sign(t, c.sceneKey, marshal(t, st))
+	got, err := VerifyStatement(signed, c.scene)
+	require.NoError(t, err)
+	assert.Equal(t, FlagPassword, got.Flags)
+}

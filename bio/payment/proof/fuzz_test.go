@@ -33,6 +33,9 @@ func FuzzParseStatement(f *testing.F) {
 	c := newChain(f)
 	b := marshal(f, c.st)
 	f.Add(b)
+	v2 := c.st
+	v2.Flags = FlagPassword
+	f.Add(marshal(f, v2))
 	f.Add(b[:len(b)-1])
 	f.Add(append(append([]byte(nil), b...), 0))
 	f.Add([]byte{})

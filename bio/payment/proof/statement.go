@@ -21,6 +21,15 @@ import (
 //	78   4   sensor_version
 //	82   2+a app_id           u16 length + bytes, 1..128
 //	     2+s scene            u16 length + bytes, 1..64
+//
+// Version 2 (docs/protocol.md §8.8) is version 1 with version byte 0x02
+// and one more byte after scene:
+//
+//	1   flags            StatementFlags, non-zero, known bits only
+//
+// Marshal writes version 1 when Flags is zero and version 2 otherwise, so
+// a statement without flags has exactly its version-1 bytes and every
+// version-1 statement parses and verifies as before.
 type Statement struct {
 	DeviceID      DeviceID
 	Counter       uint64
@@ -32,7 +41,32 @@ type Statement struct {
 	SensorVersion uint32
 	AppID         string
 	Scene         string
+	// Flags are the TA's further attestations about this signature
+	// (version 2; zero in version 1).
+	Flags StatementFlags
 }
+
+// StatementVersion2 is the version byte of a statement with flags.
+const StatementVersion2 uint8 = 2
+
+// StatementFlags are what the payment TA vouches for beyond the
+// fingerprint match, inside the signed statement.
+type StatementFlags uint8
+
+// Statement flags.
+const (
+	// FlagPassword: the TA verified a Gatekeeper PASSWORD hw_auth_token_t
+	// (AOSP hw_auth_token.h) whose HMAC checked under the device's
+	// auth-token key and whose challenge is this statement's Challenge —
+	// the device password factor of seed 003, checked the way Keymaster
+	// checks a per-operation token (the challenge is the operation).
+	FlagPassword StatementFlags = 1 << 0
+
+	knownFlags = FlagPassword
+)
+
+// Has reports whether f has every bit of g.
+func (f StatementFlags) Has(g StatementFlags) bool { return f&g == g }
 
 // Marshal returns the canonical body bytes of s, or ErrMalformed.
 func (s Statement) Marshal() ([]byte, error) {
@@ -42,8 +76,15 @@ func (s Statement) Marshal() ([]byte, error) {
 	if s.FingerID == 0 {
 		return nil, fmt.Errorf("%w: statement with finger_id 0", ErrMalformed)
 	}
-	b := make([]byte, 0, statementFixed+4+len(s.AppID)+len(s.Scene))
-	b = append(b, Version, byte(KindPayment))
+	if s.Flags&^knownFlags != 0 {
+		return nil, fmt.Errorf("%w: statement flags %#x", ErrMalformed, uint8(s.Flags))
+	}
+	v := Version
+	if s.Flags != 0 {
+		v = StatementVersion2
+	}
+	b := make([]byte, 0, statementFixed+5+len(s.AppID)+len(s.Scene))
+	b = append(b, v, byte(KindPayment))
 	b = append(b, s.DeviceID[:]...)
 	b = binary.BigEndian.AppendUint64(b, s.Counter)
 	b = binary.BigEndian.AppendUint64(b, s.Challenge)
@@ -53,7 +94,11 @@ func (s Statement) Marshal() ([]byte, error) {
 	b = binary.BigEndian.AppendUint32(b, s.TAVersion)
 	b = binary.BigEndian.AppendUint32(b, s.SensorVersion)
 	b = appendName(b, s.AppID)
-	return appendName(b, s.Scene), nil
+	b = appendName(b, s.Scene)
+	if v == StatementVersion2 {
+		b = append(b, byte(s.Flags))
+	}
+	return b, nil
 }
 
 // ParseStatement decodes a statement body strictly. On error it returns
@@ -64,7 +109,7 @@ func ParseStatement(b []byte) (Statement, error) {
 	}
 	r := reader{b: b}
 	v, k := r.u8(), Kind(r.u8())
-	if !r.bad && (v != Version || k != KindPayment) {
+	if !r.bad && ((v != Version && v != StatementVersion2) || k != KindPayment) {
 		return Statement{}, fmt.Errorf("%w: statement version %d kind %s", ErrMalformed, v, k)
 	}
 	var s Statement
@@ -78,6 +123,13 @@ func ParseStatement(b []byte) (Statement, error) {
 	s.SensorVersion = r.u32()
 	s.AppID = r.name(MaxAppIDLen)
 	s.Scene = r.name(MaxSceneLen)
+	if v == StatementVersion2 {
+		// Canonical: a version-2 statement has a flag, and only known ones.
+		s.Flags = StatementFlags(r.u8())
+		if !r.bad && (s.Flags == 0 || s.Flags&^knownFlags != 0) {
+			return Statement{}, fmt.Errorf("%w: statement flags %#x", ErrMalformed, uint8(s.Flags))
+		}
+	}
 	if !r.done() {
 		return Statement{}, fmt.Errorf("%w: statement of %d bytes: truncated, over-long field or trailing bytes", ErrMalformed, len(b))
 	}

@@ -84,6 +84,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Options", func(t *testing.T) { testOptions(t, h) })
 	t.Run("OTPSeeds", func(t *testing.T) { testOTPSeeds(t, h) })
 	t.Run("OTPRace", func(t *testing.T) { testOTPRace(t, h) })
+	t.Run("Tiers", func(t *testing.T) { testTiers(t, h) })
 }
 
 func testMigrations(t *testing.T, h Harness) {

@@ -120,6 +120,19 @@ var migrations = []migration{{
 	PRIMARY KEY (device_id, app_id)
 )`,
 	},
+}, {
+	// Self-contained (one table, no change to another): if another
+	// migration lands with the same number, renumbering either is the
+	// whole merge.
+	version: 3,
+	name:    "customer tiers",
+	stmts: []string{
+		`CREATE TABLE customer_tiers (
+	device_id  {{blob}} PRIMARY KEY REFERENCES devices(device_id),
+	tier       TEXT NOT NULL,
+	updated_ms BIGINT NOT NULL
+)`,
+	},
 }}
 
 // SchemaVersion is the newest schema version this build knows.
