@@ -66,11 +66,12 @@ type FileCounter struct {
 type CounterOption func(*FileCounter)
 
 // CounterDurability sets what a counter write survives, matching the
-// store's WithDurability (default DurabilityProcess: no fsync; after a
-// power loss the file may be torn, which reads as ErrCounterTampered —
-// failing closed, like the store's own DurabilityProcess).
+// store's WithDurability (default DurabilityPower: fsync before the
+// rename; DurabilityProcess skips it, and after a power loss the file may
+// be torn, which reads as ErrCounterTampered — failing closed, like the
+// store's own DurabilityProcess).
 func CounterDurability(d Durability) CounterOption {
-	return func(c *FileCounter) { c.sync = d == DurabilityPower }
+	return func(c *FileCounter) { c.sync = d != DurabilityProcess }
 }
 
 // OpenFileCounter returns the counter at path, keyed from storageKey. The
@@ -84,7 +85,7 @@ func OpenFileCounter(path string, storageKey []byte, opts ...CounterOption) (*Fi
 	if err != nil {
 		return nil, err
 	}
-	c := &FileCounter{path: path, key: key}
+	c := &FileCounter{path: path, key: key, sync: true}
 	for _, o := range opts {
 		if o != nil {
 			o(c)

@@ -64,7 +64,14 @@ type Store struct {
 type Durability int
 
 const (
-	// DurabilityProcess (the default): a commit survives the TA process
+	// DurabilityPower (the library's default: a caller that does not
+	// choose gets the stronger guarantee): a commit also survives a power
+	// loss or OS crash (synchronous=FULL: the WAL is fsynced at every
+	// commit, before the rollback counter advances), at the price of one
+	// fsync per commit.
+	DurabilityPower Durability = iota
+	// DurabilityProcess (the device default, `fpemu device up
+	// --durability process`): a commit survives the TA process
 	// being killed at any instant (kill -9) — it is in the WAL, in the OS
 	// page cache — but not necessarily a power loss or OS crash
 	// (synchronous=NORMAL: the WAL is fsynced at checkpoints, not at each
@@ -72,11 +79,7 @@ const (
 	// rollback counter has advanced past them; Open then reports
 	// ErrRollback — the store fails closed, as it cannot tell that from a
 	// restored old copy.
-	DurabilityProcess Durability = iota
-	// DurabilityPower: a commit also survives a power loss or OS crash
-	// (synchronous=FULL: the WAL is fsynced at every commit, before the
-	// rollback counter advances), at the price of one fsync per commit.
-	DurabilityPower
+	DurabilityProcess
 )
 
 // String returns "process" or "power".
@@ -133,7 +136,7 @@ func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
 // another connection before failing with SQLITE_BUSY (default 5 s).
 func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
 
-// WithDurability sets what a commit survives (default DurabilityProcess).
+// WithDurability sets what a commit survives (default DurabilityPower).
 func WithDurability(d Durability) Option { return func(o *options) { o.durability = d } }
 
 // WithMaxReaders sets the number of concurrent read connections (default 4).

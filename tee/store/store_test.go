@@ -33,7 +33,7 @@ func TestOpenConfiguration(t *testing.T) {
 		opts []Option
 		sync int
 	}{
-		{"default is process", nil, 1},
+		{"default is power", nil, 2},
 		{"process", []Option{WithDurability(DurabilityProcess)}, 1},
 		{"power", []Option{WithDurability(DurabilityPower)}, 2},
 	} {
