@@ -78,6 +78,7 @@ func BenchmarkTxSealedRow(b *testing.B) {
 			{"rows=10", 10, false},
 			{"rows=10/counter", 10, true},
 			{"rows=1000/counter", 1000, true},
+			{"rows=100000", 100000, false},
 			{"rows=100000/counter", 100000, true},
 		} {
 			b.Run(dur.String()+"/"+bc.name, func(b *testing.B) {

@@ -355,7 +355,8 @@ func (s *Store) authorize(op int, a1, a2, _ string) int {
 		}
 	case sqlite3.SQLITE_PRAGMA:
 		switch strings.ToLower(a1) {
-		case "journal_mode", "synchronous", "foreign_keys", "writable_schema", "query_only", "locking_mode":
+		case "journal_mode", "synchronous", "foreign_keys", "writable_schema", "query_only", "locking_mode",
+			"recursive_triggers", "temp_store":
 			if a2 != "" {
 				return sqlite3.SQLITE_DENY
 			}

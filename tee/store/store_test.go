@@ -231,6 +231,8 @@ func TestMetaIsProtected(t *testing.T) {
 		`PRAGMA synchronous = OFF`,
 		`PRAGMA foreign_keys = OFF`,
 		`PRAGMA writable_schema = ON`,
+		`PRAGMA recursive_triggers = OFF`,
+		`PRAGMA temp_store = FILE`,
 	} {
 		err := s.Tx(ctx, func(tx *Tx) error {
 			_, err := tx.Exec(q)
