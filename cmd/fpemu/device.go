@@ -20,6 +20,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 func init() { subcommands = append(subcommands, newDeviceCmd) }
@@ -69,6 +70,7 @@ type DeviceInfo struct {
 func newDeviceUpCmd() *cobra.Command {
 	var pf processFlags
 	var asJSON, noHAL bool
+	var durability string
 	var restarts, clientGroup int
 	var anchorsFile string
 	var srv serverOptions
@@ -189,7 +191,10 @@ Wire the device to a standing payment server (docs/protocol.md §14.8):
 			if err != nil {
 				return err
 			}
-			self.vendor, self.level = vendor, lvl
+			if err := checkDurability(durability); err != nil {
+				return err
+			}
+			self.vendor, self.level, self.durability = vendor, lvl, durability
 			return deviceUp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), deviceUpOptions{
 				dir: abs, self: self, json: asJSON, level: lvl, restarts: restarts, clientGroup: group,
 				noHAL: noHAL, readyTimeout: readyTimeout, trustAnchors: anchors, server: srv,
@@ -200,6 +205,7 @@ Wire the device to a standing payment server (docs/protocol.md §14.8):
 	c.Flags().BoolVar(&asJSON, "json", false, "print the processes as one JSON object")
 	c.Flags().IntVar(&restarts, "restarts", 0, "how many times a crashed TA is restarted")
 	c.Flags().IntVar(&clientGroup, "client-group", -1, "group id whose members may reach the TA and HAL sockets (not the sensor)")
+	c.Flags().StringVar(&durability, "durability", taproc.DurabilityProcess, durabilityUsage)
 	c.Flags().BoolVar(&noHAL, "no-hal", false, "start the TAs and the sensor only: bring your own HAL")
 	c.Flags().StringArrayVar(&execs, "exec", nil, "run the vendor binary `ROLE=PATH` for ROLE (hal, keymaster, gatekeeper, fingerprint, payment); repeatable")
 	c.Flags().StringVar(&anchorsFile, "trust-anchors", "", "hand the payment TA the trusted channel's trust anchors from `FILE` (docs/protocol.md §8.11 wire form)")

@@ -115,6 +115,7 @@ func TestDeviceUpUsage(t *testing.T) {
 		{[]string{"device", "up"}, exitUsage, `required flag(s) "dir" not set`},
 		{[]string{"device", "up", "--dir", "x", "--restarts", "-1"}, exitUsage, "--restarts"},
 		{[]string{"device", "up", "--dir", "x", "--log-level", "loud"}, exitUsage, "--log-level"},
+		{[]string{"device", "up", "--dir", "x", "--durability", "fsync"}, exitUsage, "--durability"},
 		{[]string{"hal"}, exitUsage, `required flag(s) "dir" not set`},
 		{[]string{"hal", "--dir", shortTempDir(t), "--ready-fd", "1"}, exitUsage, "--ready-fd"},
 		{[]string{"hal", "--dir", shortTempDir(t)}, exitFailure, "connect to fingerprint TA"},

@@ -133,6 +133,44 @@ func TestDeviceUpLogLevelReachesEveryChild(t *testing.T) {
 	}
 }
 
+// TestDeviceUpDurabilityReachesEveryTA: `device up --durability D` starts
+// every TA with `--durability D` (default process) before its
+// `--log-level`, and the HAL, which keeps no sealed store, without it
+// (docs/protocol.md §7.8).
+func TestDeviceUpDurabilityReachesEveryTA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the fpemu binary")
+	}
+	bin := buildFpemu(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"default", nil, "process"},
+		{"power", []string{"--durability", "power"}, "power"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testkit.Context(t, 90*time.Second)
+			d := startDeviceUp(t, ctx, bin, testkit.ShortDir(t), tc.args...)
+			argvOf := func(pid int) []string {
+				b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+				require.NoError(t, err)
+				return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+			}
+			require.Len(t, d.info.TAs, 4)
+			for _, p := range d.info.TAs {
+				argv := argvOf(p.PID)
+				require.GreaterOrEqual(t, len(argv), 4, p.Role)
+				assert.Equal(t, []string{"--durability", tc.want}, argv[len(argv)-4:len(argv)-2], "%s argv %q", p.Role, argv)
+			}
+			require.NotNil(t, d.info.HAL)
+			assert.NotContains(t, argvOf(d.info.HAL.PID), "--durability")
+			d.interrupt(t, ctx)
+		})
+	}
+}
+
 // lastLines is the last n lines of s, for failure messages.
 func lastLines(s string, n int) string {
 	l := strings.Split(strings.TrimRight(s, "\n"), "\n")

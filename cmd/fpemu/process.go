@@ -14,6 +14,7 @@ import (
 
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/taproc"
 )
 
 // The plumbing the subcommands that run device processes share: their
@@ -57,6 +58,17 @@ func parseLogLevel(s string) (zapcore.Level, error) {
 	return lvl, nil
 }
 
+// durabilityUsage is --durability's usage line (device up, ta).
+const durabilityUsage = "what a TA's sealed-store commit survives: process (kill -9 of the TA; no fsync) or power (also power loss: fsync on every commit)"
+
+// checkDurability checks a --durability value; a bad one is a usage error.
+func checkDurability(d string) error {
+	if d != taproc.DurabilityProcess && d != taproc.DurabilityPower {
+		return usageErrorf("--durability %q: want %s or %s", d, taproc.DurabilityProcess, taproc.DurabilityPower)
+	}
+	return nil
+}
+
 // selfLauncher starts a device's processes as this binary's `fpemu ta`
 // and `fpemu hal` subcommands, or, for the roles in vendor (`device up
 // --exec ROLE=PATH`), as PATH with the very same argv. Every child gets
@@ -66,6 +78,8 @@ type selfLauncher struct {
 	exe    string
 	vendor vendorExecs
 	level  zapcore.Level
+	// durability is every TA's --durability ("" is process).
+	durability string
 }
 
 // newSelfLauncher locates the running fpemu binary.
@@ -80,7 +94,11 @@ func newSelfLauncher() (selfLauncher, error) {
 // ta is the command of each TA of the device in dir.
 func (l selfLauncher) ta(dir string) func(tee.Role) *exec.Cmd {
 	return func(r tee.Role) *exec.Cmd {
-		return device.WithLogLevel(device.TACommand(l.vendor.exe(string(r), l.exe), dir)(r), l.level)
+		d := l.durability
+		if d == "" {
+			d = taproc.DurabilityProcess
+		}
+		return device.WithLogLevel(device.WithDurability(device.TACommand(l.vendor.exe(string(r), l.exe), dir)(r), d), l.level)
 	}
 }
 

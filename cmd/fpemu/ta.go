@@ -38,6 +38,7 @@ Logs are JSON lines on stderr with component=<role>.`,
 
 func newTARoleCmd(role tee.Role) *cobra.Command {
 	var pf processFlags
+	var durability string
 	c := &cobra.Command{
 		Use:   string(role) + " --dir DEVICE_DIR",
 		Short: fmt.Sprintf("Run the %s TA process", role),
@@ -47,8 +48,11 @@ func newTARoleCmd(role tee.Role) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkDurability(durability); err != nil {
+				return err
+			}
 			logBuildTag(string(role), lvl)
-			err = tas.RunTA(cmd.Context(), role, abs, lvl)
+			err = tas.RunTADurability(cmd.Context(), role, abs, lvl, durability)
 			if errors.Is(err, taproc.ErrNotLaunched) {
 				return usageError(err)
 			}
@@ -56,5 +60,6 @@ func newTARoleCmd(role tee.Role) *cobra.Command {
 		},
 	}
 	pf.register(c, "device directory (holds sock/, data/, rpmb/)", "log level: debug, info, warn, error")
+	c.Flags().StringVar(&durability, "durability", taproc.DurabilityProcess, durabilityUsage)
 	return c
 }

@@ -78,6 +78,7 @@ func TestTAByHand(t *testing.T) {
 		{"missing --dir", []string{"ta", "keymaster"}, `required flag(s) "dir" not set`},
 		{"unknown role", []string{"ta", "nfc"}, "unknown command"},
 		{"bad log level", []string{"ta", "keymaster", "--dir", dir, "--log-level", "loud"}, "--log-level"},
+		{"bad durability", []string{"ta", "keymaster", "--dir", dir, "--durability", "disk"}, "--durability"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

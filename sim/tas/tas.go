@@ -99,12 +99,19 @@ func baseConfig(env *taproc.Env) (tacore.Config, error) {
 // store: a copy of its storage key and the rollback counter (RPMB
 // stand-in) kept outside the REE-writable data directory.
 func sealedStore(env *taproc.Env) ([]byte, []store.Option, error) {
+	d := store.DurabilityProcess
+	if env.Durability != "" {
+		var err error
+		if d, err = store.ParseDurability(env.Durability); err != nil {
+			return nil, nil, err
+		}
+	}
 	sk := append([]byte(nil), env.Record.StorageKey[:]...)
-	ctr, err := store.OpenFileCounter(env.CounterPath, sk)
+	ctr, err := store.OpenFileCounter(env.CounterPath, sk, store.CounterDurability(d))
 	if err != nil {
 		return nil, nil, err
 	}
-	return sk, []store.Option{store.WithCounter(ctr)}, nil
+	return sk, []store.Option{store.WithCounter(ctr), store.WithDurability(d)}, nil
 }
 
 // newFingerprint builds the fingerprint TA like the Gatekeeper (sealed
@@ -160,9 +167,16 @@ func newPaymentWeakened(env *taproc.Env, w payment.ChannelWeakening) (rpc.TA, er
 // with an error wrapping taproc.ErrNotLaunched when the process was not
 // started by the launcher.
 func RunTA(ctx context.Context, role tee.Role, dir string, level zapcore.Level) error {
+	return RunTADurability(ctx, role, dir, level, taproc.DurabilityProcess)
+}
+
+// RunTADurability is RunTA with the sealed store's durability
+// (taproc.DurabilityProcess or DurabilityPower: `fpemu ta <role>
+// --durability D`, docs/protocol.md §7.8).
+func RunTADurability(ctx context.Context, role tee.Role, dir string, level zapcore.Level, durability string) error {
 	f, err := Factory(role)
 	if err != nil {
 		return err
 	}
-	return taproc.Run(ctx, taproc.Options{Role: role, Dir: dir, Factory: f, LogLevel: level})
+	return taproc.Run(ctx, taproc.Options{Role: role, Dir: dir, Factory: f, LogLevel: level, Durability: durability})
 }

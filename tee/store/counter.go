@@ -50,19 +50,34 @@ const (
 // — real RPMB stops with its write counter and read nonces; the emulation
 // relies on the file living outside REE-writable storage.
 //
-// Writes are atomic (temp file, fsync, rename), so a crash leaves the old
-// or the new value, never a torn record. It is safe for concurrent use
-// within one process; one TA process owns one counter file.
+// Writes are atomic (temp file, rename), so a killed process leaves the
+// old or the new value, never a torn record; with DurabilityPower the temp
+// file is also fsynced before the rename, so a power loss cannot tear it
+// either. It is safe for concurrent use within one process; one TA process
+// owns one counter file.
 type FileCounter struct {
 	mu   sync.Mutex
 	path string
 	key  []byte
+	sync bool
+}
+
+// CounterOption configures OpenFileCounter.
+type CounterOption func(*FileCounter)
+
+// CounterDurability sets what a counter write survives, matching the
+// store's WithDurability (default DurabilityPower: fsync before the
+// rename; DurabilityProcess skips it, and after a power loss the file may
+// be torn, which reads as ErrCounterTampered — failing closed, like the
+// store's own DurabilityProcess).
+func CounterDurability(d Durability) CounterOption {
+	return func(c *FileCounter) { c.sync = d != DurabilityProcess }
 }
 
 // OpenFileCounter returns the counter at path, keyed from storageKey. The
 // file need not exist yet (a counter never written reads 0); its directory
 // must.
-func OpenFileCounter(path string, storageKey []byte) (*FileCounter, error) {
+func OpenFileCounter(path string, storageKey []byte, opts ...CounterOption) (*FileCounter, error) {
 	if path == "" {
 		return nil, invalidf("empty counter path")
 	}
@@ -70,7 +85,13 @@ func OpenFileCounter(path string, storageKey []byte) (*FileCounter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &FileCounter{path: path, key: key}, nil
+	c := &FileCounter{path: path, key: key, sync: true}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	return c, nil
 }
 
 // Path returns the counter file's path.
@@ -108,7 +129,7 @@ func (c *FileCounter) Increment(to uint64) error {
 	case to < cur:
 		return fmt.Errorf("%w: at %d, asked for %d", ErrCounterBackwards, cur, to)
 	}
-	return writeFileAtomic(c.path, marshalCounterRecord(c.key, to))
+	return writeFileAtomic(c.path, marshalCounterRecord(c.key, to), c.sync)
 }
 
 func marshalCounterRecord(key []byte, v uint64) []byte {
@@ -139,13 +160,14 @@ func parseCounterRecord(key, b []byte) (uint64, error) {
 
 // writeFileAtomic replaces path with data so that a crash at any instant
 // leaves either the old or the new content: write a temp file in the same
-// directory, fsync it, rename it over path. The directory is deliberately
+// directory, fsync it (if sync; a killed process needs no fsync: the page
+// cache survives it), rename it over path. The directory is deliberately
 // not fsynced: after a power loss the rename may be undone, leaving the
 // previous (lower) value, which the store tolerates — a database ahead of
 // its counter is accepted and the counter catches up — while the fsync of
 // the content guarantees the file is never torn. That saves one fsync per
 // write transaction; a process kill cannot undo the rename at all.
-func writeFileAtomic(path string, data []byte) error {
+func writeFileAtomic(path string, data []byte, sync bool) error {
 	tmp := path + ".tmp"
 	// O_NOFOLLOW: a link planted at the temporary name is not written
 	// through (the rename then replaces the link, not its target).
@@ -157,7 +179,7 @@ func writeFileAtomic(path string, data []byte) error {
 		f.Close()
 		return fmt.Errorf("store: write counter: %w", err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncIf(sync, f); err != nil {
 		f.Close()
 		return fmt.Errorf("store: sync counter: %w", err)
 	}
@@ -197,4 +219,11 @@ func (c *MemCounter) Increment(to uint64) error {
 	}
 	c.v = to
 	return nil
+}
+
+func syncIf(sync bool, f *os.File) error {
+	if !sync {
+		return nil
+	}
+	return f.Sync()
 }

@@ -19,31 +19,37 @@ func newFileCounter(t testing.TB) *FileCounter {
 }
 
 func TestFileCounter(t *testing.T) {
-	c := newFileCounter(t)
-	v, err := c.Read()
-	require.NoError(t, err)
-	require.Zero(t, v, "a counter never written reads 0")
+	for _, d := range []Durability{DurabilityProcess, DurabilityPower} {
+		t.Run(d.String(), func(t *testing.T) {
+			c, err := OpenFileCounter(filepath.Join(t.TempDir(), "ctr"), testKey(), CounterDurability(d))
+			require.NoError(t, err)
+			require.Equal(t, d == DurabilityPower, c.sync)
+			v, err := c.Read()
+			require.NoError(t, err)
+			require.Zero(t, v, "a counter never written reads 0")
 
-	require.NoError(t, c.Increment(1))
-	require.NoError(t, c.Increment(5))
-	require.NoError(t, c.Increment(5), "same value is a no-op")
-	require.ErrorIs(t, c.Increment(4), ErrCounterBackwards)
-	v, err = c.Read()
-	require.NoError(t, err)
-	require.EqualValues(t, 5, v)
+			require.NoError(t, c.Increment(1))
+			require.NoError(t, c.Increment(5))
+			require.NoError(t, c.Increment(5), "same value is a no-op")
+			require.ErrorIs(t, c.Increment(4), ErrCounterBackwards)
+			v, err = c.Read()
+			require.NoError(t, err)
+			require.EqualValues(t, 5, v)
 
-	fi, err := os.Stat(c.Path())
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	_, err = os.Stat(c.Path() + ".tmp")
-	require.ErrorIs(t, err, os.ErrNotExist, "no temp file left behind")
+			fi, err := os.Stat(c.Path())
+			require.NoError(t, err)
+			require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+			_, err = os.Stat(c.Path() + ".tmp")
+			require.ErrorIs(t, err, os.ErrNotExist, "no temp file left behind")
 
-	// Persisted: a new handle on the same file reads the same value.
-	c2, err := OpenFileCounter(c.Path(), testKey())
-	require.NoError(t, err)
-	v, err = c2.Read()
-	require.NoError(t, err)
-	require.EqualValues(t, 5, v)
+			// Persisted: a new handle on the same file reads the same value.
+			c2, err := OpenFileCounter(c.Path(), testKey())
+			require.NoError(t, err)
+			v, err = c2.Read()
+			require.NoError(t, err)
+			require.EqualValues(t, 5, v)
+		})
+	}
 }
 
 func TestFileCounterTampered(t *testing.T) {

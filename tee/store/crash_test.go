@@ -27,6 +27,7 @@ const (
 	crashChildEnv = "FPEMU_STORE_CRASH_CHILD" // "1" in the child
 	crashDBEnv    = "FPEMU_STORE_CRASH_DB"    // database path (not secret)
 	crashCtrEnv   = "FPEMU_STORE_CRASH_CTR"   // counter path (not secret)
+	crashDurEnv   = "FPEMU_STORE_CRASH_DUR"   // durability: process or power
 	crashBulkSize = 4096
 )
 
@@ -94,12 +95,17 @@ func checkCrash(t testing.TB, s *Store) int64 {
 // crashChild is the child's main: open, announce, write until killed. It
 // exits on its own after a minute so a lost parent cannot leak it forever.
 func crashChild() int {
-	c, err := OpenFileCounter(os.Getenv(crashCtrEnv), testKey())
+	d, err := ParseDurability(os.Getenv(crashDurEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
 	}
-	s, err := Open(os.Getenv(crashDBEnv), testKey(), crashSchema, WithCounter(c))
+	c, err := OpenFileCounter(os.Getenv(crashCtrEnv), testKey(), CounterDurability(d))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 2
+	}
+	s, err := Open(os.Getenv(crashDBEnv), testKey(), crashSchema, WithCounter(c), WithDurability(d))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
@@ -125,7 +131,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// TestCrashConsistency kills the writer under both durabilities: a kill -9
+// needs no fsync, so even DurabilityProcess (the device default) must
+// lose nothing committed.
 func TestCrashConsistency(t *testing.T) {
+	for _, d := range []Durability{DurabilityProcess, DurabilityPower} {
+		t.Run(d.String(), func(t *testing.T) { crashConsistency(t, d) })
+	}
+}
+
+func crashConsistency(t *testing.T, d Durability) {
 	p := newProtected(t)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -142,7 +157,7 @@ func TestCrashConsistency(t *testing.T) {
 		if waitReady {
 			delay = time.Duration(5+rng.IntN(150)) * time.Millisecond
 		}
-		killChild(t, p, waitReady, delay)
+		killChild(t, p, d, waitReady, delay)
 
 		s, err := Open(p.dbPath, testKey(), crashSchema, WithCounter(mustFileCounter(t, p.ctrPath)))
 		require.NoError(t, err, "round %d: the database must open after SIGKILL", round)
@@ -164,12 +179,13 @@ func mustFileCounter(t testing.TB, path string) *FileCounter {
 
 // killChild starts a writer child and SIGKILLs it by pid after delay
 // (counted from its "ready" line when waitReady).
-func killChild(t *testing.T, p protected, waitReady bool, delay time.Duration) {
+func killChild(t *testing.T, p protected, d Durability, waitReady bool, delay time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashDBEnv+"="+p.dbPath, crashCtrEnv+"="+p.ctrPath)
+	cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashDBEnv+"="+p.dbPath, crashCtrEnv+"="+p.ctrPath,
+		crashDurEnv+"="+d.String())
 	stderr := &testkit.Buffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()

@@ -61,6 +61,112 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
+// msetSum is a keyed multiset hash in progress: the sum modulo 2^256 of
+// row hashes and the number of rows (see stateDigest).
+type msetSum struct {
+	acc  [4]uint64 // little-endian limbs of the 256-bit sum
+	rows uint64
+}
+
+// add adds the 32-byte big-endian row hash h to the sum modulo 2^256.
+func (m *msetSum) add(h []byte) {
+	var carry uint64
+	for i := range 4 {
+		limb := binary.BigEndian.Uint64(h[32-8*(i+1):])
+		m.acc[i], carry = bits.Add64(m.acc[i], limb, carry)
+	}
+	m.rows++
+}
+
+// sub subtracts the row hash h modulo 2^256: the inverse of add.
+func (m *msetSum) sub(h []byte) {
+	var borrow uint64
+	for i := range 4 {
+		limb := binary.BigEndian.Uint64(h[32-8*(i+1):])
+		m.acc[i], borrow = bits.Sub64(m.acc[i], limb, borrow)
+	}
+	m.rows--
+}
+
+// plus returns the multiset union m + o.
+func (m msetSum) plus(o msetSum) msetSum {
+	var carry uint64
+	for i := range 4 {
+		m.acc[i], carry = bits.Add64(m.acc[i], o.acc[i], carry)
+	}
+	m.rows += o.rows
+	return m
+}
+
+// finish returns the digest HMAC-SHA256(k, 0x02 ‖ sum ‖ u64be(rows)).
+func (m msetSum) finish(key []byte) [sha256.Size]byte {
+	mac := hmac.New(sha256.New, key)
+	var b [1 + 32 + 8]byte
+	b[0] = 0x02
+	for i := range 4 {
+		binary.BigEndian.PutUint64(b[1+8*i:], m.acc[3-i])
+	}
+	binary.BigEndian.PutUint64(b[33:], m.rows)
+	mac.Write(b[:])
+	var out [sha256.Size]byte
+	copy(out[:], mac.Sum(nil))
+	return out
+}
+
+// rowHasher computes row hashes: HMAC-SHA256(k, 0x01 ‖ u16be(len(table)) ‖
+// table ‖ u32be(ncols) ‖ for each column u32be(len) ‖ quote(value)).
+type rowHasher struct {
+	mac hash.Hash
+	buf []byte
+	sum []byte
+}
+
+func newRowHasher(key []byte) *rowHasher { return &rowHasher{mac: hmac.New(sha256.New, key)} }
+
+// hash returns the row hash; the result is valid until the next call.
+func (r *rowHasher) hash(table string, vals [][]byte) []byte {
+	b := r.buf[:0]
+	b = append(b, 0x01)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(table)))
+	b = append(b, table...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(vals)))
+	for _, v := range vals {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+		b = append(b, v...)
+	}
+	r.buf = b
+	r.mac.Reset()
+	r.mac.Write(b)
+	r.sum = r.mac.Sum(r.sum[:0])
+	return r.sum
+}
+
+// seqTable is SQLite's AUTOINCREMENT bookkeeping table. It takes no
+// triggers, so the incremental digest re-reads it (one row per
+// AUTOINCREMENT table) at every commit instead.
+const seqTable = "sqlite_sequence"
+
+// tableInfo is one digested table and its columns, as the full scan reads
+// them and the digest triggers (incremental.go) quote them.
+type tableInfo struct {
+	name string
+	cols []string
+}
+
+// fullDigest is the result of a scan of the whole database: the multiset
+// sums of everything but sqlite_sequence (main) and of sqlite_sequence
+// (seq), the digested tables, and whether the database holds a virtual
+// table (whose module writes its shadow tables outside the triggers, so
+// the store then digests every commit in full).
+type fullDigest struct {
+	main, seq msetSum
+	hasSeq    bool
+	virtual   bool
+	tables    []tableInfo
+}
+
+func (f *fullDigest) digest(key []byte) [sha256.Size]byte { return f.main.plus(f.seq).finish(key) }
+
 // stateDigest computes the digest of everything in the database except the
 // state record itself: every sqlite_schema entry (type, name, tbl_name, sql)
 // and every row of every ordinary table (store_meta, sqlite_sequence and
@@ -75,85 +181,93 @@ type queryer interface {
 // reorder) yet sensitive to any added, removed, changed or duplicated row.
 // The digest is HMAC-SHA256(k, 0x02 ‖ sum ‖ u64be(row count)).
 //
-// Its cost is linear in the size of the database: the store is meant for
-// the kilobytes of state a TA keeps.
+// Its cost is linear in the size of the database; it runs at Open, Verify
+// and after schema changes. An ordinary commit updates the sum
+// incrementally instead (incremental.go): the same digest, at a cost
+// independent of the database size.
 func stateDigest(ctx context.Context, q queryer, key []byte) ([sha256.Size]byte, error) {
-	d := &digester{mac: hmac.New(sha256.New, key)}
-	var out [sha256.Size]byte
+	f, err := scanDigest(ctx, q, key)
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	return f.digest(key), nil
+}
 
-	if err := d.table(ctx, q, "sqlite_schema",
+// scanDigest reads the whole database and returns its multiset sums.
+func scanDigest(ctx context.Context, q queryer, key []byte) (*fullDigest, error) {
+	f := &fullDigest{}
+	h := newRowHasher(key)
+	if err := scanTable(ctx, q, h, &f.main, "sqlite_schema",
 		`SELECT quote(type), quote(name), quote(tbl_name), quote(sql) FROM sqlite_schema`, 4); err != nil {
-		return out, err
+		return nil, err
+	}
+	var err error
+	if f.virtual, err = hasVirtualTable(ctx, q); err != nil {
+		return nil, err
 	}
 	tables, err := listTables(ctx, q)
 	if err != nil {
-		return out, err
+		return nil, err
 	}
 	for _, t := range tables {
 		cols, err := listColumns(ctx, q, t)
 		if err != nil {
-			return out, err
+			return nil, err
 		}
-		quoted := make([]string, len(cols))
-		for i, c := range cols {
-			quoted[i] = "quote(" + quoteIdent(c) + ")"
+		sum := &f.main
+		if t == seqTable {
+			sum, f.hasSeq = &f.seq, true
+		} else {
+			f.tables = append(f.tables, tableInfo{name: t, cols: cols})
 		}
-		query := "SELECT " + strings.Join(quoted, ", ") + " FROM " + quoteIdent(t)
-		if t == metaTable {
-			query += " WHERE key <> '" + stateKey + "'"
-		}
-		if err := d.table(ctx, q, t, query, len(cols)); err != nil {
-			return out, err
+		if err := scanTable(ctx, q, h, sum, t, selectQuoted(t, cols), len(cols)); err != nil {
+			return nil, err
 		}
 	}
-	d.mac.Reset()
-	d.mac.Write([]byte{0x02})
-	var sum [32]byte
-	for i := range 4 {
-		binary.BigEndian.PutUint64(sum[8*i:], d.acc[3-i])
+	return f, nil
+}
+
+// selectQuoted is the full scan's query of table t.
+func selectQuoted(t string, cols []string) string {
+	quoted := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = "quote(" + quoteIdent(c) + ")"
 	}
-	d.mac.Write(sum[:])
-	d.mac.Write(binary.BigEndian.AppendUint64(nil, d.rows))
-	copy(out[:], d.mac.Sum(nil))
-	return out, nil
+	query := "SELECT " + strings.Join(quoted, ", ") + " FROM main." + quoteIdent(t)
+	if t == metaTable {
+		query += " WHERE key <> '" + stateKey + "'"
+	}
+	return query
 }
 
-type digester struct {
-	mac  hash.Hash
-	acc  [4]uint64 // little-endian limbs of the 256-bit sum
-	rows uint64
-	buf  []byte
+// scanSeq returns the multiset sum of sqlite_sequence.
+func scanSeq(ctx context.Context, q queryer, key []byte) (msetSum, error) {
+	var m msetSum
+	err := scanTable(ctx, q, newRowHasher(key), &m, seqTable,
+		selectQuoted(seqTable, []string{"name", "seq"}), 2)
+	return m, err
 }
 
-func (d *digester) table(ctx context.Context, q queryer, name, query string, ncols int) error {
+func scanTable(ctx context.Context, q queryer, h *rowHasher, m *msetSum, name, query string, ncols int) error {
 	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
 		return fmt.Errorf("store: digest %s: %w", name, err)
 	}
 	defer rows.Close()
-	vals := make([]sql.RawBytes, ncols)
+	vals := make([][]byte, ncols)
+	raw := make([]sql.RawBytes, ncols)
 	ptrs := make([]any, ncols)
-	for i := range vals {
-		ptrs[i] = &vals[i]
+	for i := range raw {
+		ptrs[i] = &raw[i]
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return fmt.Errorf("store: digest %s: %w", name, err)
 		}
-		b := d.buf[:0]
-		b = append(b, 0x01)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(name)))
-		b = append(b, name...)
-		b = binary.BigEndian.AppendUint32(b, uint32(ncols))
-		for _, v := range vals {
-			b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
-			b = append(b, v...)
+		for i, v := range raw {
+			vals[i] = v
 		}
-		d.buf = b
-		d.mac.Reset()
-		d.mac.Write(b)
-		d.add(d.mac.Sum(nil))
-		d.rows++
+		m.add(h.hash(name, vals))
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: digest %s: %w", name, err)
@@ -161,13 +275,15 @@ func (d *digester) table(ctx context.Context, q queryer, name, query string, nco
 	return nil
 }
 
-// add adds a 32-byte big-endian number to the accumulator modulo 2^256.
-func (d *digester) add(h []byte) {
-	var carry uint64
-	for i := range 4 {
-		limb := binary.BigEndian.Uint64(h[32-8*(i+1):])
-		d.acc[i], carry = bits.Add64(d.acc[i], limb, carry)
+func hasVirtualTable(ctx context.Context, q queryer) (bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT 1 FROM sqlite_schema
+		WHERE type = 'table' AND coalesce(sql, '') LIKE 'CREATE VIRTUAL TABLE%' LIMIT 1`)
+	if err != nil {
+		return false, fmt.Errorf("store: list tables: %w", err)
 	}
+	defer rows.Close()
+	found := rows.Next()
+	return found, rows.Err()
 }
 
 func listTables(ctx context.Context, q queryer) ([]string, error) {
@@ -192,7 +308,7 @@ func listTables(ctx context.Context, q queryer) ([]string, error) {
 }
 
 func listColumns(ctx context.Context, q queryer, table string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT name FROM pragma_table_info(?) ORDER BY cid`, table)
+	rows, err := q.QueryContext(ctx, `SELECT name FROM pragma_table_info(?, 'main') ORDER BY cid`, table)
 	if err != nil {
 		return nil, fmt.Errorf("store: columns of %s: %w", table, err)
 	}

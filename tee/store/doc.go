@@ -9,13 +9,15 @@
 //
 // A TA's database is one SQLite file (plus its -wal and -shm files while
 // open) created 0600 in the TA's directory. Connections run with
-// journal_mode=WAL, synchronous=FULL, foreign_keys=ON and a busy timeout.
-// FULL rather than NORMAL: NORMAL in WAL mode already survives a kill -9,
-// but not an OS crash or power loss, after which the monotonic counter
-// (written after the commit) could be ahead of the durable database and
-// the store would refuse its own file as a rollback. The rollback counter
-// lives in a separate file outside the TA's database directory (see
-// FileCounter).
+// journal_mode=WAL, foreign_keys=ON, a busy timeout and synchronous per
+// Durability: FULL for DurabilityPower (the default; a commit survives a
+// power loss), NORMAL for DurabilityProcess (a commit survives a kill -9
+// of the process — the WAL commit is atomic and in the page cache — but
+// after an OS crash or power loss the monotonic counter, written after the
+// commit, may be ahead of the durable database, and the store then refuses
+// its own file as a rollback: it fails closed). The rollback counter lives
+// in a separate file outside the TA's database directory (see
+// FileCounter), fsynced per CounterDurability.
 //
 // # Tables
 //
@@ -76,7 +78,10 @@
 // The digest is a keyed multiset hash of the whole database — every
 // sqlite_schema entry and every row of every table except the state record
 // itself, each row as HMAC-SHA256 over its SQLite quote()d column values,
-// summed modulo 2^256 (see stateDigest). Sealing the generation together
+// summed modulo 2^256 (see stateDigest). A commit keeps the sum up to
+// date incrementally, at a cost independent of the database's size; the
+// whole database is scanned only at Open, Verify, after another
+// connection's commit and after a schema change (see incremental.go). Sealing the generation together
 // with the digest is what makes the generation trustworthy: a state record
 // spliced from a newer copy into an older one does not match the older
 // content.

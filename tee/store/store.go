@@ -37,11 +37,79 @@ type Store struct {
 
 	closed atomic.Bool
 
+	// schemaChanged is set by the writer's authorizer when a caller's
+	// statement may change the schema (incremental.go); the commit then
+	// digests the database in full.
+	schemaChanged atomic.Bool
+
+	durability Durability
+	fullScans  atomic.Int64 // commits digested by a full scan (for tests)
+
+	rhMu   sync.Mutex // guards the row hasher of store_row_hash
+	rh     *rowHasher
+	rhVals [][]byte
+
 	wmu     sync.Mutex // serialises writes; guards the fields below
 	gen     uint64     // committed generation (0: no state record yet)
 	digest  [32]byte   // committed state digest
 	version int        // applied schema version
 	dataVer int64      // PRAGMA data_version of wc when last verified
+	inc     msetSum    // committed multiset sum of all but sqlite_sequence
+	hasSeq  bool       // sqlite_sequence exists (re-read at each commit)
+	trig    []string   // installed digest triggers (nil: next commit scans in full)
+}
+
+// Durability says what a committed transaction survives (docs/protocol.md
+// §6.1). Both modes run SQLite in WAL mode, whose commit is atomic.
+type Durability int
+
+const (
+	// DurabilityPower (the library's default: a caller that does not
+	// choose gets the stronger guarantee): a commit also survives a power
+	// loss or OS crash (synchronous=FULL: the WAL is fsynced at every
+	// commit, before the rollback counter advances), at the price of one
+	// fsync per commit.
+	DurabilityPower Durability = iota
+	// DurabilityProcess (the device default, `fpemu device up
+	// --durability process`): a commit survives the TA process
+	// being killed at any instant (kill -9) — it is in the WAL, in the OS
+	// page cache — but not necessarily a power loss or OS crash
+	// (synchronous=NORMAL: the WAL is fsynced at checkpoints, not at each
+	// commit). After a power loss the last commits may be gone while the
+	// rollback counter has advanced past them; Open then reports
+	// ErrRollback — the store fails closed, as it cannot tell that from a
+	// restored old copy.
+	DurabilityProcess
+)
+
+// String returns "process" or "power".
+func (d Durability) String() string {
+	switch d {
+	case DurabilityProcess:
+		return "process"
+	case DurabilityPower:
+		return "power"
+	}
+	return "Durability(" + strconv.Itoa(int(d)) + ")"
+}
+
+// ParseDurability parses "process" or "power" (the --durability flag).
+func ParseDurability(s string) (Durability, error) {
+	switch s {
+	case "process":
+		return DurabilityProcess, nil
+	case "power":
+		return DurabilityPower, nil
+	}
+	return 0, invalidf("durability %q: want process or power", s)
+}
+
+// synchronous is the PRAGMA synchronous value of d (1 NORMAL, 2 FULL).
+func (d Durability) synchronous() (string, int) {
+	if d == DurabilityPower {
+		return "FULL", 2
+	}
+	return "NORMAL", 1
 }
 
 // Option configures Open.
@@ -52,6 +120,7 @@ type options struct {
 	log         *zap.Logger
 	busyTimeout time.Duration
 	readers     int
+	durability  Durability
 }
 
 // WithCounter enables rollback protection against c (see the package doc).
@@ -66,6 +135,9 @@ func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
 // WithBusyTimeout sets how long a statement waits for a lock held by
 // another connection before failing with SQLITE_BUSY (default 5 s).
 func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
+
+// WithDurability sets what a commit survives (default DurabilityPower).
+func WithDurability(d Durability) Option { return func(o *options) { o.durability = d } }
 
 // WithMaxReaders sets the number of concurrent read connections (default 4).
 func WithMaxReaders(n int) Option { return func(o *options) { o.readers = n } }
@@ -98,6 +170,8 @@ func Open(path string, storageKey []byte, schema Schema, opts ...Option) (*Store
 		return nil, invalidf("busy timeout must be positive")
 	case o.readers < 1:
 		return nil, invalidf("need at least one reader connection")
+	case o.durability != DurabilityProcess && o.durability != DurabilityPower:
+		return nil, invalidf("unknown durability %d", int(o.durability))
 	}
 	if err := schema.validate(); err != nil {
 		return nil, err
@@ -123,17 +197,30 @@ func Open(path string, storageKey []byte, schema Schema, opts ...Option) (*Store
 		digKey:  digKey,
 		counter: o.counter,
 		log:     o.log.Named("store").With(zap.String("db", path)),
+
+		durability: o.durability,
+		rh:         newRowHasher(digKey),
 	}
 	busy := strconv.FormatInt(o.busyTimeout.Milliseconds(), 10)
-	// synchronous=FULL, not NORMAL: in WAL mode NORMAL already survives a
+	// synchronous per Durability: in WAL mode NORMAL already survives a
 	// process kill (the commit is in the OS page cache), but a power loss
 	// or OS crash could drop the last commits while the monotonic counter —
-	// written and fsynced after the commit — has advanced, and the store
-	// would then refuse its own database as rolled back. FULL fsyncs the WAL
-	// at every commit, so the counter never runs ahead of durable state.
+	// written after the commit — has advanced, and the store would then
+	// refuse its own database as rolled back. FULL fsyncs the WAL at every
+	// commit, so the counter never runs ahead of durable state.
+	// recursive_triggers: see incremental.go (REPLACE deletions must fire
+	// the digest triggers).
+	syncName, _ := s.durability.synchronous()
 	s.w = sql.OpenDB(&connector{
-		dsn: path + "?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=" + busy + "&_txlock=immediate",
+		dsn: path + "?_journal_mode=WAL&_synchronous=" + syncName + "&_foreign_keys=on&_recursive_triggers=on&_busy_timeout=" +
+			busy + "&_txlock=immediate",
 		drv: &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			if err := s.registerRowHash(c); err != nil {
+				return err
+			}
+			if _, err := c.Exec("PRAGMA temp_store = MEMORY", nil); err != nil {
+				return err
+			}
 			c.RegisterAuthorizer(s.authorize)
 			return nil
 		}},
@@ -151,7 +238,7 @@ func Open(path string, storageKey []byte, schema Schema, opts ...Option) (*Store
 		return nil, err
 	}
 	s.r = sql.OpenDB(&connector{
-		dsn: path + "?_query_only=on&_synchronous=FULL&_foreign_keys=on&_busy_timeout=" + busy + "&_txlock=deferred",
+		dsn: path + "?_query_only=on&_synchronous=" + syncName + "&_foreign_keys=on&_busy_timeout=" + busy + "&_txlock=deferred",
 		drv: &sqlite3.SQLiteDriver{},
 	})
 	s.r.SetMaxOpenConns(o.readers)
@@ -201,15 +288,20 @@ func (s *Store) checkPragmas() error {
 	if err := s.wc.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		return dbErr("open", err)
 	}
-	var syncMode, fk int
+	var syncMode, fk, rt int
 	if err := s.wc.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncMode); err != nil {
 		return dbErr("open", err)
 	}
 	if err := s.wc.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
 		return dbErr("open", err)
 	}
-	if !strings.EqualFold(mode, "wal") || syncMode != 2 || fk != 1 {
-		return fmt.Errorf("%w: journal_mode=%s synchronous=%d foreign_keys=%d", ErrUnsupported, mode, syncMode, fk)
+	if err := s.wc.QueryRowContext(ctx, "PRAGMA recursive_triggers").Scan(&rt); err != nil {
+		return dbErr("open", err)
+	}
+	_, wantSync := s.durability.synchronous()
+	if !strings.EqualFold(mode, "wal") || syncMode != wantSync || fk != 1 || rt != 1 {
+		return fmt.Errorf("%w: journal_mode=%s synchronous=%d foreign_keys=%d recursive_triggers=%d",
+			ErrUnsupported, mode, syncMode, fk, rt)
 	}
 	return nil
 }
@@ -226,11 +318,18 @@ func dbErr(op string, err error) error {
 
 // authorize is the writer connection's SQLite authorizer
 // (sqlite3_set_authorizer): caller statements may not modify or drop
-// store_meta, hang triggers on it, or change the pragmas the store's
-// guarantees rest on.
+// store_meta, hang triggers on it, change the pragmas the store's
+// guarantees rest on, or edit or drop the digest log and triggers (the
+// trigger bodies' INSERTs into the log are authorized as part of the
+// caller's statement, so INSERT into it stays allowed). Any action that
+// may change the schema marks the transaction for a full digest
+// (incremental.go).
 func (s *Store) authorize(op int, a1, a2, _ string) int {
 	if s.internal.Load() {
 		return sqlite3.SQLITE_OK
+	}
+	if !digestNeutral(op) {
+		s.schemaChanged.Store(true)
 	}
 	isMeta := func(name string) bool { return strings.EqualFold(name, metaTable) }
 	switch op {
@@ -238,14 +337,26 @@ func (s *Store) authorize(op int, a1, a2, _ string) int {
 		if isMeta(a1) {
 			return sqlite3.SQLITE_DENY
 		}
+		if op != sqlite3.SQLITE_INSERT && strings.EqualFold(a1, digestLog) {
+			return sqlite3.SQLITE_DENY
+		}
+	case sqlite3.SQLITE_DROP_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_TABLE:
+		if strings.EqualFold(a1, digestLog) {
+			return sqlite3.SQLITE_DENY
+		}
+	case sqlite3.SQLITE_DROP_TEMP_TRIGGER:
+		if isDigestTrigger(a1) {
+			return sqlite3.SQLITE_DENY
+		}
 	case sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_CREATE_TRIGGER, sqlite3.SQLITE_CREATE_TEMP_TRIGGER,
 		sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_DROP_INDEX:
-		if isMeta(a2) {
+		if isMeta(a2) || (op == sqlite3.SQLITE_CREATE_TEMP_TRIGGER && isDigestTrigger(a1)) {
 			return sqlite3.SQLITE_DENY
 		}
 	case sqlite3.SQLITE_PRAGMA:
 		switch strings.ToLower(a1) {
-		case "journal_mode", "synchronous", "foreign_keys", "writable_schema", "query_only", "locking_mode":
+		case "journal_mode", "synchronous", "foreign_keys", "writable_schema", "query_only", "locking_mode",
+			"recursive_triggers", "temp_store":
 			if a2 != "" {
 				return sqlite3.SQLITE_DENY
 			}
@@ -261,20 +372,31 @@ func (s *Store) load(ctx context.Context, schema Schema) error {
 	if err != nil {
 		return dbErr("begin", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // read-only; nothing to keep
-	st, fresh, err := s.readState(ctx, tx)
+	defer tx.Rollback() //nolint:errcheck // only TEMP objects to keep
+	st, full, fresh, err := s.readState(ctx, tx)
 	if err != nil {
 		return err
 	}
 	version := 0
 	var names []string
+	d := &txDigest{}
 	if !fresh {
 		if version, names, err = readSchema(ctx, tx); err != nil {
 			return err
 		}
+		if !full.virtual {
+			if err := s.installTriggers(ctx, tx, d, full.tables); err != nil {
+				return err
+			}
+		}
 	}
-	if err := tx.Rollback(); err != nil {
-		return dbErr("rollback", err)
+	// The transaction wrote nothing to the file; committing keeps the
+	// TEMP digest triggers.
+	if err := tx.Commit(); err != nil {
+		return dbErr("commit", err)
+	}
+	if !fresh {
+		s.inc, s.hasSeq, s.trig = full.main, full.hasSeq, d.trig
 	}
 
 	if s.counter != nil {
@@ -316,44 +438,44 @@ func (s *Store) load(ctx context.Context, schema Schema) error {
 	return nil
 }
 
-// readState returns the verified state record, or fresh=true for a
-// database that has never been initialised (no tables at all).
-func (s *Store) readState(ctx context.Context, tx *sql.Tx) (st stateRecord, fresh bool, err error) {
+// readState returns the verified state record and the full scan it was
+// verified with, or fresh=true for a database that has never been
+// initialised (no tables at all).
+func (s *Store) readState(ctx context.Context, tx *sql.Tx) (st stateRecord, full *fullDigest, fresh bool, err error) {
 	var nMeta, nAll int
 	if err := tx.QueryRowContext(ctx,
 		`SELECT count(*) FILTER (WHERE type = 'table' AND name = ?), count(*) FROM sqlite_schema`,
 		metaTable).Scan(&nMeta, &nAll); err != nil {
-		return st, false, dbErr("read schema", err)
+		return st, nil, false, dbErr("read schema", err)
 	}
 	if nMeta == 0 {
 		if nAll == 0 {
-			return st, true, nil
+			return st, nil, true, nil
 		}
-		return st, false, fmt.Errorf("%w: tables present but no %s", ErrTampered, metaTable)
+		return st, nil, false, fmt.Errorf("%w: tables present but no %s", ErrTampered, metaTable)
 	}
 	var blob []byte
 	err = tx.QueryRowContext(ctx, `SELECT value FROM `+metaTable+` WHERE key = ?`, stateKey).Scan(&blob)
 	if errors.Is(err, sql.ErrNoRows) {
-		return st, false, fmt.Errorf("%w: no state record", ErrTampered)
+		return st, nil, false, fmt.Errorf("%w: no state record", ErrTampered)
 	}
 	if err != nil {
-		return st, false, fmt.Errorf("%w: state record: %w", ErrTampered, err)
+		return st, nil, false, fmt.Errorf("%w: state record: %w", ErrTampered, err)
 	}
 	pt, err := s.sealer.Unseal(metaTable, stateIdentity, blob)
 	if err != nil {
-		return st, false, fmt.Errorf("%w: state record (wrong storage key, or edited): %w", ErrTampered, err)
+		return st, nil, false, fmt.Errorf("%w: state record (wrong storage key, or edited): %w", ErrTampered, err)
 	}
 	if st, err = parseStateRecord(pt); err != nil {
-		return st, false, err
+		return st, nil, false, err
 	}
-	d, err := stateDigest(ctx, tx, s.digKey)
-	if err != nil {
-		return st, false, dbErr("digest", err)
+	if full, err = scanDigest(ctx, tx, s.digKey); err != nil {
+		return st, nil, false, dbErr("digest", err)
 	}
-	if !hmac.Equal(d[:], st.digest[:]) {
-		return st, false, fmt.Errorf("%w: content does not match the state digest", ErrTampered)
+	if d := full.digest(s.digKey); !hmac.Equal(d[:], st.digest[:]) {
+		return st, nil, false, fmt.Errorf("%w: content does not match the state digest", ErrTampered)
 	}
-	return st, false, nil
+	return st, full, false, nil
 }
 
 func readSchema(ctx context.Context, tx *sql.Tx) (int, []string, error) {
@@ -380,6 +502,11 @@ func (s *Store) migrate(ctx context.Context, schema Schema) error {
 	for i := s.version; i < len(schema); i++ {
 		m := schema[i]
 		err := s.writeLocked(ctx, func(tx *Tx) error {
+			// A step may change any table's columns: the digest
+			// triggers must not be in its way (incremental.go).
+			if err := s.dropTriggers(ctx, tx.tx, tx.dg); err != nil {
+				return err
+			}
 			var err error
 			if m.SQL != "" {
 				_, err = tx.Exec(m.SQL)
@@ -482,13 +609,18 @@ func (s *Store) dataVersion(ctx context.Context) (int64, error) {
 }
 
 func (s *Store) verifyLocked(ctx context.Context, tx *sql.Tx) error {
-	st, fresh, err := s.readState(ctx, tx)
+	st, full, fresh, err := s.readState(ctx, tx)
 	if err != nil {
 		return err
 	}
 	if fresh != (s.gen == 0) || st.gen != s.gen || st.digest != s.digest {
 		return fmt.Errorf("%w: state record is not the one this store committed (generation %d, expected %d)",
 			ErrTampered, st.gen, s.gen)
+	}
+	if full != nil {
+		// The file matches the committed digest: restart the incremental
+		// sum from the scan.
+		s.inc, s.hasSeq = full.main, full.hasSeq
 	}
 	return nil
 }

@@ -28,28 +28,69 @@ func TestLedgerPersists(t *testing.T) {
 }
 
 func TestOpenConfiguration(t *testing.T) {
-	p := dbPath(t)
-	s := openTest(t, p, ledgerSchema)
-	fi, err := os.Stat(p)
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	require.Equal(t, p, s.Path())
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		sync int
+	}{
+		{"default is power", nil, 2},
+		{"process", []Option{WithDurability(DurabilityProcess)}, 1},
+		{"power", []Option{WithDurability(DurabilityPower)}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := dbPath(t)
+			s := openTest(t, p, ledgerSchema, tc.opts...)
+			fi, err := os.Stat(p)
+			require.NoError(t, err)
+			require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+			require.Equal(t, p, s.Path())
 
-	ctx := context.Background()
-	var mode string
-	var syncMode, fk int
-	require.NoError(t, s.wc.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
-	require.NoError(t, s.wc.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncMode))
-	require.NoError(t, s.wc.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk))
-	require.Equal(t, "wal", mode)
-	require.Equal(t, 2, syncMode, "synchronous=FULL")
-	require.Equal(t, 1, fk)
-	require.NoError(t, s.View(ctx, func(tx *Tx) error {
-		require.True(t, tx.ReadOnly())
-		require.NoError(t, tx.QueryRow("PRAGMA foreign_keys").Scan(&fk))
-		require.Equal(t, 1, fk)
-		return nil
-	}))
+			ctx := context.Background()
+			var mode string
+			var syncMode, fk, rt int
+			require.NoError(t, s.wc.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
+			require.NoError(t, s.wc.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncMode))
+			require.NoError(t, s.wc.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk))
+			require.NoError(t, s.wc.QueryRowContext(ctx, "PRAGMA recursive_triggers").Scan(&rt))
+			require.Equal(t, "wal", mode)
+			require.Equal(t, tc.sync, syncMode, "synchronous: 1 NORMAL (process), 2 FULL (power)")
+			require.Equal(t, 1, fk)
+			require.Equal(t, 1, rt, "REPLACE deletions must fire the digest triggers")
+			require.NoError(t, s.View(ctx, func(tx *Tx) error {
+				require.True(t, tx.ReadOnly())
+				require.NoError(t, tx.QueryRow("PRAGMA foreign_keys").Scan(&fk))
+				require.Equal(t, 1, fk)
+				require.NoError(t, tx.QueryRow("PRAGMA synchronous").Scan(&syncMode))
+				require.Equal(t, tc.sync, syncMode)
+				return nil
+			}))
+		})
+	}
+}
+
+func TestParseDurability(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Durability
+		ok   bool
+	}{
+		{"process", DurabilityProcess, true},
+		{"power", DurabilityPower, true},
+		{"", 0, false},
+		{"POWER", 0, false},
+		{"full", 0, false},
+	} {
+		d, err := ParseDurability(tc.in)
+		if !tc.ok {
+			require.ErrorIs(t, err, ErrInvalidArgument, tc.in)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tc.want, d)
+		require.Equal(t, tc.in, d.String())
+	}
+	_, err := Open(dbPath(t), testKey(), ledgerSchema, WithDurability(Durability(7)))
+	require.ErrorIs(t, err, ErrInvalidArgument)
 }
 
 func TestOpenInvalidArguments(t *testing.T) {
@@ -190,6 +231,8 @@ func TestMetaIsProtected(t *testing.T) {
 		`PRAGMA synchronous = OFF`,
 		`PRAGMA foreign_keys = OFF`,
 		`PRAGMA writable_schema = ON`,
+		`PRAGMA recursive_triggers = OFF`,
+		`PRAGMA temp_store = FILE`,
 	} {
 		err := s.Tx(ctx, func(tx *Tx) error {
 			_, err := tx.Exec(q)

@@ -17,21 +17,41 @@ type Tx struct {
 	ctx      context.Context
 	s        *Store
 	readOnly bool
+	dg       *txDigest // write transactions: the digest triggers' state
+}
+
+// prepare gets the digest triggers out of the way of a statement that
+// may alter the schema (see mayAlterSchema).
+func (t *Tx) prepare(query string) error {
+	if t.dg == nil || t.dg.trig == nil || !mayAlterSchema(query) {
+		return nil
+	}
+	return t.s.dropTriggers(t.ctx, t.tx, t.dg)
 }
 
 // Exec executes a statement (or, without args, a script) in the
 // transaction.
 func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
+	if err := t.prepare(query); err != nil {
+		return nil, err
+	}
 	return t.tx.ExecContext(t.ctx, query, args...)
 }
 
 // Query runs a query in the transaction.
 func (t *Tx) Query(query string, args ...any) (*sql.Rows, error) {
+	if err := t.prepare(query); err != nil {
+		return nil, err
+	}
 	return t.tx.QueryContext(t.ctx, query, args...)
 }
 
-// QueryRow runs a query expected to return at most one row.
+// QueryRow runs a query expected to return at most one row. (A failure
+// to move the digest triggers out of the way, see Exec, shows as the
+// row's error: the query then runs with them in place and fails if they
+// are in its way.)
 func (t *Tx) QueryRow(query string, args ...any) *sql.Row {
+	_ = t.prepare(query)
 	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
@@ -54,10 +74,7 @@ func (t *Tx) Unseal(table string, identity, sealed []byte) ([]byte, error) {
 
 // internalExec runs a statement of the store's own on store_meta.
 func (t *Tx) internalExec(query string, args ...any) error {
-	t.s.internal.Store(true)
-	defer t.s.internal.Store(false)
-	_, err := t.tx.ExecContext(t.ctx, query, args...)
-	return err
+	return t.s.execInternal(t.ctx, t.tx, query, args...)
 }
 
 // Tx runs fn in one write transaction: the unit of a state change
@@ -124,7 +141,9 @@ func (s *Store) writeLocked(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		s.dataVer = dv
 	}
-	if err := fn(&Tx{tx: sqlTx, ctx: ctx, s: s}); err != nil {
+	dg := &txDigest{trig: s.trig}
+	s.schemaChanged.Store(false)
+	if err := fn(&Tx{tx: sqlTx, ctx: ctx, s: s, dg: dg}); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -135,9 +154,17 @@ func (s *Store) writeLocked(ctx context.Context, fn func(tx *Tx) error) error {
 	if next.gen == 0 {
 		return fmt.Errorf("%w: generation counter exhausted", ErrUnsupported)
 	}
-	if next.digest, err = stateDigest(ctx, sqlTx, s.digKey); err != nil {
-		return dbErr("digest", err)
+	inc, hasSeq, err := s.commitDigest(ctx, sqlTx, dg)
+	if err != nil {
+		return err
 	}
+	var seq msetSum
+	if hasSeq {
+		if seq, err = scanSeq(ctx, sqlTx, s.digKey); err != nil {
+			return dbErr("digest", err)
+		}
+	}
+	next.digest = inc.plus(seq).finish(s.digKey)
 	sealed, err := s.sealer.Seal(metaTable, stateIdentity, next.marshal())
 	if err != nil {
 		return err
@@ -152,6 +179,7 @@ func (s *Store) writeLocked(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	committed = true
 	s.gen, s.digest = next.gen, next.digest
+	s.inc, s.hasSeq, s.trig = inc, hasSeq, dg.trig
 
 	if s.counter != nil {
 		if err := s.counter.Increment(next.gen); err != nil {
@@ -160,6 +188,34 @@ func (s *Store) writeLocked(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 	}
 	return nil
+}
+
+// commitDigest returns the multiset sum (all but sqlite_sequence) of the
+// transaction's result: the committed sum plus the digest log when the
+// triggers saw every change, otherwise a full scan, after which the
+// triggers are re-installed for the current schema (incremental.go).
+func (s *Store) commitDigest(ctx context.Context, tx *sql.Tx, dg *txDigest) (msetSum, bool, error) {
+	if dg.trig != nil && !dg.full && !s.schemaChanged.Load() {
+		inc := s.inc
+		if err := s.foldLog(ctx, tx, &inc); err != nil {
+			return msetSum{}, false, err
+		}
+		return inc, s.hasSeq, nil
+	}
+	if err := s.dropTriggers(ctx, tx, dg); err != nil {
+		return msetSum{}, false, err
+	}
+	s.fullScans.Add(1)
+	full, err := scanDigest(ctx, tx, s.digKey)
+	if err != nil {
+		return msetSum{}, false, dbErr("digest", err)
+	}
+	if !full.virtual {
+		if err := s.installTriggers(ctx, tx, dg, full.tables); err != nil {
+			return msetSum{}, false, err
+		}
+	}
+	return full.main, full.hasSeq, nil
 }
 
 // View runs fn in a read-only snapshot of the last committed state. Views

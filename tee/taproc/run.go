@@ -21,6 +21,13 @@ import (
 	"github.com/fpemu/fpemu/tee/rpc"
 )
 
+// The values of Options.Durability and Env.Durability (tee/store's
+// Durability names; taproc does not link the store).
+const (
+	DurabilityProcess = "process"
+	DurabilityPower   = "power"
+)
+
 // Env is everything a role's Factory gets to build its TA. Secrets in it
 // (Record's keys) must not be logged; the types involved print
 // "[redacted]".
@@ -48,6 +55,11 @@ type Env struct {
 	// Sealer seals envelopes on the routes the TA sends on (it holds no
 	// key when the TA sends on none).
 	Sealer *envelope.Sealer
+	// Durability is what a commit of the TA's sealed store survives:
+	// "process" (a kill of the TA) or "power" (also a power loss; fsync on
+	// every commit) — tee/store's Durability by name, set per device by
+	// `fpemu device up --durability` (docs/protocol.md §6.1, §7.8).
+	Durability string
 }
 
 // NewOpener returns an envelope Opener for the routes the TA receives on,
@@ -90,6 +102,9 @@ type Options struct {
 	Factory Factory
 	// LogLevel of the TA's logger (zap's default, info, when zero).
 	LogLevel zapcore.Level
+	// Durability is Env.Durability: DurabilityProcess or DurabilityPower
+	// ("" is DurabilityProcess); any other value fails Run.
+	Durability string
 	// ShutdownTimeout bounds the graceful rpc shutdown after SIGTERM;
 	// default 5 s, after which running commands are cancelled.
 	ShutdownTimeout time.Duration
@@ -119,6 +134,13 @@ func Run(ctx context.Context, opt Options) error {
 	if opt.Factory == nil {
 		return errors.New("taproc: no factory for role " + string(opt.Role))
 	}
+	switch opt.Durability {
+	case "":
+		opt.Durability = DurabilityProcess
+	case DurabilityProcess, DurabilityPower:
+	default:
+		return fmt.Errorf("taproc: durability %q: want %s or %s", opt.Durability, DurabilityProcess, DurabilityPower)
+	}
 	if opt.ShutdownTimeout <= 0 {
 		opt.ShutdownTimeout = 5 * time.Second
 	}
@@ -147,6 +169,7 @@ func Run(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
+	env.Durability = opt.Durability
 	ta, err := opt.Factory(env)
 	if err != nil {
 		log.Error("TA construction failed", zap.Error(err))
