@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -62,9 +63,12 @@ func (fx *shieldFixture) serve() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	fx.card, fx.stop, fx.done = c, cancel, make(chan error, 1)
 	go func() { fx.done <- transport.ServeSocket(ctx, c, fx.sock(), fx.r.log) }()
-	// Ready when the socket is bound (bounded wait; a failed serve ends it).
+	// Ready when the socket accepts a connection — bound is not enough:
+	// the file appears at bind, before listen (bounded wait; a failed
+	// serve ends it).
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Stat(fx.sock()); err == nil {
+		if c, err := net.Dial("unix", fx.sock()); err == nil {
+			_ = c.Close()
 			return nil
 		}
 		select {
