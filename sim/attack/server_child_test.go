@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/fpemu/fpemu/channel"
 	"github.com/fpemu/fpemu/payserver"
-	"github.com/fpemu/fpemu/payserver/ca"
 	"github.com/fpemu/fpemu/payserver/store"
 	"github.com/fpemu/fpemu/payserver/verify"
 )
@@ -53,7 +51,6 @@ func runServerChild(args []string, weakening string) error {
 	if err != nil {
 		return err
 	}
-	_ = filepath.Join(*caDir, ca.RootFile)
 	st, err := payserver.OpenStore(ctx, *db, store.Options{})
 	if err != nil {
 		return err
