@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -82,12 +83,13 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 			prog := newProgress(cmd.ErrOrStderr(), progressEnabled(cmd, asJSON), "fpemu attack")
 			defer prog.Finish()
 			cfg := attack.Config{
-				Dir:        root,
-				TACommand:  self.ta,
-				HALCommand: self.hal,
-				Match:      match,
-				Interpose:  attackInterpose,
-				OnProgress: attackProgress(prog),
+				Dir:           root,
+				TACommand:     self.ta,
+				HALCommand:    self.hal,
+				ServerCommand: func(args ...string) *exec.Cmd { return exec.Command(self.exe, append([]string{"server"}, args...)...) },
+				Match:         match,
+				Interpose:     attackInterpose,
+				OnProgress:    attackProgress(prog),
 			}
 			if asJSON {
 				cfg.OnResult = func(r attack.Result) { prog.Above(func() { _ = attack.WriteJSON(out, r) }) }

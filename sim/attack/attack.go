@@ -106,6 +106,11 @@ type Config struct {
 	// HALCommand returns the command of the HAL process of the device in
 	// dir: normally simdev.HALCommand(fpemu, dir). Required.
 	HALCommand func(dir string) *exec.Cmd
+	// ServerCommand returns the command of a payment server process with
+	// args (`fpemu server ARGS`, docs/protocol.md §14) for the srv-* rows:
+	// normally fpemu's own server subcommand. Nil skips nothing: those
+	// rows then report ERROR.
+	ServerCommand func(args ...string) *exec.Cmd
 	// Match selects attacks by ID; nil runs all.
 	Match *regexp.Regexp
 	// FuzzFrames is how many fuzzed frames the fuzz attack sends to each

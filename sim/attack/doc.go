@@ -33,6 +33,14 @@
 //     sessions' handshake messages, hands over another device's record and
 //     cuts the handshake short (channel.go; which rows have canaries and
 //     why the others cannot is said there);
+//   - the payment server (docs/protocol.md §14; server.go, srvbench.go):
+//     the REE as the payment app replays a booked statement, presents it
+//     for another order, has the TA sign an edited amount or payee, holds
+//     back an older statement (counter rollback), reuses a consumed
+//     challenge, replays the victim's statement and chain from its own
+//     CA-certified phone, registers a chain under its own device key, and
+//     races two payments of one order across two `fpemu server` processes
+//     on one SQLite file (Config.ServerCommand);
 //   - robustness: a TA killed by SIGKILL in the middle of an enrollment
 //     (docs/architecture.md rule 5: one transaction, old or new state) and a few
 //     thousand fuzzed frames at every TA socket (§1.8).

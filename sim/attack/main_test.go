@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 func runChild(args []string) int {
 	ctx := context.Background()
 	var err error
+	if w, ok := serverChildMode(args); ok {
+		return devchild.Exit(runServerChild(args[1:], w))
+	}
 	switch {
 	case len(args) == 4 && args[0] == "ta" && args[1] == string(tee.RoleFingerprint) && args[2] == "--dir":
 		err = runFingerprintTA(ctx, args[3])
@@ -65,5 +68,6 @@ func testConfig(t *testing.T) Config {
 		HALCommand: func(dir string) *exec.Cmd {
 			return childCmd("hal", "--dir", dir, "--ready-fd", fmt.Sprint(simdev.HALReadyFD))
 		},
+		ServerCommand: serverCmd(""),
 	}
 }

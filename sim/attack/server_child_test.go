@@ -1,0 +1,130 @@
+package attack
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fpemu/fpemu/channel"
+	"github.com/fpemu/fpemu/payserver"
+	"github.com/fpemu/fpemu/payserver/store"
+	"github.com/fpemu/fpemu/payserver/verify"
+)
+
+// runServerChild is the test binary as `fpemu server` (the flags the srv-*
+// rows pass): the same payserver, store and CA calls as cmd/fpemu's
+// server, built here because a test binary cannot run cmd/fpemu.
+// weakening, if not "", wraps the store in a canary double.
+func runServerChild(args []string, weakening string) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	listen := fs.String("listen", "", "")
+	httpAddr := fs.String("http", "", "")
+	_ = fs.String("log-level", "", "")
+	db := fs.String("db", "", "")
+	caDir := fs.String("ca", "", "")
+	rootsFile := fs.String("device-roots", "", "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	rb, err := os.ReadFile(*rootsFile)
+	if err != nil {
+		return err
+	}
+	roots, err := verify.ParseRoots(rb)
+	if err != nil {
+		return err
+	}
+	creds, pool, err := payserver.IssueCredentials(ctx, *caDir, chanServerName)
+	if err != nil {
+		return err
+	}
+	st, err := payserver.OpenStore(ctx, *db, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch weakening {
+	case "":
+	case "counter":
+		st = counterBlind{st}
+	default:
+		return fmt.Errorf("unknown weakening %q", weakening)
+	}
+	srv, err := payserver.New(payserver.Config{Store: st, Roots: roots, Logger: zap.NewNop(),
+		Channel: channel.ServerConfig{Credentials: creds, Roots: pool}})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	hln, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.MerchantHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(hln) }()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeChannel(ctx, ln) }()
+	fmt.Printf("ready channel=%s http=%s\n", ln.Addr(), hln.Addr())
+	err = <-errc
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	if errors.Is(err, context.Canceled) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// counterBlind is the srv-counter-rollback canary: a store that raises a
+// statement's counter to the key's next value before booking, so the
+// counter rule never refuses (a server that does not keep the counter
+// monotonic).
+type counterBlind struct{ store.Store }
+
+func (s counterBlind) Book(ctx context.Context, b store.Booking) (store.Receipt, error) {
+	if k, err := s.Key(ctx, b.Key); err == nil && b.Counter <= k.Counter {
+		b.Counter = k.Counter + 1
+	}
+	return s.Store.Book(ctx, b)
+}
+
+// serverCmd is Config.ServerCommand for the test binary, weakened as given.
+func serverCmd(weakening string) func(args ...string) *exec.Cmd {
+	return func(args ...string) *exec.Cmd {
+		mode := "server"
+		if weakening != "" {
+			mode = "server-weakened=" + weakening
+		}
+		return childCmd(append([]string{mode}, args...)...)
+	}
+}
+
+// serverChildMode reports the server mode of a child's arguments.
+func serverChildMode(args []string) (weakening string, ok bool) {
+	if len(args) == 0 {
+		return "", false
+	}
+	if args[0] == "server" {
+		return "", true
+	}
+	if w, found := strings.CutPrefix(args[0], "server-weakened="); found {
+		return w, true
+	}
+	return "", false
+}
