@@ -182,7 +182,7 @@ func shieldSetup(withServer bool) func(*runner, context.Context, *tally) *shield
 		if !t.must("CA", err) {
 			return nil
 		}
-		iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileDevice})
+		iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileShield})
 		_ = authority.Close()
 		if !t.must("issue", err) {
 			return nil
