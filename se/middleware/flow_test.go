@@ -2,8 +2,8 @@ package middleware
 
 import (
 	"context"
-	"crypto/x509/pkix"
 	"crypto/rand"
+	"crypto/x509/pkix"
 	"math/big"
 	"path/filepath"
 	"sync"
