@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/payserver/ca"
 	"github.com/fpemu/fpemu/payserver/store"
 	"github.com/fpemu/fpemu/se/shieldmsg"
 )
@@ -85,7 +86,11 @@ func (s *Server) shieldSign(msg []byte) ([]byte, error) {
 
 // checkCardCert parses a card certificate and checks it against the CA
 // roots of device certificates (Config.Channel.Roots): an SM2 end-entity
-// certificate with digitalSignature, valid now.
+// certificate with digitalSignature, valid now, issued under the CA's
+// shield profile — it carries the certificate policy ca.OIDShieldCard
+// (RFC 5280 §4.2.1.4), which the CA sets only for cards. A device
+// certificate from the same CA, whose key lives in the phone's TEE and
+// not on a card, is refused.
 func (s *Server) checkCardCert(der []byte) (*ecdsa.PublicKey, error) {
 	if len(der) == 0 || len(der) > store.MaxShieldCertLen {
 		return nil, fmt.Errorf("%w: %d bytes", ErrShieldCert, len(der))
@@ -98,7 +103,10 @@ func (s *Server) checkCardCert(der []byte) (*ecdsa.PublicKey, error) {
 	if !ok || pub.Curve != sm2.P256() || c.IsCA || c.KeyUsage&smx509.KeyUsageDigitalSignature == 0 {
 		return nil, fmt.Errorf("%w: not an SM2 signing end-entity certificate", ErrShieldCert)
 	}
-	if _, err := c.Verify(smx509.VerifyOptions{Roots: s.cfg.Channel.Roots, KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}}); err != nil {
+	if !ca.HasShieldPolicy(c) {
+		return nil, fmt.Errorf("%w: not a shield card certificate (no card policy)", ErrShieldCert)
+	}
+	if _, err := c.Verify(smx509.VerifyOptions{Roots: s.cfg.Channel.Roots, KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth}}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrShieldCert, err)
 	}
 	return pub, nil

@@ -123,7 +123,7 @@ func newCAIssueCmd() *cobra.Command {
 		nDays                                              int
 	)
 	cmd := &cobra.Command{
-		Use:   "issue --dir DIR --csr FILE --profile device|server [--usage sign|enc|dual --enc-csr FILE] [--days N]",
+		Use:   "issue --dir DIR --csr FILE --profile device|server|shield [--usage sign|enc|dual --enc-csr FILE] [--days N]",
 		Short: "Issue SM2 certificates from PKCS#10 requests; print them as PKCS#7 certs-only",
 		Long: `Check a PKCS#10 request (PEM or DER, at most 16 KiB; "-" reads stdin) — its
 self-signature, an SM2 key signed with SM2-with-SM3, never seen before, a
@@ -152,9 +152,9 @@ signing first, then the root; --format der for DER.`,
 				return err
 			}
 			switch ca.Profile(profile) {
-			case ca.ProfileDevice, ca.ProfileServer:
+			case ca.ProfileDevice, ca.ProfileServer, ca.ProfileShield:
 			default:
-				return usageErrorf("--profile %q: want device or server", profile)
+				return usageErrorf("--profile %q: want device, server or shield", profile)
 			}
 			switch ca.Usage(usage) {
 			case ca.UsageSign, ca.UsageEnc:
@@ -205,7 +205,7 @@ signing first, then the root; --format der for DER.`,
 	f.StringVar(&dir, "dir", "", "CA directory")
 	f.StringVar(&csrPath, "csr", "", `PKCS#10 request, PEM or DER ("-" for stdin); the signing key's for dual`)
 	f.StringVar(&encPath, "enc-csr", "", "the encryption key's request (--usage dual)")
-	f.StringVar(&profile, "profile", "", "device or server")
+	f.StringVar(&profile, "profile", "", "device, server or shield (a shield card: sign only, certificate policy of §13)")
 	f.StringVar(&usage, "usage", "sign", "sign, enc or dual")
 	f.IntVar(&nDays, "days", 0, "validity in days (default: device 730, server 397; at most 1825)")
 	f.StringVarP(&out, "out", "o", "", "write the PKCS#7 here instead of stdout")

@@ -97,5 +97,6 @@ stops it cleanly. Logs are JSON lines on stderr (component "se").`,
 	c.Flags().StringVar(&socket, "socket", "", "Unix socket path (default DIR/se.sock)")
 	c.Flags().StringVar(&vpcd, "vpcd", "", "connect to pcscd's vpcd reader at HOST:PORT (vsmartcard, default port 35963)")
 	c.AddCommand(newSEMiddlewareCmds()...)
+	c.AddCommand(newSEShieldCmds()...)
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
@@ -18,15 +19,56 @@ import (
 	"go.uber.org/zap"
 )
 
-// Profile is what an end entity is: a device (payment TA) or a payment
-// server.
+// Profile is what an end entity is: a device (payment TA), a payment
+// server, or a shield card (the secure element of docs/protocol.md §15).
 type Profile string
 
 // Profiles.
 const (
 	ProfileDevice Profile = "device"
 	ProfileServer Profile = "server"
+	// ProfileShield is a shield card's signing certificate: the device
+	// profile's subject rules, usage sign only (a card has one key), and
+	// the certificate policy OIDShieldCard, which only this profile sets:
+	// the payment server logs in as a card only a certificate carrying
+	// it, so a device certificate (same CA) cannot stand in for a card.
+	ProfileShield Profile = "shield"
 )
+
+// OIDShieldCard is the certificatePolicies OID (RFC 5280 §4.2.1.4) of
+// shield card certificates: a UUID-derived OID (ITU-T X.667 / ISO/IEC
+// 9834-8 arc 2.25), which needs no registration. Its arc is wider than
+// an int, so it is a smx509.OID, and the CA writes the extension itself
+// (whatever GODEBUG x509usepolicies says).
+var OIDShieldCard = mustOID("2.25.53650578824672744156796476339035030011")
+
+func mustOID(s string) smx509.OID {
+	o, err := smx509.ParseOID(s)
+	if err != nil {
+		panic(err) // a constant: a test covers it
+	}
+	return o
+}
+
+// shieldPolicies is the DER of certificatePolicies holding OIDShieldCard
+// alone: SEQUENCE { SEQUENCE { OBJECT IDENTIFIER } } (RFC 5280
+// §4.2.1.4, no qualifiers).
+func shieldPolicies() []byte {
+	body, _ := OIDShieldCard.MarshalBinary() // about 20 bytes: short-form lengths
+	tlv := func(tag byte, v []byte) []byte { return append([]byte{tag, byte(len(v))}, v...) }
+	return tlv(0x30, tlv(0x30, tlv(0x06, body)))
+}
+
+// HasShieldPolicy reports whether c carries the certificate policy
+// OIDShieldCard (issued under ProfileShield).
+func HasShieldPolicy(c *smx509.Certificate) bool {
+	for _, p := range c.Policies {
+		if p.Equal(OIDShieldCard) {
+			return true
+		}
+	}
+	return false
+}
 
 // Usage is which certificates a request asks for.
 type Usage string
@@ -135,8 +177,13 @@ func (c *CA) Issue(ctx context.Context, r Request) (*Issued, error) {
 		defValidity = DefaultDeviceValidity
 	case ProfileServer:
 		defValidity = DefaultServerValidity
+	case ProfileShield:
+		defValidity = DefaultDeviceValidity
+		if r.Usage != UsageSign {
+			return nil, fmt.Errorf("%w: a shield card certificate is usage sign only", ErrProfile)
+		}
 	default:
-		return nil, fmt.Errorf("%w: profile %q (device or server)", ErrProfile, r.Profile)
+		return nil, fmt.Errorf("%w: profile %q (device, server or shield)", ErrProfile, r.Profile)
 	}
 	var ders [][]byte
 	var usages []Usage
@@ -278,6 +325,9 @@ func (c *CA) template(q *request, p Profile, notBefore, notAfter time.Time) *smx
 		t.ExtKeyUsage = []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth}
 	case ProfileServer:
 		t.ExtKeyUsage = []smx509.ExtKeyUsage{smx509.ExtKeyUsageServerAuth}
+	case ProfileShield:
+		t.ExtKeyUsage = []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth}
+		t.ExtraExtensions = []pkix.Extension{{Id: oidCertificatePolicies, Value: shieldPolicies()}}
 	}
 	return t
 }
@@ -288,6 +338,8 @@ var (
 	oidKeyUsage         = asn1.ObjectIdentifier{2, 5, 29, 15}
 	oidExtKeyUsage      = asn1.ObjectIdentifier{2, 5, 29, 37}
 	oidSubjectKeyID     = asn1.ObjectIdentifier{2, 5, 29, 14}
+	// oidCertificatePolicies is RFC 5280 §4.2.1.4.
+	oidCertificatePolicies = asn1.ObjectIdentifier{2, 5, 29, 32}
 
 	oidCN = asn1.ObjectIdentifier{2, 5, 4, 3}
 	oidC  = asn1.ObjectIdentifier{2, 5, 4, 6}
@@ -386,7 +438,7 @@ func (c *CA) checkSubject(csr *smx509.CertificateRequest, p Profile) ([]string, 
 		return nil, nil, fmt.Errorf("%w: e-mail and URI names are not allowed", ErrSubject)
 	}
 	switch p {
-	case ProfileDevice:
+	case ProfileDevice, ProfileShield:
 		if err := checkName(cn, false); err != nil {
 			return nil, nil, fmt.Errorf("%w: device commonName: %v", ErrSubject, err)
 		}

@@ -60,6 +60,9 @@ type Session struct {
 	chal     []byte      // the last GET CHALLENGE
 	sm       *sm.Session // the secure-messaging session (§15.4), nil without one
 	inSM     bool        // the command being processed arrived protected
+	// retransmit is the canary card's cache (Weakening.NoSMReplayCheck):
+	// the last protected command and the response it got.
+	retransmit struct{ cmd, resp []byte }
 }
 
 // NewSession powers the card on: nothing selected, nothing verified.

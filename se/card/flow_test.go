@@ -30,7 +30,7 @@ func (h *host) putChained(p1p2 uint16, data []byte) apdu.SW {
 
 func issue(t *testing.T, c *ca.CA, csr []byte) []byte {
 	t.Helper()
-	iss, err := c.Issue(context.Background(), ca.Request{CSR: csr, Profile: ca.ProfileDevice})
+	iss, err := c.Issue(context.Background(), ca.Request{CSR: csr, Profile: ca.ProfileShield})
 	require.NoError(t, err)
 	p7, err := iss.PKCS7()
 	require.NoError(t, err)

@@ -79,6 +79,9 @@ var errBlocked = errors.New("card: PIN blocked")
 // It returns the status word of a failure (63CX or 6983, or 6581), or
 // 9000 and the record.
 func (s *Session) checkPIN(ctx context.Context, ref byte, pin string) (pinRecord, apdu.SW) {
+	if s.c.weak.NoPINLock {
+		return s.checkPINUnlocked(ctx, ref, pin)
+	}
 	rec, blocked, err := s.spendTry(ctx, ref)
 	if err != nil {
 		return rec, s.memoryFailure("spend try", err).sw
@@ -93,6 +96,19 @@ func (s *Session) checkPIN(ctx context.Context, ref byte, pin string) (pinRecord
 	rec.tries = rec.max
 	if err := s.c.st.Tx(ctx, func(tx *store.Tx) error { return putPIN(tx, ref, rec) }); err != nil {
 		return rec, s.memoryFailure("restore tries", err).sw
+	}
+	return rec, apdu.SWOK
+}
+
+// checkPINUnlocked is the canary card's comparison (Weakening.NoPINLock):
+// no try spent, never blocked.
+func (s *Session) checkPINUnlocked(ctx context.Context, ref byte, pin string) (pinRecord, apdu.SW) {
+	var rec pinRecord
+	if err := s.c.st.View(ctx, func(tx *store.Tx) (err error) { rec, err = loadPIN(tx, ref); return err }); err != nil {
+		return rec, s.memoryFailure("read PIN", err).sw
+	}
+	if !rec.matches(pin) {
+		return rec, apdu.VerifyFailed(rec.tries)
 	}
 	return rec, apdu.SWOK
 }

@@ -1,6 +1,7 @@
 package card
 
 import (
+	"bytes"
 	"context"
 
 	"go.uber.org/zap"
@@ -44,11 +45,27 @@ func (s *Session) transmitSM(ctx context.Context, cmd apdu.Command) []byte {
 		s.killSM("protected APDU without a session")
 		return apdu.Response{SW: apdu.SW(0x6988)}.Marshal()
 	}
+	if s.c.weak.NoSMReplayCheck {
+		if raw, err := cmd.Marshal(); err == nil && s.retransmit.cmd != nil && bytes.Equal(raw, s.retransmit.cmd) {
+			return bytes.Clone(s.retransmit.resp)
+		}
+	}
 	plain, err := s.sm.UnwrapCommand(cmd)
 	if err != nil {
 		s.killSM(err.Error())
 		return apdu.Response{SW: sm.StatusWord(err)}.Marshal()
 	}
+	if s.c.weak.NoSMReplayCheck {
+		raw, _ := cmd.Marshal()
+		resp := s.processSM(ctx, plain)
+		s.retransmit.cmd, s.retransmit.resp = raw, bytes.Clone(resp)
+		return resp
+	}
+	return s.processSM(ctx, plain)
+}
+
+// processSM runs an unwrapped command and protects its response.
+func (s *Session) processSM(ctx context.Context, plain apdu.Command) []byte {
 	if plain.INS == InsGetResponse || plain.INS == InsMutualAuth || plain.INS == InsSelect {
 		// Not under secure messaging: responses come whole (Ne up to
 		// sm.MaxPlainData), and SELECT or a new authentication would

@@ -115,6 +115,9 @@ func (s *Session) getServerCert(ctx context.Context) result {
 // with no pinned certificate, 6985 if it expired, 6300 if the signature
 // does not verify (a phishing server, or an REE that altered the input).
 func (s *Session) checkServer(ctx context.Context, msg, sig []byte) (apdu.SW, bool) {
+	if s.c.weak.NoServerCheck {
+		return apdu.SWOK, true
+	}
 	pub, sw, err := s.serverKey(ctx)
 	if err != nil {
 		return s.memoryFailure("server certificate", err).sw, false

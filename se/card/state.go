@@ -60,7 +60,31 @@ type Options struct {
 	Logger *zap.Logger      // tee.NewLogger("se", …) in fpemu se; it never gets PINs or keys
 	Rand   io.Reader        // default crypto/rand
 	Now    func() time.Time // certificate validity checks; default time.Now
+	// Weaken makes a deliberately broken card: a test double for the
+	// attack suite's canaries (sim/attack TestShieldCanaries), which
+	// prove each shield row can fail. fpemu se never sets it; a card
+	// opened with any weakening logs a warning.
+	Weaken Weakening
 }
+
+// Weakening is one or more checks a canary card leaves out. The zero
+// value is the real card.
+type Weakening struct {
+	// NoPINLock: PIN comparisons spend no try and never block (a card
+	// without a retry counter).
+	NoPINLock bool
+	// NoServerCheck: the server's signature over a login random or a
+	// pre-submit is not checked against the pinned certificate (a card
+	// that signs whatever the host passes).
+	NoServerCheck bool
+	// NoSMReplayCheck: a protected command identical to the last one is
+	// answered again from a retransmission cache, without the send
+	// sequence counter (a card that "helps" retries).
+	NoSMReplayCheck bool
+}
+
+// Any reports whether some check is left out.
+func (w Weakening) Any() bool { return w.NoPINLock || w.NoServerCheck || w.NoSMReplayCheck }
 
 // Card is one card's persistent state. Its methods are safe for
 // concurrent use; APDUs are processed one at a time, as on a card.
@@ -71,6 +95,7 @@ type Card struct {
 	log  *zap.Logger
 	rand io.Reader
 	now  func() time.Time
+	weak Weakening
 }
 
 var schema = store.Schema{
@@ -137,7 +162,11 @@ func Open(dir string, o Options) (c *Card, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("card: EEPROM: %w", err)
 	}
-	return &Card{st: st, lock: lf, log: o.Logger, rand: o.Rand, now: o.Now}, nil
+	if o.Weaken.Any() {
+		o.Logger.Warn("WEAKENED CARD: a test double with checks left out", zap.Bool("no_pin_lock", o.Weaken.NoPINLock),
+			zap.Bool("no_server_check", o.Weaken.NoServerCheck), zap.Bool("no_sm_replay_check", o.Weaken.NoSMReplayCheck))
+	}
+	return &Card{st: st, lock: lf, log: o.Logger, rand: o.Rand, now: o.Now, weak: o.Weaken}, nil
 }
 
 // Close closes the store and releases the directory.

@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509/pkix"
 	"math/big"
 	"path/filepath"
 	"sync"
@@ -34,6 +35,7 @@ type shieldWorld struct {
 	shares   []string
 	cardCert []byte
 	device   proof.DeviceID
+	caDir    string
 }
 
 func newShieldWorld(t *testing.T) *shieldWorld {
@@ -66,7 +68,7 @@ func newShieldWorld(t *testing.T) *shieldWorld {
 	require.NoError(t, err)
 	authority, err = ca.Open(filepath.Join(dir, "ca"), ca.Options{})
 	require.NoError(t, err)
-	iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileDevice})
+	iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileShield})
 	require.NoError(t, err)
 	p7, err := iss.PKCS7()
 	require.NoError(t, err)
@@ -74,7 +76,7 @@ func newShieldWorld(t *testing.T) *shieldWorld {
 	require.NoError(t, m.ImportCertificate(p7))
 	cert, err := m.Certificate()
 	require.NoError(t, err)
-	w := &shieldWorld{srv: srv, st: st, card: c, shares: paths, cardCert: cert}
+	w := &shieldWorld{srv: srv, st: st, card: c, shares: paths, cardCert: cert, caDir: filepath.Join(dir, "ca")}
 	_, _ = rand.Read(w.device[:])
 	return w
 }
@@ -235,3 +237,37 @@ func TestShieldConfirmRace(t *testing.T) {
 }
 
 func bigOne() *big.Int { return big.NewInt(1) }
+
+// TestShieldDeviceCertNotACard: a device certificate from the same CA
+// (profile device: no card policy), with a valid signature over the
+// login random by its key, does not log in as a card; the card's own
+// certificate (profile shield) carries the policy.
+func TestShieldDeviceCertNotACard(t *testing.T) {
+	ctx := context.Background()
+	w := newShieldWorld(t)
+	leaf, err := smx509.ParseCertificate(w.cardCert)
+	require.NoError(t, err)
+	require.True(t, ca.HasShieldPolicy(leaf))
+
+	k, err := sm2.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	csr, err := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "device-0042", Organization: []string{card.CertOrganization}}}, k)
+	require.NoError(t, err)
+	authority, err := ca.Open(w.caDir, ca.Options{})
+	require.NoError(t, err)
+	iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileDevice})
+	require.NoError(t, err)
+	require.NoError(t, authority.Close())
+	require.False(t, ca.HasShieldPolicy(iss.Certs[0]))
+
+	lc, err := w.srv.ShieldLoginBegin(ctx, w.device)
+	require.NoError(t, err)
+	sig, err := k.Sign(rand.Reader, shieldmsg.CardLoginMessage(lc.Random), sm2.DefaultSM2SignerOpts)
+	require.NoError(t, err)
+	_, err = w.srv.ShieldLoginFinish(ctx, lc.Random, iss.Certs[0].Raw, sig)
+	assert.ErrorIs(t, err, payserver.ErrShieldCert)
+	assert.ErrorContains(t, err, "no card policy")
+	_, err = w.st.(store.ShieldStore).ShieldCard(ctx, w.device)
+	assert.ErrorIs(t, err, store.ErrShieldNoCard, "nothing recorded")
+}

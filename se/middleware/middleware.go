@@ -177,8 +177,28 @@ type Card struct {
 // share; fewer than k valid shares is keyshare.ErrTooFew) and runs
 // GET CHALLENGE / MUTUAL AUTHENTICATE, checking the card's cryptogram.
 func Open(tx Transmitter, paths []string, rnd io.Reader) (*Card, error) {
+	return OpenWith(tx, paths, OpenOptions{Rand: rnd})
+}
+
+// OpenOptions are OpenWith's optional inputs.
+type OpenOptions struct {
+	Rand io.Reader // default crypto/rand
+	// Combine recombines the secure-messaging key from the shares read
+	// (default keyshare.Combine). A test seam: the attack suite's
+	// canary (sim/attack TestShieldCanaries) puts a careless combiner
+	// here to prove the few-shares row can fail; apps leave it nil.
+	Combine func(shares []keyshare.Share, serial [keyshare.SerialSize]byte) ([]byte, error)
+}
+
+// OpenWith is Open with options.
+func OpenWith(tx Transmitter, paths []string, o OpenOptions) (*Card, error) {
+	rnd := o.Rand
 	if rnd == nil {
 		rnd = rand.Reader
+	}
+	combine := o.Combine
+	if combine == nil {
+		combine = keyshare.Combine
 	}
 	var shares []keyshare.Share
 	for _, p := range paths {
@@ -201,7 +221,7 @@ func Open(tx Transmitter, paths []string, rnd io.Reader) (*Card, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := keyshare.Combine(shares, serial)
+	key, err := combine(shares, serial)
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,7 @@ func TestSeed002Flow(t *testing.T) {
 	require.NoError(t, err)
 	csr, err := m.CertRequest()
 	require.NoError(t, err)
-	iss, err := authority.Issue(context.Background(), ca.Request{CSR: csr, Profile: ca.ProfileDevice})
+	iss, err := authority.Issue(context.Background(), ca.Request{CSR: csr, Profile: ca.ProfileShield})
 	require.NoError(t, err)
 	p7, err := iss.PKCS7()
 	require.NoError(t, err)

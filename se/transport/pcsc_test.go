@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ import (
 type pcscEnv struct {
 	vpcd   string
 	socket string
+	run    string        // the directory bound on /run/pcscd
+	conf   string        // its reader.conf
+	proc   *testkit.Proc // the running pcscd
 }
 
 // needPCSC skips, naming what is missing, or fails under CI=true.
@@ -69,7 +73,7 @@ func freePort(t *testing.T) int {
 // /run/pcscd (pcsc-lite 1.9 compiles the daemon's socket path in; its
 // clients honour PCSCLITE_CSOCK_NAME), so it neither meets nor disturbs a
 // system pcscd. It is killed by pid when the test ends.
-func startPCSCD(t *testing.T) pcscEnv {
+func startPCSCD(t *testing.T) *pcscEnv {
 	t.Helper()
 	dir := testkit.ShortDir(t)
 	run := filepath.Join(dir, "run")
@@ -78,15 +82,23 @@ func startPCSCD(t *testing.T) pcscEnv {
 	conf := filepath.Join(dir, "reader.conf")
 	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil,
 		"FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:0x%X\nLIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID 0x%X\n", port, port), 0o644))
+	env := &pcscEnv{vpcd: fmt.Sprintf("127.0.0.1:%d", port), socket: filepath.Join(run, "pcscd.comm"), run: run, conf: conf}
+	env.launch(t)
+	return env
+}
+
+// launch starts pcscd (unshare execs sh, sh execs pcscd: one pid) and
+// waits until its vpcd port and client socket are up.
+func (env *pcscEnv) launch(t *testing.T) {
+	t.Helper()
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
-		`mount --bind "$1" /run/pcscd && exec pcscd --foreground --config "$2"`, "sh", run, conf)
+		`mount --bind "$1" /run/pcscd && exec pcscd --foreground --config "$2"`, "sh", env.run, env.conf)
 	cmd.Stdout = &testkit.Buffer{}
-	p := testkit.Start(t, cmd)
-	sock := filepath.Join(run, "pcscd.comm")
+	env.proc = testkit.Start(t, cmd)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if _, serr := os.Stat(sock); err == nil && serr == nil {
+		c, err := net.Dial("tcp", env.vpcd)
+		if _, serr := os.Stat(env.socket); err == nil && serr == nil {
 			_ = c.Close()
 			break
 		}
@@ -94,19 +106,28 @@ func startPCSCD(t *testing.T) pcscEnv {
 			_ = c.Close()
 		}
 		select {
-		case <-p.Exited():
-			t.Fatalf("pcscd exited: %s", p.Stderr())
+		case <-env.proc.Exited():
+			t.Fatalf("pcscd exited: %s", env.proc.Stderr())
 		default:
 		}
-		require.True(t, time.Now().Before(deadline), "pcscd did not come up: %s", p.Stderr())
+		require.True(t, time.Now().Before(deadline), "pcscd did not come up: %s", env.proc.Stderr())
 		time.Sleep(50 * time.Millisecond)
 	}
-	return pcscEnv{vpcd: fmt.Sprintf("127.0.0.1:%d", port), socket: sock}
+}
+
+// restart stops pcscd by pid (SIGTERM, as a package upgrade or systemd
+// restart would) and starts it again on the same port and socket.
+func (env *pcscEnv) restart(t *testing.T) {
+	t.Helper()
+	env.proc.Signal(t, syscall.SIGTERM)
+	_ = env.proc.Wait(t, 10*time.Second)
+	_ = os.Remove(env.socket)
+	env.launch(t)
 }
 
 // opensc runs opensc-tool against the first vpcd reader with one -s per
 // APDU (one card session) and returns the data and SW of each response.
-func opensc(t *testing.T, env pcscEnv, apdus ...string) []string {
+func opensc(t *testing.T, env *pcscEnv, apdus ...string) []string {
 	t.Helper()
 	args := []string{"-r", "Virtual PCD 00 00"}
 	for _, a := range apdus {
@@ -141,7 +162,7 @@ func opensc(t *testing.T, env pcscEnv, apdus ...string) []string {
 func isHex(s string) bool { _, err := hex.DecodeString(s); return err == nil }
 
 // waitCard waits until pcscd sees the card in the reader.
-func waitCard(t *testing.T, env pcscEnv) {
+func waitCard(t *testing.T, env *pcscEnv) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -170,8 +191,8 @@ func pinBlockHex(pin string) string {
 // driven by opensc-tool (a PC/SC program that knows nothing of fpemu):
 // SELECT, 63C5…63C0 then 6983 for wrong PINs and the right one; on a
 // the same card, unblock with the admin PIN (setting a new user PIN),
-// generate a key and a signature that verifies. (Reconnecting after a
-// pcscd restart is not tested yet.)
+// generate a key and a signature that verifies. TestPCSCReconnect covers
+// a pcscd restart.
 func TestPCSC(t *testing.T) {
 	needPCSC(t)
 	env := startPCSCD(t)

@@ -13,6 +13,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/se/card"
+	"github.com/fpemu/fpemu/se/keyshare"
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -137,6 +139,14 @@ type Config struct {
 	// between the attacker and the real one, to prove the checks can
 	// fail. Nil in production.
 	Interpose func(role tee.Role, inv rpc.Invoker) rpc.Invoker
+	// ShieldCard, if set, adjusts the options of every shield card the
+	// shield rows open: a test hook for a deliberately weakened card
+	// (card.Options.Weaken, a canary). Nil in production.
+	ShieldCard func(*card.Options)
+	// ShieldCombine, if set, is the middleware's key recombination in the
+	// shield rows (middleware.OpenOptions.Combine): a test hook for a
+	// careless key-share double (a canary). Nil in production.
+	ShieldCombine func(shares []keyshare.Share, serial [keyshare.SerialSize]byte) ([]byte, error)
 	// Boot, if set, replaces simdev.Boot for every device the suite boots: a
 	// test hook for a deliberately careless launcher (a canary). Nil in
 	// production.

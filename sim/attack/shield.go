@@ -56,7 +56,11 @@ type shieldFixture struct {
 
 // serve opens the card in fx.dir and serves it on its socket.
 func (fx *shieldFixture) serve() error {
-	c, err := card.Open(filepath.Join(fx.dir, "card"), card.Options{Logger: fx.r.log.With(zap.String("component", "se"))})
+	opts := card.Options{Logger: fx.r.log.With(zap.String("component", "se"))}
+	if fx.r.cfg.ShieldCard != nil {
+		fx.r.cfg.ShieldCard(&opts)
+	}
+	c, err := card.Open(filepath.Join(fx.dir, "card"), opts)
 	if err != nil {
 		return err
 	}
@@ -112,7 +116,7 @@ func (fx *shieldFixture) open(ctx context.Context, shares []string) (*middleware
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := middleware.Open(cl, shares, nil)
+	m, err := middleware.OpenWith(cl, shares, middleware.OpenOptions{Combine: fx.r.cfg.ShieldCombine})
 	if err != nil {
 		_ = cl.Close()
 		return nil, nil, err
@@ -186,7 +190,7 @@ func shieldSetup(withServer bool) func(*runner, context.Context, *tally) *shield
 		if !t.must("CA", err) {
 			return nil
 		}
-		iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileDevice})
+		iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileShield})
 		_ = authority.Close()
 		if !t.must("issue", err) {
 			return nil

@@ -85,6 +85,10 @@ func Run(t *testing.T, h Harness) {
 	t.Run("OTPSeeds", func(t *testing.T) { testOTPSeeds(t, h) })
 	t.Run("OTPRace", func(t *testing.T) { testOTPRace(t, h) })
 	t.Run("Tiers", func(t *testing.T) { testTiers(t, h) })
+	t.Run("ShieldLogins", func(t *testing.T) { testShieldLogins(t, h) })
+	t.Run("ShieldCards", func(t *testing.T) { testShieldCards(t, h) })
+	t.Run("ShieldPreSubmits", func(t *testing.T) { testShieldPreSubmits(t, h) })
+	t.Run("ShieldRace", func(t *testing.T) { testShieldRace(t, h) })
 }
 
 func testMigrations(t *testing.T, h Harness) {
@@ -98,6 +102,8 @@ func testMigrations(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	d := newDevice(t)
 	require.NoError(t, s1.RegisterDevice(ctx, d.dev))
+	// migration 4's tables are there and keep their rows too
+	require.NoError(t, shieldStore(t, s1).PutShieldCard(ctx, d.dev.ID, []byte("card")))
 	require.NoError(t, s1.Close())
 	s2, err := h.Reopen(ctx, target, store.Options{})
 	require.NoError(t, err)
@@ -105,6 +111,9 @@ func testMigrations(t *testing.T, h Harness) {
 	got, err := s2.Device(ctx, d.dev.ID)
 	require.NoError(t, err)
 	assert.Equal(t, d.dev.PublicKey, got.PublicKey)
+	crd, err := shieldStore(t, s2).ShieldCard(ctx, d.dev.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("card"), crd.Cert)
 	require.NoError(t, s2.Close())
 	_, err = s2.Device(ctx, d.dev.ID)
 	require.ErrorIs(t, err, store.ErrClosed)

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/smx509"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/se/card"
+)
+
+// daemon is a long-running fpemu process of a test, ended by pid.
+type daemon struct {
+	cmd    *exec.Cmd
+	stderr *testkit.Buffer
+	exited chan error
+	ready  string // its readiness line
+	once   sync.Once
+}
+
+// startDaemon runs bin args and waits for its first stdout line. The
+// cleanup sends SIGTERM to its pid and wants exit 0 within 15 s (then
+// SIGKILL and a failure).
+func startDaemon(t *testing.T, bin string, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	d := &daemon{cmd: cmd, stderr: &testkit.Buffer{}, exited: make(chan error, 1)}
+	cmd.Stderr = d.stderr
+	require.NoError(t, cmd.Start())
+	go func() { d.exited <- cmd.Wait() }()
+	t.Cleanup(func() { d.stop(t) })
+	lines := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(out)
+		l, _ := r.ReadString('\n')
+		lines <- l
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	select {
+	case d.ready = <-lines:
+		require.NotEmpty(t, d.ready, "%v: no readiness line; stderr:\n%s", args[:1], d.stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%v not ready in 30 s\n%s", args[:1], d.stderr)
+	}
+	return d
+}
+
+// stop ends the process once (SIGTERM by pid, SIGKILL after 15 s) and
+// wants exit 0.
+func (d *daemon) stop(t *testing.T) {
+	d.once.Do(func() {
+		_ = syscall.Kill(d.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case err := <-d.exited:
+			assert.NoError(t, err, "exit 0 on SIGTERM; stderr:\n%s", d.stderr)
+		case <-time.After(15 * time.Second):
+			_ = d.cmd.Process.Kill()
+			<-d.exited
+			t.Errorf("%s did not stop on SIGTERM", d.cmd.Args[1])
+		}
+	})
+}
+
+// TestSEServerFlowAcrossProcesses is seed 002 end to end with every
+// party its own process: `fpemu ca` issues the server's dual pair (so
+// `fpemu server --cert/--key` has a stable signing certificate) and the
+// card's certificate (profile shield) from the card's own PKCS#10;
+// `fpemu se` is the card; the middleware subcommands personalise it,
+// pin the server certificate, log in with the server and confirm an
+// order's pre-submit. A second server with another key (a phishing
+// server, same CA) gets no login from the card. All processes end by
+// pid with exit 0.
+func TestSEServerFlowAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs processes")
+	}
+	bin := buildFpemu(t)
+	root := testkit.ShortDir(t)
+	exe := func(stdin string, args ...string) (int, string, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Dir = root
+		cmd.Stdin = strings.NewReader(stdin)
+		return runCmd(t, cmd)
+	}
+	must := func(stdin string, args ...string) string {
+		t.Helper()
+		code, out, errOut := exe(stdin, args...)
+		require.Equal(t, 0, code, "%v: %s", args, errOut)
+		return out
+	}
+
+	// The CA and the server's stable dual pair.
+	must("", "ca", "init", "--dir", "ca")
+	for _, k := range []string{"sign", "enc"} {
+		must("", "ca", "csr", "--key", "server-"+k+".key", "--new-key", "--cn", "pay.fpemu.test", "-o", "server-"+k+".csr")
+	}
+	must("", "ca", "issue", "--dir", "ca", "--profile", "server", "--usage", "dual", "--csr", "server-sign.csr",
+		"--enc-csr", "server-enc.csr", "-o", "server.p7b")
+	// device attestation roots: none of this test's business, but required
+	k, err := sm2.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	spki, err := smx509.MarshalPKIXPublicKey(&k.PublicKey)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "roots.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}), 0o644))
+
+	// The card and its personalisation at the counter.
+	sock := filepath.Join(root, "se.sock")
+	se := startDaemon(t, bin, "se", "--dir", filepath.Join(root, "card"), "--socket", sock)
+	require.Equal(t, "se ready socket="+sock+"\n", se.ready)
+	var shares []string
+	for _, d := range []string{"sandbox", "keystore"} {
+		require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o700))
+		shares = append(shares, "--share", filepath.Join(root, d, "sm.share"))
+	}
+	cardArgs := func(sub string, extra ...string) []string {
+		return append(append([]string{"se", sub, "--socket", sock}, shares...), extra...)
+	}
+	const pin = "24681357"
+	must(card.DefaultAdmin+"\n", cardArgs("personalise")...)
+	must(card.TransportPIN+"\n"+pin+"\n", cardArgs("pin-change")...)
+	assert.Equal(t, "server certificate pinned\n", must(card.DefaultAdmin+"\n", cardArgs("pin-server", "--cert", "server.p7b")...))
+	code, _, errOut := exe(card.DefaultAdmin+"\n", cardArgs("pin-server", "--cert", "server.p7b")...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "6985", "pinned once")
+
+	// Issuance: card keygen → P10 → fpemu ca (profile shield) → P7 → card.
+	must(pin+"\n", cardArgs("keygen")...)
+	must(pin+"\n", cardArgs("csr", "-o", "card.csr")...)
+	must("", "ca", "issue", "--dir", "ca", "--profile", "shield", "--csr", "card.csr", "-o", "card.p7b")
+	assert.Equal(t, "certificate imported\n", must(pin+"\n", cardArgs("import-cert", "--p7", "card.p7b")...))
+
+	srv := startDaemon(t, bin, "server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(root, "pay.db"),
+		"--ca", filepath.Join(root, "ca"), "--cert", filepath.Join(root, "server.p7b"), "--key", filepath.Join(root, "server-sign.key"),
+		"--enc-key", filepath.Join(root, "server-enc.key"), "--device-roots", filepath.Join(root, "roots.pem"))
+	var chanAddr, httpAddr string
+	_, err = fmt.Sscanf(strings.TrimSpace(srv.ready), "ready channel=%s http=%s", &chanAddr, &httpAddr)
+	require.NoError(t, err, srv.ready)
+	base := "http://" + httpAddr
+
+	var dev [16]byte
+	_, _ = rand.Read(dev[:])
+	devHex := hex.EncodeToString(dev[:])
+	assert.Equal(t, "logged in device="+devHex+"\n", must(pin+"\n", cardArgs("login", "--server", base, "--device", devHex)...))
+
+	// The merchant's order; the card confirms its pre-submit.
+	body := `{"payee":"tea-house","amount":4200,"currency":"CNY","summary":"oolong"}`
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/orders", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "se-flow-1")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var o struct {
+		ID string `json:"id"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&o))
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+
+	code, out, errOut := exe(pin+"\n", cardArgs("confirm", "--server", base, "--device", devHex, "--order", o.ID)...)
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `^confirmed presubmit=[0-9a-f]{32} order=`+o.ID+"\n$", out)
+	assert.Contains(t, errOut, `confirm: pay 42.00 CNY to "tea-house" (order `+o.ID+`)`)
+	// a wrong PIN: the card signs nothing, the server confirms nothing
+	code, _, errOut = exe("11111111\n", cardArgs("confirm", "--server", base, "--device", devHex, "--order", o.ID)...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "wrong PIN, 5 tries left")
+	assert.NotContains(t, errOut, "11111111")
+	// another device has no card logged in
+	code, _, errOut = exe(pin+"\n", cardArgs("confirm", "--server", base, "--device", strings.Repeat("ab", 16), "--order", o.ID)...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "409 no_card")
+
+	// The phishing server: same CA, its own fresh key (no --cert). The
+	// card refuses its login random; nothing is signed for it.
+	phish := startDaemon(t, bin, "server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(root, "phish.db"),
+		"--ca", filepath.Join(root, "ca"), "--device-roots", filepath.Join(root, "roots.pem"))
+	_, err = fmt.Sscanf(strings.TrimSpace(phish.ready), "ready channel=%s http=%s", &chanAddr, &httpAddr)
+	require.NoError(t, err, phish.ready)
+	code, _, errOut = exe(pin+"\n", cardArgs("login", "--server", "http://"+httpAddr, "--device", devHex)...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "refused the server's signature (6300)")
+	assert.NotContains(t, phish.stderr.String(), `"shield login"`, "the phishing server got no login")
+	// the real one still works: the card is not harmed by the attempt
+	must(pin+"\n", cardArgs("login", "--server", base, "--device", devHex)...)
+
+	for _, d := range []*daemon{phish, srv, se} {
+		d.stop(t) // exit 0 asserted there
+	}
+	_, err = os.Lstat(sock)
+	assert.ErrorIs(t, err, os.ErrNotExist, "card socket removed")
+	assert.NotContains(t, se.stderr.String()+srv.stderr.String(), pin, "no PIN in logs")
+}
