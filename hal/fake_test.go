@@ -252,6 +252,9 @@ type fakeRelay struct {
 	refuse    bool
 	dead      bool // Deliver fails as if the payment TA died
 	hang      bool // Deliver never answers (until the HAL gives up)
+	deadOnce  bool // the next Deliver fails as if the payment TA died, then it is back
+	opens     int  // sessions opened
+	closes    int  // sessions closed
 	// onDeliver, if set, runs at every Deliver before its outcome (tests
 	// look at what the client has received by then).
 	onDeliver func(env []byte)
@@ -266,6 +269,7 @@ func (r *fakeRelay) open(context.Context) (BioRelay, error) {
 	if r.openErr != nil {
 		return nil, r.openErr
 	}
+	r.opens++
 	return r, nil
 }
 
@@ -285,14 +289,35 @@ func (r *fakeRelay) Deliver(ctx context.Context, env []byte) error {
 	if r.refuse {
 		return tee.Errorf(tee.ResultSecurity, tee.OriginTrustedApp, "replay")
 	}
-	if r.dead {
+	if r.dead || r.deadOnce {
+		r.deadOnce = false
 		return tee.Errorf(tee.ResultTargetDead, tee.OriginComms, "payment TA gone")
 	}
 	r.delivered = append(r.delivered, env)
 	return nil
 }
 
-func (r *fakeRelay) Close() error { return nil }
+// PeerClosed: a payment TA that went down or became unreachable closed
+// the kept session's connection.
+func (r *fakeRelay) PeerClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.down || r.openErr != nil
+}
+
+func (r *fakeRelay) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closes++
+	return nil
+}
+
+// sessions returns how many sessions the HAL opened and closed.
+func (r *fakeRelay) sessions() (opens, closes int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.opens, r.closes
+}
 
 func (r *fakeRelay) got() [][]byte {
 	r.mu.Lock()

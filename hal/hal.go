@@ -57,7 +57,10 @@ type Config struct {
 	// opens it. Required.
 	AuthTokenKey func(ctx context.Context) ([]byte, error)
 	// Payment opens a relay to the payment TA, or returns ErrNoPaymentTA.
-	// Nil means no payment TA is ever relayed to.
+	// Nil means no payment TA is ever relayed to. The HAL keeps the relay
+	// it opened for the next relays and opens another (at most once per
+	// relay) only when the kept one fails; a BioRelay with a
+	// PeerClosed() bool method is checked before each relay.
 	Payment func(ctx context.Context) (BioRelay, error)
 	// Log receives the HAL's log lines. Default: tee.NewLogger("hal", info).
 	Log *zap.Logger
@@ -100,6 +103,14 @@ type HAL struct {
 	closed   bool
 
 	relayWanted atomic.Bool // a method queued bio reports outside an operation
+
+	// relayMu makes relays of the bio outbox run one at a time and guards
+	// relay: the one session on the payment TA the HAL keeps open between
+	// relays (instead of a connection and session per relay), nil until
+	// the first relay and after a failure; closed by Close. One connection
+	// and one session of the payment TA's, whatever the HAL does.
+	relayMu sync.Mutex
+	relay   BioRelay
 
 	pumps sync.WaitGroup
 }
@@ -492,6 +503,9 @@ func (h *HAL) Close() error {
 		err = c.ta.Close()
 	}
 	h.pumps.Wait()
+	h.relayMu.Lock()
+	h.closeRelay()
+	h.relayMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("hal: close TA connection: %w", err)
 	}

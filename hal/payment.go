@@ -15,7 +15,9 @@ import (
 // session on the payment TA at sock/payment.sock, or ErrNoPaymentTA when
 // nothing serves that socket (no payment TA on this device, or it is
 // down) — the envelopes then wait in the fingerprint TA's bounded outbox
-// (docs/protocol.md §8.3).
+// (docs/protocol.md §8.3). The HAL keeps the session open between relays
+// (one connection, one session) and opens a new one when the payment TA
+// has closed it or a DELIVER finds it dead.
 func paymentRelay(dir string) func(ctx context.Context) (BioRelay, error) {
 	sock := devdir.SocketPath(dir, tee.RolePayment)
 	return func(ctx context.Context) (BioRelay, error) {
@@ -47,3 +49,7 @@ func (p *paymentSession) Deliver(ctx context.Context, env []byte) error {
 }
 
 func (p *paymentSession) Close() error { return p.client.Close() }
+
+// PeerClosed reports whether the payment TA closed the connection (it
+// exited) since the session was opened, without a round trip.
+func (p *paymentSession) PeerClosed() bool { return p.client.PeerClosed() }

@@ -137,25 +137,23 @@ func (h *HAL) awaitRemove(c *conn) {
 // returned error is non-nil only if the fingerprint TA died during
 // FETCH_OUTBOX: the caller drops the connection (after delivering its
 // callback).
+//
+// The payment TA session is kept open from one relay to the next (see
+// HAL.relay); one relay at a time uses it.
 func (h *HAL) relayOutbox(c *conn, reason string) error {
 	if h.cfg.Payment == nil {
 		return nil
 	}
+	h.relayMu.Lock()
+	defer h.relayMu.Unlock()
 	log := h.log.With(zap.String("relay", reason))
 	ctx, cancel := context.WithTimeout(c.ctx, h.cfg.RelayTimeout)
 	defer cancel()
-	relay, err := h.cfg.Payment(ctx)
-	if err != nil {
-		if errors.Is(err, ErrNoPaymentTA) {
-			log.Debug("no payment TA: bio envelopes stay in the fingerprint TA's outbox", zap.Error(err))
-		} else {
-			log.Warn("payment TA unreachable; bio envelopes stay queued", zap.Error(err))
-		}
+	if !h.openRelay(ctx, log) {
 		return nil
 	}
-	defer relay.Close()
-
-	if !h.deliverPending(ctx, log, relay) {
+	run := relayRun{ctx: ctx, log: log}
+	if !h.deliverPending(&run) {
 		return nil
 	}
 	for {
@@ -181,16 +179,72 @@ func (h *HAL) relayOutbox(c *conn, reason string) error {
 			h.pending = append([][]byte(nil), h.pending[over:]...)
 		}
 		h.mu.Unlock()
-		if !h.deliverPending(ctx, log, relay) || len(envs) == 0 || more == 0 {
+		if !h.deliverPending(&run) || len(envs) == 0 || more == 0 {
 			return nil
 		}
 	}
 }
 
-// deliverPending delivers the kept envelopes in order. It returns false if
-// the payment TA could not be reached or did not answer within the relay's
-// deadline (the rest stay kept).
-func (h *HAL) deliverPending(ctx context.Context, log *zap.Logger, relay BioRelay) bool {
+// openRelay makes sure h.relay is a session on the payment TA, opening one
+// if none is kept; false (logged) if the payment TA cannot be reached.
+// The caller holds relayMu.
+func (h *HAL) openRelay(ctx context.Context, log *zap.Logger) bool {
+	if h.relay != nil {
+		lc, ok := h.relay.(relayLiveness)
+		if !ok || !lc.PeerClosed() {
+			return true
+		}
+		// The payment TA went away since the last relay: find out now,
+		// before fetching, so that with no payment TA the envelopes stay
+		// in the fingerprint TA's outbox (and its per-group policy).
+		log.Info("kept payment TA session closed by the TA; opening a new one")
+		h.closeRelay()
+	}
+	relay, err := h.cfg.Payment(ctx)
+	if err != nil {
+		if errors.Is(err, ErrNoPaymentTA) {
+			log.Debug("no payment TA: bio envelopes stay in the fingerprint TA's outbox", zap.Error(err))
+		} else {
+			log.Warn("payment TA unreachable; bio envelopes stay queued", zap.Error(err))
+		}
+		return false
+	}
+	h.relay = relay
+	return true
+}
+
+// relayLiveness is implemented by a BioRelay that can tell, without a
+// round trip, that its payment TA has closed the session's connection.
+type relayLiveness interface{ PeerClosed() bool }
+
+// closeRelay closes and forgets the kept payment TA session. The caller
+// holds relayMu.
+func (h *HAL) closeRelay() {
+	if h.relay != nil {
+		_ = h.relay.Close()
+		h.relay = nil
+	}
+}
+
+// relayRun is the state of one relayOutbox.
+type relayRun struct {
+	ctx      context.Context
+	log      *zap.Logger
+	redialed bool // the kept session was found dead and replaced once
+}
+
+// deliverPending delivers the kept envelopes in order on h.relay. It
+// returns false if the payment TA could not be reached or did not answer
+// within the relay's deadline (the rest stay kept).
+//
+// A kept session the payment TA no longer serves (it was restarted since
+// the last relay: TARGET_DEAD or COMMUNICATION) is replaced by a fresh one
+// and the envelope retried on it, at most once per relay, so a payment TA
+// that keeps dying costs one extra dial per relay and nothing more. A
+// session whose command did not answer in time is closed too (its late
+// answer must not be read as the next command's), and the next relay dials
+// afresh. The caller holds relayMu.
+func (h *HAL) deliverPending(run *relayRun) bool {
 	for {
 		h.mu.Lock()
 		if len(h.pending) == 0 {
@@ -199,18 +253,27 @@ func (h *HAL) deliverPending(ctx context.Context, log *zap.Logger, relay BioRela
 		}
 		env := h.pending[0]
 		h.mu.Unlock()
-		err := relay.Deliver(ctx, env)
-		if err != nil && (taDead(err) || ctx.Err() != nil) {
-			log.Warn("bio envelope not delivered; kept for the next relay", zap.Error(err))
+		err := h.relay.Deliver(run.ctx, env)
+		if err != nil && (taDead(err) || run.ctx.Err() != nil) {
+			h.closeRelay()
+			if taDead(err) && run.ctx.Err() == nil && !run.redialed {
+				run.redialed = true
+				run.log.Info("payment TA session lost; opening a new one", zap.Error(err))
+				if h.openRelay(run.ctx, run.log) {
+					continue
+				}
+				return false
+			}
+			run.log.Warn("bio envelope not delivered; kept for the next relay", zap.Error(err))
 			return false
 		}
 		h.mu.Lock()
 		h.pending = h.pending[1:]
 		h.mu.Unlock()
 		if err != nil {
-			log.Warn("payment TA refused a bio envelope; dropped", zap.Error(err))
+			run.log.Warn("payment TA refused a bio envelope; dropped", zap.Error(err))
 		} else {
-			log.Info("bio envelope relayed to the payment TA", zap.Int("bytes", len(env)))
+			run.log.Info("bio envelope relayed to the payment TA", zap.Int("bytes", len(env)))
 		}
 	}
 }

@@ -218,3 +218,56 @@ func TestTADiesWhileRelaying(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "no onError after the operation ended")
 	assert.Equal(t, hidl.SysEIO, must(r.client.Cancel(ctxT(t)))(t), "the TA connection was dropped")
 }
+
+// TestRelayKeepsOneSession: the HAL keeps one session on the payment TA
+// from one relay to the next instead of opening one per relay; a kept
+// session the payment TA no longer serves (TARGET_DEAD) is replaced and the
+// envelope retried, at most once per relay; a session that failed is
+// closed, and Close closes the kept one.
+func TestRelayKeepsOneSession(t *testing.T) {
+	hat := make([]byte, hidl.HATSize)
+	tests := []struct {
+		name      string
+		setup     func(r *fakeRelay) // before each of the matches
+		matches   int
+		delivered int
+		opens     int // sessions opened, the pump's start-up relay included
+		closes    int // before Close
+		kept      int // envelopes the HAL still keeps
+	}{
+		{"kept across relays", func(*fakeRelay) {}, 3, 3, 1, 0, 0},
+		{"payment TA restarted: reopened once, envelope retried", func(f *fakeRelay) { f.deadOnce = true }, 2, 2, 3, 2, 0},
+		// Two sessions per relay at most: the kept one and one retry.
+		{"payment TA keeps dying: one reopen per relay", func(f *fakeRelay) { f.dead = true }, 2, 0, 4, 4, 1},
+		{"payment TA does not answer: session closed", func(f *fakeRelay) { f.hang = true }, 1, 0, 1, 1, 1},
+		// Seen before FETCH_OUTBOX: the report stays in the TA's outbox.
+		{"payment TA gone since the last relay", func(f *fakeRelay) { f.down = true }, 1, 0, 1, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, func(c *Config) { c.RelayTimeout = 100 * time.Millisecond })
+			cbs := r.notify()
+			r.pumpReady(t)
+			for i := range tt.matches {
+				r.relay.mu.Lock()
+				tt.setup(r.relay)
+				r.relay.mu.Unlock()
+				r.putOutbox("auth-result")
+				r.ta.finish(fpproto.Event{Type: fpproto.MsgAuthenticated, FingerID: uint32(i + 1), GroupID: 99, HAT: hat})
+				cb := next(t, cbs)
+				require.IsType(t, hidl.OnAuthenticated{}, cb)
+			}
+			assert.Len(t, r.relay.got(), tt.delivered)
+			opens, closes := r.relay.sessions()
+			assert.Equal(t, tt.opens, opens, "sessions opened")
+			assert.Equal(t, tt.closes, closes, "sessions closed before Close")
+			r.hal.mu.Lock()
+			assert.Len(t, r.hal.pending, tt.kept)
+			r.hal.mu.Unlock()
+
+			require.NoError(t, r.hal.Close())
+			opens, closes = r.relay.sessions()
+			assert.Equal(t, opens, closes, "Close closes the kept session: none left open")
+		})
+	}
+}

@@ -44,37 +44,57 @@ type TA interface {
 // TAClient is the TA over CA→TA sessions (tee/rpc): commands on one
 // session, the NEXT_EVENT pump and FETCH_OUTBOX on another, so a blocking
 // NEXT_EVENT never holds up a command — CANCEL included.
+//
+// The two sessions are on two connections. A TA host runs a command in the
+// goroutine that read it and hands that connection's reading role to a new
+// goroutine only when its watchdog sees the command still running (every
+// 1–8 ms, tee/rpc handoffMin/handoffMax). On one shared connection every
+// AUTHENTICATE therefore queued behind the pump's NEXT_EVENT long poll
+// until the next watchdog tick: that wait, not gRPC, was the ~1.5 ms the
+// HAL's authenticate took beyond the TA's AUTHENTICATE (issue 14;
+// docs/benchmarks.md, end to end). With its own connection a command is
+// read at once. The HAL holds exactly these two connections per TA
+// connection it keeps (one at a time).
 type TAClient struct {
-	client *rpc.Client
-	cmd    *rpc.Session
-	events *rpc.Session
+	cmdClient *rpc.Client
+	evClient  *rpc.Client
+	cmd       *rpc.Session
+	events    *rpc.Session
 }
 
 var _ TA = (*TAClient)(nil)
 
 // DialTA connects to the fingerprint TA listening on socketPath and opens
-// the HAL's two sessions on it. A TA that is not running is an error
-// matching tee.ErrTargetDead.
+// the HAL's two sessions on it, each on its own connection. A TA that is
+// not running is an error matching tee.ErrTargetDead.
 func DialTA(ctx context.Context, socketPath string) (*TAClient, error) {
-	c, err := rpc.Dial(ctx, socketPath)
+	cc, err := rpc.Dial(ctx, socketPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := c.OpenSession(ctx, tee.UUIDFingerprint, nil)
+	cmd, err := cc.OpenSession(ctx, tee.UUIDFingerprint, nil)
 	if err != nil {
-		c.Close()
+		cc.Close()
 		return nil, err
 	}
-	ev, err := c.OpenSession(ctx, tee.UUIDFingerprint, nil)
+	ec, err := rpc.Dial(ctx, socketPath)
 	if err != nil {
-		c.Close()
+		cc.Close()
 		return nil, err
 	}
-	return &TAClient{client: c, cmd: cmd, events: ev}, nil
+	ev, err := ec.OpenSession(ctx, tee.UUIDFingerprint, nil)
+	if err != nil {
+		ec.Close()
+		cc.Close()
+		return nil, err
+	}
+	return &TAClient{cmdClient: cc, evClient: ec, cmd: cmd, events: ev}, nil
 }
 
-// Close closes the connection (and with it both sessions).
-func (t *TAClient) Close() error { return t.client.Close() }
+// Close closes both connections (and with them both sessions).
+func (t *TAClient) Close() error {
+	return errors.Join(t.evClient.Close(), t.cmdClient.Close())
+}
 
 func rs(s fpproto.RequestStatus, err error) (hidl.RequestStatus, error) {
 	return hidl.RequestStatus(s), err

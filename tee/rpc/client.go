@@ -7,7 +7,10 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
@@ -261,4 +264,39 @@ func (c *Client) allocID() uint32 {
 			return c.nextID
 		}
 	}
+}
+
+// PeerClosed reports, without a round trip, whether the connection is
+// known to be unusable: a call failed on it, or the host closed its end
+// (its process exited or dropped the connection), seen with a
+// non-blocking MSG_PEEK that finds end-of-file. Bytes waiting are not
+// consumed. A client that keeps a session open between uses (the HAL's bio
+// relay) checks it before relying on the session. A connection that is not
+// a Unix or TCP socket is never reported closed this way.
+func (c *Client) PeerClosed() bool {
+	if c.Err() != nil {
+		return true
+	}
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	closed := false
+	var b [1]byte
+	if err := raw.Read(func(fd uintptr) bool {
+		n, _, rerr := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		switch {
+		case rerr == unix.EAGAIN || rerr == unix.EINTR:
+		case rerr != nil, n == 0:
+			closed = true
+		}
+		return true // never wait: one look
+	}); err != nil {
+		return true
+	}
+	return closed
 }
