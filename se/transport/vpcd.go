@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
 )
 
 // DefaultVPCDPort is VPCDPORT of vsmartcard's vpcd.h.
