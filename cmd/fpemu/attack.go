@@ -87,9 +87,12 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 				TACommand:     self.ta,
 				HALCommand:    self.hal,
 				ServerCommand: func(args ...string) *exec.Cmd { return exec.Command(self.exe, append([]string{"server"}, args...)...) },
-				Match:         match,
-				Interpose:     attackInterpose,
-				OnProgress:    attackProgress(prog),
+				SECommand: func(dir, sock string) *exec.Cmd {
+					return exec.Command(self.exe, "se", "--dir", dir, "--socket", sock, "--log-level", "warn")
+				},
+				Match:      match,
+				Interpose:  attackInterpose,
+				OnProgress: attackProgress(prog),
 			}
 			if asJSON {
 				cfg.OnResult = func(r attack.Result) { prog.Above(func() { _ = attack.WriteJSON(out, r) }) }

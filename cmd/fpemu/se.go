@@ -73,10 +73,10 @@ stops it cleanly. Logs are JSON lines on stderr (component "se").`,
 			defer cancel()
 			errs := make(chan error, 2)
 			n := 1
-			go func() { errs <- transport.ServeSocket(ctx, crd, socket, log) }()
+			go func() { errs <- transport.ServeSocket(ctx, crd.NewSession, socket, log) }()
 			if vpcd != "" {
 				n++
-				go func() { errs <- transport.ServeVPCD(ctx, crd, vpcd, log) }()
+				go func() { errs <- transport.ServeVPCD(ctx, crd.NewSession, vpcd, log) }()
 			}
 			log.Info("card ready", zap.String("socket", socket), zap.String("vpcd", vpcd))
 			fmt.Fprintf(cmd.OutOrStdout(), "se ready socket=%s\n", socket)

@@ -8,46 +8,46 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/se/apdu"
+	"github.com/fpemu/fpemu/se/cardproto"
 	"github.com/fpemu/fpemu/se/sm"
 )
 
-// AID is the shield applet's application identifier: proprietary RID
-// category F (ISO/IEC 7816-5 §5.2: 'F' = non-registered) "FPEMU" and
-// version 01.
-var AID = []byte{0xF0, 0x46, 0x50, 0x45, 0x4D, 0x55, 0x01}
+// The applet's protocol constants live in se/cardproto (what a host
+// imports); these are the same values under the card's names.
 
-// Instruction bytes (ISO/IEC 7816-4:2020 Table 4, ISO/IEC 7816-8 for
-// PSO and key-pair generation).
+// AID is the shield applet's application identifier (cardproto.AID).
+var AID = cardproto.AID
+
+// Instruction bytes (cardproto).
 const (
-	InsSelect          byte = 0xA4 // SELECT (7816-4 §11.2.2)
-	InsVerify          byte = 0x20 // VERIFY (§11.5.6)
-	InsChangeRefData   byte = 0x24 // CHANGE REFERENCE DATA (§11.5.7)
-	InsResetRetry      byte = 0x2C // RESET RETRY COUNTER (§11.5.10)
-	InsGenerateKeyPair byte = 0x46 // GENERATE ASYMMETRIC KEY PAIR (7816-8 §5.1)
-	InsPSO             byte = 0x2A // PERFORM SECURITY OPERATION (7816-8 §5.2)
-	InsGetChallenge    byte = 0x84 // GET CHALLENGE (7816-4 §11.5.3)
-	InsInternalAuth    byte = 0x88 // INTERNAL AUTHENTICATE (§11.5.2)
-	InsGetData         byte = 0xCA // GET DATA (§11.4.3)
-	InsPutData         byte = 0xDA // PUT DATA (§11.4.6)
-	InsGetResponse     byte = 0xC0 // GET RESPONSE (§11.7.1)
+	InsSelect          = cardproto.InsSelect
+	InsVerify          = cardproto.InsVerify
+	InsChangeRefData   = cardproto.InsChangeRefData
+	InsResetRetry      = cardproto.InsResetRetry
+	InsGenerateKeyPair = cardproto.InsGenerateKeyPair
+	InsPSO             = cardproto.InsPSO
+	InsGetChallenge    = cardproto.InsGetChallenge
+	InsInternalAuth    = cardproto.InsInternalAuth
+	InsGetData         = cardproto.InsGetData
+	InsPutData         = cardproto.InsPutData
+	InsGetResponse     = cardproto.InsGetResponse
 )
 
-// Data objects of GET DATA / PUT DATA (P1-P2; fpemu's own numbers in the
-// proprietary range 0100-01FF).
+// Data objects of GET DATA / PUT DATA (cardproto).
 const (
-	DOCertRequest uint16 = 0x0101 // GET: a fresh PKCS#10 of the signing key (PIN)
-	DOCertificate uint16 = 0x0102 // GET: the certificate (DER); PUT: the CA's PKCS#7 (PIN)
-	DOSerial      uint16 = 0x0103 // GET: the card serial number (8 bytes)
-	DOPublicKey   uint16 = 0x0104 // GET: the signing public key, 04 ‖ X ‖ Y
+	DOCertRequest = cardproto.DOCertRequest
+	DOCertificate = cardproto.DOCertificate
+	DOSerial      = cardproto.DOSerial
+	DOPublicKey   = cardproto.DOPublicKey
 )
 
-// Bounds of what a peer can make a session hold.
+// Bounds of what a peer can make a session hold (cardproto).
 const (
-	MaxChainSize     = 16 << 10 // command chaining (ISO/IEC 7816-4 §5.3.3) and PUT DATA
-	MaxSignInput     = 4096     // PSO COMPUTE DIGITAL SIGNATURE input
-	MinAuthChallenge = 8        // INTERNAL AUTHENTICATE challenge
-	MaxAuthChallenge = 64
-	MaxChallenge     = 32 // GET CHALLENGE
+	MaxChainSize     = cardproto.MaxChainSize
+	MaxSignInput     = cardproto.MaxSignInput
+	MinAuthChallenge = cardproto.MinAuthChallenge
+	MaxAuthChallenge = cardproto.MaxAuthChallenge
+	MaxChallenge     = cardproto.MaxChallenge
 )
 
 // Session is one power-on of a card: what the card keeps in RAM.

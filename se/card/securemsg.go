@@ -7,15 +7,16 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/se/apdu"
+	"github.com/fpemu/fpemu/se/cardproto"
 	"github.com/fpemu/fpemu/se/sm"
 	"github.com/fpemu/fpemu/tee/store"
 )
 
-// Secure-messaging instructions (docs/protocol.md §15.4).
+// Secure-messaging instructions (cardproto, docs/protocol.md §15.4).
 const (
-	InsMutualAuth  byte = 0x82 // MUTUAL AUTHENTICATE (ISO/IEC 7816-4:2020 §11.5.5), CLA 00
-	InsInitSMKey   byte = 0xE2 // INITIALIZE SM KEY, proprietary class 80
-	ClaProprietary byte = 0x80
+	InsMutualAuth  = cardproto.InsMutualAuth
+	InsInitSMKey   = cardproto.InsInitSMKey
+	ClaProprietary = cardproto.ClaProprietary
 )
 
 // objSMKey is the card's static secure-messaging key K (16 bytes).

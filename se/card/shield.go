@@ -9,28 +9,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/se/apdu"
+	"github.com/fpemu/fpemu/se/cardproto"
 	"github.com/fpemu/fpemu/se/shieldmsg"
 	"github.com/fpemu/fpemu/tee/store"
 )
 
-// Seed 002's server flows on the card (docs/protocol.md §15.6).
+// Seed 002's server flows on the card (cardproto, docs/protocol.md §15.6).
 const (
-	// DOServerCert is the pinned server certificate: PUT DATA (once, at
-	// personalisation, admin PIN) and GET DATA.
-	DOServerCert uint16 = 0x0105
-	// P2ServerLogin is INTERNAL AUTHENTICATE's P2 for the server-
-	// authenticated login: the card signs the random only after the
-	// server's signature over it verified under the pinned certificate.
-	P2ServerLogin byte = 0x01
-	// P2Confirm is PSO COMPUTE DIGITAL SIGNATURE's P2 for a pre-submit
-	// confirmation (ISO/IEC 7816-8 'BC': the data field holds the
-	// signature input's parts — here pre-submit, nonce and the server's
-	// signature over both).
-	P2Confirm byte = 0xBC
-	// SWServerSignature answers a server signature that does not verify
-	// under the pinned certificate (ISO/IEC 7816-4 6300, verification
-	// failed, no further information).
-	SWServerSignature apdu.SW = 0x6300
+	DOServerCert      = cardproto.DOServerCert
+	P2ServerLogin     = cardproto.P2ServerLogin
+	P2Confirm         = cardproto.P2Confirm
+	SWServerSignature = cardproto.SWServerSignature
 )
 
 // objServerCert holds the pinned server certificate (DER).

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/fpemu/fpemu/se/cardproto"
 	"github.com/fpemu/fpemu/tee/devdir"
 	"github.com/fpemu/fpemu/tee/store"
 )
@@ -32,21 +33,20 @@ const (
 	cardKeySize = 32
 )
 
-// Factory values of a fresh card (issue 12; GM/T 0016 SKF_CreateApplication
-// takes the same four: the PINs and their try counts).
+// Factory values of a fresh card (cardproto; issue 12).
 const (
-	TransportPIN  = "123456"   // the user PIN of a fresh card; signing is refused until it is changed
-	DefaultAdmin  = "12345678" // the admin PIN of a fresh card
-	MaxUserTries  = 6          // seed 002: locked after six consecutive failures
-	MaxAdminTries = 10         // the admin PIN's own counter
-	MinPINLen     = 6
-	MaxPINLen     = 16
+	TransportPIN  = cardproto.TransportPIN
+	DefaultAdmin  = cardproto.DefaultAdmin
+	MaxUserTries  = cardproto.MaxUserTries
+	MaxAdminTries = cardproto.MaxAdminTries
+	MinPINLen     = cardproto.MinPINLen
+	MaxPINLen     = cardproto.MaxPINLen
 )
 
-// PIN references (ISO/IEC 7816-4 §11.5.6 P2: b8 = 0 global reference).
+// PIN references (cardproto; ISO/IEC 7816-4 §11.5.6).
 const (
-	RefUser  byte = 0x01
-	RefAdmin byte = 0x02
+	RefUser  = cardproto.RefUser
+	RefAdmin = cardproto.RefAdmin
 )
 
 // Errors of Open and of the store underneath.

@@ -27,7 +27,7 @@ import (
 	"os"
 
 	"github.com/fpemu/fpemu/se/apdu"
-	"github.com/fpemu/fpemu/se/card"
+	"github.com/fpemu/fpemu/se/cardproto"
 	"github.com/fpemu/fpemu/se/keyshare"
 	"github.com/fpemu/fpemu/se/sm"
 )
@@ -91,7 +91,7 @@ func plain(tx Transmitter, c apdu.Command) (apdu.Response, error) {
 }
 
 func selectApplet(tx Transmitter) error {
-	r, err := plain(tx, apdu.Command{INS: card.InsSelect, P1: 0x04, P2: 0x0C, Data: card.AID})
+	r, err := plain(tx, apdu.Command{INS: cardproto.InsSelect, P1: 0x04, P2: 0x0C, Data: cardproto.AID})
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func selectApplet(tx Transmitter) error {
 }
 
 func readSerial(tx Transmitter) ([keyshare.SerialSize]byte, error) {
-	r, err := plain(tx, apdu.Command{INS: card.InsGetData, P1: 0x01, P2: 0x03, Ne: keyshare.SerialSize})
+	r, err := plain(tx, apdu.Command{INS: cardproto.InsGetData, P1: 0x01, P2: 0x03, Ne: keyshare.SerialSize})
 	if err != nil {
 		return [keyshare.SerialSize]byte{}, err
 	}
@@ -112,7 +112,7 @@ func readSerial(tx Transmitter) ([keyshare.SerialSize]byte, error) {
 // PINField is a PIN as the card's two-PIN commands take it: the ASCII
 // digits padded with FF to 16 bytes.
 func PINField(pin string) []byte {
-	b := bytes.Repeat([]byte{0xFF}, card.MaxPINLen)
+	b := bytes.Repeat([]byte{0xFF}, cardproto.MaxPINLen)
 	copy(b, pin)
 	return b
 }
@@ -143,7 +143,7 @@ func Personalise(tx Transmitter, adminPIN string, paths []string, k int, rnd io.
 		return err
 	}
 	field := PINField(adminPIN)
-	r, err := plain(tx, apdu.Command{CLA: card.ClaProprietary, INS: card.InsInitSMKey, Data: field, Ne: sm.KeySize})
+	r, err := plain(tx, apdu.Command{CLA: cardproto.ClaProprietary, INS: cardproto.InsInitSMKey, Data: field, Ne: sm.KeySize})
 	clear(field)
 	if err != nil {
 		return err
@@ -226,7 +226,7 @@ func OpenWith(tx Transmitter, paths []string, o OpenOptions) (*Card, error) {
 		return nil, err
 	}
 	defer clear(key)
-	r, err := plain(tx, apdu.Command{INS: card.InsGetChallenge, Ne: sm.RandSize})
+	r, err := plain(tx, apdu.Command{INS: cardproto.InsGetChallenge, Ne: sm.RandSize})
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func OpenWith(tx Transmitter, paths []string, o OpenOptions) (*Card, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err = plain(tx, apdu.Command{INS: card.InsMutualAuth, Data: append(append([]byte{}, ifd...), hc...), Ne: sm.CryptoSize})
+	r, err = plain(tx, apdu.Command{INS: cardproto.InsMutualAuth, Data: append(append([]byte{}, ifd...), hc...), Ne: sm.CryptoSize})
 	if err != nil {
 		return nil, err
 	}
@@ -312,25 +312,25 @@ func (c *Card) do(op string, cmd apdu.Command) ([]byte, error) {
 // Login verifies the user PIN (VERIFY); the card then allows signing in
 // this session. A wrong PIN is *PINError, a blocked one ErrBlocked.
 func (c *Card) Login(pin string) error {
-	_, err := c.do("VERIFY", apdu.Command{INS: card.InsVerify, P2: card.RefUser, Data: []byte(pin)})
+	_, err := c.do("VERIFY", apdu.Command{INS: cardproto.InsVerify, P2: cardproto.RefUser, Data: []byte(pin)})
 	return err
 }
 
 // Logout clears the card's PIN status (VERIFY P1 FF).
 func (c *Card) Logout() error {
-	_, err := c.do("VERIFY reset", apdu.Command{INS: card.InsVerify, P1: 0xFF, P2: card.RefUser})
+	_, err := c.do("VERIFY reset", apdu.Command{INS: cardproto.InsVerify, P1: 0xFF, P2: cardproto.RefUser})
 	return err
 }
 
 // PINStatus returns the user PIN's tries left (spending none) and
 // whether it is verified in this session.
 func (c *Card) PINStatus() (tries int, verified bool, err error) {
-	r, err := c.Transmit(apdu.Command{INS: card.InsVerify, P2: card.RefUser})
+	r, err := c.Transmit(apdu.Command{INS: cardproto.InsVerify, P2: cardproto.RefUser})
 	if err != nil {
 		return 0, false, err
 	}
 	if r.SW == apdu.SWOK {
-		return card.MaxUserTries, true, nil
+		return cardproto.MaxUserTries, true, nil
 	}
 	if n, ok := r.SW.Tries(); ok {
 		return n, false, nil
@@ -342,7 +342,7 @@ func (c *Card) PINStatus() (tries int, verified bool, err error) {
 func (c *Card) ChangePIN(old, nw string) error {
 	data := append(PINField(old), PINField(nw)...)
 	defer clear(data)
-	_, err := c.do("CHANGE REFERENCE DATA", apdu.Command{INS: card.InsChangeRefData, P2: card.RefUser, Data: data})
+	_, err := c.do("CHANGE REFERENCE DATA", apdu.Command{INS: cardproto.InsChangeRefData, P2: cardproto.RefUser, Data: data})
 	return err
 }
 
@@ -351,14 +351,14 @@ func (c *Card) ChangePIN(old, nw string) error {
 func (c *Card) Unblock(adminPIN, nw string) error {
 	data := append(PINField(adminPIN), PINField(nw)...)
 	defer clear(data)
-	_, err := c.do("RESET RETRY COUNTER", apdu.Command{INS: card.InsResetRetry, P2: card.RefUser, Data: data})
+	_, err := c.do("RESET RETRY COUNTER", apdu.Command{INS: cardproto.InsResetRetry, P2: cardproto.RefUser, Data: data})
 	return err
 }
 
 // GenerateKey generates the card's SM2 key pair (after Login) and returns
 // the public key 04 ‖ X ‖ Y.
 func (c *Card) GenerateKey() ([]byte, error) {
-	do, err := c.do("GENERATE KEY PAIR", apdu.Command{INS: card.InsGenerateKeyPair, Ne: 256})
+	do, err := c.do("GENERATE KEY PAIR", apdu.Command{INS: cardproto.InsGenerateKeyPair, Ne: 256})
 	if err != nil {
 		return nil, err
 	}
@@ -370,34 +370,34 @@ func (c *Card) GenerateKey() ([]byte, error) {
 
 // PublicKey returns the card's public key 04 ‖ X ‖ Y.
 func (c *Card) PublicKey() ([]byte, error) {
-	return c.do("GET DATA public key", apdu.Command{INS: card.InsGetData, P1: 0x01, P2: 0x04, Ne: 256})
+	return c.do("GET DATA public key", apdu.Command{INS: cardproto.InsGetData, P1: 0x01, P2: 0x04, Ne: 256})
 }
 
 // CertRequest returns a PKCS#10 request for the card's key (after Login).
 func (c *Card) CertRequest() ([]byte, error) {
-	return c.do("GET DATA PKCS#10", apdu.Command{INS: card.InsGetData, P1: 0x01, P2: 0x01, Ne: sm.MaxPlainData})
+	return c.do("GET DATA PKCS#10", apdu.Command{INS: cardproto.InsGetData, P1: 0x01, P2: 0x01, Ne: sm.MaxPlainData})
 }
 
 // ImportCertificate writes the CA's PKCS#7 certs-only response to the
 // card, which checks it (after Login).
 func (c *Card) ImportCertificate(p7 []byte) error {
-	_, err := c.do("PUT DATA certificate", apdu.Command{INS: card.InsPutData, P1: 0x01, P2: 0x02, Data: p7})
+	_, err := c.do("PUT DATA certificate", apdu.Command{INS: cardproto.InsPutData, P1: 0x01, P2: 0x02, Data: p7})
 	return err
 }
 
 // Certificate returns the card's certificate (DER).
 func (c *Card) Certificate() ([]byte, error) {
-	return c.do("GET DATA certificate", apdu.Command{INS: card.InsGetData, P1: 0x01, P2: 0x02, Ne: sm.MaxPlainData})
+	return c.do("GET DATA certificate", apdu.Command{INS: cardproto.InsGetData, P1: 0x01, P2: 0x02, Ne: sm.MaxPlainData})
 }
 
 // SignTransaction has the card sign msg (PSO COMPUTE DIGITAL SIGNATURE,
 // SM2 with Z; after Login) and returns the DER signature.
 func (c *Card) SignTransaction(msg []byte) ([]byte, error) {
-	return c.do("PSO COMPUTE DIGITAL SIGNATURE", apdu.Command{INS: card.InsPSO, P1: 0x9E, P2: 0x9A, Data: msg, Ne: 256})
+	return c.do("PSO COMPUTE DIGITAL SIGNATURE", apdu.Command{INS: cardproto.InsPSO, P1: 0x9E, P2: 0x9A, Data: msg, Ne: 256})
 }
 
 // Authenticate has the card sign a server's login random (INTERNAL
 // AUTHENTICATE; after Login).
 func (c *Card) Authenticate(challenge []byte) ([]byte, error) {
-	return c.do("INTERNAL AUTHENTICATE", apdu.Command{INS: card.InsInternalAuth, Data: challenge, Ne: 256})
+	return c.do("INTERNAL AUTHENTICATE", apdu.Command{INS: cardproto.InsInternalAuth, Data: challenge, Ne: 256})
 }

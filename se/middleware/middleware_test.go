@@ -257,7 +257,7 @@ func TestOverSocket(t *testing.T) {
 	sock := filepath.Join(testkit.ShortDir(t), "se.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- transport.ServeSocket(ctx, c, sock, zap.NewNop()) }()
+	go func() { done <- transport.ServeSocket(ctx, c.NewSession, sock, zap.NewNop()) }()
 	t.Cleanup(func() { cancel(); <-done })
 	var cl *transport.Client
 	require.Eventually(t, func() bool {

@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"github.com/fpemu/fpemu/se/apdu"
-	"github.com/fpemu/fpemu/se/card"
+	"github.com/fpemu/fpemu/se/cardproto"
 	"github.com/fpemu/fpemu/se/shieldmsg"
 	"github.com/fpemu/fpemu/se/sm"
 )
@@ -21,7 +21,7 @@ func shieldError(op string, err error) error {
 	var ce *CardError
 	if errors.As(err, &ce) {
 		switch ce.SW {
-		case card.SWServerSignature:
+		case cardproto.SWServerSignature:
 			return ErrServerSignature
 		case apdu.SWReferencedDataNotFound:
 			return ErrNoServerCert
@@ -35,14 +35,14 @@ func shieldError(op string, err error) error {
 // card takes it once: a second call is *CardError 6985.
 func (c *Card) PinServerCertificate(adminPIN string, der []byte) error {
 	data := append(PINField(adminPIN), der...)
-	defer clear(data[:card.MaxPINLen])
-	_, err := c.do("PUT DATA server certificate", apdu.Command{INS: card.InsPutData, P1: 0x01, P2: 0x05, Data: data})
+	defer clear(data[:cardproto.MaxPINLen])
+	_, err := c.do("PUT DATA server certificate", apdu.Command{INS: cardproto.InsPutData, P1: 0x01, P2: 0x05, Data: data})
 	return err
 }
 
 // ServerCertificate returns the pinned server certificate (DER).
 func (c *Card) ServerCertificate() ([]byte, error) {
-	b, err := c.do("GET DATA server certificate", apdu.Command{INS: card.InsGetData, P1: 0x01, P2: 0x05, Ne: sm.MaxPlainData})
+	b, err := c.do("GET DATA server certificate", apdu.Command{INS: cardproto.InsGetData, P1: 0x01, P2: 0x05, Ne: sm.MaxPlainData})
 	return b, shieldError("GET DATA server certificate", err)
 }
 
@@ -52,7 +52,7 @@ func (c *Card) ServerCertificate() ([]byte, error) {
 // shieldmsg.CardLoginMessage(random). ErrServerSignature if the server
 // is not the pinned one.
 func (c *Card) ServerLogin(random, serverSig []byte) ([]byte, error) {
-	b, err := c.do("INTERNAL AUTHENTICATE server login", apdu.Command{INS: card.InsInternalAuth, P2: card.P2ServerLogin,
+	b, err := c.do("INTERNAL AUTHENTICATE server login", apdu.Command{INS: cardproto.InsInternalAuth, P2: cardproto.P2ServerLogin,
 		Data: shieldmsg.LoginAPDUData(random, serverSig), Ne: 256})
 	return b, shieldError("INTERNAL AUTHENTICATE server login", err)
 }
@@ -65,7 +65,7 @@ func (c *Card) ConfirmPreSubmit(pin string, preSubmit, nonce, serverSig []byte) 
 	if err := c.Login(pin); err != nil {
 		return nil, err
 	}
-	b, err := c.do("PSO confirm pre-submit", apdu.Command{INS: card.InsPSO, P1: 0x9E, P2: card.P2Confirm,
+	b, err := c.do("PSO confirm pre-submit", apdu.Command{INS: cardproto.InsPSO, P1: 0x9E, P2: cardproto.P2Confirm,
 		Data: shieldmsg.ConfirmAPDUData(preSubmit, nonce, serverSig), Ne: 256})
 	return b, shieldError("PSO confirm pre-submit", err)
 }

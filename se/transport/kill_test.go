@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
-		if err := ServeSocket(ctx, c, filepath.Join(dir, "se.sock"), zap.NewNop()); err != nil {
+		if err := ServeSocket(ctx, c.NewSession, filepath.Join(dir, "se.sock"), zap.NewNop()); err != nil {
 			return 4
 		}
 		return 0

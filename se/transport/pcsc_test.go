@@ -202,7 +202,7 @@ func TestPCSC(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	done := make(chan error, 1)
-	go func() { done <- ServeVPCD(ctx, c, env.vpcd, zap.NewNop()) }()
+	go func() { done <- ServeVPCD(ctx, c.NewSession, env.vpcd, zap.NewNop()) }()
 	waitCard(t, env)
 
 	wrong := "0020000106" + hex.EncodeToString([]byte("999999"))

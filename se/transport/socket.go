@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/se/apdu"
-	"github.com/fpemu/fpemu/se/card"
 	"github.com/fpemu/fpemu/tee/devdir"
 )
 
@@ -54,12 +53,23 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 	return p, nil
 }
 
+// Session is one power-on of a card as the servers drive it (se/card's
+// *Session): Transmit answers a command APDU with a response APDU, Reset
+// is a power cycle. The servers take a session opener rather than the
+// card, so this package — whose client side the REE uses — links no card
+// and no sealed store.
+type Session interface {
+	Transmit(ctx context.Context, cmd []byte) []byte
+	Reset()
+}
+
 // ServeSocket serves the card on a Unix socket at path (devdir.Listen:
 // mode 0600, never over an existing file; peers must be the owner) until
-// ctx ends. Each connection is one card session (power-on at connect):
+// ctx ends. Each connection is one card session (power-on at connect:
+// open, normally the card's NewSession):
 // the client writes a command APDU frame, the card answers with one
 // response APDU frame.
-func ServeSocket(ctx context.Context, c *card.Card, path string, log *zap.Logger) error {
+func ServeSocket[S Session](ctx context.Context, open func() S, path string, log *zap.Logger) error {
 	ln, err := devdir.Listen(path)
 	if err != nil {
 		return err
@@ -102,7 +112,7 @@ func ServeSocket(ctx context.Context, c *card.Card, path string, log *zap.Logger
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			serveConn(ctx, c, cn)
+			serveConn(ctx, open(), cn)
 			mu.Lock()
 			delete(conns, cn)
 			mu.Unlock()
@@ -111,8 +121,7 @@ func ServeSocket(ctx context.Context, c *card.Card, path string, log *zap.Logger
 	}
 }
 
-func serveConn(ctx context.Context, c *card.Card, cn net.Conn) {
-	s := c.NewSession()
+func serveConn(ctx context.Context, s Session, cn net.Conn) {
 	for {
 		_ = cn.SetReadDeadline(time.Now().Add(IdleTimeout))
 		cmd, err := ReadFrame(cn, apdu.MaxCommandSize)

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/fpemu/fpemu/se/card"
 )
 
 // DefaultVPCDPort is VPCDPORT of vsmartcard's vpcd.h.
@@ -49,8 +47,8 @@ var ATR = func() []byte {
 // ServeVPCD connects the card to pcscd's vpcd reader at addr (host:port)
 // and serves it until ctx ends, reconnecting with back-off whenever the
 // connection fails or pcscd restarts. Each power-on or reset starts a new
-// card session.
-func ServeVPCD(ctx context.Context, c *card.Card, addr string, log *zap.Logger) error {
+// card session (open, normally the card's NewSession).
+func ServeVPCD[S Session](ctx context.Context, open func() S, addr string, log *zap.Logger) error {
 	backoff := minBackoff
 	for {
 		var d net.Dialer
@@ -58,7 +56,7 @@ func ServeVPCD(ctx context.Context, c *card.Card, addr string, log *zap.Logger) 
 		if err == nil {
 			log.Info("vpcd connected", zap.String("addr", addr))
 			backoff = minBackoff
-			err = serveVPCDConn(ctx, c, cn)
+			err = serveVPCDConn(ctx, open(), cn)
 			_ = cn.Close()
 			if ctx.Err() == nil {
 				log.Info("vpcd disconnected", zap.String("addr", addr), zap.Error(err))
@@ -76,10 +74,9 @@ func ServeVPCD(ctx context.Context, c *card.Card, addr string, log *zap.Logger) 
 	}
 }
 
-func serveVPCDConn(ctx context.Context, c *card.Card, cn net.Conn) error {
+func serveVPCDConn(ctx context.Context, s Session, cn net.Conn) error {
 	stop := context.AfterFunc(ctx, func() { _ = cn.Close() })
 	defer stop()
-	s := c.NewSession()
 	var h [2]byte
 	for {
 		if _, err := io.ReadFull(cn, h[:]); err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fpemu/fpemu/se/card"
 	"github.com/fpemu/fpemu/se/keyshare"
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
@@ -113,6 +112,15 @@ type Config struct {
 	// normally fpemu's own server subcommand. Nil skips nothing: those
 	// rows then report ERROR.
 	ServerCommand func(args ...string) *exec.Cmd
+	// SECommand returns the command of a shield card process for the
+	// shield-* rows (docs/protocol.md §15): the card whose directory is dir
+	// (created on first use) served on the Unix socket sock until SIGTERM —
+	// normally `fpemu se --dir DIR --socket SOCK`. The rows start it, wait
+	// until sock accepts a connection, kill it by pid for a power loss
+	// (SIGKILL) and start it again, and end it by pid at teardown. A test
+	// puts a deliberately weakened card (a canary) here. Nil: those rows
+	// report ERROR.
+	SECommand func(dir, sock string) *exec.Cmd
 	// Match selects attacks by ID; nil runs all.
 	Match *regexp.Regexp
 	// FuzzFrames is how many fuzzed frames the fuzz attack sends to each
@@ -139,10 +147,6 @@ type Config struct {
 	// between the attacker and the real one, to prove the checks can
 	// fail. Nil in production.
 	Interpose func(role tee.Role, inv rpc.Invoker) rpc.Invoker
-	// ShieldCard, if set, adjusts the options of every shield card the
-	// shield rows open: a test hook for a deliberately weakened card
-	// (card.Options.Weaken, a canary). Nil in production.
-	ShieldCard func(*card.Options)
 	// ShieldCombine, if set, is the middleware's key recombination in the
 	// shield rows (middleware.OpenOptions.Combine): a test hook for a
 	// careless key-share double (a canary). Nil in production.

@@ -41,6 +41,15 @@
 //     CA-certified phone, registers a chain under its own device key, and
 //     races two payments of one order across two `fpemu server` processes
 //     on one SQLite file (Config.ServerCommand);
+//   - the shield secure element (docs/protocol.md §15; shield.go): the REE
+//     owning the middleware, the share files and the APDU stream brute-
+//     forces the user PIN (also across a power loss: the card process
+//     killed by SIGKILL and restarted), replays a protected APDU, has the
+//     card sign for a phishing server or under another pre-submit's server
+//     signature, and opens secure messaging with too few key shares. The
+//     card is its own process (`fpemu se --dir DIR --socket PATH`,
+//     Config.SECommand), reached only in APDUs over its socket: this
+//     package links neither se/card nor its sealed store;
 //   - robustness: a TA killed by SIGKILL in the middle of an enrollment
 //     (docs/architecture.md rule 5: one transaction, old or new state) and a few
 //     thousand fuzzed frames at every TA socket (§1.8).

@@ -17,8 +17,9 @@ import (
 	"github.com/fpemu/fpemu/tee"
 )
 
-// childEnv makes the test binary act as `fpemu ta <role> --dir DIR` or
-// `fpemu hal --dir DIR --ready-fd 4`, so devices boot without building
+// childEnv makes the test binary act as `fpemu ta <role> --dir DIR`,
+// `fpemu hal --dir DIR --ready-fd 4`, `fpemu server …` or `fpemu se --dir
+// DIR --socket PATH`, so devices, servers and cards run without building
 // the binary. Its value is a mode, never a secret.
 const childEnv = "FPEMU_ATTACK_TEST_CHILD"
 
@@ -31,6 +32,9 @@ func runChild(args []string) int {
 	var err error
 	if w, ok := serverChildMode(args); ok {
 		return devchild.Exit(runServerChild(args[1:], w))
+	}
+	if w, dir, sock, ok := seChildMode(args); ok {
+		return devchild.Exit(runSEChild(w, dir, sock))
 	}
 	switch {
 	case len(args) == 4 && args[0] == "ta" && args[1] == string(tee.RoleFingerprint) && args[2] == "--dir":
@@ -69,5 +73,6 @@ func testConfig(t *testing.T) Config {
 			return childCmd("hal", "--dir", dir, "--ready-fd", fmt.Sprint(simdev.HALReadyFD))
 		},
 		ServerCommand: serverCmd(""),
+		SECommand:     seCmd(""),
 	}
 }

@@ -5,13 +5,15 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
-	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/channel"
@@ -20,7 +22,7 @@ import (
 	"github.com/fpemu/fpemu/payserver/store"
 	"github.com/fpemu/fpemu/payserver/verify"
 	"github.com/fpemu/fpemu/se/apdu"
-	"github.com/fpemu/fpemu/se/card"
+	"github.com/fpemu/fpemu/se/cardproto"
 	"github.com/fpemu/fpemu/se/keyshare"
 	"github.com/fpemu/fpemu/se/middleware"
 	"github.com/fpemu/fpemu/se/shieldmsg"
@@ -29,9 +31,13 @@ import (
 
 // The shield rows (issue 12; docs/protocol.md §15): the attacker owns the
 // REE — the middleware, the share files it can read, the APDU stream —
-// and the card (a real se/card on its Unix socket, its sealed store in
-// the row's directory) and the payment server (payserver in process, a
-// SQLite store, a CA in the row's directory) must hold.
+// and the card and the payment server must hold. The card is its own
+// process, as in fpemu's design (`fpemu se --dir DIR --socket PATH`,
+// started by Config.SECommand), with its sealed store in the row's
+// directory: this package links neither the card (se/card) nor its store
+// and speaks to it only in APDUs over its Unix socket. The payment server
+// is payserver in process with a SQLite store and a CA in the row's
+// directory.
 
 func init() {
 	suite = append(suite, shieldPINBrute, shieldOtherPreSubmit, shieldSMReplay, shieldPhishing, shieldFewShares)
@@ -39,14 +45,20 @@ func init() {
 
 const shieldUserPIN = "20250601"
 
-// shieldFixture is a personalised card served on a socket, its shares,
-// and optionally the server whose certificate the card pins.
+// seReadyTimeout bounds a card process's start (its sealed store opened
+// or created) until its socket accepts a connection.
+const seReadyTimeout = 15 * time.Second
+
+// seStopTimeout is how long a card process may take to stop on SIGTERM
+// before it is killed.
+const seStopTimeout = 10 * time.Second
+
+// shieldFixture is a personalised card process serving its socket, its
+// shares, and optionally the server whose certificate the card pins.
 type shieldFixture struct {
 	r      *runner
 	dir    string
-	card   *card.Card
-	stop   context.CancelFunc
-	done   chan error
+	se     *seProc
 	shares []string
 	srv    *payserver.Server
 	st     store.Store
@@ -54,55 +66,96 @@ type shieldFixture struct {
 	device proof.DeviceID
 }
 
-// serve opens the card in fx.dir and serves it on its socket.
-func (fx *shieldFixture) serve() error {
-	opts := card.Options{Logger: fx.r.log.With(zap.String("component", "se"))}
-	if fx.r.cfg.ShieldCard != nil {
-		fx.r.cfg.ShieldCard(&opts)
+// seProc is one card process, ended by pid.
+type seProc struct {
+	cmd    *exec.Cmd
+	exited chan error
+	stderr *lockedBuffer
+}
+
+// cardDir is the card's directory (its key, lock and sealed store).
+func (fx *shieldFixture) cardDir() string { return filepath.Join(fx.dir, "card") }
+
+func (fx *shieldFixture) sock() string { return filepath.Join(fx.dir, "se.sock") }
+
+// serve starts the card process (Config.SECommand) on the card's
+// directory and socket and waits until the socket accepts a connection:
+// the file exists from bind, before listen, so its presence is not
+// readiness. A process that exits first, or is not ready within
+// seReadyTimeout, is an error naming its stderr's tail.
+func (fx *shieldFixture) serve(ctx context.Context) error {
+	cfg := fx.r.cfg
+	if cfg.SECommand == nil {
+		return errors.New("Config.SECommand is not set")
 	}
-	c, err := card.Open(filepath.Join(fx.dir, "card"), opts)
-	if err != nil {
-		return err
+	cmd := cfg.SECommand(fx.cardDir(), fx.sock())
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	fx.card, fx.stop, fx.done = c, cancel, make(chan error, 1)
-	go func() { fx.done <- transport.ServeSocket(ctx, c, fx.sock(), fx.r.log) }()
-	// Ready when the socket accepts a connection — bound is not enough:
-	// the file appears at bind, before listen (bounded wait; a failed
-	// serve ends it).
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	// The card dies with the attack process even if a cleanup is skipped.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	p := &seProc{cmd: cmd, exited: make(chan error, 1), stderr: &lockedBuffer{}}
+	cmd.Stderr = p.stderr
+	if cfg.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(p.stderr, cfg.Stderr)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start card: %w", err)
+	}
+	go func() { p.exited <- cmd.Wait() }()
+	fx.se = p
+	deadline := time.NewTimer(seReadyTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		if c, err := net.Dial("unix", fx.sock()); err == nil {
 			_ = c.Close()
 			return nil
 		}
 		select {
-		case err := <-fx.done:
-			fx.done <- err
-			return fmt.Errorf("card socket: %w", err)
-		default:
+		case err := <-p.exited:
+			p.exited <- err
+			return fmt.Errorf("card exited before ready: %v; stderr: %s", err, tail(p.stderr.String()))
+		case <-deadline.C:
+			return fmt.Errorf("card socket not accepting within %v; stderr: %s", seReadyTimeout, tail(p.stderr.String()))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
 		}
 	}
-	return errors.New("card socket not bound within 5 s")
 }
 
-func (fx *shieldFixture) sock() string { return filepath.Join(fx.dir, "se.sock") }
-
-// restart is a card power loss: the process's card closes and opens
-// again from its EEPROM.
-func (fx *shieldFixture) restart() error {
-	fx.close()
-	return fx.serve()
+// restart is a card power loss: the card process is killed by its pid
+// (SIGKILL: no shutdown path runs, as when the sticker loses power) and
+// started again from its EEPROM, the sealed store.
+func (fx *shieldFixture) restart(ctx context.Context) error {
+	fx.stop(syscall.SIGKILL)
+	return fx.serve(ctx)
 }
 
-func (fx *shieldFixture) close() {
-	if fx.card == nil {
+// close stops the card process at teardown (SIGTERM, SIGKILL after
+// seStopTimeout).
+func (fx *shieldFixture) close() { fx.stop(syscall.SIGTERM) }
+
+// stop ends the card process by its pid with sig and waits for it; a
+// process that lingers after SIGTERM is killed. The socket a killed card
+// leaves behind is removed (the card never listens over an existing
+// file).
+func (fx *shieldFixture) stop(sig syscall.Signal) {
+	p := fx.se
+	if p == nil {
 		return
 	}
-	fx.stop()
-	<-fx.done
-	_ = fx.card.Close()
+	fx.se = nil
+	_ = syscall.Kill(p.cmd.Process.Pid, sig)
+	select {
+	case <-p.exited:
+	case <-time.After(seStopTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
 	_ = os.Remove(fx.sock())
-	fx.card = nil
 }
 
 // dial opens a transport connection (one card session).
@@ -130,10 +183,10 @@ func (fx *shieldFixture) open(ctx context.Context, shares []string) (*middleware
 func shieldSetup(withServer bool) func(*runner, context.Context, *tally) *shieldFixture {
 	return func(r *runner, ctx context.Context, t *tally) *shieldFixture {
 		fx := &shieldFixture{r: r, dir: r.dir}
-		if !t.must("card", fx.serve()) {
+		r.cleanup(fx.close)
+		if !t.must("card", fx.serve(ctx)) {
 			return nil
 		}
-		r.cleanup(fx.close)
 		for _, d := range []string{"sandbox", "keystore", "backup"} {
 			if !t.must("share directory", os.Mkdir(filepath.Join(r.dir, d), 0o700)) {
 				return nil
@@ -144,7 +197,7 @@ func shieldSetup(withServer bool) func(*runner, context.Context, *tally) *shield
 		if !t.must("dial card", err) {
 			return nil
 		}
-		err = middleware.Personalise(cl, card.DefaultAdmin, fx.shares, 2, nil)
+		err = middleware.Personalise(cl, cardproto.DefaultAdmin, fx.shares, 2, nil)
 		_ = cl.Close()
 		if !t.must("personalise", err) {
 			return nil
@@ -155,7 +208,7 @@ func shieldSetup(withServer bool) func(*runner, context.Context, *tally) *shield
 		}
 		defer cl.Close()
 		defer m.Close()
-		if !t.must("change PIN", m.ChangePIN(card.TransportPIN, shieldUserPIN)) || !withServer {
+		if !t.must("change PIN", m.ChangePIN(cardproto.TransportPIN, shieldUserPIN)) || !withServer {
 			return fx
 		}
 		caDir := filepath.Join(r.dir, "ca")
@@ -175,7 +228,7 @@ func shieldSetup(withServer bool) func(*runner, context.Context, *tally) *shield
 		r.cleanup(func() { _ = fx.st.Close() })
 		fx.srv, err = payserver.New(payserver.Config{Store: fx.st, Roots: verify.NewRoots(proof.PublicKey{4}), Logger: r.log,
 			Channel: channel.ServerConfig{Credentials: creds, Roots: pool}})
-		if !t.must("server", err) || !t.must("pin server certificate", m.PinServerCertificate(card.DefaultAdmin, creds.SignCert.Raw)) ||
+		if !t.must("server", err) || !t.must("pin server certificate", m.PinServerCertificate(cardproto.DefaultAdmin, creds.SignCert.Raw)) ||
 			!t.must("login", m.Login(shieldUserPIN)) {
 			return nil
 		}
@@ -235,14 +288,14 @@ var shieldPINBrute = attack{
 		if !t.must("control: right PIN", m.Login(shieldUserPIN)) || !t.must("logout", m.Logout()) {
 			return
 		}
-		for i := range card.MaxUserTries {
+		for i := range cardproto.MaxUserTries {
 			guess := fmt.Sprintf("%08d", 11111111+i)
 			err := m.Login(guess)
 			var pe *middleware.PINError
 			switch {
 			case err == nil:
 				t.breachf("PIN guess %d: accepted", i+1)
-			case errors.As(err, &pe) && pe.TriesLeft == card.MaxUserTries-1-i:
+			case errors.As(err, &pe) && pe.TriesLeft == cardproto.MaxUserTries-1-i:
 				t.heldf("guess %d → 63C%X", i+1, pe.TriesLeft)
 			default:
 				t.brokef("guess %d: unexpected answer %v", i+1, err)
@@ -251,7 +304,7 @@ var shieldPINBrute = attack{
 		t.refused("right PIN after 6 failures", m.Login(shieldUserPIN), middleware.ErrBlocked)
 		m.Close()
 		_ = cl.Close()
-		if !t.must("card restart", fx.restart()) {
+		if !t.must("card restart", fx.restart(ctx)) {
 			return
 		}
 		m, cl, err = fx.open(ctx, fx.shares)

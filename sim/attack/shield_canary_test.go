@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/fpemu/fpemu/se/card"
 	"github.com/fpemu/fpemu/se/keyshare"
 )
 
@@ -39,21 +38,24 @@ func cachingCombine(dir string) func([]keyshare.Share, [keyshare.SerialSize]byte
 // without the send sequence counter, and a combiner that skips the
 // share count once it has cached the key.
 func TestShieldCanaries(t *testing.T) {
-	weakCard := func(w card.Weakening) func(*Config) {
-		return func(cfg *Config) { cfg.ShieldCard = func(o *card.Options) { o.Weaken = w } }
+	// A weakened card is the card process in a canary mode of the test
+	// binary (se_child_test.go), so the REE still reaches it only in
+	// APDUs over its socket.
+	weakCard := func(w string) func(*Config) {
+		return func(cfg *Config) { cfg.SECommand = seCmd(w) }
 	}
 	for _, tc := range []struct {
 		name, run string
 		weaken    func(*Config)
 		finding   string
 	}{
-		{"card without a PIN retry counter", "^shield-pin-brute$", weakCard(card.Weakening{NoPINLock: true}),
+		{"card without a PIN retry counter", "^shield-pin-brute$", weakCard("no-pin-lock"),
 			"right PIN after 6 failures: accepted"},
-		{"card that signs a phishing server's random", "^shield-phishing-login$", weakCard(card.Weakening{NoServerCheck: true}),
+		{"card that signs a phishing server's random", "^shield-phishing-login$", weakCard("no-server-check"),
 			"random signed by another key → card: accepted"},
-		{"card that signs a pre-submit under another's server signature", "^shield-other-presubmit$", weakCard(card.Weakening{NoServerCheck: true}),
+		{"card that signs a pre-submit under another's server signature", "^shield-other-presubmit$", weakCard("no-server-check"),
 			"B under A's server signature → card: accepted"},
-		{"card with a retransmission cache", "^shield-sm-replay$", weakCard(card.Weakening{NoSMReplayCheck: true}),
+		{"card with a retransmission cache", "^shield-sm-replay$", weakCard("no-sm-replay-check"),
 			"replayed VERIFY: accepted (9000)"},
 		{"key shares with a cached key", "^shield-few-shares$", func(cfg *Config) {
 			cfg.ShieldCombine = cachingCombine(t.TempDir())

@@ -2,6 +2,7 @@ package attack
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -19,6 +20,22 @@ func TestShieldRows(t *testing.T) {
 	require.Len(t, rep.Results, 5)
 	for _, r := range rep.Results {
 		assert.Equal(t, Rejected, r.Verdict, "%s: %s %v", r.ID, r.Observed, r.Findings)
+	}
+	assert.Empty(t, testkit.Leftovers(cfg.Dir))
+}
+
+// TestShieldRowsNeedCard: without Config.SECommand every shield row is
+// ERROR naming the missing command — the rows never fall back to a card
+// in the attacker's own process.
+func TestShieldRowsNeedCard(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Match = regexp.MustCompile("^shield-")
+	cfg.SECommand = nil
+	rep := runSuite(t, cfg)
+	require.Len(t, rep.Results, 5)
+	for _, r := range rep.Results {
+		assert.Equal(t, Inconclusive, r.Verdict, r.ID)
+		assert.Contains(t, r.Observed+strings.Join(r.Findings, "\n"), "Config.SECommand is not set", r.ID)
 	}
 	assert.Empty(t, testkit.Leftovers(cfg.Dir))
 }
