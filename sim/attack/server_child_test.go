@@ -2,6 +2,7 @@ package attack
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/fpemu/fpemu/channel"
 	"github.com/fpemu/fpemu/payserver"
+	"github.com/fpemu/fpemu/payserver/otp"
+	"github.com/fpemu/fpemu/payserver/policy"
 	"github.com/fpemu/fpemu/payserver/store"
 	"github.com/fpemu/fpemu/payserver/verify"
 )
@@ -34,6 +37,9 @@ func runServerChild(args []string, weakening string) error {
 	db := fs.String("db", "", "")
 	caDir := fs.String("ca", "", "")
 	rootsFile := fs.String("device-roots", "", "")
+	policyFile := fs.String("policy", "", "")
+	defaultTier := fs.String("default-tier", "standard", "")
+	otpKeyFile := fs.String("otp-key", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,14 +62,22 @@ func runServerChild(args []string, weakening string) error {
 		return err
 	}
 	defer st.Close()
+	factors, err := childFactors(*policyFile, *defaultTier, *otpKeyFile)
+	if err != nil {
+		return err
+	}
 	switch weakening {
 	case "":
 	case "counter":
 		st = counterBlind{st}
+	case "otp-forget":
+		st = otpForgetful{st}
+	case "no-policy":
+		factors.Policy = nil
 	default:
 		return fmt.Errorf("unknown weakening %q", weakening)
 	}
-	srv, err := payserver.New(payserver.Config{Store: st, Roots: roots, Logger: zap.NewNop(),
+	srv, err := payserver.New(payserver.Config{Store: st, Roots: roots, Logger: zap.NewNop(), Factors: factors,
 		Channel: channel.ServerConfig{Credentials: creds, Roots: pool}})
 	if err != nil {
 		return err
@@ -103,6 +117,44 @@ func (s counterBlind) Book(ctx context.Context, b store.Booking) (store.Receipt,
 	}
 	return s.Store.Book(ctx, b)
 }
+
+// childFactors is cmd/fpemu's --policy, --default-tier and --otp-key for
+// the child (the key file holds 32 hex digits).
+func childFactors(policyFile, defaultTier, otpKeyFile string) (payserver.Factors, error) {
+	f := payserver.Factors{DefaultTier: defaultTier}
+	if policyFile != "" {
+		b, err := os.ReadFile(policyFile)
+		if err != nil {
+			return f, err
+		}
+		if f.Policy, err = policy.Parse(b); err != nil {
+			return f, err
+		}
+	}
+	if otpKeyFile != "" {
+		b, err := os.ReadFile(otpKeyFile)
+		if err != nil {
+			return f, err
+		}
+		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		clear(b)
+		if err != nil {
+			return f, fmt.Errorf("--otp-key: not hex")
+		}
+		defer clear(key)
+		if f.Sealer, err = otp.NewSealer(key); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// otpForgetful is the factor-otp-* canary: a store that accepts every
+// one-time-code step without recording it, so a spent or older code
+// passes again (a server that forgets the last accepted OTP step).
+type otpForgetful struct{ store.Store }
+
+func (otpForgetful) AcceptOTPStep(context.Context, store.OTPRef, uint64) error { return nil }
 
 // serverCmd is Config.ServerCommand for the test binary, weakened as given.
 func serverCmd(weakening string) func(args ...string) *exec.Cmd {

@@ -162,6 +162,13 @@ type srvBench struct {
 
 // serverBench boots the bench with one server.
 func (r *runner) serverBench(ctx context.Context, t *tally) *srvBench {
+	return r.serverBenchArgs(ctx, t)
+}
+
+// serverBenchArgs boots the bench with one server started with extra
+// arguments after the store, CA and device roots (e.g. --policy and
+// --otp-key for the factor rows).
+func (r *runner) serverBenchArgs(ctx context.Context, t *tally, extra ...string) *srvBench {
 	b := &srvBench{caDir: filepath.Join(r.dir, "ca")}
 	authority, err := ca.Init(b.caDir, ca.InitOptions{})
 	if !t.must("payment CA", err) {
@@ -208,7 +215,7 @@ func (r *runner) serverBench(ctx context.Context, t *tally) *srvBench {
 	if !t.must("device roots file", os.WriteFile(roots, rootPEM, 0o600)) {
 		return nil
 	}
-	b.args = []string{"--db", "sqlite:" + filepath.Join(r.dir, "server.db"), "--ca", b.caDir, "--device-roots", roots}
+	b.args = append([]string{"--db", "sqlite:" + filepath.Join(r.dir, "server.db"), "--ca", b.caDir, "--device-roots", roots}, extra...)
 	if b.srv, err = r.startServer(ctx, b.args...); !t.must("fpemu server", err) {
 		return nil
 	}
