@@ -92,6 +92,10 @@ func newProgress(w io.Writer, enabled bool, prefix string) *progress {
 			progressbar.OptionThrottle(progressBarRefresh),
 			progressbar.OptionClearOnFinish(),
 			progressbar.OptionUseANSICodes(true),
+			// No spinner goroutine of the library's own: it renders under
+			// the bar's lock while Clear does not take it (a data race in
+			// progressbar v3.19.1); our ticker renders instead.
+			progressbar.OptionSetSpinnerChangeInterval(0),
 		)
 	}
 	p.wg.Go(func() {
