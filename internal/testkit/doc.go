@@ -6,7 +6,8 @@
 // the test ends; NotRunning) and the child's serve-until-stopped loop
 // (StopContext, ParentContext), the short temporary
 // directories and bounded contexts those children need, the root guard of
-// the cross-uid tests (NeedRoot) and the import-boundary check (LinksNone).
+// the cross-uid tests (NeedRoot), the import-boundary check (LinksNone)
+// and the build of the fpemu binary for tests that run it (BuildFpemu).
 //
 // It imports nothing from fpemu, so any package's tests can use it, the
 // launcher's (sim/device) included. It is for tests only: no production
