@@ -1,18 +1,11 @@
 package payserver_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/channel/chanwire"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/payserver/ca"
+	"github.com/fpemu/fpemu/payserver/servertest"
 	"github.com/fpemu/fpemu/payserver/store/storetest"
 	"github.com/fpemu/fpemu/payserver/wire"
 	"github.com/fpemu/fpemu/sim/drive"
@@ -32,113 +27,6 @@ import (
 // The device is sim/load's (the real payment TA in this process); the
 // servers are the built binary, each its own process.
 
-// buildFpemu builds the fpemu binary into dir.
-func buildFpemu(t *testing.T, dir string) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool on PATH to build fpemu")
-	}
-	exe := filepath.Join(dir, "fpemu")
-	out, err := exec.Command(goTool, "build", "-o", exe, "github.com/fpemu/fpemu/cmd/fpemu").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return exe
-}
-
-// proc is an `fpemu server` process a test may SIGKILL. Whatever state
-// it is in when the test ends, it is ended by pid and waited for.
-type proc struct {
-	cmd           *exec.Cmd
-	exited        chan error
-	channel, http string
-	stderr        *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writer and the test.
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
-}
-
-func launch(t *testing.T, exe string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(exe, append([]string{"server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "info"}, args...)...)
-	// Dies with the test binary even when a timeout panic skips the
-	// cleanups. (Pdeathsig follows the starting thread; Go does not end
-	// its threads while the program runs.)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	p := &proc{cmd: cmd, exited: make(chan error, 1), stderr: newSyncBuffer()}
-	cmd.Stderr = p.stderr
-	require.NoError(t, cmd.Start())
-	go func() { p.exited <- cmd.Wait() }()
-	t.Cleanup(func() { p.kill(t) })
-	lines := make(chan string, 1)
-	go func() {
-		r := bufio.NewReader(out)
-		l, _ := r.ReadString('\n')
-		lines <- l
-		_, _ = io.Copy(io.Discard, r)
-	}()
-	select {
-	case l := <-lines:
-		_, err := fmt.Sscanf(strings.TrimSpace(l), "ready channel=%s http=%s", &p.channel, &p.http)
-		require.NoError(t, err, "readiness line %q; stderr:\n%s", l, p.stderr)
-	case err := <-p.exited:
-		p.exited <- err
-		t.Fatalf("fpemu server exited before ready: %v\n%s", err, p.stderr)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("fpemu server not ready in 30 s\n%s", p.stderr)
-	}
-	return p
-}
-
-// kill sends SIGKILL (kill -9) to the process, by pid, and waits for it.
-// It is idempotent.
-func (p *proc) kill(t *testing.T) {
-	select {
-	case err := <-p.exited:
-		p.exited <- err
-		return
-	default:
-	}
-	_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case err := <-p.exited:
-		p.exited <- err
-	case <-time.After(15 * time.Second):
-		t.Errorf("fpemu server %d did not die on SIGKILL", p.cmd.Process.Pid)
-	}
-}
-
-// stop ends the process with SIGTERM and requires a clean exit.
-func (p *proc) stop(t *testing.T) {
-	_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case err := <-p.exited:
-		p.exited <- err
-		assert.NoError(t, err, "fpemu server exits 0 on SIGTERM; stderr:\n%s", p.stderr)
-	case <-time.After(15 * time.Second):
-		p.kill(t)
-		t.Errorf("fpemu server did not stop on SIGTERM")
-	}
-}
-
 // faultBench is a CA, one provisioned sim/load device, and the server
 // arguments for a database.
 type faultBench struct {
@@ -149,7 +37,7 @@ type faultBench struct {
 
 func newFaultBench(t *testing.T, ctx context.Context, dir, db string) *faultBench {
 	t.Helper()
-	exe := buildFpemu(t, dir)
+	exe := testkit.BuildFpemu(t, dir)
 	caDir, loadDir := filepath.Join(dir, "ca"), filepath.Join(dir, "load")
 	c, err := ca.Init(caDir, ca.InitOptions{})
 	require.NoError(t, err)
@@ -193,22 +81,15 @@ func (b *faultBench) dial(t *testing.T, ctx context.Context, addr string) (*driv
 // entry), and the ledger holds exactly one row per order — nothing lost,
 // nothing booked twice.
 func TestKillServerMidPayment(t *testing.T) {
-	dir := shortTemp(t)
+	dir := testkit.ShortDir(t)
 	runKillMidPayment(t, dir, "sqlite:"+filepath.Join(dir, "server.db"))
 }
 
 // TestKillServerMidPaymentPostgres is the same on PostgreSQL
 // (FPEMU_TEST_POSTGRES).
 func TestKillServerMidPaymentPostgres(t *testing.T) {
-	dir := shortTemp(t)
+	dir := testkit.ShortDir(t)
 	runKillMidPayment(t, dir, storetest.PostgresURL(t, dir, "kill9"))
-}
-
-func shortTemp(t *testing.T) string {
-	dir, err := os.MkdirTemp("", "fault")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
 }
 
 // sent is what the device saw of the statement sent before the kill.
@@ -221,8 +102,8 @@ func runKillMidPayment(t *testing.T, dir, db string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	b := newFaultBench(t, ctx, dir, db)
-	srv := launch(t, b.exe, b.args...)
-	ch, conn := b.dial(t, ctx, srv.channel)
+	srv := servertest.Start(t, b.exe, b.args...)
+	ch, conn := b.dial(t, ctx, srv.Channel)
 	require.NoError(t, ch.RegisterWithServer(ctx, b.dev.Reg, load.Fingers))
 
 	seed := uint64(time.Now().UnixNano())
@@ -232,7 +113,7 @@ func runKillMidPayment(t *testing.T, dir, db string) {
 	orders := map[string]int64{}
 	outcomes := map[string]int{}
 	for i := range rounds {
-		order := createOrder(t, srv.http, fmt.Sprintf("kill-%d", i), 500+i)
+		order := createOrder(t, srv.HTTP, fmt.Sprintf("kill-%d", i), 500+i)
 		_, sum, err := ch.ServerChallenge(ctx, order)
 		require.NoError(t, err)
 		payload, err := wire.Binding(sum)
@@ -256,15 +137,15 @@ func runKillMidPayment(t *testing.T, dir, db string) {
 			res <- sent{fb, err}
 		}()
 		time.Sleep(delay)
-		srv.kill(t)
+		srv.Kill(t)
 		first := <-res
 		_ = conn.Close()
 		if first.err == nil {
 			require.Equal(t, wire.RuleOK, first.fb.Rule, "round %d: an answer before the kill books: %+v", i, first.fb)
 		}
 
-		srv = launch(t, b.exe, b.args...)
-		ch, conn = b.dial(t, ctx, srv.channel)
+		srv = servertest.Start(t, b.exe, b.args...)
+		ch, conn = b.dial(t, ctx, srv.Channel)
 		var fb wire.Feedback
 		resend := true
 		if i%2 == 1 {
@@ -298,7 +179,7 @@ func runKillMidPayment(t *testing.T, dir, db string) {
 	t.Logf("outcomes: %v", outcomes)
 	assert.Positive(t, outcomes["feedback before the kill"], "the last round kills after the feedback")
 
-	entries := ledger(t, srv.http)
+	entries := ledger(t, srv.HTTP)
 	require.Len(t, entries, rounds, "one ledger row per order")
 	var last uint64
 	for _, e := range entries {
@@ -310,5 +191,5 @@ func runKillMidPayment(t *testing.T, dir, db string) {
 		last = e.Counter
 	}
 	assert.Empty(t, orders, "every order booked")
-	srv.stop(t)
+	srv.Stop(t)
 }

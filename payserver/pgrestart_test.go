@@ -26,6 +26,7 @@ import (
 
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/payserver"
+	"github.com/fpemu/fpemu/payserver/servertest"
 	"github.com/fpemu/fpemu/payserver/wire"
 	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/load"
@@ -144,14 +145,14 @@ func (c *pgCluster) restart(mode string) error {
 // order.
 func TestPostgresRestart(t *testing.T) {
 	cl := startCluster(t)
-	dir := shortTemp(t)
+	dir := testkit.ShortDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	b := newFaultBench(t, ctx, dir, cl.url())
-	servers := []*proc{launch(t, b.exe, b.args...), launch(t, b.exe, b.args...)}
+	servers := []*servertest.Server{servertest.Start(t, b.exe, b.args...), servertest.Start(t, b.exe, b.args...)}
 	chans := make([]*drive.Channel, len(servers))
 	for i, s := range servers {
-		chans[i], _ = b.dial(t, ctx, s.channel)
+		chans[i], _ = b.dial(t, ctx, s.Channel)
 	}
 	require.NoError(t, chans[0].RegisterWithServer(ctx, b.dev.Reg, load.Fingers))
 
@@ -173,7 +174,7 @@ func TestPostgresRestart(t *testing.T) {
 		deadline := time.Now().Add(90 * time.Second)
 		var order string
 		for order == "" {
-			o, err := tryCreateOrder(srv.http, fmt.Sprintf("pg-%d", n), 700+n)
+			o, err := tryCreateOrder(srv.HTTP, fmt.Sprintf("pg-%d", n), 700+n)
 			if err != nil {
 				if time.Now().After(deadline) {
 					return wire.Feedback{}, fmt.Errorf("create order: %w", err)
@@ -271,7 +272,7 @@ func TestPostgresRestart(t *testing.T) {
 	}
 	t.Logf("outcomes: %v", outcomes)
 
-	entries := ledger(t, servers[1].http)
+	entries := ledger(t, servers[1].HTTP)
 	require.Len(t, entries, n, "one ledger row per order")
 	for _, e := range entries {
 		want, ok := booked[e.OrderID]
@@ -281,7 +282,7 @@ func TestPostgresRestart(t *testing.T) {
 	}
 	assert.Empty(t, booked)
 	for _, s := range servers {
-		s.stop(t)
+		s.Stop(t)
 	}
 }
 

@@ -1,20 +1,16 @@
 package payserver_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,60 +18,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/channel/chanwire"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/ca"
+	"github.com/fpemu/fpemu/payserver/servertest"
 	"github.com/fpemu/fpemu/payserver/store/storetest"
 	"github.com/fpemu/fpemu/payserver/wire"
 	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/sim/load"
 )
-
-// serverProc is an `fpemu server` process, ended by pid with SIGTERM when
-// the test ends (exit 0 required).
-type serverProc struct {
-	channel, http string
-}
-
-func startServer(t *testing.T, exe string, args ...string) *serverProc {
-	t.Helper()
-	cmd := exec.Command(exe, append([]string{"server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			assert.NoError(t, err, "fpemu server exits 0 on SIGTERM; stderr:\n%s", stderr.String())
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("fpemu server did not stop on SIGTERM")
-		}
-	})
-	lines := make(chan string, 1)
-	go func() {
-		r := bufio.NewReader(out)
-		l, _ := r.ReadString('\n')
-		lines <- l
-		_, _ = io.Copy(io.Discard, r)
-	}()
-	p := &serverProc{}
-	select {
-	case l := <-lines:
-		_, err := fmt.Sscanf(strings.TrimSpace(l), "ready channel=%s http=%s", &p.channel, &p.http)
-		require.NoError(t, err, "readiness line %q", l)
-	case err := <-exited:
-		t.Fatalf("fpemu server exited before ready: %v\n%s", err, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("fpemu server not ready in 30 s")
-	}
-	return p
-}
 
 func createOrder(t *testing.T, base, key string, amount int) string {
 	t.Helper()
@@ -122,20 +73,12 @@ type answer struct {
 // through B, has one row per order. Then `fpemu load` pays through both
 // servers at once and every payment is booked exactly once.
 func TestScaleOutRaceTwoServers(t *testing.T) {
-	dir, err := os.MkdirTemp("", "scaleout")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := testkit.ShortDir(t)
 	db := storetest.PostgresURL(t, dir, "scaleout")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool on PATH to build fpemu")
-	}
-	exe := filepath.Join(dir, "fpemu")
-	out, err := exec.Command(goTool, "build", "-o", exe, "github.com/fpemu/fpemu/cmd/fpemu").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	exe := testkit.BuildFpemu(t, dir)
 
 	caDir, loadDir := filepath.Join(dir, "ca"), filepath.Join(dir, "load")
 	c, err := ca.Init(caDir, ca.InitOptions{})
@@ -145,8 +88,8 @@ func TestScaleOutRaceTwoServers(t *testing.T) {
 	require.NoError(t, err)
 
 	args := []string{"--db", db, "--ca", caDir, "--device-roots", roots}
-	a := startServer(t, exe, args...)
-	b := startServer(t, exe, args...)
+	a := servertest.Start(t, exe, args...)
+	b := servertest.Start(t, exe, args...)
 
 	d, err := load.OpenDevice(ctx, loadDir, 0)
 	require.NoError(t, err)
@@ -160,13 +103,13 @@ func TestScaleOutRaceTwoServers(t *testing.T) {
 		require.NoError(t, err)
 		return ch
 	}
-	chA, chB := dial(a.channel), dial(b.channel)
+	chA, chB := dial(a.Channel), dial(b.Channel)
 	require.NoError(t, chA.RegisterWithServer(ctx, d.Reg, load.Fingers))
 
 	const rounds = 12
 	outcomes := map[string]int{}
 	for i := range rounds {
-		order := createOrder(t, a.http, fmt.Sprintf("race-%d", i), 100+i)
+		order := createOrder(t, a.HTTP, fmt.Sprintf("race-%d", i), 100+i)
 		_, sum, err := chA.ServerChallenge(ctx, order)
 		require.NoError(t, err)
 		payload, err := wire.Binding(sum)
@@ -226,7 +169,7 @@ func TestScaleOutRaceTwoServers(t *testing.T) {
 	}
 	t.Logf("losers: %v", outcomes)
 
-	entries := ledger(t, b.http)
+	entries := ledger(t, b.HTTP)
 	require.Len(t, entries, rounds, "one ledger row per order, seen from the other server")
 	perOrder := map[string]int{}
 	for _, e := range entries {
@@ -238,7 +181,7 @@ func TestScaleOutRaceTwoServers(t *testing.T) {
 
 	// fpemu load through both servers at once: all booked, both used.
 	cmd := exec.CommandContext(ctx, exe, "load", "--dir", loadDir, "--devices", "2", "--payments", "40",
-		"--server", a.channel+","+b.channel, "--http", b.http, "--json")
+		"--server", a.Channel+","+b.Channel, "--http", b.HTTP, "--json")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Run(), "stderr:\n%s", stderr.String())
@@ -251,9 +194,9 @@ func TestScaleOutRaceTwoServers(t *testing.T) {
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), "%s", stdout.String())
 	assert.Equal(t, 40, rep.Booked)
 	assert.Zero(t, rep.Errors)
-	assert.Positive(t, rep.PerServer[a.channel])
-	assert.Positive(t, rep.PerServer[b.channel])
+	assert.Positive(t, rep.PerServer[a.Channel])
+	assert.Positive(t, rep.PerServer[b.Channel])
 	assert.Positive(t, rep.P99)
-	entries = ledger(t, a.http)
+	entries = ledger(t, a.HTTP)
 	assert.Len(t, entries, rounds+40)
 }

@@ -1,21 +1,15 @@
 package device
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,74 +23,16 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/channel/chanwire"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/ca"
+	"github.com/fpemu/fpemu/payserver/servertest"
 	psverify "github.com/fpemu/fpemu/payserver/verify"
 	"github.com/fpemu/fpemu/payserver/wire"
 	"github.com/fpemu/fpemu/sim/drive"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
-
-// buildFpemu builds the fpemu binary into dir.
-func buildFpemu(t *testing.T, dir string) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool on PATH to build fpemu")
-	}
-	exe := filepath.Join(dir, "fpemu")
-	out, err := exec.Command(goTool, "build", "-o", exe, "github.com/fpemu/fpemu/cmd/fpemu").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return exe
-}
-
-// serverProc is an `fpemu server` process, ended by pid when the test ends.
-type serverProc struct {
-	cmd           *exec.Cmd
-	channel, http string
-	stderr        *bytes.Buffer
-}
-
-func startServer(t *testing.T, exe string, args ...string) *serverProc {
-	t.Helper()
-	cmd := exec.Command(exe, append([]string{"server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "info"}, args...)...)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	p := &serverProc{cmd: cmd, stderr: &bytes.Buffer{}}
-	cmd.Stderr = p.stderr
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			assert.NoError(t, err, "fpemu server exits 0 on SIGTERM; stderr:\n%s", p.stderr)
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("fpemu server did not stop on SIGTERM")
-		}
-	})
-	lines := make(chan string, 1)
-	go func() {
-		r := bufio.NewReader(out)
-		l, _ := r.ReadString('\n')
-		lines <- l
-		_, _ = io.Copy(io.Discard, r)
-	}()
-	select {
-	case l := <-lines:
-		_, err := fmt.Sscanf(strings.TrimSpace(l), "ready channel=%s http=%s", &p.channel, &p.http)
-		require.NoError(t, err, "readiness line %q; stderr:\n%s", l, p.stderr)
-	case err := <-exited:
-		t.Fatalf("fpemu server exited before ready: %v\n%s", err, p.stderr)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("fpemu server not ready in 30 s\n%s", p.stderr)
-	}
-	return p
-}
 
 func writePEM(t *testing.T, path, typ string, ders ...[]byte) {
 	var b []byte
@@ -156,7 +92,7 @@ func TestServerPaymentAcrossProcessesPostgres(t *testing.T) {
 
 func runServerPayment(t *testing.T, dir, db string) {
 	ctx := testCtx(t)
-	exe := buildFpemu(t, dir)
+	exe := testkit.BuildFpemu(t, dir)
 
 	// The CA, the server's dual certificates and keys in files.
 	caDir := filepath.Join(dir, "ca")
@@ -204,21 +140,21 @@ func runServerPayment(t *testing.T, dir, db string) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "device-roots.pem"), rootPEM, 0o644))
 
-	srv := startServer(t, exe, "--db", db, "--ca", caDir, "--cert", filepath.Join(dir, "server.pem"),
+	srv := servertest.Start(t, exe, "--db", db, "--ca", caDir, "--cert", filepath.Join(dir, "server.pem"),
 		"--key", filepath.Join(dir, "server-sign.key"), "--enc-key", filepath.Join(dir, "server-enc.key"),
 		"--device-roots", filepath.Join(dir, "device-roots.pem"))
 
 	// The merchant creates an order; the same Idempotency-Key returns it.
 	const order = `{"payee":"coffee-7","amount":1250,"currency":"CNY","summary":"2 flat whites"}`
-	code, o := createOrder(t, srv.http, "k-1", order)
+	code, o := createOrder(t, srv.HTTP, "k-1", order)
 	require.Equal(t, http.StatusCreated, code, "%v", o)
 	orderID := o["id"].(string)
-	code, o2 := createOrder(t, srv.http, "k-1", order)
+	code, o2 := createOrder(t, srv.HTTP, "k-1", order)
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, orderID, o2["id"])
 
 	dial := func() *drive.Channel {
-		conn, err := net.Dial("tcp", srv.channel)
+		conn, err := net.Dial("tcp", srv.Channel)
 		require.NoError(t, err)
 		t.Cleanup(func() { conn.Close() })
 		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
@@ -266,17 +202,17 @@ func runServerPayment(t *testing.T, dir, db string) {
 	assert.Equal(t, fb.EntryID, st.EntryID)
 
 	var ledger payserver.LedgerJSON
-	getJSON(t, "http://"+srv.http+"/v1/ledger", &ledger)
+	getJSON(t, "http://"+srv.HTTP+"/v1/ledger", &ledger)
 	require.Len(t, ledger.Entries, 1)
 	assert.Equal(t, orderID, ledger.Entries[0].OrderID)
 	assert.Equal(t, uint32(2), ledger.Entries[0].FingerID)
 	var paid payserver.OrderJSON
-	getJSON(t, "http://"+srv.http+"/v1/orders/"+orderID, &paid)
+	getJSON(t, "http://"+srv.HTTP+"/v1/orders/"+orderID, &paid)
 	assert.Equal(t, "paid", paid.Status)
 
 	// A second order paid the TA-sealed way (CHANNEL_SEAL_PAYMENT): the
 	// statement never reaches the REE in the clear.
-	code, o = createOrder(t, srv.http, "k-2", `{"payee":"coffee-7","amount":300,"currency":"CNY","summary":"cookie"}`)
+	code, o = createOrder(t, srv.HTTP, "k-2", `{"payee":"coffee-7","amount":300,"currency":"CNY","summary":"cookie"}`)
 	require.Equal(t, http.StatusCreated, code)
 	_, sum2, err := ch2.ServerChallenge(ctx, o["id"].(string))
 	require.NoError(t, err)
@@ -294,13 +230,13 @@ func runServerPayment(t *testing.T, dir, db string) {
 	_, sum3, err := ch3.ServerChallenge(ctx, o["id"].(string))
 	require.Error(t, err, "the second order is paid")
 	_ = sum3
-	code, o = createOrder(t, srv.http, "k-3", `{"payee":"coffee-7","amount":1250,"currency":"CNY","summary":"2 flat whites"}`)
+	code, o = createOrder(t, srv.HTTP, "k-3", `{"payee":"coffee-7","amount":1250,"currency":"CNY","summary":"2 flat whites"}`)
 	require.Equal(t, http.StatusCreated, code)
 	_, sum4, err := ch3.ServerChallenge(ctx, o["id"].(string))
 	require.NoError(t, err)
 	bad, err := ch3.ResendStatement(ctx, signed, sum4, []byte("req-3"))
 	require.NoError(t, err)
 	assert.Equal(t, wire.RulePayload, bad.Rule, "%+v", bad)
-	getJSON(t, "http://"+srv.http+"/v1/ledger", &ledger)
+	getJSON(t, "http://"+srv.HTTP+"/v1/ledger", &ledger)
 	assert.Len(t, ledger.Entries, 2)
 }
