@@ -22,14 +22,8 @@ import (
 // what is missing; fails under CI=true.
 func TestPCSCReconnect(t *testing.T) {
 	needPCSC(t)
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		testkit.Unavailable(t, "no go tool on PATH to build fpemu")
-	}
 	root := testkit.ShortDir(t)
-	bin := filepath.Join(root, "fpemu")
-	out, err := exec.Command(goTool, "build", "-o", bin, "github.com/fpemu/fpemu/cmd/fpemu").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := testkit.BuildFpemu(t, root)
 
 	env := startPCSCD(t)
 	se := testkit.Start(t, exec.Command(bin, "se", "--dir", filepath.Join(root, "card"), "--vpcd", env.vpcd))

@@ -36,17 +36,6 @@ func python3(t *testing.T) string {
 	return py
 }
 
-// buildFpemu builds cmd/fpemu into a temporary directory.
-func buildFpemu(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fpemu")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../../cmd/fpemu").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
-}
-
 func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
@@ -57,7 +46,7 @@ func TestPythonExample(t *testing.T) {
 		t.Skip("builds fpemu and boots a device")
 	}
 	py := python3(t)
-	bin := buildFpemu(t)
+	bin := testkit.BuildFpemu(t, t.TempDir())
 	dir := filepath.Join(testkit.ShortDir(t), "dev")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
