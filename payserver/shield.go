@@ -49,6 +49,11 @@ var (
 	// ErrShieldCert: the card certificate does not chain to the CA, is a
 	// CA, lacks digitalSignature, is expired or has no SM2 key.
 	ErrShieldCert = errors.New("payserver: shield certificate refused")
+	// ErrShieldDevice: the card certificate names no device, or another
+	// device than the login (or pre-submit) is for. A card's device is
+	// the subject its CA certificate was issued with (ca.ShieldDevice),
+	// never what a caller names.
+	ErrShieldDevice = errors.New("payserver: shield certificate is for another device")
 	// ErrShieldUnavailable: the store does not implement store.ShieldStore.
 	ErrShieldUnavailable = errors.New("payserver: the store has no shield tables")
 )
@@ -90,26 +95,35 @@ func (s *Server) shieldSign(msg []byte) ([]byte, error) {
 // shield profile — it carries the certificate policy ca.OIDShieldCard
 // (RFC 5280 §4.2.1.4), which the CA sets only for cards. A device
 // certificate from the same CA, whose key lives in the phone's TEE and
-// not on a card, is refused.
-func (s *Server) checkCardCert(der []byte) (*ecdsa.PublicKey, error) {
+// not on a card, is refused. It returns the card's key and the device
+// the CA issued the card for: the subject CN (ca.ShieldDevice; a card
+// certificate that names no device is ErrShieldDevice).
+func (s *Server) checkCardCert(der []byte) (*ecdsa.PublicKey, proof.DeviceID, error) {
+	var dev proof.DeviceID
 	if len(der) == 0 || len(der) > store.MaxShieldCertLen {
-		return nil, fmt.Errorf("%w: %d bytes", ErrShieldCert, len(der))
+		return nil, dev, fmt.Errorf("%w: %d bytes", ErrShieldCert, len(der))
 	}
 	c, err := smx509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrShieldCert, err)
+		return nil, dev, fmt.Errorf("%w: %v", ErrShieldCert, err)
 	}
 	pub, ok := c.PublicKey.(*ecdsa.PublicKey)
 	if !ok || pub.Curve != sm2.P256() || c.IsCA || c.KeyUsage&smx509.KeyUsageDigitalSignature == 0 {
-		return nil, fmt.Errorf("%w: not an SM2 signing end-entity certificate", ErrShieldCert)
+		return nil, dev, fmt.Errorf("%w: not an SM2 signing end-entity certificate", ErrShieldCert)
 	}
 	if !ca.HasShieldPolicy(c) {
-		return nil, fmt.Errorf("%w: not a shield card certificate (no card policy)", ErrShieldCert)
+		return nil, dev, fmt.Errorf("%w: not a shield card certificate (no card policy)", ErrShieldCert)
 	}
 	if _, err := c.Verify(smx509.VerifyOptions{Roots: s.cfg.Channel.Roots, KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth}}); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrShieldCert, err)
+		return nil, dev, fmt.Errorf("%w: %v", ErrShieldCert, err)
 	}
-	return pub, nil
+	cn, err := ca.ShieldDevice(c)
+	if err != nil {
+		return nil, dev, fmt.Errorf("%w: %v", ErrShieldDevice, err)
+	}
+	b, _ := hex.DecodeString(cn) // ShieldDevice: 32 lower-case hex digits
+	copy(dev[:], b)
+	return pub, dev, nil
 }
 
 // ShieldLoginBegin is login step 2: a fresh random for device, signed
@@ -135,10 +149,12 @@ func (s *Server) ShieldLoginBegin(ctx context.Context, device proof.DeviceID) (L
 }
 
 // ShieldLoginFinish is login step 6: the random is consumed (single use,
-// whatever follows), the card certificate must chain to the CA and the
+// whatever follows), the card certificate must chain to the CA, be
+// issued for the device the random was issued to (its subject names the
+// device: ErrShieldDevice otherwise — the device a caller names at
+// ShieldLoginBegin is only a claim the certificate must match) and the
 // card's signature over shieldmsg.CardLoginMessage(random) verify under
-// it. The device's card is then this certificate. It returns the device
-// the random was issued to.
+// it. The device's card is then this certificate. It returns the device.
 func (s *Server) ShieldLoginFinish(ctx context.Context, random, cardCert, cardSig []byte) (proof.DeviceID, error) {
 	ss, err := s.shieldStore()
 	if err != nil {
@@ -148,9 +164,12 @@ func (s *Server) ShieldLoginFinish(ctx context.Context, random, cardCert, cardSi
 	if err != nil {
 		return dev, err
 	}
-	pub, err := s.checkCardCert(cardCert)
+	pub, certDev, err := s.checkCardCert(cardCert)
 	if err != nil {
 		return dev, err
+	}
+	if certDev != dev {
+		return dev, fmt.Errorf("%w: login for %x by a card issued for %x", ErrShieldDevice, dev[:], certDev[:])
 	}
 	if !sm2.VerifyASN1WithSM2(pub, nil, shieldmsg.CardLoginMessage(random), cardSig) {
 		return dev, ErrShieldSignature
@@ -220,9 +239,12 @@ func (s *Server) ShieldConfirm(ctx context.Context, id string, nonce, cardSig []
 	if err != nil {
 		return err
 	}
-	pub, err := s.checkCardCert(p.CardCert)
+	pub, certDev, err := s.checkCardCert(p.CardCert)
 	if err != nil {
 		return err
+	}
+	if certDev != p.Device {
+		return fmt.Errorf("%w: pre-submit for %x, card issued for %x", ErrShieldDevice, p.Device[:], certDev[:])
 	}
 	if !sm2.VerifyASN1WithSM2(pub, nil, shieldmsg.CardConfirmMessage(p.Body, nonce), cardSig) {
 		return ErrShieldSignature
@@ -319,6 +341,7 @@ func (s *Server) registerShield(mux *http.ServeMux) {
 			{store.ErrOrderPaid, http.StatusConflict, "order_paid"},
 			{ErrShieldSignature, http.StatusForbidden, "signature"},
 			{ErrShieldCert, http.StatusForbidden, "certificate"},
+			{ErrShieldDevice, http.StatusForbidden, "device"},
 		} {
 			if errors.Is(err, m.err) {
 				fail(w, m.code, m.name, m.name)

@@ -119,11 +119,11 @@ root certificate.`,
 
 func newCAIssueCmd() *cobra.Command {
 	var (
-		dir, csrPath, encPath, profile, usage, out, format string
-		nDays                                              int
+		dir, csrPath, encPath, profile, usage, out, format, device string
+		nDays                                                      int
 	)
 	cmd := &cobra.Command{
-		Use:   "issue --dir DIR --csr FILE --profile device|server|shield [--usage sign|enc|dual --enc-csr FILE] [--days N]",
+		Use:   "issue --dir DIR --csr FILE --profile device|server|shield [--usage sign|enc|dual --enc-csr FILE] [--device ID] [--days N]",
 		Short: "Issue SM2 certificates from PKCS#10 requests; print them as PKCS#7 certs-only",
 		Long: `Check a PKCS#10 request (PEM or DER, at most 16 KiB; "-" reads stdin) — its
 self-signature, an SM2 key signed with SM2-with-SM3, never seen before, a
@@ -139,6 +139,10 @@ subject the profile allows — and issue an SM2 certificate:
 device: commonName a device id (letters, digits, '-', '_'), no alternative names,
 extKeyUsage clientAuth, default 730 days. server: commonName a lowercase host
 name, DNS and IP alternative names, extKeyUsage serverAuth, default 397 days.
+shield: a card's signing certificate (sign only, the card policy of §13);
+--device names the phone (32 lower-case hex digits) the card is issued for,
+the certificate's commonName in place of the card's: the payment server logs
+a card in only as that device.
 
 Prints (or writes to --out) a PKCS#7 certs-only message: the new certificates,
 signing first, then the root; --format der for DER.`,
@@ -171,7 +175,10 @@ signing first, then the root; --format der for DER.`,
 			if nDays < 0 {
 				return usageErrorf("--days must be positive")
 			}
-			req := ca.Request{Profile: ca.Profile(profile), Usage: ca.Usage(usage), Validity: days(nDays)}
+			if device != "" && ca.Profile(profile) != ca.ProfileShield {
+				return usageErrorf("--device is only for --profile shield")
+			}
+			req := ca.Request{Profile: ca.Profile(profile), Usage: ca.Usage(usage), Validity: days(nDays), Device: device}
 			var err error
 			if req.CSR, err = readInput(cmd, csrPath, ca.MaxCSRSize); err != nil {
 				return err
@@ -207,6 +214,7 @@ signing first, then the root; --format der for DER.`,
 	f.StringVar(&encPath, "enc-csr", "", "the encryption key's request (--usage dual)")
 	f.StringVar(&profile, "profile", "", "device, server or shield (a shield card: sign only, certificate policy of §13)")
 	f.StringVar(&usage, "usage", "sign", "sign, enc or dual")
+	f.StringVar(&device, "device", "", "profile shield: the device id (32 lower-case hex) the card is issued for")
 	f.IntVar(&nDays, "days", 0, "validity in days (default: device 730, server 397; at most 1825)")
 	f.StringVarP(&out, "out", "o", "", "write the PKCS#7 here instead of stdout")
 	f.StringVar(&format, "format", "pem", "pem or der")

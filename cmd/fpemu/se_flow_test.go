@@ -146,10 +146,14 @@ func TestSEServerFlowAcrossProcesses(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "6985", "pinned once")
 
-	// Issuance: card keygen → P10 → fpemu ca (profile shield) → P7 → card.
+	// Issuance: card keygen → P10 → fpemu ca (profile shield, for the
+	// customer's device) → P7 → card.
+	var dev [16]byte
+	_, _ = rand.Read(dev[:])
+	devHex := hex.EncodeToString(dev[:])
 	must(pin+"\n", cardArgs("keygen")...)
 	must(pin+"\n", cardArgs("csr", "-o", "card.csr")...)
-	must("", "ca", "issue", "--dir", "ca", "--profile", "shield", "--csr", "card.csr", "-o", "card.p7b")
+	must("", "ca", "issue", "--dir", "ca", "--profile", "shield", "--device", devHex, "--csr", "card.csr", "-o", "card.p7b")
 	assert.Equal(t, "certificate imported\n", must(pin+"\n", cardArgs("import-cert", "--p7", "card.p7b")...))
 
 	srv := startDaemon(t, bin, "server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(root, "pay.db"),
@@ -160,9 +164,10 @@ func TestSEServerFlowAcrossProcesses(t *testing.T) {
 	require.NoError(t, err, srv.ready)
 	base := "http://" + httpAddr
 
-	var dev [16]byte
-	_, _ = rand.Read(dev[:])
-	devHex := hex.EncodeToString(dev[:])
+	// a login naming another device than the certificate's is refused
+	code, _, errOut = exe(pin+"\n", cardArgs("login", "--server", base, "--device", strings.Repeat("ab", 16))...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "403 device")
 	assert.Equal(t, "logged in device="+devHex+"\n", must(pin+"\n", cardArgs("login", "--server", base, "--device", devHex)...))
 
 	// The merchant's order; the card confirms its pre-submit.

@@ -115,6 +115,15 @@ type Request struct {
 	// Validity is the certificates' lifetime (0: the profile's default;
 	// bounds MinValidity..MaxValidity, and never past the root's notAfter).
 	Validity time.Duration
+	// Device is, for ProfileShield only, the id of the phone the card is
+	// issued for (32 lower-case hex digits, the CN of that phone's device
+	// certificate): the certificate's subject is then CN=Device with the
+	// request's O, in place of the card's own CN. The issuer (the bank
+	// counter) names it, not the card: the payment server takes a card's
+	// device from this subject and from nothing a caller says
+	// (ShieldDevice; docs/protocol.md §15.6). Empty keeps the request's
+	// subject. Any other profile with Device set is ErrProfile.
+	Device string
 }
 
 // Issued is what Issue returns: the certificates (signing first for a
@@ -154,6 +163,7 @@ type request struct {
 	serial     *big.Int
 	certDER    []byte
 	subjectStr string
+	rawSubject []byte // the issued subject when the CA names it (Request.Device); else the CSR's
 }
 
 // Issue checks the request(s) and issues the certificates. The checks, in
@@ -171,6 +181,9 @@ func (c *CA) Issue(ctx context.Context, r Request) (*Issued, error) {
 	if r.Usage == "" {
 		r.Usage = UsageSign
 	}
+	if r.Device != "" && r.Profile != ProfileShield {
+		return nil, fmt.Errorf("%w: a device name is only for profile shield", ErrProfile)
+	}
 	var defValidity time.Duration
 	switch r.Profile {
 	case ProfileDevice:
@@ -181,6 +194,9 @@ func (c *CA) Issue(ctx context.Context, r Request) (*Issued, error) {
 		defValidity = DefaultDeviceValidity
 		if r.Usage != UsageSign {
 			return nil, fmt.Errorf("%w: a shield card certificate is usage sign only", ErrProfile)
+		}
+		if r.Device != "" && !isDeviceID(r.Device) {
+			return nil, fmt.Errorf("%w: shield device %q is not 32 lower-case hex digits", ErrSubject, r.Device)
 		}
 	default:
 		return nil, fmt.Errorf("%w: profile %q (device, server or shield)", ErrProfile, r.Profile)
@@ -224,6 +240,11 @@ func (c *CA) Issue(ctx context.Context, r Request) (*Issued, error) {
 			return nil, err
 		}
 		q.usage = usages[i]
+		if r.Device != "" {
+			if q.rawSubject, err = shieldSubject(r.Device, q.csr.Subject.Organization); err != nil {
+				return nil, err
+			}
+		}
 		reqs[i] = q
 	}
 	if len(reqs) == 2 {
@@ -309,7 +330,7 @@ func (c *CA) Issue(ctx context.Context, r Request) (*Issued, error) {
 func (c *CA) template(q *request, p Profile, notBefore, notAfter time.Time) *smx509.Certificate {
 	t := &smx509.Certificate{
 		SerialNumber: q.serial,
-		RawSubject:   q.csr.RawSubject,
+		RawSubject:   q.subject(),
 		NotBefore:    notBefore, NotAfter: notAfter,
 		BasicConstraintsValid: true, IsCA: false,
 		SubjectKeyId: keyID(q.csr.PublicKey.(*ecdsa.PublicKey)),
@@ -552,3 +573,47 @@ func ParsePKCS7(b []byte) ([]*smx509.Certificate, error) {
 // maxPKCS7Size bounds a PKCS#7 response as read (a dual pair and the root
 // are about 1.6 KB).
 const maxPKCS7Size = 64 << 10
+
+func (q *request) subject() []byte {
+	if q.rawSubject != nil {
+		return q.rawSubject
+	}
+	return q.csr.RawSubject
+}
+
+// isDeviceID reports whether s is a device id as a device certificate's
+// CN spells it: 32 lower-case hex digits.
+func isDeviceID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// shieldSubject is the DER subject CN=device, O=org… of a shield card
+// certificate issued for a device (Request.Device).
+func shieldSubject(device string, org []string) ([]byte, error) {
+	name := pkix.Name{CommonName: device, Organization: org}
+	der, err := asn1.Marshal(name.ToRDNSequence())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSubject, err)
+	}
+	return der, nil
+}
+
+// ShieldDevice is the device id (32 lower-case hex digits) a shield card
+// certificate (ProfileShield, HasShieldPolicy) was issued for: its
+// subject CN (Request.Device). ErrSubject if the CN is not a device id —
+// a card certificate issued without one names no device.
+func ShieldDevice(c *smx509.Certificate) (string, error) {
+	cn := c.Subject.CommonName
+	if !isDeviceID(cn) {
+		return "", fmt.Errorf("%w: shield certificate subject %q names no device", ErrSubject, cn)
+	}
+	return cn, nil
+}

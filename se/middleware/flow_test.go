@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"math/big"
 	"path/filepath"
 	"sync"
@@ -68,7 +69,11 @@ func newShieldWorld(t *testing.T) *shieldWorld {
 	require.NoError(t, err)
 	authority, err = ca.Open(filepath.Join(dir, "ca"), ca.Options{})
 	require.NoError(t, err)
-	iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileShield})
+	// the bank counter issues the card for the customer's phone: the
+	// certificate's subject names that device
+	var device proof.DeviceID
+	_, _ = rand.Read(device[:])
+	iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileShield, Device: hex.EncodeToString(device[:])})
 	require.NoError(t, err)
 	p7, err := iss.PKCS7()
 	require.NoError(t, err)
@@ -76,9 +81,7 @@ func newShieldWorld(t *testing.T) *shieldWorld {
 	require.NoError(t, m.ImportCertificate(p7))
 	cert, err := m.Certificate()
 	require.NoError(t, err)
-	w := &shieldWorld{srv: srv, st: st, card: c, shares: paths, cardCert: cert, caDir: filepath.Join(dir, "ca")}
-	_, _ = rand.Read(w.device[:])
-	return w
+	return &shieldWorld{srv: srv, st: st, card: c, shares: paths, cardCert: cert, device: device, caDir: filepath.Join(dir, "ca")}
 }
 
 func (w *shieldWorld) open(t *testing.T) *Card {
@@ -270,4 +273,55 @@ func TestShieldDeviceCertNotACard(t *testing.T) {
 	assert.ErrorContains(t, err, "no card policy")
 	_, err = w.st.(store.ShieldStore).ShieldCard(ctx, w.device)
 	assert.ErrorIs(t, err, store.ErrShieldNoCard, "nothing recorded")
+}
+
+// TestShieldLoginDeviceFromCertificate: a card logs in only as the device
+// its CA certificate was issued for (the subject, ca.Request.Device): a
+// login begun for another device, with the card's valid signature, is
+// ErrShieldDevice and records no card for that device, so no pre-submit
+// can be issued for it; a card certificate issued without a device names
+// none and is refused too.
+func TestShieldLoginDeviceFromCertificate(t *testing.T) {
+	ctx := context.Background()
+	w := newShieldWorld(t)
+	m := w.open(t)
+	var victim proof.DeviceID
+	_, _ = rand.Read(victim[:])
+
+	lc, err := w.srv.ShieldLoginBegin(ctx, victim)
+	require.NoError(t, err)
+	require.NoError(t, m.Login(userPIN))
+	sig, err := m.ServerLogin(lc.Random, lc.Signature)
+	require.NoError(t, err)
+	_, err = w.srv.ShieldLoginFinish(ctx, lc.Random, w.cardCert, sig)
+	require.ErrorIs(t, err, payserver.ErrShieldDevice)
+	_, err = w.st.(store.ShieldStore).ShieldCard(ctx, victim)
+	require.ErrorIs(t, err, store.ErrShieldNoCard, "nothing recorded for the named device")
+	_, err = w.srv.ShieldPreSubmit(ctx, w.order(t, 700), victim)
+	require.ErrorIs(t, err, store.ErrShieldNoCard)
+
+	// The same card logs in as its own device.
+	w.login(t, m)
+
+	// A shield certificate without a device (the card's own subject).
+	k, err := sm2.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	csr, err := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "se-0042", Organization: []string{card.CertOrganization}}}, k)
+	require.NoError(t, err)
+	authority, err := ca.Open(w.caDir, ca.Options{})
+	require.NoError(t, err)
+	iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileShield})
+	require.NoError(t, err)
+	require.NoError(t, authority.Close())
+	lc, err = w.srv.ShieldLoginBegin(ctx, w.device)
+	require.NoError(t, err)
+	sig, err = k.Sign(rand.Reader, shieldmsg.CardLoginMessage(lc.Random), sm2.DefaultSM2SignerOpts)
+	require.NoError(t, err)
+	_, err = w.srv.ShieldLoginFinish(ctx, lc.Random, iss.Certs[0].Raw, sig)
+	require.ErrorIs(t, err, payserver.ErrShieldDevice)
+	assert.ErrorContains(t, err, "names no device")
+	crd, err := w.st.(store.ShieldStore).ShieldCard(ctx, w.device)
+	require.NoError(t, err)
+	assert.Equal(t, w.cardCert, crd.Cert, "the device's card is still its own")
 }

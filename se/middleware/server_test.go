@@ -16,8 +16,9 @@ import (
 )
 
 // TestServerClient: the /v1/shield client against the real handler: a
-// login and a confirmation end to end, the user declining (nothing
-// signed, the PIN untouched), the server's refusal as *ServerError with
+// login naming another device than the card certificate's is refused
+// (403 device), a login and a confirmation end to end, the user
+// declining (nothing signed, the PIN untouched), the server's refusal as *ServerError with
 // its code; against a hostile server: answers over the bound and a
 // pre-submit for another order are ErrServerAnswer before the card
 // signs; bad URLs are refused.
@@ -30,10 +31,17 @@ func TestServerClient(t *testing.T) {
 	require.NoError(t, err)
 	m := w.open(t)
 
+	// The device a login names is only a claim: the card certificate's
+	// subject (issued for w.device) must match it.
 	var other [16]byte
 	err = m.LoginToServer(ctx, srv, other, userPIN)
 	var se *ServerError
-	require.NoError(t, err, "today any device id may be named: /v1/shield/login does not authenticate the device (next round)")
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, http.StatusForbidden, se.Status)
+	assert.Equal(t, "device", se.Code)
+	_, err = m.ConfirmOrder(ctx, srv, other, w.order(t, 77), userPIN, nil)
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "no_card", se.Code, "no card was recorded for the named device")
 	require.NoError(t, m.LoginToServer(ctx, srv, w.device, userPIN))
 
 	orderID := w.order(t, 1234)

@@ -3,6 +3,7 @@ package attack
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -243,7 +244,9 @@ func shieldSetup(withServer bool) func(*runner, context.Context, *tally) *shield
 		if !t.must("CA", err) {
 			return nil
 		}
-		iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileShield})
+		// the card is issued for the device it logs in as (§15.6)
+		_, _ = rand.Read(fx.device[:])
+		iss, err := authority.Issue(ctx, ca.Request{CSR: csr, Profile: ca.ProfileShield, Device: hex.EncodeToString(fx.device[:])})
 		_ = authority.Close()
 		if !t.must("issue", err) {
 			return nil
@@ -255,7 +258,6 @@ func shieldSetup(withServer bool) func(*runner, context.Context, *tally) *shield
 		if fx.cert, err = m.Certificate(); !t.must("certificate", err) {
 			return nil
 		}
-		_, _ = rand.Read(fx.device[:])
 		lc, err := fx.srv.ShieldLoginBegin(ctx, fx.device)
 		if !t.must("login begin", err) {
 			return nil
