@@ -497,63 +497,71 @@ func (c *conn) payment(ctx context.Context, signed []byte) []byte {
 	if in == nil {
 		return result(fmt.Errorf("%w: a statement without a pay intent", wire.ErrMalformed))
 	}
-	var dec wire.Decision
+	dec, rc, err := c.s.settle(ctx, c.peer, *in, in2, signed)
 	answer := func(fb []byte) []byte {
 		if in2 == nil {
 			return fb
 		}
 		return c.signFeedback(fb, dec)
 	}
-	fail := func(err error) []byte {
+	if err != nil {
 		c.log.Info("payment refused", zap.String("order", in.OrderID), zap.Stringer("rule", verify.RuleOf(err)), zap.Error(err))
 		return answer(refused(in.OrderID, in.RequestID, err))
 	}
+	c.log.Info("payment booked", zap.String("order", rc.OrderID), zap.Int64("entry", rc.EntryID), zap.Bool("replayed", rc.Replayed),
+		zap.String("tier", dec.Tier), zap.Stringer("required", dec.Required), zap.Stringer("satisfied", dec.Satisfied))
+	return answer(booked(rc))
+}
+
+// settle is a payment of the channel peer after its pay intent: the
+// statement signed by a registered scene key of peer, for the order's
+// summary and the intent's challenge (§14.5), then — unless the order is
+// paid already — the factor decision and check (§16.4; in2 nil is a
+// version-1 PayIntent: no code, no shield ref), then store.Book. It
+// returns the decision as far as it was made; an error is the refusal.
+func (s *Server) settle(ctx context.Context, peer proof.DeviceID, in wire.PayIntent, in2 *wire.PayIntent2, signed []byte) (wire.Decision, store.Receipt, error) {
+	var dec wire.Decision
 	ref, err := verify.PeekRef(signed)
 	if err != nil {
-		return fail(err)
+		return dec, store.Receipt{}, err
 	}
-	if ref.Device != c.peer {
-		return fail(fmt.Errorf("%w: statement names device %x", verify.ErrIdentity, ref.Device[:]))
+	if ref.Device != peer {
+		return dec, store.Receipt{}, fmt.Errorf("%w: statement names device %x", verify.ErrIdentity, ref.Device[:])
 	}
-	key, err := c.s.cfg.Store.Key(ctx, ref)
+	key, err := s.cfg.Store.Key(ctx, ref)
 	if err != nil {
-		return fail(err)
+		return dec, store.Receipt{}, err
 	}
-	o, err := c.s.cfg.Store.Order(ctx, in.OrderID)
+	o, err := s.cfg.Store.Order(ctx, in.OrderID)
 	if err != nil {
-		return fail(err)
+		return dec, store.Receipt{}, err
 	}
-	sum := wire.Summary{Challenge: in.Challenge, OrderID: o.ID, Device: c.peer, Payee: o.Payee, Amount: o.Amount,
+	sum := wire.Summary{Challenge: in.Challenge, OrderID: o.ID, Device: peer, Payee: o.Payee, Amount: o.Amount,
 		Currency: o.Currency, Text: o.Summary}
-	b, st, err := verify.Statement(signed, key, c.peer, sum, in.RequestID)
+	b, st, err := verify.Statement(signed, key, peer, sum, in.RequestID)
 	if err != nil {
-		return fail(err)
+		return dec, store.Receipt{}, err
 	}
 	if o.Status != store.OrderPaid {
 		// An order already paid skips the factors: Book returns the first
 		// booking of this request or statement (a retry whose one-time
 		// code is spent) or refuses order-paid; it books nothing new.
-		d, err := c.s.cfg.Factors.decide(ctx, c.peer, o)
+		d, err := s.cfg.Factors.decide(ctx, peer, o)
 		if err != nil {
-			return fail(err)
+			return dec, store.Receipt{}, err
 		}
 		dec = wire.Decision{Tier: d.Tier, Required: d.Required}
 		var extra wire.PayIntent2
 		if in2 != nil {
 			extra = *in2
 		}
-		dec.Satisfied, err = c.s.cfg.Factors.satisfy(ctx, c.peer, o, st, extra, d.Required)
+		dec.Satisfied, err = s.cfg.Factors.satisfy(ctx, peer, o, st, extra, d.Required)
 		if err != nil {
-			return fail(err)
+			return dec, store.Receipt{}, err
 		}
 	}
-	rc, err := c.s.cfg.Store.Book(ctx, b)
-	if err != nil {
-		return fail(err)
-	}
-	c.log.Info("payment booked", zap.String("order", rc.OrderID), zap.Int64("entry", rc.EntryID), zap.Bool("replayed", rc.Replayed),
-		zap.String("tier", dec.Tier), zap.Stringer("required", dec.Required), zap.Stringer("satisfied", dec.Satisfied))
-	return answer(booked(rc))
+	rc, err := s.cfg.Store.Book(ctx, b)
+	return dec, rc, err
 }
 
 // signFeedback wraps a Feedback message in a SignedFeedback with the

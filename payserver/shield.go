@@ -225,7 +225,8 @@ func (s *Server) ShieldPreSubmit(ctx context.Context, orderID string, device pro
 
 // ShieldConfirm is transaction step 5: the card's signature over
 // shieldmsg.CardConfirmMessage(pre-submit, nonce) must verify under the
-// card certificate the pre-submit was issued for (ErrShieldSignature);
+// card certificate the pre-submit was issued for (ErrShieldSignature),
+// which must still name the pre-submit's device (ErrShieldDevice);
 // then the nonce is consumed and the pre-submit marked confirmed in one
 // conditional UPDATE (store.ErrShieldUsed for the second of two
 // confirmations, store.ErrShieldExpired, store.ErrShieldMismatch for a
