@@ -64,6 +64,8 @@ func TestCABinary(t *testing.T) {
 		{"unknown profile", 2, []string{"ca", "issue", "--dir", "ca", "--profile", "merchant", "--csr", "sign.csr"}},
 		{"dual without --enc-csr", 2, []string{"ca", "issue", "--dir", "ca", "--profile", "device", "--usage", "dual", "--csr", "sign.csr"}},
 		{"missing --csr", 2, []string{"ca", "issue", "--dir", "ca", "--profile", "device"}},
+		{"--device for another profile", 2, []string{"ca", "issue", "--dir", "ca", "--profile", "device", "--device", strings.Repeat("ab", 16), "--csr", "sign.csr"}},
+		{"--device not a device id", 1, []string{"ca", "issue", "--dir", "ca", "--profile", "shield", "--device", "se-01", "--csr", "sign.csr"}},
 		{"bad serial", 2, []string{"ca", "revoke", "--dir", "ca", "--serial", "zz"}},
 		{"bad reason", 2, []string{"ca", "revoke", "--dir", "ca", "--serial", "01", "--reason", "certificateHold"}},
 		{"bad format", 2, []string{"ca", "crl", "--dir", "ca", "--format", "txt"}},
