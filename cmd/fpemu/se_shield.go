@@ -55,7 +55,7 @@ func newSEShieldCmds() []*cobra.Command {
 	)
 	csr := &cobra.Command{
 		Use:   "csr --socket PATH --share FILE... [-o FILE]",
-		Short: "Log in (user PIN on stdin) and export the card's PKCS#10 request (PEM) for `fpemu ca issue --profile shield`",
+		Short: "Log in (user PIN on stdin) and export the card's PKCS#10 request (PEM) for `fpemu ca issue --profile shield --device DEVICE_ID`",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pins, err := readPINs(cmd.InOrStdin(), 1)
