@@ -22,8 +22,17 @@ import (
 // issue's goal is invoke ≤ 1.5 × raw-echo.
 //
 //	go test -run '^$' -bench CrossProcess -benchmem ./tee/rpc
+//
+// With FPEMU_RPC_CHILD_PROFILE=DIR the child (the TA host) writes its CPU
+// and allocation profiles to DIR when the benchmark ends.
 func BenchmarkCrossProcess(b *testing.B) {
 	ch := startChild(b)
+	defer func() {
+		// Stop the child gracefully (stdin closes), so that it can write
+		// its profiles; Cleanup still kills it by pid if it hangs.
+		ch.stdin.Close()
+		_ = ch.Wait(b, 10*time.Second)
+	}()
 	ctx := context.Background() // benchmarks outlive testCtx's 10 s
 	c, err := Dial(ctx, ch.taPath())
 	require.NoError(b, err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,6 +34,10 @@ const (
 	// envOpts configures the child's host: space-separated key=value
 	// pairs (see childOptions).
 	envOpts = "FPEMU_RPC_TEST_OPTS"
+	// envProfile, if set in the parent's environment, names a directory
+	// where the child writes child-cpu.pprof and child-allocs.pprof when it
+	// exits: the host side of a benchmark's round trip (docs/benchmarks.md).
+	envProfile = "FPEMU_RPC_CHILD_PROFILE"
 )
 
 func TestMain(m *testing.M) {
@@ -51,6 +56,14 @@ func childMain() int {
 	if err != nil {
 		log.Error("options", zap.Error(err))
 		return 2
+	}
+	if dir := os.Getenv(envProfile); dir != "" {
+		stop, err := profileChild(dir)
+		if err != nil {
+			log.Error("profile", zap.Error(err))
+			return 2
+		}
+		defer stop()
 	}
 	srv := NewServer(testUUID, ta, log, opts...)
 	ln, err := net.Listen("unix", filepath.Join(dir, "ta.sock"))
@@ -82,6 +95,27 @@ func childMain() int {
 		return 1
 	}
 	return 0
+}
+
+// profileChild starts a CPU profile into dir; stop ends it and writes the
+// allocation profile.
+func profileChild(dir string) (stop func(), err error) {
+	cpu, err := os.Create(filepath.Join(dir, "child-cpu.pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		cpu.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		cpu.Close()
+		if f, err := os.Create(filepath.Join(dir, "child-allocs.pprof")); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}, nil
 }
 
 // childOptions parses envOpts: maxconns=N, budget=N (bytes; -1 none),
