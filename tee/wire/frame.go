@@ -224,31 +224,63 @@ func DecodeFrame(b []byte) (Frame, error) {
 	return f, nil
 }
 
+// DecodeFrameInto is DecodeFrame with the memref bytes copied into a
+// caller-owned buffer instead of fresh allocations: it decodes b into *f
+// and appends every memref's bytes to buf, returning the extended buf. Each
+// memref's Data is a sub-slice of the returned buf whose capacity ends at
+// its own last byte, so appending to one never overwrites another; nothing
+// aliases b, which the caller may reuse at once. buf grows at most once,
+// to hold len(b) more bytes, so a frame never makes it larger than its own
+// size. The caller decides when the memrefs' bytes may be overwritten (a
+// host reuses buf once the command is answered). The decoding is exactly
+// DecodeFrame's (the same checks, the same *FormatError); on error *f is
+// the zero Frame and buf is returned with its length unchanged.
+func DecodeFrameInto(f *Frame, b, buf []byte) ([]byte, error) {
+	if cap(buf)-len(buf) < len(b) {
+		buf = append(make([]byte, 0, len(buf)+len(b)), buf...)
+	}
+	d := decoder{arena: buf, inArena: true}
+	err := decodeFrameWith(f, b, &d)
+	if err != nil {
+		*f = Frame{}
+		return buf, err
+	}
+	return d.arena, nil
+}
+
 func decodeFrame(b []byte) (Frame, error) {
 	var f Frame
+	err := decodeFrameWith(&f, b, &decoder{})
+	return f, err
+}
+
+// decodeFrameWith decodes b into *f (which it overwrites) with d, whose
+// arena, if any, receives the memref bytes.
+func decodeFrameWith(f *Frame, b []byte, d *decoder) error {
+	*f = Frame{}
 	n, err := FrameLen(b)
 	if err != nil {
-		return f, err
+		return err
 	}
 	if n != len(b) {
-		return f, formatErr(ErrFrameLength, 0, "length prefix says %d bytes, have %d", n-LengthLen, len(b)-LengthLen)
+		return formatErr(ErrFrameLength, 0, "length prefix says %d bytes, have %d", n-LengthLen, len(b)-LengthLen)
 	}
 	if b[4] != Version {
-		return f, formatErr(ErrVersion, 4, "version %d, want %d", b[4], Version)
+		return formatErr(ErrVersion, 4, "version %d, want %d", b[4], Version)
 	}
 	f.Op = Op(b[5])
 	if !f.Op.Valid() {
-		return f, formatErr(ErrUnknownOp, 5, "%v", f.Op)
+		return formatErr(ErrUnknownOp, 5, "%v", f.Op)
 	}
 	if b[6] != 0 || b[7] != 0 {
-		return f, formatErr(ErrReserved, 6, "header reserved bytes")
+		return formatErr(ErrReserved, 6, "header reserved bytes")
 	}
 	f.RequestID = binary.BigEndian.Uint32(b[8:])
-	d := decoder{b: b, off: HeaderLen}
+	d.b, d.off = b, HeaderLen
 	switch f.Op {
 	case OpOpenSession:
 		if err := d.need(16, "uuid"); err != nil {
-			return f, err
+			return err
 		}
 		copy(f.UUID[:], b[d.off:])
 		d.off += 16
@@ -264,18 +296,18 @@ func decodeFrame(b []byte) (Frame, error) {
 		if r, o, err = d.pair("result", "origin"); err == nil {
 			f.Result, f.Origin = tee.Result(r), tee.Origin(o)
 			if !validOrigin(f.Origin) {
-				return f, formatErr(ErrOrigin, d.off-4, "%v", f.Origin)
+				return formatErr(ErrOrigin, d.off-4, "%v", f.Origin)
 			}
 			f.Session, err = d.u32("session_id")
 		}
 	}
 	if err != nil {
-		return f, err
+		return err
 	}
 	if l := f.layout(); l != 0 {
-		if f.Params, err = d.params(l); err != nil {
-			return f, err
+		if err := d.paramsInto(&f.Params, l); err != nil {
+			return err
 		}
 	}
-	return f, d.finish()
+	return d.finish()
 }

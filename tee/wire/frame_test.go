@@ -244,3 +244,61 @@ func TestOpString(t *testing.T) {
 	assert.Equal(t, "RESPONSE", OpResponse.String())
 	assert.Equal(t, "op(0x42)", Op(0x42).String())
 }
+
+// TestDecodeFrameIntoArena: the memrefs of a frame decoded into an arena
+// are consecutive sub-slices of it, each with its capacity ending at its
+// own last byte (appending to one never overwrites the next), and the
+// arena can be reused for the next frame.
+func TestDecodeFrameIntoArena(t *testing.T) {
+	req := Frame{Op: OpInvoke, RequestID: 5, Session: 1, Command: 2, Params: tee.Params{
+		tee.MemrefIn([]byte("first")), tee.MemrefInout([]byte("second"), 10), tee.MemrefOut(4), tee.Value(1, 2),
+	}}
+	raw, err := AppendFrame(nil, &req)
+	require.NoError(t, err)
+
+	arena := make([]byte, 0, 64)
+	var f Frame
+	arena, err = DecodeFrameInto(&f, raw, arena)
+	require.NoError(t, err)
+	require.Equal(t, req, f)
+	assert.Equal(t, "firstsecond", string(arena))
+	assert.Equal(t, 64, cap(arena), "no growth when the arena has room")
+	for i, want := range []int{5, 6} {
+		assert.Equal(t, want, cap(f.Params[i].Data), "param %d: capacity ends at its last byte", i)
+	}
+	f.Params[0].Data = append(f.Params[0].Data, 'X')
+	assert.Equal(t, "second", string(f.Params[1].Data), "appending to one memref leaves the next alone")
+
+	// The arena reused from its start: the old frame's memrefs now see
+	// the new bytes, which is why a host reuses it only after answering.
+	resp := Frame{Op: OpResponse, RequestID: 5, Origin: tee.OriginTrustedApp, Session: 1, Params: tee.Params{
+		tee.MemrefOut(0), {Type: tee.ParamMemrefOutput, Data: []byte("out")},
+	}}
+	raw2, err := AppendFrame(nil, &resp)
+	require.NoError(t, err)
+	var g Frame
+	arena, err = DecodeFrameInto(&g, raw2, arena[:0])
+	require.NoError(t, err)
+	assert.Equal(t, "out", string(g.Params[1].Data))
+	assert.Equal(t, "out", string(arena))
+
+	// Errors: the zero Frame, the arena's length unchanged.
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		kind error
+	}{
+		{"truncated", raw[:len(raw)-1], ErrFrameLength},
+		{"short prefix", raw[:3], ErrTruncated},
+		{"version", append([]byte{0, 0, 0, 8, 9}, raw[5:12]...), ErrVersion},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := Frame{Command: 99}
+			out, err := DecodeFrameInto(&h, tc.in, []byte("keep"))
+			require.ErrorIs(t, err, tc.kind)
+			require.ErrorIs(t, err, tee.ErrBadFormat)
+			assert.Equal(t, Frame{}, h)
+			assert.Equal(t, "keep", string(out))
+		})
+	}
+}

@@ -59,6 +59,59 @@ func FuzzDecodeFrame(f *testing.F) {
 	})
 }
 
+// FuzzDecodeFrameInto: DecodeFrameInto decodes exactly as DecodeFrame (the
+// same frame, or an error of the same kind with the zero Frame and the
+// arena's length unchanged); the arena keeps its earlier bytes, grows by at
+// most the frame's size, and nothing decoded aliases the input.
+func FuzzDecodeFrameInto(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
+	for _, name := range files {
+		b, err := readHex(filepath.Base(name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0, 0, 0, 0x14, 1, 2, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 7, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF})
+
+	f.Fuzz(func(t *testing.T, in []byte) {
+		want, wantErr := DecodeFrame(in)
+		const prefix = "arena"
+		arena := make([]byte, len(prefix), len(prefix)+3) // forces one growth
+		copy(arena, prefix)
+		var got Frame
+		got.Command = 0xFFFF // DecodeFrameInto overwrites the whole frame
+		in2 := bytes.Clone(in)
+		out, err := DecodeFrameInto(&got, in2, arena)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("DecodeFrameInto error %v, DecodeFrame error %v", err, wantErr)
+		}
+		if string(out[:len(prefix)]) != prefix {
+			t.Fatalf("arena prefix overwritten: %q", out[:len(prefix)])
+		}
+		if len(out) > len(prefix)+len(in) {
+			t.Fatalf("arena grew by %d for a %d-byte input", len(out)-len(prefix), len(in))
+		}
+		if err != nil {
+			var fe, wfe *FormatError
+			if !errors.As(err, &fe) || !errors.As(wantErr, &wfe) || fe.Kind != wfe.Kind || fe.Offset != wfe.Offset {
+				t.Fatalf("error %v, DecodeFrame says %v", err, wantErr)
+			}
+			if !reflect.DeepEqual(got, Frame{}) || len(out) != len(prefix) {
+				t.Fatalf("partial result on error: %+v, arena %d bytes", got, len(out))
+			}
+			return
+		}
+		for i := range in2 {
+			in2[i] ^= 0xFF // the caller reuses its read buffer
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeFrameInto = %+v, DecodeFrame = %+v", got, want)
+		}
+	})
+}
+
 // FuzzDecodeParams: the same property for a bare parameter block in each
 // of the three layouts (the layout is the first input byte mod 3).
 func FuzzDecodeParams(f *testing.F) {

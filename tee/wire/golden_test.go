@@ -121,6 +121,12 @@ func TestGoldenFrames(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, g.frame, got)
 
+			var into Frame
+			arena, err := DecodeFrameInto(&into, raw, []byte("kept"))
+			require.NoError(t, err)
+			require.Equal(t, g.frame, into, "DecodeFrameInto decodes as DecodeFrame")
+			require.Equal(t, "kept", string(arena[:4]), "the arena's earlier bytes stay")
+
 			enc, err := AppendFrame(nil, &g.frame)
 			require.NoError(t, err)
 			require.Equal(t, raw, enc)

@@ -179,9 +179,13 @@ func DecodeParams(b []byte, l Layout) (tee.Params, error) {
 }
 
 // decoder reads big-endian fields from b, tracking the offset for errors.
+// With inArena, memref bytes are appended to arena (whose capacity the
+// caller made large enough) instead of copied into new slices.
 type decoder struct {
-	b   []byte
-	off int
+	b       []byte
+	off     int
+	arena   []byte
+	inArena bool
 }
 
 func (d *decoder) need(n int, what string) error {
@@ -213,7 +217,8 @@ func (d *decoder) pair(a, b string) (uint32, uint32, error) {
 	return x, y, nil
 }
 
-// bytes copies n bytes out of the input, so the result owns its memory.
+// bytes copies n bytes out of the input, so the result does not alias it:
+// into a new slice, or the arena's next n bytes (capacity capped at them).
 // A zero length yields nil.
 func (d *decoder) bytes(n uint32, what string) ([]byte, error) {
 	if uint64(n) > uint64(len(d.b)-d.off) {
@@ -221,6 +226,12 @@ func (d *decoder) bytes(n uint32, what string) ([]byte, error) {
 	}
 	if n == 0 {
 		return nil, nil
+	}
+	if d.inArena {
+		start := len(d.arena)
+		d.arena = append(d.arena, d.b[d.off:d.off+int(n)]...)
+		d.off += int(n)
+		return d.arena[start:len(d.arena):len(d.arena)], nil
 	}
 	// append to nil copies without first zeroing the new memory.
 	out := append([]byte(nil), d.b[d.off:d.off+int(n)]...)
@@ -237,16 +248,25 @@ func (d *decoder) finish() error {
 
 func (d *decoder) params(l Layout) (tee.Params, error) {
 	var p tee.Params
+	err := d.paramsInto(&p, l)
+	if err != nil {
+		return tee.Params{}, err
+	}
+	return p, nil
+}
+
+// paramsInto decodes a parameter block into *p, which must be zero.
+func (d *decoder) paramsInto(p *tee.Params, l Layout) error {
 	if l < LayoutRequest || l > LayoutResponseNoData {
-		return p, formatErr(ErrUnknownParamType, d.off, "unknown layout %v", l)
+		return formatErr(ErrUnknownParamType, d.off, "unknown layout %v", l)
 	}
 	if err := d.need(paramTypesLen, "parameter types"); err != nil {
-		return p, err
+		return err
 	}
 	for i := range p {
 		t := tee.ParamType(d.b[d.off+i])
 		if !t.Valid() {
-			return p, formatErr(ErrUnknownParamType, d.off+i, "param %d: %v", i, t)
+			return formatErr(ErrUnknownParamType, d.off+i, "param %d: %v", i, t)
 		}
 		p[i].Type = t
 	}
@@ -277,8 +297,8 @@ func (d *decoder) params(l Layout) (tee.Params, error) {
 			if fe, ok := err.(*FormatError); ok {
 				fe.Detail = fmt.Sprintf("param %d (%v): %s", i, q.Type, fe.Detail)
 			}
-			return tee.Params{}, err
+			return err
 		}
 	}
-	return p, nil
+	return nil
 }
