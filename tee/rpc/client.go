@@ -52,10 +52,14 @@ type Client struct {
 }
 
 // call is one outstanding request. Its reply is delivered exactly once on
-// ch, by the reader that reads it or by fail.
+// ch, by the reader that reads it or by fail. Calls are pooled: once its
+// waiter has received the reply, nothing else refers to a call (the reply
+// was removed from pending before it was sent), and it is reused.
 type call struct {
 	ch chan reply // buffered: delivery never blocks
 }
+
+var callPool = sync.Pool{New: func() any { return &call{ch: make(chan reply, 1)} }}
 
 type reply struct {
 	f   wire.Frame
@@ -140,11 +144,12 @@ func (c *Client) roundTrip(ctx context.Context, req *wire.Frame, onAbandon func(
 		}
 		return resp, false, newCallError(code, tee.OriginAPI, err)
 	}
-	cl := &call{ch: make(chan reply, 1)}
+	cl := callPool.Get().(*call)
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
+		callPool.Put(cl)
 		return resp, false, err
 	}
 	req.RequestID = c.allocID()
@@ -158,10 +163,12 @@ func (c *Client) roundTrip(ctx context.Context, req *wire.Frame, onAbandon func(
 
 	r, interrupted := c.await(ctx, cl)
 	if !interrupted {
+		callPool.Put(cl)
 		return r.f, false, r.err
 	}
 	go func() {
 		r, _ := c.await(context.Background(), cl)
+		callPool.Put(cl)
 		if onAbandon == nil {
 			return
 		}

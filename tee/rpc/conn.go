@@ -115,13 +115,13 @@ func (c *conn) readLoop() {
 			c.teardown()
 			return
 		}
-		task := c.dispatch(b)
-		if task == nil {
+		req := c.dispatch(b)
+		if req == nil {
 			continue
 		}
 		c.srv.wd.taskStarted(rt)
 		inTask = true
-		task()
+		c.run(req)
 		inTask = false
 		if !rt.state.CompareAndSwap(turnBusy, turnIdle) {
 			return // the watchdog handed the reading role on
@@ -174,28 +174,53 @@ func (c *conn) doTeardown() {
 
 // dispatch handles one request frame. Requests the host answers itself
 // (malformed, unknown or busy session, …) are answered at once; for the
-// others it returns the task that calls the TA and answers, which the
-// caller runs (see handoffAfter). inflight counts a returned task from here
-// until its response is sent.
-func (c *conn) dispatch(b []byte) func() {
-	f, err := wire.DecodeFrame(b)
-	if err != nil {
+// others it returns the request, whose command the caller runs (run). The
+// request does not alias b: its memrefs are copied, into the request's
+// pooled arena for a ParamBorrower TA. inflight counts a returned request
+// from here until its response is sent.
+func (c *conn) dispatch(b []byte) *request {
+	r := getRequest()
+	var err error
+	if c.srv.borrow {
+		r.arena, err = wire.DecodeFrameInto(&r.f, b, r.arena[:0])
+	} else {
+		r.f, err = wire.DecodeFrame(b)
+	}
+	ok := false
+	switch {
+	case err != nil:
 		id, _ := wire.RequestID(b) // the reader checked the length prefix
 		c.log.Warn("malformed request", zap.Uint32("request_id", id), zap.String("reason", err.Error()))
 		c.reply(&wire.Frame{RequestID: id}, tee.ResultBadFormat, tee.OriginTEE)
+	case r.f.Op == wire.OpOpenSession:
+		ok = c.openSession(r)
+	case r.f.Op == wire.OpInvoke:
+		ok = c.invoke(r)
+	case r.f.Op == wire.OpCloseSession:
+		ok = c.closeSession(r)
+	default:
+		c.log.Warn("malformed request", zap.Uint32("request_id", r.f.RequestID), zap.String("reason", "response op sent to the host"))
+		c.reply(&wire.Frame{RequestID: r.f.RequestID}, tee.ResultBadFormat, tee.OriginTEE)
+	}
+	if !ok {
+		putRequest(r)
 		return nil
 	}
-	switch f.Op {
+	return r
+}
+
+// run runs the command of a request dispatch returned, answers it and
+// releases the request.
+func (c *conn) run(r *request) {
+	switch r.f.Op {
 	case wire.OpOpenSession:
-		return c.openSession(&f)
+		c.runOpen(r)
 	case wire.OpInvoke:
-		return c.invoke(&f)
+		c.runInvoke(r)
 	case wire.OpCloseSession:
-		return c.closeSession(&f)
+		c.runClose(r)
 	}
-	c.log.Warn("malformed request", zap.Uint32("request_id", f.RequestID), zap.String("reason", "response op sent to the host"))
-	c.reply(&wire.Frame{RequestID: f.RequestID}, tee.ResultBadFormat, tee.OriginTEE)
-	return nil
+	putRequest(r)
 }
 
 // reply sends a host-generated response without parameters.
@@ -207,8 +232,10 @@ func (c *conn) reply(req *wire.Frame, code tee.Result, origin tee.Origin) {
 // the connection so the read loop ends.
 func (c *conn) send(resp *wire.Frame) {
 	err := writeFrame(&c.wmu, c.nc, resp)
-	var fe *wire.FormatError
-	if errors.As(err, &fe) {
+	if err == nil {
+		return
+	}
+	if fe := (*wire.FormatError)(nil); errors.As(err, &fe) {
 		// Only size can make a host response unencodable.
 		c.log.Warn("response too large", zap.Uint32("request_id", resp.RequestID), zap.String("reason", fe.Error()))
 		err = writeFrame(&c.wmu, c.nc, &wire.Frame{
@@ -269,14 +296,15 @@ func (c *conn) credentials() *Credentials {
 	return c.cred
 }
 
-func (c *conn) openSession(f *wire.Frame) func() {
-	start := time.Now()
+// openSession admits an OPEN_SESSION or refuses it; true means r is to run.
+func (c *conn) openSession(r *request) bool {
+	r.start = time.Now()
+	f := &r.f
 	var code tee.Result
-	var id ClientIdentity
 	if f.UUID != c.srv.uuid {
 		code = tee.ResultItemNotFound // no such TA here (GPD_SPE_007 TEEC_OpenSession)
 	} else {
-		id, code = authenticate(f, c.credentials())
+		r.id, code = authenticate(f, c.credentials())
 	}
 	if code == tee.Success {
 		c.mu.Lock()
@@ -289,26 +317,23 @@ func (c *conn) openSession(f *wire.Frame) func() {
 		c.mu.Unlock()
 	}
 	if code != tee.Success {
-		c.refuse(wire.OpOpenSession, f, 0, start, code)
-		return nil
+		c.refuse(wire.OpOpenSession, f, 0, r.start, code)
+		return false
 	}
-	return func() { c.runOpen(f, id, start) }
+	return true
 }
 
-func (c *conn) runOpen(f *wire.Frame, id ClientIdentity, start time.Time) {
+func (c *conn) runOpen(r *request) {
 	defer c.inflight.Done()
+	f := &r.f
 	in := snapshot(&f.Params)
-	ctx := withClient(c.ctx, id)
-	var ts TASession
-	err := c.callTA(func() error {
-		var err error
-		ts, err = c.srv.ta.OpenSession(ctx, &f.Params)
-		return err
-	})
+	ctx := withClient(c.ctx, r.id)
+	ts, err := c.openTA(ctx, &f.Params)
 	if err == nil && ts == nil {
 		err = errors.New("TA returned neither a session nor an error")
 	}
-	resp := c.response(f, err, &in)
+	resp := &r.resp
+	c.response(resp, f, err, &in)
 	c.mu.Lock()
 	if resp.Result == tee.Success {
 		s := &session{id: c.allocID(), ctx: ctx, ts: ts}
@@ -322,7 +347,7 @@ func (c *conn) runOpen(f *wire.Frame, id ClientIdentity, start time.Time) {
 	if resp.Result != tee.Success && ts != nil {
 		c.closeTASession(&session{ts: ts})
 	}
-	c.logCommand(wire.OpOpenSession, f, resp.Session, start, resp)
+	c.logCommand(wire.OpOpenSession, f, resp.Session, r.start, resp)
 	c.send(resp)
 }
 
@@ -351,8 +376,10 @@ func (c *conn) idleSession(id uint32) (*session, tee.Result) {
 	return s, tee.Success
 }
 
-func (c *conn) invoke(f *wire.Frame) func() {
-	start := time.Now()
+// invoke admits an INVOKE or refuses it; true means r is to run.
+func (c *conn) invoke(r *request) bool {
+	r.start = time.Now()
+	f := &r.f
 	c.mu.Lock()
 	s, code := c.idleSession(f.Session)
 	if code == tee.Success && s.dead {
@@ -364,17 +391,19 @@ func (c *conn) invoke(f *wire.Frame) func() {
 	}
 	c.mu.Unlock()
 	if code != tee.Success {
-		c.refuse(wire.OpInvoke, f, f.Session, start, code)
-		return nil
+		c.refuse(wire.OpInvoke, f, f.Session, r.start, code)
+		return false
 	}
-	return func() { c.runInvoke(s, f, start) }
+	r.s = s
+	return true
 }
 
-func (c *conn) runInvoke(s *session, f *wire.Frame, start time.Time) {
+func (c *conn) runInvoke(r *request) {
 	defer c.inflight.Done()
+	s, f, resp := r.s, &r.f, &r.resp
 	in := snapshot(&f.Params)
-	err := c.callTA(func() error { return s.ts.Invoke(s.ctx, f.Command, &f.Params) })
-	resp := c.response(f, err, &in)
+	err := c.invokeTA(s, f)
+	c.response(resp, f, err, &in)
 	resp.Session = s.id
 	c.mu.Lock()
 	s.busy = false
@@ -382,12 +411,15 @@ func (c *conn) runInvoke(s *session, f *wire.Frame, start time.Time) {
 		s.dead = true
 	}
 	c.mu.Unlock()
-	c.logCommand(wire.OpInvoke, f, s.id, start, resp)
+	c.logCommand(wire.OpInvoke, f, s.id, r.start, resp)
 	c.send(resp)
 }
 
-func (c *conn) closeSession(f *wire.Frame) func() {
-	start := time.Now()
+// closeSession admits a CLOSE_SESSION or refuses it; true means r is to
+// run.
+func (c *conn) closeSession(r *request) bool {
+	r.start = time.Now()
+	f := &r.f
 	c.mu.Lock()
 	s, code := c.idleSession(f.Session)
 	if code == tee.Success {
@@ -398,34 +430,49 @@ func (c *conn) closeSession(f *wire.Frame) func() {
 	}
 	c.mu.Unlock()
 	if code != tee.Success {
-		c.refuse(wire.OpCloseSession, f, f.Session, start, code)
-		return nil
+		c.refuse(wire.OpCloseSession, f, f.Session, r.start, code)
+		return false
 	}
-	return func() {
-		defer c.inflight.Done()
-		c.closeTASession(s)
-		resp := &wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Session: f.Session, Result: tee.Success, Origin: tee.OriginTEE}
-		c.logCommand(wire.OpCloseSession, f, f.Session, start, resp)
-		c.send(resp)
-	}
+	r.s = s
+	return true
+}
+
+func (c *conn) runClose(r *request) {
+	defer c.inflight.Done()
+	f, resp := &r.f, &r.resp
+	c.closeTASession(r.s)
+	*resp = wire.Frame{Op: wire.OpResponse, RequestID: f.RequestID, Session: f.Session, Result: tee.Success, Origin: tee.OriginTEE}
+	c.logCommand(wire.OpCloseSession, f, f.Session, r.start, resp)
+	c.send(resp)
 }
 
 // closeTASession calls TASession.Close, containing a panic.
 func (c *conn) closeTASession(s *session) {
-	_ = c.callTA(func() error { s.ts.Close(); return nil })
+	defer c.recoverTA(new(error))
+	s.ts.Close()
 }
 
 // errPanicked marks a TA entry point that panicked.
 var errPanicked = errors.New("TA panicked")
 
-// callTA runs a TA entry point, turning a panic into errPanicked (logged
-// with its type and stack, never its value, which may hold secrets).
-func (c *conn) callTA(fn func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			c.log.Error("TA panic", zap.String("panic", fmt.Sprintf("%T", r)), zap.ByteString("stack", debug.Stack()))
-			err = errPanicked
-		}
-	}()
-	return fn()
+// openTA runs TA.OpenSession and invokeTA TASession.Invoke, each turning a
+// panic into errPanicked (recoverTA).
+func (c *conn) openTA(ctx context.Context, p *tee.Params) (ts TASession, err error) {
+	defer c.recoverTA(&err)
+	return c.srv.ta.OpenSession(ctx, p)
+}
+
+func (c *conn) invokeTA(s *session, f *wire.Frame) (err error) {
+	defer c.recoverTA(&err)
+	return s.ts.Invoke(s.ctx, f.Command, &f.Params)
+}
+
+// recoverTA, deferred by a TA entry point's caller, turns a panic into
+// errPanicked in *err (logged with its type and stack, never its value,
+// which may hold secrets).
+func (c *conn) recoverTA(err *error) {
+	if r := recover(); r != nil {
+		c.log.Error("TA panic", zap.String("panic", fmt.Sprintf("%T", r)), zap.ByteString("stack", debug.Stack()))
+		*err = errPanicked
+	}
 }

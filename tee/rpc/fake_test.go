@@ -69,6 +69,10 @@ type fakeTA struct {
 
 func newFakeTA() *fakeTA { return &fakeTA{gate: make(chan struct{})} }
 
+// BorrowsParams: the fake keeps no memref past a command (it clones what
+// it outputs), so its hosts use pooled request arenas (ParamBorrower).
+func (ta *fakeTA) BorrowsParams() bool { return true }
+
 // openGate releases every cmdGate command, current and future.
 func (ta *fakeTA) openGate() {
 	ta.gateMu.Lock()

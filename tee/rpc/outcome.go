@@ -44,25 +44,28 @@ func resultOf(err error) (code tee.Result, origin tee.Origin, opaque bool) {
 	return te.Code, origin, false
 }
 
-// response builds the RESPONSE to req after the TA entry point returned
+// response builds in *resp the RESPONSE to req after the TA entry point returned
 // err with req.Params as it left them. Output and inout parameters carry
 // the TA's outputs only with TEEC_SUCCESS; with any other result their
 // values are 0 and their memrefs carry no bytes and size 0, except under the
 // GP short-buffer rule (GPD_SPE_007, TEEC_TempMemoryReference), where
 // each output memref's size is the size the TA needs (docs/protocol.md §1.5).
-func (c *conn) response(req *wire.Frame, err error, in *reqShape) *wire.Frame {
-	resp := &wire.Frame{Op: wire.OpResponse, RequestID: req.RequestID}
+func (c *conn) response(resp *wire.Frame, req *wire.Frame, err error, in *reqShape) {
+	*resp = wire.Frame{Op: wire.OpResponse, RequestID: req.RequestID}
 	p := &req.Params
 	if errors.Is(err, errPanicked) {
 		// OP-TEE reports a panicked TA as TEE_ERROR_TARGET_DEAD from the TEE.
 		resp.Result, resp.Origin = tee.ResultTargetDead, tee.OriginTEE
-		return resp
+		return
 	}
-	if got := p.Types(); got != in.types {
+	if p.Types() != in.types {
+		// Copies declared here: the log fields' escape costs nothing on
+		// the common path.
+		want, got := in.types, p.Types()
 		c.log.Error("TA changed parameter types", zap.Uint32("cmd", req.Command),
-			zap.Stringers("want", in.types[:]), zap.Stringers("got", got[:]))
+			zap.Stringers("want", want[:]), zap.Stringers("got", got[:]))
 		resp.Result, resp.Origin = tee.ResultGeneric, tee.OriginTEE
-		return resp
+		return
 	}
 	code, origin, opaque := resultOf(err)
 	if opaque {
@@ -107,5 +110,4 @@ func (c *conn) response(req *wire.Frame, err error, in *reqShape) *wire.Frame {
 			}
 		}
 	}
-	return resp
 }

@@ -165,6 +165,7 @@ type Server struct {
 	frameBudget      int64
 	frameTimeout     time.Duration
 	budget           *budget      // nil when WithFrameBudget(n < 0)
+	borrow           bool         // ta is a ParamBorrower: pooled request arenas
 	sessions         atomic.Int64 // sessions open or being opened, all connections
 	refusing         atomic.Int32 // over-cap connections being answered BUSY
 	refusedSince     int          // guarded by mu
@@ -206,6 +207,9 @@ func NewServer(uuid tee.UUID, ta TA, log *zap.Logger, opts ...Option) *Server {
 		frameTimeout:     DefaultFrameTimeout,
 	}
 	s.wd = newWatchdog(s)
+	if pb, ok := ta.(ParamBorrower); ok && pb.BorrowsParams() {
+		s.borrow = true
+	}
 	for _, o := range opts {
 		o(s)
 	}

@@ -19,6 +19,9 @@ type Session struct {
 	// arrives: the host accepts one command at a time per session.
 	sem    chan struct{}
 	closed bool // guarded by sem
+	// late is s.releaseLate, made once by OpenSession (a method value
+	// allocates); see onLate.
+	late func(*wire.Frame)
 }
 
 var _ Invoker = (*Session)(nil)
@@ -77,7 +80,9 @@ func (c *Client) OpenSession(ctx context.Context, uuid tee.UUID, params *tee.Par
 		}
 		return nil, err
 	}
-	return &Session{c: c, id: resp.Session, sem: make(chan struct{}, 1)}, nil
+	s := &Session{c: c, id: resp.Session, sem: make(chan struct{}, 1)}
+	s.late = s.releaseLate
+	return s, nil
 }
 
 // closeOrphan closes, in the background, a session the host opened but the
@@ -123,6 +128,15 @@ func (s *Session) release() { <-s.sem }
 
 func (s *Session) releaseLate(*wire.Frame) { s.release() }
 
+// onLate returns what to call when an abandoned request's late response
+// arrives: release the session.
+func (s *Session) onLate() func(*wire.Frame) {
+	if s.late != nil {
+		return s.late
+	}
+	return s.releaseLate
+}
+
 // Invoke runs command cmd on the session (TEEC_InvokeCommand); see Invoker.
 // On TEEC_ERROR_SHORT_BUFFER the Size of each output memref is set to the
 // size the TA needs. If ctx ends first Invoke returns an error matching
@@ -138,7 +152,7 @@ func (s *Session) Invoke(ctx context.Context, cmd uint32, params *tee.Params) er
 		return err
 	}
 	req := wire.Frame{Op: wire.OpInvoke, Session: s.id, Command: cmd, Params: *params}
-	resp, abandoned, err := s.c.roundTrip(ctx, &req, s.releaseLate)
+	resp, abandoned, err := s.c.roundTrip(ctx, &req, s.onLate())
 	if !abandoned {
 		s.release()
 	}
@@ -164,7 +178,7 @@ func (s *Session) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	req := wire.Frame{Op: wire.OpCloseSession, Session: s.id}
-	resp, abandoned, err := s.c.roundTrip(ctx, &req, s.releaseLate)
+	resp, abandoned, err := s.c.roundTrip(ctx, &req, s.onLate())
 	if !abandoned {
 		s.release()
 	}
