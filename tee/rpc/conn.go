@@ -88,7 +88,8 @@ func (c *conn) serve() {
 // commands inline means a typical command's response goes out with no
 // goroutine handoff; a command that runs long loses the reading role to a
 // new goroutine (see watchdog), so the connection's other sessions keep
-// running concurrently. The goroutine whose read fails tears the
+// running concurrently. A command the TA says may block (BlockingCommands)
+// hands the role on before it runs, with no wait for the watchdog. The goroutine whose read fails tears the
 // connection down.
 func (c *conn) readLoop() {
 	rt := &readerTurn{}
@@ -118,6 +119,16 @@ func (c *conn) readLoop() {
 		req := c.dispatch(b)
 		if req == nil {
 			continue
+		}
+		if c.srv.mayBlock(req) {
+			// Hand the reading role on before a command that may wait
+			// for long: the connection's other sessions are read at once.
+			c.srv.earlyHandoffs.Add(1)
+			rt.state.Store(turnHanded)
+			go c.readLoop()
+			inTask = true
+			c.run(req)
+			return
 		}
 		c.srv.wd.taskStarted(rt)
 		inTask = true

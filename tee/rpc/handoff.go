@@ -13,7 +13,10 @@ import (
 // every handoffMax while no command runs that long: its wake-ups cost the
 // round trip of every short command on a small machine. A request for
 // another session on the same connection therefore waits behind a long
-// command for at most about handoffMax + handoffMin.
+// command for at most about handoffMax + handoffMin — unless the TA marks
+// the command as one that may block (BlockingCommands, Route.Blocks): the
+// host then hands the reading role on before running it, and the other
+// session's request is read at once.
 const (
 	handoffMin = time.Millisecond
 	handoffMax = 8 * time.Millisecond
@@ -56,6 +59,7 @@ type watchdog struct {
 	parked   atomic.Bool
 	kick     chan struct{}
 	lastTask atomic.Int64
+	handoffs atomic.Int64 // reading roles handed on by scan
 }
 
 func newWatchdog(s *Server) *watchdog {
@@ -68,6 +72,9 @@ func (w *watchdog) taskStarted(rt *readerTurn) {
 	rt.since.Store(now)
 	rt.state.Store(turnBusy)
 	w.lastTask.Store(now)
+	if w.srv.watchdogOff {
+		return
+	}
 	w.start.Do(func() { go w.run(w.srv.baseCtx) })
 	if w.parked.Load() && w.parked.CompareAndSwap(true, false) {
 		w.kick <- struct{}{}
@@ -135,6 +142,7 @@ func (w *watchdog) scan(now int64) (busy, handed bool) {
 		busy = true
 		if now-rt.since.Load() >= int64(handoffMin) && rt.state.CompareAndSwap(turnBusy, turnHanded) {
 			handed = true
+			w.handoffs.Add(1)
 			go c.readLoop()
 		}
 	}

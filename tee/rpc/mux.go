@@ -28,6 +28,12 @@ type Code interface {
 type Route[S any] struct {
 	Params  tee.ParamTypes
 	Handler func(s S, ctx context.Context, p *tee.Params) error
+	// Blocks marks a command that may wait for long — a long poll such as
+	// the fingerprint TA's NEXT_EVENT. The host hands the connection's
+	// reading role to another goroutine before running it (BlockingCommands),
+	// so a command for another session on the same connection is read at
+	// once instead of after the watchdog's next look (handoff.go).
+	Blocks bool
 }
 
 // Mux is a TA's command table: command code → {name, parameter layout,
@@ -58,6 +64,17 @@ type CommandNamer interface {
 	// CommandName returns the name of command cmd, and false for a command
 	// the TA does not have.
 	CommandName(cmd uint32) (string, bool)
+}
+
+// BlockingCommands is implemented by a TA (the rpc.TA given to NewServer)
+// that knows which of its commands may wait for long; a *Mux is one (its
+// routes' Blocks), and a TA usually implements it by delegating to its Mux.
+// Before running such a command the host hands the connection's reading
+// role on, so that the connection's other sessions are served while it
+// waits.
+type BlockingCommands interface {
+	// MayBlock reports whether command cmd may wait for long.
+	MayBlock(cmd uint32) bool
 }
 
 // ErrMux reports an unusable command table given to NewMux.
@@ -106,6 +123,9 @@ func (m *Mux[S, C]) CommandName(cmd uint32) (string, bool) {
 	}
 	return C(cmd).String(), true
 }
+
+// MayBlock implements BlockingCommands: the route's Blocks.
+func (m *Mux[S, C]) MayBlock(cmd uint32) bool { return m.routes[C(cmd)].Blocks }
 
 // CommandSpec describes one command of a table: what docs/protocol.md
 // lists for it.

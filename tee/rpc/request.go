@@ -36,6 +36,12 @@ type request struct {
 	id    ClientIdentity // OPEN_SESSION
 }
 
+// mayBlock reports whether r is an INVOKE of a command the TA says may
+// wait for long (BlockingCommands).
+func (s *Server) mayBlock(r *request) bool {
+	return s.blocking != nil && r.f.Op == wire.OpInvoke && s.blocking.MayBlock(r.f.Command)
+}
+
 // keepArenaLen bounds the arena a pooled request keeps: that of a frame in
 // a connection's own buffer (ownBufLen). A larger frame's arena is
 // allocated for it and dropped with it, so pooling never holds more than

@@ -164,12 +164,15 @@ type Server struct {
 	maxTotalSessions int
 	frameBudget      int64
 	frameTimeout     time.Duration
-	budget           *budget      // nil when WithFrameBudget(n < 0)
-	borrow           bool         // ta is a ParamBorrower: pooled request arenas
-	sessions         atomic.Int64 // sessions open or being opened, all connections
-	refusing         atomic.Int32 // over-cap connections being answered BUSY
-	refusedSince     int          // guarded by mu
-	refusedLogged    time.Time    // guarded by mu
+	budget           *budget          // nil when WithFrameBudget(n < 0)
+	borrow           bool             // ta is a ParamBorrower: pooled request arenas
+	blocking         BlockingCommands // nil unless ta is one
+	earlyHandoffs    atomic.Int64     // reading handed on before a blocking command
+	watchdogOff      bool             // tests: no watchdog, only early hand-offs
+	sessions         atomic.Int64     // sessions open or being opened, all connections
+	refusing         atomic.Int32     // over-cap connections being answered BUSY
+	refusedSince     int              // guarded by mu
+	refusedLogged    time.Time        // guarded by mu
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
@@ -210,6 +213,7 @@ func NewServer(uuid tee.UUID, ta TA, log *zap.Logger, opts ...Option) *Server {
 	if pb, ok := ta.(ParamBorrower); ok && pb.BorrowsParams() {
 		s.borrow = true
 	}
+	s.blocking, _ = ta.(BlockingCommands)
 	for _, o := range opts {
 		o(s)
 	}
