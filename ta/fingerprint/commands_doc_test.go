@@ -3,6 +3,10 @@ package fingerprint
 import (
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+
+	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/tatest"
 )
 
@@ -15,4 +19,15 @@ func TestCommandTableMatchesProtocolDoc(t *testing.T) {
 		Section: "### 9.2 Commands",
 		Skip:    1,
 	})
+}
+
+// TestOnlyNextEventBlocks: NEXT_EVENT, the HAL's long poll, is the one
+// command the host hands reading on for before running it
+// (rpc.BlockingCommands), so the HAL's other sessions on the connection
+// are not held up behind it.
+func TestOnlyNextEventBlocks(t *testing.T) {
+	var _ rpc.BlockingCommands = (*TA)(nil)
+	for cmd, r := range commands {
+		assert.Equal(t, cmd == fpproto.CmdNextEvent, r.Blocks, "%v", cmd)
+	}
 }

@@ -25,7 +25,7 @@ var commands = map[fpproto.Command]rpc.Route[session]{
 	fpproto.CmdRemove:             {Params: fpproto.TypesRemove, Handler: session.remove},
 	fpproto.CmdSetActiveGroup:     {Params: fpproto.TypesSetActiveGroup, Handler: session.setActiveGroup},
 	fpproto.CmdAuthenticate:       {Params: fpproto.TypesAuthenticate, Handler: session.authenticate},
-	fpproto.CmdNextEvent:          {Params: fpproto.TypesNextEvent, Handler: session.nextEvent},
+	fpproto.CmdNextEvent:          {Params: fpproto.TypesNextEvent, Handler: session.nextEvent, Blocks: true}, // a long poll
 	fpproto.CmdResetLockout:       {Params: fpproto.TypesResetLockout, Handler: session.resetLockout},
 	fpproto.CmdFetchOutbox:        {Params: fpproto.TypesFetchOutbox, Handler: session.fetchOutbox},
 	fpproto.CmdSetAuthTokenKey:    {Params: fpproto.TypesSetAuthTokenKey, Handler: session.setAuthTokenKey},

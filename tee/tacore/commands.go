@@ -40,3 +40,7 @@ func (c Commands[S, C]) OpenSession(ctx context.Context, p *tee.Params) (rpc.TAS
 
 // CommandName implements rpc.CommandNamer: the host's log names commands.
 func (c Commands[S, C]) CommandName(cmd uint32) (string, bool) { return c.mux.CommandName(cmd) }
+
+// MayBlock implements rpc.BlockingCommands: the host hands reading on
+// before a command the table marks Blocks.
+func (c Commands[S, C]) MayBlock(cmd uint32) bool { return c.mux.MayBlock(cmd) }

@@ -90,6 +90,14 @@ func TestCommands(t *testing.T) {
 	_, ok = c.CommandName(2)
 	assert.False(t, ok)
 
+	var _ rpc.BlockingCommands = c
+	assert.False(t, c.MayBlock(1), "a route not marked Blocks")
+	blocking, err := NewCommands("testta", map[testCmd]rpc.Route[recv]{
+		1: {Blocks: true, Handler: table[1].Handler},
+	}, func(context.Context) recv { return recv{} })
+	require.NoError(t, err)
+	assert.True(t, blocking.MayBlock(1), "Blocks reaches the host through Commands")
+
 	_, err = NewCommands("testta", map[testCmd]rpc.Route[recv]{1: {}}, nil)
 	assert.ErrorIs(t, err, ErrConfig)
 	assert.ErrorIs(t, err, rpc.ErrMux)
