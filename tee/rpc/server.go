@@ -45,6 +45,10 @@ type TA interface {
 // gets TEEC_ERROR_SHORT_BUFFER and the size needed instead. A TA may also
 // return tee.ErrShortBuffer itself after setting params[i].Size to the size
 // it needs. An INOUT memref the TA does not touch is returned as received.
+//
+// Memrefs: a TA's input memrefs are its own to keep, unless the TA is a
+// ParamBorrower — then their bytes are valid only until the entry point
+// returns, as GP's memory references are (GPD_SPE_010 §4.9).
 type TASession interface {
 	Invoke(ctx context.Context, cmd uint32, params *tee.Params) error
 	Close()
