@@ -113,7 +113,7 @@ func (t *TA) BeginPayment(ctx context.Context, owner tee.UUID, ref payproto.KeyR
 		}
 	}
 	t.pending[c] = &pendingPayment{owner: owner, ref: ref, issuedMs: now}
-	t.Log.Info("payment challenge issued", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene))
+	t.Log.Debug("payment challenge issued", zap.String("app_id", ref.AppID), zap.String("scene", ref.Scene))
 	return c, nil
 }
 

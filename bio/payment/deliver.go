@@ -135,7 +135,7 @@ func (t *TA) holdAuthResult(r bio.AuthResult, seq uint64) (held bool, err error)
 		return false, nil
 	}
 	p.result = &r
-	t.Log.Info("auth result held", zap.Uint32("gid", r.GroupID), zap.Uint32("finger_id", r.FingerID), zap.Uint64("envelope_seq", seq))
+	t.Log.Debug("auth result held", zap.Uint32("gid", r.GroupID), zap.Uint32("finger_id", r.FingerID), zap.Uint64("envelope_seq", seq))
 	return true, nil
 }
 

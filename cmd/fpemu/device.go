@@ -72,7 +72,7 @@ func newDeviceUpCmd() *cobra.Command {
 	var asJSON, noHAL bool
 	var durability string
 	var restarts, clientGroup int
-	var anchorsFile string
+	var anchorsFile, profileDir string
 	var srv serverOptions
 	var execs []string
 	var readyTimeout time.Duration
@@ -198,6 +198,7 @@ Wire the device to a standing payment server (docs/protocol.md §14.8):
 			return deviceUp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), deviceUpOptions{
 				dir: abs, self: self, json: asJSON, level: lvl, restarts: restarts, clientGroup: group,
 				noHAL: noHAL, readyTimeout: readyTimeout, trustAnchors: anchors, server: srv,
+				profileDir: profileDir,
 			})
 		},
 	}
@@ -206,6 +207,7 @@ Wire the device to a standing payment server (docs/protocol.md §14.8):
 	c.Flags().IntVar(&restarts, "restarts", 0, "how many times a crashed TA is restarted")
 	c.Flags().IntVar(&clientGroup, "client-group", -1, "group id whose members may reach the TA and HAL sockets (not the sensor)")
 	c.Flags().StringVar(&durability, "durability", taproc.DurabilityProcess, durabilityUsage)
+	c.Flags().StringVar(&profileDir, "profile-dir", "", profileDirUsage)
 	c.Flags().BoolVar(&noHAL, "no-hal", false, "start the TAs and the sensor only: bring your own HAL")
 	c.Flags().StringArrayVar(&execs, "exec", nil, "run the vendor binary `ROLE=PATH` for ROLE (hal, keymaster, gatekeeper, fingerprint, payment); repeatable")
 	c.Flags().StringVar(&anchorsFile, "trust-anchors", "", "hand the payment TA the trusted channel's trust anchors from `FILE` (docs/protocol.md §8.11 wire form)")
@@ -233,6 +235,8 @@ type deviceUpOptions struct {
 	trustAnchors []byte
 	// server is --server, --ca, --server-name; addr "" without --server.
 	server serverOptions
+	// profileDir is --profile-dir (device.Config.ProfileDir), or "".
+	profileDir string
 }
 
 // readTrustAnchors reads and checks --trust-anchors FILE as the payment
@@ -287,6 +291,7 @@ func deviceUp(ctx context.Context, stdout, stderr io.Writer, o deviceUpOptions) 
 
 			ClientGroup:  o.clientGroup,
 			TrustAnchors: o.trustAnchors,
+			ProfileDir:   o.profileDir,
 		},
 		HALCommand: halCommand,
 	})

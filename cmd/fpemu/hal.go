@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fpemu/fpemu/hal"
+	"github.com/fpemu/fpemu/internal/profile"
 )
 
 func init() { subcommands = append(subcommands, newHALCmd) }
@@ -16,6 +17,7 @@ func init() { subcommands = append(subcommands, newHALCmd) }
 func newHALCmd() *cobra.Command {
 	var pf processFlags
 	var readyFD int
+	var profileDir string
 	c := &cobra.Command{
 		Use:   "hal --dir DEVICE_DIR",
 		Short: "Run the REE fingerprint HAL process (IBiometricsFingerprint@2.1 over gRPC)",
@@ -48,11 +50,14 @@ for a READY line there; started by hand, the HAL needs the TAs already running.`
 				}
 				opt.Ready = f
 			}
-			return hal.Run(cmd.Context(), opt)
+			return profile.Run(profile.Dir(profileDir), "hal", func() error {
+				return hal.Run(cmd.Context(), opt)
+			})
 		},
 	}
 	pf.register(c, "device directory (holds sock/)", "log level: debug, info, warn, error")
 	c.Flags().IntVar(&readyFD, "ready-fd", 0, "inherited pipe to write READY on once serving (set by the launcher)")
+	c.Flags().StringVar(&profileDir, "profile-dir", "", profileDirUsage)
 	return c
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fpemu/fpemu/internal/profile"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
@@ -60,6 +61,9 @@ func parseLogLevel(s string) (zapcore.Level, error) {
 
 // durabilityUsage is --durability's usage line (device up, ta).
 const durabilityUsage = "what a TA's sealed-store commit survives: process (kill -9 of the TA; no fsync) or power (also power loss: fsync on every commit)"
+
+// profileDirUsage is --profile-dir's usage line (device up, ta, hal).
+const profileDirUsage = "write a CPU profile of each device process, DIR/ROLE.cpu.pprof (hal.cpu.pprof for the HAL), when it stops on SIGTERM/SIGINT; default $" + profile.DirEnv + " (see docs/benchmarks.md)"
 
 // checkDurability checks a --durability value; a bad one is a usage error.
 func checkDurability(d string) error {

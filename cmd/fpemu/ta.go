@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fpemu/fpemu/internal/profile"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
@@ -38,7 +39,7 @@ Logs are JSON lines on stderr with component=<role>.`,
 
 func newTARoleCmd(role tee.Role) *cobra.Command {
 	var pf processFlags
-	var durability string
+	var durability, profileDir string
 	c := &cobra.Command{
 		Use:   string(role) + " --dir DEVICE_DIR",
 		Short: fmt.Sprintf("Run the %s TA process", role),
@@ -52,7 +53,9 @@ func newTARoleCmd(role tee.Role) *cobra.Command {
 				return err
 			}
 			logBuildTag(string(role), lvl)
-			err = tas.RunTADurability(cmd.Context(), role, abs, lvl, durability)
+			err = profile.Run(profile.Dir(profileDir), string(role), func() error {
+				return tas.RunTADurability(cmd.Context(), role, abs, lvl, durability)
+			})
 			if errors.Is(err, taproc.ErrNotLaunched) {
 				return usageError(err)
 			}
@@ -61,5 +64,6 @@ func newTARoleCmd(role tee.Role) *cobra.Command {
 	}
 	pf.register(c, "device directory (holds sock/, data/, rpmb/)", "log level: debug, info, warn, error")
 	c.Flags().StringVar(&durability, "durability", taproc.DurabilityProcess, durabilityUsage)
+	c.Flags().StringVar(&profileDir, "profile-dir", "", profileDirUsage)
 	return c
 }

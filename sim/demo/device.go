@@ -39,6 +39,7 @@ func bootTAs(r *runner, ctx context.Context, rec *record) error {
 		TrustAnchors: r.srv.anchors,
 		Log:          newLogger(r.cfg.Logs, "launcher", r.cfg.LogLevel),
 		Stderr:       r.cfg.Logs,
+		ProfileDir:   r.cfg.ProfileDir,
 	}})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -106,10 +107,15 @@ func (d dropAuthResults) Deliver(ctx context.Context, env []byte) error {
 	return d.BioRelay.Deliver(ctx, env)
 }
 
+// profileChildren is the test binary's -fpemu.profile-dir: the device's
+// TAs and HAL write ROLE.cpu.pprof there when the device stops
+// (docs/benchmarks.md, "Profiling the device's processes").
+var profileChildren = flag.String("fpemu.profile-dir", "", "write the device processes' CPU profiles (`DIR`/ROLE.cpu.pprof) when they stop")
+
 // testConfig runs the device's processes as children of the test binary
 // and the payment server from a built fpemu binary.
 func testConfig(tb testing.TB) Config {
 	exe := fpemuExe(tb)
-	return Config{TACommand: child.TACommand, HALCommand: child.HALCommand,
+	return Config{TACommand: child.TACommand, HALCommand: child.HALCommand, ProfileDir: *profileChildren,
 		ServerCommand: func(args ...string) *exec.Cmd { return exec.Command(exe, append([]string{"server"}, args...)...) }}
 }

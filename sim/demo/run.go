@@ -72,6 +72,10 @@ type Config struct {
 	OnStep func(Step)
 	// StepTimeout bounds each step. Default DefaultStepTimeout.
 	StepTimeout time.Duration
+	// ProfileDir, if set, makes the TAs and the HAL write their CPU
+	// profiles there when the device stops (sim/device
+	// Config.ProfileDir).
+	ProfileDir string
 }
 
 // StepError reports the step that did not behave as expected.

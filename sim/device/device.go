@@ -73,6 +73,14 @@ type Config struct {
 	// §8.11): the trusted channel's roots and pinned server key, which no
 	// TA command can change.
 	TrustAnchors []byte
+	// ProfileDir, if set, asks every process the launcher starts, TA or
+	// HAL, to write a CPU profile of its life, DIR/ROLE.cpu.pprof
+	// ("hal.cpu.pprof" for the HAL), when it is stopped by SIGTERM: the
+	// launcher adds profile.DirEnv=DIR to the child's environment
+	// (internal/profile). fpemu's own processes honour it; a vendor's
+	// (--exec) may ignore it — its argv is unchanged (docs/protocol.md
+	// §7.8). Not a secret.
+	ProfileDir string
 }
 
 func (c *Config) setDefaults() error {
@@ -94,6 +102,13 @@ func (c *Config) setDefaults() error {
 			return fmt.Errorf("sim: role %s listed twice", r)
 		}
 		seen[r] = true
+	}
+	if c.ProfileDir != "" {
+		abs, err := filepath.Abs(c.ProfileDir)
+		if err != nil {
+			return fmt.Errorf("sim: Config.ProfileDir: %w", err)
+		}
+		c.ProfileDir = abs
 	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = DefaultReadyTimeout
@@ -251,7 +266,7 @@ func (d *Device) start(ctx context.Context, role tee.Role) (*proc, error) {
 			return nil, err
 		}
 	}
-	p, err := spawn(sctx, cmd, spawnSpec{role: role, record: rec, readyTimeout: d.cfg.ReadyTimeout, stderr: d.cfg.Stderr})
+	p, err := spawn(sctx, cmd, spawnSpec{role: role, record: rec, readyTimeout: d.cfg.ReadyTimeout, stderr: d.cfg.Stderr, profileDir: d.cfg.ProfileDir})
 	if err != nil {
 		d.log.Error("TA failed to start", zap.String("role", string(role)), zap.Error(err))
 		return nil, err

@@ -62,7 +62,7 @@ func StartHAL(ctx context.Context, d *Device, cmd *exec.Cmd) (*HAL, error) {
 	if err := d.own.release(halSocketName); err != nil { // a dead HAL's, if still the same file
 		return nil, err
 	}
-	p, err := spawn(ctx, cmd, spawnSpec{role: halRole, record: []byte{}, readyTimeout: d.cfg.ReadyTimeout, stderr: d.cfg.Stderr})
+	p, err := spawn(ctx, cmd, spawnSpec{role: halRole, record: []byte{}, readyTimeout: d.cfg.ReadyTimeout, stderr: d.cfg.Stderr, profileDir: d.cfg.ProfileDir})
 	if err != nil {
 		d.log.Error("HAL failed to start", zap.Error(err))
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fpemu/fpemu/internal/profile"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -143,6 +144,7 @@ type spawnSpec struct {
 	record       []byte        // the provisioning record for fd 3
 	readyTimeout time.Duration // how long the child has to signal readiness
 	stderr       io.Writer     // optional: also receives the child's stderr
+	profileDir   string        // optional: profile.DirEnv for the child (Config.ProfileDir)
 }
 
 // spawn starts cmd as the TA process of spec.role, hands it its
@@ -193,6 +195,12 @@ func spawn(ctx context.Context, cmd *exec.Cmd, spec spawnSpec) (*proc, error) {
 		} else {
 			cmd.Stderr = tl
 		}
+	}
+	if spec.profileDir != "" {
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		cmd.Env = append(cmd.Env, profile.DirEnv+"="+spec.profileDir)
 	}
 	cmd.ExtraFiles = []*os.File{recR, rdyW} // fd 3, fd 4 in the child
 	if cmd.SysProcAttr == nil {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/hal"
+	"github.com/fpemu/fpemu/internal/profile"
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/internal/testkit/devchild"
 	"github.com/fpemu/fpemu/tee"
@@ -143,4 +144,28 @@ func TestStackUpErrors(t *testing.T) {
 			assert.ElementsMatch(t, before, after, "no temporary directory left")
 		})
 	}
+}
+
+// TestStackProfileDir: with Config.ProfileDir every process the launcher
+// starts, the TAs and the HAL, writes a CPU profile of its life,
+// ROLE.cpu.pprof, when Close stops it with SIGTERM — and stops cleanly.
+func TestStackProfileDir(t *testing.T) {
+	cfg := stackConfig(modeHAL)
+	cfg.ProfileDir = filepath.Join(t.TempDir(), "prof")
+	s, err := upStack(t, cfg)
+	require.NoError(t, err)
+	ctx := testkit.Context(t, 30*time.Second)
+	_, err = s.Session(ctx, tee.RoleGatekeeper)
+	require.NoError(t, err)
+	require.NoError(t, s.Close(ctx), "every process stops cleanly after writing its profile")
+	names := []string{HALName}
+	for _, r := range cfg.Roles {
+		names = append(names, string(r))
+	}
+	for _, n := range names {
+		require.NoError(t, profile.Check(profile.CPUPath(cfg.ProfileDir, n)), n)
+	}
+	ents, err := os.ReadDir(cfg.ProfileDir)
+	require.NoError(t, err)
+	assert.Len(t, ents, len(names), "one profile per process, nothing else")
 }

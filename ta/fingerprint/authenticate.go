@@ -43,7 +43,7 @@ func (t *TA) Authenticate(operationID uint64, gid uint32) fpproto.RequestStatus 
 	if t.AuthTokenMAC() == nil {
 		return end(fpproto.ErrorEvent(fpproto.ErrorHWUnavailable, 0, uint32(fpproto.ReasonNoAuthTokenKey)))
 	}
-	mode, left, err := t.lockoutMode(ctx, gid)
+	mode, left, clean, err := t.lockoutMode(ctx, gid)
 	if err != nil {
 		t.Log.Error("authenticate: lockout state", zap.Error(err))
 		return end(fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal)))
@@ -59,23 +59,27 @@ func (t *TA) Authenticate(operationID uint64, gid uint32) fpproto.RequestStatus 
 		t.Log.Error("authenticate: templates", zap.Uint32("gid", gid), zap.Error(err))
 		return end(fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal)))
 	}
-	t.Log.Info("authenticate started", zap.Uint32("gid", gid), zap.Int("templates", len(cands)))
-	t.run(op, ctx, func(ctx context.Context) *fpproto.Event { return t.authenticate(ctx, operationID, gid, authID, cands) })
+	// Routine, once per payment: debug (docs/benchmarks.md, issue 14).
+	t.Log.Debug("authenticate started", zap.Uint32("gid", gid), zap.Int("templates", len(cands)))
+	t.run(op, ctx, func(ctx context.Context) *fpproto.Event {
+		return t.authenticate(ctx, operationID, gid, authID, cands, clean)
+	})
 	return fpproto.SysOK
 }
 
 // lockoutMode reads gid's lockout as seen in this boot, persisting the
-// re-armed deadline if the state comes from another boot.
-func (t *TA) lockoutMode(ctx context.Context, gid uint32) (LockoutMode, uint64, error) {
+// re-armed deadline if the state comes from another boot. clean reports
+// that no failed attempt is recorded for gid.
+func (t *TA) lockoutMode(ctx context.Context, gid uint32) (mode LockoutMode, left uint64, clean bool, err error) {
 	now := t.Clock.NowMs()
 	var l Lockout
-	err := t.Store.View(ctx, func(tx *store.Tx) error {
+	err = t.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
 		l, err = loadLockout(tx, gid)
 		return err
 	})
 	if err != nil {
-		return LockoutNone, 0, err
+		return LockoutNone, 0, false, err
 	}
 	if l.Failed != 0 && !bytes.Equal(l.BootID, t.BootID) {
 		// A state of another boot: re-arm it on this boot's clock, once.
@@ -88,11 +92,11 @@ func (t *TA) lockoutMode(ctx context.Context, gid uint32) (LockoutMode, uint64, 
 			return putLockout(tx, gid, l)
 		})
 		if err != nil {
-			return LockoutNone, 0, err
+			return LockoutNone, 0, false, err
 		}
 	}
-	mode, left := l.Mode(now)
-	return mode, left, nil
+	mode, left = l.Mode(now)
+	return mode, left, l.Failed == 0, nil
 }
 
 // errNoWrite rolls back a transaction that decided nothing must change.
@@ -131,8 +135,11 @@ func (t *TA) candidates(ctx context.Context, gid uint32) ([]candidate, uint64, e
 
 // authenticate is the body of an authentication: capture, match, and on a
 // match mint the HAT and end; on a rejection count the failure and go on
-// unless that locked the group out.
-func (t *TA) authenticate(ctx context.Context, opID uint64, gid uint32, authID uint64, cands []candidate) *fpproto.Event {
+// unless that locked the group out. clean says no failed attempt was
+// recorded for gid when the operation began; it stays true until this
+// operation records one (only a rejection inside an authentication, which
+// runs one at a time, adds a failure; RESET_LOCKOUT only clears).
+func (t *TA) authenticate(ctx context.Context, opID uint64, gid uint32, authID uint64, cands []candidate, clean bool) *fpproto.Event {
 	for {
 		s, end := t.capture(ctx, ctx)
 		if end != nil || ctx.Err() != nil {
@@ -146,8 +153,9 @@ func (t *TA) authenticate(ctx context.Context, opID uint64, gid uint32, authID u
 			return nil
 		}
 		if best != nil {
-			return t.accept(opID, gid, authID, best)
+			return t.accept(opID, gid, authID, best, clean)
 		}
+		clean = false
 		if ev := t.reject(opID, gid, authID); ev != nil {
 			return ev
 		}
@@ -187,26 +195,19 @@ func (t *TA) bestMatch(cands []candidate, probe matcher.Sample) *candidate {
 // accept mints the FINGERPRINT HAT {challenge = operation_id, user_id = the
 // SID bound at enrollment, authenticator_id, timestamp = now} (QSEE's
 // "operation_id problem": challenge element, then HMAC), resets the
-// lockout counter and reports the match to the bio hook.
-func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate) *fpproto.Event {
+// lockout counter and reports the match to the bio hook. With clean (no
+// failure recorded for gid, see authenticate) there is nothing to reset
+// and no store transaction is opened: the write transaction that would
+// find Failed == 0 and roll back cost every payment ~70 µs on the match
+// hop (docs/benchmarks.md, issue 14 profiles).
+func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate, clean bool) *fpproto.Event {
 	mac := t.AuthTokenMAC()
 	if mac == nil {
 		ev := fpproto.ErrorEvent(fpproto.ErrorHWUnavailable, 0, uint32(fpproto.ReasonNoAuthTokenKey))
 		return &ev
 	}
-	if err := t.Store.Tx(context.Background(), func(tx *store.Tx) error {
-		l, err := loadLockout(tx, gid)
-		if err != nil {
-			return err
-		}
-		if l.Failed == 0 {
-			return errNoWrite // nothing to clear: no commit
-		}
-		return putLockout(tx, gid, Lockout{})
-	}); err != nil && !errors.Is(err, errNoWrite) {
-		// The match stands; a counter that failed to clear only locks
-		// out early later (as Gatekeeper treats its failure record).
-		t.Log.Error("authenticate: lockout not reset", zap.Uint32("gid", gid), zap.Error(err))
+	if !clean {
+		t.clearFailures(gid)
 	}
 	tok := tokens.Token{
 		Version:           tokens.Version,
@@ -221,10 +222,31 @@ func (t *TA) accept(opID uint64, gid uint32, authID uint64, c *candidate) *fppro
 	if err := t.hook.SetAuthResult(bio.ResultSuccess, c.fid, opID, m); err != nil {
 		t.Log.Error("bio: auth result not reported", zap.Error(err))
 	}
-	t.Log.Info("authenticated", zap.Uint32("gid", gid), zap.Uint32("fid", c.fid))
+	// Routine, once per payment: debug (docs/benchmarks.md, issue 14).
+	t.Log.Debug("authenticated", zap.Uint32("gid", gid), zap.Uint32("fid", c.fid))
 	ev := fpproto.FingerEvent(fpproto.MsgAuthenticated, c.fid, gid, 0)
 	ev.HAT = tok.Marshal()
 	return &ev
+}
+
+// clearFailures clears gid's failed attempts after a match, if any are
+// recorded.
+func (t *TA) clearFailures(gid uint32) {
+	err := t.Store.Tx(context.Background(), func(tx *store.Tx) error {
+		l, err := loadLockout(tx, gid)
+		if err != nil {
+			return err
+		}
+		if l.Failed == 0 {
+			return errNoWrite // nothing to clear: no commit
+		}
+		return putLockout(tx, gid, Lockout{})
+	})
+	if err != nil && !errors.Is(err, errNoWrite) {
+		// The match stands; a counter that failed to clear only locks
+		// out early later (as Gatekeeper treats its failure record).
+		t.Log.Error("authenticate: lockout not reset", zap.Uint32("gid", gid), zap.Error(err))
+	}
 }
 
 // reject records a failed attempt (persisted before the event is queued),

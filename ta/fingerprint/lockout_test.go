@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
+	"github.com/fpemu/fpemu/ta/fingerprint/matcher"
+	"github.com/fpemu/fpemu/tee/store"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -200,6 +202,28 @@ func TestSuccessResetsFailures(t *testing.T) {
 	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorCanceled, 0, 0), evs[len(evs)-1], "4 failures: still going, cancelled by the test")
 }
 
+// TestSuccessInSameOperationResetsFailures: rejections and then a match
+// within one AUTHENTICATE (the group had no failure when it began, so the
+// match's reset is decided by what this operation recorded, not by a
+// store read) still clear the counter: four more failures do not lock.
+func TestSuccessInSameOperationResetsFailures(t *testing.T) {
+	d := newDevice(t)
+	b := d.ready(t)
+	f := testFinger(44)
+	b.enroll(t, 2, 5, f)
+	var probes []matcher.Sample
+	for j := range 4 {
+		probes = append(probes, probe(testFinger(9100+uint64(j)), uint64(j)))
+	}
+	evs := b.authenticate(t, 1, 2, append(probes, probe(f, 3))...)
+	last := evs[len(evs)-1]
+	require.Equal(t, fpproto.MsgAuthenticated, last.Type, "%v", evs)
+	require.NotZero(t, last.FingerID, "the genuine probe matched after 4 rejections: %v", evs)
+	assert.Equal(t, uint32(0), lockoutOf(t, b.ta, 2).Failed, "the match cleared the 4 failures")
+	evs = b.rejectN(t, 2, 4)
+	assert.Equal(t, fpproto.ErrorEvent(fpproto.ErrorCanceled, 0, 0), evs[len(evs)-1], "4 failures: still going, cancelled by the test")
+}
+
 // TestResetLockoutChecks: RESET_LOCKOUT wants an authentic, recent
 // PASSWORD HAT (no challenge); anything else leaves the lockout in place.
 func TestResetLockoutChecks(t *testing.T) {
@@ -238,4 +262,16 @@ func TestResetLockoutChecks(t *testing.T) {
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Authenticate{OperationID: 1, GID: 4}))
 	require.NoError(t, b.sensor.WaitForCapture(ctx(t), 1), "unlocked")
 	require.Equal(t, fpproto.SysOK, b.do(t, fpproto.Cancel{}))
+}
+
+// lockoutOf reads gid's stored lockout state.
+func lockoutOf(t *testing.T, ta *TA, gid uint32) Lockout {
+	t.Helper()
+	var l Lockout
+	require.NoError(t, ta.Store.View(ctx(t), func(tx *store.Tx) error {
+		var err error
+		l, err = loadLockout(tx, gid)
+		return err
+	}))
+	return l
 }

@@ -70,7 +70,17 @@ func (t *TA) run(op *operation, ctx context.Context, body func(ctx context.Conte
 	go func() {
 		final := body(ctx)
 		if final != nil {
-			t.Log.Info("operation ended", zap.String("op", string(op.kind)), zap.Stringer("event", final))
+			// An operation's success (a match, an enrollment) is routine,
+			// one line per payment at info would cost every payment a log
+			// write and the launcher a wake-up (docs/benchmarks.md, issue
+			// 14 profiles): debug. How one failed stays info.
+			lvl := zap.DebugLevel
+			if final.Type == fpproto.MsgError {
+				lvl = zap.InfoLevel
+			}
+			if ce := t.Log.Check(lvl, "operation ended"); ce != nil {
+				ce.Write(zap.String("op", string(op.kind)), zap.Stringer("event", final))
+			}
 		}
 		t.finish(op, final)
 	}()

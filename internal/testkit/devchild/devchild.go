@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
+	"github.com/fpemu/fpemu/internal/profile"
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
@@ -58,15 +59,22 @@ func Exit(err error) int {
 }
 
 // RunTA runs role's real TA in dir, as `fpemu ta <role> --dir dir` does,
-// until SIGTERM, and returns its exit code.
+// until SIGTERM, and returns its exit code. With profile.DirEnv set (the
+// launcher's Config.ProfileDir) it writes DIR/<role>.cpu.pprof on the way
+// out, as fpemu's TA does.
 func RunTA(role tee.Role, dir string, level zapcore.Level) int {
-	return Exit(tas.RunTA(context.Background(), role, dir, level))
+	return Exit(profile.Run(profile.Dir(""), string(role), func() error {
+		return tas.RunTA(context.Background(), role, dir, level)
+	}))
 }
 
 // RunHAL runs the HAL process with opt, as `fpemu hal` does, until
-// SIGTERM or SIGINT, and returns its exit code.
+// SIGTERM or SIGINT, and returns its exit code; with profile.DirEnv set
+// it writes DIR/hal.cpu.pprof on the way out.
 func RunHAL(opt hal.Options) int {
-	return Exit(hal.Run(context.Background(), opt))
+	return Exit(profile.Run(profile.Dir(""), "hal", func() error {
+		return hal.Run(context.Background(), opt)
+	}))
 }
 
 // Levels are the log levels of a test binary's TA and HAL children.
