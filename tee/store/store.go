@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -124,6 +125,8 @@ type options struct {
 }
 
 // WithCounter enables rollback protection against c (see the package doc).
+// If c is an io.Closer (FileCounter is), Store.Close — or an Open that
+// fails after opening the database — closes it.
 // Without it the store still detects offline edits (ErrTampered) but not
 // the restoration of an older, self-consistent copy.
 func WithCounter(c MonotonicCounter) Option { return func(o *options) { o.counter = c } }
@@ -246,11 +249,11 @@ func Open(path string, storageKey []byte, schema Schema, opts ...Option) (*Store
 
 	ctx := context.Background()
 	if err := s.load(ctx, schema); err != nil {
-		s.closeDBs()
+		_ = s.closeAll()
 		return nil, err
 	}
 	if err := s.migrate(ctx, schema); err != nil {
-		s.closeDBs()
+		_ = s.closeAll()
 		return nil, err
 	}
 	s.log.Info("store opened",
@@ -528,7 +531,8 @@ func (s *Store) migrate(ctx context.Context, schema Schema) error {
 	return nil
 }
 
-// Close closes the database, waiting for a write in progress to finish.
+// Close closes the database (and the counter, if it is an io.Closer),
+// waiting for a write in progress to finish.
 // It is idempotent.
 func (s *Store) Close() error {
 	s.wmu.Lock()
@@ -536,7 +540,16 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return s.closeDBs()
+	return s.closeAll()
+}
+
+// closeAll closes the databases and the counter, if it is an io.Closer.
+func (s *Store) closeAll() error {
+	err := s.closeDBs()
+	if c, ok := s.counter.(io.Closer); ok {
+		err = errors.Join(err, c.Close())
+	}
+	return err
 }
 
 func (s *Store) closeDBs() error {
