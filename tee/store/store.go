@@ -50,14 +50,15 @@ type Store struct {
 	rh     *rowHasher
 	rhVals [][]byte
 
-	wmu     sync.Mutex // serialises writes; guards the fields below
-	gen     uint64     // committed generation (0: no state record yet)
-	digest  [32]byte   // committed state digest
-	version int        // applied schema version
-	dataVer int64      // PRAGMA data_version of wc when last verified
-	inc     msetSum    // committed multiset sum of all but sqlite_sequence
-	hasSeq  bool       // sqlite_sequence exists (re-read at each commit)
-	trig    []string   // installed digest triggers (nil: next commit scans in full)
+	wmu     sync.Mutex           // serialises writes; guards the fields below
+	gen     uint64               // committed generation (0: no state record yet)
+	digest  [32]byte             // committed state digest
+	version int                  // applied schema version
+	dataVer int64                // PRAGMA data_version of wc when last verified
+	inc     msetSum              // committed multiset sum of all but sqlite_sequence
+	hasSeq  bool                 // sqlite_sequence exists (re-read at each commit)
+	trig    []string             // installed digest triggers (nil: next commit scans in full)
+	own     map[string]*sql.Stmt // the store's own prepared statements (stmt.go)
 }
 
 // Durability says what a committed transaction survives (docs/protocol.md
@@ -554,6 +555,7 @@ func (s *Store) closeAll() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
+	errs = append(errs, s.closeOwn())
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
@@ -613,9 +615,21 @@ func (s *Store) Verify(ctx context.Context) error {
 // sqlite3) has committed to the file since the previous call
 // (https://sqlite.org/pragma.html#pragma_data_version); the store's own
 // commits on this connection leave it unchanged.
+// s.wmu is held.
 func (s *Store) dataVersion(ctx context.Context) (int64, error) {
+	rows, err := s.ownQuery(ctx, qDataVersion)
+	if err != nil {
+		return 0, dbErr("data_version", err)
+	}
+	defer rows.Close()
 	var v int64
-	if err := s.wc.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+	if !rows.Next() {
+		return 0, dbErr("data_version", errors.Join(sql.ErrNoRows, rows.Err()))
+	}
+	if err := rows.Scan(&v); err != nil {
+		return 0, dbErr("data_version", err)
+	}
+	if err := rows.Close(); err != nil {
 		return 0, dbErr("data_version", err)
 	}
 	return v, nil

@@ -327,3 +327,34 @@ func TestStateRecordLayout(t *testing.T) {
 	require.Equal(t, 1, format)
 	require.Equal(t, 2, version)
 }
+
+// TestOwnStatementsNotCallers: the store's own per-commit statements are
+// prepared once and kept (stmt.go), authorized as the store's; a caller
+// sending the very same text gets a fresh statement under its own
+// authorization, which the authorizer refuses.
+func TestOwnStatementsNotCallers(t *testing.T) {
+	s := openTest(t, dbPath(t), ledgerSchema)
+	ctx := context.Background()
+	require.NoError(t, appendEntry(ctx, s, 1)) // primes the cache
+	require.NotEmpty(t, s.own)
+	gen := s.Generation()
+	for _, tc := range []struct {
+		q    string
+		args []any
+	}{
+		{qStateUpsert, []any{stateKey, []byte{1, 2}}},
+		{qStateUpsert, []any{"schema_version", 9}},
+		{qLogReset, nil},
+	} {
+		err := s.Tx(ctx, func(tx *Tx) error {
+			_, err := tx.Exec(tc.q, tc.args...)
+			return err
+		})
+		require.Error(t, err, tc.q)
+	}
+	require.Equal(t, gen, s.Generation())
+	require.NoError(t, appendEntry(ctx, s, 2))
+	require.NoError(t, s.Verify(ctx))
+	require.NoError(t, s.Close())
+	require.Empty(t, s.own, "closed with the writer")
+}
