@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strings"
 )
 
 // The store's own per-commit statements (PRAGMA data_version, the digest
@@ -83,14 +84,66 @@ func (s *Store) ownQuery(ctx context.Context, query string, args ...any) (*sql.R
 	return st.QueryContext(ctx, args...)
 }
 
-// closeOwn closes the cached statements.
+// closeOwn closes the cached statements (the store's and the callers').
 func (s *Store) closeOwn() error {
 	var first error
-	for q, st := range s.own {
-		if err := st.Close(); err != nil && first == nil {
-			first = err
+	for _, m := range []map[string]*sql.Stmt{s.own, s.callers} {
+		for q, st := range m {
+			if err := st.Close(); err != nil && first == nil {
+				first = err
+			}
+			delete(m, q)
 		}
-		delete(s.own, q)
 	}
 	return first
+}
+
+// maxCallerStmts bounds the caller statements kept prepared on the
+// writer connection (one TA's handful of write statements; dynamically
+// built SQL beyond the bound is prepared per use, as before).
+const maxCallerStmts = 64
+
+// callerExec runs a caller's Tx.Exec in the write transaction, keeping
+// the prepared statement for the next commit when that is safe:
+//
+//   - it is one statement (no ';' but trailing ones: a script runs
+//     through the connection as before, and a ';' inside a literal only
+//     makes the check conservative);
+//   - mayAlterSchema is false and the authorizer flagged nothing as a
+//     possible schema change while preparing it (s.nonNeutral did not
+//     move), so running it again needs no full digest;
+//   - the authorizer approved it as a caller's (s.internal is false while
+//     it is prepared): its decision depends only on the statement, and
+//     SQLite re-prepares — consulting the authorizer again — whenever the
+//     schema changes (a trigger added later whose body writes store_meta
+//     is refused then, TestMetaIsProtected), so a kept statement is never
+//     run under an older authorization than a fresh one would get.
+//
+// Only Exec statements are kept: an Exec finishes (and resets) before it
+// returns, whereas two open Rows of one kept query would share it.
+// s.wmu is held.
+func (s *Store) callerExec(ctx context.Context, query string, args ...any) (sql.Result, bool, error) {
+	if st := s.callers[query]; st != nil {
+		res, err := st.ExecContext(ctx, args...)
+		return res, true, err
+	}
+	if len(s.callers) >= maxCallerStmts || strings.Contains(strings.TrimRight(query, " \t\r\n;"), ";") ||
+		mayAlterSchema(query) {
+		return nil, false, nil
+	}
+	before := s.nonNeutral.Load()
+	st, err := s.wc.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, false, nil // let the ordinary path report it
+	}
+	if s.nonNeutral.Load() != before {
+		_ = st.Close()
+		return nil, false, nil
+	}
+	if s.callers == nil {
+		s.callers = make(map[string]*sql.Stmt)
+	}
+	s.callers[query] = st
+	res, err := st.ExecContext(ctx, args...)
+	return res, true, err
 }

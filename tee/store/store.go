@@ -42,6 +42,9 @@ type Store struct {
 	// statement may change the schema (incremental.go); the commit then
 	// digests the database in full.
 	schemaChanged atomic.Bool
+	// nonNeutral counts the authorizations that set schemaChanged (a
+	// statement whose preparation moves it is not kept, stmt.go).
+	nonNeutral atomic.Int64
 
 	durability Durability
 	fullScans  atomic.Int64 // commits digested by a full scan (for tests)
@@ -59,6 +62,7 @@ type Store struct {
 	hasSeq  bool                 // sqlite_sequence exists (re-read at each commit)
 	trig    []string             // installed digest triggers (nil: next commit scans in full)
 	own     map[string]*sql.Stmt // the store's own prepared statements (stmt.go)
+	callers map[string]*sql.Stmt // callers' kept Exec statements (stmt.go)
 }
 
 // Durability says what a committed transaction survives (docs/protocol.md
@@ -334,6 +338,7 @@ func (s *Store) authorize(op int, a1, a2, _ string) int {
 	}
 	if !digestNeutral(op) {
 		s.schemaChanged.Store(true)
+		s.nonNeutral.Add(1)
 	}
 	isMeta := func(name string) bool { return strings.EqualFold(name, metaTable) }
 	switch op {

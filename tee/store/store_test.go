@@ -242,6 +242,11 @@ func TestMetaIsProtected(t *testing.T) {
 	}
 	require.Equal(t, gen, s.Generation(), "refused statements change nothing")
 
+	// The ledger insert is now a kept statement (stmt.go): it must not
+	// keep the authorization it got before the trigger below existed.
+	require.NoError(t, appendEntry(ctx, s, 5))
+	require.Contains(t, s.callers, `INSERT INTO ledger(seq, amount, sealed) VALUES (?, ?, ?)`)
+
 	// A trigger on another table whose body writes store_meta can be
 	// created, but every statement that would fire it is refused.
 	require.NoError(t, s.Tx(ctx, func(tx *Tx) error {

@@ -35,6 +35,11 @@ func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
 	if err := t.prepare(query); err != nil {
 		return nil, err
 	}
+	if t.dg != nil && !t.readOnly {
+		if res, ok, err := t.s.callerExec(t.ctx, query, args...); ok {
+			return res, err
+		}
+	}
 	return t.tx.ExecContext(t.ctx, query, args...)
 }
 
