@@ -30,7 +30,9 @@ func (t *Tx) prepare(query string) error {
 }
 
 // Exec executes a statement (or, without args, a script) in the
-// transaction.
+// transaction. In a write transaction a single statement that cannot
+// alter the schema is prepared once and kept for later commits (at most
+// maxCallerStmts of them; see callerExec).
 func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
 	if err := t.prepare(query); err != nil {
 		return nil, err
