@@ -17,7 +17,8 @@
 // commit, may be ahead of the durable database, and the store then refuses
 // its own file as a rollback: it fails closed). The rollback counter lives
 // in a separate file outside the TA's database directory (see
-// FileCounter), fsynced per CounterDurability.
+// FileCounter and "Rollback counter file" below), synced per
+// CounterDurability.
 //
 // # Tables
 //
@@ -97,7 +98,34 @@
 //	                               commit and counter write)
 //
 // A process killed at any instant leaves the old or the new state: SQLite's
-// WAL commit is atomic, and the counter file is replaced atomically after it.
+// WAL commit is atomic, and the counter write after it leaves the old or
+// the new value (below).
+//
+// # Rollback counter file
+//
+// FileCounter's file (version 2, docs/protocol.md §6.6) is two 46-byte
+// slots, A at offset 0 and B at offset 4096, each
+//
+//	"FPMC" ‖ 0x02 ‖ slot index (0x00/0x01) ‖ u64be(value) ‖ HMAC-SHA256(counter key, preceding 14 bytes)
+//
+// with zero bytes between them. A write is one pwrite of the slot not
+// holding the current value, on a descriptor kept open (plus fdatasync
+// under DurabilityPower); reading takes the highest valid slot. A torn
+// write can only damage the slot being written — the other still holds
+// the current value, and each slot has its own 4 KiB block — so it reads
+// as the previous value, which Open accepts (a database ahead of its
+// counter; the counter catches up). Both slots invalid is
+// ErrCounterTampered. A version 1 file (one 45-byte record, "FPMC" ‖ 0x01
+// ‖ u64be ‖ HMAC) is read and replaced atomically by a version 2 file on
+// its first write.
+//
+// # Prepared statements
+//
+// The store's own per-commit statements, and callers' single-statement
+// Exec calls in write transactions that cannot alter the schema, are
+// prepared once on the writer connection and kept (stmt.go); SQLite
+// re-prepares them, consulting the authorizer again, after any schema
+// change.
 //
 // # What is checked when
 //

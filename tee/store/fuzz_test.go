@@ -89,6 +89,60 @@ func FuzzCounterRecord(f *testing.F) {
 	})
 }
 
+// FuzzCounterFile feeds arbitrary bytes to the whole-file counter parser
+// (version 1 record or version 2 A/B slots). It must never panic; an error
+// is ErrCounterTampered with a zero result; a file that parses is a v1
+// record that re-marshals to itself, or a v2 file whose winning slot is a
+// canonical slot at its place, no lower than the other slot if that one
+// is valid, with zero padding between them.
+func FuzzCounterFile(f *testing.F) {
+	key, err := deriveKey(testKey(), labelCounterKey, counterKeySize)
+	require.NoError(f, err)
+	file := func(a, b []byte) []byte {
+		out := make([]byte, counterFileSize)
+		copy(out, a)
+		copy(out[counterSlotStride:], b)
+		return out
+	}
+	slotA := appendCounterSlot(nil, key, 0, 7)
+	slotB := appendCounterSlot(nil, key, 1, 8)
+	good := file(slotA, slotB)
+	f.Add(good)
+	f.Add(file(slotA, slotB[:20]))                        // B torn
+	f.Add(file(slotA[:20], slotB))                        // A torn
+	f.Add(file(nil, nil))                                 // both zero
+	f.Add(file(slotB, slotA))                             // swapped
+	f.Add(file(slotA, appendCounterSlot(nil, key, 1, 7))) // tie
+	f.Add(good[:counterFileSize-1])
+	f.Add(append(append([]byte(nil), good...), 0))
+	f.Add(marshalCounterRecord(key, 42)) // version 1
+	f.Add([]byte("FPMC\x02"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := parseCounterFile(key, b)
+		if err != nil {
+			require.ErrorIs(t, err, ErrCounterTampered)
+			require.Zero(t, st)
+			return
+		}
+		switch st.version {
+		case counterVersion:
+			require.Equal(t, marshalCounterRecord(key, st.value), b)
+		case counterVersion2:
+			require.Len(t, b, counterFileSize)
+			require.Equal(t, make([]byte, counterSlotStride-counterSlotSize), b[counterSlotSize:counterSlotStride])
+			at := b[st.slot*counterSlotStride:][:counterSlotSize]
+			require.Equal(t, appendCounterSlot(nil, key, st.slot, st.value), at, "the winner is canonical")
+			other := 1 - st.slot
+			if v, err := parseCounterSlot(key, other, b[other*counterSlotStride:][:counterSlotSize]); err == nil {
+				require.LessOrEqual(t, v, st.value, "the highest valid slot wins")
+			}
+		default:
+			t.Fatalf("version %d", st.version)
+		}
+	})
+}
+
 func isTyped(err error) bool {
 	for _, s := range []error{ErrInvalidArgument, ErrMalformed, ErrSealedCorrupt} {
 		if errors.Is(err, s) {

@@ -163,7 +163,7 @@ func logInsert(t tableInfo, ref string, sign int) string {
 
 // foldLog adds the digest log's entries to m and empties the log.
 func (s *Store) foldLog(ctx context.Context, tx *sql.Tx, m *msetSum) error {
-	rows, err := tx.QueryContext(ctx, "SELECT sign, h FROM temp."+digestLog)
+	rows, err := s.ownQuery(ctx, qLogRead)
 	if err != nil {
 		return dbErr("read digest log", err)
 	}
@@ -189,7 +189,7 @@ func (s *Store) foldLog(ctx context.Context, tx *sql.Tx, m *msetSum) error {
 	if err := rows.Close(); err != nil {
 		return dbErr("read digest log", err)
 	}
-	return s.execInternal(ctx, tx, "DELETE FROM temp."+digestLog)
+	return s.ownExec(ctx, qLogReset)
 }
 
 // sqliteRecursive is SQLITE_RECURSIVE (a recursive CTE), which go-sqlite3

@@ -206,3 +206,44 @@ func TestDigestLogGuarded(t *testing.T) {
 	}))
 	requireDigestMatchesFull(t, s, "after refused statements")
 }
+
+// TestKeptStatementAcrossSchemaChange: a caller's Exec statement kept
+// prepared across commits (stmt.go) still fires the digest triggers of the
+// current schema after a schema change has re-installed them.
+func TestKeptStatementAcrossSchemaChange(t *testing.T) {
+	s := openTest(t, dbPath(t), incSchema)
+	ctx := context.Background()
+	const ins = `INSERT INTO parent(id, v) VALUES (?, ?)`
+	put := func(id int) {
+		require.NoError(t, s.Tx(ctx, func(tx *Tx) error {
+			_, err := tx.Exec(ins, id, []byte{byte(id)})
+			return err
+		}))
+	}
+	put(1)
+	put(2)
+	require.Contains(t, s.callers, ins, "kept")
+	scans := s.fullScans.Load()
+	put(3)
+	require.Equal(t, scans, s.fullScans.Load(), "a kept statement needs no full scan")
+	requireDigestMatchesFull(t, s, "before the schema change")
+	for i, q := range []string{
+		`ALTER TABLE parent ADD COLUMN extra TEXT DEFAULT 'x'`,
+		`CREATE TABLE other (a INTEGER)`,
+		`CREATE TRIGGER copy AFTER INSERT ON parent BEGIN INSERT INTO other(a) VALUES (NEW.id); END`,
+	} {
+		require.NoError(t, s.Tx(ctx, func(tx *Tx) error {
+			_, err := tx.Exec(q)
+			return err
+		}), q)
+		require.NotContains(t, s.callers, q, "a schema change is never kept")
+		put(10 + i)
+		requireDigestMatchesFull(t, s, q)
+	}
+	var n int
+	require.NoError(t, s.View(ctx, func(tx *Tx) error {
+		return tx.QueryRow(`SELECT count(*) FROM other`).Scan(&n)
+	}))
+	require.Equal(t, 1, n, "the kept insert fires the trigger created after it was prepared")
+	require.NoError(t, s.Verify(ctx))
+}

@@ -39,6 +39,7 @@ func (p protected) open(opts ...Option) (*Store, error) {
 func (p protected) counter(t testing.TB) uint64 {
 	c, err := OpenFileCounter(p.ctrPath, testKey())
 	require.NoError(t, err)
+	defer c.Close()
 	v, err := c.Read()
 	require.NoError(t, err)
 	return v
@@ -212,7 +213,10 @@ func TestCounterTamperedAtOpen(t *testing.T) {
 	require.NoError(t, s.Close())
 	b, err := os.ReadFile(p.ctrPath)
 	require.NoError(t, err)
-	b[12] = 0 // lower the value; the MAC no longer matches
+	// Lower the value in both slots; the MACs no longer match. (One
+	// invalid slot alone is tolerated: see TestFileCounterTornSlot.)
+	b[13] = 0
+	b[counterSlotStride+13] = 0
 	require.NoError(t, os.WriteFile(p.ctrPath, b, 0o600))
 	_, err = p.open()
 	require.ErrorIs(t, err, ErrCounterTampered)

@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -41,6 +42,9 @@ type Store struct {
 	// statement may change the schema (incremental.go); the commit then
 	// digests the database in full.
 	schemaChanged atomic.Bool
+	// nonNeutral counts the authorizations that set schemaChanged (a
+	// statement whose preparation moves it is not kept, stmt.go).
+	nonNeutral atomic.Int64
 
 	durability Durability
 	fullScans  atomic.Int64 // commits digested by a full scan (for tests)
@@ -49,14 +53,16 @@ type Store struct {
 	rh     *rowHasher
 	rhVals [][]byte
 
-	wmu     sync.Mutex // serialises writes; guards the fields below
-	gen     uint64     // committed generation (0: no state record yet)
-	digest  [32]byte   // committed state digest
-	version int        // applied schema version
-	dataVer int64      // PRAGMA data_version of wc when last verified
-	inc     msetSum    // committed multiset sum of all but sqlite_sequence
-	hasSeq  bool       // sqlite_sequence exists (re-read at each commit)
-	trig    []string   // installed digest triggers (nil: next commit scans in full)
+	wmu     sync.Mutex           // serialises writes; guards the fields below
+	gen     uint64               // committed generation (0: no state record yet)
+	digest  [32]byte             // committed state digest
+	version int                  // applied schema version
+	dataVer int64                // PRAGMA data_version of wc when last verified
+	inc     msetSum              // committed multiset sum of all but sqlite_sequence
+	hasSeq  bool                 // sqlite_sequence exists (re-read at each commit)
+	trig    []string             // installed digest triggers (nil: next commit scans in full)
+	own     map[string]*sql.Stmt // the store's own prepared statements (stmt.go)
+	callers map[string]*sql.Stmt // callers' kept Exec statements (stmt.go)
 }
 
 // Durability says what a committed transaction survives (docs/protocol.md
@@ -124,6 +130,8 @@ type options struct {
 }
 
 // WithCounter enables rollback protection against c (see the package doc).
+// If c is an io.Closer (FileCounter is), Store.Close — or an Open that
+// fails after opening the database — closes it.
 // Without it the store still detects offline edits (ErrTampered) but not
 // the restoration of an older, self-consistent copy.
 func WithCounter(c MonotonicCounter) Option { return func(o *options) { o.counter = c } }
@@ -246,11 +254,11 @@ func Open(path string, storageKey []byte, schema Schema, opts ...Option) (*Store
 
 	ctx := context.Background()
 	if err := s.load(ctx, schema); err != nil {
-		s.closeDBs()
+		_ = s.closeAll()
 		return nil, err
 	}
 	if err := s.migrate(ctx, schema); err != nil {
-		s.closeDBs()
+		_ = s.closeAll()
 		return nil, err
 	}
 	s.log.Info("store opened",
@@ -330,6 +338,7 @@ func (s *Store) authorize(op int, a1, a2, _ string) int {
 	}
 	if !digestNeutral(op) {
 		s.schemaChanged.Store(true)
+		s.nonNeutral.Add(1)
 	}
 	isMeta := func(name string) bool { return strings.EqualFold(name, metaTable) }
 	switch op {
@@ -528,7 +537,8 @@ func (s *Store) migrate(ctx context.Context, schema Schema) error {
 	return nil
 }
 
-// Close closes the database, waiting for a write in progress to finish.
+// Close closes the database (and the counter, if it is an io.Closer),
+// waiting for a write in progress to finish.
 // It is idempotent.
 func (s *Store) Close() error {
 	s.wmu.Lock()
@@ -536,11 +546,21 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return s.closeDBs()
+	return s.closeAll()
+}
+
+// closeAll closes the databases and the counter, if it is an io.Closer.
+func (s *Store) closeAll() error {
+	err := s.closeDBs()
+	if c, ok := s.counter.(io.Closer); ok {
+		err = errors.Join(err, c.Close())
+	}
+	return err
 }
 
 func (s *Store) closeDBs() error {
 	var errs []error
+	errs = append(errs, s.closeOwn())
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
@@ -600,9 +620,21 @@ func (s *Store) Verify(ctx context.Context) error {
 // sqlite3) has committed to the file since the previous call
 // (https://sqlite.org/pragma.html#pragma_data_version); the store's own
 // commits on this connection leave it unchanged.
+// s.wmu is held.
 func (s *Store) dataVersion(ctx context.Context) (int64, error) {
+	rows, err := s.ownQuery(ctx, qDataVersion)
+	if err != nil {
+		return 0, dbErr("data_version", err)
+	}
+	defer rows.Close()
 	var v int64
-	if err := s.wc.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+	if !rows.Next() {
+		return 0, dbErr("data_version", errors.Join(sql.ErrNoRows, rows.Err()))
+	}
+	if err := rows.Scan(&v); err != nil {
+		return 0, dbErr("data_version", err)
+	}
+	if err := rows.Close(); err != nil {
 		return 0, dbErr("data_version", err)
 	}
 	return v, nil

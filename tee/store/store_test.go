@@ -242,6 +242,11 @@ func TestMetaIsProtected(t *testing.T) {
 	}
 	require.Equal(t, gen, s.Generation(), "refused statements change nothing")
 
+	// The ledger insert is now a kept statement (stmt.go): it must not
+	// keep the authorization it got before the trigger below existed.
+	require.NoError(t, appendEntry(ctx, s, 5))
+	require.Contains(t, s.callers, `INSERT INTO ledger(seq, amount, sealed) VALUES (?, ?, ?)`)
+
 	// A trigger on another table whose body writes store_meta can be
 	// created, but every statement that would fire it is refused.
 	require.NoError(t, s.Tx(ctx, func(tx *Tx) error {
@@ -326,4 +331,35 @@ func TestStateRecordLayout(t *testing.T) {
 	require.NoError(t, rawDB(t, p).QueryRow(`SELECT value FROM store_meta WHERE key = 'schema_version'`).Scan(&version))
 	require.Equal(t, 1, format)
 	require.Equal(t, 2, version)
+}
+
+// TestOwnStatementsNotCallers: the store's own per-commit statements are
+// prepared once and kept (stmt.go), authorized as the store's; a caller
+// sending the very same text gets a fresh statement under its own
+// authorization, which the authorizer refuses.
+func TestOwnStatementsNotCallers(t *testing.T) {
+	s := openTest(t, dbPath(t), ledgerSchema)
+	ctx := context.Background()
+	require.NoError(t, appendEntry(ctx, s, 1)) // primes the cache
+	require.NotEmpty(t, s.own)
+	gen := s.Generation()
+	for _, tc := range []struct {
+		q    string
+		args []any
+	}{
+		{qStateUpsert, []any{stateKey, []byte{1, 2}}},
+		{qStateUpsert, []any{"schema_version", 9}},
+		{qLogReset, nil},
+	} {
+		err := s.Tx(ctx, func(tx *Tx) error {
+			_, err := tx.Exec(tc.q, tc.args...)
+			return err
+		})
+		require.Error(t, err, tc.q)
+	}
+	require.Equal(t, gen, s.Generation())
+	require.NoError(t, appendEntry(ctx, s, 2))
+	require.NoError(t, s.Verify(ctx))
+	require.NoError(t, s.Close())
+	require.Empty(t, s.own, "closed with the writer")
 }

@@ -30,10 +30,17 @@ func (t *Tx) prepare(query string) error {
 }
 
 // Exec executes a statement (or, without args, a script) in the
-// transaction.
+// transaction. In a write transaction a single statement that cannot
+// alter the schema is prepared once and kept for later commits (at most
+// maxCallerStmts of them; see callerExec).
 func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
 	if err := t.prepare(query); err != nil {
 		return nil, err
+	}
+	if t.dg != nil && !t.readOnly {
+		if res, ok, err := t.s.callerExec(t.ctx, query, args...); ok {
+			return res, err
+		}
 	}
 	return t.tx.ExecContext(t.ctx, query, args...)
 }
@@ -130,9 +137,9 @@ func (s *Store) writeLocked(ctx context.Context, fn func(tx *Tx) error) error {
 	// Full verification (a scan of the whole database) only when another
 	// connection has committed since the last check; the store's own
 	// commits cannot have tampered with it.
-	var dv int64
-	if err := sqlTx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&dv); err != nil {
-		return dbErr("data_version", err)
+	dv, err := s.dataVersion(ctx)
+	if err != nil {
+		return err
 	}
 	if dv != s.dataVer {
 		if err := s.verifyLocked(ctx, sqlTx); err != nil {
@@ -169,9 +176,7 @@ func (s *Store) writeLocked(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return err
 	}
-	w := &Tx{tx: sqlTx, ctx: ctx, s: s}
-	if err := w.internalExec(`INSERT INTO `+metaTable+`(key, value) VALUES (?, ?)
-		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, stateKey, sealed); err != nil {
+	if err := s.ownExec(ctx, qStateUpsert, stateKey, sealed); err != nil {
 		return dbErr("write state record", err)
 	}
 	if err := sqlTx.Commit(); err != nil {
