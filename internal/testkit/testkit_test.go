@@ -82,3 +82,13 @@ func TestShortDirAndContext(t *testing.T) {
 	_, err := os.Stat(dir)
 	require.ErrorIs(t, err, os.ErrNotExist, "removed when the test ends")
 }
+
+func TestReadJSONAndUnhex(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v.json")
+	require.NoError(t, os.WriteFile(path, []byte(`[{"name":"a","hex":"00 a4 04"}]`), 0o600))
+	type vector struct{ Name, Hex string }
+	vs := ReadJSON[[]vector](t, path)
+	require.Equal(t, []vector{{"a", "00 a4 04"}}, vs)
+	assert.Equal(t, []byte{0x00, 0xa4, 0x04}, Unhex(t, vs[0].Hex))
+}
