@@ -31,7 +31,6 @@ import (
 	"github.com/fpemu/fpemu/payserver/wire"
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/drive"
-	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
 
@@ -179,28 +178,11 @@ func (r *runner) serverBenchArgs(ctx context.Context, t *tally, extra ...string)
 	if r.anchors, err = (payproto.TrustAnchors{ServerName: chanServerName, Roots: [][]byte{root}}).Marshal(); !t.must("trust anchors", err) {
 		return nil
 	}
-	fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
-	if fx == nil {
+	if b.payFixture, b.reg = r.payScene(ctx, t, simdev.RestartPolicy{}); b.payFixture == nil {
 		return nil
 	}
-	p := &payFixture{fixture: fx}
-	if p.outbox, err = fx.dev.session(ctx, tee.RoleFingerprint); !t.must("fingerprint", err) {
-		return nil
-	}
-	pay, err := fx.dev.session(ctx, tee.RolePayment, rpc.AsUser())
-	if !t.must("payment", err) {
-		return nil
-	}
-	if !t.must("relay finger lists", drive.RelayOutbox(p.outbox, pay)(ctx)) {
-		return nil
-	}
-	if b.reg, err = drive.RegisterScene(ctx, pay, sceneRef, 0, nil); !t.must("register the scene key", err) {
-		return nil
-	}
-	p.app = drive.App{Session: pay, Ref: sceneRef, Scene: b.reg.SceneCert}
-	b.payFixture = p
-	b.fingers = []uint32{fx.fid}
-	if !t.must("certify the TA's channel keys", b.certifyChannel(ctx, pay)) {
+	b.fingers = []uint32{b.fid}
+	if !t.must("certify the TA's channel keys", b.certifyChannel(ctx, b.app.Session)) {
 		return nil
 	}
 	dev, err := proof.VerifyDeviceCert(b.reg.Device)
