@@ -256,24 +256,12 @@ func (b *srvBench) dial(ctx context.Context, srv *srvProc) (*drive.Channel, erro
 // order has the merchant create an order on srv's HTTP API and returns
 // its id.
 func (b *srvBench) order(ctx context.Context, srv *srvProc, key, payee string, amount int64, text string) (string, error) {
-	body, _ := json.Marshal(map[string]any{"payee": payee, "amount": amount, "currency": "CNY", "summary": text})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+srv.http+"/v1/orders", bytes.NewReader(body))
+	o, created, err := payserver.CreateOrder(ctx, srv.http, key, payserver.OrderRequest{Payee: payee, Amount: amount, Currency: "CNY", Summary: text})
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var o payserver.OrderJSON
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&o); err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusCreated || o.ID == "" {
-		return "", fmt.Errorf("create order: HTTP %d", resp.StatusCode)
+	if !created || o.ID == "" {
+		return "", fmt.Errorf("create order: not a new order (%q)", o.ID)
 	}
 	return o.ID, nil
 }
