@@ -65,10 +65,8 @@ func startCluster(t *testing.T) *pgCluster {
 	if bin == "" {
 		testkit.Unavailable(t, "no PostgreSQL server programs (initdb, pg_ctl on PATH or in /usr/lib/postgresql/*/bin) to run a throwaway cluster")
 	}
-	dir, err := os.MkdirTemp("", "fpg")
-	require.NoError(t, err)
+	dir := testkit.ShortDir(t)
 	c := &pgCluster{bin: bin, dir: dir, port: 20000 + mrand.IntN(20000)}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {

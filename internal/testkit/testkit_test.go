@@ -92,3 +92,16 @@ func TestReadJSONAndUnhex(t *testing.T) {
 	require.Equal(t, []vector{{"a", "00 a4 04"}}, vs)
 	assert.Equal(t, []byte{0x00, 0xa4, 0x04}, Unhex(t, vs[0].Hex))
 }
+
+func TestForeignExecutable(t *testing.T) {
+	p := ForeignExecutable(t)
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), fi.Mode().Perm())
+	di, err := os.Stat(filepath.Dir(p))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), di.Mode().Perm())
+	self, err := os.Stat(os.Args[0])
+	require.NoError(t, err)
+	assert.Equal(t, self.Size(), fi.Size())
+}
