@@ -35,3 +35,26 @@ func Unhex(tb testing.TB, s string) []byte {
 	}
 	return b
 }
+
+// ReadHex reads an annotated hex file (a golden encoding under a
+// package's testdata): '#' starts a comment to the end of the line and
+// whitespace is ignored; what is left must be hex.
+func ReadHex(tb testing.TB, path string) []byte {
+	tb.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("golden hex: %v", err)
+	}
+	var sb strings.Builder
+	for _, line := range strings.Split(string(raw), "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		sb.WriteString(strings.Join(strings.Fields(line), ""))
+	}
+	b, err := hex.DecodeString(sb.String())
+	if err != nil {
+		tb.Fatalf("golden hex %s: %v", path, err)
+	}
+	return b
+}

@@ -105,3 +105,9 @@ func TestForeignExecutable(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, self.Size(), fi.Size())
 }
+
+func TestReadHex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.hex")
+	require.NoError(t, os.WriteFile(path, []byte("# header\n01 02 # two bytes\n\n  0a0B\n"), 0o600))
+	assert.Equal(t, []byte{1, 2, 0x0a, 0x0b}, ReadHex(t, path))
+}
