@@ -89,8 +89,10 @@ const (
 	usageEnc  = smx509.KeyUsageKeyAgreement | smx509.KeyUsageKeyEncipherment
 )
 
-// credentials makes a fresh SM2 key pair and has p certify both for cn.
-func (p *chanPKI) credentials(cn string) (*channel.SM2Credentials, error) {
+// dualCredentials makes the fresh SM2 signing and encryption key pairs of
+// one channel end and has certify issue their certificates (signing
+// first), as the payment CA issues a dual pair (docs/protocol.md §13).
+func dualCredentials(certify func(sk, ek *sm2.PrivateKey) (sign, enc *smx509.Certificate, err error)) (*channel.SM2Credentials, error) {
 	sk, err := sm2.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -103,15 +105,23 @@ func (p *chanPKI) credentials(cn string) (*channel.SM2Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := p.issue(cn, sk.Public(), usageSign)
-	if err != nil {
-		return nil, err
-	}
-	ec, err := p.issue(cn, ek.Public(), usageEnc)
+	sc, ec, err := certify(sk, ek)
 	if err != nil {
 		return nil, err
 	}
 	return &channel.SM2Credentials{SignCert: sc, Signer: sk, EncCert: ec, Exchange: x, Decrypter: ek}, nil
+}
+
+// credentials makes a fresh dual key pair and has p certify both for cn.
+func (p *chanPKI) credentials(cn string) (*channel.SM2Credentials, error) {
+	return dualCredentials(func(sk, ek *sm2.PrivateKey) (*smx509.Certificate, *smx509.Certificate, error) {
+		sc, err := p.issue(cn, sk.Public(), usageSign)
+		if err != nil {
+			return nil, nil, err
+		}
+		ec, err := p.issue(cn, ek.Public(), usageEnc)
+		return sc, ec, err
+	})
 }
 
 // chanServer is the payment server: channel.Server per TCP connection on

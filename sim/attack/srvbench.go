@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
@@ -403,37 +404,31 @@ type otherPhone struct {
 func (b *srvBench) newOtherPhone(ctx context.Context) (*otherPhone, error) {
 	var id proof.DeviceID
 	_, _ = rand.Read(id[:])
-	sk, err := sm2.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	ek, err := sm2.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
 	cn := hex.EncodeToString(id[:])
-	scsr, err := ca.NewCSR(rand.Reader, sk, ca.CSRTemplate{CommonName: cn})
+	creds, err := dualCredentials(func(sk, ek *sm2.PrivateKey) (*smx509.Certificate, *smx509.Certificate, error) {
+		scsr, err := ca.NewCSR(rand.Reader, sk, ca.CSRTemplate{CommonName: cn})
+		if err != nil {
+			return nil, nil, err
+		}
+		ecsr, err := ca.NewCSR(rand.Reader, ek, ca.CSRTemplate{CommonName: cn})
+		if err != nil {
+			return nil, nil, err
+		}
+		authority, err := ca.Open(b.caDir, ca.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		defer authority.Close()
+		iss, err := authority.Issue(ctx, ca.Request{CSR: scsr, EncCSR: ecsr, Profile: ca.ProfileDevice, Usage: ca.UsageDual})
+		if err != nil {
+			return nil, nil, err
+		}
+		return iss.Certs[0], iss.Certs[1], nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	ecsr, err := ca.NewCSR(rand.Reader, ek, ca.CSRTemplate{CommonName: cn})
-	if err != nil {
-		return nil, err
-	}
-	authority, err := ca.Open(b.caDir, ca.Options{})
-	if err != nil {
-		return nil, err
-	}
-	defer authority.Close()
-	iss, err := authority.Issue(ctx, ca.Request{CSR: scsr, EncCSR: ecsr, Profile: ca.ProfileDevice, Usage: ca.UsageDual})
-	if err != nil {
-		return nil, err
-	}
-	x, err := channel.NewKeyExchanger(ek)
-	if err != nil {
-		return nil, err
-	}
-	return &otherPhone{id: id, creds: &channel.SM2Credentials{SignCert: iss.Certs[0], Signer: sk, EncCert: iss.Certs[1], Exchange: x, Decrypter: ek}}, nil
+	return &otherPhone{id: id, creds: creds}, nil
 }
 
 // phoneChannel is the other phone's established channel to a server.
