@@ -146,3 +146,17 @@ func TestCreateOrderClient(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "409")
 }
+
+// TestNewFillsUnsetBounds: New takes a Config bound that is zero or
+// negative as unset and uses its default; a set one is kept.
+func TestNewFillsUnsetBounds(t *testing.T) {
+	s, _ := newTestServer(t)
+	assert.Equal(t, int64(512), s.cfg.MaxBodyBytes, "set")
+	assert.Equal(t, DefaultMaxConns, s.cfg.MaxConns)
+	assert.Equal(t, DefaultHandshakeTimeout, s.cfg.HandshakeTimeout)
+	assert.Equal(t, DefaultIdleTimeout, s.cfg.IdleTimeout)
+	assert.Equal(t, DefaultPruneEvery, s.cfg.PruneEvery)
+	for _, tc := range []struct{ v, want int }{{0, 7}, {-1, 7}, {3, 3}} {
+		assert.Equal(t, tc.want, orDefault(tc.v, 7), "%d", tc.v)
+	}
+}
