@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,7 +31,7 @@ func TestAuthResultGolden(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			want := readHex(t, c.file)
+			want := testkit.ReadHex(t, c.file)
 			require.Len(t, want, AuthResultSize)
 			b, err := c.r.Marshal()
 			require.NoError(t, err)
@@ -43,7 +44,7 @@ func TestAuthResultGolden(t *testing.T) {
 }
 
 func TestFingerListGolden(t *testing.T) {
-	want := readHex(t, "testdata/finger_list_v1.hex")
+	want := testkit.ReadHex(t, "testdata/finger_list_v1.hex")
 	require.Len(t, want, FingerListHeaderSize+12)
 	b, err := goldenList.Marshal()
 	require.NoError(t, err)

@@ -1,9 +1,6 @@
 package bio
 
 import (
-	"encoding/hex"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,24 +8,6 @@ import (
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/envelope"
 )
-
-// readHex reads an annotated hex file: '#' starts a comment, whitespace is
-// ignored.
-func readHex(t testing.TB, path string) []byte {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var sb strings.Builder
-	for _, line := range strings.Split(string(raw), "\n") {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		sb.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	b, err := hex.DecodeString(sb.String())
-	require.NoError(t, err)
-	return b
-}
 
 // testKeys returns a keyring with a distinct non-zero key per manifest
 // route.

@@ -57,12 +57,12 @@ func TestOpenSSLOpteeRSA(t *testing.T) {
 	bin := needOpenSSL(t)
 	v := loadVectors(t)["optee-rsa"]
 	dir := t.TempDir()
-	k, err := x509.ParsePKCS8PrivateKey(unhex(t, v.Keys["device_rsa_pkcs8"]))
+	k, err := x509.ParsePKCS8PrivateKey(testkit.Unhex(t, v.Keys["device_rsa_pkcs8"]))
 	require.NoError(t, err)
 	pub, err := x509.MarshalPKIXPublicKey(&k.(*rsa.PrivateKey).PublicKey)
 	require.NoError(t, err)
 	pubPEM := writeFile(t, dir, "device.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))
-	rec, err := chanwire.ParseRecord(unhex(t, v.Records[0].Record))
+	rec, err := chanwire.ParseRecord(testkit.Unhex(t, v.Records[0].Record))
 	require.NoError(t, err)
 	signed, err := rec.SignedPart()
 	require.NoError(t, err)
@@ -98,25 +98,25 @@ func TestOpenSSLSM(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			v := loadVectors(t)[name]
 			dir := t.TempDir()
-			certDER := writeFile(t, dir, "device_sign.der", unhex(t, v.Certs["device_sign"]))
+			certDER := writeFile(t, dir, "device_sign.der", testkit.Unhex(t, v.Certs["device_sign"]))
 			pubPEM := filepath.Join(dir, "device_sign.pem")
 			runOpenSSL(t, bin, "x509", "-inform", "DER", "-in", certDER, "-pubkey", "-noout", "-out", pubPEM)
 
-			rec, err := chanwire.ParseRecord(unhex(t, v.Records[0].Record))
+			rec, err := chanwire.ParseRecord(testkit.Unhex(t, v.Records[0].Record))
 			require.NoError(t, err)
-			pt := unhex(t, v.Records[0].Plaintext)
+			pt := testkit.Unhex(t, v.Records[0].Plaintext)
 			m, err := chanwire.ParseAppMessage(pt)
 			require.NoError(t, err)
 			content := mustMarshal(t, m.Content)
 			p, _ := chanwire.ParseProfile(name)
-			s := &session{profile: p, binding: unhex(t, v.Derived["binding"])}
+			s := &session{profile: p, binding: testkit.Unhex(t, v.Derived["binding"])}
 			signed := s.appSigned(true, rec.Seq, content)
 			out := runOpenSSL(t, bin, "pkeyutl", "-verify", "-pubin", "-inkey", pubPEM, "-rawin", "-digest", "sm3",
 				"-pkeyopt", "distid:1234567812345678", "-in", writeFile(t, dir, "signed.bin", signed),
 				"-sigfile", writeFile(t, dir, "sig.bin", m.Signature))
 			require.Contains(t, out, "Signature Verified Successfully")
 
-			iv := unhex(t, v.Derived["c2s_iv"]) // seq 0: nonce = iv
+			iv := testkit.Unhex(t, v.Derived["c2s_iv"]) // seq 0: nonce = iv
 			require.Zero(t, rec.Seq)
 			ct := writeFile(t, dir, "ct.bin", rec.Ciphertext[:len(rec.Ciphertext)-chanwire.GCMTag])
 			got, err := exec.Command(bin, "enc", "-d", "-sm4-ctr", "-K", v.Derived["c2s_key"], "-iv", hex.EncodeToString(iv)+"00000002", "-in", ct).Output()

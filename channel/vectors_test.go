@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/channel/chanwire"
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "regenerate testdata/vectors_v1.json (docs/protocol.md §11.11)")
@@ -45,12 +46,6 @@ type vectorRecord struct {
 	From      string `json:"from"` // "device" or "server"
 	Record    string `json:"record"`
 	Plaintext string `json:"plaintext"` // the AppMessage TLVs inside the record
-}
-
-func unhex(t testing.TB, s string) []byte {
-	b, err := hex.DecodeString(s)
-	require.NoError(t, err)
-	return b
 }
 
 func sm2Scalar(k *sm2.PrivateKey) string { return hex.EncodeToString(k.D.FillBytes(make([]byte, 32))) }
@@ -123,7 +118,7 @@ func deriveVector(t *testing.T, v vector) map[string]string {
 	d := map[string]string{}
 	msgs := make([][]byte, len(v.Messages))
 	for i, m := range v.Messages {
-		msgs[i] = unhex(t, m)
+		msgs[i] = testkit.Unhex(t, m)
 	}
 	require.Len(t, msgs, 3)
 	p, ok := chanwire.ParseProfile(v.Profile)
@@ -132,9 +127,9 @@ func deriveVector(t *testing.T, v vector) map[string]string {
 	var c2s, s2c protector
 	var appSess *session
 	if p == chanwire.ProfileOpteeRSA {
-		dk, err := x509.ParsePKCS8PrivateKey(unhex(t, v.Keys["device_rsa_pkcs8"]))
+		dk, err := x509.ParsePKCS8PrivateKey(testkit.Unhex(t, v.Keys["device_rsa_pkcs8"]))
 		require.NoError(t, err)
-		sk, err := x509.ParsePKCS8PrivateKey(unhex(t, v.Keys["server_rsa_pkcs8"]))
+		sk, err := x509.ParsePKCS8PrivateKey(testkit.Unhex(t, v.Keys["server_rsa_pkcs8"]))
 		require.NoError(t, err)
 		dev, srv := dk.(*rsa.PrivateKey), sk.(*rsa.PrivateKey)
 		m1, err := chanwire.ParseRSAHello(msgs[0])
@@ -172,12 +167,12 @@ func deriveVector(t *testing.T, v vector) map[string]string {
 		cf, err := chanwire.ParseClientFinished(msgs[2])
 		require.NoError(t, err)
 		key := func(name string) *sm2.PrivateKey {
-			k, err := sm2.NewPrivateKey(unhex(t, v.Keys[name]))
+			k, err := sm2.NewPrivateKey(testkit.Unhex(t, v.Keys[name]))
 			require.NoError(t, err)
 			return k
 		}
 		cert := func(name string) *smx509.Certificate {
-			c, err := smx509.ParseCertificate(unhex(t, v.Certs[name]))
+			c, err := smx509.ParseCertificate(testkit.Unhex(t, v.Certs[name]))
 			require.NoError(t, err)
 			return c
 		}
@@ -186,7 +181,7 @@ func deriveVector(t *testing.T, v vector) map[string]string {
 		now, err := time.Parse("2006-01-02T15:04:05Z", v.Now)
 		require.NoError(t, err)
 		for _, side := range []string{"device", "server"} {
-			_, err := verifyPair(unhex(t, v.Certs[side+"_sign"]), unhex(t, v.Certs[side+"_enc"]), roots, now)
+			_, err := verifyPair(testkit.Unhex(t, v.Certs[side+"_sign"]), testkit.Unhex(t, v.Certs[side+"_enc"]), roots, now)
 			require.NoError(t, err, side)
 		}
 		devEnc, srvEnc := key("device_enc"), key("server_enc")
@@ -198,9 +193,9 @@ func deriveVector(t *testing.T, v vector) map[string]string {
 		sx, _ := NewKeyExchanger(srvEnc)
 		var ra, rb *ecdh.PrivateKey
 		if p == chanwire.ProfileGMFS {
-			ra, err = ecdh.P256().NewPrivateKey(unhex(t, v.Keys["device_ephemeral"]))
+			ra, err = ecdh.P256().NewPrivateKey(testkit.Unhex(t, v.Keys["device_ephemeral"]))
 			require.NoError(t, err)
-			rb, err = ecdh.P256().NewPrivateKey(unhex(t, v.Keys["server_ephemeral"]))
+			rb, err = ecdh.P256().NewPrivateKey(testkit.Unhex(t, v.Keys["server_ephemeral"]))
 			require.NoError(t, err)
 			require.Equal(t, ch.Ephemeral, ra.PublicKey().Bytes())
 			require.Equal(t, sh.Ephemeral, rb.PublicKey().Bytes())
@@ -250,7 +245,7 @@ func deriveVector(t *testing.T, v vector) map[string]string {
 		appSess.peerSign = devSignPub
 		_ = srvSignPub
 		for i, r := range v.Records {
-			rec, err := chanwire.ParseRecord(unhex(t, r.Record))
+			rec, err := chanwire.ParseRecord(testkit.Unhex(t, r.Record))
 			require.NoError(t, err)
 			dir, signer := c2s, devSignPub
 			if r.From == "server" {
@@ -267,7 +262,7 @@ func deriveVector(t *testing.T, v vector) map[string]string {
 		return d
 	}
 	for i, r := range v.Records {
-		rec, err := chanwire.ParseRecord(unhex(t, r.Record))
+		rec, err := chanwire.ParseRecord(testkit.Unhex(t, r.Record))
 		require.NoError(t, err)
 		dir := c2s
 		if r.From == "server" {
@@ -304,7 +299,7 @@ func TestVectors(t *testing.T) {
 	for _, v := range vs {
 		t.Run(v.Profile, func(t *testing.T) {
 			for i, m := range v.Messages {
-				raw := unhex(t, m)
+				raw := testkit.Unhex(t, m)
 				h, _, err := chanwire.Split(raw)
 				require.NoError(t, err, "message %d", i)
 				var again []byte

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/boot"
@@ -15,19 +16,6 @@ import (
 	"github.com/fpemu/fpemu/tee/tacore"
 	"github.com/fpemu/fpemu/tokens"
 )
-
-// testKeyring: deterministic pairwise keys for every manifest route.
-func testKeyring(gen byte) envelope.Keyring {
-	k := make(envelope.Keyring)
-	for i, r := range tee.Routes {
-		var key envelope.Key
-		for j := range key {
-			key[j] = byte(0x21*(i+1)) ^ byte(j) ^ gen
-		}
-		k[r] = key
-	}
-	return k
-}
 
 type fixture struct {
 	ta      *TA
@@ -38,7 +26,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, mutate ...func(*Config)) *fixture {
 	t.Helper()
-	keys := testKeyring(1)
+	keys := keymastertest.TestKeyring(1)
 	sealer, err := envelope.NewSealer(tee.UUIDKeymaster, keys, nil)
 	require.NoError(t, err)
 	var sk boot.StorageKey
@@ -67,15 +55,9 @@ func (f *fixture) session() direct { return direct{f.ta.newSession(0)} }
 // authMAC obtains the auth-token key as the gatekeeper does.
 func (f *fixture) authMAC(t testing.TB, inv rpc.Invoker) *tokens.MAC {
 	t.Helper()
-	env, err := kmproto.GetAuthTokenKey{Recipient: tee.UUIDGatekeeper}.Execute(context.Background(), inv)
-	require.NoError(t, err)
 	o, err := envelope.NewOpener(tee.UUIDGatekeeper, f.keys, envelope.NewMemoryGuard())
 	require.NoError(t, err)
-	msg, err := o.Open(env)
-	require.NoError(t, err)
-	require.Equal(t, envelope.MsgAuthTokenKey, msg.Type)
-	require.Len(t, msg.Payload, tokens.KeySize)
-	m, err := tokens.NewMAC(tokens.HMACSHA256, msg.Payload)
+	m, err := keymastertest.AuthTokenMAC(context.Background(), inv, o)
 	require.NoError(t, err)
 	return m
 }
@@ -102,7 +84,7 @@ func TestNewTAConfig(t *testing.T) {
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {
-			keys := testKeyring(1)
+			keys := keymastertest.TestKeyring(1)
 			sealer, err := envelope.NewSealer(tee.UUIDKeymaster, keys, nil)
 			require.NoError(t, err)
 			cfg := Config{Config: tacore.Config{Self: tee.UUIDKeymaster, StorageKey: []byte{1, 15: 0}, Clock: tee.NewFakeClock(0)}, Sealer: sealer}

@@ -2,17 +2,14 @@ package payserver
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/emmansun/gmsm/sm2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -46,35 +43,14 @@ func newFactorWorld(t *testing.T) *factorWorld {
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	pb, err := os.ReadFile(filepath.Join("policy", "testdata", "seed003.policy"))
-	require.NoError(t, err)
-	pol, err := policy.Parse(pb)
-	require.NoError(t, err)
-	key := make([]byte, otp.SealKeyLen)
-	_, err = rand.Read(key)
-	require.NoError(t, err)
-	sealer, err := otp.NewSealer(key)
-	require.NoError(t, err)
+	sealer := newSealer(t)
+	w := &factorWorld{st: st, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	_, w.device = registerDevice(t, st)
 
-	dk, err := sm2.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	pub := proof.PublicKeyOf(&dk.PublicKey)
-	body, err := proof.Cert{Kind: proof.KindDevice, DeviceID: proof.DeviceIDOf(pub), Serial: 1, PublicKey: pub}.Marshal()
-	require.NoError(t, err)
-	signed, err := proof.Sign(dk, body)
-	require.NoError(t, err)
-	w := &factorWorld{st: st, device: proof.DeviceIDOf(pub), now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	require.NoError(t, st.RegisterDevice(ctx, store.Device{ID: w.device, PublicKey: pub, Cert: signed}))
-
-	w.f = &Factors{Policy: pol, DefaultTier: "standard", Sealer: sealer, Now: func() time.Time { return w.now }}
+	w.f = &Factors{Policy: seed003Policy(t), DefaultTier: "standard", Sealer: sealer, Now: func() time.Time { return w.now }}
 	require.NoError(t, w.f.init(st, zap.NewNop()))
 	w.params = w.f.OTPParams
-	w.seed, err = otp.NewSeed()
-	require.NoError(t, err)
-	ref := store.OTPRef{Device: w.device, App: factorApp}
-	sealed, err := sealer.Seal(ref, w.params, w.seed)
-	require.NoError(t, err)
-	require.NoError(t, st.PutOTPSeed(ctx, otp.Record(ref, w.params, sealed)))
+	w.seed = enrollOTP(t, st, sealer, store.OTPRef{Device: w.device, App: factorApp}, w.params)
 	return w
 }
 

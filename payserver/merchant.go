@@ -63,7 +63,8 @@ type LedgerJSON struct {
 	NextAfter int64       `json:"next_after"`
 }
 
-type orderRequest struct {
+// OrderRequest is the body of POST /v1/orders.
+type OrderRequest struct {
 	Payee    string `json:"payee"`
 	Amount   int64  `json:"amount"`
 	Currency string `json:"currency"`
@@ -121,7 +122,7 @@ func (s *Server) MerchantHandler() http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
-		var req orderRequest
+		var req OrderRequest
 		if err := dec.Decode(&req); err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {

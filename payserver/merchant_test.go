@@ -121,3 +121,42 @@ func TestMerchantRefusals(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code)
 	assert.Equal(t, []any{}, page["entries"])
 }
+
+// TestCreateOrderClient: CreateOrder against the merchant API — a new
+// key is 201 (created), the same key and order again 200 (not created,
+// the same order), the same key with another order the API's 409
+// conflict as an error.
+func TestCreateOrderClient(t *testing.T) {
+	s, _ := newTestServer(t)
+	hs := httptest.NewServer(s.MerchantHandler())
+	t.Cleanup(hs.Close)
+	addr := strings.TrimPrefix(hs.URL, "http://")
+	ctx := context.Background()
+	req := OrderRequest{Payee: "shop", Amount: 100, Currency: "CNY", Summary: "tea"}
+	o, created, err := CreateOrder(ctx, addr, "k1", req)
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.Equal(t, int64(100), o.Amount)
+	again, created, err := CreateOrder(ctx, addr, "k1", req)
+	require.NoError(t, err)
+	assert.False(t, created)
+	assert.Equal(t, o.ID, again.ID)
+	req.Amount = 999
+	_, _, err = CreateOrder(ctx, addr, "k1", req)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "409")
+}
+
+// TestNewFillsUnsetBounds: New takes a Config bound that is zero or
+// negative as unset and uses its default; a set one is kept.
+func TestNewFillsUnsetBounds(t *testing.T) {
+	s, _ := newTestServer(t)
+	assert.Equal(t, int64(512), s.cfg.MaxBodyBytes, "set")
+	assert.Equal(t, DefaultMaxConns, s.cfg.MaxConns)
+	assert.Equal(t, DefaultHandshakeTimeout, s.cfg.HandshakeTimeout)
+	assert.Equal(t, DefaultIdleTimeout, s.cfg.IdleTimeout)
+	assert.Equal(t, DefaultPruneEvery, s.cfg.PruneEvery)
+	for _, tc := range []struct{ v, want int }{{0, 7}, {-1, 7}, {3, 3}} {
+		assert.Equal(t, tc.want, orDefault(tc.v, 7), "%d", tc.v)
+	}
+}

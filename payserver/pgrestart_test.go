@@ -2,12 +2,9 @@ package payserver_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -69,10 +65,8 @@ func startCluster(t *testing.T) *pgCluster {
 	if bin == "" {
 		testkit.Unavailable(t, "no PostgreSQL server programs (initdb, pg_ctl on PATH or in /usr/lib/postgresql/*/bin) to run a throwaway cluster")
 	}
-	dir, err := os.MkdirTemp("", "fpg")
-	require.NoError(t, err)
+	dir := testkit.ShortDir(t)
 	c := &pgCluster{bin: bin, dir: dir, port: 20000 + mrand.IntN(20000)}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -174,7 +168,8 @@ func TestPostgresRestart(t *testing.T) {
 		deadline := time.Now().Add(90 * time.Second)
 		var order string
 		for order == "" {
-			o, err := tryCreateOrder(srv.HTTP, fmt.Sprintf("pg-%d", n), 700+n)
+			o, _, err := payserver.CreateOrder(ctx, srv.HTTP, fmt.Sprintf("pg-%d", n),
+				payserver.OrderRequest{Payee: "pg-shop", Amount: int64(700 + n), Currency: "CNY", Summary: "restart"})
 			if err != nil {
 				if time.Now().After(deadline) {
 					return wire.Feedback{}, fmt.Errorf("create order: %w", err)
@@ -183,7 +178,7 @@ func TestPostgresRestart(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 				continue
 			}
-			order = o
+			order = o.ID
 		}
 		for {
 			_, sum, err := ch.ServerChallenge(ctx, order)
@@ -284,29 +279,4 @@ func TestPostgresRestart(t *testing.T) {
 	for _, s := range servers {
 		s.Stop(t)
 	}
-}
-
-// tryCreateOrder is createOrder for a goroutine: an error instead of a
-// test failure.
-func tryCreateOrder(base, key string, amount int) (string, error) {
-	body := fmt.Sprintf(`{"payee":"pg-shop","amount":%d,"currency":"CNY","summary":"restart"}`, amount)
-	req, err := http.NewRequest(http.MethodPost, "http://"+base+"/v1/orders", strings.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("POST /v1/orders: %s", resp.Status)
-	}
-	var o payserver.OrderJSON
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&o); err != nil {
-		return "", err
-	}
-	return o.ID, nil
 }

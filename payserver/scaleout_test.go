@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,17 +29,9 @@ import (
 
 func createOrder(t *testing.T, base, key string, amount int) string {
 	t.Helper()
-	body := fmt.Sprintf(`{"payee":"race-shop","amount":%d,"currency":"CNY","summary":"race"}`, amount)
-	req, err := http.NewRequest(http.MethodPost, "http://"+base+"/v1/orders", strings.NewReader(body))
+	o, created, err := payserver.CreateOrder(context.Background(), base, key, payserver.OrderRequest{Payee: "race-shop", Amount: int64(amount), Currency: "CNY", Summary: "race"})
 	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusCreated, resp.StatusCode)
-	var o payserver.OrderJSON
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&o))
+	require.True(t, created)
 	return o.ID
 }
 

@@ -94,21 +94,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = DefaultMaxConns
-	}
-	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
-	}
-	if cfg.PruneEvery <= 0 {
-		cfg.PruneEvery = DefaultPruneEvery
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
+	cfg.MaxConns = orDefault(cfg.MaxConns, DefaultMaxConns)
+	cfg.HandshakeTimeout = orDefault(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.PruneEvery = orDefault(cfg.PruneEvery, DefaultPruneEvery)
+	cfg.MaxBodyBytes = orDefault(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
 	if err := cfg.Factors.init(cfg.Store, cfg.Logger.With(zap.String("component", "payserver"))); err != nil {
 		return nil, err
 	}
@@ -125,6 +115,15 @@ func New(cfg Config) (*Server, error) {
 		srv.cfg.Factors.Shield = ownShield{srv}
 	}
 	return srv, nil
+}
+
+// orDefault is v, or d when v is not positive: a bound the Config left
+// unset.
+func orDefault[T ~int | ~int64](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
 }
 
 // ServeChannel accepts channel connections on ln until ctx ends or ln

@@ -223,6 +223,18 @@ func (s *Server) ShieldPreSubmit(ctx context.Context, orderID string, device pro
 	return PreSubmitChallenge{ID: ps.ID, PreSubmit: body, Nonce: nonce, Signature: sig, Expires: exp}, nil
 }
 
+// preSubmit is the shield store and its pre-submit id
+// (store.ErrShieldUnknown when there is none, ErrShieldUnavailable
+// without a shield store).
+func (s *Server) preSubmit(ctx context.Context, id string) (store.ShieldStore, store.PreSubmit, error) {
+	ss, err := s.shieldStore()
+	if err != nil {
+		return nil, store.PreSubmit{}, err
+	}
+	p, err := ss.PreSubmit(ctx, id)
+	return ss, p, err
+}
+
 // ShieldConfirm is transaction step 5: the card's signature over
 // shieldmsg.CardConfirmMessage(pre-submit, nonce) must verify under the
 // card certificate the pre-submit was issued for (ErrShieldSignature),
@@ -232,11 +244,7 @@ func (s *Server) ShieldPreSubmit(ctx context.Context, orderID string, device pro
 // confirmations, store.ErrShieldExpired, store.ErrShieldMismatch for a
 // nonce that is not the pre-submit's).
 func (s *Server) ShieldConfirm(ctx context.Context, id string, nonce, cardSig []byte) error {
-	ss, err := s.shieldStore()
-	if err != nil {
-		return err
-	}
-	p, err := ss.PreSubmit(ctx, id)
+	ss, p, err := s.preSubmit(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -264,11 +272,7 @@ func (s *Server) ShieldConfirm(ctx context.Context, id string, nonce, cardSig []
 // device), store.ErrShieldNotConfirmed, or ErrShieldUnavailable. It
 // consumes nothing: the booking of the order is what happens once.
 func (s *Server) ShieldConfirmed(ctx context.Context, id, orderID string, device proof.DeviceID) error {
-	ss, err := s.shieldStore()
-	if err != nil {
-		return err
-	}
-	p, err := ss.PreSubmit(ctx, id)
+	_, p, err := s.preSubmit(ctx, id)
 	if err != nil {
 		return err
 	}

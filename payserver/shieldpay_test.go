@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -79,39 +78,20 @@ func newShieldPayWorld(t *testing.T) *shieldPayWorld {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 
-	pb, err := os.ReadFile(filepath.Join("policy", "testdata", "seed003.policy"))
-	require.NoError(t, err)
-	pol, err := policy.Parse(pb)
-	require.NoError(t, err)
-	sealKey := make([]byte, otp.SealKeyLen)
-	_, err = rand.Read(sealKey)
-	require.NoError(t, err)
-	sealer, err := otp.NewSealer(sealKey)
-	require.NoError(t, err)
+	sealer := newSealer(t)
 	w := &shieldPayWorld{st: st, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), counter: 100}
 	w.srv, err = New(Config{Store: st, Roots: verify.NewRoots(proof.PublicKey{4}), Logger: zap.NewNop(),
 		Channel: channel.ServerConfig{Credentials: creds, Roots: pool},
-		Factors: Factors{Policy: pol, DefaultTier: "standard", Sealer: sealer, Now: func() time.Time { return w.now }}})
+		Factors: Factors{Policy: seed003Policy(t), DefaultTier: "standard", Sealer: sealer, Now: func() time.Time { return w.now }}})
 	require.NoError(t, err)
 	require.IsType(t, ownShield{}, w.srv.cfg.Factors.Shield, "the default hook: the server's own shield flow")
 
 	// The device: device key → app key → scene key, as the payment TA certifies them.
-	dk, err := sm2.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	pub := proof.PublicKeyOf(&dk.PublicKey)
-	w.device = proof.DeviceIDOf(pub)
-	sign := func(k *sm2.PrivateKey, c proof.Cert) []byte {
-		body, err := c.Marshal()
-		require.NoError(t, err)
-		signed, err := proof.Sign(k, body)
-		require.NoError(t, err)
-		return signed
-	}
-	devCert := sign(dk, proof.Cert{Kind: proof.KindDevice, DeviceID: w.device, Serial: 1, PublicKey: pub})
-	require.NoError(t, st.RegisterDevice(ctx, store.Device{ID: w.device, PublicKey: pub, Cert: devCert}))
+	dk, device := registerDevice(t, st)
+	w.device = device
 	ak, err := sm2.GenerateKey(rand.Reader)
 	require.NoError(t, err)
-	appCert := sign(dk, proof.Cert{Kind: proof.KindApp, DeviceID: w.device, Serial: 2, PublicKey: proof.PublicKeyOf(&ak.PublicKey), AppID: factorApp})
+	appCert := signCert(t, dk, proof.Cert{Kind: proof.KindApp, DeviceID: w.device, Serial: 2, PublicKey: proof.PublicKeyOf(&ak.PublicKey), AppID: factorApp})
 	w.sceneSK, err = sm2.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	const gid, authID = 0, 0x1122334455667788
@@ -119,19 +99,14 @@ func newShieldPayWorld(t *testing.T) *shieldPayWorld {
 	sc := proof.Cert{Kind: proof.KindScene, DeviceID: w.device, Serial: 3, GroupID: gid, AuthenticatorID: authID,
 		FingerBinding: proof.FingerBinding(gid, authID, fingers), PublicKey: proof.PublicKeyOf(&w.sceneSK.PublicKey),
 		AppID: factorApp, Scene: "pay"}
-	sceneCert := sign(ak, sc)
+	sceneCert := signCert(t, ak, sc)
 	w.key = store.Key{Ref: store.KeyRef{Device: w.device, App: factorApp, Scene: "pay"}, PublicKey: sc.PublicKey, Serial: sc.Serial,
 		GroupID: gid, AuthenticatorID: authID, FingerBinding: sc.FingerBinding, FingerIDs: fingers, AppCert: appCert, SceneCert: sceneCert}
 	require.NoError(t, st.RegisterKey(ctx, w.key))
 	require.NoError(t, st.SetTier(ctx, w.device, "platinum"))
 
 	w.params = w.srv.cfg.Factors.OTPParams
-	w.seed, err = otp.NewSeed()
-	require.NoError(t, err)
-	ref := store.OTPRef{Device: w.device, App: factorApp}
-	sealed, err := sealer.Seal(ref, w.params, w.seed)
-	require.NoError(t, err)
-	require.NoError(t, st.PutOTPSeed(ctx, otp.Record(ref, w.params, sealed)))
+	w.seed = enrollOTP(t, st, sealer, store.OTPRef{Device: w.device, App: factorApp}, w.params)
 
 	// The card: personalised, the server's certificate pinned, its key
 	// certified by the CA for this device (the shield profile's subject).

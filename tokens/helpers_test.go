@@ -1,14 +1,13 @@
 package tokens
 
 import (
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -46,21 +45,11 @@ type vector struct {
 
 func loadVectors(t testing.TB) []vector {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/vectors.json")
-	require.NoError(t, err)
-	var f struct {
+	f := testkit.ReadJSON[struct {
 		Vectors []vector `json:"vectors"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &f))
+	}](t, "testdata/vectors.json")
 	require.NotEmpty(t, f.Vectors)
 	return f.Vectors
-}
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	require.NoError(t, err)
-	return b
 }
 
 var commentRE = regexp.MustCompile(`#[^\n]*`)
@@ -71,7 +60,7 @@ func loadHandmade(t testing.TB) []byte {
 	raw, err := os.ReadFile("testdata/handmade.txt")
 	require.NoError(t, err)
 	digits := strings.Join(strings.Fields(commentRE.ReplaceAllString(string(raw), "")), "")
-	return unhex(t, digits)
+	return testkit.Unhex(t, digits)
 }
 
 // sentinels lists every error a Verifier can return; each error must match

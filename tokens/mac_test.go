@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/emmansun/gmsm/sm3"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -132,7 +133,7 @@ func TestNewMACCopiesKey(t *testing.T) {
 
 // The key must not be printable through fmt, whatever the verb.
 func TestMACFormatHidesKey(t *testing.T) {
-	key := unhex(t, "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00")
+	key := testkit.Unhex(t, "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00")
 	m := mustMAC(t, HMACSM3, key)
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
 		out := fmt.Sprintf(verb, m)

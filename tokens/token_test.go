@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -44,13 +45,13 @@ func TestHandmadeVector(t *testing.T) {
 func TestVectors(t *testing.T) {
 	for _, v := range loadVectors(t) {
 		t.Run(v.Name, func(t *testing.T) {
-			b := unhex(t, v.Hex)
+			b := testkit.Unhex(t, v.Hex)
 			tok, err := Parse(b)
 			require.NoError(t, err)
 			want := Token{Version: v.Version, Challenge: v.Challenge, UserID: v.UserID,
 				AuthenticatorID: v.AuthenticatorID, AuthenticatorType: AuthenticatorType(v.AuthenticatorType),
 				Timestamp: v.Timestamp}
-			copy(want.MAC[:], unhex(t, v.HMAC))
+			copy(want.MAC[:], testkit.Unhex(t, v.HMAC))
 			assert.Equal(t, want, tok)
 
 			// Round trips through every encoder.
@@ -67,7 +68,7 @@ func TestVectors(t *testing.T) {
 			// The MAC, computed outside Go, is reproduced by Sign and accepted by Check.
 			alg, err := ParseMACAlgorithm(v.MACAlgorithm)
 			require.NoError(t, err)
-			m := mustMAC(t, alg, unhex(t, v.Key))
+			m := mustMAC(t, alg, testkit.Unhex(t, v.Key))
 			require.NoError(t, m.Check(&tok))
 			unsigned := want
 			unsigned.MAC = [MACSize]byte{}

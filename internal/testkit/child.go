@@ -2,8 +2,11 @@ package testkit
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -61,4 +64,35 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// ForeignExecutable copies this test binary into a fresh directory of
+// mode 0755, removed when the test ends, so that a process of another
+// uid can run it (os.Args[0] may sit in a directory only the test's uid
+// can enter). It returns the copy's path.
+func ForeignExecutable(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "fpx")
+	if err != nil {
+		t.Fatalf("testkit: temporary directory: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	in, err := os.Open(os.Args[0])
+	if err != nil {
+		t.Fatalf("testkit: test binary: %v", err)
+	}
+	defer in.Close()
+	p := filepath.Join(d, filepath.Base(os.Args[0]))
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	_, err = io.Copy(out, in)
+	if err = errors.Join(err, out.Close()); err != nil {
+		t.Fatalf("testkit: copy of the test binary: %v", err)
+	}
+	return p
 }

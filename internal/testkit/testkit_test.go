@@ -82,3 +82,32 @@ func TestShortDirAndContext(t *testing.T) {
 	_, err := os.Stat(dir)
 	require.ErrorIs(t, err, os.ErrNotExist, "removed when the test ends")
 }
+
+func TestReadJSONAndUnhex(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v.json")
+	require.NoError(t, os.WriteFile(path, []byte(`[{"name":"a","hex":"00 a4 04"}]`), 0o600))
+	type vector struct{ Name, Hex string }
+	vs := ReadJSON[[]vector](t, path)
+	require.Equal(t, []vector{{"a", "00 a4 04"}}, vs)
+	assert.Equal(t, []byte{0x00, 0xa4, 0x04}, Unhex(t, vs[0].Hex))
+}
+
+func TestForeignExecutable(t *testing.T) {
+	p := ForeignExecutable(t)
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), fi.Mode().Perm())
+	di, err := os.Stat(filepath.Dir(p))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), di.Mode().Perm())
+	self, err := os.Stat(os.Args[0])
+	require.NoError(t, err)
+	assert.Equal(t, self.Size(), fi.Size())
+}
+
+func TestReadHex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.hex")
+	require.NoError(t, os.WriteFile(path, []byte("# header\n01 02 # two bytes\n\n  0a0B\n"), 0o600))
+	assert.Equal(t, []byte{1, 2, 0x0a, 0x0b}, ReadHex(t, path))
+}

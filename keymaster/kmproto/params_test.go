@@ -2,15 +2,13 @@ package kmproto
 
 import (
 	"encoding/binary"
-	"encoding/hex"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -26,26 +24,8 @@ func sm2KeyParams() Params {
 	}
 }
 
-// readHex reads a testdata file of hex digits; whitespace and '#' comments
-// are ignored.
-func readHex(t *testing.T, name string) []byte {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	var sb strings.Builder
-	for _, line := range strings.Split(string(raw), "\n") {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		sb.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	b, err := hex.DecodeString(sb.String())
-	require.NoError(t, err)
-	return b
-}
-
 func TestParamsGolden(t *testing.T) {
-	want := readHex(t, "params_sm2_timeout.hex")
+	want := testkit.ReadHex(t, filepath.Join("testdata", "params_sm2_timeout.hex"))
 	got, err := sm2KeyParams().Marshal()
 	require.NoError(t, err)
 	assert.Equal(t, want, got)

@@ -3,11 +3,13 @@ package kmproto
 import (
 	"context"
 	"encoding/hex"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/wire"
 )
@@ -27,24 +29,24 @@ func TestWorkedExamples(t *testing.T) {
 	require.NoError(t, err)
 	gen := wire.Frame{Op: wire.OpInvoke, RequestID: 2, Session: 1, Command: uint32(CmdGenerateKey),
 		Params: tee.Params{tee.MemrefIn(enc), tee.MemrefOut(uint32(BlobSize(len(enc)))), tee.MemrefOut(PublicKeySize)}}
-	assert.Equal(t, readHex(t, "frame_generate_key.hex"), mustDecodeHex(t, frameHex(t, &gen)))
+	assert.Equal(t, testkit.ReadHex(t, filepath.Join("testdata", "frame_generate_key.hex")), mustDecodeHex(t, frameHex(t, &gen)))
 
 	getKey := wire.Frame{Op: wire.OpInvoke, RequestID: 3, Session: 1, Command: uint32(CmdGetAuthTokenKey),
 		Params: tee.Params{tee.MemrefIn(tee.UUIDGatekeeper[:]), tee.MemrefOut(AuthTokenKeyEnvelopeSize)}}
-	assert.Equal(t, readHex(t, "frame_get_auth_token_key.hex"), mustDecodeHex(t, frameHex(t, &getKey)))
+	assert.Equal(t, testkit.ReadHex(t, filepath.Join("testdata", "frame_get_auth_token_key.hex")), mustDecodeHex(t, frameHex(t, &getKey)))
 
 	// BEGIN refused with KEY_USER_NOT_AUTHENTICATED: result 0x4B4D001A,
 	// types echoed, the VALUE_OUTPUT handle left 0, no memref bytes.
 	refused := wire.Frame{Op: wire.OpResponse, RequestID: 4, Session: 1,
 		Result: ErrorKeyUserNotAuthenticated.Result(), Origin: tee.OriginTrustedApp,
 		Params: tee.Params{{Type: tee.ParamMemrefInput}, {Type: tee.ParamValueInput}, {Type: tee.ParamMemrefInput}, tee.ValueOut()}}
-	assert.Equal(t, readHex(t, "frame_begin_refused.hex"), mustDecodeHex(t, frameHex(t, &refused)))
+	assert.Equal(t, testkit.ReadHex(t, filepath.Join("testdata", "frame_begin_refused.hex")), mustDecodeHex(t, frameHex(t, &refused)))
 
 	// ABORT as the Go client sends it: the handle's low half in a.
 	var rec recordInvoker
 	require.NoError(t, Abort{Handle: 0x0123456789abcdef}.Execute(context.Background(), &rec))
 	abort := wire.Frame{Op: wire.OpInvoke, RequestID: 5, Session: 1, Command: rec.cmd, Params: rec.params}
-	assert.Equal(t, readHex(t, "frame_abort.hex"), mustDecodeHex(t, frameHex(t, &abort)))
+	assert.Equal(t, testkit.ReadHex(t, filepath.Join("testdata", "frame_abort.hex")), mustDecodeHex(t, frameHex(t, &abort)))
 	assert.Equal(t, uint64(0x0123456789abcdef), HandleOf(rec.params[0]), "HandleOf inverts HandleParam")
 }
 

@@ -3,12 +3,11 @@ package apdu
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -31,26 +30,16 @@ var sentinels = map[string]error{
 	"ErrInvalidINS": ErrInvalidINS,
 }
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	require.NoError(t, err)
-	return b
-}
-
 // TestGoldenCommands holds ParseCommand to the vectors of
 // testdata/commands.json (every case of ISO/IEC 7816-4 §5.2 Table 2 in
 // short and extended form, and the malformed encodings), and Marshal to
 // reproducing each accepted vector byte for byte.
 func TestGoldenCommands(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "commands.json"))
-	require.NoError(t, err)
-	var vs []golden
-	require.NoError(t, json.Unmarshal(raw, &vs))
+	vs := testkit.ReadJSON[[]golden](t, filepath.Join("testdata", "commands.json"))
 	require.NotEmpty(t, vs)
 	for _, v := range vs {
 		t.Run(v.Name, func(t *testing.T) {
-			b := unhex(t, v.Hex)
+			b := testkit.Unhex(t, v.Hex)
 			c, err := ParseCommand(b)
 			if v.Error != "" {
 				require.Error(t, err)
@@ -61,7 +50,7 @@ func TestGoldenCommands(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, Case(v.Case), c.Case())
-			assert.Equal(t, unhex(t, v.Data), append([]byte{}, c.Data...))
+			assert.Equal(t, testkit.Unhex(t, v.Data), append([]byte{}, c.Data...))
 			assert.Equal(t, v.Ne, c.Ne)
 			out, err := c.Marshal()
 			require.NoError(t, err)
@@ -111,13 +100,13 @@ func TestMarshalRefuses(t *testing.T) {
 }
 
 func TestResponse(t *testing.T) {
-	r, err := ParseResponse(unhex(t, "0102039000"))
+	r, err := ParseResponse(testkit.Unhex(t, "0102039000"))
 	require.NoError(t, err)
 	assert.Equal(t, []byte{1, 2, 3}, r.Data)
 	assert.Equal(t, SWOK, r.SW)
-	assert.Equal(t, unhex(t, "0102039000"), r.Marshal())
+	assert.Equal(t, testkit.Unhex(t, "0102039000"), r.Marshal())
 
-	r, err = ParseResponse(unhex(t, "63C5"))
+	r, err = ParseResponse(testkit.Unhex(t, "63C5"))
 	require.NoError(t, err)
 	assert.Nil(t, r.Data)
 	n, ok := r.SW.Tries()
@@ -126,7 +115,7 @@ func TestResponse(t *testing.T) {
 
 	for name, h := range map[string]string{"empty": "", "one": "90", "SW1 60": "6000", "SW1 00": "0000", "SW1 A0": "A000"} {
 		t.Run(name, func(t *testing.T) {
-			r, err := ParseResponse(unhex(t, h))
+			r, err := ParseResponse(testkit.Unhex(t, h))
 			assert.ErrorIs(t, err, ErrMalformed)
 			assert.Zero(t, r)
 		})
@@ -150,7 +139,7 @@ func TestSWHelpers(t *testing.T) {
 }
 
 func TestParseCopiesData(t *testing.T) {
-	in := unhex(t, "002000010631323334353600")
+	in := testkit.Unhex(t, "002000010631323334353600")
 	c, err := ParseCommand(in)
 	require.NoError(t, err)
 	in[5] = 'X'

@@ -3,30 +3,18 @@ package apdu
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // FuzzParseCommand: ParseCommand never panics; what it accepts re-encodes
 // (Marshal) to bytes that parse to the same command, and an error carries
 // no partial result. Seeds: every golden vector.
 func FuzzParseCommand(f *testing.F) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "commands.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	var vs []golden
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		f.Fatal(err)
-	}
-	for _, v := range vs {
-		b, err := hex.DecodeString(v.Hex)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+	for _, v := range testkit.ReadJSON[[]golden](f, filepath.Join("testdata", "commands.json")) {
+		f.Add(testkit.Unhex(f, v.Hex))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseCommand(b)

@@ -12,44 +12,6 @@ import (
 	"github.com/fpemu/fpemu/se/sm"
 )
 
-// The applet's protocol constants live in se/cardproto (what a host
-// imports); these are the same values under the card's names.
-
-// AID is the shield applet's application identifier (cardproto.AID).
-var AID = cardproto.AID
-
-// Instruction bytes (cardproto).
-const (
-	InsSelect          = cardproto.InsSelect
-	InsVerify          = cardproto.InsVerify
-	InsChangeRefData   = cardproto.InsChangeRefData
-	InsResetRetry      = cardproto.InsResetRetry
-	InsGenerateKeyPair = cardproto.InsGenerateKeyPair
-	InsPSO             = cardproto.InsPSO
-	InsGetChallenge    = cardproto.InsGetChallenge
-	InsInternalAuth    = cardproto.InsInternalAuth
-	InsGetData         = cardproto.InsGetData
-	InsPutData         = cardproto.InsPutData
-	InsGetResponse     = cardproto.InsGetResponse
-)
-
-// Data objects of GET DATA / PUT DATA (cardproto).
-const (
-	DOCertRequest = cardproto.DOCertRequest
-	DOCertificate = cardproto.DOCertificate
-	DOSerial      = cardproto.DOSerial
-	DOPublicKey   = cardproto.DOPublicKey
-)
-
-// Bounds of what a peer can make a session hold (cardproto).
-const (
-	MaxChainSize     = cardproto.MaxChainSize
-	MaxSignInput     = cardproto.MaxSignInput
-	MinAuthChallenge = cardproto.MinAuthChallenge
-	MaxAuthChallenge = cardproto.MaxAuthChallenge
-	MaxChallenge     = cardproto.MaxChallenge
-)
-
 // Session is one power-on of a card: what the card keeps in RAM.
 type Session struct {
 	c        *Card
@@ -128,8 +90,8 @@ func (s *Session) serve(data []byte, ne int) []byte {
 }
 
 func (s *Session) process(ctx context.Context, cmd apdu.Command) result {
-	if cmd.CLA == ClaProprietary && s.chain == nil {
-		if cmd.INS != InsInitSMKey {
+	if cmd.CLA == cardproto.ClaProprietary && s.chain == nil {
+		if cmd.INS != cardproto.InsInitSMKey {
 			return fail(apdu.SWINSNotSupported)
 		}
 		if !s.selected {
@@ -143,7 +105,7 @@ func (s *Session) process(ctx context.Context, cmd apdu.Command) result {
 		s.chain = nil
 		return fail(apdu.SWCLANotSupported)
 	}
-	if cmd.INS == InsGetResponse {
+	if cmd.INS == cardproto.InsGetResponse {
 		return s.getResponse(cmd)
 	}
 	// Command chaining (ISO/IEC 7816-4:2020 §5.3.3): the parts of one
@@ -154,7 +116,7 @@ func (s *Session) process(ctx context.Context, cmd apdu.Command) result {
 			s.chain = nil
 			return fail(apdu.SWLastCommandExpected)
 		}
-		if len(s.chain.Data)+len(cmd.Data) > MaxChainSize {
+		if len(s.chain.Data)+len(cmd.Data) > cardproto.MaxChainSize {
 			s.chain = nil
 			return fail(apdu.SWWrongLength)
 		}
@@ -167,7 +129,7 @@ func (s *Session) process(ctx context.Context, cmd apdu.Command) result {
 		s.chain = nil
 		cmd = whole
 	} else if cmd.Chained() {
-		if cmd.INS != InsPutData && cmd.INS != InsPSO {
+		if cmd.INS != cardproto.InsPutData && cmd.INS != cardproto.InsPSO {
 			return fail(apdu.SW(0x6884)) // command chaining not supported
 		}
 		c := cmd
@@ -175,7 +137,7 @@ func (s *Session) process(ctx context.Context, cmd apdu.Command) result {
 		s.chain = &c
 		return ok(nil)
 	}
-	if cmd.INS == InsSelect {
+	if cmd.INS == cardproto.InsSelect {
 		return s.selectApplet(cmd)
 	}
 	if !s.selected {
@@ -193,25 +155,25 @@ func (s *Session) process(ctx context.Context, cmd apdu.Command) result {
 		}
 	}
 	switch cmd.INS {
-	case InsMutualAuth:
+	case cardproto.InsMutualAuth:
 		return s.mutualAuthenticate(ctx, cmd)
-	case InsVerify:
+	case cardproto.InsVerify:
 		return s.verify(ctx, cmd)
-	case InsChangeRefData:
+	case cardproto.InsChangeRefData:
 		return s.changeReferenceData(ctx, cmd)
-	case InsResetRetry:
+	case cardproto.InsResetRetry:
 		return s.resetRetryCounter(ctx, cmd)
-	case InsGenerateKeyPair:
+	case cardproto.InsGenerateKeyPair:
 		return s.generateKeyPair(ctx, cmd)
-	case InsPSO:
+	case cardproto.InsPSO:
 		return s.pso(ctx, cmd)
-	case InsGetChallenge:
+	case cardproto.InsGetChallenge:
 		return s.getChallenge(cmd)
-	case InsInternalAuth:
+	case cardproto.InsInternalAuth:
 		return s.internalAuthenticate(ctx, cmd)
-	case InsGetData:
+	case cardproto.InsGetData:
 		return s.getData(ctx, cmd)
-	case InsPutData:
+	case cardproto.InsPutData:
 		return s.putData(ctx, cmd)
 	}
 	return fail(apdu.SWINSNotSupported)
@@ -237,7 +199,7 @@ func (s *Session) selectApplet(cmd apdu.Command) result {
 		return fail(apdu.SWIncorrectP1P2)
 	}
 	s.selected, s.verified, s.chal = false, false, nil
-	if !bytes.Equal(cmd.Data, AID) {
+	if !bytes.Equal(cmd.Data, cardproto.AID) {
 		return fail(apdu.SWFileNotFound)
 	}
 	s.selected = true
@@ -245,7 +207,7 @@ func (s *Session) selectApplet(cmd apdu.Command) result {
 		return ok(nil)
 	}
 	// FCI template '6F' with the DF name '84' (§7.4.1, Table 12).
-	fci := append([]byte{0x6F, byte(2 + len(AID)), 0x84, byte(len(AID))}, AID...)
+	fci := append([]byte{0x6F, byte(2 + len(cardproto.AID)), 0x84, byte(len(cardproto.AID))}, cardproto.AID...)
 	return ok(fci)
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/se/apdu"
+	"github.com/fpemu/fpemu/se/cardproto"
 )
 
 func openCard(t testing.TB, dir string) *Card {
@@ -65,7 +66,7 @@ func (h *host) sw(hexAPDU string) apdu.SW { h.t.Helper(); return h.send(hexAPDU)
 const selectAPDU = "00A4040007F04650454D5501"
 
 func verifyAPDU(pin string) apdu.Command {
-	return apdu.Command{INS: InsVerify, P2: RefUser, Data: []byte(pin)}
+	return apdu.Command{INS: cardproto.InsVerify, P2: RefUser, Data: []byte(pin)}
 }
 
 func pinBlock(pin string) []byte {
@@ -77,7 +78,7 @@ func pinBlock(pin string) []byte {
 }
 
 func changeAPDU(ref byte, old, nw string) apdu.Command {
-	return apdu.Command{INS: InsChangeRefData, P2: ref, Data: append(pinBlock(old), pinBlock(nw)...)}
+	return apdu.Command{INS: cardproto.InsChangeRefData, P2: ref, Data: append(pinBlock(old), pinBlock(nw)...)}
 }
 
 func TestSelect(t *testing.T) {
@@ -145,7 +146,7 @@ func TestUnblock(t *testing.T) {
 	}
 	require.Equal(t, apdu.SWAuthMethodBlocked, h.sw("00200001"))
 	rrc := func(admin, nw string) apdu.SW {
-		return h.cmd(apdu.Command{INS: InsResetRetry, P2: RefUser, Data: append(pinBlock(admin), pinBlock(nw)...)}).SW
+		return h.cmd(apdu.Command{INS: cardproto.InsResetRetry, P2: RefUser, Data: append(pinBlock(admin), pinBlock(nw)...)}).SW
 	}
 	assert.Equal(t, apdu.VerifyFailed(9), rrc("87654321", "246810"), "wrong admin PIN: its own counter")
 	assert.Equal(t, apdu.VerifyFailed(9), h.sw("00200002"))
@@ -169,8 +170,8 @@ func TestChangeReferenceData(t *testing.T) {
 	}{
 		{"same PIN", changeAPDU(RefUser, TransportPIN, TransportPIN), apdu.SWWrongData},
 		{"short new PIN", changeAPDU(RefUser, TransportPIN, "12345"), apdu.SWWrongData},
-		{"bad padding", apdu.Command{INS: InsChangeRefData, P2: RefUser, Data: append(append([]byte("123456"), make([]byte, 10)...), pinBlock("654321")...)}, apdu.SWWrongData},
-		{"wrong length", apdu.Command{INS: InsChangeRefData, P2: RefUser, Data: []byte("123456654321")}, apdu.SWWrongData},
+		{"bad padding", apdu.Command{INS: cardproto.InsChangeRefData, P2: RefUser, Data: append(append([]byte("123456"), make([]byte, 10)...), pinBlock("654321")...)}, apdu.SWWrongData},
+		{"wrong length", apdu.Command{INS: cardproto.InsChangeRefData, P2: RefUser, Data: []byte("123456654321")}, apdu.SWWrongData},
 		{"unknown reference", changeAPDU(0x03, TransportPIN, "654321"), apdu.SWReferencedDataNotFound},
 		{"wrong old PIN spends a try", changeAPDU(RefUser, "111111", "654321"), apdu.VerifyFailed(5)},
 		{"right old PIN", changeAPDU(RefUser, TransportPIN, "654321"), apdu.SWOK},

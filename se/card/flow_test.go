@@ -14,6 +14,7 @@ import (
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/payserver/ca"
 	"github.com/fpemu/fpemu/se/apdu"
+	"github.com/fpemu/fpemu/se/cardproto"
 )
 
 // putChained sends data as PUT DATA in a command chain of short APDUs
@@ -21,11 +22,11 @@ import (
 func (h *host) putChained(p1p2 uint16, data []byte) apdu.SW {
 	h.t.Helper()
 	for len(data) > 255 {
-		r := h.cmd(apdu.Command{CLA: 0x10, INS: InsPutData, P1: byte(p1p2 >> 8), P2: byte(p1p2), Data: data[:255]})
+		r := h.cmd(apdu.Command{CLA: 0x10, INS: cardproto.InsPutData, P1: byte(p1p2 >> 8), P2: byte(p1p2), Data: data[:255]})
 		require.Equal(h.t, apdu.SWOK, r.SW)
 		data = data[255:]
 	}
-	return h.cmd(apdu.Command{INS: InsPutData, P1: byte(p1p2 >> 8), P2: byte(p1p2), Data: data}).SW
+	return h.cmd(apdu.Command{INS: cardproto.InsPutData, P1: byte(p1p2 >> 8), P2: byte(p1p2), Data: data}).SW
 }
 
 func issue(t *testing.T, c *ca.CA, csr []byte) []byte {
@@ -81,12 +82,12 @@ func TestIssuanceAndSigning(t *testing.T) {
 	require.NoError(t, err)
 	otherCSR, err := ca.NewCSR(rand.Reader, other, ca.CSRTemplate{CommonName: "other-card"})
 	require.NoError(t, err)
-	assert.Equal(t, apdu.SWWrongData, h.putChained(DOCertificate, issue(t, authority, otherCSR)))
-	assert.Equal(t, apdu.SWWrongData, h.putChained(DOCertificate, []byte{0x30, 0x03, 0x02, 0x01, 0x01}))
+	assert.Equal(t, apdu.SWWrongData, h.putChained(cardproto.DOCertificate, issue(t, authority, otherCSR)))
+	assert.Equal(t, apdu.SWWrongData, h.putChained(cardproto.DOCertificate, []byte{0x30, 0x03, 0x02, 0x01, 0x01}))
 
 	p7 := issue(t, authority, csr.Data)
 	require.Greater(t, len(p7), 255, "the P7 needs chaining")
-	require.Equal(t, apdu.SWOK, h.putChained(DOCertificate, p7))
+	require.Equal(t, apdu.SWOK, h.putChained(cardproto.DOCertificate, p7))
 	got := h.send("00CA010200")
 	require.Equal(t, apdu.SWOK, got.SW)
 	cert, err := smx509.ParseCertificate(got.Data)
@@ -94,24 +95,24 @@ func TestIssuanceAndSigning(t *testing.T) {
 	require.NoError(t, cert.CheckSignatureFrom(authority.Root()))
 
 	msg := []byte("pre-submit: pay 100.00 CNY to merchant 42, nonce 7f3a")
-	sig := h.cmd(apdu.Command{INS: InsPSO, P1: 0x9E, P2: 0x9A, Data: msg, Ne: 256})
+	sig := h.cmd(apdu.Command{INS: cardproto.InsPSO, P1: 0x9E, P2: 0x9A, Data: msg, Ne: 256})
 	require.Equal(t, apdu.SWOK, sig.SW)
 	certPub := cert.PublicKey.(*ecdsa.PublicKey)
 	assert.True(t, sm2.VerifyASN1WithSM2(certPub, nil, msg, sig.Data), "SM2 with Z, default user ID")
 	assert.False(t, sm2.VerifyASN1WithSM2(certPub, nil, append(msg, '!'), sig.Data))
-	assert.Equal(t, apdu.SWWrongData, h.cmd(apdu.Command{INS: InsPSO, P1: 0x9E, P2: 0x9A, Data: []byte(InternalAuthLabel + "12345678")}).SW,
+	assert.Equal(t, apdu.SWWrongData, h.cmd(apdu.Command{INS: cardproto.InsPSO, P1: 0x9E, P2: 0x9A, Data: []byte(InternalAuthLabel + "12345678")}).SW,
 		"the card's own label cannot be signed through PSO")
 
 	chal := []byte("server random 0123456789")
-	ia := h.cmd(apdu.Command{INS: InsInternalAuth, Data: chal, Ne: 256})
+	ia := h.cmd(apdu.Command{INS: cardproto.InsInternalAuth, Data: chal, Ne: 256})
 	require.Equal(t, apdu.SWOK, ia.SW)
 	assert.True(t, sm2.VerifyASN1WithSM2(certPub, nil, append([]byte(InternalAuthLabel), chal...), ia.Data))
-	assert.Equal(t, apdu.SWWrongData, h.cmd(apdu.Command{INS: InsInternalAuth, Data: []byte("short"), Ne: 256}).SW)
+	assert.Equal(t, apdu.SWWrongData, h.cmd(apdu.Command{INS: cardproto.InsInternalAuth, Data: []byte("short"), Ne: 256}).SW)
 
 	ch := h.send("0084000010")
 	require.Equal(t, apdu.SWOK, ch.SW)
 	assert.Len(t, ch.Data, 16)
-	assert.Equal(t, apdu.SWWrongLe|apdu.SW(MaxChallenge), h.sw("0084000021"))
+	assert.Equal(t, apdu.SWWrongLe|apdu.SW(cardproto.MaxChallenge), h.sw("0084000021"))
 
 	// a new session (power cycle) must VERIFY again
 	h2 := newHost(t, c)
@@ -137,18 +138,18 @@ func TestExtendedAndChainingErrors(t *testing.T) {
 	h := newHost(t, c)
 	require.Equal(t, apdu.SWOK, h.sw(selectAPDU))
 	// extended-length SELECT works like the short one
-	r := h.cmd(apdu.Command{INS: InsSelect, P1: 4, Data: AID, Ne: 300, Extended: true})
+	r := h.cmd(apdu.Command{INS: cardproto.InsSelect, P1: 4, Data: cardproto.AID, Ne: 300, Extended: true})
 	assert.Equal(t, apdu.SWOK, r.SW)
 	// a chain broken by another command
-	require.Equal(t, apdu.SWOK, h.cmd(apdu.Command{CLA: 0x10, INS: InsPutData, P1: 1, P2: 2, Data: []byte{1}}).SW)
+	require.Equal(t, apdu.SWOK, h.cmd(apdu.Command{CLA: 0x10, INS: cardproto.InsPutData, P1: 1, P2: 2, Data: []byte{1}}).SW)
 	assert.Equal(t, apdu.SWLastCommandExpected, h.sw("00200001"))
 	// chaining an instruction that does not take it
-	assert.Equal(t, apdu.SW(0x6884), h.cmd(apdu.Command{CLA: 0x10, INS: InsVerify, P2: 1, Data: []byte("123456")}).SW)
-	// a chain longer than MaxChainSize
+	assert.Equal(t, apdu.SW(0x6884), h.cmd(apdu.Command{CLA: 0x10, INS: cardproto.InsVerify, P2: 1, Data: []byte("123456")}).SW)
+	// a chain longer than cardproto.MaxChainSize
 	chunk := make([]byte, 255)
 	var last apdu.SW
-	for range MaxChainSize/255 + 2 {
-		last = h.cmd(apdu.Command{CLA: 0x10, INS: InsPutData, P1: 1, P2: 2, Data: chunk}).SW
+	for range cardproto.MaxChainSize/255 + 2 {
+		last = h.cmd(apdu.Command{CLA: 0x10, INS: cardproto.InsPutData, P1: 1, P2: 2, Data: chunk}).SW
 		if last != apdu.SWOK {
 			break
 		}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/se/apdu"
+	"github.com/fpemu/fpemu/se/cardproto"
 	"github.com/fpemu/fpemu/tee/store"
 )
 
@@ -46,6 +47,31 @@ func (s *Session) privateKey(ctx context.Context) (k *sm2.PrivateKey, err error)
 	return k, err
 }
 
+// existingKey is the card's key for a command that needs one: a store
+// failure is 6581, no key generated yet 6A88 (ISO/IEC 7816-4:2020
+// §5.6, referenced data not found). Without a key it returns the answer
+// to give and false.
+func (s *Session) existingKey(ctx context.Context) (*sm2.PrivateKey, result, bool) {
+	k, err := s.privateKey(ctx)
+	if err != nil {
+		return nil, s.memoryFailure("read key", err), false
+	}
+	if k == nil {
+		return nil, fail(apdu.SWReferencedDataNotFound), false
+	}
+	return k, result{}, true
+}
+
+// userKey is existingKey for a command that also needs the user PIN
+// verified in this session (requireUser: 6982, or 6985 while the
+// transport PIN is unchanged).
+func (s *Session) userKey(ctx context.Context) (*sm2.PrivateKey, result, bool) {
+	if sw, ok := s.requireUser(ctx); !ok {
+		return nil, fail(sw), false
+	}
+	return s.existingKey(ctx)
+}
+
 // MarshalPoint is the uncompressed SM2 point 04 ‖ X ‖ Y (GB/T 32918.1
 // §4.2.9).
 func MarshalPoint(pub *ecdsa.PublicKey) []byte {
@@ -75,12 +101,9 @@ func (s *Session) generateKeyPair(ctx context.Context, cmd apdu.Command) result 
 	}
 	var pub *ecdsa.PublicKey
 	if cmd.P1 == 0x81 {
-		k, err := s.privateKey(ctx)
-		if err != nil {
-			return s.memoryFailure("read key", err)
-		}
-		if k == nil {
-			return fail(apdu.SWReferencedDataNotFound)
+		k, r, keyed := s.existingKey(ctx)
+		if !keyed {
+			return r
 		}
 		pub = &k.PublicKey
 	} else {
@@ -118,28 +141,22 @@ func (s *Session) generateKeyPair(ctx context.Context, cmd apdu.Command) result 
 // input is 1..MaxSignInput bytes and may not start with SignLabelPrefix
 // (6A80).
 func (s *Session) pso(ctx context.Context, cmd apdu.Command) result {
-	if cmd.P1 == 0x9E && cmd.P2 == P2Confirm {
+	if cmd.P1 == 0x9E && cmd.P2 == cardproto.P2Confirm {
 		return s.confirmPreSubmit(ctx, cmd)
 	}
 	if cmd.P1 != 0x9E || cmd.P2 != 0x9A {
 		return fail(apdu.SWIncorrectP1P2)
 	}
-	if len(cmd.Data) == 0 || len(cmd.Data) > MaxSignInput || bytes.HasPrefix(cmd.Data, []byte(SignLabelPrefix)) {
+	if len(cmd.Data) == 0 || len(cmd.Data) > cardproto.MaxSignInput || bytes.HasPrefix(cmd.Data, []byte(SignLabelPrefix)) {
 		return fail(apdu.SWWrongData)
 	}
 	return s.sign(ctx, cmd.Data)
 }
 
 func (s *Session) sign(ctx context.Context, msg []byte) result {
-	if sw, ok := s.requireUser(ctx); !ok {
-		return fail(sw)
-	}
-	k, err := s.privateKey(ctx)
-	if err != nil {
-		return s.memoryFailure("read key", err)
-	}
-	if k == nil {
-		return fail(apdu.SWReferencedDataNotFound)
+	k, r, keyed := s.userKey(ctx)
+	if !keyed {
+		return r
 	}
 	sig, err := k.Sign(s.c.rand, msg, sm2.DefaultSM2SignerOpts)
 	if err != nil {
@@ -154,8 +171,8 @@ func (s *Session) getChallenge(cmd apdu.Command) result {
 	if cmd.P1 != 0 || cmd.P2 != 0 || len(cmd.Data) != 0 {
 		return fail(apdu.SWIncorrectP1P2)
 	}
-	if cmd.Ne == 0 || cmd.Ne > MaxChallenge {
-		return fail(apdu.SWWrongLe | apdu.SW(MaxChallenge))
+	if cmd.Ne == 0 || cmd.Ne > cardproto.MaxChallenge {
+		return fail(apdu.SWWrongLe | apdu.SW(cardproto.MaxChallenge))
 	}
 	c := make([]byte, cmd.Ne)
 	if _, err := s.c.rand.Read(c); err != nil {
@@ -167,45 +184,42 @@ func (s *Session) getChallenge(cmd apdu.Command) result {
 
 // internalAuthenticate is INTERNAL AUTHENTICATE (ISO/IEC 7816-4:2020
 // §11.5.2): P1 00 (algorithm: SM2 with SM3), P2 00 (the card's key), data
-// the host's challenge (MinAuthChallenge..MaxAuthChallenge bytes); the
+// the host's challenge (cardproto.MinAuthChallenge..MaxAuthChallenge bytes); the
 // response is the SM2 signature over InternalAuthLabel ‖ challenge, with
 // Z_A as PSO. Same conditions as signing.
 func (s *Session) internalAuthenticate(ctx context.Context, cmd apdu.Command) result {
-	if cmd.P1 == 0 && cmd.P2 == P2ServerLogin {
+	if cmd.P1 == 0 && cmd.P2 == cardproto.P2ServerLogin {
 		return s.serverLogin(ctx, cmd)
 	}
 	if cmd.P1 != 0 || cmd.P2 != 0 {
 		return fail(apdu.SWIncorrectP1P2)
 	}
-	if len(cmd.Data) < MinAuthChallenge || len(cmd.Data) > MaxAuthChallenge {
+	if len(cmd.Data) < cardproto.MinAuthChallenge || len(cmd.Data) > cardproto.MaxAuthChallenge {
 		return fail(apdu.SWWrongData)
 	}
 	return s.sign(ctx, append([]byte(InternalAuthLabel), cmd.Data...))
 }
 
 // getData is GET DATA (ISO/IEC 7816-4:2020 §11.4.3) with P1-P2 the data
-// object (DOCertRequest, DOCertificate, DOSerial, DOPublicKey).
+// object (cardproto.DOCertRequest, cardproto.DOCertificate, cardproto.DOSerial, cardproto.DOPublicKey).
 func (s *Session) getData(ctx context.Context, cmd apdu.Command) result {
 	if len(cmd.Data) != 0 {
 		return fail(apdu.SWWrongLength)
 	}
 	switch uint16(cmd.P1)<<8 | uint16(cmd.P2) {
-	case DOSerial:
+	case cardproto.DOSerial:
 		sn, err := s.c.Serial(ctx)
 		if err != nil {
 			return s.memoryFailure("serial", err)
 		}
 		return ok(sn)
-	case DOPublicKey:
-		k, err := s.privateKey(ctx)
-		if err != nil {
-			return s.memoryFailure("read key", err)
-		}
-		if k == nil {
-			return fail(apdu.SWReferencedDataNotFound)
+	case cardproto.DOPublicKey:
+		k, r, keyed := s.existingKey(ctx)
+		if !keyed {
+			return r
 		}
 		return ok(MarshalPoint(&k.PublicKey))
-	case DOCertificate:
+	case cardproto.DOCertificate:
 		var der []byte
 		err := s.c.st.View(ctx, func(tx *store.Tx) (err error) { der, _, err = get(tx, objCert); return err })
 		if err != nil {
@@ -215,9 +229,9 @@ func (s *Session) getData(ctx context.Context, cmd apdu.Command) result {
 			return fail(apdu.SWReferencedDataNotFound)
 		}
 		return ok(der)
-	case DOCertRequest:
+	case cardproto.DOCertRequest:
 		return s.certRequest(ctx)
-	case DOServerCert:
+	case cardproto.DOServerCert:
 		return s.getServerCert(ctx)
 	}
 	return fail(apdu.SWReferencedDataNotFound)
@@ -227,15 +241,9 @@ func (s *Session) getData(ctx context.Context, cmd apdu.Command) result {
 // SM2-with-SM3 (GB/T 35275 via gmsm smx509), subject CN "se-<serial hex>",
 // O CertOrganization: what the CA's device profile accepts.
 func (s *Session) certRequest(ctx context.Context) result {
-	if sw, ok := s.requireUser(ctx); !ok {
-		return fail(sw)
-	}
-	k, err := s.privateKey(ctx)
-	if err != nil {
-		return s.memoryFailure("read key", err)
-	}
-	if k == nil {
-		return fail(apdu.SWReferencedDataNotFound)
+	k, r, keyed := s.userKey(ctx)
+	if !keyed {
+		return r
 	}
 	sn, err := s.c.Serial(ctx)
 	if err != nil {
@@ -251,7 +259,7 @@ func (s *Session) certRequest(ctx context.Context) result {
 	return ok(der)
 }
 
-// putData is PUT DATA (ISO/IEC 7816-4:2020 §11.4.6): only DOCertificate,
+// putData is PUT DATA (ISO/IEC 7816-4:2020 §11.4.6): only cardproto.DOCertificate,
 // whose data is the CA's PKCS#7 certs-only response (RFC 2315 §9.1; seed
 // 002 step 8-9: the card takes the X.509 certificate out of the P7 and
 // checks it). It needs the user PIN. The checks, each 6A80 when it
@@ -261,21 +269,15 @@ func (s *Session) certRequest(ctx context.Context) result {
 // verifies against an issuer certificate in the same P7 that is a CA.
 // With no key on the card the answer is 6A88.
 func (s *Session) putData(ctx context.Context, cmd apdu.Command) result {
-	if uint16(cmd.P1)<<8|uint16(cmd.P2) == DOServerCert {
+	if uint16(cmd.P1)<<8|uint16(cmd.P2) == cardproto.DOServerCert {
 		return s.putServerCert(ctx, cmd)
 	}
-	if uint16(cmd.P1)<<8|uint16(cmd.P2) != DOCertificate {
+	if uint16(cmd.P1)<<8|uint16(cmd.P2) != cardproto.DOCertificate {
 		return fail(apdu.SWReferencedDataNotFound)
 	}
-	if sw, ok := s.requireUser(ctx); !ok {
-		return fail(sw)
-	}
-	k, err := s.privateKey(ctx)
-	if err != nil {
-		return s.memoryFailure("read key", err)
-	}
-	if k == nil {
-		return fail(apdu.SWReferencedDataNotFound)
+	k, r, keyed := s.userKey(ctx)
+	if !keyed {
+		return r
 	}
 	leaf, reason := checkCertificate(cmd.Data, &k.PublicKey, s.c.now())
 	if leaf == nil {

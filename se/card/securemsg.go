@@ -12,13 +12,6 @@ import (
 	"github.com/fpemu/fpemu/tee/store"
 )
 
-// Secure-messaging instructions (cardproto, docs/protocol.md §15.4).
-const (
-	InsMutualAuth  = cardproto.InsMutualAuth
-	InsInitSMKey   = cardproto.InsInitSMKey
-	ClaProprietary = cardproto.ClaProprietary
-)
-
 // objSMKey is the card's static secure-messaging key K (16 bytes).
 const objSMKey = "key.sm"
 
@@ -67,7 +60,7 @@ func (s *Session) transmitSM(ctx context.Context, cmd apdu.Command) []byte {
 
 // processSM runs an unwrapped command and protects its response.
 func (s *Session) processSM(ctx context.Context, plain apdu.Command) []byte {
-	if plain.INS == InsGetResponse || plain.INS == InsMutualAuth || plain.INS == InsSelect {
+	if plain.INS == cardproto.InsGetResponse || plain.INS == cardproto.InsMutualAuth || plain.INS == cardproto.InsSelect {
 		// Not under secure messaging: responses come whole (Ne up to
 		// sm.MaxPlainData), and SELECT or a new authentication would
 		// end the session anyway.
@@ -106,14 +99,14 @@ func (s *Session) killSM(why string) {
 // the private key (docs/protocol.md §15.4.3).
 func needsSM(cmd apdu.Command) bool {
 	switch cmd.INS {
-	case InsVerify:
+	case cardproto.InsVerify:
 		return len(cmd.Data) > 0
-	case InsChangeRefData, InsResetRetry, InsPSO, InsInternalAuth, InsPutData:
+	case cardproto.InsChangeRefData, cardproto.InsResetRetry, cardproto.InsPSO, cardproto.InsInternalAuth, cardproto.InsPutData:
 		return true
-	case InsGenerateKeyPair:
+	case cardproto.InsGenerateKeyPair:
 		return cmd.P1 == 0x00
-	case InsGetData:
-		return uint16(cmd.P1)<<8|uint16(cmd.P2) == DOCertRequest
+	case cardproto.InsGetData:
+		return uint16(cmd.P1)<<8|uint16(cmd.P2) == cardproto.DOCertRequest
 	}
 	return false
 }

@@ -14,14 +14,6 @@ import (
 	"github.com/fpemu/fpemu/tee/store"
 )
 
-// Seed 002's server flows on the card (cardproto, docs/protocol.md §15.6).
-const (
-	DOServerCert      = cardproto.DOServerCert
-	P2ServerLogin     = cardproto.P2ServerLogin
-	P2Confirm         = cardproto.P2Confirm
-	SWServerSignature = cardproto.SWServerSignature
-)
-
 // objServerCert holds the pinned server certificate (DER).
 const objServerCert = "cert.server"
 
@@ -116,7 +108,7 @@ func (s *Session) checkServer(ctx context.Context, msg, sig []byte) (apdu.SW, bo
 	}
 	if !sm2.VerifyASN1WithSM2(pub, nil, msg, sig) {
 		s.c.log.Warn("server signature refused")
-		return SWServerSignature, false
+		return cardproto.SWServerSignature, false
 	}
 	return apdu.SWOK, true
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/fpemu/fpemu/payserver/ca"
 	"github.com/fpemu/fpemu/se/apdu"
 	"github.com/fpemu/fpemu/se/card"
+	"github.com/fpemu/fpemu/se/cardproto"
 	"github.com/fpemu/fpemu/se/keyshare"
 	"github.com/fpemu/fpemu/se/sm"
 	"github.com/fpemu/fpemu/se/transport"
@@ -185,18 +186,18 @@ func TestPlainRefusedOnceSMKeyed(t *testing.T) {
 	d := &direct{s: c.NewSession()}
 	require.NoError(t, selectApplet(d))
 	for _, cmd := range []apdu.Command{
-		{INS: card.InsVerify, P2: card.RefUser, Data: []byte(userPIN)},
-		{INS: card.InsChangeRefData, P2: card.RefUser, Data: append(PINField(userPIN), PINField("99999999")...)},
-		{INS: card.InsResetRetry, P2: card.RefUser, Data: append(PINField(card.DefaultAdmin), PINField("99999999")...)},
-		{INS: card.InsPSO, P1: 0x9E, P2: 0x9A, Data: []byte("x"), Ne: 256},
-		{INS: card.InsInternalAuth, Data: make([]byte, 16), Ne: 256},
-		{INS: card.InsGenerateKeyPair, Ne: 256},
+		{INS: cardproto.InsVerify, P2: card.RefUser, Data: []byte(userPIN)},
+		{INS: cardproto.InsChangeRefData, P2: card.RefUser, Data: append(PINField(userPIN), PINField("99999999")...)},
+		{INS: cardproto.InsResetRetry, P2: card.RefUser, Data: append(PINField(card.DefaultAdmin), PINField("99999999")...)},
+		{INS: cardproto.InsPSO, P1: 0x9E, P2: 0x9A, Data: []byte("x"), Ne: 256},
+		{INS: cardproto.InsInternalAuth, Data: make([]byte, 16), Ne: 256},
+		{INS: cardproto.InsGenerateKeyPair, Ne: 256},
 	} {
 		r, err := plain(d, cmd)
 		require.NoError(t, err)
 		assert.Equal(t, apdu.SWSecurityNotSatisfied, r.SW, "INS %02X", cmd.INS)
 	}
-	r, err := plain(d, apdu.Command{INS: card.InsVerify, P2: card.RefUser})
+	r, err := plain(d, apdu.Command{INS: cardproto.InsVerify, P2: card.RefUser})
 	require.NoError(t, err)
 	assert.Equal(t, apdu.VerifyFailed(card.MaxUserTries), r.SW, "query spends nothing")
 }

@@ -1,12 +1,10 @@
 package sm
 
 import (
-	"encoding/hex"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/se/apdu"
 )
 
@@ -15,22 +13,9 @@ import (
 // refusal kinds, and after an error the session is dead. Seeds: the
 // golden protected commands and their plain forms.
 func FuzzUnwrapCommand(f *testing.F) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "golden.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	var vs []golden
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		f.Fatal(err)
-	}
-	for _, v := range vs {
-		for _, h := range []string{v.Wrapped, v.Plain} {
-			b, err := hex.DecodeString(h)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(b)
-		}
+	for _, v := range testkit.ReadJSON[[]golden](f, filepath.Join("testdata", "golden.json")) {
+		f.Add(testkit.Unhex(f, v.Wrapped))
+		f.Add(testkit.Unhex(f, v.Plain))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := apdu.ParseCommand(b)

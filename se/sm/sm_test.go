@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/se/apdu"
 )
 
@@ -291,9 +292,5 @@ func TestGolden(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
 	}
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var want []golden
-	require.NoError(t, json.Unmarshal(raw, &want))
-	assert.Equal(t, want, got)
+	assert.Equal(t, testkit.ReadJSON[[]golden](t, path), got)
 }

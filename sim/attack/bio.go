@@ -29,28 +29,36 @@ type payFixture struct {
 }
 
 func (r *runner) paySetup(ctx context.Context, t *tally, restart simdev.RestartPolicy) *payFixture {
+	p, _ := r.payScene(ctx, t, restart)
+	return p
+}
+
+// payScene is paySetup that also returns the scene key's registration
+// (its certificates), for a bench that registers the device with a
+// server. The fixture is nil when a step failed.
+func (r *runner) payScene(ctx context.Context, t *tally, restart simdev.RestartPolicy) (*payFixture, drive.Registration) {
 	fx := r.setup(ctx, t, false, restart)
 	if fx == nil {
-		return nil
+		return nil, drive.Registration{}
 	}
 	p := &payFixture{fixture: fx}
 	var err error
 	if p.outbox, err = fx.dev.session(ctx, tee.RoleFingerprint); !t.must("fingerprint", err) {
-		return nil
+		return nil, drive.Registration{}
 	}
 	pay, err := fx.dev.session(ctx, tee.RolePayment, rpc.AsUser())
 	if !t.must("payment", err) {
-		return nil
+		return nil, drive.Registration{}
 	}
 	if !t.must("relay finger lists", drive.RelayOutbox(p.outbox, pay)(ctx)) {
-		return nil
+		return nil, drive.Registration{}
 	}
 	reg, err := drive.RegisterScene(ctx, pay, sceneRef, 0, nil)
 	if !t.must("register the scene key", err) {
-		return nil
+		return nil, drive.Registration{}
 	}
 	p.app = drive.App{Session: pay, Ref: sceneRef, Scene: reg.SceneCert}
-	return p
+	return p, reg
 }
 
 // paying is paySetup as a fixture for given.

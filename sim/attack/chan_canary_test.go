@@ -98,3 +98,9 @@ func TestChannelCanaries(t *testing.T) {
 		})
 	}
 }
+
+// TestChannelRows runs the chan-* rows: each defence holds with its
+// honest channel carrying a message, and nothing is left bound.
+func TestChannelRows(t *testing.T) {
+	requireRowsRejected(t, "^chan-", 10)
+}

@@ -89,8 +89,10 @@ const (
 	usageEnc  = smx509.KeyUsageKeyAgreement | smx509.KeyUsageKeyEncipherment
 )
 
-// credentials makes a fresh SM2 key pair and has p certify both for cn.
-func (p *chanPKI) credentials(cn string) (*channel.SM2Credentials, error) {
+// dualCredentials makes the fresh SM2 signing and encryption key pairs of
+// one channel end and has certify issue their certificates (signing
+// first), as the payment CA issues a dual pair (docs/protocol.md §13).
+func dualCredentials(certify func(sk, ek *sm2.PrivateKey) (sign, enc *smx509.Certificate, err error)) (*channel.SM2Credentials, error) {
 	sk, err := sm2.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -103,15 +105,23 @@ func (p *chanPKI) credentials(cn string) (*channel.SM2Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := p.issue(cn, sk.Public(), usageSign)
-	if err != nil {
-		return nil, err
-	}
-	ec, err := p.issue(cn, ek.Public(), usageEnc)
+	sc, ec, err := certify(sk, ek)
 	if err != nil {
 		return nil, err
 	}
 	return &channel.SM2Credentials{SignCert: sc, Signer: sk, EncCert: ec, Exchange: x, Decrypter: ek}, nil
+}
+
+// credentials makes a fresh dual key pair and has p certify both for cn.
+func (p *chanPKI) credentials(cn string) (*channel.SM2Credentials, error) {
+	return dualCredentials(func(sk, ek *sm2.PrivateKey) (*smx509.Certificate, *smx509.Certificate, error) {
+		sc, err := p.issue(cn, sk.Public(), usageSign)
+		if err != nil {
+			return nil, nil, err
+		}
+		ec, err := p.issue(cn, ek.Public(), usageEnc)
+		return sc, ec, err
+	})
 }
 
 // chanServer is the payment server: channel.Server per TCP connection on
@@ -446,6 +456,51 @@ func (b *chanBench) connect(ctx context.Context, srv *chanServer, profile chanwi
 		return nil, nil, err
 	}
 	return c, l, l.send(m3)
+}
+
+// pending is a handshake the attacker started and holds at the server's
+// reply: the TA's channel, the link to the server, and the server's
+// answer to the ClientHello (sh, or the server's refusal in err).
+type pending struct {
+	c   *taChannel
+	l   *link
+	sh  []byte
+	err error
+}
+
+// start dials srv, has the TA open a channel of profile and carries its
+// ClientHello to the server, through rewrite first when rewrite is not
+// nil (the man in the middle's edit). A failed setup step is recorded in
+// t and returns false; the server's answer is the caller's to judge.
+func (b *chanBench) start(ctx context.Context, t *tally, srv *chanServer, profile chanwire.Profile, rewrite func([]byte) ([]byte, error)) (pending, bool) {
+	l, err := srv.dial()
+	if !t.must("dial", err) {
+		return pending{}, false
+	}
+	c, m1, err := b.open(ctx, profile)
+	if !t.must("CHANNEL_OPEN", err) {
+		_ = l.conn.Close()
+		return pending{}, false
+	}
+	if rewrite != nil {
+		if m1, err = rewrite(m1); !t.must("edit ClientHello", err) {
+			_ = l.conn.Close()
+			return pending{}, false
+		}
+	}
+	sh, err := l.exchange(m1)
+	return pending{c: c, l: l, sh: sh, err: err}, true
+}
+
+// hello is start of an honest ClientHello whose ServerHello is a setup
+// step, not a probe.
+func (b *chanBench) hello(ctx context.Context, t *tally, srv *chanServer, profile chanwire.Profile) (pending, bool) {
+	h, ok := b.start(ctx, t, srv, profile, nil)
+	if ok && !t.must("server's ServerHello", h.err) {
+		_ = h.l.conn.Close()
+		return h, false
+	}
+	return h, ok
 }
 
 // roundTrip has the TA seal custom, carries the record to the server and

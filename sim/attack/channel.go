@@ -74,6 +74,12 @@ func editServerHello(m []byte, edit func(*chanwire.ServerHello)) ([]byte, error)
 	return sh.Marshal()
 }
 
+// clientHello is a rewrite for chanBench.start that applies edit to the
+// ClientHello.
+func clientHello(edit func(*chanwire.ClientHello)) func([]byte) ([]byte, error) {
+	return func(m []byte) ([]byte, error) { return editHello(m, edit) }
+}
+
 // truncate keeps the first n body bytes of a channel message and fixes its
 // header's length, so the reader takes it whole and its decoder must
 // refuse it.
@@ -82,6 +88,9 @@ func truncate(m []byte, n int) []byte {
 	binary.BigEndian.PutUint32(out[3:7], uint32(n))
 	return out
 }
+
+// halve is truncate to half the message's body.
+func halve(m []byte) []byte { return truncate(m, (len(m)-chanwire.HeaderSize)/2) }
 
 var chanMITMCert = attack{
 	Info: Info{
@@ -133,49 +142,32 @@ var chanMITMCert = attack{
 			t.refused(sw.what+" → TA", err, refusedByTA)
 		}
 		// The attacker relays, swapping the server's certificates.
-		l, err := b.srv.dial()
-		if !t.must("dial", err) {
+		relay, ok := b.hello(ctx, t, b.srv, gmfs)
+		if !ok {
 			return
 		}
-		c, m1, err := b.open(ctx, gmfs)
-		if !t.must("CHANNEL_OPEN", err) {
-			return
-		}
-		sh, err := l.exchange(m1)
-		if !t.must("server's ServerHello", err) {
-			return
-		}
-		sh, err = editServerHello(sh, func(m *chanwire.ServerHello) {
+		sh, err := editServerHello(relay.sh, func(m *chanwire.ServerHello) {
 			m.SignCert, m.EncCert = evilServer.SignCert.Raw, evilServer.EncCert.Raw
 		})
 		if !t.must("edit ServerHello", err) {
 			return
 		}
-		_, err = c.cont(ctx, sh)
+		_, err = relay.c.cont(ctx, sh)
 		name := t.refused("genuine ServerHello with its certificates swapped for the attacker CA's → TA", err, refusedByTA)
-		_ = l.conn.Close()
+		_ = relay.l.conn.Close()
 		// Toward the server: the device's certificates swapped for a pair
 		// of the attacker's CA that names the device.
 		evilDevice, err := evil.credentials(b.devID)
 		if !t.must("attacker's device certificates", err) {
 			return
 		}
-		l, err = b.srv.dial()
-		if !t.must("dial", err) {
-			return
-		}
-		_, m1, err = b.open(ctx, gmfs)
-		if !t.must("CHANNEL_OPEN", err) {
-			return
-		}
-		m1, err = editHello(m1, func(m *chanwire.ClientHello) {
+		swapped, ok := b.start(ctx, t, b.srv, gmfs, clientHello(func(m *chanwire.ClientHello) {
 			m.SignCert, m.EncCert = evilDevice.SignCert.Raw, evilDevice.EncCert.Raw
-		})
-		if !t.must("edit ClientHello", err) {
+		}))
+		if !ok {
 			return
 		}
-		_, err = l.exchange(m1)
-		t.refused("ClientHello with the device's pair swapped for the attacker CA's → server", err, channel.ErrCertificate)
+		t.refused("ClientHello with the device's pair swapped for the attacker CA's → server", swapped.err, channel.ErrCertificate)
 		t.summarize("swapped server certificates → %s; swapped device certificates → server ErrCertificate; honest channel carried a message", name)
 	}),
 }
@@ -201,31 +193,23 @@ var chanMITMEphemeral = attack{
 			if !t.must("attacker's ephemeral key", err) {
 				return
 			}
-			l, err := b.srv.dial()
-			if !t.must("dial", err) {
-				return
-			}
-			c, m1, err := b.open(ctx, gmfs)
-			if !t.must("CHANNEL_OPEN", err) {
-				return
-			}
+			var rewrite func([]byte) ([]byte, error)
 			if side.ra {
-				if m1, err = editHello(m1, func(m *chanwire.ClientHello) { m.Ephemeral = p }); !t.must("edit ClientHello", err) {
-					return
-				}
+				rewrite = clientHello(func(m *chanwire.ClientHello) { m.Ephemeral = p })
 			}
-			sh, err := l.exchange(m1)
-			if !t.must("server's ServerHello", err) {
+			h, ok := b.start(ctx, t, b.srv, gmfs, rewrite)
+			if !ok || !t.must("server's ServerHello", h.err) {
 				return
 			}
+			sh := h.sh
 			if !side.ra {
 				if sh, err = editServerHello(sh, func(m *chanwire.ServerHello) { m.Ephemeral = p }); !t.must("edit ServerHello", err) {
 					return
 				}
 			}
-			_, err = c.cont(ctx, sh)
+			_, err = h.c.cont(ctx, sh)
 			name = t.refused("attacker's "+side.what+" → TA", err, refusedByTA)
-			_ = l.conn.Close()
+			_ = h.l.conn.Close()
 		}
 		t.summarize("swapped R_A and R_B → %s; honest channel carried a message", name)
 	}),
@@ -396,49 +380,35 @@ var chanDowngrade = attack{
 		_ = l.conn.Close()
 
 		// The REE asks the TA for gm.
-		l, err = sm2Only.dial()
-		if !t.must("dial", err) {
+		asked, ok := b.start(ctx, t, sm2Only, gm, nil)
+		if !ok {
 			return
 		}
-		_, m1, err := b.open(ctx, gm)
-		if !t.must("CHANNEL_OPEN(gm)", err) {
-			return
-		}
-		_, err = l.exchange(m1)
-		t.refused("the TA asked for gm → server", err, channel.ErrDowngrade)
-		_ = l.conn.Close()
+		t.refused("the TA asked for gm → server", asked.err, channel.ErrDowngrade)
+		_ = asked.l.conn.Close()
 
 		// A MITM rewrites the device's gm-fs ClientHello as gm.
 		var taName string
 		for _, strip := range []bool{false, true} {
-			l, err := sm2Only.dial()
-			if !t.must("dial", err) {
-				return
-			}
-			c, m1, err := b.open(ctx, gmfs)
-			if !t.must("CHANNEL_OPEN", err) {
-				return
-			}
-			m1, err = editHello(m1, func(m *chanwire.ClientHello) {
+			h, ok := b.start(ctx, t, sm2Only, gmfs, clientHello(func(m *chanwire.ClientHello) {
 				m.Profile, m.Ephemeral = gm, []byte{}
 				if strip {
 					m.Offered = []chanwire.Profile{gm}
 				}
-			})
-			if !t.must("edit ClientHello", err) {
+			}))
+			if !ok {
 				return
 			}
-			sh, err := l.exchange(m1)
 			if !strip {
-				t.refused("gm-fs ClientHello rewritten as gm → server", err, channel.ErrDowngrade)
+				t.refused("gm-fs ClientHello rewritten as gm → server", h.err, channel.ErrDowngrade)
 				continue
 			}
-			if !t.must("the server answers the rewritten gm hello with its offered list trimmed", err) {
+			if !t.must("the server answers the rewritten gm hello with its offered list trimmed", h.err) {
 				return
 			}
-			_, err = c.cont(ctx, sh)
+			_, err = h.c.cont(ctx, h.sh)
 			taName = t.refused("gm ServerHello to the gm-fs handshake → TA", err, refusedByTA)
-			_ = l.conn.Close()
+			_ = h.l.conn.Close()
 		}
 
 		// A MITM answers with a genuine RSAResponse the server made for the
@@ -486,24 +456,8 @@ var chanCrossSession = attack{
 		if !b.control(ctx, t, gmfs) {
 			return
 		}
-		// pending opens a TA channel of p and has the server answer it.
-		type pending struct {
-			c  *taChannel
-			l  *link
-			sh []byte
-		}
-		start := func(p chanwire.Profile) (pending, bool) {
-			l, err := b.server(p).dial()
-			if !t.must("dial", err) {
-				return pending{}, false
-			}
-			c, m1, err := b.open(ctx, p)
-			if !t.must("CHANNEL_OPEN", err) {
-				return pending{}, false
-			}
-			sh, err := l.exchange(m1)
-			return pending{c, l, sh}, t.must("server's ServerHello", err)
-		}
+		// start opens a TA channel of p and has the server answer it.
+		start := func(p chanwire.Profile) (pending, bool) { return b.hello(ctx, t, b.server(p), p) }
 		var name string
 		for _, p := range []chanwire.Profile{gmfs, gm} {
 			a, ok := start(p)
@@ -641,51 +595,35 @@ var chanTruncated = attack{
 		if !b.control(ctx, t, gmfs) {
 			return
 		}
-		l, err := b.srv.dial()
-		if !t.must("dial", err) {
+		h, ok := b.hello(ctx, t, b.srv, gmfs)
+		if !ok {
 			return
 		}
-		c, m1, err := b.open(ctx, gmfs)
-		if !t.must("CHANNEL_OPEN", err) {
-			return
-		}
-		sh, err := l.exchange(m1)
-		if !t.must("server's ServerHello", err) {
-			return
-		}
-		_ = l.conn.Close()
-		_, err = c.cont(ctx, truncate(sh, (len(sh)-chanwire.HeaderSize)/2))
+		_ = h.l.conn.Close()
+		_, err := h.c.cont(ctx, halve(h.sh))
 		name := t.refused("ServerHello cut in half → TA", err, refusedByTA)
 
-		if l, err = b.srv.dial(); !t.must("dial", err) {
+		cut, ok := b.start(ctx, t, b.srv, gmfs, func(m []byte) ([]byte, error) { return halve(m), nil })
+		if !ok {
 			return
 		}
-		if _, m1, err = b.open(ctx, gmfs); !t.must("CHANNEL_OPEN", err) {
-			return
-		}
-		_, err = l.exchange(truncate(m1, (len(m1)-chanwire.HeaderSize)/2))
-		t.refused("ClientHello cut in half → server", err, channel.ErrMalformed)
+		t.refused("ClientHello cut in half → server", cut.err, channel.ErrMalformed)
 
-		if l, err = b.srv.dial(); !t.must("dial", err) {
+		if h, ok = b.hello(ctx, t, b.srv, gmfs); !ok {
 			return
 		}
-		if c, m1, err = b.open(ctx, gmfs); !t.must("CHANNEL_OPEN", err) {
+		if _, err = h.c.cont(ctx, h.sh); !t.must("TA finishes", err) {
 			return
 		}
-		if sh, err = l.exchange(m1); !t.must("server's ServerHello", err) {
-			return
-		}
-		if _, err = c.cont(ctx, sh); !t.must("TA finishes", err) {
-			return
-		}
-		rec, err := c.seal(ctx, "pay")
+		rec, err := h.c.seal(ctx, "pay")
 		if !t.must("CHANNEL_SEAL", err) {
 			return
 		}
-		_, err = l.exchange(rec)
+		_, err = h.l.exchange(rec)
 		t.refused("a record in place of the dropped ClientFinished → server", err, channel.ErrUnexpectedMessage, channel.ErrMalformed)
 
-		if c, _, err = b.open(ctx, gmfs); !t.must("CHANNEL_OPEN", err) {
+		c, _, err := b.open(ctx, gmfs)
+		if !t.must("CHANNEL_OPEN", err) {
 			return
 		}
 		_, err = c.seal(ctx, "pay")

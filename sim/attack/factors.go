@@ -101,6 +101,43 @@ func (f *factorBench) challenge(ctx context.Context, t *tally, ch *drive.Channel
 	return sum, true
 }
 
+// freshChallenge dials a new channel to f.srv and asks it for order id's
+// challenge, for a probe the TA or the server refuses mid-payment (the
+// channel is spent by it).
+func (f *factorBench) freshChallenge(ctx context.Context, t *tally, id string) (*drive.Channel, wire.Summary, bool) {
+	ch, err := f.dial(ctx, f.srv)
+	if !t.must("channel", err) {
+		return nil, wire.Summary{}, false
+	}
+	sum, ok := f.challenge(ctx, t, ch, id)
+	return ch, sum, ok
+}
+
+// otpPayment is one large order of an OTP row: its idempotency key, the
+// code it is paid with and what the row calls the payment.
+type otpPayment struct{ key, code, what string }
+
+// otpSpentThenAgain is both OTP rows: a large order paid on f.srv with
+// fingerprint, password and control's code books (the control); then a
+// second large order paid with probe's code must be refused with rule
+// otp replay. It returns the second order's id and the refusal's name.
+func (f *factorBench) otpSpentThenAgain(ctx context.Context, t *tally, control, probe otpPayment) (string, string, bool) {
+	first, ok := f.large(ctx, t, f.srv, control.key)
+	if !ok {
+		return "", "", false
+	}
+	sf, err := f.pay(ctx, t, f.ch, first, true, control.code)
+	if !mustBookAll(t, "control: "+control.what, sf, err) {
+		return "", "", false
+	}
+	second, ok := f.large(ctx, t, f.srv, probe.key)
+	if !ok {
+		return "", "", false
+	}
+	sf, err = f.pay(ctx, t, f.ch, second, true, probe.code)
+	return second, refusedRule(t, probe.what, sf.Feedback, err, wire.RuleOTPReplay), true
+}
+
 // pay is one payment of order id over ch: a challenge, a fingerprint
 // match for a fresh TA challenge, Gatekeeper's PASSWORD HAT for it when
 // password, the code when not "" (drive.PayOrderWithFactors).
@@ -224,11 +261,7 @@ var factorStrip = attack{
 		if !ok {
 			return
 		}
-		ch, err := f.dial(ctx, f.srv)
-		if !t.must("channel", err) {
-			return
-		}
-		sum, ok := f.challenge(ctx, t, ch, id)
+		ch, sum, ok := f.freshChallenge(ctx, t, id)
 		if !ok {
 			return
 		}
@@ -268,11 +301,7 @@ var factorStrip = attack{
 			if !t.must("gatekeeper VERIFY", err) {
 				return
 			}
-			ch, err := f.dial(ctx, f.srv)
-			if !t.must("channel", err) {
-				return
-			}
-			sum, ok := f.challenge(ctx, t, ch, id)
+			ch, sum, ok := f.freshChallenge(ctx, t, id)
 			if !ok {
 				return
 			}
@@ -310,24 +339,16 @@ var factorOTPReplay = attack{
 	// Canary: a server child whose store forgets the last accepted step
 	// (TestFactorCanaries, weakening "otp-forget").
 	run: given((*runner).factorSetup, func(ctx context.Context, r *runner, f *factorBench, t *tally) {
-		first, ok := f.large(ctx, t, f.srv, "first")
-		if !ok {
-			return
-		}
 		code, ok := f.code(t, time.Now())
 		if !ok {
 			return
 		}
-		sf, err := f.pay(ctx, t, f.ch, first, true, code)
-		if !mustBookAll(t, "control: the first large order with its code", sf, err) {
-			return
-		}
-		second, ok := f.large(ctx, t, f.srv, "second")
+		second, name, ok := f.otpSpentThenAgain(ctx, t,
+			otpPayment{"first", code, "the first large order with its code"},
+			otpPayment{"second", code, "the spent code for another order, same server"})
 		if !ok {
 			return
 		}
-		sf, err = f.pay(ctx, t, f.ch, second, true, code)
-		name := refusedRule(t, "the spent code for another order, same server", sf.Feedback, err, wire.RuleOTPReplay)
 		srv2, err := r.startServer(ctx, f.args...)
 		if !t.must("second fpemu server on the same store", err) {
 			return
@@ -340,7 +361,7 @@ var factorOTPReplay = attack{
 		if !ok {
 			return
 		}
-		sf, err = f.pay(ctx, t, ch2, third, true, code)
+		sf, err := f.pay(ctx, t, ch2, third, true, code)
 		refusedRule(t, "the spent code for another order, second server", sf.Feedback, err, wire.RuleOTPReplay)
 		f.noRows(ctx, t, srv2, second, third)
 		t.summarize("the accepted code again → %s on the same and on a second server; the first order booked", name)
@@ -384,20 +405,12 @@ var factorOTPStale = attack{
 			t.brokef("the codes of two steps collide; run again")
 			return
 		}
-		first, ok := f.large(ctx, t, f.srv, "current")
+		second, name, ok := f.otpSpentThenAgain(ctx, t,
+			otpPayment{"current", cur, "the current step's code"},
+			otpPayment{"previous", prev, "the previous step's code after the current one"})
 		if !ok {
 			return
 		}
-		sf, err := f.pay(ctx, t, f.ch, first, true, cur)
-		if !mustBookAll(t, "control: the current step's code", sf, err) {
-			return
-		}
-		second, ok := f.large(ctx, t, f.srv, "previous")
-		if !ok {
-			return
-		}
-		sf, err = f.pay(ctx, t, f.ch, second, true, prev)
-		name := refusedRule(t, "the previous step's code after the current one", sf.Feedback, err, wire.RuleOTPReplay)
 		f.noRows(ctx, t, f.srv, second)
 		t.summarize("the previous step's code after the current one booked → %s", name)
 	}),

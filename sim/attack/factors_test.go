@@ -15,14 +15,7 @@ import (
 // example policy: each defence holds with its control booked, and
 // nothing is left bound.
 func TestFactorRows(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Match = regexp.MustCompile("^factor-")
-	rep := runSuite(t, cfg)
-	require.Len(t, rep.Results, 3)
-	for _, r := range rep.Results {
-		assert.Equal(t, Rejected, r.Verdict, "%s: %s %v", r.ID, r.Observed, r.Findings)
-	}
-	assert.Empty(t, testkit.Leftovers(cfg.Dir))
+	requireRowsRejected(t, "^factor-", 3)
 }
 
 // TestFactorCanaries: with a server that runs without its policy,

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
@@ -31,7 +32,6 @@ import (
 	"github.com/fpemu/fpemu/payserver/wire"
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/drive"
-	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
 
@@ -179,28 +179,11 @@ func (r *runner) serverBenchArgs(ctx context.Context, t *tally, extra ...string)
 	if r.anchors, err = (payproto.TrustAnchors{ServerName: chanServerName, Roots: [][]byte{root}}).Marshal(); !t.must("trust anchors", err) {
 		return nil
 	}
-	fx := r.setup(ctx, t, false, simdev.RestartPolicy{})
-	if fx == nil {
+	if b.payFixture, b.reg = r.payScene(ctx, t, simdev.RestartPolicy{}); b.payFixture == nil {
 		return nil
 	}
-	p := &payFixture{fixture: fx}
-	if p.outbox, err = fx.dev.session(ctx, tee.RoleFingerprint); !t.must("fingerprint", err) {
-		return nil
-	}
-	pay, err := fx.dev.session(ctx, tee.RolePayment, rpc.AsUser())
-	if !t.must("payment", err) {
-		return nil
-	}
-	if !t.must("relay finger lists", drive.RelayOutbox(p.outbox, pay)(ctx)) {
-		return nil
-	}
-	if b.reg, err = drive.RegisterScene(ctx, pay, sceneRef, 0, nil); !t.must("register the scene key", err) {
-		return nil
-	}
-	p.app = drive.App{Session: pay, Ref: sceneRef, Scene: b.reg.SceneCert}
-	b.payFixture = p
-	b.fingers = []uint32{fx.fid}
-	if !t.must("certify the TA's channel keys", b.certifyChannel(ctx, pay)) {
+	b.fingers = []uint32{b.fid}
+	if !t.must("certify the TA's channel keys", b.certifyChannel(ctx, b.app.Session)) {
 		return nil
 	}
 	dev, err := proof.VerifyDeviceCert(b.reg.Device)
@@ -274,24 +257,12 @@ func (b *srvBench) dial(ctx context.Context, srv *srvProc) (*drive.Channel, erro
 // order has the merchant create an order on srv's HTTP API and returns
 // its id.
 func (b *srvBench) order(ctx context.Context, srv *srvProc, key, payee string, amount int64, text string) (string, error) {
-	body, _ := json.Marshal(map[string]any{"payee": payee, "amount": amount, "currency": "CNY", "summary": text})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+srv.http+"/v1/orders", bytes.NewReader(body))
+	o, created, err := payserver.CreateOrder(ctx, srv.http, key, payserver.OrderRequest{Payee: payee, Amount: amount, Currency: "CNY", Summary: text})
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var o payserver.OrderJSON
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&o); err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusCreated || o.ID == "" {
-		return "", fmt.Errorf("create order: HTTP %d", resp.StatusCode)
+	if !created || o.ID == "" {
+		return "", fmt.Errorf("create order: not a new order (%q)", o.ID)
 	}
 	return o.ID, nil
 }
@@ -433,37 +404,31 @@ type otherPhone struct {
 func (b *srvBench) newOtherPhone(ctx context.Context) (*otherPhone, error) {
 	var id proof.DeviceID
 	_, _ = rand.Read(id[:])
-	sk, err := sm2.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	ek, err := sm2.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
 	cn := hex.EncodeToString(id[:])
-	scsr, err := ca.NewCSR(rand.Reader, sk, ca.CSRTemplate{CommonName: cn})
+	creds, err := dualCredentials(func(sk, ek *sm2.PrivateKey) (*smx509.Certificate, *smx509.Certificate, error) {
+		scsr, err := ca.NewCSR(rand.Reader, sk, ca.CSRTemplate{CommonName: cn})
+		if err != nil {
+			return nil, nil, err
+		}
+		ecsr, err := ca.NewCSR(rand.Reader, ek, ca.CSRTemplate{CommonName: cn})
+		if err != nil {
+			return nil, nil, err
+		}
+		authority, err := ca.Open(b.caDir, ca.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		defer authority.Close()
+		iss, err := authority.Issue(ctx, ca.Request{CSR: scsr, EncCSR: ecsr, Profile: ca.ProfileDevice, Usage: ca.UsageDual})
+		if err != nil {
+			return nil, nil, err
+		}
+		return iss.Certs[0], iss.Certs[1], nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	ecsr, err := ca.NewCSR(rand.Reader, ek, ca.CSRTemplate{CommonName: cn})
-	if err != nil {
-		return nil, err
-	}
-	authority, err := ca.Open(b.caDir, ca.Options{})
-	if err != nil {
-		return nil, err
-	}
-	defer authority.Close()
-	iss, err := authority.Issue(ctx, ca.Request{CSR: scsr, EncCSR: ecsr, Profile: ca.ProfileDevice, Usage: ca.UsageDual})
-	if err != nil {
-		return nil, err
-	}
-	x, err := channel.NewKeyExchanger(ek)
-	if err != nil {
-		return nil, err
-	}
-	return &otherPhone{id: id, creds: &channel.SM2Credentials{SignCert: iss.Certs[0], Signer: sk, EncCert: iss.Certs[1], Exchange: x, Decrypter: ek}}, nil
+	return &otherPhone{id: id, creds: creds}, nil
 }
 
 // phoneChannel is the other phone's established channel to a server.

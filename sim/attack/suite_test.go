@@ -27,6 +27,22 @@ func runSuite(t *testing.T, cfg Config) *Report {
 	return rep
 }
 
+// requireRowsRejected runs the rows match (a regular expression) selects
+// on a test device of testConfig: there are n of them, each says
+// REJECTED (its control passed and its defence held), and nothing is
+// left running or bound.
+func requireRowsRejected(t *testing.T, match string, n int) {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.Match = regexp.MustCompile(match)
+	rep := runSuite(t, cfg)
+	require.Len(t, rep.Results, n)
+	for _, r := range rep.Results {
+		assert.Equal(t, Rejected, r.Verdict, "%s: %s %v", r.ID, r.Observed, r.Findings)
+	}
+	assert.Empty(t, testkit.Leftovers(cfg.Dir))
+}
+
 // runCanary runs the one attack run (a regular expression) selects on a
 // test device of testConfig changed by weaken, and checks that it reports
 // a defence that did not hold: verdict want, findings, nothing left

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/halpb"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/tokens"
 )
 
@@ -130,9 +130,7 @@ func serveProxy(t *testing.T, upstream string, p *proxy) string {
 	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	p.up = halpb.NewBiometricsFingerprintClient(conn)
-	dir, err := os.MkdirTemp("", "conform-double-")
-	require.NoError(t, err)
-	sock := filepath.Join(dir, "hal.sock")
+	sock := filepath.Join(testkit.ShortDir(t), "hal.sock")
 	ln, err := net.Listen("unix", sock)
 	require.NoError(t, err)
 	srv := grpc.NewServer()
@@ -141,7 +139,6 @@ func serveProxy(t *testing.T, upstream string, p *proxy) string {
 	t.Cleanup(func() {
 		srv.Stop()
 		conn.Close()
-		os.RemoveAll(dir)
 	})
 	return sock
 }

@@ -15,25 +15,25 @@ import (
 // <testcase> per case, with a <failure> or <skipped> child. Times are
 // seconds.
 type (
+	// JUnitCounts are the attributes <testsuites> and <testsuite> share:
+	// a name, the counts of their cases and their time.
+	JUnitCounts struct {
+		Name     string `xml:"name,attr"`
+		Tests    int    `xml:"tests,attr"`
+		Failures int    `xml:"failures,attr"`
+		Skipped  int    `xml:"skipped,attr"`
+		Errors   int    `xml:"errors,attr"`
+		Time     string `xml:"time,attr"`
+	}
 	// JUnitSuites is the document element.
 	JUnitSuites struct {
-		XMLName  xml.Name     `xml:"testsuites"`
-		Name     string       `xml:"name,attr"`
-		Tests    int          `xml:"tests,attr"`
-		Failures int          `xml:"failures,attr"`
-		Skipped  int          `xml:"skipped,attr"`
-		Errors   int          `xml:"errors,attr"`
-		Time     string       `xml:"time,attr"`
-		Suites   []JUnitSuite `xml:"testsuite"`
+		XMLName xml.Name `xml:"testsuites"`
+		JUnitCounts
+		Suites []JUnitSuite `xml:"testsuite"`
 	}
 	// JUnitSuite is one <testsuite>.
 	JUnitSuite struct {
-		Name       string          `xml:"name,attr"`
-		Tests      int             `xml:"tests,attr"`
-		Failures   int             `xml:"failures,attr"`
-		Skipped    int             `xml:"skipped,attr"`
-		Errors     int             `xml:"errors,attr"`
-		Time       string          `xml:"time,attr"`
+		JUnitCounts
 		Timestamp  string          `xml:"timestamp,attr,omitempty"`
 		Properties []JUnitProperty `xml:"properties>property,omitempty"`
 		Cases      []JUnitCase     `xml:"testcase"`
@@ -62,6 +62,17 @@ type (
 	}
 )
 
+// count adds a case of status st.
+func (n *JUnitCounts) count(st Status) {
+	n.Tests++
+	switch st {
+	case Fail:
+		n.Failures++
+	case Skip:
+		n.Skipped++
+	}
+}
+
 // readBuildInfo is what the JUnit properties report of the running
 // binary; tests replace it so that golden files do not depend on the
 // toolchain or commit.
@@ -71,7 +82,7 @@ func junitTime(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds())
 
 // JUnit returns the report as a JUnit document.
 func (r *Report) JUnit() JUnitSuites {
-	doc := JUnitSuites{Name: "fpemu conform", Time: junitTime(r.Duration)}
+	doc := JUnitSuites{JUnitCounts: JUnitCounts{Name: "fpemu conform", Time: junitTime(r.Duration)}}
 	var props []JUnitProperty
 	for _, p := range [][2]string{{"hal", r.Target.HAL}, {"gatekeeper", r.Target.Gatekeeper}, {"sensor", r.Target.Sensor}, {"keymaster", r.Target.Keymaster}} {
 		if p[1] != "" {
@@ -94,7 +105,7 @@ func (r *Report) JUnit() JUnitSuites {
 			if !r.Start.IsZero() {
 				ts = r.Start.UTC().Format("2006-01-02T15:04:05")
 			}
-			doc.Suites = append(doc.Suites, JUnitSuite{Name: string(c.Suite), Timestamp: ts, Properties: props})
+			doc.Suites = append(doc.Suites, JUnitSuite{JUnitCounts: JUnitCounts{Name: string(c.Suite)}, Timestamp: ts, Properties: props})
 		}
 		s := &doc.Suites[i]
 		jc := JUnitCase{Name: c.Name, Classname: "fpemu.conform." + string(c.Suite), Time: junitTime(c.Duration)}
@@ -103,20 +114,16 @@ func (r *Report) JUnit() JUnitSuites {
 		case Fail:
 			msg.Type = "AssertionFailure"
 			jc.Failure = msg
-			s.Failures++
-			doc.Failures++
 		case Skip:
 			if c.Reason == NotSelected {
 				msg.Text = "" // <skipped message="not selected"/>
 			}
 			jc.Skipped = msg
-			s.Skipped++
-			doc.Skipped++
 		case Pass:
 			jc.SystemOut = c.Reason
 		}
-		s.Tests++
-		doc.Tests++
+		s.count(c.Status)
+		doc.count(c.Status)
 		s.Cases = append(s.Cases, jc)
 	}
 	for i := range doc.Suites {

@@ -2,13 +2,13 @@ package device
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
@@ -20,9 +20,7 @@ import (
 // processes started and ready, the auth-token key relay, then a clean
 // shutdown of both.
 func BenchmarkBootShutdown(b *testing.B) {
-	dir, err := os.MkdirTemp("", "fpb")
-	require.NoError(b, err)
-	defer os.RemoveAll(dir)
+	dir := testkit.ShortDir(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -38,9 +36,7 @@ func BenchmarkBootShutdown(b *testing.B) {
 // the operation handle as challenge (a PASSWORD HAT), Keymaster FINISH with
 // that HAT — three CA→TA round trips to two TA processes.
 func BenchmarkPasswordToSignature(b *testing.B) {
-	dir, err := os.MkdirTemp("", "fpb")
-	require.NoError(b, err)
-	defer os.RemoveAll(dir)
+	dir := testkit.ShortDir(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	d, err := Boot(ctx, Config{Dir: dir, Command: taCommand(dir), Log: zap.NewNop()})

@@ -3,12 +3,9 @@ package device
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -144,27 +141,6 @@ func requireRoot(t *testing.T) {
 // (Config.ClientGroup): the app uids carry it as a supplementary group.
 const appsGroup = 41000
 
-// shareWithApps copies the test binary where the app uids can execute it.
-// The device itself is shared with them by Config.ClientGroup: only its
-// CA→TA sockets become reachable; the TA host's identity checks are what
-// the test is about.
-func shareWithApps(t *testing.T) string {
-	t.Helper()
-	exeDir, err := os.MkdirTemp("", "fpx")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(exeDir) })
-	require.NoError(t, os.Chmod(exeDir, 0o755))
-	src, err := os.Open(os.Args[0])
-	require.NoError(t, err)
-	defer src.Close()
-	exe := filepath.Join(exeDir, "sim.test")
-	dst, err := os.OpenFile(exe, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	require.NoError(t, err)
-	_, err = io.Copy(dst, src)
-	require.NoError(t, errors.Join(err, dst.Close()))
-	return exe
-}
-
 // TestPaymentKeysBelongToUID: two payment apps running as two real uids,
 // each its own process, against the real payment TA process. The TA host
 // learns each one's uid from the kernel (SO_PEERCRED); the keys the first
@@ -179,7 +155,10 @@ func TestPaymentKeysBelongToUID(t *testing.T) {
 		c.Roles = []tee.Role{tee.RoleKeymaster, tee.RolePayment}
 		c.ClientGroup = &gid
 	})
-	app := payApp{t: t, exe: shareWithApps(t), dir: d.cfg.Dir}
+	// The app uids run a copy of the test binary; the device is shared
+	// with them by Config.ClientGroup, which makes only its CA→TA sockets
+	// reachable: the TA host's identity checks are what this tests.
+	app := payApp{t: t, exe: testkit.ForeignExecutable(t), dir: d.cfg.Dir}
 	h := fingerprintHook(t, d)
 	relay := session(t, d, tee.RolePayment) // the HAL's relay: PUBLIC, DELIVER only
 	require.NoError(t, h.SetFingerList(0, 0xA1, []uint32{1, 2}))

@@ -5,7 +5,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -308,7 +307,7 @@ func TestSensorSocketOwnerOnly(t *testing.T) {
 	require.NoError(t, os.Chmod(dir, 0o711))
 	require.NoError(t, os.Chmod(filepath.Dir(sock), 0o711))
 	require.NoError(t, os.Chmod(sock, 0o666))
-	exe := foreignExecutable(t)
+	exe := testkit.ForeignExecutable(t)
 	for _, tc := range []struct {
 		name string
 		uid  uint32
@@ -332,23 +331,4 @@ func TestSensorSocketOwnerOnly(t *testing.T) {
 	s, err := d.OpenSensor(testCtx(t))
 	require.NoError(t, err)
 	s.Close()
-}
-
-// foreignExecutable copies the test binary where another uid can run it.
-func foreignExecutable(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "fpx")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	require.NoError(t, os.Chmod(d, 0o755))
-	in, err := os.Open(os.Args[0])
-	require.NoError(t, err)
-	defer in.Close()
-	p := filepath.Join(d, "sim.test")
-	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	require.NoError(t, err)
-	_, err = bufio.NewReader(in).WriteTo(out)
-	require.NoError(t, err)
-	require.NoError(t, out.Close())
-	return p
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -51,10 +52,10 @@ func clone(p tee.Params) tee.Params {
 func TestVerifyWorkedExample(t *testing.T) {
 	g := golden(t)
 	d := newDevice(t)
-	d.StorageKey = unhex(t, g["storage_key"])
+	d.StorageKey = testkit.Unhex(t, g["storage_key"])
 	d.hatKey = bytes.Repeat([]byte{0x5a}, 32)
 	ta := d.ready(t)
-	handle := unhex(t, g["handle"])
+	handle := testkit.Unhex(t, g["handle"])
 	h, err := gkproto.ParseHandle(handle)
 	require.NoError(t, err)
 	require.NoError(t, ta.Store.Tx(context.Background(), func(tx *store.Tx) error { return putUser(tx, 10001, &h) }))
@@ -63,7 +64,7 @@ func TestVerifyWorkedExample(t *testing.T) {
 	s, err := ta.OpenSession(context.Background(), &tee.Params{})
 	require.NoError(t, err)
 	inv := &captureInvoker{s: s}
-	rsp, err := gkproto.Verify{UID: 10001, Challenge: 0x0123456789abcdef, Handle: handle, Password: unhex(t, g["password"])}.
+	rsp, err := gkproto.Verify{UID: 10001, Challenge: 0x0123456789abcdef, Handle: handle, Password: testkit.Unhex(t, g["password"])}.
 		Execute(context.Background(), inv)
 	require.NoError(t, err)
 	require.Equal(t, gkproto.StatusOK, rsp.Status)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/ta/gatekeeper/gkproto"
 )
 
@@ -36,13 +37,6 @@ func golden(t testing.TB) map[string]string {
 	return m
 }
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	require.NoError(t, err)
-	return b
-}
-
 func hexU64(t testing.TB, s string) uint64 {
 	t.Helper()
 	v, err := strconv.ParseUint(s, 16, 64)
@@ -52,7 +46,7 @@ func hexU64(t testing.TB, s string) uint64 {
 
 func TestHandleGoldenVector(t *testing.T) {
 	g := golden(t)
-	key, err := DerivePasswordKey(unhex(t, g["storage_key"]))
+	key, err := DerivePasswordKey(testkit.Unhex(t, g["storage_key"]))
 	require.NoError(t, err)
 	assert.Equal(t, g["password_key"], hex.EncodeToString(key))
 
@@ -63,12 +57,12 @@ func TestHandleGoldenVector(t *testing.T) {
 		Salt:           hexU64(t, g["salt"]),
 		HardwareBacked: true,
 	}
-	pw := unhex(t, g["password"])
+	pw := testkit.Unhex(t, g["password"])
 	h.Signature = ComputePasswordSignature(key, &h, pw)
 	assert.Equal(t, g["signature"], hex.EncodeToString(h.Signature[:]))
 	assert.Equal(t, g["handle"], hex.EncodeToString(h.Marshal()))
 
-	parsed, err := gkproto.ParseHandle(unhex(t, g["handle"]))
+	parsed, err := gkproto.ParseHandle(testkit.Unhex(t, g["handle"]))
 	require.NoError(t, err)
 	assert.Equal(t, h, parsed)
 	assert.True(t, CheckPassword(key, &parsed, pw))

@@ -7,9 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -23,29 +21,18 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/internal/testkit/devchild"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/sim/device"
-	"github.com/fpemu/fpemu/sim/tas"
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/taproc"
 )
 
-// taEnv switches the test binary into a TA process (value: the role).
-const taEnv = "FPEMU_CEXAMPLE_TA"
+// child switches the test binary into a TA process (devchild.ModeTA, the
+// real TA of the child's role, as `fpemu ta <role>` runs it).
+const child devchild.Switch = "FPEMU_CEXAMPLE_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if role := os.Getenv(taEnv); role != "" {
-		err := tas.RunTA(context.Background(), tee.Role(role), os.Getenv(taEnv+"_DIR"), zapcore.InfoLevel)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			if errors.Is(err, taproc.ErrNotLaunched) {
-				os.Exit(2)
-			}
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	child.Main(m, devchild.Levels{TA: zapcore.InfoLevel, HAL: zapcore.InfoLevel})
 }
 
 // buildClient compiles km_client.c with warnings as errors.
@@ -64,20 +51,14 @@ func buildClient(t *testing.T) string {
 
 func bootKeymaster(t *testing.T) *device.Device {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "fpx")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	dir := testkit.ShortDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	d, err := device.Boot(ctx, device.Config{
-		Dir:   dir,
-		Roles: []tee.Role{tee.RoleKeymaster},
-		Command: func(r tee.Role) *exec.Cmd {
-			c := exec.Command(os.Args[0], "-test.run=^$")
-			c.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", taEnv+"="+string(r), taEnv+"_DIR="+dir)
-			return c
-		},
-		Log: zap.NewNop(),
+		Dir:     dir,
+		Roles:   []tee.Role{tee.RoleKeymaster},
+		Command: child.TACommand(dir),
+		Log:     zap.NewNop(),
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {

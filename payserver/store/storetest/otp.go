@@ -2,8 +2,7 @@ package storetest
 
 import (
 	"context"
-	"errors"
-	"sync"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -94,45 +93,16 @@ func testOTPSeeds(t *testing.T, h Harness) {
 // backend has shared storage, on a second store over the same database
 // (as a second server process would be) — accept it exactly once.
 func testOTPRace(t *testing.T, h Harness) {
-	clk := NewClock()
-	s1, target := h.New(t, store.Options{Now: clk.Now})
-	w := &world{s: s1, clk: clk, d: newDevice(t)}
+	w, stores := raceWorld(t, h)
 	ctx := context.Background()
-	require.NoError(t, s1.RegisterDevice(ctx, w.d.dev))
 	seed := otpSeed(w, "pay", 1)
-	require.NoError(t, s1.PutOTPSeed(ctx, seed))
-	stores := []store.Store{s1}
-	if h.Reopen != nil {
-		s2, err := h.Reopen(ctx, target, store.Options{Now: clk.Now})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s2.Close() })
-		stores = append(stores, s2)
-	}
+	require.NoError(t, w.s.PutOTPSeed(ctx, seed))
 	for step := uint64(1000); step < 1004; step++ {
-		const n = 16
-		errs := make([]error, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				errs[i] = stores[i%len(stores)].AcceptOTPStep(ctx, seed.Ref, step)
-			})
-		}
-		close(start)
-		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case !errors.Is(err, store.ErrOTPReplay):
-				t.Fatalf("step %d: %v", step, err)
-			}
-		}
-		require.Equal(t, 1, ok, "step %d accepted %d times", step, ok)
+		raceOnce(t, fmt.Sprintf("step %d", step), 16, store.ErrOTPReplay, func(i int) error {
+			return stores[i%len(stores)].AcceptOTPStep(ctx, seed.Ref, step)
+		})
 	}
-	got, err := s1.OTPSeed(ctx, seed.Ref)
+	got, err := w.s.OTPSeed(ctx, seed.Ref)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1003), got.LastStep)
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -197,42 +196,15 @@ func testShieldPreSubmits(t *testing.T, h Harness) {
 // the same database (two server processes): exactly one of each wins;
 // the others are ErrShieldUsed.
 func testShieldRace(t *testing.T, h Harness) {
-	clk := NewClock()
-	s1, target := h.New(t, store.Options{Now: clk.Now})
-	w := &world{s: s1, clk: clk, d: newDevice(t)}
+	w, handles := raceWorld(t, h)
 	ctx := context.Background()
-	require.NoError(t, s1.RegisterDevice(ctx, w.d.dev))
 	o := w.newOrder(t, "shield-race", 5)
-	stores := []store.ShieldStore{shieldStore(t, s1)}
-	if h.Reopen != nil {
-		s2, err := h.Reopen(ctx, target, store.Options{Now: clk.Now})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s2.Close() })
-		stores = append(stores, shieldStore(t, s2))
+	var stores []store.ShieldStore
+	for _, s := range handles {
+		stores = append(stores, shieldStore(t, s))
 	}
 	race := func(name string, f func(ss store.ShieldStore, i int) error) {
-		const n = 16
-		errs := make([]error, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				errs[i] = f(stores[i%len(stores)], i)
-			})
-		}
-		close(start)
-		wg.Wait()
-		won := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				won++
-			case !errors.Is(err, store.ErrShieldUsed):
-				t.Fatalf("%s: %v", name, err)
-			}
-		}
-		assert.Equal(t, 1, won, name)
+		raceOnce(t, name, 16, store.ErrShieldUsed, func(i int) error { return f(stores[i%len(stores)], i) })
 	}
 	for round := range 3 {
 		p := w.preSubmit(o, w.d.dev.ID)
@@ -254,7 +226,7 @@ func testShieldRace(t *testing.T, h Harness) {
 		assert.Equal(t, winner, got.CardSig, "round %d: the stored signature is the winner's", round)
 
 		r := randBytes(32)
-		require.NoError(t, stores[0].IssueShieldLogin(ctx, w.d.dev.ID, r, clk.Now().Add(time.Minute)))
+		require.NoError(t, stores[0].IssueShieldLogin(ctx, w.d.dev.ID, r, w.clk.Now().Add(time.Minute)))
 		race("login", func(ss store.ShieldStore, _ int) error { _, err := ss.ConsumeShieldLogin(ctx, r); return err })
 	}
 }

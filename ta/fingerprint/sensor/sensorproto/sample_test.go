@@ -1,12 +1,10 @@
 package sensorproto
 
 import (
-	"encoding/hex"
 	"math"
-	"os"
-	"strings"
 	"testing"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -19,24 +17,8 @@ var goldenSample = Sample{Width: 200, Height: 180, Minutiae: []Minutia{
 	{X: 199.75, Y: 0, Angle: 0, Kind: Bifurcation, Quality: 0},
 }}
 
-func readHex(t *testing.T, path string) []byte {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var clean strings.Builder
-	for _, line := range strings.Split(string(raw), "\n") {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		clean.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	b, err := hex.DecodeString(clean.String())
-	require.NoError(t, err)
-	return b
-}
-
 func TestSampleGolden(t *testing.T) {
-	want := readHex(t, "testdata/sample_v1.hex")
+	want := testkit.ReadHex(t, "testdata/sample_v1.hex")
 	b, err := MarshalSample(goldenSample)
 	require.NoError(t, err)
 	assert.Equal(t, want, b)
