@@ -41,3 +41,14 @@ func TestServerSideLinksNoTEE(t *testing.T) {
 		}
 	}
 }
+
+// TestCanaryOnlyInTests: the canary seam's setter (payserver/canary,
+// which refuses outside a test binary anyway) is linked by no command and
+// by no server package: a weakened server exists only in a test binary.
+func TestCanaryOnlyInTests(t *testing.T) {
+	never := []string{"github.com/fpemu/fpemu/payserver/canary"}
+	testkit.LinksNone(t, "../cmd/fpemu", "github.com/fpemu/fpemu/payserver", never)
+	for _, pkg := range []string{".", "./verify", "./store", "./store/sqlite", "./store/postgres"} {
+		testkit.LinksNone(t, pkg, "github.com/fpemu/fpemu/bio/payment/proof", never)
+	}
+}
