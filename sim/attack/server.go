@@ -19,16 +19,14 @@ import (
 // server`, holding every statement the TA signs. Each row's control books
 // an honest payment on the same bench.
 //
-// Canaries: srv-counter-rollback has one — a server process whose store
-// takes any counter (a store wrapper, the test's weakened server child).
-// The other rules have none, and each row says why: the stateless rules
-// (payload binding, identity, signature, device roots) are payserver/verify
-// functions the server calls unconditionally, with no seam that removes
-// one without editing payserver; the store rules other than the counter
-// are one SQL transaction (challenge consumed, order open) that no wrapper
-// can skip without reimplementing the store. Their own unit tests
-// (payserver/verify, payserver/store/storetest) make each check fail on
-// its own.
+// Canaries (TestServerCanaries): every row reports NOT REJECTED against
+// a server child of the test binary without its defence, and REJECTED
+// against the real one (TestServerRows). The stateless rules (payload
+// binding, signature, identity, device roots) are removed one at a time
+// through payserver/canary, a seam only a test binary can set; the store
+// rules through store wrappers: counterBlind takes any counter,
+// forgetfulLedger keeps no booking state (no consumed challenge, no single
+// booking, no counter). Each row's comment names its canary.
 
 func init() {
 	suite = append(suite, srvReplay, srvOtherOrder, srvTamper, srvCounterRollback, srvChallengeReuse,
@@ -42,7 +40,8 @@ var srvReplay = attack{
 		Defence: "the store books a statement once: its challenge is consumed in the booking transaction and the same statement returns the first booking (§12, §14.4) — no second ledger row",
 		Want:    Rejected,
 	},
-	// No canary: single booking is the store's transaction (see above).
+	// Canary: a store that keeps no booking state (forgetfulLedger,
+	// weakening "no-single-booking"): each replay books a new entry.
 	run: given((*runner).serverBench, func(ctx context.Context, r *runner, b *srvBench, t *tally) {
 		ch, err := b.dial(ctx, b.srv)
 		if !t.must("channel", err) {
@@ -96,7 +95,8 @@ var srvOtherOrder = attack{
 		Defence: "the statement's payload hash must be SM3 of the order binding of the announced order and challenge (§14.4, verify.Statement) → payload",
 		Want:    Rejected,
 	},
-	// No canary: the binding check is verify.Statement's (see above).
+	// Canary: a server without the payload binding (payserver/canary
+	// SkipBinding, weakening "no-binding") books the large order.
 	run: given((*runner).serverBench, func(ctx context.Context, r *runner, b *srvBench, t *tally) {
 		ch, err := b.dial(ctx, b.srv)
 		if !t.must("channel", err) {
@@ -127,11 +127,13 @@ var srvOtherOrder = attack{
 var srvTamper = attack{
 	Info: Info{
 		ID:      "srv-tamper",
-		Attack:  "show the TA an order summary with the amount or the payee edited, and edit the signed statement's bytes",
+		Attack:  "show the TA an order summary with the amount or the payee edited, and edit the signed statement's bytes (its payload hash, its counter)",
 		Defence: "the server binds the statement to its own order record (§14.4: payload = SM3 of wire.Binding) → payload; the scene key's SM2 signature covers the statement → signature",
 		Want:    Rejected,
 	},
-	// No canary: the binding and signature checks are verify.Statement's.
+	// Canaries: without the payload binding ("no-binding") the edited
+	// summaries book; without the signature check ("no-signature") the
+	// statement with its counter edited books.
 	run: given((*runner).serverBench, func(ctx context.Context, r *runner, b *srvBench, t *tally) {
 		ch, err := b.dial(ctx, b.srv)
 		if !t.must("channel", err) {
@@ -193,7 +195,26 @@ var srvTamper = attack{
 			return
 		}
 		fb, err := ch.ResendStatement(ctx, forged, edited, reqID())
-		sig := refusedRule(t, "statement bytes edited to the amount 1, the TA's signature kept", fb, err, wire.RuleSignature)
+		// The server checks the signature first; the edited payload
+		// fails the binding too, so a server without the signature check
+		// still refuses it (payload): the counter edit below is the probe
+		// only the signature stops.
+		sig := refusedRule(t, "statement bytes edited to the amount 1, the TA's signature kept", fb, err, wire.RuleSignature, wire.RulePayload)
+		if s, err = proof.ParseSigned(st); !t.must("parse statement", err) {
+			return
+		}
+		if body, err = proof.ParseStatement(s.Body); !t.must("parse statement body", err) {
+			return
+		}
+		body.Counter += 1 << 20 // a counter far ahead: the key's next honest payments would be refused
+		if s.Body, err = body.Marshal(); !t.must("re-encode", err) {
+			return
+		}
+		if forged, err = s.Marshal(); !t.must("re-frame", err) {
+			return
+		}
+		fb, err = ch.ResendStatement(ctx, forged, sum, reqID())
+		refusedRule(t, "statement counter edited (+2^20), the TA's signature kept", fb, err, wire.RuleSignature)
 		fb, err = ch.ResendStatement(ctx, st, sum, reqID())
 		if !mustBook(t, "control: the honest statement is booked", fb, err) {
 			return
@@ -241,7 +262,8 @@ var srvChallengeReuse = attack{
 		Defence: "a challenge is consumed by its booking and bound to its order, device and amount (§12) → challenge used",
 		Want:    Rejected,
 	},
-	// No canary: consumption is the store's transaction (see above).
+	// Canary: a store that keeps no booking state (forgetfulLedger,
+	// weakening "no-single-booking") books both statements.
 	run: given((*runner).serverBench, func(ctx context.Context, r *runner, b *srvBench, t *tally) {
 		ch, err := b.dial(ctx, b.srv)
 		if !t.must("channel", err) {
@@ -284,7 +306,9 @@ var srvCrossDevice = attack{
 		Defence: "the statement and the chain must name the authenticated channel peer (§14.3, §14.4) → identity",
 		Want:    Rejected,
 	},
-	// No canary: the identity checks are payserver's and verify's.
+	// Canary: a server that takes the device the chain and statement name
+	// for the peer (payserver/canary SkipIdentity, weakening
+	// "no-identity") registers the chain and books the statement.
 	run: given((*runner).serverBench, func(ctx context.Context, r *runner, b *srvBench, t *tally) {
 		ch, err := b.dial(ctx, b.srv)
 		if !t.must("channel", err) {
@@ -317,7 +341,7 @@ var srvCrossDevice = attack{
 		if !t.must("registration result", err) {
 			return
 		}
-		name := refusedRule(t, "victim's registration chain from the attacker's phone", wire.Feedback{Rule: res.Rule}, nil, wire.RuleIdentity)
+		name := refusedRegistration(t, "victim's registration chain from the attacker's phone", res, wire.RuleIdentity)
 		intent, err := wire.PayIntent{RequestID: reqID(), OrderID: sum.OrderID, Challenge: sum.Challenge}.Marshal()
 		if !t.must("pay intent", err) || !t.must("send intent", pc.send(intent)) || !t.must("send statement", pc.send(st)) {
 			return
@@ -348,38 +372,63 @@ var srvCrossDevice = attack{
 var srvUnattested = attack{
 	Info: Info{
 		ID:      "srv-unattested",
-		Attack:  "register a scene key under a device key the attacker made (a self-consistent device → app → scene chain), on the phone's own channel",
+		Attack:  "register a scene key under a device key the attacker made (a self-consistent device → app → scene chain), on the phone's own channel and from a phone whose channel certificate names the forged device",
 		Defence: "the chain's device key must be one of the server's device roots (SOTER ATTK uploaded at the factory; §14.3) → not attested",
 		Want:    Rejected,
 	},
-	// No canary: the roots check is verify.Registration's (see above).
+	// Canary: a server that takes any self-signed device key for a root
+	// (payserver/canary SkipRoots, weakening "no-roots") registers the
+	// chain sent from the attacker's own phone. (On the phone's own
+	// channel the chain names another device, so identity refuses it
+	// too; the second probe is the one only the roots stop.)
 	run: given((*runner).serverBench, func(ctx context.Context, r *runner, b *srvBench, t *tally) {
 		ch, err := b.dial(ctx, b.srv)
 		if !t.must("channel", err) {
 			return
 		}
-		reg, err := forgedChain(b.fingers)
+		reg, dev, err := forgedChain(b.fingers)
 		if !t.must("attacker's chain", err) {
 			return
 		}
 		err = ch.RegisterWithServer(ctx, reg, b.fingers)
 		name := refusedRule(t, "registration under the attacker's device key", wire.Feedback{}, err, wire.RuleNotAttested)
+		phone, err := b.newPhoneAs(ctx, dev)
+		if !t.must("attacker's phone with a channel certificate for the forged device", err) {
+			return
+		}
+		pc, err := phone.connect(b, b.srv)
+		if !t.must("attacker's channel", err) {
+			return
+		}
+		m, err := wire.Register{Device: reg.Device, App: reg.App, Scene: reg.Scene, FingerIDs: b.fingers}.Marshal()
+		if !t.must("register message", err) || !t.must("send registration", pc.send(m)) {
+			return
+		}
+		ans, err := pc.receive()
+		if !t.must("registration answer", err) {
+			return
+		}
+		res, err := wire.ParseResult(ans)
+		if !t.must("registration result", err) {
+			return
+		}
+		refusedRegistration(t, "the forged chain from a phone whose channel names its device", res, wire.RuleNotAttested)
 		if !t.must("control: the genuine registration", ch.RegisterWithServer(ctx, b.reg, b.fingers)) {
 			return
 		}
-		t.summarize("the attacker's device key → %s; the TA's chain accepted", name)
+		t.summarize("the attacker's device key → %s, on its own channel too; the TA's chain accepted", name)
 	}),
 }
 
 // forgedChain is a device → app → scene chain under fresh keys the
-// attacker holds, every signature valid.
-func forgedChain(fingers []uint32) (drive.Registration, error) {
+// attacker holds, every signature valid, and the device id it names.
+func forgedChain(fingers []uint32) (drive.Registration, proof.DeviceID, error) {
 	var keys [3]*sm2.PrivateKey
 	var pubs [3]proof.PublicKey
 	for i := range keys {
 		k, err := sm2.GenerateKey(rand.Reader)
 		if err != nil {
-			return drive.Registration{}, err
+			return drive.Registration{}, proof.DeviceID{}, err
 		}
 		keys[i], pubs[i] = k, proof.PublicKeyOf(&k.PublicKey)
 	}
@@ -394,17 +443,17 @@ func forgedChain(fingers []uint32) (drive.Registration, error) {
 	for i, c := range certs {
 		body, err := c.Marshal()
 		if err != nil {
-			return drive.Registration{}, err
+			return drive.Registration{}, proof.DeviceID{}, err
 		}
 		signer := keys[0] // the device key signs itself and the app key
 		if i == 2 {
 			signer = keys[1]
 		}
 		if out[i], err = proof.Sign(signer, body); err != nil {
-			return drive.Registration{}, err
+			return drive.Registration{}, proof.DeviceID{}, err
 		}
 	}
-	return drive.Registration{Device: out[0], App: out[1], Scene: out[2]}, nil
+	return drive.Registration{Device: out[0], App: out[1], Scene: out[2]}, id, nil
 }
 
 var srvDoubleSpend = attack{
@@ -414,8 +463,8 @@ var srvDoubleSpend = attack{
 		Defence: "one booking per order in the booking transaction (order open → paid, the challenge row locked first; §12) → order paid; one ledger row",
 		Want:    Rejected,
 	},
-	// No canary: the order's open → paid update is the store's
-	// transaction (see above).
+	// Canary: two server processes whose store keeps no booking state
+	// (forgetfulLedger, weakening "no-single-booking") both book.
 	run: given((*runner).serverBench, func(ctx context.Context, r *runner, b *srvBench, t *tally) {
 		srv2, err := r.startServer(ctx, b.args...)
 		if !t.must("second fpemu server on the same database", err) {

@@ -2,6 +2,7 @@ package attack
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -17,8 +18,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/channel"
 	"github.com/fpemu/fpemu/payserver"
+	"github.com/fpemu/fpemu/payserver/canary"
 	"github.com/fpemu/fpemu/payserver/otp"
 	"github.com/fpemu/fpemu/payserver/policy"
 	"github.com/fpemu/fpemu/payserver/store"
@@ -74,6 +77,14 @@ func runServerChild(args []string, weakening string) error {
 		st = otpForgetful{st}
 	case "no-policy":
 		factors.Policy = nil
+	case "no-single-booking":
+		st = forgetfulLedger{st}
+	case "no-binding", "no-signature", "no-identity", "no-roots":
+		skip := map[string]canary.Check{"no-binding": canary.SkipBinding, "no-signature": canary.SkipSignature,
+			"no-identity": canary.SkipIdentity, "no-roots": canary.SkipRoots}[weakening]
+		if err := canary.Weaken(skip); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown weakening %q", weakening)
 	}
@@ -116,6 +127,74 @@ func (s counterBlind) Book(ctx context.Context, b store.Booking) (store.Receipt,
 		b.Counter = k.Counter + 1
 	}
 	return s.Store.Book(ctx, b)
+}
+
+// forgetfulLedger is the canary of srv-replay, srv-challenge-reuse and
+// srv-double-spend: a store that keeps no booking state. A verified
+// statement the real store would not book again — a replay of a booked
+// one, one over a used or foreign challenge, a second payment of a paid
+// order, a counter not above the key's — is booked anyway as a new
+// ledger row, charged on a twin of its order (same payee, amount,
+// currency and text; the real store books one row per order) under a
+// fresh challenge and the key's next counter. Receipts and the ledger
+// name the original order, so the rows see what a server without single
+// booking would show: a second entry for the order.
+type forgetfulLedger struct{ store.Store }
+
+// twinPrefix starts the idempotency key of a twin order; the original
+// order id follows it.
+const twinPrefix = "canary-twin:"
+
+func (s forgetfulLedger) Book(ctx context.Context, b store.Booking) (store.Receipt, error) {
+	rc, err := s.Store.Book(ctx, b)
+	stateful := err != nil && (errors.Is(err, store.ErrOrderPaid) || errors.Is(err, store.ErrChallengeUsed) ||
+		errors.Is(err, store.ErrChallengeMismatch) || errors.Is(err, store.ErrCounter))
+	if !stateful && !(err == nil && rc.Replayed) {
+		return rc, err
+	}
+	o, err := s.Order(ctx, b.OrderID)
+	if err != nil {
+		return store.Receipt{}, err
+	}
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	twin, _, err := s.CreateOrder(ctx, store.NewOrder{IdempotencyKey: fmt.Sprintf("%s%s:%x", twinPrefix, o.ID, nonce),
+		Payee: o.Payee, Amount: o.Amount, Currency: o.Currency, Summary: o.Summary})
+	if err != nil {
+		return store.Receipt{}, err
+	}
+	ch, err := s.IssueChallenge(ctx, twin.ID, b.Key.Device)
+	if err != nil {
+		return store.Receipt{}, err
+	}
+	k, err := s.Key(ctx, b.Key)
+	if err != nil {
+		return store.Receipt{}, err
+	}
+	t := b
+	t.OrderID, t.Challenge, t.Counter = twin.ID, ch.Value, max(b.Counter, k.Counter+1)
+	t.Amount, t.Currency, t.Payee = ch.Amount, ch.Currency, ch.Payee
+	t.RequestID = nonce[:]
+	t.StatementHash = proof.PayloadHash(append(b.StatementHash[:], twin.ID...))
+	rc, err = s.Store.Book(ctx, t)
+	if err != nil {
+		return store.Receipt{}, err
+	}
+	rc.OrderID, rc.RequestID, rc.StatementHash = b.OrderID, b.RequestID, b.StatementHash
+	return rc, nil
+}
+
+// Ledger names a twin's row by the order it was charged for.
+func (s forgetfulLedger) Ledger(ctx context.Context, after int64, limit int) ([]store.Receipt, error) {
+	rows, err := s.Store.Ledger(ctx, after, limit)
+	for i, r := range rows {
+		if o, oerr := s.Order(ctx, r.OrderID); oerr == nil {
+			if orig, ok := strings.CutPrefix(o.IdempotencyKey, twinPrefix); ok {
+				rows[i].OrderID, _, _ = strings.Cut(orig, ":")
+			}
+		}
+	}
+	return rows, err
 }
 
 // childFactors is cmd/fpemu's --policy, --default-tier and --otp-key for

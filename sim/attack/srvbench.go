@@ -380,6 +380,16 @@ func refusedRule(t *tally, what string, fb wire.Feedback, err error, rules ...wi
 	return rule.String()
 }
 
+// refusedRegistration judges a registration probe's Result: one of rules
+// held, OK is a breach, anything else could not be judged.
+func refusedRegistration(t *tally, what string, res wire.Result, rules ...wire.Rule) string {
+	if res.Rule == wire.RuleOK {
+		t.breachf("%s: registered", what)
+		return res.Rule.String()
+	}
+	return refusedRule(t, what, wire.Feedback{Rule: res.Rule}, nil, rules...)
+}
+
 // booked is a control: the payment must be booked, not a replay.
 func mustBook(t *tally, what string, fb wire.Feedback, err error) bool {
 	if !t.must(what, err) {
@@ -404,6 +414,12 @@ type otherPhone struct {
 func (b *srvBench) newOtherPhone(ctx context.Context) (*otherPhone, error) {
 	var id proof.DeviceID
 	_, _ = rand.Read(id[:])
+	return b.newPhoneAs(ctx, id)
+}
+
+// newPhoneAs has the real CA certify fresh channel keys for device id: a
+// phone the attacker owns, whose channel names id.
+func (b *srvBench) newPhoneAs(ctx context.Context, id proof.DeviceID) (*otherPhone, error) {
 	cn := hex.EncodeToString(id[:])
 	creds, err := dualCredentials(func(sk, ek *sm2.PrivateKey) (*smx509.Certificate, *smx509.Certificate, error) {
 		scsr, err := ca.NewCSR(rand.Reader, sk, ca.CSRTemplate{CommonName: cn})
