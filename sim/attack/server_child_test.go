@@ -31,7 +31,10 @@ import (
 // runServerChild is the test binary as `fpemu server` (the flags the srv-*
 // rows pass): the same payserver, store and CA calls as cmd/fpemu's
 // server, built here because a test binary cannot run cmd/fpemu.
-// weakening, if not "", wraps the store in a canary double.
+// weakening, if not "", makes it a canary: the store wrapped in a double
+// (counter, otp-forget, no-single-booking), the policy dropped
+// (no-policy), or one stateless check skipped through payserver/canary
+// (no-binding, no-signature, no-identity, no-roots).
 func runServerChild(args []string, weakening string) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	listen := fs.String("listen", "", "")
