@@ -129,7 +129,7 @@ var dirHijack = attack{
 var symlinkPlant = attack{
 	Info: Info{
 		ID:      "symlink-plant",
-		Attack:  "plant symbolic links where the device creates files (fused.key, lock, sock/, data/, rpmb/…/counter.tmp), then boot",
+		Attack:  "plant symbolic links where the device creates files (fused.key, lock, sock/, data/, rpmb/…/counter), then boot",
 		Defence: "every path under --dir is checked with lstat and opened O_NOFOLLOW; a link is refused, nothing is written through it (protocol §7.7)",
 		Want:    Rejected,
 	},
@@ -143,7 +143,7 @@ var symlinkPlant = attack{
 			isDir bool
 		}{
 			{"fused.key", false}, {simdev.LockFileName, false}, {devdir.SockDirName, true},
-			{devdir.DataDirName, true}, {"rpmb/fingerprint/counter.tmp", false}, {"data/fingerprint/fingerprint.db", false},
+			{devdir.DataDirName, true}, {"rpmb/fingerprint/counter", false}, {"data/fingerprint/fingerprint.db", false},
 		}
 		for i, p := range plants {
 			if !t.must("clean the directory", clearExcept(r.dir, victim)) {

@@ -81,16 +81,29 @@ func copyFiles(from, to string) error {
 }
 
 // counterValue reads the value of the fingerprint TA's rollback counter
-// (docs/protocol.md §6.6: not secret; only its MAC needs the TA's key).
+// (docs/protocol.md §6.6: not secret; only its MAC needs the TA's key, so
+// the attacker reads it unauthenticated): the larger of the two slots of a
+// version 2 file (4142 bytes, slot A at 0, slot B at 4096), or the one
+// record of a version 1 file (45 bytes).
 func counterValue(dir string) (uint64, error) {
 	b, err := os.ReadFile(filepath.Join(devdir.RPMBDir(dir, tee.RoleFingerprint), "counter"))
 	if err != nil {
 		return 0, err
 	}
-	if len(b) != 45 || string(b[:4]) != "FPMC" {
-		return 0, fmt.Errorf("counter file of %d bytes", len(b))
+	const slotB, slotSize = 4096, 46
+	switch {
+	case len(b) == 45 && string(b[:5]) == "FPMC\x01":
+		return binary.BigEndian.Uint64(b[5:13]), nil
+	case len(b) == slotB+slotSize:
+		var v uint64
+		for _, off := range []int{0, slotB} {
+			if s := b[off : off+slotSize]; string(s[:5]) == "FPMC\x02" {
+				v = max(v, binary.BigEndian.Uint64(s[6:14]))
+			}
+		}
+		return v, nil
 	}
-	return binary.BigEndian.Uint64(b[5:13]), nil
+	return 0, fmt.Errorf("counter file of %d bytes", len(b))
 }
 
 // refusedStart judges a boot that must fail because the fingerprint TA
