@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/se/card"
+	"github.com/fpemu/fpemu/se/cardproto"
+	"github.com/fpemu/fpemu/se/transport"
 )
 
 // TestSEBinary runs `fpemu se` as a process: flag errors exit 2; the card
@@ -119,3 +122,46 @@ func TestSEBinary(t *testing.T) {
 	assert.Contains(t, stderr.String(), `"component":"se"`)
 	assert.NotContains(t, stderr.String(), "24681357")
 }
+
+// TestSEReadyMeansListening: a client that connects the moment `fpemu se`
+// prints its ready line is served, round after round — the line comes
+// only once the socket is bound. With --vpcd and no pcscd on that port
+// the line still comes (the vpcd link is made, and remade, in the
+// background: docs/protocol.md §15.3) and the socket is served.
+func TestSEReadyMeansListening(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildFpemu(t)
+	root := testkit.ShortDir(t)
+	dir, sock := filepath.Join(root, "card"), filepath.Join(root, "se.sock")
+	// A closed port for --vpcd: bound, then released.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	noPCSCD := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	const rounds = 20
+	for i := range rounds {
+		args := []string{"se", "--dir", dir, "--socket", sock}
+		if i%4 == 3 {
+			args = append(args, "--vpcd", noPCSCD)
+		}
+		se := testkit.Start(t, exec.Command(bin, args...))
+		require.Equal(t, "se ready socket="+sock, se.Line(t, 30*time.Second), "round %d: %s", i, se.Stderr())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := transport.Dial(ctx, sock)
+		cancel()
+		require.NoError(t, err, "round %d %v: connect on the ready line", i, args)
+		rsp, err := c.Transmit(selectShield)
+		require.NoError(t, err, "round %d", i)
+		require.GreaterOrEqual(t, len(rsp), 2, "round %d", i)
+		assert.Contains(t, []byte{0x90, 0x61}, rsp[len(rsp)-2], "round %d: SELECT answered % X", i, rsp)
+		require.NoError(t, c.Close())
+		se.Signal(t, syscall.SIGTERM)
+		require.Equal(t, 0, se.ExitCode(t, 20*time.Second), "round %d: %s", i, se.Stderr())
+	}
+}
+
+// selectShield is SELECT by DF name of the shield applet (ISO/IEC 7816-4
+// §11.1.1: 00 A4 04 00 Lc AID).
+var selectShield = append([]byte{0x00, 0xA4, 0x04, 0x00, byte(len(cardproto.AID))}, cardproto.AID...)
