@@ -56,7 +56,9 @@ type Config struct {
 	Channel channel.ServerConfig
 	// Roots are the device attestation keys registrations must chain to.
 	Roots *verify.Roots
-	// Logger gets component=payserver (and component=merchant).
+	// Logger must carry no "component" field (tee.NewRootLoggerTo):
+	// the server adds component=payserver (merchant, shield) itself, and
+	// zap would write a second key rather than replace the first.
 	Logger           *zap.Logger
 	MaxConns         int
 	HandshakeTimeout time.Duration

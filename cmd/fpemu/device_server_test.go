@@ -181,4 +181,13 @@ func TestDeviceUpServer(t *testing.T) {
 	up.interrupt(t, ctx)
 	srv.Signal(t, syscall.SIGTERM)
 	require.NoError(t, srv.Wait(t, 20*time.Second), "stderr:\n%s", srv.Stderr())
+	// Every line the server wrote (channel, store, merchant API, the
+	// payment) names one component.
+	comps := map[string]bool{}
+	for _, l := range parseLogLines(t, srv.Stderr()) {
+		comps[l.Component] = true
+	}
+	for _, c := range []string{"server", "payserver", "store", "merchant"} {
+		assert.True(t, comps[c], "a %s line: %v", c, comps)
+	}
 }

@@ -31,7 +31,10 @@ type logLine struct {
 }
 
 // parseLogLines requires every line of stderr to be a JSON object with an
-// ISO 8601 "ts", a "level" and a non-empty "component", and returns them.
+// ISO 8601 "ts", a "level" and exactly one non-empty "component", and
+// returns them. zap writes a field added twice as a repeated key, which
+// encoding/json would silently take the last of, so the keys are counted
+// on the raw line (a string value cannot hold the key unescaped).
 func parseLogLines(t *testing.T, stderr string) []logLine {
 	t.Helper()
 	var lines []logLine
@@ -45,6 +48,7 @@ func parseLogLines(t *testing.T, stderr string) []logLine {
 		require.True(t, ok, "line %d: ts %v is not an ISO 8601 string: %s", i+1, ll.TS, l)
 		require.Regexp(t, iso8601, ts, "line %d: %s", i+1, l)
 		require.NotEmpty(t, ll.Component, "line %d has no component: %s", i+1, l)
+		require.Equal(t, 1, strings.Count(l, `"component":`), "line %d: one component: %s", i+1, l)
 		require.NotEmpty(t, ll.Level, "line %d has no level: %s", i+1, l)
 		lines = append(lines, ll)
 	}
