@@ -562,7 +562,14 @@ func (s *Server) settle(ctx context.Context, peer proof.DeviceID, in wire.PayInt
 			return dec, store.Receipt{}, err
 		}
 	}
+	// The ledger row keeps the decision; a replay (Book returns the first
+	// booking of this request or statement) answers with the decision
+	// that booking was made under, not the one of this call.
+	b.Decision = store.Decision(dec)
 	rc, err := s.cfg.Store.Book(ctx, b)
+	if err == nil && rc.Replayed {
+		dec = wire.Decision(rc.Decision)
+	}
 	return dec, rc, err
 }
 
