@@ -116,7 +116,7 @@ func TestDeviceUpTrustAnchors(t *testing.T) {
 	ca, other := newTestCA(t, true), newTestCA(t, true)
 	const serverName = "pay.fpemu.test"
 	file := writeAnchors(t, payproto.TrustAnchors{ServerName: serverName, Roots: [][]byte{ca.cert.Raw}})
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

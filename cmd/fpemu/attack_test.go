@@ -118,7 +118,7 @@ func TestAttackBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and boots devices")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

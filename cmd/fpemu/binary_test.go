@@ -25,7 +25,7 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	exe := func(stdin string, args ...string) (int, string, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

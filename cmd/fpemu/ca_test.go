@@ -23,7 +23,7 @@ func TestCABinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	work := t.TempDir()
 	exe := func(args ...string) (int, string, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

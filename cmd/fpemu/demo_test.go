@@ -123,7 +123,7 @@ func TestDemoBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and boots devices")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	t.Run("json", func(t *testing.T) { testDemoJSON(t, bin) })
 	t.Run("text", func(t *testing.T) { testDemoText(t, bin) })
 	t.Run("sigint", func(t *testing.T) { testDemoSIGINT(t, bin, `"n":5,`) })

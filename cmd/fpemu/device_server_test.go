@@ -45,7 +45,7 @@ func TestDeviceUpServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a device and a server")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	root := shortTempDir(t)

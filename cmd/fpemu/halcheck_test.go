@@ -25,7 +25,7 @@ func TestConformHALTargetErrors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a device")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	ctx := testkit.Context(t, 2*time.Minute)
 	devDir := testkit.ShortDir(t)
 	d := startDeviceUp(t, ctx, bin, devDir)

@@ -112,7 +112,7 @@ func TestDeviceDirMatchesProtocol(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	want := protocolLayout(t)
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -63,7 +63,7 @@ func TestDeviceUpLogsIdleQuietAndISO(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the fpemu binary")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	ctx := testkit.Context(t, 90*time.Second)
 	d := startDeviceUp(t, ctx, bin, testkit.ShortDir(t))
 
@@ -95,7 +95,7 @@ func TestDeviceUpLogLevelReachesEveryChild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the fpemu binary")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	for _, level := range []string{"debug", "warn"} {
 		t.Run(level, func(t *testing.T) {
 			ctx := testkit.Context(t, 90*time.Second)
@@ -145,7 +145,7 @@ func TestDeviceUpDurabilityReachesEveryTA(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the fpemu binary")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -7,9 +7,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,39 +19,12 @@ import (
 )
 
 // The helpers of the tests that run fpemu as a process: the built binary
-// (buildFpemu), or this test binary standing in for it (fpemuCmd,
+// (fpemuBin), or this test binary standing in for it (fpemuCmd,
 // taCommand).
 
-var (
-	fpemuBinOnce sync.Once
-	fpemuBin     string
-	fpemuBinErr  error
-)
-
-// buildFpemu builds the real fpemu binary once per test run.
-func buildFpemu(t *testing.T) string {
-	t.Helper()
-	fpemuBinOnce.Do(func() {
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if p, err := exec.LookPath("go"); err == nil {
-			goTool = p
-		}
-		dir, err := os.MkdirTemp("", "fpemu-bin")
-		if err != nil {
-			fpemuBinErr = err
-			return
-		}
-		fpemuBin = filepath.Join(dir, "fpemu")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, goTool, "build", "-o", fpemuBin, ".").CombinedOutput()
-		if err != nil {
-			fpemuBinErr = errors.New("go build: " + err.Error() + ": " + string(out))
-		}
-	})
-	require.NoError(t, fpemuBinErr)
-	return fpemuBin
-}
+// fpemuBin is the real fpemu binary, built once per test run by the
+// first test that needs it (fpemuBin.Path) and removed by TestMain.
+var fpemuBin = &testkit.Shared{Pkg: testkit.FpemuPackage}
 
 // runCmd runs cmd to its end and returns its exit code, stdout and
 // stderr; an error other than a non-zero exit fails the test.

@@ -95,7 +95,7 @@ func TestSEServerFlowAcrossProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs processes")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	root := testkit.ShortDir(t)
 	exe := func(stdin string, args ...string) (int, string, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -32,7 +32,7 @@ func TestSEBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	exe := func(stdin string, args ...string) (int, string, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -132,7 +132,7 @@ func TestSEReadyMeansListening(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	root := testkit.ShortDir(t)
 	dir, sock := filepath.Join(root, "card"), filepath.Join(root, "se.sock")
 	// A closed port for --vpcd: bound, then released.

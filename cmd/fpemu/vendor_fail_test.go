@@ -25,7 +25,7 @@ func TestDeviceUpExecStartFailures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	tests := []struct {
 		name, role, script string
 		args               []string

@@ -46,7 +46,7 @@ var (
 // logs that tag and the test can tell which build served a role.
 func buildVendorFpemu(t *testing.T) string {
 	t.Helper()
-	own := buildFpemu(t) // the vendor's build sits beside it
+	own := fpemuBin.Path(t) // the vendor's build sits beside it
 	vendorBinOnce.Do(func() {
 		vendorBin = filepath.Join(filepath.Dir(own), "acme-fp")
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -123,7 +123,7 @@ func vendorBench(t *testing.T) (bin, vbin, dir string, ctx context.Context) {
 		t.Skip("builds two binaries and runs the whole suite")
 	}
 	t.Parallel()
-	bin, vbin = buildFpemu(t), buildVendorFpemu(t)
+	bin, vbin = fpemuBin.Path(t), buildVendorFpemu(t)
 	dir = shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
@@ -241,7 +241,7 @@ func TestNoHALDirectClientSeesEveryEvent(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	t.Parallel()
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
