@@ -28,8 +28,11 @@ var ErrSocketInUse = devdir.ErrSocketInUse
 // Options configure Run.
 type Options struct {
 	// Dir is the device directory: the HAL dials the TAs' sockets there
-	// and listens on SocketPath(Dir).
+	// and listens on Socket.
 	Dir string
+	// Socket is the north-API socket (default SocketPath(Dir)); its
+	// directory must be the owner's alone (devdir.Listen).
+	Socket string
 	// LogLevel of the HAL's JSON log on stderr (component "hal").
 	LogLevel zapcore.Level
 	// Ready, if set, is written ReadyLine + "\n" and closed once the socket
@@ -88,7 +91,10 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	defer h.Close()
 
-	sock := SocketPath(opt.Dir)
+	sock := opt.Socket
+	if sock == "" {
+		sock = SocketPath(opt.Dir)
+	}
 	ln, err := devdir.Listen(sock)
 	if err != nil {
 		log.Error("listen failed", zap.String("socket", sock), zap.Error(err))

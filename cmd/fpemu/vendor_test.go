@@ -182,15 +182,17 @@ func TestDeviceUpExecVendorBuild(t *testing.T) {
 
 // TestConformVendorHALNoHAL is the README recipe: `device up --no-hal`
 // runs no HAL (and nothing pumps the fingerprint TA's events), the
-// vendor's HAL is started by hand beside it, and `conform --hal HAL.sock
-// --device DIR` runs every case against it — the 13 stricter cases that
-// need Gatekeeper, the sensor or Keymaster included, none skipped.
+// vendor's HAL is started by hand beside it on a socket of its own
+// (`hal --socket`, not the device's sock/hal.sock), and `conform --hal
+// HAL.sock --device DIR` runs every case against it — the 13 stricter
+// cases that need Gatekeeper, the sensor or Keymaster included, none
+// skipped.
 func TestConformVendorHALNoHAL(t *testing.T) {
 	bin, vbin, dir, ctx := vendorBench(t)
 	up := startDeviceUp(t, ctx, bin, dir, "--no-hal")
 	assert.Nil(t, up.info.HAL, "no hal in the JSON")
-	halSock := filepath.Join(dir, "sock", "hal.sock")
-	assert.NoFileExists(t, halSock)
+	devSock := filepath.Join(dir, "sock", "hal.sock")
+	assert.NoFileExists(t, devSock)
 
 	// Without --hal conform says what to add.
 	code, _, stderr := runCmd(t, exec.CommandContext(ctx, bin, "conform", "--device", dir))
@@ -198,16 +200,12 @@ func TestConformVendorHALNoHAL(t *testing.T) {
 	assert.Contains(t, stderr, "give your HAL's socket with --hal")
 
 	// The vendor's HAL, started as a vendor starts theirs: by hand, no
-	// launcher descriptors, pointed at the device directory.
-	hal := exec.CommandContext(ctx, vbin, "hal", "--dir", dir)
-	halErr := &testkit.Buffer{}
-	hal.Stderr = halErr
-	hal.WaitDelay = 5 * time.Second
-	require.NoError(t, hal.Start())
-	halDone := make(chan error, 1)
-	go func() { halDone <- hal.Wait() }()
-	t.Cleanup(func() { _ = hal.Process.Kill() })
-	require.Eventually(t, func() bool { _, err := os.Stat(halSock); return err == nil }, 20*time.Second, 20*time.Millisecond, "vendor HAL up; stderr:\n%s", halErr)
+	// launcher descriptors, pointed at the device directory, serving its
+	// own path.
+	halSock := filepath.Join(shortTempDir(t), "vendor-hal.sock")
+	hal := testkit.Start(t, exec.Command(vbin, "hal", "--dir", dir, "--socket", halSock))
+	require.Eventually(t, func() bool { _, err := os.Stat(halSock); return err == nil }, 20*time.Second, 20*time.Millisecond, "vendor HAL up; stderr:\n%s", hal.Stderr())
+	assert.NoFileExists(t, devSock, "the HAL serves --socket only")
 
 	code, got, stderr := conformJSON(t, ctx, bin, "--hal", halSock, "--device", dir)
 	assert.Equal(t, 0, code, stderr)
@@ -219,12 +217,13 @@ func TestConformVendorHALNoHAL(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 13, stricter, "the 13 stricter cases that need more than the HAL")
-	lines := logLines(halErr.String(), "hal", "build")
+	lines := logLines(hal.Stderr(), "hal", "build")
 	require.Len(t, lines, 1)
 	assert.Equal(t, vendorTag, lines[0]["build_tag"], "the vendor build served the run")
 
-	require.NoError(t, hal.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, <-halDone, halErr.String())
+	hal.Signal(t, syscall.SIGTERM)
+	require.NoError(t, hal.Wait(t, 20*time.Second), hal.Stderr())
+	assert.NoFileExists(t, halSock, "its socket removed")
 	up.interrupt(t, ctx)
 }
 
