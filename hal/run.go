@@ -51,7 +51,7 @@ type Options struct {
 
 // Run is the whole life of the HAL process (`fpemu hal --dir DIR`): open
 // the HAL on the device's TAs (relaying Keymaster's key), listen on
-// DIR/sock/hal.sock (mode 0600; devdir.Listen: a socket already there,
+// Options.Socket, by default DIR/sock/hal.sock (mode 0600; devdir.Listen: a socket already there,
 // served or stale, is ErrSocketInUse — only the launcher removes one), signal readiness, serve the north API until SIGTERM,
 // SIGINT or ctx ends, then stop gracefully, close the TA connection and
 // remove the socket. It returns nil after a graceful stop.

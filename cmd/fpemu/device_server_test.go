@@ -42,10 +42,7 @@ import (
 // CHANNEL_SEAL_PAYMENT, booked, one ledger row. Both processes stop by pid
 // with exit 0.
 func TestDeviceUpServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs a device and a server")
-	}
-	bin := fpemuBin.Path(t)
+	bin := builtFpemu(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	root := shortTempDir(t)

@@ -60,10 +60,7 @@ func parseLogLines(t *testing.T, stderr string) []logLine {
 // successful command are debug), and every line the whole stack writes —
 // launcher, each TA, HAL — has an ISO 8601 "ts" and a "component".
 func TestDeviceUpLogsIdleQuietAndISO(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the fpemu binary")
-	}
-	bin := fpemuBin.Path(t)
+	bin := builtFpemu(t)
 	ctx := testkit.Context(t, 90*time.Second)
 	d := startDeviceUp(t, ctx, bin, testkit.ShortDir(t))
 
@@ -92,10 +89,7 @@ func TestDeviceUpLogsIdleQuietAndISO(t *testing.T) {
 // it: at debug the TAs write their per-command lines, at warn no process
 // of the stack writes an info line, the HAL included.
 func TestDeviceUpLogLevelReachesEveryChild(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the fpemu binary")
-	}
-	bin := fpemuBin.Path(t)
+	bin := builtFpemu(t)
 	for _, level := range []string{"debug", "warn"} {
 		t.Run(level, func(t *testing.T) {
 			ctx := testkit.Context(t, 90*time.Second)
@@ -142,10 +136,7 @@ func TestDeviceUpLogLevelReachesEveryChild(t *testing.T) {
 // `--log-level`, and the HAL, which keeps no sealed store, without it
 // (docs/protocol.md §7.8).
 func TestDeviceUpDurabilityReachesEveryTA(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the fpemu binary")
-	}
-	bin := fpemuBin.Path(t)
+	bin := builtFpemu(t)
 	for _, tc := range []struct {
 		name string
 		args []string

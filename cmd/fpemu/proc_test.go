@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,29 @@ import (
 // fpemuBin is the real fpemu binary, built once per test run by the
 // first test that needs it (fpemuBin.Path) and removed by TestMain.
 var fpemuBin = &testkit.Shared{Pkg: testkit.FpemuPackage}
+
+// builtFpemu is the built fpemu binary (fpemuBin) for a test that runs it
+// as its own process; under -short, which builds nothing, the test is
+// skipped.
+func builtFpemu(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the fpemu binary")
+	}
+	return fpemuBin.Path(t)
+}
+
+// runFpemu runs bin args — in dir unless it is "", stdin from stdin — to
+// its end within 30 s; it returns what runCmd returns.
+func runFpemu(t *testing.T, bin, dir, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
+	return runCmd(t, cmd)
+}
 
 // runCmd runs cmd to its end and returns its exit code, stdout and
 // stderr; an error other than a non-zero exit fails the test.

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,16 +26,9 @@ import (
 // key and sign — PINs on stdin only; one share alone is refused; SIGTERM
 // ends the card with exit 0 and its socket removed.
 func TestSEBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := fpemuBin.Path(t)
+	bin := builtFpemu(t)
 	exe := func(stdin string, args ...string) (int, string, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Stdin = strings.NewReader(stdin)
-		return runCmd(t, cmd)
+		return runFpemu(t, bin, "", stdin, args...)
 	}
 	root := testkit.ShortDir(t)
 	dir := filepath.Join(root, "card")
@@ -53,25 +43,8 @@ func TestSEBinary(t *testing.T) {
 	}
 
 	sock := filepath.Join(root, "se.sock")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	proc := exec.CommandContext(ctx, bin, "se", "--dir", dir, "--socket", sock)
-	stdout, err := proc.StdoutPipe()
-	require.NoError(t, err)
-	var stderr testkit.Buffer
-	proc.Stderr = &stderr
-	require.NoError(t, proc.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- proc.Wait() }()
-	t.Cleanup(func() {
-		if proc.ProcessState == nil {
-			_ = proc.Process.Kill()
-			<-exited
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err, stderr.String())
-	require.Equal(t, "se ready socket="+sock+"\n", line)
+	se := startDaemon(t, bin, "se", "--dir", dir, "--socket", sock)
+	require.Equal(t, "se ready socket="+sock, se.ready)
 
 	var shares []string
 	for _, d := range []string{"sandbox", "keystore", "backup"} {
@@ -109,18 +82,11 @@ func TestSEBinary(t *testing.T) {
 	code, _, errOut = exe("", args("pin-change")...)
 	assert.Equal(t, 2, code, "no PINs on stdin: %s", errOut)
 
-	require.NoError(t, proc.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-exited:
-		require.NoError(t, err, stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("fpemu se did not stop on SIGTERM")
-	}
-	assert.Equal(t, 0, proc.ProcessState.ExitCode())
+	se.stop(t) // SIGTERM: exit 0
 	_, err = os.Lstat(sock)
 	assert.ErrorIs(t, err, os.ErrNotExist, "socket removed")
-	assert.Contains(t, stderr.String(), `"component":"se"`)
-	assert.NotContains(t, stderr.String(), "24681357")
+	assert.Contains(t, se.Stderr(), `"component":"se"`)
+	assert.NotContains(t, se.Stderr(), "24681357")
 }
 
 // TestSEReadyMeansListening: a client that connects the moment `fpemu se`
@@ -129,10 +95,7 @@ func TestSEBinary(t *testing.T) {
 // the line still comes (the vpcd link is made, and remade, in the
 // background: docs/protocol.md §15.3) and the socket is served.
 func TestSEReadyMeansListening(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := fpemuBin.Path(t)
+	bin := builtFpemu(t)
 	root := testkit.ShortDir(t)
 	dir, sock := filepath.Join(root, "card"), filepath.Join(root, "se.sock")
 	// A closed port for --vpcd: bound, then released.
@@ -146,8 +109,8 @@ func TestSEReadyMeansListening(t *testing.T) {
 		if i%4 == 3 {
 			args = append(args, "--vpcd", noPCSCD)
 		}
-		se := testkit.Start(t, exec.Command(bin, args...))
-		require.Equal(t, "se ready socket="+sock, se.Line(t, 30*time.Second), "round %d: %s", i, se.Stderr())
+		se := startDaemon(t, bin, args...)
+		require.Equal(t, "se ready socket="+sock, se.ready, "round %d: %s", i, se.Stderr())
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		c, err := transport.Dial(ctx, sock)
 		cancel()
@@ -157,8 +120,7 @@ func TestSEReadyMeansListening(t *testing.T) {
 		require.GreaterOrEqual(t, len(rsp), 2, "round %d", i)
 		assert.Contains(t, []byte{0x90, 0x61}, rsp[len(rsp)-2], "round %d: SELECT answered % X", i, rsp)
 		require.NoError(t, c.Close())
-		se.Signal(t, syscall.SIGTERM)
-		require.Equal(t, 0, se.ExitCode(t, 20*time.Second), "round %d: %s", i, se.Stderr())
+		se.stop(t) // SIGTERM: exit 0
 	}
 }
 

@@ -236,11 +236,8 @@ func TestConformVendorHALNoHAL(t *testing.T) {
 // the HAT, and nothing left over. With fpemu's HAL pumping NEXT_EVENT
 // (device up without --no-hal) these would go to the HAL instead.
 func TestNoHALDirectClientSeesEveryEvent(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	t.Parallel()
-	bin := fpemuBin.Path(t)
+	bin := builtFpemu(t)
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
