@@ -26,16 +26,18 @@ import (
 // processes can be started as `fpemu ta <role> --dir DIR` without a build.
 const asFpemu = "FPEMU_CMD_TEST_AS_FPEMU"
 
-// TestMain runs the tests — then removes the built fpemu, failing the run
-// if its directory is left — or, as a child with asFpemu=1, is fpemu.
+// TestMain runs the tests — then removes the built fpemu binaries, failing
+// the run if a directory is left — or, as a child with asFpemu=1, is fpemu.
 func TestMain(m *testing.M) {
 	if os.Getenv(asFpemu) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	code := m.Run()
-	if err := fpemuBin.Remove(); err != nil {
-		fmt.Fprintln(os.Stderr, "built fpemu left behind:", err)
-		code = 1
+	for _, b := range []*testkit.Shared{fpemuBin, vendorBin} {
+		if err := b.Remove(); err != nil {
+			fmt.Fprintln(os.Stderr, "built fpemu left behind:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,30 +34,11 @@ import (
 // vendorTag is the build tag of the "vendor's" build of fpemu.
 const vendorTag = "acme-vendor-build-7"
 
-var (
-	vendorBinOnce sync.Once
-	vendorBin     string
-	vendorBinErr  error
-)
-
-// buildVendorFpemu builds a second, trivially different fpemu: the same
-// sources linked with -X main.buildTag=vendorTag, so each of its processes
-// logs that tag and the test can tell which build served a role.
-func buildVendorFpemu(t *testing.T) string {
-	t.Helper()
-	own := fpemuBin.Path(t) // the vendor's build sits beside it
-	vendorBinOnce.Do(func() {
-		vendorBin = filepath.Join(filepath.Dir(own), "acme-fp")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X main.buildTag="+vendorTag, "-o", vendorBin, ".").CombinedOutput()
-		if err != nil {
-			vendorBinErr = fmt.Errorf("go build (vendor): %v: %s", err, out)
-		}
-	})
-	require.NoError(t, vendorBinErr)
-	return vendorBin
-}
+// vendorBin is a second, trivially different fpemu: the same sources
+// linked with -X main.buildTag=vendorTag, so each of its processes logs
+// that tag and the test can tell which build served a role. TestMain
+// removes it with fpemuBin.
+var vendorBin = &testkit.Shared{Pkg: testkit.FpemuPackage, Flags: []string{"-ldflags", "-X main.buildTag=" + vendorTag}}
 
 // procExe is the binary process pid runs.
 func procExe(t *testing.T, pid int) string {
@@ -123,11 +103,9 @@ func vendorBench(t *testing.T) (bin, vbin, dir string, ctx context.Context) {
 		t.Skip("builds two binaries and runs the whole suite")
 	}
 	t.Parallel()
-	bin, vbin = fpemuBin.Path(t), buildVendorFpemu(t)
+	bin, vbin = fpemuBin.Path(t), vendorBin.Path(t)
 	dir = shortTempDir(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	t.Cleanup(cancel)
-	return bin, vbin, dir, ctx
+	return bin, vbin, dir, testkit.Context(t, 4*time.Minute)
 }
 
 // TestDeviceUpExecVendorBuild is issue 13's swap: `device up --exec

@@ -19,7 +19,8 @@ const SharedBinPrefix = "fpemu-bin"
 // TestMain calls Remove after m.Run, which deletes the directory. The
 // zero value with Pkg set is ready to use; it is safe for concurrent use.
 type Shared struct {
-	Pkg string // import path of the main package, e.g. FpemuPackage
+	Pkg   string   // import path of the main package, e.g. FpemuPackage
+	Flags []string // go build flags (Build), e.g. -ldflags
 
 	mu  sync.Mutex
 	dir string
@@ -44,7 +45,7 @@ func (s *Shared) Path(tb testing.TB) string {
 		}
 		s.dir = d
 	}
-	s.exe = Build(tb, s.dir, s.Pkg)
+	s.exe = Build(tb, s.dir, s.Pkg, s.Flags...)
 	return s.exe
 }
 

@@ -43,3 +43,21 @@ func TestShared(t *testing.T) {
 	assert.Empty(t, s.Dir())
 	require.NoError(t, s.Remove(), "idempotent")
 }
+
+// TestSharedFlags: Flags reach go build — here -ldflags setting the
+// program's greeting — and the build lives in its own directory.
+func TestSharedFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go build")
+	}
+	plain := &Shared{Pkg: "github.com/fpemu/fpemu/internal/testkit/testdata/hello"}
+	tagged := &Shared{Pkg: plain.Pkg, Flags: []string{"-ldflags", "-X main.greeting=hi"}}
+	t.Cleanup(func() { _ = plain.Remove(); _ = tagged.Remove() })
+	out, err := exec.Command(tagged.Path(t)).Output()
+	require.NoError(t, err)
+	assert.Equal(t, "hi\n", string(out))
+	out, err = exec.Command(plain.Path(t)).Output()
+	require.NoError(t, err)
+	assert.Equal(t, "hello\n", string(out))
+	assert.NotEqual(t, plain.Dir(), tagged.Dir())
+}
