@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,9 +20,9 @@ import (
 	"github.com/fpemu/fpemu/channel/chanwire"
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/ca"
+	"github.com/fpemu/fpemu/payserver/servertest"
 	"github.com/fpemu/fpemu/payserver/wire"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/drive"
@@ -60,12 +59,8 @@ func TestDeviceUpServer(t *testing.T) {
 	rootsFile := filepath.Join(root, "device-roots.pem")
 	require.NoError(t, os.WriteFile(rootsFile, []byte(roots), 0o644))
 
-	srv := testkit.Start(t, exec.Command(bin, "server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
-		"--db", "sqlite:"+filepath.Join(root, "ledger.db"), "--ca", caDir, "--device-roots", rootsFile))
-	var chanAddr, httpAddr string
-	l := srv.Line(t, 30*time.Second)
-	_, err = fmt.Sscanf(l, "ready channel=%s http=%s", &chanAddr, &httpAddr)
-	require.NoError(t, err, "%q; stderr:\n%s", l, srv.Stderr())
+	srv := servertest.Start(t, bin, "--db", "sqlite:"+filepath.Join(root, "ledger.db"), "--ca", caDir, "--device-roots", rootsFile)
+	chanAddr, httpAddr := srv.Channel, srv.HTTP
 
 	// A wrong server address fails the start, nothing left running.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -176,8 +171,7 @@ func TestDeviceUpServer(t *testing.T) {
 
 	// Both stop by pid, cleanly.
 	up.interrupt(t, ctx)
-	srv.Signal(t, syscall.SIGTERM)
-	require.NoError(t, srv.Wait(t, 20*time.Second), "stderr:\n%s", srv.Stderr())
+	srv.Stop(t) // SIGTERM: exit 0
 	// Every line the server wrote (channel, store, merchant API, the
 	// payment) names one component.
 	comps := map[string]bool{}

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/payserver/servertest"
 	"github.com/fpemu/fpemu/se/card"
 )
 
@@ -118,13 +118,10 @@ func TestSEServerFlowAcrossProcesses(t *testing.T) {
 	must("", "ca", "issue", "--dir", "ca", "--profile", "shield", "--device", devHex, "--csr", "card.csr", "-o", "card.p7b")
 	assert.Equal(t, "certificate imported\n", must(pin+"\n", cardArgs("import-cert", "--p7", "card.p7b")...))
 
-	srv := startDaemon(t, bin, "server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(root, "pay.db"),
+	srv := servertest.Start(t, bin, "--db", "sqlite:"+filepath.Join(root, "pay.db"),
 		"--ca", filepath.Join(root, "ca"), "--cert", filepath.Join(root, "server.p7b"), "--key", filepath.Join(root, "server-sign.key"),
 		"--enc-key", filepath.Join(root, "server-enc.key"), "--device-roots", filepath.Join(root, "roots.pem"))
-	var chanAddr, httpAddr string
-	_, err = fmt.Sscanf(srv.ready, "ready channel=%s http=%s", &chanAddr, &httpAddr)
-	require.NoError(t, err, srv.ready)
-	base := "http://" + httpAddr
+	base := "http://" + srv.HTTP
 
 	// a login naming another device than the certificate's is refused
 	code, _, errOut = exe(pin+"\n", cardArgs("login", "--server", base, "--device", strings.Repeat("ab", 16))...)
@@ -163,20 +160,18 @@ func TestSEServerFlowAcrossProcesses(t *testing.T) {
 
 	// The phishing server: same CA, its own fresh key (no --cert). The
 	// card refuses its login random; nothing is signed for it.
-	phish := startDaemon(t, bin, "server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(root, "phish.db"),
+	phish := servertest.Start(t, bin, "--db", "sqlite:"+filepath.Join(root, "phish.db"),
 		"--ca", filepath.Join(root, "ca"), "--device-roots", filepath.Join(root, "roots.pem"))
-	_, err = fmt.Sscanf(phish.ready, "ready channel=%s http=%s", &chanAddr, &httpAddr)
-	require.NoError(t, err, phish.ready)
-	code, _, errOut = exe(pin+"\n", cardArgs("login", "--server", "http://"+httpAddr, "--device", devHex)...)
+	code, _, errOut = exe(pin+"\n", cardArgs("login", "--server", "http://"+phish.HTTP, "--device", devHex)...)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "refused the server's signature (6300)")
 	assert.NotContains(t, phish.Stderr(), `"shield login"`, "the phishing server got no login")
 	// the real one still works: the card is not harmed by the attempt
 	must(pin+"\n", cardArgs("login", "--server", base, "--device", devHex)...)
 
-	for _, d := range []*daemon{phish, srv, se} {
-		d.stop(t) // exit 0 asserted there
-	}
+	phish.Stop(t) // SIGTERM: exit 0 asserted there
+	srv.Stop(t)
+	se.stop(t)
 	_, err = os.Lstat(sock)
 	assert.ErrorIs(t, err, os.ErrNotExist, "card socket removed")
 	assert.NotContains(t, se.Stderr()+srv.Stderr(), pin, "no PIN in logs")
