@@ -28,8 +28,11 @@ var ErrSocketInUse = devdir.ErrSocketInUse
 // Options configure Run.
 type Options struct {
 	// Dir is the device directory: the HAL dials the TAs' sockets there
-	// and listens on SocketPath(Dir).
+	// and listens on Socket.
 	Dir string
+	// Socket is the north-API socket (default SocketPath(Dir)); its
+	// directory must be the owner's alone (devdir.Listen).
+	Socket string
 	// LogLevel of the HAL's JSON log on stderr (component "hal").
 	LogLevel zapcore.Level
 	// Ready, if set, is written ReadyLine + "\n" and closed once the socket
@@ -48,7 +51,7 @@ type Options struct {
 
 // Run is the whole life of the HAL process (`fpemu hal --dir DIR`): open
 // the HAL on the device's TAs (relaying Keymaster's key), listen on
-// DIR/sock/hal.sock (mode 0600; devdir.Listen: a socket already there,
+// Options.Socket, by default DIR/sock/hal.sock (mode 0600; devdir.Listen: a socket already there,
 // served or stale, is ErrSocketInUse — only the launcher removes one), signal readiness, serve the north API until SIGTERM,
 // SIGINT or ctx ends, then stop gracefully, close the TA connection and
 // remove the socket. It returns nil after a graceful stop.
@@ -88,7 +91,10 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	defer h.Close()
 
-	sock := SocketPath(opt.Dir)
+	sock := opt.Socket
+	if sock == "" {
+		sock = SocketPath(opt.Dir)
+	}
 	ln, err := devdir.Listen(sock)
 	if err != nil {
 		log.Error("listen failed", zap.String("socket", sock), zap.Error(err))

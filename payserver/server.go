@@ -57,7 +57,9 @@ type Config struct {
 	Channel channel.ServerConfig
 	// Roots are the device attestation keys registrations must chain to.
 	Roots *verify.Roots
-	// Logger gets component=payserver (and component=merchant).
+	// Logger must carry no "component" field (tee.NewRootLoggerTo):
+	// the server adds component=payserver (merchant, shield) itself, and
+	// zap would write a second key rather than replace the first.
 	Logger           *zap.Logger
 	MaxConns         int
 	HandshakeTimeout time.Duration
@@ -571,7 +573,14 @@ func (s *Server) settle(ctx context.Context, peer proof.DeviceID, in wire.PayInt
 			return dec, store.Receipt{}, err
 		}
 	}
+	// The ledger row keeps the decision; a replay (Book returns the first
+	// booking of this request or statement) answers with the decision
+	// that booking was made under, not the one of this call.
+	b.Decision = store.Decision(dec)
 	rc, err := s.cfg.Store.Book(ctx, b)
+	if err == nil && rc.Replayed {
+		dec = wire.Decision(rc.Decision)
+	}
 	return dec, rc, err
 }
 

@@ -236,6 +236,14 @@ func TestShieldFactorPays(t *testing.T) {
 	assert.Equal(t, w.key.Ref, rows[0].Key)
 	assert.EqualValues(t, large, rows[0].Amount)
 
+	// The same request again (a lost feedback): the first booking,
+	// replayed, with the decision it was booked under.
+	again, rc2, err := w.srv.settle(ctx, w.device, in, &wire.PayIntent2{PayIntent: in, OTPCode: code, ShieldRef: []byte(conf.ID)}, signed)
+	require.NoError(t, err)
+	assert.True(t, rc2.Replayed)
+	assert.Equal(t, rc.EntryID, rc2.EntryID)
+	assert.Equal(t, dec, again, "the replay carries the original decision")
+
 	// A ref is bound to (order, device): the other order's confirmed ref
 	// counts for that order and this device only.
 	var stranger proof.DeviceID

@@ -31,7 +31,15 @@ func NewLogger(component string, level zapcore.Level) *zap.Logger {
 // NewLoggerTo is NewLogger writing to w (which must be safe for the
 // concurrent writes of one logger; wrap a shared writer in a mutex).
 func NewLoggerTo(w io.Writer, component string, level zapcore.Level) *zap.Logger {
+	return NewRootLoggerTo(w, level).With(zap.String("component", component))
+}
+
+// NewRootLoggerTo is NewLoggerTo without the "component" field, for a
+// process that hands its logger to libraries which add their own (the
+// payment server's payserver, merchant and store): zap does not replace a
+// field added twice but writes the key twice. The process gives its own
+// lines a component with With.
+func NewRootLoggerTo(w io.Writer, level zapcore.Level) *zap.Logger {
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(LogEncoderConfig()), zapcore.AddSync(w), level)
-	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel), zap.ErrorOutput(zapcore.Lock(os.Stderr))).
-		With(zap.String("component", component))
+	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel), zap.ErrorOutput(zapcore.Lock(os.Stderr)))
 }

@@ -6,58 +6,22 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/bio/payment/chantest"
 	"github.com/fpemu/fpemu/bio/payment/payproto"
-	"github.com/fpemu/fpemu/channel"
 	"github.com/fpemu/fpemu/channel/chanwire"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
 )
-
-// testCA is an SM2 certificate authority for the --trust-anchors tests.
-type testCA struct {
-	key  *sm2.PrivateKey
-	cert *smx509.Certificate
-	n    int64
-}
-
-func newTestCA(t *testing.T, isCA bool) *testCA {
-	t.Helper()
-	key, err := sm2.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	tmpl := &smx509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fpemu test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: isCA, BasicConstraintsValid: true, KeyUsage: smx509.KeyUsageCertSign}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
-	cert, err := smx509.ParseCertificate(der)
-	require.NoError(t, err)
-	return &testCA{key: key, cert: cert, n: 1}
-}
-
-func (ca *testCA) issue(t *testing.T, cn string, pub any, usage smx509.KeyUsage) *smx509.Certificate {
-	t.Helper()
-	ca.n++
-	tmpl := &smx509.Certificate{SerialNumber: big.NewInt(ca.n), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: usage}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
-	require.NoError(t, err)
-	c, err := smx509.ParseCertificate(der)
-	require.NoError(t, err)
-	return c
-}
 
 // writeAnchors writes a payproto.TrustAnchors file and returns its path.
 func writeAnchors(t *testing.T, a payproto.TrustAnchors) string {
@@ -73,7 +37,8 @@ func writeAnchors(t *testing.T, a payproto.TrustAnchors) string {
 // would not start with is a usage error (exit 2) that says what is wrong,
 // before anything boots.
 func TestDeviceUpTrustAnchorsRefused(t *testing.T) {
-	notCA := newTestCA(t, false)
+	ca := chantest.NewCA(t)
+	notCA := ca.Issue(t, "fpemu test leaf", ca.Key.Public(), chantest.SignUsage) // no CA flag
 	small, err := rsa.GenerateKey(rand.Reader, 1024)
 	require.NoError(t, err)
 	smallDER, err := x509.MarshalPKIXPublicKey(&small.PublicKey)
@@ -88,7 +53,7 @@ func TestDeviceUpTrustAnchorsRefused(t *testing.T) {
 		{"missing file", filepath.Join(t.TempDir(), "none.bin"), "no such file"},
 		{"empty file", empty, "empty"},
 		{"not the wire form", garbage, "version"},
-		{"a root that is not a CA", writeAnchors(t, payproto.TrustAnchors{ServerName: "pay.fpemu.test", Roots: [][]byte{notCA.cert.Raw}}), "root 0 is not a CA certificate"},
+		{"a root that is not a CA", writeAnchors(t, payproto.TrustAnchors{ServerName: chantest.ServerName, Roots: [][]byte{notCA}}), "root 0 is not a CA certificate"},
 		{"an RSA key under 2048 bits", writeAnchors(t, payproto.TrustAnchors{RSAServer: smallDER}), "RSA-2048"},
 	}
 	for _, tc := range tests {
@@ -110,13 +75,9 @@ func TestDeviceUpTrustAnchorsRefused(t *testing.T) {
 // gm-fs handshake completes with a server certified by the file's CA under
 // the file's server name.
 func TestDeviceUpTrustAnchors(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	ca, other := newTestCA(t, true), newTestCA(t, true)
-	const serverName = "pay.fpemu.test"
-	file := writeAnchors(t, payproto.TrustAnchors{ServerName: serverName, Roots: [][]byte{ca.cert.Raw}})
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
+	keys, other := chantest.NewServer(t), chantest.NewCA(t)
+	file := writeAnchors(t, payproto.TrustAnchors{ServerName: chantest.ServerName, Roots: [][]byte{keys.CA.Cert.Raw}})
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -131,34 +92,15 @@ func TestDeviceUpTrustAnchors(t *testing.T) {
 	pay, err := c.OpenSession(ctx, u, nil, rpc.AsUser())
 	require.NoError(t, err)
 
-	usages := map[payproto.ChannelKeyKind]smx509.KeyUsage{
-		payproto.ChannelKeySign: smx509.KeyUsageDigitalSignature,
-		payproto.ChannelKeyEnc:  smx509.KeyUsageKeyAgreement | smx509.KeyUsageKeyEncipherment,
-	}
-	for _, kind := range []payproto.ChannelKeyKind{payproto.ChannelKeySign, payproto.ChannelKeyEnc} {
-		der, err := payproto.ChannelKey{Kind: kind}.Execute(ctx, pay)
+	for kind, usage := range map[payproto.ChannelKeyKind]smx509.KeyUsage{payproto.ChannelKeySign: chantest.SignUsage, payproto.ChannelKeyEnc: chantest.EncUsage} {
+		csr, err := payproto.ChannelKey{Kind: kind}.Execute(ctx, pay)
 		require.NoError(t, err)
-		csr, err := smx509.ParseCertificateRequest(der)
-		require.NoError(t, err)
-		foreign := other.issue(t, csr.Subject.CommonName, csr.PublicKey, usages[kind])
-		require.ErrorIs(t, payproto.InstallChannelCert{Kind: kind, DER: foreign.Raw}.Execute(ctx, pay), payproto.ErrBadCertificate,
+		require.ErrorIs(t, payproto.InstallChannelCert{Kind: kind, DER: other.FromCSR(t, csr, usage)}.Execute(ctx, pay), payproto.ErrBadCertificate,
 			"a certificate of a CA the file does not name")
-		require.NoError(t, payproto.InstallChannelCert{Kind: kind, DER: ca.issue(t, csr.Subject.CommonName, csr.PublicKey, usages[kind]).Raw}.Execute(ctx, pay))
+		require.NoError(t, payproto.InstallChannelCert{Kind: kind, DER: keys.CA.FromCSR(t, csr, usage)}.Execute(ctx, pay))
 	}
 
-	sk, err := sm2.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	ek, err := sm2.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	x, err := channel.NewKeyExchanger(ek)
-	require.NoError(t, err)
-	creds := &channel.SM2Credentials{Signer: sk, Exchange: x,
-		SignCert: ca.issue(t, serverName, sk.Public(), smx509.KeyUsageDigitalSignature),
-		EncCert:  ca.issue(t, serverName, ek.Public(), smx509.KeyUsageKeyAgreement|smx509.KeyUsageKeyEncipherment)}
-	pool := smx509.NewCertPool()
-	pool.AddCert(ca.cert)
-	srv, err := channel.NewServer(channel.ServerConfig{Credentials: creds, Roots: pool})
-	require.NoError(t, err)
+	srv := keys.Channel(t)
 	h, m1, err := payproto.OpenChannel{Profile: chanwire.ProfileGMFS}.Execute(ctx, pay)
 	require.NoError(t, err)
 	m2, _, err := srv.Handle(m1)

@@ -115,10 +115,7 @@ func TestAttackUsage(t *testing.T) {
 // attack --json` exits 0 with one held row per attack and leaves no
 // process or socket; SIGINT in the middle ends it promptly, cleanly.
 func TestAttackBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and boots devices")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

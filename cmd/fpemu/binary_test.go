@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/hex"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,16 +19,9 @@ func mustUnhex(t *testing.T, s string) []byte {
 // TestBinary builds the real fpemu binary and checks exit codes and output
 // of the README's token tour as a user would see them.
 func TestBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	exe := func(stdin string, args ...string) (int, string, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Stdin = strings.NewReader(stdin)
-		return runCmd(t, cmd)
+		return runFpemu(t, bin, "", stdin, args...)
 	}
 
 	keyFile := writeKeyFile(t, []byte(testKeyHex+"\n"))

@@ -20,10 +20,7 @@ import (
 // init, csr with new keys, a dual issue, refusals, list, revoke, crl —
 // and checks exit codes (0 ok, 1 refused, 2 usage) and outputs.
 func TestCABinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	work := t.TempDir()
 	exe := func(args ...string) (int, string, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

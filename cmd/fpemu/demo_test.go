@@ -120,10 +120,7 @@ func runDemo(t *testing.T, bin string, args ...string) (int, []byte, string) {
 // TestDemoBinary runs the built fpemu binary's demo the way the README
 // says, with each output mode, and interrupted.
 func TestDemoBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and boots devices")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	t.Run("json", func(t *testing.T) { testDemoJSON(t, bin) })
 	t.Run("text", func(t *testing.T) { testDemoText(t, bin) })
 	t.Run("sigint", func(t *testing.T) { testDemoSIGINT(t, bin, `"n":5,`) })

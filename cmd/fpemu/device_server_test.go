@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,9 +20,9 @@ import (
 	"github.com/fpemu/fpemu/channel/chanwire"
 	"github.com/fpemu/fpemu/hal/halclient"
 	"github.com/fpemu/fpemu/hal/hidl"
-	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/ca"
+	"github.com/fpemu/fpemu/payserver/servertest"
 	"github.com/fpemu/fpemu/payserver/wire"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/drive"
@@ -42,10 +41,7 @@ import (
 // CHANNEL_SEAL_PAYMENT, booked, one ledger row. Both processes stop by pid
 // with exit 0.
 func TestDeviceUpServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs a device and a server")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	root := shortTempDir(t)
@@ -63,12 +59,8 @@ func TestDeviceUpServer(t *testing.T) {
 	rootsFile := filepath.Join(root, "device-roots.pem")
 	require.NoError(t, os.WriteFile(rootsFile, []byte(roots), 0o644))
 
-	srv := testkit.Start(t, exec.Command(bin, "server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
-		"--db", "sqlite:"+filepath.Join(root, "ledger.db"), "--ca", caDir, "--device-roots", rootsFile))
-	var chanAddr, httpAddr string
-	l := srv.Line(t, 30*time.Second)
-	_, err = fmt.Sscanf(l, "ready channel=%s http=%s", &chanAddr, &httpAddr)
-	require.NoError(t, err, "%q; stderr:\n%s", l, srv.Stderr())
+	srv := servertest.Start(t, bin, "--db", "sqlite:"+filepath.Join(root, "ledger.db"), "--ca", caDir, "--device-roots", rootsFile)
+	chanAddr, httpAddr := srv.Channel, srv.HTTP
 
 	// A wrong server address fails the start, nothing left running.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -179,6 +171,14 @@ func TestDeviceUpServer(t *testing.T) {
 
 	// Both stop by pid, cleanly.
 	up.interrupt(t, ctx)
-	srv.Signal(t, syscall.SIGTERM)
-	require.NoError(t, srv.Wait(t, 20*time.Second), "stderr:\n%s", srv.Stderr())
+	srv.Stop(t) // SIGTERM: exit 0
+	// Every line the server wrote (channel, store, merchant API, the
+	// payment) names one component.
+	comps := map[string]bool{}
+	for _, l := range parseLogLines(t, srv.Stderr()) {
+		comps[l.Component] = true
+	}
+	for _, c := range []string{"server", "payserver", "store", "merchant"} {
+		assert.True(t, comps[c], "a %s line: %v", c, comps)
+	}
 }

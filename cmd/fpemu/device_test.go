@@ -22,10 +22,7 @@ import (
 // through hal/halclient, sends SIGINT and checks that every process is
 // gone and every socket removed.
 func TestDeviceUp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

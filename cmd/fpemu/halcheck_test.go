@@ -22,10 +22,7 @@ import (
 // accepts and says nothing, and a gRPC server without the HAL's service
 // exit 1.
 func TestConformHALTargetErrors(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a device")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	ctx := testkit.Context(t, 2*time.Minute)
 	devDir := testkit.ShortDir(t)
 	d := startDeviceUp(t, ctx, bin, devDir)

@@ -25,13 +25,7 @@ type layoutEntry struct {
 // and expands <role> and <store> as the section defines them.
 func protocolLayout(t *testing.T) map[string]layoutEntry {
 	t.Helper()
-	raw, err := os.ReadFile("../../docs/protocol.md")
-	require.NoError(t, err)
-	doc := string(raw)
-	start := strings.Index(doc, "### 7.1 Device directory")
-	require.GreaterOrEqual(t, start, 0, "protocol.md has no §7.1")
-	sec := doc[start:]
-	sec = sec[:strings.Index(sec[1:], "\n### ")+1]
+	sec := docSection(t, "docs/protocol.md", "### 7.1 Device directory", "")
 
 	roles := []string{"keymaster", "gatekeeper", "fingerprint", "payment"}
 	stores := []string{"gatekeeper", "fingerprint", "payment"}
@@ -112,7 +106,7 @@ func TestDeviceDirMatchesProtocol(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	want := protocolLayout(t)
-	bin := buildFpemu(t)
+	bin := fpemuBin.Path(t)
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

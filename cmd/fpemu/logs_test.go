@@ -31,7 +31,10 @@ type logLine struct {
 }
 
 // parseLogLines requires every line of stderr to be a JSON object with an
-// ISO 8601 "ts", a "level" and a non-empty "component", and returns them.
+// ISO 8601 "ts", a "level" and exactly one non-empty "component", and
+// returns them. zap writes a field added twice as a repeated key, which
+// encoding/json would silently take the last of, so the keys are counted
+// on the raw line (a string value cannot hold the key unescaped).
 func parseLogLines(t *testing.T, stderr string) []logLine {
 	t.Helper()
 	var lines []logLine
@@ -45,6 +48,7 @@ func parseLogLines(t *testing.T, stderr string) []logLine {
 		require.True(t, ok, "line %d: ts %v is not an ISO 8601 string: %s", i+1, ll.TS, l)
 		require.Regexp(t, iso8601, ts, "line %d: %s", i+1, l)
 		require.NotEmpty(t, ll.Component, "line %d has no component: %s", i+1, l)
+		require.Equal(t, 1, strings.Count(l, `"component":`), "line %d: one component: %s", i+1, l)
 		require.NotEmpty(t, ll.Level, "line %d has no level: %s", i+1, l)
 		lines = append(lines, ll)
 	}
@@ -56,10 +60,7 @@ func parseLogLines(t *testing.T, stderr string) []logLine {
 // successful command are debug), and every line the whole stack writes —
 // launcher, each TA, HAL — has an ISO 8601 "ts" and a "component".
 func TestDeviceUpLogsIdleQuietAndISO(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the fpemu binary")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	ctx := testkit.Context(t, 90*time.Second)
 	d := startDeviceUp(t, ctx, bin, testkit.ShortDir(t))
 
@@ -88,10 +89,7 @@ func TestDeviceUpLogsIdleQuietAndISO(t *testing.T) {
 // it: at debug the TAs write their per-command lines, at warn no process
 // of the stack writes an info line, the HAL included.
 func TestDeviceUpLogLevelReachesEveryChild(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the fpemu binary")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	for _, level := range []string{"debug", "warn"} {
 		t.Run(level, func(t *testing.T) {
 			ctx := testkit.Context(t, 90*time.Second)
@@ -138,10 +136,7 @@ func TestDeviceUpLogLevelReachesEveryChild(t *testing.T) {
 // `--log-level`, and the HAL, which keeps no sealed store, without it
 // (docs/protocol.md §7.8).
 func TestDeviceUpDurabilityReachesEveryTA(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the fpemu binary")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
-	"sync"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,38 +20,34 @@ import (
 )
 
 // The helpers of the tests that run fpemu as a process: the built binary
-// (buildFpemu), or this test binary standing in for it (fpemuCmd,
+// (fpemuBin), or this test binary standing in for it (fpemuCmd,
 // taCommand).
 
-var (
-	fpemuBinOnce sync.Once
-	fpemuBin     string
-	fpemuBinErr  error
-)
+// fpemuBin is the real fpemu binary, built once per test run by the
+// first test that needs it (fpemuBin.Path) and removed by TestMain.
+var fpemuBin = &testkit.Shared{Pkg: testkit.FpemuPackage}
 
-// buildFpemu builds the real fpemu binary once per test run.
-func buildFpemu(t *testing.T) string {
+// builtFpemu is the built fpemu binary (fpemuBin) for a test that runs it
+// as its own process; under -short, which builds nothing, the test is
+// skipped.
+func builtFpemu(t *testing.T) string {
 	t.Helper()
-	fpemuBinOnce.Do(func() {
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if p, err := exec.LookPath("go"); err == nil {
-			goTool = p
-		}
-		dir, err := os.MkdirTemp("", "fpemu-bin")
-		if err != nil {
-			fpemuBinErr = err
-			return
-		}
-		fpemuBin = filepath.Join(dir, "fpemu")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, goTool, "build", "-o", fpemuBin, ".").CombinedOutput()
-		if err != nil {
-			fpemuBinErr = errors.New("go build: " + err.Error() + ": " + string(out))
-		}
-	})
-	require.NoError(t, fpemuBinErr)
-	return fpemuBin
+	if testing.Short() {
+		t.Skip("builds and runs the fpemu binary")
+	}
+	return fpemuBin.Path(t)
+}
+
+// runFpemu runs bin args — in dir unless it is "", stdin from stdin — to
+// its end within 30 s; it returns what runCmd returns.
+func runFpemu(t *testing.T, bin, dir, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
+	return runCmd(t, cmd)
 }
 
 // runCmd runs cmd to its end and returns its exit code, stdout and

@@ -1,40 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
-
-// syncBuffer is a bytes.Buffer safe for the progress goroutine and the
-// test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestProgressLines(t *testing.T) {
 	fastProgress(t)
-	var w syncBuffer
+	var w testkit.Buffer
 	p := newProgress(&w, true, "fpemu test")
 	p.Stage("counting", 10, "rows")
 	for i := 1; i <= 10; i++ {
@@ -64,7 +45,7 @@ func TestProgressLines(t *testing.T) {
 
 func TestProgressTimed(t *testing.T) {
 	fastProgress(t)
-	var w syncBuffer
+	var w testkit.Buffer
 	p := newProgress(&w, true, "fpemu conform")
 	p.Timed("waiting out the 30 s lockout", time.Now().Add(31*time.Second))
 	time.Sleep(30 * time.Millisecond)
@@ -75,7 +56,7 @@ func TestProgressTimed(t *testing.T) {
 // A stage that ends short of its total says so.
 func TestProgressStopped(t *testing.T) {
 	fastProgress(t)
-	var w syncBuffer
+	var w testkit.Buffer
 	p := newProgress(&w, true, "fpemu attack")
 	p.Stage("", 29, "attacks")
 	p.Set(2)
@@ -89,7 +70,7 @@ func TestProgressStopped(t *testing.T) {
 
 // A disabled progress is nil and every method is a no-op.
 func TestProgressDisabled(t *testing.T) {
-	var w syncBuffer
+	var w testkit.Buffer
 	p := newProgress(&w, false, "x")
 	assert.Nil(t, p)
 	p.Stage("s", 1, "u")

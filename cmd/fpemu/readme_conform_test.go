@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,13 +17,7 @@ import (
 // sockets it needs (conform.Case.Needs), so the recipe cannot drift from
 // the suite.
 func TestREADMEConformNeedsTable(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
-	require.NoError(t, err)
-	readme := string(raw)
-	start := strings.Index(readme, "### Bring your own HAL")
-	require.GreaterOrEqual(t, start, 0, "README has no bring-your-own-HAL recipe")
-	sec := readme[start:]
-	sec = sec[:strings.Index(sec, "\n**A vendor binary")]
+	sec := docSection(t, "README.md", "### Bring your own HAL", "\n**A vendor binary")
 	rows := regexp.MustCompile("(?m)^\\| (none|`[^|]+`) \\| (.+) \\|$").FindAllStringSubmatch(sec, -1)
 	require.NotEmpty(t, rows)
 

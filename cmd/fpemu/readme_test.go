@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,15 +15,7 @@ import (
 // minted token, the decoded JSON, the malformed-length message and the
 // verify results (stdout, stderr and exit status as shown there).
 func TestREADMETokenTour(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
-	require.NoError(t, err)
-	readme := string(raw)
-	start := strings.Index(readme, "## Tour: `fpemu token`")
-	require.GreaterOrEqual(t, start, 0, "README has no token tour")
-	tour := readme[start:]
-	if end := strings.Index(tour[1:], "\n## "); end >= 0 {
-		tour = tour[:end+1]
-	}
+	tour := docSection(t, "README.md", "## Tour: `fpemu token`", "")
 
 	// The key file of the tour: printf <64 hex digits> > hat.key.
 	keyHex := regexp.MustCompile(`printf ([0-9a-f]{64}) > hat\.key`).FindStringSubmatch(tour)

@@ -14,6 +14,7 @@ import (
 	"github.com/fpemu/fpemu/se/card"
 	"github.com/fpemu/fpemu/se/transport"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tee/devdir"
 )
 
 func init() { subcommands = append(subcommands, newSECmd) }
@@ -40,7 +41,13 @@ length-prefixed framing of §15.3) and, with --vpcd HOST:PORT, through
 pcscd's vsmartcard reader (vpcd, port 35963 by default): any PC/SC program
 (opensc-tool, pcsc_scan, pyscard) then sees it as a card. The vpcd
 connection is re-established whenever pcscd restarts. SIGINT or SIGTERM
-stops it cleanly. Logs are JSON lines on stderr (component "se").`,
+stops it cleanly.
+
+Once the socket is listening it prints one line to stdout:
+  se ready socket=PATH
+A client may connect as soon as it reads it. The vpcd link is made in
+the background, before or after that line, and remade when pcscd
+restarts (the log says "vpcd connected" each time). Logs are JSON lines on stderr (component "se").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, lvl, err := pf.parse()
@@ -71,9 +78,16 @@ stops it cleanly. Logs are JSON lines on stderr (component "se").`,
 			// Both transports stop when ctx ends; the first error stops both.
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
+			// The socket is bound and listening before the ready line, so
+			// a client that connects on it is served; the vpcd link is
+			// made (and remade) in the background.
+			ln, err := devdir.Listen(socket)
+			if err != nil {
+				return fmt.Errorf("--socket: %w", err)
+			}
 			errs := make(chan error, 2)
 			n := 1
-			go func() { errs <- transport.ServeSocket(ctx, crd.NewSession, socket, log) }()
+			go func() { errs <- transport.ServeListener(ctx, crd.NewSession, ln, log) }()
 			if vpcd != "" {
 				n++
 				go func() { errs <- transport.ServeVPCD(ctx, crd.NewSession, vpcd, log) }()

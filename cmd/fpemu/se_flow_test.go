@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,60 +21,34 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/payserver/servertest"
 	"github.com/fpemu/fpemu/se/card"
 )
 
 // daemon is a long-running fpemu process of a test, ended by pid.
 type daemon struct {
-	cmd    *exec.Cmd
-	stderr *testkit.Buffer
-	exited chan error
-	ready  string // its readiness line
-	once   sync.Once
+	*testkit.Proc
+	ready string // its readiness line, without the newline
+	once  sync.Once
 }
 
 // startDaemon runs bin args and waits for its first stdout line. The
 // cleanup sends SIGTERM to its pid and wants exit 0 within 15 s (then
-// SIGKILL and a failure).
+// testkit's cleanup kills it).
 func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	d := &daemon{cmd: cmd, stderr: &testkit.Buffer{}, exited: make(chan error, 1)}
-	cmd.Stderr = d.stderr
-	require.NoError(t, cmd.Start())
-	go func() { d.exited <- cmd.Wait() }()
+	d := &daemon{Proc: testkit.Start(t, exec.Command(bin, args...))}
 	t.Cleanup(func() { d.stop(t) })
-	lines := make(chan string, 1)
-	go func() {
-		r := bufio.NewReader(out)
-		l, _ := r.ReadString('\n')
-		lines <- l
-		_, _ = io.Copy(io.Discard, r)
-	}()
-	select {
-	case d.ready = <-lines:
-		require.NotEmpty(t, d.ready, "%v: no readiness line; stderr:\n%s", args[:1], d.stderr)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%v not ready in 30 s\n%s", args[:1], d.stderr)
-	}
+	d.ready = d.Line(t, 30*time.Second)
 	return d
 }
 
-// stop ends the process once (SIGTERM by pid, SIGKILL after 15 s) and
-// wants exit 0.
+// stop ends the process once (SIGTERM by pid) and wants exit 0 within
+// 15 s.
 func (d *daemon) stop(t *testing.T) {
 	d.once.Do(func() {
-		_ = syscall.Kill(d.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case err := <-d.exited:
-			assert.NoError(t, err, "exit 0 on SIGTERM; stderr:\n%s", d.stderr)
-		case <-time.After(15 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-d.exited
-			t.Errorf("%s did not stop on SIGTERM", d.cmd.Args[1])
-		}
+		d.Signal(t, syscall.SIGTERM)
+		assert.NoError(t, d.Wait(t, 15*time.Second), "exit 0 on SIGTERM; stderr:\n%s", d.Stderr())
 	})
 }
 
@@ -92,18 +62,10 @@ func (d *daemon) stop(t *testing.T) {
 // server, same CA) gets no login from the card. All processes end by
 // pid with exit 0.
 func TestSEServerFlowAcrossProcesses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs processes")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	root := testkit.ShortDir(t)
 	exe := func(stdin string, args ...string) (int, string, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Dir = root
-		cmd.Stdin = strings.NewReader(stdin)
-		return runCmd(t, cmd)
+		return runFpemu(t, bin, root, stdin, args...)
 	}
 	must := func(stdin string, args ...string) string {
 		t.Helper()
@@ -129,7 +91,7 @@ func TestSEServerFlowAcrossProcesses(t *testing.T) {
 	// The card and its personalisation at the counter.
 	sock := filepath.Join(root, "se.sock")
 	se := startDaemon(t, bin, "se", "--dir", filepath.Join(root, "card"), "--socket", sock)
-	require.Equal(t, "se ready socket="+sock+"\n", se.ready)
+	require.Equal(t, "se ready socket="+sock, se.ready)
 	var shares []string
 	for _, d := range []string{"sandbox", "keystore"} {
 		require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o700))
@@ -156,13 +118,10 @@ func TestSEServerFlowAcrossProcesses(t *testing.T) {
 	must("", "ca", "issue", "--dir", "ca", "--profile", "shield", "--device", devHex, "--csr", "card.csr", "-o", "card.p7b")
 	assert.Equal(t, "certificate imported\n", must(pin+"\n", cardArgs("import-cert", "--p7", "card.p7b")...))
 
-	srv := startDaemon(t, bin, "server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(root, "pay.db"),
+	srv := servertest.Start(t, bin, "--db", "sqlite:"+filepath.Join(root, "pay.db"),
 		"--ca", filepath.Join(root, "ca"), "--cert", filepath.Join(root, "server.p7b"), "--key", filepath.Join(root, "server-sign.key"),
 		"--enc-key", filepath.Join(root, "server-enc.key"), "--device-roots", filepath.Join(root, "roots.pem"))
-	var chanAddr, httpAddr string
-	_, err = fmt.Sscanf(strings.TrimSpace(srv.ready), "ready channel=%s http=%s", &chanAddr, &httpAddr)
-	require.NoError(t, err, srv.ready)
-	base := "http://" + httpAddr
+	base := "http://" + srv.HTTP
 
 	// a login naming another device than the certificate's is refused
 	code, _, errOut = exe(pin+"\n", cardArgs("login", "--server", base, "--device", strings.Repeat("ab", 16))...)
@@ -201,21 +160,19 @@ func TestSEServerFlowAcrossProcesses(t *testing.T) {
 
 	// The phishing server: same CA, its own fresh key (no --cert). The
 	// card refuses its login random; nothing is signed for it.
-	phish := startDaemon(t, bin, "server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(root, "phish.db"),
+	phish := servertest.Start(t, bin, "--db", "sqlite:"+filepath.Join(root, "phish.db"),
 		"--ca", filepath.Join(root, "ca"), "--device-roots", filepath.Join(root, "roots.pem"))
-	_, err = fmt.Sscanf(strings.TrimSpace(phish.ready), "ready channel=%s http=%s", &chanAddr, &httpAddr)
-	require.NoError(t, err, phish.ready)
-	code, _, errOut = exe(pin+"\n", cardArgs("login", "--server", "http://"+httpAddr, "--device", devHex)...)
+	code, _, errOut = exe(pin+"\n", cardArgs("login", "--server", "http://"+phish.HTTP, "--device", devHex)...)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "refused the server's signature (6300)")
-	assert.NotContains(t, phish.stderr.String(), `"shield login"`, "the phishing server got no login")
+	assert.NotContains(t, phish.Stderr(), `"shield login"`, "the phishing server got no login")
 	// the real one still works: the card is not harmed by the attempt
 	must(pin+"\n", cardArgs("login", "--server", base, "--device", devHex)...)
 
-	for _, d := range []*daemon{phish, srv, se} {
-		d.stop(t) // exit 0 asserted there
-	}
+	phish.Stop(t) // SIGTERM: exit 0 asserted there
+	srv.Stop(t)
+	se.stop(t)
 	_, err = os.Lstat(sock)
 	assert.ErrorIs(t, err, os.ErrNotExist, "card socket removed")
-	assert.NotContains(t, se.stderr.String()+srv.stderr.String(), pin, "no PIN in logs")
+	assert.NotContains(t, se.Stderr()+srv.Stderr(), pin, "no PIN in logs")
 }

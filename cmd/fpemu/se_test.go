@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
+	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +16,8 @@ import (
 
 	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/se/card"
+	"github.com/fpemu/fpemu/se/cardproto"
+	"github.com/fpemu/fpemu/se/transport"
 )
 
 // TestSEBinary runs `fpemu se` as a process: flag errors exit 2; the card
@@ -26,16 +26,9 @@ import (
 // key and sign — PINs on stdin only; one share alone is refused; SIGTERM
 // ends the card with exit 0 and its socket removed.
 func TestSEBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	exe := func(stdin string, args ...string) (int, string, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Stdin = strings.NewReader(stdin)
-		return runCmd(t, cmd)
+		return runFpemu(t, bin, "", stdin, args...)
 	}
 	root := testkit.ShortDir(t)
 	dir := filepath.Join(root, "card")
@@ -50,25 +43,8 @@ func TestSEBinary(t *testing.T) {
 	}
 
 	sock := filepath.Join(root, "se.sock")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	proc := exec.CommandContext(ctx, bin, "se", "--dir", dir, "--socket", sock)
-	stdout, err := proc.StdoutPipe()
-	require.NoError(t, err)
-	var stderr testkit.Buffer
-	proc.Stderr = &stderr
-	require.NoError(t, proc.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- proc.Wait() }()
-	t.Cleanup(func() {
-		if proc.ProcessState == nil {
-			_ = proc.Process.Kill()
-			<-exited
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err, stderr.String())
-	require.Equal(t, "se ready socket="+sock+"\n", line)
+	se := startDaemon(t, bin, "se", "--dir", dir, "--socket", sock)
+	require.Equal(t, "se ready socket="+sock, se.ready)
 
 	var shares []string
 	for _, d := range []string{"sandbox", "keystore", "backup"} {
@@ -106,16 +82,48 @@ func TestSEBinary(t *testing.T) {
 	code, _, errOut = exe("", args("pin-change")...)
 	assert.Equal(t, 2, code, "no PINs on stdin: %s", errOut)
 
-	require.NoError(t, proc.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-exited:
-		require.NoError(t, err, stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("fpemu se did not stop on SIGTERM")
-	}
-	assert.Equal(t, 0, proc.ProcessState.ExitCode())
+	se.stop(t) // SIGTERM: exit 0
 	_, err = os.Lstat(sock)
 	assert.ErrorIs(t, err, os.ErrNotExist, "socket removed")
-	assert.Contains(t, stderr.String(), `"component":"se"`)
-	assert.NotContains(t, stderr.String(), "24681357")
+	assert.Contains(t, se.Stderr(), `"component":"se"`)
+	assert.NotContains(t, se.Stderr(), "24681357")
 }
+
+// TestSEReadyMeansListening: a client that connects the moment `fpemu se`
+// prints its ready line is served, round after round — the line comes
+// only once the socket is bound. With --vpcd and no pcscd on that port
+// the line still comes (the vpcd link is made, and remade, in the
+// background: docs/protocol.md §15.3) and the socket is served.
+func TestSEReadyMeansListening(t *testing.T) {
+	bin := builtFpemu(t)
+	root := testkit.ShortDir(t)
+	dir, sock := filepath.Join(root, "card"), filepath.Join(root, "se.sock")
+	// A closed port for --vpcd: bound, then released.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	noPCSCD := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	const rounds = 20
+	for i := range rounds {
+		args := []string{"se", "--dir", dir, "--socket", sock}
+		if i%4 == 3 {
+			args = append(args, "--vpcd", noPCSCD)
+		}
+		se := startDaemon(t, bin, args...)
+		require.Equal(t, "se ready socket="+sock, se.ready, "round %d: %s", i, se.Stderr())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := transport.Dial(ctx, sock)
+		cancel()
+		require.NoError(t, err, "round %d %v: connect on the ready line", i, args)
+		rsp, err := c.Transmit(selectShield)
+		require.NoError(t, err, "round %d", i)
+		require.GreaterOrEqual(t, len(rsp), 2, "round %d", i)
+		assert.Contains(t, []byte{0x90, 0x61}, rsp[len(rsp)-2], "round %d: SELECT answered % X", i, rsp)
+		require.NoError(t, c.Close())
+		se.stop(t) // SIGTERM: exit 0
+	}
+}
+
+// selectShield is SELECT by DF name of the shield applet (ISO/IEC 7816-4
+// §11.1.1: 00 A4 04 00 Lc AID).
+var selectShield = append([]byte{0x00, 0xA4, 0x04, 0x00, byte(len(cardproto.AID))}, cardproto.AID...)

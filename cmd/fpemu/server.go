@@ -114,8 +114,12 @@ Exit status: 0 after a clean shutdown; 1 a run-time failure; 2 usage error.`,
 					return usageErrorf("--profiles: %q (want gm-fs and/or gm)", p)
 				}
 			}
-			log := tee.NewLogger("server", lvl)
-			defer func() { _ = log.Sync() }()
+			// The store and payserver add their own component (store,
+			// payserver, merchant, shield) to root; the command's lines
+			// are component server.
+			root := tee.NewRootLoggerTo(cmd.ErrOrStderr(), lvl)
+			defer func() { _ = root.Sync() }()
+			log := root.With(zap.String("component", "server"))
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
 
@@ -139,7 +143,7 @@ Exit status: 0 after a clean shutdown; 1 a run-time failure; 2 usage error.`,
 			} else if creds, pool, err = payserver.IssueCredentials(ctx, caDir, name); err != nil {
 				return usageErrorf("--ca: issuing the server's certificates: %v", err)
 			}
-			st, err := payserver.OpenStore(ctx, dbURL, store.Options{ChallengeTTL: ttl, ReplayWindow: window, Logger: log})
+			st, err := payserver.OpenStore(ctx, dbURL, store.Options{ChallengeTTL: ttl, ReplayWindow: window, Logger: root})
 			if err != nil {
 				if errors.Is(err, store.ErrInvalid) {
 					return usageErrorf("--db: %v", err)
@@ -151,7 +155,7 @@ Exit status: 0 after a clean shutdown; 1 a run-time failure; 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			srv, err := payserver.New(payserver.Config{Store: st, Roots: roots, Logger: log, MaxConns: maxConns,
+			srv, err := payserver.New(payserver.Config{Store: st, Roots: roots, Logger: root, MaxConns: maxConns,
 				HandshakeTimeout: handshake, IdleTimeout: idle, PruneEvery: prune, Factors: factors,
 				Channel: channel.ServerConfig{Profiles: profs, Credentials: creds, Roots: pool}})
 			if err != nil {

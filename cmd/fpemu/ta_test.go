@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -25,11 +26,20 @@ import (
 // processes can be started as `fpemu ta <role> --dir DIR` without a build.
 const asFpemu = "FPEMU_CMD_TEST_AS_FPEMU"
 
+// TestMain runs the tests — then removes the built fpemu binaries, failing
+// the run if a directory is left — or, as a child with asFpemu=1, is fpemu.
 func TestMain(m *testing.M) {
 	if os.Getenv(asFpemu) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, b := range []*testkit.Shared{fpemuBin, vendorBin} {
+		if err := b.Remove(); err != nil {
+			fmt.Fprintln(os.Stderr, "built fpemu left behind:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // fpemuCmd returns the test binary running as `fpemu args...`.

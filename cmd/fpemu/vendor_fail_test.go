@@ -22,10 +22,7 @@ import (
 // every process (the vendor's, its children, fpemu's TAs) gone and no
 // socket left.
 func TestDeviceUpExecStartFailures(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	tests := []struct {
 		name, role, script string
 		args               []string

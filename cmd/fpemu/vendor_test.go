@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,30 +34,11 @@ import (
 // vendorTag is the build tag of the "vendor's" build of fpemu.
 const vendorTag = "acme-vendor-build-7"
 
-var (
-	vendorBinOnce sync.Once
-	vendorBin     string
-	vendorBinErr  error
-)
-
-// buildVendorFpemu builds a second, trivially different fpemu: the same
-// sources linked with -X main.buildTag=vendorTag, so each of its processes
-// logs that tag and the test can tell which build served a role.
-func buildVendorFpemu(t *testing.T) string {
-	t.Helper()
-	own := buildFpemu(t) // the vendor's build sits beside it
-	vendorBinOnce.Do(func() {
-		vendorBin = filepath.Join(filepath.Dir(own), "acme-fp")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X main.buildTag="+vendorTag, "-o", vendorBin, ".").CombinedOutput()
-		if err != nil {
-			vendorBinErr = fmt.Errorf("go build (vendor): %v: %s", err, out)
-		}
-	})
-	require.NoError(t, vendorBinErr)
-	return vendorBin
-}
+// vendorBin is a second, trivially different fpemu: the same sources
+// linked with -X main.buildTag=vendorTag, so each of its processes logs
+// that tag and the test can tell which build served a role. TestMain
+// removes it with fpemuBin.
+var vendorBin = &testkit.Shared{Pkg: testkit.FpemuPackage, Flags: []string{"-ldflags", "-X main.buildTag=" + vendorTag}}
 
 // procExe is the binary process pid runs.
 func procExe(t *testing.T, pid int) string {
@@ -123,11 +103,9 @@ func vendorBench(t *testing.T) (bin, vbin, dir string, ctx context.Context) {
 		t.Skip("builds two binaries and runs the whole suite")
 	}
 	t.Parallel()
-	bin, vbin = buildFpemu(t), buildVendorFpemu(t)
+	bin, vbin = fpemuBin.Path(t), vendorBin.Path(t)
 	dir = shortTempDir(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	t.Cleanup(cancel)
-	return bin, vbin, dir, ctx
+	return bin, vbin, dir, testkit.Context(t, 4*time.Minute)
 }
 
 // TestDeviceUpExecVendorBuild is issue 13's swap: `device up --exec
@@ -182,15 +160,17 @@ func TestDeviceUpExecVendorBuild(t *testing.T) {
 
 // TestConformVendorHALNoHAL is the README recipe: `device up --no-hal`
 // runs no HAL (and nothing pumps the fingerprint TA's events), the
-// vendor's HAL is started by hand beside it, and `conform --hal HAL.sock
-// --device DIR` runs every case against it — the 13 stricter cases that
-// need Gatekeeper, the sensor or Keymaster included, none skipped.
+// vendor's HAL is started by hand beside it on a socket of its own
+// (`hal --socket`, not the device's sock/hal.sock), and `conform --hal
+// HAL.sock --device DIR` runs every case against it — the 13 stricter
+// cases that need Gatekeeper, the sensor or Keymaster included, none
+// skipped.
 func TestConformVendorHALNoHAL(t *testing.T) {
 	bin, vbin, dir, ctx := vendorBench(t)
 	up := startDeviceUp(t, ctx, bin, dir, "--no-hal")
 	assert.Nil(t, up.info.HAL, "no hal in the JSON")
-	halSock := filepath.Join(dir, "sock", "hal.sock")
-	assert.NoFileExists(t, halSock)
+	devSock := filepath.Join(dir, "sock", "hal.sock")
+	assert.NoFileExists(t, devSock)
 
 	// Without --hal conform says what to add.
 	code, _, stderr := runCmd(t, exec.CommandContext(ctx, bin, "conform", "--device", dir))
@@ -198,16 +178,12 @@ func TestConformVendorHALNoHAL(t *testing.T) {
 	assert.Contains(t, stderr, "give your HAL's socket with --hal")
 
 	// The vendor's HAL, started as a vendor starts theirs: by hand, no
-	// launcher descriptors, pointed at the device directory.
-	hal := exec.CommandContext(ctx, vbin, "hal", "--dir", dir)
-	halErr := &testkit.Buffer{}
-	hal.Stderr = halErr
-	hal.WaitDelay = 5 * time.Second
-	require.NoError(t, hal.Start())
-	halDone := make(chan error, 1)
-	go func() { halDone <- hal.Wait() }()
-	t.Cleanup(func() { _ = hal.Process.Kill() })
-	require.Eventually(t, func() bool { _, err := os.Stat(halSock); return err == nil }, 20*time.Second, 20*time.Millisecond, "vendor HAL up; stderr:\n%s", halErr)
+	// launcher descriptors, pointed at the device directory, serving its
+	// own path.
+	halSock := filepath.Join(shortTempDir(t), "vendor-hal.sock")
+	hal := testkit.Start(t, exec.Command(vbin, "hal", "--dir", dir, "--socket", halSock))
+	require.Eventually(t, func() bool { _, err := os.Stat(halSock); return err == nil }, 20*time.Second, 20*time.Millisecond, "vendor HAL up; stderr:\n%s", hal.Stderr())
+	assert.NoFileExists(t, devSock, "the HAL serves --socket only")
 
 	code, got, stderr := conformJSON(t, ctx, bin, "--hal", halSock, "--device", dir)
 	assert.Equal(t, 0, code, stderr)
@@ -219,12 +195,13 @@ func TestConformVendorHALNoHAL(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 13, stricter, "the 13 stricter cases that need more than the HAL")
-	lines := logLines(halErr.String(), "hal", "build")
+	lines := logLines(hal.Stderr(), "hal", "build")
 	require.Len(t, lines, 1)
 	assert.Equal(t, vendorTag, lines[0]["build_tag"], "the vendor build served the run")
 
-	require.NoError(t, hal.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, <-halDone, halErr.String())
+	hal.Signal(t, syscall.SIGTERM)
+	require.NoError(t, hal.Wait(t, 20*time.Second), hal.Stderr())
+	assert.NoFileExists(t, halSock, "its socket removed")
 	up.interrupt(t, ctx)
 }
 
@@ -237,11 +214,8 @@ func TestConformVendorHALNoHAL(t *testing.T) {
 // the HAT, and nothing left over. With fpemu's HAL pumping NEXT_EVENT
 // (device up without --no-hal) these would go to the HAL instead.
 func TestNoHALDirectClientSeesEveryEvent(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	t.Parallel()
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	dir := shortTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

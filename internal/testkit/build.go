@@ -25,9 +25,11 @@ func BuildFpemu(tb testing.TB, dir string) string {
 }
 
 // Build builds the main package pkg (an import path) into dir and returns
-// the binary's path, named after pkg's last element. Without a go tool on
-// PATH the test is Unavailable; a failed build fails it with go's output.
-func Build(tb testing.TB, dir, pkg string) string {
+// the binary's path, named after pkg's last element; flags go to go build
+// before -o (e.g. "-ldflags", "-X main.buildTag=NAME"). Without a go tool
+// on PATH the test is Unavailable; a failed build fails it with go's
+// output.
+func Build(tb testing.TB, dir, pkg string, flags ...string) string {
 	tb.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -37,7 +39,8 @@ func Build(tb testing.TB, dir, pkg string) string {
 	exe := filepath.Join(dir, path.Base(pkg))
 	ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, goTool, "build", "-o", exe, pkg).CombinedOutput()
+	args := append(append([]string{"build"}, flags...), "-o", exe, pkg)
+	out, err := exec.CommandContext(ctx, goTool, args...).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("testkit: go build %s: %v\n%s", pkg, err, out)
 		return ""

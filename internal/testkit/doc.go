@@ -7,7 +7,9 @@
 // (StopContext, ParentContext), the short temporary
 // directories and bounded contexts those children need, the root guard of
 // the cross-uid tests (NeedRoot), the import-boundary check (LinksNone)
-// and the build of the fpemu binary for tests that run it (BuildFpemu).
+// and the build of the fpemu binary for tests that run it (BuildFpemu
+// into a test's directory; Shared, one build for a whole test binary that
+// its TestMain removes).
 //
 // It imports nothing from fpemu, so any package's tests can use it, the
 // launcher's (sim/device) included. It is for tests only: no production

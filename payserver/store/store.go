@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/payserver/policy"
 )
 
 // Defaults and bounds. Each bound keeps a table, or what one untrusted
@@ -236,6 +237,19 @@ type Booking struct {
 	Amount   int64
 	Currency string
 	Payee    string
+	// Decision is the n-factor decision the payment was booked under
+	// (docs/protocol.md §16.4), kept in its ledger row so that a replay
+	// answers with it; zero for a payment under no policy.
+	Decision Decision
+}
+
+// Decision is the n-factor decision of a booking: the customer tier
+// (CheckTier, or empty), the factors the policy required and those the
+// payment satisfied (each within policy.All).
+type Decision struct {
+	Tier      string
+	Required  policy.Set
+	Satisfied policy.Set
 }
 
 // Receipt is a booked payment: a ledger row.
@@ -252,6 +266,7 @@ type Receipt struct {
 	StatementHash [proof.HashSize]byte
 	RequestID     []byte
 	Booked        time.Time
+	Decision      Decision // as booked (Booking.Decision)
 	// Replayed is set when this call booked nothing and returns the
 	// first booking of the same statement.
 	Replayed bool

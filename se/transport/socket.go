@@ -74,6 +74,13 @@ func ServeSocket[S Session](ctx context.Context, open func() S, path string, log
 	if err != nil {
 		return err
 	}
+	return ServeListener(ctx, open, ln, log)
+}
+
+// ServeListener is ServeSocket on a socket the caller bound with
+// devdir.Listen — so that it can announce the socket only once a client
+// can connect — and unlinks it when ctx ends.
+func ServeListener[S Session](ctx context.Context, open func() S, ln *devdir.Listener, log *zap.Logger) error {
 	defer func() { _ = ln.Unlink() }()
 	owned := devdir.OwnerOnly(ln, log)
 	var wg sync.WaitGroup

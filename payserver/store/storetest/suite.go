@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/payserver/policy"
 	"github.com/fpemu/fpemu/payserver/store"
 )
 
@@ -324,6 +325,8 @@ func testBookRules(t *testing.T, h Harness) {
 		{"long request id", func(b *store.Booking) { b.RequestID = make([]byte, store.MaxRequestIDLen+1) }, store.ErrInvalid},
 		{"challenge zero", func(b *store.Booking) { b.Challenge = 0 }, store.ErrInvalid},
 		{"finger zero", func(b *store.Booking) { b.FingerID = 0 }, store.ErrInvalid},
+		{"decision tier not a tier name", func(b *store.Booking) { b.Decision.Tier = "Gold!" }, store.ErrInvalid},
+		{"decision factor unknown", func(b *store.Booking) { b.Decision.Satisfied = policy.All + 1 }, store.ErrInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -370,8 +373,10 @@ func testIdempotency(t *testing.T, h Harness) {
 	ctx := context.Background()
 	c := w.challenge(t, w.order)
 	b := w.d.pay(t, w.key, c, 100, 1, "r1")
+	b.Decision = store.Decision{Tier: "gold", Required: policy.NewSet(policy.Fingerprint, policy.OTP), Satisfied: policy.All}
 	first, err := w.s.Book(ctx, b)
 	require.NoError(t, err)
+	assert.Equal(t, b.Decision, first.Decision)
 
 	again, err := w.s.Book(ctx, b)
 	require.NoError(t, err, "the same request")
@@ -386,6 +391,7 @@ func testIdempotency(t *testing.T, h Harness) {
 	assert.True(t, dup.Replayed)
 	assert.Equal(t, first.EntryID, dup.EntryID)
 	assert.Equal(t, []byte("r1"), dup.RequestID, "the first result, not a new one")
+	assert.Equal(t, b.Decision, dup.Decision, "with the decision it was booked under")
 
 	resigned := w.d.pay(t, w.key, c, 101, 1, "r3")
 	_, err = w.s.Book(ctx, resigned)

@@ -1,6 +1,10 @@
-// Command hello is what TestBuild builds: it prints "hello" and exits 0.
+// Command hello is what TestBuild and TestShared build: it prints its
+// greeting ("hello", or what -ldflags "-X main.greeting=…" sets) and exits
+// 0.
 package main
 
 import "fmt"
 
-func main() { fmt.Println("hello") }
+var greeting = "hello"
+
+func main() { fmt.Println(greeting) }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/payserver/policy"
 	"github.com/fpemu/fpemu/payserver/store"
 )
 
@@ -474,20 +475,36 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 }
 
 const ledgerCols = `entry_id, order_id, challenge, device_id, app_id, scene, counter, finger_id, amount, currency, payee,
-	statement_hash, request_id, booked_ms`
+	statement_hash, request_id, booked_ms, tier, required, satisfied`
 
 func scanReceipt(r Row) (store.Receipt, error) {
 	var rc store.Receipt
 	var dev, hash []byte
-	var challenge, counter, finger, booked int64
+	var challenge, counter, finger, booked, required, satisfied int64
 	if err := r.Scan(&rc.EntryID, &rc.OrderID, &challenge, &dev, &rc.Key.App, &rc.Key.Scene, &counter, &finger,
-		&rc.Amount, &rc.Currency, &rc.Payee, &hash, &rc.RequestID, &booked); err != nil {
+		&rc.Amount, &rc.Currency, &rc.Payee, &hash, &rc.RequestID, &booked,
+		&rc.Decision.Tier, &required, &satisfied); err != nil {
 		return store.Receipt{}, err
 	}
 	copy(rc.Key.Device[:], dev)
 	copy(rc.StatementHash[:], hash)
 	rc.Challenge, rc.Counter, rc.FingerID, rc.Booked = u64(challenge), u64(counter), uint32(finger), fromMS(booked)
+	rc.Decision.Required, rc.Decision.Satisfied = policy.Set(required), policy.Set(satisfied)
 	return rc, nil
+}
+
+// checkDecision: a tier is a policy tier name or empty, the factor sets
+// are within policy.All (docs/protocol.md §16.1).
+func checkDecision(d store.Decision) error {
+	if d.Tier != "" {
+		if err := store.CheckTier(d.Tier); err != nil {
+			return err
+		}
+	}
+	if d.Required&^policy.All != 0 || d.Satisfied&^policy.All != 0 {
+		return invalidf("decision factors %#x/%#x outside %#x", uint8(d.Required), uint8(d.Satisfied), uint8(policy.All))
+	}
+	return nil
 }
 
 func checkBooking(b store.Booking) error {
@@ -500,6 +517,9 @@ func checkBooking(b store.Booking) error {
 		return invalidf("finger id 0")
 	case b.OrderID == "":
 		return invalidf("empty order id")
+	}
+	if err := checkDecision(b.Decision); err != nil {
+		return err
 	}
 	return checkRef(b.Key)
 }
@@ -626,12 +646,13 @@ RETURNING order_id, device_id, amount, currency, payee`, now, i64(b.Challenge)).
 	// 7. The ledger row, the order's link to it, the request id.
 	rc := store.Receipt{OrderID: b.OrderID, Challenge: b.Challenge, Key: b.Key, Counter: b.Counter, FingerID: b.FingerID,
 		Amount: b.Amount, Currency: b.Currency, Payee: b.Payee, StatementHash: b.StatementHash,
-		RequestID: append([]byte(nil), b.RequestID...), Booked: fromMS(now)}
+		RequestID: append([]byte(nil), b.RequestID...), Booked: fromMS(now), Decision: b.Decision}
 	err = q.QueryRow(ctx, `INSERT INTO ledger (order_id, challenge, device_id, app_id, scene, counter, finger_id, amount,
-	currency, payee, statement_hash, request_id, booked_ms)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING entry_id`,
+	currency, payee, statement_hash, request_id, booked_ms, tier, required, satisfied)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING entry_id`,
 		b.OrderID, i64(b.Challenge), b.Key.Device[:], b.Key.App, b.Key.Scene, i64(b.Counter), int64(b.FingerID), b.Amount,
-		b.Currency, b.Payee, b.StatementHash[:], b.RequestID, now).Scan(&rc.EntryID)
+		b.Currency, b.Payee, b.StatementHash[:], b.RequestID, now,
+		b.Decision.Tier, int64(b.Decision.Required), int64(b.Decision.Satisfied)).Scan(&rc.EntryID)
 	if err != nil {
 		return store.Receipt{}, err
 	}

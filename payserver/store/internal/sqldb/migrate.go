@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -134,6 +135,14 @@ var migrations = []migration{{
 )`,
 	},
 }}
+
+// addMigration adds a migration defined in its own file (from its
+// init), keeping the list in version order whatever order the files'
+// inits run in.
+func addMigration(m migration) {
+	migrations = append(migrations, m)
+	slices.SortFunc(migrations, func(a, b migration) int { return a.version - b.version })
+}
 
 // SchemaVersion is the newest schema version this build knows.
 func SchemaVersion() int { return migrations[len(migrations)-1].version }

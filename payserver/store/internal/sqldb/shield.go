@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"sort"
 	"time"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
@@ -14,7 +13,7 @@ import (
 // Migration 4: the shield tables (docs/protocol.md §12, §15.6). It is
 // added here, self-contained, and the list kept in version order.
 func init() {
-	migrations = append(migrations, migration{
+	addMigration(migration{
 		version: 4,
 		name:    "shield logins, cards and pre-submits",
 		stmts: []string{
@@ -46,7 +45,6 @@ func init() {
 			`CREATE INDEX shield_presubmits_order ON shield_presubmits (order_id)`,
 		},
 	})
-	sort.Slice(migrations, func(i, j int) bool { return migrations[i].version < migrations[j].version })
 }
 
 var _ store.ShieldStore = (*Engine)(nil)
