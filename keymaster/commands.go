@@ -156,6 +156,21 @@ func (s *session) Close() {
 	}
 }
 
+// BorrowsParams implements rpc.ParamBorrower: Keymaster's entry points keep
+// no memref past their return, as GP allows a TA to assume (memory
+// references are valid only during TA_InvokeCommandEntryPoint,
+// GPD_SPE_010 §4.9), so the host lends them from its pooled buffers.
+// Audited: GENERATE_KEY's parameters are copied by kmproto.ParseParams
+// before they reach the key cache; BEGIN's blob is a SHA-256 cache key
+// and an AEAD input (its parameters parsed by copy again), its HAT and
+// those of UPDATE and FINISH are parsed into a tokens.Token value;
+// UPDATE and FINISH input is absorbed by the operation's hash, which
+// copies; GET_AUTH_TOKEN_KEY's recipient is converted to a tee.UUID
+// array. TestBorrowedParamsNotRetained shows it.
+func (ta *TA) BorrowsParams() bool { return true }
+
+var _ rpc.ParamBorrower = (*TA)(nil)
+
 // OpenSession implements rpc.TA (TA_OpenSessionEntryPoint). Keymaster
 // sessions take no parameters.
 func (ta *TA) OpenSession(ctx context.Context, p *tee.Params) (rpc.TASession, error) {

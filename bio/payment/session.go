@@ -280,4 +280,22 @@ func (s session) setAuthTokenKey(ctx context.Context, p *tee.Params) error {
 	return s.t.KeyInstalled(s.t.SetAuthTokenKey(ctx, p[0].Data))
 }
 
+// BorrowsParams implements rpc.ParamBorrower: the payment TA's entry
+// points keep no memref past their return, as GP allows a TA to assume
+// (memory references are valid only during TA_InvokeCommandEntryPoint,
+// GPD_SPE_010 §4.9), so the host lends them from its pooled buffers.
+// Audited: key references are parsed into strings; DELIVER and
+// SET_AUTH_TOKEN_KEY hold only what the envelope decrypts to (an auth
+// result is a value); SIGN_PAYMENT and CHANNEL_SEAL_PAYMENT hash the
+// payload and parse the password HAT into a value; CHANNEL_INSTALL_CERT
+// stores a clone of the certificate (smx509.ParseCertificate aliases its
+// input); an open channel keeps, from CHANNEL_CONTINUE's server message,
+// only keys and hashes derived from it (channel.Client), and forgets a
+// channel whose sticky error might refer to one; CHANNEL_SEAL and
+// CHANNEL_OPEN_RECORD produce new records and plaintexts.
+// TestBorrowedParamsNotRetained shows it.
+func (t *TA) BorrowsParams() bool { return true }
+
+var _ rpc.ParamBorrower = (*TA)(nil)
+
 var _ rpc.TA = (*TA)(nil)

@@ -53,6 +53,19 @@ func answerU64(p *tee.Params, i int, v uint64, err error) error {
 	return nil
 }
 
+// BorrowsParams implements rpc.ParamBorrower: the fingerprint TA's entry
+// points keep no memref past their return, as GP allows a TA to assume
+// (memory references are valid only during TA_InvokeCommandEntryPoint,
+// GPD_SPE_010 §4.9), so the host lends them from its pooled buffers.
+// Audited: ENROLL's and RESET_LOCKOUT's HATs are parsed into a
+// tokens.Token value before the enrollment goroutine starts (it gets the
+// group, SID and timeout only); SET_ACTIVE_GROUP's path is validated and
+// dropped; SET_AUTH_TOKEN_KEY keeps only the key the envelope decrypts to.
+// TestBorrowedParamsNotRetained shows it.
+func (t *TA) BorrowsParams() bool { return true }
+
+var _ rpc.ParamBorrower = (*TA)(nil)
+
 func (s session) preEnroll(_ context.Context, p *tee.Params) error {
 	c, err := s.t.PreEnroll()
 	return answerU64(p, 0, c, err)

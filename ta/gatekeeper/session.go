@@ -102,6 +102,19 @@ func (s session) deleteAllUsers(ctx context.Context, p *tee.Params) error {
 	return nil
 }
 
+// BorrowsParams implements rpc.ParamBorrower: Gatekeeper's entry points
+// keep no memref past their return, as GP allows a TA to assume (memory
+// references are valid only during TA_InvokeCommandEntryPoint,
+// GPD_SPE_010 §4.9), so the host lends them from its pooled buffers.
+// Audited: gkproto.ParseEnrollPayload and ParseVerifyPayload copy every
+// field; handles and passwords are compared, MACed and sealed into the
+// store within the command; SET_AUTH_TOKEN_KEY keeps only the key the
+// envelope decrypts to (tacore.Core.SetAuthTokenKey).
+// TestBorrowedParamsNotRetained shows it.
+func (t *TA) BorrowsParams() bool { return true }
+
+var _ rpc.ParamBorrower = (*TA)(nil)
+
 var _ rpc.TA = (*TA)(nil)
 
 // String describes the TA without secrets.

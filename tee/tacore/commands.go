@@ -13,6 +13,12 @@ import (
 // OpenSession (TA_OpenSessionEntryPoint, GPD_SPE_010 §4.6) and CommandName
 // (rpc.CommandNamer), both served by the TA's command table; the TA keeps
 // only its table, its handlers and what a session holds (S).
+//
+// Commands does not implement rpc.ParamBorrower: whether memrefs may be
+// lent from the host's pooled buffers (valid only during the entry point,
+// GPD_SPE_010 §4.9) depends on what the TA's handlers keep, so each TA
+// declares BorrowsParams itself once its handlers are audited; embedding
+// Commands never opts a new TA in.
 type Commands[S any, C rpc.Code] struct {
 	mux     *rpc.Mux[S, C]
 	session func(ctx context.Context) S

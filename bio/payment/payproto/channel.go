@@ -258,7 +258,9 @@ const SealPaymentWithPassword SealPaymentFlags = 1
 
 // ParseSealPaymentInput splits CHANNEL_SEAL_PAYMENT's p2 by its flags:
 // the key reference, the password token (nil without the flag) and the
-// payload. Unknown flags or a short token are ErrBadRequest.
+// payload. Unknown flags or a short token are ErrBadRequest. The token and the
+// payload alias b: valid only as long as b (for the TA, its memref, valid
+// only during the command, GPD_SPE_010 §4.9); the KeyRef is a copy.
 func ParseSealPaymentInput(flags SealPaymentFlags, b []byte) (KeyRef, []byte, []byte, error) {
 	if flags&^SealPaymentWithPassword != 0 {
 		return KeyRef{}, nil, nil, fmt.Errorf("%w: CHANNEL_SEAL_PAYMENT flags %#x", ErrBadRequest, uint32(flags))
@@ -330,7 +332,8 @@ func (c CloseChannel) Execute(ctx context.Context, inv rpc.Invoker) error {
 }
 
 // ParseKeyRefPrefix decodes a KeyRef at the start of b and returns it and
-// the rest (CHANNEL_SEAL_PAYMENT's p2). Errors as ParseKeyRef.
+// the rest (CHANNEL_SEAL_PAYMENT's p2), which aliases b. Errors as
+// ParseKeyRef.
 func ParseKeyRefPrefix(b []byte) (KeyRef, []byte, error) {
 	if len(b) < 2 {
 		return KeyRef{}, nil, fmt.Errorf("%w: key reference: truncated", ErrBadRequest)

@@ -45,7 +45,9 @@ func (r KeyRef) Marshal() ([]byte, error) {
 
 // ParseKeyRef decodes the wire form strictly (exact lengths, no trailing
 // bytes). On error it returns the zero KeyRef and an error matching
-// ErrBadRequest.
+// ErrBadRequest. The KeyRef's strings are copies: it may outlive b, as the
+// payment TA's pending challenges keep it past the command whose borrowed
+// memref b was (rpc.ParamBorrower, GPD_SPE_010 §4.9).
 func ParseKeyRef(b []byte) (KeyRef, error) {
 	bad := func(why string) (KeyRef, error) {
 		return KeyRef{}, fmt.Errorf("%w: key reference: %s", ErrBadRequest, why)

@@ -1,6 +1,7 @@
 package payproto
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/tee"
+	"github.com/fpemu/fpemu/tokens"
 )
 
 var sceneRef = KeyRef{AppID: "com.example.wallet", Scene: "pay"}
@@ -68,4 +70,30 @@ func FuzzParseKeyRef(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, b, out)
 	})
+}
+
+// TestParseKeyRefCopies: a parsed KeyRef does not alias its input, so the
+// payment TA may keep it after the borrowed memref it came from is reused
+// (rpc.ParamBorrower); ParseSealPaymentInput's token and payload do alias
+// theirs, as documented.
+func TestParseKeyRefCopies(t *testing.T) {
+	ref, err := sceneRef.Marshal()
+	require.NoError(t, err)
+	hat := make([]byte, tokens.Size)
+	b := append(append(append([]byte(nil), ref...), hat...), "payload"...)
+	r, gotHAT, payload, err := ParseSealPaymentInput(SealPaymentWithPassword, b)
+	require.NoError(t, err)
+	for i := range b {
+		b[i] = 0xA5
+	}
+	assert.Equal(t, sceneRef, r)
+	assert.Equal(t, bytes.Repeat([]byte{0xA5}, tokens.Size), gotHAT)
+	assert.Equal(t, bytes.Repeat([]byte{0xA5}, len("payload")), payload)
+
+	ref, err = sceneRef.Marshal()
+	require.NoError(t, err)
+	r, err = ParseKeyRef(ref)
+	require.NoError(t, err)
+	clear(ref)
+	assert.Equal(t, sceneRef, r)
 }
