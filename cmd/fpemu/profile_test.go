@@ -18,10 +18,7 @@ import (
 // device still stops cleanly (docs/benchmarks.md, "Profiling the
 // device's processes").
 func TestDeviceUpProfileDir(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := buildFpemu(t)
+	bin := builtFpemu(t)
 	dir := shortTempDir(t)
 	prof := filepath.Join(t.TempDir(), "prof")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
