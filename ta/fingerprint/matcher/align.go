@@ -100,8 +100,13 @@ func findSeeds(p, t *prepared, sc *scratch) []seed {
 			a := p.nb[i*nbK+s]
 			db, pb, sb := idxBinsOf(a)
 			key := idxKey(db, pb, sb)
+			lo, hi := a.dWindow() // neighborMatch's, once per probe entry
 			for _, e := range x.entries[x.start[key]:x.start[key+1]] {
-				if row[e.j] < 255 && neighborMatch(a, t.nb[int(e.j)*nbK+int(e.slot)]) {
+				if row[e.j] == 255 {
+					continue
+				}
+				b := &t.nb[int(e.j)*nbK+int(e.slot)]
+				if b.d >= lo && b.d <= hi && diff256(a.phi, b.phi) <= tolPhi && diff256(a.psi, b.psi) <= tolPsi {
 					row[e.j]++
 				}
 			}

@@ -43,6 +43,11 @@ func goldenScores(t *testing.T) string {
 				s := capture(pf.ms, pr.cx, pr.cy, pr.rot, 200, 200, pr.sigma, uint64(900+10*pi+k))
 				d, err := Verify(m, tf.tmpl, s)
 				require.NoError(t, err)
+				pp, err := m.PrepareProbe(s)
+				require.NoError(t, err)
+				ps, err := m.MatchPrepared(tf.tmpl, pp)
+				require.NoError(t, err)
+				require.Equal(t, math.Float64bits(d.Score), math.Float64bits(ps), "MatchPrepared differs from Match")
 				fmt.Fprintf(&b, "%d %d %d %016x %.6f %t\n", ti, pi, k, math.Float64bits(d.Score), d.Score, d.Accepted)
 			}
 		}
@@ -77,4 +82,45 @@ func TestScoresGolden(t *testing.T) {
 	}
 	require.Equal(t, 12, genuine)
 	require.Greater(t, accepted, 6, "the golden set must hold accepted pairs too")
+}
+
+// TestMatchPreparedIsMatch: MatchPrepared fails where Match fails, with
+// the same error, and refuses a probe another matcher prepared (the
+// scores themselves are compared in TestScoresGolden).
+func TestMatchPreparedIsMatch(t *testing.T) {
+	m := NewMinutiae(0)
+	var _ ProbePreparer = m
+	finger := testFinger(31, 60)
+	tp, err := enrollTest(m, finger, 31)
+	require.NoError(t, err)
+	few := capture(finger, 0, 0, 0, 200, 200, 1, 1)
+	few.Minutiae = few.Minutiae[:minProbeMinutiae-1]
+	bad := capture(finger, 0, 0, 0, 200, 200, 1, 1)
+	bad.Width = 0
+	for _, tc := range []struct {
+		name  string
+		probe Sample
+	}{{"genuine", capture(finger, 10, 5, 0.1, 200, 200, 1, 2)}, {"too few minutiae", few}, {"invalid", bad}} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, wantErr := m.Match(tp, tc.probe)
+			pp, err := m.PrepareProbe(tc.probe)
+			if wantErr != nil {
+				require.Error(t, err)
+				assert.Equal(t, wantErr.Error(), err.Error())
+				return
+			}
+			require.NoError(t, err)
+			got, err := m.MatchPrepared(tp, pp)
+			require.NoError(t, err)
+			assert.Equal(t, math.Float64bits(want), math.Float64bits(got))
+		})
+	}
+	pp, err := m.PrepareProbe(capture(finger, 0, 0, 0, 200, 200, 1, 3))
+	require.NoError(t, err)
+	_, err = m.MatchPrepared(nil, pp)
+	require.ErrorIs(t, err, ErrForeignTemplate)
+	_, err = m.MatchPrepared(tp, "not a probe")
+	require.ErrorIs(t, err, ErrForeignProbe)
+	_, err = m.MatchPrepared(tp, nil)
+	require.ErrorIs(t, err, ErrForeignProbe)
 }

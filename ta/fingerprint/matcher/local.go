@@ -115,12 +115,11 @@ func prepare(ms []Minutia) *prepared {
 	return p
 }
 
-// neighborMatch reports whether two neighbour entries agree within the
-// local-structure tolerances.
-func neighborMatch(a, b neighbor) bool {
+// dWindow is the range of neighbour distances that agree with a's
+// (tolDistAbs plus tolDistRel of a's distance); findSeeds votes with it.
+func (a neighbor) dWindow() (lo, hi float32) {
 	tol := tolDistAbs + tolDistRel*a.d
-	return b.d >= a.d-tol && b.d <= a.d+tol &&
-		diff256(a.phi, b.phi) <= tolPhi && diff256(a.psi, b.psi) <= tolPsi
+	return a.d - tol, a.d + tol
 }
 
 // localSim counts the neighbours of probe minutia i that have a
