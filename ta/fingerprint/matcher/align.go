@@ -240,8 +240,9 @@ func fitRigid(p, t *prepared, pairs []pair) rigid {
 }
 
 // align finds the best alignment of probe p onto template t, as judged by
-// eval (which fills in the overlap counts and the score).
-func align(p, t *prepared, sc *scratch, eval func(*result), keepPairs bool) (best result, ok bool) {
+// eval, which returns the overlap counts and the score of an alignment
+// (a function of values, not of *result, so that cur stays on the stack).
+func align(p, t *prepared, sc *scratch, eval func(r rigid, weight float64, pairs int) (inP, inT int, score float64), keepPairs bool) (best result, ok bool) {
 	for _, s := range findSeeds(p, t, sc) {
 		r := seedTransform(p, s.i, t, s.j)
 		sc.pairs = pairUp(p, t, r, s.i, sc, sc.pairs)
@@ -265,7 +266,7 @@ func align(p, t *prepared, sc *scratch, eval func(*result), keepPairs bool) (bes
 		if ok && scoreBound(cur.weight, cur.pairs) <= best.score {
 			continue // cannot beat the best whatever the overlap
 		}
-		eval(&cur)
+		cur.inP, cur.inT, cur.score = eval(cur.align, cur.weight, cur.pairs)
 		if ok && cur.score <= best.score {
 			continue
 		}

@@ -44,12 +44,11 @@ func diff256(a, b uint8) int {
 // prepared is a minutiae set with the derived data matching needs. It is
 // immutable once built.
 type prepared struct {
-	m        []Minutia
-	cos, sin []float64
-	nb       []neighbor // nbK slots per minutia, sorted by distance
-	nbN      []uint8    // used slots per minutia
-	grid     *grid      // templates only: minutiae by position
-	index    *nbIndex   // templates only: local structures by shape
+	m     []Minutia
+	nb    []neighbor // nbK slots per minutia, sorted by distance
+	nbN   []uint8    // used slots per minutia
+	grid  *grid      // templates only: minutiae by position
+	index *nbIndex   // templates only: local structures by shape
 }
 
 // prepareTemplate is prepare plus the position grid pairing needs.
@@ -64,13 +63,8 @@ func prepare(ms []Minutia) *prepared {
 	n := len(ms)
 	p := &prepared{
 		m:   ms,
-		cos: make([]float64, n),
-		sin: make([]float64, n),
 		nb:  make([]neighbor, n*nbK),
 		nbN: make([]uint8, n),
-	}
-	for i, m := range ms {
-		p.sin[i], p.cos[i] = math.Sincos(m.Angle)
 	}
 	var idx [nbK]int
 	var dist [nbK]float64

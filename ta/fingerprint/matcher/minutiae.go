@@ -147,9 +147,9 @@ func (m *Minutiae) matchPrepared(t *MinutiaeTemplate, pp *minutiaeProbe) float64
 func (m *Minutiae) compare(p, t *prepared, windows []placedWindow, w, h int, keepPairs bool) (result, bool) {
 	sc := m.pool.Get().(*scratch)
 	defer m.pool.Put(sc)
-	return align(p, t, sc, func(r *result) {
-		r.inP, r.inT = overlap(p, t, r.align, windows, w, h)
-		r.score = score(r.weight, r.pairs, r.inP, r.inT)
+	return align(p, t, sc, func(r rigid, weight float64, pairs int) (inP, inT int, s float64) {
+		inP, inT = overlap(p, t, r, windows, w, h)
+		return inP, inT, score(weight, pairs, inP, inT)
 	}, keepPairs)
 }
 
