@@ -32,8 +32,19 @@ func NewGRPCServer(h *HAL, opts ...grpc.ServerOption) *grpc.Server {
 	return newGRPCServer(NewServer(h), opts...)
 }
 
+// streamWorkers is how many goroutines the HAL's gRPC server keeps to run
+// calls (grpc.NumStreamWorkers). Without them gRPC starts a fresh goroutine
+// per call, whose small initial stack grows, by copying, through the
+// call's depth (gRPC → HAL → the TA client → the frame decoder) on every
+// authenticate: ~11 % of the HAL's CPU in the e2e payment profile
+// (runtime.newstack/copystack; docs/benchmarks.md, issue 14). A worker keeps
+// its grown stack from call to call. A long-lived SetNotify stream holds
+// one; when all are busy gRPC falls back to a goroutine per call, so a
+// call never waits for a worker.
+const streamWorkers = 4
+
 func newGRPCServer(srv *Server, opts ...grpc.ServerOption) *grpc.Server {
-	s := grpc.NewServer(opts...)
+	s := grpc.NewServer(append([]grpc.ServerOption{grpc.NumStreamWorkers(streamWorkers)}, opts...)...)
 	halpb.RegisterBiometricsFingerprintServer(s, srv)
 	return s
 }

@@ -43,7 +43,16 @@ func (t *TA) Authenticate(operationID uint64, gid uint32) fpproto.RequestStatus 
 	if t.AuthTokenMAC() == nil {
 		return end(fpproto.ErrorEvent(fpproto.ErrorHWUnavailable, 0, uint32(fpproto.ReasonNoAuthTokenKey)))
 	}
-	mode, left, clean, err := t.lockoutMode(ctx, gid)
+	gen := t.Store.Generation()
+	state, cands, cached := t.authCache.get(gid, gen)
+	if !cached {
+		var err error
+		if state, err = t.loadAuthState(ctx, gid); err != nil {
+			t.Log.Error("authenticate: store", zap.Uint32("gid", gid), zap.Error(err))
+			return end(fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal)))
+		}
+	}
+	mode, left, clean, err := t.lockoutMode(ctx, gid, state.lockout)
 	if err != nil {
 		t.Log.Error("authenticate: lockout state", zap.Error(err))
 		return end(fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal)))
@@ -54,11 +63,16 @@ func (t *TA) Authenticate(operationID uint64, gid uint32) fpproto.RequestStatus 
 	case LockoutTimed:
 		return end(fpproto.ErrorEvent(fpproto.ErrorLockout, 0, uint32(left)))
 	}
-	cands, authID, err := t.candidates(ctx, gid)
-	if err != nil {
-		t.Log.Error("authenticate: templates", zap.Uint32("gid", gid), zap.Error(err))
-		return end(fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal)))
+	if !cached {
+		if cands, err = t.candidates(gid, state.recs); err != nil {
+			t.Log.Error("authenticate: templates", zap.Uint32("gid", gid), zap.Error(err))
+			return end(fpproto.ErrorEvent(fpproto.ErrorUnableToProcess, 0, uint32(fpproto.ReasonInternal)))
+		}
+		// Kept only if no write committed while it was read (nor the
+		// lockout re-armed above).
+		t.authCache.put(gid, gen, t.Store.Generation(), state, cands)
 	}
+	authID := state.authID
 	// Routine, once per payment: debug (docs/benchmarks.md, issue 14).
 	t.Log.Debug("authenticate started", zap.Uint32("gid", gid), zap.Int("templates", len(cands)))
 	t.run(op, ctx, func(ctx context.Context) *fpproto.Event {
@@ -67,20 +81,93 @@ func (t *TA) Authenticate(operationID uint64, gid uint32) fpproto.RequestStatus 
 	return fpproto.SysOK
 }
 
-// lockoutMode reads gid's lockout as seen in this boot, persisting the
-// re-armed deadline if the state comes from another boot. clean reports
-// that no failed attempt is recorded for gid.
-func (t *TA) lockoutMode(ctx context.Context, gid uint32) (mode LockoutMode, left uint64, clean bool, err error) {
-	now := t.Clock.NowMs()
-	var l Lockout
-	err = t.Store.View(ctx, func(tx *store.Tx) error {
+// authState is what AUTHENTICATE reads of a group: its lockout state, its
+// template records and its authenticator id. loadAuthState reads them in
+// one store view (one read transaction, one consistent snapshot) where
+// AUTHENTICATE used two, one for the lockout and one for the templates
+// (~20 µs a payment: docs/benchmarks.md, issue 14).
+type authState struct {
+	lockout Lockout
+	recs    []enrolled
+	authID  uint64
+}
+
+// authStateCache keeps, per group, the authState AUTHENTICATE last read
+// and the candidates parsed from it, with the store generation they were
+// read at (tee/store Store.Generation: the number of write transactions
+// committed). An entry is used only while the generation has not moved —
+// every enrollment, removal, lockout change, re-arm or any other write of
+// the TA's store moves it — so it is always exactly what a fresh store
+// view would return, and a payment's AUTHENTICATE reads nothing from the
+// store and parses nothing (the view and the unsealing of every template
+// row were ~0.06 ms of TA CPU a payment: docs/benchmarks.md, issue 14). An
+// entry is stored only if the generation did not move while it was read.
+// Like every TA's memory it is the TEE's: a row the REE rewrites on disk
+// is not read while the entry is valid, and is unsealed and checked as
+// before when it is next read. Bounded by maxCachedGroups entries (the gid
+// is the HAL's choice); a full cache is emptied.
+type authStateCache struct {
+	mu sync.Mutex
+	m  map[uint32]authEntry
+}
+
+type authEntry struct {
+	gen   uint64
+	state authState
+	cands []candidate
+}
+
+// maxCachedGroups bounds authStateCache.
+const maxCachedGroups = 8
+
+// get returns gid's entry if it was read at generation gen.
+func (c *authStateCache) get(gid uint32, gen uint64) (authState, []candidate, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[gid]
+	if !ok || e.gen != gen {
+		return authState{}, nil, false
+	}
+	return e.state, e.cands, true
+}
+
+// put stores what was read at generation gen, if the store is still at
+// that generation (now); otherwise it drops gid's entry.
+func (c *authStateCache) put(gid uint32, gen, now uint64, st authState, cands []candidate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != now {
+		delete(c.m, gid)
+		return
+	}
+	if _, ok := c.m[gid]; c.m == nil || (len(c.m) >= maxCachedGroups && !ok) {
+		c.m = make(map[uint32]authEntry)
+	}
+	st.recs = nil // parsed into cands; the records are not needed again
+	c.m[gid] = authEntry{gen: gen, state: st, cands: cands}
+}
+
+func (t *TA) loadAuthState(ctx context.Context, gid uint32) (authState, error) {
+	var st authState
+	err := t.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
-		l, err = loadLockout(tx, gid)
+		if st.lockout, err = loadLockout(tx, gid); err != nil {
+			return err
+		}
+		if st.recs, err = loadTemplates(tx, gid); err != nil {
+			return err
+		}
+		st.authID, err = loadAuthenticatorID(tx, gid)
 		return err
 	})
-	if err != nil {
-		return LockoutNone, 0, false, err
-	}
+	return st, err
+}
+
+// lockoutMode is gid's lockout l (as read by loadAuthState) seen in this
+// boot, persisting the re-armed deadline if the state comes from another
+// boot. clean reports that no failed attempt is recorded for gid.
+func (t *TA) lockoutMode(ctx context.Context, gid uint32, l Lockout) (mode LockoutMode, left uint64, clean bool, err error) {
+	now := t.Clock.NowMs()
 	if l.Failed != 0 && !bytes.Equal(l.BootID, t.BootID) {
 		// A state of another boot: re-arm it on this boot's clock, once.
 		err = t.Store.Tx(ctx, func(tx *store.Tx) error {
@@ -102,22 +189,9 @@ func (t *TA) lockoutMode(ctx context.Context, gid uint32) (mode LockoutMode, lef
 // errNoWrite rolls back a transaction that decided nothing must change.
 var errNoWrite = errors.New("fingerprint: no state change")
 
-// candidates loads and parses gid's templates (those of another matcher are
-// skipped) and the group's authenticator id.
-func (t *TA) candidates(ctx context.Context, gid uint32) ([]candidate, uint64, error) {
-	var recs []enrolled
-	var authID uint64
-	err := t.Store.View(ctx, func(tx *store.Tx) error {
-		var err error
-		if recs, err = loadTemplates(tx, gid); err != nil {
-			return err
-		}
-		authID, err = loadAuthenticatorID(tx, gid)
-		return err
-	})
-	if err != nil {
-		return nil, 0, err
-	}
+// candidates parses gid's template records (those of another matcher are
+// skipped).
+func (t *TA) candidates(gid uint32, recs []enrolled) ([]candidate, error) {
 	out := make([]candidate, 0, len(recs))
 	for _, r := range recs {
 		if r.Record.Matcher != t.matcher.Name() {
@@ -126,11 +200,11 @@ func (t *TA) candidates(ctx context.Context, gid uint32) ([]candidate, uint64, e
 		}
 		tmpl, err := t.templates.parse(t.matcher, r.Record.Template)
 		if err != nil {
-			return nil, 0, errors.Join(ErrCorrupt, err)
+			return nil, errors.Join(ErrCorrupt, err)
 		}
 		out = append(out, candidate{fid: r.FID, sid: r.Record.SID, tmpl: tmpl})
 	}
-	return out, authID, nil
+	return out, nil
 }
 
 // authenticate is the body of an authentication: capture, match, and on a
@@ -169,11 +243,25 @@ func (t *TA) authenticate(ctx context.Context, opID uint64, gid uint32, authID u
 // feature count, so a rejection is only "rejected" (the hill-climbing
 // countermeasure of ISO/IEC 30107-1; Android CDD 7.3.10: the HAL reports
 // accept or reject only).
+//
+// A matcher that implements matcher.ProbePreparer has the probe prepared
+// once for all the group's templates (the same scores, bit for bit: the
+// matcher's TestScoresGolden); every template is still compared whatever
+// the scores, so the time a match takes depends on the group and the probe
+// as before, not on which template matched.
 func (t *TA) bestMatch(cands []candidate, probe matcher.Sample) *candidate {
+	match := t.matcher.Match
+	if pm, ok := t.matcher.(matcher.ProbePreparer); ok {
+		if pp, err := pm.PrepareProbe(probe); err == nil {
+			match = func(tmpl matcher.Template, _ matcher.Sample) (float64, error) {
+				return pm.MatchPrepared(tmpl, pp)
+			}
+		} // else every Match fails with the same error, as without it
+	}
 	var best *candidate
 	bestScore := -1.0
 	for i := range cands {
-		score, err := t.matcher.Match(cands[i].tmpl, probe)
+		score, err := match(cands[i].tmpl, probe)
 		if err != nil {
 			// ErrForeignTemplate is the only documented failure: it
 			// says nothing about the probe.

@@ -93,6 +93,7 @@ type TA struct {
 	outbox    Outbox
 	sensorVer uint32
 	templates templateCache
+	authCache authStateCache
 
 	enrollSamples int
 	challengeTTL  uint64 // ms

@@ -2,6 +2,9 @@ package eval
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"math"
 	"slices"
 	"testing"
@@ -150,4 +153,25 @@ func BenchmarkMatch(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestEvaluateScoresPinned pins every score of the small population (200
+// genuine, 1,560 impostor comparisons) by the SHA-256 of their IEEE-754
+// bits, and FAR, FRR and EER with them: a change made to speed the matcher
+// up must leave the evaluation, and so the calibration of
+// matcher.DefaultThreshold, exactly as it was (the digest was taken at the
+// matcher before the issue 14 speed-ups and after them).
+func TestEvaluateScoresPinned(t *testing.T) {
+	res := smallEval(t, 0)
+	h := sha256.New()
+	var b [8]byte
+	for _, s := range slices.Concat(res.Genuine, res.Impostor) {
+		binary.BigEndian.PutUint64(b[:], math.Float64bits(s))
+		h.Write(b[:])
+	}
+	assert.Equal(t, "ce37b43a287f4f776bc21eef4bcf57d9c2822f5f67a93cd3dfa222bc6a6f40b9", hex.EncodeToString(h.Sum(nil)))
+	assert.Equal(t, [2]int{200, 1560}, [2]int{len(res.Genuine), len(res.Impostor)})
+	assert.Zero(t, res.FAR)
+	assert.Zero(t, res.FRR)
+	assert.Zero(t, res.EER)
 }

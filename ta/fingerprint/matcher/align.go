@@ -1,9 +1,7 @@
 package matcher
 
 import (
-	"cmp"
 	"math"
-	"slices"
 )
 
 // Global consolidation parameters.
@@ -100,8 +98,13 @@ func findSeeds(p, t *prepared, sc *scratch) []seed {
 			a := p.nb[i*nbK+s]
 			db, pb, sb := idxBinsOf(a)
 			key := idxKey(db, pb, sb)
+			lo, hi := a.dWindow() // neighborMatch's, once per probe entry
 			for _, e := range x.entries[x.start[key]:x.start[key+1]] {
-				if row[e.j] < 255 && neighborMatch(a, t.nb[int(e.j)*nbK+int(e.slot)]) {
+				if row[e.j] == 255 {
+					continue
+				}
+				b := &t.nb[int(e.j)*nbK+int(e.slot)]
+				if b.d >= lo && b.d <= hi && diff256(a.phi, b.phi) <= tolPhi && diff256(a.psi, b.psi) <= tolPsi {
 					row[e.j]++
 				}
 			}
@@ -185,15 +188,7 @@ func pairUp(p, t *prepared, r rigid, si int, sc *scratch, dst []pair) []pair {
 		}
 	}
 	sc.cand = cand
-	slices.SortFunc(cand, func(a, b pair) int {
-		if c := cmp.Compare(a.d2, b.d2); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.i, b.i); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.j, b.j)
-	})
+	sortPairs(cand)
 	sc.usedP, sc.usedT = growBool(sc.usedP, n), growBool(sc.usedT, len(t.m))
 	pairs := dst[:0]
 	for _, c := range cand {
@@ -204,6 +199,65 @@ func pairUp(p, t *prepared, r rigid, si int, sc *scratch, dst []pair) []pair {
 		pairs = append(pairs, c)
 	}
 	return pairs
+}
+
+// pairLess orders candidate pairs nearest first, then by probe and
+// template index: a total order, since (i, j) is unique, so any correct
+// sort gives the same sequence.
+func pairLess(a, b pair) bool {
+	if a.d2 != b.d2 {
+		return a.d2 < b.d2
+	}
+	if a.i != b.i {
+		return a.i < b.i
+	}
+	return a.j < b.j
+}
+
+// sortPairs sorts by pairLess: a quicksort (median of three) over
+// insertion-sorted runs of at most 12, with the comparison inlined; it was
+// slices.SortFunc with a comparison closure, ~12 % of a comparison's time.
+func sortPairs(c []pair) {
+	for len(c) > 12 {
+		m := len(c) / 2
+		if pairLess(c[m], c[0]) {
+			c[m], c[0] = c[0], c[m]
+		}
+		if pairLess(c[len(c)-1], c[0]) {
+			c[len(c)-1], c[0] = c[0], c[len(c)-1]
+		}
+		if pairLess(c[len(c)-1], c[m]) {
+			c[len(c)-1], c[m] = c[m], c[len(c)-1]
+		}
+		p := c[m]
+		i, j := 0, len(c)-1
+		for i <= j {
+			for pairLess(c[i], p) {
+				i++
+			}
+			for pairLess(p, c[j]) {
+				j--
+			}
+			if i <= j {
+				c[i], c[j] = c[j], c[i]
+				i++
+				j--
+			}
+		}
+		// recurse into the smaller part, loop on the larger
+		if j+1 < len(c)-i {
+			sortPairs(c[:j+1])
+			c = c[i:]
+		} else {
+			sortPairs(c[i:])
+			c = c[:j+1]
+		}
+	}
+	for k := 1; k < len(c); k++ {
+		for l := k; l > 0 && pairLess(c[l], c[l-1]); l-- {
+			c[l], c[l-1] = c[l-1], c[l]
+		}
+	}
 }
 
 // fitRigid is the least-squares rotation and translation taking the paired
@@ -235,8 +289,9 @@ func fitRigid(p, t *prepared, pairs []pair) rigid {
 }
 
 // align finds the best alignment of probe p onto template t, as judged by
-// eval (which fills in the overlap counts and the score).
-func align(p, t *prepared, sc *scratch, eval func(*result), keepPairs bool) (best result, ok bool) {
+// eval, which returns the overlap counts and the score of an alignment
+// (a function of values, not of *result, so that cur stays on the stack).
+func align(p, t *prepared, sc *scratch, eval func(r rigid, weight float64, pairs int) (inP, inT int, score float64), keepPairs bool) (best result, ok bool) {
 	for _, s := range findSeeds(p, t, sc) {
 		r := seedTransform(p, s.i, t, s.j)
 		sc.pairs = pairUp(p, t, r, s.i, sc, sc.pairs)
@@ -260,7 +315,7 @@ func align(p, t *prepared, sc *scratch, eval func(*result), keepPairs bool) (bes
 		if ok && scoreBound(cur.weight, cur.pairs) <= best.score {
 			continue // cannot beat the best whatever the overlap
 		}
-		eval(&cur)
+		cur.inP, cur.inT, cur.score = eval(cur.align, cur.weight, cur.pairs)
 		if ok && cur.score <= best.score {
 			continue
 		}

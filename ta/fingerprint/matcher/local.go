@@ -44,12 +44,11 @@ func diff256(a, b uint8) int {
 // prepared is a minutiae set with the derived data matching needs. It is
 // immutable once built.
 type prepared struct {
-	m        []Minutia
-	cos, sin []float64
-	nb       []neighbor // nbK slots per minutia, sorted by distance
-	nbN      []uint8    // used slots per minutia
-	grid     *grid      // templates only: minutiae by position
-	index    *nbIndex   // templates only: local structures by shape
+	m     []Minutia
+	nb    []neighbor // nbK slots per minutia, sorted by distance
+	nbN   []uint8    // used slots per minutia
+	grid  *grid      // templates only: minutiae by position
+	index *nbIndex   // templates only: local structures by shape
 }
 
 // prepareTemplate is prepare plus the position grid pairing needs.
@@ -64,13 +63,8 @@ func prepare(ms []Minutia) *prepared {
 	n := len(ms)
 	p := &prepared{
 		m:   ms,
-		cos: make([]float64, n),
-		sin: make([]float64, n),
 		nb:  make([]neighbor, n*nbK),
 		nbN: make([]uint8, n),
-	}
-	for i, m := range ms {
-		p.sin[i], p.cos[i] = math.Sincos(m.Angle)
 	}
 	var idx [nbK]int
 	var dist [nbK]float64
@@ -115,12 +109,11 @@ func prepare(ms []Minutia) *prepared {
 	return p
 }
 
-// neighborMatch reports whether two neighbour entries agree within the
-// local-structure tolerances.
-func neighborMatch(a, b neighbor) bool {
+// dWindow is the range of neighbour distances that agree with a's
+// (tolDistAbs plus tolDistRel of a's distance); findSeeds votes with it.
+func (a neighbor) dWindow() (lo, hi float32) {
 	tol := tolDistAbs + tolDistRel*a.d
-	return b.d >= a.d-tol && b.d <= a.d+tol &&
-		diff256(a.phi, b.phi) <= tolPhi && diff256(a.psi, b.psi) <= tolPsi
+	return a.d - tol, a.d + tol
 }
 
 // localSim counts the neighbours of probe minutia i that have a

@@ -195,3 +195,41 @@ func BenchmarkParseTemplate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMatchGroup compares one genuine probe with a group of two
+// templates (the demo device's), as the fingerprint TA does per capture:
+// Match per template, or the probe prepared once (ProbePreparer).
+func BenchmarkMatchGroup(b *testing.B) {
+	m := NewMinutiae(0)
+	finger := testFinger(31, 60)
+	t1, err := enrollTest(m, finger, 31)
+	require.NoError(b, err)
+	t2, err := enrollTest(m, testFinger(33, 60), 33)
+	require.NoError(b, err)
+	group := []Template{t2, t1}
+	probe := capture(finger, 20, -10, 0.2, 200, 200, 1.5, 1)
+	b.Run("match", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, t := range group {
+				if _, err := m.Match(t, probe); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("prepared", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			pp, err := m.PrepareProbe(probe)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, t := range group {
+				if _, err := m.MatchPrepared(t, pp); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

@@ -35,6 +35,23 @@ type Matcher interface {
 	ParseTemplate(b []byte) (Template, error)
 }
 
+// PreparedProbe is a probe made ready for comparison by a ProbePreparer;
+// only the matcher that made it can use it.
+type PreparedProbe any
+
+// ProbePreparer is optionally implemented by a Matcher whose comparison
+// derives data from the probe alone: the fingerprint TA then prepares each
+// capture once and compares it with every template of the group, instead
+// of letting Match derive the same data once per template.
+// MatchPrepared(t, p) must return exactly what Match(t, s) returns for the
+// sample s that p was prepared from (same score, bit for bit); a
+// PrepareProbe error is the error Match would return for s with a
+// template of this matcher.
+type ProbePreparer interface {
+	PrepareProbe(probe Sample) (PreparedProbe, error)
+	MatchPrepared(t Template, probe PreparedProbe) (float64, error)
+}
+
 // Errors shared by matchers.
 var (
 	// ErrEnroll is matched by every enrollment failure.
@@ -42,6 +59,9 @@ var (
 	// ErrForeignTemplate is returned by Match for a template of another
 	// matcher.
 	ErrForeignTemplate = errors.New("matcher: template of another matcher")
+	// ErrForeignProbe is returned by MatchPrepared for a probe another
+	// matcher prepared.
+	ErrForeignProbe = errors.New("matcher: probe prepared by another matcher")
 )
 
 // Decision is the outcome of Verify.

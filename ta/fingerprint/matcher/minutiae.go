@@ -64,35 +64,92 @@ func (m *Minutiae) ParseTemplate(b []byte) (Template, error) {
 // Match implements Matcher. The score is 0..100: the square of the number
 // of paired minutiae over the product of the probe's and the template's
 // minutia counts in their overlap (each at least minOverlap), times 100.
+// It is MatchPrepared(t, PrepareProbe(probe)), with the template checked
+// first.
 func (m *Minutiae) Match(tt Template, probe Sample) (float64, error) {
-	t, ok := tt.(*MinutiaeTemplate)
-	if !ok || t == nil || len(t.minutiae) == 0 {
-		return 0, fmt.Errorf("%w: %T", ErrForeignTemplate, tt)
-	}
-	if err := probe.Validate(); err != nil {
+	t, err := minutiaeTemplate(tt)
+	if err != nil {
 		return 0, err
 	}
+	pp, err := m.prepareProbe(probe)
+	if err != nil {
+		return 0, err
+	}
+	return m.matchPrepared(t, &pp), nil
+}
+
+// minutiaeProbe is a probe prepared by PrepareProbe: its local structures,
+// computed once whatever the number of templates it is compared with.
+type minutiaeProbe struct {
+	p    *prepared // nil: fewer than minProbeMinutiae minutiae (scores 0)
+	w, h int
+}
+
+// PrepareProbe implements ProbePreparer: it validates probe and derives
+// its local structures (the part of a comparison that depends on the
+// probe alone, about a fifth of Match's time).
+func (m *Minutiae) PrepareProbe(probe Sample) (PreparedProbe, error) {
+	pp, err := m.prepareProbe(probe)
+	if err != nil {
+		return nil, err
+	}
+	return &pp, nil
+}
+
+func (m *Minutiae) prepareProbe(probe Sample) (minutiaeProbe, error) {
+	if err := probe.Validate(); err != nil {
+		return minutiaeProbe{}, err
+	}
 	if len(probe.Minutiae) < minProbeMinutiae {
-		return 0, nil
+		return minutiaeProbe{}, nil
+	}
+	return minutiaeProbe{p: prepare(probe.Minutiae), w: probe.Width, h: probe.Height}, nil
+}
+
+// MatchPrepared implements ProbePreparer: Match of the probe pp was
+// prepared from, bit for bit (TestMatchPreparedIsMatch).
+func (m *Minutiae) MatchPrepared(tt Template, pp PreparedProbe) (float64, error) {
+	t, err := minutiaeTemplate(tt)
+	if err != nil {
+		return 0, err
+	}
+	p, ok := pp.(*minutiaeProbe)
+	if !ok || p == nil {
+		return 0, fmt.Errorf("%w: %T", ErrForeignProbe, pp)
+	}
+	return m.matchPrepared(t, p), nil
+}
+
+func minutiaeTemplate(tt Template) (*MinutiaeTemplate, error) {
+	t, ok := tt.(*MinutiaeTemplate)
+	if !ok || t == nil || len(t.minutiae) == 0 {
+		return nil, fmt.Errorf("%w: %T", ErrForeignTemplate, tt)
+	}
+	return t, nil
+}
+
+func (m *Minutiae) matchPrepared(t *MinutiaeTemplate, pp *minutiaeProbe) float64 {
+	if pp.p == nil {
+		return 0
 	}
 	tp := t.prep
 	if tp == nil {
 		tp = prepareTemplate(t.minutiae)
 	}
-	res, found := m.compare(prepare(probe.Minutiae), tp, t.placed(), probe.Width, probe.Height, false)
+	res, found := m.compare(pp.p, tp, t.placed(), pp.w, pp.h, false)
 	if !found {
-		return 0, nil
+		return 0
 	}
-	return res.score, nil
+	return res.score
 }
 
 // compare aligns p onto t and scores the best alignment.
 func (m *Minutiae) compare(p, t *prepared, windows []placedWindow, w, h int, keepPairs bool) (result, bool) {
 	sc := m.pool.Get().(*scratch)
 	defer m.pool.Put(sc)
-	return align(p, t, sc, func(r *result) {
-		r.inP, r.inT = overlap(p, t, r.align, windows, w, h)
-		r.score = score(r.weight, r.pairs, r.inP, r.inT)
+	return align(p, t, sc, func(r rigid, weight float64, pairs int) (inP, inT int, s float64) {
+		inP, inT = overlap(p, t, r, windows, w, h)
+		return inP, inT, score(weight, pairs, inP, inT)
 	}, keepPairs)
 }
 
