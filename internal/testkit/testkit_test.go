@@ -111,3 +111,24 @@ func TestReadHex(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("# header\n01 02 # two bytes\n\n  0a0B\n"), 0o600))
 	assert.Equal(t, []byte{1, 2, 0x0a, 0x0b}, ReadHex(t, path))
 }
+
+// TestRequireOneComponent counts the component keys zap writes, including
+// one written twice.
+func TestRequireOneComponent(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want int
+	}{
+		{"one", `{"level":"info","component":"ca","msg":"x"}`, 1},
+		{"none", `{"level":"info","msg":"x"}`, 0},
+		{"twice", `{"component":"ca","component":"ca","msg":"x"}`, 2},
+		{"nested not counted", `{"component":"ca","f":{"component":"x"}}`, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, topLevelKeys(t, []byte(tt.line), "component"))
+		})
+	}
+	assert.Equal(t, 2, RequireOneComponent(t, []byte(tests[0].line+"\n\n"+tests[0].line+"\n")))
+}

@@ -105,7 +105,7 @@ func (t *tailBuffer) String() string {
 // root, serverName) — provisioned at boot, so this runs before the TAs.
 func mintCA(r *runner, ctx context.Context, rec *record) error {
 	caDir := filepath.Join(r.dir, caDirName)
-	c, err := ca.Init(caDir, ca.InitOptions{Options: ca.Options{Logger: newLogger(r.cfg.Logs, "ca", r.cfg.LogLevel)}})
+	c, err := ca.Init(caDir, ca.InitOptions{Options: ca.Options{Logger: newRootLogger(r.cfg.Logs, r.cfg.LogLevel)}})
 	if err != nil {
 		return fmt.Errorf("CA: %w", err)
 	}
