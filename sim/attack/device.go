@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"time"
@@ -22,16 +23,26 @@ const stopTimeout = 20 * time.Second
 
 // runner is one attack's hold on its device(s).
 type runner struct {
-	cfg  *Config
-	id   string
-	dir  string // the device directory, Config.Dir/<id>
-	log  *zap.Logger
+	cfg *Config
+	id  string
+	dir string // the device directory, Config.Dir/<id>
+	// root is Config.Log with the attack's id and no component, for the
+	// launcher and libraries that add their own component (payserver).
+	root *zap.Logger
+	log  *zap.Logger // the harness's own lines: root, component "attack"
 	devs []*device
 	// anchors, if set, are the payment TA's channel trust anchors
 	// (simdev.Config.TrustAnchors) for the devices booted after.
 	anchors []byte
 	// cleanups run at teardown, last first (rows without a device).
 	cleanups []func()
+}
+
+// newRunner is the runner of attack id under cfg (defaults applied).
+func newRunner(cfg *Config, id string) *runner {
+	root := cfg.Log.With(zap.String("attack", id))
+	return &runner{cfg: cfg, id: id, dir: filepath.Join(cfg.Dir, id), root: root,
+		log: root.With(zap.String("component", "attack"))}
 }
 
 // cleanup registers f to run at teardown.
@@ -75,7 +86,7 @@ func (r *runner) simConfig(restart simdev.RestartPolicy, stderr io.Writer) simde
 		Roles:        simdev.RunnableRoles,
 		Command:      r.cfg.TACommand(r.dir),
 		Restart:      restart,
-		Log:          r.log.With(zap.String("component", "launcher")),
+		Log:          r.root.With(zap.String("component", "launcher")),
 		Stderr:       stderr,
 		TrustAnchors: r.anchors,
 	}

@@ -227,7 +227,7 @@ func shieldSetup(withServer bool) func(*runner, context.Context, *tally) *shield
 			return nil
 		}
 		r.cleanup(func() { _ = fx.st.Close() })
-		fx.srv, err = payserver.New(payserver.Config{Store: fx.st, Roots: verify.NewRoots(proof.PublicKey{4}), Logger: r.log,
+		fx.srv, err = payserver.New(payserver.Config{Store: fx.st, Roots: verify.NewRoots(proof.PublicKey{4}), Logger: r.root,
 			Channel: channel.ServerConfig{Credentials: creds, Roots: pool}})
 		if !t.must("server", err) || !t.must("pin server certificate", m.PinServerCertificate(cardproto.DefaultAdmin, creds.SignCert.Raw)) ||
 			!t.must("login", m.Login(shieldUserPIN)) {
