@@ -132,3 +132,9 @@ func TestRequireOneComponent(t *testing.T) {
 	}
 	assert.Equal(t, 2, RequireOneComponent(t, []byte(tests[0].line+"\n\n"+tests[0].line+"\n")))
 }
+
+// TestSVGTexts: the text elements' character data in document order.
+func TestSVGTexts(t *testing.T) {
+	doc := `<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><g><text x="1">FAR</text><line/><text>FRR &amp; FAR</text></g></svg>`
+	assert.Equal(t, []string{"FAR", "FRR & FAR"}, SVGTexts(t, []byte(doc)))
+}
