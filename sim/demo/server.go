@@ -2,7 +2,6 @@ package demo
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -304,26 +303,13 @@ func (p *serverProc) exitErr() error {
 	return nil
 }
 
-// merchant calls the merchant API: method on path with body (JSON) and
-// the idempotency key, decoding the answer into v; it returns the status.
-func (r *runner) merchant(ctx context.Context, method, path, key string, body, v any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+r.srv.proc.mAPI+path, rd)
+// merchantGet GETs path on the merchant API and decodes the JSON answer
+// (at most 1 MiB) into v, returning the HTTP status. Orders are created
+// with payserver.CreateOrder.
+func (r *runner) merchantGet(ctx context.Context, path string, v any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.srv.proc.mAPI+path, nil)
 	if err != nil {
 		return 0, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
 	}
 	resp, err := r.srv.http.Do(req)
 	if err != nil {
@@ -332,7 +318,7 @@ func (r *runner) merchant(ctx context.Context, method, path, key string, body, v
 	defer resp.Body.Close()
 	dec := json.NewDecoder(io.LimitReader(resp.Body, 1<<20))
 	if err := dec.Decode(v); err != nil {
-		return resp.StatusCode, fmt.Errorf("merchant API %s %s: %d, undecodable answer: %w", method, path, resp.StatusCode, err)
+		return resp.StatusCode, fmt.Errorf("merchant API GET %s: %d, undecodable answer: %w", path, resp.StatusCode, err)
 	}
 	return resp.StatusCode, nil
 }
