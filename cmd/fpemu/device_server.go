@@ -193,11 +193,10 @@ only if this key is in its --device-roots file (docs/protocol.md §14.3, §14.8)
 			if err != nil {
 				return err
 			}
-			self, err := newSelfLauncher()
+			self, err := newSelfLauncher(lvl)
 			if err != nil {
 				return err
 			}
-			self.level = lvl
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
 			st, err := device.Up(ctx, device.StackConfig{Config: device.Config{
