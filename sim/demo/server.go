@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -12,11 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
@@ -26,6 +21,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/ca"
+	"github.com/fpemu/fpemu/payserver/serverproc"
 )
 
 // The payment server side of the demo (docs/protocol.md §13, §14): a CA
@@ -47,55 +43,14 @@ const (
 	serverDirName = "server" // the server's certificates, keys, device roots and ledger
 )
 
-// serverStderrTail bounds what the demo keeps of the server's stderr when
-// it is not copying logs: the tail quoted when the server fails to start.
-const serverStderrTail = 4 << 10
-
 // serverSide is what the demo holds of the server.
 type serverSide struct {
 	ca      *ca.CA
 	anchors []byte              // payproto.TrustAnchors for the payment TA
 	sign    *smx509.Certificate // the server's signing certificate (checks the order summary)
 	srvDir  string
-	proc    *serverProc
+	proc    *serverproc.Proc
 	http    *http.Client
-}
-
-// serverProc is the `fpemu server` process.
-type serverProc struct {
-	cmd           *exec.Cmd
-	exited        chan struct{} // closed when Wait returned
-	waitErr       error
-	channel, mAPI string // channel and merchant API addresses from the ready line
-	stderr        *tailBuffer
-}
-
-// tailBuffer keeps the last max bytes written to it, and copies them to w
-// when w is set.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-	w   io.Writer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.w != nil {
-		_, _ = t.w.Write(p)
-	}
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
 
 // mintCA creates the demo's CA (payserver/ca, in process), has it issue
@@ -222,84 +177,21 @@ func startServer(r *runner, ctx context.Context, rec *record) error {
 		"--ca", r.srv.ca.Dir(), "--cert", filepath.Join(r.srv.srvDir, "server.pem"),
 		"--key", filepath.Join(r.srv.srvDir, "server-sign.key"), "--enc-key", filepath.Join(r.srv.srvDir, "server-enc.key"),
 		"--device-roots", roots, "--name", serverName, "--log-level", r.cfg.LogLevel.String()}, factorArgs...)...)
-	p, err := runServer(ctx, cmd, r.cfg.Logs)
+	p, err := serverproc.Start(ctx, cmd, serverproc.Options{Logs: r.cfg.Logs})
 	if p != nil {
 		r.srv.proc = p
-		r.rep.PIDs[serverPIDKey] = p.cmd.Process.Pid
+		r.rep.PIDs[serverPIDKey] = p.PID()
 	}
 	if err != nil {
 		return err
 	}
 	r.srv.http = &http.Client{Timeout: 10 * time.Second}
-	rec.Add("pid", p.cmd.Process.Pid)
-	rec.Add("channel", p.channel+" (gm-fs)")
-	rec.Add("merchant_api", "http://"+p.mAPI)
+	rec.Add("pid", p.PID())
+	rec.Add("channel", p.Channel+" (gm-fs)")
+	rec.Add("merchant_api", "http://"+p.HTTP)
 	rec.Add("db", "sqlite:"+db)
 	rec.Add("device_roots", "this device's attestation key")
 	rec.Add("policy", "seed 003's example (standard CNY: ≤ 500.00 fingerprint, ≤ 5 000.00 + password, above + OTP)")
-	return nil
-}
-
-// runServer starts cmd and waits for its "ready channel=… http=…" line.
-// The process is returned whenever it started, so that teardown stops it.
-func runServer(ctx context.Context, cmd *exec.Cmd, logs io.Writer) (*serverProc, error) {
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	p := &serverProc{cmd: cmd, exited: make(chan struct{}), stderr: &tailBuffer{max: serverStderrTail, w: logs}}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start fpemu server: %w", err)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		br := bufio.NewReader(out)
-		l, _ := br.ReadString('\n')
-		lines <- l
-		_, _ = io.Copy(io.Discard, br)
-	}()
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	select {
-	case l := <-lines:
-		if _, err := fmt.Sscanf(strings.TrimSpace(l), "ready channel=%s http=%s", &p.channel, &p.mAPI); err != nil {
-			<-p.exited
-			return p, fmt.Errorf("fpemu server (pid %d): no ready line (%q): %v; stderr:\n%s", cmd.Process.Pid, l, p.waitErr, p.stderr)
-		}
-		return p, nil
-	case <-ctx.Done():
-		return p, fmt.Errorf("fpemu server (pid %d) not ready: %w", cmd.Process.Pid, ctx.Err())
-	}
-}
-
-// stopServer ends the server by pid: SIGTERM (it shuts down gracefully),
-// SIGKILL after grace. A non-zero exit after SIGTERM is an error.
-func (p *serverProc) stop(grace time.Duration) error {
-	select {
-	case <-p.exited:
-		return p.exitErr()
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-p.exited:
-		return p.exitErr()
-	case <-t.C:
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("fpemu server (pid %d) did not stop within %v of SIGTERM: killed", p.cmd.Process.Pid, grace)
-	}
-}
-
-func (p *serverProc) exitErr() error {
-	if p.waitErr != nil {
-		return fmt.Errorf("fpemu server (pid %d): %v; stderr tail:\n%s", p.cmd.Process.Pid, p.waitErr, p.stderr)
-	}
 	return nil
 }
 
@@ -307,7 +199,7 @@ func (p *serverProc) exitErr() error {
 // (at most 1 MiB) into v, returning the HTTP status. Orders are created
 // with payserver.CreateOrder.
 func (r *runner) merchantGet(ctx context.Context, path string, v any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.srv.proc.mAPI+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.srv.proc.HTTP+path, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -326,7 +218,7 @@ func (r *runner) merchantGet(ctx context.Context, path string, v any) (int, erro
 // dialServer opens a TCP connection to the server's channel listener.
 func (r *runner) dialServer(ctx context.Context) (net.Conn, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", r.srv.proc.channel)
+	conn, err := d.DialContext(ctx, "tcp", r.srv.proc.Channel)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +232,7 @@ func (r *runner) dialServer(ctx context.Context) (net.Conn, error) {
 func (r *runner) closeServer() error {
 	var errs []error
 	if r.srv.proc != nil {
-		errs = append(errs, r.srv.proc.stop(DefaultStopGrace))
+		errs = append(errs, r.srv.proc.Stop(DefaultStopGrace))
 	}
 	if r.srv.ca != nil {
 		errs = append(errs, r.srv.ca.Close())

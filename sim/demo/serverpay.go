@@ -91,7 +91,7 @@ func (r *runner) closeChannel(ctx context.Context) {
 // newOrder has the merchant create an order (POST /v1/orders with an
 // Idempotency-Key); the same key again must return the same order (200).
 func (r *runner) newOrder(ctx context.Context, key string, o orderRequest) (orderJSON, error) {
-	got, created, err := payserver.CreateOrder(ctx, r.srv.proc.mAPI, key, o)
+	got, created, err := payserver.CreateOrder(ctx, r.srv.proc.HTTP, key, o)
 	if err != nil {
 		return got, err
 	}
@@ -172,7 +172,7 @@ func merchantOrder(r *runner, ctx context.Context, rec *record) error {
 	if err != nil {
 		return err
 	}
-	again, created, err := payserver.CreateOrder(ctx, r.srv.proc.mAPI, "demo-order-1", demoOrder)
+	again, created, err := payserver.CreateOrder(ctx, r.srv.proc.HTTP, "demo-order-1", demoOrder)
 	if err != nil {
 		return err
 	}
