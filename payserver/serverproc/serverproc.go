@@ -8,7 +8,8 @@
 //
 // What the child can make us hold is bounded: the readiness line is read
 // from at most MaxReadyLine bytes of stdout (the rest is discarded), and
-// stderr is kept as its last StderrTail bytes. Standard library only.
+// stderr is kept as its last StderrTail bytes (internal/tail). Standard
+// library only, besides internal/tail.
 package serverproc
 
 import (
@@ -20,9 +21,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fpemu/fpemu/internal/tail"
 )
 
 // MaxReadyLine bounds how much of the child's stdout Start reads for the
@@ -71,7 +73,7 @@ type Proc struct {
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when Wait returned
 	waitErr error
-	stderr  *tail
+	stderr  *tail.Buffer
 }
 
 // Start starts cmd (an `fpemu server …` command; its Stdout and Stderr
@@ -89,7 +91,7 @@ func Start(ctx context.Context, cmd *exec.Cmd, o Options) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proc{cmd: cmd, exited: make(chan struct{}), stderr: &tail{max: o.StderrTail, w: o.Logs}}
+	p := &Proc{cmd: cmd, exited: make(chan struct{}), stderr: &tail.Buffer{Max: o.StderrTail, Copy: o.Logs}}
 	cmd.Stdout, cmd.Stderr = w, p.stderr
 	err = cmd.Start()
 	_ = w.Close() // the child holds its own copy
@@ -155,32 +157,4 @@ func (p *Proc) exitErr() error {
 		return fmt.Errorf("fpemu server (pid %d): %v; stderr tail:\n%s", p.PID(), p.waitErr, p.stderr)
 	}
 	return nil
-}
-
-// tail keeps the last max bytes written to it, and copies them to w when
-// w is set.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-	w   io.Writer
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.w != nil {
-		_, _ = t.w.Write(p)
-	}
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }

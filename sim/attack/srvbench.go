@@ -1,7 +1,6 @@
 package attack
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -51,28 +49,6 @@ const srvReadyTimeout = 30 * time.Second
 // it is killed.
 const srvStopTimeout = 10 * time.Second
 
-// lockedBuffer is a bytes.Buffer safe for the process's writer and the
-// reader of a finding.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 64<<10 { // keep the tail bounded
-		l.b.Reset()
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startServer starts a server process with the bench's arguments and
 // waits for its readiness line (serverproc.Start, at most
 // srvReadyTimeout); the runner stops it at teardown (SIGTERM, then
@@ -103,8 +79,8 @@ func (r *runner) startServer(ctx context.Context, args ...string) (*serverproc.P
 // stderrQuote is how much of a child's stderr a finding quotes (tail).
 const stderrQuote = 600
 
-// tail is the end of s a finding quotes.
-func tail(s string) string {
+// stderrEnd is the end of s a finding quotes.
+func stderrEnd(s string) string {
 	if len(s) > stderrQuote {
 		return "…" + s[len(s)-stderrQuote:]
 	}
