@@ -2,10 +2,11 @@ package tail
 
 import (
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 func TestBuffer(t *testing.T) {
@@ -54,18 +55,7 @@ func TestSince(t *testing.T) {
 
 func TestConcurrentWrites(t *testing.T) {
 	b := New(64)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 100 {
-				_, _ = b.Write([]byte("x"))
-				_ = b.String()
-			}
-		}()
-	}
-	wg.Wait()
+	testkit.WriteConcurrently(b, 8, 100, []byte("x"), func() { _, _ = b.Since(b.Written() - 8) })
 	assert.Equal(t, int64(800), b.Written())
 	assert.Len(t, b.String(), 64)
 }

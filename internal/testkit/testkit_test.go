@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,18 +30,7 @@ func TestMain(m *testing.M) {
 
 func TestBufferConcurrentWriters(t *testing.T) {
 	var b Buffer
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 100 {
-				_, _ = b.Write([]byte("x"))
-				_ = b.String()
-			}
-		}()
-	}
-	wg.Wait()
+	WriteConcurrently(&b, 8, 100, []byte("x"), func() { _ = b.String() })
 	assert.Equal(t, 800, b.Len())
 	assert.Equal(t, strings.Repeat("x", 800), b.String())
 }
