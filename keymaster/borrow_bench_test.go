@@ -7,20 +7,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fpemu/fpemu/keymaster"
 	"github.com/fpemu/fpemu/keymaster/keymastertest"
 	"github.com/fpemu/fpemu/keymaster/kmproto"
 	"github.com/fpemu/fpemu/tee"
-	"github.com/fpemu/fpemu/tee/rpc"
 	"github.com/fpemu/fpemu/tee/tatest"
 	"github.com/fpemu/fpemu/tokens"
 )
-
-// ownedParams is Keymaster as it was before it borrowed its memrefs: the
-// host copies every input memref into bytes the TA owns.
-type ownedParams struct{ *keymaster.TA }
-
-func (ownedParams) BorrowsParams() bool { return false }
 
 // BenchmarkBorrowedParams compares Keymaster served with owned and with
 // borrowed memrefs (rpc.ParamBorrower), same process, Unix socket: UPDATE
@@ -31,14 +23,10 @@ func (ownedParams) BorrowsParams() bool { return false }
 func BenchmarkBorrowedParams(b *testing.B) {
 	ctx := context.Background()
 	for _, cmd := range []string{"update4KiB", "perOpSign"} {
-		for _, v := range []string{"owned", "borrowed"} {
+		for _, v := range tatest.ParamVariants {
 			b.Run(cmd+"/"+v, func(b *testing.B) {
 				d := newDevice(b)
-				var ta rpc.TA = d.TA
-				if v == "owned" {
-					ta = ownedParams{d.TA}
-				}
-				inv := tatest.ServeUnix(b, tee.UUIDKeymaster, ta)
+				inv := tatest.ServeUnix(b, tee.UUIDKeymaster, tatest.WithParams(d.TA, v))
 				mac, err := keymastertest.AuthTokenMAC(ctx, inv, d.Gatekeeper(b))
 				require.NoError(b, err)
 				const sid = 0x5151

@@ -10,26 +10,10 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/proof"
 )
 
-// benchTA is a registered TA (group 0, fingers 1 and 2, app and scene
-// keys) called in process, without a transport.
-func benchTA(b *testing.B) (*device, *TA) {
-	b.Helper()
-	d := newDevice(b)
-	ta := d.open(b)
-	ctx := context.Background()
-	_, err := ta.Deliver(ctx, d.fingerList(b, 0, 0xA1, 1, 2))
-	require.NoError(b, err)
-	_, err = ta.CreateAppKey(ctx, ownerA, testApp)
-	require.NoError(b, err)
-	_, err = ta.CreateSceneKey(ctx, ownerA, sceneRef, 0)
-	require.NoError(b, err)
-	return d, ta
-}
-
 // BenchmarkDeliverAuthResult: DELIVER of one auth result envelope (parse,
 // SM4-GCM open, replay check, mark committed in a store transaction).
 func BenchmarkDeliverAuthResult(b *testing.B) {
-	d, ta := benchTA(b)
+	d, ta := registeredTA(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
@@ -46,7 +30,7 @@ func BenchmarkDeliverAuthResult(b *testing.B) {
 // challenge (key
 // load and unseal, counter transaction, SM3, SM2 signature).
 func BenchmarkSignPayment(b *testing.B) {
-	d, ta := benchTA(b)
+	d, ta := registeredTA(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
@@ -70,7 +54,7 @@ func BenchmarkSignPayment(b *testing.B) {
 // SIGN_PAYMENT —
 // and the server's offline check (proof.VerifyPayment).
 func BenchmarkAuthorisedPayment(b *testing.B) {
-	d, ta := benchTA(b)
+	d, ta := registeredTA(b)
 	ctx := context.Background()
 	cert, err := ta.Cert(ctx, ownerA, sceneRef)
 	require.NoError(b, err)

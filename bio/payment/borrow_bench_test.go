@@ -12,12 +12,6 @@ import (
 	"github.com/fpemu/fpemu/tee/tatest"
 )
 
-// ownedParams is the TA as it was before it borrowed its memrefs: the
-// host copies every input memref into bytes the TA owns.
-type ownedParams struct{ *TA }
-
-func (ownedParams) BorrowsParams() bool { return false }
-
 // BenchmarkBorrowedParams compares the payment TA served with owned and
 // with borrowed memrefs (rpc.ParamBorrower), same process, Unix socket:
 // CHANNEL_SEAL of 1 KiB of custom information on an established gm-fs
@@ -28,18 +22,14 @@ func (ownedParams) BorrowsParams() bool { return false }
 // floor of the borrowed one in the same run.
 func BenchmarkBorrowedParams(b *testing.B) {
 	for _, cmd := range []string{"channelSeal1KiB", "deliver"} {
-		for _, v := range []string{"owned", "borrowed"} {
+		for _, v := range tatest.ParamVariants {
 			b.Run(cmd+"/"+v, func(b *testing.B) {
 				cs := chantest.NewServer(b)
 				d := newDevice(b)
 				cfg := d.config()
 				cfg.Anchors = cs.Anchors(b)
 				ta := tatest.Start(b, NewTA, cfg)
-				var served rpc.TA = ta
-				if v == "owned" {
-					served = ownedParams{ta}
-				}
-				inv := tatest.ServeUnix(b, tee.UUIDPayment, served, rpc.AsUser())
+				inv := tatest.ServeUnix(b, tee.UUIDPayment, tatest.WithParams(ta, v), rpc.AsUser())
 				ctx := testCtx(b)
 				if cmd == "deliver" {
 					b.ReportAllocs()

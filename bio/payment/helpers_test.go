@@ -75,6 +75,22 @@ func (d *device) fingerList(t testing.TB, gid uint32, authID uint64, fids ...uin
 	return d.drain(t)
 }
 
+// registeredTA is a registered TA (group 0, fingers 1 and 2, ownerA's app
+// and scene keys) called in process, without a transport.
+func registeredTA(tb testing.TB) (*device, *TA) {
+	tb.Helper()
+	d := newDevice(tb)
+	ta := d.open(tb)
+	ctx := context.Background()
+	_, err := ta.Deliver(ctx, d.fingerList(tb, 0, 0xA1, 1, 2))
+	require.NoError(tb, err)
+	_, err = ta.CreateAppKey(ctx, ownerA, testApp)
+	require.NoError(tb, err)
+	_, err = ta.CreateSceneKey(ctx, ownerA, sceneRef, 0)
+	require.NoError(tb, err)
+	return d, ta
+}
+
 // match is the fingerprint TA reporting a match of fid in gid for
 // operation id op (bio_set_auth_result).
 func (d *device) match(t testing.TB, gid uint32, authID uint64, fid uint32, op uint64) []byte {

@@ -19,15 +19,8 @@ import (
 // check of checkPasswordHAT is ErrNotAuthorized and leaves the challenge
 // and its auth result usable (the same challenge then signs).
 func TestPasswordFactor(t *testing.T) {
-	d := newDevice(t)
-	ta := d.open(t)
+	d, ta := registeredTA(t)
 	ctx := context.Background()
-	_, err := ta.Deliver(ctx, d.fingerList(t, 0, 0xA1, 1, 2))
-	require.NoError(t, err)
-	_, err = ta.CreateAppKey(ctx, ownerA, testApp)
-	require.NoError(t, err)
-	_, err = ta.CreateSceneKey(ctx, ownerA, sceneRef, 0)
-	require.NoError(t, err)
 	cert, err := ta.Cert(ctx, ownerA, sceneRef)
 	require.NoError(t, err)
 	scene, err := proof.ParseSigned(cert)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/sim/attack"
 	"github.com/fpemu/fpemu/tee"
@@ -67,7 +68,7 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 					return usageErrorf("--run: %v", err)
 				}
 			}
-			self, err := newSelfLauncher()
+			self, err := newSelfLauncher(zapcore.InfoLevel)
 			if err != nil {
 				return err
 			}

@@ -234,11 +234,10 @@ func exists(path string) bool {
 // bootOwnDevice boots a device whose processes are this binary's TA and
 // HAL subcommands.
 func bootOwnDevice(ctx context.Context, logs bool, level zapcore.Level, stderr io.Writer) (*conform.Device, error) {
-	self, err := newSelfLauncher()
+	self, err := newSelfLauncher(level)
 	if err != nil {
 		return nil, err
 	}
-	self.level = level
 	cfg := conform.DeviceConfig{
 		TACommand:  self.ta,
 		HALCommand: self.hal,

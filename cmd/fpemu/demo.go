@@ -63,11 +63,10 @@ it for inspection; --json prints one JSON object per step
 			if err != nil {
 				return err
 			}
-			self, err := newSelfLauncher()
+			self, err := newSelfLauncher(lvl)
 			if err != nil {
 				return err
 			}
-			self.level = lvl
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()

@@ -187,14 +187,14 @@ Wire the device to a standing payment server (docs/protocol.md §14.8):
 					}
 				}
 			}
-			self, err := newSelfLauncher()
+			self, err := newSelfLauncher(lvl)
 			if err != nil {
 				return err
 			}
 			if err := checkDurability(durability); err != nil {
 				return err
 			}
-			self.vendor, self.level, self.durability = vendor, lvl, durability
+			self.vendor, self.durability = vendor, durability
 			return deviceUp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), deviceUpOptions{
 				dir: abs, self: self, json: asJSON, level: lvl, restarts: restarts, clientGroup: group,
 				noHAL: noHAL, readyTimeout: readyTimeout, trustAnchors: anchors, server: srv,

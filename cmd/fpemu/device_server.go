@@ -98,11 +98,7 @@ func wireServer(ctx context.Context, st *device.Stack, o serverOptions) (*Server
 			return nil, fmt.Errorf("installing the channel certificates: %w", err)
 		}
 	}
-	devCert, err := payproto.GetDeviceCert{}.Execute(ctx, pay)
-	if err != nil {
-		return nil, err
-	}
-	dev, err := proof.VerifyDeviceCert(devCert)
+	dev, err := deviceCert(ctx, pay)
 	if err != nil {
 		return nil, err
 	}
@@ -193,11 +189,10 @@ only if this key is in its --device-roots file (docs/protocol.md §14.3, §14.8)
 			if err != nil {
 				return err
 			}
-			self, err := newSelfLauncher()
+			self, err := newSelfLauncher(lvl)
 			if err != nil {
 				return err
 			}
-			self.level = lvl
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
 			st, err := device.Up(ctx, device.StackConfig{Config: device.Config{
@@ -231,13 +226,19 @@ func deviceRoot(ctx context.Context, st *device.Stack) ([]byte, error) {
 		return nil, err
 	}
 	defer pay.Close()
-	b, err := payproto.GetDeviceCert{}.Execute(ctx, pay)
-	if err != nil {
-		return nil, err
-	}
-	dev, err := proof.VerifyDeviceCert(b)
+	dev, err := deviceCert(ctx, pay)
 	if err != nil {
 		return nil, err
 	}
 	return dev.PublicKey.PEM()
+}
+
+// deviceCert is the payment TA's device certificate (GET_DEVICE_CERT),
+// checked (proof.VerifyDeviceCert: self-signed by the attestation key).
+func deviceCert(ctx context.Context, pay rpc.Invoker) (proof.Cert, error) {
+	b, err := payproto.GetDeviceCert{}.Execute(ctx, pay)
+	if err != nil {
+		return proof.Cert{}, err
+	}
+	return proof.VerifyDeviceCert(b)
 }

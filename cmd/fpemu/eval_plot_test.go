@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"image/png"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/sim/finger/eval"
 )
 
@@ -40,34 +38,6 @@ func TestEvalMatcherPNG(t *testing.T) {
 	assert.Equal(t, [2]int{eval.DETWidth, eval.DETHeight}, [2]int{img.Bounds().Dx(), img.Bounds().Dy()})
 }
 
-// svgTexts parses doc as XML (failing the test if it is not) and returns
-// the root element's name and the text of its <text> elements.
-func svgTexts(t *testing.T, doc []byte) (root string, texts []string) {
-	t.Helper()
-	d := xml.NewDecoder(bytes.NewReader(doc))
-	inText := false
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			return root, texts
-		}
-		require.NoError(t, err)
-		switch e := tok.(type) {
-		case xml.StartElement:
-			if root == "" {
-				root = e.Name.Local
-			}
-			inText = e.Name.Local == "text"
-		case xml.CharData:
-			if inText {
-				texts = append(texts, string(e))
-			}
-		case xml.EndElement:
-			inText = false
-		}
-	}
-}
-
 func TestEvalMatcherSVG(t *testing.T) {
 	dir := t.TempDir()
 	for name, args := range map[string][]string{
@@ -89,9 +59,7 @@ func TestEvalMatcherSVG(t *testing.T) {
 
 			doc, err := os.ReadFile(args[1])
 			require.NoError(t, err)
-			root, texts := svgTexts(t, doc)
-			assert.Equal(t, "svg", root)
-			all := strings.Join(texts, "\n")
+			all := strings.Join(testkit.SVGTexts(t, doc), "\n")
 			for _, want := range []string{eval.DETXLabel, eval.DETYLabel, eval.DETPointLabel(got.Threshold), "operating point: FAR "} {
 				assert.Contains(t, all, want)
 			}

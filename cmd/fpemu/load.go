@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime/pprof"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,20 +198,10 @@ func writeLoadReport(w io.Writer, rep *load.Report) error {
 		rep.Devices, strings.Join(rep.Servers, ","), rep.Booked, rep.Payments, rep.Elapsed)
 	fmt.Fprintf(&b, "throughput   %.1f payments/s\n", rep.PerSecond)
 	fmt.Fprintf(&b, "latency      p50 %s  p90 %s  p99 %s  max %s  mean %s\n", rep.P50, rep.P90, rep.P99, rep.Max, rep.Mean)
-	keys := make([]string, 0, len(rep.PerServer))
-	for k := range rep.PerServer {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(rep.PerServer)) {
 		fmt.Fprintf(&b, "  %-22s %d booked\n", k, rep.PerServer[k])
 	}
-	rules := make([]string, 0, len(rep.Refused))
-	for k := range rep.Refused {
-		rules = append(rules, k)
-	}
-	sort.Strings(rules)
-	for _, k := range rules {
+	for _, k := range slices.Sorted(maps.Keys(rep.Refused)) {
 		fmt.Fprintf(&b, "refused      %s: %d\n", k, rep.Refused[k])
 	}
 	if rep.Errors > 0 {

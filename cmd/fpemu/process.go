@@ -86,13 +86,14 @@ type selfLauncher struct {
 	durability string
 }
 
-// newSelfLauncher locates the running fpemu binary.
-func newSelfLauncher() (selfLauncher, error) {
+// newSelfLauncher locates the running fpemu binary; the processes it
+// starts log at level.
+func newSelfLauncher(level zapcore.Level) (selfLauncher, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return selfLauncher{}, fmt.Errorf("locate the fpemu binary: %w", err)
 	}
-	return selfLauncher{exe: exe}, nil
+	return selfLauncher{exe: exe, level: level}, nil
 }
 
 // ta is the command of each TA of the device in dir.

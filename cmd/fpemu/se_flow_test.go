@@ -1,11 +1,10 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/servertest"
 	"github.com/fpemu/fpemu/se/card"
 )
@@ -130,19 +130,10 @@ func TestSEServerFlowAcrossProcesses(t *testing.T) {
 	assert.Equal(t, "logged in device="+devHex+"\n", must(pin+"\n", cardArgs("login", "--server", base, "--device", devHex)...))
 
 	// The merchant's order; the card confirms its pre-submit.
-	body := `{"payee":"tea-house","amount":4200,"currency":"CNY","summary":"oolong"}`
-	req, err := http.NewRequest(http.MethodPost, base+"/v1/orders", strings.NewReader(body))
+	o, created, err := payserver.CreateOrder(context.Background(), srv.HTTP, "se-flow-1",
+		payserver.OrderRequest{Payee: "tea-house", Amount: 4200, Currency: "CNY", Summary: "oolong"})
 	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", "se-flow-1")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	var o struct {
-		ID string `json:"id"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&o))
-	resp.Body.Close()
-	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	require.True(t, created)
 
 	code, out, errOut := exe(pin+"\n", cardArgs("confirm", "--server", base, "--device", devHex, "--order", o.ID)...)
 	require.Equal(t, 0, code, errOut)

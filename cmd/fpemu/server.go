@@ -17,6 +17,7 @@ import (
 	"github.com/fpemu/fpemu/channel/chanwire"
 	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/ca"
+	"github.com/fpemu/fpemu/payserver/serverproc"
 	"github.com/fpemu/fpemu/payserver/store"
 	"github.com/fpemu/fpemu/payserver/verify"
 	"github.com/fpemu/fpemu/tee"
@@ -185,7 +186,7 @@ Exit status: 0 after a clean shutdown; 1 a run-time failure; 2 usage error.`,
 			go srv.RunPrune(pctx)
 			log.Info("listening", zap.String("channel", ln.Addr().String()), zap.String("http", hln.Addr().String()),
 				zap.String("db", strings.SplitN(dbURL, ":", 2)[0]), zap.Int("device_roots", roots.Len()))
-			fmt.Fprintf(cmd.OutOrStdout(), "ready channel=%s http=%s\n", ln.Addr(), hln.Addr())
+			fmt.Fprintln(cmd.OutOrStdout(), serverproc.ReadyLine(ln.Addr().String(), hln.Addr().String()))
 
 			var runErr error
 			select {

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bytes"
+	"io"
 	"sync"
 )
 
@@ -32,4 +33,23 @@ func (l *Buffer) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Len()
+}
+
+// WriteConcurrently has writers goroutines each write p to w n times,
+// calling read after every write, and waits for all of them: run under
+// -race, it checks a writer meant to be shared by a child's stderr copy
+// and the test (or report) that reads it.
+func WriteConcurrently(w io.Writer, writers, n int, p []byte, read func()) {
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n {
+				_, _ = w.Write(p)
+				read()
+			}
+		}()
+	}
+	wg.Wait()
 }

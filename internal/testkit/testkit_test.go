@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,18 +30,7 @@ func TestMain(m *testing.M) {
 
 func TestBufferConcurrentWriters(t *testing.T) {
 	var b Buffer
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 100 {
-				_, _ = b.Write([]byte("x"))
-				_ = b.String()
-			}
-		}()
-	}
-	wg.Wait()
+	WriteConcurrently(&b, 8, 100, []byte("x"), func() { _ = b.String() })
 	assert.Equal(t, 800, b.Len())
 	assert.Equal(t, strings.Repeat("x", 800), b.String())
 }
@@ -110,4 +98,31 @@ func TestReadHex(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v.hex")
 	require.NoError(t, os.WriteFile(path, []byte("# header\n01 02 # two bytes\n\n  0a0B\n"), 0o600))
 	assert.Equal(t, []byte{1, 2, 0x0a, 0x0b}, ReadHex(t, path))
+}
+
+// TestRequireOneComponent counts the component keys zap writes, including
+// one written twice.
+func TestRequireOneComponent(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want int
+	}{
+		{"one", `{"level":"info","component":"ca","msg":"x"}`, 1},
+		{"none", `{"level":"info","msg":"x"}`, 0},
+		{"twice", `{"component":"ca","component":"ca","msg":"x"}`, 2},
+		{"nested not counted", `{"component":"ca","f":{"component":"x"}}`, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, topLevelKeys(t, []byte(tt.line), "component"))
+		})
+	}
+	assert.Equal(t, 2, RequireOneComponent(t, []byte(tests[0].line+"\n\n"+tests[0].line+"\n")))
+}
+
+// TestSVGTexts: the text elements' character data in document order.
+func TestSVGTexts(t *testing.T) {
+	doc := `<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><g><text x="1">FAR</text><line/><text>FRR &amp; FAR</text></g></svg>`
+	assert.Equal(t, []string{"FAR", "FRR & FAR"}, SVGTexts(t, []byte(doc)))
 }

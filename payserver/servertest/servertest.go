@@ -5,12 +5,12 @@
 // addresses, and ends it by pid when the test ends — SIGTERM with exit 0
 // required, unless the test SIGKILLed it on purpose.
 //
-// It imports only the standard library, testify and internal/testkit, so
-// any package's tests can use it. It is for tests only.
+// It imports only the standard library, testify, internal/testkit and
+// payserver/serverproc (standard library only), so any package's tests can
+// use it. It is for tests only.
 package servertest
 
 import (
-	"fmt"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fpemu/fpemu/internal/testkit"
+	"github.com/fpemu/fpemu/payserver/serverproc"
 )
 
 // ReadyTimeout bounds how long Start waits for the readiness line.
@@ -50,9 +51,9 @@ func Start(t *testing.T, exe string, args ...string) *Server {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	s := &Server{proc: testkit.Start(t, cmd)}
 	t.Cleanup(func() { s.Stop(t) })
-	line := s.proc.Line(t, ReadyTimeout)
-	_, err := fmt.Sscanf(line, "ready channel=%s http=%s", &s.Channel, &s.HTTP)
-	require.NoError(t, err, "readiness line %q; stderr:\n%s", line, s.proc.Stderr())
+	var err error
+	s.Channel, s.HTTP, err = serverproc.ParseReady(s.proc.Line(t, ReadyTimeout))
+	require.NoError(t, err, "stderr:\n%s", s.proc.Stderr())
 	return s
 }
 

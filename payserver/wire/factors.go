@@ -78,10 +78,10 @@ func ParsePayIntent2(b []byte) (PayIntent2, error) {
 	var m PayIntent2
 	m.RequestID = r.bytes8(1, MaxRequestIDLen)
 	m.OrderID = string(r.bytes8(OrderIDLen, OrderIDLen))
-	m.Challenge = r.u64()
+	m.Challenge = r.U64()
 	m.OTPCode = string(r.bytes8(0, MaxOTPDigits))
 	m.ShieldRef = r.bytes8(0, MaxShieldRefLen)
-	if !r.done() {
+	if !r.Done() {
 		return PayIntent2{}, malformed("pay intent 2 of %d bytes", len(b))
 	}
 	if len(m.ShieldRef) == 0 {
@@ -123,7 +123,7 @@ func ParseOTPEnroll(b []byte) (OTPEnroll, error) {
 	var r reader
 	r.open(b, TypeOTPEnroll)
 	m := OTPEnroll{AppID: string(r.bytes8(1, proof.MaxAppIDLen)), Scene: string(r.bytes8(1, proof.MaxSceneLen))}
-	if !r.done() {
+	if !r.Done() {
 		return OTPEnroll{}, malformed("otp enroll of %d bytes", len(b))
 	}
 	return m, m.check()
@@ -178,9 +178,9 @@ func (m OTPSeed) Marshal() ([]byte, error) {
 func ParseOTPSeed(b []byte) (OTPSeed, error) {
 	var r reader
 	r.open(b, TypeOTPSeed)
-	m := OTPSeed{Algorithm: string(r.bytes8(1, MaxAlgorithmLen)), Digits: int(r.u8()), PeriodSeconds: int(r.u8()),
-		Epoch: int64(r.u64()), Seed: r.bytes8(MinOTPSeedLen, MaxOTPSeedLen)}
-	if !r.done() {
+	m := OTPSeed{Algorithm: string(r.bytes8(1, MaxAlgorithmLen)), Digits: int(r.U8()), PeriodSeconds: int(r.U8()),
+		Epoch: int64(r.U64()), Seed: r.bytes8(MinOTPSeedLen, MaxOTPSeedLen)}
+	if !r.Done() {
 		return OTPSeed{}, malformed("otp seed of %d bytes", len(b))
 	}
 	if err := m.check(); err != nil {
@@ -275,10 +275,10 @@ func ParseSignedFeedback(b []byte) (SignedFeedback, error) {
 	fb := r.bytes16(1, 1024)
 	var m SignedFeedback
 	m.Decision.Tier = string(r.bytes8(0, MaxTierLen))
-	m.Decision.Required = policy.Set(r.u8())
-	m.Decision.Satisfied = policy.Set(r.u8())
+	m.Decision.Required = policy.Set(r.U8())
+	m.Decision.Satisfied = policy.Set(r.U8())
 	m.Signature = r.bytes8(8, MaxSignatureLen)
-	if !r.done() {
+	if !r.Done() {
 		return SignedFeedback{}, malformed("signed feedback of %d bytes", len(b))
 	}
 	f, err := ParseFeedback(fb)

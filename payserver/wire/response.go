@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/internal/cursor"
 	"github.com/fpemu/fpemu/payserver/policy"
 )
 
@@ -94,8 +95,8 @@ func (m Result) Marshal() ([]byte, error) {
 func ParseResult(b []byte) (Result, error) {
 	var r reader
 	r.open(b, TypeResult)
-	m := Result{Rule: Rule(r.u16()), Detail: string(r.bytes16(0, MaxDetailLen))}
-	if !r.done() {
+	m := Result{Rule: Rule(r.U16()), Detail: string(r.bytes16(0, MaxDetailLen))}
+	if !r.Done() {
 		return Result{}, malformed("result of %d bytes", len(b))
 	}
 	if _, err := m.Marshal(); err != nil {
@@ -225,28 +226,28 @@ func (s Summary) Marshal() ([]byte, error) {
 
 // ParseSummary decodes a Summary strictly.
 func ParseSummary(b []byte) (Summary, error) {
-	r := reader{b: b}
-	v := r.u8()
+	r := reader{cursor.New(b)}
+	v := r.U8()
 	if v != Version && v != SummaryVersion2 {
-		r.bad = true
+		r.Fail()
 	}
 	var s Summary
-	s.Challenge = r.u64()
-	s.ExpiresMs = int64(r.u64())
+	s.Challenge = r.U64()
+	s.ExpiresMs = int64(r.U64())
 	s.OrderID = string(r.bytes8(OrderIDLen, OrderIDLen))
-	copy(s.Device[:], r.take(proof.DeviceIDSize))
+	copy(s.Device[:], r.Take(proof.DeviceIDSize))
 	s.Payee = string(r.bytes8(1, MaxPayeeLen))
-	s.Amount = int64(r.u64())
-	s.Currency = string(r.take(3))
+	s.Amount = int64(r.U64())
+	s.Currency = string(r.Take(3))
 	s.Text = string(r.bytes16(0, MaxSummaryLen))
 	if v == SummaryVersion2 {
 		s.Tier = string(r.bytes8(1, MaxTierLen))
-		s.Required = policy.Set(r.u8())
-		if !r.bad && (s.Tier == "" || s.Required == 0) {
-			r.bad = true
+		s.Required = policy.Set(r.U8())
+		if !r.Bad() && (s.Tier == "" || s.Required == 0) {
+			r.Fail()
 		}
 	}
-	if !r.done() {
+	if !r.Done() {
 		return Summary{}, malformed("summary of %d bytes", len(b))
 	}
 	if err := s.check(); err != nil {
@@ -282,7 +283,7 @@ func ParseChallenge(b []byte) (Challenge, Summary, error) {
 	var r reader
 	r.open(b, TypeChallenge)
 	m := Challenge{Summary: r.bytes16(1, 1024), Signature: r.bytes8(8, MaxSignatureLen)}
-	if !r.done() {
+	if !r.Done() {
 		return Challenge{}, Summary{}, malformed("challenge of %d bytes", len(b))
 	}
 	s, err := ParseSummary(m.Summary)
@@ -392,21 +393,21 @@ func ParseFeedback(b []byte) (Feedback, error) {
 	var r reader
 	r.open(b, TypeFeedback)
 	var m Feedback
-	m.Rule = Rule(r.u16())
-	switch r.u8() {
+	m.Rule = Rule(r.U16())
+	switch r.U8() {
 	case 0:
 	case 1:
 		m.Replayed = true
 	default:
-		r.bad = true
+		r.Fail()
 	}
 	m.OrderID = string(r.bytes8(OrderIDLen, OrderIDLen))
 	m.RequestID = r.bytes8(0, MaxRequestIDLen)
-	m.EntryID = int64(r.u64())
-	m.Counter = r.u64()
-	copy(m.StatementHash[:], r.take(proof.HashSize))
+	m.EntryID = int64(r.U64())
+	m.Counter = r.U64()
+	copy(m.StatementHash[:], r.Take(proof.HashSize))
 	m.Detail = string(r.bytes16(0, MaxDetailLen))
-	if !r.done() {
+	if !r.Done() {
 		return Feedback{}, malformed("feedback of %d bytes", len(b))
 	}
 	if len(m.RequestID) == 0 {

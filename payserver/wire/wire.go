@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
+	"github.com/fpemu/fpemu/internal/cursor"
 )
 
 // Marker is the first byte of every message of this package. A proof.Signed
@@ -100,45 +101,26 @@ func PeekType(b []byte) (Type, error) {
 
 func header(t Type) []byte { return []byte{Marker, Version, byte(t)} }
 
-// reader is a strict cursor: any short read sets bad and yields zeros.
-type reader struct {
-	b   []byte
-	bad bool
+// reader is the messages' strict cursor (internal/cursor): any short
+// read or refused field marks it bad and yields zeros.
+type reader struct{ cursor.Reader }
+
+// bytes8 / bytes16 read a u8- or u16-length-prefixed field of min..max
+// bytes, copied out of the input (nil when empty).
+func (r *reader) bytes8(minLen, maxLen int) []byte {
+	return append([]byte(nil), r.Field8(minLen, maxLen)...)
+}
+func (r *reader) bytes16(minLen, maxLen int) []byte {
+	return append([]byte(nil), r.Field16(minLen, maxLen)...)
 }
 
-func (r *reader) take(n int) []byte {
-	if r.bad || n < 0 || len(r.b) < n {
-		r.bad = true
-		return make([]byte, max(n, 0))
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-func (r *reader) u8() uint8   { return r.take(1)[0] }
-func (r *reader) u16() uint16 { return binary.BigEndian.Uint16(r.take(2)) }
-func (r *reader) u32() uint32 { return binary.BigEndian.Uint32(r.take(4)) }
-func (r *reader) u64() uint64 { return binary.BigEndian.Uint64(r.take(8)) }
-
-// bytes8 / bytes16 read a u8- or u16-length-prefixed field of min..max bytes.
-func (r *reader) bytes8(minLen, maxLen int) []byte  { return r.field(int(r.u8()), minLen, maxLen) }
-func (r *reader) bytes16(minLen, maxLen int) []byte { return r.field(int(r.u16()), minLen, maxLen) }
-func (r *reader) field(n, minLen, maxLen int) []byte {
-	if r.bad || n < minLen || n > maxLen {
-		r.bad = true
-		return nil
-	}
-	return append([]byte(nil), r.take(n)...)
-}
-func (r *reader) done() bool { return !r.bad && len(r.b) == 0 }
-
+// open starts r on message b, after checking its marker, version and type.
 func (r *reader) open(b []byte, t Type) {
-	r.b = b
 	if len(b) < 3 || b[0] != Marker || b[1] != Version || Type(b[2]) != t {
-		r.bad = true
+		r.Fail()
 		return
 	}
-	r.b = b[3:]
+	r.Reader = cursor.New(b[3:])
 }
 
 func put8(b, v []byte) []byte  { return append(append(b, byte(len(v))), v...) }
@@ -242,14 +224,14 @@ func ParseRegister(b []byte) (Register, error) {
 	m.Device = r.bytes16(1, proof.MaxSignedSize)
 	m.App = r.bytes16(1, proof.MaxSignedSize)
 	m.Scene = r.bytes16(1, proof.MaxSignedSize)
-	n := int(r.u8())
+	n := int(r.U8())
 	if n < 1 || n > MaxFingers {
-		r.bad = true
+		r.Fail()
 	}
-	for i := 0; i < n && !r.bad; i++ {
-		m.FingerIDs = append(m.FingerIDs, r.u32())
+	for i := 0; i < n && !r.Bad(); i++ {
+		m.FingerIDs = append(m.FingerIDs, r.U32())
 	}
-	if !r.done() {
+	if !r.Done() {
 		return Register{}, malformed("register of %d bytes", len(b))
 	}
 	if err := m.check(); err != nil {
@@ -298,7 +280,7 @@ func parseOrderOnly(b []byte, t Type) (string, error) {
 	var r reader
 	r.open(b, t)
 	id := string(r.bytes8(OrderIDLen, OrderIDLen))
-	if !r.done() {
+	if !r.Done() {
 		return "", malformed("%s of %d bytes", t, len(b))
 	}
 	if err := checkOrderID(id); err != nil {
@@ -344,8 +326,8 @@ func (m PayIntent) Marshal() ([]byte, error) {
 func ParsePayIntent(b []byte) (PayIntent, error) {
 	var r reader
 	r.open(b, TypePayIntent)
-	m := PayIntent{RequestID: r.bytes8(1, MaxRequestIDLen), OrderID: string(r.bytes8(OrderIDLen, OrderIDLen)), Challenge: r.u64()}
-	if !r.done() {
+	m := PayIntent{RequestID: r.bytes8(1, MaxRequestIDLen), OrderID: string(r.bytes8(OrderIDLen, OrderIDLen)), Challenge: r.U64()}
+	if !r.Done() {
 		return PayIntent{}, malformed("pay intent of %d bytes", len(b))
 	}
 	if err := m.check(); err != nil {

@@ -131,8 +131,10 @@ type Config struct {
 	FuzzSeed uint64
 	// AttackTimeout bounds each attack. Default DefaultAttackTimeout.
 	AttackTimeout time.Duration
-	// Log receives the harness's and the launchers' log lines. Default:
-	// none.
+	// Log receives the harness's, the launchers' and the in-process
+	// payment servers' log lines. It must carry no "component" field
+	// (tee.NewRootLoggerTo): each adds its own ("attack", "launcher",
+	// "payserver"), and zap would write the key twice. Default: none.
 	Log *zap.Logger
 	// Stderr, if set, also receives every TA's and HAL's log lines.
 	Stderr io.Writer
@@ -334,7 +336,7 @@ func runOne(parent context.Context, cfg *Config, a attack) Result {
 	ctx, cancel := context.WithTimeout(parent, cfg.AttackTimeout)
 	defer cancel()
 	t := &tally{want: a.Want}
-	r := &runner{cfg: cfg, id: a.ID, dir: filepath.Join(cfg.Dir, a.ID), log: cfg.Log.With(zap.String("attack", a.ID))}
+	r := newRunner(cfg, a.ID)
 	func() {
 		defer r.teardown()
 		defer func() {

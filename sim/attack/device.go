@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/fpemu/fpemu/internal/tail"
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/rpc"
@@ -22,16 +23,26 @@ const stopTimeout = 20 * time.Second
 
 // runner is one attack's hold on its device(s).
 type runner struct {
-	cfg  *Config
-	id   string
-	dir  string // the device directory, Config.Dir/<id>
-	log  *zap.Logger
+	cfg *Config
+	id  string
+	dir string // the device directory, Config.Dir/<id>
+	// root is Config.Log with the attack's id and no component, for the
+	// launcher and libraries that add their own component (payserver).
+	root *zap.Logger
+	log  *zap.Logger // the harness's own lines: root, component "attack"
 	devs []*device
 	// anchors, if set, are the payment TA's channel trust anchors
 	// (simdev.Config.TrustAnchors) for the devices booted after.
 	anchors []byte
 	// cleanups run at teardown, last first (rows without a device).
 	cleanups []func()
+}
+
+// newRunner is the runner of attack id under cfg (defaults applied).
+func newRunner(cfg *Config, id string) *runner {
+	root := cfg.Log.With(zap.String("attack", id))
+	return &runner{cfg: cfg, id: id, dir: filepath.Join(cfg.Dir, id), root: root,
+		log: root.With(zap.String("component", "attack"))}
 }
 
 // cleanup registers f to run at teardown.
@@ -43,19 +54,17 @@ func (r *runner) cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
 type device struct {
 	r    *runner
 	sim  *simdev.Stack
-	logs *logTail
+	logs *tail.Buffer
 }
 
 // boot starts every TA of the device in r.dir (restart as given) and, if
 // withHAL, the HAL process next to them. A later boot of the same
 // directory is a reboot: same fused key and stores, new boot.
 func (r *runner) boot(ctx context.Context, withHAL bool, restart simdev.RestartPolicy) (*device, error) {
-	logs := &logTail{max: 256 << 10}
-	var stderr io.Writer = logs
-	if r.cfg.Stderr != nil {
-		stderr = io.MultiWriter(logs, r.cfg.Stderr)
-	}
-	cfg := simdev.StackConfig{Config: r.simConfig(restart, stderr), Boot: r.cfg.Boot}
+	// the last 256 KiB of the device's TA and HAL logs, for reporting
+	// which check a TA logged
+	logs := &tail.Buffer{Max: 256 << 10, Copy: r.cfg.Stderr}
+	cfg := simdev.StackConfig{Config: r.simConfig(restart, logs), Boot: r.cfg.Boot}
 	if withHAL {
 		cfg.HALCommand = r.cfg.HALCommand
 	}
@@ -75,7 +84,7 @@ func (r *runner) simConfig(restart simdev.RestartPolicy, stderr io.Writer) simde
 		Roles:        simdev.RunnableRoles,
 		Command:      r.cfg.TACommand(r.dir),
 		Restart:      restart,
-		Log:          r.log.With(zap.String("component", "launcher")),
+		Log:          r.root.With(zap.String("component", "launcher")),
 		Stderr:       stderr,
 		TrustAnchors: r.anchors,
 	}
@@ -168,45 +177,5 @@ func (d *device) waitEvent(ctx context.Context, role tee.Role, kinds ...simdev.E
 	}
 }
 
-// logTail keeps the last max bytes of the device's TA and HAL logs, for
-// reporting which check a TA logged.
-type logTail struct {
-	mu      sync.Mutex
-	max     int
-	buf     []byte
-	written int64 // bytes ever written
-}
-
-func (l *logTail) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.written += int64(len(p))
-	l.buf = append(l.buf, p...)
-	if over := len(l.buf) - l.max; over > 0 {
-		l.buf = append(l.buf[:0], l.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-// since returns what was written after the first from bytes (as much of it
-// as the tail still holds) and the new total.
-func (l *logTail) since(from int64) ([]byte, int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := min(l.written-from, int64(len(l.buf)))
-	return append([]byte(nil), l.buf[int64(len(l.buf))-n:]...), l.written
-}
-
-// total returns how many bytes were ever written.
-func (l *logTail) total() int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.written
-}
-
-// find returns the first match of re in the log, or "".
-func (l *logTail) find(re *regexp.Regexp) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(re.Find(l.buf))
-}
+// findLog returns the first match of re in the device's log tail, or "".
+func findLog(logs *tail.Buffer, re *regexp.Regexp) string { return re.FindString(logs.String()) }

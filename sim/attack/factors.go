@@ -12,6 +12,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/payserver/policy"
+	"github.com/fpemu/fpemu/payserver/serverproc"
 	"github.com/fpemu/fpemu/payserver/wire"
 	"github.com/fpemu/fpemu/sim/drive"
 )
@@ -82,7 +83,7 @@ func (f *factorBench) code(t *tally, at time.Time) (string, bool) {
 }
 
 // large creates a large order on srv.
-func (f *factorBench) large(ctx context.Context, t *tally, srv *srvProc, key string) (string, bool) {
+func (f *factorBench) large(ctx context.Context, t *tally, srv *serverproc.Proc, key string) (string, bool) {
 	id, err := f.order(ctx, srv, key, "laptops-1", factorLarge, "laptop "+key)
 	return id, t.must("large order "+key, err)
 }
@@ -174,7 +175,7 @@ func mustBookAll(t *tally, what string, sf wire.SignedFeedback, err error) bool 
 }
 
 // noRows checks the ledger of srv has no row of the orders.
-func (f *factorBench) noRows(ctx context.Context, t *tally, srv *srvProc, ids ...string) {
+func (f *factorBench) noRows(ctx context.Context, t *tally, srv *serverproc.Proc, ids ...string) {
 	led, err := f.ledger(ctx, srv)
 	if !t.must("ledger", err) {
 		return

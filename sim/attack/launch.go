@@ -378,14 +378,14 @@ var slowCallbackReader = attack{
 			return
 		}
 		made := 0
-		for dev.logs.find(reStreamEnded) == "" && made < slowReaderMax {
+		for findLog(dev.logs, reStreamEnded) == "" && made < slowReaderMax {
 			if !t.must("cancel()", cancels(ctx, c, 256)) {
 				return
 			}
 			made += 256
 		}
 		got, err := 0, error(nil)
-		if dev.logs.find(reStreamEnded) == "" {
+		if findLog(dev.logs, reStreamEnded) == "" {
 			t.breachf("the HAL still holds the stream of a client that read none of %d callbacks (limit %d)", made, hal.DefaultSinkBuffer)
 			return
 		}

@@ -216,7 +216,7 @@ var hillClimb = attack{
 		events := map[string]int{}
 		lines := map[string]int{}
 		var warm map[string]bool // the log lines of the first cycles
-		logOff := fx.dev.logs.total()
+		logOff := fx.dev.logs.Written()
 		inOp := false
 		for try := range hillClimbTries {
 			if try%(fpproto.LockoutTimedAttempts-1) == 0 {
@@ -270,7 +270,7 @@ var hillClimb = attack{
 				}
 			}
 			var b []byte
-			b, logOff = fx.dev.logs.since(logOff)
+			b, logOff = fx.dev.logs.Since(logOff)
 			obs.lines = fingerprintLogLines(b)
 			events[obs.events]++
 			for _, l := range obs.lines {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/channel"
+	"github.com/fpemu/fpemu/internal/tail"
 	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/ca"
 	"github.com/fpemu/fpemu/payserver/store"
@@ -71,7 +72,7 @@ type shieldFixture struct {
 type seProc struct {
 	cmd    *exec.Cmd
 	exited chan error
-	stderr *lockedBuffer
+	stderr *tail.Buffer
 }
 
 // cardDir is the card's directory (its key, lock and sealed store).
@@ -95,7 +96,7 @@ func (fx *shieldFixture) serve(ctx context.Context) error {
 	}
 	// The card dies with the attack process even if a cleanup is skipped.
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	p := &seProc{cmd: cmd, exited: make(chan error, 1), stderr: &lockedBuffer{}}
+	p := &seProc{cmd: cmd, exited: make(chan error, 1), stderr: tail.New(64 << 10)}
 	cmd.Stderr = p.stderr
 	if cfg.Stderr != nil {
 		cmd.Stderr = io.MultiWriter(p.stderr, cfg.Stderr)
@@ -117,9 +118,9 @@ func (fx *shieldFixture) serve(ctx context.Context) error {
 		select {
 		case err := <-p.exited:
 			p.exited <- err
-			return fmt.Errorf("card exited before ready: %v; stderr: %s", err, tail(p.stderr.String()))
+			return fmt.Errorf("card exited before ready: %v; stderr: %s", err, stderrEnd(p.stderr.String()))
 		case <-deadline.C:
-			return fmt.Errorf("card socket not accepting within %v; stderr: %s", seReadyTimeout, tail(p.stderr.String()))
+			return fmt.Errorf("card socket not accepting within %v; stderr: %s", seReadyTimeout, stderrEnd(p.stderr.String()))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
@@ -227,7 +228,7 @@ func shieldSetup(withServer bool) func(*runner, context.Context, *tally) *shield
 			return nil
 		}
 		r.cleanup(func() { _ = fx.st.Close() })
-		fx.srv, err = payserver.New(payserver.Config{Store: fx.st, Roots: verify.NewRoots(proof.PublicKey{4}), Logger: r.log,
+		fx.srv, err = payserver.New(payserver.Config{Store: fx.st, Roots: verify.NewRoots(proof.PublicKey{4}), Logger: r.root,
 			Channel: channel.ServerConfig{Credentials: creds, Roots: pool}})
 		if !t.must("server", err) || !t.must("pin server certificate", m.PinServerCertificate(cardproto.DefaultAdmin, creds.SignCert.Raw)) ||
 			!t.must("login", m.Login(shieldUserPIN)) {

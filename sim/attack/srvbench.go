@@ -1,8 +1,6 @@
 package attack
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,10 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -29,6 +24,7 @@ import (
 	"github.com/fpemu/fpemu/channel/chanwire"
 	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/ca"
+	"github.com/fpemu/fpemu/payserver/serverproc"
 	"github.com/fpemu/fpemu/payserver/wire"
 	simdev "github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/sim/drive"
@@ -53,40 +49,11 @@ const srvReadyTimeout = 30 * time.Second
 // it is killed.
 const srvStopTimeout = 10 * time.Second
 
-// srvProc is one `fpemu server` process, ended by pid at teardown.
-type srvProc struct {
-	cmd           *exec.Cmd
-	channel, http string
-	exited        chan error
-	stderr        *lockedBuffer
-}
-
-// lockedBuffer is a bytes.Buffer safe for the process's writer and the
-// reader of a finding.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 64<<10 { // keep the tail bounded
-		l.b.Reset()
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startServer starts a server process with the bench's arguments and
-// waits for its readiness line; the runner stops it at teardown
-// (SIGTERM, then SIGKILL after srvStopTimeout).
-func (r *runner) startServer(ctx context.Context, args ...string) (*srvProc, error) {
+// waits for its readiness line (serverproc.Start, at most
+// srvReadyTimeout); the runner stops it at teardown (SIGTERM, then
+// SIGKILL after srvStopTimeout).
+func (r *runner) startServer(ctx context.Context, args ...string) (*serverproc.Proc, error) {
 	if r.cfg.ServerCommand == nil {
 		return nil, errors.New("Config.ServerCommand is not set")
 	}
@@ -97,57 +64,27 @@ func (r *runner) startServer(ctx context.Context, args ...string) (*srvProc, err
 	// The server dies with the attack process even if a cleanup is
 	// skipped (Go does not end the starting thread while it runs).
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	p := &srvProc{cmd: cmd, exited: make(chan error, 1), stderr: &lockedBuffer{}}
-	cmd.Stderr = p.stderr
-	out, err := cmd.StdoutPipe()
+	ctx, cancel := context.WithTimeout(ctx, srvReadyTimeout)
+	defer cancel()
+	p, err := serverproc.Start(ctx, cmd, serverproc.Options{StderrTail: stderrQuote})
+	if p != nil {
+		r.cleanup(func() { _ = p.Stop(srvStopTimeout) })
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
-	}
-	go func() { p.exited <- cmd.Wait() }()
-	r.cleanup(p.stop)
-	lines := make(chan string, 1)
-	go func() {
-		br := bufio.NewReader(io.LimitReader(out, 4096))
-		l, _ := br.ReadString('\n')
-		lines <- l
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case l := <-lines:
-		if _, err := fmt.Sscanf(strings.TrimSpace(l), "ready channel=%s http=%s", &p.channel, &p.http); err != nil {
-			return nil, fmt.Errorf("server readiness line %q: %v; stderr: %s", l, err, tail(p.stderr.String()))
-		}
-		return p, nil
-	case err := <-p.exited:
-		p.exited <- err
-		return nil, fmt.Errorf("server exited before ready: %v; stderr: %s", err, tail(p.stderr.String()))
-	case <-time.After(srvReadyTimeout):
-		return nil, fmt.Errorf("server not ready within %v", srvReadyTimeout)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return p, nil
 }
 
-func tail(s string) string {
-	if len(s) > 600 {
-		return "…" + s[len(s)-600:]
+// stderrQuote is how much of a child's stderr a finding quotes (tail).
+const stderrQuote = 600
+
+// stderrEnd is the end of s a finding quotes.
+func stderrEnd(s string) string {
+	if len(s) > stderrQuote {
+		return "…" + s[len(s)-stderrQuote:]
 	}
 	return s
-}
-
-// stop ends the process by its pid: SIGTERM, SIGKILL if it lingers.
-func (p *srvProc) stop() {
-	_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case err := <-p.exited:
-		p.exited <- err
-	case <-time.After(srvStopTimeout):
-		_ = p.cmd.Process.Kill()
-		p.exited <- <-p.exited
-	}
 }
 
 // srvBench is the device, its payment app's state and the servers.
@@ -157,7 +94,7 @@ type srvBench struct {
 	fingers []uint32
 	caDir   string
 	args    []string // the server arguments (store, CA, device roots)
-	srv     *srvProc
+	srv     *serverproc.Proc
 }
 
 // serverBench boots the bench with one server.
@@ -244,8 +181,8 @@ func (b *srvBench) certifyChannel(ctx context.Context, pay rpc.Invoker) error {
 
 // dial opens a TCP connection to srv and has the TA establish its channel
 // over it (gm-fs). The connection closes at teardown.
-func (b *srvBench) dial(ctx context.Context, srv *srvProc) (*drive.Channel, error) {
-	conn, err := net.DialTimeout("tcp", srv.channel, chanIOTimeout)
+func (b *srvBench) dial(ctx context.Context, srv *serverproc.Proc) (*drive.Channel, error) {
+	conn, err := net.DialTimeout("tcp", srv.Channel, chanIOTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -256,8 +193,8 @@ func (b *srvBench) dial(ctx context.Context, srv *srvProc) (*drive.Channel, erro
 
 // order has the merchant create an order on srv's HTTP API and returns
 // its id.
-func (b *srvBench) order(ctx context.Context, srv *srvProc, key, payee string, amount int64, text string) (string, error) {
-	o, created, err := payserver.CreateOrder(ctx, srv.http, key, payserver.OrderRequest{Payee: payee, Amount: amount, Currency: "CNY", Summary: text})
+func (b *srvBench) order(ctx context.Context, srv *serverproc.Proc, key, payee string, amount int64, text string) (string, error) {
+	o, created, err := payserver.CreateOrder(ctx, srv.HTTP, key, payserver.OrderRequest{Payee: payee, Amount: amount, Currency: "CNY", Summary: text})
 	if err != nil {
 		return "", err
 	}
@@ -268,8 +205,8 @@ func (b *srvBench) order(ctx context.Context, srv *srvProc, key, payee string, a
 }
 
 // ledger reads srv's whole ledger (the rows of one bench are few).
-func (b *srvBench) ledger(ctx context.Context, srv *srvProc) ([]payserver.EntryJSON, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+srv.http+"/v1/ledger", nil)
+func (b *srvBench) ledger(ctx context.Context, srv *serverproc.Proc) ([]payserver.EntryJSON, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+srv.HTTP+"/v1/ledger", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -455,7 +392,7 @@ type phoneChannel struct {
 }
 
 // connect runs the other phone's gm-fs handshake with srv.
-func (o *otherPhone) connect(b *srvBench, srv *srvProc) (*phoneChannel, error) {
+func (o *otherPhone) connect(b *srvBench, srv *serverproc.Proc) (*phoneChannel, error) {
 	pool, err := payserver.ReadRoots(filepath.Join(b.caDir, ca.RootFile))
 	if err != nil {
 		return nil, err
@@ -464,7 +401,7 @@ func (o *otherPhone) connect(b *srvBench, srv *srvProc) (*phoneChannel, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := net.DialTimeout("tcp", srv.channel, chanIOTimeout)
+	conn, err := net.DialTimeout("tcp", srv.Channel, chanIOTimeout)
 	if err != nil {
 		return nil, err
 	}

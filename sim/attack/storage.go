@@ -175,7 +175,7 @@ var storeSwap = attack{
 			t.refused("authenticate B against group 0 (running TA)", err, errUnableToProcess, drive.ErrNoMatch)
 		}
 		running := describe(err)
-		if why := fx.dev.logs.find(reUnsealed); why != "" {
+		if why := findLog(fx.dev.logs, reUnsealed); why != "" {
 			running += " — TA log: " + why
 		}
 		if !t.must("stop the device", fx.dev.stop()) {

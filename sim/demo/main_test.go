@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fpemu/fpemu/hal"
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/internal/testkit/devchild"
 	"github.com/fpemu/fpemu/sim/device"
 	"github.com/fpemu/fpemu/tee"
@@ -29,43 +28,16 @@ func TestMain(m *testing.M) {
 		os.Exit(runChild(mode, child.Role(), child.Dir()))
 	}
 	code := m.Run()
-	if fpemuBin.dir != "" {
-		_ = os.RemoveAll(fpemuBin.dir)
+	if err := fpemuBin.Remove(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
 	}
 	os.Exit(code)
 }
 
 // fpemuBin is the fpemu binary the demo's `fpemu server` runs from, built
-// once per test process (go build; cached) and removed by TestMain.
-var fpemuBin struct {
-	once sync.Once
-	dir  string
-	exe  string
-	err  error
-}
-
-// fpemuExe builds fpemu, or skips tb when there is no go tool.
-func fpemuExe(tb testing.TB) string {
-	tb.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		tb.Skip("no go tool on PATH to build fpemu for the demo's server")
-	}
-	fpemuBin.once.Do(func() {
-		if fpemuBin.dir, fpemuBin.err = os.MkdirTemp("", "fpemu-demo-bin-"); fpemuBin.err != nil {
-			return
-		}
-		fpemuBin.exe = filepath.Join(fpemuBin.dir, "fpemu")
-		out, err := exec.Command(goTool, "build", "-o", fpemuBin.exe, "github.com/fpemu/fpemu/cmd/fpemu").CombinedOutput()
-		if err != nil {
-			fpemuBin.err = fmt.Errorf("go build fpemu: %w\n%s", err, out)
-		}
-	})
-	if fpemuBin.err != nil {
-		tb.Fatal(fpemuBin.err)
-	}
-	return fpemuBin.exe
-}
+// once per test process and removed by TestMain.
+var fpemuBin = &testkit.Shared{Pkg: testkit.FpemuPackage}
 
 // runChild is what `fpemu ta <role> --dir dir` or `fpemu hal --dir dir
 // --ready-fd 4` runs.
@@ -115,7 +87,7 @@ var profileChildren = flag.String("fpemu.profile-dir", "", "write the device pro
 // testConfig runs the device's processes as children of the test binary
 // and the payment server from a built fpemu binary.
 func testConfig(tb testing.TB) Config {
-	exe := fpemuExe(tb)
+	exe := fpemuBin.Path(tb)
 	return Config{TACommand: child.TACommand, HALCommand: child.HALCommand, ProfileDir: *profileChildren,
 		ServerCommand: func(args ...string) *exec.Cmd { return exec.Command(exe, append([]string{"server"}, args...)...) }}
 }

@@ -231,10 +231,17 @@ func deviceDir(dir string) (string, error) {
 // newLogger returns a JSON logger to w with the component field, or a
 // no-op logger when w is nil.
 func newLogger(w io.Writer, component string, level zapcore.Level) *zap.Logger {
+	return newRootLogger(w, level).With(zap.String("component", component))
+}
+
+// newRootLogger is newLogger without the component field, for a library
+// that adds its own (payserver/ca adds "ca"): zap would write the key
+// twice (tee.NewRootLoggerTo).
+func newRootLogger(w io.Writer, level zapcore.Level) *zap.Logger {
 	if w == nil {
 		return zap.NewNop()
 	}
-	return tee.NewLoggerTo(w, component, level)
+	return tee.NewRootLoggerTo(w, level)
 }
 
 // stepFunc is a step's body. It records observations in rec and returns an

@@ -1,8 +1,6 @@
 package demo
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -13,11 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
@@ -27,6 +21,7 @@ import (
 	"github.com/fpemu/fpemu/bio/payment/proof"
 	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/ca"
+	"github.com/fpemu/fpemu/payserver/serverproc"
 )
 
 // The payment server side of the demo (docs/protocol.md §13, §14): a CA
@@ -48,55 +43,14 @@ const (
 	serverDirName = "server" // the server's certificates, keys, device roots and ledger
 )
 
-// serverStderrTail bounds what the demo keeps of the server's stderr when
-// it is not copying logs: the tail quoted when the server fails to start.
-const serverStderrTail = 4 << 10
-
 // serverSide is what the demo holds of the server.
 type serverSide struct {
 	ca      *ca.CA
 	anchors []byte              // payproto.TrustAnchors for the payment TA
 	sign    *smx509.Certificate // the server's signing certificate (checks the order summary)
 	srvDir  string
-	proc    *serverProc
+	proc    *serverproc.Proc
 	http    *http.Client
-}
-
-// serverProc is the `fpemu server` process.
-type serverProc struct {
-	cmd           *exec.Cmd
-	exited        chan struct{} // closed when Wait returned
-	waitErr       error
-	channel, mAPI string // channel and merchant API addresses from the ready line
-	stderr        *tailBuffer
-}
-
-// tailBuffer keeps the last max bytes written to it, and copies them to w
-// when w is set.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-	w   io.Writer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.w != nil {
-		_, _ = t.w.Write(p)
-	}
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
 
 // mintCA creates the demo's CA (payserver/ca, in process), has it issue
@@ -105,7 +59,7 @@ func (t *tailBuffer) String() string {
 // root, serverName) — provisioned at boot, so this runs before the TAs.
 func mintCA(r *runner, ctx context.Context, rec *record) error {
 	caDir := filepath.Join(r.dir, caDirName)
-	c, err := ca.Init(caDir, ca.InitOptions{Options: ca.Options{Logger: newLogger(r.cfg.Logs, "ca", r.cfg.LogLevel)}})
+	c, err := ca.Init(caDir, ca.InitOptions{Options: ca.Options{Logger: newRootLogger(r.cfg.Logs, r.cfg.LogLevel)}})
 	if err != nil {
 		return fmt.Errorf("CA: %w", err)
 	}
@@ -223,107 +177,31 @@ func startServer(r *runner, ctx context.Context, rec *record) error {
 		"--ca", r.srv.ca.Dir(), "--cert", filepath.Join(r.srv.srvDir, "server.pem"),
 		"--key", filepath.Join(r.srv.srvDir, "server-sign.key"), "--enc-key", filepath.Join(r.srv.srvDir, "server-enc.key"),
 		"--device-roots", roots, "--name", serverName, "--log-level", r.cfg.LogLevel.String()}, factorArgs...)...)
-	p, err := runServer(ctx, cmd, r.cfg.Logs)
+	p, err := serverproc.Start(ctx, cmd, serverproc.Options{Logs: r.cfg.Logs})
 	if p != nil {
 		r.srv.proc = p
-		r.rep.PIDs[serverPIDKey] = p.cmd.Process.Pid
+		r.rep.PIDs[serverPIDKey] = p.PID()
 	}
 	if err != nil {
 		return err
 	}
 	r.srv.http = &http.Client{Timeout: 10 * time.Second}
-	rec.Add("pid", p.cmd.Process.Pid)
-	rec.Add("channel", p.channel+" (gm-fs)")
-	rec.Add("merchant_api", "http://"+p.mAPI)
+	rec.Add("pid", p.PID())
+	rec.Add("channel", p.Channel+" (gm-fs)")
+	rec.Add("merchant_api", "http://"+p.HTTP)
 	rec.Add("db", "sqlite:"+db)
 	rec.Add("device_roots", "this device's attestation key")
 	rec.Add("policy", "seed 003's example (standard CNY: ≤ 500.00 fingerprint, ≤ 5 000.00 + password, above + OTP)")
 	return nil
 }
 
-// runServer starts cmd and waits for its "ready channel=… http=…" line.
-// The process is returned whenever it started, so that teardown stops it.
-func runServer(ctx context.Context, cmd *exec.Cmd, logs io.Writer) (*serverProc, error) {
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	p := &serverProc{cmd: cmd, exited: make(chan struct{}), stderr: &tailBuffer{max: serverStderrTail, w: logs}}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start fpemu server: %w", err)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		br := bufio.NewReader(out)
-		l, _ := br.ReadString('\n')
-		lines <- l
-		_, _ = io.Copy(io.Discard, br)
-	}()
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	select {
-	case l := <-lines:
-		if _, err := fmt.Sscanf(strings.TrimSpace(l), "ready channel=%s http=%s", &p.channel, &p.mAPI); err != nil {
-			<-p.exited
-			return p, fmt.Errorf("fpemu server (pid %d): no ready line (%q): %v; stderr:\n%s", cmd.Process.Pid, l, p.waitErr, p.stderr)
-		}
-		return p, nil
-	case <-ctx.Done():
-		return p, fmt.Errorf("fpemu server (pid %d) not ready: %w", cmd.Process.Pid, ctx.Err())
-	}
-}
-
-// stopServer ends the server by pid: SIGTERM (it shuts down gracefully),
-// SIGKILL after grace. A non-zero exit after SIGTERM is an error.
-func (p *serverProc) stop(grace time.Duration) error {
-	select {
-	case <-p.exited:
-		return p.exitErr()
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-p.exited:
-		return p.exitErr()
-	case <-t.C:
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("fpemu server (pid %d) did not stop within %v of SIGTERM: killed", p.cmd.Process.Pid, grace)
-	}
-}
-
-func (p *serverProc) exitErr() error {
-	if p.waitErr != nil {
-		return fmt.Errorf("fpemu server (pid %d): %v; stderr tail:\n%s", p.cmd.Process.Pid, p.waitErr, p.stderr)
-	}
-	return nil
-}
-
-// merchant calls the merchant API: method on path with body (JSON) and
-// the idempotency key, decoding the answer into v; it returns the status.
-func (r *runner) merchant(ctx context.Context, method, path, key string, body, v any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+r.srv.proc.mAPI+path, rd)
+// merchantGet GETs path on the merchant API and decodes the JSON answer
+// (at most 1 MiB) into v, returning the HTTP status. Orders are created
+// with payserver.CreateOrder.
+func (r *runner) merchantGet(ctx context.Context, path string, v any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.srv.proc.HTTP+path, nil)
 	if err != nil {
 		return 0, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
 	}
 	resp, err := r.srv.http.Do(req)
 	if err != nil {
@@ -332,7 +210,7 @@ func (r *runner) merchant(ctx context.Context, method, path, key string, body, v
 	defer resp.Body.Close()
 	dec := json.NewDecoder(io.LimitReader(resp.Body, 1<<20))
 	if err := dec.Decode(v); err != nil {
-		return resp.StatusCode, fmt.Errorf("merchant API %s %s: %d, undecodable answer: %w", method, path, resp.StatusCode, err)
+		return resp.StatusCode, fmt.Errorf("merchant API GET %s: %d, undecodable answer: %w", path, resp.StatusCode, err)
 	}
 	return resp.StatusCode, nil
 }
@@ -340,7 +218,7 @@ func (r *runner) merchant(ctx context.Context, method, path, key string, body, v
 // dialServer opens a TCP connection to the server's channel listener.
 func (r *runner) dialServer(ctx context.Context) (net.Conn, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", r.srv.proc.channel)
+	conn, err := d.DialContext(ctx, "tcp", r.srv.proc.Channel)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +232,7 @@ func (r *runner) dialServer(ctx context.Context) (net.Conn, error) {
 func (r *runner) closeServer() error {
 	var errs []error
 	if r.srv.proc != nil {
-		errs = append(errs, r.srv.proc.stop(DefaultStopGrace))
+		errs = append(errs, r.srv.proc.Stop(DefaultStopGrace))
 	}
 	if r.srv.ca != nil {
 		errs = append(errs, r.srv.ca.Close())

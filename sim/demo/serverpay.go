@@ -27,12 +27,7 @@ var (
 )
 
 // orderRequest is the merchant API's POST /v1/orders body.
-type orderRequest struct {
-	Payee    string `json:"payee"`
-	Amount   int64  `json:"amount"`
-	Currency string `json:"currency"`
-	Summary  string `json:"summary"`
-}
+type orderRequest = payserver.OrderRequest
 
 // serverPay is what the server steps learn and hand on.
 type serverPay struct {
@@ -96,13 +91,12 @@ func (r *runner) closeChannel(ctx context.Context) {
 // newOrder has the merchant create an order (POST /v1/orders with an
 // Idempotency-Key); the same key again must return the same order (200).
 func (r *runner) newOrder(ctx context.Context, key string, o orderRequest) (orderJSON, error) {
-	var got orderJSON
-	code, err := r.merchant(ctx, http.MethodPost, "/v1/orders", key, o, &got)
+	got, created, err := payserver.CreateOrder(ctx, r.srv.proc.HTTP, key, o)
 	if err != nil {
 		return got, err
 	}
-	if code != http.StatusCreated || got.ID == "" || got.Status != "open" {
-		return got, fmt.Errorf("POST /v1/orders: %d %+v, want 201 and an open order", code, got)
+	if !created || got.ID == "" || got.Status != "open" {
+		return got, fmt.Errorf("POST /v1/orders: %+v (created: %v), want 201 and an open order", got, created)
 	}
 	return got, nil
 }
@@ -178,13 +172,12 @@ func merchantOrder(r *runner, ctx context.Context, rec *record) error {
 	if err != nil {
 		return err
 	}
-	var again orderJSON
-	code, err := r.merchant(ctx, http.MethodPost, "/v1/orders", "demo-order-1", demoOrder, &again)
+	again, created, err := payserver.CreateOrder(ctx, r.srv.proc.HTTP, "demo-order-1", demoOrder)
 	if err != nil {
 		return err
 	}
-	if code != http.StatusOK || again.ID != o.ID {
-		return fmt.Errorf("the same Idempotency-Key again: %d order %q, want 200 and %q", code, again.ID, o.ID)
+	if created || again.ID != o.ID {
+		return fmt.Errorf("the same Idempotency-Key again: order %q (created: %v), want 200 and %q", again.ID, created, o.ID)
 	}
 	r.sp.orderID = o.ID
 	rec.Add("order", o.ID)
@@ -266,7 +259,7 @@ func serverBooks(r *runner, ctx context.Context, rec *record) error {
 
 func ledgerRow(r *runner, ctx context.Context, rec *record) error {
 	var l payserver.LedgerJSON
-	if code, err := r.merchant(ctx, http.MethodGet, "/v1/ledger", "", nil, &l); err != nil || code != http.StatusOK {
+	if code, err := r.merchantGet(ctx, "/v1/ledger", &l); err != nil || code != http.StatusOK {
 		return fmt.Errorf("GET /v1/ledger: %d %v", code, err)
 	}
 	if len(l.Entries) != 1 {
@@ -277,7 +270,7 @@ func ledgerRow(r *runner, ctx context.Context, rec *record) error {
 		return fmt.Errorf("ledger row %+v, want order %s entry %d amount %d finger %d", e, r.sp.orderID, r.sp.fb.EntryID, demoOrder.Amount, r.sp.fid)
 	}
 	var o orderJSON
-	if code, err := r.merchant(ctx, http.MethodGet, "/v1/orders/"+r.sp.orderID, "", nil, &o); err != nil || code != http.StatusOK || o.Status != "paid" {
+	if code, err := r.merchantGet(ctx, "/v1/orders/"+r.sp.orderID, &o); err != nil || code != http.StatusOK || o.Status != "paid" {
 		return fmt.Errorf("GET /v1/orders/%s: %d %+v %v, want paid", r.sp.orderID, code, o, err)
 	}
 	rec.Add("entry", e.EntryID)
@@ -428,7 +421,7 @@ func replayedStatementRefused(r *runner, ctx context.Context, rec *record) error
 		return err
 	}
 	var l payserver.LedgerJSON
-	if code, err := r.merchant(ctx, http.MethodGet, "/v1/ledger", "", nil, &l); err != nil || code != http.StatusOK {
+	if code, err := r.merchantGet(ctx, "/v1/ledger", &l); err != nil || code != http.StatusOK {
 		return fmt.Errorf("GET /v1/ledger: %d %v", code, err)
 	}
 	if len(l.Entries) != 2 {

@@ -282,7 +282,7 @@ func (d *Device) start(ctx context.Context, role tee.Role) (*proc, error) {
 			_ = p.kill(kctx)
 			c()
 			d.log.Error("TA socket not its own", zap.String("role", string(role)), zap.Error(err))
-			return nil, &StartError{Role: role, PID: p.pid, Status: p.status(), Stderr: p.stderr.String(), Err: err}
+			return nil, &StartError{Role: role, PID: p.pid, Status: p.status(), Stderr: p.stderrTail(), Err: err}
 		}
 	}
 	d.log.Info("TA ready", zap.String("role", string(role)), zap.Int("pid", p.pid))
@@ -309,7 +309,7 @@ func (d *Device) supervise(p *proc) {
 	}
 	d.mu.Unlock()
 
-	d.emit(Event{Kind: EventExited, Role: p.role, PID: p.pid, Status: p.status(), Stderr: p.stderr.String()})
+	d.emit(Event{Kind: EventExited, Role: p.role, PID: p.pid, Status: p.status(), Stderr: p.stderrTail()})
 	if !allowed {
 		d.emit(Event{Kind: EventGaveUp, Role: p.role, PID: p.pid})
 		return

@@ -72,7 +72,7 @@ func StartHAL(ctx context.Context, d *Device, cmd *exec.Cmd) (*HAL, error) {
 		_ = p.kill(kctx)
 		c()
 		d.log.Error("HAL socket not its own", zap.Error(err))
-		return nil, &StartError{Role: halRole, PID: p.pid, Status: p.status(), Stderr: p.stderr.String(), Err: err}
+		return nil, &StartError{Role: halRole, PID: p.pid, Status: p.status(), Stderr: p.stderrTail(), Err: err}
 	}
 	d.log.Info("HAL ready", zap.Int("pid", p.pid), zap.String("socket", sock))
 	return &HAL{p: p, own: d.own, sock: sock, grace: d.cfg.StopGrace, log: d.log, stopped: make(chan struct{}), stopping: make(chan struct{}, 1)}, nil
@@ -92,7 +92,7 @@ func (h *HAL) Done() <-chan struct{} { return h.p.done }
 func (h *HAL) Status() string { return h.p.status() }
 
 // Stderr returns the tail of the HAL's stderr.
-func (h *HAL) Stderr() string { return h.p.stderr.String() }
+func (h *HAL) Stderr() string { return h.p.stderrTail() }
 
 // Stop ends the HAL by pid: SIGTERM, then SIGKILL (process and group)
 // after Config.StopGrace or when ctx ends; it waits until the process is

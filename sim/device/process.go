@@ -2,18 +2,18 @@ package device
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"sync"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/fpemu/fpemu/internal/profile"
+	"github.com/fpemu/fpemu/internal/tail"
 	"github.com/fpemu/fpemu/tee"
 	"github.com/fpemu/fpemu/tee/taproc"
 )
@@ -62,39 +62,18 @@ func (e *StartError) Unwrap() error { return e.Err }
 // reports.
 const stderrTailBytes = 4096
 
-// tail keeps the last max bytes written to it. It is safe for concurrent
-// use.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.TrimSpace(t.buf))
-}
-
 // proc is one running TA process, owned by the launcher.
 type proc struct {
 	role   tee.Role
 	cmd    *exec.Cmd
 	pid    int
-	stderr *tail
+	stderr *tail.Buffer
 	done   chan struct{} // closed once the process has been reaped
 	state  *os.ProcessState
 }
+
+// stderrTail is the end of what the process wrote to stderr, trimmed.
+func (p *proc) stderrTail() string { return strings.TrimSpace(p.stderr.String()) }
 
 // status describes how the process ended ("" while it runs).
 func (p *proc) status() string {
@@ -188,7 +167,7 @@ func spawn(ctx context.Context, cmd *exec.Cmd, spec spawnSpec) (*proc, error) {
 		return nil, serr(0, "", "", fmt.Errorf("write provisioning record: %w", err))
 	}
 
-	tl := &tail{max: stderrTailBytes}
+	tl := tail.New(stderrTailBytes)
 	if cmd.Stderr == nil {
 		if spec.stderr != nil {
 			cmd.Stderr = io.MultiWriter(tl, spec.stderr)

@@ -17,16 +17,13 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +34,7 @@ import (
 
 	"github.com/fpemu/fpemu/bio/payment/payproto"
 	"github.com/fpemu/fpemu/channel/chanwire"
+	"github.com/fpemu/fpemu/payserver"
 	"github.com/fpemu/fpemu/payserver/ca"
 	"github.com/fpemu/fpemu/payserver/wire"
 	"github.com/fpemu/fpemu/sim/drive"
@@ -49,8 +47,6 @@ const (
 	MaxPayments = 1 << 20
 	// closeTimeout bounds closing one device.
 	closeTimeout = 5 * time.Second
-	// maxHTTPBody bounds a merchant API answer read.
-	maxHTTPBody = 64 << 10
 )
 
 // ErrConfig is a configuration refused before anything starts.
@@ -464,7 +460,6 @@ func createOrders(ctx context.Context, cfg Config, progress func(int)) ([]string
 		return nil, err
 	}
 	runID := hex.EncodeToString(run[:])
-	hc := &http.Client{Timeout: cfg.Timeout}
 	ids := make([]string, cfg.Payments)
 	var (
 		next, done atomic.Int64
@@ -481,7 +476,7 @@ func createOrders(ctx context.Context, cfg Config, progress func(int)) ([]string
 				if i >= cfg.Payments || ctx.Err() != nil {
 					return
 				}
-				id, err := createOrder(ctx, hc, cfg.HTTP, fmt.Sprintf("load-%s-%d", runID, i), i)
+				id, err := createOrder(ctx, cfg.Timeout, cfg.HTTP, fmt.Sprintf("load-%s-%d", runID, i), i)
 				if err != nil {
 					errMu.Lock()
 					if firstErr == nil {
@@ -503,32 +498,18 @@ func createOrders(ctx context.Context, cfg Config, progress func(int)) ([]string
 	return ids, ctx.Err()
 }
 
-func createOrder(ctx context.Context, hc *http.Client, base, key string, i int) (string, error) {
-	body, _ := json.Marshal(map[string]any{"payee": "load-merchant", "amount": 100 + i%900, "currency": "CNY",
-		"summary": fmt.Sprintf("load order %d", i)})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+base+"/v1/orders", bytes.NewReader(body))
+// createOrder is load order i (POST /v1/orders, payserver.CreateOrder),
+// bounded by timeout.
+func createOrder(ctx context.Context, timeout time.Duration, base, key string, i int) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	o, _, err := payserver.CreateOrder(ctx, base, key, payserver.OrderRequest{Payee: "load-merchant", Amount: int64(100 + i%900),
+		Currency: "CNY", Summary: fmt.Sprintf("load order %d", i)})
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("POST /v1/orders: %s: %.200s", resp.Status, b)
-	}
-	var o struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(b, &o); err != nil || o.ID == "" {
-		return "", fmt.Errorf("POST /v1/orders: no order id in %.200q", b)
+	if o.ID == "" {
+		return "", errors.New("POST /v1/orders: no order id")
 	}
 	return o.ID, nil
 }

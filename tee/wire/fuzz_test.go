@@ -10,11 +10,13 @@ import (
 	"github.com/fpemu/fpemu/tee"
 )
 
-// FuzzDecodeFrame: any input either decodes to a frame whose encoding is
-// exactly the input (the format is canonical), or fails as a *FormatError
-// matching tee.ErrBadFormat with the zero Frame. Never a panic.
-func FuzzDecodeFrame(f *testing.F) {
+// addGoldenFrames seeds f with every golden frame of testdata (*.hex),
+// failing when there is none.
+func addGoldenFrames(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
+	if len(files) == 0 {
+		f.Fatal("no golden frames in testdata")
+	}
 	for _, name := range files {
 		b, err := readHex(filepath.Base(name))
 		if err != nil {
@@ -22,9 +24,13 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	if len(files) == 0 {
-		f.Fatal("no golden frames in testdata")
-	}
+}
+
+// FuzzDecodeFrame: any input either decodes to a frame whose encoding is
+// exactly the input (the format is canonical), or fails as a *FormatError
+// matching tee.ErrBadFormat with the zero Frame. Never a panic.
+func FuzzDecodeFrame(f *testing.F) {
+	addGoldenFrames(f)
 	f.Add([]byte{})
 	f.Add([]byte{0, 0, 0, 8, 1, 0x80, 0, 0, 0, 0, 0, 1})
 	f.Add([]byte{0, 0x10, 0, 1})
@@ -64,14 +70,7 @@ func FuzzDecodeFrame(f *testing.F) {
 // arena's length unchanged); the arena keeps its earlier bytes, grows by at
 // most the frame's size, and nothing decoded aliases the input.
 func FuzzDecodeFrameInto(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
-	for _, name := range files {
-		b, err := readHex(filepath.Base(name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addGoldenFrames(f)
 	f.Add([]byte{})
 	f.Add([]byte{0, 0, 0, 0x14, 1, 2, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 7, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF})
 

@@ -3,6 +3,8 @@ package proof
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/fpemu/fpemu/internal/cursor"
 )
 
 // Cert is the body of a key certificate (version 1). Layout, big-endian:
@@ -69,21 +71,21 @@ func ParseCert(b []byte) (Cert, error) {
 	if len(b) > MaxCertSize {
 		return Cert{}, fmt.Errorf("%w: certificate of %d bytes, max %d", ErrMalformed, len(b), MaxCertSize)
 	}
-	r := reader{b: b}
-	if v := r.u8(); v != Version && !r.bad {
+	r := cursor.New(b)
+	if v := r.U8(); v != Version && !r.Bad() {
 		return Cert{}, fmt.Errorf("%w: certificate version %d", ErrMalformed, v)
 	}
 	var c Cert
-	c.Kind = Kind(r.u8())
-	copy(c.DeviceID[:], r.take(DeviceIDSize))
-	c.Serial = r.u64()
-	c.GroupID = r.u32()
-	c.AuthenticatorID = r.u64()
-	copy(c.FingerBinding[:], r.take(BindingSize))
-	copy(c.PublicKey[:], r.take(PublicKeySize))
-	c.AppID = r.name(MaxAppIDLen)
-	c.Scene = r.name(MaxSceneLen)
-	if !r.done() {
+	c.Kind = Kind(r.U8())
+	copy(c.DeviceID[:], r.Take(DeviceIDSize))
+	c.Serial = r.U64()
+	c.GroupID = r.U32()
+	c.AuthenticatorID = r.U64()
+	copy(c.FingerBinding[:], r.Take(BindingSize))
+	copy(c.PublicKey[:], r.Take(PublicKeySize))
+	c.AppID = string(r.Field16(0, MaxAppIDLen))
+	c.Scene = string(r.Field16(0, MaxSceneLen))
+	if !r.Done() {
 		return Cert{}, fmt.Errorf("%w: certificate of %d bytes: truncated, over-long field or trailing bytes", ErrMalformed, len(b))
 	}
 	if err := c.check(); err != nil {

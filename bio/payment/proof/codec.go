@@ -119,35 +119,3 @@ func appendName(b []byte, s string) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
 	return append(b, s...)
 }
-
-// reader is a bounds-checked cursor for the parsers.
-type reader struct {
-	b   []byte
-	bad bool
-}
-
-func (r *reader) take(n int) []byte {
-	if r.bad || len(r.b) < n {
-		r.bad = true
-		return make([]byte, n)
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-func (r *reader) u8() uint8   { return r.take(1)[0] }
-func (r *reader) u16() uint16 { return binary.BigEndian.Uint16(r.take(2)) }
-func (r *reader) u32() uint32 { return binary.BigEndian.Uint32(r.take(4)) }
-func (r *reader) u64() uint64 { return binary.BigEndian.Uint64(r.take(8)) }
-func (r *reader) name(max int) string {
-	n := int(r.u16())
-	if n > max {
-		r.bad = true
-		return ""
-	}
-	return string(r.take(n))
-}
-
-// done reports whether everything was read without running short and
-// nothing trails.
-func (r *reader) done() bool { return !r.bad && len(r.b) == 0 }

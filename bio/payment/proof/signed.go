@@ -3,6 +3,8 @@ package proof
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/fpemu/fpemu/internal/cursor"
 )
 
 // Signed is a body with its SM2 signature, as the TA returns it:
@@ -40,18 +42,18 @@ func ParseSigned(b []byte) (Signed, error) {
 	if len(b) > MaxSignedSize {
 		return Signed{}, fmt.Errorf("%w: signed object of %d bytes", ErrMalformed, len(b))
 	}
-	r := reader{b: b}
-	n := r.u32()
-	if r.bad || n == 0 || n > MaxBodySize {
+	r := cursor.New(b)
+	n := r.U32()
+	if r.Bad() || n == 0 || n > MaxBodySize {
 		return Signed{}, fmt.Errorf("%w: signed body length %d", ErrMalformed, n)
 	}
-	body := r.take(int(n))
-	m := int(r.u16())
-	if !r.bad && (m < minSignatureSize || m > MaxSignatureSize) {
+	body := r.Take(int(n))
+	m := int(r.U16())
+	if !r.Bad() && (m < minSignatureSize || m > MaxSignatureSize) {
 		return Signed{}, fmt.Errorf("%w: signature length %d", ErrMalformed, m)
 	}
-	sig := r.take(m)
-	if !r.done() {
+	sig := r.Take(m)
+	if !r.Done() {
 		return Signed{}, fmt.Errorf("%w: signed object of %d bytes: truncated or trailing bytes", ErrMalformed, len(b))
 	}
 	return Signed{Body: append([]byte(nil), body...), Signature: append([]byte(nil), sig...)}, nil

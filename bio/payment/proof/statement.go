@@ -3,6 +3,8 @@ package proof
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/fpemu/fpemu/internal/cursor"
 )
 
 // Statement is the body of a signed payment (version 1): what the scene
@@ -107,30 +109,30 @@ func ParseStatement(b []byte) (Statement, error) {
 	if len(b) > MaxStatementSize {
 		return Statement{}, fmt.Errorf("%w: statement of %d bytes, max %d", ErrMalformed, len(b), MaxStatementSize)
 	}
-	r := reader{b: b}
-	v, k := r.u8(), Kind(r.u8())
-	if !r.bad && ((v != Version && v != StatementVersion2) || k != KindPayment) {
+	r := cursor.New(b)
+	v, k := r.U8(), Kind(r.U8())
+	if !r.Bad() && ((v != Version && v != StatementVersion2) || k != KindPayment) {
 		return Statement{}, fmt.Errorf("%w: statement version %d kind %s", ErrMalformed, v, k)
 	}
 	var s Statement
-	copy(s.DeviceID[:], r.take(DeviceIDSize))
-	s.Counter = r.u64()
-	s.Challenge = r.u64()
-	copy(s.PayloadHash[:], r.take(HashSize))
-	s.FingerID = r.u32()
-	s.GroupID = r.u32()
-	s.TAVersion = r.u32()
-	s.SensorVersion = r.u32()
-	s.AppID = r.name(MaxAppIDLen)
-	s.Scene = r.name(MaxSceneLen)
+	copy(s.DeviceID[:], r.Take(DeviceIDSize))
+	s.Counter = r.U64()
+	s.Challenge = r.U64()
+	copy(s.PayloadHash[:], r.Take(HashSize))
+	s.FingerID = r.U32()
+	s.GroupID = r.U32()
+	s.TAVersion = r.U32()
+	s.SensorVersion = r.U32()
+	s.AppID = string(r.Field16(0, MaxAppIDLen))
+	s.Scene = string(r.Field16(0, MaxSceneLen))
 	if v == StatementVersion2 {
 		// Canonical: a version-2 statement has a flag, and only known ones.
-		s.Flags = StatementFlags(r.u8())
-		if !r.bad && (s.Flags == 0 || s.Flags&^knownFlags != 0) {
+		s.Flags = StatementFlags(r.U8())
+		if !r.Bad() && (s.Flags == 0 || s.Flags&^knownFlags != 0) {
 			return Statement{}, fmt.Errorf("%w: statement flags %#x", ErrMalformed, uint8(s.Flags))
 		}
 	}
-	if !r.done() {
+	if !r.Done() {
 		return Statement{}, fmt.Errorf("%w: statement of %d bytes: truncated, over-long field or trailing bytes", ErrMalformed, len(b))
 	}
 	if err := checkNames(KindPayment, s.AppID, s.Scene); err != nil {

@@ -2,15 +2,15 @@ package eval
 
 import (
 	"bytes"
-	"encoding/xml"
 	"image"
 	"image/png"
-	"io"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // colourCount counts the pixels of img within a small distance of c
@@ -66,42 +66,11 @@ func TestWriteDETPNG(t *testing.T) {
 	assert.Equal(t, [2]int{400, 330}, [2]int{cfg.Width, cfg.Height})
 }
 
-// svgText returns the text of every <text> element of an SVG document,
-// failing the test unless the document is well-formed XML.
-func svgText(t *testing.T, doc []byte) []string {
-	t.Helper()
-	var texts []string
-	d := xml.NewDecoder(bytes.NewReader(doc))
-	inText, root := false, ""
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
-		switch e := tok.(type) {
-		case xml.StartElement:
-			if root == "" {
-				root = e.Name.Local
-			}
-			inText = e.Name.Local == "text"
-		case xml.CharData:
-			if inText {
-				texts = append(texts, string(e))
-			}
-		case xml.EndElement:
-			inText = false
-		}
-	}
-	require.Equal(t, "svg", root)
-	return texts
-}
-
 func TestWriteDETSVG(t *testing.T) {
 	res := smallEval(t, 0)
 	var buf bytes.Buffer
 	require.NoError(t, WriteDET(&buf, res, DETSVG, DETWidth, DETHeight))
-	texts := strings.Join(svgText(t, buf.Bytes()), "\n")
+	texts := strings.Join(testkit.SVGTexts(t, buf.Bytes()), "\n")
 	for _, want := range []string{DETXLabel, DETYLabel, DETPointLabel(res.Threshold),
 		"CDD 7.3.10: FAR <= 0.002% (1/50000)", "fpemu goal: FRR <= 5%", "DET curve: " + res.Matcher + " matcher, 40 fingers, seed 7", "1e-5"} {
 		assert.Contains(t, texts, want)
