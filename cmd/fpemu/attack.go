@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
@@ -34,8 +36,8 @@ func attackList() string {
 }
 
 func newAttackCmd() *cobra.Command {
-	var dir, run string
-	var asJSON bool
+	var dir, run, level string
+	var asJSON, logs bool
 	c := &cobra.Command{
 		Use:   "attack [--dir DIR] [--json] [--run REGEX]",
 		Short: "Play a compromised REE against an emulated device; every defence must hold",
@@ -55,6 +57,12 @@ ERROR, and the findings name the input that got through), 2 on a usage error.
 --json prints one JSON object per row instead of the table. Progress (rows
 done of total, the attack running) goes to stderr: a bar on a terminal,
 else a line a second; off with --progress=false, and by default with --json.
+--logs also writes the harness's own JSON log lines to stderr, from
+--log-level on: the harness's (component "attack"), each device's launcher's
+("launcher") and the in-process payment servers' ("payserver"), each with
+the attack's ID. The launchers report the TAs the attacks kill as errors.
+The TAs and the HAL log at info into buffers the attacks read, whatever
+--log-level says.
 
 Devices boot under --dir DIR (in a fresh DIR/run-* subdirectory, kept for
 inspection), or in a temporary directory that is removed. Every process is
@@ -68,6 +76,13 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 					return usageErrorf("--run: %v", err)
 				}
 			}
+			lvl, err := parseLogLevel(level)
+			if err != nil {
+				return err
+			}
+			// The children log at info whatever --log-level: some attacks
+			// look for their lines (attack.Config.Stderr is unset, so they
+			// never reach stderr).
 			self, err := newSelfLauncher(zapcore.InfoLevel)
 			if err != nil {
 				return err
@@ -83,6 +98,7 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 			out := cmd.OutOrStdout()
 			prog := newProgress(cmd.ErrOrStderr(), progressEnabled(cmd, asJSON), "fpemu attack")
 			defer prog.Finish()
+			errOut := &aboveWriter{p: prog, w: cmd.ErrOrStderr()}
 			cfg := attack.Config{
 				Dir:           root,
 				TACommand:     self.ta,
@@ -95,12 +111,16 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 				Interpose:  attackInterpose,
 				OnProgress: attackProgress(prog),
 			}
+			if logs {
+				// a root logger: the harness, launchers and payment
+				// servers add their own component (attack.Config.Log)
+				cfg.Log = tee.NewRootLoggerTo(errOut, lvl)
+			}
 			if asJSON {
 				cfg.OnResult = func(r attack.Result) { prog.Above(func() { _ = attack.WriteJSON(out, r) }) }
 			} else {
-				errOut := cmd.ErrOrStderr()
 				cfg.OnResult = func(r attack.Result) {
-					prog.Above(func() { fmt.Fprintf(errOut, "%-24s %s (%.1f s)\n", r.ID, r.Verdict, r.Duration.Seconds()) })
+					fmt.Fprintf(errOut, "%-24s %s (%.1f s)\n", r.ID, r.Verdict, r.Duration.Seconds())
 				}
 			}
 			rep, err := attack.Run(ctx, cfg)
@@ -128,8 +148,26 @@ ended and every socket removed before the command returns, also on SIGINT.`,
 	c.Flags().StringVar(&dir, "dir", "", "boot the devices under this directory and keep their data (default: a removed temporary directory)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per attack instead of the table")
 	c.Flags().StringVar(&run, "run", "", "run only the attacks whose ID matches this regular expression")
+	c.Flags().BoolVar(&logs, "logs", false, "JSON logs on stderr: the harness's, the launchers' and the payment servers' (not the TAs' or HAL's)")
+	c.Flags().StringVar(&level, "log-level", "info", "log level (with --logs) of the harness, launchers and payment servers: debug, info, warn, error")
 	addProgressFlag(c)
 	return c
+}
+
+// aboveWriter is stderr shared by the progress bar or lines, the row
+// lines and the harness's log lines, written from several goroutines:
+// each Write is whole, one at a time, and above the bar (progress.Above).
+type aboveWriter struct {
+	mu sync.Mutex
+	p  *progress
+	w  io.Writer
+}
+
+func (a *aboveWriter) Write(b []byte) (n int, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.p.Above(func() { n, err = a.w.Write(b) })
+	return n, err
 }
 
 // attackDir returns the directory to boot devices in — a fresh run-*

@@ -59,3 +59,43 @@ func TestAttackProgress(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(row), &r), row)
 	}
 }
+
+// TestAttackLogs: with --logs, the harness's own log lines
+// (attack.Config.Log) reach stderr as JSON from --log-level, each with one
+// component and the attack's ID, whole lines between the row lines;
+// without, stderr holds none (TestAttackProgress's --json run, where the
+// launcher reports the payment TA bio-replay kills as an error).
+func TestAttackLogs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots devices")
+	}
+	t.Setenv(asFpemu, "1") // the TA and HAL children are this test binary
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	dir := shortTempDir(t)
+
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"attack", "--run", "^hat-replay$", "--dir", dir, "--progress=false", "--logs", "--log-level", "info"}, nil, &stdout, &stderr)
+	require.Equal(t, 0, code, "stdout %s\nstderr %s", &stdout, &stderr)
+	var logs bytes.Buffer
+	var rows []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		if strings.HasPrefix(l, "{") {
+			logs.WriteString(l + "\n")
+		} else {
+			rows = append(rows, l)
+		}
+	}
+	require.NotZero(t, testkit.RequireOneComponent(t, logs.Bytes()), stderr.String())
+	components := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var line struct{ Component, Attack, Level string }
+		require.NoError(t, json.Unmarshal([]byte(l), &line), l)
+		assert.Equal(t, "hat-replay", line.Attack, l)
+		assert.NotEqual(t, "debug", line.Level, l)
+		components[line.Component] = true
+	}
+	assert.True(t, components["launcher"], "the launcher's lines: %s", &logs)
+	require.Len(t, rows, 1, stderr.String())
+	assert.Regexp(t, `^hat-replay\s+rejected \(\d+\.\d s\)$`, rows[0])
+	assert.Empty(t, testkit.Leftovers(dir))
+}

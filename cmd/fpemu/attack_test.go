@@ -101,6 +101,7 @@ func TestAttackUsage(t *testing.T) {
 		{"no match", []string{"attack", "--run", "^nothing$"}, "no attack matches"},
 		{"argument", []string{"attack", "extra"}, "unknown command"},
 		{"dir too long", []string{"attack", "--dir", long}, "directory too long for socket paths"},
+		{"bad log level", []string{"attack", "--log-level", "loud"}, "--log-level"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
