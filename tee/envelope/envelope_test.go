@@ -461,3 +461,67 @@ func BenchmarkSealOpen64(b *testing.B) {
 		}
 	}
 }
+
+// TestOpenIf: OpenIf runs its check on the clear header of a well-formed
+// envelope only, before the recipient, route, type, tag and replay checks:
+// a refused envelope returns the check's error as it is and never moves
+// the route's mark (the same envelope opens afterwards, or a tampered one
+// then fails its tag); a nil check is Open.
+func TestOpenIf(t *testing.T) {
+	keys := testKeyring(0)
+	errRefused := errors.New("refused by the caller")
+	refuse := func(Header) error { return errRefused }
+	sealed := func(t *testing.T) []byte {
+		b, err := mustSealer(t, tee.UUIDKeymaster, keys).Seal(tee.UUIDGatekeeper, MsgAuthTokenKey, []byte("key"))
+		require.NoError(t, err)
+		return b
+	}
+	tests := []struct {
+		name  string
+		b     func(*testing.T) []byte
+		check func(Header) error
+		want  error // nil: opens
+		calls int
+		after error // Open of the same bytes after a refusal
+	}{
+		{"nil check opens", sealed, nil, nil, 0, nil},
+		{"accepting check opens", sealed, func(Header) error { return nil }, nil, 1, nil},
+		{"refused", sealed, refuse, errRefused, 1, nil},
+		{"refused before the tag", func(t *testing.T) []byte { b := sealed(t); b[len(b)-1] ^= 1; return b }, refuse, errRefused, 1, ErrAuth},
+		{"malformed: check not run", func(t *testing.T) []byte { return sealed(t)[:Overhead-1] }, refuse, ErrMalformed, 0, ErrMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := mustOpener(t, tee.UUIDGatekeeper, keys.For(tee.UUIDGatekeeper))
+			b := tc.b(t)
+			calls := 0
+			var check func(Header) error
+			if tc.check != nil {
+				check = func(h Header) error {
+					calls++
+					assert.Equal(t, tee.Route{From: tee.UUIDKeymaster, To: tee.UUIDGatekeeper}, h.Route())
+					assert.Equal(t, MsgAuthTokenKey, h.Type)
+					return tc.check(h)
+				}
+			}
+			m, err := o.OpenIf(b, check)
+			assert.Equal(t, tc.calls, calls, "check calls")
+			if tc.want == nil {
+				require.NoError(t, err)
+				assert.Equal(t, "key", string(m.Payload))
+				return
+			}
+			require.ErrorIs(t, err, tc.want)
+			assert.Equal(t, Message{}, m, "no partial result")
+			if tc.want == errRefused {
+				assert.Equal(t, errRefused, err, "the check's error as it is")
+			}
+			_, err = o.Open(b)
+			if tc.after == nil {
+				require.NoError(t, err, "the refusal moved the mark")
+			} else {
+				require.ErrorIs(t, err, tc.after)
+			}
+		})
+	}
+}

@@ -70,10 +70,22 @@ func (o *Opener) String() string {
 // The replay mark advances only in step 6, after authentication, so a
 // forged or failed envelope never moves it and ErrReplay always means
 // "authentic but already superseded".
-func (o *Opener) Open(b []byte) (Message, error) {
+func (o *Opener) Open(b []byte) (Message, error) { return o.OpenIf(b, nil) }
+
+// OpenIf is Open with check, if not nil, run on the clear header between
+// steps 1 and 2: a check error is returned as it is, before any
+// cryptography or replay mark is touched. It lets a recipient refuse an
+// envelope on its clear header (a route it does not take on this command)
+// without parsing b a second time.
+func (o *Opener) OpenIf(b []byte, check func(Header) error) (Message, error) {
 	env, err := parse(b) // env.Sealed aliases b; aead.Open below copies
 	if err != nil {
 		return Message{}, err
+	}
+	if check != nil {
+		if err := check(env.Header); err != nil {
+			return Message{}, err
+		}
 	}
 	if env.To != o.self {
 		return Message{}, fmt.Errorf("%w: addressed to %s, this TA is %s", ErrWrongRecipient, env.To, o.self)
