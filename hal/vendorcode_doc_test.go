@@ -1,7 +1,6 @@
 package hal
 
 import (
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/ta/fingerprint/fpproto"
 )
 
@@ -16,13 +16,7 @@ import (
 // the codes fpproto.Reason.VendorCode produces, each with the reason's
 // name.
 func TestVendorCodeTableMatchesCode(t *testing.T) {
-	b, err := os.ReadFile("../docs/protocol.md")
-	require.NoError(t, err)
-	doc := string(b)
-	start := strings.Index(doc, "#### 10.4.1 Vendor codes of refusals")
-	require.GreaterOrEqual(t, start, 0)
-	section := doc[start:]
-	section = section[:strings.Index(section, "\n### ")]
+	section := testkit.DocSection(t, "docs/protocol.md", "#### 10.4.1 Vendor codes of refusals", "")
 	row := regexp.MustCompile("(?m)^\\| (\\d+) \\| ([^|]+) \\| [^|]+ \\|$")
 	got := map[int32]string{}
 	for _, m := range row.FindAllStringSubmatch(section, -1) {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // layoutEntry is one path of docs/protocol.md §7.1, placeholders expanded.
@@ -25,7 +27,7 @@ type layoutEntry struct {
 // and expands <role> and <store> as the section defines them.
 func protocolLayout(t *testing.T) map[string]layoutEntry {
 	t.Helper()
-	sec := docSection(t, "docs/protocol.md", "### 7.1 Device directory", "")
+	sec := testkit.DocSection(t, "docs/protocol.md", "### 7.1 Device directory", "")
 
 	roles := []string{"keymaster", "gatekeeper", "fingerprint", "payment"}
 	stores := []string{"gatekeeper", "fingerprint", "payment"}

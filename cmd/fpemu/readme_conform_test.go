@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fpemu/fpemu/internal/testkit"
 	"github.com/fpemu/fpemu/sim/conform"
 )
 
@@ -17,7 +18,7 @@ import (
 // sockets it needs (conform.Case.Needs), so the recipe cannot drift from
 // the suite.
 func TestREADMEConformNeedsTable(t *testing.T) {
-	sec := docSection(t, "README.md", "### Bring your own HAL", "\n**A vendor binary")
+	sec := testkit.DocSection(t, "README.md", "### Bring your own HAL", "\n**A vendor binary")
 	rows := regexp.MustCompile("(?m)^\\| (none|`[^|]+`) \\| (.+) \\|$").FindAllStringSubmatch(sec, -1)
 	require.NotEmpty(t, rows)
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fpemu/fpemu/internal/testkit"
 )
 
 // TestREADMETokenTour replays the `fpemu token` tour of README.md with the
@@ -15,7 +17,7 @@ import (
 // minted token, the decoded JSON, the malformed-length message and the
 // verify results (stdout, stderr and exit status as shown there).
 func TestREADMETokenTour(t *testing.T) {
-	tour := docSection(t, "README.md", "## Tour: `fpemu token`", "")
+	tour := testkit.DocSection(t, "README.md", "## Tour: `fpemu token`", "")
 
 	// The key file of the tour: printf <64 hex digits> > hat.key.
 	keyHex := regexp.MustCompile(`printf ([0-9a-f]{64}) > hat\.key`).FindStringSubmatch(tour)

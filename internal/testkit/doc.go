@@ -9,7 +9,8 @@
 // the cross-uid tests (NeedRoot), the import-boundary check (LinksNone)
 // and the build of the fpemu binary for tests that run it (BuildFpemu
 // into a test's directory; Shared, one build for a whole test binary that
-// its TestMain removes).
+// its TestMain removes), and DocSection, the part of README.md or a
+// docs/ file that a test keeps in step with the code.
 //
 // It imports nothing from fpemu, so any package's tests can use it, the
 // launcher's (sim/device) included. It is for tests only: no production
