@@ -29,4 +29,14 @@
 // Every failed check returns an error wrapping one sentinel of errors.go
 // (one per rule, cited in its doc comment) and kills the state machine:
 // nothing it computed is kept, and every later call returns ErrDead.
+//
+// A failure's error goes only to the call that caused it; the dead state
+// machine does not keep it, and ErrDead carries nothing of it. The first
+// error can name what the peer got wrong (which check, a parse offset, a
+// certificate's fault), detail a TEE-hosted side must not hand to the
+// normal world: the host decides once what to surface (the payment TA
+// answers a TEEC result code only, docs/protocol.md §1.7, and logs the
+// detail in the TA), and no later caller of the same Client or Server —
+// another command on the channel handle, a relay of its state — can read
+// it back.
 package channel

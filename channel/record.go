@@ -185,24 +185,26 @@ func (s *session) open(b []byte) (chanwire.AppMessage, error) {
 	return m, nil
 }
 
-// endpoint is what Client and Server share: the sticky error and the
+// endpoint is what Client and Server share: whether it is dead and the
 // established session.
 type endpoint struct {
-	err  error
+	dead bool
 	sess *session
 }
 
 // fail kills the endpoint: it forgets the session and every handshake
-// secret, and remembers err.
+// secret, and returns err to this one caller. err is not kept: every
+// later call gets a bare ErrDead (see the package doc: a failure's detail
+// goes only to the caller that caused it).
 func (e *endpoint) fail(err error) error {
-	e.err = err
+	e.dead = true
 	e.sess = nil
 	return err
 }
 
 func (e *endpoint) alive() error {
-	if e.err != nil {
-		return fmt.Errorf("%w (first error: %w)", ErrDead, e.err)
+	if e.dead {
+		return ErrDead
 	}
 	return nil
 }
@@ -242,4 +244,4 @@ func (e *endpoint) OpenRecord(b []byte) (chanwire.AppMessage, error) {
 }
 
 // Established reports whether the handshake finished and no error since.
-func (e *endpoint) Established() bool { return e.err == nil && e.sess != nil }
+func (e *endpoint) Established() bool { return !e.dead && e.sess != nil }

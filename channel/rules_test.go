@@ -2,6 +2,7 @@ package channel
 
 import (
 	"crypto/rand"
+	"errors"
 	"testing"
 
 	"github.com/emmansun/gmsm/sm2"
@@ -22,14 +23,80 @@ func mustMarshal(t *testing.T, f func() ([]byte, error)) []byte {
 	return b
 }
 
-// requireDead: after a failure every call is ErrDead.
+// requireDead: after a failure every call is ErrDead, bare: nothing of
+// the failure's error (package doc).
 func requireDead(t *testing.T, e interface {
 	Seal(chanwire.AppMessage) ([]byte, error)
+	OpenRecord([]byte) (chanwire.AppMessage, error)
 	Established() bool
 }) {
+	t.Helper()
 	_, err := e.Seal(testApp)
-	require.ErrorIs(t, err, ErrDead)
+	require.Equal(t, ErrDead, err)
+	_, err = e.OpenRecord(nil)
+	require.Equal(t, ErrDead, err)
 	require.False(t, e.Established())
+}
+
+// TestDeadKeepsNoDetail: the first error of a failed Client or Server
+// goes to its caller with its detail (here chanwire's parse error, found
+// by errors.As); every later call, of any method, gets ErrDead alone —
+// neither the first error's sentinel nor its text.
+func TestDeadKeepsNoDetail(t *testing.T) {
+	w := getWorld(t)
+	p := chanwire.ProfileGMFS
+	garbage := []byte{0xde, 0xad, 0xbe, 0xef}
+	later := func(t *testing.T, first, err error) {
+		t.Helper()
+		require.Equal(t, ErrDead, err)
+		require.NotErrorIs(t, err, ErrMalformed)
+		var fe *chanwire.FormatError
+		require.False(t, errors.As(err, &fe))
+		require.NotContains(t, err.Error(), first.Error())
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T) error // fails, then checks the later calls
+	}{
+		{"client handshake", func(t *testing.T) error {
+			c, err := NewClient(w.clientConfig(p))
+			require.NoError(t, err)
+			_, err = c.Open()
+			require.NoError(t, err)
+			_, _, first := c.Continue(garbage)
+			_, _, err = c.Continue(garbage)
+			later(t, first, err)
+			_, err = c.Open()
+			later(t, first, err)
+			requireDead(t, c)
+			return first
+		}},
+		{"server handshake", func(t *testing.T) error {
+			s, err := NewServer(w.serverConfig(p))
+			require.NoError(t, err)
+			_, _, first := s.Handle(garbage)
+			_, _, err = s.Handle(garbage)
+			later(t, first, err)
+			requireDead(t, s)
+			return first
+		}},
+		{"established server, bad record", func(t *testing.T) error {
+			_, s, _ := handshake(t, w.clientConfig(p), w.serverConfig(p))
+			_, first := s.OpenRecord(garbage)
+			_, err := s.OpenRecord(garbage)
+			later(t, first, err)
+			requireDead(t, s)
+			return first
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			first := tc.run(t)
+			require.ErrorIs(t, first, ErrMalformed, "the caller that caused it gets the detail")
+			var fe *chanwire.FormatError
+			require.True(t, errors.As(first, &fe), "%v", first)
+		})
+	}
 }
 
 // TestClientRejectsServerHello: one row per rule the device checks on the
