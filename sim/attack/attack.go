@@ -349,6 +349,9 @@ func runOne(parent context.Context, cfg *Config, a attack) Result {
 			return
 		}
 		a.run(ctx, r, t)
+		if t.verdict() == Inconclusive {
+			t.logs = r.logTail(unjudgedLogLines)
+		}
 	}()
 	switch {
 	case parent.Err() != nil:
