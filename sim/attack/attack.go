@@ -57,7 +57,9 @@ type Result struct {
 	// Held is Verdict.Held().
 	Held bool `json:"held"`
 	// Findings lists, when the defence did not hold, each input that got
-	// through (or could not be judged), precisely enough to reproduce.
+	// through (or could not be judged), precisely enough to reproduce;
+	// for an attack that could not be judged, then its devices' last log
+	// lines, each prefixed "log: ".
 	Findings []string `json:"findings,omitempty"`
 	// Duration is how long the attack took, device boot included.
 	Duration time.Duration `json:"-"`
@@ -349,6 +351,9 @@ func runOne(parent context.Context, cfg *Config, a attack) Result {
 			return
 		}
 		a.run(ctx, r, t)
+		if t.verdict() == Inconclusive {
+			t.logs = r.logTail(unjudgedLogLines)
+		}
 	}()
 	switch {
 	case parent.Err() != nil:

@@ -196,8 +196,13 @@ const testLockout = 500 * time.Millisecond
 // TA the leakyMatcher.
 const leakyEnv = childEnv + "_LEAKY"
 
+// infoLogEnv, set to "1" in a TA child's environment, has its fingerprint
+// TA log at info, as `fpemu attack`'s TAs do, instead of warn.
+const infoLogEnv = childEnv + "_INFO"
+
 // runFingerprintTA runs the real fingerprint TA as `fpemu ta fingerprint`
-// does, with testLockout, and with the leakyMatcher when leakyEnv is set.
+// does, with testLockout, with the leakyMatcher when leakyEnv is set, at
+// info when infoLogEnv is.
 func runFingerprintTA(ctx context.Context, dir string) error {
 	f := tas.FingerprintFactory(func(c *fingerprint.Config, env *taproc.Env) {
 		c.LockoutTimed = testLockout
@@ -205,7 +210,11 @@ func runFingerprintTA(ctx context.Context, dir string) error {
 			c.Matcher = leakyMatcher{Matcher: matcher.NewMinutiae(matcher.DefaultThreshold), log: env.Log}
 		}
 	})
-	return taproc.Run(ctx, taproc.Options{Role: tee.RoleFingerprint, Dir: dir, Factory: f, LogLevel: zapcore.WarnLevel})
+	lvl := zapcore.WarnLevel
+	if os.Getenv(infoLogEnv) == "1" {
+		lvl = zapcore.InfoLevel
+	}
+	return taproc.Run(ctx, taproc.Options{Role: tee.RoleFingerprint, Dir: dir, Factory: f, LogLevel: lvl})
 }
 
 // leakyMatcher is the reference matcher with the flaw the hill-climb

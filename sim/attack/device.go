@@ -2,11 +2,13 @@ package attack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -88,6 +90,57 @@ func (r *runner) simConfig(restart simdev.RestartPolicy, stderr io.Writer) simde
 		Stderr:       stderr,
 		TrustAnchors: r.anchors,
 	}
+}
+
+// unjudgedLogLines is how many of the devices' last log lines (TAs, HAL)
+// the findings of a row that could not be judged quote, each at most
+// logLineMax bytes: enough to see what a TA was doing when a wait ran out
+// (the operation it ran, the command it refused) without flooding the
+// report.
+const (
+	unjudgedLogLines = 8
+	logLineMax       = 240
+)
+
+// logTail returns the last n log lines of the attack's devices, in boot
+// order, each cut to logLineMax bytes.
+func (r *runner) logTail(n int) []string {
+	var out []string
+	for _, d := range r.devs {
+		lines := strings.Split(strings.TrimRight(d.logs.String(), "\n"), "\n")
+		if len(lines) == 1 && lines[0] == "" {
+			continue
+		}
+		for _, l := range lines[max(len(lines)-n, 0):] {
+			l = compactLogLine(l)
+			if len(l) > logLineMax {
+				l = l[:logLineMax-3] + "..."
+			}
+			out = append(out, l)
+		}
+	}
+	return out[max(len(out)-n, 0):]
+}
+
+// quotedLogNoise are the fields of a zap JSON line a quote drops: the
+// same on every line of a process, or the source position.
+var quotedLogNoise = []string{"caller", "pid", "boot_id"}
+
+// compactLogLine returns a zap JSON line without quotedLogNoise (keys
+// sorted), or l unchanged if it is not one.
+func compactLogLine(l string) string {
+	var m map[string]any
+	if json.Unmarshal([]byte(l), &m) != nil {
+		return l
+	}
+	for _, k := range quotedLogNoise {
+		delete(m, k)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return l
+	}
+	return string(b)
 }
 
 // teardown stops every device the attack booted.

@@ -78,4 +78,8 @@
 // A Result says "rejected" or "survived" when the defence held. Anything
 // else — "NOT REJECTED", "NOT SURVIVED" or "ERROR" — fails the run
 // (Report.OK), and Result.Findings names the exact input that got through.
+// An "ERROR" row's findings say which step could not be judged and why —
+// for a wait that ran out, what it waited for and how far it got (the
+// text of a result the client library made itself, TEEC_ORIGIN_API, is
+// kept whole) — and quote the devices' last log lines.
 package attack

@@ -48,12 +48,16 @@ func describe(err error) string {
 		return (&drive.OpError{Code: he.Code, Reason: he.Reason}).Error()
 	}
 	var te *tee.Error
-	if errors.As(err, &te) {
+	if errors.As(err, &te) && te.Origin != tee.OriginAPI {
 		if n, ok := paymentNames[te.Code]; ok {
 			return n
 		}
 		return te.Code.String()
 	}
+	// Anything else keeps its text, also a result of the client library
+	// itself (TEEC_ORIGIN_API of the GP TEE Client API: no TA answered —
+	// a call cut short by its context, a closed session): its code alone
+	// ("TEEC_ERROR_CANCEL") would hide which wait ran out and why.
 	s := err.Error()
 	if len(s) > 160 {
 		s = s[:157] + "..."

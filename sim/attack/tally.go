@@ -14,6 +14,7 @@ type tally struct {
 	breached []string
 	broken   []string
 	summary  string
+	logs     []string // the devices' last log lines, kept when it could not be judged
 }
 
 // heldf records a probe the defence stopped (or, for survival attacks,
@@ -92,7 +93,11 @@ func (t *tally) findings() []string {
 	if len(t.breached) == 0 && len(t.broken) == 0 && len(t.held) > 0 {
 		return nil
 	}
-	return append(append([]string(nil), t.breached...), t.broken...)
+	f := append(append([]string(nil), t.breached...), t.broken...)
+	for _, l := range t.logs {
+		f = append(f, "log: "+l)
+	}
+	return f
 }
 
 func matchesAny(err error, targets []error) bool {

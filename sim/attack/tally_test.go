@@ -3,6 +3,7 @@ package attack
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,13 @@ func TestDescribe(t *testing.T) {
 		{&drive.OpError{Code: fpproto.ErrorUnableToProcess, Reason: fpproto.ReasonHATMAC}, "ERROR_UNABLE_TO_PROCESS (HAT MAC)"},
 		{&drive.OpError{Code: fpproto.ErrorUnableToProcess}, "ERROR_UNABLE_TO_PROCESS"},
 		{errors.New(strings.Repeat("x", 300)), strings.Repeat("x", 157) + "..."},
+		// The client library's own result keeps what ran out: a row that
+		// could not be judged says which wait and why.
+		{
+			fmt.Errorf("enroll after 2 touches: NEXT_EVENT: %w", &tee.Error{Code: tee.ResultCancel, Origin: tee.OriginAPI, Detail: "context deadline exceeded"}),
+			"enroll after 2 touches: NEXT_EVENT: TEEC_ERROR_CANCEL (TEEC_ORIGIN_API): context deadline exceeded",
+		},
+		{fmt.Errorf("ENROLL: %w", &tee.Error{Code: tee.ResultTargetDead, Origin: tee.OriginComms}), "TEEC_ERROR_TARGET_DEAD"},
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.want, describe(tc.err))

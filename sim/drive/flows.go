@@ -1,6 +1,7 @@
 package drive
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +13,8 @@ import (
 
 // Bounds of the fingerprint flows.
 const (
-	// OpTimeout bounds one wait of a flow for the event it needs.
+	// OpTimeout bounds one wait of a flow for the event it needs: a
+	// wait that runs out ends the flow with ErrNoEvent.
 	OpTimeout = 20 * time.Second
 	// pollWait is the wait of one Fingerprint.Next.
 	pollWait = 100 * time.Millisecond
@@ -75,7 +77,15 @@ var (
 	// ErrUnexpected: an event the flow did not expect, or one for another
 	// group or finger.
 	ErrUnexpected = errors.New("unexpected fingerprint event")
+	// ErrNoEvent: no event came within the flow's wait (OpTimeout) while
+	// the caller's context was still live — the TA went silent, as
+	// opposed to the caller's own deadline or cancellation, which the
+	// error matches instead (context.DeadlineExceeded, context.Canceled).
+	ErrNoEvent = errors.New("no fingerprint event")
 )
+
+// opTimeout is OpTimeout; tests shorten it.
+var opTimeout = OpTimeout
 
 // Observer sees every event a flow reads, before the flow acts on it; an
 // error it returns ends the flow with that error. A tool that holds the
@@ -94,17 +104,23 @@ func AwaitEvent(ctx context.Context, fp Fingerprint, stop func(fpproto.Event) bo
 	}
 }
 
-// nextEvent reads the next event within OpTimeout.
+// nextEvent reads the next event within OpTimeout. When that wait runs
+// out the error is ErrNoEvent, saying how long it waited, so that a
+// report can tell a silent TA from the caller's own deadline.
 func nextEvent(ctx context.Context, fp Fingerprint) (fpproto.Event, error) {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	wctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	for {
-		e, ok, err := fp.Next(ctx, pollWait)
-		if err != nil {
-			return fpproto.Event{}, fmt.Errorf("waiting for a fingerprint event: %w", err)
-		}
-		if ok {
+		e, ok, err := fp.Next(wctx, pollWait)
+		switch {
+		case err == nil && ok:
 			return e, nil
+		case ctx.Err() != nil:
+			return fpproto.Event{}, fmt.Errorf("waiting for a fingerprint event: %w", cmp.Or(err, ctx.Err()))
+		case wctx.Err() != nil:
+			return fpproto.Event{}, fmt.Errorf("%w within %v", ErrNoEvent, opTimeout)
+		case err != nil:
+			return fpproto.Event{}, fmt.Errorf("waiting for a fingerprint event: %w", err)
 		}
 	}
 }
@@ -176,7 +192,9 @@ func Enroll(ctx context.Context, fp Fingerprint, sen Sensor, f *finger.Finger, h
 	for {
 		e, err := observed(ctx, fp, observe)
 		if err != nil {
-			return res, err
+			// Where it stopped tells a lost touch (the TA waits for a
+			// sample) from a lost event (the flow waits for one).
+			return res, fmt.Errorf("enroll after %d touches, %d ACQUIRED, remaining %v: %w", res.Touches, res.Acquired, res.Remaining, err)
 		}
 		switch e.Type {
 		case fpproto.MsgAcquired:

@@ -198,3 +198,59 @@ func TestOpError(t *testing.T) {
 	assert.NotErrorIs(t, err, &drive.OpError{Code: fpproto.ErrorCanceled})
 	assert.Equal(t, "ERROR_UNABLE_TO_PROCESS", (&drive.OpError{Code: fpproto.ErrorUnableToProcess}).Error())
 }
+
+// silent is a Fingerprint whose TA never sends another event after the
+// scripted ones: Next waits its wait (or until ctx ends) and reports none,
+// as NEXT_EVENT does.
+type silent struct{ script }
+
+func (s *silent) Next(ctx context.Context, wait time.Duration) (fpproto.Event, bool, error) {
+	if len(s.events) > 0 {
+		return s.script.Next(ctx, wait)
+	}
+	select {
+	case <-time.After(wait):
+		return fpproto.Event{}, false, nil
+	case <-ctx.Done():
+		return fpproto.Event{}, false, ctx.Err()
+	}
+}
+
+// TestEnrollSilentTA: when the TA goes silent mid-enrollment the flow
+// ends with ErrNoEvent (not a bare cancellation) and says where it
+// stopped — how many touches, ACQUIRED events and remaining counts — so an
+// unjudged attack row shows whether a touch or an event went missing; the
+// caller's own deadline stays the caller's (context.DeadlineExceeded, not
+// ErrNoEvent).
+func TestEnrollSilentTA(t *testing.T) {
+	defer drive.SetOpTimeout(50 * time.Millisecond)()
+	for _, tc := range []struct {
+		name     string
+		deadline time.Duration // of the caller's context; 0 none
+		want     error
+		notWant  error
+	}{
+		{name: "the flow's wait runs out", want: drive.ErrNoEvent, notWant: context.DeadlineExceeded},
+		{name: "the caller's deadline comes first", deadline: 10 * time.Millisecond, want: context.DeadlineExceeded, notWant: drive.ErrNoEvent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+				defer cancel()
+			}
+			fp := &silent{script{events: []fpproto.Event{good, enrolling(7, 0, 7)}}}
+			if tc.deadline > 0 {
+				fp.events = nil
+			}
+			_, err := drive.Enroll(ctx, fp, &sensor{}, finger.New(1), []byte{1}, 0, nil)
+			require.ErrorIs(t, err, tc.want)
+			assert.NotErrorIs(t, err, tc.notWant)
+			if tc.deadline == 0 {
+				assert.Contains(t, err.Error(), "enroll after 2 touches, 1 ACQUIRED, remaining [7]")
+				assert.Contains(t, err.Error(), "within 50ms")
+			}
+		})
+	}
+}
