@@ -63,24 +63,32 @@ func BenchmarkPerOpSign(b *testing.B) {
 				} else {
 					inv = d.Serve(b)
 				}
-				ctx := context.Background()
-				mac, err := keymastertest.AuthTokenMAC(ctx, inv, d.Gatekeeper(b))
-				require.NoError(b, err)
-				const sid = 0x5151
-				k, err := kmproto.GenerateKey{Params: keymastertest.SigningKey(curve.c, tokens.AuthPassword, nil, sid)}.Execute(ctx, inv)
-				require.NoError(b, err)
-				b.ReportAllocs()
-				for b.Loop() {
-					h, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, inv)
-					if err != nil {
-						b.Fatal(err)
-					}
-					hat := keymastertest.Mint(mac, keymastertest.HAT{Challenge: h, UserID: sid, Type: tokens.AuthPassword, TimestampMs: d.Clock.NowMs()})
-					if _, err := (kmproto.Finish{Handle: h, Input: benchMsg, HAT: hat}).Execute(ctx, inv); err != nil {
-						b.Fatal(err)
-					}
-				}
+				perOpSignLoop(b, d, inv, curve.c)
 			})
+		}
+	}
+}
+
+// perOpSignLoop times one per-operation signature a b.Loop iteration over
+// inv: BEGIN with a signing key of curve c bound to a PASSWORD
+// authenticator, a HAT minted for the returned challenge with the auth-token
+// key d's Gatekeeper holds, FINISH with it.
+func perOpSignLoop(b *testing.B, d *device, inv rpc.Invoker, c kmproto.ECCurve) {
+	ctx := context.Background()
+	mac, err := keymastertest.AuthTokenMAC(ctx, inv, d.Gatekeeper(b))
+	require.NoError(b, err)
+	const sid = 0x5151
+	k, err := kmproto.GenerateKey{Params: keymastertest.SigningKey(c, tokens.AuthPassword, nil, sid)}.Execute(ctx, inv)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		h, err := kmproto.Begin{Blob: k.Blob, Purpose: kmproto.PurposeSign}.Execute(ctx, inv)
+		if err != nil {
+			b.Fatal(err)
+		}
+		hat := keymastertest.Mint(mac, keymastertest.HAT{Challenge: h, UserID: sid, Type: tokens.AuthPassword, TimestampMs: d.Clock.NowMs()})
+		if _, err := (kmproto.Finish{Handle: h, Input: benchMsg, HAT: hat}).Execute(ctx, inv); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

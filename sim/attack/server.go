@@ -326,19 +326,8 @@ var srvCrossDevice = attack{
 		if !t.must("attacker's channel", err) {
 			return
 		}
-		reg, err := wire.Register{Device: b.reg.Device, App: b.reg.App, Scene: b.reg.Scene, FingerIDs: b.fingers}.Marshal()
-		if !t.must("register message", err) {
-			return
-		}
-		if !t.must("send registration", pc.send(reg)) {
-			return
-		}
-		ans, err := pc.receive()
-		if !t.must("registration answer", err) {
-			return
-		}
-		res, err := wire.ParseResult(ans)
-		if !t.must("registration result", err) {
+		res, ok := pc.register(t, wire.Register{Device: b.reg.Device, App: b.reg.App, Scene: b.reg.Scene, FingerIDs: b.fingers})
+		if !ok {
 			return
 		}
 		name := refusedRegistration(t, "victim's registration chain from the attacker's phone", res, wire.RuleIdentity)
@@ -346,7 +335,7 @@ var srvCrossDevice = attack{
 		if !t.must("pay intent", err) || !t.must("send intent", pc.send(intent)) || !t.must("send statement", pc.send(st)) {
 			return
 		}
-		ans, err = pc.receive()
+		ans, err := pc.receive()
 		if !t.must("payment answer", err) {
 			return
 		}
@@ -400,16 +389,8 @@ var srvUnattested = attack{
 		if !t.must("attacker's channel", err) {
 			return
 		}
-		m, err := wire.Register{Device: reg.Device, App: reg.App, Scene: reg.Scene, FingerIDs: b.fingers}.Marshal()
-		if !t.must("register message", err) || !t.must("send registration", pc.send(m)) {
-			return
-		}
-		ans, err := pc.receive()
-		if !t.must("registration answer", err) {
-			return
-		}
-		res, err := wire.ParseResult(ans)
-		if !t.must("registration result", err) {
+		res, ok := pc.register(t, wire.Register{Device: reg.Device, App: reg.App, Scene: reg.Scene, FingerIDs: b.fingers})
+		if !ok {
 			return
 		}
 		refusedRegistration(t, "the forged chain from a phone whose channel names its device", res, wire.RuleNotAttested)

@@ -428,8 +428,7 @@ func (o *otherPhone) connect(b *srvBench, srv *serverproc.Proc) (*phoneChannel, 
 	return nil, err
 }
 
-// request seals custom as the other phone, sends it and opens the answer
-// (nil for none, after a PayIntent).
+// send seals custom as the other phone and sends it.
 func (pc *phoneChannel) send(custom []byte) error {
 	rec, err := pc.c.Seal(chanwire.AppMessage{DeviceID: []byte(hex.EncodeToString(pc.p.id[:])), UserID: []byte("0"), Custom: custom})
 	if err != nil {
@@ -449,4 +448,19 @@ func (pc *phoneChannel) receive() ([]byte, error) {
 		return nil, err
 	}
 	return m.Custom, nil
+}
+
+// register sends r as the other phone and reads the server's result; ok
+// is false when a step failed (the tally says which).
+func (pc *phoneChannel) register(t *tally, r wire.Register) (res wire.Result, ok bool) {
+	m, err := r.Marshal()
+	if !t.must("register message", err) || !t.must("send registration", pc.send(m)) {
+		return res, false
+	}
+	ans, err := pc.receive()
+	if !t.must("registration answer", err) {
+		return res, false
+	}
+	res, err = wire.ParseResult(ans)
+	return res, t.must("registration result", err)
 }
