@@ -93,3 +93,24 @@ func TestCheckRefuses(t *testing.T) {
 		})
 	}
 }
+
+// FuzzTopLevelFields: the protobuf walk of Check either names only
+// Profile fields (1–14) or refuses; never a panic, never a partial result.
+func FuzzTopLevelFields(f *testing.F) {
+	for _, s := range [][]byte{
+		{}, {0x0a, 0x00}, {0x08, 0x01, 0x0a, 0x02, 0x08, 0x01}, {0x0a, 0x05, 0x00},
+		{0x78, 0x01}, {0x0b}, {0x80}, bytes.Repeat([]byte{0xff}, 11),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fields, err := topLevelFields(b)
+		if err != nil {
+			require.Nil(t, fields)
+			return
+		}
+		for n := range fields {
+			require.True(t, n >= 1 && n <= 14, "field %d", n)
+		}
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -47,13 +48,37 @@ var ErrNotReady = errors.New("serverproc: not ready")
 // channel and merchant API listen on channel and http.
 func ReadyLine(channel, http string) string { return fmt.Sprintf(readyFormat, channel, http) }
 
-// ParseReady returns the addresses of a readiness line (ReadyLine);
-// surrounding white space is ignored.
+// maxReadyQuote bounds how much of a line that is not a readiness line an
+// error quotes (the line is the child's output, of any length).
+const maxReadyQuote = 120
+
+// ParseReady returns the addresses of a readiness line (ReadyLine):
+// exactly "ready channel=HOST:PORT http=HOST:PORT", surrounding white space
+// ignored. Anything else — other or extra words, an address that is not
+// host:port — is ErrNotReady; nothing is returned with an error.
 func ParseReady(line string) (channel, http string, err error) {
-	if _, err := fmt.Sscanf(strings.TrimSpace(line), readyFormat, &channel, &http); err != nil {
-		return "", "", fmt.Errorf("%w: no ready line (%q): %v", ErrNotReady, line, err)
+	f := strings.Fields(line)
+	ok := len(f) == 3 && f[0] == "ready"
+	if ok {
+		var okC, okH bool
+		channel, okC = strings.CutPrefix(f[1], "channel=")
+		http, okH = strings.CutPrefix(f[2], "http=")
+		ok = okC && okH && hostPort(channel) && hostPort(http)
+	}
+	if !ok {
+		q := line
+		if len(q) > maxReadyQuote {
+			q = q[:maxReadyQuote] + "…"
+		}
+		return "", "", fmt.Errorf("%w: no ready line: %q", ErrNotReady, q)
 	}
 	return channel, http, nil
+}
+
+// hostPort reports whether a is a host:port address with a port.
+func hostPort(a string) bool {
+	_, port, err := net.SplitHostPort(a)
+	return err == nil && port != ""
 }
 
 // Options tune Start.

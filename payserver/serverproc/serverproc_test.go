@@ -21,6 +21,12 @@ func TestParseReady(t *testing.T) {
 		{"", "", "", false},
 		{"listening on 127.0.0.1:7400", "", "", false},
 		{"ready channel=a", "", "", false},
+		{"ready channel=a http=b", "", "", false},
+		{"ready channel=127.0.0.1:1 http=127.0.0.1:2 extra", "", "", false},
+		{"ready http=127.0.0.1:2 channel=127.0.0.1:1", "", "", false},
+		{"ready channel= http=127.0.0.1:2", "", "", false},
+		{"ready channel=127.0.0.1: http=127.0.0.1:2", "", "", false},
+		{"Ready channel=127.0.0.1:1 http=127.0.0.1:2", "", "", false},
 	}
 	for _, tt := range tests {
 		c, h, err := ParseReady(tt.line)
@@ -53,7 +59,7 @@ func TestStartFailures(t *testing.T) {
 		want         string
 	}{
 		{"exits before ready", `echo boom >&2; exit 3`, "boom"},
-		{"wrong first line", `echo hello; exit 0`, "no ready line (\"hello\\n\")"},
+		{"wrong first line", `echo hello; exit 0`, "no ready line: \"hello\\n\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,4 +100,27 @@ func TestStderrTail(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotReady)
 	assert.Equal(t, "ZZZZ", p.Stderr())
 	assert.Equal(t, "aaaaaaaaaaZZZZ", logs.String())
+}
+
+// FuzzParseReady: any line is a readiness line with two host:port
+// addresses that ReadyLine writes back to the same addresses, or
+// ErrNotReady with nothing returned; never a panic.
+func FuzzParseReady(f *testing.F) {
+	for _, s := range []string{
+		ReadyLine("127.0.0.1:7400", "127.0.0.1:7401"), "ready channel=[::1]:1 http=[::1]:2\n",
+		"", "ready", "ready channel=a http=b", "ready channel=1.2.3.4:5 http=6.7.8.9:10 x",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		c, h, err := ParseReady(line)
+		if err != nil {
+			require.ErrorIs(t, err, ErrNotReady)
+			require.Empty(t, c+h)
+			return
+		}
+		c2, h2, err := ParseReady(ReadyLine(c, h))
+		require.NoError(t, err)
+		require.Equal(t, [2]string{c, h}, [2]string{c2, h2})
+	})
 }
